@@ -1,0 +1,317 @@
+//! Calendar dates as the registers record them.
+//!
+//! Civil-status books often know only the year (or year and month) of a birth
+//! or death, so [`PartialDate`] keeps exactly the precision that was recorded
+//! instead of inventing a day. Comparisons between partial dates are therefore
+//! three-valued: one can be definitely before another, definitely after, or
+//! undecidable ([`PartialDate::compare`] returns `None`).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a date string or date parts were rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DateError {
+    #[error("date `{0}` is not in the form YYYY, YYYY-MM or YYYY-MM-DD")]
+    Format(String),
+    #[error("year {0} is outside 1..=9999")]
+    Year(u32),
+    #[error("month {0} is outside 1..=12")]
+    Month(u32),
+    #[error("day {day} does not exist in {year:04}-{month:02}")]
+    Day { year: u16, month: u8, day: u32 },
+    #[error("a full date YYYY-MM-DD is required here, got `{0}`")]
+    NotFull(String),
+}
+
+/// Gregorian leap-year rule.
+pub fn is_leap_year(year: u16) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Number of days in `month` (1..=12) of `year`; 0 for an invalid month.
+pub fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn check_year(year: u32) -> Result<u16, DateError> {
+    match u16::try_from(year) {
+        Ok(y) if (1..=9999).contains(&y) => Ok(y),
+        _ => Err(DateError::Year(year)),
+    }
+}
+
+fn check_month(month: u32) -> Result<u8, DateError> {
+    match u8::try_from(month) {
+        Ok(m) if (1..=12).contains(&m) => Ok(m),
+        _ => Err(DateError::Month(month)),
+    }
+}
+
+/// A full, valid calendar date. Serialised as `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Date {
+    // Field order matters: the derived Ord compares year, then month, then day.
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl Date {
+    pub fn new(year: u32, month: u32, day: u32) -> Result<Self, DateError> {
+        let year = check_year(year)?;
+        let month = check_month(month)?;
+        let max = u32::from(days_in_month(year, month));
+        if day == 0 || day > max {
+            return Err(DateError::Day { year, month, day });
+        }
+        // `day <= 31` was just checked, so the narrowing cannot fail.
+        let day = u8::try_from(day).map_err(|_| DateError::Day { year, month, day })?;
+        Ok(Self { year, month, day })
+    }
+
+    /// For compile-time constants only (each use is covered by a test that
+    /// round-trips it through [`Date::new`]).
+    pub(crate) const fn trusted(year: u16, month: u8, day: u8) -> Self {
+        Self { year, month, day }
+    }
+
+    pub fn year(&self) -> u16 {
+        self.year
+    }
+    pub fn month(&self) -> u8 {
+        self.month
+    }
+    pub fn day(&self) -> u8 {
+        self.day
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl FromStr for Date {
+    type Err = DateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<PartialDate>()? {
+            PartialDate::Full(d) => Ok(d),
+            _ => Err(DateError::NotFull(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Date {
+    type Error = DateError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Date> for String {
+    fn from(d: Date) -> Self {
+        d.to_string()
+    }
+}
+
+/// A date known to year, month or day precision. Serialised as `"1999"`,
+/// `"1999-07"` or `"1999-07-21"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PartialDate {
+    Year(u16),
+    YearMonth(u16, u8),
+    Full(Date),
+}
+
+impl PartialDate {
+    pub fn year_only(year: u32) -> Result<Self, DateError> {
+        Ok(Self::Year(check_year(year)?))
+    }
+
+    pub fn year_month(year: u32, month: u32) -> Result<Self, DateError> {
+        Ok(Self::YearMonth(check_year(year)?, check_month(month)?))
+    }
+
+    pub fn year(&self) -> u16 {
+        match self {
+            Self::Year(y) | Self::YearMonth(y, _) => *y,
+            Self::Full(d) => d.year,
+        }
+    }
+
+    /// The first day the recorded value could denote.
+    pub fn earliest(&self) -> Date {
+        match *self {
+            Self::Year(year) => Date { year, month: 1, day: 1 },
+            Self::YearMonth(year, month) => Date { year, month, day: 1 },
+            Self::Full(d) => d,
+        }
+    }
+
+    /// The last day the recorded value could denote.
+    pub fn latest(&self) -> Date {
+        match *self {
+            Self::Year(year) => Date { year, month: 12, day: 31 },
+            Self::YearMonth(year, month) => Date { year, month, day: days_in_month(year, month) },
+            Self::Full(d) => d,
+        }
+    }
+
+    /// `Some(ordering)` when the two intervals of possible days are disjoint
+    /// (or both are the same single day); `None` when they overlap, i.e. the
+    /// register does not say which came first.
+    pub fn compare(&self, other: &PartialDate) -> Option<Ordering> {
+        if self.latest() < other.earliest() {
+            Some(Ordering::Less)
+        } else if self.earliest() > other.latest() {
+            Some(Ordering::Greater)
+        } else if self.earliest() == self.latest() && self == other {
+            Some(Ordering::Equal)
+        } else {
+            None
+        }
+    }
+
+    /// True only when every day this value could denote is before `date`.
+    pub fn is_definitely_before(&self, date: Date) -> bool {
+        self.latest() < date
+    }
+
+    /// True only when every day this value could denote is after `date`.
+    pub fn is_definitely_after(&self, date: Date) -> bool {
+        self.earliest() > date
+    }
+}
+
+impl From<Date> for PartialDate {
+    fn from(d: Date) -> Self {
+        Self::Full(d)
+    }
+}
+
+impl fmt::Display for PartialDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Year(y) => write!(f, "{y:04}"),
+            Self::YearMonth(y, m) => write!(f, "{y:04}-{m:02}"),
+            Self::Full(d) => d.fmt(f),
+        }
+    }
+}
+
+fn parse_component(part: &str, width: usize, whole: &str) -> Result<u32, DateError> {
+    if part.len() != width || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DateError::Format(whole.to_owned()));
+    }
+    part.parse().map_err(|_| DateError::Format(whole.to_owned()))
+}
+
+impl FromStr for PartialDate {
+    type Err = DateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('-').collect();
+        match parts.as_slice() {
+            [y] => Self::year_only(parse_component(y, 4, s)?),
+            [y, m] => Self::year_month(parse_component(y, 4, s)?, parse_component(m, 2, s)?),
+            [y, m, d] => Ok(Self::Full(Date::new(
+                parse_component(y, 4, s)?,
+                parse_component(m, 2, s)?,
+                parse_component(d, 2, s)?,
+            )?)),
+            _ => Err(DateError::Format(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for PartialDate {
+    type Error = DateError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<PartialDate> for String {
+    fn from(d: PartialDate) -> Self {
+        d.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn leap_years_follow_the_gregorian_rule() {
+        assert!(Date::new(2024, 2, 29).is_ok());
+        assert!(Date::new(2000, 2, 29).is_ok());
+        assert_eq!(
+            Date::new(1900, 2, 29),
+            Err(DateError::Day { year: 1900, month: 2, day: 29 })
+        );
+        assert!(Date::new(2023, 2, 29).is_err());
+        assert!(Date::new(2023, 4, 31).is_err());
+        assert!(Date::new(2023, 13, 1).is_err());
+        assert!(Date::new(0, 1, 1).is_err());
+    }
+
+    #[test]
+    fn partial_dates_parse_each_precision() {
+        assert_eq!("1999".parse::<PartialDate>(), Ok(PartialDate::Year(1999)));
+        assert_eq!("1999-07".parse::<PartialDate>(), Ok(PartialDate::YearMonth(1999, 7)));
+        assert_eq!(
+            "1999-07-21".parse::<PartialDate>().map(|d| d.to_string()),
+            Ok("1999-07-21".to_owned())
+        );
+        for bad in ["99", "1999-7", "1999-07-1", "1999-00", "1999-02-30", "", "1999-07-21-1", "x999"] {
+            assert!(bad.parse::<PartialDate>().is_err(), "{bad}");
+        }
+        assert!(matches!("1999-07".parse::<Date>(), Err(DateError::NotFull(_))));
+    }
+
+    #[test]
+    fn serde_uses_the_string_forms() {
+        let d: PartialDate = serde_json::from_str("\"1999-07\"").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"1999-07\"");
+        assert!(serde_json::from_str::<PartialDate>("\"1999-13\"").is_err());
+    }
+
+    #[test]
+    fn comparison_is_undecided_when_intervals_overlap() {
+        let y: PartialDate = "1999".parse().unwrap();
+        let ym: PartialDate = "1999-07".parse().unwrap();
+        let d: PartialDate = "2000-01-01".parse().unwrap();
+        assert_eq!(y.compare(&ym), None);
+        assert_eq!(y.compare(&d), Some(Ordering::Less));
+        assert_eq!(d.compare(&ym), Some(Ordering::Greater));
+        assert_eq!(d.compare(&d), Some(Ordering::Equal));
+        assert_eq!(y.compare(&y), None);
+        assert_eq!(PartialDate::YearMonth(2024, 2).latest().to_string(), "2024-02-29");
+    }
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trips(y in 1u32..=9999, m in 1u32..=12, d in 1u32..=31, which in 0u8..3) {
+            let pd = match which {
+                0 => PartialDate::year_only(y).unwrap(),
+                1 => PartialDate::year_month(y, m).unwrap(),
+                _ => match Date::new(y, m, d) { Ok(d) => PartialDate::Full(d), Err(_) => return Ok(()) },
+            };
+            prop_assert_eq!(pd.to_string().parse::<PartialDate>(), Ok(pd));
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The traditional land parcel key: commune + map sheet (số tờ bản đồ) +
+//! parcel number (số thửa).
+//!
+//! After the 2025 mergers each predecessor commune's map sheets still start at
+//! 1, so (new commune, sheet, parcel) is not unique. The key therefore keeps
+//! the predecessor commune whose sheets the numbers belong to; it equals the
+//! commune when no merger happened.
+//!
+//! Canonical string: `<commune>/<predecessor_commune>:<map_sheet>/<parcel_number>`,
+//! e.g. `11311/10507:12/345` — parcel 345 on sheet 12 of the former unit 10507,
+//! now in unit 11311. Numbers are written without leading zeros.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::admin::AdminUnitCode;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParcelKeyError {
+    #[error("parcel key `{0}` is not in the form COMMUNE/PREDECESSOR:SHEET/PARCEL")]
+    Format(String),
+    #[error("map sheet numbers start at 1")]
+    ZeroMapSheet,
+    #[error("parcel numbers start at 1")]
+    ZeroParcelNumber,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ParcelKey {
+    commune: AdminUnitCode,
+    predecessor_commune: AdminUnitCode,
+    map_sheet: u32,
+    parcel_number: u32,
+}
+
+impl ParcelKey {
+    pub fn new(
+        commune: AdminUnitCode,
+        predecessor_commune: AdminUnitCode,
+        map_sheet: u32,
+        parcel_number: u32,
+    ) -> Result<Self, ParcelKeyError> {
+        if map_sheet == 0 {
+            return Err(ParcelKeyError::ZeroMapSheet);
+        }
+        if parcel_number == 0 {
+            return Err(ParcelKeyError::ZeroParcelNumber);
+        }
+        Ok(Self { commune, predecessor_commune, map_sheet, parcel_number })
+    }
+
+    pub fn commune(&self) -> AdminUnitCode {
+        self.commune
+    }
+    pub fn predecessor_commune(&self) -> AdminUnitCode {
+        self.predecessor_commune
+    }
+    pub fn map_sheet(&self) -> u32 {
+        self.map_sheet
+    }
+    pub fn parcel_number(&self) -> u32 {
+        self.parcel_number
+    }
+}
+
+impl fmt::Display for ParcelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}:{}/{}",
+            self.commune, self.predecessor_commune, self.map_sheet, self.parcel_number
+        )
+    }
+}
+
+fn parse_number(s: &str, whole: &str) -> Result<u32, ParcelKeyError> {
+    // Canonical form: digits only, no sign, no leading zeros (except "0",
+    // which the range checks then reject with a precise error).
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if !canonical {
+        return Err(ParcelKeyError::Format(whole.to_owned()));
+    }
+    s.parse().map_err(|_| ParcelKeyError::Format(whole.to_owned()))
+}
+
+impl FromStr for ParcelKey {
+    type Err = ParcelKeyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let format = || ParcelKeyError::Format(s.to_owned());
+        let (communes, numbers) = s.trim().split_once(':').ok_or_else(format)?;
+        let (commune, predecessor) = communes.split_once('/').ok_or_else(format)?;
+        let (sheet, parcel) = numbers.split_once('/').ok_or_else(format)?;
+        Self::new(
+            commune.parse().map_err(|_| format())?,
+            predecessor.parse().map_err(|_| format())?,
+            parse_number(sheet, s)?,
+            parse_number(parcel, s)?,
+        )
+    }
+}
+
+impl TryFrom<String> for ParcelKey {
+    type Error = ParcelKeyError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ParcelKey> for String {
+    fn from(k: ParcelKey) -> Self {
+        k.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn canonical_form() {
+        let k: ParcelKey = "11311/10507:12/345".parse().unwrap();
+        assert_eq!(k.commune().to_string(), "11311");
+        assert_eq!(k.predecessor_commune().to_string(), "10507");
+        assert_eq!((k.map_sheet(), k.parcel_number()), (12, 345));
+        assert_eq!(k.to_string(), "11311/10507:12/345");
+        assert_eq!("11311/10507:0/345".parse::<ParcelKey>(), Err(ParcelKeyError::ZeroMapSheet));
+        assert_eq!("11311/10507:12/0".parse::<ParcelKey>(), Err(ParcelKeyError::ZeroParcelNumber));
+        for bad in ["11311:12/345", "11311/10507/12/345", "11311/10507:012/345", "11311/1050:12/345", "11311/10507:12/+3", "11311/10507:12/"] {
+            assert!(matches!(bad.parse::<ParcelKey>(), Err(ParcelKeyError::Format(_))), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(c in 0u32..100_000, p in 0u32..100_000, sheet in 1u32.., parcel in 1u32..) {
+            let s = format!("{c:05}/{p:05}:{sheet}/{parcel}");
+            let k: ParcelKey = s.parse().unwrap();
+            prop_assert_eq!(k.to_string(), s);
+            let json = serde_json::to_string(&k).unwrap();
+            prop_assert_eq!(serde_json::from_str::<ParcelKey>(&json).unwrap(), k);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Record identifiers. Ids are UUIDs chosen by the caller (the command
+//! carries them), so `decide` stays deterministic.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(u: Uuid) -> Self {
+                Self(u)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A citizen record (one event stream `citizen-<uuid>`).
+    CitizenId
+);
+uuid_id!(
+    /// A business record, main enterprise or branch (stream `business-<uuid>`).
+    BusinessId
+);
+uuid_id!(
+    /// A land parcel record (stream `parcel-<uuid>`).
+    ParcelId
+);
+uuid_id!(
+    /// One correction proposal on a record.
+    CorrectionId
+);
+
+/// Any record. Its string form is the record's stream id:
+/// `citizen-<uuid>`, `business-<uuid>` or `parcel-<uuid>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RecordId {
+    Citizen(CitizenId),
+    Business(BusinessId),
+    Parcel(ParcelId),
+}
+
+impl RecordId {
+    pub fn uuid(&self) -> Uuid {
+        match self {
+            Self::Citizen(id) => id.0,
+            Self::Business(id) => id.0,
+            Self::Parcel(id) => id.0,
+        }
+    }
+
+    /// "citizen", "business" or "parcel".
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Self::Citizen(_) => RecordKind::Citizen,
+            Self::Business(_) => RecordKind::Business,
+            Self::Parcel(_) => RecordKind::Parcel,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Citizen,
+    Business,
+    Parcel,
+}
+
+impl RecordKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Citizen => "citizen",
+            Self::Business => "business",
+            Self::Parcel => "parcel",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<CitizenId> for RecordId {
+    fn from(id: CitizenId) -> Self {
+        Self::Citizen(id)
+    }
+}
+impl From<BusinessId> for RecordId {
+    fn from(id: BusinessId) -> Self {
+        Self::Business(id)
+    }
+}
+impl From<ParcelId> for RecordId {
+    fn from(id: ParcelId) -> Self {
+        Self::Parcel(id)
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.kind(), self.uuid().hyphenated())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordIdError {
+    #[error("record id `{0}` is not `citizen-<uuid>`, `business-<uuid>` or `parcel-<uuid>`")]
+    Format(String),
+}
+
+impl FromStr for RecordId {
+    type Err = RecordIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || RecordIdError::Format(s.to_owned());
+        let (kind, uuid) = s.split_once('-').ok_or_else(err)?;
+        let uuid = Uuid::parse_str(uuid).map_err(|_| err())?;
+        match kind {
+            "citizen" => Ok(Self::Citizen(CitizenId(uuid))),
+            "business" => Ok(Self::Business(BusinessId(uuid))),
+            "parcel" => Ok(Self::Parcel(ParcelId(uuid))),
+            _ => Err(err()),
+        }
+    }
+}
+
+impl TryFrom<String> for RecordId {
+    type Error = RecordIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RecordId> for String {
+    fn from(id: RecordId) -> Self {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_id_string_is_the_stream_id() {
+        let u = Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0001);
+        let id = RecordId::Citizen(CitizenId(u));
+        assert_eq!(id.to_string(), format!("citizen-{u}"));
+        assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
+        let b = RecordId::Business(BusinessId(u));
+        assert_eq!(serde_json::to_value(b).unwrap(), serde_json::json!(format!("business-{u}")));
+        assert!("land-00000000-0000-0000-0000-000000000000".parse::<RecordId>().is_err());
+        assert!("parcel-xyz".parse::<RecordId>().is_err());
+    }
+}

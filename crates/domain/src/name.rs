@@ -1,0 +1,281 @@
+//! Person names and the keys used to compare and search them.
+//!
+//! Names are stored as three NFC parts — family (họ), middle (chữ đệm), given
+//! (tên) — exactly as registered and never re-split from a full name. Two keys
+//! support matching (identity is always confirmed on the 12-digit PIN, never
+//! on names):
+//!
+//! * [`exact_key`]: NFC, tone mark moved to its canonical place, lowercase,
+//!   whitespace collapsed. "Hòa" and "Hoà" are the same name written in the
+//!   old and new tone-placement styles, so they get the same exact key.
+//! * [`search_key`] (alias [`folded_key`]): every diacritic dropped, đ/Đ and
+//!   the look-alike Ð (U+00D0) mapped to d, lowercase, whitespace collapsed.
+//!
+//! Both keys are idempotent: `key(key(s)) == key(s)`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// The five Vietnamese tone marks as combining characters (NFD).
+const TONE_MARKS: [char; 5] = [
+    '\u{0300}', // huyền (grave)
+    '\u{0301}', // sắc (acute)
+    '\u{0303}', // ngã (tilde)
+    '\u{0309}', // hỏi (hook above)
+    '\u{0323}', // nặng (dot below)
+];
+
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Diacritic-free search key: NFD, combining marks dropped, đ/Đ/Ð → d,
+/// lowercase, whitespace collapsed.
+pub fn search_key(s: &str) -> String {
+    let folded: String = s
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            // These have no Unicode decomposition, so NFD leaves them alone.
+            'đ' | 'Đ' | '\u{00D0}' => 'd',
+            other => other,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    collapse_whitespace(&folded)
+}
+
+/// Same as [`search_key`]; the name used next to [`exact_key`].
+pub fn folded_key(s: &str) -> String {
+    search_key(s)
+}
+
+/// One letter of a syllable in NFD: the base letter with its quality marks
+/// (circumflex, breve, horn) and, separately, its tone mark if any.
+struct Letter {
+    chars: Vec<char>,
+    tone: Option<char>,
+}
+
+impl Letter {
+    /// The bare base letter, lowercased, if it carries no quality mark.
+    fn plain_base(&self) -> Option<char> {
+        match self.chars.as_slice() {
+            [c] => c.to_lowercase().next(),
+            _ => None,
+        }
+    }
+}
+
+/// Moves the tone mark of an open syllable ending in `oa`, `oe` or `uy` from
+/// the first vowel (old style, "hòa") to the second (new style, "hoà"). When a
+/// consonant or another vowel follows (hoàng, khuyên) both styles already
+/// agree, so only word-final clusters are touched.
+fn canonical_syllable(word: &str) -> String {
+    let mut letters: Vec<Letter> = Vec::new();
+    for c in word.nfd() {
+        if TONE_MARKS.contains(&c) {
+            if let Some(last) = letters.last_mut() {
+                // A second tone mark on one letter is malformed input; keep it
+                // as an ordinary mark rather than losing it.
+                match last.tone {
+                    None => last.tone = Some(c),
+                    Some(_) => last.chars.push(c),
+                }
+                continue;
+            }
+        }
+        if is_combining_mark(c) {
+            if let Some(last) = letters.last_mut() {
+                last.chars.push(c);
+                continue;
+            }
+        }
+        letters.push(Letter { chars: vec![c], tone: None });
+    }
+    let n = letters.len();
+    if n >= 2 {
+        let pair = (letters[n - 2].plain_base(), letters[n - 1].plain_base());
+        let cluster = matches!(pair, (Some('o'), Some('a')) | (Some('o'), Some('e')) | (Some('u'), Some('y')));
+        if cluster && letters[n - 1].tone.is_none() {
+            if let Some(tone) = letters[n - 2].tone.take() {
+                letters[n - 1].tone = Some(tone);
+            }
+        }
+    }
+    let nfd: String = letters
+        .into_iter()
+        .flat_map(|l| l.chars.into_iter().chain(l.tone))
+        .collect();
+    nfd.nfc().collect()
+}
+
+/// Key for exact comparison: NFC, canonical (new-style) tone placement,
+/// lowercase, whitespace collapsed.
+pub fn exact_key(s: &str) -> String {
+    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
+    lower
+        .split_whitespace()
+        .map(canonical_syllable)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    #[error("the given name (tên) cannot be empty")]
+    EmptyGivenName,
+    #[error("name parts may not contain control characters")]
+    ControlCharacter,
+}
+
+/// A person's name as registered: family (họ), middle (chữ đệm), given (tên).
+/// Each part is NFC-normalised, trimmed and has inner whitespace collapsed;
+/// `middle` may be empty (and so may `family`, for people registered with a
+/// single name), `given` may not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "NameParts")]
+pub struct PersonName {
+    family: String,
+    middle: String,
+    given: String,
+}
+
+/// The unvalidated wire form of [`PersonName`].
+#[derive(Deserialize)]
+struct NameParts {
+    family: String,
+    #[serde(default)]
+    middle: String,
+    given: String,
+}
+
+impl TryFrom<NameParts> for PersonName {
+    type Error = NameError;
+    fn try_from(p: NameParts) -> Result<Self, Self::Error> {
+        PersonName::new(&p.family, &p.middle, &p.given)
+    }
+}
+
+/// NFC, trimmed, inner whitespace collapsed.
+pub fn normalise_text(s: &str) -> String {
+    collapse_whitespace(&s.nfc().collect::<String>())
+}
+
+impl PersonName {
+    pub fn new(family: &str, middle: &str, given: &str) -> Result<Self, NameError> {
+        let parts = [family, middle, given];
+        if parts.iter().any(|p| p.chars().any(char::is_control)) {
+            return Err(NameError::ControlCharacter);
+        }
+        let [family, middle, given] = parts.map(normalise_text);
+        if given.is_empty() {
+            return Err(NameError::EmptyGivenName);
+        }
+        Ok(Self { family, middle, given })
+    }
+
+    pub fn family(&self) -> &str {
+        &self.family
+    }
+    pub fn middle(&self) -> &str {
+        &self.middle
+    }
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+
+    /// "Family Middle Given", skipping empty parts. For display only: the
+    /// parts are the record, never a re-split of this string.
+    pub fn full(&self) -> String {
+        [&self.family, &self.middle, &self.given]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn exact_key(&self) -> String {
+        exact_key(&self.full())
+    }
+
+    pub fn folded_key(&self) -> String {
+        search_key(&self.full())
+    }
+}
+
+impl fmt::Display for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn search_key_folds_diacritics_and_d() {
+        assert_eq!(search_key("  Đặng   Thị  Hoà "), "dang thi hoa");
+        assert_eq!(search_key("ĐỖ đức"), "do duc");
+        assert_eq!(search_key("\u{00D0}inh"), "dinh");
+        assert_eq!(search_key("Nguyễn Văn Ánh"), "nguyen van anh");
+        // Decomposed input folds the same way.
+        let nfd: String = "Nguyễn".nfd().collect();
+        assert_eq!(search_key(&nfd), "nguyen");
+    }
+
+    #[test]
+    fn exact_key_unifies_tone_placement_styles() {
+        assert_eq!(exact_key("Hòa"), exact_key("Hoà"));
+        assert_eq!(exact_key("Hòa"), "hoà");
+        assert_eq!(exact_key("KHỎE"), exact_key("khoẻ"));
+        assert_eq!(exact_key("Thúy"), exact_key("Thuý"));
+        assert_eq!(exact_key("Phường Hòa Bình"), exact_key("phường  hoà bình"));
+        // Closed syllables: both styles agree already and are left alone.
+        assert_eq!(exact_key("Hoàng"), "hoàng");
+        assert_eq!(exact_key("Khuyến"), "khuyến");
+        // Exact keys still distinguish different tones and vowels.
+        assert_ne!(exact_key("Hòa"), exact_key("Hóa"));
+        assert_ne!(exact_key("Hoa"), exact_key("Hòa"));
+        assert_ne!(exact_key("Thu"), exact_key("Thư"));
+        // NFD input is composed first.
+        let nfd: String = "Hòa".nfd().collect();
+        assert_eq!(exact_key(&nfd), "hoà");
+    }
+
+    #[test]
+    fn person_name_normalises_parts_and_never_resplits() {
+        let nfd: String = "Nguyễn".nfd().collect();
+        let n = PersonName::new(&format!(" {nfd} "), "Thị  Minh", "Hòa").unwrap();
+        assert_eq!(n.family(), "Nguyễn");
+        assert_eq!(n.middle(), "Thị Minh");
+        assert_eq!(n.full(), "Nguyễn Thị Minh Hòa");
+        assert_eq!(n.folded_key(), "nguyen thi minh hoa");
+        assert_eq!(PersonName::new("Lò", "", "Văn"), PersonName::new("Lò", " ", "Văn"));
+        assert_eq!(PersonName::new("A", "B", " "), Err(NameError::EmptyGivenName));
+        assert_eq!(PersonName::new("A\n", "B", "C"), Err(NameError::ControlCharacter));
+        let json = serde_json::json!({"family": "Trần", "given": "An"});
+        let parsed: PersonName = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.middle(), "");
+        assert!(serde_json::from_value::<PersonName>(serde_json::json!({"family": "Trần", "given": ""})).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn keys_are_idempotent(s in "[a-zA-Z ĐđÐàáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ\u{0300}\u{0301}\u{0323}]{0,24}") {
+            let e = exact_key(&s);
+            prop_assert_eq!(exact_key(&e), e.clone());
+            let f = search_key(&s);
+            prop_assert_eq!(search_key(&f), f.clone());
+            // Folding the exact key gives the same folded key.
+            prop_assert_eq!(search_key(&e), f);
+        }
+    }
+}

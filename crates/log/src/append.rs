@@ -1,0 +1,95 @@
+//! What an append asks for and what it returns.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::NewEvent;
+use crate::stream::StreamId;
+
+/// The optimistic-concurrency condition an append sets on one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// No condition.
+    Any,
+    /// The stream must have no events.
+    NoStream,
+    /// The stream must have at least one event.
+    StreamExists,
+    /// The stream's last event must have this (0-based) version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream whose current version is `actual` satisfies this condition.
+    pub fn accepts(self, actual: Option<u64>) -> bool {
+        match (self, actual) {
+            (ExpectedVersion::Any, _) => true,
+            (ExpectedVersion::NoStream, None) => true,
+            (ExpectedVersion::StreamExists, Some(_)) => true,
+            (ExpectedVersion::Exact(e), Some(a)) => e == a,
+            _ => false,
+        }
+    }
+
+    /// The condition that a stream currently at `version` satisfies exactly.
+    pub fn from_current(version: Option<u64>) -> Self {
+        match version {
+            Some(v) => ExpectedVersion::Exact(v),
+            None => ExpectedVersion::NoStream,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::StreamExists => f.write_str("stream exists"),
+            ExpectedVersion::Exact(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Events to append to one stream, under one condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamAppend {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        StreamAppend {
+            stream,
+            expected,
+            events,
+        }
+    }
+}
+
+/// Where one stream's events landed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamWritten {
+    pub stream: StreamId,
+    /// Version of the first event written; `None` when no event was given for this stream
+    /// (a pure version check).
+    pub first_version: Option<u64>,
+    /// The stream's version after the append (`None`: still no stream).
+    pub current_version: Option<u64>,
+}
+
+/// The result of an acknowledged append: once returned, the events are durable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// Per stream, in the order of the request.
+    pub streams: Vec<StreamWritten>,
+    /// Global positions of the first and last event written; `None` for an append of no events.
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    /// True when every event id was already recorded and nothing was written: an idempotent
+    /// re-send, answered with the original positions.
+    pub already_recorded: bool,
+}

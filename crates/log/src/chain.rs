@@ -1,0 +1,459 @@
+//! The hash chain: the byte-exact encoding each event's hash covers, and the verifiers that
+//! recompute it. `docs/audit-format.md` is the normative description; this module and that
+//! document must change together (the test vectors in `tests/audit_vectors.rs` tie them).
+//!
+//! Invariants a verified log satisfies:
+//! - positions are 0, 1, 2, … with no gap;
+//! - per stream, versions are 0, 1, 2, … with no gap, in log order;
+//! - every event's `data_hash` is blake3 of its stored data;
+//! - every event's `hash` is [`event_hash`] of its envelope and links;
+//! - `prev_log_hash` is the hash of the event at `position - 1` (zero at 0);
+//! - `prev_stream_hash` is the hash of the stream's event at `version - 1` (zero at 0);
+//! - `recorded_at` never decreases along the log.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::RecordedEvent;
+
+/// Version of the byte encoding below. Bumped only with a new key-derivation context.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// blake3 key-derivation context for event hashes (domain separation: no other hash in
+/// citydb, nor in any other program that follows blake3's guidance, shares it).
+pub const EVENT_HASH_CONTEXT: &str = "citydb 2026-11 event log v1 event hash";
+
+/// A 32-byte blake3 output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The link value of a first event: 32 zero bytes.
+    pub const ZERO: Hash = Hash([0; 32]);
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+
+    pub fn from_hex(s: &str) -> Option<Hash> {
+        blake3::Hash::from_hex(s).ok().map(|h| Hash(*h.as_bytes()))
+    }
+
+    /// Reads a hash from stored bytes; `None` unless exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Hash> {
+        <[u8; 32]>::try_from(bytes).ok().map(Hash)
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Hash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}
+
+/// blake3 of an event's data: what the event hash covers instead of the data itself.
+pub fn data_hash(data: &[u8]) -> Hash {
+    Hash(*blake3::hash(data).as_bytes())
+}
+
+/// The envelope fields an event hash covers, borrowed from wherever the event lives.
+#[derive(Clone, Copy, Debug)]
+pub struct Envelope<'a> {
+    pub position: u64,
+    pub stream_id: &'a str,
+    pub stream_version: u64,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub recorded_at: i64,
+    pub metadata: &'a [u8],
+}
+
+/// An event's hash: blake3 in key-derivation mode with [`EVENT_HASH_CONTEXT`], over
+///
+/// ```text
+/// u8  format version (1)
+/// u64 position            u32 len ‖ stream id (UTF-8)   u64 stream version
+/// [16] event id            u32 len ‖ event type (UTF-8)  u32 schema version
+/// i64 recorded_at (µs)     u32 len ‖ metadata bytes
+/// [32] data hash           [32] prev stream hash         [32] prev log hash
+/// ```
+/// integers big-endian. Lengths are `u32`; the log refuses anything longer long before.
+pub fn event_hash(env: &Envelope<'_>, data_hash: &Hash, prev_stream: &Hash, prev_log: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT);
+    h.update(&[FORMAT_VERSION]);
+    h.update(&env.position.to_be_bytes());
+    update_prefixed(&mut h, env.stream_id.as_bytes());
+    h.update(&env.stream_version.to_be_bytes());
+    h.update(env.event_id.as_bytes());
+    update_prefixed(&mut h, env.event_type.as_bytes());
+    h.update(&env.schema_version.to_be_bytes());
+    h.update(&env.recorded_at.to_be_bytes());
+    update_prefixed(&mut h, env.metadata);
+    h.update(&data_hash.0);
+    h.update(&prev_stream.0);
+    h.update(&prev_log.0);
+    Hash(*h.finalize().as_bytes())
+}
+
+fn update_prefixed(h: &mut blake3::Hasher, bytes: &[u8]) {
+    // Truncation cannot happen: the log's size limit is far below 4 GiB, and a field that long
+    // could not have been hashed at append time either.
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    h.update(&len.to_be_bytes());
+    h.update(bytes);
+}
+
+/// An event as the verifier sees it: borrowed, so backends can verify straight from their row
+/// buffers without allocating. `data` is `None` for a redacted payload, whose `data_hash` is then
+/// taken as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct EventView<'a> {
+    pub envelope: Envelope<'a>,
+    pub data: Option<&'a [u8]>,
+    pub data_hash: Hash,
+    pub prev_stream_hash: Hash,
+    pub prev_log_hash: Hash,
+    pub hash: Hash,
+}
+
+impl<'a> From<&'a RecordedEvent> for EventView<'a> {
+    fn from(e: &'a RecordedEvent) -> Self {
+        EventView {
+            envelope: Envelope {
+                position: e.position,
+                stream_id: e.stream_id.as_str(),
+                stream_version: e.stream_version,
+                event_id: e.event_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                recorded_at: e.recorded_at,
+                metadata: &e.metadata,
+            },
+            data: Some(&e.data),
+            data_hash: e.data_hash,
+            prev_stream_hash: e.prev_stream_hash,
+            prev_log_hash: e.prev_log_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// The last event of a log: what an auditor writes down to detect a later truncation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead {
+    pub position: u64,
+    pub hash: Hash,
+}
+
+/// Why verification failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Breach {
+    #[error("expected position {expected}, found {found} (an event is missing or was inserted)")]
+    PositionGap { expected: u64, found: u64 },
+    #[error("the data does not match its recorded blake3 digest (the payload was changed)")]
+    DataChanged,
+    #[error("the event hash does not match its envelope (an envelope field or the metadata was changed)")]
+    HashMismatch,
+    #[error("the link to the previous event of the log is broken (events were removed, inserted or reordered)")]
+    LogLinkBroken,
+    #[error("the link to the previous event of the stream is broken")]
+    StreamLinkBroken,
+    #[error("stream {stream} expected version {expected}, found {found}")]
+    StreamVersionGap {
+        stream: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("the timestamp goes backwards")]
+    TimeWentBackwards,
+    #[error("the log ends before the recorded head (the tail was truncated)")]
+    Truncated,
+    #[error("the event at the recorded head has a different hash (history was rewritten)")]
+    HeadRewritten,
+}
+
+/// The first place where verification failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("position {position}: {breach}")]
+pub struct Corruption {
+    pub position: u64,
+    pub breach: Breach,
+}
+
+/// What a verification run found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Events checked before stopping (all of them when intact).
+    pub events: u64,
+    /// Distinct streams seen.
+    pub streams: u64,
+    /// The last verified event.
+    pub head: Option<LogHead>,
+    /// `None` when the log is intact.
+    pub corruption: Option<Corruption>,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.corruption.is_none()
+    }
+}
+
+fn check_own_hashes(ev: &EventView<'_>) -> Result<(), Breach> {
+    if let Some(data) = ev.data
+        && data_hash(data) != ev.data_hash
+    {
+        return Err(Breach::DataChanged);
+    }
+    let expected = event_hash(&ev.envelope, &ev.data_hash, &ev.prev_stream_hash, &ev.prev_log_hash);
+    if expected != ev.hash {
+        return Err(Breach::HashMismatch);
+    }
+    Ok(())
+}
+
+/// Verifies a whole log fed to it in position order, one event at a time.
+///
+/// Memory: one entry per stream (its next version and last hash).
+#[derive(Default)]
+pub struct LogVerifier {
+    next_position: u64,
+    prev: Option<(Hash, i64)>,
+    streams: HashMap<Box<str>, (u64, Hash)>,
+    expected_head: Option<LogHead>,
+    corruption: Option<Corruption>,
+}
+
+impl LogVerifier {
+    /// `expected_head` is a head recorded earlier (by an auditor, or the previous run): the log
+    /// must still hold that event with that hash, which is how a truncated tail or a history
+    /// rewritten from some point on is caught.
+    pub fn new(expected_head: Option<LogHead>) -> Self {
+        LogVerifier {
+            expected_head,
+            ..Self::default()
+        }
+    }
+
+    /// Positions checked so far.
+    pub fn events_checked(&self) -> u64 {
+        self.next_position
+    }
+
+    /// Checks the next event. After the first failure every later call returns it again.
+    pub fn check(&mut self, ev: &EventView<'_>) -> Result<(), Corruption> {
+        if let Some(c) = &self.corruption {
+            return Err(c.clone());
+        }
+        let position = ev.envelope.position;
+        let result = self.check_inner(ev);
+        result.map_err(|breach| {
+            let c = Corruption { position, breach };
+            self.corruption = Some(c.clone());
+            c
+        })
+    }
+
+    fn check_inner(&mut self, ev: &EventView<'_>) -> Result<(), Breach> {
+        let env = &ev.envelope;
+        if env.position != self.next_position {
+            return Err(Breach::PositionGap {
+                expected: self.next_position,
+                found: env.position,
+            });
+        }
+        check_own_hashes(ev)?;
+        let (prev_hash, prev_time) = self.prev.unwrap_or((Hash::ZERO, i64::MIN));
+        if ev.prev_log_hash != prev_hash {
+            return Err(Breach::LogLinkBroken);
+        }
+        if env.recorded_at < prev_time {
+            return Err(Breach::TimeWentBackwards);
+        }
+        let (next_version, last_hash) = self
+            .streams
+            .get(env.stream_id)
+            .copied()
+            .unwrap_or((0, Hash::ZERO));
+        if env.stream_version != next_version {
+            return Err(Breach::StreamVersionGap {
+                stream: env.stream_id.to_owned(),
+                expected: next_version,
+                found: env.stream_version,
+            });
+        }
+        if ev.prev_stream_hash != last_hash {
+            return Err(Breach::StreamLinkBroken);
+        }
+        match self.streams.get_mut(env.stream_id) {
+            Some(entry) => *entry = (next_version + 1, ev.hash),
+            None => {
+                self.streams
+                    .insert(env.stream_id.into(), (next_version + 1, ev.hash));
+            }
+        }
+        if let Some(expected) = self.expected_head
+            && expected.position == env.position
+            && expected.hash != ev.hash
+        {
+            return Err(Breach::HeadRewritten);
+        }
+        self.prev = Some((ev.hash, env.recorded_at));
+        self.next_position += 1;
+        Ok(())
+    }
+
+    /// Ends the run.
+    pub fn finish(self) -> VerifyReport {
+        let expected_head = self.expected_head;
+        let head = self.prev.map(|(hash, _)| LogHead {
+            position: self.next_position - 1,
+            hash,
+        });
+        let corruption = self.corruption.or_else(|| {
+            let expected = expected_head?;
+            match head {
+                Some(h) if h.position >= expected.position => None,
+                _ => Some(Corruption {
+                    position: expected.position,
+                    breach: Breach::Truncated,
+                }),
+            }
+        });
+        VerifyReport {
+            events: self.next_position,
+            streams: self.streams.len() as u64,
+            head,
+            corruption,
+        }
+    }
+}
+
+/// Verifies one stream fed in version order. It checks each event's own hashes and the stream's
+/// links; the log links need the whole log ([`LogVerifier`]).
+pub struct StreamVerifier {
+    next_version: u64,
+    last: Hash,
+    last_position: Option<u64>,
+    corruption: Option<Corruption>,
+}
+
+impl Default for StreamVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamVerifier {
+    pub fn new() -> Self {
+        StreamVerifier {
+            next_version: 0,
+            last: Hash::ZERO,
+            last_position: None,
+            corruption: None,
+        }
+    }
+
+    pub fn check(&mut self, ev: &EventView<'_>) -> Result<(), Corruption> {
+        if let Some(c) = &self.corruption {
+            return Err(c.clone());
+        }
+        let env = &ev.envelope;
+        let result = (|| {
+            if env.stream_version != self.next_version {
+                return Err(Breach::StreamVersionGap {
+                    stream: env.stream_id.to_owned(),
+                    expected: self.next_version,
+                    found: env.stream_version,
+                });
+            }
+            if self.last_position.is_some_and(|p| env.position <= p) {
+                return Err(Breach::LogLinkBroken);
+            }
+            check_own_hashes(ev)?;
+            if ev.prev_stream_hash != self.last {
+                return Err(Breach::StreamLinkBroken);
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.next_version += 1;
+                self.last = ev.hash;
+                self.last_position = Some(env.position);
+                Ok(())
+            }
+            Err(breach) => {
+                let c = Corruption {
+                    position: env.position,
+                    breach,
+                };
+                self.corruption = Some(c.clone());
+                Err(c)
+            }
+        }
+    }
+
+    pub fn finish(self) -> VerifyReport {
+        VerifyReport {
+            events: self.next_version,
+            streams: u64::from(self.next_version > 0),
+            head: self.last_position.map(|position| LogHead {
+                position,
+                hash: self.last,
+            }),
+            corruption: self.corruption,
+        }
+    }
+}
+
+/// Computes the chain fields of the event appended after `prev` (the log's last event) and
+/// `prev_stream` (the stream's last event). Shared by every backend so that they hash
+/// identically.
+pub struct ChainLink {
+    pub data_hash: Hash,
+    pub prev_stream_hash: Hash,
+    pub prev_log_hash: Hash,
+    pub hash: Hash,
+}
+
+impl ChainLink {
+    pub fn compute(env: &Envelope<'_>, data: &[u8], prev_stream: Hash, prev_log: Hash) -> ChainLink {
+        let data_hash = data_hash(data);
+        let hash = event_hash(env, &data_hash, &prev_stream, &prev_log);
+        ChainLink {
+            data_hash,
+            prev_stream_hash: prev_stream,
+            prev_log_hash: prev_log,
+            hash,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! citydb's event log: the vocabulary and the contract of an append-only, hash-chained store of
+//! event streams, with no storage engine inside.
+//!
+//! - [`StreamId`], [`NewEvent`], [`RecordedEvent`], [`ExpectedVersion`]: the vocabulary.
+//! - [`EventLog`]: the trait every backend (SQLite in `citydb-sqlite`, PostgreSQL later)
+//!   implements; its doc states the contract.
+//! - [`chain`]: the blake3 hash chain, byte for byte as `docs/audit-format.md` specifies, and the
+//!   verifiers that recompute it.
+//! - [`Subscription`]: catch-up-then-live delivery over any backend.
+//! - `conformance` (feature `conformance`): the behaviour suite every backend must pass.
+
+mod append;
+pub mod chain;
+mod error;
+mod event;
+mod log;
+mod stream;
+mod subscription;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten};
+pub use chain::{Breach, Corruption, Hash, LogHead, VerifyReport};
+pub use error::LogError;
+pub use event::{MAX_EVENT_TYPE_LEN, Metadata, NewEvent, RecordedEvent};
+pub use log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog, READ_BATCH, subscribe};
+pub use stream::{MAX_CATEGORY_LEN, StreamId};
+pub use subscription::Subscription;

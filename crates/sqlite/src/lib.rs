@@ -1,0 +1,491 @@
+//! citydb's embedded event log: the [`EventLog`] contract on one SQLite file.
+//!
+//! - WAL journal, `synchronous=FULL` by default: an acknowledged append survives power loss.
+//! - One writer thread with group commit (see [`writer`]); reads run on a small pool of
+//!   read-only connections on tokio's blocking threads, and never block the writer.
+//! - The schema is versioned and migrated on open ([`schema`]); the file stays readable with the
+//!   stock `sqlite3` tool (`docs/architecture.md` describes the tables).
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
+use citydb_log::{
+    AppendOutcome, Direction, EventLog, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
+    StreamId, VerifyReport,
+};
+
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// How hard a commit pushes to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: an acknowledged append survives power loss. The default.
+    Full,
+    /// fsync at WAL checkpoints only: survives a process crash, not a power loss. For bulk loads
+    /// that can be re-run.
+    Normal,
+}
+
+/// Options for [`SqliteLog::open`].
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    pub durability: Durability,
+    /// Largest event (data + metadata + type), in bytes.
+    pub max_event_size: usize,
+    /// Read connections kept open.
+    pub read_connections: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::Full,
+            max_event_size: citydb_log::DEFAULT_MAX_EVENT_SIZE,
+            read_connections: 4,
+        }
+    }
+}
+
+/// An event log in one SQLite file. Cheap to clone; the writer thread stops when the last clone
+/// is dropped.
+#[derive(Clone)]
+pub struct SqliteLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    config: SqliteConfig,
+    queue: Option<mpsc::Sender<writer::WriteRequest>>,
+    writer: Option<JoinHandle<()>>,
+    head: watch::Receiver<Option<u64>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer loop once it has answered what it holds.
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl SqliteLog {
+    /// Opens the log at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self, LogError> {
+        let path = path.as_ref().to_path_buf();
+        let display = path.display().to_string();
+        check_header(&path)?;
+        let mut conn = Connection::open(&path).map_err(|e| LogError::NotACitydbLog {
+            path: display.clone(),
+            reason: e.to_string(),
+        })?;
+        configure(&conn, &config, &display)?;
+        schema::prepare(&mut conn, &display)?;
+        let head = schema::last_event(&conn)?.map(|(p, _, _)| p);
+        let (head_tx, head_rx) = watch::channel(head);
+        let (queue_tx, queue_rx) = mpsc::channel(4096);
+        let writer = std::thread::Builder::new()
+            .name("citydb-log-writer".into())
+            .spawn(move || writer::run(conn, queue_rx, head_tx))
+            .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteLog {
+            inner: Arc::new(Inner {
+                path,
+                config,
+                queue: Some(queue_tx),
+                writer: Some(writer),
+                head: head_rx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with a read-only connection on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, LogError> + Send + 'static,
+    ) -> Result<T, LogError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().map(|mut pool| pool.pop()) {
+                Ok(Some(conn)) => conn,
+                _ => open_reader(&inner.path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < inner.config.read_connections
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| LogError::Storage(format!("read task failed: {e}")))?
+    }
+}
+
+/// Refuses a file that exists, is not empty, and is not SQLite, before SQLite touches it.
+fn check_header(path: &Path) -> Result<(), LogError> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    match std::fs::File::open(path) {
+        Ok(mut f) => {
+            let n = f.read(&mut header).map_err(|e| LogError::NotACitydbLog {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if n > 0 && &header[..n.min(16)] != &b"SQLite format 3\0"[..n.min(16)] || (n > 0 && n < 16)
+            {
+                return Err(LogError::NotACitydbLog {
+                    path: path.display().to_string(),
+                    reason: "it is not an SQLite database".into(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::Storage(format!("cannot open {}: {e}", path.display()))),
+    }
+}
+
+fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(), LogError> {
+    let fail = |e: rusqlite::Error| LogError::NotACitydbLog {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LogError::Storage(format!(
+            "cannot switch {path} to WAL (journal mode is {mode})"
+        )));
+    }
+    let sync = match config.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync).map_err(fail)?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, LogError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(storage_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(storage_error)?;
+    Ok(conn)
+}
+
+pub(crate) fn storage_error(e: rusqlite::Error) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
+    LogError::Corrupted {
+        position,
+        reason: reason.to_owned(),
+    }
+}
+
+const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type,
+    schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash, prev_log_hash, hash
+    FROM events";
+
+/// Runs `f` on a row's columns, borrowed, as the verifier wants them.
+fn with_view<T>(row: &Row<'_>, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogError> {
+    let position = row.get::<_, i64>(0).map_err(storage_error)? as u64;
+    let bad = |what: &str| corrupted(position, what);
+    let text = |i: usize| -> Result<&str, LogError> {
+        row.get_ref(i)
+            .map_err(storage_error)?
+            .as_str()
+            .map_err(|_| bad("a text column is not text"))
+    };
+    let hash = |i: usize| -> Result<Hash, LogError> {
+        let bytes = row
+            .get_ref(i)
+            .map_err(storage_error)?
+            .as_blob()
+            .map_err(|_| bad("a hash column is not a blob"))?;
+        Hash::from_slice(bytes).ok_or_else(|| bad("a hash is not 32 bytes"))
+    };
+    let event_id = row
+        .get_ref(3)
+        .map_err(storage_error)?
+        .as_blob()
+        .ok()
+        .and_then(|b| Uuid::from_slice(b).ok())
+        .ok_or_else(|| bad("the event id is not 16 bytes"))?;
+    let data = match row.get_ref(7).map_err(storage_error)? {
+        rusqlite::types::ValueRef::Null => None,
+        v => Some(v.as_bytes().map_err(|_| bad("data is not text"))?),
+    };
+    let view = EventView {
+        envelope: Envelope {
+            position,
+            stream_id: text(1)?,
+            stream_version: row.get::<_, i64>(2).map_err(storage_error)? as u64,
+            event_id,
+            event_type: text(4)?,
+            schema_version: row.get(5).map_err(storage_error)?,
+            recorded_at: row.get(6).map_err(storage_error)?,
+            metadata: text(8)?.as_bytes(),
+        },
+        data,
+        data_hash: hash(9)?,
+        prev_stream_hash: hash(10)?,
+        prev_log_hash: hash(11)?,
+        hash: hash(12)?,
+    };
+    Ok(f(view))
+}
+
+fn decode(row: &Row<'_>) -> Result<RecordedEvent, LogError> {
+    with_view(row, |v| {
+        let stream_id: StreamId = v
+            .envelope
+            .stream_id
+            .parse()
+            .map_err(|_| corrupted(v.envelope.position, "the stream id is not canonical"))?;
+        Ok(RecordedEvent {
+            position: v.envelope.position,
+            stream_id,
+            stream_version: v.envelope.stream_version,
+            event_id: v.envelope.event_id,
+            event_type: v.envelope.event_type.to_owned(),
+            schema_version: v.envelope.schema_version,
+            recorded_at: v.envelope.recorded_at,
+            data: v.data.unwrap_or_default().to_vec(),
+            metadata: v.envelope.metadata.to_vec(),
+            data_hash: v.data_hash,
+            prev_stream_hash: v.prev_stream_hash,
+            prev_log_hash: v.prev_log_hash,
+            hash: v.hash,
+        })
+    })?
+}
+
+fn query_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, LogError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(storage_error)?;
+    let mut rows = stmt.query(params).map_err(storage_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(storage_error)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EventLog for SqliteLog {
+    async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
+        validate_append(&appends, self.inner.config.max_event_size)?;
+        let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(writer::WriteRequest { appends, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        direction: Direction,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let stream = stream.as_str().to_owned();
+        let max = clamp(max as u64);
+        let from = clamp(from);
+        self.read(move |conn| match direction {
+            Direction::Forward => query_events(
+                conn,
+                &format!("{SELECT_EVENT} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"),
+                (stream, from, max),
+            ),
+            Direction::Backward => query_events(
+                conn,
+                &format!("{SELECT_EVENT} WHERE stream_id = ?1 AND stream_version <= ?2 ORDER BY stream_version DESC LIMIT ?3"),
+                (stream, from, max),
+            ),
+        })
+        .await
+    }
+
+    async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        let (from, max) = (clamp(from), clamp(max as u64));
+        self.read(move |conn| {
+            query_events(
+                conn,
+                &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
+                (from, max),
+            )
+        })
+        .await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, LogError> {
+        let stream = stream.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT max(stream_version) FROM events WHERE stream_id = ?1")
+                .and_then(|mut s| s.query_row([stream], |r| r.get::<_, Option<i64>>(0)))
+                .map(|v| v.map(|v| v as u64))
+                .map_err(storage_error)
+        })
+        .await
+    }
+
+    async fn head(&self) -> Result<Option<LogHead>, LogError> {
+        self.read(|conn| {
+            schema::last_event(conn)?
+                .map(|(position, hash, _)| {
+                    Hash::from_slice(&hash)
+                        .map(|hash| LogHead { position, hash })
+                        .ok_or_else(|| corrupted(position, "hash is not 32 bytes"))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Option<u64>> {
+        self.inner.head.clone()
+    }
+
+    /// Streams rows straight into the verifier, borrowing each row's bytes: no allocation per
+    /// event beyond the first sight of each stream.
+    async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+        self.read(move |conn| {
+            let mut verifier = LogVerifier::new(expected_head);
+            let mut stmt = conn
+                .prepare(&format!("{SELECT_EVENT} ORDER BY position"))
+                .map_err(storage_error)?;
+            let mut rows = stmt.query([]).map_err(storage_error)?;
+            while let Some(row) = rows.next().map_err(storage_error)? {
+                let position = row.get::<_, i64>(0).map_err(storage_error)? as u64;
+                let checked = with_view(row, |view| verifier.check(&view).is_ok());
+                match checked {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    // A row that cannot even be decoded is corruption at that position.
+                    Err(LogError::Corrupted { .. }) => {
+                        let mut report = verifier.finish();
+                        report.corruption = Some(citydb_log::Corruption {
+                            position,
+                            breach: citydb_log::Breach::HashMismatch,
+                        });
+                        return Ok(report);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(verifier.finish())
+        })
+        .await
+    }
+
+    async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {
+        let stream = stream.as_str().to_owned();
+        self.read(move |conn| {
+            let mut verifier = StreamVerifier::new();
+            let mut stmt = conn
+                .prepare_cached(&format!("{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"))
+                .map_err(storage_error)?;
+            let mut rows = stmt.query([stream]).map_err(storage_error)?;
+            while let Some(row) = rows.next().map_err(storage_error)? {
+                if !with_view(row, |view| verifier.check(&view).is_ok())? {
+                    break;
+                }
+            }
+            Ok(verifier.finish())
+        })
+        .await
+    }
+
+    async fn position_at(&self, at: i64) -> Result<Option<u64>, LogError> {
+        // `recorded_at` never decreases along the log, so the last event at or before `at` is
+        // found by a binary search over the primary key, without an index on time.
+        self.read(move |conn| {
+            let Some((last, _, _)) = schema::last_event(conn)? else {
+                return Ok(None);
+            };
+            let mut stmt = conn
+                .prepare_cached("SELECT recorded_at FROM events WHERE position = ?1")
+                .map_err(storage_error)?;
+            let (mut lo, mut hi) = (0u64, last + 1);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let t: Option<i64> = stmt
+                    .query_row([clamp(mid)], |r| r.get(0))
+                    .optional()
+                    .map_err(storage_error)?;
+                match t {
+                    Some(t) if t <= at => lo = mid + 1,
+                    _ => hi = mid,
+                }
+            }
+            Ok(lo.checked_sub(1))
+        })
+        .await
+    }
+}
+
+/// Everything about a request that can be checked without the log's state.
+fn validate_append(appends: &[StreamAppend], max_event_size: usize) -> Result<(), LogError> {
+    if appends.is_empty() {
+        return Err(LogError::InvalidAppend {
+            reason: "no stream named".into(),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for append in appends {
+        if !seen.insert(append.stream.as_str()) {
+            return Err(LogError::InvalidAppend {
+                reason: format!("stream {} is named twice", append.stream),
+            });
+        }
+        for event in &append.events {
+            event.validate(max_event_size)?;
+            if !ids.insert(event.event_id) {
+                return Err(LogError::InvalidAppend {
+                    reason: format!("event id {} appears twice", event.event_id),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! The single writer thread and its group commit.
+//!
+//! One thread owns the only writing connection. It takes every request waiting in its queue
+//! (up to a limit), applies each inside its own SAVEPOINT within one transaction, and commits
+//! once: one fsync for the whole group. A request whose condition fails is rolled back to its
+//! savepoint and fails alone; the others commit. Acknowledgements are sent only after COMMIT
+//! returns, so an acknowledged append is on disk (with `synchronous=FULL`).
+//!
+//! Invariants:
+//! - Positions are assigned here only, inside the write transaction, as last position + 1, so
+//!   they are gapless and follow commit order; readers see a position only after its commit.
+//! - The head is re-read from the file at the start of every group, never cached across groups,
+//!   so a failed commit or another process writing the file cannot desynchronise the chain.
+//! - `recorded_at` is clamped to the previous event's, so it never decreases along the log.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use citydb_log::chain::{ChainLink, Envelope};
+use citydb_log::{AppendOutcome, Hash, LogError, StreamAppend, StreamWritten};
+
+use crate::{corrupted, schema, storage_error};
+
+pub(crate) struct WriteRequest {
+    pub appends: Vec<StreamAppend>,
+    pub reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+}
+
+/// Limits on one group, so that one commit stays short.
+const MAX_GROUP_REQUESTS: usize = 1024;
+const MAX_GROUP_EVENTS: usize = 16 * 1024;
+
+pub(crate) fn run(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<WriteRequest>,
+    head_tx: watch::Sender<Option<u64>>,
+) {
+    let mut group = Vec::with_capacity(64);
+    while let Some(first) = queue.blocking_recv() {
+        let mut events = count_events(&first);
+        group.push(first);
+        while group.len() < MAX_GROUP_REQUESTS && events < MAX_GROUP_EVENTS {
+            match queue.try_recv() {
+                Ok(next) => {
+                    events += count_events(&next);
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        let mut last_visible = None;
+        for (request, result) in group.drain(..).zip(results) {
+            if let Ok(outcome) = &result
+                && let Some(p) = outcome.last_position
+            {
+                last_visible = last_visible.max(Some(p));
+            }
+            // The caller may have given up waiting; the events are committed all the same.
+            let _ = request.reply.send(result);
+        }
+        if last_visible.is_some() {
+            head_tx.send_if_modified(|h| {
+                if *h < last_visible {
+                    *h = last_visible;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+    }
+}
+
+fn count_events(r: &WriteRequest) -> usize {
+    r.appends.iter().map(|a| a.events.len()).sum::<usize>().max(1)
+}
+
+/// The log's tip while a group is being written.
+#[derive(Clone, Copy)]
+struct Tip {
+    next_position: u64,
+    hash: Hash,
+    recorded_at: i64,
+}
+
+fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> Vec<Result<AppendOutcome, LogError>> {
+    match try_commit_group(conn, group) {
+        Ok(results) => results,
+        Err(e) => {
+            // The whole group failed (disk full, I/O error): nothing was acknowledged.
+            let _ = conn.execute_batch("ROLLBACK");
+            group.iter().map(|_| Err(e.clone())).collect()
+        }
+    }
+}
+
+fn try_commit_group(
+    conn: &mut Connection,
+    group: &[WriteRequest],
+) -> Result<Vec<Result<AppendOutcome, LogError>>, LogError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(storage_error)?;
+    let mut tip = match schema::last_event(conn)? {
+        Some((position, hash, recorded_at)) => Tip {
+            next_position: position + 1,
+            hash: Hash::from_slice(&hash).ok_or_else(|| corrupted(position, "hash is not 32 bytes"))?,
+            recorded_at,
+        },
+        None => Tip {
+            next_position: 0,
+            hash: Hash::ZERO,
+            recorded_at: i64::MIN,
+        },
+    };
+    let now = now_micros();
+    let mut results = Vec::with_capacity(group.len());
+    for request in group {
+        conn.execute_batch("SAVEPOINT request").map_err(storage_error)?;
+        let mut request_tip = tip;
+        match apply(conn, &request.appends, &mut request_tip, now) {
+            Ok(outcome) => {
+                conn.execute_batch("RELEASE request").map_err(storage_error)?;
+                tip = request_tip;
+                results.push(Ok(outcome));
+            }
+            Err(e) => {
+                conn.execute_batch("ROLLBACK TO request; RELEASE request")
+                    .map_err(storage_error)?;
+                results.push(Err(e));
+            }
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(storage_error)?;
+    Ok(results)
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Applies one request inside the open transaction. On error the caller rolls back its
+/// savepoint, so a half-applied request never survives.
+fn apply(
+    conn: &Connection,
+    appends: &[StreamAppend],
+    tip: &mut Tip,
+    now: i64,
+) -> Result<AppendOutcome, LogError> {
+    if let Some(outcome) = already_recorded(conn, appends)? {
+        return Ok(outcome);
+    }
+    let mut select_stream = conn
+        .prepare_cached(
+            "SELECT stream_version, hash FROM events WHERE stream_id = ?1
+             ORDER BY stream_version DESC LIMIT 1",
+        )
+        .map_err(storage_error)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO events (position, stream_id, stream_version, event_id, event_type,
+                 schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
+                 prev_log_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .map_err(storage_error)?;
+    let recorded_at = now.max(tip.recorded_at);
+    let first_position = tip.next_position;
+    let mut streams = Vec::with_capacity(appends.len());
+    for append in appends {
+        let current: Option<(u64, Hash)> = select_stream
+            .query_row([append.stream.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+            .map_err(storage_error)?
+            .map(|(v, h)| {
+                Hash::from_slice(&h)
+                    .map(|h| (v, h))
+                    .ok_or_else(|| corrupted(v, "stream hash is not 32 bytes"))
+            })
+            .transpose()?;
+        let actual = current.map(|(v, _)| v);
+        if !append.expected.accepts(actual) {
+            return Err(LogError::WrongExpectedVersion {
+                stream: append.stream.clone(),
+                expected: append.expected,
+                actual,
+            });
+        }
+        let (mut next_version, mut prev_stream) = match current {
+            Some((v, h)) => (v + 1, h),
+            None => (0, Hash::ZERO),
+        };
+        let first_version = (!append.events.is_empty()).then_some(next_version);
+        for event in &append.events {
+            let env = Envelope {
+                position: tip.next_position,
+                stream_id: append.stream.as_str(),
+                stream_version: next_version,
+                event_id: event.event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                recorded_at,
+                metadata: &event.metadata,
+            };
+            let link = ChainLink::compute(&env, &event.data, prev_stream, tip.hash);
+            let data = std::str::from_utf8(&event.data).map_err(|_| LogError::InvalidJson {
+                event_id: event.event_id,
+                field: "data",
+            })?;
+            let metadata = std::str::from_utf8(&event.metadata).map_err(|_| LogError::InvalidJson {
+                event_id: event.event_id,
+                field: "metadata",
+            })?;
+            insert
+                .execute(params![
+                    tip.next_position as i64,
+                    append.stream.as_str(),
+                    next_version as i64,
+                    event.event_id.as_bytes().as_slice(),
+                    event.event_type,
+                    event.schema_version,
+                    recorded_at,
+                    data,
+                    metadata,
+                    link.data_hash.as_bytes().as_slice(),
+                    link.prev_stream_hash.as_bytes().as_slice(),
+                    link.prev_log_hash.as_bytes().as_slice(),
+                    link.hash.as_bytes().as_slice(),
+                ])
+                .map_err(|e| match e.sqlite_error_code() {
+                    // Versions are computed in this transaction, so only the event id can clash:
+                    // a partial re-send, or two requests carrying the same id.
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => LogError::IdempotencyConflict {
+                        event_id: event.event_id,
+                        reason: "this event id is already recorded, but not the request's first event".into(),
+                    },
+                    _ => storage_error(e),
+                })?;
+            prev_stream = link.hash;
+            tip.hash = link.hash;
+            tip.next_position += 1;
+            next_version += 1;
+        }
+        tip.recorded_at = recorded_at;
+        streams.push(StreamWritten {
+            stream: append.stream.clone(),
+            first_version,
+            current_version: next_version.checked_sub(1).or(actual),
+        });
+    }
+    let written = tip.next_position > first_position;
+    Ok(AppendOutcome {
+        streams,
+        first_position: written.then_some(first_position),
+        last_position: written.then(|| tip.next_position - 1),
+        already_recorded: false,
+    })
+}
+
+/// If the request's events are all recorded already, the original outcome; if none are, `None`;
+/// if only some are, or in other streams, an `IdempotencyConflict`.
+///
+/// Only the first event is looked up on the common path: if it is new, any later event that is
+/// not trips the unique index on insert, which `apply` reports as the same conflict.
+fn already_recorded(
+    conn: &Connection,
+    appends: &[StreamAppend],
+) -> Result<Option<AppendOutcome>, LogError> {
+    let mut lookup = conn
+        .prepare_cached("SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1")
+        .map_err(storage_error)?;
+    let Some(first) = appends.iter().flat_map(|a| &a.events).next() else {
+        return Ok(None);
+    };
+    if !lookup
+        .exists([first.event_id.as_bytes().as_slice()])
+        .map_err(storage_error)?
+    {
+        return Ok(None);
+    }
+    let mut found_any = false;
+    let mut missing: Option<Uuid> = None;
+    let mut streams = Vec::with_capacity(appends.len());
+    let (mut first_position, mut last_position) = (None::<u64>, None::<u64>);
+    for append in appends {
+        let (mut first_version, mut last_version) = (None, None);
+        for event in &append.events {
+            let row: Option<(String, i64, i64)> = lookup
+                .query_row([event.event_id.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .map_err(storage_error)?;
+            match row {
+                None => missing = missing.or(Some(event.event_id)),
+                Some((stream, version, position)) => {
+                    found_any = true;
+                    if stream != append.stream.as_str() {
+                        return Err(LogError::IdempotencyConflict {
+                            event_id: event.event_id,
+                            reason: format!("it was recorded in stream {stream}"),
+                        });
+                    }
+                    let (version, position) = (version as u64, position as u64);
+                    first_version = first_version.or(Some(version));
+                    last_version = Some(version);
+                    first_position = Some(first_position.map_or(position, |p| p.min(position)));
+                    last_position = Some(last_position.map_or(position, |p| p.max(position)));
+                }
+            }
+        }
+        streams.push(StreamWritten {
+            stream: append.stream.clone(),
+            first_version,
+            current_version: last_version,
+        });
+    }
+    match (found_any, missing) {
+        (false, _) => Ok(None),
+        (true, None) => Ok(Some(AppendOutcome {
+            streams,
+            first_position,
+            last_position,
+            already_recorded: true,
+        })),
+        (true, Some(event_id)) => Err(LogError::IdempotencyConflict {
+            event_id,
+            reason: "some of the request's events were already recorded, this one was not".into(),
+        }),
+    }
+}

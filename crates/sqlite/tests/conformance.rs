@@ -1,0 +1,114 @@
+//! The log's conformance suite against the SQLite backend, plus tamper hooks that edit the file
+//! directly, as an attacker with write access to it would.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+
+use citydb_log::chain::{ChainLink, Envelope};
+use citydb_log::conformance::{Backend, Tamper};
+use citydb_log::{Hash, conformance_tests};
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+
+struct SqliteBackend {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+async fn sqlite_backend() -> SqliteBackend {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    SqliteBackend { _dir: dir, path }
+}
+
+fn hash_at(conn: &Connection, position: u64) -> Hash {
+    let bytes: Vec<u8> = conn
+        .query_row("SELECT hash FROM events WHERE position = ?1", [position as i64], |r| r.get(0))
+        .unwrap();
+    Hash::from_slice(&bytes).unwrap()
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    type Log = SqliteLog;
+
+    async fn open(&self) -> Arc<SqliteLog> {
+        Arc::new(SqliteLog::open(&self.path, SqliteConfig::default()).unwrap())
+    }
+
+    async fn tamper(&self, tamper: Tamper) {
+        let conn = Connection::open(&self.path).unwrap();
+        let flip = |column: &str, position: u64| {
+            let text: String = conn
+                .query_row(&format!("SELECT {column} FROM events WHERE position = ?1"), [position as i64], |r| r.get(0))
+                .unwrap();
+            // Change one digit or letter, keeping the text valid JSON.
+            let changed = text.replacen("conformance", "conformancf", 1).replacen("\"n\":", "\"m\":", 1);
+            assert_ne!(changed, text);
+            conn.execute(&format!("UPDATE events SET {column} = ?1 WHERE position = ?2"), params![changed, position as i64])
+                .unwrap();
+        };
+        match tamper {
+            Tamper::FlipDataByte { position } => flip("data", position),
+            Tamper::FlipMetadataByte { position } => flip("metadata", position),
+            Tamper::Delete { position } => {
+                conn.execute("DELETE FROM events WHERE position = ?1", [position as i64]).unwrap();
+            }
+            Tamper::SwapWithNext { position } => {
+                let p = position as i64;
+                conn.execute_batch(&format!(
+                    "UPDATE events SET position = -1 WHERE position = {p};
+                     UPDATE events SET position = {p} WHERE position = {p} + 1;
+                     UPDATE events SET position = {p} + 1 WHERE position = -1;"
+                ))
+                .unwrap();
+            }
+            Tamper::InsertForged { after } => {
+                let a = after as i64;
+                conn.execute_batch(&format!(
+                    "UPDATE events SET position = -position - 1 WHERE position > {a};
+                     UPDATE events SET position = -position WHERE position < 0;"
+                ))
+                .unwrap();
+                let prev = hash_at(&conn, after);
+                let recorded_at: i64 = conn
+                    .query_row("SELECT recorded_at FROM events WHERE position = ?1", [a], |r| r.get(0))
+                    .unwrap();
+                let stream = format!("forged-{}", Uuid::now_v7());
+                let env = Envelope {
+                    position: after + 1,
+                    stream_id: &stream,
+                    stream_version: 0,
+                    event_id: Uuid::now_v7(),
+                    event_type: "Forged",
+                    schema_version: 1,
+                    recorded_at,
+                    metadata: b"{}",
+                };
+                let link = ChainLink::compute(&env, b"{}", Hash::ZERO, prev);
+                conn.execute(
+                    "INSERT INTO events VALUES (?1, ?2, 0, ?3, 'Forged', 1, ?4, '{}', '{}', ?5, ?6, ?7, ?8)",
+                    params![
+                        a + 1,
+                        stream,
+                        env.event_id.as_bytes().as_slice(),
+                        recorded_at,
+                        link.data_hash.as_bytes().as_slice(),
+                        link.prev_stream_hash.as_bytes().as_slice(),
+                        link.prev_log_hash.as_bytes().as_slice(),
+                        link.hash.as_bytes().as_slice()
+                    ],
+                )
+                .unwrap();
+            }
+            Tamper::TruncateAfter { keep_through } => {
+                conn.execute("DELETE FROM events WHERE position > ?1", [keep_through as i64]).unwrap();
+            }
+        }
+    }
+}
+
+conformance_tests!(sqlite_backend);
