@@ -105,7 +105,12 @@ pub struct Envelope<'a> {
 /// [32] data hash           [32] prev stream hash         [32] prev log hash
 /// ```
 /// integers big-endian. Lengths are `u32`; the log refuses anything longer long before.
-pub fn event_hash(env: &Envelope<'_>, data_hash: &Hash, prev_stream: &Hash, prev_log: &Hash) -> Hash {
+pub fn event_hash(
+    env: &Envelope<'_>,
+    data_hash: &Hash,
+    prev_stream: &Hash,
+    prev_log: &Hash,
+) -> Hash {
     let mut h = blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT);
     h.update(&[FORMAT_VERSION]);
     h.update(&env.position.to_be_bytes());
@@ -180,9 +185,13 @@ pub enum Breach {
     PositionGap { expected: u64, found: u64 },
     #[error("the data does not match its recorded blake3 digest (the payload was changed)")]
     DataChanged,
-    #[error("the event hash does not match its envelope (an envelope field or the metadata was changed)")]
+    #[error(
+        "the event hash does not match its envelope (an envelope field or the metadata was changed)"
+    )]
     HashMismatch,
-    #[error("the link to the previous event of the log is broken (events were removed, inserted or reordered)")]
+    #[error(
+        "the link to the previous event of the log is broken (events were removed, inserted or reordered)"
+    )]
     LogLinkBroken,
     #[error("the link to the previous event of the stream is broken")]
     StreamLinkBroken,
@@ -233,7 +242,12 @@ fn check_own_hashes(ev: &EventView<'_>) -> Result<(), Breach> {
     {
         return Err(Breach::DataChanged);
     }
-    let expected = event_hash(&ev.envelope, &ev.data_hash, &ev.prev_stream_hash, &ev.prev_log_hash);
+    let expected = event_hash(
+        &ev.envelope,
+        &ev.data_hash,
+        &ev.prev_stream_hash,
+        &ev.prev_log_hash,
+    );
     if expected != ev.hash {
         return Err(Breach::HashMismatch);
     }
@@ -446,7 +460,12 @@ pub struct ChainLink {
 }
 
 impl ChainLink {
-    pub fn compute(env: &Envelope<'_>, data: &[u8], prev_stream: Hash, prev_log: Hash) -> ChainLink {
+    pub fn compute(
+        env: &Envelope<'_>,
+        data: &[u8],
+        prev_stream: Hash,
+        prev_log: Hash,
+    ) -> ChainLink {
         let data_hash = data_hash(data);
         let hash = event_hash(env, &data_hash, &prev_stream, &prev_log);
         ChainLink {

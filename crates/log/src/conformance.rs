@@ -138,7 +138,12 @@ pub async fn append_and_read_stream<B: Backend>(b: &B) {
     let log = b.open().await;
     let s = stream("citizen");
     assert_eq!(log.stream_version(&s).await.unwrap(), None);
-    assert!(log.read_stream(&s, 0, Direction::Forward, 10).await.unwrap().is_empty());
+    assert!(
+        log.read_stream(&s, 0, Direction::Forward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let sent = events(0..5);
     let out = append_one(&*log, &s, ExpectedVersion::NoStream, sent.clone())
         .await
@@ -148,7 +153,10 @@ pub async fn append_and_read_stream<B: Backend>(b: &B) {
     assert_eq!(out.streams[0].first_version, Some(0));
     assert_eq!(out.streams[0].current_version, Some(4));
     assert!(!out.already_recorded);
-    let read = log.read_stream(&s, 0, Direction::Forward, 100).await.unwrap();
+    let read = log
+        .read_stream(&s, 0, Direction::Forward, 100)
+        .await
+        .unwrap();
     assert_eq!(read.len(), 5);
     for (i, (r, e)) in read.iter().zip(&sent).enumerate() {
         assert_eq!(r.stream_version, i as u64);
@@ -160,7 +168,10 @@ pub async fn append_and_read_stream<B: Backend>(b: &B) {
         assert_eq!(&r.stream_id, &s);
     }
     let part = log.read_stream(&s, 2, Direction::Forward, 2).await.unwrap();
-    assert_eq!(part.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(
+        part.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [2, 3]
+    );
     assert_eq!(log.stream_version(&s).await.unwrap(), Some(4));
     assert_eq!(log.head().await.unwrap().map(|h| h.position), Some(4));
     assert_eq!(read[4].hash, log.head().await.unwrap().unwrap().hash);
@@ -172,10 +183,22 @@ pub async fn read_backward<B: Backend>(b: &B) {
     append_one(&*log, &s, ExpectedVersion::NoStream, events(0..6))
         .await
         .unwrap();
-    let back = log.read_stream(&s, u64::MAX, Direction::Backward, 3).await.unwrap();
-    assert_eq!(back.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [5, 4, 3]);
-    let back = log.read_stream(&s, 1, Direction::Backward, 10).await.unwrap();
-    assert_eq!(back.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [1, 0]);
+    let back = log
+        .read_stream(&s, u64::MAX, Direction::Backward, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [5, 4, 3]
+    );
+    let back = log
+        .read_stream(&s, 1, Direction::Backward, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [1, 0]
+    );
 }
 
 pub async fn expected_versions<B: Backend>(b: &B) {
@@ -195,18 +218,33 @@ pub async fn expected_versions<B: Backend>(b: &B) {
     let err = append_one(&*log, &s, ExpectedVersion::Exact(0), vec![event(0)])
         .await
         .unwrap_err();
-    assert!(matches!(err, LogError::WrongExpectedVersion { actual: None, .. }));
+    assert!(matches!(
+        err,
+        LogError::WrongExpectedVersion { actual: None, .. }
+    ));
     append_one(&*log, &s, ExpectedVersion::NoStream, vec![event(0)])
         .await
         .unwrap();
     let err = append_one(&*log, &s, ExpectedVersion::NoStream, vec![event(1)])
         .await
         .unwrap_err();
-    assert!(matches!(err, LogError::WrongExpectedVersion { actual: Some(0), .. }));
+    assert!(matches!(
+        err,
+        LogError::WrongExpectedVersion {
+            actual: Some(0),
+            ..
+        }
+    ));
     let err = append_one(&*log, &s, ExpectedVersion::Exact(5), vec![event(1)])
         .await
         .unwrap_err();
-    assert!(matches!(err, LogError::WrongExpectedVersion { actual: Some(0), .. }));
+    assert!(matches!(
+        err,
+        LogError::WrongExpectedVersion {
+            actual: Some(0),
+            ..
+        }
+    ));
     append_one(&*log, &s, ExpectedVersion::Exact(0), vec![event(1)])
         .await
         .unwrap();
@@ -219,7 +257,10 @@ pub async fn expected_versions<B: Backend>(b: &B) {
     assert_eq!(log.stream_version(&s).await.unwrap(), Some(3));
     // Failed appends wrote nothing: positions stayed gapless.
     let all = read_everything(&*log).await;
-    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
 }
 
 pub async fn multi_stream_all_or_nothing<B: Backend>(b: &B) {
@@ -256,9 +297,14 @@ pub async fn multi_stream_all_or_nothing<B: Backend>(b: &B) {
 pub async fn version_check_without_events<B: Backend>(b: &B) {
     let log = b.open().await;
     let (target, dependency) = (stream("business"), stream("citizen"));
-    append_one(&*log, &dependency, ExpectedVersion::NoStream, vec![event(0)])
-        .await
-        .unwrap();
+    append_one(
+        &*log,
+        &dependency,
+        ExpectedVersion::NoStream,
+        vec![event(0)],
+    )
+    .await
+    .unwrap();
     let ok = log
         .append(vec![
             StreamAppend::new(target.clone(), ExpectedVersion::NoStream, vec![event(1)]),
@@ -270,9 +316,14 @@ pub async fn version_check_without_events<B: Backend>(b: &B) {
     assert_eq!(ok.streams[1].current_version, Some(0));
     assert_eq!(log.stream_version(&dependency).await.unwrap(), Some(0));
     // The dependency moved on: the append that relied on it fails and writes nothing.
-    append_one(&*log, &dependency, ExpectedVersion::Exact(0), vec![event(2)])
-        .await
-        .unwrap();
+    append_one(
+        &*log,
+        &dependency,
+        ExpectedVersion::Exact(0),
+        vec![event(2)],
+    )
+    .await
+    .unwrap();
     let err = log
         .append(vec![
             StreamAppend::new(target.clone(), ExpectedVersion::Exact(0), vec![event(3)]),
@@ -280,7 +331,13 @@ pub async fn version_check_without_events<B: Backend>(b: &B) {
         ])
         .await
         .unwrap_err();
-    assert!(matches!(err, LogError::WrongExpectedVersion { actual: Some(1), .. }));
+    assert!(matches!(
+        err,
+        LogError::WrongExpectedVersion {
+            actual: Some(1),
+            ..
+        }
+    ));
     assert_eq!(log.stream_version(&target).await.unwrap(), Some(0));
 }
 
@@ -307,17 +364,35 @@ pub async fn idempotent_by_event_id<B: Backend>(b: &B) {
     assert_eq!(log.head().await.unwrap(), head);
     // A partial re-send mixed with new events is refused, whichever comes first.
     let mixed = vec![request[0].events[0].clone(), event(11)];
-    let err = append_one(&*log, &s, ExpectedVersion::Any, mixed).await.unwrap_err();
-    assert!(matches!(err, LogError::IdempotencyConflict { .. }), "{err:?}");
-    let mut new_first = vec![event(12)];
-    new_first.push(request[0].events[1].clone());
-    let err = append_one(&*log, &s, ExpectedVersion::Any, new_first).await.unwrap_err();
-    assert!(matches!(err, LogError::IdempotencyConflict { .. }), "{err:?}");
-    // The same id in another stream is refused.
-    let err = append_one(&*log, &stream("citizen"), ExpectedVersion::Any, vec![request[0].events[0].clone()])
+    let err = append_one(&*log, &s, ExpectedVersion::Any, mixed)
         .await
         .unwrap_err();
-    assert!(matches!(err, LogError::IdempotencyConflict { .. }), "{err:?}");
+    assert!(
+        matches!(err, LogError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
+    let mut new_first = vec![event(12)];
+    new_first.push(request[0].events[1].clone());
+    let err = append_one(&*log, &s, ExpectedVersion::Any, new_first)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LogError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
+    // The same id in another stream is refused.
+    let err = append_one(
+        &*log,
+        &stream("citizen"),
+        ExpectedVersion::Any,
+        vec![request[0].events[0].clone()],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, LogError::IdempotencyConflict { .. }),
+        "{err:?}"
+    );
     assert_eq!(log.head().await.unwrap(), head);
     assert_intact(&*log).await;
 }
@@ -347,10 +422,16 @@ pub async fn global_order_is_gapless<B: Backend>(b: &B) {
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.position, i as u64);
         if i > 0 {
-            assert!(e.recorded_at >= all[i - 1].recorded_at, "time went backwards");
+            assert!(
+                e.recorded_at >= all[i - 1].recorded_at,
+                "time went backwards"
+            );
         }
         let v = versions.entry(&e.stream_id).or_insert(0);
-        assert_eq!(e.stream_version, *v, "stream versions must be gapless in log order");
+        assert_eq!(
+            e.stream_version, *v,
+            "stream versions must be gapless in log order"
+        );
         *v += 1;
     }
     assert!(streams.iter().all(|s| versions[s] == 25));
@@ -375,7 +456,9 @@ pub async fn concurrent_writers_conflict_correctly<B: Backend>(b: &B) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => wins += 1,
-            Err(LogError::WrongExpectedVersion { actual: Some(1), .. }) => {}
+            Err(LogError::WrongExpectedVersion {
+                actual: Some(1), ..
+            }) => {}
             Err(e) => panic!("unexpected error {e:?}"),
         }
     }
@@ -395,10 +478,17 @@ pub async fn group_commit_isolates_failures<B: Backend>(b: &B) {
         let (log, shared) = (log.clone(), shared.clone());
         tasks.push(tokio::spawn(async move {
             if w % 3 == 0 {
-                let r = append_one(&*log, &shared, ExpectedVersion::Exact(99), vec![event(w)]).await;
+                let r =
+                    append_one(&*log, &shared, ExpectedVersion::Exact(99), vec![event(w)]).await;
                 (false, r)
             } else {
-                let r = append_one(&*log, &stream("citizen"), ExpectedVersion::NoStream, vec![event(w)]).await;
+                let r = append_one(
+                    &*log,
+                    &stream("citizen"),
+                    ExpectedVersion::NoStream,
+                    vec![event(w)],
+                )
+                .await;
                 (true, r)
             }
         }));
@@ -423,8 +513,14 @@ pub async fn subscription_catches_up_then_goes_live<B: Backend>(b: &B) {
         writers.push(tokio::spawn(async move {
             let s = stream("business");
             for i in 0..50u64 {
-                let evs = if i % 10 == 0 { events(w * 1000 + i..w * 1000 + i + 3) } else { vec![event(w * 1000 + i)] };
-                append_one(&*log, &s, ExpectedVersion::Any, evs).await.unwrap();
+                let evs = if i % 10 == 0 {
+                    events(w * 1000 + i..w * 1000 + i + 3)
+                } else {
+                    vec![event(w * 1000 + i)]
+                };
+                append_one(&*log, &s, ExpectedVersion::Any, evs)
+                    .await
+                    .unwrap();
                 if i % 7 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -443,9 +539,17 @@ pub async fn subscription_catches_up_then_goes_live<B: Backend>(b: &B) {
     for w in writers {
         w.await.unwrap();
     }
-    assert_eq!(seen, (0..total as u64).collect::<Vec<_>>(), "every event once, in order");
+    assert_eq!(
+        seen,
+        (0..total as u64).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
     // Nothing more arrives.
-    assert!(tokio::time::timeout(Duration::from_millis(100), sub.next()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), sub.next())
+            .await
+            .is_err()
+    );
     assert_eq!(sub.position(), total as u64);
 }
 
@@ -455,16 +559,24 @@ pub async fn subscription_from_the_middle<B: Backend>(b: &B) {
     let dyn_log: Arc<dyn EventLog> = log.clone();
     let mut sub = subscribe(dyn_log, 7);
     let batch = sub.next_batch(100).await.unwrap();
-    assert_eq!(batch.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 8, 9]);
+    assert_eq!(
+        batch.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [7, 8, 9]
+    );
     assert!(sub.next_batch(100).await.unwrap().is_empty());
     let waiter = tokio::spawn(async move {
         sub.wait().await.unwrap();
         sub.next_batch(100).await.unwrap()
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
-    append_one(&*log, &stream("citizen"), ExpectedVersion::Any, vec![event(10)])
-        .await
-        .unwrap();
+    append_one(
+        &*log,
+        &stream("citizen"),
+        ExpectedVersion::Any,
+        vec![event(10)],
+    )
+    .await
+    .unwrap();
     let live = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
         .expect("no wake-up")
@@ -483,9 +595,14 @@ pub async fn reopen_after_restart<B: Backend>(b: &B) {
     let log = b.open().await;
     assert_eq!(log.head().await.unwrap(), head);
     assert_eq!(log.stream_version(&streams[0]).await.unwrap(), Some(6));
-    let out = append_one(&*log, &streams[0], ExpectedVersion::Exact(6), vec![event(99)])
-        .await
-        .unwrap();
+    let out = append_one(
+        &*log,
+        &streams[0],
+        ExpectedVersion::Exact(6),
+        vec![event(99)],
+    )
+    .await
+    .unwrap();
     assert_eq!(out.first_position, Some(20));
     let report = log.verify_log(head).await.unwrap();
     assert!(report.is_intact());
@@ -503,28 +620,50 @@ pub async fn rejects_bad_input<B: Backend>(b: &B) {
 
     let mut big = event(1);
     big.data = format!("\"{}\"", "x".repeat(crate::DEFAULT_MAX_EVENT_SIZE)).into_bytes();
-    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![big]).await.unwrap_err();
+    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![big])
+        .await
+        .unwrap_err();
     assert!(matches!(err, LogError::EventTooLarge { .. }), "{err:?}");
 
     let mut not_json = event(2);
     not_json.data = b"{\"unterminated\": ".to_vec();
-    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![not_json]).await.unwrap_err();
-    assert!(matches!(err, LogError::InvalidJson { field: "data", .. }), "{err:?}");
+    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![not_json])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LogError::InvalidJson { field: "data", .. }),
+        "{err:?}"
+    );
 
     let mut bad_meta = event(3);
     bad_meta.metadata = b"[1,2]".to_vec();
-    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![bad_meta]).await.unwrap_err();
-    assert!(matches!(err, LogError::InvalidJson { field: "metadata", .. }), "{err:?}");
+    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![bad_meta])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogError::InvalidJson {
+                field: "metadata",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let mut invalid_utf8 = event(4);
     invalid_utf8.data = vec![b'"', 0xff, b'"'];
-    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![invalid_utf8]).await.unwrap_err();
+    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![invalid_utf8])
+        .await
+        .unwrap_err();
     assert!(matches!(err, LogError::InvalidJson { .. }), "{err:?}");
 
     for bad_type in ["", "has space", &"x".repeat(200)] {
         let mut e = event(5);
         e.event_type = bad_type.to_owned();
-        let err = append_one(&*log, &s, ExpectedVersion::Any, vec![e]).await.unwrap_err();
+        let err = append_one(&*log, &s, ExpectedVersion::Any, vec![e])
+            .await
+            .unwrap_err();
         assert!(matches!(err, LogError::InvalidEvent { .. }), "{err:?}");
     }
 
@@ -539,7 +678,9 @@ pub async fn rejects_bad_input<B: Backend>(b: &B) {
         .unwrap_err();
     assert!(matches!(err, LogError::InvalidAppend { .. }));
     let dup = event(8);
-    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![dup.clone(), dup]).await.unwrap_err();
+    let err = append_one(&*log, &s, ExpectedVersion::Any, vec![dup.clone(), dup])
+        .await
+        .unwrap_err();
     assert!(matches!(err, LogError::InvalidAppend { .. }));
 
     assert!(matches!(
@@ -575,7 +716,12 @@ async fn history<B: Backend>(b: &B) -> (Arc<B::Log>, LogHead) {
     (log, head)
 }
 
-async fn expect_breach<B: Backend>(b: &B, tamper: Tamper, position: u64, check: fn(&Breach) -> bool) {
+async fn expect_breach<B: Backend>(
+    b: &B,
+    tamper: Tamper,
+    position: u64,
+    check: fn(&Breach) -> bool,
+) {
     let (log, head) = history(b).await;
     b.tamper(tamper).await;
     let report = log.verify_log(Some(head)).await.unwrap();
@@ -587,31 +733,52 @@ async fn expect_breach<B: Backend>(b: &B, tamper: Tamper, position: u64, check: 
 }
 
 pub async fn detects_changed_data<B: Backend>(b: &B) {
-    expect_breach(b, Tamper::FlipDataByte { position: 5 }, 5, |b| *b == Breach::DataChanged).await;
+    expect_breach(b, Tamper::FlipDataByte { position: 5 }, 5, |b| {
+        *b == Breach::DataChanged
+    })
+    .await;
 }
 
 pub async fn detects_changed_metadata<B: Backend>(b: &B) {
-    expect_breach(b, Tamper::FlipMetadataByte { position: 3 }, 3, |b| *b == Breach::HashMismatch).await;
+    expect_breach(b, Tamper::FlipMetadataByte { position: 3 }, 3, |b| {
+        *b == Breach::HashMismatch
+    })
+    .await;
 }
 
 pub async fn detects_deleted_event<B: Backend>(b: &B) {
     expect_breach(b, Tamper::Delete { position: 4 }, 5, |b| {
-        matches!(b, Breach::PositionGap { expected: 4, found: 5 })
+        matches!(
+            b,
+            Breach::PositionGap {
+                expected: 4,
+                found: 5
+            }
+        )
     })
     .await;
 }
 
 pub async fn detects_reordered_pair<B: Backend>(b: &B) {
-    expect_breach(b, Tamper::SwapWithNext { position: 6 }, 6, |b| *b == Breach::HashMismatch).await;
+    expect_breach(b, Tamper::SwapWithNext { position: 6 }, 6, |b| {
+        *b == Breach::HashMismatch
+    })
+    .await;
 }
 
 pub async fn detects_inserted_event<B: Backend>(b: &B) {
     // The forged event itself is well-formed; the original that it displaced no longer is.
-    expect_breach(b, Tamper::InsertForged { after: 7 }, 9, |b| *b == Breach::HashMismatch).await;
+    expect_breach(b, Tamper::InsertForged { after: 7 }, 9, |b| {
+        *b == Breach::HashMismatch
+    })
+    .await;
 }
 
 pub async fn detects_truncated_tail<B: Backend>(b: &B) {
-    expect_breach(b, Tamper::TruncateAfter { keep_through: 8 }, 11, |b| *b == Breach::Truncated).await;
+    expect_breach(b, Tamper::TruncateAfter { keep_through: 8 }, 11, |b| {
+        *b == Breach::Truncated
+    })
+    .await;
 }
 
 pub async fn verify_stream_scopes_to_the_stream<B: Backend>(b: &B) {
@@ -623,7 +790,10 @@ pub async fn verify_stream_scopes_to_the_stream<B: Backend>(b: &B) {
     assert!(clean.is_intact());
     assert_eq!(clean.events, 3);
     let broken = log.verify_stream(&streams[1]).await.unwrap();
-    assert_eq!(broken.corruption.map(|c| (c.position, c.breach)), Some((4, Breach::DataChanged)));
+    assert_eq!(
+        broken.corruption.map(|c| (c.position, c.breach)),
+        Some((4, Breach::DataChanged))
+    );
 }
 
 pub async fn position_at_time<B: Backend>(b: &B) {
@@ -651,7 +821,10 @@ pub async fn chain_is_recomputable<B: Backend>(b: &B) {
     let mut prev_stream: HashMap<StreamId, crate::Hash> = HashMap::new();
     let mut ids = HashSet::new();
     for e in &all {
-        let ps = prev_stream.get(&e.stream_id).copied().unwrap_or(crate::Hash::ZERO);
+        let ps = prev_stream
+            .get(&e.stream_id)
+            .copied()
+            .unwrap_or(crate::Hash::ZERO);
         let view = crate::chain::EventView::from(e);
         let link = crate::chain::ChainLink::compute(&view.envelope, &e.data, ps, prev_log);
         assert_eq!(link.data_hash, e.data_hash);

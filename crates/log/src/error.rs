@@ -26,7 +26,10 @@ pub enum LogError {
         limit: usize,
     },
     #[error("invalid stream id {stream:?}: {reason}")]
-    InvalidStreamId { stream: String, reason: &'static str },
+    InvalidStreamId {
+        stream: String,
+        reason: &'static str,
+    },
     #[error("the {field} of event {event_id} is not valid JSON")]
     InvalidJson { event_id: Uuid, field: &'static str },
     #[error("invalid event: {reason}")]

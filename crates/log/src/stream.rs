@@ -88,7 +88,8 @@ impl FromStr for StreamId {
         let (category, id) = s
             .split_once('-')
             .ok_or_else(|| invalid("expected `category-uuid`"))?;
-        let uuid = Uuid::try_parse(id).map_err(|_| invalid("the part after the category is not a UUID"))?;
+        let uuid = Uuid::try_parse(id)
+            .map_err(|_| invalid("the part after the category is not a UUID"))?;
         // Only the canonical form is accepted, so that one stream has one spelling.
         if uuid.hyphenated().to_string() != id {
             return Err(invalid("the UUID must be lowercase and hyphenated"));
@@ -150,7 +151,10 @@ mod tests {
             "citizen-not-a-uuid",
         ] {
             assert!(
-                matches!(bad.parse::<StreamId>(), Err(LogError::InvalidStreamId { .. })),
+                matches!(
+                    bad.parse::<StreamId>(),
+                    Err(LogError::InvalidStreamId { .. })
+                ),
                 "{bad:?} was accepted"
             );
         }

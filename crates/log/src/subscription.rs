@@ -75,7 +75,7 @@ impl Subscription {
         // Mark the head seen before reading, so an append that lands after the read still wakes
         // the next `changed()`.
         let visible = *self.head.borrow_and_update();
-        if !visible.is_some_and(|head| head >= self.next) {
+        if visible.is_none_or(|head| head < self.next) {
             return Ok(false);
         }
         let batch = self.log.read_all(self.next, max).await?;
@@ -98,7 +98,11 @@ impl Subscription {
             return Ok(());
         }
         loop {
-            if self.head.borrow_and_update().is_some_and(|h| h >= self.next) {
+            if self
+                .head
+                .borrow_and_update()
+                .is_some_and(|h| h >= self.next)
+            {
                 return Ok(());
             }
             if self.head.changed().await.is_err() {

@@ -152,8 +152,8 @@ fn check_header(path: &Path) -> Result<(), LogError> {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            if n > 0 && &header[..n.min(16)] != &b"SQLite format 3\0"[..n.min(16)] || (n > 0 && n < 16)
-            {
+            // An empty file is a new log; anything else must carry SQLite's 16-byte magic.
+            if n > 0 && header[..n] != b"SQLite format 3\0"[..] {
                 return Err(LogError::NotACitydbLog {
                     path: path.display().to_string(),
                     reason: "it is not an SQLite database".into(),
@@ -162,7 +162,10 @@ fn check_header(path: &Path) -> Result<(), LogError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LogError::Storage(format!("cannot open {}: {e}", path.display()))),
+        Err(e) => Err(LogError::Storage(format!(
+            "cannot open {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -185,7 +188,8 @@ fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(),
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    conn.pragma_update(None, "synchronous", sync).map_err(fail)?;
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(fail)?;
     Ok(())
 }
 
@@ -422,7 +426,9 @@ impl EventLog for SqliteLog {
         self.read(move |conn| {
             let mut verifier = StreamVerifier::new();
             let mut stmt = conn
-                .prepare_cached(&format!("{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"))
+                .prepare_cached(&format!(
+                    "{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"
+                ))
                 .map_err(storage_error)?;
             let mut rows = stmt.query([stream]).map_err(storage_error)?;
             while let Some(row) = rows.next().map_err(storage_error)? {

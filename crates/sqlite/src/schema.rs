@@ -102,8 +102,10 @@ pub fn last_event(conn: &Connection) -> Result<Option<(u64, Vec<u8>, i64)>, LogE
         "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
     )
     .and_then(|mut s| {
-        s.query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))
-            .optional()
+        s.query_row([], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+        })
+        .optional()
     })
     .map_err(storage_error)
 }

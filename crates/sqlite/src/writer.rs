@@ -76,7 +76,11 @@ pub(crate) fn run(
 }
 
 fn count_events(r: &WriteRequest) -> usize {
-    r.appends.iter().map(|a| a.events.len()).sum::<usize>().max(1)
+    r.appends
+        .iter()
+        .map(|a| a.events.len())
+        .sum::<usize>()
+        .max(1)
 }
 
 /// The log's tip while a group is being written.
@@ -87,7 +91,10 @@ struct Tip {
     recorded_at: i64,
 }
 
-fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> Vec<Result<AppendOutcome, LogError>> {
+fn commit_group(
+    conn: &mut Connection,
+    group: &[WriteRequest],
+) -> Vec<Result<AppendOutcome, LogError>> {
     match try_commit_group(conn, group) {
         Ok(results) => results,
         Err(e) => {
@@ -102,11 +109,13 @@ fn try_commit_group(
     conn: &mut Connection,
     group: &[WriteRequest],
 ) -> Result<Vec<Result<AppendOutcome, LogError>>, LogError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(storage_error)?;
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(storage_error)?;
     let mut tip = match schema::last_event(conn)? {
         Some((position, hash, recorded_at)) => Tip {
             next_position: position + 1,
-            hash: Hash::from_slice(&hash).ok_or_else(|| corrupted(position, "hash is not 32 bytes"))?,
+            hash: Hash::from_slice(&hash)
+                .ok_or_else(|| corrupted(position, "hash is not 32 bytes"))?,
             recorded_at,
         },
         None => Tip {
@@ -118,11 +127,13 @@ fn try_commit_group(
     let now = now_micros();
     let mut results = Vec::with_capacity(group.len());
     for request in group {
-        conn.execute_batch("SAVEPOINT request").map_err(storage_error)?;
+        conn.execute_batch("SAVEPOINT request")
+            .map_err(storage_error)?;
         let mut request_tip = tip;
         match apply(conn, &request.appends, &mut request_tip, now) {
             Ok(outcome) => {
-                conn.execute_batch("RELEASE request").map_err(storage_error)?;
+                conn.execute_batch("RELEASE request")
+                    .map_err(storage_error)?;
                 tip = request_tip;
                 results.push(Ok(outcome));
             }
@@ -214,10 +225,11 @@ fn apply(
                 event_id: event.event_id,
                 field: "data",
             })?;
-            let metadata = std::str::from_utf8(&event.metadata).map_err(|_| LogError::InvalidJson {
-                event_id: event.event_id,
-                field: "metadata",
-            })?;
+            let metadata =
+                std::str::from_utf8(&event.metadata).map_err(|_| LogError::InvalidJson {
+                    event_id: event.event_id,
+                    field: "metadata",
+                })?;
             insert
                 .execute(params![
                     tip.next_position as i64,
@@ -274,7 +286,9 @@ fn already_recorded(
     appends: &[StreamAppend],
 ) -> Result<Option<AppendOutcome>, LogError> {
     let mut lookup = conn
-        .prepare_cached("SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1")
+        .prepare_cached(
+            "SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1",
+        )
         .map_err(storage_error)?;
     let Some(first) = appends.iter().flat_map(|a| &a.events).next() else {
         return Ok(None);

@@ -26,7 +26,11 @@ async fn sqlite_backend() -> SqliteBackend {
 
 fn hash_at(conn: &Connection, position: u64) -> Hash {
     let bytes: Vec<u8> = conn
-        .query_row("SELECT hash FROM events WHERE position = ?1", [position as i64], |r| r.get(0))
+        .query_row(
+            "SELECT hash FROM events WHERE position = ?1",
+            [position as i64],
+            |r| r.get(0),
+        )
         .unwrap();
     Hash::from_slice(&bytes).unwrap()
 }
@@ -43,19 +47,29 @@ impl Backend for SqliteBackend {
         let conn = Connection::open(&self.path).unwrap();
         let flip = |column: &str, position: u64| {
             let text: String = conn
-                .query_row(&format!("SELECT {column} FROM events WHERE position = ?1"), [position as i64], |r| r.get(0))
+                .query_row(
+                    &format!("SELECT {column} FROM events WHERE position = ?1"),
+                    [position as i64],
+                    |r| r.get(0),
+                )
                 .unwrap();
             // Change one digit or letter, keeping the text valid JSON.
-            let changed = text.replacen("conformance", "conformancf", 1).replacen("\"n\":", "\"m\":", 1);
+            let changed = text
+                .replacen("conformance", "conformancf", 1)
+                .replacen("\"n\":", "\"m\":", 1);
             assert_ne!(changed, text);
-            conn.execute(&format!("UPDATE events SET {column} = ?1 WHERE position = ?2"), params![changed, position as i64])
-                .unwrap();
+            conn.execute(
+                &format!("UPDATE events SET {column} = ?1 WHERE position = ?2"),
+                params![changed, position as i64],
+            )
+            .unwrap();
         };
         match tamper {
             Tamper::FlipDataByte { position } => flip("data", position),
             Tamper::FlipMetadataByte { position } => flip("metadata", position),
             Tamper::Delete { position } => {
-                conn.execute("DELETE FROM events WHERE position = ?1", [position as i64]).unwrap();
+                conn.execute("DELETE FROM events WHERE position = ?1", [position as i64])
+                    .unwrap();
             }
             Tamper::SwapWithNext { position } => {
                 let p = position as i64;
@@ -75,7 +89,11 @@ impl Backend for SqliteBackend {
                 .unwrap();
                 let prev = hash_at(&conn, after);
                 let recorded_at: i64 = conn
-                    .query_row("SELECT recorded_at FROM events WHERE position = ?1", [a], |r| r.get(0))
+                    .query_row(
+                        "SELECT recorded_at FROM events WHERE position = ?1",
+                        [a],
+                        |r| r.get(0),
+                    )
                     .unwrap();
                 let stream = format!("forged-{}", Uuid::now_v7());
                 let env = Envelope {
@@ -105,7 +123,11 @@ impl Backend for SqliteBackend {
                 .unwrap();
             }
             Tamper::TruncateAfter { keep_through } => {
-                conn.execute("DELETE FROM events WHERE position > ?1", [keep_through as i64]).unwrap();
+                conn.execute(
+                    "DELETE FROM events WHERE position > ?1",
+                    [keep_through as i64],
+                )
+                .unwrap();
             }
         }
     }
