@@ -30,7 +30,7 @@ pub enum DateError {
 
 /// Gregorian leap-year rule.
 pub fn is_leap_year(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 /// Number of days in `month` (1..=12) of `year`; 0 for an invalid month.
@@ -156,8 +156,16 @@ impl PartialDate {
     /// The first day the recorded value could denote.
     pub fn earliest(&self) -> Date {
         match *self {
-            Self::Year(year) => Date { year, month: 1, day: 1 },
-            Self::YearMonth(year, month) => Date { year, month, day: 1 },
+            Self::Year(year) => Date {
+                year,
+                month: 1,
+                day: 1,
+            },
+            Self::YearMonth(year, month) => Date {
+                year,
+                month,
+                day: 1,
+            },
             Self::Full(d) => d,
         }
     }
@@ -165,8 +173,16 @@ impl PartialDate {
     /// The last day the recorded value could denote.
     pub fn latest(&self) -> Date {
         match *self {
-            Self::Year(year) => Date { year, month: 12, day: 31 },
-            Self::YearMonth(year, month) => Date { year, month, day: days_in_month(year, month) },
+            Self::Year(year) => Date {
+                year,
+                month: 12,
+                day: 31,
+            },
+            Self::YearMonth(year, month) => Date {
+                year,
+                month,
+                day: days_in_month(year, month),
+            },
             Self::Full(d) => d,
         }
     }
@@ -217,7 +233,8 @@ fn parse_component(part: &str, width: usize, whole: &str) -> Result<u32, DateErr
     if part.len() != width || !part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(DateError::Format(whole.to_owned()));
     }
-    part.parse().map_err(|_| DateError::Format(whole.to_owned()))
+    part.parse()
+        .map_err(|_| DateError::Format(whole.to_owned()))
 }
 
 impl FromStr for PartialDate {
@@ -261,7 +278,11 @@ mod tests {
         assert!(Date::new(2000, 2, 29).is_ok());
         assert_eq!(
             Date::new(1900, 2, 29),
-            Err(DateError::Day { year: 1900, month: 2, day: 29 })
+            Err(DateError::Day {
+                year: 1900,
+                month: 2,
+                day: 29
+            })
         );
         assert!(Date::new(2023, 2, 29).is_err());
         assert!(Date::new(2023, 4, 31).is_err());
@@ -272,15 +293,30 @@ mod tests {
     #[test]
     fn partial_dates_parse_each_precision() {
         assert_eq!("1999".parse::<PartialDate>(), Ok(PartialDate::Year(1999)));
-        assert_eq!("1999-07".parse::<PartialDate>(), Ok(PartialDate::YearMonth(1999, 7)));
+        assert_eq!(
+            "1999-07".parse::<PartialDate>(),
+            Ok(PartialDate::YearMonth(1999, 7))
+        );
         assert_eq!(
             "1999-07-21".parse::<PartialDate>().map(|d| d.to_string()),
             Ok("1999-07-21".to_owned())
         );
-        for bad in ["99", "1999-7", "1999-07-1", "1999-00", "1999-02-30", "", "1999-07-21-1", "x999"] {
+        for bad in [
+            "99",
+            "1999-7",
+            "1999-07-1",
+            "1999-00",
+            "1999-02-30",
+            "",
+            "1999-07-21-1",
+            "x999",
+        ] {
             assert!(bad.parse::<PartialDate>().is_err(), "{bad}");
         }
-        assert!(matches!("1999-07".parse::<Date>(), Err(DateError::NotFull(_))));
+        assert!(matches!(
+            "1999-07".parse::<Date>(),
+            Err(DateError::NotFull(_))
+        ));
     }
 
     #[test]
@@ -300,7 +336,10 @@ mod tests {
         assert_eq!(d.compare(&ym), Some(Ordering::Greater));
         assert_eq!(d.compare(&d), Some(Ordering::Equal));
         assert_eq!(y.compare(&y), None);
-        assert_eq!(PartialDate::YearMonth(2024, 2).latest().to_string(), "2024-02-29");
+        assert_eq!(
+            PartialDate::YearMonth(2024, 2).latest().to_string(),
+            "2024-02-29"
+        );
     }
 
     proptest! {

@@ -19,20 +19,33 @@ pub struct Geometry(Value);
 
 fn position(v: &Value) -> Result<(), GeometryError> {
     match v.as_array() {
-        Some(p) if (2..=3).contains(&p.len()) && p.iter().all(|c| c.as_f64().is_some_and(f64::is_finite)) => Ok(()),
-        _ => Err(GeometryError::Coordinates("a position is 2 or 3 finite numbers")),
+        Some(p)
+            if (2..=3).contains(&p.len())
+                && p.iter().all(|c| c.as_f64().is_some_and(f64::is_finite)) =>
+        {
+            Ok(())
+        }
+        _ => Err(GeometryError::Coordinates(
+            "a position is 2 or 3 finite numbers",
+        )),
     }
 }
 
 /// A linear ring: at least four positions, first equals last.
 fn ring(v: &Value) -> Result<(), GeometryError> {
-    let positions = v.as_array().ok_or(GeometryError::Coordinates("a ring is an array of positions"))?;
+    let positions = v.as_array().ok_or(GeometryError::Coordinates(
+        "a ring is an array of positions",
+    ))?;
     if positions.len() < 4 {
-        return Err(GeometryError::Coordinates("a ring has at least four positions"));
+        return Err(GeometryError::Coordinates(
+            "a ring has at least four positions",
+        ));
     }
     positions.iter().try_for_each(position)?;
     if positions.first() != positions.last() {
-        return Err(GeometryError::Coordinates("a ring must be closed (first position = last)"));
+        return Err(GeometryError::Coordinates(
+            "a ring must be closed (first position = last)",
+        ));
     }
     Ok(())
 }
@@ -40,7 +53,9 @@ fn ring(v: &Value) -> Result<(), GeometryError> {
 fn polygon(v: &Value) -> Result<(), GeometryError> {
     match v.as_array() {
         Some(rings) if !rings.is_empty() => rings.iter().try_for_each(ring),
-        _ => Err(GeometryError::Coordinates("a polygon is a non-empty array of rings")),
+        _ => Err(GeometryError::Coordinates(
+            "a polygon is a non-empty array of rings",
+        )),
     }
 }
 
@@ -51,7 +66,11 @@ impl Geometry {
             (Some("Polygon"), Some(c)) => polygon(c)?,
             (Some("MultiPolygon"), Some(c)) => match c.as_array() {
                 Some(polys) if !polys.is_empty() => polys.iter().try_for_each(polygon)?,
-                _ => return Err(GeometryError::Coordinates("a multipolygon is a non-empty array of polygons")),
+                _ => {
+                    return Err(GeometryError::Coordinates(
+                        "a multipolygon is a non-empty array of polygons",
+                    ));
+                }
             },
             (Some("Polygon" | "MultiPolygon"), None) => {
                 return Err(GeometryError::Coordinates("missing `coordinates`"));
@@ -86,17 +105,28 @@ mod tests {
 
     #[test]
     fn accepts_polygons_and_multipolygons() {
-        let ring = json!([[106.68, 20.86], [106.69, 20.86], [106.69, 20.87], [106.68, 20.86]]);
+        let ring = json!([
+            [106.68, 20.86],
+            [106.69, 20.86],
+            [106.69, 20.87],
+            [106.68, 20.86]
+        ]);
         assert!(Geometry::new(json!({"type": "Polygon", "coordinates": [ring]})).is_ok());
         assert!(Geometry::new(json!({"type": "MultiPolygon", "coordinates": [[ring]]})).is_ok());
     }
 
     #[test]
     fn rejects_other_shapes() {
-        assert_eq!(Geometry::new(json!({"type": "Point", "coordinates": [1, 2]})), Err(GeometryError::Type));
+        assert_eq!(
+            Geometry::new(json!({"type": "Point", "coordinates": [1, 2]})),
+            Err(GeometryError::Type)
+        );
         assert_eq!(Geometry::new(json!("Polygon")), Err(GeometryError::Type));
         let open = json!([[0, 0], [1, 0], [1, 1], [0, 1]]);
-        assert!(matches!(Geometry::new(json!({"type": "Polygon", "coordinates": [open]})), Err(GeometryError::Coordinates(_))));
+        assert!(matches!(
+            Geometry::new(json!({"type": "Polygon", "coordinates": [open]})),
+            Err(GeometryError::Coordinates(_))
+        ));
         let short = json!([[0, 0], [1, 0], [0, 0]]);
         assert!(Geometry::new(json!({"type": "Polygon", "coordinates": [short]})).is_err());
         let bad = json!([[0, 0], [1, "x"], [1, 1], [0, 0]]);

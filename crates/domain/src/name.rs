@@ -41,7 +41,8 @@ pub fn search_key(s: &str) -> String {
         .filter(|c| !is_combining_mark(*c))
         .map(|c| match c {
             // These have no Unicode decomposition, so NFD leaves them alone.
-            'đ' | 'Đ' | '\u{00D0}' => 'd',
+            // Ð/ð (U+00D0/U+00F0, Icelandic eth) are look-alikes typed for Đ/đ.
+            'đ' | 'Đ' | '\u{00D0}' | '\u{00F0}' => 'd',
             other => other,
         })
         .flat_map(char::to_lowercase)
@@ -54,70 +55,68 @@ pub fn folded_key(s: &str) -> String {
     search_key(s)
 }
 
-/// One letter of a syllable in NFD: the base letter with its quality marks
-/// (circumflex, breve, horn) and, separately, its tone mark if any.
+/// One letter of a syllable in NFD: the base letter followed by its
+/// combining marks, in their original order.
 struct Letter {
     chars: Vec<char>,
-    tone: Option<char>,
 }
 
 impl Letter {
-    /// The bare base letter, lowercased, if it carries no quality mark.
+    /// The bare base letter, lowercased, ignoring tone marks; `None` when it
+    /// carries a quality mark (circumflex, breve, horn): "ôa" is no cluster.
     fn plain_base(&self) -> Option<char> {
-        match self.chars.as_slice() {
-            [c] => c.to_lowercase().next(),
-            _ => None,
+        let mut rest = self.chars.iter().skip(1);
+        if rest.any(|c| !TONE_MARKS.contains(c)) {
+            return None;
         }
+        self.chars.first().and_then(|c| c.to_lowercase().next())
+    }
+
+    fn tones(&self) -> usize {
+        self.chars.iter().filter(|c| TONE_MARKS.contains(c)).count()
     }
 }
 
 /// Moves the tone mark of an open syllable ending in `oa`, `oe` or `uy` from
 /// the first vowel (old style, "hòa") to the second (new style, "hoà"). When a
 /// consonant or another vowel follows (hoàng, khuyên) both styles already
-/// agree, so only word-final clusters are touched.
+/// agree, so only word-final clusters are touched. Malformed letters with two
+/// tone marks are left as they are.
 fn canonical_syllable(word: &str) -> String {
     let mut letters: Vec<Letter> = Vec::new();
     for c in word.nfd() {
-        if TONE_MARKS.contains(&c) {
-            if let Some(last) = letters.last_mut() {
-                // A second tone mark on one letter is malformed input; keep it
-                // as an ordinary mark rather than losing it.
-                match last.tone {
-                    None => last.tone = Some(c),
-                    Some(_) => last.chars.push(c),
-                }
-                continue;
-            }
-        }
-        if is_combining_mark(c) {
-            if let Some(last) = letters.last_mut() {
-                last.chars.push(c);
-                continue;
-            }
-        }
-        letters.push(Letter { chars: vec![c], tone: None });
-    }
-    let n = letters.len();
-    if n >= 2 {
-        let pair = (letters[n - 2].plain_base(), letters[n - 1].plain_base());
-        let cluster = matches!(pair, (Some('o'), Some('a')) | (Some('o'), Some('e')) | (Some('u'), Some('y')));
-        if cluster && letters[n - 1].tone.is_none() {
-            if let Some(tone) = letters[n - 2].tone.take() {
-                letters[n - 1].tone = Some(tone);
-            }
+        match letters.last_mut() {
+            Some(last) if is_combining_mark(c) => last.chars.push(c),
+            _ => letters.push(Letter { chars: vec![c] }),
         }
     }
-    let nfd: String = letters
-        .into_iter()
-        .flat_map(|l| l.chars.into_iter().chain(l.tone))
-        .collect();
+    if let [.., first, second] = letters.as_mut_slice() {
+        let cluster = matches!(
+            (first.plain_base(), second.plain_base()),
+            (Some('o'), Some('a')) | (Some('o'), Some('e')) | (Some('u'), Some('y'))
+        );
+        if cluster
+            && first.tones() == 1
+            && second.tones() == 0
+            && let Some(pos) = first.chars.iter().position(|c| TONE_MARKS.contains(c))
+        {
+            let tone = first.chars.remove(pos);
+            second.chars.push(tone);
+        }
+    }
+    let nfd: String = letters.into_iter().flat_map(|l| l.chars).collect();
     nfd.nfc().collect()
 }
 
 /// Key for exact comparison: NFC, canonical (new-style) tone placement,
 /// lowercase, whitespace collapsed.
 pub fn exact_key(s: &str) -> String {
-    let lower: String = s.nfc().flat_map(char::to_lowercase).collect();
+    let lower: String = s
+        .nfc()
+        .flat_map(char::to_lowercase)
+        // The eth look-alike stands for đ in exact comparisons too.
+        .map(|c| if c == '\u{00F0}' { 'đ' } else { c })
+        .collect();
     lower
         .split_whitespace()
         .map(canonical_syllable)
@@ -176,7 +175,11 @@ impl PersonName {
         if given.is_empty() {
             return Err(NameError::EmptyGivenName);
         }
-        Ok(Self { family, middle, given })
+        Ok(Self {
+            family,
+            middle,
+            given,
+        })
     }
 
     pub fn family(&self) -> &str {
@@ -225,6 +228,7 @@ mod tests {
         assert_eq!(search_key("  Đặng   Thị  Hoà "), "dang thi hoa");
         assert_eq!(search_key("ĐỖ đức"), "do duc");
         assert_eq!(search_key("\u{00D0}inh"), "dinh");
+        assert_eq!(exact_key("\u{00D0}inh"), exact_key("Đinh"));
         assert_eq!(search_key("Nguyễn Văn Ánh"), "nguyen van anh");
         // Decomposed input folds the same way.
         let nfd: String = "Nguyễn".nfd().collect();
@@ -258,13 +262,27 @@ mod tests {
         assert_eq!(n.middle(), "Thị Minh");
         assert_eq!(n.full(), "Nguyễn Thị Minh Hòa");
         assert_eq!(n.folded_key(), "nguyen thi minh hoa");
-        assert_eq!(PersonName::new("Lò", "", "Văn"), PersonName::new("Lò", " ", "Văn"));
-        assert_eq!(PersonName::new("A", "B", " "), Err(NameError::EmptyGivenName));
-        assert_eq!(PersonName::new("A\n", "B", "C"), Err(NameError::ControlCharacter));
+        assert_eq!(
+            PersonName::new("Lò", "", "Văn"),
+            PersonName::new("Lò", " ", "Văn")
+        );
+        assert_eq!(
+            PersonName::new("A", "B", " "),
+            Err(NameError::EmptyGivenName)
+        );
+        assert_eq!(
+            PersonName::new("A\n", "B", "C"),
+            Err(NameError::ControlCharacter)
+        );
         let json = serde_json::json!({"family": "Trần", "given": "An"});
         let parsed: PersonName = serde_json::from_value(json).unwrap();
         assert_eq!(parsed.middle(), "");
-        assert!(serde_json::from_value::<PersonName>(serde_json::json!({"family": "Trần", "given": ""})).is_err());
+        assert!(
+            serde_json::from_value::<PersonName>(
+                serde_json::json!({"family": "Trần", "given": ""})
+            )
+            .is_err()
+        );
     }
 
     proptest! {

@@ -44,14 +44,22 @@ pub struct ShareSum {
 impl ShareSum {
     pub const ZERO: ShareSum = ShareSum { num: 0, den: 1 };
 
-    pub fn add(self, s: Share) -> Result<ShareSum, ShareError> {
+    pub fn plus(self, s: Share) -> Result<ShareSum, ShareError> {
         let g = gcd(self.den, s.den);
-        let lcm = (self.den / g).checked_mul(s.den).ok_or(ShareError::Overflow)?;
-        let a = self.num.checked_mul(lcm / self.den).ok_or(ShareError::Overflow)?;
+        let lcm = (self.den / g)
+            .checked_mul(s.den)
+            .ok_or(ShareError::Overflow)?;
+        let a = self
+            .num
+            .checked_mul(lcm / self.den)
+            .ok_or(ShareError::Overflow)?;
         let b = s.num.checked_mul(lcm / s.den).ok_or(ShareError::Overflow)?;
         let num = a.checked_add(b).ok_or(ShareError::Overflow)?;
         let g = gcd(num, lcm).max(1);
-        Ok(ShareSum { num: num / g, den: lcm / g })
+        Ok(ShareSum {
+            num: num / g,
+            den: lcm / g,
+        })
     }
 
     pub fn is_one(&self) -> bool {
@@ -61,7 +69,11 @@ impl ShareSum {
 
 impl fmt::Display for ShareSum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 { write!(f, "{}", self.num) } else { write!(f, "{}/{}", self.num, self.den) }
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
     }
 }
 
@@ -73,7 +85,10 @@ impl Share {
             return Err(ShareError::OutOfRange);
         }
         let g = gcd(num, den);
-        Ok(Self { num: num / g, den: den / g })
+        Ok(Self {
+            num: num / g,
+            den: den / g,
+        })
     }
 
     pub fn numerator(&self) -> u128 {
@@ -85,13 +100,19 @@ impl Share {
 
     /// The exact sum of `shares`.
     pub fn sum<'a>(shares: impl IntoIterator<Item = &'a Share>) -> Result<ShareSum, ShareError> {
-        shares.into_iter().try_fold(ShareSum::ZERO, |acc, s| acc.add(*s))
+        shares
+            .into_iter()
+            .try_fold(ShareSum::ZERO, |acc, s| acc.plus(*s))
     }
 }
 
 impl fmt::Display for Share {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 { write!(f, "{}", self.num) } else { write!(f, "{}/{}", self.num, self.den) }
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
     }
 }
 
@@ -159,7 +180,9 @@ impl Area {
             .ok_or(AreaError::Overflow)
     }
     pub fn sum<'a>(areas: impl IntoIterator<Item = &'a Area>) -> Result<Area, AreaError> {
-        areas.into_iter().try_fold(Area::ZERO, |acc, a| acc.checked_add(*a))
+        areas
+            .into_iter()
+            .try_fold(Area::ZERO, |acc, a| acc.checked_add(*a))
     }
 }
 
@@ -176,7 +199,12 @@ impl FromStr for Area {
         let t = s.trim();
         let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
         let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !all_digits(whole) || frac.len() > 2 || !all_digits(frac) || t.ends_with('.') {
+        if whole.is_empty()
+            || !all_digits(whole)
+            || frac.len() > 2
+            || !all_digits(frac)
+            || t.ends_with('.')
+        {
             return Err(err());
         }
         let whole: u64 = whole.parse().map_err(|_| err())?;
@@ -230,15 +258,24 @@ mod tests {
         assert_eq!("0/3".parse::<Share>(), Err(ShareError::OutOfRange));
         assert_eq!("4/3".parse::<Share>(), Err(ShareError::OutOfRange));
         assert_eq!("1/0".parse::<Share>(), Err(ShareError::OutOfRange));
-        assert!(matches!("-1/2".parse::<Share>(), Err(ShareError::Format(_))));
+        assert!(matches!(
+            "-1/2".parse::<Share>(),
+            Err(ShareError::Format(_))
+        ));
         assert!(matches!("0.5".parse::<Share>(), Err(ShareError::Format(_))));
     }
 
     #[test]
     fn sums_are_exact() {
-        let s: Vec<Share> = ["1/3", "1/3", "1/3"].iter().map(|s| s.parse().unwrap()).collect();
+        let s: Vec<Share> = ["1/3", "1/3", "1/3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert!(Share::sum(&s).unwrap().is_one());
-        let s: Vec<Share> = ["1/2", "1/3", "1/7"].iter().map(|s| s.parse().unwrap()).collect();
+        let s: Vec<Share> = ["1/2", "1/3", "1/7"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         let sum = Share::sum(&s).unwrap();
         assert!(!sum.is_one());
         assert_eq!(sum.to_string(), "41/42");
@@ -250,7 +287,10 @@ mod tests {
     #[test]
     fn areas_parse_exactly() {
         assert_eq!("125.5".parse::<Area>().map(|a| a.hundredths()), Ok(12550));
-        assert_eq!("125".parse::<Area>().map(|a| a.to_string()), Ok("125.00".to_owned()));
+        assert_eq!(
+            "125".parse::<Area>().map(|a| a.to_string()),
+            Ok("125.00".to_owned())
+        );
         assert_eq!("0.07".parse::<Area>().map(|a| a.hundredths()), Ok(7));
         for bad in ["", ".5", "1.", "1.234", "-1", "1e3", "1,5"] {
             assert!(bad.parse::<Area>().is_err(), "{bad}");

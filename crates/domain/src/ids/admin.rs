@@ -125,7 +125,11 @@ pub enum AdminTableError {
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 pub enum AdminUnitError {
     #[error("unit {code} is not in the table in force on {on}")]
-    NotCurrent { code: AdminUnitCode, on: Date, successor: Option<AdminUnitCode> },
+    NotCurrent {
+        code: AdminUnitCode,
+        on: Date,
+        successor: Option<AdminUnitCode>,
+    },
 }
 
 /// The result of resolving a code on a date.
@@ -202,23 +206,40 @@ impl AdminUnitTable {
             if line.trim().is_empty() {
                 continue;
             }
-            let err = |message: String| AdminTableError::Line { line: line_no, message };
+            let err = |message: String| AdminTableError::Line {
+                line: line_no,
+                message,
+            };
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let [code, name, kind, province] = fields.as_slice() else {
                 return Err(err(format!("expected 4 fields, got {}", fields.len())));
             };
-            let code: AdminUnitCode = code.parse().map_err(|e: AdminUnitCodeError| err(e.to_string()))?;
+            let code: AdminUnitCode = code
+                .parse()
+                .map_err(|e: AdminUnitCodeError| err(e.to_string()))?;
             let kind: UnitKind = kind.parse()?;
-            let province_code: u16 = province.parse().map_err(|_| err(format!("bad province code `{province}`")))?;
+            let province_code: u16 = province
+                .parse()
+                .map_err(|_| err(format!("bad province code `{province}`")))?;
             if name.is_empty() {
                 return Err(err("empty name".to_owned()));
             }
             if by_code.insert(code, units.len()).is_some() {
                 return Err(AdminTableError::DuplicateCode(code));
             }
-            units.push(AdminUnit { code, name: name.nfc().collect(), kind, province_code });
+            units.push(AdminUnit {
+                code,
+                name: name.nfc().collect(),
+                kind,
+                province_code,
+            });
         }
-        Ok(Self { effective_from, units, by_code, predecessors: Vec::new() })
+        Ok(Self {
+            effective_from,
+            units,
+            by_code,
+            predecessors: Vec::new(),
+        })
     }
 
     pub fn effective_from(&self) -> Date {
@@ -261,7 +282,8 @@ impl AdminUnitTable {
             .filter(|u| keys(&u.name).iter().any(|k| exact_key(k) == q_exact))
             .collect();
         let folded = self.units.iter().filter(|u| {
-            !exact.iter().any(|e| e.code == u.code) && keys(&u.name).iter().any(|k| search_key(k) == q_folded)
+            !exact.iter().any(|e| e.code == u.code)
+                && keys(&u.name).iter().any(|k| search_key(k) == q_folded)
         });
         let mut out = exact.clone();
         out.extend(folded);
@@ -272,12 +294,27 @@ impl AdminUnitTable {
     /// code must be in the table; before it, documented predecessors resolve
     /// as [`ResolvedUnit::Historical`] and anything else is accepted as an
     /// opaque [`ResolvedUnit::UnverifiedHistorical`] code.
-    pub fn resolve(&self, code: AdminUnitCode, on: Date) -> Result<ResolvedUnit<'_>, AdminUnitError> {
+    pub fn resolve(
+        &self,
+        code: AdminUnitCode,
+        on: Date,
+    ) -> Result<ResolvedUnit<'_>, AdminUnitError> {
         if on >= self.effective_from {
-            return self.by_code(code).map(ResolvedUnit::Current).ok_or_else(|| {
-                let successor = self.predecessors.iter().find(|p| p.code == code).map(|p| p.successor);
-                AdminUnitError::NotCurrent { code, on, successor }
-            });
+            return self
+                .by_code(code)
+                .map(ResolvedUnit::Current)
+                .ok_or_else(|| {
+                    let successor = self
+                        .predecessors
+                        .iter()
+                        .find(|p| p.code == code)
+                        .map(|p| p.successor);
+                    AdminUnitError::NotCurrent {
+                        code,
+                        on,
+                        successor,
+                    }
+                });
         }
         Ok(self
             .predecessors
@@ -304,7 +341,10 @@ mod tests {
         assert_eq!(t.of_kind(UnitKind::Commune).count(), 67);
         assert_eq!(t.of_kind(UnitKind::SpecialZone).count(), 2);
         assert!(t.units().iter().all(|u| u.province_code == 31));
-        assert_eq!(t.by_code(code("11311")).map(|u| u.name.as_str()), Some("Phường Hồng Bàng"));
+        assert_eq!(
+            t.by_code(code("11311")).map(|u| u.name.as_str()),
+            Some("Phường Hồng Bàng")
+        );
         assert_eq!(t.effective_from().to_string(), "2025-07-01");
     }
 
@@ -334,22 +374,42 @@ mod tests {
         let t = AdminUnitTable::hai_phong_2025();
         let after = Date::new(2025, 7, 1).unwrap();
         let before = Date::new(2020, 1, 1).unwrap();
-        assert!(matches!(t.resolve(code("11311"), after), Ok(ResolvedUnit::Current(u)) if u.name == "Phường Hồng Bàng"));
-        assert!(matches!(t.resolve(code("11311"), before), Ok(ResolvedUnit::Historical(p)) if p.name == "Phường Minh Khai"));
-        assert_eq!(t.resolve(code("99999"), before), Ok(ResolvedUnit::UnverifiedHistorical(code("99999"))));
+        assert!(
+            matches!(t.resolve(code("11311"), after), Ok(ResolvedUnit::Current(u)) if u.name == "Phường Hồng Bàng")
+        );
+        assert!(
+            matches!(t.resolve(code("11311"), before), Ok(ResolvedUnit::Historical(p)) if p.name == "Phường Minh Khai")
+        );
+        assert_eq!(
+            t.resolve(code("99999"), before),
+            Ok(ResolvedUnit::UnverifiedHistorical(code("99999")))
+        );
         assert_eq!(
             t.resolve(code("99999"), after),
-            Err(AdminUnitError::NotCurrent { code: code("99999"), on: after, successor: None })
+            Err(AdminUnitError::NotCurrent {
+                code: code("99999"),
+                on: after,
+                successor: None
+            })
         );
     }
 
     #[test]
     fn parse_rejects_bad_tables() {
         let d = Date::new(2025, 7, 1).unwrap();
-        assert_eq!(AdminUnitTable::parse("x", d).unwrap_err(), AdminTableError::Header);
+        assert_eq!(
+            AdminUnitTable::parse("x", d).unwrap_err(),
+            AdminTableError::Header
+        );
         let dup = "code,name,kind,province_code\n11311,A,ward,31\n11311,B,ward,31\n";
-        assert_eq!(AdminUnitTable::parse(dup, d).unwrap_err(), AdminTableError::DuplicateCode(code("11311")));
+        assert_eq!(
+            AdminUnitTable::parse(dup, d).unwrap_err(),
+            AdminTableError::DuplicateCode(code("11311"))
+        );
         let kind = "code,name,kind,province_code\n11311,A,district,31\n";
-        assert!(matches!(AdminUnitTable::parse(kind, d), Err(AdminTableError::Kind(_))));
+        assert!(matches!(
+            AdminUnitTable::parse(kind, d),
+            Err(AdminTableError::Kind(_))
+        ));
     }
 }

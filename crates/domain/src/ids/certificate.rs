@@ -41,12 +41,20 @@ impl FromStr for CertificateSerial {
             .collect::<String>()
             .into_bytes();
         let err = || CertificateSerialError::Format(s.to_owned());
-        let [l1, l2, d @ ..] = compact.as_slice() else { return Err(err()) };
+        let [l1, l2, d @ ..] = compact.as_slice() else {
+            return Err(err());
+        };
         let digits: [u8; 6] = d.try_into().map_err(|_| err())?;
-        if !(l1.is_ascii_uppercase() && l2.is_ascii_uppercase() && digits.iter().all(u8::is_ascii_digit)) {
+        if !(l1.is_ascii_uppercase()
+            && l2.is_ascii_uppercase()
+            && digits.iter().all(u8::is_ascii_digit))
+        {
             return Err(err());
         }
-        Ok(Self { letters: [*l1, *l2], digits })
+        Ok(Self {
+            letters: [*l1, *l2],
+            digits,
+        })
     }
 }
 
@@ -70,9 +78,20 @@ mod tests {
     #[test]
     fn normalises_input() {
         for input in ["CB 246904", "cb246904", "  Cb  246904 "] {
-            assert_eq!(input.parse::<CertificateSerial>().unwrap().to_string(), "CB 246904");
+            assert_eq!(
+                input.parse::<CertificateSerial>().unwrap().to_string(),
+                "CB 246904"
+            );
         }
-        for bad in ["C 246904", "CB 24690", "CB 2469045", "C1 246904", "CB-246904", "ĐB 246904", ""] {
+        for bad in [
+            "C 246904",
+            "CB 24690",
+            "CB 2469045",
+            "C1 246904",
+            "CB-246904",
+            "ĐB 246904",
+            "",
+        ] {
             assert!(bad.parse::<CertificateSerial>().is_err(), "{bad}");
         }
     }

@@ -26,7 +26,11 @@ pub enum CheckDigit {
 
 /// The check digit for `N1..N9`.
 pub fn check_digit(first_nine: &[u8; 9]) -> CheckDigit {
-    let s: u32 = first_nine.iter().zip(WEIGHTS).map(|(d, w)| u32::from(*d) * w).sum();
+    let s: u32 = first_nine
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(*d) * w)
+        .sum();
     match s % 11 {
         0 => CheckDigit::None,
         10 => CheckDigit::Digit(0),
@@ -43,7 +47,9 @@ pub enum EnterpriseCodeError {
     ZeroSerial,
     #[error("check digit is {found}, expected {expected}")]
     CheckDigit { expected: u8, found: u8 },
-    #[error("no check digit is possible for these nine digits (S mod 11 = 0); only legacy data may carry such a code")]
+    #[error(
+        "no check digit is possible for these nine digits (S mod 11 = 0); only legacy data may carry such a code"
+    )]
     NoCheckDigitPossible,
     #[error("branch suffix 000 is invalid")]
     ZeroBranchSuffix,
@@ -82,7 +88,9 @@ impl EnterpriseCode {
 
     /// For legacy data: a code whose nine digits admit no check digit is
     /// accepted (whatever its tenth digit) with a warning.
-    pub fn parse_legacy(s: &str) -> Result<(Self, Option<EnterpriseCodeWarning>), EnterpriseCodeError> {
+    pub fn parse_legacy(
+        s: &str,
+    ) -> Result<(Self, Option<EnterpriseCodeWarning>), EnterpriseCodeError> {
         let s = s.trim();
         let format_err = || EnterpriseCodeError::Format(s.to_owned());
         let (main, suffix) = match s.split_once('-') {
@@ -115,7 +123,10 @@ impl EnterpriseCode {
         let warning = match check_digit(&first_nine) {
             CheckDigit::Digit(expected) if expected == digits[9] => None,
             CheckDigit::Digit(expected) => {
-                return Err(EnterpriseCodeError::CheckDigit { expected, found: digits[9] });
+                return Err(EnterpriseCodeError::CheckDigit {
+                    expected,
+                    found: digits[9],
+                });
             }
             CheckDigit::None => Some(EnterpriseCodeWarning::NoCheckDigitPossible),
         };
@@ -139,14 +150,20 @@ impl EnterpriseCode {
 
     /// The enterprise's own code for a branch code; `None` for a main code.
     pub fn parent(&self) -> Option<EnterpriseCode> {
-        self.branch.map(|_| Self { digits: self.digits, branch: None })
+        self.branch.map(|_| Self {
+            digits: self.digits,
+            branch: None,
+        })
     }
 
     /// The code of branch `suffix` (1..=999) of this (main) code.
     pub fn branch(&self, suffix: u16) -> Result<EnterpriseCode, EnterpriseCodeError> {
         match suffix {
             0 => Err(EnterpriseCodeError::ZeroBranchSuffix),
-            1..=999 if self.branch.is_none() => Ok(Self { digits: self.digits, branch: Some(suffix) }),
+            1..=999 if self.branch.is_none() => Ok(Self {
+                digits: self.digits,
+                branch: Some(suffix),
+            }),
             _ => Err(EnterpriseCodeError::Format(format!("{self}-{suffix}"))),
         }
     }
@@ -193,14 +210,20 @@ mod tests {
     #[test]
     fn reference_worked_example() {
         // S = 0+29+0+0+34+39+21+20+24 = 167; 167 mod 11 = 2; 10 − 2 = 8.
-        assert_eq!(check_digit(&[0, 1, 0, 0, 2, 3, 3, 4, 8]), CheckDigit::Digit(8));
+        assert_eq!(
+            check_digit(&[0, 1, 0, 0, 2, 3, 3, 4, 8]),
+            CheckDigit::Digit(8)
+        );
         let code = EnterpriseCode::parse_strict("0100233488").unwrap();
         assert_eq!(code.to_string(), "0100233488");
         assert!(!code.is_branch());
         assert_eq!(code.parent(), None);
         assert_eq!(
             EnterpriseCode::parse_strict("0100233480"),
-            Err(EnterpriseCodeError::CheckDigit { expected: 8, found: 0 })
+            Err(EnterpriseCodeError::CheckDigit {
+                expected: 8,
+                found: 0
+            })
         );
         // The Hải Phòng example from the reference.
         assert!(EnterpriseCode::parse_strict("0200566628").is_ok());
@@ -237,14 +260,28 @@ mod tests {
         let branch = EnterpriseCode::parse_strict("0100233488-001").unwrap();
         assert!(branch.is_branch());
         assert_eq!(branch.branch_suffix(), Some(1));
-        assert_eq!(branch.parent().map(|p| p.to_string()), Some("0100233488".to_owned()));
+        assert_eq!(
+            branch.parent().map(|p| p.to_string()),
+            Some("0100233488".to_owned())
+        );
         assert_eq!(branch.to_string(), "0100233488-001");
         assert_eq!(
             EnterpriseCode::parse_strict("0100233488-000"),
             Err(EnterpriseCodeError::ZeroBranchSuffix)
         );
-        for bad in ["0100233488-01", "0100233488-0001", "0100233488-", "0100233488-abc"] {
-            assert!(matches!(EnterpriseCode::parse_strict(bad), Err(EnterpriseCodeError::Format(_))), "{bad}");
+        for bad in [
+            "0100233488-01",
+            "0100233488-0001",
+            "0100233488-",
+            "0100233488-abc",
+        ] {
+            assert!(
+                matches!(
+                    EnterpriseCode::parse_strict(bad),
+                    Err(EnterpriseCodeError::Format(_))
+                ),
+                "{bad}"
+            );
         }
         let parent = branch.parent().unwrap();
         assert_eq!(parent.branch(1), Ok(branch));
@@ -254,10 +291,22 @@ mod tests {
 
     #[test]
     fn structural_rules() {
-        assert_eq!(EnterpriseCode::parse_strict("0100000000"), Err(EnterpriseCodeError::ZeroSerial));
-        assert_eq!(EnterpriseCode::parse_strict("9900000005"), Err(EnterpriseCodeError::ZeroSerial));
+        assert_eq!(
+            EnterpriseCode::parse_strict("0100000000"),
+            Err(EnterpriseCodeError::ZeroSerial)
+        );
+        assert_eq!(
+            EnterpriseCode::parse_strict("9900000005"),
+            Err(EnterpriseCodeError::ZeroSerial)
+        );
         for bad in ["010023348", "01002334888", "010023348a", "", "0100 233488"] {
-            assert!(matches!(EnterpriseCode::parse_strict(bad), Err(EnterpriseCodeError::Format(_))), "{bad}");
+            assert!(
+                matches!(
+                    EnterpriseCode::parse_strict(bad),
+                    Err(EnterpriseCodeError::Format(_))
+                ),
+                "{bad}"
+            );
         }
     }
 

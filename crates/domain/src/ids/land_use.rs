@@ -64,7 +64,11 @@ pub const LAND_USE_CODES: &[LandUseEntry] = &[
     entry("TON", "Đất tôn giáo", N),
     entry("TIN", "Đất tín ngưỡng", N),
     entry("NTD", "Đất nghĩa trang, nhà tang lễ, cơ sở hỏa táng", N),
-    entry("SON", "Đất có mặt nước chảy (sông, ngòi, kênh, rạch, suối)", N),
+    entry(
+        "SON",
+        "Đất có mặt nước chảy (sông, ngòi, kênh, rạch, suối)",
+        N,
+    ),
     entry("MNC", "Đất có mặt nước chuyên dùng", N),
     entry("PNK", "Đất phi nông nghiệp khác", N),
     entry("BCS", "Đất bằng chưa sử dụng", U),
@@ -157,8 +161,14 @@ mod tests {
 
     #[test]
     fn parsing_is_case_insensitive_and_rejects_unknown() {
-        assert_eq!("odt".parse::<LandUseCode>().map(|c| c.name()), Ok("Đất ở tại đô thị"));
-        assert!(matches!("XYZ".parse::<LandUseCode>(), Err(LandUseCodeError::Unknown(_))));
+        assert_eq!(
+            "odt".parse::<LandUseCode>().map(|c| c.name()),
+            Ok("Đất ở tại đô thị")
+        );
+        assert!(matches!(
+            "XYZ".parse::<LandUseCode>(),
+            Err(LandUseCodeError::Unknown(_))
+        ));
         let json = serde_json::to_string(&"ONT".parse::<LandUseCode>().unwrap()).unwrap();
         assert_eq!(json, "\"ONT\"");
     }

@@ -15,9 +15,15 @@ pub use admin::{
     EFFECTIVE_2025, PredecessorUnit, ResolvedUnit, UnitKind,
 };
 pub use certificate::{CertificateSerial, CertificateSerialError};
-pub use enterprise::{CheckDigit, EnterpriseCode, EnterpriseCodeError, EnterpriseCodeWarning, check_digit};
+pub use enterprise::{
+    CheckDigit, EnterpriseCode, EnterpriseCodeError, EnterpriseCodeWarning, check_digit,
+};
 pub use land_use::{LAND_USE_CODES, LandUseCode, LandUseCodeError, LandUseEntry, LandUseGroup};
 pub use parcel_key::{ParcelKey, ParcelKeyError};
-pub use pin::{BirthRegistration, PROVINCE_CODES, PersonalIdNumber, PinError, PinMismatch, Sex, province_name};
-pub use record::{BusinessId, CitizenId, CorrectionId, ParcelId, RecordId, RecordIdError, RecordKind};
+pub use pin::{
+    BirthRegistration, PROVINCE_CODES, PersonalIdNumber, PinError, PinMismatch, Sex, province_name,
+};
+pub use record::{
+    BusinessId, CitizenId, CorrectionId, ParcelId, RecordId, RecordIdError, RecordKind,
+};
 pub use vsic::{VsicCode, VsicCodeError};

@@ -50,7 +50,12 @@ impl ParcelKey {
         if parcel_number == 0 {
             return Err(ParcelKeyError::ZeroParcelNumber);
         }
-        Ok(Self { commune, predecessor_commune, map_sheet, parcel_number })
+        Ok(Self {
+            commune,
+            predecessor_commune,
+            map_sheet,
+            parcel_number,
+        })
     }
 
     pub fn commune(&self) -> AdminUnitCode {
@@ -80,11 +85,13 @@ impl fmt::Display for ParcelKey {
 fn parse_number(s: &str, whole: &str) -> Result<u32, ParcelKeyError> {
     // Canonical form: digits only, no sign, no leading zeros (except "0",
     // which the range checks then reject with a precise error).
-    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return Err(ParcelKeyError::Format(whole.to_owned()));
     }
-    s.parse().map_err(|_| ParcelKeyError::Format(whole.to_owned()))
+    s.parse()
+        .map_err(|_| ParcelKeyError::Format(whole.to_owned()))
 }
 
 impl FromStr for ParcelKey {
@@ -128,10 +135,26 @@ mod tests {
         assert_eq!(k.predecessor_commune().to_string(), "10507");
         assert_eq!((k.map_sheet(), k.parcel_number()), (12, 345));
         assert_eq!(k.to_string(), "11311/10507:12/345");
-        assert_eq!("11311/10507:0/345".parse::<ParcelKey>(), Err(ParcelKeyError::ZeroMapSheet));
-        assert_eq!("11311/10507:12/0".parse::<ParcelKey>(), Err(ParcelKeyError::ZeroParcelNumber));
-        for bad in ["11311:12/345", "11311/10507/12/345", "11311/10507:012/345", "11311/1050:12/345", "11311/10507:12/+3", "11311/10507:12/"] {
-            assert!(matches!(bad.parse::<ParcelKey>(), Err(ParcelKeyError::Format(_))), "{bad}");
+        assert_eq!(
+            "11311/10507:0/345".parse::<ParcelKey>(),
+            Err(ParcelKeyError::ZeroMapSheet)
+        );
+        assert_eq!(
+            "11311/10507:12/0".parse::<ParcelKey>(),
+            Err(ParcelKeyError::ZeroParcelNumber)
+        );
+        for bad in [
+            "11311:12/345",
+            "11311/10507/12/345",
+            "11311/10507:012/345",
+            "11311/1050:12/345",
+            "11311/10507:12/+3",
+            "11311/10507:12/",
+        ] {
+            assert!(
+                matches!(bad.parse::<ParcelKey>(), Err(ParcelKeyError::Format(_))),
+                "{bad}"
+            );
         }
     }
 

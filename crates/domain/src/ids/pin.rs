@@ -102,10 +102,15 @@ pub fn province_name(code: u16) -> Option<&'static str> {
 /// Where the birth behind a PIN was registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BirthRegistration {
-    Province { code: u16, name: &'static str },
+    Province {
+        code: u16,
+        name: &'static str,
+    },
     /// A first digit other than 0 denotes a country code: the birth was
     /// registered abroad. The country table is not modelled; the code is kept.
-    Abroad { country_code: u16 },
+    Abroad {
+        country_code: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -180,10 +185,16 @@ impl PersonalIdNumber {
     /// Errors when `G`/`YY` disagree with the record's sex and birth year.
     pub fn check_against(&self, sex: Sex, birth_year: u16) -> Result<(), PinMismatch> {
         if self.sex() != sex {
-            return Err(PinMismatch::Sex { pin: self.sex(), record: sex });
+            return Err(PinMismatch::Sex {
+                pin: self.sex(),
+                record: sex,
+            });
         }
         if self.birth_year() != birth_year {
-            return Err(PinMismatch::BirthYear { pin: self.birth_year(), record: birth_year });
+            return Err(PinMismatch::BirthYear {
+                pin: self.birth_year(),
+                record: birth_year,
+            });
         }
         Ok(())
     }
@@ -258,7 +269,10 @@ mod tests {
         assert_eq!(pin.province_code(), 35);
         assert_eq!(
             pin.birth_registration(),
-            BirthRegistration::Province { code: 35, name: "Hà Nam" }
+            BirthRegistration::Province {
+                code: 35,
+                name: "Hà Nam"
+            }
         );
         assert_eq!(pin.century_and_sex(), (1900, Sex::Female));
         assert_eq!(pin.birth_year_two_digits(), 99);
@@ -266,11 +280,17 @@ mod tests {
         assert_eq!(pin.check_against(Sex::Female, 1999), Ok(()));
         assert_eq!(
             pin.check_against(Sex::Male, 1999),
-            Err(PinMismatch::Sex { pin: Sex::Female, record: Sex::Male })
+            Err(PinMismatch::Sex {
+                pin: Sex::Female,
+                record: Sex::Male
+            })
         );
         assert_eq!(
             pin.check_against(Sex::Female, 2099),
-            Err(PinMismatch::BirthYear { pin: 1999, record: 2099 })
+            Err(PinMismatch::BirthYear {
+                pin: 1999,
+                record: 2099
+            })
         );
     }
 
@@ -297,18 +317,39 @@ mod tests {
 
     #[test]
     fn rejects_malformed_numbers() {
-        assert_eq!("03519900012".parse::<PersonalIdNumber>(), Err(PinError::Length(11)));
-        assert_eq!("0351990001234".parse::<PersonalIdNumber>(), Err(PinError::Length(13)));
-        assert_eq!("03519900012a".parse::<PersonalIdNumber>(), Err(PinError::NotDigits));
-        assert_eq!("03519900012٣".parse::<PersonalIdNumber>(), Err(PinError::NotDigits));
-        assert_eq!("003199000123".parse::<PersonalIdNumber>(), Err(PinError::UnknownProvince(3)));
-        assert_eq!("099199000123".parse::<PersonalIdNumber>(), Err(PinError::UnknownProvince(99)));
+        assert_eq!(
+            "03519900012".parse::<PersonalIdNumber>(),
+            Err(PinError::Length(11))
+        );
+        assert_eq!(
+            "0351990001234".parse::<PersonalIdNumber>(),
+            Err(PinError::Length(13))
+        );
+        assert_eq!(
+            "03519900012a".parse::<PersonalIdNumber>(),
+            Err(PinError::NotDigits)
+        );
+        assert_eq!(
+            "03519900012٣".parse::<PersonalIdNumber>(),
+            Err(PinError::NotDigits)
+        );
+        assert_eq!(
+            "003199000123".parse::<PersonalIdNumber>(),
+            Err(PinError::UnknownProvince(3))
+        );
+        assert_eq!(
+            "099199000123".parse::<PersonalIdNumber>(),
+            Err(PinError::UnknownProvince(99))
+        );
     }
 
     #[test]
     fn non_zero_first_digit_is_a_country_code() {
         let pin: PersonalIdNumber = "840199000123".parse().unwrap();
-        assert_eq!(pin.birth_registration(), BirthRegistration::Abroad { country_code: 840 });
+        assert_eq!(
+            pin.birth_registration(),
+            BirthRegistration::Abroad { country_code: 840 }
+        );
     }
 
     proptest! {

@@ -172,8 +172,15 @@ mod tests {
         assert_eq!(id.to_string(), format!("citizen-{u}"));
         assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
         let b = RecordId::Business(BusinessId(u));
-        assert_eq!(serde_json::to_value(b).unwrap(), serde_json::json!(format!("business-{u}")));
-        assert!("land-00000000-0000-0000-0000-000000000000".parse::<RecordId>().is_err());
+        assert_eq!(
+            serde_json::to_value(b).unwrap(),
+            serde_json::json!(format!("business-{u}"))
+        );
+        assert!(
+            "land-00000000-0000-0000-0000-000000000000"
+                .parse::<RecordId>()
+                .is_err()
+        );
         assert!("parcel-xyz".parse::<RecordId>().is_err());
     }
 }

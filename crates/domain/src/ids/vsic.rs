@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn four_or_five_digits() {
-        assert_eq!("4711".parse::<VsicCode>().map(|c| c.to_string()), Ok("4711".to_owned()));
+        assert_eq!(
+            "4711".parse::<VsicCode>().map(|c| c.to_string()),
+            Ok("4711".to_owned())
+        );
         assert!("47110".parse::<VsicCode>().is_ok());
         for bad in ["471", "471100", "47a1", ""] {
             assert!(bad.parse::<VsicCode>().is_err(), "{bad}");

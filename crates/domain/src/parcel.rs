@@ -1,0 +1,838 @@
+//! Land parcel records.
+//!
+//! Invariants kept by `decide`:
+//! * the parcel key is unique (key stream) and its commune is a current
+//!   Hải Phòng unit;
+//! * rights holders are distinct, eligible (living, non-merged citizens;
+//!   non-dissolved businesses) and their shares sum to exactly 1;
+//! * a retired parcel (retired, split or merged away) gets no further events
+//!   except certificate revocation and corrections;
+//! * rights are not transferred, split, merged or retired while a mortgage
+//!   is registered, unless the transfer releases it in the same decision;
+//! * split and merge conserve area exactly.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::citizen::non_empty;
+use crate::date::Date;
+use crate::decision::{Decision, DomainWarning, Snapshot, Target};
+use crate::error::DomainError;
+use crate::event::{Event, EvolveError};
+use crate::geometry::Geometry;
+use crate::ids::{
+    AdminUnitTable, BusinessId, CertificateSerial, CitizenId, LandUseCode, ParcelId, ParcelKey,
+    RecordId, RecordKind, ResolvedUnit,
+};
+use crate::key::NaturalKey;
+use crate::quantity::{Area, Share, Vnd};
+use crate::stewardship::{Correctable, Corrections, LegalBasis, parse_field, to_field_value};
+
+/// Who holds land-use rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Holder {
+    Citizen(CitizenId),
+    Business(BusinessId),
+}
+
+impl From<Holder> for RecordId {
+    fn from(h: Holder) -> Self {
+        match h {
+            Holder::Citizen(id) => RecordId::Citizen(id),
+            Holder::Business(id) => RecordId::Business(id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    pub holder: Holder,
+    pub share: Share,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    Sale,
+    Inheritance,
+    Gift,
+}
+
+/// A land-use right certificate (GCN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub serial: CertificateSerial,
+    /// Registry entry number (số vào sổ cấp GCN), distinct from the serial.
+    pub entry_number: String,
+    pub issue_date: Date,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mortgage {
+    pub contract_number: String,
+    pub creditor: BusinessId,
+    pub amount: Vnd,
+    pub registered_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ParcelOrigin {
+    Registration,
+    SplitFrom { source: ParcelId },
+    MergedFrom { sources: Vec<ParcelId> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ParcelStatus {
+    Active,
+    Retired { on: Date, reason: String },
+    Split { on: Date, into: Vec<ParcelId> },
+    MergedInto { on: Date, target: ParcelId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LandParcel {
+    pub id: ParcelId,
+    pub key: ParcelKey,
+    /// The national parcel identifier (mã định danh thửa đất): no official
+    /// format is known, so it is opaque text.
+    pub national_parcel_id: Option<String>,
+    pub area: Area,
+    pub land_use: Vec<LandUseCode>,
+    pub address: String,
+    pub geometry: Option<Geometry>,
+    pub holders: Vec<Holding>,
+    pub certificate: Option<Certificate>,
+    pub mortgages: Vec<Mortgage>,
+    pub status: ParcelStatus,
+    pub origin: ParcelOrigin,
+    pub corrections: Corrections,
+}
+
+impl LandParcel {
+    pub fn is_active(&self) -> bool {
+        self.status == ParcelStatus::Active
+    }
+}
+
+// --- commands ---------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterParcel {
+    pub parcel: ParcelId,
+    pub key: ParcelKey,
+    #[serde(default)]
+    pub national_parcel_id: Option<String>,
+    pub area: Area,
+    pub land_use: Vec<LandUseCode>,
+    pub address: String,
+    #[serde(default)]
+    pub geometry: Option<Geometry>,
+    pub holders: Vec<Holding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRights {
+    pub parcel: ParcelId,
+    pub kind: TransferKind,
+    pub holders: Vec<Holding>,
+    pub date: Date,
+    /// Contract numbers of mortgages released in the same operation; every
+    /// registered mortgage must be listed or the transfer is refused.
+    #[serde(default)]
+    pub release_mortgages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeLandUse {
+    pub parcel: ParcelId,
+    pub land_use: Vec<LandUseCode>,
+    pub date: Date,
+    pub legal_basis: LegalBasis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueCertificate {
+    pub parcel: ParcelId,
+    pub certificate: Certificate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeCertificate {
+    pub parcel: ParcelId,
+    pub serial: CertificateSerial,
+    pub date: Date,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterMortgage {
+    pub parcel: ParcelId,
+    pub mortgage: Mortgage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseMortgage {
+    pub parcel: ParcelId,
+    pub contract_number: String,
+    pub date: Date,
+}
+
+/// A parcel created by a split or merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewParcel {
+    pub parcel: ParcelId,
+    pub key: ParcelKey,
+    pub area: Area,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitParcel {
+    pub source: ParcelId,
+    pub parts: Vec<NewParcel>,
+    pub date: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeParcels {
+    pub sources: Vec<ParcelId>,
+    pub into: NewParcel,
+    pub date: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetireParcel {
+    pub parcel: ParcelId,
+    pub date: Date,
+    pub reason: String,
+}
+
+// --- rules ------------------------------------------------------------------
+
+/// Holder set rules, including eligibility of each holder in the snapshot.
+pub(crate) fn check_holders(snapshot: &Snapshot, holders: &[Holding]) -> Result<(), DomainError> {
+    check_holder_shares(holders)?;
+    for h in holders {
+        match h.holder {
+            Holder::Citizen(id) => {
+                if snapshot.current_citizen(id)?.is_deceased() {
+                    return Err(DomainError::DeceasedHolder(id));
+                }
+            }
+            Holder::Business(id) => {
+                if snapshot.current_business(id)?.is_dissolved() {
+                    return Err(DomainError::DissolvedHolder(id));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Holder set rules that need no other record: non-empty, distinct, sum 1.
+fn check_holder_shares(holders: &[Holding]) -> Result<(), DomainError> {
+    if holders.is_empty() {
+        return Err(DomainError::NoHolders);
+    }
+    for (i, h) in holders.iter().enumerate() {
+        if holders[..i].iter().any(|o| o.holder == h.holder) {
+            return Err(DomainError::DuplicateEntry {
+                what: "holder",
+                value: RecordId::from(h.holder).to_string(),
+            });
+        }
+    }
+    let sum = Share::sum(holders.iter().map(|h| &h.share))
+        .map_err(|_| DomainError::Overflow("holder shares"))?;
+    if !sum.is_one() {
+        return Err(DomainError::SharesNotOne {
+            sum: sum.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
+    if codes.is_empty() {
+        return Err(DomainError::NoLandUse);
+    }
+    for (i, c) in codes.iter().enumerate() {
+        if codes[..i].contains(c) {
+            return Err(DomainError::DuplicateEntry {
+                what: "land-use code",
+                value: c.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The commune must be a current unit; the predecessor is resolved just
+/// before the 2025 table took effect and, if unknown, accepted with a warning.
+fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainError> {
+    let table = AdminUnitTable::hai_phong_2025();
+    if table.by_code(key.commune()).is_none() {
+        return Err(DomainError::UnknownCommune(key.commune()));
+    }
+    if key.predecessor_commune() != key.commune() {
+        let before = Date::trusted(2025, 6, 30);
+        if let Ok(ResolvedUnit::UnverifiedHistorical(code)) =
+            table.resolve(key.predecessor_commune(), before)
+        {
+            d.warn(DomainWarning::UnverifiedPredecessorCommune { code });
+        }
+    }
+    Ok(())
+}
+
+fn check_area(area: Area) -> Result<(), DomainError> {
+    if area == Area::ZERO {
+        Err(DomainError::ZeroArea)
+    } else {
+        Ok(())
+    }
+}
+
+fn not_mortgaged(parcel: &LandParcel) -> Result<(), DomainError> {
+    if parcel.mortgages.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::ParcelMortgaged {
+            parcel: parcel.id,
+            contracts: parcel
+                .mortgages
+                .iter()
+                .map(|m| m.contract_number.clone())
+                .collect(),
+        })
+    }
+}
+
+fn sorted_holders(holders: &[Holding]) -> Vec<(Holder, Share)> {
+    let mut v: Vec<(Holder, Share)> = holders.iter().map(|h| (h.holder, h.share)).collect();
+    v.sort_by_key(|(h, _)| *h);
+    v
+}
+
+pub(crate) fn register(
+    snapshot: &Snapshot,
+    c: &RegisterParcel,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    snapshot.ensure_absent(c.parcel.into())?;
+    check_key(&c.key, d)?;
+    check_area(c.area)?;
+    check_land_use(&c.land_use)?;
+    let address = non_empty(&c.address, "address")?;
+    check_holders(snapshot, &c.holders)?;
+    let national_parcel_id = c
+        .national_parcel_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    d.claim_key(snapshot, NaturalKey::Parcel(c.key), c.parcel.into())?;
+    d.emit(
+        c.parcel,
+        Event::ParcelRegistered {
+            parcel: c.parcel,
+            key: c.key,
+            national_parcel_id: national_parcel_id.map(str::to_owned),
+            area: c.area,
+            land_use: c.land_use.clone(),
+            address,
+            geometry: c.geometry.clone(),
+            holders: c.holders.clone(),
+            origin: ParcelOrigin::Registration,
+        },
+    );
+    Ok(())
+}
+
+pub(crate) fn transfer(
+    snapshot: &Snapshot,
+    c: &TransferRights,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    for (i, contract) in c.release_mortgages.iter().enumerate() {
+        if c.release_mortgages[..i].contains(contract) {
+            return Err(DomainError::DuplicateEntry {
+                what: "mortgage",
+                value: contract.clone(),
+            });
+        }
+        if !parcel
+            .mortgages
+            .iter()
+            .any(|m| &m.contract_number == contract)
+        {
+            return Err(DomainError::MortgageNotFound {
+                parcel: c.parcel,
+                contract_number: contract.clone(),
+            });
+        }
+    }
+    let remaining: Vec<String> = parcel
+        .mortgages
+        .iter()
+        .filter(|m| !c.release_mortgages.contains(&m.contract_number))
+        .map(|m| m.contract_number.clone())
+        .collect();
+    if !remaining.is_empty() {
+        return Err(DomainError::ParcelMortgaged {
+            parcel: c.parcel,
+            contracts: remaining,
+        });
+    }
+    check_holders(snapshot, &c.holders)?;
+    if sorted_holders(&c.holders) == sorted_holders(&parcel.holders) {
+        return Err(DomainError::NoOpChange {
+            field: "holders".to_owned(),
+        });
+    }
+    for contract in &c.release_mortgages {
+        d.emit(
+            c.parcel,
+            Event::MortgageReleased {
+                contract_number: contract.clone(),
+                date: c.date,
+            },
+        );
+    }
+    d.emit(
+        c.parcel,
+        Event::RightsTransferred {
+            kind: c.kind,
+            holders: c.holders.clone(),
+            date: c.date,
+        },
+    );
+    Ok(())
+}
+
+pub(crate) fn change_land_use(
+    snapshot: &Snapshot,
+    c: &ChangeLandUse,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    check_land_use(&c.land_use)?;
+    non_empty(
+        &c.legal_basis.document_number,
+        "legal_basis.document_number",
+    )?;
+    if parcel.land_use == c.land_use {
+        return Err(DomainError::NoOpChange {
+            field: "land_use".to_owned(),
+        });
+    }
+    d.emit(
+        c.parcel,
+        Event::LandUseChanged {
+            land_use: c.land_use.clone(),
+            date: c.date,
+            legal_basis: c.legal_basis.clone(),
+        },
+    );
+    Ok(())
+}
+
+pub(crate) fn issue_certificate(
+    snapshot: &Snapshot,
+    c: &IssueCertificate,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    if let Some(existing) = &parcel.certificate {
+        return Err(DomainError::CertificateExists {
+            parcel: c.parcel,
+            serial: existing.serial,
+        });
+    }
+    let certificate = Certificate {
+        serial: c.certificate.serial,
+        entry_number: non_empty(&c.certificate.entry_number, "certificate.entry_number")?,
+        issue_date: c.certificate.issue_date,
+        issuer: non_empty(&c.certificate.issuer, "certificate.issuer")?,
+    };
+    d.emit(c.parcel, Event::CertificateIssued { certificate });
+    Ok(())
+}
+
+/// Allowed on retired parcels too: a split or merged parcel's certificate is
+/// revoked after the fact.
+pub(crate) fn revoke_certificate(
+    snapshot: &Snapshot,
+    c: &RevokeCertificate,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.existing_parcel(c.parcel)?;
+    if parcel.certificate.as_ref().map(|x| x.serial) != Some(c.serial) {
+        return Err(DomainError::CertificateNotFound {
+            parcel: c.parcel,
+            serial: c.serial,
+        });
+    }
+    let reason = non_empty(&c.reason, "reason")?;
+    d.emit(
+        c.parcel,
+        Event::CertificateRevoked {
+            serial: c.serial,
+            date: c.date,
+            reason,
+        },
+    );
+    Ok(())
+}
+
+pub(crate) fn register_mortgage(
+    snapshot: &Snapshot,
+    c: &RegisterMortgage,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    let contract_number = non_empty(&c.mortgage.contract_number, "mortgage.contract_number")?;
+    if parcel
+        .mortgages
+        .iter()
+        .any(|m| m.contract_number == contract_number)
+    {
+        return Err(DomainError::DuplicateMortgage {
+            parcel: c.parcel,
+            contract_number,
+        });
+    }
+    if snapshot
+        .current_business(c.mortgage.creditor)?
+        .is_dissolved()
+    {
+        return Err(DomainError::BusinessDissolved(c.mortgage.creditor));
+    }
+    let mortgage = Mortgage {
+        contract_number,
+        ..c.mortgage.clone()
+    };
+    d.emit(c.parcel, Event::MortgageRegistered { mortgage });
+    Ok(())
+}
+
+pub(crate) fn release_mortgage(
+    snapshot: &Snapshot,
+    c: &ReleaseMortgage,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    if !parcel
+        .mortgages
+        .iter()
+        .any(|m| m.contract_number == c.contract_number)
+    {
+        return Err(DomainError::MortgageNotFound {
+            parcel: c.parcel,
+            contract_number: c.contract_number.clone(),
+        });
+    }
+    d.emit(
+        c.parcel,
+        Event::MortgageReleased {
+            contract_number: c.contract_number.clone(),
+            date: c.date,
+        },
+    );
+    Ok(())
+}
+
+/// Claims and registers a parcel created from `sources`.
+fn create_derived(
+    snapshot: &Snapshot,
+    part: &NewParcel,
+    template: &LandParcel,
+    land_use: Vec<LandUseCode>,
+    origin: ParcelOrigin,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    snapshot.ensure_absent(part.parcel.into())?;
+    check_key(&part.key, d)?;
+    check_area(part.area)?;
+    d.claim_key(snapshot, NaturalKey::Parcel(part.key), part.parcel.into())?;
+    d.emit(
+        part.parcel,
+        Event::ParcelRegistered {
+            parcel: part.parcel,
+            key: part.key,
+            national_parcel_id: None,
+            area: part.area,
+            land_use,
+            address: template.address.clone(),
+            geometry: None,
+            holders: template.holders.clone(),
+            origin,
+        },
+    );
+    Ok(())
+}
+
+pub(crate) fn split(
+    snapshot: &Snapshot,
+    c: &SplitParcel,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let source = snapshot.active_parcel(c.source)?;
+    not_mortgaged(source)?;
+    if c.parts.len() < 2 {
+        return Err(DomainError::TooFewParts);
+    }
+    for (i, part) in c.parts.iter().enumerate() {
+        if part.parcel == c.source || c.parts[..i].iter().any(|p| p.parcel == part.parcel) {
+            return Err(DomainError::DuplicateEntry {
+                what: "parcel",
+                value: part.parcel.to_string(),
+            });
+        }
+        if c.parts[..i].iter().any(|p| p.key == part.key) {
+            return Err(DomainError::DuplicateEntry {
+                what: "parcel key",
+                value: part.key.to_string(),
+            });
+        }
+    }
+    let total = Area::sum(c.parts.iter().map(|p| &p.area))
+        .map_err(|_| DomainError::Overflow("parcel area"))?;
+    if total != source.area {
+        return Err(DomainError::AreaMismatch {
+            expected: source.area,
+            actual: total,
+        });
+    }
+    d.emit(
+        c.source,
+        Event::ParcelSplit {
+            into: c.parts.iter().map(|p| p.parcel).collect(),
+            date: c.date,
+        },
+    );
+    for part in &c.parts {
+        create_derived(
+            snapshot,
+            part,
+            source,
+            source.land_use.clone(),
+            ParcelOrigin::SplitFrom { source: c.source },
+            d,
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn merge(
+    snapshot: &Snapshot,
+    c: &MergeParcels,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    if c.sources.len() < 2 {
+        return Err(DomainError::TooFewParts);
+    }
+    let mut sources = Vec::with_capacity(c.sources.len());
+    for (i, id) in c.sources.iter().enumerate() {
+        if c.sources[..i].contains(id) || *id == c.into.parcel {
+            return Err(DomainError::DuplicateEntry {
+                what: "parcel",
+                value: id.to_string(),
+            });
+        }
+        let parcel = snapshot.active_parcel(*id)?;
+        not_mortgaged(parcel)?;
+        sources.push(parcel);
+    }
+    let Some(first) = sources.first().copied() else {
+        return Err(DomainError::TooFewParts);
+    };
+    let holders = sorted_holders(&first.holders);
+    if sources
+        .iter()
+        .any(|p| sorted_holders(&p.holders) != holders)
+    {
+        return Err(DomainError::HoldersDiffer);
+    }
+    let total = Area::sum(sources.iter().map(|p| &p.area))
+        .map_err(|_| DomainError::Overflow("parcel area"))?;
+    if total != c.into.area {
+        return Err(DomainError::AreaMismatch {
+            expected: total,
+            actual: c.into.area,
+        });
+    }
+    let mut land_use: Vec<LandUseCode> = Vec::new();
+    for code in sources.iter().flat_map(|p| p.land_use.iter()) {
+        if !land_use.contains(code) {
+            land_use.push(*code);
+        }
+    }
+    for id in &c.sources {
+        d.emit(
+            *id,
+            Event::ParcelMergedInto {
+                target: c.into.parcel,
+                date: c.date,
+            },
+        );
+    }
+    create_derived(
+        snapshot,
+        &c.into,
+        first,
+        land_use,
+        ParcelOrigin::MergedFrom {
+            sources: c.sources.clone(),
+        },
+        d,
+    )
+}
+
+pub(crate) fn retire(
+    snapshot: &Snapshot,
+    c: &RetireParcel,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    let parcel = snapshot.active_parcel(c.parcel)?;
+    not_mortgaged(parcel)?;
+    let reason = non_empty(&c.reason, "reason")?;
+    d.emit(
+        c.parcel,
+        Event::ParcelRetired {
+            date: c.date,
+            reason,
+        },
+    );
+    Ok(())
+}
+
+// --- evolution --------------------------------------------------------------
+
+impl LandParcel {
+    pub(crate) fn apply(&mut self, event: &Event) -> Result<(), EvolveError> {
+        match event {
+            Event::RightsTransferred { holders, .. } => self.holders = holders.clone(),
+            Event::LandUseChanged { land_use, .. } => self.land_use = land_use.clone(),
+            Event::CertificateIssued { certificate } => {
+                self.certificate = Some(certificate.clone())
+            }
+            Event::CertificateRevoked { .. } => self.certificate = None,
+            Event::MortgageRegistered { mortgage } => self.mortgages.push(mortgage.clone()),
+            Event::MortgageReleased {
+                contract_number, ..
+            } => {
+                self.mortgages
+                    .retain(|m| &m.contract_number != contract_number);
+            }
+            Event::ParcelSplit { into, date } => {
+                self.status = ParcelStatus::Split {
+                    on: *date,
+                    into: into.clone(),
+                }
+            }
+            Event::ParcelMergedInto { target, date } => {
+                self.status = ParcelStatus::MergedInto {
+                    on: *date,
+                    target: *target,
+                };
+            }
+            Event::ParcelRetired { date, reason } => {
+                self.status = ParcelStatus::Retired {
+                    on: *date,
+                    reason: reason.clone(),
+                };
+            }
+            other => {
+                return Err(EvolveError::WrongStream {
+                    event_type: other.event_type(),
+                    stream: "parcel",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+// --- stewardship ------------------------------------------------------------
+
+impl Correctable for LandParcel {
+    fn kind(&self) -> RecordKind {
+        RecordKind::Parcel
+    }
+
+    fn get_field(&self, field: &str) -> Result<Value, DomainError> {
+        match field {
+            "key" => to_field_value(field, &self.key),
+            "area" => to_field_value(field, &self.area),
+            "holders" => to_field_value(field, &self.holders),
+            "national_parcel_id" => to_field_value(field, &self.national_parcel_id),
+            "address" => Ok(Value::from(self.address.as_str())),
+            "land_use" => to_field_value(field, &self.land_use),
+            "geometry" => to_field_value(field, &self.geometry),
+            _ => Err(DomainError::UnknownField {
+                kind: RecordKind::Parcel,
+                field: field.to_owned(),
+            }),
+        }
+    }
+
+    fn set_field(&mut self, field: &str, value: &Value) -> Result<(), DomainError> {
+        match field {
+            "key" => self.key = parse_field(field, value)?,
+            "area" => self.area = parse_field(field, value)?,
+            "holders" => self.holders = parse_field(field, value)?,
+            "national_parcel_id" => {
+                let id: Option<String> = parse_field(field, value)?;
+                self.national_parcel_id = id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            }
+            "address" => {
+                self.address = non_empty(&parse_field::<String>(field, value)?, "address")?
+            }
+            "land_use" => self.land_use = parse_field(field, value)?,
+            "geometry" => self.geometry = parse_field(field, value)?,
+            _ => {
+                return Err(DomainError::UnknownField {
+                    kind: RecordKind::Parcel,
+                    field: field.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_invariants(&self) -> Result<(), DomainError> {
+        check_area(self.area)?;
+        check_land_use(&self.land_use)?;
+        check_holder_shares(&self.holders)?;
+        if AdminUnitTable::hai_phong_2025()
+            .by_code(self.key.commune())
+            .is_none()
+        {
+            return Err(DomainError::UnknownCommune(self.key.commune()));
+        }
+        Ok(())
+    }
+
+    fn natural_key(&self) -> Option<NaturalKey> {
+        Some(NaturalKey::Parcel(self.key))
+    }
+
+    fn corrections(&self) -> &Corrections {
+        &self.corrections
+    }
+
+    fn corrections_mut(&mut self) -> &mut Corrections {
+        &mut self.corrections
+    }
+}
+
+impl From<ParcelId> for Target {
+    fn from(id: ParcelId) -> Self {
+        Self::Record(RecordId::Parcel(id))
+    }
+}
