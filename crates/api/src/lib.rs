@@ -1,0 +1,34 @@
+//! citydb's GraphQL API infrastructure, shared by whatever schema serves the registers:
+//!
+//! - [`auth`]: principals, roles and field-group scopes from a TOML file, bearer tokens stored
+//!   only as hashes, and the per-request [`RequestContext`] (end user, case, purpose,
+//!   correlation id, as in Estonia's X-Road) with the access checks resolvers call.
+//! - [`error`]: [`ApiError`] and its closed set of `extensions.code` values.
+//! - [`access_log`]: the hash-chained log of every read of personal data, written before the
+//!   data is returned.
+//! - [`limits`]: depth, complexity and page-size limits, and the extension that gives every
+//!   GraphQL error a code.
+//! - [`server`]: the axum router (`/graphql` over POST, GET and WebSocket, probes, GraphiQL)
+//!   and graceful serving.
+//!
+//! The Query, Mutation and Subscription types live elsewhere; everything here is generic over
+//! the schema. A resolver reads the context with [`RequestContext::of`] (or
+//! `ctx.data::<RequestContext>()`), checks it, records the read with [`AccessLog::record`]
+//! (schema data), and returns [`ApiError`]s with `?`.
+
+pub mod access_log;
+pub mod auth;
+pub mod error;
+mod graphiql;
+pub mod limits;
+pub mod server;
+
+pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
+pub use auth::{
+    AuthConfig, AuthConfigError, AuthError, Authenticator, FieldGroup, Principal, RequestContext,
+    Role, Token, hash_token,
+};
+pub use error::{ApiError, ErrorCode};
+pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
+pub use limits::{ErrorCodes, QueryLimits, apply_limits};
+pub use server::{Readiness, ServerLimits, ServerState, router, serve, shutdown_signal};

@@ -1,0 +1,482 @@
+//! The HTTP server: `/graphql` over POST, GET and WebSocket, health and readiness probes, and
+//! GraphiQL.
+//!
+//! Authentication happens here, before any GraphQL work: a request without a valid token never
+//! reaches the schema. The [`RequestContext`] then travels in the request's (or WebSocket
+//! connection's) data, where resolvers find it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, parse_query_string};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{
+    BatchRequest, BatchResponse, Data, ErrorExtensions, ObjectType, Schema, SubscriptionType,
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{
+    Authenticator, CASE_HEADERS, CORRELATION_HEADER, END_USER_HEADERS, PURPOSE_HEADER,
+    RequestContext,
+};
+use crate::error::ApiError;
+
+/// Limits the server enforces on every request, before GraphQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Largest request body (and WebSocket message), in bytes.
+    pub max_body_bytes: usize,
+    /// Longest an HTTP request may take, body reading included. WebSocket connections are not
+    /// bounded by it, only their upgrade.
+    pub request_timeout: Duration,
+    /// Most operations in one batched POST; each is checked against the query limits on its own,
+    /// so without this bound a batch would multiply them.
+    pub max_batch_len: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_batch_len: 10,
+        }
+    }
+}
+
+/// Whether the server is ready for traffic (projections caught up, logs open): `/readyz` asks.
+#[derive(Clone)]
+pub struct Readiness(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Readiness {
+    pub fn always() -> Self {
+        Readiness(Arc::new(|| true))
+    }
+
+    pub fn from_fn(f: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Readiness(Arc::new(f))
+    }
+
+    /// Ready while the channel's current value is `true`.
+    pub fn from_watch(rx: watch::Receiver<bool>) -> Self {
+        Readiness(Arc::new(move || *rx.borrow()))
+    }
+
+    pub fn is_ready(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Readiness").field(&self.is_ready()).finish()
+    }
+}
+
+/// What the router needs besides the schema.
+#[derive(Clone, Debug)]
+pub struct ServerState {
+    pub authenticator: Arc<Authenticator>,
+    pub readiness: Readiness,
+    pub limits: ServerLimits,
+}
+
+impl ServerState {
+    /// Always ready, default limits.
+    pub fn new(authenticator: Arc<Authenticator>) -> Self {
+        ServerState {
+            authenticator,
+            readiness: Readiness::always(),
+            limits: ServerLimits::default(),
+        }
+    }
+
+    pub fn with_readiness(self, readiness: Readiness) -> Self {
+        ServerState { readiness, ..self }
+    }
+
+    pub fn with_limits(self, limits: ServerLimits) -> Self {
+        ServerState { limits, ..self }
+    }
+}
+
+struct App<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    state: ServerState,
+}
+
+/// The whole HTTP surface:
+/// - `/graphql`: POST (JSON, batches allowed), GET (queries only) and WebSocket upgrade
+///   (`graphql-transport-ws` and legacy `graphql-ws`);
+/// - `/healthz` (always 200), `/readyz` (200 when ready, else 503);
+/// - `/graphiql` and its assets.
+///
+/// Build the schema with [`crate::apply_limits`] so that limits and error codes apply.
+pub fn router<Q, M, S>(schema: Schema<Q, M, S>, state: ServerState) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let timeout = state.limits.request_timeout;
+    let readiness = state.readiness.clone();
+    let app = Arc::new(App { schema, state });
+    let graphql = Router::new()
+        .route(
+            "/graphql",
+            get(graphql_get::<Q, M, S>).post(graphql_post::<Q, M, S>),
+        )
+        .with_state(app)
+        .layer(middleware::from_fn_with_state(timeout, enforce_timeout));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { json_status(StatusCode::OK, "ok") }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = readiness.is_ready();
+                async move {
+                    if ready {
+                        json_status(StatusCode::OK, "ready")
+                    } else {
+                        json_status(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        )
+        .merge(crate::graphiql::routes())
+        .merge(graphql)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
+/// HTTP requests finish. WebSocket connections already upgraded are not waited for.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what orchestrators send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+fn json_status(status: StatusCode, text: &'static str) -> Response {
+    (status, axum::Json(serde_json::json!({ "status": text }))).into_response()
+}
+
+/// A GraphQL-shaped error response with the error's own status.
+fn error_response(err: ApiError) -> Response {
+    let status = err.http_status();
+    error_response_with(status, err)
+}
+
+fn error_response_with(status: StatusCode, err: ApiError) -> Response {
+    let mut response = (status, axum::Json(err.to_response_body())).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn graphql_response(batch: BatchResponse, ctx: &RequestContext) -> Response {
+    let body = match serde_json::to_vec(&batch) {
+        Ok(body) => body,
+        Err(e) => {
+            return error_response(ApiError::internal(format!(
+                "cannot serialise a response: {e}"
+            )));
+        }
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.extend(batch.http_headers());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Responses hold personal data: no cache anywhere may keep them.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&ctx.correlation_id.to_string()) {
+        headers.insert(HeaderName::from_static(CORRELATION_HEADER), v);
+    }
+    response
+}
+
+async fn enforce_timeout(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        // The handler future is dropped here, which cancels the execution: nothing is returned,
+        // so an unfinished read can leak nothing.
+        Err(_) => error_response_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::limit_exceeded(format!(
+                "the request took longer than the limit of {} ms",
+                timeout.as_millis()
+            )),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+fn context_for(auth: &Authenticator, headers: &HeaderMap) -> Result<RequestContext, ApiError> {
+    let principal = auth.authenticate(headers)?;
+    RequestContext::from_headers(principal, headers)
+}
+
+async fn graphql_post<Q, M, S>(State(app): State<Arc<App<Q, M, S>>>, req: Request) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let (parts, body) = req.into_parts();
+    let ctx = match context_for(&app.state.authenticator, &parts.headers) {
+        Ok(ctx) => ctx,
+        Err(e) => return error_response(e),
+    };
+    if let Some(ct) = parts.headers.get(CONTENT_TYPE)
+        && !ct
+            .to_str()
+            .is_ok_and(|ct| ct.to_ascii_lowercase().contains("json"))
+    {
+        return error_response_with(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::invalid_input("POST /graphql takes application/json"),
+        );
+    }
+    let bytes = match read_body(body, &parts.headers, app.state.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return error_response(e),
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return error_response(ApiError::invalid_input(format!(
+                "the body is not a GraphQL request: {e}"
+            )));
+        }
+    };
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.is_empty() {
+            return error_response(ApiError::invalid_input("the batch is empty"));
+        }
+        if requests.len() > app.state.limits.max_batch_len {
+            return error_response(ApiError::limit_exceeded(format!(
+                "the batch holds {} operations, over the limit of {}",
+                requests.len(),
+                app.state.limits.max_batch_len
+            )));
+        }
+    }
+    let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
+    graphql_response(response, &ctx)
+}
+
+async fn graphql_get<Q, M, S>(State(app): State<Arc<App<Q, M, S>>>, req: Request) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let (parts, _body) = req.into_parts();
+    if is_websocket_upgrade(&parts.headers) {
+        return websocket(app, parts).await;
+    }
+    let ctx = match context_for(&app.state.authenticator, &parts.headers) {
+        Ok(ctx) => ctx,
+        Err(e) => return error_response(e),
+    };
+    let mut request = match parse_query_string(parts.uri.query().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(ApiError::invalid_input(format!(
+                "bad GraphQL GET request: {e}"
+            )));
+        }
+    };
+    // GET must not change anything (links, prefetchers and caches replay it), so a document
+    // holding any mutation or subscription is refused outright. A document that does not parse
+    // goes on, and execution reports the parse error with its usual code.
+    if let Ok(doc) = request.parsed_query()
+        && doc
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty != OperationType::Query)
+    {
+        let mut response = error_response_with(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::invalid_input("only queries may be sent with GET; use POST"),
+        );
+        response.headers_mut().insert(
+            axum::http::header::ALLOW,
+            HeaderValue::from_static("GET, POST"),
+        );
+        return response;
+    }
+    let response = app.schema.execute(request.data(ctx.clone())).await;
+    graphql_response(BatchResponse::Single(response), &ctx)
+}
+
+/// Reads the body, refusing more than `limit` bytes. A declared length over the limit is
+/// refused before reading anything.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::limit_exceeded(format!(
+            "the request body is over the limit of {limit} bytes"
+        ))
+    };
+    if let Some(len) = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid_input(format!("cannot read the body: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn websocket<Q, M, S>(app: Arc<App<Q, M, S>>, mut parts: Parts) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &()).await else {
+        return error_response(ApiError::invalid_input(
+            "WebSocket clients must offer the graphql-transport-ws or graphql-ws subprotocol",
+        ));
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    // A token on the upgrade request must be valid. Browsers cannot set headers on an upgrade,
+    // so a token may instead come in the connection_init payload, checked below.
+    if parts.headers.contains_key(AUTHORIZATION)
+        && let Err(e) = app.state.authenticator.authenticate(&parts.headers)
+    {
+        return error_response(e.into());
+    }
+    let authenticator = app.state.authenticator.clone();
+    let schema = app.schema.clone();
+    let headers = parts.headers;
+    let max = app.state.limits.max_body_bytes;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let ctx = connection_context(&authenticator, headers, &payload)
+                        .map_err(|e| e.extend())?;
+                    let mut data = Data::default();
+                    data.insert(ctx);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// The headers a `connection_init` payload may set, as keys of the payload itself or of its
+/// `headers` object (Apollo's clients nest them there). Anything else in it is ignored.
+fn context_header_names() -> impl Iterator<Item = &'static str> {
+    [AUTHORIZATION.as_str(), PURPOSE_HEADER, CORRELATION_HEADER]
+        .into_iter()
+        .chain(END_USER_HEADERS)
+        .chain(CASE_HEADERS)
+}
+
+/// Authenticates a WebSocket connection: the upgrade request's headers, overridden by the
+/// context headers found in the `connection_init` payload.
+fn connection_context(
+    auth: &Authenticator,
+    mut headers: HeaderMap,
+    payload: &serde_json::Value,
+) -> Result<RequestContext, ApiError> {
+    let objects = [Some(payload), payload.get("headers")];
+    for object in objects.into_iter().flatten().filter_map(|v| v.as_object()) {
+        for (key, value) in object {
+            let Some(name) = context_header_names().find(|n| key.eq_ignore_ascii_case(n)) else {
+                continue;
+            };
+            let Some(text) = value.as_str() else { continue };
+            let value = HeaderValue::from_str(text).map_err(|_| {
+                ApiError::invalid_field(
+                    format!("connection_init {key} is not valid header text"),
+                    key.as_str(),
+                )
+            })?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    context_for(auth, &headers)
+}
