@@ -95,11 +95,19 @@ impl SqliteLog {
         configure(&conn, &config, &display)?;
         schema::prepare(&mut conn, &display)?;
         let head = schema::last_event(&conn)?.map(|(p, _, _)| p);
+        // The writer never checkpoints itself (see `writer::Checkpointer`); a bigger page cache
+        // keeps the indexes it probes on every append in memory.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192;")
+            .map_err(storage_error)?;
+        let checkpoint_conn = Connection::open(&path).map_err(storage_error)?;
+        configure(&checkpoint_conn, &config, &display)?;
+        let checkpointer = writer::Checkpointer::start(checkpoint_conn)
+            .map_err(|e| LogError::Storage(format!("cannot start the checkpoint thread: {e}")))?;
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(4096);
         let writer = std::thread::Builder::new()
             .name("citydb-log-writer".into())
-            .spawn(move || writer::run(conn, queue_rx, head_tx))
+            .spawn(move || writer::run(conn, queue_rx, head_tx, checkpointer))
             .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteLog {
             inner: Arc::new(Inner {

@@ -37,6 +37,7 @@ pub(crate) fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<WriteRequest>,
     head_tx: watch::Sender<Option<u64>>,
+    checkpointer: Checkpointer,
 ) {
     let mut group = Vec::with_capacity(64);
     while let Some(first) = queue.blocking_recv() {
@@ -63,6 +64,7 @@ pub(crate) fn run(
             let _ = request.reply.send(result);
         }
         if last_visible.is_some() {
+            checkpointer.nudge();
             head_tx.send_if_modified(|h| {
                 if *h < last_visible {
                     *h = last_visible;
@@ -72,6 +74,44 @@ pub(crate) fn run(
                 }
             });
         }
+    }
+    // Closed: leave a compact file behind (empty WAL), so plain `sqlite3` sees everything
+    // without a -wal file. Best effort: the WAL is just as durable.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+/// Moves WAL checkpoints off the writer thread.
+///
+/// With SQLite's automatic checkpoints, every few megabytes one commit would also copy the WAL
+/// into the database file and fsync it, stalling every append in that group for tens of
+/// milliseconds. Instead the writer runs with `wal_autocheckpoint=0` and nudges this thread
+/// after each commit; it runs PASSIVE checkpoints (which never block the writer) on its own
+/// connection, at most every `MIN_INTERVAL`.
+pub(crate) struct Checkpointer {
+    nudge: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+    pub(crate) fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("citydb-log-checkpoint".into())
+            .spawn(move || {
+                while nudged.recv().is_ok() {
+                    let started = std::time::Instant::now();
+                    // Errors (a busy database) only postpone the checkpoint to the next nudge.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    std::thread::sleep(Self::MIN_INTERVAL.saturating_sub(started.elapsed()));
+                }
+            })?;
+        Ok(Checkpointer { nudge })
+    }
+
+    fn nudge(&self) {
+        // Full means a checkpoint is already due; nothing is lost by dropping this nudge.
+        let _ = self.nudge.try_send(());
     }
 }
 

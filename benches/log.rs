@@ -1,0 +1,200 @@
+//! Event-log benchmarks on the embedded SQLite backend, with durable (`synchronous=FULL`)
+//! commits and events of realistic size (~550 bytes of JSON data plus metadata).
+//!
+//! Run: `cargo bench --bench log` (figures and their interpretation: docs/benchmarks.md).
+//! The `machine_limits` group measures what this machine can do at best on the same bytes:
+//! blake3 throughput and fsync'd sequential writes, to put the log's figures in proportion.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use uuid::Uuid;
+
+use citydb_log::{EventLog, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
+use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
+
+fn realistic_event(n: u64) -> NewEvent {
+    let data = json!({
+        "citizen_id": Uuid::from_u128(n as u128).to_string(),
+        "pin": format!("031{:09}", n % 1_000_000_000),
+        "name": { "family": "Nguyễn", "middle": "Thị Thu", "given": "Hoà" },
+        "sex": "female",
+        "birth_date": "1987-03-14",
+        "birth_place": { "commune": "11311", "name": "Phường Hồng Bàng" },
+        "residence": { "kind": "permanent", "commune": "11311", "address": "Số 12 ngõ 45 phố Hoàng Văn Thụ, tổ dân phố 7" },
+        "ethnicity": "Kinh", "nationality": "VN",
+        "parents": { "father": Uuid::from_u128(n as u128 + 7).to_string(), "mother": Uuid::from_u128(n as u128 + 9).to_string() },
+        "source": { "register": "birth", "book": "05/2018", "entry": n },
+    });
+    let metadata = Metadata {
+        actor: Some("steward-hong-bang-01".into()),
+        role: Some("steward".into()),
+        reason: Some("initial load".into()),
+        legal_basis: Some("QĐ 19/2025/QĐ-TTg".into()),
+        correlation_id: Some(Uuid::now_v7()),
+        ..Metadata::default()
+    };
+    NewEvent::new("CitizenRegistered", 1, &data, &metadata).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn open(dir: &tempfile::TempDir) -> Arc<SqliteLog> {
+    open_with(dir, Durability::Full)
+}
+
+fn open_with(dir: &tempfile::TempDir, durability: Durability) -> Arc<SqliteLog> {
+    let config = SqliteConfig {
+        durability,
+        ..SqliteConfig::default()
+    };
+    Arc::new(SqliteLog::open(dir.path().join("bench.db"), config).unwrap())
+}
+
+fn stream() -> StreamId {
+    StreamId::new("citizen", Uuid::now_v7()).unwrap()
+}
+
+/// Appends `total` events from `writers` concurrent tasks, `per_append` events at a time.
+async fn append_load(log: &Arc<SqliteLog>, writers: u64, per_append: u64, total: u64) -> Duration {
+    let appends_per_writer = total / writers / per_append;
+    // Prepare the events first, so that only the log is timed.
+    let mut work = Vec::new();
+    for w in 0..writers {
+        let batches: Vec<Vec<NewEvent>> = (0..appends_per_writer)
+            .map(|a| {
+                (0..per_append)
+                    .map(|k| realistic_event(w * 1_000_000 + a * per_append + k))
+                    .collect()
+            })
+            .collect();
+        work.push(batches);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|batches| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let s = stream();
+                for events in batches {
+                    log.append(vec![StreamAppend::new(s.clone(), ExpectedVersion::Any, events)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed()
+}
+
+fn appends(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("append");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    use Durability::{Full, Normal};
+    for (name, durability, writers, per_append, total) in [
+        ("single_event_1_writer", Full, 1u64, 1u64, 1_000u64),
+        ("single_event_64_writers", Full, 64, 1, 6_400),
+        ("batch_100_1_writer", Full, 1, 100, 20_000),
+        ("batch_100_4_writers", Full, 4, 100, 20_000),
+        // Without fsync per commit: what the CPU alone allows (not the default).
+        ("batch_100_1_writer_no_fsync", Normal, 1, 100, 20_000),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_with(&dir, durability);
+        g.throughput(Throughput::Elements(total));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| rt.block_on(append_load(&log, writers, per_append, total)))
+                    .sum()
+            })
+        });
+    }
+    g.finish();
+}
+
+const READ_EVENTS: u64 = 100_000;
+
+fn reads_and_verify(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir);
+    rt.block_on(append_load(&log, 4, 500, READ_EVENTS));
+    let mut g = c.benchmark_group("log");
+    g.sample_size(10).throughput(Throughput::Elements(READ_EVENTS));
+    g.bench_function("read_all_100k", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut from = 0;
+                loop {
+                    let batch = log.read_all(from, 4096).await.unwrap();
+                    let Some(last) = batch.last() else { break };
+                    from = last.position + 1;
+                }
+                assert_eq!(from, READ_EVENTS);
+            })
+        })
+    });
+    g.bench_function("verify_log_100k", |b| {
+        b.iter(|| {
+            let report = rt.block_on(log.verify_log(None)).unwrap();
+            assert!(report.is_intact());
+            assert_eq!(report.events, READ_EVENTS);
+        })
+    });
+    g.finish();
+}
+
+fn machine_limits(c: &mut Criterion) {
+    let mut g = c.benchmark_group("machine_limits");
+    g.sample_size(10);
+    // blake3 over the bytes one event hash covers: its data, and the envelope with metadata.
+    let e = realistic_event(1);
+    let envelope_len = 1 + 8 + 4 + 45 + 8 + 16 + 4 + e.event_type.len() + 4 + 8 + 4 + e.metadata.len() + 96;
+    let envelope = vec![0x5au8; envelope_len];
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("blake3_per_event", |b| {
+        b.iter(|| {
+            let d = blake3::hash(&e.data);
+            let h = blake3::Hasher::new_derive_key("bench").update(&envelope).update(d.as_bytes()).finalize();
+            std::hint::black_box(h)
+        })
+    });
+    // One fsync'd write of 4 KiB: the floor under a durable commit.
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = std::fs::File::create(dir.path().join("fsync")).unwrap();
+    let page = vec![1u8; 4096];
+    g.bench_function("write_4k_fsync", |b| {
+        b.iter(|| {
+            f.write_all(&page).unwrap();
+            f.sync_data().unwrap();
+        })
+    });
+    // Sequential write bandwidth with one fsync per 1 MiB.
+    let chunk = vec![2u8; 1 << 20];
+    g.throughput(Throughput::Bytes(chunk.len() as u64));
+    g.bench_function("write_1m_fsync", |b| {
+        b.iter(|| {
+            f.write_all(&chunk).unwrap();
+            f.sync_data().unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, machine_limits, appends, reads_and_verify);
+criterion_main!(benches);
