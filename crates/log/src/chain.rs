@@ -254,32 +254,60 @@ fn check_own_hashes(ev: &EventView<'_>) -> Result<(), Breach> {
     Ok(())
 }
 
-/// Verifies a whole log fed to it in position order, one event at a time.
+/// What a segment saw of one stream: enough to check, when segments are joined, that the
+/// stream's versions and links continue across the seam.
+#[derive(Clone, Copy)]
+struct StreamSpan {
+    first_position: u64,
+    first_version: u64,
+    first_prev_hash: Hash,
+    next_version: u64,
+    last_hash: Hash,
+}
+
+/// Verifies a log fed to it in position order, one event at a time.
 ///
-/// Memory: one entry per stream (its next version and last hash).
-#[derive(Default)]
+/// A verifier covers a *segment* of positions `start..`. The whole log is one segment from 0;
+/// a large log can instead be cut into consecutive segments verified in parallel and then
+/// [`joined`](LogVerifier::join) in order, which checks the links across each seam. The result
+/// is the same as one sequential pass (a property test holds the two to that).
+///
+/// Memory: one entry per stream.
 pub struct LogVerifier {
+    start: u64,
     next_position: u64,
+    /// `prev_log_hash` and time of the segment's first event, checked at the seam.
+    first: Option<(Hash, i64)>,
     prev: Option<(Hash, i64)>,
-    streams: HashMap<Box<str>, (u64, Hash)>,
+    streams: HashMap<Box<str>, StreamSpan>,
     expected_head: Option<LogHead>,
     corruption: Option<Corruption>,
 }
 
 impl LogVerifier {
-    /// `expected_head` is a head recorded earlier (by an auditor, or the previous run): the log
-    /// must still hold that event with that hash, which is how a truncated tail or a history
-    /// rewritten from some point on is caught.
+    /// A verifier for the whole log. `expected_head` is a head recorded earlier (by an auditor,
+    /// or the previous run): the log must still hold that event with that hash, which is how a
+    /// truncated tail or a history rewritten from some point on is caught.
     pub fn new(expected_head: Option<LogHead>) -> Self {
+        Self::segment(0, expected_head)
+    }
+
+    /// A verifier for the segment of the log that starts at position `start`.
+    pub fn segment(start: u64, expected_head: Option<LogHead>) -> Self {
         LogVerifier {
+            start,
+            next_position: start,
+            first: None,
+            prev: None,
+            streams: HashMap::new(),
             expected_head,
-            ..Self::default()
+            corruption: None,
         }
     }
 
     /// Positions checked so far.
     pub fn events_checked(&self) -> u64 {
-        self.next_position
+        self.next_position - self.start
     }
 
     /// Checks the next event. After the first failure every later call returns it again.
@@ -305,33 +333,53 @@ impl LogVerifier {
             });
         }
         check_own_hashes(ev)?;
-        let (prev_hash, prev_time) = self.prev.unwrap_or((Hash::ZERO, i64::MIN));
-        if ev.prev_log_hash != prev_hash {
-            return Err(Breach::LogLinkBroken);
-        }
-        if env.recorded_at < prev_time {
-            return Err(Breach::TimeWentBackwards);
-        }
-        let (next_version, last_hash) = self
-            .streams
-            .get(env.stream_id)
-            .copied()
-            .unwrap_or((0, Hash::ZERO));
-        if env.stream_version != next_version {
-            return Err(Breach::StreamVersionGap {
-                stream: env.stream_id.to_owned(),
-                expected: next_version,
-                found: env.stream_version,
-            });
-        }
-        if ev.prev_stream_hash != last_hash {
-            return Err(Breach::StreamLinkBroken);
+        match self.prev {
+            Some((prev_hash, prev_time)) => {
+                if ev.prev_log_hash != prev_hash {
+                    return Err(Breach::LogLinkBroken);
+                }
+                if env.recorded_at < prev_time {
+                    return Err(Breach::TimeWentBackwards);
+                }
+            }
+            // The log's first event links to nothing; a later segment's first event links to
+            // the previous segment, checked by `join`.
+            None if self.start == 0 && ev.prev_log_hash != Hash::ZERO => {
+                return Err(Breach::LogLinkBroken);
+            }
+            None => self.first = Some((ev.prev_log_hash, env.recorded_at)),
         }
         match self.streams.get_mut(env.stream_id) {
-            Some(entry) => *entry = (next_version + 1, ev.hash),
+            Some(span) => {
+                if env.stream_version != span.next_version {
+                    return Err(Breach::StreamVersionGap {
+                        stream: env.stream_id.to_owned(),
+                        expected: span.next_version,
+                        found: env.stream_version,
+                    });
+                }
+                if ev.prev_stream_hash != span.last_hash {
+                    return Err(Breach::StreamLinkBroken);
+                }
+                span.next_version += 1;
+                span.last_hash = ev.hash;
+            }
             None => {
-                self.streams
-                    .insert(env.stream_id.into(), (next_version + 1, ev.hash));
+                // From position 0, a stream seen for the first time must start at version 0;
+                // in a later segment it may continue a stream of an earlier one (see `join`).
+                if self.start == 0 {
+                    check_stream_start(env.stream_id, env.stream_version, ev.prev_stream_hash)?;
+                }
+                self.streams.insert(
+                    env.stream_id.into(),
+                    StreamSpan {
+                        first_position: env.position,
+                        first_version: env.stream_version,
+                        first_prev_hash: ev.prev_stream_hash,
+                        next_version: env.stream_version + 1,
+                        last_hash: ev.hash,
+                    },
+                );
             }
         }
         if let Some(expected) = self.expected_head
@@ -343,6 +391,80 @@ impl LogVerifier {
         self.prev = Some((ev.hash, env.recorded_at));
         self.next_position += 1;
         Ok(())
+    }
+
+    /// Joins the segment that follows this one. Both must have been fed every event of their
+    /// range; `next` must start where this one ended.
+    pub fn join(mut self, next: LogVerifier) -> LogVerifier {
+        if self.corruption.is_some() {
+            return self;
+        }
+        let mut findings: Vec<Corruption> = next.corruption.iter().cloned().collect();
+        let mut breach_at = |position, breach| findings.push(Corruption { position, breach });
+        if next.start != self.next_position {
+            breach_at(
+                self.next_position,
+                Breach::PositionGap {
+                    expected: self.next_position,
+                    found: next.start,
+                },
+            );
+        }
+        if let Some((first_prev, first_time)) = next.first {
+            let (prev_hash, prev_time) = self.prev.unwrap_or((Hash::ZERO, i64::MIN));
+            if first_prev != prev_hash {
+                breach_at(next.start, Breach::LogLinkBroken);
+            } else if first_time < prev_time {
+                breach_at(next.start, Breach::TimeWentBackwards);
+            }
+        }
+        for (stream, span) in &next.streams {
+            let continued = match self.streams.get(stream) {
+                Some(before) => {
+                    if span.first_version != before.next_version {
+                        Err(Breach::StreamVersionGap {
+                            stream: stream.to_string(),
+                            expected: before.next_version,
+                            found: span.first_version,
+                        })
+                    } else if span.first_prev_hash != before.last_hash {
+                        Err(Breach::StreamLinkBroken)
+                    } else {
+                        Ok(())
+                    }
+                }
+                None if self.start == 0 => {
+                    check_stream_start(stream, span.first_version, span.first_prev_hash)
+                }
+                None => Ok(()),
+            };
+            if let Err(breach) = continued {
+                breach_at(span.first_position, breach);
+            }
+        }
+        if let Some(first) = findings.into_iter().min_by_key(|c| c.position) {
+            self.corruption = Some(first);
+            return self;
+        }
+        for (stream, span) in next.streams {
+            match self.streams.get_mut(&stream) {
+                Some(before) => {
+                    before.next_version = span.next_version;
+                    before.last_hash = span.last_hash;
+                }
+                None => {
+                    self.streams.insert(stream, span);
+                }
+            }
+        }
+        if self.first.is_none() {
+            self.first = next.first;
+        }
+        if next.prev.is_some() {
+            self.prev = next.prev;
+        }
+        self.next_position = next.next_position;
+        self
     }
 
     /// Ends the run.
@@ -363,12 +485,26 @@ impl LogVerifier {
             }
         });
         VerifyReport {
-            events: self.next_position,
+            events: self.next_position - self.start,
             streams: self.streams.len() as u64,
             head,
             corruption,
         }
     }
+}
+
+fn check_stream_start(stream: &str, version: u64, prev_stream_hash: Hash) -> Result<(), Breach> {
+    if version != 0 {
+        return Err(Breach::StreamVersionGap {
+            stream: stream.to_owned(),
+            expected: 0,
+            found: version,
+        });
+    }
+    if prev_stream_hash != Hash::ZERO {
+        return Err(Breach::StreamLinkBroken);
+    }
+    Ok(())
 }
 
 /// Verifies one stream fed in version order. It checks each event's own hashes and the stream's

@@ -178,3 +178,68 @@ proptest! {
         }
     }
 }
+
+/// Verifies `events` cut into segments at `cuts` (positions), joined in order.
+fn verify_segmented(
+    events: &[RecordedEvent],
+    cuts: &[usize],
+    head: Option<LogHead>,
+) -> citydb_log::VerifyReport {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (events.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(events.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut joined: Option<LogVerifier> = None;
+    for w in bounds.windows(2) {
+        // A segment starts at the position its first event should have.
+        let start = w[0] as u64;
+        let mut seg = LogVerifier::segment(start, head);
+        for e in &events[w[0]..w[1]] {
+            if seg.check(&EventView::from(e)).is_err() {
+                break;
+            }
+        }
+        joined = Some(match joined {
+            None => seg,
+            Some(j) => j.join(seg),
+        });
+    }
+    joined.unwrap_or_else(|| LogVerifier::new(head)).finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn segmented_verification_equals_sequential(
+        spec in history(),
+        streams in 1usize..6,
+        t in prop::option::of(tamper()),
+        cuts in prop::collection::vec(any::<usize>(), 0..4),
+    ) {
+        let mut events = build(&spec, streams);
+        let head = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        let n = events.len();
+        match t {
+            None => {}
+            Some(Tamper::DataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.data.len(); e.data[k] ^= 1; }
+            Some(Tamper::MetadataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.metadata.len(); e.metadata[k] ^= 0x20; }
+            Some(Tamper::EventType(i)) => events[i % n].event_type.push('X'),
+            Some(Tamper::Timestamp(i)) => events[i % n].recorded_at += 1,
+            Some(Tamper::Delete(i)) => { events.remove(i % n); }
+            Some(Tamper::Swap(i)) => { let i = i % (n - 1); events.swap(i, i + 1); }
+            Some(Tamper::Duplicate(i)) => { let c = events[i % n].clone(); events.insert(i % n + 1, c); }
+            Some(Tamper::Truncate(i)) => events.truncate(i % n),
+        }
+        let sequential = verify(&events, head);
+        let segmented = verify_segmented(&events, &cuts, head);
+        prop_assert_eq!(
+            sequential.corruption.as_ref().map(|c| c.position),
+            segmented.corruption.as_ref().map(|c| c.position)
+        );
+        if sequential.is_intact() {
+            prop_assert_eq!(sequential, segmented);
+        }
+    }
+}

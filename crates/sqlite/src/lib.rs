@@ -44,6 +44,8 @@ pub struct SqliteConfig {
     pub max_event_size: usize,
     /// Read connections kept open.
     pub read_connections: usize,
+    /// Logs with at least this many events are verified on parallel threads.
+    pub parallel_verify_threshold: u64,
 }
 
 impl Default for SqliteConfig {
@@ -52,6 +54,7 @@ impl Default for SqliteConfig {
             durability: Durability::Full,
             max_event_size: citydb_log::DEFAULT_MAX_EVENT_SIZE,
             read_connections: 4,
+            parallel_verify_threshold: 50_000,
         }
     }
 }
@@ -221,6 +224,38 @@ pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
         position,
         reason: reason.to_owned(),
     }
+}
+
+/// Verifies positions `from..to` (`to = None`: to the end) as one segment.
+fn verify_range(
+    conn: &Connection,
+    from: u64,
+    to: Option<u64>,
+    expected_head: Option<LogHead>,
+) -> Result<LogVerifier, LogError> {
+    let mut verifier = LogVerifier::segment(from, expected_head);
+    let mut stmt = conn
+        .prepare(&format!(
+            "{SELECT_EVENT} WHERE position >= ?1 AND position < ?2 ORDER BY position"
+        ))
+        .map_err(storage_error)?;
+    let mut rows = stmt
+        .query((clamp(from), to.map_or(i64::MAX, clamp)))
+        .map_err(storage_error)?;
+    while let Some(row) = rows.next().map_err(storage_error)? {
+        let position = row.get::<_, i64>(0).map_err(storage_error)? as u64;
+        match with_view(row, |view| verifier.check(&view).is_ok()) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // A row that cannot even be decoded is corruption at its position: feed the
+            // verifier a gap there so that it reports it like any other breach.
+            Err(LogError::Corrupted { reason, .. }) => {
+                return Err(LogError::Corrupted { position, reason });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(verifier)
 }
 
 const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type,
@@ -397,34 +432,60 @@ impl EventLog for SqliteLog {
         self.inner.head.clone()
     }
 
-    /// Streams rows straight into the verifier, borrowing each row's bytes: no allocation per
-    /// event beyond the first sight of each stream.
+    /// Streams rows straight into the verifier, borrowing each row's bytes (no allocation per
+    /// event beyond the first sight of each stream). A large log is cut into consecutive
+    /// position ranges verified on parallel threads, each with its own read connection, and
+    /// the segments are joined in order (`LogVerifier::join` checks the seams).
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+        let path = self.inner.path.clone();
+        let threshold = self.inner.config.parallel_verify_threshold;
         self.read(move |conn| {
-            let mut verifier = LogVerifier::new(expected_head);
-            let mut stmt = conn
-                .prepare(&format!("{SELECT_EVENT} ORDER BY position"))
-                .map_err(storage_error)?;
-            let mut rows = stmt.query([]).map_err(storage_error)?;
-            while let Some(row) = rows.next().map_err(storage_error)? {
-                let position = row.get::<_, i64>(0).map_err(storage_error)? as u64;
-                let checked = with_view(row, |view| verifier.check(&view).is_ok());
-                match checked {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    // A row that cannot even be decoded is corruption at that position.
-                    Err(LogError::Corrupted { .. }) => {
-                        let mut report = verifier.finish();
-                        report.corruption = Some(citydb_log::Corruption {
-                            position,
-                            breach: citydb_log::Breach::HashMismatch,
-                        });
-                        return Ok(report);
-                    }
-                    Err(e) => return Err(e),
-                }
+            let Some((last, _, _)) = schema::last_event(conn)? else {
+                return Ok(LogVerifier::new(expected_head).finish());
+            };
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4) as u64;
+            let segments = if last + 1 < threshold {
+                1
+            } else {
+                threads.min(last + 1)
+            };
+            let step = (last + 1).div_ceil(segments);
+            let ranges: Vec<(u64, Option<u64>)> = (0..segments)
+                .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
+                .collect();
+            // The first range runs here on the pooled connection, the others on their own.
+            let results: Vec<Result<LogVerifier, LogError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = ranges[1..]
+                    .iter()
+                    .map(|&(from, to)| {
+                        let path = &path;
+                        scope.spawn(move || {
+                            verify_range(&open_reader(path)?, from, to, expected_head)
+                        })
+                    })
+                    .collect();
+                let (from, to) = ranges[0];
+                let mut results = vec![verify_range(conn, from, to, expected_head)];
+                results.extend(handles.into_iter().map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LogError::Storage("a verification thread panicked".into()))
+                    })
+                }));
+                results
+            });
+            let mut joined: Option<LogVerifier> = None;
+            for segment in results {
+                let segment = segment?;
+                joined = Some(match joined {
+                    None => segment,
+                    Some(before) => before.join(segment),
+                });
             }
-            Ok(verifier.finish())
+            Ok(joined
+                .unwrap_or_else(|| LogVerifier::new(expected_head))
+                .finish())
         })
         .await
     }

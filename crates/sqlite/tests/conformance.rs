@@ -40,7 +40,13 @@ impl Backend for SqliteBackend {
     type Log = SqliteLog;
 
     async fn open(&self) -> Arc<SqliteLog> {
-        Arc::new(SqliteLog::open(&self.path, SqliteConfig::default()).unwrap())
+        // Verify even these small logs in parallel segments, so that every tamper case also
+        // exercises the seams between segments.
+        let config = SqliteConfig {
+            parallel_verify_threshold: 2,
+            ..SqliteConfig::default()
+        };
+        Arc::new(SqliteLog::open(&self.path, config).unwrap())
     }
 
     async fn tamper(&self, tamper: Tamper) {
