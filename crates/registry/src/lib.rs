@@ -1,0 +1,35 @@
+//! citydb's command handler: the one place where commands become events.
+//!
+//! [`Registry::execute`] drives the pure rules of `citydb-domain` against an
+//! [`EventLog`](citydb_log::EventLog):
+//!
+//! 1. load every stream the command reads (`Command::reads`), folding each with `upcast` +
+//!    `evolve` / `evolve_key` and remembering its version;
+//! 2. `decide`; when the rules ask for a stream known only from state (`NOT_LOADED`: a spouse
+//!    on death, the new key of an approved PIN correction) load it and decide again;
+//! 3. append the decision as ONE atomic multi-stream append, holding every stream read to the
+//!    version it was read at, plus a `command-<command_id>` marker that makes execution
+//!    idempotent;
+//! 4. on an expected-version conflict, reload and decide again (bounded).
+//!
+//! The readers ([`Registry::load_record`], [`Registry::load_record_as_of`],
+//! [`Registry::load_key`], [`Registry::history`]) fold streams the same way, and [`fold`]
+//! exposes that folding to anyone rebuilding state from the log.
+//!
+//! See `docs/domain.md`, "Command handler", for the protocol and its guarantees.
+
+mod error;
+pub mod fold;
+mod registry;
+mod request;
+
+pub use error::RegistryError;
+pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_of};
+pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};
+pub use request::{
+    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandContext, CommandExecuted,
+    CommandRequest, Executed, StreamChange, Warning,
+};
+
+#[cfg(test)]
+mod tests;

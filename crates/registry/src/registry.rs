@@ -1,0 +1,460 @@
+//! The command handler: load → decide → one atomic, idempotent append; and the readers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use citydb_domain::{
+    Decision, DomainError, KeyClaim, NaturalKey, Record, RecordId, Snapshot, Target, decide,
+};
+use citydb_log::{
+    Direction, EventLog, ExpectedVersion, LogError, Metadata, NewEvent, READ_BATCH, RecordedEvent,
+    StreamAppend, StreamId,
+};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::RegistryError;
+use crate::fold::{fold_key, fold_record, key_stream, record_stream, stream_of};
+use crate::request::{
+    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, CommandRequest,
+    Executed, StreamChange, Warning,
+};
+
+/// Appends retried after an expected-version conflict before giving up with
+/// [`RegistryError::Conflict`].
+pub const DEFAULT_MAX_RETRIES: usize = 5;
+
+/// Streams `decide` may ask for (through `NotLoaded`) beyond what `Command::reads` names, per
+/// command. Real rules need one or two (a spouse, a new key); more means a rule is looping.
+pub const MAX_EXTRA_READS: usize = 16;
+
+/// A record's current (or as-of) state with where it stands in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadedRecord {
+    pub record: Record,
+    /// Version (0-based) of the stream's last folded event: what an optimistic writer expects.
+    pub version: u64,
+    /// Global position of that event.
+    pub last_position: u64,
+}
+
+/// Executes commands against an [`EventLog`] and reads records back.
+///
+/// Cheap to clone; every clone shares the log. Safe to use from many tasks at once: all
+/// coordination happens through the log's expected versions, never through in-process locks,
+/// so several processes (or nodes) on one log are just as safe.
+#[derive(Clone)]
+pub struct Registry {
+    log: Arc<dyn EventLog>,
+    max_retries: usize,
+}
+
+/// The streams one decision was made on.
+#[derive(Default)]
+struct Loaded {
+    snapshot: Snapshot,
+    /// Every stream read, in load order, with its version at load time (`None`: empty).
+    streams: Vec<(Target, StreamId, Option<u64>)>,
+    index: HashMap<Target, usize>,
+}
+
+impl Loaded {
+    fn has(&self, target: &Target) -> bool {
+        self.index.contains_key(target)
+    }
+
+    fn version(&self, target: &Target) -> Option<Option<u64>> {
+        self.index.get(target).map(|&i| self.streams[i].2)
+    }
+}
+
+impl Registry {
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        Registry {
+            log,
+            max_retries: DEFAULT_MAX_RETRIES,
+        }
+    }
+
+    /// Sets how many times an append that lost a race is retried (default
+    /// [`DEFAULT_MAX_RETRIES`]).
+    pub fn with_max_retries(mut self, max_retries: usize) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// The underlying log.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Executes one command: loads what it reads, decides, and appends the decision together
+    /// with the command marker in ONE atomic append.
+    ///
+    /// Every stream the decision was made on is held to the version it was read at — the
+    /// changed ones through their appends, the merely read ones through version-check-only
+    /// entries — so a decision never commits against a state that changed meanwhile (a
+    /// representative who died, a key claimed by someone else). When the append loses such a
+    /// race, everything is reloaded and decided again, up to the retry limit.
+    ///
+    /// Idempotent by `command_id`: the marker stream `command-<command_id>` is appended with
+    /// `NoStream`, so at most one execution of an id ever commits, and a re-sent id is answered
+    /// from the marker with `already_executed: true` and the original result. A refused command
+    /// writes nothing, so its id stays free.
+    pub async fn execute(&self, request: CommandRequest) -> Result<Executed, RegistryError> {
+        let marker = command_stream(request.command_id)?;
+        let command_json =
+            serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {
+                reason: format!("the command cannot be serialised: {e}"),
+            })?;
+        let metadata = request.metadata();
+        let reads = request.command.reads();
+        // Streams decide asked for on an earlier attempt: load them up front on the next.
+        let mut extra: Vec<Target> = Vec::new();
+        let mut attempts = 0;
+        loop {
+            if let Some(done) = self.recorded(&marker, &request, &command_json).await? {
+                return Ok(done);
+            }
+            attempts += 1;
+
+            let mut loaded = Loaded::default();
+            let targets = reads
+                .records
+                .iter()
+                .map(|id| Target::Record(*id))
+                .chain(reads.keys.iter().map(|key| Target::Key(*key)))
+                .chain(extra.iter().copied())
+                .collect::<Vec<_>>();
+            for target in targets {
+                if !loaded.has(&target) {
+                    self.load_into(&mut loaded, target).await?;
+                }
+            }
+            let decision = match self.decide(&mut loaded, &request, &mut extra).await {
+                Ok(decision) => decision,
+                Err(RegistryError::Domain(refusal)) => {
+                    // The state may be refusing the command because this very command id
+                    // committed since the marker check (a concurrent re-send): then the answer
+                    // is its result, not a refusal of its own effects.
+                    if let Some(done) = self.recorded(&marker, &request, &command_json).await? {
+                        return Ok(done);
+                    }
+                    return Err(RegistryError::Domain(refusal));
+                }
+                Err(e) => return Err(e),
+            };
+
+            let (appends, record) = plan(
+                &request,
+                &command_json,
+                &metadata,
+                &marker,
+                &loaded,
+                &decision,
+            )?;
+            match self.log.append(appends).await {
+                Ok(outcome) => {
+                    return Ok(Executed {
+                        command_id: request.command_id,
+                        already_executed: outcome.already_recorded,
+                        changes: record.changes,
+                        first_position: outcome.first_position,
+                        last_position: outcome.last_position,
+                        warnings: record.warnings,
+                    });
+                }
+                Err(LogError::WrongExpectedVersion { stream, .. }) => {
+                    // Lost the race against the same command id: answer with its result.
+                    if stream == marker
+                        && let Some(done) = self.recorded(&marker, &request, &command_json).await?
+                    {
+                        return Ok(done);
+                    }
+                    if attempts > self.max_retries {
+                        return Err(RegistryError::Conflict { stream, attempts });
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Calls `decide` until it stops asking for streams, loading each one it names.
+    async fn decide(
+        &self,
+        loaded: &mut Loaded,
+        request: &CommandRequest,
+        extra: &mut Vec<Target>,
+    ) -> Result<Decision, RegistryError> {
+        loop {
+            let missing = match decide(&loaded.snapshot, &request.command, &request.actor) {
+                Ok(decision) => {
+                    // The append needs the version of every stream it writes; a rule writing to
+                    // a stream it never read would also have decided blind, so load and redo.
+                    let missing: Vec<Target> = decision
+                        .changes
+                        .iter()
+                        .map(|c| c.target)
+                        .filter(|t| !loaded.has(t))
+                        .collect();
+                    if missing.is_empty() {
+                        return Ok(decision);
+                    }
+                    missing
+                }
+                Err(DomainError::NotLoaded(target)) => vec![target],
+                Err(refusal) => return Err(refusal.into()),
+            };
+            for target in missing {
+                if loaded.has(&target) || extra.len() >= MAX_EXTRA_READS {
+                    return Err(RegistryError::Unresolved {
+                        target: target.to_string(),
+                    });
+                }
+                extra.push(target);
+                self.load_into(loaded, target).await?;
+            }
+        }
+    }
+
+    async fn load_into(&self, loaded: &mut Loaded, target: Target) -> Result<(), RegistryError> {
+        let stream = stream_of(&target)?;
+        let events = self.read_stream(&stream, None).await?;
+        let version = events.last().map(|e| e.stream_version);
+        match target {
+            Target::Record(id) => loaded.snapshot.insert_record(id, fold_record(id, &events)?),
+            Target::Key(key) => loaded.snapshot.insert_key(key, fold_key(&key, &events)?),
+        }
+        loaded.index.insert(target, loaded.streams.len());
+        loaded.streams.push((target, stream, version));
+        Ok(())
+    }
+
+    /// The recorded result of this request's command id, if it was executed; an error if the id
+    /// was used for another command.
+    async fn recorded(
+        &self,
+        marker: &StreamId,
+        request: &CommandRequest,
+        command_json: &Value,
+    ) -> Result<Option<Executed>, RegistryError> {
+        let Some((position, record)) = self.read_marker(marker).await? else {
+            return Ok(None);
+        };
+        if record.command != *command_json {
+            return Err(RegistryError::CommandIdReused {
+                command_id: request.command_id,
+            });
+        }
+        Ok(Some(record.executed(position, true)))
+    }
+
+    async fn read_marker(
+        &self,
+        marker: &StreamId,
+    ) -> Result<Option<(u64, CommandExecuted)>, RegistryError> {
+        let events = self
+            .log
+            .read_stream(marker, 0, Direction::Forward, 1)
+            .await?;
+        let Some(event) = events.first() else {
+            return Ok(None);
+        };
+        if event.event_type != COMMAND_EXECUTED {
+            return Err(RegistryError::corrupt(
+                marker,
+                format!("holds {} instead of {COMMAND_EXECUTED}", event.event_type),
+            ));
+        }
+        let record: CommandExecuted =
+            serde_json::from_slice(&event.data).map_err(|e| RegistryError::corrupt(marker, e))?;
+        Ok(Some((event.position, record)))
+    }
+
+    /// The result of an executed command id, `None` if it never executed (or was refused).
+    pub async fn command_result(
+        &self,
+        command_id: Uuid,
+    ) -> Result<Option<Executed>, RegistryError> {
+        let marker = command_stream(command_id)?;
+        Ok(self
+            .read_marker(&marker)
+            .await?
+            .map(|(position, record)| record.executed(position, true)))
+    }
+
+    /// A record's current state; `None` if it was never registered.
+    pub async fn load_record(&self, id: RecordId) -> Result<Option<LoadedRecord>, RegistryError> {
+        self.load_record_until(id, None).await
+    }
+
+    /// A record's state as of global position `position`: only its events at or before that
+    /// position are folded. `None` if it did not exist yet. For auditors' `asOf` queries (pair
+    /// with `EventLog::position_at` for a point in time).
+    pub async fn load_record_as_of(
+        &self,
+        id: RecordId,
+        position: u64,
+    ) -> Result<Option<LoadedRecord>, RegistryError> {
+        self.load_record_until(id, Some(position)).await
+    }
+
+    async fn load_record_until(
+        &self,
+        id: RecordId,
+        until: Option<u64>,
+    ) -> Result<Option<LoadedRecord>, RegistryError> {
+        let events = self.read_stream(&record_stream(id)?, until).await?;
+        let Some(last) = events.last() else {
+            return Ok(None);
+        };
+        let (version, last_position) = (last.stream_version, last.position);
+        Ok(fold_record(id, &events)?.map(|record| LoadedRecord {
+            record,
+            version,
+            last_position,
+        }))
+    }
+
+    /// The record currently holding a PIN, enterprise code or parcel key.
+    pub async fn load_key(&self, key: &NaturalKey) -> Result<Option<RecordId>, RegistryError> {
+        Ok(self.key_claim(key).await?.holder)
+    }
+
+    /// A natural key's reservation: current holder and past holders.
+    pub async fn key_claim(&self, key: &NaturalKey) -> Result<KeyClaim, RegistryError> {
+        let events = self.read_stream(&key_stream(key)?, None).await?;
+        fold_key(key, &events)
+    }
+
+    /// Every stored event of a record's stream, oldest first, as recorded (with metadata and
+    /// hashes).
+    pub async fn history(&self, id: RecordId) -> Result<Vec<RecordedEvent>, RegistryError> {
+        Ok(self.read_stream(&record_stream(id)?, None).await?)
+    }
+
+    /// A whole stream, or its events up to global position `until`.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        until: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut events = Vec::new();
+        let mut from = 0;
+        // Until an empty batch: the contract says "up to max", so a short batch does not prove
+        // the end of the stream.
+        loop {
+            let batch = self
+                .log
+                .read_stream(stream, from, Direction::Forward, READ_BATCH)
+                .await?;
+            if batch.is_empty() {
+                return Ok(events);
+            }
+            for event in batch {
+                // Positions grow with versions within a stream: the first one past `until`
+                // ends the as-of view.
+                if until.is_some_and(|p| event.position > p) {
+                    return Ok(events);
+                }
+                from = event.stream_version + 1;
+                events.push(event);
+            }
+        }
+    }
+}
+
+/// The marker stream of a command id.
+pub fn command_stream(command_id: Uuid) -> Result<StreamId, RegistryError> {
+    Ok(StreamId::new(COMMAND_CATEGORY, command_id)?)
+}
+
+/// Turns a decision into the one atomic append: the changes, a version check on every other
+/// stream the decision read, and the command marker (last).
+fn plan(
+    request: &CommandRequest,
+    command_json: &Value,
+    metadata: &Metadata,
+    marker: &StreamId,
+    loaded: &Loaded,
+    decision: &Decision,
+) -> Result<(Vec<StreamAppend>, CommandExecuted), RegistryError> {
+    let mut appends = Vec::with_capacity(loaded.streams.len() + 1);
+    let mut changes = Vec::with_capacity(decision.changes.len());
+    let mut event_count: u64 = 1; // the marker
+    for change in &decision.changes {
+        if change.events.is_empty() {
+            continue; // held by the version checks below
+        }
+        // `decide` on our loop only returns decisions whose targets are all loaded.
+        let Some(before) = loaded.version(&change.target) else {
+            return Err(RegistryError::Unresolved {
+                target: change.target.to_string(),
+            });
+        };
+        let stream = stream_of(&change.target)?;
+        let events = change
+            .events
+            .iter()
+            .map(|event| {
+                let data = event.to_json().map_err(|e| LogError::InvalidEvent {
+                    reason: format!("{} cannot be serialised: {e}", event.event_type()),
+                })?;
+                NewEvent::new(event.event_type(), event.schema_version(), &data, metadata)
+            })
+            .collect::<Result<Vec<_>, LogError>>()?;
+        let n = events.len() as u64;
+        event_count += n;
+        changes.push(StreamChange {
+            stream: stream.clone(),
+            record: match change.target {
+                Target::Record(id) => Some(id),
+                Target::Key(_) => None,
+            },
+            key: match change.target {
+                Target::Key(key) => Some(key),
+                Target::Record(_) => None,
+            },
+            events: n,
+            version: before.map_or(n - 1, |v| v + n),
+        });
+        appends.push(StreamAppend::new(
+            stream,
+            ExpectedVersion::from_current(before),
+            events,
+        ));
+    }
+    // Read dependencies: the decision holds only while these are unchanged (a representative
+    // still alive, a holder not dissolved, a key still free).
+    for (_, stream, version) in &loaded.streams {
+        if !changes.iter().any(|c| &c.stream == stream) {
+            appends.push(StreamAppend::new(
+                stream.clone(),
+                ExpectedVersion::from_current(*version),
+                Vec::new(),
+            ));
+        }
+    }
+    let record = CommandExecuted {
+        command_id: request.command_id,
+        command_type: request.command.command_type().to_owned(),
+        command: command_json.clone(),
+        actor: request.actor.clone(),
+        changes,
+        warnings: decision.warnings.iter().map(Warning::from).collect(),
+        event_count,
+    };
+    appends.push(StreamAppend::new(
+        marker.clone(),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(
+            COMMAND_EXECUTED,
+            COMMAND_EXECUTED_VERSION,
+            &record,
+            metadata,
+        )?],
+    ));
+    Ok((appends, record))
+}

@@ -1,0 +1,108 @@
+//! Unit tests of the request format and the marker payload.
+
+use citydb_domain::{Actor, DomainWarning, StewardRole};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{CommandExecuted, CommandRequest, Warning, command_stream};
+
+const DOCUMENTED: &str = r#"{
+  "command_id": "0193e3a4-7c1b-7d2e-8f00-123456789abc",
+  "actor": { "id": "steward-lan", "role": "steward" },
+  "context": {
+    "reason": "khai sinh",
+    "legal_basis": "123/QĐ-UBND ngày 01/08/2025",
+    "end_user": "officer-42",
+    "case": "HS-2025-000123",
+    "correlation_id": "0193e3a4-0000-7000-8000-000000000001"
+  },
+  "command": {
+    "type": "RegisterCitizen",
+    "citizen": "0193e3a4-7c1b-7d2e-8f00-00000000c001",
+    "pin": "031199000001",
+    "name": { "family": "Nguyễn", "middle": "Thị", "given": "Hoà" },
+    "sex": "female",
+    "birth_date": "1999-07-21",
+    "birth_place": "11311",
+    "origin": { "kind": "registration" }
+  }
+}"#;
+
+#[test]
+fn the_documented_request_parses_and_round_trips() {
+    let request: CommandRequest = serde_json::from_str(DOCUMENTED).unwrap();
+    assert_eq!(request.command.command_type(), "RegisterCitizen");
+    assert_eq!(request.actor.role, StewardRole::Steward);
+    assert_eq!(request.context.case.as_deref(), Some("HS-2025-000123"));
+    let back: CommandRequest =
+        serde_json::from_value(serde_json::to_value(&request).unwrap()).unwrap();
+    assert_eq!(back, request);
+
+    let metadata = request.metadata();
+    assert_eq!(metadata.actor.as_deref(), Some("steward-lan"));
+    assert_eq!(metadata.role.as_deref(), Some("steward"));
+    assert_eq!(metadata.causation_id, Some(request.command_id));
+    assert_eq!(metadata.correlation_id, request.context.correlation_id);
+    assert_eq!(metadata.case_id.as_deref(), Some("HS-2025-000123"));
+    assert_eq!(metadata.end_user.as_deref(), Some("officer-42"));
+}
+
+#[test]
+fn context_is_optional_and_correlation_defaults_to_the_command() {
+    let mut value: serde_json::Value = serde_json::from_str(DOCUMENTED).unwrap();
+    value.as_object_mut().unwrap().remove("context");
+    let request: CommandRequest = serde_json::from_value(value).unwrap();
+    let metadata = request.metadata();
+    assert_eq!(metadata.correlation_id, Some(request.command_id));
+    assert_eq!(metadata.reason, None);
+    // An empty context serialises to an empty object, not a list of nulls.
+    assert_eq!(
+        serde_json::to_value(&request).unwrap()["context"],
+        json!({})
+    );
+}
+
+#[test]
+fn malformed_requests_are_refused_by_serde() {
+    let bad_pin = DOCUMENTED.replace("031199000001", "03119900000");
+    assert!(serde_json::from_str::<CommandRequest>(&bad_pin).is_err());
+    let bad_role = DOCUMENTED.replace(r#""role": "steward""#, r#""role": "mayor""#);
+    assert!(serde_json::from_str::<CommandRequest>(&bad_role).is_err());
+    let no_id = DOCUMENTED.replace(r#""command_id""#, r#""id""#);
+    assert!(serde_json::from_str::<CommandRequest>(&no_id).is_err());
+}
+
+#[test]
+fn warnings_keep_code_and_detail() {
+    let code = "0201000007";
+    let (legacy, _) = citydb_domain::EnterpriseCode::parse_legacy(code).unwrap();
+    let w = Warning::from(&DomainWarning::LegacyCheckDigit { code: legacy });
+    assert_eq!(w.code, "LEGACY_CHECK_DIGIT");
+    assert_eq!(w.detail, json!({ "code": code }));
+}
+
+#[test]
+fn marker_positions_are_derived_from_the_event_count() {
+    let record = CommandExecuted {
+        command_id: Uuid::from_u128(1),
+        command_type: "X".to_owned(),
+        command: json!({}),
+        actor: Actor {
+            id: "a".to_owned(),
+            role: StewardRole::Steward,
+        },
+        changes: vec![],
+        warnings: vec![],
+        event_count: 3,
+    };
+    let executed = record.executed(10, true);
+    assert_eq!(
+        (executed.first_position, executed.last_position),
+        (Some(8), Some(10))
+    );
+    assert!(executed.already_executed);
+    assert_eq!(
+        command_stream(Uuid::from_u128(1)).unwrap().as_str(),
+        "command-00000000-0000-0000-0000-000000000001"
+    );
+}
