@@ -1,6 +1,6 @@
 //! The registry's typed errors.
 
-use citydb_domain::DomainError;
+use citydb_domain::{DomainError, RecordId};
 use citydb_log::{LogError, StreamId};
 use uuid::Uuid;
 
@@ -31,10 +31,22 @@ pub enum RegistryError {
     /// keys: one id, one command.
     #[error("command id {command_id} was already used for a different command")]
     CommandIdReused { command_id: Uuid },
+    /// The caller's optimistic-concurrency condition failed: the record is not at the version
+    /// the caller last saw. Nothing was written; re-read the record and decide again.
+    #[error("{record} is at version {}, not the expected {expected}", display_version(.actual))]
+    StaleVersion {
+        record: RecordId,
+        expected: u64,
+        actual: Option<u64>,
+    },
     /// `decide` kept asking for streams that were already loaded, or for more than the handler
     /// loads for one decision. A bug in the domain rules, not a user error.
     #[error("decide keeps asking for {target}; giving up")]
     Unresolved { target: String },
+}
+
+fn display_version(v: &Option<u64>) -> String {
+    v.map_or_else(|| "no record".to_owned(), |v| v.to_string())
 }
 
 impl RegistryError {
@@ -42,6 +54,7 @@ impl RegistryError {
     /// ([`DomainError::code`]) so the API reports `DUPLICATE_KEY`, `CITIZEN_DECEASED`, …
     pub fn code(&self) -> &'static str {
         match self {
+            RegistryError::StaleVersion { .. } => "STALE_VERSION",
             Self::Domain(e) => e.code(),
             Self::Conflict { .. } => "CONFLICT",
             Self::Log(LogError::Storage(_) | LogError::Closed) => "STORAGE_UNAVAILABLE",

@@ -28,7 +28,7 @@ pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};
 pub use request::{
     COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandContext, CommandExecuted,
-    CommandRequest, Executed, StreamChange, Warning,
+    CommandRequest, Executed, ExpectedRecordVersion, StreamChange, Warning,
 };
 
 #[cfg(test)]

@@ -132,6 +132,20 @@ impl Registry {
                     self.load_into(&mut loaded, target).await?;
                 }
             }
+            if let Some(expected) = request.expected {
+                let target = Target::Record(expected.record);
+                if !loaded.has(&target) {
+                    self.load_into(&mut loaded, target).await?;
+                }
+                let actual = loaded.version(&target).flatten();
+                if actual != Some(expected.version) {
+                    return Err(RegistryError::StaleVersion {
+                        record: expected.record,
+                        expected: expected.version,
+                        actual,
+                    });
+                }
+            }
             let decision = match self.decide(&mut loaded, &request, &mut extra).await {
                 Ok(decision) => decision,
                 Err(RegistryError::Domain(refusal)) => {

@@ -47,6 +47,18 @@ pub struct CommandRequest {
     #[serde(default)]
     pub context: CommandContext,
     pub command: Command,
+    /// Optimistic concurrency: execute only if this record is still at this version (the
+    /// version the caller read). Checked against the state the decision is made on, and that
+    /// state is held to its version by the append, so the check is exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<ExpectedRecordVersion>,
+}
+
+/// The version a caller expects a record to be at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedRecordVersion {
+    pub record: RecordId,
+    pub version: u64,
 }
 
 impl CommandRequest {
@@ -57,6 +69,7 @@ impl CommandRequest {
             actor,
             context: CommandContext::default(),
             command,
+            expected: None,
         }
     }
 

@@ -325,6 +325,51 @@ async fn two_stewards_moving_one_citizen_both_succeed() {
     env.check_replay().await;
 }
 
+/// With an expected version, two stewards who read the same version cannot both write: the
+/// second is refused with STALE_VERSION instead of being retried over the first one's change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expected_version_makes_the_loser_fail_instead_of_retrying() {
+    let env = open();
+    env.ok(Command::RegisterCitizen(register_citizen(
+        1,
+        Sex::Male,
+        1980,
+    )))
+    .await;
+    for round in 0..10u32 {
+        let seen = env.version(cid(1)).await;
+        let start = Arc::new(Barrier::new(2));
+        let tasks: Vec<_> = [steward(), steward2()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, actor)| {
+                let registry = env.registry.clone();
+                let start = start.clone();
+                let cmd = residence(cid(1), &format!("{round}.{i} Lạch Tray"), "2024-01-01");
+                tokio::spawn(async move {
+                    let mut request = CommandRequest::new(Uuid::now_v7(), cmd, actor);
+                    request.expected = Some(citydb_registry::ExpectedRecordVersion {
+                        record: cid(1).into(),
+                        version: seen,
+                    });
+                    start.wait().await;
+                    registry.execute(request).await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code(), "STALE_VERSION", "{e}"),
+            }
+        }
+        assert_eq!(ok, 1, "exactly one of two writers at the same version wins");
+        assert_eq!(env.version(cid(1)).await, seen + 1);
+    }
+    env.check_replay().await;
+}
+
 /// The same race made deterministic: the second steward's change lands between the first
 /// one's load and append.
 #[tokio::test]

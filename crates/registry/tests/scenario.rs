@@ -520,6 +520,7 @@ async fn every_event_carries_the_request_context() {
             correlation_id: Some(correlation),
         },
         command: Command::RegisterCitizen(register_citizen(1, Sex::Male, 1990)),
+        expected: None,
     };
     let done: Executed = env.registry.execute(request).await.unwrap();
     let all = read_all(env.log.as_ref()).await;
