@@ -53,16 +53,12 @@ pub(crate) fn run(
             }
         }
         let results = commit_group(&mut conn, &group);
-        let mut last_visible = None;
-        for (request, result) in group.drain(..).zip(results) {
-            if let Ok(outcome) = &result
-                && let Some(p) = outcome.last_position
-            {
-                last_visible = last_visible.max(Some(p));
-            }
-            // The caller may have given up waiting; the events are committed all the same.
-            let _ = request.reply.send(result);
-        }
+        // Publish the new head before acknowledging, so that anyone told "appended" can
+        // immediately read (or subscribe to) what was appended.
+        let last_visible = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|o| o.last_position))
+            .max();
         if last_visible.is_some() {
             checkpointer.nudge();
             head_tx.send_if_modified(|h| {
@@ -73,6 +69,10 @@ pub(crate) fn run(
                     false
                 }
             });
+        }
+        for (request, result) in group.drain(..).zip(results) {
+            // The caller may have given up waiting; the events are committed all the same.
+            let _ = request.reply.send(result);
         }
     }
     // Closed: leave a compact file behind (empty WAL), so plain `sqlite3` sees everything

@@ -1,0 +1,481 @@
+//! Applying a batch of log events to the read models: one SQLite transaction per batch, checkpoint
+//! included, so a crash leaves either the whole batch or none of it.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value;
+
+use citydb_domain::business::{Business, BusinessStatus};
+use citydb_domain::citizen::{Citizen, LifeStatus};
+use citydb_domain::parcel::{LandParcel, ParcelStatus};
+use citydb_domain::{Record, RecordId, evolve, exact_key, folded_key, upcast};
+use citydb_log::RecordedEvent;
+
+use crate::error::{ProjectionError, storage};
+use crate::schema::{SearchFlavour, checkpoint};
+use crate::state;
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BatchOutcome {
+    /// The checkpoint after the batch: the next position to project.
+    pub next: u64,
+    /// Events that failed to upcast or evolve (recorded in `projection_errors`).
+    pub failed: usize,
+}
+
+/// A record touched by the batch, loaded once and written back once.
+struct Slot {
+    id: RecordId,
+    /// `None` until the record's first event has been applied.
+    seq: Option<i64>,
+    /// Last stream version consumed (applied or failed).
+    version: Option<u64>,
+    last_position: u64,
+    /// The state as stored before the batch, to skip index rows that did not change.
+    before: Option<Record>,
+    state: Option<Record>,
+    dirty: bool,
+}
+
+pub(crate) fn apply_batch(
+    conn: &mut Connection,
+    events: &[RecordedEvent],
+    flavour: SearchFlavour,
+) -> Result<BatchOutcome, ProjectionError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage)?;
+    // The committed checkpoint, not the caller's idea of it, decides what is new: events below it
+    // were projected already (a subscription restarted from an older position) and are skipped.
+    let mut next = checkpoint(&tx)?;
+    let mut slots: HashMap<String, Slot> = HashMap::new();
+    let mut failed = 0;
+    for event in events {
+        if event.position < next {
+            continue;
+        }
+        if event.position != next {
+            return Err(ProjectionError::Corrupt(format!(
+                "expected log position {next}, got {}",
+                event.position
+            )));
+        }
+        next += 1;
+        let category = event.stream_id.category();
+        // Command markers record that a command ran; they change no read model.
+        if category == "command" {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                to_i64(event.position),
+                category,
+                event.event_type,
+                event.stream_id.as_str()
+            ])
+        })
+        .map_err(storage)?;
+        if !matches!(category, "citizen" | "business" | "parcel") {
+            // Key claims and categories this build does not know feed no read model.
+            continue;
+        }
+        let stream = event.stream_id.as_str();
+        if !slots.contains_key(stream) {
+            let Ok(id) = stream.parse::<RecordId>() else {
+                failed += 1;
+                record_error(&tx, event, "the stream id is not a record id")?;
+                continue;
+            };
+            let slot = load(&tx, id)?;
+            slots.insert(stream.to_owned(), slot);
+        }
+        let Some(slot) = slots.get_mut(stream) else {
+            continue;
+        };
+        if slot.version.is_some_and(|v| event.stream_version <= v) {
+            // Already folded into the stored state; the checkpoint makes this unreachable, but
+            // folding twice would corrupt the state, so it is checked rather than assumed.
+            continue;
+        }
+        match fold(slot, event) {
+            Ok(record) => {
+                slot.state = Some(record);
+                slot.seq.get_or_insert(to_i64(event.position));
+            }
+            Err(reason) => {
+                failed += 1;
+                record_error(&tx, event, &reason)?;
+            }
+        }
+        slot.version = Some(event.stream_version);
+        slot.last_position = event.position;
+        slot.dirty = true;
+    }
+    for slot in slots.values().filter(|s| s.dirty) {
+        store(&tx, slot, flavour)?;
+    }
+    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
+        .and_then(|mut s| s.execute([next.to_string()]))
+        .map_err(storage)?;
+    tx.commit().map_err(storage)?;
+    Ok(BatchOutcome { next, failed })
+}
+
+/// Upcasts and evolves one event onto the slot's state; the error is the reason recorded.
+fn fold(slot: &Slot, event: &RecordedEvent) -> Result<Record, String> {
+    if event.data.is_empty() {
+        return Err("the payload has been redacted".to_owned());
+    }
+    let data: Value =
+        serde_json::from_slice(&event.data).map_err(|e| format!("payload is not JSON: {e}"))?;
+    let domain_event = upcast(&event.event_type, event.schema_version, &data)
+        .map_err(|e| format!("upcast: {e}"))?;
+    let record = evolve(slot.state.clone(), &domain_event).map_err(|e| format!("evolve: {e}"))?;
+    if record.id() != slot.id {
+        return Err(format!(
+            "the event describes {} but is on stream {}",
+            record.id(),
+            slot.id
+        ));
+    }
+    Ok(record)
+}
+
+fn record_error(
+    tx: &Transaction<'_>,
+    event: &RecordedEvent,
+    reason: &str,
+) -> Result<(), ProjectionError> {
+    tracing::warn!(
+        position = event.position,
+        stream = %event.stream_id,
+        stream_version = event.stream_version,
+        event_type = %event.event_type,
+        reason,
+        "event cannot be projected; recorded in projection_errors and skipped"
+    );
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO projection_errors(position, stream_id, stream_version, event_type, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            to_i64(event.position),
+            event.stream_id.as_str(),
+            to_i64(event.stream_version),
+            event.event_type,
+            reason
+        ])
+    })
+    .map_err(storage)?;
+    Ok(())
+}
+
+fn load(tx: &Transaction<'_>, id: RecordId) -> Result<Slot, ProjectionError> {
+    let row: Option<(i64, i64, i64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, version, last_position, state FROM records WHERE record_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+        })
+        .map_err(storage)?;
+    match row {
+        None => Ok(Slot {
+            id,
+            seq: None,
+            version: None,
+            last_position: 0,
+            before: None,
+            state: None,
+            dirty: false,
+        }),
+        Some((seq, version, last_position, json)) => {
+            let record = state::from_json(&json).map_err(|e| {
+                ProjectionError::Corrupt(format!("stored state of {id} cannot be read: {e}"))
+            })?;
+            Ok(Slot {
+                id,
+                seq: Some(seq),
+                version: Some(from_i64(version)),
+                last_position: from_i64(last_position),
+                before: Some(record.clone()),
+                state: Some(record),
+                dirty: false,
+            })
+        }
+    }
+}
+
+fn store(tx: &Transaction<'_>, slot: &Slot, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    // A stream whose first event failed has no state: nothing to show, only its errors.
+    let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version) else {
+        return Ok(());
+    };
+    let json = state::to_json(record)
+        .map_err(|e| ProjectionError::Corrupt(format!("cannot serialise {}: {e}", slot.id)))?;
+    tx.prepare_cached(
+        "INSERT INTO records(seq, record_id, kind, version, last_position, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(seq) DO UPDATE SET
+             version = excluded.version, last_position = excluded.last_position,
+             state = excluded.state",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            slot.id.to_string(),
+            record.kind().as_str(),
+            to_i64(version),
+            to_i64(slot.last_position),
+            json
+        ])
+    })
+    .map_err(storage)?;
+    match record {
+        Record::Citizen(c) => store_citizen(tx, seq, c, slot.before.as_ref(), flavour),
+        Record::Business(b) => store_business(tx, seq, b, slot.before.as_ref(), flavour),
+        Record::Parcel(p) => store_parcel(tx, seq, p),
+    }
+}
+
+pub(crate) fn citizen_status(c: &Citizen) -> &'static str {
+    match (&c.merged_into, &c.life) {
+        (Some(_), _) => "merged",
+        (None, LifeStatus::Deceased { .. }) => "deceased",
+        (None, LifeStatus::Alive) => "alive",
+    }
+}
+
+pub(crate) fn business_status(b: &Business) -> &'static str {
+    match b.status {
+        BusinessStatus::Active => "active",
+        BusinessStatus::Suspended { .. } => "suspended",
+        BusinessStatus::Dissolved { .. } => "dissolved",
+    }
+}
+
+pub(crate) fn parcel_status(p: &LandParcel) -> &'static str {
+    match p.status {
+        ParcelStatus::Active => "active",
+        ParcelStatus::Retired { .. }
+        | ParcelStatus::Split { .. }
+        | ParcelStatus::MergedInto { .. } => "retired",
+    }
+}
+
+/// Every name a business is searched by, in one string.
+fn business_search_text(b: &Business) -> String {
+    let mut text = b.names.vietnamese.clone();
+    for other in [&b.names.abbreviated, &b.names.english]
+        .into_iter()
+        .flatten()
+    {
+        text.push(' ');
+        text.push_str(other);
+    }
+    text
+}
+
+fn store_citizen(
+    tx: &Transaction<'_>,
+    seq: i64,
+    c: &Citizen,
+    before: Option<&Record>,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
+    let full = c.name.full();
+    let (exact, folded) = (exact_key(&full), folded_key(&full));
+    let commune = c
+        .permanent_residence
+        .as_ref()
+        .or(c.temporary_residence.as_ref())
+        .map(|r| r.commune.to_string());
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO citizens(seq, pin, name_exact, name_folded, commune, birth_year, status, merged_into)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            c.pin.to_string(),
+            exact,
+            folded,
+            commune,
+            c.birth_date.year(),
+            citizen_status(c),
+            c.merged_into.map(|m| RecordId::from(m).to_string()),
+        ])
+    })
+    .map_err(storage)?;
+    let name_before = match before {
+        Some(Record::Citizen(old)) => Some(old.name.full()),
+        _ => None,
+    };
+    if flavour == SearchFlavour::Fts5 && name_before.as_deref() != Some(full.as_str()) {
+        replace_fts(
+            tx,
+            "citizen_names",
+            seq,
+            name_before.is_some(),
+            &folded,
+            &exact,
+        )?;
+    }
+    Ok(())
+}
+
+fn store_business(
+    tx: &Transaction<'_>,
+    seq: i64,
+    b: &Business,
+    before: Option<&Record>,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
+    let text = business_search_text(b);
+    let (exact, folded) = (exact_key(&text), folded_key(&text));
+    let id = RecordId::from(b.id).to_string();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO businesses(seq, code, name, name_exact, name_folded, commune, status, parent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            b.code.to_string(),
+            b.names.vietnamese,
+            exact,
+            folded,
+            b.head_office.commune.to_string(),
+            business_status(b),
+            b.parent.map(|p| RecordId::from(p).to_string()),
+        ])
+    })
+    .map_err(storage)?;
+    let (text_before, reps_before) = match before {
+        Some(Record::Business(old)) => (
+            Some(business_search_text(old)),
+            Some(old.legal_representatives.as_slice()),
+        ),
+        _ => (None, None),
+    };
+    if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
+        replace_fts(
+            tx,
+            "business_names",
+            seq,
+            text_before.is_some(),
+            &folded,
+            &exact,
+        )?;
+    }
+    if reps_before != Some(b.legal_representatives.as_slice()) {
+        tx.prepare_cached("DELETE FROM representatives WHERE business_id = ?1")
+            .and_then(|mut s| s.execute([&id]))
+            .map_err(storage)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO representatives(business_id, citizen_id, ord) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(storage)?;
+        for (ord, rep) in b.legal_representatives.iter().enumerate() {
+            insert
+                .execute(params![id, RecordId::from(*rep).to_string(), ord as i64])
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
+fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &LandParcel) -> Result<(), ProjectionError> {
+    let id = RecordId::from(p.id).to_string();
+    let merged_into = match &p.status {
+        ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),
+        _ => None,
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO parcels(seq, parcel_key, commune, status, merged_into)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            p.key.to_string(),
+            p.key.commune().to_string(),
+            parcel_status(p),
+            merged_into,
+        ])
+    })
+    .map_err(storage)?;
+    tx.prepare_cached("DELETE FROM parcel_land_use WHERE seq = ?1")
+        .and_then(|mut s| s.execute([seq]))
+        .map_err(storage)?;
+    {
+        let mut insert = tx
+            .prepare_cached("INSERT OR IGNORE INTO parcel_land_use(seq, land_use) VALUES (?1, ?2)")
+            .map_err(storage)?;
+        for code in &p.land_use {
+            insert
+                .execute(params![seq, code.to_string()])
+                .map_err(storage)?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM holdings WHERE parcel_id = ?1")
+        .and_then(|mut s| s.execute([&id]))
+        .map_err(storage)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO holdings(parcel_id, holder_id, share, ord) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(storage)?;
+    for (ord, holding) in p.holders.iter().enumerate() {
+        insert
+            .execute(params![
+                id,
+                RecordId::from(holding.holder).to_string(),
+                holding.share.to_string(),
+                ord as i64
+            ])
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+fn replace_fts(
+    tx: &Transaction<'_>,
+    table: &str,
+    seq: i64,
+    existed: bool,
+    folded: &str,
+    exact: &str,
+) -> Result<(), ProjectionError> {
+    if existed {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))
+            .and_then(|mut s| s.execute([seq]))
+            .map_err(storage)?;
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table}(rowid, folded, exact) VALUES (?1, ?2, ?3)"
+    ))
+    .and_then(|mut s| s.execute(params![seq, folded, exact]))
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// Positions and versions fit in SQLite's i64 for any log that can exist; saturate rather than
+/// wrap if one did not.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_i64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}

@@ -1,0 +1,661 @@
+//! citydb's read models: a projector that follows the event log into a local SQLite file, and the
+//! queries the API answers from that file.
+//!
+//! The file (`projections.db`, next to the log) is per node and disposable: the log is the truth.
+//! Its schema is versioned; a file written by another version is dropped and rebuilt from the
+//! log on open, and [`Projections::rebuild`] does the same on demand.
+//!
+//! # The projector
+//! A catch-up [`citydb_log::Subscription`] from the stored checkpoint feeds batches of events. Each
+//! batch is applied in ONE SQLite transaction together with the new checkpoint, so a crash or a
+//! stop between (or during) batches neither loses nor doubles an event: on restart the projector
+//! resumes from the last committed checkpoint, and events below it are skipped. For a record
+//! stream (`citizen-`, `business-`, `parcel-`) it loads the stored state (the domain `Record` as
+//! JSON), upcasts and evolves the event with `citydb-domain`, and writes back the state and its
+//! index rows. Key-claim streams only feed the change index; `command-` markers are ignored.
+//!
+//! The committed checkpoint is published on a `tokio::sync::watch`, so the API can read its own
+//! writes: append, then [`Projections::wait_for`] the append's last position, then query.
+//!
+//! ## Events that cannot be applied
+//! An event that fails to upcast or evolve (a newer writer's event type, a corrupt or misrouted
+//! event, a redacted payload) is recorded in `projection_errors` with its position and reason,
+//! logged through `tracing`, and skipped; the projector goes on. Stopping instead would hold every
+//! read model hostage to one bad event and make the whole node unready, while the log itself is
+//! intact and the event stays readable there. The record keeps its last good state; its `version`
+//! still advances past the failed event, so the failure is visible next to the record (and via
+//! [`Projections::failures`]) rather than silently absorbed. A fixed build then re-projects
+//! with [`Projections::rebuild`] or a schema version bump.
+//!
+//! # Queries
+//! Async, each run on tokio's blocking threads with a small pool of read-only connections (WAL:
+//! readers never block the projector). Single records, natural-key lookups, searches with opaque
+//! keyset cursors (see [`Cursor`]), DataLoader-style batch loaders, the change-feed index, and a
+//! [`digest`](Projections::digest) of every table for rebuild tests.
+//!
+//! Name search is diacritic-insensitive and ranks exact matches first: names are indexed by the
+//! domain's `folded_key` and `exact_key` (tone placement made canonical, so "Hòa" = "Hoà"). With
+//! FTS5 (the bundled SQLite has it) any word of the name matches, the last query word as a prefix;
+//! without it, indexed key columns give full-name prefix search.
+
+mod apply;
+mod error;
+mod query;
+mod schema;
+mod state;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::{Holding, LandParcel};
+use citydb_domain::{
+    BusinessId, CitizenId, EnterpriseCode, ParcelId, ParcelKey, PersonalIdNumber, Record, RecordId,
+};
+use citydb_log::{EventLog, Subscription, subscribe};
+
+pub use error::ProjectionError;
+pub use query::{
+    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, Edge, MAX_NAME_TOKENS,
+    MAX_PAGE_SIZE, Page, ParcelFilter, ParcelState, ProjectionFailure, Versioned,
+};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
+
+use error::storage;
+
+/// Options for [`Projections::open`].
+#[derive(Clone, Debug)]
+pub struct ProjectionConfig {
+    /// Most events applied per transaction.
+    pub batch_size: usize,
+    /// Read connections kept open.
+    pub read_connections: usize,
+    /// Start following the log on open. Off, the caller drives the projector with
+    /// [`Projections::catch_up`] / [`Projections::project_batch`] (tools and tests).
+    pub follow: bool,
+    /// Force a name-search flavour; `None` uses FTS5 when the linked SQLite has it.
+    pub search: Option<SearchFlavour>,
+}
+
+impl Default for ProjectionConfig {
+    fn default() -> Self {
+        ProjectionConfig {
+            batch_size: 512,
+            read_connections: 4,
+            follow: true,
+            search: None,
+        }
+    }
+}
+
+/// The read models of one node. Cheap to clone; the projector stops when the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct Projections {
+    handle: Arc<Handle>,
+}
+
+/// Owns the follower task; dropping it stops the task.
+struct Handle {
+    shared: Arc<Shared>,
+    follower: Mutex<Option<Follower>>,
+}
+
+struct Follower {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    path: PathBuf,
+    log: Arc<dyn EventLog>,
+    config: ProjectionConfig,
+    flavour: SearchFlavour,
+    /// The writing side. Async mutex: held across the log read and the blocking apply, so
+    /// batches are applied one at a time, in order.
+    writer: tokio::sync::Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    /// The committed checkpoint: the next log position to project.
+    position: watch::Sender<u64>,
+}
+
+struct Writer {
+    /// `None` after a blocking apply was abandoned (its task aborted); reopened on next use.
+    conn: Option<Connection>,
+    /// `None` until first use and after any failure: then re-created from the committed
+    /// checkpoint, so an event read but not committed is read again.
+    sub: Option<Subscription>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Ok(mut follower) = self.follower.lock()
+            && let Some(f) = follower.take()
+        {
+            let _ = f.stop.send(true);
+            // Safe at any point: a batch is one transaction, committed whole or not at all.
+            f.task.abort();
+        }
+    }
+}
+
+impl Projections {
+    /// Opens (or creates) the read models at `path`, rebuilding them if they were written by
+    /// another schema version, and starts following `log` unless `config.follow` is off.
+    pub async fn open(
+        path: impl AsRef<Path>,
+        log: Arc<dyn EventLog>,
+        config: ProjectionConfig,
+    ) -> Result<Projections, ProjectionError> {
+        let path = path.as_ref().to_path_buf();
+        let want = config.search;
+        let open_path = path.clone();
+        let (conn, flavour, checkpoint) = tokio::task::spawn_blocking(move || {
+            let (conn, flavour, _) = schema::open_writer(&open_path, want)?;
+            let checkpoint = schema::checkpoint(&conn)?;
+            Ok::<_, ProjectionError>((conn, flavour, checkpoint))
+        })
+        .await
+        .map_err(|e| ProjectionError::Storage(format!("open task failed: {e}")))??;
+        let (position, _) = watch::channel(checkpoint);
+        let follow = config.follow;
+        let projections = Projections {
+            handle: Arc::new(Handle {
+                shared: Arc::new(Shared {
+                    path,
+                    log,
+                    config,
+                    flavour,
+                    writer: tokio::sync::Mutex::new(Writer {
+                        conn: Some(conn),
+                        sub: None,
+                    }),
+                    readers: Mutex::new(Vec::new()),
+                    position,
+                }),
+                follower: Mutex::new(None),
+            }),
+        };
+        if follow {
+            projections.start()?;
+        }
+        Ok(projections)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// The name-search flavour this file was built with.
+    pub fn search_flavour(&self) -> SearchFlavour {
+        self.shared().flavour
+    }
+
+    /// Starts following the log in a background task (no-op if already following). Needs a
+    /// tokio runtime.
+    pub fn start(&self) -> Result<(), ProjectionError> {
+        let mut follower = self
+            .handle
+            .follower
+            .lock()
+            .map_err(|_| ProjectionError::Storage("follower lock poisoned".into()))?;
+        if follower.as_ref().is_some_and(|f| !f.task.is_finished()) {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| ProjectionError::Storage(format!("no tokio runtime: {e}")))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = runtime.spawn(follow(self.shared().clone(), stop_rx));
+        *follower = Some(Follower { stop, task });
+        Ok(())
+    }
+
+    /// Stops the background projector after its current batch; true if it was running.
+    pub async fn stop(&self) -> bool {
+        let follower = self.handle.follower.lock().ok().and_then(|mut f| f.take());
+        match follower {
+            Some(f) => {
+                let _ = f.stop.send(true);
+                let _ = f.task.await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Projects at most one batch of up to `max` events; returns how many events it consumed
+    /// (0 when caught up).
+    pub async fn project_batch(&self, max: usize) -> Result<usize, ProjectionError> {
+        self.shared().project_batch(max).await
+    }
+
+    /// Projects until caught up with the log as it is now; returns the new position.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let shared = self.shared();
+        // The log's head, read from storage: an append is acknowledged a moment before the head
+        // notification the subscription follows is advanced, and what was acknowledged must count.
+        let Some(target) = shared.log.head().await?.map(|h| h.position) else {
+            return Ok(self.position());
+        };
+        let mut head = shared.log.watch_head();
+        loop {
+            let consumed = self.project_batch(shared.config.batch_size).await?;
+            let position = self.position();
+            if position > target {
+                return Ok(position);
+            }
+            if consumed == 0 {
+                head.wait_for(|h| h.is_some_and(|h| h >= position))
+                    .await
+                    .map_err(|_| ProjectionError::Closed)?;
+            }
+        }
+    }
+
+    /// Drops every read model and replays the log from position 0, returning once caught up
+    /// with the log as it was when the replay ended. Readers see the models refill meanwhile.
+    pub async fn rebuild(&self) -> Result<(), ProjectionError> {
+        let was_following = self.stop().await;
+        let result = async {
+            self.shared().reset().await?;
+            self.catch_up().await.map(|_| ())
+        }
+        .await;
+        if was_following {
+            self.start()?;
+        }
+        result
+    }
+
+    /// The next log position to project: every event below it is in the read models.
+    pub fn position(&self) -> u64 {
+        *self.shared().position.borrow()
+    }
+
+    /// Follows [`position`](Self::position) as batches commit.
+    pub fn watch_position(&self) -> watch::Receiver<u64> {
+        self.shared().position.subscribe()
+    }
+
+    /// Returns once every event up to and including `position` is projected (read-your-writes:
+    /// pass the `last_position` of an append), or `Timeout` after `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut rx = self.shared().position.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            rx.wait_for(|next| *next > position).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ProjectionError::Closed),
+            Err(_) => Err(ProjectionError::Timeout {
+                position,
+                projected: self.position(),
+            }),
+        }
+    }
+
+    /// Whether every event the log holds now is projected.
+    pub async fn is_caught_up(&self) -> Result<bool, ProjectionError> {
+        let head = self.shared().log.head().await?;
+        Ok(head.is_none_or(|h| self.position() > h.position))
+    }
+
+    // --- queries ------------------------------------------------------------------------------
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        self.shared().read(f).await
+    }
+
+    /// Any record by id.
+    pub async fn record(&self, id: RecordId) -> Result<Option<Versioned<Record>>, ProjectionError> {
+        self.read(move |c, _| query::one::<Record>(c, id)).await
+    }
+
+    pub async fn citizen(
+        &self,
+        id: CitizenId,
+    ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
+        self.read(move |c, _| query::one(c, id.into())).await
+    }
+
+    /// The citizen holding `pin`; a current record wins over a merged duplicate.
+    pub async fn citizen_by_pin(
+        &self,
+        pin: &PersonalIdNumber,
+    ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
+        let key = query::pin_key(pin);
+        self.read(move |c, _| query::by_key(c, query::CITIZEN_BY_PIN, key))
+            .await
+    }
+
+    /// Citizens matching `filter`, `first` at a time (at most [`MAX_PAGE_SIZE`]) after `after`.
+    /// With a name: exact matches first, then diacritic-insensitive ones; otherwise, and within
+    /// each of those tiers, in registration order.
+    pub async fn search_citizens(
+        &self,
+        filter: &CitizenFilter,
+        first: usize,
+        after: Option<Cursor>,
+    ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
+        let filter = filter.clone();
+        self.read(move |c, flavour| {
+            query::search_citizens(c, flavour, &filter, first, after.as_ref())
+        })
+        .await
+    }
+
+    pub async fn business(
+        &self,
+        id: BusinessId,
+    ) -> Result<Option<Versioned<Business>>, ProjectionError> {
+        self.read(move |c, _| query::one(c, id.into())).await
+    }
+
+    pub async fn business_by_code(
+        &self,
+        code: &EnterpriseCode,
+    ) -> Result<Option<Versioned<Business>>, ProjectionError> {
+        let key = query::code_key(code);
+        self.read(move |c, _| query::by_key(c, query::BUSINESS_BY_CODE, key))
+            .await
+    }
+
+    /// Businesses matching `filter`; ordered like [`search_citizens`](Self::search_citizens).
+    pub async fn search_businesses(
+        &self,
+        filter: &BusinessFilter,
+        first: usize,
+        after: Option<Cursor>,
+    ) -> Result<Page<Versioned<Business>>, ProjectionError> {
+        let filter = filter.clone();
+        self.read(move |c, flavour| {
+            query::search_businesses(c, flavour, &filter, first, after.as_ref())
+        })
+        .await
+    }
+
+    pub async fn parcel(
+        &self,
+        id: ParcelId,
+    ) -> Result<Option<Versioned<LandParcel>>, ProjectionError> {
+        self.read(move |c, _| query::one(c, id.into())).await
+    }
+
+    /// The parcel with this key; an active parcel wins over a retired one.
+    pub async fn parcel_by_key(
+        &self,
+        key: &ParcelKey,
+    ) -> Result<Option<Versioned<LandParcel>>, ProjectionError> {
+        let key = query::parcel_key(key);
+        self.read(move |c, _| query::by_key(c, query::PARCEL_BY_KEY, key))
+            .await
+    }
+
+    /// Parcels matching `filter`, in registration order.
+    pub async fn search_parcels(
+        &self,
+        filter: &ParcelFilter,
+        first: usize,
+        after: Option<Cursor>,
+    ) -> Result<Page<Versioned<LandParcel>>, ProjectionError> {
+        let filter = filter.clone();
+        self.read(move |c, _| query::search_parcels(c, &filter, first, after.as_ref()))
+            .await
+    }
+
+    /// Batch loader: the citizens among `ids` that exist.
+    pub async fn citizens_by_ids(
+        &self,
+        ids: &[CitizenId],
+    ) -> Result<HashMap<CitizenId, Versioned<Citizen>>, ProjectionError> {
+        let ids = ids.to_vec();
+        self.read(move |c, _| query::many(c, &ids)).await
+    }
+
+    pub async fn businesses_by_ids(
+        &self,
+        ids: &[BusinessId],
+    ) -> Result<HashMap<BusinessId, Versioned<Business>>, ProjectionError> {
+        let ids = ids.to_vec();
+        self.read(move |c, _| query::many(c, &ids)).await
+    }
+
+    pub async fn parcels_by_ids(
+        &self,
+        ids: &[ParcelId],
+    ) -> Result<HashMap<ParcelId, Versioned<LandParcel>>, ProjectionError> {
+        let ids = ids.to_vec();
+        self.read(move |c, _| query::many(c, &ids)).await
+    }
+
+    /// Batch loader: each parcel's rights holders, in the order recorded (empty if none).
+    pub async fn holders_of(
+        &self,
+        parcels: &[ParcelId],
+    ) -> Result<HashMap<ParcelId, Vec<Holding>>, ProjectionError> {
+        let parcels = parcels.to_vec();
+        self.read(move |c, _| query::holders_of(c, &parcels)).await
+    }
+
+    /// Batch loader: the parcels each citizen or business holds rights on, in registration
+    /// order (empty if none).
+    pub async fn parcels_held_by(
+        &self,
+        holders: &[RecordId],
+    ) -> Result<HashMap<RecordId, Vec<ParcelId>>, ProjectionError> {
+        let holders = holders.to_vec();
+        self.read(move |c, _| query::parcels_held_by(c, &holders))
+            .await
+    }
+
+    /// Batch loader: the businesses each citizen legally represents (empty if none).
+    pub async fn businesses_represented_by(
+        &self,
+        citizens: &[CitizenId],
+    ) -> Result<HashMap<CitizenId, Vec<BusinessId>>, ProjectionError> {
+        let citizens = citizens.to_vec();
+        self.read(move |c, _| query::businesses_represented_by(c, &citizens))
+            .await
+    }
+
+    /// Batch loader: each business's legal representatives, in the order recorded.
+    pub async fn representatives_of(
+        &self,
+        businesses: &[BusinessId],
+    ) -> Result<HashMap<BusinessId, Vec<CitizenId>>, ProjectionError> {
+        let businesses = businesses.to_vec();
+        self.read(move |c, _| query::representatives_of(c, &businesses))
+            .await
+    }
+
+    /// Positions of projected events after `after` (all when `None`), optionally only of the
+    /// given stream categories and event types, ascending, at most `first` (capped at 5,000).
+    /// Command markers are not indexed. The API reads the events themselves from the log.
+    pub async fn changes(
+        &self,
+        after: Option<u64>,
+        categories: &[String],
+        event_types: &[String],
+        first: usize,
+    ) -> Result<Vec<u64>, ProjectionError> {
+        let (categories, event_types) = (categories.to_vec(), event_types.to_vec());
+        self.read(move |c, _| query::changes(c, after, &categories, &event_types, first))
+            .await
+    }
+
+    /// Events the projector could not apply, after position `after`, ascending.
+    pub async fn failures(
+        &self,
+        after: Option<u64>,
+        first: usize,
+    ) -> Result<Vec<ProjectionFailure>, ProjectionError> {
+        self.read(move |c, _| query::failures(c, after, first))
+            .await
+    }
+
+    /// blake3 (hex) over every read-model table's rows in a deterministic order: equal digests
+    /// mean equal read models, whatever the batching or restarts that produced them.
+    pub async fn digest(&self) -> Result<String, ProjectionError> {
+        self.read(|c, _| query::digest(c)).await
+    }
+}
+
+impl Shared {
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match shared.readers.lock().map(|mut pool| pool.pop()) {
+                Ok(Some(conn)) => conn,
+                _ => schema::open_reader(&shared.path)?,
+            };
+            // One read transaction per query: a page's index scan and its state reads see the
+            // same snapshot even while the projector commits.
+            let result = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)
+                .map_err(storage)
+                .and_then(|tx| f(&tx, shared.flavour));
+            if let Ok(mut pool) = shared.readers.lock()
+                && pool.len() < shared.config.read_connections
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` with the writer connection on a blocking thread, reopening it if a previous
+    /// run was abandoned.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        writer: &mut Writer,
+        f: impl FnOnce(&mut Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let existing = writer.conn.take();
+        let path = self.path.clone();
+        let flavour = self.flavour;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let mut conn = match existing {
+                Some(conn) => conn,
+                None => match schema::open_writer(&path, Some(flavour)) {
+                    Ok((conn, _, _)) => conn,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let result = f(&mut conn);
+            (Some(conn), result)
+        })
+        .await
+        .map_err(|e| ProjectionError::Storage(format!("write task failed: {e}")))?;
+        writer.conn = conn;
+        result
+    }
+
+    async fn project_batch(&self, max: usize) -> Result<usize, ProjectionError> {
+        let mut writer = self.writer.lock().await;
+        if writer.conn.is_none() {
+            // The last apply was abandoned mid-way: whether it committed is known only to the
+            // file, so restart from the file's checkpoint.
+            let checkpoint = self
+                .with_writer(&mut writer, |c| schema::checkpoint(c))
+                .await?;
+            self.position.send_replace(checkpoint);
+            writer.sub = None;
+        }
+        let from = *self.position.borrow();
+        let sub = writer
+            .sub
+            .get_or_insert_with(|| subscribe(self.log.clone(), from));
+        let events = match sub.next_batch(max.max(1)).await {
+            Ok(events) => events,
+            Err(e) => {
+                writer.sub = None;
+                return Err(e.into());
+            }
+        };
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let consumed = events.len();
+        let flavour = self.flavour;
+        match self
+            .with_writer(&mut writer, move |c| {
+                apply::apply_batch(c, &events, flavour)
+            })
+            .await
+        {
+            Ok(outcome) => {
+                self.position.send_replace(outcome.next);
+                Ok(consumed)
+            }
+            Err(e) => {
+                writer.sub = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn reset(&self) -> Result<(), ProjectionError> {
+        let mut writer = self.writer.lock().await;
+        let flavour = self.flavour;
+        self.with_writer(&mut writer, move |c| schema::reset(c, flavour))
+            .await?;
+        writer.sub = None;
+        self.position.send_replace(0);
+        Ok(())
+    }
+}
+
+/// The background projector: batches while there is work, then sleeps on the log's head.
+async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+    const MAX_BACKOFF: Duration = Duration::from_secs(30);
+    let mut head = shared.log.watch_head();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match shared.project_batch(shared.config.batch_size).await {
+            Ok(n) if n > 0 => {
+                backoff = FIRST_BACKOFF;
+                // Let readers' blocking tasks and other work in between long replays.
+                tokio::task::yield_now().await;
+            }
+            Ok(_) => {
+                let next = *shared.position.borrow();
+                tokio::select! {
+                    seen = head.wait_for(|h| h.is_some_and(|h| h >= next)) => {
+                        if seen.is_err() {
+                            tracing::info!("event log closed; projector stops");
+                            return;
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, retry_in = ?backoff, "projector batch failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

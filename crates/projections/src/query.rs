@@ -1,0 +1,975 @@
+//! The queries the API serves, as blocking functions on a read connection. `lib.rs` runs them on
+//! tokio's blocking threads.
+//!
+//! Every listing is ordered by `(tier, seq)`: `tier` is 0 for every row except the folded-only
+//! matches of a name search (tier 1), and `seq` is the log position of the record's first event.
+//! Both are fixed for a record's lifetime (a rename can move a record between tiers of a given
+//! search, nothing else moves), and new records get larger `seq`s, so keyset cursors on
+//! `(tier, seq)` neither repeat nor skip rows while records are added. `seq` rather than the
+//! name is the order within a tier because the FTS5 index returns matches in rowid (= `seq`)
+//! order: a page costs a few index steps even when a name matches a million people, where a
+//! name order would sort every match first.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::{Holder, Holding, LandParcel};
+use citydb_domain::{
+    AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, LandUseCode, ParcelId, ParcelKey,
+    PersonalIdNumber, Record, RecordId, Share, exact_key, folded_key,
+};
+
+use crate::apply::{from_i64, to_i64};
+use crate::error::{ProjectionError, storage};
+use crate::schema::{DIGEST_TABLES, SearchFlavour};
+use crate::state;
+
+/// Largest page a search returns; larger `first` values are clamped to it.
+pub const MAX_PAGE_SIZE: usize = 500;
+
+/// Most tokens a name search may have.
+pub const MAX_NAME_TOKENS: usize = 12;
+
+/// Ids per `IN (…)` list in the batch loaders.
+const CHUNK: usize = 500;
+
+/// A record's state as projected, with where it stands in its stream and in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub state: T,
+    /// The last stream version the projector consumed for this record.
+    pub version: u64,
+    /// The log position of that event.
+    pub last_position: u64,
+}
+
+/// An opaque keyset pagination cursor. Stable across inserts; valid for the search that issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cursor(String);
+
+impl Cursor {
+    fn new(tier: u8, seq: i64) -> Self {
+        let mut bytes = vec![b'c', 1, tier];
+        bytes.extend_from_slice(&seq.to_be_bytes());
+        Cursor(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn decode(&self) -> Result<(u8, i64), ProjectionError> {
+        let text = self.0.as_bytes();
+        if text.len() != 22 {
+            return Err(ProjectionError::InvalidCursor);
+        }
+        let mut bytes = [0u8; 11];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            let pair = std::str::from_utf8(&text[2 * i..2 * i + 2])
+                .map_err(|_| ProjectionError::InvalidCursor)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| ProjectionError::InvalidCursor)?;
+        }
+        if bytes[0] != b'c' || bytes[1] != 1 || bytes[2] > 1 {
+            return Err(ProjectionError::InvalidCursor);
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&bytes[3..]);
+        Ok((bytes[2], i64::from_be_bytes(seq)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = ProjectionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let cursor = Cursor(s.to_owned());
+        cursor.decode()?;
+        Ok(cursor)
+    }
+}
+
+/// One row of a page, with the cursor that resumes after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge<T> {
+    pub cursor: Cursor,
+    pub node: T,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub edges: Vec<Edge<T>>,
+    pub has_next_page: bool,
+}
+
+impl<T> Page<T> {
+    pub fn end_cursor(&self) -> Option<&Cursor> {
+        self.edges.last().map(|e| &e.cursor)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CitizenStatus {
+    Alive,
+    Deceased,
+    /// A duplicate merged into a survivor.
+    Merged,
+}
+
+impl CitizenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CitizenStatus::Alive => "alive",
+            CitizenStatus::Deceased => "deceased",
+            CitizenStatus::Merged => "merged",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BusinessState {
+    Active,
+    Suspended,
+    Dissolved,
+}
+
+impl BusinessState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusinessState::Active => "active",
+            BusinessState::Suspended => "suspended",
+            BusinessState::Dissolved => "dissolved",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParcelState {
+    Active,
+    /// Retired, split, or merged into another parcel.
+    Retired,
+}
+
+impl ParcelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParcelState::Active => "active",
+            ParcelState::Retired => "retired",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CitizenFilter {
+    /// Diacritic-insensitive; exact matches (diacritics and tone placement) rank first.
+    pub name: Option<String>,
+    /// Permanent residence, or temporary residence for those with none.
+    pub commune: Option<AdminUnitCode>,
+    pub status: Option<CitizenStatus>,
+    /// Inclusive.
+    pub birth_year_from: Option<u16>,
+    /// Inclusive.
+    pub birth_year_to: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BusinessFilter {
+    /// Searches the Vietnamese, abbreviated and English names.
+    pub name: Option<String>,
+    /// Head office commune.
+    pub commune: Option<AdminUnitCode>,
+    pub status: Option<BusinessState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParcelFilter {
+    /// The commune of the parcel key.
+    pub commune: Option<AdminUnitCode>,
+    pub land_use: Option<LandUseCode>,
+    pub status: Option<ParcelState>,
+    /// A citizen or business holding rights on the parcel.
+    pub holder: Option<RecordId>,
+}
+
+/// An event the projector could not apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectionFailure {
+    pub position: u64,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub reason: String,
+}
+
+// --- single records -----------------------------------------------------------------------------
+
+fn record_by_id(
+    conn: &Connection,
+    id: RecordId,
+) -> Result<Option<Versioned<Record>>, ProjectionError> {
+    conn.prepare_cached("SELECT version, last_position, state FROM records WHERE record_id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id.to_string()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(storage)?
+        .map(|(version, last, json)| versioned(version, last, &json))
+        .transpose()
+}
+
+fn record_by_seq(
+    conn: &Connection,
+    seq: i64,
+) -> Result<Option<Versioned<Record>>, ProjectionError> {
+    conn.prepare_cached("SELECT version, last_position, state FROM records WHERE seq = ?1")
+        .and_then(|mut s| {
+            s.query_row([seq], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(storage)?
+        .map(|(version, last, json)| versioned(version, last, &json))
+        .transpose()
+}
+
+fn versioned(version: i64, last: i64, json: &str) -> Result<Versioned<Record>, ProjectionError> {
+    let state = state::from_json(json)
+        .map_err(|e| ProjectionError::Corrupt(format!("a stored state cannot be read: {e}")))?;
+    Ok(Versioned {
+        state,
+        version: from_i64(version),
+        last_position: from_i64(last),
+    })
+}
+
+/// Narrows a record to one kind; a record of another kind under that id is corruption.
+pub(crate) trait Kind: Sized {
+    fn from_record(record: Record) -> Option<Self>;
+}
+
+impl Kind for Record {
+    fn from_record(record: Record) -> Option<Self> {
+        Some(record)
+    }
+}
+
+impl Kind for Citizen {
+    fn from_record(record: Record) -> Option<Self> {
+        match record {
+            Record::Citizen(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for Business {
+    fn from_record(record: Record) -> Option<Self> {
+        match record {
+            Record::Business(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for LandParcel {
+    fn from_record(record: Record) -> Option<Self> {
+        match record {
+            Record::Parcel(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+fn narrow<T: Kind>(v: Versioned<Record>) -> Result<Versioned<T>, ProjectionError> {
+    let id = v.state.id();
+    let state = T::from_record(v.state)
+        .ok_or_else(|| ProjectionError::Corrupt(format!("{id} holds a record of another kind")))?;
+    Ok(Versioned {
+        state,
+        version: v.version,
+        last_position: v.last_position,
+    })
+}
+
+pub(crate) fn one<T: Kind>(
+    conn: &Connection,
+    id: RecordId,
+) -> Result<Option<Versioned<T>>, ProjectionError> {
+    record_by_id(conn, id)?.map(narrow).transpose()
+}
+
+/// Looks a record up by a natural key column. Should two rows share a key (possible only
+/// transiently, or for a merged duplicate), the current record wins over a merged one, then the
+/// older one.
+pub(crate) fn by_key<T: Kind>(
+    conn: &Connection,
+    sql: &str,
+    key: String,
+) -> Result<Option<Versioned<T>>, ProjectionError> {
+    let seq: Option<i64> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(storage)?;
+    match seq {
+        None => Ok(None),
+        Some(seq) => record_by_seq(conn, seq)?.map(narrow).transpose(),
+    }
+}
+
+pub(crate) const CITIZEN_BY_PIN: &str =
+    "SELECT seq FROM citizens WHERE pin = ?1 ORDER BY status = 'merged', seq LIMIT 1";
+pub(crate) const BUSINESS_BY_CODE: &str =
+    "SELECT seq FROM businesses WHERE code = ?1 ORDER BY seq LIMIT 1";
+pub(crate) const PARCEL_BY_KEY: &str =
+    "SELECT seq FROM parcels WHERE parcel_key = ?1 ORDER BY status <> 'active', seq LIMIT 1";
+
+pub(crate) fn pin_key(pin: &PersonalIdNumber) -> String {
+    pin.to_string()
+}
+pub(crate) fn code_key(code: &EnterpriseCode) -> String {
+    code.to_string()
+}
+pub(crate) fn parcel_key(key: &ParcelKey) -> String {
+    key.to_string()
+}
+
+// --- batch loaders --------------------------------------------------------------------------------
+
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+pub(crate) fn many<K, T>(
+    conn: &Connection,
+    ids: &[K],
+) -> Result<HashMap<K, Versioned<T>>, ProjectionError>
+where
+    K: Copy + Eq + std::hash::Hash + Into<RecordId>,
+    T: Kind,
+{
+    let mut by_text: HashMap<String, K> =
+        ids.iter().map(|k| ((*k).into().to_string(), *k)).collect();
+    let keys: Vec<String> = by_text.keys().cloned().collect();
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT record_id, version, last_position, state FROM records WHERE record_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query(params_from_iter(chunk)).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let text: String = row.get(0).map_err(storage)?;
+            let v = versioned(
+                row.get(1).map_err(storage)?,
+                row.get(2).map_err(storage)?,
+                &row.get::<_, String>(3).map_err(storage)?,
+            )?;
+            if let Some(key) = by_text.remove(&text) {
+                out.insert(key, narrow(v)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rows `(from, to)` of a link table for every `from` in `ids`, in the table's own order.
+fn links(
+    conn: &Connection,
+    sql_prefix: &str,
+    sql_suffix: &str,
+    ids: &[String],
+) -> Result<Vec<(String, String, Option<String>)>, ProjectionError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!("{sql_prefix} ({}) {sql_suffix}", placeholders(chunk.len()));
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query(params_from_iter(chunk)).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            out.push((
+                row.get(0).map_err(storage)?,
+                row.get(1).map_err(storage)?,
+                row.get(2).map_err(storage)?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_id(text: &str) -> Result<RecordId, ProjectionError> {
+    text.parse()
+        .map_err(|_| ProjectionError::Corrupt(format!("{text:?} is not a record id")))
+}
+
+fn dedup_texts<K: Copy + Into<RecordId>>(ids: &[K]) -> Vec<String> {
+    let mut texts: Vec<String> = ids.iter().map(|k| (*k).into().to_string()).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    texts
+}
+
+pub(crate) fn holders_of(
+    conn: &Connection,
+    parcels: &[ParcelId],
+) -> Result<HashMap<ParcelId, Vec<Holding>>, ProjectionError> {
+    let mut out: HashMap<ParcelId, Vec<Holding>> =
+        parcels.iter().map(|p| (*p, Vec::new())).collect();
+    let rows = links(
+        conn,
+        "SELECT parcel_id, holder_id, share FROM holdings WHERE parcel_id IN",
+        "ORDER BY parcel_id, ord",
+        &dedup_texts(parcels),
+    )?;
+    for (parcel, holder, share) in rows {
+        let RecordId::Parcel(parcel) = parse_id(&parcel)? else {
+            return Err(ProjectionError::Corrupt(format!(
+                "{parcel} is not a parcel"
+            )));
+        };
+        let holder = match parse_id(&holder)? {
+            RecordId::Citizen(c) => Holder::Citizen(c),
+            RecordId::Business(b) => Holder::Business(b),
+            RecordId::Parcel(p) => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "parcel {p} holds a parcel"
+                )));
+            }
+        };
+        let share_text = share.unwrap_or_default();
+        let share: Share = share_text
+            .parse()
+            .map_err(|_| ProjectionError::Corrupt(format!("share {share_text:?}")))?;
+        out.entry(parcel)
+            .or_default()
+            .push(Holding { holder, share });
+    }
+    Ok(out)
+}
+
+pub(crate) fn parcels_held_by(
+    conn: &Connection,
+    holders: &[RecordId],
+) -> Result<HashMap<RecordId, Vec<ParcelId>>, ProjectionError> {
+    let mut out: HashMap<RecordId, Vec<ParcelId>> =
+        holders.iter().map(|h| (*h, Vec::new())).collect();
+    let rows = links(
+        conn,
+        "SELECT h.holder_id, h.parcel_id, NULL FROM holdings h
+         JOIN records r ON r.record_id = h.parcel_id WHERE h.holder_id IN",
+        "ORDER BY h.holder_id, r.seq",
+        &dedup_texts(holders),
+    )?;
+    for (holder, parcel, _) in rows {
+        let RecordId::Parcel(parcel) = parse_id(&parcel)? else {
+            return Err(ProjectionError::Corrupt(format!(
+                "{parcel} is not a parcel"
+            )));
+        };
+        out.entry(parse_id(&holder)?).or_default().push(parcel);
+    }
+    Ok(out)
+}
+
+pub(crate) fn businesses_represented_by(
+    conn: &Connection,
+    citizens: &[CitizenId],
+) -> Result<HashMap<CitizenId, Vec<BusinessId>>, ProjectionError> {
+    let mut out: HashMap<CitizenId, Vec<BusinessId>> =
+        citizens.iter().map(|c| (*c, Vec::new())).collect();
+    let rows = links(
+        conn,
+        "SELECT x.citizen_id, x.business_id, NULL FROM representatives x
+         JOIN records r ON r.record_id = x.business_id WHERE x.citizen_id IN",
+        "ORDER BY x.citizen_id, r.seq",
+        &dedup_texts(citizens),
+    )?;
+    for (citizen, business, _) in rows {
+        let (RecordId::Citizen(citizen), RecordId::Business(business)) =
+            (parse_id(&citizen)?, parse_id(&business)?)
+        else {
+            return Err(ProjectionError::Corrupt(format!(
+                "representative link {citizen} -> {business}"
+            )));
+        };
+        out.entry(citizen).or_default().push(business);
+    }
+    Ok(out)
+}
+
+pub(crate) fn representatives_of(
+    conn: &Connection,
+    businesses: &[BusinessId],
+) -> Result<HashMap<BusinessId, Vec<CitizenId>>, ProjectionError> {
+    let mut out: HashMap<BusinessId, Vec<CitizenId>> =
+        businesses.iter().map(|b| (*b, Vec::new())).collect();
+    let rows = links(
+        conn,
+        "SELECT business_id, citizen_id, NULL FROM representatives WHERE business_id IN",
+        "ORDER BY business_id, ord",
+        &dedup_texts(businesses),
+    )?;
+    for (business, citizen, _) in rows {
+        let (RecordId::Business(business), RecordId::Citizen(citizen)) =
+            (parse_id(&business)?, parse_id(&citizen)?)
+        else {
+            return Err(ProjectionError::Corrupt(format!(
+                "representative link {business} -> {citizen}"
+            )));
+        };
+        out.entry(business).or_default().push(citizen);
+    }
+    Ok(out)
+}
+
+// --- searches ---------------------------------------------------------------------------------------
+
+/// One tier of a search: a FROM clause, the column that carries `seq` in it, and conditions.
+struct Tier {
+    from: String,
+    seq: String,
+    conditions: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Tier {
+    fn new(from: &str, seq: &str) -> Self {
+        Tier {
+            from: from.to_owned(),
+            seq: seq.to_owned(),
+            conditions: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    fn condition(&mut self, sql: &str, params: impl IntoIterator<Item = SqlValue>) {
+        self.conditions.push(sql.to_owned());
+        self.params.extend(params);
+    }
+}
+
+fn text(s: impl Into<String>) -> SqlValue {
+    SqlValue::Text(s.into())
+}
+
+/// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see.
+fn tokens(key: &str) -> Vec<String> {
+    key.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An FTS5 expression matching every token in `column`, the last one as a prefix if asked.
+/// Tokens are quoted, so nothing a user types is read as FTS5 syntax.
+fn fts_expression(column: &str, tokens: &[String], prefix_last: bool) -> String {
+    let phrases: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let star = if prefix_last && i + 1 == tokens.len() {
+                "*"
+            } else {
+                ""
+            };
+            format!("\"{}\"{star}", t.replace('"', "\"\""))
+        })
+        .collect();
+    format!("{column} : ({})", phrases.join(" "))
+}
+
+/// The name tiers of a search: exact matches (tier 0), then folded-only matches (tier 1). `None`
+/// when the name has no searchable token (then the name does not filter).
+fn name_tiers(
+    flavour: SearchFlavour,
+    kind_table: &str,
+    fts_table: &str,
+    name: &str,
+) -> Result<Option<[Tier; 2]>, ProjectionError> {
+    let exact = tokens(&exact_key(name));
+    let folded = tokens(&folded_key(name));
+    if folded.is_empty() || exact.is_empty() {
+        return Ok(None);
+    }
+    if folded.len() > MAX_NAME_TOKENS {
+        return Err(ProjectionError::InvalidQuery(format!(
+            "a name search takes at most {MAX_NAME_TOKENS} words"
+        )));
+    }
+    let alias = "k";
+    Ok(Some(match flavour {
+        SearchFlavour::Fts5 => {
+            let from =
+                format!("{fts_table} JOIN {kind_table} {alias} ON {alias}.seq = {fts_table}.rowid");
+            let rowid = format!("{fts_table}.rowid");
+            let exact_expr = fts_expression("exact", &exact, false);
+            let mut t0 = Tier::new(&from, &rowid);
+            t0.condition(&format!("{fts_table} MATCH ?"), [text(exact_expr.clone())]);
+            let mut t1 = Tier::new(&from, &rowid);
+            t1.condition(
+                &format!("{fts_table} MATCH ?"),
+                [text(format!(
+                    "{} NOT {exact_expr}",
+                    fts_expression("folded", &folded, true)
+                ))],
+            );
+            [t0, t1]
+        }
+        SearchFlavour::Plain => {
+            // Prefixes of the whole key, family name first. U+10FFFF sorts after every character
+            // a key can hold, so [key, key + U+10FFFF) is exactly the strings starting with key.
+            let from = format!("{kind_table} {alias}");
+            // The keys as stored: whole-name keys, punctuation and all.
+            let (e, f) = (exact_key(name), folded_key(name));
+            let upper = |s: &str| format!("{s}\u{10FFFF}");
+            // Exact tier: the name is the query, or starts with it followed by a space (whole
+            // words, like the FTS5 exact tier). Folded tier: any prefix, minus the exact tier.
+            let exact_sql = format!(
+                "({alias}.name_exact = ? OR ({alias}.name_exact >= ? AND {alias}.name_exact < ?))"
+            );
+            let exact_params = || {
+                let words = format!("{e} ");
+                [text(e.clone()), text(words.clone()), text(upper(&words))]
+            };
+            let mut t0 = Tier::new(&from, &format!("{alias}.seq"));
+            t0.condition(&exact_sql, exact_params());
+            let mut t1 = Tier::new(&from, &format!("{alias}.seq"));
+            t1.condition(
+                &format!("{alias}.name_folded >= ? AND {alias}.name_folded < ?"),
+                [text(f.clone()), text(upper(&f))],
+            );
+            t1.condition(&format!("NOT {exact_sql}"), exact_params());
+            [t0, t1]
+        }
+    }))
+}
+
+/// Runs the tiers in order from the cursor, returning up to `first` `(tier, seq)` pairs and
+/// whether more follow.
+fn page_seqs(
+    conn: &Connection,
+    tiers: Vec<Tier>,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<(Vec<(u8, i64)>, bool), ProjectionError> {
+    let first = first.min(MAX_PAGE_SIZE);
+    let (after_tier, after_seq) = match after {
+        Some(c) => c.decode()?,
+        None => (0, -1),
+    };
+    let mut out: Vec<(u8, i64)> = Vec::with_capacity(first + 1);
+    for (tier_no, tier) in tiers.into_iter().enumerate() {
+        let tier_no = u8::try_from(tier_no).unwrap_or(u8::MAX);
+        if tier_no < after_tier {
+            continue;
+        }
+        let want = first + 1 - out.len();
+        if want == 0 {
+            break;
+        }
+        let start = if tier_no == after_tier { after_seq } else { -1 };
+        let mut conditions = tier.conditions;
+        conditions.push(format!("{} > ?", tier.seq));
+        let mut params = tier.params;
+        params.push(SqlValue::Integer(start));
+        params.push(SqlValue::Integer(to_i64(want as u64)));
+        let sql = format!(
+            "SELECT {seq} FROM {from} WHERE {conditions} ORDER BY {seq} LIMIT ?",
+            seq = tier.seq,
+            from = tier.from,
+            conditions = conditions.join(" AND ")
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let seqs = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, i64>(0))
+            .map_err(storage)?;
+        for seq in seqs {
+            out.push((tier_no, seq.map_err(storage)?));
+        }
+    }
+    let has_next = out.len() > first;
+    out.truncate(first);
+    Ok((out, has_next))
+}
+
+fn load_page<T: Kind>(
+    conn: &Connection,
+    seqs: Vec<(u8, i64)>,
+    has_next_page: bool,
+) -> Result<Page<Versioned<T>>, ProjectionError> {
+    let mut edges = Vec::with_capacity(seqs.len());
+    for (tier, seq) in seqs {
+        // Read in the same transaction as the search, so the row is there.
+        let record = record_by_seq(conn, seq)?
+            .ok_or_else(|| ProjectionError::Corrupt(format!("index row {seq} has no record")))?;
+        edges.push(Edge {
+            cursor: Cursor::new(tier, seq),
+            node: narrow(record)?,
+        });
+    }
+    Ok(Page {
+        edges,
+        has_next_page,
+    })
+}
+
+/// Adds the filters that apply to every tier.
+fn with_filters(tiers: &mut [Tier], add: impl Fn(&mut Tier)) {
+    for tier in tiers {
+        add(tier);
+    }
+}
+
+pub(crate) fn search_citizens(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    filter: &CitizenFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
+    let named = match filter.name.as_deref() {
+        Some(name) => name_tiers(flavour, "citizens", "citizen_names", name)?,
+        None => None,
+    };
+    let mut tiers: Vec<Tier> = match named {
+        Some(tiers) => tiers.into(),
+        None => vec![Tier::new("citizens k", "k.seq")],
+    };
+    with_filters(&mut tiers, |t| {
+        if let Some(commune) = filter.commune {
+            t.condition("k.commune = ?", [text(commune.to_string())]);
+        }
+        if let Some(status) = filter.status {
+            t.condition("k.status = ?", [text(status.as_str())]);
+        }
+        if let Some(from) = filter.birth_year_from {
+            t.condition("k.birth_year >= ?", [SqlValue::Integer(from.into())]);
+        }
+        if let Some(to) = filter.birth_year_to {
+            t.condition("k.birth_year <= ?", [SqlValue::Integer(to.into())]);
+        }
+    });
+    let (seqs, more) = page_seqs(conn, tiers, first, after)?;
+    load_page(conn, seqs, more)
+}
+
+pub(crate) fn search_businesses(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    filter: &BusinessFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<Business>>, ProjectionError> {
+    let named = match filter.name.as_deref() {
+        Some(name) => name_tiers(flavour, "businesses", "business_names", name)?,
+        None => None,
+    };
+    let mut tiers: Vec<Tier> = match named {
+        Some(tiers) => tiers.into(),
+        None => vec![Tier::new("businesses k", "k.seq")],
+    };
+    with_filters(&mut tiers, |t| {
+        if let Some(commune) = filter.commune {
+            t.condition("k.commune = ?", [text(commune.to_string())]);
+        }
+        if let Some(status) = filter.status {
+            t.condition("k.status = ?", [text(status.as_str())]);
+        }
+    });
+    let (seqs, more) = page_seqs(conn, tiers, first, after)?;
+    load_page(conn, seqs, more)
+}
+
+pub(crate) fn search_parcels(
+    conn: &Connection,
+    filter: &ParcelFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<LandParcel>>, ProjectionError> {
+    // Drive the scan from the land-use index when there is one to use: it yields seqs in order.
+    let mut tier = match filter.land_use {
+        Some(code) => {
+            let mut t = Tier::new("parcel_land_use u JOIN parcels k ON k.seq = u.seq", "u.seq");
+            t.condition("u.land_use = ?", [text(code.to_string())]);
+            t
+        }
+        None => Tier::new("parcels k", "k.seq"),
+    };
+    if let Some(commune) = filter.commune {
+        tier.condition("k.commune = ?", [text(commune.to_string())]);
+    }
+    if let Some(status) = filter.status {
+        tier.condition("k.status = ?", [text(status.as_str())]);
+    }
+    if let Some(holder) = filter.holder {
+        tier.condition(
+            "k.seq IN (SELECT r.seq FROM holdings h JOIN records r ON r.record_id = h.parcel_id
+                       WHERE h.holder_id = ?)",
+            [text(holder.to_string())],
+        );
+    }
+    let (seqs, more) = page_seqs(conn, vec![tier], first, after)?;
+    load_page(conn, seqs, more)
+}
+
+// --- change feed, failures, digest -----------------------------------------------------------------
+
+pub(crate) fn changes(
+    conn: &Connection,
+    after: Option<u64>,
+    categories: &[String],
+    event_types: &[String],
+    first: usize,
+) -> Result<Vec<u64>, ProjectionError> {
+    let mut sql = String::from("SELECT position FROM changes WHERE position > ?");
+    let mut params: Vec<SqlValue> = vec![SqlValue::Integer(after.map_or(-1, to_i64))];
+    for (column, values) in [("category", categories), ("event_type", event_types)] {
+        if !values.is_empty() {
+            sql.push_str(&format!(
+                " AND {column} IN ({})",
+                placeholders(values.len())
+            ));
+            params.extend(values.iter().map(|v| text(v.as_str())));
+        }
+    }
+    sql.push_str(" ORDER BY position LIMIT ?");
+    params.push(SqlValue::Integer(to_i64(
+        first.min(MAX_PAGE_SIZE * 10) as u64
+    )));
+    let mut stmt = conn.prepare(&sql).map_err(storage)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| r.get::<_, i64>(0))
+        .map_err(storage)?;
+    rows.map(|r| r.map(from_i64).map_err(storage)).collect()
+}
+
+pub(crate) fn failures(
+    conn: &Connection,
+    after: Option<u64>,
+    first: usize,
+) -> Result<Vec<ProjectionFailure>, ProjectionError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT position, stream_id, stream_version, event_type, reason FROM projection_errors
+             WHERE position > ?1 ORDER BY position LIMIT ?2",
+        )
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map(
+            [
+                after.map_or(-1, to_i64),
+                to_i64(first.min(MAX_PAGE_SIZE) as u64),
+            ],
+            |r| {
+                Ok(ProjectionFailure {
+                    position: from_i64(r.get(0)?),
+                    stream_id: r.get(1)?,
+                    stream_version: from_i64(r.get(2)?),
+                    event_type: r.get(3)?,
+                    reason: r.get(4)?,
+                })
+            },
+        )
+        .map_err(storage)?;
+    rows.map(|r| r.map_err(storage)).collect()
+}
+
+/// blake3 over every read-model table, rows in primary-key order, each value typed and
+/// length-prefixed so that no two different contents hash alike.
+pub(crate) fn digest(conn: &Connection) -> Result<String, ProjectionError> {
+    use rusqlite::types::ValueRef;
+    let mut hasher = blake3::Hasher::new();
+    for (table, order) in DIGEST_TABLES {
+        hasher.update(b"T");
+        hasher.update(&(table.len() as u64).to_le_bytes());
+        hasher.update(table.as_bytes());
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))
+            .map_err(storage)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            hasher.update(b"R");
+            for i in 0..columns {
+                match row.get_ref(i).map_err(storage)? {
+                    ValueRef::Null => {
+                        hasher.update(b"n");
+                    }
+                    ValueRef::Integer(n) => {
+                        hasher.update(b"i");
+                        hasher.update(&n.to_le_bytes());
+                    }
+                    ValueRef::Real(x) => {
+                        hasher.update(b"r");
+                        hasher.update(&x.to_le_bytes());
+                    }
+                    ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                        hasher.update(b"s");
+                        hasher.update(&(bytes.len() as u64).to_le_bytes());
+                        hasher.update(bytes);
+                    }
+                }
+            }
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_foreign_text() {
+        let cursor = Cursor::new(1, 1_234_567);
+        assert_eq!(cursor.decode().ok(), Some((1, 1_234_567)));
+        let parsed: Cursor = cursor.to_string().parse().expect("own cursor");
+        assert_eq!(parsed, cursor);
+        for bad in [
+            "",
+            "zz",
+            "63020000000000000000ff",
+            "64010000000000000000ff",
+            "630102000000000000000a",
+        ] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn search_words_are_quoted_not_parsed() {
+        let words = tokens(&folded_key("Nguyễn \"Văn\" OR hoà*"));
+        assert_eq!(words, ["nguyen", "van", "or", "hoa"]);
+        assert_eq!(
+            fts_expression("folded", &words, true),
+            "folded : (\"nguyen\" \"van\" \"or\" \"hoa\"*)"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! The read-model file: its tables, its version, and what happens on a mismatch.
+//!
+//! The file is disposable: the log is the truth. When the stored schema version (or the search
+//! flavour, FTS5 or plain) differs from this build's, every table is dropped and recreated, and
+//! the projector replays the log from position 0. The file is marked with its own
+//! `application_id`, so pointing citydb at the wrong file (the log, say) is refused instead of
+//! wiping it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::{ProjectionError, storage};
+
+/// `PRAGMA application_id` of a projections file: "cdrp" (citydb read projections).
+pub const APPLICATION_ID: i32 = 0x6364_7270;
+
+/// `PRAGMA user_version`. Bump it whenever a table, an index, or what the projector writes into
+/// them changes: existing files are then rebuilt from the log on open.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
+/// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
+/// `citizens`/`businesses` name columns do not.
+pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
+    ("meta", "key"),
+    ("records", "seq"),
+    ("citizens", "seq"),
+    ("businesses", "seq"),
+    ("parcels", "seq"),
+    ("parcel_land_use", "seq, land_use"),
+    ("holdings", "parcel_id, holder_id"),
+    ("representatives", "business_id, citizen_id"),
+    ("changes", "position"),
+    ("projection_errors", "position"),
+];
+
+const TABLES: &str = "
+-- Key/value facts about this file: `checkpoint` (next log position to project) and `search`.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Current state of every record. `seq` is the log position of the record's first event: unique,
+-- deterministic across rebuilds, and growing with time, so it is the tie-break order of every
+-- listing and the rowid the per-kind tables and the name indexes share.
+-- No FOREIGN KEY clauses: the projector writes a record and its index rows in one transaction,
+-- and enforcing them would only slow that down and get in the way of dropping tables.
+CREATE TABLE records (
+    seq           INTEGER PRIMARY KEY,
+    record_id     TEXT NOT NULL UNIQUE,   -- the stream id, e.g. citizen-<uuid>
+    kind          TEXT NOT NULL,          -- citizen | business | parcel
+    version       INTEGER NOT NULL,       -- last stream version consumed
+    last_position INTEGER NOT NULL,       -- log position of that event
+    state         TEXT NOT NULL           -- the domain Record as JSON
+);
+
+CREATE TABLE citizens (
+    seq         INTEGER PRIMARY KEY,      -- = records.seq
+    pin         TEXT NOT NULL,
+    name_exact  TEXT NOT NULL,            -- citydb_domain::exact_key of the full name
+    name_folded TEXT NOT NULL,            -- citydb_domain::folded_key of the full name
+    commune     TEXT,                     -- permanent residence, else temporary residence
+    birth_year  INTEGER NOT NULL,
+    status      TEXT NOT NULL,            -- alive | deceased | merged
+    merged_into TEXT                      -- survivor's record id
+);
+CREATE INDEX citizens_pin ON citizens(pin);
+CREATE INDEX citizens_commune ON citizens(commune, seq);
+CREATE INDEX citizens_status ON citizens(status, seq);
+CREATE INDEX citizens_birth_year ON citizens(birth_year, seq);
+CREATE INDEX citizens_merged_into ON citizens(merged_into) WHERE merged_into IS NOT NULL;
+
+CREATE TABLE businesses (
+    seq         INTEGER PRIMARY KEY,      -- = records.seq
+    code        TEXT NOT NULL,
+    name        TEXT NOT NULL,            -- the Vietnamese name as registered
+    name_exact  TEXT NOT NULL,            -- exact_key of every name (Vietnamese, abbreviated, English)
+    name_folded TEXT NOT NULL,            -- folded_key of the same
+    commune     TEXT NOT NULL,            -- head office
+    status      TEXT NOT NULL,            -- active | suspended | dissolved
+    parent      TEXT                      -- parent's record id, for branches
+);
+CREATE INDEX businesses_code ON businesses(code);
+CREATE INDEX businesses_commune ON businesses(commune, seq);
+CREATE INDEX businesses_status ON businesses(status, seq);
+CREATE INDEX businesses_parent ON businesses(parent) WHERE parent IS NOT NULL;
+
+CREATE TABLE parcels (
+    seq         INTEGER PRIMARY KEY,      -- = records.seq
+    parcel_key  TEXT NOT NULL,            -- canonical COMMUNE/PREDECESSOR:SHEET/PARCEL
+    commune     TEXT NOT NULL,
+    status      TEXT NOT NULL,            -- active | retired (retired, split or merged away)
+    merged_into TEXT                      -- target parcel's record id
+);
+CREATE INDEX parcels_key ON parcels(parcel_key);
+CREATE INDEX parcels_commune ON parcels(commune, seq);
+CREATE INDEX parcels_status ON parcels(status, seq);
+
+CREATE TABLE parcel_land_use (
+    seq      INTEGER NOT NULL,
+    land_use TEXT NOT NULL,
+    PRIMARY KEY (seq, land_use)
+) WITHOUT ROWID;
+CREATE INDEX parcel_land_use_code ON parcel_land_use(land_use, seq);
+
+-- Rights holders: parcel <-> citizen or business, with the share as written (\"1/2\").
+CREATE TABLE holdings (
+    parcel_id TEXT NOT NULL,
+    holder_id TEXT NOT NULL,
+    share     TEXT NOT NULL,
+    ord       INTEGER NOT NULL,           -- position in the parcel's holder list
+    PRIMARY KEY (parcel_id, holder_id)
+) WITHOUT ROWID;
+CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
+
+CREATE TABLE representatives (
+    business_id TEXT NOT NULL,
+    citizen_id  TEXT NOT NULL,
+    ord         INTEGER NOT NULL,
+    PRIMARY KEY (business_id, citizen_id)
+) WITHOUT ROWID;
+CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
+
+-- Every projected event but command markers, for the change feed's filters.
+CREATE TABLE changes (
+    position   INTEGER PRIMARY KEY,
+    category   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    stream_id  TEXT NOT NULL
+);
+CREATE INDEX changes_category ON changes(category, position);
+CREATE INDEX changes_event_type ON changes(event_type, position);
+
+-- Events the projector could not apply (see the crate docs): it records them and goes on.
+CREATE TABLE projection_errors (
+    position       INTEGER PRIMARY KEY,
+    stream_id      TEXT NOT NULL,
+    stream_version INTEGER NOT NULL,
+    event_type     TEXT NOT NULL,
+    reason         TEXT NOT NULL
+);
+";
+
+/// Name indexes when FTS5 is available: folded and exact tokens of each name, rowid = `seq`.
+/// Contentless (the text lives in `citizens`/`businesses`) with deletes enabled; prefix indexes
+/// make the prefix query on the last token cheap.
+const FTS_TABLES: &str = "
+CREATE VIRTUAL TABLE citizen_names USING fts5(
+    folded, exact, content = '', contentless_delete = 1, detail = column,
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3');
+CREATE VIRTUAL TABLE business_names USING fts5(
+    folded, exact, content = '', contentless_delete = 1, detail = column,
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3');
+";
+
+/// Without FTS5: full-name prefix search on B-tree indexes of the folded and exact keys.
+const PLAIN_NAME_INDEXES: &str = "
+CREATE INDEX citizens_name_folded ON citizens(name_folded, seq);
+CREATE INDEX citizens_name_exact ON citizens(name_exact, seq);
+CREATE INDEX businesses_name_folded ON businesses(name_folded, seq);
+CREATE INDEX businesses_name_exact ON businesses(name_exact, seq);
+";
+
+/// Which name search the file was built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchFlavour {
+    /// SQLite FTS5 over folded and exact tokens: any token, prefix on the last one.
+    Fts5,
+    /// Indexed folded/exact key columns: prefix of the full name (family name first).
+    Plain,
+}
+
+impl SearchFlavour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchFlavour::Fts5 => "fts5",
+            SearchFlavour::Plain => "plain",
+        }
+    }
+}
+
+/// Whether the linked SQLite has FTS5.
+pub(crate) fn fts5_available(conn: &Connection) -> Result<bool, ProjectionError> {
+    conn.query_row("SELECT sqlite_compileoption_used('ENABLE_FTS5')", [], |r| {
+        r.get::<_, bool>(0)
+    })
+    .map_err(storage)
+}
+
+pub(crate) fn configure(conn: &Connection) -> Result<(), ProjectionError> {
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(storage)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(storage)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(ProjectionError::Storage(format!(
+            "cannot switch the projections file to WAL (journal mode is {mode})"
+        )));
+    }
+    // The file is disposable and every batch commits together with its checkpoint, so losing the
+    // last commits to a power cut only means re-projecting them: no fsync per batch.
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Opens (creating if needed) the writer connection and brings the file to this build's schema,
+/// dropping everything first if it was built by another version or search flavour.
+pub(crate) fn open_writer(
+    path: &Path,
+    want: Option<SearchFlavour>,
+) -> Result<(Connection, SearchFlavour, bool), ProjectionError> {
+    let conn = Connection::open(path).map_err(storage)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(storage)?;
+    let fts5 = fts5_available(&conn)?;
+    let want = match want {
+        Some(SearchFlavour::Fts5) if !fts5 => {
+            return Err(ProjectionError::Storage(
+                "FTS5 was asked for but the linked SQLite does not have it".into(),
+            ));
+        }
+        Some(flavour) => flavour,
+        None if fts5 => SearchFlavour::Fts5,
+        None => SearchFlavour::Plain,
+    };
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(storage)?;
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(storage)?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(storage)?;
+    if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
+        return Err(ProjectionError::NotAProjectionsFile {
+            path: path.display().to_string(),
+        });
+    }
+    // Only now that the file is known to be ours (or empty) may anything be written to it.
+    configure(&conn)?;
+    let flavour: Option<String> = if tables > 0 {
+        conn.query_row("SELECT value FROM meta WHERE key = 'search'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or(None)
+    } else {
+        None
+    };
+    let current = app_id == APPLICATION_ID
+        && version == SCHEMA_VERSION
+        && flavour.as_deref() == Some(want.as_str());
+    let rebuilt = !current;
+    if rebuilt {
+        if tables > 0 {
+            tracing::info!(
+                path = %path.display(),
+                found_version = version,
+                found_search = flavour.as_deref().unwrap_or("none"),
+                want_version = SCHEMA_VERSION,
+                want_search = want.as_str(),
+                "projections file is from another schema; rebuilding it from the log"
+            );
+        }
+        reset(&conn, want)?;
+    }
+    Ok((conn, want, rebuilt))
+}
+
+/// Drops every table and creates this build's schema, with the checkpoint at 0. One
+/// transaction: readers see either the old models or the empty new ones.
+pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    let tx = conn.unchecked_transaction().map_err(storage)?;
+    // Virtual tables first: dropping one drops its shadow tables with it.
+    for virtual_first in [true, false] {
+        let names: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                     AND (sql LIKE 'CREATE VIRTUAL%') = ?1",
+                )
+                .map_err(storage)?;
+            stmt.query_map([virtual_first], |r| r.get(0))
+                .map_err(storage)?
+                .collect::<Result<_, _>>()
+                .map_err(storage)?
+        };
+        for name in names {
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS \"{}\"",
+                name.replace('"', "\"\"")
+            ))
+            .map_err(storage)?;
+        }
+    }
+    tx.execute_batch(TABLES).map_err(storage)?;
+    match flavour {
+        SearchFlavour::Fts5 => tx.execute_batch(FTS_TABLES).map_err(storage)?,
+        SearchFlavour::Plain => tx.execute_batch(PLAIN_NAME_INDEXES).map_err(storage)?,
+    }
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('checkpoint', '0'), ('search', ?1)",
+        [flavour.as_str()],
+    )
+    .map_err(storage)?;
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(storage)?;
+    tx.commit().map_err(storage)
+}
+
+/// The next position to project, as committed.
+pub(crate) fn checkpoint(conn: &Connection) -> Result<u64, ProjectionError> {
+    let text: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'checkpoint'", [], |r| {
+            r.get(0)
+        })
+        .map_err(storage)?;
+    text.parse()
+        .map_err(|_| ProjectionError::Corrupt(format!("checkpoint {text:?} is not a number")))
+}
+
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(storage)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(storage)?;
+    Ok(conn)
+}

@@ -1,0 +1,349 @@
+//! A small command handler over a real `SqliteLog` (load → decide → append, the way the registry
+//! drives the domain), and fixtures for valid identifiers.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use citydb_domain::business::{Address, BusinessNames, RegisterBranch, RegisterBusiness};
+use citydb_domain::citizen::{RegisterCitizen, RegistrationOrigin};
+use citydb_domain::parcel::{Holder, Holding, RegisterParcel};
+use citydb_domain::stewardship::{Actor, LegalBasis, StewardRole};
+use citydb_domain::*;
+use citydb_log::{
+    AppendOutcome, Direction, EventLog, ExpectedVersion, Metadata, NewEvent, READ_BATCH,
+    StreamAppend, StreamId,
+};
+use citydb_projections::{ProjectionConfig, Projections};
+use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub log: Arc<SqliteLog>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = SqliteConfig {
+            durability: Durability::Normal,
+            ..SqliteConfig::default()
+        };
+        let log = Arc::new(SqliteLog::open(dir.path().join("log.db"), config).expect("open log"));
+        World { dir, log }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub async fn projections(&self, name: &str, config: ProjectionConfig) -> Projections {
+        Projections::open(self.path(name), self.log.clone(), config)
+            .await
+            .expect("open projections")
+    }
+
+    /// Projections driven by hand (no background follower).
+    pub async fn manual(&self, name: &str) -> Projections {
+        self.projections(
+            name,
+            ProjectionConfig {
+                follow: false,
+                ..ProjectionConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// All events of a stream, upcast, and its current version.
+    pub async fn load(&self, target: Target) -> (Vec<Event>, Option<u64>) {
+        let stream: StreamId = target.stream_id().parse().expect("stream id");
+        let mut events = Vec::new();
+        let mut from = 0;
+        loop {
+            let batch = self
+                .log
+                .read_stream(&stream, from, Direction::Forward, READ_BATCH)
+                .await
+                .expect("read stream");
+            let Some(last) = batch.last() else { break };
+            from = last.stream_version + 1;
+            for e in &batch {
+                let data: serde_json::Value = serde_json::from_slice(&e.data).expect("json");
+                events.push(upcast(&e.event_type, e.schema_version, &data).expect("upcast"));
+            }
+        }
+        let version = self.log.stream_version(&stream).await.expect("version");
+        (events, version)
+    }
+
+    /// The record as the log says it is now.
+    pub async fn replayed(&self, id: RecordId) -> Option<Record> {
+        let (events, _) = self.load(Target::Record(id)).await;
+        replay(&events).expect("replay")
+    }
+
+    pub async fn try_run(&self, command: &Command) -> Result<AppendOutcome, DomainError> {
+        let actor = Actor {
+            id: "steward-lan".to_owned(),
+            role: StewardRole::Steward,
+        };
+        let reads = command.reads();
+        let mut targets: Vec<Target> = reads
+            .records
+            .iter()
+            .map(|r| Target::Record(*r))
+            .chain(reads.keys.iter().map(|k| Target::Key(*k)))
+            .collect();
+        loop {
+            let mut snapshot = Snapshot::new();
+            let mut versions: HashMap<Target, Option<u64>> = HashMap::new();
+            for t in &targets {
+                let (events, version) = self.load(*t).await;
+                versions.insert(*t, version);
+                match t {
+                    Target::Record(id) => {
+                        snapshot.insert_record(*id, replay(&events).expect("replay"))
+                    }
+                    Target::Key(k) => {
+                        snapshot.insert_key(*k, replay_key(&events).expect("replay key"))
+                    }
+                }
+            }
+            match decide(&snapshot, command, &actor) {
+                Err(DomainError::NotLoaded(t)) => {
+                    assert!(!targets.contains(&t), "decide asked twice for {t}");
+                    targets.push(t);
+                }
+                Err(e) => return Err(e),
+                Ok(decision) => {
+                    let mut appends = Vec::new();
+                    for change in &decision.changes {
+                        let events = change
+                            .events
+                            .iter()
+                            .map(|e| {
+                                NewEvent::new(
+                                    e.event_type(),
+                                    e.schema_version(),
+                                    &e.to_json().expect("to json"),
+                                    &Metadata::default(),
+                                )
+                                .expect("new event")
+                            })
+                            .collect();
+                        let expected = versions
+                            .get(&change.target)
+                            .map_or(ExpectedVersion::Any, |v| ExpectedVersion::from_current(*v));
+                        appends.push(StreamAppend::new(
+                            change.target.stream_id().parse().expect("stream id"),
+                            expected,
+                            events,
+                        ));
+                    }
+                    // The command marker the registry writes next to every decision; read
+                    // models must ignore it.
+                    appends.push(StreamAppend::new(
+                        StreamId::new("command", Uuid::now_v7()).expect("stream id"),
+                        ExpectedVersion::NoStream,
+                        vec![
+                            NewEvent::new(
+                                "CommandAccepted",
+                                1,
+                                &json!({"command": command.command_type()}),
+                                &Metadata::default(),
+                            )
+                            .expect("marker"),
+                        ],
+                    ));
+                    return Ok(self.log.append(appends).await.expect("append"));
+                }
+            }
+        }
+    }
+
+    pub async fn run(&self, command: Command) -> AppendOutcome {
+        match self.try_run(&command).await {
+            Ok(outcome) => outcome,
+            Err(e) => panic!("{} refused: {e:?}", command.command_type()),
+        }
+    }
+
+    /// Appends raw events to one stream, bypassing `decide` (for events `decide` never makes).
+    pub async fn append_raw(
+        &self,
+        stream: &str,
+        events: &[(&str, u32, serde_json::Value)],
+    ) -> AppendOutcome {
+        let events = events
+            .iter()
+            .map(|(t, v, data)| NewEvent::new(*t, *v, data, &Metadata::default()).expect("event"))
+            .collect();
+        self.log
+            .append(vec![StreamAppend::new(
+                stream.parse().expect("stream id"),
+                ExpectedVersion::Any,
+                events,
+            )])
+            .await
+            .expect("append")
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.log
+            .head()
+            .await
+            .expect("head")
+            .map_or(0, |h| h.position)
+    }
+}
+
+pub fn cid(n: u128) -> CitizenId {
+    CitizenId(Uuid::from_u128(0xC000 + n))
+}
+pub fn bid(n: u128) -> BusinessId {
+    BusinessId(Uuid::from_u128(0xB000 + n))
+}
+pub fn pid(n: u128) -> ParcelId {
+    ParcelId(Uuid::from_u128(0xA000 + n))
+}
+pub fn date(s: &str) -> Date {
+    s.parse().expect("date")
+}
+pub fn unit(s: &str) -> AdminUnitCode {
+    s.parse().expect("unit")
+}
+pub fn basis() -> LegalBasis {
+    LegalBasis {
+        document_number: "123/QĐ-UBND".to_owned(),
+        document_date: date("2025-08-01"),
+    }
+}
+
+/// A valid Hải Phòng PIN encoding `sex` and `year`.
+pub fn pin(serial: u32, sex: Sex, year: u16) -> PersonalIdNumber {
+    let g = (year / 100 - 19) * 2 + u16::from(sex == Sex::Female);
+    format!("031{g}{:02}{serial:06}", year % 100)
+        .parse()
+        .expect("pin")
+}
+
+/// A valid (strict) Hải Phòng enterprise code derived from `n`.
+pub fn enterprise(n: u32) -> EnterpriseCode {
+    (n..)
+        .find_map(|m| {
+            let nine: String = format!("02{:07}", m + 1);
+            let digits: Vec<u8> = nine.bytes().map(|b| b - b'0').collect();
+            let digits: [u8; 9] = digits.try_into().ok()?;
+            match check_digit(&digits) {
+                CheckDigit::Digit(d) => Some(format!("{nine}{d}").parse().expect("code")),
+                CheckDigit::None => None,
+            }
+        })
+        .expect("some code")
+}
+
+pub fn pkey(commune: &str, sheet: u32, number: u32) -> ParcelKey {
+    ParcelKey::new(unit(commune), unit(commune), sheet, number).expect("parcel key")
+}
+
+pub fn register_citizen(
+    n: u128,
+    (family, middle, given): (&str, &str, &str),
+    sex: Sex,
+    year: u16,
+) -> Command {
+    Command::RegisterCitizen(RegisterCitizen {
+        citizen: cid(n),
+        pin: pin(u32::try_from(n).expect("small n"), sex, year),
+        name: PersonName::new(family, middle, given).expect("name"),
+        sex,
+        birth_date: PartialDate::year_only(u32::from(year)).expect("year"),
+        birth_place: unit("11311"),
+        father: None,
+        mother: None,
+        origin: RegistrationOrigin::Registration,
+    })
+}
+
+pub fn names(vi: &str) -> BusinessNames {
+    BusinessNames {
+        vietnamese: vi.to_owned(),
+        english: None,
+        abbreviated: None,
+    }
+}
+
+pub fn register_business(n: u128, name: &str, commune: &str, reps: Vec<CitizenId>) -> Command {
+    Command::RegisterBusiness(RegisterBusiness {
+        business: bid(n),
+        code: enterprise(u32::try_from(n).expect("small n") * 10),
+        names: names(name),
+        head_office: Address {
+            commune: unit(commune),
+            street: "1 Điện Biên Phủ".to_owned(),
+        },
+        legal_representatives: reps,
+        charter_capital: Vnd(5_000_000_000),
+        business_lines: vec!["5210".parse().expect("vsic")],
+        registration_date: date("2024-03-01"),
+        origin: RegistrationOrigin::Registration,
+    })
+}
+
+pub fn register_branch(n: u128, parent: u128, suffix: u16, reps: Vec<CitizenId>) -> Command {
+    let parent_code = enterprise(u32::try_from(parent).expect("small n") * 10);
+    Command::RegisterBranch(RegisterBranch {
+        branch: bid(n),
+        parent: bid(parent),
+        code: parent_code.branch(suffix).expect("branch code"),
+        names: names(&format!("Chi nhánh {suffix}")),
+        address: Address {
+            commune: unit("10507"),
+            street: "2 Lạch Tray".to_owned(),
+        },
+        legal_representatives: reps,
+        business_lines: vec!["5210".parse().expect("vsic")],
+        registration_date: date("2024-05-01"),
+        origin: RegistrationOrigin::Registration,
+    })
+}
+
+pub fn register_parcel(n: u128, key: ParcelKey, land_use: &str, holders: Vec<Holding>) -> Command {
+    Command::RegisterParcel(RegisterParcel {
+        parcel: pid(n),
+        key,
+        national_parcel_id: None,
+        area: "120.5".parse().expect("area"),
+        land_use: vec![land_use.parse().expect("land use")],
+        address: "Số 5 Lạch Tray".to_owned(),
+        geometry: None,
+        holders,
+    })
+}
+
+pub fn whole(holder: Holder) -> Vec<Holding> {
+    vec![Holding {
+        holder,
+        share: Share::WHOLE,
+    }]
+}
+
+pub fn halves(a: Holder, b: Holder) -> Vec<Holding> {
+    let half: Share = "1/2".parse().expect("share");
+    vec![
+        Holding {
+            holder: a,
+            share: half,
+        },
+        Holding {
+            holder: b,
+            share: half,
+        },
+    ]
+}
