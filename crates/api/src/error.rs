@@ -84,6 +84,16 @@ pub enum ApiError {
     /// Something failed on our side. The message is generic; the detail went to the log.
     #[error("{message}")]
     Internal { message: String },
+    /// A domain rule refused a command. `code` is one of the closed set above (CONFLICT for a
+    /// duplicate key, NOT_FOUND for a missing record, FORBIDDEN for four-eyes violations,
+    /// INVALID_INPUT otherwise); `reason` is the domain's own code (`DUPLICATE_KEY`,
+    /// `PARCEL_MORTGAGED`, `DECEASED_REPRESENTATIVE`, …), sent as `extensions.reason`.
+    #[error("{message}")]
+    Refused {
+        code: ErrorCode,
+        reason: String,
+        message: String,
+    },
 }
 
 /// What [`ApiError::Internal`] tells the client.
@@ -156,6 +166,7 @@ impl ApiError {
             ApiError::InvalidInput { .. } => ErrorCode::InvalidInput,
             ApiError::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             ApiError::Internal { .. } => ErrorCode::Internal,
+            ApiError::Refused { code, .. } => *code,
         }
     }
 
@@ -170,6 +181,7 @@ impl ApiError {
             ApiError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -196,6 +208,7 @@ impl ApiError {
                 opt("expected", expected);
                 opt("actual", actual);
             }
+            ApiError::Refused { reason, .. } => ext.set("reason", reason.as_str()),
             ApiError::Unauthenticated { .. }
             | ApiError::LimitExceeded { .. }
             | ApiError::Internal { .. } => {}

@@ -8,6 +8,9 @@
 //!   data is returned.
 //! - [`limits`]: depth, complexity and page-size limits, and the extension that gives every
 //!   GraphQL error a code.
+//! - [`schema`]: the GraphQL schema over the registers (queries, one mutation per domain
+//!   command, the change-feed subscription).
+//! - [`node`]: one node opened from a data directory, and its router.
 //! - [`server`]: the axum router (`/graphql` over POST, GET and WebSocket, probes, GraphiQL)
 //!   and graceful serving.
 //!
@@ -21,6 +24,8 @@ pub mod auth;
 pub mod error;
 mod graphiql;
 pub mod limits;
+pub mod node;
+pub mod schema;
 pub mod server;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
@@ -31,4 +36,5 @@ pub use auth::{
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};
+pub use node::{Node, NodeError, NodeOptions};
 pub use server::{Readiness, ServerLimits, ServerState, router, serve, shutdown_signal};

@@ -318,7 +318,13 @@ where
             )));
         }
     }
-    let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
+    // One recorder per HTTP request: the access log gets every personal-data read of the
+    // request (all operations of a batch) before the response leaves.
+    let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
+    let response = app
+        .schema
+        .execute_batch(batch.data(ctx.clone()).data(recorder))
+        .await;
     graphql_response(response, &ctx)
 }
 
@@ -363,7 +369,11 @@ where
         );
         return response;
     }
-    let response = app.schema.execute(request.data(ctx.clone())).await;
+    let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
+    let response = app
+        .schema
+        .execute(request.data(ctx.clone()).data(recorder))
+        .await;
     graphql_response(BatchResponse::Single(response), &ctx)
 }
 

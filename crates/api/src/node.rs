@@ -1,0 +1,133 @@
+//! One citydb node on the embedded store: the event log, the access log, the projections and
+//! the schema, opened from one data directory, and the router that serves them.
+//!
+//! Data directory layout:
+//! - `log.db` — the event log (the truth; back it up).
+//! - `access-log.db` — the hash-chained log of personal-data reads (back it up too).
+//! - `projections.db` — read models; disposable, rebuilt from `log.db` when missing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+
+use citydb_log::{EventLog, LogError};
+use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
+use citydb_registry::Registry;
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+
+use crate::access_log::AccessLog;
+use crate::auth::{AuthConfig, Authenticator};
+use crate::limits::QueryLimits;
+use crate::schema::{CitySchema, Registers, build_schema};
+use crate::server::{Readiness, ServerLimits, ServerState, router};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("projections: {0}")]
+    Projections(#[from] ProjectionError),
+}
+
+/// What a node is opened with.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub data_dir: PathBuf,
+    pub auth: AuthConfig,
+    pub query_limits: QueryLimits,
+    pub server_limits: ServerLimits,
+    pub log_config: SqliteConfig,
+}
+
+impl NodeOptions {
+    pub fn new(data_dir: impl Into<PathBuf>, auth: AuthConfig) -> Self {
+        NodeOptions {
+            data_dir: data_dir.into(),
+            auth,
+            query_limits: QueryLimits::default(),
+            server_limits: ServerLimits::default(),
+            log_config: SqliteConfig::default(),
+        }
+    }
+}
+
+/// An open node.
+#[derive(Clone)]
+pub struct Node {
+    pub log: Arc<dyn EventLog>,
+    pub access_log: AccessLog,
+    pub registry: Registry,
+    pub projections: Projections,
+    pub schema: CitySchema,
+    authenticator: Arc<Authenticator>,
+    server_limits: ServerLimits,
+}
+
+impl Node {
+    pub async fn open(options: NodeOptions) -> Result<Node, NodeError> {
+        let dir = &options.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| NodeError::DataDir {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(
+            dir.join("log.db"),
+            options.log_config.clone(),
+        )?);
+        let access: Arc<dyn EventLog> = Arc::new(SqliteLog::open(
+            dir.join("access-log.db"),
+            options.log_config.clone(),
+        )?);
+        Self::with_logs(log, access, &dir.join("projections.db"), options).await
+    }
+
+    /// A node over logs opened elsewhere (another backend, or tests).
+    pub async fn with_logs(
+        log: Arc<dyn EventLog>,
+        access: Arc<dyn EventLog>,
+        projections_path: &Path,
+        options: NodeOptions,
+    ) -> Result<Node, NodeError> {
+        let projections =
+            Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
+        let registry = Registry::new(log.clone());
+        let access_log = AccessLog::new(access);
+        let registers = Registers {
+            log: log.clone(),
+            registry: registry.clone(),
+            projections: projections.clone(),
+        };
+        let schema = build_schema(registers, access_log.clone(), &options.query_limits);
+        Ok(Node {
+            log,
+            access_log,
+            registry,
+            projections,
+            schema,
+            authenticator: Arc::new(Authenticator::new(options.auth)),
+            server_limits: options.server_limits,
+        })
+    }
+
+    /// Ready once the projections have caught up with the log as it was when asked.
+    pub fn readiness(&self) -> Readiness {
+        let projected = self.projections.watch_position();
+        let head = self.log.watch_head();
+        Readiness::from_fn(move || {
+            let next = *projected.borrow();
+            head.borrow().is_none_or(|h| next > h)
+        })
+    }
+
+    /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`.
+    pub fn router(&self) -> Router {
+        let state = ServerState::new(self.authenticator.clone())
+            .with_readiness(self.readiness())
+            .with_limits(self.server_limits.clone());
+        router(self.schema.clone(), state)
+    }
+}

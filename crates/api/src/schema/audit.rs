@@ -1,0 +1,144 @@
+//! What auditors see: events with their hashes, verification of the chain, the log head, and
+//! the access log of a citizen's personal data.
+
+use async_graphql::{Json, SimpleObject};
+use serde_json::Value;
+
+use citydb_log::{RecordedEvent, VerifyReport};
+
+use super::time::format_micros;
+use crate::access_log::AccessEntry;
+
+/// One event of the log, as stored and hashed.
+#[derive(SimpleObject)]
+pub struct LogEvent {
+    pub position: i64,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub schema_version: i32,
+    /// RFC 3339, microseconds, UTC.
+    pub recorded_at: String,
+    /// The payload (the stored bytes, parsed).
+    pub data: Json<Value>,
+    /// Actor, role, reason, legal basis, correlation and causation ids, end user, case.
+    pub metadata: Json<Value>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub legal_basis: Option<String>,
+    pub data_hash: String,
+    pub prev_stream_hash: String,
+    pub prev_log_hash: String,
+    pub hash: String,
+}
+
+impl From<&RecordedEvent> for LogEvent {
+    fn from(e: &RecordedEvent) -> Self {
+        let metadata = e.metadata();
+        LogEvent {
+            position: e.position as i64,
+            stream_id: e.stream_id.to_string(),
+            stream_version: e.stream_version as i64,
+            event_id: e.event_id.to_string(),
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version as i32,
+            recorded_at: format_micros(e.recorded_at),
+            data: Json(serde_json::from_slice(&e.data).unwrap_or(Value::Null)),
+            metadata: Json(serde_json::from_slice(&e.metadata).unwrap_or(Value::Null)),
+            actor: metadata.actor,
+            reason: metadata.reason,
+            legal_basis: metadata.legal_basis,
+            data_hash: e.data_hash.to_hex(),
+            prev_stream_hash: e.prev_stream_hash.to_hex(),
+            prev_log_hash: e.prev_log_hash.to_hex(),
+            hash: e.hash.to_hex(),
+        }
+    }
+}
+
+/// The last event of a log: write it down to detect a later truncation or rewrite.
+#[derive(SimpleObject)]
+pub struct LogHead {
+    pub position: i64,
+    pub hash: String,
+}
+
+/// The outcome of recomputing every hash and link.
+#[derive(SimpleObject)]
+pub struct Verification {
+    pub intact: bool,
+    pub events: i64,
+    pub streams: i64,
+    pub head: Option<LogHead>,
+    /// The first bad position, when broken.
+    pub first_bad_position: Option<i64>,
+    /// Why, when broken (`data_changed`, `hash_mismatch`, `log_link_broken`, `truncated`, …).
+    pub breach: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<VerifyReport> for Verification {
+    fn from(r: VerifyReport) -> Self {
+        let breach = r.corruption.as_ref().map(|c| {
+            serde_json::to_value(&c.breach)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default()
+        });
+        Verification {
+            intact: r.corruption.is_none(),
+            events: r.events as i64,
+            streams: r.streams as i64,
+            head: r.head.map(|h| LogHead {
+                position: h.position as i64,
+                hash: h.hash.to_hex(),
+            }),
+            first_bad_position: r.corruption.as_ref().map(|c| c.position as i64),
+            breach,
+            detail: r.corruption.as_ref().map(|c| c.breach.to_string()),
+        }
+    }
+}
+
+/// One read of a citizen's personal data.
+#[derive(SimpleObject)]
+pub struct AccessRecord {
+    pub position: i64,
+    pub recorded_at: String,
+    /// The principal (service system, steward, …) that read.
+    pub principal: String,
+    pub role: String,
+    /// The officer on whose behalf a service read.
+    pub end_user: Option<String>,
+    /// The case or dossier.
+    pub case: Option<String>,
+    pub purpose: Option<String>,
+    pub field_groups: Vec<String>,
+    pub operation: String,
+    pub correlation_id: String,
+    pub hash: String,
+}
+
+impl From<AccessEntry> for AccessRecord {
+    fn from(e: AccessEntry) -> Self {
+        AccessRecord {
+            position: e.position as i64,
+            recorded_at: format_micros(e.recorded_at),
+            principal: e.read.principal,
+            role: e.read.role.as_str().to_owned(),
+            end_user: e.read.end_user,
+            case: e.read.case,
+            purpose: e.read.purpose,
+            field_groups: e
+                .read
+                .field_groups
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            operation: e.read.operation,
+            correlation_id: e.read.correlation_id.to_string(),
+            hash: e.hash,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The change feed: which records changed, in log order, without their payloads, so that a
+//! service learns of a death or a dissolution and then reads what it is entitled to (and that
+//! read is logged). Served as a paged query and as a live subscription.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, SimpleObject, Subscription};
+use futures_util::Stream;
+
+use citydb_log::{EventLog, RecordedEvent, subscribe};
+
+use super::Registers;
+use super::time::format_micros;
+use crate::auth::RequestContext;
+use crate::error::ApiError;
+
+/// Envelope of one event: what changed, not how.
+#[derive(SimpleObject, Clone)]
+pub struct Change {
+    /// Log position: pass it as `after` to resume.
+    pub position: i64,
+    /// `citizen`, `business`, `parcel`, …
+    pub category: String,
+    /// The stream, e.g. `citizen-<uuid>` (the record id for records).
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub recorded_at: String,
+}
+
+impl From<&RecordedEvent> for Change {
+    fn from(e: &RecordedEvent) -> Self {
+        Change {
+            position: e.position as i64,
+            category: e.stream_id.category().to_owned(),
+            stream_id: e.stream_id.to_string(),
+            stream_version: e.stream_version as i64,
+            event_type: e.event_type.clone(),
+            recorded_at: format_micros(e.recorded_at),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Resume after this position (the last change's, or `after` when empty).
+    pub end_position: Option<i64>,
+    pub has_more: bool,
+}
+
+/// Record categories a feed serves; internal streams (keys, command markers, access) are not
+/// changes to records.
+pub const RECORD_CATEGORIES: [&str; 3] = ["citizen", "business", "parcel"];
+
+pub fn wanted(categories: &[String]) -> Result<Vec<String>, ApiError> {
+    if categories.is_empty() {
+        return Ok(RECORD_CATEGORIES.iter().map(|c| (*c).to_owned()).collect());
+    }
+    for c in categories {
+        if !RECORD_CATEGORIES.contains(&c.as_str()) {
+            return Err(ApiError::invalid_field(
+                format!("unknown category {c:?}; expected one of citizen, business, parcel"),
+                "categories",
+            ));
+        }
+    }
+    Ok(categories.to_vec())
+}
+
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Live changes to records, from position `after` (exclusive; from now when absent), in
+    /// order, each exactly once.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<i64>,
+        #[graphql(default)] categories: Vec<String>,
+        #[graphql(default)] event_types: Vec<String>,
+    ) -> Result<impl Stream<Item = Change>, ApiError> {
+        RequestContext::of(ctx)?;
+        let categories = wanted(&categories)?;
+        let registers = ctx
+            .data::<Registers>()
+            .map_err(|_| ApiError::internal("registers missing"))?;
+        let log: Arc<dyn EventLog> = registers.log.clone();
+        let from = match after {
+            Some(p) if p < -1 => {
+                return Err(ApiError::invalid_field("after must be ≥ -1", "after"));
+            }
+            Some(p) => (p + 1) as u64,
+            None => log.head().await?.map_or(0, |h| h.position + 1),
+        };
+        let sub = subscribe(log, from);
+        Ok(futures_util::stream::unfold(sub, move |mut sub| {
+            let categories = categories.clone();
+            let event_types = event_types.clone();
+            async move {
+                loop {
+                    match sub.next().await {
+                        Ok(e) => {
+                            if categories.iter().any(|c| c == e.stream_id.category())
+                                && (event_types.is_empty() || event_types.contains(&e.event_type))
+                            {
+                                return Some((Change::from(&e), sub));
+                            }
+                        }
+                        Err(_) => return None,
+                    }
+                }
+            }
+        }))
+    }
+}

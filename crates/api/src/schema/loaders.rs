@@ -1,0 +1,98 @@
+//! Batch loading from the projections, so that resolving relations over a page costs a fixed
+//! number of queries. No cache: the loaders live for the whole schema and a write must be
+//! visible to the next read (read-your-writes); they only batch.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::LandParcel;
+use citydb_domain::{BusinessId, CitizenId, ParcelId, RecordId};
+use citydb_projections::{ProjectionError, Projections, Versioned};
+
+use crate::error::ApiError;
+
+/// Parcels held by a citizen or a business.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeldBy(pub RecordId);
+
+/// Businesses a citizen represents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RepresentedBy(pub CitizenId);
+
+pub struct ProjectionLoader(pub Projections);
+
+fn failed(e: ProjectionError) -> ApiError {
+    ApiError::internal(format!("projection read failed: {e}"))
+}
+
+impl Loader<CitizenId> for ProjectionLoader {
+    type Value = Versioned<Citizen>;
+    type Error = ApiError;
+    async fn load(&self, keys: &[CitizenId]) -> Result<HashMap<CitizenId, Self::Value>, ApiError> {
+        self.0.citizens_by_ids(keys).await.map_err(failed)
+    }
+}
+
+impl Loader<BusinessId> for ProjectionLoader {
+    type Value = Versioned<Business>;
+    type Error = ApiError;
+    async fn load(
+        &self,
+        keys: &[BusinessId],
+    ) -> Result<HashMap<BusinessId, Self::Value>, ApiError> {
+        self.0.businesses_by_ids(keys).await.map_err(failed)
+    }
+}
+
+impl Loader<ParcelId> for ProjectionLoader {
+    type Value = Versioned<LandParcel>;
+    type Error = ApiError;
+    async fn load(&self, keys: &[ParcelId]) -> Result<HashMap<ParcelId, Self::Value>, ApiError> {
+        self.0.parcels_by_ids(keys).await.map_err(failed)
+    }
+}
+
+impl Loader<HeldBy> for ProjectionLoader {
+    type Value = Vec<ParcelId>;
+    type Error = ApiError;
+    async fn load(&self, keys: &[HeldBy]) -> Result<HashMap<HeldBy, Self::Value>, ApiError> {
+        let ids: Vec<RecordId> = keys.iter().map(|k| k.0).collect();
+        let found = self.0.parcels_held_by(&ids).await.map_err(failed)?;
+        Ok(found.into_iter().map(|(k, v)| (HeldBy(k), v)).collect())
+    }
+}
+
+impl Loader<RepresentedBy> for ProjectionLoader {
+    type Value = Vec<BusinessId>;
+    type Error = ApiError;
+    async fn load(
+        &self,
+        keys: &[RepresentedBy],
+    ) -> Result<HashMap<RepresentedBy, Self::Value>, ApiError> {
+        let ids: Vec<CitizenId> = keys.iter().map(|k| k.0).collect();
+        let found = self
+            .0
+            .businesses_represented_by(&ids)
+            .await
+            .map_err(failed)?;
+        Ok(found
+            .into_iter()
+            .map(|(k, v)| (RepresentedBy(k), v))
+            .collect())
+    }
+}
+
+/// The schema's loader: one batching loader over one projection handle, for every key type.
+pub struct Loaders(pub DataLoader<ProjectionLoader>);
+
+impl Loaders {
+    pub fn new(projections: &Projections) -> Self {
+        Loaders(DataLoader::new(
+            ProjectionLoader(projections.clone()),
+            tokio::spawn,
+        ))
+    }
+}

@@ -1,0 +1,338 @@
+//! One mutation per domain command, for stewards and supervisors.
+//!
+//! Each takes the command as a JSON object in the domain's own shape (documented per input
+//! scalar and in `graphql/examples/`), an optional `expected` record version for optimistic
+//! concurrency, and the why of the change (reason, legal basis). It executes through the
+//! registry, then waits until this node's projections have applied the write, so the records it
+//! returns already show it (read-your-writes).
+
+use std::time::Duration;
+
+use async_graphql::{
+    Context, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType,
+    SimpleObject, Value,
+};
+use uuid::Uuid;
+
+use citydb_domain::{Actor, Command, RecordId, StewardRole};
+use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
+
+use super::Registers;
+use super::records::{Business, Citizen, Parcel};
+use crate::auth::{RequestContext, Role};
+use crate::error::ApiError;
+
+/// The version of a record the caller last read: the mutation is refused with `CONFLICT`
+/// (`reason: STALE_VERSION`) if the record has changed since.
+#[derive(InputObject)]
+pub struct ExpectedVersion {
+    /// `citizen-<uuid>`, `business-<uuid>` or `parcel-<uuid>`.
+    pub record: String,
+    pub version: i64,
+}
+
+/// A record a mutation wrote to, with its new version.
+#[derive(SimpleObject)]
+pub struct ChangedRecord {
+    pub id: String,
+    pub version: i64,
+}
+
+/// What a mutation did. The records are read back from the projections after the write was
+/// applied to them.
+pub struct MutationResult {
+    command_id: Uuid,
+    already_executed: bool,
+    position: Option<u64>,
+    changed: Vec<(RecordId, u64)>,
+    warnings: Vec<String>,
+}
+
+#[Object]
+impl MutationResult {
+    /// The idempotency key: send it again to get the same result without a second write.
+    async fn command_id(&self) -> String {
+        self.command_id.to_string()
+    }
+    /// True when this command id had already been executed.
+    async fn already_executed(&self) -> bool {
+        self.already_executed
+    }
+    /// Log position of the write's last event.
+    async fn position(&self) -> Option<i64> {
+        self.position.map(|p| p as i64)
+    }
+    async fn changed(&self) -> Vec<ChangedRecord> {
+        self.changed
+            .iter()
+            .map(|(id, v)| ChangedRecord {
+                id: id.to_string(),
+                version: *v as i64,
+            })
+            .collect()
+    }
+    async fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+    /// The citizens this command changed, as now projected.
+    async fn citizens(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
+        let registers = ctx
+            .data::<Registers>()
+            .map_err(|_| ApiError::internal("registers missing"))?;
+        let ids: Vec<_> = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Citizen(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        let found = registers
+            .projections
+            .citizens_by_ids(&ids)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(id).cloned().map(Citizen))
+            .collect())
+    }
+    async fn businesses(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
+        let registers = ctx
+            .data::<Registers>()
+            .map_err(|_| ApiError::internal("registers missing"))?;
+        let ids: Vec<_> = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Business(b) => Some(*b),
+                _ => None,
+            })
+            .collect();
+        let found = registers
+            .projections
+            .businesses_by_ids(&ids)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(id).cloned().map(Business))
+            .collect())
+    }
+    async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
+        let registers = ctx
+            .data::<Registers>()
+            .map_err(|_| ApiError::internal("registers missing"))?;
+        let ids: Vec<_> = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Parcel(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        let found = registers
+            .projections
+            .parcels_by_ids(&ids)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(id).cloned().map(Parcel))
+            .collect())
+    }
+}
+
+/// How long a mutation waits for this node's projections to apply its write.
+pub const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn parse_record_id(s: &str, field: &str) -> Result<RecordId, ApiError> {
+    s.parse::<RecordId>()
+        .map_err(|e| ApiError::invalid_field(e.to_string(), field))
+}
+
+/// Executes `command` for the caller and waits for the projections.
+async fn execute(
+    ctx: &Context<'_>,
+    command: Command,
+    command_id: Option<String>,
+    expected: Option<ExpectedVersion>,
+    reason: Option<String>,
+    legal_basis: Option<String>,
+) -> Result<MutationResult, ApiError> {
+    let rc = RequestContext::of(ctx)?;
+    let role = match rc.principal.role {
+        Role::Steward => StewardRole::Steward,
+        Role::Supervisor => StewardRole::Supervisor,
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "only stewards and supervisors change records; principal {:?} is {}",
+                rc.principal.id, rc.principal.role
+            )));
+        }
+    };
+    let registers = ctx
+        .data::<Registers>()
+        .map_err(|_| ApiError::internal("registers missing"))?;
+    let command_id = match command_id {
+        Some(id) => Uuid::parse_str(&id)
+            .map_err(|_| ApiError::invalid_field("commandId is not a UUID", "commandId"))?,
+        None => Uuid::now_v7(),
+    };
+    let expected = expected
+        .map(|e| {
+            Ok::<_, ApiError>(ExpectedRecordVersion {
+                record: parse_record_id(&e.record, "expected.record")?,
+                version: u64::try_from(e.version).map_err(|_| {
+                    ApiError::invalid_field("a version is never negative", "expected.version")
+                })?,
+            })
+        })
+        .transpose()?;
+    let request = CommandRequest {
+        command_id,
+        actor: Actor {
+            id: rc.principal.id.clone(),
+            role,
+        },
+        context: CommandContext {
+            reason,
+            legal_basis,
+            end_user: rc.end_user.clone(),
+            case: rc.case.clone(),
+            correlation_id: Some(rc.correlation_id),
+        },
+        command,
+        expected,
+    };
+    let executed = registers
+        .registry
+        .execute(request)
+        .await
+        .map_err(super::registry_error)?;
+    if let Some(position) = executed.last_position {
+        registers
+            .projections
+            .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
+            .await
+            .map_err(|e| ApiError::internal(format!("projections did not catch up: {e}")))?;
+    }
+    Ok(MutationResult {
+        command_id: executed.command_id,
+        already_executed: executed.already_executed,
+        position: executed.last_position,
+        changed: executed
+            .changes
+            .iter()
+            .filter_map(|c| c.record.map(|r| (r, c.version)))
+            .collect(),
+        warnings: executed
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.code, w.detail))
+            .collect(),
+    })
+}
+
+/// Declares an input scalar per command (the command's JSON, checked by the domain's serde
+/// types when the mutation runs, so that a bad input gets `INVALID_INPUT` naming the problem)
+/// and the Mutation type with one field per command.
+macro_rules! command_mutations {
+    ($( $(#[doc = $doc:expr])* $field:ident($input:ident) => $variant:ident, $($role:ident)|+; )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[doc = ""]
+            #[doc = concat!("The JSON object of the domain command `", stringify!($variant), "` (see graphql/examples/).")]
+            pub struct $input(serde_json::Value);
+
+            #[Scalar]
+            impl ScalarType for $input {
+                fn parse(value: Value) -> InputValueResult<Self> {
+                    match value {
+                        Value::Object(_) => Ok($input(value.into_json().map_err(InputValueError::custom)?)),
+                        other => Err(InputValueError::expected_type(other)),
+                    }
+                }
+                fn to_value(&self) -> Value {
+                    Value::from_json(self.0.clone()).unwrap_or(Value::Null)
+                }
+            }
+        )*
+
+        pub struct Mutation;
+
+        #[Object]
+        impl Mutation {
+            $(
+                $(#[doc = $doc])*
+                #[allow(clippy::too_many_arguments)]
+                async fn $field(
+                    &self,
+                    ctx: &Context<'_>,
+                    input: $input,
+                    #[graphql(desc = "Idempotency key (UUID); generated when absent.")] command_id: Option<String>,
+                    expected: Option<ExpectedVersion>,
+                    #[graphql(desc = "Why the change is made (kept in every event's metadata).")] reason: Option<String>,
+                    #[graphql(desc = "Document number and date of the legal basis.")] legal_basis: Option<String>,
+                ) -> Result<MutationResult, ApiError> {
+                    RequestContext::of(ctx)?.require_role(&[$(Role::$role),+])?;
+                    let command = serde_json::from_value(input.0)
+                        .map(Command::$variant)
+                        .map_err(|e| ApiError::invalid_field(format!("{}: {e}", stringify!($input)), "input"))?;
+                    execute(ctx, command, command_id, expected, reason, legal_basis).await
+                }
+            )*
+        }
+    };
+}
+
+command_mutations! {
+    /// Registers a citizen (birth registration or initial load).
+    register_citizen(RegisterCitizenInput) => RegisterCitizen, Steward | Supervisor;
+    /// Records a change of name (protected: needs a legal basis).
+    change_citizen_name(ChangeCitizenNameInput) => ChangeCitizenName, Steward | Supervisor;
+    /// Registers a permanent or temporary residence.
+    change_residence(ChangeResidenceInput) => ChangeResidence, Steward | Supervisor;
+    /// Registers a marriage on both spouses' records at once.
+    register_marriage(RegisterMarriageInput) => RegisterMarriage, Steward | Supervisor;
+    register_divorce(RegisterDivorceInput) => RegisterDivorce, Steward | Supervisor;
+    set_parents(SetParentsInput) => SetParents, Steward | Supervisor;
+    issue_identity_card(IssueIdentityCardInput) => IssueIdentityCard, Steward | Supervisor;
+    /// Records a death (the spouse's record learns of it in the same write).
+    record_death(RecordDeathInput) => RecordDeath, Steward | Supervisor;
+    /// Merges a duplicate citizen record into its survivor.
+    merge_citizens(MergeCitizensInput) => MergeCitizens, Steward | Supervisor;
+    /// Registers an enterprise; every legal representative must be a living citizen.
+    register_business(RegisterBusinessInput) => RegisterBusiness, Steward | Supervisor;
+    rename_business(RenameBusinessInput) => RenameBusiness, Steward | Supervisor;
+    move_head_office(MoveHeadOfficeInput) => MoveHeadOffice, Steward | Supervisor;
+    change_legal_representatives(ChangeLegalRepresentativesInput) => ChangeLegalRepresentatives, Steward | Supervisor;
+    change_charter_capital(ChangeCharterCapitalInput) => ChangeCharterCapital, Steward | Supervisor;
+    change_business_lines(ChangeBusinessLinesInput) => ChangeBusinessLines, Steward | Supervisor;
+    suspend_business(SuspendBusinessInput) => SuspendBusiness, Steward | Supervisor;
+    resume_business(ResumeBusinessInput) => ResumeBusiness, Steward | Supervisor;
+    dissolve_business(DissolveBusinessInput) => DissolveBusiness, Steward | Supervisor;
+    register_branch(RegisterBranchInput) => RegisterBranch, Steward | Supervisor;
+    /// Registers a parcel with its holders (shares sum to exactly 1).
+    register_parcel(RegisterParcelInput) => RegisterParcel, Steward | Supervisor;
+    /// Sale, inheritance or gift; refused on a mortgaged parcel unless released in the same call.
+    transfer_rights(TransferRightsInput) => TransferRights, Steward | Supervisor;
+    change_land_use(ChangeLandUseInput) => ChangeLandUse, Steward | Supervisor;
+    issue_certificate(IssueCertificateInput) => IssueCertificate, Steward | Supervisor;
+    revoke_certificate(RevokeCertificateInput) => RevokeCertificate, Steward | Supervisor;
+    register_mortgage(RegisterMortgageInput) => RegisterMortgage, Steward | Supervisor;
+    release_mortgage(ReleaseMortgageInput) => ReleaseMortgage, Steward | Supervisor;
+    /// Splits a parcel into new ones whose areas add up exactly, in one atomic write.
+    split_parcel(SplitParcelInput) => SplitParcel, Steward | Supervisor;
+    merge_parcels(MergeParcelsInput) => MergeParcels, Steward | Supervisor;
+    retire_parcel(RetireParcelInput) => RetireParcel, Steward | Supervisor;
+    /// Corrects unprotected fields directly, with old and new values, reason and legal basis.
+    correct_record(CorrectRecordInput) => CorrectRecord, Steward | Supervisor;
+    /// Proposes a correction of protected fields, for a different supervisor to approve.
+    propose_correction(ProposeCorrectionInput) => ProposeCorrection, Steward | Supervisor;
+    /// Approves a proposed correction (supervisors only, never one's own).
+    approve_correction(ApproveCorrectionInput) => ApproveCorrection, Supervisor;
+    reject_correction(RejectCorrectionInput) => RejectCorrection, Supervisor;
+    /// Withdraws one's own pending proposal.
+    withdraw_correction(WithdrawCorrectionInput) => WithdrawCorrection, Steward | Supervisor;
+}

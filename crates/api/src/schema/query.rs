@@ -1,0 +1,632 @@
+//! The Query root: records for everyone within their scopes; history, as-of state,
+//! verification and the access log for auditors.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+
+use citydb_domain::{
+    BusinessId, EnterpriseCode, ParcelId, ParcelKey, PersonalIdNumber, Record, RecordId,
+};
+use citydb_log::{Hash, LogHead as Head, StreamId};
+use citydb_projections::{
+    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, ParcelFilter, ParcelState,
+    Versioned,
+};
+
+use super::access::{require, scoped};
+use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
+use super::changes::{Change, ChangePage, wanted};
+use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
+use super::time::parse_rfc3339;
+use super::{Registers, registry_error};
+use crate::access_log::AccessLog;
+use crate::auth::{FieldGroup, RequestContext, Role};
+use crate::error::ApiError;
+use crate::limits::QueryLimits;
+
+/// A point in the past: a log position, or a time (RFC 3339). Exactly one.
+#[derive(InputObject)]
+pub struct AsOf {
+    pub position: Option<i64>,
+    pub time: Option<String>,
+}
+
+/// Who the caller is, as the server sees it.
+#[derive(SimpleObject)]
+pub struct Me {
+    pub id: String,
+    pub role: String,
+    pub field_groups: Vec<String>,
+    pub purposes: Vec<String>,
+    pub end_user: Option<String>,
+    pub case: Option<String>,
+    pub correlation_id: String,
+}
+
+/// Roles that may look into the past and at raw events.
+const HISTORY_ROLES: [Role; 3] = [Role::Steward, Role::Supervisor, Role::Auditor];
+const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];
+
+fn registers<'a>(ctx: &'a Context<'_>) -> Result<&'a Registers, ApiError> {
+    ctx.data::<Registers>()
+        .map_err(|_| ApiError::internal("registers missing"))
+}
+
+fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
+    ctx.data::<QueryLimits>()
+        .map(|l| l.page_size(first))
+        .unwrap_or_else(|_| QueryLimits::default().page_size(first))
+}
+
+fn cursor(after: Option<String>) -> Result<Option<Cursor>, ApiError> {
+    after
+        .map(|a| {
+            a.parse::<Cursor>()
+                .map_err(|_| ApiError::invalid_field("not a cursor issued by this query", "after"))
+        })
+        .transpose()
+}
+
+fn parse<T: std::str::FromStr>(value: &str, field: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .map_err(|e| ApiError::invalid_field(format!("{field}: {e}"), field))
+}
+
+/// A record id given as `kind-<uuid>` or as a bare UUID of the expected kind.
+fn record_id(value: &str, kind: &str, field: &str) -> Result<RecordId, ApiError> {
+    let text = if value.contains('-') && value.starts_with(kind) {
+        value.to_owned()
+    } else {
+        format!("{kind}-{value}")
+    };
+    let id: RecordId = parse(&text, field)?;
+    if id.kind().as_str() != kind {
+        return Err(ApiError::invalid_field(
+            format!("{field} is not a {kind} id"),
+            field,
+        ));
+    }
+    Ok(id)
+}
+
+fn exactly_one<'a>(
+    a: (&str, Option<&'a str>),
+    b: (&str, Option<&'a str>),
+) -> Result<(bool, &'a str), ApiError> {
+    match (a.1, b.1) {
+        (Some(v), None) => Ok((true, v)),
+        (None, Some(v)) => Ok((false, v)),
+        _ => Err(ApiError::invalid_input(format!(
+            "give exactly one of `{}` and `{}`",
+            a.0, b.0
+        ))),
+    }
+}
+
+/// Resolves `asOf` to a log position (auditors, stewards and supervisors only).
+async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, ApiError> {
+    require(ctx, &HISTORY_ROLES)?;
+    let log = &registers(ctx)?.log;
+    match (as_of.position, &as_of.time) {
+        (Some(p), None) => Ok(u64::try_from(p).ok()),
+        (None, Some(t)) => {
+            let micros = parse_rfc3339(t).ok_or_else(|| {
+                ApiError::invalid_field("asOf.time is not an RFC 3339 time", "asOf.time")
+            })?;
+            Ok(log.position_at(micros).await?)
+        }
+        _ => Err(ApiError::invalid_input(
+            "asOf takes exactly one of `position` and `time`",
+        )),
+    }
+}
+
+/// The state of `id` as of `as_of`, or `None` if it did not exist then.
+async fn past(
+    ctx: &Context<'_>,
+    id: RecordId,
+    as_of: &AsOf,
+) -> Result<Option<Versioned<Record>>, ApiError> {
+    let Some(position) = as_of_position(ctx, as_of).await? else {
+        return Ok(None);
+    };
+    let loaded = registers(ctx)?
+        .registry
+        .load_record_as_of(id, position)
+        .await
+        .map_err(registry_error)?;
+    Ok(loaded.map(|l| Versioned {
+        state: l.record,
+        version: l.version,
+        last_position: l.last_position,
+    }))
+}
+
+fn wrong_kind() -> ApiError {
+    ApiError::internal("a record of another kind was stored under this id")
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The caller's principal and request context.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me, ApiError> {
+        let rc = RequestContext::of(ctx)?;
+        Ok(Me {
+            id: rc.principal.id.clone(),
+            role: rc.principal.role.as_str().to_owned(),
+            field_groups: rc
+                .principal
+                .field_groups
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            purposes: rc.principal.purposes.iter().cloned().collect(),
+            end_user: rc.end_user.clone(),
+            case: rc.case.clone(),
+            correlation_id: rc.correlation_id.to_string(),
+        })
+    }
+
+    /// A citizen by record id or by personal identification number; `asOf` (auditors,
+    /// stewards, supervisors) gives the state at a past position or time.
+    async fn citizen(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        pin: Option<String>,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<Citizen>, ApiError> {
+        let p = &registers(ctx)?.projections;
+        let (by_id, value) = exactly_one(("id", id.as_deref()), ("pin", pin.as_deref()))?;
+        let current = if by_id {
+            let RecordId::Citizen(cid) = record_id(value, "citizen", "id")? else {
+                return Err(wrong_kind());
+            };
+            p.citizen(cid).await.map_err(ApiError::internal)?
+        } else {
+            let pin: PersonalIdNumber = parse(value, "pin")?;
+            // Looking a person up by their number is itself a use of identity data.
+            RequestContext::of(ctx)?.require_personal_data_access(&[FieldGroup::Identity])?;
+            p.citizen_by_pin(&pin).await.map_err(ApiError::internal)?
+        };
+        let Some(as_of) = as_of else {
+            return Ok(current.map(Citizen));
+        };
+        let cid = match (&current, by_id) {
+            (Some(c), _) => c.state.id,
+            (None, true) => match record_id(value, "citizen", "id")? {
+                RecordId::Citizen(c) => c,
+                _ => return Err(wrong_kind()),
+            },
+            (None, false) => return Ok(None),
+        };
+        Ok(match past(ctx, RecordId::Citizen(cid), &as_of).await? {
+            Some(Versioned {
+                state: Record::Citizen(c),
+                version,
+                last_position,
+            }) => Some(Citizen(Versioned {
+                state: c,
+                version,
+                last_position,
+            })),
+            _ => None,
+        })
+    }
+
+    /// Citizens by diacritic-insensitive name (exact matches first), commune, status or birth
+    /// years, as a Relay connection.
+    #[allow(clippy::too_many_arguments)]
+    async fn citizens(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        commune: Option<String>,
+        status: Option<LifeState>,
+        born_from: Option<i32>,
+        born_to: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Citizen, EmptyFields, EmptyFields>, ApiError> {
+        let first = page_size(ctx, first)?;
+        let rc = RequestContext::of(ctx)?;
+        if rc.principal.role == Role::Admin {
+            return Err(ApiError::forbidden_field(
+                "the admin role may not search citizens",
+                "citizens",
+            ));
+        }
+        // Searching people by name or place is a use of their identity (and residence) data.
+        rc.require_personal_data_access(&[FieldGroup::Identity])?;
+        if commune.is_some() {
+            rc.require_personal_data_access(&[FieldGroup::Residence])?;
+        }
+        let year = |y: Option<i32>, f: &str| {
+            y.map(|y| u16::try_from(y).map_err(|_| ApiError::invalid_field("not a year", f)))
+                .transpose()
+        };
+        let filter = CitizenFilter {
+            name: search,
+            commune: commune
+                .as_deref()
+                .map(|c| parse(c, "commune"))
+                .transpose()?,
+            status: status.map(|s| match s {
+                LifeState::Alive => CitizenStatus::Alive,
+                LifeState::Deceased => CitizenStatus::Deceased,
+                LifeState::Merged => CitizenStatus::Merged,
+            }),
+            birth_year_from: year(born_from, "bornFrom")?,
+            birth_year_to: year(born_to, "bornTo")?,
+        };
+        let page = registers(ctx)?
+            .projections
+            .search_citizens(&filter, first, cursor(after)?)
+            .await
+            .map_err(query_error)?;
+        let mut conn = Connection::new(false, page.has_next_page);
+        conn.edges.extend(
+            page.edges
+                .into_iter()
+                .map(|e| Edge::new(e.cursor.to_string(), Citizen(e.node))),
+        );
+        Ok(conn)
+    }
+
+    /// A business by record id or enterprise code.
+    async fn business(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        code: Option<String>,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<Business>, ApiError> {
+        scoped(ctx, FieldGroup::Business, "business")?;
+        let p = &registers(ctx)?.projections;
+        let (by_id, value) = exactly_one(("id", id.as_deref()), ("code", code.as_deref()))?;
+        let current = if by_id {
+            let RecordId::Business(bid) = record_id(value, "business", "id")? else {
+                return Err(wrong_kind());
+            };
+            p.business(bid).await.map_err(ApiError::internal)?
+        } else {
+            let code: EnterpriseCode = parse(value, "code")?;
+            p.business_by_code(&code)
+                .await
+                .map_err(ApiError::internal)?
+        };
+        let Some(as_of) = as_of else {
+            return Ok(current.map(Business));
+        };
+        let bid: BusinessId = match (&current, by_id) {
+            (Some(b), _) => b.state.id,
+            (None, true) => match record_id(value, "business", "id")? {
+                RecordId::Business(b) => b,
+                _ => return Err(wrong_kind()),
+            },
+            (None, false) => return Ok(None),
+        };
+        Ok(match past(ctx, RecordId::Business(bid), &as_of).await? {
+            Some(Versioned {
+                state: Record::Business(b),
+                version,
+                last_position,
+            }) => Some(Business(Versioned {
+                state: b,
+                version,
+                last_position,
+            })),
+            _ => None,
+        })
+    }
+
+    /// Businesses by name (diacritic-insensitive), head-office commune or status.
+    async fn businesses(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        commune: Option<String>,
+        status: Option<BusinessStatusKind>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Business, EmptyFields, EmptyFields>, ApiError> {
+        scoped(ctx, FieldGroup::Business, "businesses")?;
+        let first = page_size(ctx, first)?;
+        let filter = BusinessFilter {
+            name: search,
+            commune: commune
+                .as_deref()
+                .map(|c| parse(c, "commune"))
+                .transpose()?,
+            status: status.map(|s| match s {
+                BusinessStatusKind::Active => BusinessState::Active,
+                BusinessStatusKind::Suspended => BusinessState::Suspended,
+                BusinessStatusKind::Dissolved => BusinessState::Dissolved,
+            }),
+        };
+        let page = registers(ctx)?
+            .projections
+            .search_businesses(&filter, first, cursor(after)?)
+            .await
+            .map_err(query_error)?;
+        let mut conn = Connection::new(false, page.has_next_page);
+        conn.edges.extend(
+            page.edges
+                .into_iter()
+                .map(|e| Edge::new(e.cursor.to_string(), Business(e.node))),
+        );
+        Ok(conn)
+    }
+
+    /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`).
+    async fn parcel(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        key: Option<String>,
+        as_of: Option<AsOf>,
+    ) -> Result<Option<Parcel>, ApiError> {
+        scoped(ctx, FieldGroup::Land, "parcel")?;
+        let p = &registers(ctx)?.projections;
+        let (by_id, value) = exactly_one(("id", id.as_deref()), ("key", key.as_deref()))?;
+        let current = if by_id {
+            let RecordId::Parcel(pid) = record_id(value, "parcel", "id")? else {
+                return Err(wrong_kind());
+            };
+            p.parcel(pid).await.map_err(ApiError::internal)?
+        } else {
+            let key: ParcelKey = parse(value, "key")?;
+            p.parcel_by_key(&key).await.map_err(ApiError::internal)?
+        };
+        let Some(as_of) = as_of else {
+            return Ok(current.map(Parcel));
+        };
+        let pid: ParcelId = match (&current, by_id) {
+            (Some(p), _) => p.state.id,
+            (None, true) => match record_id(value, "parcel", "id")? {
+                RecordId::Parcel(p) => p,
+                _ => return Err(wrong_kind()),
+            },
+            (None, false) => return Ok(None),
+        };
+        Ok(match past(ctx, RecordId::Parcel(pid), &as_of).await? {
+            Some(Versioned {
+                state: Record::Parcel(p),
+                version,
+                last_position,
+            }) => Some(Parcel(Versioned {
+                state: p,
+                version,
+                last_position,
+            })),
+            _ => None,
+        })
+    }
+
+    /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).
+    #[allow(clippy::too_many_arguments)]
+    async fn parcels(
+        &self,
+        ctx: &Context<'_>,
+        commune: Option<String>,
+        land_use: Option<String>,
+        status: Option<ParcelStatusKind>,
+        holder: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Parcel, EmptyFields, EmptyFields>, ApiError> {
+        scoped(ctx, FieldGroup::Land, "parcels")?;
+        let first = page_size(ctx, first)?;
+        let holder = holder
+            .as_deref()
+            .map(|h| parse::<RecordId>(h, "holder"))
+            .transpose()?;
+        if let Some(RecordId::Citizen(c)) = holder {
+            // Which parcels a person holds is their personal (land) data.
+            super::access::personal(ctx, c.uuid(), FieldGroup::Land, "parcels(holder)")?;
+        }
+        let filter = ParcelFilter {
+            commune: commune
+                .as_deref()
+                .map(|c| parse(c, "commune"))
+                .transpose()?,
+            land_use: land_use
+                .as_deref()
+                .map(|c| parse(c, "landUse"))
+                .transpose()?,
+            status: status.map(|s| match s {
+                ParcelStatusKind::Active => ParcelState::Active,
+                _ => ParcelState::Retired,
+            }),
+            holder,
+        };
+        let page = registers(ctx)?
+            .projections
+            .search_parcels(&filter, first, cursor(after)?)
+            .await
+            .map_err(query_error)?;
+        let mut conn = Connection::new(false, page.has_next_page);
+        conn.edges.extend(
+            page.edges
+                .into_iter()
+                .map(|e| Edge::new(e.cursor.to_string(), Parcel(e.node))),
+        );
+        Ok(conn)
+    }
+
+    /// Every event of one record, oldest first, with actor, reason, legal basis and hashes.
+    /// Auditors, stewards and supervisors. Reading a citizen's history is logged.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        record: String,
+        first: Option<i32>,
+        after_version: Option<i64>,
+    ) -> Result<Vec<LogEvent>, ApiError> {
+        require(ctx, &HISTORY_ROLES)?;
+        let first = page_size(ctx, first)?;
+        let id: RecordId = parse(&record, "record")?;
+        if let RecordId::Citizen(c) = id {
+            for group in [
+                FieldGroup::Identity,
+                FieldGroup::Residence,
+                FieldGroup::Family,
+            ] {
+                super::access::personal(ctx, c.uuid(), group, "history")?;
+            }
+        }
+        let stream: StreamId = parse(&id.to_string(), "record")?;
+        let from = after_version.map_or(0, |v| (v + 1).max(0) as u64);
+        let events = registers(ctx)?
+            .log
+            .read_stream(&stream, from, citydb_log::Direction::Forward, first)
+            .await?;
+        if events.is_empty() && from == 0 {
+            return Err(ApiError::NotFound {
+                message: format!("no record {id}"),
+                stream: Some(id.to_string()),
+            });
+        }
+        Ok(events.iter().map(LogEvent::from).collect())
+    }
+
+    /// Recomputes the hashes and links of one record's stream.
+    async fn verify_stream(
+        &self,
+        ctx: &Context<'_>,
+        record: String,
+    ) -> Result<Verification, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        let stream: StreamId = parse(&record, "record")?;
+        Ok(registers(ctx)?.log.verify_stream(&stream).await?.into())
+    }
+
+    /// Recomputes every hash and link of the whole log. Pass a head recorded earlier to also
+    /// detect a truncated or rewritten tail.
+    async fn verify_log(
+        &self,
+        ctx: &Context<'_>,
+        expected_head_position: Option<i64>,
+        expected_head_hash: Option<String>,
+    ) -> Result<Verification, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        let expected = match (expected_head_position, expected_head_hash) {
+            (Some(p), Some(h)) => Some(Head {
+                position: u64::try_from(p).map_err(|_| {
+                    ApiError::invalid_field("negative position", "expectedHeadPosition")
+                })?,
+                hash: Hash::from_hex(&h).ok_or_else(|| {
+                    ApiError::invalid_field("not 64 hex digits", "expectedHeadHash")
+                })?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::invalid_input(
+                    "give both expectedHeadPosition and expectedHeadHash, or neither",
+                ));
+            }
+        };
+        Ok(registers(ctx)?.log.verify_log(expected).await?.into())
+    }
+
+    /// The last event of the log.
+    async fn log_head(&self, ctx: &Context<'_>) -> Result<Option<LogHead>, ApiError> {
+        RequestContext::of(ctx)?;
+        Ok(registers(ctx)?.log.head().await?.map(|h| LogHead {
+            position: h.position as i64,
+            hash: h.hash.to_hex(),
+        }))
+    }
+
+    /// Changes to records after a position, oldest first, without payloads (the change feed).
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<i64>,
+        #[graphql(default)] categories: Vec<String>,
+        #[graphql(default)] event_types: Vec<String>,
+        first: Option<i32>,
+    ) -> Result<ChangePage, ApiError> {
+        RequestContext::of(ctx)?;
+        let first = page_size(ctx, first)?;
+        let categories = wanted(&categories)?;
+        let after = after
+            .map(|a| {
+                u64::try_from(a).map_err(|_| ApiError::invalid_field("negative position", "after"))
+            })
+            .transpose()?;
+        let r = registers(ctx)?;
+        let positions = r
+            .projections
+            .changes(after, &categories, &event_types, first + 1)
+            .await
+            .map_err(query_error)?;
+        let has_more = positions.len() > first;
+        let mut changes = Vec::with_capacity(first);
+        for p in positions.into_iter().take(first) {
+            if let Some(e) = r.log.read_all(p, 1).await?.first() {
+                changes.push(Change::from(e));
+            }
+        }
+        let end_position = changes
+            .last()
+            .map(|c| c.position)
+            .or(after.map(|a| a as i64));
+        Ok(ChangePage {
+            changes,
+            end_position,
+            has_more,
+        })
+    }
+
+    /// Who read a citizen's personal data, when, on whose behalf and why (newest first).
+    /// Auditors and admins.
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        citizen: String,
+        first: Option<i32>,
+        before_version: Option<i64>,
+    ) -> Result<Vec<AccessRecord>, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        let first = page_size(ctx, first)?;
+        let RecordId::Citizen(c) = record_id(&citizen, "citizen", "citizen")? else {
+            return Err(wrong_kind());
+        };
+        let log = ctx
+            .data::<AccessLog>()
+            .map_err(|_| ApiError::internal("access log missing"))?;
+        let before = before_version.map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(log
+            .for_citizen(c.uuid(), first, before)
+            .await?
+            .into_iter()
+            .map(AccessRecord::from)
+            .collect())
+    }
+
+    /// Recomputes the access log's own hash chain.
+    async fn verify_access_log(&self, ctx: &Context<'_>) -> Result<Verification, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        let log = ctx
+            .data::<AccessLog>()
+            .map_err(|_| ApiError::internal("access log missing"))?;
+        Ok(log.verify().await?.into())
+    }
+}
+
+fn query_error(e: citydb_projections::ProjectionError) -> ApiError {
+    match e {
+        citydb_projections::ProjectionError::InvalidCursor => {
+            ApiError::invalid_field("not a cursor issued by this query", "after")
+        }
+        citydb_projections::ProjectionError::InvalidQuery(m) => ApiError::invalid_input(m),
+        other => ApiError::internal(other),
+    }
+}

@@ -1,0 +1,703 @@
+//! GraphQL objects over the domain's records. Every personal field of a citizen goes through
+//! [`access::personal`] (scope check + access-log note); business and land fields through
+//! [`access::scoped`]. Relations are resolved through DataLoaders, so a page of parcels with
+//! their holders costs a fixed number of queries, not one per row.
+
+use async_graphql::{Context, Enum, Json, Object, SimpleObject, Union};
+use serde_json::Value;
+
+use citydb_domain::business::{Business as BusinessState, BusinessStatus};
+use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
+use citydb_domain::parcel::{Holder as HolderRef, LandParcel, ParcelStatus};
+use citydb_domain::stewardship::{CorrectionStatus, Corrections};
+use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
+use citydb_projections::Versioned;
+
+use super::access::{personal, scoped};
+use super::loaders::{HeldBy, Loaders, RepresentedBy};
+use crate::auth::FieldGroup;
+use crate::error::ApiError;
+
+/// A record's place in its stream and in the log.
+fn version_of<T>(v: &Versioned<T>) -> i64 {
+    v.version as i64
+}
+
+fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, ApiError> {
+    ctx.data::<Loaders>()
+        .map_err(|_| ApiError::internal("loaders missing from the schema data"))
+}
+
+fn commune_name(code: &str) -> Option<String> {
+    code.parse()
+        .ok()
+        .and_then(|c| AdminUnitTable::hai_phong_2025().by_code(c))
+        .map(|u| u.name.to_owned())
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct PersonName {
+    pub family: String,
+    pub middle: String,
+    pub given: String,
+    /// "Family Middle Given", for display only.
+    pub full: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Commune {
+    /// The 5-digit commune-level unit code.
+    pub code: String,
+    /// Official name (NFC), when the code is a current Hải Phòng unit.
+    pub name: Option<String>,
+}
+
+impl Commune {
+    pub fn new(code: String) -> Self {
+        let name = commune_name(&code);
+        Commune { code, name }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Residence {
+    pub commune: Commune,
+    pub address: String,
+    pub since: String,
+}
+
+impl From<&ResidenceState> for Residence {
+    fn from(r: &ResidenceState) -> Self {
+        Residence {
+            commune: Commune::new(r.commune.to_string()),
+            address: r.address.clone(),
+            since: r.since.to_string(),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum LifeState {
+    Alive,
+    Deceased,
+    /// A duplicate record merged into its survivor.
+    Merged,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct IdentityCard {
+    pub number: String,
+    pub issue_date: String,
+    pub place: String,
+}
+
+/// A correction of a record's fields, proposed and (for protected fields) reviewed by a
+/// different supervisor.
+#[derive(SimpleObject, Clone)]
+pub struct Correction {
+    pub id: String,
+    /// `[{field, old, new}]`.
+    pub changes: Json<Value>,
+    pub reason: String,
+    pub legal_basis_document: String,
+    pub legal_basis_date: String,
+    pub proposed_by: String,
+    /// PENDING, APPROVED, REJECTED or WITHDRAWN.
+    pub status: String,
+    pub reviewed_by: Option<String>,
+}
+
+pub fn corrections(c: &Corrections) -> Vec<Correction> {
+    c.values()
+        .map(|c| {
+            let (status, reviewed_by) = match &c.status {
+                CorrectionStatus::Pending => ("PENDING", None),
+                CorrectionStatus::Approved { by } => ("APPROVED", Some(by.clone())),
+                CorrectionStatus::Rejected { by, .. } => ("REJECTED", Some(by.clone())),
+                CorrectionStatus::Withdrawn => ("WITHDRAWN", None),
+            };
+            Correction {
+                id: c.id.to_string(),
+                changes: Json(serde_json::to_value(&c.changes).unwrap_or(Value::Null)),
+                reason: c.reason.clone(),
+                legal_basis_document: c.legal_basis.document_number.clone(),
+                legal_basis_date: c.legal_basis.document_date.to_string(),
+                proposed_by: c.proposed_by.clone(),
+                status: status.to_owned(),
+                reviewed_by,
+            }
+        })
+        .collect()
+}
+
+/// A citizen as the register knows them now (or as of a past point, for auditors).
+pub struct Citizen(pub Versioned<CitizenState>);
+
+impl Citizen {
+    fn uuid(&self) -> uuid::Uuid {
+        self.0.state.id.uuid()
+    }
+    fn guard(
+        &self,
+        ctx: &Context<'_>,
+        group: FieldGroup,
+        field: &str,
+    ) -> Result<&CitizenState, ApiError> {
+        personal(ctx, self.uuid(), group, field)?;
+        Ok(&self.0.state)
+    }
+}
+
+async fn load_citizens(
+    ctx: &Context<'_>,
+    ids: impl IntoIterator<Item = CitizenId>,
+) -> Result<Vec<Citizen>, ApiError> {
+    let ids: Vec<CitizenId> = ids.into_iter().collect();
+    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(Citizen))
+        .collect())
+}
+
+async fn load_citizen(
+    ctx: &Context<'_>,
+    id: Option<CitizenId>,
+) -> Result<Option<Citizen>, ApiError> {
+    Ok(match id {
+        Some(id) => load_citizens(ctx, [id]).await?.pop(),
+        None => None,
+    })
+}
+
+#[Object]
+impl Citizen {
+    /// The record id, `citizen-<uuid>`. Not personal data by itself.
+    async fn id(&self) -> String {
+        RecordId::Citizen(self.0.state.id).to_string()
+    }
+    /// The stream version: pass it as `expectedVersion` to a mutation.
+    async fn version(&self) -> i64 {
+        version_of(&self.0)
+    }
+    /// Personal identification number (12 digits). Group `identity`.
+    async fn pin(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Identity, "pin")?
+            .pin
+            .to_string())
+    }
+    /// Group `identity`.
+    async fn name(&self, ctx: &Context<'_>) -> Result<PersonName, ApiError> {
+        let n = &self.guard(ctx, FieldGroup::Identity, "name")?.name;
+        Ok(PersonName {
+            family: n.family().to_owned(),
+            middle: n.middle().to_owned(),
+            given: n.given().to_owned(),
+            full: n.full(),
+        })
+    }
+    /// Group `identity`.
+    async fn sex(&self, ctx: &Context<'_>) -> Result<Sex, ApiError> {
+        Ok(match self.guard(ctx, FieldGroup::Identity, "sex")?.sex {
+            citydb_domain::Sex::Male => Sex::Male,
+            citydb_domain::Sex::Female => Sex::Female,
+        })
+    }
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`: old civil records are often partial. Group `identity`.
+    async fn birth_date(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Identity, "birthDate")?
+            .birth_date
+            .to_string())
+    }
+    /// Group `identity`.
+    async fn birth_place(&self, ctx: &Context<'_>) -> Result<Commune, ApiError> {
+        Ok(Commune::new(
+            self.guard(ctx, FieldGroup::Identity, "birthPlace")?
+                .birth_place
+                .to_string(),
+        ))
+    }
+    /// Group `identity`.
+    async fn status(&self, ctx: &Context<'_>) -> Result<LifeState, ApiError> {
+        let c = self.guard(ctx, FieldGroup::Identity, "status")?;
+        Ok(match (&c.merged_into, &c.life) {
+            (Some(_), _) => LifeState::Merged,
+            (None, LifeStatus::Deceased { .. }) => LifeState::Deceased,
+            (None, LifeStatus::Alive) => LifeState::Alive,
+        })
+    }
+    /// Group `identity`.
+    async fn death_date(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(
+            match &self.guard(ctx, FieldGroup::Identity, "deathDate")?.life {
+                LifeStatus::Deceased { date } => Some(date.to_string()),
+                LifeStatus::Alive => None,
+            },
+        )
+    }
+    /// Group `identity`.
+    async fn identity_card(&self, ctx: &Context<'_>) -> Result<Option<IdentityCard>, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Identity, "identityCard")?
+            .identity_card
+            .as_ref()
+            .map(|c| IdentityCard {
+                number: c.number.to_string(),
+                issue_date: c.issue_date.to_string(),
+                place: c.place.clone(),
+            }))
+    }
+    /// Group `residence`.
+    async fn permanent_residence(&self, ctx: &Context<'_>) -> Result<Option<Residence>, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Residence, "permanentResidence")?
+            .permanent_residence
+            .as_ref()
+            .map(Into::into))
+    }
+    /// Group `residence`.
+    async fn temporary_residence(&self, ctx: &Context<'_>) -> Result<Option<Residence>, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Residence, "temporaryResidence")?
+            .temporary_residence
+            .as_ref()
+            .map(Into::into))
+    }
+    /// Group `family`.
+    async fn father(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
+        let id = self.guard(ctx, FieldGroup::Family, "father")?.father;
+        load_citizen(ctx, id).await
+    }
+    /// Group `family`.
+    async fn mother(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
+        let id = self.guard(ctx, FieldGroup::Family, "mother")?.mother;
+        load_citizen(ctx, id).await
+    }
+    /// The current spouse. Group `family`.
+    async fn spouse(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
+        let id = self
+            .guard(ctx, FieldGroup::Family, "spouse")?
+            .marriage
+            .as_ref()
+            .map(|m| m.spouse);
+        load_citizen(ctx, id).await
+    }
+    /// Date of the current marriage. Group `family`.
+    async fn married_since(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Family, "marriedSince")?
+            .marriage
+            .as_ref()
+            .map(|m| m.since.to_string()))
+    }
+    /// Parcels on which this citizen holds rights. Group `land`.
+    async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
+        personal(ctx, self.uuid(), FieldGroup::Land, "parcels")?;
+        let l = loaders(ctx)?;
+        let ids =
+            l.0.load_one(HeldBy(RecordId::Citizen(self.0.state.id)))
+                .await?
+                .unwrap_or_default();
+        load_parcels(ctx, ids).await
+    }
+    /// Businesses this citizen legally represents. Group `business`.
+    async fn represents(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
+        personal(ctx, self.uuid(), FieldGroup::Business, "represents")?;
+        let ids = loaders(ctx)?
+            .0
+            .load_one(RepresentedBy(self.0.state.id))
+            .await?
+            .unwrap_or_default();
+        load_businesses(ctx, ids).await
+    }
+    /// For a duplicate merged away: the surviving record. Group `identity`.
+    async fn merged_into(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
+        let id = self
+            .guard(ctx, FieldGroup::Identity, "mergedInto")?
+            .merged_into;
+        load_citizen(ctx, id).await
+    }
+    /// Follows merge redirects to the record that survives (itself if not merged). Group
+    /// `identity`.
+    async fn survivor(&self, ctx: &Context<'_>) -> Result<Citizen, ApiError> {
+        self.guard(ctx, FieldGroup::Identity, "survivor")?;
+        let mut current = Citizen(self.0.clone());
+        for _ in 0..16 {
+            let Some(next) = current.0.state.merged_into else {
+                return Ok(current);
+            };
+            match load_citizen(ctx, Some(next)).await? {
+                Some(c) => current = c,
+                None => return Ok(current),
+            }
+        }
+        Ok(current)
+    }
+    /// Proposed, approved, rejected and withdrawn corrections. Group `identity`.
+    async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
+        Ok(corrections(
+            &self
+                .guard(ctx, FieldGroup::Identity, "corrections")?
+                .corrections,
+        ))
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum BusinessStatusKind {
+    Active,
+    Suspended,
+    Dissolved,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Address {
+    pub commune: Commune,
+    pub street: String,
+}
+
+/// A business registered with an enterprise code (or a branch of one).
+pub struct Business(pub Versioned<BusinessState>);
+
+async fn load_businesses(
+    ctx: &Context<'_>,
+    ids: impl IntoIterator<Item = BusinessId>,
+) -> Result<Vec<Business>, ApiError> {
+    let ids: Vec<BusinessId> = ids.into_iter().collect();
+    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(Business))
+        .collect())
+}
+
+impl Business {
+    fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&BusinessState, ApiError> {
+        scoped(ctx, FieldGroup::Business, field)?;
+        Ok(&self.0.state)
+    }
+}
+
+#[Object]
+impl Business {
+    /// `business-<uuid>`.
+    async fn id(&self) -> String {
+        RecordId::Business(self.0.state.id).to_string()
+    }
+    async fn version(&self) -> i64 {
+        version_of(&self.0)
+    }
+    /// Enterprise code = tax code (10 digits, or 13 with a branch suffix).
+    async fn code(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self.guard(ctx, "code")?.code.to_string())
+    }
+    async fn name(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self.guard(ctx, "name")?.names.vietnamese.clone())
+    }
+    async fn english_name(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self.guard(ctx, "englishName")?.names.english.clone())
+    }
+    async fn abbreviated_name(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .guard(ctx, "abbreviatedName")?
+            .names
+            .abbreviated
+            .clone())
+    }
+    async fn head_office(&self, ctx: &Context<'_>) -> Result<Address, ApiError> {
+        let a = &self.guard(ctx, "headOffice")?.head_office;
+        Ok(Address {
+            commune: Commune::new(a.commune.to_string()),
+            street: a.street.clone(),
+        })
+    }
+    /// Charter capital in VND; none for branches.
+    async fn charter_capital(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .guard(ctx, "charterCapital")?
+            .charter_capital
+            .map(|v| v.0.to_string()))
+    }
+    /// VSIC codes.
+    async fn business_lines(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .guard(ctx, "businessLines")?
+            .business_lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect())
+    }
+    async fn registration_date(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self
+            .guard(ctx, "registrationDate")?
+            .registration_date
+            .to_string())
+    }
+    async fn status(&self, ctx: &Context<'_>) -> Result<BusinessStatusKind, ApiError> {
+        Ok(match self.guard(ctx, "status")?.status {
+            BusinessStatus::Active => BusinessStatusKind::Active,
+            BusinessStatus::Suspended { .. } => BusinessStatusKind::Suspended,
+            BusinessStatus::Dissolved { .. } => BusinessStatusKind::Dissolved,
+        })
+    }
+    /// Date of dissolution, if dissolved.
+    async fn dissolved_on(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(match &self.guard(ctx, "dissolvedOn")?.status {
+            BusinessStatus::Dissolved { on } => Some(on.to_string()),
+            _ => None,
+        })
+    }
+    /// Legal representatives: citizens, whose personal fields follow the citizen scopes.
+    async fn legal_representatives(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
+        let ids = self
+            .guard(ctx, "legalRepresentatives")?
+            .legal_representatives
+            .clone();
+        load_citizens(ctx, ids).await
+    }
+    /// The parent enterprise of a branch.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Business>, ApiError> {
+        let parent = self.guard(ctx, "parent")?.parent;
+        Ok(match parent {
+            Some(id) => load_businesses(ctx, [id]).await?.pop(),
+            None => None,
+        })
+    }
+    async fn branches(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
+        let ids = self.guard(ctx, "branches")?.branches.clone();
+        load_businesses(ctx, ids).await
+    }
+    /// Parcels on which this business holds rights. Needs group `land` too.
+    async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
+        self.guard(ctx, "parcels")?;
+        scoped(ctx, FieldGroup::Land, "parcels")?;
+        let ids = loaders(ctx)?
+            .0
+            .load_one(HeldBy(RecordId::Business(self.0.state.id)))
+            .await?
+            .unwrap_or_default();
+        load_parcels(ctx, ids).await
+    }
+    async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
+        Ok(corrections(&self.guard(ctx, "corrections")?.corrections))
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum ParcelStatusKind {
+    Active,
+    Retired,
+    Split,
+    Merged,
+}
+
+/// A rights holder: a citizen or a business.
+#[derive(Union)]
+pub enum Holder {
+    Citizen(Citizen),
+    Business(Business),
+}
+
+/// A holder with its share of the rights, as an exact fraction.
+pub struct Holding {
+    holder: HolderRef,
+    numerator: String,
+    denominator: String,
+}
+
+#[Object]
+impl Holding {
+    async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Holder>, ApiError> {
+        Ok(match self.holder {
+            HolderRef::Citizen(id) => load_citizen(ctx, Some(id)).await?.map(Holder::Citizen),
+            HolderRef::Business(id) => load_businesses(ctx, [id])
+                .await?
+                .pop()
+                .map(Holder::Business),
+        })
+    }
+    /// The share's numerator (shares are exact fractions; they sum to exactly 1).
+    async fn share_numerator(&self) -> &str {
+        &self.numerator
+    }
+    async fn share_denominator(&self) -> &str {
+        &self.denominator
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Certificate {
+    pub serial: String,
+    pub entry_number: String,
+    pub issue_date: String,
+    pub issuer: String,
+}
+
+pub struct Mortgage {
+    contract_number: String,
+    creditor: BusinessId,
+    amount: String,
+    registered_on: String,
+}
+
+#[Object]
+impl Mortgage {
+    async fn contract_number(&self) -> &str {
+        &self.contract_number
+    }
+    async fn creditor(&self, ctx: &Context<'_>) -> Result<Option<Business>, ApiError> {
+        Ok(load_businesses(ctx, [self.creditor]).await?.pop())
+    }
+    /// Amount in VND.
+    async fn amount(&self) -> &str {
+        &self.amount
+    }
+    async fn registered_on(&self) -> &str {
+        &self.registered_on
+    }
+}
+
+/// A land parcel.
+pub struct Parcel(pub Versioned<LandParcel>);
+
+pub(super) async fn load_parcels(
+    ctx: &Context<'_>,
+    ids: impl IntoIterator<Item = ParcelId>,
+) -> Result<Vec<Parcel>, ApiError> {
+    let ids: Vec<ParcelId> = ids.into_iter().collect();
+    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(Parcel))
+        .collect())
+}
+
+impl Parcel {
+    fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&LandParcel, ApiError> {
+        scoped(ctx, FieldGroup::Land, field)?;
+        Ok(&self.0.state)
+    }
+}
+
+#[Object]
+impl Parcel {
+    /// `parcel-<uuid>`.
+    async fn id(&self) -> String {
+        RecordId::Parcel(self.0.state.id).to_string()
+    }
+    async fn version(&self) -> i64 {
+        version_of(&self.0)
+    }
+    /// `commune/predecessor:sheet/parcel`, unique even after the 2025 commune mergers.
+    async fn key(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self.guard(ctx, "key")?.key.to_string())
+    }
+    async fn commune(&self, ctx: &Context<'_>) -> Result<Commune, ApiError> {
+        Ok(Commune::new(
+            self.guard(ctx, "commune")?.key.commune().to_string(),
+        ))
+    }
+    async fn map_sheet(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        Ok(i64::from(self.guard(ctx, "mapSheet")?.key.map_sheet()))
+    }
+    async fn parcel_number(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        Ok(i64::from(
+            self.guard(ctx, "parcelNumber")?.key.parcel_number(),
+        ))
+    }
+    /// The national parcel identifier, opaque text, when known.
+    async fn national_parcel_id(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .guard(ctx, "nationalParcelId")?
+            .national_parcel_id
+            .clone())
+    }
+    /// Area in m², exact (two decimals).
+    async fn area(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self.guard(ctx, "area")?.area.to_string())
+    }
+    /// Land-use codes (Circular 08/2024/TT-BTNMT).
+    async fn land_use(&self, ctx: &Context<'_>) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .guard(ctx, "landUse")?
+            .land_use
+            .iter()
+            .map(|c| c.to_string())
+            .collect())
+    }
+    async fn address(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        Ok(self.guard(ctx, "address")?.address.clone())
+    }
+    /// GeoJSON Polygon or MultiPolygon.
+    async fn geometry(&self, ctx: &Context<'_>) -> Result<Option<Json<Value>>, ApiError> {
+        Ok(self
+            .guard(ctx, "geometry")?
+            .geometry
+            .as_ref()
+            .map(|g| Json(g.as_json().clone())))
+    }
+    async fn holders(&self, ctx: &Context<'_>) -> Result<Vec<Holding>, ApiError> {
+        Ok(self
+            .guard(ctx, "holders")?
+            .holders
+            .iter()
+            .map(|h| Holding {
+                holder: h.holder,
+                numerator: h.share.numerator().to_string(),
+                denominator: h.share.denominator().to_string(),
+            })
+            .collect())
+    }
+    async fn certificate(&self, ctx: &Context<'_>) -> Result<Option<Certificate>, ApiError> {
+        Ok(self
+            .guard(ctx, "certificate")?
+            .certificate
+            .as_ref()
+            .map(|c| Certificate {
+                serial: c.serial.to_string(),
+                entry_number: c.entry_number.clone(),
+                issue_date: c.issue_date.to_string(),
+                issuer: c.issuer.clone(),
+            }))
+    }
+    async fn mortgages(&self, ctx: &Context<'_>) -> Result<Vec<Mortgage>, ApiError> {
+        Ok(self
+            .guard(ctx, "mortgages")?
+            .mortgages
+            .iter()
+            .map(|m| Mortgage {
+                contract_number: m.contract_number.clone(),
+                creditor: m.creditor,
+                amount: m.amount.0.to_string(),
+                registered_on: m.registered_on.to_string(),
+            })
+            .collect())
+    }
+    async fn status(&self, ctx: &Context<'_>) -> Result<ParcelStatusKind, ApiError> {
+        Ok(match self.guard(ctx, "status")?.status {
+            ParcelStatus::Active => ParcelStatusKind::Active,
+            ParcelStatus::Retired { .. } => ParcelStatusKind::Retired,
+            ParcelStatus::Split { .. } => ParcelStatusKind::Split,
+            ParcelStatus::MergedInto { .. } => ParcelStatusKind::Merged,
+        })
+    }
+    /// For a split parcel: the parcels it was split into.
+    async fn split_into(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
+        let ids = match &self.guard(ctx, "splitInto")?.status {
+            ParcelStatus::Split { into, .. } => into.clone(),
+            _ => Vec::new(),
+        };
+        load_parcels(ctx, ids).await
+    }
+    async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
+        Ok(corrections(&self.guard(ctx, "corrections")?.corrections))
+    }
+}
