@@ -87,9 +87,13 @@ async fn append_load(log: &Arc<SqliteLog>, writers: u64, per_append: u64, total:
             tokio::spawn(async move {
                 let s = stream();
                 for events in batches {
-                    log.append(vec![StreamAppend::new(s.clone(), ExpectedVersion::Any, events)])
-                        .await
-                        .unwrap();
+                    log.append(vec![StreamAppend::new(
+                        s.clone(),
+                        ExpectedVersion::Any,
+                        events,
+                    )])
+                    .await
+                    .unwrap();
                 }
             })
         })
@@ -135,7 +139,8 @@ fn reads_and_verify(c: &mut Criterion) {
     let log = open(&dir);
     rt.block_on(append_load(&log, 4, 500, READ_EVENTS));
     let mut g = c.benchmark_group("log");
-    g.sample_size(10).throughput(Throughput::Elements(READ_EVENTS));
+    g.sample_size(10)
+        .throughput(Throughput::Elements(READ_EVENTS));
     g.bench_function("read_all_100k", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -164,13 +169,17 @@ fn machine_limits(c: &mut Criterion) {
     g.sample_size(10);
     // blake3 over the bytes one event hash covers: its data, and the envelope with metadata.
     let e = realistic_event(1);
-    let envelope_len = 1 + 8 + 4 + 45 + 8 + 16 + 4 + e.event_type.len() + 4 + 8 + 4 + e.metadata.len() + 96;
+    let envelope_len =
+        1 + 8 + 4 + 45 + 8 + 16 + 4 + e.event_type.len() + 4 + 8 + 4 + e.metadata.len() + 96;
     let envelope = vec![0x5au8; envelope_len];
     g.throughput(Throughput::Elements(1));
     g.bench_function("blake3_per_event", |b| {
         b.iter(|| {
             let d = blake3::hash(&e.data);
-            let h = blake3::Hasher::new_derive_key("bench").update(&envelope).update(d.as_bytes()).finalize();
+            let h = blake3::Hasher::new_derive_key("bench")
+                .update(&envelope)
+                .update(d.as_bytes())
+                .finalize();
             std::hint::black_box(h)
         })
     });
