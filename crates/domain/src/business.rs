@@ -67,7 +67,7 @@ pub enum BusinessStatus {
     Dissolved { on: Date },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Business {
     pub id: BusinessId,
     pub code: EnterpriseCode,

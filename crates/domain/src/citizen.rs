@@ -67,7 +67,7 @@ pub enum LifeStatus {
 }
 
 /// A citizen's current state, folded from the citizen's stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citizen {
     pub id: CitizenId,
     pub pin: PersonalIdNumber,

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::business::{self, Business, BusinessStatus};
 use crate::citizen::{self, Citizen, LifeStatus, non_empty};
@@ -182,7 +182,7 @@ impl Decision {
 }
 
 /// Any record's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
     Citizen(Citizen),

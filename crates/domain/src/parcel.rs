@@ -94,7 +94,7 @@ pub enum ParcelStatus {
     MergedInto { on: Date, target: ParcelId },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandParcel {
     pub id: ParcelId,
     pub key: ParcelKey,
