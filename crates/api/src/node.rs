@@ -127,7 +127,7 @@ impl Node {
     pub fn router(&self) -> Router {
         let state = ServerState::new(self.authenticator.clone())
             .with_readiness(self.readiness())
-            .with_limits(self.server_limits.clone());
+            .with_limits(self.server_limits);
         router(self.schema.clone(), state)
     }
 }
