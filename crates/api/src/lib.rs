@@ -11,8 +11,10 @@
 //! - [`schema`]: the GraphQL schema over the registers (queries, one mutation per domain
 //!   command, the change-feed subscription).
 //! - [`node`]: one node opened from a data directory, and its router.
-//! - [`server`]: the axum router (`/graphql` over POST, GET and WebSocket, probes, GraphiQL)
-//!   and graceful serving.
+//! - [`server`]: the axum router (`/graphql` over POST, GET and WebSocket, probes, GraphiQL,
+//!   `/metrics`), the request log, and graceful serving.
+//! - [`metrics`]: Prometheus counters, histograms and gauges, written by hand, and the
+//!   [`MeteredLog`] wrapper that counts appends.
 //!
 //! The Query, Mutation and Subscription types live elsewhere; everything here is generic over
 //! the schema. A resolver reads the context with [`RequestContext::of`] (or
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod error;
 mod graphiql;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 pub mod schema;
 pub mod server;
@@ -36,5 +39,8 @@ pub use auth::{
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};
+pub use metrics::{LogKind, MeteredLog, Metrics};
 pub use node::{Node, NodeError, NodeOptions};
-pub use server::{Readiness, ServerLimits, ServerState, router, serve, shutdown_signal};
+pub use server::{
+    Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
+};

@@ -19,8 +19,9 @@ use citydb_sqlite::{SqliteConfig, SqliteLog};
 use crate::access_log::AccessLog;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
+use crate::metrics::{LogKind, MeteredLog, Metrics};
 use crate::schema::{CitySchema, Registers, build_schema};
-use crate::server::{Readiness, ServerLimits, ServerState, router};
+use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub struct NodeOptions {
     pub query_limits: QueryLimits,
     pub server_limits: ServerLimits,
     pub log_config: SqliteConfig,
+    /// Serve `/metrics` on the main router; off when it is served elsewhere
+    /// ([`Node::metrics_router`] on its own address).
+    pub expose_metrics: bool,
 }
 
 impl NodeOptions {
@@ -51,6 +55,7 @@ impl NodeOptions {
             query_limits: QueryLimits::default(),
             server_limits: ServerLimits::default(),
             log_config: SqliteConfig::default(),
+            expose_metrics: true,
         }
     }
 }
@@ -63,8 +68,11 @@ pub struct Node {
     pub registry: Registry,
     pub projections: Projections,
     pub schema: CitySchema,
+    /// Counters of this node, served on `/metrics`.
+    pub metrics: Arc<Metrics>,
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
+    expose_metrics: bool,
 }
 
 impl Node {
@@ -85,13 +93,19 @@ impl Node {
         Self::with_logs(log, access, &dir.join("projections.db"), options).await
     }
 
-    /// A node over logs opened elsewhere (another backend, or tests).
+    /// A node over logs opened elsewhere (another backend, or tests). Both logs are wrapped in
+    /// a [`MeteredLog`] so that their appends are counted.
     pub async fn with_logs(
         log: Arc<dyn EventLog>,
         access: Arc<dyn EventLog>,
         projections_path: &Path,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
+        let metrics = Arc::new(Metrics::new());
+        let log: Arc<dyn EventLog> =
+            Arc::new(MeteredLog::new(log, metrics.clone(), LogKind::Events));
+        let access: Arc<dyn EventLog> =
+            Arc::new(MeteredLog::new(access, metrics.clone(), LogKind::Access));
         let projections =
             Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
         let registry = Registry::new(log.clone());
@@ -102,14 +116,17 @@ impl Node {
             projections: projections.clone(),
         };
         let schema = build_schema(registers, access_log.clone(), &options.query_limits);
+        metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
         Ok(Node {
             log,
             access_log,
             registry,
             projections,
             schema,
+            metrics,
             authenticator: Arc::new(Authenticator::new(options.auth)),
             server_limits: options.server_limits,
+            expose_metrics: options.expose_metrics,
         })
     }
 
@@ -123,11 +140,19 @@ impl Node {
         })
     }
 
-    /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`.
+    /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, and `/metrics` unless
+    /// the options moved it elsewhere.
     pub fn router(&self) -> Router {
         let state = ServerState::new(self.authenticator.clone())
             .with_readiness(self.readiness())
-            .with_limits(self.server_limits);
+            .with_limits(self.server_limits)
+            .with_metrics(self.metrics.clone())
+            .expose_metrics(self.expose_metrics);
         router(self.schema.clone(), state)
+    }
+
+    /// `/metrics` alone, for a separate listen address.
+    pub fn metrics_router(&self) -> Router {
+        metrics_router(self.metrics.clone(), self.readiness())
     }
 }

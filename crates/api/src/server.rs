@@ -1,5 +1,10 @@
-//! The HTTP server: `/graphql` over POST, GET and WebSocket, health and readiness probes, and
-//! GraphiQL.
+//! The HTTP server: `/graphql` over POST, GET and WebSocket, health and readiness probes,
+//! GraphiQL and Prometheus metrics.
+//!
+//! Every request is counted in [`Metrics`] (route template, method, status, latency) and logged
+//! as ONE `tracing` event (target `citydb::http`) with its method, path (never the query
+//! string, which may hold a GraphQL document with personal data), status, latency and the
+//! authenticated principal's id — never a token, a header value or a body.
 //!
 //! Authentication happens here, before any GraphQL work: a request without a valid token never
 //! reaches the schema. The [`RequestContext`] then travels in the request's (or WebSocket
@@ -7,7 +12,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, parse_query_string};
 use async_graphql::parser::types::OperationType;
@@ -17,7 +22,7 @@ use async_graphql::{
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgrade};
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
@@ -28,13 +33,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::{
     Authenticator, CASE_HEADERS, CORRELATION_HEADER, END_USER_HEADERS, PURPOSE_HEADER,
     RequestContext,
 };
 use crate::error::ApiError;
+use crate::metrics::{Metrics, OUTCOME_OK};
 
 /// Limits the server enforces on every request, before GraphQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,15 +99,34 @@ pub struct ServerState {
     pub authenticator: Arc<Authenticator>,
     pub readiness: Readiness,
     pub limits: ServerLimits,
+    /// Where requests and operations are counted.
+    pub metrics: Arc<Metrics>,
+    /// Serve `/metrics` on this router (else only through [`metrics_router`], e.g. on a
+    /// separate listen address).
+    pub expose_metrics: bool,
 }
 
 impl ServerState {
-    /// Always ready, default limits.
+    /// Always ready, default limits, fresh metrics served on `/metrics`.
     pub fn new(authenticator: Arc<Authenticator>) -> Self {
         ServerState {
             authenticator,
             readiness: Readiness::always(),
             limits: ServerLimits::default(),
+            metrics: Arc::new(Metrics::new()),
+            expose_metrics: true,
+        }
+    }
+
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        ServerState { metrics, ..self }
+    }
+
+    /// Whether the router itself answers `/metrics`.
+    pub fn expose_metrics(self, expose_metrics: bool) -> Self {
+        ServerState {
+            expose_metrics,
+            ..self
         }
     }
 
@@ -124,7 +148,8 @@ struct App<Q, M, S> {
 /// - `/graphql`: POST (JSON, batches allowed), GET (queries only) and WebSocket upgrade
 ///   (`graphql-transport-ws` and legacy `graphql-ws`);
 /// - `/healthz` (always 200), `/readyz` (200 when ready, else 503);
-/// - `/graphiql` and its assets.
+/// - `/graphiql` and its assets;
+/// - `/metrics` (Prometheus text format, no token) unless `state.expose_metrics` is off.
 ///
 /// Build the schema with [`crate::apply_limits`] so that limits and error codes apply.
 pub fn router<Q, M, S>(schema: Schema<Q, M, S>, state: ServerState) -> Router
@@ -135,6 +160,10 @@ where
 {
     let timeout = state.limits.request_timeout;
     let readiness = state.readiness.clone();
+    let metrics = state.metrics.clone();
+    let metrics_routes = state
+        .expose_metrics
+        .then(|| metrics_router(metrics.clone(), readiness.clone()));
     let app = Arc::new(App { schema, state });
     let graphql = Router::new()
         .route(
@@ -143,7 +172,7 @@ where
         )
         .with_state(app)
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout));
-    Router::new()
+    let router = Router::new()
         .route(
             "/healthz",
             get(|| async { json_status(StatusCode::OK, "ok") }),
@@ -162,8 +191,146 @@ where
             }),
         )
         .merge(crate::graphiql::routes())
-        .merge(graphql)
-        .layer(TraceLayer::new_for_http())
+        .merge(graphql);
+    let router = match metrics_routes {
+        Some(routes) => router.merge(routes),
+        None => router,
+    };
+    router.layer(middleware::from_fn_with_state(metrics, observe))
+}
+
+/// `/metrics` alone (Prometheus text format), to serve on a separate address. It needs no
+/// token: serve it only where the scraper, not the public, can reach it.
+pub fn metrics_router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = metrics.render(readiness.is_ready());
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+/// The authenticated principal of a request, left in the response's extensions by the
+/// handlers so that the request log can name it.
+#[derive(Clone, Debug)]
+struct PrincipalId(String);
+
+/// Counts and logs every request: one `tracing` event per request, at INFO (WARN for 5xx).
+async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    // The path only: a GET query string may carry a GraphQL document with personal data.
+    let path: String = req.uri().path().chars().take(200).collect();
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.http_request(&route, method, status, elapsed);
+    let principal = response
+        .extensions()
+        .get::<PrincipalId>()
+        .map_or("-", |p| p.0.as_str());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(target: "citydb::http", method, path, status, latency_ms, principal, "request");
+    } else {
+        tracing::info!(target: "citydb::http", method, path, status, latency_ms, principal, "request");
+    }
+    response
+}
+
+/// The method as a label: the standard ones by name, anything else as `OTHER`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// `query`, `mutation` or `subscription` for the operation the request will run; `unknown`
+/// when the document does not parse or does not name one operation.
+fn operation_kind(request: &mut async_graphql::Request) -> &'static str {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        return "unknown";
+    };
+    let op = match (&doc.operations, name) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| op),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
+            let mut all = ops.values();
+            match (all.next(), all.next()) {
+                (Some(op), None) => Some(op),
+                _ => None,
+            }
+        }
+    };
+    match op.map(|op| op.node.ty) {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    }
+}
+
+/// `ok`, or the code of the response's first error.
+fn operation_outcome(response: &async_graphql::Response) -> String {
+    match response.errors.first() {
+        None => OUTCOME_OK.to_owned(),
+        Some(e) => match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            _ => "OTHER".to_owned(),
+        },
+    }
+}
+
+fn count_operations(metrics: &Metrics, kinds: &[&'static str], batch: &BatchResponse) {
+    let responses: Vec<&async_graphql::Response> = match batch {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    for (kind, response) in kinds.iter().zip(responses) {
+        metrics.graphql_operation(kind, &operation_outcome(response));
+    }
+}
+
+/// A request refused before any operation ran: counted as one operation of unknown type.
+fn refused(metrics: &Metrics, status: Option<StatusCode>, err: ApiError) -> Response {
+    metrics.graphql_operation("unknown", err.code().as_str());
+    match status {
+        Some(status) => error_response_with(status, err),
+        None => error_response(err),
+    }
+}
+
+fn with_principal(mut response: Response, ctx: &RequestContext) -> Response {
+    response
+        .extensions_mut()
+        .insert(PrincipalId(ctx.principal.id.clone()));
+    response
 }
 
 /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
@@ -280,44 +447,52 @@ where
     S: SubscriptionType + 'static,
 {
     let (parts, body) = req.into_parts();
+    let metrics = &app.state.metrics;
     let ctx = match context_for(&app.state.authenticator, &parts.headers) {
         Ok(ctx) => ctx,
-        Err(e) => return error_response(e),
+        Err(e) => return refused(metrics, None, e),
     };
     if let Some(ct) = parts.headers.get(CONTENT_TYPE)
         && !ct
             .to_str()
             .is_ok_and(|ct| ct.to_ascii_lowercase().contains("json"))
     {
-        return error_response_with(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        let response = refused(
+            metrics,
+            Some(StatusCode::UNSUPPORTED_MEDIA_TYPE),
             ApiError::invalid_input("POST /graphql takes application/json"),
         );
+        return with_principal(response, &ctx);
     }
     let bytes = match read_body(body, &parts.headers, app.state.limits.max_body_bytes).await {
         Ok(bytes) => bytes,
-        Err(e) => return error_response(e),
+        Err(e) => return with_principal(refused(metrics, None, e), &ctx),
     };
-    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+    let mut batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(batch) => batch,
         Err(e) => {
-            return error_response(ApiError::invalid_input(format!(
-                "the body is not a GraphQL request: {e}"
-            )));
+            let err = ApiError::invalid_input(format!("the body is not a GraphQL request: {e}"));
+            return with_principal(refused(metrics, None, err), &ctx);
         }
     };
     if let BatchRequest::Batch(requests) = &batch {
-        if requests.is_empty() {
-            return error_response(ApiError::invalid_input("the batch is empty"));
-        }
-        if requests.len() > app.state.limits.max_batch_len {
-            return error_response(ApiError::limit_exceeded(format!(
+        let refusal = if requests.is_empty() {
+            Some(ApiError::invalid_input("the batch is empty"))
+        } else if requests.len() > app.state.limits.max_batch_len {
+            Some(ApiError::limit_exceeded(format!(
                 "the batch holds {} operations, over the limit of {}",
                 requests.len(),
                 app.state.limits.max_batch_len
-            )));
+            )))
+        } else {
+            None
+        };
+        if let Some(err) = refusal {
+            return with_principal(refused(metrics, None, err), &ctx);
         }
     }
+    // Parsing here caches the document in the request: the schema does not parse it again.
+    let kinds: Vec<&'static str> = batch.iter_mut().map(operation_kind).collect();
     // One recorder per HTTP request: the access log gets every personal-data read of the
     // request (all operations of a batch) before the response leaves.
     let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
@@ -325,7 +500,8 @@ where
         .schema
         .execute_batch(batch.data(ctx.clone()).data(recorder))
         .await;
-    graphql_response(response, &ctx)
+    count_operations(metrics, &kinds, &response);
+    with_principal(graphql_response(response, &ctx), &ctx)
 }
 
 async fn graphql_get<Q, M, S>(State(app): State<Arc<App<Q, M, S>>>, req: Request) -> Response
@@ -338,16 +514,16 @@ where
     if is_websocket_upgrade(&parts.headers) {
         return websocket(app, parts).await;
     }
+    let metrics = &app.state.metrics;
     let ctx = match context_for(&app.state.authenticator, &parts.headers) {
         Ok(ctx) => ctx,
-        Err(e) => return error_response(e),
+        Err(e) => return refused(metrics, None, e),
     };
     let mut request = match parse_query_string(parts.uri.query().unwrap_or_default()) {
         Ok(request) => request,
         Err(e) => {
-            return error_response(ApiError::invalid_input(format!(
-                "bad GraphQL GET request: {e}"
-            )));
+            let err = ApiError::invalid_input(format!("bad GraphQL GET request: {e}"));
+            return with_principal(refused(metrics, None, err), &ctx);
         }
     };
     // GET must not change anything (links, prefetchers and caches replay it), so a document
@@ -359,22 +535,26 @@ where
             .iter()
             .any(|(_, op)| op.node.ty != OperationType::Query)
     {
-        let mut response = error_response_with(
-            StatusCode::METHOD_NOT_ALLOWED,
+        let mut response = refused(
+            metrics,
+            Some(StatusCode::METHOD_NOT_ALLOWED),
             ApiError::invalid_input("only queries may be sent with GET; use POST"),
         );
         response.headers_mut().insert(
             axum::http::header::ALLOW,
             HeaderValue::from_static("GET, POST"),
         );
-        return response;
+        return with_principal(response, &ctx);
     }
+    let kind = operation_kind(&mut request);
     let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
     let response = app
         .schema
         .execute(request.data(ctx.clone()).data(recorder))
         .await;
-    graphql_response(BatchResponse::Single(response), &ctx)
+    let response = BatchResponse::Single(response);
+    count_operations(metrics, &[kind], &response);
+    with_principal(graphql_response(response, &ctx), &ctx)
 }
 
 /// Reads the body, refusing more than `limit` bytes. A declared length over the limit is

@@ -46,6 +46,8 @@ pub struct SqliteConfig {
     pub read_connections: usize,
     /// Logs with at least this many events are verified on parallel threads.
     pub parallel_verify_threshold: u64,
+    /// How many segments (threads) a parallel verification uses.
+    pub verify_segments: u64,
 }
 
 impl Default for SqliteConfig {
@@ -55,6 +57,9 @@ impl Default for SqliteConfig {
             max_event_size: citydb_log::DEFAULT_MAX_EVENT_SIZE,
             read_connections: 4,
             parallel_verify_threshold: 50_000,
+            verify_segments: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4) as u64,
         }
     }
 }
@@ -443,19 +448,22 @@ impl EventLog for SqliteLog {
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
         let path = self.inner.path.clone();
         let threshold = self.inner.config.parallel_verify_threshold;
+        let segments_wanted = self.inner.config.verify_segments;
         self.read(move |conn| {
             let Some((last, _, _)) = schema::last_event(conn)? else {
                 return Ok(LogVerifier::new(expected_head).finish());
             };
-            let threads = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4) as u64;
+            let threads = segments_wanted.max(1);
             let segments = if last + 1 < threshold {
                 1
             } else {
                 threads.min(last + 1)
             };
             let step = (last + 1).div_ceil(segments);
+            // Rounding the step up can leave fewer non-empty ranges than asked for (5 events
+            // over 4 threads: steps of 2 make 3 ranges); an empty range past the end would
+            // start beyond the log and read as a gap.
+            let segments = (last + 1).div_ceil(step);
             let ranges: Vec<(u64, Option<u64>)> = (0..segments)
                 .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
                 .collect();

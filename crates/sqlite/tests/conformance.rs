@@ -44,6 +44,7 @@ impl Backend for SqliteBackend {
         // exercises the seams between segments.
         let config = SqliteConfig {
             parallel_verify_threshold: 2,
+            verify_segments: 4,
             ..SqliteConfig::default()
         };
         Arc::new(SqliteLog::open(&self.path, config).unwrap())

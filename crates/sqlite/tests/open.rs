@@ -111,3 +111,36 @@ async fn a_new_file_is_marked_and_readable_with_plain_sqlite() {
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(mode, "wal");
 }
+
+/// More segments than a small log can fill: rounding must not leave a range past the end.
+#[tokio::test]
+async fn parallel_verification_of_a_log_smaller_than_its_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    for events in 1..=9u64 {
+        let config = SqliteConfig {
+            parallel_verify_threshold: 1,
+            verify_segments: 4,
+            ..SqliteConfig::default()
+        };
+        let log = SqliteLog::open(dir.path().join(format!("log{events}.db")), config).unwrap();
+        let s: citydb_log::StreamId = "citizen-0193e3a4-7c1b-7d2e-8f00-123456789abc"
+            .parse()
+            .unwrap();
+        for n in 0..events {
+            log.append(vec![citydb_log::StreamAppend::new(
+                s.clone(),
+                citydb_log::ExpectedVersion::Any,
+                vec![citydb_log::conformance::event(n)],
+            )])
+            .await
+            .unwrap();
+        }
+        let report = log.verify_log(None).await.unwrap();
+        assert!(
+            report.is_intact(),
+            "{events} events: {:?}",
+            report.corruption
+        );
+        assert_eq!(report.events, events);
+    }
+}

@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use std::hash::Hash;
+
+use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 
 use citydb_domain::business::Business;
@@ -95,4 +98,22 @@ impl Loaders {
             tokio::spawn,
         ))
     }
+}
+
+/// Loads `ids` through the schema's loader (batched with every other load of the same tick),
+/// keeping their order and skipping ids that have no record.
+pub async fn load_in_order<K>(
+    ctx: &Context<'_>,
+    ids: impl IntoIterator<Item = K>,
+) -> Result<Vec<<ProjectionLoader as Loader<K>>::Value>, ApiError>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    ProjectionLoader: Loader<K, Error = ApiError>,
+{
+    let ids: Vec<K> = ids.into_iter().collect();
+    let loaders = ctx
+        .data::<Loaders>()
+        .map_err(|_| ApiError::internal("loaders missing from the schema data"))?;
+    let found = loaders.0.load_many(ids.iter().cloned()).await?;
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
 }

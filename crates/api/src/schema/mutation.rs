@@ -18,7 +18,7 @@ use citydb_domain::{Actor, Command, RecordId, StewardRole};
 use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
 
 use super::Registers;
-use super::records::{Business, Citizen, Parcel};
+use super::records::{Business, Citizen, Parcel, load_businesses, load_citizens, load_parcels};
 use crate::auth::{RequestContext, Role};
 use crate::error::ApiError;
 
@@ -76,70 +76,25 @@ impl MutationResult {
     }
     /// The citizens this command changed, as now projected.
     async fn citizens(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
-        let registers = ctx
-            .data::<Registers>()
-            .map_err(|_| ApiError::internal("registers missing"))?;
-        let ids: Vec<_> = self
-            .changed
-            .iter()
-            .filter_map(|(r, _)| match r {
-                RecordId::Citizen(c) => Some(*c),
-                _ => None,
-            })
-            .collect();
-        let found = registers
-            .projections
-            .citizens_by_ids(&ids)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| found.get(id).cloned().map(Citizen))
-            .collect())
+        let ids = self.changed.iter().filter_map(|(r, _)| match r {
+            RecordId::Citizen(c) => Some(*c),
+            _ => None,
+        });
+        load_citizens(ctx, ids).await
     }
     async fn businesses(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
-        let registers = ctx
-            .data::<Registers>()
-            .map_err(|_| ApiError::internal("registers missing"))?;
-        let ids: Vec<_> = self
-            .changed
-            .iter()
-            .filter_map(|(r, _)| match r {
-                RecordId::Business(b) => Some(*b),
-                _ => None,
-            })
-            .collect();
-        let found = registers
-            .projections
-            .businesses_by_ids(&ids)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| found.get(id).cloned().map(Business))
-            .collect())
+        let ids = self.changed.iter().filter_map(|(r, _)| match r {
+            RecordId::Business(b) => Some(*b),
+            _ => None,
+        });
+        load_businesses(ctx, ids).await
     }
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
-        let registers = ctx
-            .data::<Registers>()
-            .map_err(|_| ApiError::internal("registers missing"))?;
-        let ids: Vec<_> = self
-            .changed
-            .iter()
-            .filter_map(|(r, _)| match r {
-                RecordId::Parcel(p) => Some(*p),
-                _ => None,
-            })
-            .collect();
-        let found = registers
-            .projections
-            .parcels_by_ids(&ids)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| found.get(id).cloned().map(Parcel))
-            .collect())
+        let ids = self.changed.iter().filter_map(|(r, _)| match r {
+            RecordId::Parcel(p) => Some(*p),
+            _ => None,
+        });
+        load_parcels(ctx, ids).await
     }
 }
 

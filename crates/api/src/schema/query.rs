@@ -4,9 +4,7 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
-use citydb_domain::{
-    BusinessId, EnterpriseCode, ParcelId, ParcelKey, PersonalIdNumber, Record, RecordId,
-};
+use citydb_domain::{EnterpriseCode, ParcelKey, PersonalIdNumber, Record, RecordId};
 use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{
     BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, ParcelFilter, ParcelState,
@@ -146,6 +144,34 @@ async fn past(
     }))
 }
 
+/// The answer to a single-record lookup: the current state, or (with `asOf`) the state at that
+/// point. `id` is the record asked for by id, if it was asked by id: a record that exists now
+/// was found either way, but one that was asked by id may have existed only in the past.
+async fn at<T>(
+    ctx: &Context<'_>,
+    current: Option<Versioned<T>>,
+    asked: Option<RecordId>,
+    as_of: Option<AsOf>,
+    id_of: impl Fn(&T) -> RecordId,
+    pick: impl Fn(Record) -> Option<T>,
+) -> Result<Option<Versioned<T>>, ApiError> {
+    let Some(as_of) = as_of else {
+        return Ok(current);
+    };
+    let id = match (&current, asked) {
+        (Some(c), _) => id_of(&c.state),
+        (None, Some(id)) => id,
+        (None, None) => return Ok(None),
+    };
+    Ok(past(ctx, id, &as_of).await?.and_then(|v| {
+        pick(v.state).map(|state| Versioned {
+            state,
+            version: v.version,
+            last_position: v.last_position,
+        })
+    }))
+}
+
 fn wrong_kind() -> ApiError {
     ApiError::internal("a record of another kind was stored under this id")
 }
@@ -184,8 +210,11 @@ impl Query {
     ) -> Result<Option<Citizen>, ApiError> {
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("pin", pin.as_deref()))?;
-        let current = if by_id {
-            let RecordId::Citizen(cid) = record_id(value, "citizen", "id")? else {
+        let asked = by_id
+            .then(|| record_id(value, "citizen", "id"))
+            .transpose()?;
+        let current = if let Some(id) = asked {
+            let RecordId::Citizen(cid) = id else {
                 return Err(wrong_kind());
             };
             p.citizen(cid).await.map_err(ApiError::internal)?
@@ -195,29 +224,19 @@ impl Query {
             RequestContext::of(ctx)?.require_personal_data_access(&[FieldGroup::Identity])?;
             p.citizen_by_pin(&pin).await.map_err(ApiError::internal)?
         };
-        let Some(as_of) = as_of else {
-            return Ok(current.map(Citizen));
-        };
-        let cid = match (&current, by_id) {
-            (Some(c), _) => c.state.id,
-            (None, true) => match record_id(value, "citizen", "id")? {
-                RecordId::Citizen(c) => c,
-                _ => return Err(wrong_kind()),
+        let found = at(
+            ctx,
+            current,
+            asked,
+            as_of,
+            |r| RecordId::Citizen(r.id),
+            |r| match r {
+                Record::Citizen(x) => Some(x),
+                _ => None,
             },
-            (None, false) => return Ok(None),
-        };
-        Ok(match past(ctx, RecordId::Citizen(cid), &as_of).await? {
-            Some(Versioned {
-                state: Record::Citizen(c),
-                version,
-                last_position,
-            }) => Some(Citizen(Versioned {
-                state: c,
-                version,
-                last_position,
-            })),
-            _ => None,
-        })
+        )
+        .await?;
+        Ok(found.map(Citizen))
     }
 
     /// Citizens by diacritic-insensitive name (exact matches first), commune, status or birth
@@ -290,8 +309,11 @@ impl Query {
         scoped(ctx, FieldGroup::Business, "business")?;
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("code", code.as_deref()))?;
-        let current = if by_id {
-            let RecordId::Business(bid) = record_id(value, "business", "id")? else {
+        let asked = by_id
+            .then(|| record_id(value, "business", "id"))
+            .transpose()?;
+        let current = if let Some(id) = asked {
+            let RecordId::Business(bid) = id else {
                 return Err(wrong_kind());
             };
             p.business(bid).await.map_err(ApiError::internal)?
@@ -301,29 +323,19 @@ impl Query {
                 .await
                 .map_err(ApiError::internal)?
         };
-        let Some(as_of) = as_of else {
-            return Ok(current.map(Business));
-        };
-        let bid: BusinessId = match (&current, by_id) {
-            (Some(b), _) => b.state.id,
-            (None, true) => match record_id(value, "business", "id")? {
-                RecordId::Business(b) => b,
-                _ => return Err(wrong_kind()),
+        let found = at(
+            ctx,
+            current,
+            asked,
+            as_of,
+            |r| RecordId::Business(r.id),
+            |r| match r {
+                Record::Business(x) => Some(x),
+                _ => None,
             },
-            (None, false) => return Ok(None),
-        };
-        Ok(match past(ctx, RecordId::Business(bid), &as_of).await? {
-            Some(Versioned {
-                state: Record::Business(b),
-                version,
-                last_position,
-            }) => Some(Business(Versioned {
-                state: b,
-                version,
-                last_position,
-            })),
-            _ => None,
-        })
+        )
+        .await?;
+        Ok(found.map(Business))
     }
 
     /// Businesses by name (diacritic-insensitive), head-office commune or status.
@@ -375,8 +387,11 @@ impl Query {
         scoped(ctx, FieldGroup::Land, "parcel")?;
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("key", key.as_deref()))?;
-        let current = if by_id {
-            let RecordId::Parcel(pid) = record_id(value, "parcel", "id")? else {
+        let asked = by_id
+            .then(|| record_id(value, "parcel", "id"))
+            .transpose()?;
+        let current = if let Some(id) = asked {
+            let RecordId::Parcel(pid) = id else {
                 return Err(wrong_kind());
             };
             p.parcel(pid).await.map_err(ApiError::internal)?
@@ -384,29 +399,19 @@ impl Query {
             let key: ParcelKey = parse(value, "key")?;
             p.parcel_by_key(&key).await.map_err(ApiError::internal)?
         };
-        let Some(as_of) = as_of else {
-            return Ok(current.map(Parcel));
-        };
-        let pid: ParcelId = match (&current, by_id) {
-            (Some(p), _) => p.state.id,
-            (None, true) => match record_id(value, "parcel", "id")? {
-                RecordId::Parcel(p) => p,
-                _ => return Err(wrong_kind()),
+        let found = at(
+            ctx,
+            current,
+            asked,
+            as_of,
+            |r| RecordId::Parcel(r.id),
+            |r| match r {
+                Record::Parcel(x) => Some(x),
+                _ => None,
             },
-            (None, false) => return Ok(None),
-        };
-        Ok(match past(ctx, RecordId::Parcel(pid), &as_of).await? {
-            Some(Versioned {
-                state: Record::Parcel(p),
-                version,
-                last_position,
-            }) => Some(Parcel(Versioned {
-                state: p,
-                version,
-                last_position,
-            })),
-            _ => None,
-        })
+        )
+        .await?;
+        Ok(found.map(Parcel))
     }
 
     /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).

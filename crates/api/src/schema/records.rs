@@ -14,7 +14,7 @@ use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
-use super::loaders::{HeldBy, Loaders, RepresentedBy};
+use super::loaders::{HeldBy, Loaders, RepresentedBy, load_in_order};
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
 
@@ -154,15 +154,14 @@ impl Citizen {
     }
 }
 
-async fn load_citizens(
+pub(super) async fn load_citizens(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = CitizenId>,
 ) -> Result<Vec<Citizen>, ApiError> {
-    let ids: Vec<CitizenId> = ids.into_iter().collect();
-    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Citizen))
+    Ok(load_in_order(ctx, ids)
+        .await?
+        .into_iter()
+        .map(Citizen)
         .collect())
 }
 
@@ -367,15 +366,14 @@ pub struct Address {
 /// A business registered with an enterprise code (or a branch of one).
 pub struct Business(pub Versioned<BusinessState>);
 
-async fn load_businesses(
+pub(super) async fn load_businesses(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = BusinessId>,
 ) -> Result<Vec<Business>, ApiError> {
-    let ids: Vec<BusinessId> = ids.into_iter().collect();
-    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Business))
+    Ok(load_in_order(ctx, ids)
+        .await?
+        .into_iter()
+        .map(Business)
         .collect())
 }
 
@@ -572,11 +570,10 @@ pub(super) async fn load_parcels(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = ParcelId>,
 ) -> Result<Vec<Parcel>, ApiError> {
-    let ids: Vec<ParcelId> = ids.into_iter().collect();
-    let found = loaders(ctx)?.0.load_many(ids.iter().copied()).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.get(id).cloned().map(Parcel))
+    Ok(load_in_order(ctx, ids)
+        .await?
+        .into_iter()
+        .map(Parcel)
         .collect())
 }
 
