@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LogError;
 use crate::event::NewEvent;
 use crate::stream::StreamId;
 
@@ -92,4 +93,33 @@ pub struct AppendOutcome {
     /// True when every event id was already recorded and nothing was written: an idempotent
     /// re-send, answered with the original positions.
     pub already_recorded: bool,
+}
+
+/// Everything about an append request that can be checked without the log's state: at least
+/// one stream, no stream named twice, no event id twice, and every event valid on its own
+/// ([`NewEvent::validate`]). Backends call it before writing anything.
+pub fn validate_append(appends: &[StreamAppend], max_event_size: usize) -> Result<(), LogError> {
+    if appends.is_empty() {
+        return Err(LogError::InvalidAppend {
+            reason: "no stream named".into(),
+        });
+    }
+    let mut streams = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for append in appends {
+        if !streams.insert(append.stream.as_str()) {
+            return Err(LogError::InvalidAppend {
+                reason: format!("stream {} is named twice", append.stream),
+            });
+        }
+        for event in &append.events {
+            event.validate(max_event_size)?;
+            if !ids.insert(event.event_id) {
+                return Err(LogError::InvalidAppend {
+                    reason: format!("event id {} appears twice", event.event_id),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -126,15 +126,20 @@ impl NewEvent {
                 limit: max_event_size,
             });
         }
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&self.data).is_err() {
+        // JSON text is UTF-8 (RFC 8259 §8.1); serde skips unvalidated bytes inside strings it
+        // ignores, so check the encoding explicitly: backends store the text as text.
+        if std::str::from_utf8(&self.data).is_err()
+            || serde_json::from_slice::<serde::de::IgnoredAny>(&self.data).is_err()
+        {
             return Err(LogError::InvalidJson {
                 event_id: self.event_id,
                 field: "data",
             });
         }
         // Metadata must be a JSON object so that readers can always look fields up in it.
-        if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.metadata)
-            .is_err()
+        if std::str::from_utf8(&self.metadata).is_err()
+            || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.metadata)
+                .is_err()
         {
             return Err(LogError::InvalidJson {
                 event_id: self.event_id,

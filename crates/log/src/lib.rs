@@ -20,7 +20,7 @@ mod subscription;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten};
+pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten, validate_append};
 pub use chain::{Breach, Corruption, Hash, LogHead, VerifyReport};
 pub use error::LogError;
 pub use event::{MAX_EVENT_TYPE_LEN, Metadata, NewEvent, RecordedEvent};

@@ -366,7 +366,7 @@ fn clamp(n: u64) -> i64 {
 #[async_trait]
 impl EventLog for SqliteLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
-        validate_append(&appends, self.inner.config.max_event_size)?;
+        citydb_log::validate_append(&appends, self.inner.config.max_event_size)?;
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
         let (reply, answer) = oneshot::channel();
         queue
@@ -548,31 +548,4 @@ impl EventLog for SqliteLog {
         })
         .await
     }
-}
-
-/// Everything about a request that can be checked without the log's state.
-fn validate_append(appends: &[StreamAppend], max_event_size: usize) -> Result<(), LogError> {
-    if appends.is_empty() {
-        return Err(LogError::InvalidAppend {
-            reason: "no stream named".into(),
-        });
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut ids = std::collections::HashSet::new();
-    for append in appends {
-        if !seen.insert(append.stream.as_str()) {
-            return Err(LogError::InvalidAppend {
-                reason: format!("stream {} is named twice", append.stream),
-            });
-        }
-        for event in &append.events {
-            event.validate(max_event_size)?;
-            if !ids.insert(event.event_id) {
-                return Err(LogError::InvalidAppend {
-                    reason: format!("event id {} appears twice", event.event_id),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,155 @@
+//! The log's conformance suite against the PostgreSQL backend, on a real server that this test
+//! binary starts itself (one cluster, one fresh database per test), plus tamper hooks that edit
+//! the rows with raw SQL, as someone with write access to the database would.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use citydb_log::chain::{ChainLink, Envelope};
+use citydb_log::conformance::{Backend, Tamper};
+use citydb_log::{Hash, conformance_tests};
+use citydb_postgres::testkit::{self, TestCluster};
+use citydb_postgres::{PostgresConfig, PostgresLog};
+
+struct PgBackend {
+    url: String,
+}
+
+async fn pg_backend() -> PgBackend {
+    let cluster = TestCluster::shared().expect("cannot start the PostgreSQL test cluster");
+    let url = cluster.create_database().await.unwrap();
+    PgBackend { url }
+}
+
+/// Moves rows out of the way of the primary key while renumbering.
+const OFFSET: i64 = 1_000_000_000;
+
+#[async_trait]
+impl Backend for PgBackend {
+    type Log = PostgresLog;
+
+    async fn open(&self) -> Arc<PostgresLog> {
+        // Verify even these small logs in parallel segments and small chunks, so that every
+        // tamper case also exercises the seams between segments and between chunks.
+        let config = PostgresConfig {
+            parallel_verify_threshold: 2,
+            verify_chunk: 3,
+            read_connections: 4,
+            ..PostgresConfig::default()
+        };
+        Arc::new(PostgresLog::connect(&self.url, config).await.unwrap())
+    }
+
+    async fn tamper(&self, tamper: Tamper) {
+        let db = testkit::connect(&self.url).await.unwrap();
+        let flip = |column: &'static str, position: u64| {
+            let db = &db;
+            async move {
+                let row = db
+                    .query_one(
+                        &format!("SELECT {column} FROM events WHERE position = $1"),
+                        &[&(position as i64)],
+                    )
+                    .await
+                    .unwrap();
+                let text = String::from_utf8(row.get::<_, Vec<u8>>(0)).unwrap();
+                // Change one digit or letter, keeping the text valid JSON.
+                let changed = text
+                    .replacen("conformance", "conformancf", 1)
+                    .replacen("\"n\":", "\"m\":", 1);
+                assert_ne!(changed, text);
+                db.execute(
+                    &format!("UPDATE events SET {column} = $1 WHERE position = $2"),
+                    &[&changed.into_bytes(), &(position as i64)],
+                )
+                .await
+                .unwrap();
+            }
+        };
+        match tamper {
+            Tamper::FlipDataByte { position } => flip("data", position).await,
+            Tamper::FlipMetadataByte { position } => flip("metadata", position).await,
+            Tamper::Delete { position } => {
+                db.execute(
+                    "DELETE FROM events WHERE position = $1",
+                    &[&(position as i64)],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::SwapWithNext { position } => {
+                let p = position as i64;
+                db.batch_execute(&format!(
+                    "BEGIN;
+                     UPDATE events SET position = {p} + {OFFSET} WHERE position = {p};
+                     UPDATE events SET position = {p} WHERE position = {p} + 1;
+                     UPDATE events SET position = {p} + 1 WHERE position = {p} + {OFFSET};
+                     COMMIT;"
+                ))
+                .await
+                .unwrap();
+            }
+            Tamper::InsertForged { after } => {
+                let a = after as i64;
+                db.batch_execute(&format!(
+                    "BEGIN;
+                     UPDATE events SET position = position + {OFFSET} WHERE position > {a};
+                     UPDATE events SET position = position - {OFFSET} + 1
+                         WHERE position >= {OFFSET};
+                     COMMIT;"
+                ))
+                .await
+                .unwrap();
+                let row = db
+                    .query_one(
+                        "SELECT hash, recorded_at FROM events WHERE position = $1",
+                        &[&a],
+                    )
+                    .await
+                    .unwrap();
+                let prev = Hash::from_slice(row.get::<_, &[u8]>(0)).unwrap();
+                let recorded_at: i64 = row.get(1);
+                let stream = format!("forged-{}", Uuid::now_v7());
+                let env = Envelope {
+                    position: after + 1,
+                    stream_id: &stream,
+                    stream_version: 0,
+                    event_id: Uuid::now_v7(),
+                    event_type: "Forged",
+                    schema_version: 1,
+                    recorded_at,
+                    metadata: b"{}",
+                };
+                let link = ChainLink::compute(&env, b"{}", Hash::ZERO, prev);
+                db.execute(
+                    "INSERT INTO events VALUES ($1, $2, 0, $3, 'Forged', 1, $4,
+                         '\\x7b7d', '\\x7b7d', $5, $6, $7, $8)",
+                    &[
+                        &(a + 1),
+                        &stream,
+                        &env.event_id,
+                        &recorded_at,
+                        &link.data_hash.as_bytes().as_slice(),
+                        &link.prev_stream_hash.as_bytes().as_slice(),
+                        &link.prev_log_hash.as_bytes().as_slice(),
+                        &link.hash.as_bytes().as_slice(),
+                    ],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::TruncateAfter { keep_through } => {
+                db.execute(
+                    "DELETE FROM events WHERE position > $1",
+                    &[&(keep_through as i64)],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
+
+conformance_tests!(pg_backend);
