@@ -1,7 +1,9 @@
-//! Event-log benchmarks on the embedded SQLite backend, with durable (`synchronous=FULL`)
+//! Event-log benchmarks on both backends — the embedded SQLite file (`synchronous=FULL`) and
+//! PostgreSQL (a throwaway local cluster, fsync and synchronous_commit on) — with durable
 //! commits and events of realistic size (~550 bytes of JSON data plus metadata).
 //!
 //! Run: `cargo bench --bench log` (figures and their interpretation: docs/benchmarks.md).
+//! `CITYDB_BENCH_BACKENDS=sqlite` limits the run to one backend.
 //! The `machine_limits` group measures what this machine can do at best on the same bytes:
 //! blake3 throughput and fsync'd sequential writes, to put the log's figures in proportion.
 
@@ -14,6 +16,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use citydb_log::{EventLog, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
+use citydb_postgres::testkit::TestCluster;
+use citydb_postgres::{PostgresConfig, PostgresLog};
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 
 fn realistic_event(n: u64) -> NewEvent {
@@ -48,16 +52,45 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn open(dir: &tempfile::TempDir) -> Arc<SqliteLog> {
-    open_with(dir, Durability::Full)
+fn backends() -> Vec<&'static str> {
+    let wanted =
+        std::env::var("CITYDB_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    ["sqlite", "postgres"]
+        .into_iter()
+        .filter(|b| wanted.contains(b))
+        .collect()
 }
 
-fn open_with(dir: &tempfile::TempDir, durability: Durability) -> Arc<SqliteLog> {
-    let config = SqliteConfig {
-        durability,
-        ..SqliteConfig::default()
-    };
-    Arc::new(SqliteLog::open(dir.path().join("bench.db"), config).unwrap())
+/// A fresh, empty log on `backend` (and the directory to keep alive while it is used).
+fn open(
+    rt: &tokio::runtime::Runtime,
+    backend: &str,
+    durability: Durability,
+) -> (Option<tempfile::TempDir>, Arc<dyn EventLog>) {
+    match backend {
+        "sqlite" => {
+            let dir = tempfile::tempdir().unwrap();
+            let config = SqliteConfig {
+                durability,
+                ..SqliteConfig::default()
+            };
+            let log = SqliteLog::open(dir.path().join("bench.db"), config).unwrap();
+            (Some(dir), Arc::new(log))
+        }
+        _ => {
+            let log = rt.block_on(async {
+                let url = TestCluster::shared()
+                    .unwrap()
+                    .create_database()
+                    .await
+                    .unwrap();
+                PostgresLog::connect(&url, PostgresConfig::default())
+                    .await
+                    .unwrap()
+            });
+            (None, Arc::new(log))
+        }
+    }
 }
 
 fn stream() -> StreamId {
@@ -65,7 +98,12 @@ fn stream() -> StreamId {
 }
 
 /// Appends `total` events from `writers` concurrent tasks, `per_append` events at a time.
-async fn append_load(log: &Arc<SqliteLog>, writers: u64, per_append: u64, total: u64) -> Duration {
+async fn append_load(
+    log: &Arc<dyn EventLog>,
+    writers: u64,
+    per_append: u64,
+    total: u64,
+) -> Duration {
     let appends_per_writer = total / writers / per_append;
     // Prepare the events first, so that only the log is timed.
     let mut work = Vec::new();
@@ -109,24 +147,28 @@ fn appends(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     use Durability::{Full, Normal};
-    for (name, durability, writers, per_append, total) in [
-        ("single_event_1_writer", Full, 1u64, 1u64, 1_000u64),
-        ("single_event_64_writers", Full, 64, 1, 6_400),
-        ("batch_100_1_writer", Full, 1, 100, 20_000),
-        ("batch_100_4_writers", Full, 4, 100, 20_000),
-        // Without fsync per commit: what the CPU alone allows (not the default).
-        ("batch_100_1_writer_no_fsync", Normal, 1, 100, 20_000),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let log = open_with(&dir, durability);
-        g.throughput(Throughput::Elements(total));
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| rt.block_on(append_load(&log, writers, per_append, total)))
-                    .sum()
-            })
-        });
+    for backend in backends() {
+        for (name, durability, writers, per_append, total) in [
+            ("single_event_1_writer", Full, 1u64, 1u64, 1_000u64),
+            ("single_event_64_writers", Full, 64, 1, 6_400),
+            ("batch_100_1_writer", Full, 1, 100, 20_000),
+            ("batch_100_4_writers", Full, 4, 100, 20_000),
+            // Without fsync per commit: what the CPU alone allows (not the default).
+            ("batch_100_1_writer_no_fsync", Normal, 1, 100, 20_000),
+        ] {
+            if backend == "postgres" && durability == Normal {
+                continue;
+            }
+            let (_store, log) = open(&rt, backend, durability);
+            g.throughput(Throughput::Elements(total));
+            g.bench_function(format!("{backend}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| rt.block_on(append_load(&log, writers, per_append, total)))
+                        .sum()
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -135,32 +177,33 @@ const READ_EVENTS: u64 = 100_000;
 
 fn reads_and_verify(c: &mut Criterion) {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(&dir);
-    rt.block_on(append_load(&log, 4, 500, READ_EVENTS));
     let mut g = c.benchmark_group("log");
     g.sample_size(10)
         .throughput(Throughput::Elements(READ_EVENTS));
-    g.bench_function("read_all_100k", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let mut from = 0;
-                loop {
-                    let batch = log.read_all(from, 4096).await.unwrap();
-                    let Some(last) = batch.last() else { break };
-                    from = last.position + 1;
-                }
-                assert_eq!(from, READ_EVENTS);
+    for backend in backends() {
+        let (_store, log) = open(&rt, backend, Durability::Full);
+        rt.block_on(append_load(&log, 4, 500, READ_EVENTS));
+        g.bench_function(format!("{backend}/read_all_100k"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut from = 0;
+                    loop {
+                        let batch = log.read_all(from, 4096).await.unwrap();
+                        let Some(last) = batch.last() else { break };
+                        from = last.position + 1;
+                    }
+                    assert_eq!(from, READ_EVENTS);
+                })
             })
-        })
-    });
-    g.bench_function("verify_log_100k", |b| {
-        b.iter(|| {
-            let report = rt.block_on(log.verify_log(None)).unwrap();
-            assert!(report.is_intact());
-            assert_eq!(report.events, READ_EVENTS);
-        })
-    });
+        });
+        g.bench_function(format!("{backend}/verify_log_100k"), |b| {
+            b.iter(|| {
+                let report = rt.block_on(log.verify_log(None)).unwrap();
+                assert!(report.is_intact());
+                assert_eq!(report.events, READ_EVENTS);
+            })
+        });
+    }
     g.finish();
 }
 
