@@ -40,7 +40,13 @@ pub fn tokens() -> anyhow::Result<(AuthConfig, BTreeMap<&'static str, String>)> 
 /// Imports the demo fixture into an empty log, then waits for the projections.
 pub async fn seed(node: &Node) -> anyhow::Result<()> {
     if node.log.head().await?.is_none() {
-        let summary = crate::import::import_lines(&node.registry, DEMO_FIXTURE.as_bytes()).await?;
+        let summary = crate::import::import_lines(
+            node.log.clone(),
+            DEMO_FIXTURE.as_bytes(),
+            &crate::import::ImportOptions::default(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await?;
         println!("demo data: {summary}");
     }
     if let Some(head) = node.log.head().await? {

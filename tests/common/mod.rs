@@ -37,6 +37,12 @@ pub struct Server {
 }
 
 pub async fn start() -> Server {
+    start_on(citydb_api::Store::Embedded).await
+}
+
+/// A node on `store`, with its own data directory (for its projections when the store is
+/// shared) and its own tokens.
+pub async fn start_on(store: citydb_api::Store) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut toml = String::new();
     let mut tokens = HashMap::new();
@@ -49,9 +55,9 @@ pub async fn start() -> Server {
         tokens.insert(*id, token.as_str().to_owned());
     }
     let auth = AuthConfig::from_toml_str(&toml).unwrap();
-    let node = Node::open(NodeOptions::new(dir.path(), auth))
-        .await
-        .unwrap();
+    let mut options = NodeOptions::new(dir.path(), auth);
+    options.store = store;
+    let node = Node::open(options).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

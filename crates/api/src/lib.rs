@@ -40,7 +40,7 @@ pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};
 pub use metrics::{LogKind, MeteredLog, Metrics};
-pub use node::{Node, NodeError, NodeOptions};
+pub use node::{Node, NodeError, NodeOptions, Store};
 pub use server::{
     Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
 };

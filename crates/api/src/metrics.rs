@@ -147,7 +147,7 @@ pub enum LogKind {
 
 impl Metrics {
     pub fn new() -> Self {
-        Metrics {
+        let metrics = Metrics {
             start_time: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
@@ -159,7 +159,13 @@ impl Metrics {
             access_writes: Family::new(),
             access_entries: Counter::default(),
             gauges: RwLock::new(Vec::new()),
+        };
+        // Series an alert may watch exist from the start, at 0.
+        for outcome in ["ok", "failed"] {
+            metrics.log_appends.get(&outcome);
+            metrics.access_writes.get(&outcome);
         }
+        metrics
     }
 
     /// One HTTP request: `route` is the matched route template (never the raw path).

@@ -1,10 +1,14 @@
 //! One citydb node on the embedded store: the event log, the access log, the projections and
 //! the schema, opened from one data directory, and the router that serves them.
 //!
-//! Data directory layout:
-//! - `log.db` — the event log (the truth; back it up).
-//! - `access-log.db` — the hash-chained log of personal-data reads (back it up too).
-//! - `projections.db` — read models; disposable, rebuilt from `log.db` when missing.
+//! Where the logs live ([`Store`]):
+//! - embedded (default): `DIR/log.db` (the event log, the truth) and `DIR/access-log.db` (the
+//!   hash-chained log of personal-data reads) — back both up;
+//! - PostgreSQL: the event log in the database's current schema and the access log in schema
+//!   `citydb_access` of the same database, shared by every node that points at it.
+//!
+//! Either way `DIR/projections.db` holds this node's read models: disposable, rebuilt from the
+//! log when missing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use citydb_log::{EventLog, LogError};
+use citydb_postgres::{PostgresConfig, PostgresLog};
 use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
 use citydb_sqlite::{SqliteConfig, SqliteLog};
@@ -32,12 +37,94 @@ pub enum NodeError {
     Log(#[from] LogError),
     #[error("projections: {0}")]
     Projections(#[from] ProjectionError),
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// Where a node's logs live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// SQLite files in the data directory.
+    Embedded,
+    /// A PostgreSQL database (`postgres://…`), shared by any number of nodes.
+    Postgres(String),
+}
+
+impl std::str::FromStr for Store {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "embedded" || s == "sqlite" {
+            Ok(Store::Embedded)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Store::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "unknown store {s:?}: expected `embedded` or a postgres:// URL"
+            ))
+        }
+    }
+}
+
+/// The PostgreSQL schema that holds the access log, beside the event log.
+pub const ACCESS_LOG_SCHEMA: &str = "citydb_access";
+
+/// Opens the event log and the access log of `store`.
+pub async fn open_logs(
+    store: &Store,
+    data_dir: &Path,
+    sqlite: &SqliteConfig,
+) -> Result<(Arc<dyn EventLog>, Arc<dyn EventLog>), NodeError> {
+    match store {
+        Store::Embedded => {
+            std::fs::create_dir_all(data_dir).map_err(|e| NodeError::DataDir {
+                path: data_dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let log = SqliteLog::open(data_dir.join("log.db"), sqlite.clone())?;
+            let access = SqliteLog::open(data_dir.join("access-log.db"), sqlite.clone())?;
+            Ok((Arc::new(log), Arc::new(access)))
+        }
+        Store::Postgres(url) => {
+            let log = PostgresLog::connect(url, PostgresConfig::default()).await?;
+            // The access log is a second log of the same kind; it lives in its own schema of
+            // the same database, so every node shares it and one backup holds both.
+            let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
+            create_schema(url, ACCESS_LOG_SCHEMA).await?;
+            let access = PostgresLog::connect(&access_url, PostgresConfig::default()).await?;
+            Ok((Arc::new(log), Arc::new(access)))
+        }
+    }
+}
+
+fn with_search_path(url: &str, schema: &str) -> Result<String, NodeError> {
+    if url.contains("options=") {
+        return Err(NodeError::Store(
+            "the PostgreSQL URL already sets `options`; citydb sets the access log's search_path itself".into(),
+        ));
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+async fn create_schema(url: &str, schema: &str) -> Result<(), NodeError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| NodeError::Store(format!("cannot connect to PostgreSQL: {e}")))?;
+    let task = tokio::spawn(connection);
+    let created = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .await
+        .map_err(|e| NodeError::Store(format!("cannot create schema {schema}: {e}")));
+    drop(client);
+    let _ = task.await;
+    created
 }
 
 /// What a node is opened with.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
     pub data_dir: PathBuf,
+    pub store: Store,
     pub auth: AuthConfig,
     pub query_limits: QueryLimits,
     pub server_limits: ServerLimits,
@@ -51,6 +138,7 @@ impl NodeOptions {
     pub fn new(data_dir: impl Into<PathBuf>, auth: AuthConfig) -> Self {
         NodeOptions {
             data_dir: data_dir.into(),
+            store: Store::Embedded,
             auth,
             query_limits: QueryLimits::default(),
             server_limits: ServerLimits::default(),
@@ -77,19 +165,12 @@ pub struct Node {
 
 impl Node {
     pub async fn open(options: NodeOptions) -> Result<Node, NodeError> {
-        let dir = &options.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| NodeError::DataDir {
+        let dir = options.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| NodeError::DataDir {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(
-            dir.join("log.db"),
-            options.log_config.clone(),
-        )?);
-        let access: Arc<dyn EventLog> = Arc::new(SqliteLog::open(
-            dir.join("access-log.db"),
-            options.log_config.clone(),
-        )?);
+        let (log, access) = open_logs(&options.store, &dir, &options.log_config).await?;
         Self::with_logs(log, access, &dir.join("projections.db"), options).await
     }
 

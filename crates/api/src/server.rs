@@ -243,7 +243,7 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
         .extensions()
         .get::<PrincipalId>()
         .map_or("-", |p| p.0.as_str());
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     if status >= 500 {
         tracing::warn!(target: "citydb::http", method, path, status, latency_ms, principal, "request");
     } else {
