@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use citydb_api::{AuthConfig, FieldGroup, Node, NodeOptions, Role, Token};
+use citydb_api::{AuthConfig, FieldGroup, Node, NodeOptions, Role, Store, Token};
 use citydb_log::EventLog;
 use citydb_projections::{ProjectionConfig, Projections};
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
@@ -52,6 +52,11 @@ struct DataArgs {
     /// The data directory (log.db, access-log.db, projections.db).
     #[arg(long, default_value = "./citydb-data", value_name = "DIR")]
     data: PathBuf,
+    /// Where the logs live: `embedded` (SQLite files in the data directory) or a
+    /// `postgres://user@host:port/database` URL shared by several nodes (the data directory
+    /// then holds only this node's projections).
+    #[arg(long, default_value = "embedded", value_name = "URL")]
+    store: Store,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -239,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics_listen,
             config,
             demo,
-        } => serve(data.data, listen, metrics_listen, config, demo).await,
+        } => serve(data.data, data.store, listen, metrics_listen, config, demo).await,
         Command::Verify {
             data,
             stream,
@@ -252,21 +257,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(verify::parse_head)
                 .transpose()
                 .context("--expected-head")?;
-            run_verify(&data.data, stream, file, expected_head, access_log).await
+            run_verify(
+                &data.data,
+                &data.store,
+                stream,
+                file,
+                expected_head,
+                access_log,
+            )
+            .await
         }
         Command::Import {
             data,
             file,
             jobs,
             durability,
-        } => run_import(&data.data, &file, jobs, durability).await,
+        } => run_import(&data.data, &data.store, &file, jobs, durability).await,
         Command::Export {
             data,
             out,
             format,
             access_log,
-        } => run_export(&data.data, out, format, access_log).await,
-        Command::RebuildProjections { data } => rebuild_projections(&data.data).await,
+        } => run_export(&data.data, &data.store, out, format, access_log).await,
+        Command::RebuildProjections { data } => rebuild_projections(&data.data, &data.store).await,
         Command::Token {
             id,
             role,
@@ -354,8 +367,19 @@ async fn open_node(options: NodeOptions) -> anyhow::Result<Node> {
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
 }
 
-/// Opens an existing log file of the data directory.
-fn open_existing_log(data: &Path, file: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+/// Opens an existing log: a file of the data directory, or the PostgreSQL store's event log
+/// (`log.db`) or access log (`access-log.db`).
+async fn open_existing_log(
+    data: &Path,
+    store: &Store,
+    file: &str,
+) -> anyhow::Result<Arc<dyn EventLog>> {
+    if let Store::Postgres(_) = store {
+        let (log, access) = citydb_api::node::open_logs(store, data, &SqliteConfig::default())
+            .await
+            .context("cannot open the PostgreSQL store")?;
+        return Ok(if file == "access-log.db" { access } else { log });
+    }
     let path = data.join(file);
     if !path.exists() {
         anyhow::bail!("no log at {}", path.display());
@@ -367,6 +391,7 @@ fn open_existing_log(data: &Path, file: &str) -> anyhow::Result<Arc<dyn EventLog
 
 async fn serve(
     data: PathBuf,
+    store: Store,
     listen: String,
     metrics_listen: Option<String>,
     config: Option<PathBuf>,
@@ -389,6 +414,7 @@ async fn serve(
         anyhow::bail!("the configuration names no principal: every request would be refused");
     }
     let mut options = NodeOptions::new(&data, auth);
+    options.store = store;
     options.expose_metrics = metrics_listen.is_none();
     let node = open_node(options).await?;
     if let Some(tokens) = &tokens {
@@ -433,6 +459,7 @@ async fn serve(
 
 async fn run_import(
     data: &Path,
+    store: &Store,
     file: &Path,
     jobs: usize,
     durability: ImportDurability,
@@ -447,10 +474,14 @@ async fn run_import(
         ..SqliteConfig::default()
     };
     let path = data.join("log.db");
-    let log: Arc<dyn EventLog> = Arc::new(
-        SqliteLog::open(&path, config)
-            .with_context(|| format!("cannot open {}", path.display()))?,
-    );
+    let log: Arc<dyn EventLog> = match store {
+        // PostgreSQL commits are durable as the server is configured; --durability is moot.
+        Store::Postgres(_) => open_existing_log(data, store, "log.db").await?,
+        Store::Embedded => Arc::new(
+            SqliteLog::open(&path, config)
+                .with_context(|| format!("cannot open {}", path.display()))?,
+        ),
+    };
     let (reader, len): (Box<dyn std::io::BufRead>, Option<u64>) = if file == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -512,11 +543,12 @@ fn sync_log_files(data: &Path) -> anyhow::Result<()> {
 
 async fn run_export(
     data: &Path,
+    store: &Store,
     out: Option<PathBuf>,
     format: export::Format,
     access_log: bool,
 ) -> anyhow::Result<ExitCode> {
-    let log = open_existing_log(data, log_file(access_log))?;
+    let log = open_existing_log(data, store, log_file(access_log)).await?;
     let progress = progress::events("exporting");
     let summary = match &out {
         Some(path) => {
@@ -562,6 +594,7 @@ fn log_file(access_log: bool) -> &'static str {
 
 async fn run_verify(
     data: &Path,
+    store: &Store,
     stream: Option<String>,
     file: Option<PathBuf>,
     expected_head: Option<citydb_log::LogHead>,
@@ -584,7 +617,7 @@ async fn run_verify(
         return Ok(ExitCode::from(code));
     }
     let name = log_file(access_log);
-    let log = open_existing_log(data, name)?;
+    let log = open_existing_log(data, store, name).await?;
     let what = data.join(name).display().to_string();
     let whole_log = stream.is_none();
     let outcome = match stream {
@@ -614,8 +647,8 @@ async fn run_verify(
     Ok(ExitCode::from(verify::report(&outcome, &what, whole_log)))
 }
 
-async fn rebuild_projections(data: &Path) -> anyhow::Result<ExitCode> {
-    let log = open_existing_log(data, "log.db")?;
+async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(data, store, "log.db").await?;
     let path = data.join("projections.db");
     let config = ProjectionConfig {
         follow: false,
