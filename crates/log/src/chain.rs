@@ -137,7 +137,8 @@ fn update_prefixed(h: &mut blake3::Hasher, bytes: &[u8]) {
 
 /// An event as the verifier sees it: borrowed, so backends can verify straight from their row
 /// buffers without allocating. `data` is `None` for a redacted payload, whose `data_hash` is then
-/// taken as stored.
+/// taken as stored. Built from a [`RecordedEvent`], empty data is a redacted payload (see
+/// [`RecordedEvent::stored_data`]).
 #[derive(Clone, Copy, Debug)]
 pub struct EventView<'a> {
     pub envelope: Envelope<'a>,
@@ -161,7 +162,7 @@ impl<'a> From<&'a RecordedEvent> for EventView<'a> {
                 recorded_at: e.recorded_at,
                 metadata: &e.metadata,
             },
-            data: Some(&e.data),
+            data: e.stored_data(),
             data_hash: e.data_hash,
             prev_stream_hash: e.prev_stream_hash,
             prev_log_hash: e.prev_log_hash,
@@ -280,6 +281,9 @@ pub struct LogVerifier {
     first: Option<(Hash, i64)>,
     prev: Option<(Hash, i64)>,
     streams: HashMap<Box<str>, StreamSpan>,
+    /// Every stream that already has events before `start` is in `streams`: any other stream
+    /// must start at version 0 (set by [`LogVerifier::continuing`]).
+    streams_known: bool,
     expected_head: Option<LogHead>,
     corruption: Option<Corruption>,
 }
@@ -300,9 +304,42 @@ impl LogVerifier {
             first: None,
             prev: None,
             streams: HashMap::new(),
+            streams_known: false,
             expected_head,
             corruption: None,
         }
+    }
+
+    /// A verifier for events that continue a log already held: `tip` is that log's last event
+    /// and its `recorded_at` (`None`: the log is empty), and `streams` gives, for streams that
+    /// already have events there, the last version and hash. Every stream not listed must start
+    /// at version 0. The first event checked must be at `tip.position + 1`, link to `tip.hash`
+    /// and not be older than it; each stream must continue where it ended.
+    ///
+    /// This is how a batch of recorded events is checked before it is copied into a log
+    /// ([`crate::EventLog::copy_in`]). Such a verifier cannot be [`join`](LogVerifier::join)ed.
+    pub fn continuing(
+        tip: Option<(LogHead, i64)>,
+        streams: impl IntoIterator<Item = (String, u64, Hash)>,
+    ) -> Self {
+        let start = tip.map_or(0, |(head, _)| head.position.saturating_add(1));
+        let mut verifier = Self::segment(start, None);
+        verifier.prev = tip.map(|(head, recorded_at)| (head.hash, recorded_at));
+        verifier.streams_known = true;
+        verifier.streams = streams
+            .into_iter()
+            .map(|(stream, last_version, last_hash)| {
+                let span = StreamSpan {
+                    first_position: 0,
+                    first_version: 0,
+                    first_prev_hash: Hash::ZERO,
+                    next_version: last_version.saturating_add(1),
+                    last_hash,
+                };
+                (stream.into_boxed_str(), span)
+            })
+            .collect();
+        verifier
     }
 
     /// Positions checked so far.
@@ -367,7 +404,7 @@ impl LogVerifier {
             None => {
                 // From position 0, a stream seen for the first time must start at version 0;
                 // in a later segment it may continue a stream of an earlier one (see `join`).
-                if self.start == 0 {
+                if self.start == 0 || self.streams_known {
                     check_stream_start(env.stream_id, env.stream_version, ev.prev_stream_hash)?;
                 }
                 self.streams.insert(

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::append::ExpectedVersion;
+use crate::chain::{Breach, Hash};
 use crate::stream::StreamId;
 
 /// Everything that can go wrong talking to an event log. Input errors are distinct variants so
@@ -43,6 +44,26 @@ pub enum LogError {
     /// The stored log fails verification or cannot be decoded.
     #[error("log corrupted at position {position}: {reason}")]
     Corrupted { position: u64, reason: String },
+    /// A batch given to [`EventLog::copy_in`](crate::EventLog::copy_in) does not continue this
+    /// log exactly, or does not verify; nothing of it was written.
+    #[error("copy refused at position {position}: {reason}")]
+    CopyRefused { position: u64, reason: CopyRefusal },
+    /// [`copy_log`](crate::copy_log): the target does not hold a prefix of the source (it has
+    /// other events, or more of them), or their heads differ once the copy is done. `source_hash`
+    /// is `None` when the source has no event at `position`, `target_hash` likewise.
+    #[error(
+        "the target log diverges from the source at position {position}: source {}, target {}",
+        display_hash(.source_hash),
+        display_hash(.target_hash)
+    )]
+    CopyDiverged {
+        position: u64,
+        source_hash: Option<Hash>,
+        target_hash: Option<Hash>,
+    },
+    /// The backend does not implement this operation.
+    #[error("this log does not support {operation}")]
+    Unsupported { operation: &'static str },
     #[error("{path} is not a citydb log: {reason}")]
     NotACitydbLog { path: String, reason: String },
     #[error("the log's format version {found} is newer than this build supports ({supported})")]
@@ -60,4 +81,24 @@ fn display_version(v: &Option<u64>) -> String {
         Some(v) => v.to_string(),
         None => "no stream".to_owned(),
     }
+}
+
+fn display_hash(h: &Option<Hash>) -> String {
+    match h {
+        Some(h) => h.to_hex(),
+        None => "no event".to_owned(),
+    }
+}
+
+/// Why [`EventLog::copy_in`](crate::EventLog::copy_in) refused a batch.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CopyRefusal {
+    /// The event does not continue the chain (of the log, or of the batch before it), or its
+    /// own hashes do not recompute: the breach a verifier would report there.
+    #[error("{0}")]
+    Chain(Breach),
+    /// The event id is already recorded in the log, or given twice in the batch.
+    #[error("event id {event_id} is already recorded")]
+    DuplicateEventId { event_id: Uuid },
 }

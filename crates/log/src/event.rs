@@ -99,55 +99,71 @@ impl NewEvent {
     /// Checks everything about the event that does not depend on the log's state. Backends call
     /// this before writing anything.
     pub fn validate(&self, max_event_size: usize) -> Result<(), LogError> {
-        let invalid = |reason: String| LogError::InvalidEvent { reason };
-        if self.event_type.is_empty() || self.event_type.len() > MAX_EVENT_TYPE_LEN {
-            return Err(invalid(format!(
-                "event type must be 1 to {MAX_EVENT_TYPE_LEN} bytes"
-            )));
-        }
-        if !self
-            .event_type
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
-            return Err(invalid(format!(
-                "event type {:?} may hold only ASCII letters, digits, '_', '.' and '-'",
-                self.event_type
-            )));
-        }
-        if self.event_id.is_nil() {
-            return Err(invalid("event id is the nil UUID".into()));
-        }
-        let size = self.size();
-        if size > max_event_size {
-            return Err(LogError::EventTooLarge {
-                event_id: self.event_id,
-                size,
-                limit: max_event_size,
-            });
-        }
-        // JSON text is UTF-8 (RFC 8259 §8.1); serde skips unvalidated bytes inside strings it
-        // ignores, so check the encoding explicitly: backends store the text as text.
-        if std::str::from_utf8(&self.data).is_err()
-            || serde_json::from_slice::<serde::de::IgnoredAny>(&self.data).is_err()
-        {
-            return Err(LogError::InvalidJson {
-                event_id: self.event_id,
-                field: "data",
-            });
-        }
-        // Metadata must be a JSON object so that readers can always look fields up in it.
-        if std::str::from_utf8(&self.metadata).is_err()
-            || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.metadata)
-                .is_err()
-        {
-            return Err(LogError::InvalidJson {
-                event_id: self.event_id,
-                field: "metadata",
-            });
-        }
-        Ok(())
+        validate_fields(
+            self.event_id,
+            &self.event_type,
+            Some(&self.data),
+            &self.metadata,
+            max_event_size,
+        )
     }
+}
+
+/// The checks of [`NewEvent::validate`], on borrowed fields; `data` is `None` for a redacted
+/// payload (a recorded event being copied), which is then not checked.
+pub(crate) fn validate_fields(
+    event_id: Uuid,
+    event_type: &str,
+    data: Option<&[u8]>,
+    metadata: &[u8],
+    max_event_size: usize,
+) -> Result<(), LogError> {
+    let invalid = |reason: String| LogError::InvalidEvent { reason };
+    if event_type.is_empty() || event_type.len() > MAX_EVENT_TYPE_LEN {
+        return Err(invalid(format!(
+            "event type must be 1 to {MAX_EVENT_TYPE_LEN} bytes"
+        )));
+    }
+    if !event_type
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(invalid(format!(
+            "event type {event_type:?} may hold only ASCII letters, digits, '_', '.' and '-'"
+        )));
+    }
+    if event_id.is_nil() {
+        return Err(invalid("event id is the nil UUID".into()));
+    }
+    let size = data.map_or(0, <[u8]>::len) + metadata.len() + event_type.len();
+    if size > max_event_size {
+        return Err(LogError::EventTooLarge {
+            event_id,
+            size,
+            limit: max_event_size,
+        });
+    }
+    // JSON text is UTF-8 (RFC 8259 §8.1); serde skips unvalidated bytes inside strings it
+    // ignores, so check the encoding explicitly: backends store the text as text.
+    if let Some(data) = data
+        && (std::str::from_utf8(data).is_err()
+            || serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err())
+    {
+        return Err(LogError::InvalidJson {
+            event_id,
+            field: "data",
+        });
+    }
+    // Metadata must be a JSON object so that readers can always look fields up in it.
+    if std::str::from_utf8(metadata).is_err()
+        || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(metadata).is_err()
+    {
+        return Err(LogError::InvalidJson {
+            event_id,
+            field: "metadata",
+        });
+    }
+    Ok(())
 }
 
 /// An event as stored in the log, with its position and its place in the hash chain.
@@ -164,7 +180,9 @@ pub struct RecordedEvent {
     /// Microseconds since the Unix epoch, assigned by the log. Never decreases along the log,
     /// so "as of a time" and "as of a position" agree.
     pub recorded_at: i64,
-    /// Exact stored JSON bytes.
+    /// Exact stored JSON bytes; empty once the payload has been redacted (no payload is empty:
+    /// every payload is JSON), its `data_hash` staying as evidence. See
+    /// [`RecordedEvent::stored_data`].
     pub data: Vec<u8>,
     /// Exact stored JSON bytes.
     pub metadata: Vec<u8>,
@@ -183,6 +201,21 @@ impl RecordedEvent {
     /// empty, since the bytes themselves stay the evidence.
     pub fn metadata(&self) -> Metadata {
         serde_json::from_slice(&self.metadata).unwrap_or_default()
+    }
+
+    /// The stored payload bytes; `None` once redacted (read back as empty `data`).
+    pub fn stored_data(&self) -> Option<&[u8]> {
+        (!self.data.is_empty()).then_some(self.data.as_slice())
+    }
+
+    /// Whether the payload has been redacted: the data is gone, its digest remains.
+    pub fn is_redacted(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Bytes this event takes against a log's size limit (as [`NewEvent::size`]).
+    pub fn size(&self) -> usize {
+        self.data.len() + self.metadata.len() + self.event_type.len()
     }
 
     /// Deserialises the payload.

@@ -7,10 +7,13 @@
 //! - [`chain`]: the blake3 hash chain, byte for byte as `docs/audit-format.md` specifies, and the
 //!   verifiers that recompute it.
 //! - [`Subscription`]: catch-up-then-live delivery over any backend.
+//! - [`copy_log`]: migrates (or restores) a whole log into another backend, hash for hash,
+//!   through [`EventLog::copy_in`].
 //! - `conformance` (feature `conformance`): the behaviour suite every backend must pass.
 
 mod append;
 pub mod chain;
+mod copy;
 mod error;
 mod event;
 mod log;
@@ -22,7 +25,8 @@ pub mod conformance;
 
 pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten, validate_append};
 pub use chain::{Breach, Corruption, Hash, LogHead, VerifyReport};
-pub use error::LogError;
+pub use copy::{CopyBase, CopyReport, copy_log, validate_copy};
+pub use error::{CopyRefusal, LogError};
 pub use event::{MAX_EVENT_TYPE_LEN, Metadata, NewEvent, RecordedEvent};
 pub use log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog, READ_BATCH, subscribe};
 pub use stream::{MAX_CATEGORY_LEN, StreamId};

@@ -42,12 +42,55 @@ pub enum Direction {
 /// - The hash chain is computed with [`crate::chain::ChainLink`], so every backend stores the
 ///   same hashes for the same history.
 /// - Bad input is refused with a typed error before anything is written.
+/// - `copy_in` writes events recorded elsewhere verbatim, hashes included, only where they
+///   continue this log's chain exactly; it is serialised with appends, and normal appends
+///   continue the chain after it, so a log migrated with [`crate::copy_log`] carries on as if it
+///   had always lived in this backend.
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Appends to one or several streams atomically, each under its own expected version. A
     /// stream may be named with no events: its condition is then checked, and nothing written to
     /// it (a read dependency held to a version). A stream may be named once per append.
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError>;
+
+    /// Writes events already recorded in another log, **verbatim**, to migrate or restore a log
+    /// ([`crate::copy_log`] copies a whole log through it): every field is kept as given —
+    /// position, stream and version, event id, type and schema version, `recorded_at`, the exact
+    /// data and metadata bytes (a redacted payload, read back as empty data, stays redacted) and
+    /// the four hashes. Returns the log's new head.
+    ///
+    /// The batch must continue this log exactly, or it is refused and **nothing** of it is
+    /// written (one transaction):
+    /// - its first position is the head's + 1 (0 for an empty log), and positions are
+    ///   contiguous;
+    /// - each event's `prev_log_hash` is the previous event's hash (the head's for the first,
+    ///   zero at position 0), and `recorded_at` never decreases (from the head's on);
+    /// - stream versions and `prev_stream_hash` continue the streams already in this log (a new
+    ///   stream starts at version 0 with a zero link);
+    /// - every hash recomputes ([`crate::chain::ChainLink`]: `data_hash`, unless redacted, and
+    ///   the event hash);
+    /// - event ids are new to the log and distinct within the batch;
+    /// - every event is valid on its own, as for `append` (type, JSON, size limit).
+    ///
+    /// A breach of the chain or a duplicate id is [`LogError::CopyRefused`] with the position
+    /// and a [`crate::CopyRefusal`]; an invalid event is the error `append` would give; an empty
+    /// batch is [`LogError::InvalidAppend`]. [`crate::validate_copy`] makes these checks, on
+    /// state the backend reads inside its write transaction.
+    ///
+    /// A copy goes through the backend's writer, serialised with appends exactly like another
+    /// append, and publishes the new head ([`EventLog::watch_head`]) like one. Normal appends
+    /// continue the chain after it: the next append links to the copied head, its streams
+    /// continue from the copied versions, and its `recorded_at` is clamped to the copied
+    /// head's, so it never decreases even if the source's clock ran ahead.
+    ///
+    /// The default refuses with [`LogError::Unsupported`]; every storage backend implements it,
+    /// and a wrapper around a log should forward it.
+    async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
+        let _ = events;
+        Err(LogError::Unsupported {
+            operation: "copy_in",
+        })
+    }
 
     /// Reads up to `max` events of one stream from version `from`. A stream with no events reads
     /// as empty.

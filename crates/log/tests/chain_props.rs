@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use citydb_log::chain::{ChainLink, Envelope, EventView, LogVerifier, StreamVerifier};
-use citydb_log::{Hash, LogHead, RecordedEvent, StreamId};
+use citydb_log::{CopyBase, Hash, LogError, LogHead, RecordedEvent, StreamId, validate_copy};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -241,5 +241,74 @@ proptest! {
         if sequential.is_intact() {
             prop_assert_eq!(sequential, segmented);
         }
+    }
+}
+
+/// Copies `events` in batches cut at `cuts` into an in-memory target, as a backend's `copy_in`
+/// checks each batch (`validate_copy` against the state the previous batches left): the
+/// position of the first refusal, or `None` when every batch was accepted.
+fn copy_in_batches(events: &[RecordedEvent], cuts: &[usize]) -> Option<u64> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (events.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(events.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut base = CopyBase::default();
+    for w in bounds.windows(2) {
+        let batch = &events[w[0]..w[1]];
+        match validate_copy(batch, &base, citydb_log::DEFAULT_MAX_EVENT_SIZE) {
+            Ok(head) => {
+                let last = &batch[batch.len() - 1];
+                assert_eq!(
+                    head,
+                    LogHead {
+                        position: last.position,
+                        hash: last.hash
+                    }
+                );
+                base.tip = Some((head, last.recorded_at));
+                for e in batch {
+                    base.streams
+                        .insert(e.stream_id.to_string(), (e.stream_version, e.hash));
+                    base.recorded.insert(e.event_id);
+                }
+            }
+            Err(LogError::CopyRefused { position, .. }) => return Some(position),
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Copying a history in batches, cut anywhere, accepts it exactly when it verifies, and
+    /// otherwise refuses it where verification finds the first breach.
+    #[test]
+    fn batched_copy_checks_equal_verification(
+        spec in history(),
+        streams in 1usize..6,
+        t in prop::option::of(tamper()),
+        cuts in prop::collection::vec(any::<usize>(), 0..4),
+    ) {
+        let mut events = build(&spec, streams);
+        let n = events.len();
+        match t {
+            None => {}
+            Some(Tamper::DataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.data.len(); e.data[k] ^= 1; }
+            Some(Tamper::MetadataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.metadata.len(); e.metadata[k] ^= 0x20; }
+            Some(Tamper::EventType(i)) => events[i % n].event_type.push('X'),
+            Some(Tamper::Timestamp(i)) => events[i % n].recorded_at += 1,
+            Some(Tamper::Delete(i)) => { events.remove(i % n); }
+            Some(Tamper::Swap(i)) => { let i = i % (n - 1); events.swap(i, i + 1); }
+            Some(Tamper::Duplicate(i)) => { let c = events[i % n].clone(); events.insert(i % n + 1, c); }
+            Some(Tamper::Truncate(i)) => events.truncate(i % n),
+        }
+        let sequential = verify(&events, None);
+        prop_assert_eq!(
+            sequential.corruption.map(|c| c.position),
+            copy_in_batches(&events, &cuts)
+        );
     }
 }

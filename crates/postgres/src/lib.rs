@@ -22,6 +22,9 @@
 //!   as in `citydb-sqlite`.
 //! - `recorded_at` is the database server's clock (one clock for every node), clamped to the
 //!   previous event's, so it never decreases along the log.
+//! - **Copies** (`EventLog::copy_in`, for migrating a log here from another backend with
+//!   `citydb_log::copy_log`) go through the same writer, group commit and append lock as
+//!   appends, keeping every field and hash as recorded.
 //! - **Live head**: the writer publishes its last position after each commit; a listener on a
 //!   dedicated connection LISTENs on [`NOTIFY_CHANNEL`] (every append NOTIFYs inside its own
 //!   transaction, so the notification is delivered on commit) and also polls the head
@@ -152,7 +155,12 @@ impl PostgresLog {
         let (head_tx, head_rx) = watch::channel(head);
         let head_tx = Arc::new(head_tx);
         let (queue_tx, queue_rx) = mpsc::channel(4096);
-        tokio::spawn(writer::run(write_pool, queue_rx, head_tx.clone()));
+        tokio::spawn(writer::run(
+            write_pool,
+            queue_rx,
+            head_tx.clone(),
+            config.max_event_size,
+        ));
         let mut listen = pg.clone();
         listen.application_name(listener::APPLICATION_NAME);
         let (ready_tx, ready) = oneshot::channel();
@@ -396,7 +404,20 @@ impl EventLog for PostgresLog {
         let (reply, answer) = oneshot::channel();
         self.inner
             .queue
-            .send(writer::WriteRequest { appends, reply })
+            .send(writer::WriteRequest::Append { appends, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Checked and written by this process's writer, in its group commit under the append lock
+    /// ([`APPEND_LOCK_KEY`]), against the tip, streams and event ids read under that lock: so it
+    /// is serialised with every node's appends, and it NOTIFYs the new head like an append.
+    async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(writer::WriteRequest::Copy { events, reply })
             .await
             .map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?

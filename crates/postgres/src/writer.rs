@@ -32,6 +32,10 @@
 //! - The tip is re-read inside every group's transaction, never cached across groups, so a
 //!   failed commit or another process appending cannot desynchronise the chain.
 //! - `recorded_at` is the server's `clock_timestamp()`, clamped to the previous event's.
+//! - A copy (`EventLog::copy_in`) is one more kind of request in the same queue, group and lock:
+//!   its streams and event ids are read with the group's, it is checked in memory with
+//!   `citydb_log::validate_copy` against that state, and its rows go into the same INSERT
+//!   verbatim (stored hashes, a redacted payload as NULL). The NOTIFY covers it like an append.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -44,14 +48,82 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use citydb_log::chain::{ChainLink, Envelope};
-use citydb_log::{AppendOutcome, Hash, LogError, StreamAppend, StreamWritten};
+use citydb_log::{
+    AppendOutcome, CopyBase, Hash, LogError, LogHead, RecordedEvent, StreamAppend, StreamWritten,
+    validate_copy,
+};
 
 use crate::schema::{APPEND_LOCK_KEY, EVENT_ID_CONSTRAINT, NOTIFY_CHANNEL};
 use crate::{corrupted, describe, non_negative, pool_error, storage_error};
 
-pub(crate) struct WriteRequest {
-    pub appends: Vec<StreamAppend>,
-    pub reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+/// One request to the writer: an append, or a copy of recorded events (`EventLog::copy_in`).
+/// Both go through the same queue, group commit and append lock.
+pub(crate) enum WriteRequest {
+    Append {
+        appends: Vec<StreamAppend>,
+        reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+    },
+    Copy {
+        events: Vec<RecordedEvent>,
+        reply: oneshot::Sender<Result<LogHead, LogError>>,
+    },
+}
+
+/// What a request wrote.
+enum Written {
+    Append(AppendOutcome),
+    Copy(LogHead),
+}
+
+impl Written {
+    fn last_position(&self) -> Option<u64> {
+        match self {
+            Written::Append(outcome) => outcome.last_position,
+            Written::Copy(head) => Some(head.position),
+        }
+    }
+}
+
+impl WriteRequest {
+    fn answer(self, result: Result<Written, LogError>) {
+        // The caller may have given up waiting; the events are committed all the same.
+        match self {
+            WriteRequest::Append { reply, .. } => {
+                let _ = reply.send(result.and_then(|w| match w {
+                    Written::Append(outcome) => Ok(outcome),
+                    Written::Copy(_) => Err(mismatch()),
+                }));
+            }
+            WriteRequest::Copy { reply, .. } => {
+                let _ = reply.send(result.and_then(|w| match w {
+                    Written::Copy(head) => Ok(head),
+                    Written::Append(_) => Err(mismatch()),
+                }));
+            }
+        }
+    }
+
+    /// The streams and event ids the request names, for the state read under the lock.
+    fn names(&self) -> (Vec<&str>, Vec<Uuid>) {
+        match self {
+            WriteRequest::Append { appends, .. } => (
+                appends.iter().map(|a| a.stream.as_str()).collect(),
+                appends
+                    .iter()
+                    .flat_map(|a| &a.events)
+                    .map(|e| e.event_id)
+                    .collect(),
+            ),
+            WriteRequest::Copy { events, .. } => (
+                events.iter().map(|e| e.stream_id.as_str()).collect(),
+                events.iter().map(|e| e.event_id).collect(),
+            ),
+        }
+    }
+}
+
+fn mismatch() -> LogError {
+    LogError::Storage("the writer answered a request with another kind of result".into())
 }
 
 /// Limits on one group, so that one transaction (and the lock it holds) stays short.
@@ -90,6 +162,7 @@ pub(crate) async fn run(
     pool: Pool,
     mut queue: mpsc::Receiver<WriteRequest>,
     head: Arc<watch::Sender<Option<u64>>>,
+    max_event_size: usize,
 ) {
     let mut group = Vec::with_capacity(64);
     while let Some(first) = queue.recv().await {
@@ -108,19 +181,18 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        let results = commit_group(&pool, &group).await;
+        let results = commit_group(&pool, &group, max_event_size).await;
         // Publish the new head before acknowledging, so that anyone told "appended" can
         // immediately read (or subscribe to) what was appended.
         if let Some(last) = results
             .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|o| o.last_position))
+            .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max()
         {
             publish(&head, last);
         }
         for (request, result) in group.drain(..).zip(results) {
-            // The caller may have given up waiting; the events are committed all the same.
-            let _ = request.reply.send(result);
+            request.answer(result);
         }
     }
 }
@@ -138,33 +210,40 @@ pub(crate) fn publish(head: &watch::Sender<Option<u64>>, position: u64) {
 }
 
 fn count_events(r: &WriteRequest) -> usize {
-    r.appends
-        .iter()
-        .map(|a| a.events.len())
-        .sum::<usize>()
-        .max(1)
+    match r {
+        WriteRequest::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
+        WriteRequest::Copy { events, .. } => events.len(),
+    }
+    .max(1)
 }
 
 fn count_bytes(r: &WriteRequest) -> usize {
-    r.appends
-        .iter()
-        .flat_map(|a| &a.events)
-        .map(|e| e.size())
-        .sum()
+    match r {
+        WriteRequest::Append { appends, .. } => appends
+            .iter()
+            .flat_map(|a| &a.events)
+            .map(|e| e.size())
+            .sum(),
+        WriteRequest::Copy { events, .. } => events.iter().map(RecordedEvent::size).sum(),
+    }
 }
 
 /// How a group's transaction ended, short of a failure of the whole group.
 enum Ended {
     /// Committed; one result per request.
-    Committed(Vec<Result<AppendOutcome, LogError>>),
+    Committed(Vec<Result<Written, LogError>>),
     /// Nothing may be committed (the transaction must be rolled back), but the group's only
     /// request has its answer: it failed.
-    RolledBack(Vec<Result<AppendOutcome, LogError>>),
+    RolledBack(Vec<Result<Written, LogError>>),
     /// The group's INSERT failed: redo the group with one savepoint per request.
     Isolate,
 }
 
-async fn commit_group(pool: &Pool, group: &[WriteRequest]) -> Vec<Result<AppendOutcome, LogError>> {
+async fn commit_group(
+    pool: &Pool,
+    group: &[WriteRequest],
+    max_event_size: usize,
+) -> Vec<Result<Written, LogError>> {
     let fail_all = |e: LogError| group.iter().map(|_| Err(e.clone())).collect();
     let client = match pool.get().await {
         Ok(client) => client,
@@ -172,7 +251,7 @@ async fn commit_group(pool: &Pool, group: &[WriteRequest]) -> Vec<Result<AppendO
     };
     let mut isolate = false;
     loop {
-        let ended = try_commit_group(&client, group, isolate).await;
+        let ended = try_commit_group(&client, group, isolate, max_event_size).await;
         if !matches!(ended, Ok(Ended::Committed(_))) {
             // Never hand a connection with an open transaction back to the pool: roll back, or
             // throw the connection away.
@@ -221,12 +300,17 @@ async fn try_commit_group(
     client: &Object,
     group: &[WriteRequest],
     isolate: bool,
+    max_event_size: usize,
 ) -> Result<Ended, LogError> {
     let mut state = read_state(client, group).await?;
     let mut results = Vec::with_capacity(group.len());
     let mut rows = Rows::default();
     for request in group {
-        match apply(&state, &request.appends) {
+        let applied = match request {
+            WriteRequest::Append { appends, .. } => apply(&state, appends),
+            WriteRequest::Copy { events, .. } => apply_copy(&state, events, max_event_size),
+        };
+        match applied {
             Ok(applied) => {
                 if isolate
                     && !applied.rows.is_empty()
@@ -248,7 +332,7 @@ async fn try_commit_group(
     }
     let last = results
         .iter()
-        .filter_map(|r| r.as_ref().ok().and_then(|o| o.last_position))
+        .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
         .max();
     // The channel name is a constant and the payload a number: nothing to quote.
     let end = match last {
@@ -319,9 +403,10 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 async fn read_state(client: &Object, group: &[WriteRequest]) -> Result<State, LogError> {
     let mut ids: Vec<Uuid> = Vec::new();
     let mut names: Vec<&str> = Vec::new();
-    for append in group.iter().flat_map(|r| &r.appends) {
-        names.push(append.stream.as_str());
-        ids.extend(append.events.iter().map(|e| e.event_id));
+    for request in group {
+        let (streams, events) = request.names();
+        names.extend(streams);
+        ids.extend(events);
     }
     names.sort_unstable();
     names.dedup();
@@ -398,7 +483,7 @@ fn stored_hash(row: &tokio_postgres::Row, i: usize, position: u64) -> Result<Has
 
 /// One request, applied in memory.
 struct Applied<'a> {
-    outcome: AppendOutcome,
+    outcome: Written,
     rows: Rows<'a>,
     tip: Tip,
     /// The new last version and hash of each stream written.
@@ -430,7 +515,7 @@ impl State {
 fn apply<'a>(state: &State, appends: &'a [StreamAppend]) -> Result<Applied<'a>, LogError> {
     if let Some(outcome) = already_recorded(state, appends)? {
         return Ok(Applied {
-            outcome,
+            outcome: Written::Append(outcome),
             rows: Rows::default(),
             tip: state.tip,
             streams: Vec::new(),
@@ -479,7 +564,7 @@ fn apply<'a>(state: &State, appends: &'a [StreamAppend]) -> Result<Applied<'a>, 
             rows.event_type.push(&event.event_type);
             rows.schema_version.push(i64::from(event.schema_version));
             rows.recorded_at.push(recorded_at);
-            rows.data.push(&event.data);
+            rows.data.push(Some(&event.data));
             rows.metadata.push(&event.metadata);
             prev_stream = link.hash;
             tip.hash = link.hash;
@@ -503,15 +588,89 @@ fn apply<'a>(state: &State, appends: &'a [StreamAppend]) -> Result<Applied<'a>, 
         tip.recorded_at = recorded_at;
     }
     Ok(Applied {
-        outcome: AppendOutcome {
+        outcome: Written::Append(AppendOutcome {
             streams,
             first_position: wrote.then_some(first_position),
             last_position: wrote.then(|| tip.next_position - 1),
             already_recorded: false,
-        },
+        }),
         rows,
         tip,
         streams: written,
+    })
+}
+
+/// Checks a batch of recorded events against `state` (`citydb_log::validate_copy`: it must
+/// continue the log exactly) and takes its rows verbatim. Writes nothing: on error, nothing of
+/// the request remains.
+fn apply_copy<'a>(
+    state: &State,
+    events: &'a [RecordedEvent],
+    max_event_size: usize,
+) -> Result<Applied<'a>, LogError> {
+    let mut base = CopyBase {
+        tip: state.tip.next_position.checked_sub(1).map(|position| {
+            (
+                LogHead {
+                    position,
+                    hash: state.tip.hash,
+                },
+                state.tip.recorded_at,
+            )
+        }),
+        ..CopyBase::default()
+    };
+    for event in events {
+        let stream = event.stream_id.as_str();
+        if let Some(current) = state.streams.get(stream) {
+            base.streams.insert(stream.to_owned(), *current);
+        }
+        if state.recorded.contains_key(&event.event_id) {
+            base.recorded.insert(event.event_id);
+        }
+    }
+    let head = validate_copy(events, &base, max_event_size)?;
+    let out_of_range = |n: u64| LogError::InvalidEvent {
+        reason: format!("position or version {n} is out of range"),
+    };
+    let mut rows = Rows::default();
+    let mut last_of_stream: HashMap<&'a str, (u64, Hash)> = HashMap::new();
+    for event in events {
+        rows.position
+            .push(i64::try_from(event.position).map_err(|_| out_of_range(event.position))?);
+        rows.stream_id.push(event.stream_id.as_str());
+        rows.stream_version.push(
+            i64::try_from(event.stream_version).map_err(|_| out_of_range(event.stream_version))?,
+        );
+        rows.event_id.push(event.event_id);
+        rows.event_type.push(&event.event_type);
+        rows.schema_version.push(i64::from(event.schema_version));
+        rows.recorded_at.push(event.recorded_at);
+        rows.data.push(event.stored_data());
+        rows.metadata.push(&event.metadata);
+        rows.links.push(ChainLink {
+            data_hash: event.data_hash,
+            prev_stream_hash: event.prev_stream_hash,
+            prev_log_hash: event.prev_log_hash,
+            hash: event.hash,
+        });
+        last_of_stream.insert(event.stream_id.as_str(), (event.stream_version, event.hash));
+    }
+    let recorded_at = events
+        .last()
+        .map_or(state.tip.recorded_at, |e| e.recorded_at);
+    Ok(Applied {
+        outcome: Written::Copy(head),
+        rows,
+        tip: Tip {
+            next_position: head.position + 1,
+            hash: head.hash,
+            recorded_at,
+        },
+        streams: last_of_stream
+            .into_iter()
+            .map(|(stream, (version, hash))| (stream, version, hash))
+            .collect(),
     })
 }
 
@@ -576,7 +735,8 @@ struct Rows<'a> {
     event_type: Vec<&'a str>,
     schema_version: Vec<i64>,
     recorded_at: Vec<i64>,
-    data: Vec<&'a [u8]>,
+    /// `None`: a redacted payload (copied), stored as NULL.
+    data: Vec<Option<&'a [u8]>>,
     metadata: Vec<&'a [u8]>,
     links: Vec<ChainLink>,
 }
@@ -608,7 +768,7 @@ impl<'a> Rows<'a> {
         let mut chunks = Vec::new();
         let (mut start, mut bytes) = (0, 0);
         for i in 0..self.len() {
-            let size = self.data[i].len() + self.metadata[i].len() + 256;
+            let size = self.data[i].map_or(0, <[u8]>::len) + self.metadata[i].len() + 256;
             if i > start && bytes + size > MAX_INSERT_BYTES {
                 chunks.push(start..i);
                 (start, bytes) = (i, 0);
@@ -729,7 +889,7 @@ mod tests {
         let mut rows = Rows::default();
         for (i, d) in data.iter().enumerate() {
             rows.position.push(i as i64);
-            rows.data.push(d);
+            rows.data.push(Some(d));
             rows.metadata.push(metadata);
         }
         rows

@@ -14,13 +14,31 @@ use citydb_postgres::testkit::{self, TestCluster};
 use citydb_postgres::{PostgresConfig, PostgresLog};
 
 struct PgBackend {
+    cluster: &'static TestCluster,
     url: String,
+    /// The second database, created on first use.
+    second: tokio::sync::OnceCell<String>,
 }
 
 async fn pg_backend() -> PgBackend {
     let cluster = TestCluster::shared().expect("cannot start the PostgreSQL test cluster");
     let url = cluster.create_database().await.unwrap();
-    PgBackend { url }
+    PgBackend {
+        cluster,
+        url,
+        second: tokio::sync::OnceCell::new(),
+    }
+}
+
+/// Verify even these small logs in parallel segments and small chunks, so that every tamper
+/// case also exercises the seams between segments and between chunks.
+fn config() -> PostgresConfig {
+    PostgresConfig {
+        parallel_verify_threshold: 2,
+        verify_chunk: 3,
+        read_connections: 4,
+        ..PostgresConfig::default()
+    }
 }
 
 /// Moves rows out of the way of the primary key while renumbering.
@@ -31,15 +49,15 @@ impl Backend for PgBackend {
     type Log = PostgresLog;
 
     async fn open(&self) -> Arc<PostgresLog> {
-        // Verify even these small logs in parallel segments and small chunks, so that every
-        // tamper case also exercises the seams between segments and between chunks.
-        let config = PostgresConfig {
-            parallel_verify_threshold: 2,
-            verify_chunk: 3,
-            read_connections: 4,
-            ..PostgresConfig::default()
-        };
-        Arc::new(PostgresLog::connect(&self.url, config).await.unwrap())
+        Arc::new(PostgresLog::connect(&self.url, config()).await.unwrap())
+    }
+
+    async fn open_second(&self) -> Arc<PostgresLog> {
+        let url = self
+            .second
+            .get_or_init(|| async { self.cluster.create_database().await.unwrap() })
+            .await;
+        Arc::new(PostgresLog::connect(url, config()).await.unwrap())
     }
 
     async fn tamper(&self, tamper: Tamper) {
@@ -144,6 +162,14 @@ impl Backend for PgBackend {
                 db.execute(
                     "DELETE FROM events WHERE position > $1",
                     &[&(keep_through as i64)],
+                )
+                .await
+                .unwrap();
+            }
+            Tamper::Redact { position } => {
+                db.execute(
+                    "UPDATE events SET data = NULL WHERE position = $1",
+                    &[&(position as i64)],
                 )
                 .await
                 .unwrap();

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use citydb_log::conformance::event;
 use citydb_log::{
     EventLog, ExpectedVersion, LogError, LogHead, Metadata, NewEvent, RecordedEvent, StreamAppend,
-    StreamId, subscribe,
+    StreamId, copy_log, subscribe,
 };
 use citydb_postgres::testkit::{self, TestCluster};
 use citydb_postgres::{PostgresConfig, PostgresLog, SCHEMA_VERSION};
@@ -596,6 +596,85 @@ async fn chains_are_identical_across_backends() {
     assert_eq!(read_everything(&lite).await, pg_events);
     write_history(&lite, 8).await;
     assert_intact(&lite, Some(pg_head)).await;
+}
+
+/// `copy_log` migrates a log between backends hash for hash, through each backend's writer:
+/// SQLite -> PostgreSQL -> a new SQLite file. The three heads and every event (a redacted one
+/// included) are identical, another PostgreSQL node is woken by the copy's NOTIFY, and each log
+/// then continues its own chain from the copied head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_log_migrates_across_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin_path = dir.path().join("origin.db");
+    let origin = SqliteLog::open(&origin_path, SqliteConfig::default()).unwrap();
+    write_history(&origin, 30).await;
+    // A court-ordered redaction: the payload goes, its digest stays and the chain verifies.
+    rusqlite::Connection::open(&origin_path)
+        .unwrap()
+        .execute("UPDATE events SET data = NULL WHERE position = 5", [])
+        .unwrap();
+    let head = assert_intact(&origin, None).await;
+    let events = read_everything(&origin).await;
+    assert!(events[5].is_redacted());
+
+    let url = fresh_db().await;
+    let pg = open(&url).await;
+    // Another node, which only a NOTIFY can wake in time (its poll is an hour away).
+    let other = PostgresLog::connect(
+        &url,
+        PostgresConfig {
+            head_poll_interval: Duration::from_secs(3600),
+            ..PostgresConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut progress = Vec::new();
+    let to_pg = copy_log(&origin, &pg, 16, |n| progress.push(n))
+        .await
+        .unwrap();
+    assert_eq!(to_pg.events, events.len() as u64);
+    assert_eq!(to_pg.target_head, Some(head));
+    assert_eq!(progress.last(), Some(&(events.len() as u64)));
+    wait_for_head(
+        &mut other.watch_head(),
+        head.position,
+        Duration::from_secs(5),
+    )
+    .await;
+
+    let restored =
+        SqliteLog::open(dir.path().join("restored.db"), SqliteConfig::default()).unwrap();
+    let to_lite = copy_log(&pg, &restored, 10, |_| {}).await.unwrap();
+    assert_eq!(to_lite.events, events.len() as u64);
+    assert_eq!(to_lite.target_head, Some(head));
+
+    let logs: [(&str, &dyn EventLog); 3] = [
+        ("origin", &origin),
+        ("postgres", &pg),
+        ("restored", &restored),
+    ];
+    for (name, log) in logs {
+        assert_eq!(log.head().await.unwrap(), Some(head), "{name}");
+        assert_eq!(assert_intact(log, Some(head)).await, head, "{name}");
+        assert_eq!(
+            read_everything(log).await,
+            events,
+            "{name}: identical events"
+        );
+    }
+    // Each continues its own chain from the same head.
+    for (name, log) in logs {
+        write_history(log, 4).await;
+        let new_head = assert_intact(log, Some(head)).await;
+        assert!(new_head.position > head.position, "{name}");
+        let next = &log.read_all(head.position + 1, 1).await.unwrap()[0];
+        assert_eq!(next.prev_log_hash, head.hash, "{name}");
+        assert!(
+            next.recorded_at >= events[events.len() - 1].recorded_at,
+            "{name}"
+        );
+    }
 }
 
 /// Data and metadata come back exactly as appended, whatever their JSON shape.

@@ -2,7 +2,8 @@
 //!
 //! - WAL journal, `synchronous=FULL` by default: an acknowledged append survives power loss.
 //! - One writer thread with group commit (see [`writer`]); reads run on a small pool of
-//!   read-only connections on tokio's blocking threads, and never block the writer.
+//!   read-only connections on tokio's blocking threads, and never block the writer. Copies of
+//!   recorded events (`EventLog::copy_in`) go through the same writer as appends.
 //! - The schema is versioned and migrated on open ([`schema`]); the file stays readable with the
 //!   stock `sqlite3` tool (`docs/architecture.md` describes the tables).
 
@@ -113,9 +114,10 @@ impl SqliteLog {
             .map_err(|e| LogError::Storage(format!("cannot start the checkpoint thread: {e}")))?;
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(4096);
+        let max_event_size = config.max_event_size;
         let writer = std::thread::Builder::new()
             .name("citydb-log-writer".into())
-            .spawn(move || writer::run(conn, queue_rx, head_tx, checkpointer))
+            .spawn(move || writer::run(conn, queue_rx, head_tx, checkpointer, max_event_size))
             .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteLog {
             inner: Arc::new(Inner {
@@ -370,7 +372,19 @@ impl EventLog for SqliteLog {
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
         let (reply, answer) = oneshot::channel();
         queue
-            .send(writer::WriteRequest { appends, reply })
+            .send(writer::WriteRequest::Append { appends, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Checked and written on the writer thread, in its group commit (under the request's own
+    /// savepoint), so that it is serialised with appends; publishes the new head like them.
+    async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
+        let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(writer::WriteRequest::Copy { events, reply })
             .await
             .map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?

@@ -12,6 +12,10 @@
 //! - The head is re-read from the file at the start of every group, never cached across groups,
 //!   so a failed commit or another process writing the file cannot desynchronise the chain.
 //! - `recorded_at` is clamped to the previous event's, so it never decreases along the log.
+//! - A copy (`EventLog::copy_in`) is one more kind of request in the same queue and group: it
+//!   is checked with `citydb_log::validate_copy` against the tip and stream tips read inside the
+//!   transaction (so it is serialised with appends exactly like one) and its rows are inserted
+//!   verbatim under its own savepoint; appends after it chain on from its last event.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,13 +24,63 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use citydb_log::chain::{ChainLink, Envelope};
-use citydb_log::{AppendOutcome, Hash, LogError, StreamAppend, StreamWritten};
+use citydb_log::{
+    AppendOutcome, CopyBase, CopyRefusal, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
+    StreamWritten, validate_copy,
+};
 
 use crate::{corrupted, schema, storage_error};
 
-pub(crate) struct WriteRequest {
-    pub appends: Vec<StreamAppend>,
-    pub reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+/// One request to the writer: an append, or a copy of recorded events (`EventLog::copy_in`).
+/// Both are serialised through the same queue and group commit.
+pub(crate) enum WriteRequest {
+    Append {
+        appends: Vec<StreamAppend>,
+        reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+    },
+    Copy {
+        events: Vec<RecordedEvent>,
+        reply: oneshot::Sender<Result<LogHead, LogError>>,
+    },
+}
+
+/// What a request wrote.
+enum Written {
+    Append(AppendOutcome),
+    Copy(LogHead),
+}
+
+impl Written {
+    fn last_position(&self) -> Option<u64> {
+        match self {
+            Written::Append(outcome) => outcome.last_position,
+            Written::Copy(head) => Some(head.position),
+        }
+    }
+}
+
+impl WriteRequest {
+    fn answer(self, result: Result<Written, LogError>) {
+        // The caller may have given up waiting; the events are committed all the same.
+        match self {
+            WriteRequest::Append { reply, .. } => {
+                let _ = reply.send(result.and_then(|w| match w {
+                    Written::Append(outcome) => Ok(outcome),
+                    Written::Copy(_) => Err(mismatch()),
+                }));
+            }
+            WriteRequest::Copy { reply, .. } => {
+                let _ = reply.send(result.and_then(|w| match w {
+                    Written::Copy(head) => Ok(head),
+                    Written::Append(_) => Err(mismatch()),
+                }));
+            }
+        }
+    }
+}
+
+fn mismatch() -> LogError {
+    LogError::Storage("the writer answered a request with another kind of result".into())
 }
 
 /// Limits on one group, so that one commit stays short.
@@ -38,6 +92,7 @@ pub(crate) fn run(
     mut queue: mpsc::Receiver<WriteRequest>,
     head_tx: watch::Sender<Option<u64>>,
     checkpointer: Checkpointer,
+    max_event_size: usize,
 ) {
     let mut group = Vec::with_capacity(64);
     while let Some(first) = queue.blocking_recv() {
@@ -52,12 +107,12 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let results = commit_group(&mut conn, &group);
+        let results = commit_group(&mut conn, &group, max_event_size);
         // Publish the new head before acknowledging, so that anyone told "appended" can
         // immediately read (or subscribe to) what was appended.
         let last_visible = results
             .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|o| o.last_position))
+            .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max();
         if last_visible.is_some() {
             checkpointer.nudge();
@@ -71,8 +126,7 @@ pub(crate) fn run(
             });
         }
         for (request, result) in group.drain(..).zip(results) {
-            // The caller may have given up waiting; the events are committed all the same.
-            let _ = request.reply.send(result);
+            request.answer(result);
         }
     }
     // Closed: leave a compact file behind (empty WAL), so plain `sqlite3` sees everything
@@ -116,11 +170,11 @@ impl Checkpointer {
 }
 
 fn count_events(r: &WriteRequest) -> usize {
-    r.appends
-        .iter()
-        .map(|a| a.events.len())
-        .sum::<usize>()
-        .max(1)
+    match r {
+        WriteRequest::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
+        WriteRequest::Copy { events, .. } => events.len(),
+    }
+    .max(1)
 }
 
 /// The log's tip while a group is being written.
@@ -134,8 +188,9 @@ struct Tip {
 fn commit_group(
     conn: &mut Connection,
     group: &[WriteRequest],
-) -> Vec<Result<AppendOutcome, LogError>> {
-    match try_commit_group(conn, group) {
+    max_event_size: usize,
+) -> Vec<Result<Written, LogError>> {
+    match try_commit_group(conn, group, max_event_size) {
         Ok(results) => results,
         Err(e) => {
             // The whole group failed (disk full, I/O error): nothing was acknowledged.
@@ -148,7 +203,8 @@ fn commit_group(
 fn try_commit_group(
     conn: &mut Connection,
     group: &[WriteRequest],
-) -> Result<Vec<Result<AppendOutcome, LogError>>, LogError> {
+    max_event_size: usize,
+) -> Result<Vec<Result<Written, LogError>>, LogError> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(storage_error)?;
     let mut tip = match schema::last_event(conn)? {
@@ -170,7 +226,15 @@ fn try_commit_group(
         conn.execute_batch("SAVEPOINT request")
             .map_err(storage_error)?;
         let mut request_tip = tip;
-        match apply(conn, &request.appends, &mut request_tip, now) {
+        let applied = match request {
+            WriteRequest::Append { appends, .. } => {
+                apply(conn, appends, &mut request_tip, now).map(Written::Append)
+            }
+            WriteRequest::Copy { events, .. } => {
+                copy(conn, events, &mut request_tip, max_event_size).map(Written::Copy)
+            }
+        };
+        match applied {
             Ok(outcome) => {
                 conn.execute_batch("RELEASE request")
                     .map_err(storage_error)?;
@@ -195,6 +259,134 @@ fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
+const STREAM_TIP_SQL: &str = "SELECT stream_version, hash FROM events WHERE stream_id = ?1
+    ORDER BY stream_version DESC LIMIT 1";
+
+const INSERT_SQL: &str = "INSERT INTO events (position, stream_id, stream_version, event_id,
+        event_type, schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
+        prev_log_hash, hash)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// The stream's last version and hash; `None` when it has no events.
+fn stream_tip(
+    select_stream: &mut rusqlite::CachedStatement<'_>,
+    stream: &str,
+) -> Result<Option<(u64, Hash)>, LogError> {
+    select_stream
+        .query_row([stream], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()
+        .map_err(storage_error)?
+        .map(|(v, h)| {
+            Hash::from_slice(&h)
+                .map(|h| (v, h))
+                .ok_or_else(|| corrupted(v, "stream hash is not 32 bytes"))
+        })
+        .transpose()
+}
+
+/// Writes a batch of recorded events verbatim inside the open transaction, once
+/// `citydb_log::validate_copy` has checked, against the state read here, that it continues the
+/// log exactly. On error the caller rolls back its savepoint, so nothing of it survives.
+fn copy(
+    conn: &Connection,
+    events: &[RecordedEvent],
+    tip: &mut Tip,
+    max_event_size: usize,
+) -> Result<LogHead, LogError> {
+    let mut base = CopyBase {
+        tip: tip.next_position.checked_sub(1).map(|position| {
+            (
+                LogHead {
+                    position,
+                    hash: tip.hash,
+                },
+                tip.recorded_at,
+            )
+        }),
+        ..CopyBase::default()
+    };
+    let mut select_stream = conn.prepare_cached(STREAM_TIP_SQL).map_err(storage_error)?;
+    let mut lookup = conn
+        .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
+        .map_err(storage_error)?;
+    let mut looked_up = std::collections::HashSet::new();
+    for event in events {
+        let stream = event.stream_id.as_str();
+        if looked_up.insert(stream)
+            && let Some(current) = stream_tip(&mut select_stream, stream)?
+        {
+            base.streams.insert(stream.to_owned(), current);
+        }
+        if lookup
+            .exists([event.event_id.as_bytes().as_slice()])
+            .map_err(storage_error)?
+        {
+            base.recorded.insert(event.event_id);
+        }
+    }
+    let head = validate_copy(events, &base, max_event_size)?;
+    let mut insert = conn.prepare_cached(INSERT_SQL).map_err(storage_error)?;
+    for event in events {
+        // Validated: the metadata and any data are UTF-8 JSON text; a redacted payload is NULL.
+        let data = event
+            .stored_data()
+            .map(|d| utf8(d, event.event_id, "data"))
+            .transpose()?;
+        let metadata = utf8(&event.metadata, event.event_id, "metadata")?;
+        insert
+            .execute(params![
+                clamp_position(event.position)?,
+                event.stream_id.as_str(),
+                clamp_position(event.stream_version)?,
+                event.event_id.as_bytes().as_slice(),
+                event.event_type,
+                event.schema_version,
+                event.recorded_at,
+                data,
+                metadata,
+                event.data_hash.as_bytes().as_slice(),
+                event.prev_stream_hash.as_bytes().as_slice(),
+                event.prev_log_hash.as_bytes().as_slice(),
+                event.hash.as_bytes().as_slice(),
+            ])
+            .map_err(|e| match e.sqlite_error_code() {
+                // Checked above; only a row written behind the writer's back can clash.
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+                    if e.to_string().contains("event_id") =>
+                {
+                    LogError::CopyRefused {
+                        position: event.position,
+                        reason: CopyRefusal::DuplicateEventId {
+                            event_id: event.event_id,
+                        },
+                    }
+                }
+                _ => storage_error(e),
+            })?;
+    }
+    if let Some(last) = events.last() {
+        *tip = Tip {
+            next_position: head.position + 1,
+            hash: head.hash,
+            recorded_at: last.recorded_at,
+        };
+    }
+    Ok(head)
+}
+
+fn utf8<'a>(bytes: &'a [u8], event_id: Uuid, field: &'static str) -> Result<&'a str, LogError> {
+    std::str::from_utf8(bytes).map_err(|_| LogError::InvalidJson { event_id, field })
+}
+
+/// A position or version as SQLite's signed 64-bit integer.
+fn clamp_position(n: u64) -> Result<i64, LogError> {
+    i64::try_from(n).map_err(|_| LogError::InvalidEvent {
+        reason: format!("position or version {n} is out of range"),
+    })
+}
+
 /// Applies one request inside the open transaction. On error the caller rolls back its
 /// savepoint, so a half-applied request never survives.
 fn apply(
@@ -206,36 +398,13 @@ fn apply(
     if let Some(outcome) = already_recorded(conn, appends)? {
         return Ok(outcome);
     }
-    let mut select_stream = conn
-        .prepare_cached(
-            "SELECT stream_version, hash FROM events WHERE stream_id = ?1
-             ORDER BY stream_version DESC LIMIT 1",
-        )
-        .map_err(storage_error)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO events (position, stream_id, stream_version, event_id, event_type,
-                 schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
-                 prev_log_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .map_err(storage_error)?;
+    let mut select_stream = conn.prepare_cached(STREAM_TIP_SQL).map_err(storage_error)?;
+    let mut insert = conn.prepare_cached(INSERT_SQL).map_err(storage_error)?;
     let recorded_at = now.max(tip.recorded_at);
     let first_position = tip.next_position;
     let mut streams = Vec::with_capacity(appends.len());
     for append in appends {
-        let current: Option<(u64, Hash)> = select_stream
-            .query_row([append.stream.as_str()], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()
-            .map_err(storage_error)?
-            .map(|(v, h)| {
-                Hash::from_slice(&h)
-                    .map(|h| (v, h))
-                    .ok_or_else(|| corrupted(v, "stream hash is not 32 bytes"))
-            })
-            .transpose()?;
+        let current = stream_tip(&mut select_stream, append.stream.as_str())?;
         let actual = current.map(|(v, _)| v);
         if !append.expected.accepts(actual) {
             return Err(LogError::WrongExpectedVersion {

@@ -16,12 +16,28 @@ use citydb_sqlite::{SqliteConfig, SqliteLog};
 struct SqliteBackend {
     _dir: tempfile::TempDir,
     path: PathBuf,
+    second: PathBuf,
 }
 
 async fn sqlite_backend() -> SqliteBackend {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.db");
-    SqliteBackend { _dir: dir, path }
+    let second = dir.path().join("second.db");
+    SqliteBackend {
+        _dir: dir,
+        path,
+        second,
+    }
+}
+
+/// Verify even these small logs in parallel segments, so that every tamper case also exercises
+/// the seams between segments.
+fn config() -> SqliteConfig {
+    SqliteConfig {
+        parallel_verify_threshold: 2,
+        verify_segments: 4,
+        ..SqliteConfig::default()
+    }
 }
 
 fn hash_at(conn: &Connection, position: u64) -> Hash {
@@ -40,14 +56,11 @@ impl Backend for SqliteBackend {
     type Log = SqliteLog;
 
     async fn open(&self) -> Arc<SqliteLog> {
-        // Verify even these small logs in parallel segments, so that every tamper case also
-        // exercises the seams between segments.
-        let config = SqliteConfig {
-            parallel_verify_threshold: 2,
-            verify_segments: 4,
-            ..SqliteConfig::default()
-        };
-        Arc::new(SqliteLog::open(&self.path, config).unwrap())
+        Arc::new(SqliteLog::open(&self.path, config()).unwrap())
+    }
+
+    async fn open_second(&self) -> Arc<SqliteLog> {
+        Arc::new(SqliteLog::open(&self.second, config()).unwrap())
     }
 
     async fn tamper(&self, tamper: Tamper) {
@@ -133,6 +146,13 @@ impl Backend for SqliteBackend {
                 conn.execute(
                     "DELETE FROM events WHERE position > ?1",
                     [keep_through as i64],
+                )
+                .unwrap();
+            }
+            Tamper::Redact { position } => {
+                conn.execute(
+                    "UPDATE events SET data = NULL WHERE position = ?1",
+                    [position as i64],
                 )
                 .unwrap();
             }
