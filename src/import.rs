@@ -463,6 +463,10 @@ impl EventLog for Declared {
     async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {
         self.inner.verify_stream(stream).await
     }
+
+    async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
+        self.inner.copy_in(events).await
+    }
 }
 
 #[cfg(test)]

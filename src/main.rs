@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use citydb_api::{AuthConfig, FieldGroup, Node, NodeOptions, Role, Store, Token};
-use citydb_log::EventLog;
+use citydb_log::{EventLog, LogError};
 use citydb_projections::{ProjectionConfig, Projections};
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 
@@ -174,6 +174,27 @@ enum Command {
         #[arg(long = "purpose", value_name = "PURPOSE")]
         purposes: Vec<String>,
     },
+    /// Copy a whole log between stores, verbatim (positions, times and hashes), verifying the
+    /// source while reading and the target afterwards.
+    ///
+    /// Each side is an SQLite file (`DIR/log.db`) or a `postgres://` URL. Resumable: a target
+    /// that already holds the start of the source continues from there. Exit 0 when both
+    /// heads are equal and verified, 2 when a chain is broken or the target diverges, 1 on
+    /// other errors.
+    Migrate {
+        /// Source: an SQLite log file or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// Target: an SQLite log file (created if missing) or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+        /// Copy the access log (`access-log.db`, or schema `citydb_access`) instead.
+        #[arg(long)]
+        access_log: bool,
+        /// Events per copied batch.
+        #[arg(long, default_value_t = 2000, value_name = "N")]
+        batch: usize,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Generate deterministic, realistic Hải Phòng data as import NDJSON.
@@ -305,6 +326,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("{} lines, {} bytes", stats.lines, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate {
+            from,
+            to,
+            access_log,
+            batch,
+        } => migrate(&from, &to, access_log, batch).await,
         Command::Schema => {
             print!("{}", citydb_api::schema::sdl());
             Ok(ExitCode::SUCCESS)
@@ -705,4 +732,72 @@ async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitC
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens one side of a migration: a `postgres://` URL (its event log, or its access log), or
+/// an SQLite file, which must exist unless it is the target.
+async fn open_endpoint(
+    spec: &str,
+    access_log: bool,
+    create: bool,
+) -> anyhow::Result<Arc<dyn EventLog>> {
+    if let Ok(store @ Store::Postgres(_)) = spec.parse::<Store>() {
+        let (log, access) =
+            citydb_api::node::open_logs(&store, Path::new("."), &SqliteConfig::default())
+                .await
+                .with_context(|| format!("cannot open {spec}"))?;
+        return Ok(if access_log { access } else { log });
+    }
+    let path = Path::new(spec);
+    if !create && !path.exists() {
+        anyhow::bail!("no log at {}", path.display());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log = SqliteLog::open(path, SqliteConfig::default())
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Arc::new(log))
+}
+
+async fn migrate(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow::Result<ExitCode> {
+    let source = open_endpoint(from, access_log, false).await?;
+    let target = open_endpoint(to, access_log, true).await?;
+    let progress = progress::events("copying");
+    if let Some(head) = source.head().await? {
+        progress.set_length(head.position + 1);
+    }
+    let started = Instant::now();
+    let copied = citydb_log::copy_log(&*source, &*target, batch.max(1), |n| {
+        progress.set_position(n)
+    })
+    .await;
+    progress.finish_and_clear();
+    match copied {
+        Ok(report) => {
+            println!(
+                "copied {} events ({} streams) in {:.1?}; both heads at {}",
+                report.events,
+                report.streams,
+                started.elapsed(),
+                report.target_head.map_or_else(
+                    || "nothing (empty log)".to_owned(),
+                    |h| format!("position {} hash {}", h.position, h.hash)
+                ),
+            );
+            if report.resumed_from > 0 {
+                println!("resumed after position {}", report.resumed_from - 1);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ (LogError::Corrupted { .. }
+            | LogError::CopyDiverged { .. }
+            | LogError::CopyRefused { .. }),
+        ) => {
+            eprintln!("migration refused: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

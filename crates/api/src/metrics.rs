@@ -514,6 +514,17 @@ impl EventLog for MeteredLog {
         self.inner.watch_head()
     }
 
+    fn copy_in<'life0, 'async_trait>(
+        &'life0 self,
+        events: Vec<RecordedEvent>,
+    ) -> BoxFuture<'async_trait, Result<LogHead, LogError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.copy_in(events)
+    }
+
     fn verify_log<'life0, 'async_trait>(
         &'life0 self,
         expected_head: Option<LogHead>,
