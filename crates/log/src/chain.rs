@@ -111,7 +111,11 @@ pub fn event_hash(
     prev_stream: &Hash,
     prev_log: &Hash,
 ) -> Hash {
-    let mut h = blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT);
+    // Deriving the key from the context string costs a compression per call; a hasher that has
+    // already absorbed it is cloned instead (cheap: no input has been absorbed yet).
+    static KEYED: std::sync::LazyLock<blake3::Hasher> =
+        std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT));
+    let mut h = KEYED.clone();
     h.update(&[FORMAT_VERSION]);
     h.update(&env.position.to_be_bytes());
     update_prefixed(&mut h, env.stream_id.as_bytes());
