@@ -172,6 +172,20 @@ async fn at<T>(
     }))
 }
 
+/// A projections page as a Relay connection of `wrap`ped nodes.
+fn connection<T, N: async_graphql::OutputType>(
+    page: citydb_projections::Page<T>,
+    wrap: impl Fn(T) -> N,
+) -> Connection<String, N, EmptyFields, EmptyFields> {
+    let mut conn = Connection::new(false, page.has_next_page);
+    conn.edges.extend(
+        page.edges
+            .into_iter()
+            .map(|e| Edge::new(e.cursor.to_string(), wrap(e.node))),
+    );
+    conn
+}
+
 fn wrong_kind() -> ApiError {
     ApiError::internal("a record of another kind was stored under this id")
 }
@@ -289,13 +303,7 @@ impl Query {
             .search_citizens(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        let mut conn = Connection::new(false, page.has_next_page);
-        conn.edges.extend(
-            page.edges
-                .into_iter()
-                .map(|e| Edge::new(e.cursor.to_string(), Citizen(e.node))),
-        );
-        Ok(conn)
+        Ok(connection(page, Citizen))
     }
 
     /// A business by record id or enterprise code.
@@ -367,13 +375,7 @@ impl Query {
             .search_businesses(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        let mut conn = Connection::new(false, page.has_next_page);
-        conn.edges.extend(
-            page.edges
-                .into_iter()
-                .map(|e| Edge::new(e.cursor.to_string(), Business(e.node))),
-        );
-        Ok(conn)
+        Ok(connection(page, Business))
     }
 
     /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`).
@@ -456,13 +458,7 @@ impl Query {
             .search_parcels(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        let mut conn = Connection::new(false, page.has_next_page);
-        conn.edges.extend(
-            page.edges
-                .into_iter()
-                .map(|e| Edge::new(e.cursor.to_string(), Parcel(e.node))),
-        );
-        Ok(conn)
+        Ok(connection(page, Parcel))
     }
 
     /// Every event of one record, oldest first, with actor, reason, legal basis and hashes.
