@@ -12,6 +12,7 @@
 //! - `conformance` (feature `conformance`): the behaviour suite every backend must pass.
 
 mod append;
+pub mod backend;
 pub mod chain;
 mod copy;
 mod error;

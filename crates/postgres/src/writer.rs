@@ -42,7 +42,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -56,75 +56,7 @@ use citydb_log::{
 use crate::schema::{APPEND_LOCK_KEY, EVENT_ID_CONSTRAINT, NOTIFY_CHANNEL};
 use crate::{corrupted, describe, non_negative, pool_error, storage_error};
 
-/// One request to the writer: an append, or a copy of recorded events (`EventLog::copy_in`).
-/// Both go through the same queue, group commit and append lock.
-pub(crate) enum WriteRequest {
-    Append {
-        appends: Vec<StreamAppend>,
-        reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
-    },
-    Copy {
-        events: Vec<RecordedEvent>,
-        reply: oneshot::Sender<Result<LogHead, LogError>>,
-    },
-}
-
-/// What a request wrote.
-enum Written {
-    Append(AppendOutcome),
-    Copy(LogHead),
-}
-
-impl Written {
-    fn last_position(&self) -> Option<u64> {
-        match self {
-            Written::Append(outcome) => outcome.last_position,
-            Written::Copy(head) => Some(head.position),
-        }
-    }
-}
-
-impl WriteRequest {
-    fn answer(self, result: Result<Written, LogError>) {
-        // The caller may have given up waiting; the events are committed all the same.
-        match self {
-            WriteRequest::Append { reply, .. } => {
-                let _ = reply.send(result.and_then(|w| match w {
-                    Written::Append(outcome) => Ok(outcome),
-                    Written::Copy(_) => Err(mismatch()),
-                }));
-            }
-            WriteRequest::Copy { reply, .. } => {
-                let _ = reply.send(result.and_then(|w| match w {
-                    Written::Copy(head) => Ok(head),
-                    Written::Append(_) => Err(mismatch()),
-                }));
-            }
-        }
-    }
-
-    /// The streams and event ids the request names, for the state read under the lock.
-    fn names(&self) -> (Vec<&str>, Vec<Uuid>) {
-        match self {
-            WriteRequest::Append { appends, .. } => (
-                appends.iter().map(|a| a.stream.as_str()).collect(),
-                appends
-                    .iter()
-                    .flat_map(|a| &a.events)
-                    .map(|e| e.event_id)
-                    .collect(),
-            ),
-            WriteRequest::Copy { events, .. } => (
-                events.iter().map(|e| e.stream_id.as_str()).collect(),
-                events.iter().map(|e| e.event_id).collect(),
-            ),
-        }
-    }
-}
-
-fn mismatch() -> LogError {
-    LogError::Storage("the writer answered a request with another kind of result".into())
-}
+pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one transaction (and the lock it holds) stays short.
 const MAX_GROUP_REQUESTS: usize = 1024;
@@ -166,7 +98,7 @@ pub(crate) async fn run(
 ) {
     let mut group = Vec::with_capacity(64);
     while let Some(first) = queue.recv().await {
-        let (mut events, mut bytes) = (count_events(&first), count_bytes(&first));
+        let (mut events, mut bytes) = (first.events(), first.bytes());
         group.push(first);
         while group.len() < MAX_GROUP_REQUESTS
             && events < MAX_GROUP_EVENTS
@@ -174,8 +106,8 @@ pub(crate) async fn run(
         {
             match queue.try_recv() {
                 Ok(next) => {
-                    events += count_events(&next);
-                    bytes += count_bytes(&next);
+                    events += next.events();
+                    bytes += next.bytes();
                     group.push(next);
                 }
                 Err(_) => break,
@@ -207,25 +139,6 @@ pub(crate) fn publish(head: &watch::Sender<Option<u64>>, position: u64) {
             false
         }
     });
-}
-
-fn count_events(r: &WriteRequest) -> usize {
-    match r {
-        WriteRequest::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
-        WriteRequest::Copy { events, .. } => events.len(),
-    }
-    .max(1)
-}
-
-fn count_bytes(r: &WriteRequest) -> usize {
-    match r {
-        WriteRequest::Append { appends, .. } => appends
-            .iter()
-            .flat_map(|a| &a.events)
-            .map(|e| e.size())
-            .sum(),
-        WriteRequest::Copy { events, .. } => events.iter().map(RecordedEvent::size).sum(),
-    }
 }
 
 /// How a group's transaction ended, short of a failure of the whole group.

@@ -20,7 +20,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use citydb_log::chain::{ChainLink, Envelope};
@@ -31,57 +31,7 @@ use citydb_log::{
 
 use crate::{corrupted, schema, storage_error};
 
-/// One request to the writer: an append, or a copy of recorded events (`EventLog::copy_in`).
-/// Both are serialised through the same queue and group commit.
-pub(crate) enum WriteRequest {
-    Append {
-        appends: Vec<StreamAppend>,
-        reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
-    },
-    Copy {
-        events: Vec<RecordedEvent>,
-        reply: oneshot::Sender<Result<LogHead, LogError>>,
-    },
-}
-
-/// What a request wrote.
-enum Written {
-    Append(AppendOutcome),
-    Copy(LogHead),
-}
-
-impl Written {
-    fn last_position(&self) -> Option<u64> {
-        match self {
-            Written::Append(outcome) => outcome.last_position,
-            Written::Copy(head) => Some(head.position),
-        }
-    }
-}
-
-impl WriteRequest {
-    fn answer(self, result: Result<Written, LogError>) {
-        // The caller may have given up waiting; the events are committed all the same.
-        match self {
-            WriteRequest::Append { reply, .. } => {
-                let _ = reply.send(result.and_then(|w| match w {
-                    Written::Append(outcome) => Ok(outcome),
-                    Written::Copy(_) => Err(mismatch()),
-                }));
-            }
-            WriteRequest::Copy { reply, .. } => {
-                let _ = reply.send(result.and_then(|w| match w {
-                    Written::Copy(head) => Ok(head),
-                    Written::Append(_) => Err(mismatch()),
-                }));
-            }
-        }
-    }
-}
-
-fn mismatch() -> LogError {
-    LogError::Storage("the writer answered a request with another kind of result".into())
-}
+pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one commit stays short.
 const MAX_GROUP_REQUESTS: usize = 1024;
@@ -96,12 +46,12 @@ pub(crate) fn run(
 ) {
     let mut group = Vec::with_capacity(64);
     while let Some(first) = queue.blocking_recv() {
-        let mut events = count_events(&first);
+        let mut events = first.events();
         group.push(first);
         while group.len() < MAX_GROUP_REQUESTS && events < MAX_GROUP_EVENTS {
             match queue.try_recv() {
                 Ok(next) => {
-                    events += count_events(&next);
+                    events += next.events();
                     group.push(next);
                 }
                 Err(_) => break,
@@ -167,14 +117,6 @@ impl Checkpointer {
         // Full means a checkpoint is already due; nothing is lost by dropping this nudge.
         let _ = self.nudge.try_send(());
     }
-}
-
-fn count_events(r: &WriteRequest) -> usize {
-    match r {
-        WriteRequest::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
-        WriteRequest::Copy { events, .. } => events.len(),
-    }
-    .max(1)
 }
 
 /// The log's tip while a group is being written.
