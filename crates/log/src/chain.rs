@@ -115,28 +115,45 @@ pub fn event_hash(
     // already absorbed it is cloned instead (cheap: no input has been absorbed yet).
     static KEYED: std::sync::LazyLock<blake3::Hasher> =
         std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT));
+    // The encoding is assembled in one buffer and absorbed at once: a dozen small `update`s
+    // cost more in bookkeeping than the copy (the metadata is the only large field).
+    let mut buf: Vec<u8> = Vec::with_capacity(
+        1 + 8
+            + 4
+            + env.stream_id.len()
+            + 8
+            + 16
+            + 4
+            + env.event_type.len()
+            + 4
+            + 8
+            + 4
+            + env.metadata.len()
+            + 96,
+    );
+    buf.push(FORMAT_VERSION);
+    buf.extend_from_slice(&env.position.to_be_bytes());
+    push_prefixed(&mut buf, env.stream_id.as_bytes());
+    buf.extend_from_slice(&env.stream_version.to_be_bytes());
+    buf.extend_from_slice(env.event_id.as_bytes());
+    push_prefixed(&mut buf, env.event_type.as_bytes());
+    buf.extend_from_slice(&env.schema_version.to_be_bytes());
+    buf.extend_from_slice(&env.recorded_at.to_be_bytes());
+    push_prefixed(&mut buf, env.metadata);
+    buf.extend_from_slice(&data_hash.0);
+    buf.extend_from_slice(&prev_stream.0);
+    buf.extend_from_slice(&prev_log.0);
     let mut h = KEYED.clone();
-    h.update(&[FORMAT_VERSION]);
-    h.update(&env.position.to_be_bytes());
-    update_prefixed(&mut h, env.stream_id.as_bytes());
-    h.update(&env.stream_version.to_be_bytes());
-    h.update(env.event_id.as_bytes());
-    update_prefixed(&mut h, env.event_type.as_bytes());
-    h.update(&env.schema_version.to_be_bytes());
-    h.update(&env.recorded_at.to_be_bytes());
-    update_prefixed(&mut h, env.metadata);
-    h.update(&data_hash.0);
-    h.update(&prev_stream.0);
-    h.update(&prev_log.0);
+    h.update(&buf);
     Hash(*h.finalize().as_bytes())
 }
 
-fn update_prefixed(h: &mut blake3::Hasher, bytes: &[u8]) {
+fn push_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
     // Truncation cannot happen: the log's size limit is far below 4 GiB, and a field that long
     // could not have been hashed at append time either.
     let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-    h.update(&len.to_be_bytes());
-    h.update(bytes);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(bytes);
 }
 
 /// An event as the verifier sees it: borrowed, so backends can verify straight from their row
@@ -270,6 +287,32 @@ struct StreamSpan {
     last_hash: Hash,
 }
 
+/// FNV-1a over stream ids. The verifier looks one up per event; stream ids come from the log
+/// being verified, not from an adversary choosing keys for collisions against a running
+/// service, so SipHash's flooding resistance buys nothing here and costs a third of the time.
+#[derive(Clone, Copy, Default)]
+struct StreamIdHasher;
+
+impl std::hash::BuildHasher for StreamIdHasher {
+    type Hasher = Fnv1a;
+    fn build_hasher(&self) -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv1a(u64);
+
+impl std::hash::Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
 /// Verifies a log fed to it in position order, one event at a time.
 ///
 /// A verifier covers a *segment* of positions `start..`. The whole log is one segment from 0;
@@ -284,7 +327,7 @@ pub struct LogVerifier {
     /// `prev_log_hash` and time of the segment's first event, checked at the seam.
     first: Option<(Hash, i64)>,
     prev: Option<(Hash, i64)>,
-    streams: HashMap<Box<str>, StreamSpan>,
+    streams: HashMap<Box<str>, StreamSpan, StreamIdHasher>,
     /// Every stream that already has events before `start` is in `streams`: any other stream
     /// must start at version 0 (set by [`LogVerifier::continuing`]).
     streams_known: bool,
@@ -307,7 +350,7 @@ impl LogVerifier {
             next_position: start,
             first: None,
             prev: None,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             streams_known: false,
             expected_head,
             corruption: None,
