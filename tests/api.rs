@@ -539,11 +539,16 @@ async fn the_change_subscription_delivers_deaths_live() {
         let token = &s.tokens["social-insurance"];
         ws.send(Message::Text(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }).to_string().into())).await.unwrap();
         assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
-        let sub = json!({ "id": "1", "type": start_type, "payload": { "query": "subscription { changes(categories: [\"citizen\"], eventTypes: [\"CitizenDeceased\"]) { streamId eventType position } }" } });
+        // Subscribe from the current head, so the death below is delivered however late the
+        // subscription starts (catch-up, then live).
+        let head = s.node.log.head().await.unwrap().unwrap().position;
+        let sub = json!({ "id": "1", "type": start_type, "payload": {
+            "query": "subscription($after: Int) { changes(after: $after, categories: [\"citizen\"], eventTypes: [\"CitizenDeceased\"]) { streamId eventType position } }",
+            "variables": { "after": head }
+        } });
         ws.send(Message::Text(sub.to_string().into()))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
         s.ok(
             "steward-1",
             "mutation($i: RecordDeathInput!) { recordDeath(input: $i) { position } }",
