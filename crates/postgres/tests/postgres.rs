@@ -148,6 +148,9 @@ async fn acknowledged_appends_survive_sigkill() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        // The reader signals the first acknowledgement, so that the random delay starts once
+        // the child is really writing (its start-up time varies with the machine's load).
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut acks = Vec::new();
             for line in BufReader::new(stdout).lines() {
@@ -156,12 +159,17 @@ async fn acknowledged_appends_survive_sigkill() {
                 if let (Some(id), Some(pos)) = (parts.next(), parts.next())
                     && let (Ok(id), Ok(pos)) = (id.parse::<Uuid>(), pos.parse::<u64>())
                 {
+                    if acks.is_empty() {
+                        let _ = started_tx.send(());
+                    }
                     acks.push((id, pos));
                 }
             }
             acks
         });
+
         let start = Instant::now();
+        let _ = started_rx.recv_timeout(Duration::from_secs(60));
         let delay = Duration::from_millis(200 + xorshift(&mut seed) % 400);
         tokio::time::sleep(delay).await;
         child.kill().unwrap(); // SIGKILL on Unix
