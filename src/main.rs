@@ -654,6 +654,9 @@ async fn run_verify(
             let result = log.verify_stream(&id).await;
             progress.finish_and_clear();
             match result {
+                // A stream with no events is not "intact": it is not there (a typo in the id,
+                // or the wrong store), and an auditor must not read it as a pass.
+                Ok(report) if report.events == 0 => anyhow::bail!("no stream {s} in {what}"),
                 Ok(report) => verify::Outcome::Report(report),
                 Err(citydb_log::LogError::Corrupted { position, reason }) => {
                     verify::Outcome::Undecodable {
