@@ -104,3 +104,108 @@ impl WriteRequest {
 fn mismatch() -> LogError {
     LogError::Storage("the writer answered a request with another kind of result".into())
 }
+
+/// A bounded pool of blocking connections (SQLite readers, say) used from async code.
+///
+/// At most `size` closures run at once, each on tokio's blocking threads with a connection of
+/// its own; the others wait their turn here, asynchronously. Connections are opened on first
+/// need and kept: the number of connections never exceeds `size`, so none is ever opened for
+/// one call and closed after it (which, for SQLite, re-reads the schema and re-maps the file:
+/// under 64 concurrent callers that churn cost more than the reads themselves).
+pub struct BlockingPool<C> {
+    idle: std::sync::Mutex<Vec<C>>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl<C: Send + 'static> BlockingPool<C> {
+    pub fn new(size: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(BlockingPool {
+            idle: std::sync::Mutex::new(Vec::with_capacity(size.max(1))),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size.max(1))),
+        })
+    }
+
+    /// Runs `f` with an idle connection, or one made by `open` if none is idle. A connection
+    /// goes back to the pool even when `f` fails: a failed read leaves no state behind
+    /// (callers that could leave one, such as an open transaction, must not return it).
+    /// `Err(panicked)` if `f` or `open` panicked.
+    pub async fn run<T, E>(
+        self: &std::sync::Arc<Self>,
+        open: impl FnOnce() -> Result<C, E> + Send + 'static,
+        f: impl FnOnce(&mut C) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.permits.clone().acquire_owned().await.ok();
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = pool.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => match open() {
+                    Ok(conn) => conn,
+                    Err(e) => return Err(e),
+                },
+            };
+            let result = f(&mut conn);
+            if let Ok(mut idle) = pool.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::BlockingPool;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn opens_no_more_connections_than_its_size_under_many_callers() {
+        let pool = BlockingPool::<usize>::new(3);
+        let opened = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (pool, opened, running, most) =
+                (pool.clone(), opened.clone(), running.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                pool.run(
+                    move || Ok::<_, ()>(opened.fetch_add(1, Ordering::SeqCst)),
+                    move |_conn| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    },
+                )
+                .await
+            }));
+        }
+        for t in tasks {
+            assert!(matches!(t.await, Ok(Ok(Ok(())))));
+        }
+        assert!(opened.load(Ordering::SeqCst) <= 3, "opened {opened:?}");
+        assert!(most.load(Ordering::SeqCst) <= 3, "ran {most:?} at once");
+        assert!(most.load(Ordering::SeqCst) >= 2, "never ran in parallel");
+    }
+
+    #[tokio::test]
+    async fn a_failed_open_is_returned_and_the_next_call_opens_again() {
+        let pool = BlockingPool::<u8>::new(1);
+        let first = pool.run(|| Err::<u8, _>("no"), |_| Ok(())).await;
+        assert!(matches!(first, Ok(Err("no"))));
+        let second = pool.run(|| Ok::<u8, &str>(7), |c| Ok(*c)).await;
+        assert!(matches!(second, Ok(Ok(7))));
+    }
+}

@@ -277,12 +277,12 @@ fn check_own_hashes(ev: &EventView<'_>) -> Result<(), Breach> {
 }
 
 /// What a segment saw of one stream: enough to check, when segments are joined, that the
-/// stream's versions and links continue across the seam.
+/// stream's versions and links continue across the seam. (The `prev_stream_hash` of the
+/// stream's first event here is in [`StreamTable::continued`] when it is not zero.)
 #[derive(Clone, Copy)]
 struct StreamSpan {
     first_position: u64,
     first_version: u64,
-    first_prev_hash: Hash,
     next_version: u64,
     last_hash: Hash,
 }
@@ -313,6 +313,124 @@ impl std::hash::Hasher for Fnv1a {
     }
 }
 
+/// A stream id as the verifier keys it. Stream ids end in a lowercase hyphenated UUID, so one
+/// is held as its category's index in [`StreamTable::categories`] and the UUID's 16 bytes: no
+/// allocation per stream, a fixed-size key, and the exact id can be spelled back for a report.
+/// Any other text (only a tampered or foreign log has it) is kept as it is.
+#[derive(Clone, PartialEq, Eq)]
+enum StreamKey {
+    Split { category: u32, uuid: [u8; 16] },
+    Other(Box<str>),
+}
+
+impl std::hash::Hash for StreamKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            // The UUID's second half is random in every version citydb writes (v4, v7).
+            StreamKey::Split { category, uuid } => {
+                let mut tail = [0u8; 8];
+                tail.copy_from_slice(&uuid[8..]);
+                state.write_u64(u64::from_le_bytes(tail) ^ u64::from(*category));
+            }
+            StreamKey::Other(text) => state.write(text.as_bytes()),
+        }
+    }
+}
+
+/// Splits `category-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (lowercase hex) into its category and
+/// UUID bytes; `None` for anything else.
+fn split_stream_id(id: &str) -> Option<(&str, [u8; 16])> {
+    let bytes = id.as_bytes();
+    let cut = bytes.len().checked_sub(37)?;
+    if cut == 0 || bytes[cut] != b'-' {
+        return None;
+    }
+    let text = &bytes[cut + 1..];
+    let mut uuid = [0u8; 16];
+    let mut nibbles = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        uuid[nibbles / 2] |= if nibbles % 2 == 0 { v << 4 } else { v };
+        nibbles += 1;
+    }
+    Some((&id[..cut], uuid))
+}
+
+/// The verifier's memory: one entry per stream, about a hundred bytes (a city holds some
+/// sixteen million streams).
+#[derive(Default)]
+struct StreamTable {
+    categories: Vec<Box<str>>,
+    category_index: HashMap<Box<str>, u32, StreamIdHasher>,
+    spans: HashMap<StreamKey, StreamSpan, StreamIdHasher>,
+    /// The `prev_stream_hash` of a stream's first event in this segment, where it is not zero:
+    /// only a stream continuing from an earlier segment (or a broken one) has such an entry.
+    continued: HashMap<StreamKey, Hash, StreamIdHasher>,
+}
+
+impl StreamTable {
+    fn key(&mut self, id: &str) -> StreamKey {
+        match split_stream_id(id) {
+            Some((category, uuid)) => StreamKey::Split {
+                category: self.category(category),
+                uuid,
+            },
+            None => StreamKey::Other(id.into()),
+        }
+    }
+
+    fn category(&mut self, category: &str) -> u32 {
+        if let Some(&index) = self.category_index.get(category) {
+            return index;
+        }
+        let index = u32::try_from(self.categories.len()).unwrap_or(u32::MAX);
+        self.categories.push(category.into());
+        self.category_index.insert(category.into(), index);
+        index
+    }
+
+    /// `key` of `other`'s table as a key of this one.
+    fn adopt(&mut self, other: &StreamTable, key: &StreamKey) -> StreamKey {
+        match key {
+            StreamKey::Split { category, uuid } => StreamKey::Split {
+                category: self.category(other.category_name(*category)),
+                uuid: *uuid,
+            },
+            StreamKey::Other(text) => StreamKey::Other(text.clone()),
+        }
+    }
+
+    fn category_name(&self, index: u32) -> &str {
+        self.categories.get(index as usize).map_or("", |c| c)
+    }
+
+    /// The stream id, spelled exactly as it was read.
+    fn name(&self, key: &StreamKey) -> String {
+        match key {
+            StreamKey::Split { category, uuid } => format!(
+                "{}-{}",
+                self.category_name(*category),
+                Uuid::from_bytes(*uuid).hyphenated()
+            ),
+            StreamKey::Other(text) => text.to_string(),
+        }
+    }
+
+    fn first_prev_hash(&self, key: &StreamKey) -> Hash {
+        self.continued.get(key).copied().unwrap_or(Hash::ZERO)
+    }
+}
+
 /// Verifies a log fed to it in position order, one event at a time.
 ///
 /// A verifier covers a *segment* of positions `start..`. The whole log is one segment from 0;
@@ -320,14 +438,14 @@ impl std::hash::Hasher for Fnv1a {
 /// [`joined`](LogVerifier::join) in order, which checks the links across each seam. The result
 /// is the same as one sequential pass (a property test holds the two to that).
 ///
-/// Memory: one entry per stream.
+/// Memory: one entry per stream (see [`StreamTable`]).
 pub struct LogVerifier {
     start: u64,
     next_position: u64,
     /// `prev_log_hash` and time of the segment's first event, checked at the seam.
     first: Option<(Hash, i64)>,
     prev: Option<(Hash, i64)>,
-    streams: HashMap<Box<str>, StreamSpan, StreamIdHasher>,
+    streams: StreamTable,
     /// Every stream that already has events before `start` is in `streams`: any other stream
     /// must start at version 0 (set by [`LogVerifier::continuing`]).
     streams_known: bool,
@@ -350,7 +468,7 @@ impl LogVerifier {
             next_position: start,
             first: None,
             prev: None,
-            streams: HashMap::default(),
+            streams: StreamTable::default(),
             streams_known: false,
             expected_head,
             corruption: None,
@@ -373,19 +491,16 @@ impl LogVerifier {
         let mut verifier = Self::segment(start, None);
         verifier.prev = tip.map(|(head, recorded_at)| (head.hash, recorded_at));
         verifier.streams_known = true;
-        verifier.streams = streams
-            .into_iter()
-            .map(|(stream, last_version, last_hash)| {
-                let span = StreamSpan {
-                    first_position: 0,
-                    first_version: 0,
-                    first_prev_hash: Hash::ZERO,
-                    next_version: last_version.saturating_add(1),
-                    last_hash,
-                };
-                (stream.into_boxed_str(), span)
-            })
-            .collect();
+        for (stream, last_version, last_hash) in streams {
+            let key = verifier.streams.key(&stream);
+            let span = StreamSpan {
+                first_position: 0,
+                first_version: 0,
+                next_version: last_version.saturating_add(1),
+                last_hash,
+            };
+            verifier.streams.spans.insert(key, span);
+        }
         verifier
     }
 
@@ -433,7 +548,8 @@ impl LogVerifier {
             }
             None => self.first = Some((ev.prev_log_hash, env.recorded_at)),
         }
-        match self.streams.get_mut(env.stream_id) {
+        let key = self.streams.key(env.stream_id);
+        match self.streams.spans.get_mut(&key) {
             Some(span) => {
                 if env.stream_version != span.next_version {
                     return Err(Breach::StreamVersionGap {
@@ -453,13 +569,16 @@ impl LogVerifier {
                 // in a later segment it may continue a stream of an earlier one (see `join`).
                 if self.start == 0 || self.streams_known {
                     check_stream_start(env.stream_id, env.stream_version, ev.prev_stream_hash)?;
+                } else if ev.prev_stream_hash != Hash::ZERO {
+                    self.streams
+                        .continued
+                        .insert(key.clone(), ev.prev_stream_hash);
                 }
-                self.streams.insert(
-                    env.stream_id.into(),
+                self.streams.spans.insert(
+                    key,
                     StreamSpan {
                         first_position: env.position,
                         first_version: env.stream_version,
-                        first_prev_hash: ev.prev_stream_hash,
                         next_version: env.stream_version + 1,
                         last_hash: ev.hash,
                     },
@@ -502,23 +621,31 @@ impl LogVerifier {
                 breach_at(next.start, Breach::TimeWentBackwards);
             }
         }
-        for (stream, span) in &next.streams {
-            let continued = match self.streams.get(stream) {
+        // Keys of `next` spelled in this table (categories are numbered per table).
+        let adopted: Vec<(StreamKey, &StreamKey, &StreamSpan)> = next
+            .streams
+            .spans
+            .iter()
+            .map(|(key, span)| (self.streams.adopt(&next.streams, key), key, span))
+            .collect();
+        for (key, next_key, span) in &adopted {
+            let first_prev_hash = next.streams.first_prev_hash(next_key);
+            let continued = match self.streams.spans.get(key) {
                 Some(before) => {
                     if span.first_version != before.next_version {
                         Err(Breach::StreamVersionGap {
-                            stream: stream.to_string(),
+                            stream: self.streams.name(key),
                             expected: before.next_version,
                             found: span.first_version,
                         })
-                    } else if span.first_prev_hash != before.last_hash {
+                    } else if first_prev_hash != before.last_hash {
                         Err(Breach::StreamLinkBroken)
                     } else {
                         Ok(())
                     }
                 }
                 None if self.start == 0 => {
-                    check_stream_start(stream, span.first_version, span.first_prev_hash)
+                    check_stream_start(&self.streams.name(key), span.first_version, first_prev_hash)
                 }
                 None => Ok(()),
             };
@@ -530,14 +657,20 @@ impl LogVerifier {
             self.corruption = Some(first);
             return self;
         }
-        for (stream, span) in next.streams {
-            match self.streams.get_mut(&stream) {
+        for (key, next_key, span) in adopted {
+            match self.streams.spans.get_mut(&key) {
                 Some(before) => {
                     before.next_version = span.next_version;
                     before.last_hash = span.last_hash;
                 }
                 None => {
-                    self.streams.insert(stream, span);
+                    // A stream this segment did not see: it keeps its opening link for a
+                    // join with a segment further back.
+                    let first_prev_hash = next.streams.first_prev_hash(next_key);
+                    if first_prev_hash != Hash::ZERO {
+                        self.streams.continued.insert(key.clone(), first_prev_hash);
+                    }
+                    self.streams.spans.insert(key, *span);
                 }
             }
         }
@@ -570,7 +703,7 @@ impl LogVerifier {
         });
         VerifyReport {
             events: self.next_position - self.start,
-            streams: self.streams.len() as u64,
+            streams: self.streams.spans.len() as u64,
             head,
             corruption,
         }
@@ -694,5 +827,39 @@ impl ChainLink {
             prev_log_hash: prev_log,
             hash,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_spell_back_exactly_what_was_read() {
+        let mut table = StreamTable::default();
+        for id in [
+            "citizen-0193e3a4-7c1b-7d2e-8f00-123456789abc",
+            "key-citizen-pin-0193e3a4-7c1b-7d2e-8f00-123456789abc",
+            // Not the canonical spelling: kept as text, still spelled back.
+            "citizen-0193E3A4-7C1B-7D2E-8F00-123456789ABC",
+            "citizen-0193e3a47c1b7d2e8f00123456789abc",
+            "-0193e3a4-7c1b-7d2e-8f00-123456789abc",
+            "citizen-0193e3a4-7c1b-7d2e-8f00_123456789abc",
+            "citizen",
+            "",
+        ] {
+            let key = table.key(id);
+            assert_eq!(table.name(&key), id);
+            assert!(table.key(id) == key, "{id} keyed twice differently");
+        }
+        let a = table.key("citizen-0193e3a4-7c1b-7d2e-8f00-123456789abc");
+        let b = table.key("business-0193e3a4-7c1b-7d2e-8f00-123456789abc");
+        let c = table.key("citizen-0193e3a4-7c1b-7d2e-8f00-123456789abd");
+        assert!(a != b && a != c && b != c);
+        assert!(matches!(a, StreamKey::Split { .. }));
+        assert!(matches!(
+            table.key("citizen-0193E3A4-7C1B-7D2E-8F00-123456789ABC"),
+            StreamKey::Other(_)
+        ));
     }
 }

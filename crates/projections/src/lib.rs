@@ -59,6 +59,7 @@ use citydb_domain::parcel::{Holding, LandParcel};
 use citydb_domain::{
     BusinessId, CitizenId, EnterpriseCode, ParcelId, ParcelKey, PersonalIdNumber, Record, RecordId,
 };
+use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
 pub use error::ProjectionError;
@@ -121,7 +122,7 @@ struct Shared {
     /// The writing side. Async mutex: held across the log read and the blocking apply, so
     /// batches are applied one at a time, in order.
     writer: tokio::sync::Mutex<Writer>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<BlockingPool<Connection>>,
     /// The committed checkpoint: the next log position to project.
     position: watch::Sender<u64>,
 }
@@ -169,6 +170,7 @@ impl Projections {
         let projections = Projections {
             handle: Arc::new(Handle {
                 shared: Arc::new(Shared {
+                    readers: BlockingPool::new(config.read_connections),
                     path,
                     log,
                     config,
@@ -177,7 +179,6 @@ impl Projections {
                         conn: Some(conn),
                         sub: None,
                     }),
-                    readers: Mutex::new(Vec::new()),
                     position,
                 }),
                 follower: Mutex::new(None),
@@ -516,26 +517,22 @@ impl Shared {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        let shared = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match shared.readers.lock().map(|mut pool| pool.pop()) {
-                Ok(Some(conn)) => conn,
-                _ => schema::open_reader(&shared.path)?,
-            };
-            // One read transaction per query: a page's index scan and its state reads see the
-            // same snapshot even while the projector commits.
-            let result = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)
-                .map_err(storage)
-                .and_then(|tx| f(&tx, shared.flavour));
-            if let Ok(mut pool) = shared.readers.lock()
-                && pool.len() < shared.config.read_connections
-            {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
+        let path = self.path.clone();
+        let flavour = self.flavour;
+        self.readers
+            .run(
+                move || schema::open_reader(&path),
+                move |conn| {
+                    // One read transaction per query: a page's index scan and its state reads
+                    // see the same snapshot even while the projector commits. Dropping it ends
+                    // it, so the connection goes back to the pool clean.
+                    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+                        .map_err(storage)
+                        .and_then(|tx| f(&tx, flavour))
+                },
+            )
+            .await
+            .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
     }
 
     /// Runs `f` with the writer connection on a blocking thread, reopening it if a previous
