@@ -190,6 +190,52 @@ fn run_step(logs: &Path, name: &str, args: &[&str], use_time: bool) -> Step {
     step
 }
 
+/// `citydb export --data DATA | citydb verify --file -`: the whole log written out as an
+/// auditor takes it away and checked offline, in one pass with no copy on disk (the export of
+/// the whole city is larger than the log). Returns the wall time, the bytes that went through
+/// the pipe, and the verifier's run.
+fn export_and_verify(logs: &Path, data: &str) -> (Duration, u64, Step) {
+    eprintln!("[scale] citydb export --data {data} | citydb verify --file -");
+    let started = Instant::now();
+    let mut export = Command::new(BIN)
+        .args(["export", "--data", data])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(logs.join("export.err")).unwrap())
+        .spawn()
+        .expect("cannot start citydb export");
+    let mut verify = Command::new(BIN)
+        .args(["verify", "--file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(logs.join("verify-export.err")).unwrap())
+        .spawn()
+        .expect("cannot start citydb verify");
+    let mut from = export.stdout.take().unwrap();
+    let mut to = verify.stdin.take().unwrap();
+    let pump = std::thread::spawn(move || std::io::copy(&mut from, &mut to));
+    let bytes = pump.join().unwrap().expect("the export pipe broke");
+    let exported = export.wait().unwrap();
+    let verified = verify.wait_with_output().unwrap();
+    let wall = started.elapsed();
+    assert!(exported.success(), "citydb export failed: {exported:?}");
+    let step = Step {
+        wall,
+        peak_rss_kb: None,
+        peak_anon_kb: None,
+        code: verified.status.code(),
+        stdout: String::from_utf8_lossy(&verified.stdout).into_owned(),
+        stderr: std::fs::read_to_string(logs.join("verify-export.err")).unwrap_or_default(),
+    };
+    eprintln!(
+        "[scale]   exit {:?} in {:.1} s, {} through the pipe",
+        step.code,
+        wall.as_secs_f64(),
+        mb(Some(bytes))
+    );
+    (wall, bytes, step)
+}
+
 fn must(step: &Step, what: &str) {
     assert!(
         step.code == Some(0),
@@ -1049,6 +1095,18 @@ fn main() {
     let verify = run_step(&logs, "verify", &["verify", "--data", &data_s], use_time);
     must(&verify, "citydb verify");
     let events = verified_events(&verify.stdout).expect("verify printed no event count");
+    let (export_wall, export_bytes, export_verify) = export_and_verify(&logs, &data_s);
+    must(&export_verify, "citydb export | citydb verify --file -");
+    assert_eq!(
+        verified_events(&export_verify.stdout),
+        Some(events),
+        "the export holds a different number of events than the log"
+    );
+    assert_eq!(
+        export_verify.stdout.lines().nth(1),
+        verify.stdout.lines().nth(1),
+        "the export's head is not the log's"
+    );
 
     let (rebuild_label, rebuild_step) = if has_rebuild {
         let s = run_step(
@@ -1409,6 +1467,24 @@ fn main() {
         rate(events, verify.wall, "events"),
         rss(verify.peak_rss_kb, verify.peak_anon_kb),
         verify
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split(" (")
+            .next()
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        md,
+        "| `citydb export \\| citydb verify --file -` | {} | {} ({}/s) | | {} exported; {} |",
+        secs(export_wall),
+        rate(events, export_wall, "events"),
+        mb(Some(
+            (export_bytes as f64 / export_wall.as_secs_f64().max(1e-9)) as u64
+        )),
+        mb(Some(export_bytes)),
+        export_verify
             .stdout
             .lines()
             .next()

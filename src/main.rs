@@ -104,7 +104,8 @@ enum Command {
         /// Verify only this stream (e.g. `citizen-<uuid>`).
         #[arg(long, value_name = "ID", conflicts_with = "file")]
         stream: Option<String>,
-        /// Verify an export file (from `citydb export`, either format) instead of a store.
+        /// Verify an export file (from `citydb export`, either format) instead of a store;
+        /// `-` reads standard input (`citydb export | citydb verify --file -`).
         #[arg(long, value_name = "EXPORT")]
         file: Option<PathBuf>,
         /// The head recorded earlier, as POSITION:HASH: the log must still hold that event
@@ -630,11 +631,17 @@ async fn run_verify(
     access_log: bool,
 ) -> anyhow::Result<ExitCode> {
     if let Some(path) = file {
-        let f = std::fs::File::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let len = f.metadata().ok().map(|m| m.len());
+        let (input, len): (Box<dyn std::io::Read + Send>, Option<u64>) = if path.as_os_str() == "-"
+        {
+            (Box::new(std::io::stdin()), None)
+        } else {
+            let f = std::fs::File::open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let len = f.metadata().ok().map(|m| m.len());
+            (Box::new(f), len)
+        };
         let progress = progress::bytes(len, "verifying");
-        let reader = std::io::BufReader::with_capacity(1 << 16, f);
+        let reader = std::io::BufReader::with_capacity(1 << 16, input);
         let outcome = tokio::task::spawn_blocking({
             let progress = progress.clone();
             move || verify::verify_file(reader, expected_head, &progress)

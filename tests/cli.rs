@@ -23,6 +23,25 @@ fn citydb(args: &[&str]) -> Output {
         .expect("run citydb")
 }
 
+/// Runs citydb with `input` on its standard input.
+fn citydb_fed(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run citydb");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait for citydb");
+    feeder.join().expect("feeder").expect("write to citydb");
+    out
+}
+
 fn text(output: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -292,6 +311,24 @@ fn import_verify_export_and_detect_tampering() {
         stdout(&out).contains(&format!("BROKEN at position {victim}:")),
         "{}",
         text(&out)
+    );
+    // The same through a pipe (`citydb export | citydb verify --file -`).
+    let out = citydb_fed(
+        &["verify", "--file", "-"],
+        &std::fs::read(&tampered).unwrap(),
+    );
+    expect_code(&out, 2);
+    assert!(
+        stdout(&out).contains(&format!("BROKEN at position {victim}:")),
+        "{}",
+        text(&out)
+    );
+    let out = citydb_fed(&["verify", "--file", "-"], &std::fs::read(&export).unwrap());
+    expect_code(&out, 0);
+    assert_eq!(
+        printed_head(&out),
+        head,
+        "the piped export's head is the store's"
     );
     if let Some(out) = python_verify(&tampered) {
         expect_code(&out, 2);
