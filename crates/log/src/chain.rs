@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::RecordedEvent;
+use crate::lanes;
 
 /// Version of the byte encoding below. Bumped only with a new key-derivation context.
 pub const FORMAT_VERSION: u8 = 1;
@@ -117,35 +118,48 @@ pub fn event_hash(
         std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT));
     // The encoding is assembled in one buffer and absorbed at once: a dozen small `update`s
     // cost more in bookkeeping than the copy (the metadata is the only large field).
-    let mut buf: Vec<u8> = Vec::with_capacity(
-        1 + 8
-            + 4
-            + env.stream_id.len()
-            + 8
-            + 16
-            + 4
-            + env.event_type.len()
-            + 4
-            + 8
-            + 4
-            + env.metadata.len()
-            + 96,
-    );
-    buf.push(FORMAT_VERSION);
-    buf.extend_from_slice(&env.position.to_be_bytes());
-    push_prefixed(&mut buf, env.stream_id.as_bytes());
-    buf.extend_from_slice(&env.stream_version.to_be_bytes());
-    buf.extend_from_slice(env.event_id.as_bytes());
-    push_prefixed(&mut buf, env.event_type.as_bytes());
-    buf.extend_from_slice(&env.schema_version.to_be_bytes());
-    buf.extend_from_slice(&env.recorded_at.to_be_bytes());
-    push_prefixed(&mut buf, env.metadata);
-    buf.extend_from_slice(&data_hash.0);
-    buf.extend_from_slice(&prev_stream.0);
-    buf.extend_from_slice(&prev_log.0);
+    let mut buf = Vec::with_capacity(encoded_len(env));
+    encode(&mut buf, env, data_hash, prev_stream, prev_log);
     let mut h = KEYED.clone();
     h.update(&buf);
     Hash(*h.finalize().as_bytes())
+}
+
+fn encoded_len(env: &Envelope<'_>) -> usize {
+    1 + 8
+        + 4
+        + env.stream_id.len()
+        + 8
+        + 16
+        + 4
+        + env.event_type.len()
+        + 4
+        + 8
+        + 4
+        + env.metadata.len()
+        + 96
+}
+
+/// Appends the bytes [`event_hash`] covers to `buf`.
+fn encode(
+    buf: &mut Vec<u8>,
+    env: &Envelope<'_>,
+    data_hash: &Hash,
+    prev_stream: &Hash,
+    prev_log: &Hash,
+) {
+    buf.push(FORMAT_VERSION);
+    buf.extend_from_slice(&env.position.to_be_bytes());
+    push_prefixed(buf, env.stream_id.as_bytes());
+    buf.extend_from_slice(&env.stream_version.to_be_bytes());
+    buf.extend_from_slice(env.event_id.as_bytes());
+    push_prefixed(buf, env.event_type.as_bytes());
+    buf.extend_from_slice(&env.schema_version.to_be_bytes());
+    buf.extend_from_slice(&env.recorded_at.to_be_bytes());
+    push_prefixed(buf, env.metadata);
+    buf.extend_from_slice(&data_hash.0);
+    buf.extend_from_slice(&prev_stream.0);
+    buf.extend_from_slice(&prev_log.0);
 }
 
 fn push_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
@@ -258,22 +272,90 @@ impl VerifyReport {
     }
 }
 
+/// An event's own hashes as recomputed from its bytes: blake3 of its data (`None` for a
+/// redacted payload) and its event hash over the *stored* data hash.
+#[derive(Clone, Copy)]
+struct Recomputed {
+    data_hash: Option<Hash>,
+    hash: Hash,
+}
+
+impl Recomputed {
+    fn of(ev: &EventView<'_>) -> Recomputed {
+        Recomputed {
+            data_hash: ev.data.map(data_hash),
+            hash: event_hash(
+                &ev.envelope,
+                &ev.data_hash,
+                &ev.prev_stream_hash,
+                &ev.prev_log_hash,
+            ),
+        }
+    }
+
+    /// The same for many events, hashed eight at a time (see `lanes`): what a verifier of a
+    /// whole log spends most of its time on.
+    fn of_many(events: &[EventView<'_>]) -> Vec<Recomputed> {
+        static CONTEXT_KEY: std::sync::LazyLock<[u8; 32]> = std::sync::LazyLock::new(|| {
+            blake3::hazmat::hash_derive_key_context(EVENT_HASH_CONTEXT)
+        });
+        let datas: Vec<&[u8]> = events.iter().filter_map(|e| e.data).collect();
+        let mut data_hashes = vec![[0u8; 32]; datas.len()];
+        lanes::hash_small(lanes::Mode::Plain, &datas, &mut data_hashes);
+        let mut encoded = Vec::with_capacity(events.iter().map(|e| encoded_len(&e.envelope)).sum());
+        let mut ends = Vec::with_capacity(events.len());
+        for e in events {
+            encode(
+                &mut encoded,
+                &e.envelope,
+                &e.data_hash,
+                &e.prev_stream_hash,
+                &e.prev_log_hash,
+            );
+            ends.push(encoded.len());
+        }
+        let mut start = 0;
+        let inputs: Vec<&[u8]> = ends
+            .iter()
+            .map(|&end| {
+                let input = &encoded[start..end];
+                start = end;
+                input
+            })
+            .collect();
+        let mut hashes = vec![[0u8; 32]; events.len()];
+        lanes::hash_small(
+            lanes::Mode::DeriveKey {
+                context_key: &CONTEXT_KEY,
+                context: EVENT_HASH_CONTEXT,
+            },
+            &inputs,
+            &mut hashes,
+        );
+        let mut data_hashes = data_hashes.into_iter();
+        events
+            .iter()
+            .zip(hashes)
+            .map(|(e, hash)| Recomputed {
+                data_hash: e.data.and_then(|_| data_hashes.next()).map(Hash),
+                hash: Hash(hash),
+            })
+            .collect()
+    }
+
+    fn check(&self, ev: &EventView<'_>) -> Result<(), Breach> {
+        if self.data_hash.is_some_and(|h| h != ev.data_hash) {
+            return Err(Breach::DataChanged);
+        }
+        if self.hash != ev.hash {
+            return Err(Breach::HashMismatch);
+        }
+        Ok(())
+    }
+}
+
 fn check_own_hashes(ev: &EventView<'_>) -> Result<(), Breach> {
-    if let Some(data) = ev.data
-        && data_hash(data) != ev.data_hash
-    {
-        return Err(Breach::DataChanged);
-    }
-    let expected = event_hash(
-        &ev.envelope,
-        &ev.data_hash,
-        &ev.prev_stream_hash,
-        &ev.prev_log_hash,
-    );
-    if expected != ev.hash {
-        return Err(Breach::HashMismatch);
-    }
-    Ok(())
+    Recomputed::of(ev).check(ev)
 }
 
 /// What a segment saw of one stream: enough to check, when segments are joined, that the
@@ -360,7 +442,7 @@ fn split_stream_id(id: &str) -> Option<(&str, [u8; 16])> {
             b'a'..=b'f' => b - b'a' + 10,
             _ => return None,
         };
-        uuid[nibbles / 2] |= if nibbles % 2 == 0 { v << 4 } else { v };
+        uuid[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
         nibbles += 1;
     }
     Some((&id[..cut], uuid))
@@ -511,11 +593,31 @@ impl LogVerifier {
 
     /// Checks the next event. After the first failure every later call returns it again.
     pub fn check(&mut self, ev: &EventView<'_>) -> Result<(), Corruption> {
+        self.check_recomputed(ev, || Recomputed::of(ev))
+    }
+
+    /// Checks the next events, in order, with their hashes computed together (several times
+    /// faster than one by one on a machine with AVX2). Same result as [`check`](Self::check)
+    /// on each in turn.
+    pub fn check_batch(&mut self, batch: &EventBatch) -> Result<(), Corruption> {
+        let views = batch.views();
+        let recomputed = Recomputed::of_many(&views);
+        for (ev, own) in views.iter().zip(recomputed) {
+            self.check_recomputed(ev, || own)?;
+        }
+        Ok(())
+    }
+
+    fn check_recomputed(
+        &mut self,
+        ev: &EventView<'_>,
+        own: impl FnOnce() -> Recomputed,
+    ) -> Result<(), Corruption> {
         if let Some(c) = &self.corruption {
             return Err(c.clone());
         }
         let position = ev.envelope.position;
-        let result = self.check_inner(ev);
+        let result = self.check_inner(ev, own);
         result.map_err(|breach| {
             let c = Corruption { position, breach };
             self.corruption = Some(c.clone());
@@ -523,7 +625,11 @@ impl LogVerifier {
         })
     }
 
-    fn check_inner(&mut self, ev: &EventView<'_>) -> Result<(), Breach> {
+    fn check_inner(
+        &mut self,
+        ev: &EventView<'_>,
+        own: impl FnOnce() -> Recomputed,
+    ) -> Result<(), Breach> {
         let env = &ev.envelope;
         if env.position != self.next_position {
             return Err(Breach::PositionGap {
@@ -531,7 +637,7 @@ impl LogVerifier {
                 found: env.position,
             });
         }
-        check_own_hashes(ev)?;
+        own().check(ev)?;
         match self.prev {
             Some((prev_hash, prev_time)) => {
                 if ev.prev_log_hash != prev_hash {
@@ -707,6 +813,96 @@ impl LogVerifier {
             head,
             corruption,
         }
+    }
+}
+
+/// Owned copies of events as the verifier reads them, so that rows borrowed one at a time from
+/// a database cursor can be hashed together ([`LogVerifier::check_batch`]).
+#[derive(Default)]
+pub struct EventBatch {
+    bytes: Vec<u8>,
+    events: Vec<BatchedEvent>,
+}
+
+struct BatchedEvent {
+    position: u64,
+    stream_id: std::ops::Range<usize>,
+    stream_version: u64,
+    event_id: Uuid,
+    event_type: std::ops::Range<usize>,
+    schema_version: u32,
+    recorded_at: i64,
+    metadata: std::ops::Range<usize>,
+    data: Option<std::ops::Range<usize>>,
+    data_hash: Hash,
+    prev_stream_hash: Hash,
+    prev_log_hash: Hash,
+    hash: Hash,
+}
+
+impl EventBatch {
+    pub fn push(&mut self, ev: &EventView<'_>) {
+        let mut keep = |bytes: &[u8]| {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(bytes);
+            start..self.bytes.len()
+        };
+        let env = &ev.envelope;
+        let event = BatchedEvent {
+            position: env.position,
+            stream_id: keep(env.stream_id.as_bytes()),
+            stream_version: env.stream_version,
+            event_id: env.event_id,
+            event_type: keep(env.event_type.as_bytes()),
+            schema_version: env.schema_version,
+            recorded_at: env.recorded_at,
+            metadata: keep(env.metadata),
+            data: ev.data.map(&mut keep),
+            data_hash: ev.data_hash,
+            prev_stream_hash: ev.prev_stream_hash,
+            prev_log_hash: ev.prev_log_hash,
+            hash: ev.hash,
+        };
+        self.events.push(event);
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.events.clear();
+    }
+
+    fn views(&self) -> Vec<EventView<'_>> {
+        // The ranges were cut from `bytes` by `push`, from `&str`s for the two text fields.
+        let text =
+            |r: &std::ops::Range<usize>| std::str::from_utf8(&self.bytes[r.clone()]).unwrap_or("");
+        self.events
+            .iter()
+            .map(|e| EventView {
+                envelope: Envelope {
+                    position: e.position,
+                    stream_id: text(&e.stream_id),
+                    stream_version: e.stream_version,
+                    event_id: e.event_id,
+                    event_type: text(&e.event_type),
+                    schema_version: e.schema_version,
+                    recorded_at: e.recorded_at,
+                    metadata: &self.bytes[e.metadata.clone()],
+                },
+                data: e.data.clone().map(|r| &self.bytes[r]),
+                data_hash: e.data_hash,
+                prev_stream_hash: e.prev_stream_hash,
+                prev_log_hash: e.prev_log_hash,
+                hash: e.hash,
+            })
+            .collect()
     }
 }
 

@@ -17,6 +17,7 @@ pub mod chain;
 mod copy;
 mod error;
 mod event;
+mod lanes;
 mod log;
 mod stream;
 mod subscription;
