@@ -44,6 +44,52 @@ fn realistic_event(n: u64) -> NewEvent {
     NewEvent::new("CitizenRegistered", 1, &data, &metadata).unwrap()
 }
 
+/// `n` realistic events over `n / 4` citizen streams, chained as a log would chain them.
+fn in_memory_chain(n: u64) -> Vec<citydb_log::RecordedEvent> {
+    let mut out: Vec<citydb_log::RecordedEvent> = Vec::new();
+    let mut streams: std::collections::HashMap<u64, (u64, citydb_log::Hash)> = Default::default();
+    let mut prev_log = citydb_log::Hash::ZERO;
+    for i in 0..n {
+        let e = realistic_event(i);
+        let s = i % (n / 4).max(1);
+        let stream = StreamId::new("citizen", Uuid::from_u128(0x0193_0000 + s as u128)).unwrap();
+        let (version, prev_stream) = streams
+            .get(&s)
+            .copied()
+            .unwrap_or((0, citydb_log::Hash::ZERO));
+        let recorded_at = 1_764_201_600_000_000 + i as i64;
+        let env = citydb_log::chain::Envelope {
+            position: i,
+            stream_id: stream.as_str(),
+            stream_version: version,
+            event_id: e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            recorded_at,
+            metadata: &e.metadata,
+        };
+        let link = citydb_log::chain::ChainLink::compute(&env, &e.data, prev_stream, prev_log);
+        streams.insert(s, (version + 1, link.hash));
+        prev_log = link.hash;
+        out.push(citydb_log::RecordedEvent {
+            position: i,
+            stream_id: stream,
+            stream_version: version,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            recorded_at,
+            data: e.data,
+            metadata: e.metadata,
+            data_hash: link.data_hash,
+            prev_stream_hash: link.prev_stream_hash,
+            prev_log_hash: link.prev_log_hash,
+            hash: link.hash,
+        });
+    }
+    out
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -236,6 +282,26 @@ fn machine_limits(c: &mut Criterion) {
             std::hint::black_box(link.hash)
         })
     });
+    // Verifying a chain already in memory on one core, hashing eight events at a time
+    // (`LogVerifier::check_batch`, as a store's verification does): the ceiling of a
+    // verifying thread with no storage engine under it.
+    let chain = in_memory_chain(4096);
+    g.throughput(Throughput::Elements(chain.len() as u64));
+    g.bench_function("verify_in_memory_one_core", |b| {
+        let mut batch = citydb_log::chain::EventBatch::default();
+        b.iter(|| {
+            let mut v = citydb_log::chain::LogVerifier::new(None);
+            for events in chain.chunks(64) {
+                batch.clear();
+                for e in events {
+                    batch.push(&citydb_log::chain::EventView::from(e));
+                }
+                v.check_batch(&batch).unwrap();
+            }
+            assert!(v.finish().is_intact());
+        })
+    });
+    g.throughput(Throughput::Elements(1));
     // One fsync'd write of 4 KiB: the floor under a durable commit.
     let dir = tempfile::tempdir().unwrap();
     let mut f = std::fs::File::create(dir.path().join("fsync")).unwrap();

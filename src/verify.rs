@@ -137,15 +137,20 @@ async fn verify_range(
         if batch.is_empty() {
             break;
         }
-        for event in &batch {
-            if event.position >= to {
-                return Ok(verifier);
-            }
-            if verifier.check(&view_of(event)).is_err() {
-                return Ok(verifier);
-            }
-            next = event.position + 1;
-            done.fetch_add(1, Ordering::Relaxed);
+        // Hashed together (`LogVerifier::check_views`): several times faster than one by one.
+        let views: Vec<_> = batch
+            .iter()
+            .take_while(|e| e.position < to)
+            .map(view_of)
+            .collect();
+        if verifier.check_views(&views).is_err() {
+            return Ok(verifier);
+        }
+        done.fetch_add(views.len() as u64, Ordering::Relaxed);
+        match views.last() {
+            Some(last) if views.len() == batch.len() => next = last.envelope.position + 1,
+            // The batch ran past this segment.
+            _ => return Ok(verifier),
         }
     }
     Ok(verifier)

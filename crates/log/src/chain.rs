@@ -600,8 +600,12 @@ impl LogVerifier {
     /// faster than one by one on a machine with AVX2). Same result as [`check`](Self::check)
     /// on each in turn.
     pub fn check_batch(&mut self, batch: &EventBatch) -> Result<(), Corruption> {
-        let views = batch.views();
-        let recomputed = Recomputed::of_many(&views);
+        self.check_views(&batch.views())
+    }
+
+    /// [`check_batch`](Self::check_batch) for events already borrowed from somewhere.
+    pub fn check_views(&mut self, views: &[EventView<'_>]) -> Result<(), Corruption> {
+        let recomputed = Recomputed::of_many(views);
         for (ev, own) in views.iter().zip(recomputed) {
             self.check_recomputed(ev, || own)?;
         }
