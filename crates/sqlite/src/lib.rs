@@ -38,6 +38,9 @@ pub enum Durability {
     Normal,
 }
 
+/// How long a connection waits for a lock held by another before failing with `SQLITE_BUSY`.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Options for [`SqliteLog::open`].
 #[derive(Clone, Debug)]
 pub struct SqliteConfig {
@@ -191,8 +194,7 @@ fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(),
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(fail)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     stable_plans(conn).map_err(fail)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -228,8 +230,7 @@ fn open_reader(path: &Path) -> Result<Connection, LogError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(storage_error)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(storage_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(storage_error)?;
     stable_plans(&conn).map_err(storage_error)?;
     // Reads (whole-log scans above all) map the file instead of copying every page through
     // read(2); the WAL still goes through the page cache.

@@ -100,6 +100,9 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
+    /// How long the writer waits for readers of older snapshots before giving a rewind up.
+    const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
     /// `restart_pages`: WAL frames (pages) past which the writer restarts the WAL.
     pub(crate) fn start(conn: Connection, restart_pages: i64) -> std::io::Result<Checkpointer> {
         let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
@@ -137,8 +140,12 @@ impl Checkpointer {
             .restart_due
             .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
-            // Best effort: a busy reader postpones it to the next time it is due.
+            // Best effort, and brief: a reader in a long scan (a whole-log verification) must
+            // not stall appends for the connection's full busy timeout. It only postpones the
+            // rewind to the next time it is due.
+            let _ = conn.busy_timeout(Self::RESTART_WAIT);
             let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            let _ = conn.busy_timeout(crate::BUSY_TIMEOUT);
         }
     }
 
