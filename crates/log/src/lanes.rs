@@ -32,7 +32,7 @@ pub fn hash_small(mode: Mode<'_>, inputs: &[&[u8]], out: &mut [[u8; 32]]) {
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             let (key, flags) = match mode {
-                Mode::Plain => (words(&IV_BYTES), 0),
+                Mode::Plain => (IV, 0),
                 Mode::DeriveKey { context_key, .. } => (words(context_key), DERIVE_KEY_MATERIAL),
             };
             let mut start = 0;
@@ -66,24 +66,11 @@ fn one(mode: Mode<'_>, input: &[u8]) -> [u8; 32] {
 
 const LANES: usize = 8;
 
-/// blake3's IV (the first words of SHA-256's), little-endian bytes.
-const IV_BYTES: [u8; 32] = {
-    const IV: [u32; 8] = [
-        0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
-        0x5BE0CD19,
-    ];
-    let mut b = [0u8; 32];
-    let mut i = 0;
-    while i < 8 {
-        let w = IV[i].to_le_bytes();
-        b[4 * i] = w[0];
-        b[4 * i + 1] = w[1];
-        b[4 * i + 2] = w[2];
-        b[4 * i + 3] = w[3];
-        i += 1;
-    }
-    b
-};
+/// blake3's IV (the first words of SHA-256's): the key of plain hashing, and the constants of
+/// every compression.
+const IV: [u32; 8] = [
+    0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
+];
 
 const CHUNK_START: u32 = 1 << 0;
 const CHUNK_END: u32 = 1 << 1;
@@ -180,7 +167,7 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     #[inline]
     fn compress(cv: &mut [__m256i; 8], m: &[__m256i; 16], block_len: __m256i, flags: __m256i) {
-        let iv = super::words(&super::IV_BYTES);
+        let iv = super::IV;
         let mut v = [
             cv[0],
             cv[1],

@@ -208,6 +208,40 @@ fn verify_segmented(
     joined.unwrap_or_else(|| LogVerifier::new(head)).finish()
 }
 
+/// Applies one tampering to a history of at least two events (a redacted payload, empty, has
+/// no byte to change and is left as it is).
+fn apply(t: &Tamper, events: &mut Vec<RecordedEvent>) {
+    let n = events.len();
+    match *t {
+        Tamper::DataByte(i, b) => {
+            let e = &mut events[i % n];
+            if !e.data.is_empty() {
+                let k = b % e.data.len();
+                e.data[k] ^= 1;
+            }
+        }
+        Tamper::MetadataByte(i, b) => {
+            let e = &mut events[i % n];
+            let k = b % e.metadata.len();
+            e.metadata[k] ^= 0x20;
+        }
+        Tamper::EventType(i) => events[i % n].event_type.push('X'),
+        Tamper::Timestamp(i) => events[i % n].recorded_at += 1,
+        Tamper::Delete(i) => {
+            events.remove(i % n);
+        }
+        Tamper::Swap(i) => {
+            let i = i % (n - 1);
+            events.swap(i, i + 1);
+        }
+        Tamper::Duplicate(i) => {
+            let c = events[i % n].clone();
+            events.insert(i % n + 1, c);
+        }
+        Tamper::Truncate(i) => events.truncate(i % n),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -220,17 +254,8 @@ proptest! {
     ) {
         let mut events = build(&spec, streams);
         let head = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
-        let n = events.len();
-        match t {
-            None => {}
-            Some(Tamper::DataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.data.len(); e.data[k] ^= 1; }
-            Some(Tamper::MetadataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.metadata.len(); e.metadata[k] ^= 0x20; }
-            Some(Tamper::EventType(i)) => events[i % n].event_type.push('X'),
-            Some(Tamper::Timestamp(i)) => events[i % n].recorded_at += 1,
-            Some(Tamper::Delete(i)) => { events.remove(i % n); }
-            Some(Tamper::Swap(i)) => { let i = i % (n - 1); events.swap(i, i + 1); }
-            Some(Tamper::Duplicate(i)) => { let c = events[i % n].clone(); events.insert(i % n + 1, c); }
-            Some(Tamper::Truncate(i)) => events.truncate(i % n),
+        if let Some(t) = &t {
+            apply(t, &mut events);
         }
         let sequential = verify(&events, head);
         let segmented = verify_segmented(&events, &cuts, head);
@@ -355,19 +380,8 @@ proptest! {
         if let Some(r) = redact {
             events[r % n].data.clear();
         }
-        match t {
-            None => {}
-            Some(Tamper::DataByte(i, b)) => {
-                let e = &mut events[i % n];
-                if !e.data.is_empty() { let k = b % e.data.len(); e.data[k] ^= 1; }
-            }
-            Some(Tamper::MetadataByte(i, b)) => { let e = &mut events[i % n]; let k = b % e.metadata.len(); e.metadata[k] ^= 0x20; }
-            Some(Tamper::EventType(i)) => events[i % n].event_type.push('X'),
-            Some(Tamper::Timestamp(i)) => events[i % n].recorded_at += 1,
-            Some(Tamper::Delete(i)) => { events.remove(i % n); }
-            Some(Tamper::Swap(i)) => { let i = i % (n - 1); events.swap(i, i + 1); }
-            Some(Tamper::Duplicate(i)) => { let c = events[i % n].clone(); events.insert(i % n + 1, c); }
-            Some(Tamper::Truncate(i)) => events.truncate(i % n),
+        if let Some(t) = &t {
+            apply(t, &mut events);
         }
         prop_assert_eq!(verify(&events, head), verify_batched(&events, head, size));
     }
