@@ -23,6 +23,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod bounds;
 pub mod error;
 mod graphiql;
 pub mod limits;

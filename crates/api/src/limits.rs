@@ -3,18 +3,19 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextSubscribe,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    ObjectType, Response, SchemaBuilder, ServerError, ServerResult, SubscriptionType,
+    ObjectType, Request, Response, SchemaBuilder, ServerError, ServerResult, SubscriptionType,
     ValidationResult, Variables,
 };
 use citydb_log::LogError;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use crate::bounds::{self, BoundError};
 use crate::error::{ApiError, ErrorCode};
 
 /// Limits on what one GraphQL operation may ask for. Installed in the schema by
@@ -64,9 +65,16 @@ impl QueryLimits {
     }
 }
 
-/// Parser recursion limit: well above any legitimate depth, low enough that a hostile query
-/// cannot exhaust the stack before the depth check runs.
-const RECURSIVE_DEPTH: usize = 64;
+/// Nesting bound for the document text (brackets), the variables and the expanded selections:
+/// well above any legitimate depth, low enough that nothing recursing over them can exhaust a
+/// worker's stack. See [`crate::bounds`].
+pub const MAX_NESTING: usize = 64;
+
+/// Most values (scalars, lists and objects counted alike) in one operation's variables.
+pub const MAX_VARIABLE_VALUES: usize = 10_000;
+
+/// Most directives on one location (field, fragment, operation).
+pub const MAX_DIRECTIVES: usize = 8;
 
 /// Installs the limits on a schema: depth and complexity checks, a parser recursion bound, the
 /// [`QueryLimits`] as schema data, and the [`ErrorCodes`] extension.
@@ -82,9 +90,71 @@ where
     builder
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(RECURSIVE_DEPTH.max(limits.max_depth * 2))
+        .limit_recursive_depth(MAX_NESTING.max(limits.max_depth * 2))
+        .limit_directives(MAX_DIRECTIVES)
         .data(*limits)
         .extension(ErrorCodes)
+        .extension(DocumentBounds {
+            max_nesting: MAX_NESTING.max(limits.max_depth * 2),
+            // Every selected field counts at least one towards complexity, so a document whose
+            // expanded fields exceed the complexity limit would be refused anyway: refusing it
+            // here, before validation expands its spreads, changes no answer, only the cost.
+            max_fields: limits.max_complexity,
+        })
+}
+
+/// Refuses documents and variables beyond [`crate::bounds`]'s limits before they are parsed,
+/// validated or executed, on every transport (the extension runs inside the schema).
+pub struct DocumentBounds {
+    max_nesting: usize,
+    max_fields: usize,
+}
+
+impl ExtensionFactory for DocumentBounds {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentBoundsExtension {
+            max_nesting: self.max_nesting,
+            max_fields: self.max_fields,
+        })
+    }
+}
+
+struct DocumentBoundsExtension {
+    max_nesting: usize,
+    max_fields: usize,
+}
+
+fn bound_error(e: BoundError) -> ServerError {
+    let code = if e.is_limit() {
+        ErrorCode::LimitExceeded
+    } else {
+        ErrorCode::InvalidInput
+    };
+    let mut err = ServerError::new(e.to_string(), None);
+    set_code(&mut err, code);
+    err
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for DocumentBoundsExtension {
+    /// Runs before async-graphql parses the document: its parser recurses over values without a
+    /// bound, and its recursion-depth check, right after parsing, already expands every spread.
+    /// The document parsed here is kept in the request, so it is not parsed twice; a document
+    /// that does not parse is passed on for the parse stage to report with its usual code.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        bounds::scan_text(&request.query, self.max_nesting).map_err(bound_error)?;
+        bounds::check_variables(&request.variables, self.max_nesting, MAX_VARIABLE_VALUES)
+            .map_err(bound_error)?;
+        if let Ok(doc) = request.parsed_query() {
+            bounds::expand(doc, self.max_nesting, self.max_fields).map_err(bound_error)?;
+        }
+        next.run(ctx, request).await
+    }
 }
 
 /// Gives every error that leaves the schema an `extensions.code`:
@@ -114,6 +184,7 @@ fn is_recursion_error(message: &str) -> bool {
     message == async_graphql::parser::Error::RecursionLimitExceeded.to_string()
         || message.starts_with("The recursion depth of the query cannot be greater than")
         || message.ends_with("stack limit reached")
+        || message.starts_with("The number of directives on the")
 }
 
 /// Longest parse error message passed through as is.
@@ -157,9 +228,33 @@ fn fix_resolver_error(err: &mut ServerError) {
     }
 }
 
+/// async-graphql's own messages for input it could not use: argument and variable coercion
+/// (`citizens(first: 3000000000)`), and choosing the operation to run (no `operationName` among
+/// several operations, or an unknown one). They carry no source to match on.
+fn is_input_error(message: &str) -> bool {
+    message.starts_with("Failed to parse")
+        || message.starts_with("Invalid value for argument")
+        || message.starts_with("Unknown operation named")
+        || message.starts_with("Operation name required")
+        || message.starts_with("Variable ")
+}
+
+/// Gives an error that still has no code one: `INVALID_INPUT` for async-graphql's refusals of
+/// the request itself, `INTERNAL` for anything else (a resolver error that is not an
+/// [`ApiError`] is a bug).
+fn fallback_code(err: &mut ServerError) {
+    let code = if is_input_error(&err.message) {
+        ErrorCode::InvalidInput
+    } else {
+        ErrorCode::Internal
+    };
+    set_code(err, code);
+}
+
 fn fix_response(mut response: Response) -> Response {
     for err in &mut response.errors {
         fix_resolver_error(err);
+        fallback_code(err);
     }
     response
 }
@@ -210,6 +305,12 @@ impl Extension for ErrorCodesExtension {
         next: NextExecute<'_>,
     ) -> Response {
         fix_response(next.run(ctx, operation_name).await)
+    }
+
+    /// The whole request: errors raised while choosing the operation (after validation, before
+    /// execution) pass through no other hook.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        fix_response(next.run(ctx).await)
     }
 
     fn subscribe<'s>(

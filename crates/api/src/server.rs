@@ -168,7 +168,9 @@ where
     let graphql = Router::new()
         .route(
             "/graphql",
-            get(graphql_get::<Q, M, S>).post(graphql_post::<Q, M, S>),
+            get(graphql_get::<Q, M, S>)
+                .post(graphql_post::<Q, M, S>)
+                .fallback(method_not_allowed),
         )
         .with_state(app)
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout));
@@ -196,6 +198,7 @@ where
         Some(routes) => router.merge(routes),
         None => router,
     };
+    let router = router.fallback(not_found);
     router.layer(middleware::from_fn_with_state(metrics, observe))
 }
 
@@ -270,6 +273,11 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 /// `query`, `mutation` or `subscription` for the operation the request will run; `unknown`
 /// when the document does not parse or does not name one operation.
 fn operation_kind(request: &mut async_graphql::Request) -> &'static str {
+    // Parsing recurses over nested values: text nested too deep is not parsed here (the
+    // schema's bounds refuse it with a typed error).
+    if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_err() {
+        return "unknown";
+    }
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else {
         return "unknown";
@@ -435,6 +443,27 @@ async fn enforce_timeout(State(timeout): State<Duration>, req: Request, next: Ne
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
+/// Any method but GET and POST on `/graphql`: a typed answer, not axum's empty 405.
+async fn method_not_allowed() -> Response {
+    let mut response = error_response_with(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::invalid_input("/graphql takes GET (queries) and POST"),
+    );
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        HeaderValue::from_static("GET, POST"),
+    );
+    response
+}
+
+/// A path the server does not serve.
+async fn not_found() -> Response {
+    error_response_with(
+        StatusCode::NOT_FOUND,
+        ApiError::not_found("no such path; GraphQL is served at /graphql"),
+    )
+}
+
 fn context_for(auth: &Authenticator, headers: &HeaderMap) -> Result<RequestContext, ApiError> {
     let principal = auth.authenticate(headers)?;
     RequestContext::from_headers(principal, headers)
@@ -493,13 +522,8 @@ where
     }
     // Parsing here caches the document in the request: the schema does not parse it again.
     let kinds: Vec<&'static str> = batch.iter_mut().map(operation_kind).collect();
-    // One recorder per HTTP request: the access log gets every personal-data read of the
-    // request (all operations of a batch) before the response leaves.
-    let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
-    let response = app
-        .schema
-        .execute_batch(batch.data(ctx.clone()).data(recorder))
-        .await;
+    // Each operation gets its access recorder inside the schema (`AccessLogFlush`).
+    let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
     count_operations(metrics, &kinds, &response);
     with_principal(graphql_response(response, &ctx), &ctx)
 }
@@ -529,7 +553,9 @@ where
     // GET must not change anything (links, prefetchers and caches replay it), so a document
     // holding any mutation or subscription is refused outright. A document that does not parse
     // goes on, and execution reports the parse error with its usual code.
-    if let Ok(doc) = request.parsed_query()
+    // (Text nested too deep is not parsed here: the schema refuses it before parsing.)
+    if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_ok()
+        && let Ok(doc) = request.parsed_query()
         && doc
             .operations
             .iter()
@@ -547,11 +573,7 @@ where
         return with_principal(response, &ctx);
     }
     let kind = operation_kind(&mut request);
-    let recorder = Arc::new(crate::schema::access::AccessRecorder::default());
-    let response = app
-        .schema
-        .execute(request.data(ctx.clone()).data(recorder))
-        .await;
+    let response = app.schema.execute(request.data(ctx.clone())).await;
     let response = BatchResponse::Single(response);
     count_operations(metrics, &[kind], &response);
     with_principal(graphql_response(response, &ctx), &ctx)

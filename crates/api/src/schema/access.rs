@@ -1,16 +1,27 @@
 //! Field scopes and the access log, enforced where personal data is resolved.
 //!
 //! Every resolver of a citizen's personal field calls [`personal`]: it refuses a field outside
-//! the principal's scopes (naming the field), and notes the read in the request's
-//! [`AccessRecorder`]. When the whole response is ready, the [`AccessLogFlush`] extension writes
-//! every noted read in ONE atomic append to the access log; if that fails the response is
+//! the principal's scopes (naming the field), and notes the read in the operation's
+//! [`AccessRecorder`]. When the operation's response is ready, the [`AccessLogFlush`] extension
+//! writes every noted read in ONE atomic append to the access log; if that fails the response is
 //! replaced by an error, so personal data is never returned without its trace (fail closed).
+//!
+//! Invariant: no personal read without its trace, on every transport, by construction. The
+//! extension itself gives every operation its recorder (`prepare_request`, which every
+//! transport runs: HTTP POST and GET, each operation of a batch, both WebSocket protocols), so
+//! no transport can forget one; [`personal`] refuses when there is none; the response of a
+//! query or mutation is flushed in `execute`, and every event of a subscription in `subscribe`,
+//! before it leaves; and a schema without an [`AccessLog`] withholds the data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{Context, Response, ServerError};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
+};
+use async_graphql::{Context, Request, Response, ServerError, ServerResult};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use uuid::Uuid;
 
 use crate::access_log::AccessLog;
@@ -51,6 +62,23 @@ pub fn personal(
     group: FieldGroup,
     field: &str,
 ) -> Result<(), ApiError> {
+    may_read_personal(ctx, group, field)?;
+    // Fail closed: a read that nothing would log does not happen.
+    let recorder = ctx.data::<Arc<AccessRecorder>>().map_err(|_| {
+        ApiError::internal("personal data read outside an operation with an access recorder")
+    })?;
+    recorder.note(citizen, group);
+    Ok(())
+}
+
+/// Whether the caller may read `field` (in `group`) of citizens at all: what [`personal`]
+/// checks before it knows which citizen. A lookup by a personal key (a PIN) asks this before
+/// looking, then [`personal`] for the citizen found.
+pub fn may_read_personal(
+    ctx: &Context<'_>,
+    group: FieldGroup,
+    field: &str,
+) -> Result<(), ApiError> {
     let rc = RequestContext::of(ctx)?;
     if rc.principal.role == Role::Admin {
         // Operators run the system; they do not read citizens' data (separation of duties).
@@ -69,11 +97,7 @@ pub fn personal(
                 field,
             ),
             other => other,
-        })?;
-    if let Ok(recorder) = ctx.data::<Arc<AccessRecorder>>() {
-        recorder.note(citizen, group);
-    }
-    Ok(())
+        })
 }
 
 /// Checks a non-personal field group (business or land data) for services.
@@ -100,41 +124,58 @@ pub fn require(ctx: &Context<'_>, roles: &[Role]) -> Result<(), ApiError> {
 pub struct AccessLogFlush;
 
 impl ExtensionFactory for AccessLogFlush {
+    /// Called once per operation (per request on every transport): the extension owns that
+    /// operation's recorder.
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AccessLogFlushExtension)
+        Arc::new(AccessLogFlushExtension {
+            recorder: Arc::new(AccessRecorder::default()),
+        })
     }
 }
 
-struct AccessLogFlushExtension;
+struct AccessLogFlushExtension {
+    recorder: Arc<AccessRecorder>,
+}
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for AccessLogFlushExtension {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let recorder = ctx.data_opt::<Arc<AccessRecorder>>().cloned();
-        if let Some(r) = &recorder
-            && let Ok(mut op) = r.operation.lock()
-        {
-            *op = operation_name.map(str::to_owned);
+/// What a flush needs, taken from the operation's context.
+#[derive(Clone)]
+struct Flush {
+    recorder: Arc<AccessRecorder>,
+    context: Option<RequestContext>,
+    log: Option<AccessLog>,
+}
+
+impl Flush {
+    /// The request context comes from the request's data (HTTP) or the connection's
+    /// (WebSocket); a flush without one withholds the data.
+    fn new(recorder: &Arc<AccessRecorder>, ctx: &ExtensionContext<'_>) -> Self {
+        Flush {
+            recorder: recorder.clone(),
+            context: ctx.data_opt::<RequestContext>().cloned(),
+            log: ctx.data_opt::<AccessLog>().cloned(),
         }
-        let response = next.run(ctx, operation_name).await;
-        let (Some(recorder), Some(rc), Some(log)) = (
-            recorder,
-            ctx.data_opt::<RequestContext>(),
-            ctx.data_opt::<AccessLog>(),
-        ) else {
-            return response;
-        };
-        let reads = recorder.take();
+    }
+
+    /// Writes the reads noted since the last flush, or replaces `response` by an error.
+    async fn flush(&self, response: Response) -> Response {
+        let reads = self.recorder.take();
         if reads.is_empty() {
             return response;
         }
-        let operation = operation_name.unwrap_or("anonymous");
-        match log.record(rc, &reads, operation).await {
+        let operation = self
+            .recorder
+            .operation
+            .lock()
+            .ok()
+            .and_then(|op| op.clone())
+            .unwrap_or_else(|| "anonymous".to_owned());
+        let written = match (&self.context, &self.log) {
+            (Some(rc), Some(log)) => log.record(rc, &reads, &operation).await,
+            _ => Err(ApiError::internal(
+                "personal data was read in a schema without an access log",
+            )),
+        };
+        match written {
             Ok(()) => response,
             Err(e) => {
                 // Fail closed: the data goes nowhere without its trace.
@@ -146,5 +187,49 @@ impl Extension for AccessLogFlushExtension {
                 Response::from_errors(vec![err])
             }
         }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for AccessLogFlushExtension {
+    /// Every operation, on every transport, gets its own recorder here.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = request.data(self.recorder.clone());
+        next.run(ctx, request).await
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        if let Ok(mut op) = self.recorder.operation.lock() {
+            *op = operation_name.map(str::to_owned);
+        }
+        let response = next.run(ctx, operation_name).await;
+        Flush::new(&self.recorder, ctx).flush(response).await
+    }
+
+    /// Subscriptions: each event is flushed before it is sent. (A query or mutation sent over
+    /// WebSocket was already flushed in `execute`; its recorder is empty here.)
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let flush = Flush::new(&self.recorder, ctx);
+        next.run(ctx, stream)
+            .then(move |response| {
+                let f = flush.clone();
+                async move { f.flush(response).await }
+            })
+            .boxed()
     }
 }

@@ -68,6 +68,67 @@ pub fn wanted(categories: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(categories.to_vec())
 }
 
+/// Refuses event types that no record stream carries: a misspelt type (`CitizenDied`) would
+/// otherwise answer an empty feed forever, and a service would never learn of a death.
+/// Duplicates are dropped, so the list is bounded by the number of types.
+pub fn known_event_types(types: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let known = || {
+        citydb_domain::event::EVENT_SCHEMA_VERSIONS
+            .iter()
+            .map(|(t, _)| *t)
+    };
+    let mut out: Vec<String> = Vec::new();
+    for t in types {
+        if !known().any(|k| k == t) {
+            let shown: String = t.chars().take(64).collect();
+            return Err(ApiError::invalid_field(
+                format!(
+                    "unknown event type {shown:?}; the record event types are {}",
+                    known().collect::<Vec<_>>().join(", ")
+                ),
+                "eventTypes",
+            ));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// A position given by a client (`after`, `asOf.position`): refused when negative, and when past
+/// the head of this log — a cursor from another deployment or from before a restore would
+/// otherwise skip events silently. Where `before_first` is allowed, `-1` means "before the
+/// first event" and is answered `None`.
+pub async fn position_in_log(
+    log: &dyn EventLog,
+    p: i64,
+    field: &str,
+    before_first: bool,
+) -> Result<Option<u64>, ApiError> {
+    if p == -1 && before_first {
+        return Ok(None);
+    }
+    let Ok(position) = u64::try_from(p) else {
+        return Err(ApiError::invalid_field(
+            format!("{field} is a log position and is never negative"),
+            field,
+        ));
+    };
+    let head = log.head().await?.map(|h| h.position);
+    match head {
+        Some(h) if position <= h => Ok(Some(position)),
+        _ => Err(ApiError::invalid_field(
+            format!(
+                "{field} is {p}, past the head of this log ({}); a position from another \
+                 deployment or from before a restore is not valid here",
+                head.map_or_else(|| "empty".to_owned(), |h| h.to_string())
+            ),
+            field,
+        )),
+    }
+}
+
 pub struct Subscription;
 
 #[Subscription]
@@ -87,11 +148,11 @@ impl Subscription {
             .data::<Registers>()
             .map_err(|_| ApiError::internal("registers missing"))?;
         let log: Arc<dyn EventLog> = registers.log.clone();
+        let event_types = known_event_types(event_types)?;
         let from = match after {
-            Some(p) if p < -1 => {
-                return Err(ApiError::invalid_field("after must be ≥ -1", "after"));
-            }
-            Some(p) => (p + 1) as u64,
+            Some(p) => position_in_log(log.as_ref(), p, "after", true)
+                .await?
+                .map_or(0, |p| p + 1),
             None => log.head().await?.map_or(0, |h| h.position + 1),
         };
         let sub = subscribe(log, from);

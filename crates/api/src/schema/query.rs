@@ -11,9 +11,9 @@ use citydb_projections::{
     Versioned,
 };
 
-use super::access::{require, scoped};
+use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
-use super::changes::{Change, ChangePage, wanted};
+use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
 use super::time::parse_rfc3339;
 use super::{Registers, registry_error};
@@ -50,10 +50,51 @@ fn registers<'a>(ctx: &'a Context<'_>) -> Result<&'a Registers, ApiError> {
         .map_err(|_| ApiError::internal("registers missing"))
 }
 
+/// The complexity of a whole-log verification: it reads every event. Under the default limit
+/// (2,000) an auditor verifies the register log and the access log and reads a page of the
+/// access log in one request (graphql/examples/11-*); four verifications in one request, or
+/// 200 aliased ones, are refused before any runs.
+pub const WHOLE_LOG_COST: usize = 500;
+/// The complexity of verifying one record's stream (a record's history is short).
+pub const STREAM_COST: usize = 10;
+
+/// The complexity of a paged field: its page size times what each item selects. An absent
+/// `first` costs a default page ([`QueryLimits::default`]); a bad one costs one page of one, and
+/// the resolver refuses it.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = match first {
+        None => QueryLimits::default().max_page_size,
+        Some(n) => usize::try_from(n).unwrap_or(1).max(1),
+    };
+    page.saturating_mul(child_complexity.max(1))
+}
+
 fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
     ctx.data::<QueryLimits>()
         .map(|l| l.page_size(first))
         .unwrap_or_else(|_| QueryLimits::default().page_size(first))
+}
+
+/// Longest name search, in characters: longer than any name the registers hold.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// A name search must hold something to search for: text made only of punctuation (`*`, `"`,
+/// `%`) has no word to match, and answering it with every record would hide the mistake.
+fn search_text(search: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = search else { return Ok(None) };
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::invalid_field(
+            format!("search is longer than {MAX_SEARCH_CHARS} characters"),
+            "search",
+        ));
+    }
+    if !text.chars().any(char::is_alphanumeric) {
+        return Err(ApiError::invalid_field(
+            "search holds no letter or digit to search for",
+            "search",
+        ));
+    }
+    Ok(Some(text))
 }
 
 fn cursor(after: Option<String>) -> Result<Option<Cursor>, ApiError> {
@@ -110,7 +151,7 @@ async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, 
     require(ctx, &HISTORY_ROLES)?;
     let log = &registers(ctx)?.log;
     match (as_of.position, &as_of.time) {
-        (Some(p), None) => Ok(u64::try_from(p).ok()),
+        (Some(p), None) => position_in_log(log.as_ref(), p, "asOf.position", false).await,
         (None, Some(t)) => {
             let micros = parse_rfc3339(t).ok_or_else(|| {
                 ApiError::invalid_field("asOf.time is not an RFC 3339 time", "asOf.time")
@@ -234,9 +275,15 @@ impl Query {
             p.citizen(cid).await.map_err(ApiError::internal)?
         } else {
             let pin: PersonalIdNumber = parse(value, "pin")?;
-            // Looking a person up by their number is itself a use of identity data.
-            RequestContext::of(ctx)?.require_personal_data_access(&[FieldGroup::Identity])?;
-            p.citizen_by_pin(&pin).await.map_err(ApiError::internal)?
+            // Looking a person up by their number is itself a read of their identity data:
+            // refused where a field of the group would be, and logged for the citizen found
+            // (even if only `id` is selected: it ties the number to the record).
+            may_read_personal(ctx, FieldGroup::Identity, "citizen(pin)")?;
+            let found = p.citizen_by_pin(&pin).await.map_err(ApiError::internal)?;
+            if let Some(c) = &found {
+                personal(ctx, c.state.id.uuid(), FieldGroup::Identity, "citizen(pin)")?;
+            }
+            found
         };
         let found = at(
             ctx,
@@ -256,6 +303,7 @@ impl Query {
     /// Citizens by diacritic-insensitive name (exact matches first), commune, status or birth
     /// years, as a Relay connection.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn citizens(
         &self,
         ctx: &Context<'_>,
@@ -285,7 +333,7 @@ impl Query {
                 .transpose()
         };
         let filter = CitizenFilter {
-            name: search,
+            name: search_text(search)?,
             commune: commune
                 .as_deref()
                 .map(|c| parse(c, "commune"))
@@ -347,6 +395,7 @@ impl Query {
     }
 
     /// Businesses by name (diacritic-insensitive), head-office commune or status.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn businesses(
         &self,
         ctx: &Context<'_>,
@@ -359,7 +408,7 @@ impl Query {
         scoped(ctx, FieldGroup::Business, "businesses")?;
         let first = page_size(ctx, first)?;
         let filter = BusinessFilter {
-            name: search,
+            name: search_text(search)?,
             commune: commune
                 .as_deref()
                 .map(|c| parse(c, "commune"))
@@ -418,6 +467,7 @@ impl Query {
 
     /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn parcels(
         &self,
         ctx: &Context<'_>,
@@ -436,7 +486,7 @@ impl Query {
             .transpose()?;
         if let Some(RecordId::Citizen(c)) = holder {
             // Which parcels a person holds is their personal (land) data.
-            super::access::personal(ctx, c.uuid(), FieldGroup::Land, "parcels(holder)")?;
+            personal(ctx, c.uuid(), FieldGroup::Land, "parcels(holder)")?;
         }
         let filter = ParcelFilter {
             commune: commune
@@ -463,6 +513,7 @@ impl Query {
 
     /// Every event of one record, oldest first, with actor, reason, legal basis and hashes.
     /// Auditors, stewards and supervisors. Reading a citizen's history is logged.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -479,7 +530,7 @@ impl Query {
                 FieldGroup::Residence,
                 FieldGroup::Family,
             ] {
-                super::access::personal(ctx, c.uuid(), group, "history")?;
+                personal(ctx, c.uuid(), group, "history")?;
             }
         }
         let stream: StreamId = parse(&id.to_string(), "record")?;
@@ -498,6 +549,7 @@ impl Query {
     }
 
     /// Recomputes the hashes and links of one record's stream.
+    #[graphql(complexity = "STREAM_COST + child_complexity")]
     async fn verify_stream(
         &self,
         ctx: &Context<'_>,
@@ -510,6 +562,7 @@ impl Query {
 
     /// Recomputes every hash and link of the whole log. Pass a head recorded earlier to also
     /// detect a truncated or rewritten tail.
+    #[graphql(complexity = "WHOLE_LOG_COST + child_complexity")]
     async fn verify_log(
         &self,
         ctx: &Context<'_>,
@@ -546,6 +599,7 @@ impl Query {
     }
 
     /// Changes to records after a position, oldest first, without payloads (the change feed).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn changes(
         &self,
         ctx: &Context<'_>,
@@ -557,12 +611,12 @@ impl Query {
         RequestContext::of(ctx)?;
         let first = page_size(ctx, first)?;
         let categories = wanted(&categories)?;
-        let after = after
-            .map(|a| {
-                u64::try_from(a).map_err(|_| ApiError::invalid_field("negative position", "after"))
-            })
-            .transpose()?;
+        let event_types = known_event_types(event_types)?;
         let r = registers(ctx)?;
+        let after = match after {
+            Some(a) => position_in_log(r.log.as_ref(), a, "after", true).await?,
+            None => None,
+        };
         let positions = r
             .projections
             .changes(after, &categories, &event_types, first + 1)
@@ -588,6 +642,7 @@ impl Query {
 
     /// Who read a citizen's personal data, when, on whose behalf and why (newest first).
     /// Auditors and admins.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn access_log(
         &self,
         ctx: &Context<'_>,
@@ -613,6 +668,7 @@ impl Query {
     }
 
     /// Recomputes the access log's own hash chain.
+    #[graphql(complexity = "WHOLE_LOG_COST + child_complexity")]
     async fn verify_access_log(&self, ctx: &Context<'_>) -> Result<Verification, ApiError> {
         require(ctx, &AUDIT_ROLES)?;
         let log = ctx

@@ -165,6 +165,21 @@ pub(super) async fn load_citizens(
         .collect())
 }
 
+/// Citizens reached through another record's relation (a parcel's holders, a business's
+/// representatives): that a citizen holds this parcel or represents this business is that
+/// citizen's `group` data, so each link is a personal read, refused or noted like a field.
+async fn load_linked_citizens(
+    ctx: &Context<'_>,
+    ids: Vec<CitizenId>,
+    group: FieldGroup,
+    field: &str,
+) -> Result<Vec<Citizen>, ApiError> {
+    for id in &ids {
+        personal(ctx, id.uuid(), group, field)?;
+    }
+    load_citizens(ctx, ids).await
+}
+
 async fn load_citizen(
     ctx: &Context<'_>,
     id: Option<CitizenId>,
@@ -459,7 +474,7 @@ impl Business {
             .guard(ctx, "legalRepresentatives")?
             .legal_representatives
             .clone();
-        load_citizens(ctx, ids).await
+        load_linked_citizens(ctx, ids, FieldGroup::Business, "legalRepresentatives").await
     }
     /// The parent enterprise of a branch.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Business>, ApiError> {
@@ -515,7 +530,12 @@ pub struct Holding {
 impl Holding {
     async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Holder>, ApiError> {
         Ok(match self.holder {
-            HolderRef::Citizen(id) => load_citizen(ctx, Some(id)).await?.map(Holder::Citizen),
+            HolderRef::Citizen(id) => {
+                load_linked_citizens(ctx, vec![id], FieldGroup::Land, "holder")
+                    .await?
+                    .pop()
+                    .map(Holder::Citizen)
+            }
             HolderRef::Business(id) => load_businesses(ctx, [id])
                 .await?
                 .pop()
