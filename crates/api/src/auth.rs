@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -408,24 +409,51 @@ impl From<AuthError> for ApiError {
 pub struct Authenticator {
     /// Keyed by token hash. Looking up by hash, not by token, means the secret itself is never
     /// compared or stored, and the map's timing reveals only facts about hashes, which do not
-    /// help anyone find a token.
-    by_hash: HashMap<String, Principal>,
+    /// help anyone find a token. Replaced whole by [`Authenticator::replace`] (a reload): a
+    /// request sees either the old principals or the new ones, never a mix.
+    by_hash: RwLock<Arc<HashMap<String, Principal>>>,
 }
 
 impl Authenticator {
     pub fn new(config: AuthConfig) -> Self {
         Authenticator {
-            by_hash: config
-                .principals
-                .into_iter()
-                .map(|e| (e.token_hash, e.principal))
-                .collect(),
+            by_hash: RwLock::new(Arc::new(Self::index(config))),
         }
+    }
+
+    fn index(config: AuthConfig) -> HashMap<String, Principal> {
+        config
+            .principals
+            .into_iter()
+            .map(|e| (e.token_hash, e.principal))
+            .collect()
+    }
+
+    /// Replaces every principal at once (a revoked token stops working for the next request).
+    pub fn replace(&self, config: AuthConfig) {
+        let index = Arc::new(Self::index(config));
+        *self.by_hash.write().unwrap_or_else(|e| e.into_inner()) = index;
+    }
+
+    /// How many principals are configured.
+    pub fn len(&self) -> usize {
+        self.current().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn current(&self) -> Arc<HashMap<String, Principal>> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The principal a raw token belongs to.
     pub fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
-        self.by_hash
+        self.current()
             .get(&hash_token(token))
             .cloned()
             .ok_or(AuthError::UnknownToken)

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     Conflict,
     InvalidInput,
     LimitExceeded,
+    RateLimited,
     Internal,
 }
 
@@ -34,6 +35,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::InvalidInput => "INVALID_INPUT",
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -81,6 +83,13 @@ pub enum ApiError {
     /// A size, depth, complexity, page or time limit was hit.
     #[error("{message}")]
     LimitExceeded { message: String },
+    /// The principal is over its request rate or has too many requests in flight
+    /// ([`crate::throttle`]); retry after `retry_after_secs` (also sent as `Retry-After`).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Something failed on our side. The message is generic; the detail went to the log.
     #[error("{message}")]
     Internal { message: String },
@@ -165,6 +174,7 @@ impl ApiError {
             ApiError::Conflict { .. } => ErrorCode::Conflict,
             ApiError::InvalidInput { .. } => ErrorCode::InvalidInput,
             ApiError::LimitExceeded { .. } => ErrorCode::LimitExceeded,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Internal { .. } => ErrorCode::Internal,
             ApiError::Refused { code, .. } => *code,
         }
@@ -180,6 +190,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -209,6 +220,9 @@ impl ApiError {
                 opt("actual", actual);
             }
             ApiError::Refused { reason, .. } => ext.set("reason", reason.as_str()),
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => ext.set("retryAfterSeconds", *retry_after_secs),
             ApiError::Unauthenticated { .. }
             | ApiError::LimitExceeded { .. }
             | ApiError::Internal { .. } => {}

@@ -29,8 +29,10 @@ mod graphiql;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod throttle;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
 pub use auth::{
@@ -45,3 +47,4 @@ pub use node::{Node, NodeError, NodeOptions, Store};
 pub use server::{
     Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
 };
+pub use throttle::PrincipalLimits;

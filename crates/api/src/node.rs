@@ -221,6 +221,11 @@ impl Node {
         })
     }
 
+    /// The principals this node authenticates against (replace them to reload).
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.authenticator.clone()
+    }
+
     /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, and `/metrics` unless
     /// the options moved it elsewhere.
     pub fn router(&self) -> Router {

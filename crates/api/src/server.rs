@@ -40,6 +40,7 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::metrics::{Metrics, OUTCOME_OK};
+use crate::throttle::{Permit, PrincipalLimits, Throttle};
 
 /// Limits the server enforces on every request, before GraphQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct ServerLimits {
     /// Most operations in one batched POST; each is checked against the query limits on its own,
     /// so without this bound a batch would multiply them.
     pub max_batch_len: usize,
+    /// What each principal may use ([`crate::throttle`]).
+    pub per_principal: PrincipalLimits,
 }
 
 impl Default for ServerLimits {
@@ -60,6 +63,7 @@ impl Default for ServerLimits {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             max_batch_len: 10,
+            per_principal: PrincipalLimits::default(),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct ServerState {
     /// Serve `/metrics` on this router (else only through [`metrics_router`], e.g. on a
     /// separate listen address).
     pub expose_metrics: bool,
+    /// Per-principal admission, built from `limits.per_principal`.
+    pub throttle: Arc<Throttle>,
 }
 
 impl ServerState {
@@ -115,6 +121,7 @@ impl ServerState {
             limits: ServerLimits::default(),
             metrics: Arc::new(Metrics::new()),
             expose_metrics: true,
+            throttle: Arc::new(Throttle::new(PrincipalLimits::default())),
         }
     }
 
@@ -135,7 +142,11 @@ impl ServerState {
     }
 
     pub fn with_limits(self, limits: ServerLimits) -> Self {
-        ServerState { limits, ..self }
+        ServerState {
+            throttle: Arc::new(Throttle::new(limits.per_principal)),
+            limits,
+            ..self
+        }
     }
 }
 
@@ -334,6 +345,22 @@ fn refused(metrics: &Metrics, status: Option<StatusCode>, err: ApiError) -> Resp
     }
 }
 
+/// Admits one request of the context's principal, or answers `429` with `Retry-After`.
+fn admit(state: &ServerState, ctx: &RequestContext) -> Result<Permit, Response> {
+    state.throttle.admit(&ctx.principal.id).map_err(|refusal| {
+        let secs = refusal.retry_after_secs();
+        let err = ApiError::RateLimited {
+            message: refusal.message(&ctx.principal.id),
+            retry_after_secs: secs,
+        };
+        let mut response = refused(&state.metrics, None, err);
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        with_principal(response, ctx)
+    })
+}
+
 fn with_principal(mut response: Response, ctx: &RequestContext) -> Response {
     response
         .extensions_mut()
@@ -481,6 +508,10 @@ where
         Ok(ctx) => ctx,
         Err(e) => return refused(metrics, None, e),
     };
+    let _permit = match admit(&app.state, &ctx) {
+        Ok(permit) => permit,
+        Err(response) => return response,
+    };
     if let Some(ct) = parts.headers.get(CONTENT_TYPE)
         && !ct
             .to_str()
@@ -542,6 +573,10 @@ where
     let ctx = match context_for(&app.state.authenticator, &parts.headers) {
         Ok(ctx) => ctx,
         Err(e) => return refused(metrics, None, e),
+    };
+    let _permit = match admit(&app.state, &ctx) {
+        Ok(permit) => permit,
+        Err(response) => return response,
     };
     let mut request = match parse_query_string(parts.uri.query().unwrap_or_default()) {
         Ok(request) => request,
@@ -638,6 +673,7 @@ where
         return error_response(e.into());
     }
     let authenticator = app.state.authenticator.clone();
+    let throttle = app.state.throttle.clone();
     let schema = app.schema.clone();
     let headers = parts.headers;
     let max = app.state.limits.max_body_bytes;
@@ -650,8 +686,18 @@ where
                 .on_connection_init(move |payload| async move {
                     let ctx = connection_context(&authenticator, headers, &payload)
                         .map_err(|e| e.extend())?;
+                    // An open connection counts as one request in flight until it closes (the
+                    // permit lives in the connection's data).
+                    let permit = throttle.admit(&ctx.principal.id).map_err(|refusal| {
+                        ApiError::RateLimited {
+                            message: refusal.message(&ctx.principal.id),
+                            retry_after_secs: refusal.retry_after_secs(),
+                        }
+                        .extend()
+                    })?;
                     let mut data = Data::default();
                     data.insert(ctx);
+                    data.insert(Arc::new(permit));
                     Ok(data)
                 })
                 .serve()

@@ -1,0 +1,205 @@
+//! One client cannot starve the others: per-principal rate and in-flight limits answer
+//! `429 RATE_LIMITED` with `Retry-After`; and principals are reloaded without a restart, so a
+//! leaked token is revoked at once.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use citydb_api::{AuthConfig, Node, NodeOptions, PrincipalLimits, Token};
+
+struct Running {
+    url: String,
+    ws: String,
+    node: Node,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn principals(entries: &[(&str, &Token)]) -> String {
+    entries
+        .iter()
+        .map(|(id, token)| {
+            format!(
+                "[[principal]]\nid = {id:?}\nrole = \"auditor\"\ntoken_hash = {:?}\n\n",
+                token.hash()
+            )
+        })
+        .collect()
+}
+
+async fn run(auth: &str, limits: PrincipalLimits) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = NodeOptions::new(dir.path(), AuthConfig::from_toml_str(auth).unwrap());
+    options.server_limits.per_principal = limits;
+    let node = Node::open(options).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = node.router();
+    tokio::spawn(async move {
+        citydb_api::serve(listener, router, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running {
+        url: format!("http://{addr}/graphql"),
+        ws: format!("ws://{addr}/graphql"),
+        node,
+        _dir: dir,
+        _stop: tx,
+    }
+}
+
+async fn me(r: &Running, token: &Token) -> (u16, Option<String>, Value) {
+    let resp = reqwest::Client::new()
+        .post(&r.url)
+        .bearer_auth(token.as_str())
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_over_its_rate_is_refused_and_others_are_not() {
+    let (a, b) = (Token::generate().unwrap(), Token::generate().unwrap());
+    let r = run(
+        &principals(&[("portal", &a), ("tax", &b)]),
+        PrincipalLimits {
+            // One per minute after a burst of two: the third request is refused however slow
+            // the machine is.
+            requests_per_second: 1,
+            burst: 2,
+            max_in_flight: 0,
+        },
+    )
+    .await;
+    // The burst of two passes; of the next three, sent in far less time than the rate refills
+    // three places (3 s), at least one is refused.
+    assert_eq!(me(&r, &a).await.0, 200);
+    assert_eq!(me(&r, &a).await.0, 200);
+    let started = std::time::Instant::now();
+    let mut refusal = None;
+    for _ in 0..3 {
+        let (status, retry, body) = me(&r, &a).await;
+        if status == 429 {
+            refusal = Some((retry, body));
+            break;
+        }
+        assert_eq!(status, 200);
+    }
+    if started.elapsed() < Duration::from_secs(2) {
+        let (retry, body) = refusal.expect("a request over the rate was refused");
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+        assert_eq!(body["errors"][0]["extensions"]["retryAfterSeconds"], 1);
+    }
+    assert_eq!(me(&r, &b).await.0, 200, "another principal is not affected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_per_principal() {
+    let (a, b) = (Token::generate().unwrap(), Token::generate().unwrap());
+    let r = run(
+        &principals(&[("portal", &a), ("tax", &b)]),
+        PrincipalLimits {
+            requests_per_second: 0,
+            burst: 0,
+            max_in_flight: 1,
+        },
+    )
+    .await;
+    // An open WebSocket connection holds the principal's one place.
+    let mut req = r.ws.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", a.as_str()) } });
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let ack = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+    let (status, retry, body) = me(&r, &a).await;
+    assert_eq!((status, retry.as_deref()), (429, Some("1")), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(me(&r, &b).await.0, 200, "another principal is not affected");
+    // Closing the connection frees the place.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let mut freed = false;
+    for _ in 0..100 {
+        if me(&r, &a).await.0 == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "the closed connection's place was never freed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn principals_reload_when_their_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("principals.toml");
+    let (leaked, kept, new) = (
+        Token::generate().unwrap(),
+        Token::generate().unwrap(),
+        Token::generate().unwrap(),
+    );
+    std::fs::write(&path, principals(&[("portal", &leaked), ("tax", &kept)])).unwrap();
+    let r = run(
+        &std::fs::read_to_string(&path).unwrap(),
+        PrincipalLimits::default(),
+    )
+    .await;
+    let _watch = citydb_api::reload::spawn_reload(
+        r.node.authenticator(),
+        path.clone(),
+        Duration::from_millis(20),
+    );
+    assert_eq!(me(&r, &leaked).await.0, 200);
+
+    // The portal's token leaked: the operator issues a new one and rewrites the file.
+    std::fs::write(&path, principals(&[("portal", &new), ("tax", &kept)])).unwrap();
+    let mut revoked = false;
+    for _ in 0..200 {
+        if me(&r, &leaked).await.0 == 401 {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(revoked, "the leaked token still works");
+    assert_eq!(me(&r, &new).await.0, 200);
+    assert_eq!(me(&r, &kept).await.0, 200);
+
+    // A broken file is reported and the principals in force stay.
+    std::fs::write(&path, "[[principal]]\nid = \"portal\"\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!citydb_api::reload::reload(
+        &r.node.authenticator(),
+        &path,
+        "test"
+    ));
+    assert_eq!(me(&r, &new).await.0, 200);
+    assert_eq!(me(&r, &kept).await.0, 200);
+}
