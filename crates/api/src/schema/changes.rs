@@ -26,6 +26,9 @@ pub struct Change {
     pub stream_version: i64,
     pub event_type: String,
     pub recorded_at: String,
+    /// The command that wrote this event (a mutation's `commandId`), so that a service can
+    /// match the feed to its own writes.
+    pub command_id: Option<String>,
 }
 
 impl From<&RecordedEvent> for Change {
@@ -37,8 +40,15 @@ impl From<&RecordedEvent> for Change {
             stream_version: e.stream_version as i64,
             event_type: e.event_type.clone(),
             recorded_at: format_micros(e.recorded_at),
+            // The registry records the command id as every event's causation id.
+            command_id: e.metadata().causation_id.map(|c| c.to_string()),
         }
     }
+}
+
+/// Whether an event is a change to a record (what the feed serves), not an internal stream's.
+pub fn is_record_change(e: &RecordedEvent) -> bool {
+    RECORD_CATEGORIES.contains(&e.stream_id.category())
 }
 
 #[derive(SimpleObject)]

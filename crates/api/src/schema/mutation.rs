@@ -18,6 +18,7 @@ use citydb_domain::{Actor, Command, RecordId, StewardRole};
 use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
 
 use super::Registers;
+use super::changes::{Change, is_record_change};
 use super::records::{Business, Citizen, Parcel, load_businesses, load_citizens, load_parcels};
 use crate::auth::{RequestContext, Role};
 use crate::error::ApiError;
@@ -43,6 +44,7 @@ pub struct ChangedRecord {
 pub struct MutationResult {
     command_id: Uuid,
     already_executed: bool,
+    first_position: Option<u64>,
     position: Option<u64>,
     changed: Vec<(RecordId, u64)>,
     warnings: Vec<String>,
@@ -58,9 +60,29 @@ impl MutationResult {
     async fn already_executed(&self) -> bool {
         self.already_executed
     }
-    /// Log position of the write's last event.
+    /// Log position of the write's last event: the command's marker, which is not a feed
+    /// entry. Wait for a projection to pass it to read your own write; see `events` for the feed
+    /// entries of this write.
     async fn position(&self) -> Option<i64> {
         self.position.map(|p| p as i64)
+    }
+    /// The change-feed entries this write produced, in log order: the same positions, types
+    /// and `commandId` that `changes` and the subscription deliver.
+    async fn events(&self, ctx: &Context<'_>) -> Result<Vec<Change>, ApiError> {
+        let (Some(first), Some(last)) = (self.first_position, self.position) else {
+            return Ok(Vec::new());
+        };
+        let registers = ctx
+            .data::<Registers>()
+            .map_err(|_| ApiError::internal("registers missing"))?;
+        // One append's events are contiguous in the log: first..=last.
+        let n = usize::try_from(last.saturating_sub(first) + 1).unwrap_or(usize::MAX);
+        let events = registers.log.read_all(first, n).await?;
+        Ok(events
+            .iter()
+            .filter(|e| is_record_change(e))
+            .map(Change::from)
+            .collect())
     }
     async fn changed(&self) -> Vec<ChangedRecord> {
         self.changed
@@ -175,6 +197,7 @@ async fn execute(
     Ok(MutationResult {
         command_id: executed.command_id,
         already_executed: executed.already_executed,
+        first_position: executed.first_position,
         position: executed.last_position,
         changed: executed
             .changes
