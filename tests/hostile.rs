@@ -236,17 +236,9 @@ async fn hostile_bodies_and_headers_get_typed_errors() {
         (415, "INVALID_INPUT"),
         "{body}"
     );
-    // Over the body limit, sent whole.
-    let big = format!(
-        "{{\"query\":\"{{ me {{ id }} }}\",\"x\":\"{}\"}}",
-        "a".repeat(2 << 20)
-    );
-    let (status, body) = post_raw(&s, "application/json", big.into_bytes()).await;
-    assert_eq!(
-        (status, code(&body).as_str()),
-        (413, "LIMIT_EXCEEDED"),
-        "{body}"
-    );
+    // (A body over the limit is refused from its declared length before it is read:
+    // tests/api.rs sends the headers alone. Sending it whole races the server's early answer
+    // against the client's writes.)
     // Too many operations in a batch.
     let batch: Vec<Value> = (0..11)
         .map(|_| json!({ "query": "{ me { id } }" }))
