@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::date::Date;
+use crate::decision::Decision;
 use crate::error::DomainError;
 use crate::ids::{CorrectionId, RecordKind};
 use crate::key::NaturalKey;
@@ -29,6 +30,7 @@ pub enum StewardRole {
 /// Who issues a command. Authentication is the caller's job; the domain only
 /// uses the id (for four-eyes) and the role.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     pub id: String,
     pub role: StewardRole,
@@ -36,6 +38,7 @@ pub struct Actor {
 
 /// The legal document a change rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LegalBasis {
     pub document_number: String,
     pub document_date: Date,
@@ -44,6 +47,7 @@ pub struct LegalBasis {
 /// One field's correction. `field` names a correctable field of the record
 /// kind (see [`fields_of`]); values are in the field's JSON form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldChange {
     pub field: String,
     pub old: Value,
@@ -147,6 +151,11 @@ pub(crate) trait Correctable: Clone {
     fn set_field(&mut self, field: &str, value: &Value) -> Result<(), DomainError>;
     /// Single-record invariants that must hold after any correction.
     fn check_invariants(&self) -> Result<(), DomainError>;
+    /// Reference codes in the corrected `field` are in their lists (the same
+    /// rule as the commands that set them); warnings go to `d`.
+    fn check_codes(&self, _field: &str, _d: &mut Decision) -> Result<(), DomainError> {
+        Ok(())
+    }
     /// The natural key the record currently holds, if its kind has one.
     fn natural_key(&self) -> Option<NaturalKey>;
     fn corrections(&self) -> &Corrections;
@@ -175,7 +184,8 @@ pub(crate) fn to_field_value<T: Serialize>(field: &str, value: &T) -> Result<Val
 ///
 /// Each `old` is normalised through the field's type before comparing, so
 /// `"035199000123 "` and `"035199000123"` are the same old value; a mismatch
-/// is a [`DomainError::CorrectionConflict`] carrying the current value.
+/// is a [`DomainError::CorrectionConflict`] naming the field only — never the
+/// current value, which may be personal data the caller has not read.
 pub(crate) fn apply_checked<T: Correctable>(
     record: &T,
     changes: &[FieldChange],
@@ -201,7 +211,6 @@ pub(crate) fn apply_checked<T: Correctable>(
         if !old_matches {
             return Err(DomainError::CorrectionConflict {
                 field: change.field.clone(),
-                current,
             });
         }
         corrected.set_field(&change.field, &change.new)?;
