@@ -291,3 +291,102 @@ proptest! {
         }
     }
 }
+
+/// Valid commands, one per shape the fuzzer mutates.
+fn valid_commands() -> Vec<Value> {
+    let citizen = "00000000-0000-7000-8000-000000000001";
+    let basis = json!({ "document_number": "12/QĐ-UBND", "document_date": "2025-08-01" });
+    vec![
+        json!({ "type": "RegisterCitizen", "citizen": citizen, "pin": "031199000001",
+                "name": { "family": "Nguyễn", "middle": "Thị", "given": "Hoà" }, "sex": "female",
+                "birth_date": "1999-07-21", "birth_place": "11311", "origin": { "kind": "registration" } }),
+        json!({ "type": "ChangeResidence", "citizen": citizen, "kind": "temporary",
+                "commune": "10507", "address": "Số 8 phố Minh Khai", "since": "2026-01-01" }),
+        json!({ "type": "ChangeCitizenName", "citizen": citizen,
+                "name": { "family": "Lê", "given": "Na" }, "legal_basis": basis }),
+        json!({ "type": "ProposeCorrection", "record": format!("citizen-{citizen}"),
+                "correction": citizen, "reason": "sai", "legal_basis": basis,
+                "changes": [{ "field": "birth_date", "old": "1999", "new": "1999-07-21" }] }),
+        json!({ "type": "RegisterParcel", "parcel": citizen, "key": "11311/10507:12/345",
+                "area": "125.50", "land_use": ["ODT"], "address": "Thửa 345",
+                "holders": [{ "holder": { "kind": "citizen", "id": citizen }, "share": "1/1" }] }),
+    ]
+}
+
+/// One edit of a valid command: none, a value replaced, a key removed, an unknown key added.
+#[derive(Debug, Clone)]
+enum Edit {
+    Keep,
+    Replace(usize, Value),
+    Remove(usize),
+    Add(String, Value),
+}
+
+fn edited_command() -> impl Strategy<Value = (usize, Edit)> {
+    let scalar = prop_oneof![
+        any_text().prop_map(Value::from),
+        prop::sample::select(vec![
+            "99999",
+            "097199000001",
+            "999199000001",
+            "XYZ",
+            "0/1",
+            "-1"
+        ])
+        .prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::Null),
+        Just(json!({})),
+        Just(json!([])),
+    ];
+    let edit = prop_oneof![
+        Just(Edit::Keep),
+        (0usize..12, scalar.clone()).prop_map(|(i, v)| Edit::Replace(i, v)),
+        (0usize..12).prop_map(Edit::Remove),
+        ("x_[a-z_]{1,10}", scalar).prop_map(|(k, v)| Edit::Add(k, v)),
+    ];
+    (0..valid_commands().len(), edit)
+}
+
+proptest! {
+    /// Near-valid commands: the unedited ones parse; every edit is refused by serde or gives a
+    /// command that round-trips and that `decide` answers without panicking.
+    #[test]
+    fn edited_valid_commands_never_panic((base, edit) in edited_command()) {
+        let mut value = valid_commands().swap_remove(base);
+        let keys: Vec<String> = value.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let kept = matches!(edit, Edit::Keep);
+        if let Some(map) = value.as_object_mut() {
+            match edit {
+                Edit::Keep => {}
+                Edit::Replace(i, v) => {
+                    if let Some(k) = keys.get(i % keys.len().max(1)) {
+                        map.insert(k.clone(), v);
+                    }
+                }
+                Edit::Remove(i) => {
+                    if let Some(k) = keys.get(i % keys.len().max(1)) {
+                        map.remove(k);
+                    }
+                }
+                Edit::Add(k, v) => {
+                    let unknown = !map.contains_key(&k);
+                    map.insert(k, v);
+                    // An unknown key (no command has an `x_` field) is refused, never ignored.
+                    if unknown {
+                        prop_assert!(serde_json::from_value::<Command>(value.clone()).is_err());
+                    }
+                }
+            }
+        }
+        let parsed = serde_json::from_value::<Command>(value);
+        if kept {
+            prop_assert!(parsed.is_ok(), "a valid command was refused: {:?}", parsed.err());
+        }
+        if let Ok(command) = parsed {
+            let printed = serde_json::to_value(&command).ok();
+            prop_assert_eq!(printed.and_then(|p| serde_json::from_value::<Command>(p).ok()), Some(command.clone()));
+            prop_assert!(decide(&Snapshot::new(), &command, &actor()).is_err());
+        }
+    }
+}
