@@ -137,12 +137,26 @@ impl PinError {
 }
 
 /// The PIN contradicts the record it is attached to.
+///
+/// The message and the serialised form say what the PIN encodes, never what the record holds:
+/// on a correction the record's sex and birth year are stored personal data, and a refusal is
+/// no logged read (the record's values stay in the fields, for callers that read the record).
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 pub enum PinMismatch {
-    #[error("the PIN's century/sex digit encodes {pin:?}, the record says {record:?}")]
-    Sex { pin: Sex, record: Sex },
-    #[error("the PIN encodes birth year {pin}, the record says {record}")]
-    BirthYear { pin: u16, record: u16 },
+    #[error(
+        "the PIN's century/sex digit encodes {pin:?}, which does not agree with the record's sex"
+    )]
+    Sex {
+        pin: Sex,
+        #[serde(skip)]
+        record: Sex,
+    },
+    #[error("the PIN encodes birth year {pin}, which does not agree with the record's birth year")]
+    BirthYear {
+        pin: u16,
+        #[serde(skip)]
+        record: u16,
+    },
 }
 
 /// A syntactically valid PIN with a known province (or a country code).
