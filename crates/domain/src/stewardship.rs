@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::date::Date;
 use crate::decision::Decision;
 use crate::error::DomainError;
-use crate::ids::{CorrectionId, RecordKind};
+use crate::ids::{CorrectionId, RecordKind, UnknownCode};
 use crate::key::NaturalKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -162,14 +162,21 @@ pub(crate) trait Correctable: Clone {
     fn corrections_mut(&mut self) -> &mut Corrections;
 }
 
-/// Parses a field's JSON value into its type, mapping failures to a typed error.
+/// Parses a field's JSON value into its type, mapping failures to a typed error: a code in
+/// no entry of its reference list is `UNKNOWN_CODE`, as it is in a command's own fields.
 pub(crate) fn parse_field<T: serde::de::DeserializeOwned>(
     field: &str,
     value: &Value,
 ) -> Result<T, DomainError> {
-    serde_json::from_value(value.clone()).map_err(|e| DomainError::InvalidFieldValue {
-        field: field.to_owned(),
-        message: e.to_string(),
+    serde_json::from_value(value.clone()).map_err(|e| {
+        let message = e.to_string();
+        match UnknownCode::find_in(&message) {
+            Some(unknown) => DomainError::UnknownCode(unknown),
+            None => DomainError::InvalidFieldValue {
+                field: field.to_owned(),
+                message,
+            },
+        }
     })
 }
 

@@ -79,6 +79,22 @@ fn commune_codes_in_no_list_are_refused_on_every_command() {
         correct("birth_place", json!("11311"), json!("99999")),
         "UNKNOWN_CODE",
     );
+    // A PIN correction to a number in no list: the same code as on registration.
+    let own_pin = w.citizen(a).pin.to_string();
+    let e = refusal(
+        &mut w,
+        Command::ProposeCorrection(ProposeCorrection {
+            record: a.into(),
+            correction: corr(1),
+            changes: vec![fc("pin", json!(own_pin), json!("097080000001"))],
+            reason: "sai".to_owned(),
+            legal_basis: basis(),
+        }),
+    );
+    assert_eq!(
+        e,
+        DomainError::UnknownCode(UnknownCode::new(ReferenceList::ProvinceCodes, "097"))
+    );
     let current = serde_json::to_value(w.citizen(a).permanent_residence).unwrap();
     w.refused(
         correct(
