@@ -22,6 +22,9 @@ pub enum ErrorCode {
     Conflict,
     InvalidInput,
     LimitExceeded,
+    /// A well-formed code in no entry of the reference list it names (commune, province,
+    /// country, land use); the message names the list.
+    UnknownCode,
     RateLimited,
     Internal,
 }
@@ -35,6 +38,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::InvalidInput => "INVALID_INPUT",
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
+            ErrorCode::UnknownCode => "UNKNOWN_CODE",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -416,6 +416,7 @@ fn is_known_code(code: &str) -> bool {
         Conflict,
         InvalidInput,
         LimitExceeded,
+        UnknownCode,
         Internal,
     ]
     .iter()

@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use crate::citizen::{RegistrationOrigin, non_empty};
 use crate::date::Date;
-use crate::decision::{Decision, DomainWarning, Snapshot, Target};
+use crate::decision::{Decision, DomainWarning, Snapshot, Target, check_unit};
 use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
 use crate::ids::{
-    AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, RecordId, RecordKind, VsicCode,
+    AdminUnitCode, BusinessId, CitizenId, EFFECTIVE_2025, EnterpriseCode, RecordId, RecordKind,
+    VsicCode,
 };
 use crate::key::NaturalKey;
 use crate::name::normalise_text;
@@ -23,6 +24,7 @@ use crate::quantity::Vnd;
 use crate::stewardship::{Correctable, Corrections, parse_field, to_field_value};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BusinessNames {
     /// The Vietnamese name (required).
     pub vietnamese: String,
@@ -45,6 +47,7 @@ impl BusinessNames {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Address {
     pub commune: AdminUnitCode,
     pub street: String,
@@ -98,6 +101,7 @@ impl Business {
 // --- commands ---------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterBusiness {
     pub business: BusinessId,
     pub code: EnterpriseCode,
@@ -111,6 +115,7 @@ pub struct RegisterBusiness {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RenameBusiness {
     pub business: BusinessId,
     pub names: BusinessNames,
@@ -118,6 +123,7 @@ pub struct RenameBusiness {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MoveHeadOffice {
     pub business: BusinessId,
     pub head_office: Address,
@@ -125,6 +131,7 @@ pub struct MoveHeadOffice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeLegalRepresentatives {
     pub business: BusinessId,
     pub legal_representatives: Vec<CitizenId>,
@@ -132,6 +139,7 @@ pub struct ChangeLegalRepresentatives {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeCharterCapital {
     pub business: BusinessId,
     pub charter_capital: Vnd,
@@ -139,6 +147,7 @@ pub struct ChangeCharterCapital {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeBusinessLines {
     pub business: BusinessId,
     pub business_lines: Vec<VsicCode>,
@@ -146,6 +155,7 @@ pub struct ChangeBusinessLines {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SuspendBusiness {
     pub business: BusinessId,
     pub from: Date,
@@ -153,12 +163,14 @@ pub struct SuspendBusiness {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResumeBusiness {
     pub business: BusinessId,
     pub on: Date,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DissolveBusiness {
     pub business: BusinessId,
     pub on: Date,
@@ -167,6 +179,7 @@ pub struct DissolveBusiness {
 /// A branch is its own Business record referencing its parent; its code is
 /// the parent's code plus a `-NNN` suffix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterBranch {
     pub branch: BusinessId,
     pub parent: BusinessId,
@@ -249,6 +262,8 @@ pub(crate) fn register(
     check_code_digit(c.code, &c.origin, d)?;
     let names = c.names.normalised()?;
     let head_office = c.head_office.normalised()?;
+    let initial_load = matches!(c.origin, RegistrationOrigin::InitialLoad { .. });
+    check_unit(head_office.commune, c.registration_date, initial_load, d)?;
     check_representatives(snapshot, &c.legal_representatives)?;
     check_lines(&c.business_lines)?;
     d.claim_key(snapshot, NaturalKey::Enterprise(c.code), c.business.into())?;
@@ -292,6 +307,8 @@ pub(crate) fn register_branch(
     check_code_digit(c.code, &c.origin, d)?;
     let names = c.names.normalised()?;
     let address = c.address.normalised()?;
+    let initial_load = matches!(c.origin, RegistrationOrigin::InitialLoad { .. });
+    check_unit(address.commune, c.registration_date, initial_load, d)?;
     check_representatives(snapshot, &c.legal_representatives)?;
     check_lines(&c.business_lines)?;
     d.claim_key(snapshot, NaturalKey::Enterprise(c.code), c.branch.into())?;
@@ -351,6 +368,7 @@ pub(crate) fn move_head_office(
 ) -> Result<(), DomainError> {
     let business = snapshot.active_business(c.business)?;
     let head_office = c.head_office.normalised()?;
+    check_unit(head_office.commune, c.date, false, d)?;
     if head_office == business.head_office {
         return Err(DomainError::NoOpChange {
             field: "head_office".to_owned(),
@@ -571,6 +589,16 @@ impl Correctable for Business {
             }
         }
         Ok(())
+    }
+
+    fn check_codes(&self, field: &str, d: &mut Decision) -> Result<(), DomainError> {
+        if field != "head_office" {
+            return Ok(());
+        }
+        // The head office is where the business is now: a new fact, unless
+        // the record came from an initial load.
+        let initial_load = matches!(self.origin, RegistrationOrigin::InitialLoad { .. });
+        check_unit(self.head_office.commune, EFFECTIVE_2025, initial_load, d)
     }
 
     fn check_invariants(&self) -> Result<(), DomainError> {

@@ -14,16 +14,23 @@ use crate::date::{Date, PartialDate};
 use crate::decision::{Decision, Snapshot};
 use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
-use crate::ids::{AdminUnitCode, CitizenId, PersonalIdNumber, RecordId, RecordKind, Sex};
-use crate::key::NaturalKey;
+use uuid::Uuid;
+
+use crate::command::ProposeCorrection;
+use crate::decision::check_unit;
+use crate::ids::{
+    AdminUnitCode, CitizenId, CorrectionId, PersonalIdNumber, RecordId, RecordKind, Sex,
+};
+use crate::key::{KEY_NAMESPACE, NaturalKey};
 use crate::name::{PersonName, normalise_text};
 use crate::stewardship::{
-    Actor, Correctable, Corrections, LegalBasis, parse_field, to_field_value,
+    Actor, Correctable, Corrections, FieldChange, LegalBasis, parse_field, to_field_value,
 };
 
 /// How a record entered the register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
 pub enum RegistrationOrigin {
     /// A registration made in citydb (birth registration, new enterprise).
     Registration,
@@ -39,6 +46,7 @@ pub enum ResidenceKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Residence {
     pub commune: AdminUnitCode,
     pub address: String,
@@ -46,6 +54,7 @@ pub struct Residence {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityCard {
     /// Always the holder's PIN.
     pub number: PersonalIdNumber,
@@ -110,6 +119,7 @@ impl Citizen {
 // --- commands ---------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterCitizen {
     pub citizen: CitizenId,
     pub pin: PersonalIdNumber,
@@ -124,15 +134,25 @@ pub struct RegisterCitizen {
     pub origin: RegistrationOrigin,
 }
 
-/// A legal change of name (not a correction of a wrongly recorded one).
+/// A legal change of name registered by the civil-status office (not a
+/// correction of a wrongly recorded one). The name is a protected field, so
+/// this does not rename: it proposes the change (`CorrectionProposed` on
+/// `name.*`, with the civil-status decision as legal basis), and a supervisor
+/// other than the proposer approves it with `ApproveCorrection`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeCitizenName {
     pub citizen: CitizenId,
     pub name: PersonName,
     pub legal_basis: LegalBasis,
+    /// The proposal's id; derived from the citizen, the legal basis and the
+    /// new name when absent (see [`name_change_proposal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectionId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeResidence {
     pub citizen: CitizenId,
     pub kind: ResidenceKind,
@@ -142,6 +162,7 @@ pub struct ChangeResidence {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterMarriage {
     pub citizen: CitizenId,
     pub spouse: CitizenId,
@@ -149,6 +170,7 @@ pub struct RegisterMarriage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterDivorce {
     pub citizen: CitizenId,
     pub spouse: CitizenId,
@@ -156,6 +178,7 @@ pub struct RegisterDivorce {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetParents {
     pub citizen: CitizenId,
     #[serde(default)]
@@ -165,6 +188,7 @@ pub struct SetParents {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IssueIdentityCard {
     pub citizen: CitizenId,
     pub number: PersonalIdNumber,
@@ -173,6 +197,7 @@ pub struct IssueIdentityCard {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordDeath {
     pub citizen: CitizenId,
     pub date: PartialDate,
@@ -180,6 +205,7 @@ pub struct RecordDeath {
 
 /// Retire `duplicate` into `survivor` (two records of one person).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MergeCitizens {
     pub survivor: CitizenId,
     pub duplicate: CitizenId,
@@ -232,6 +258,8 @@ pub(crate) fn register(
     if let RegistrationOrigin::InitialLoad { source } = &c.origin {
         non_empty(source, "origin.source")?;
     }
+    let initial_load = matches!(c.origin, RegistrationOrigin::InitialLoad { .. });
+    check_unit(c.birth_place, c.birth_date.earliest(), initial_load, d)?;
     check_parents(snapshot, c.citizen, c.father, c.mother)?;
     d.claim_key(snapshot, NaturalKey::Pin(c.pin), c.citizen.into())?;
     d.emit(
@@ -251,11 +279,12 @@ pub(crate) fn register(
     Ok(())
 }
 
-pub(crate) fn change_name(
+/// The proposal a legal change of name makes: one `name.*` change per part
+/// that differs, reason "legal change of name", the command's legal basis.
+pub(crate) fn name_change_proposal(
     snapshot: &Snapshot,
     c: &ChangeCitizenName,
-    d: &mut Decision,
-) -> Result<(), DomainError> {
+) -> Result<ProposeCorrection, DomainError> {
     let citizen = snapshot.living_citizen(c.citizen)?;
     non_empty(
         &c.legal_basis.document_number,
@@ -266,14 +295,39 @@ pub(crate) fn change_name(
             field: "name".to_owned(),
         });
     }
-    d.emit(
-        c.citizen,
-        Event::CitizenNameChanged {
-            name: c.name.clone(),
-            legal_basis: c.legal_basis.clone(),
-        },
-    );
-    Ok(())
+    let parts = [
+        ("name.family", citizen.name.family(), c.name.family()),
+        ("name.middle", citizen.name.middle(), c.name.middle()),
+        ("name.given", citizen.name.given(), c.name.given()),
+    ];
+    let changes = parts
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| FieldChange {
+            field: field.to_owned(),
+            old: Value::from(old),
+            new: Value::from(new),
+        })
+        .collect();
+    // Deterministic, so that the same request always proposes under the same
+    // id; the prefix keeps it apart from natural-key ids in the same namespace.
+    let derived = || {
+        let seed = format!(
+            "name-change:{}:{}:{}:{}",
+            c.citizen,
+            c.legal_basis.document_number,
+            c.legal_basis.document_date,
+            c.name.full()
+        );
+        CorrectionId(Uuid::new_v5(&KEY_NAMESPACE, seed.as_bytes()))
+    };
+    Ok(ProposeCorrection {
+        record: c.citizen.into(),
+        correction: c.correction.unwrap_or_else(derived),
+        changes,
+        reason: "legal change of name".to_owned(),
+        legal_basis: c.legal_basis.clone(),
+    })
 }
 
 pub(crate) fn change_residence(
@@ -283,6 +337,7 @@ pub(crate) fn change_residence(
 ) -> Result<(), DomainError> {
     let citizen = snapshot.living_citizen(c.citizen)?;
     citizen.check_after_birth(c.since.into())?;
+    check_unit(c.commune, c.since, false, d)?;
     let address = non_empty(&c.address, "address")?;
     d.emit(
         c.citizen,
@@ -572,6 +627,30 @@ impl Correctable for Citizen {
             }
         }
         Ok(())
+    }
+
+    fn check_codes(&self, field: &str, d: &mut Decision) -> Result<(), DomainError> {
+        let initial_load = matches!(self.origin, RegistrationOrigin::InitialLoad { .. });
+        match field {
+            "birth_place" => check_unit(
+                self.birth_place,
+                self.birth_date.earliest(),
+                initial_load,
+                d,
+            ),
+            "permanent_residence" | "temporary_residence" => {
+                let residence = if field == "permanent_residence" {
+                    &self.permanent_residence
+                } else {
+                    &self.temporary_residence
+                };
+                match residence {
+                    Some(r) => check_unit(r.commune, r.since, initial_load, d),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_invariants(&self) -> Result<(), DomainError> {

@@ -24,6 +24,7 @@ use crate::stewardship::{FieldChange, LegalBasis};
 
 /// Correct unprotected fields directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CorrectRecord {
     pub record: RecordId,
     pub changes: Vec<FieldChange>,
@@ -33,6 +34,7 @@ pub struct CorrectRecord {
 
 /// Propose a correction (required for protected fields) for a supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProposeCorrection {
     pub record: RecordId,
     pub correction: CorrectionId,
@@ -42,12 +44,14 @@ pub struct ProposeCorrection {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApproveCorrection {
     pub record: RecordId,
     pub correction: CorrectionId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RejectCorrection {
     pub record: RecordId,
     pub correction: CorrectionId,
@@ -55,6 +59,7 @@ pub struct RejectCorrection {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WithdrawCorrection {
     pub record: RecordId,
     pub correction: CorrectionId,

@@ -25,11 +25,12 @@ use crate::command::{
     ApproveCorrection, Command, CorrectRecord, ProposeCorrection, RejectCorrection,
     WithdrawCorrection,
 };
+use crate::date::Date;
 use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
 use crate::ids::{
-    AdminUnitCode, BusinessId, CitizenId, CorrectionId, EnterpriseCode, ParcelId, RecordId,
-    RecordKind,
+    AdminUnitCode, AdminUnitTable, BusinessId, CitizenId, CorrectionId, EnterpriseCode, ParcelId,
+    RecordId, RecordKind, UnitCheck,
 };
 use crate::key::{KeyClaim, NaturalKey, evolve_key};
 use crate::parcel::{self, LandParcel, ParcelStatus};
@@ -95,6 +96,9 @@ pub enum DomainWarning {
     LegacyCheckDigit { code: EnterpriseCode },
     /// A pre-2025 commune code we have no record of, kept as opaque.
     UnverifiedPredecessorCommune { code: AdminUnitCode },
+    /// A protected change was proposed, not made: it takes effect when a
+    /// supervisor other than the proposer approves this correction.
+    ApprovalRequired { correction: CorrectionId },
 }
 
 impl DomainWarning {
@@ -102,6 +106,7 @@ impl DomainWarning {
         match self {
             Self::LegacyCheckDigit { .. } => "LEGACY_CHECK_DIGIT",
             Self::UnverifiedPredecessorCommune { .. } => "UNVERIFIED_PREDECESSOR_COMMUNE",
+            Self::ApprovalRequired { .. } => "APPROVAL_REQUIRED",
         }
     }
 }
@@ -414,6 +419,25 @@ pub fn resolve_survivor<'a>(
     }
 }
 
+/// Checks a commune code a fact dated `on` carries against Hải Phòng's units
+/// ([`AdminUnitTable::check`]): unknown codes are refused, unverified
+/// predecessors accepted with a warning.
+pub(crate) fn check_unit(
+    code: AdminUnitCode,
+    on: Date,
+    initial_load: bool,
+    d: &mut Decision,
+) -> Result<(), DomainError> {
+    match AdminUnitTable::hai_phong_2025().check(code, on, initial_load) {
+        Ok(UnitCheck::UnverifiedPredecessor) => {
+            d.warn(DomainWarning::UnverifiedPredecessorCommune { code });
+            Ok(())
+        }
+        Ok(UnitCheck::Current | UnitCheck::DocumentedPredecessor) => Ok(()),
+        Err(unknown) => Err(DomainError::UnknownCode(unknown)),
+    }
+}
+
 /// Decides what `command`, issued by `actor`, appends — or why it is refused.
 /// Pure: the same snapshot, command and actor always give the same result.
 pub fn decide(
@@ -421,11 +445,25 @@ pub fn decide(
     command: &Command,
     actor: &Actor,
 ) -> Result<Decision, DomainError> {
+    // Bounded text first: nothing longer than its documented maximum is
+    // decided on, let alone appended.
+    crate::text::check_command(command)?;
     let mut d = Decision::default();
     let s = snapshot;
     match command {
         Command::RegisterCitizen(c) => citizen::register(s, c, &mut d)?,
-        Command::ChangeCitizenName(c) => citizen::change_name(s, c, &mut d)?,
+        Command::ChangeCitizenName(c) => {
+            // A name is protected: a legal change is proposed for four-eyes
+            // approval like any other protected change.
+            let proposal = citizen::name_change_proposal(s, c)?;
+            stewarded(s, proposal.record, |r| {
+                propose(s, r, &proposal, actor, &mut d)
+            })?;
+            // The caller asked for a rename and got a proposal: say so, with its id.
+            d.warn(DomainWarning::ApprovalRequired {
+                correction: proposal.correction,
+            });
+        }
         Command::ChangeResidence(c) => citizen::change_residence(s, c, &mut d)?,
         Command::RegisterMarriage(c) => citizen::marry(s, c, &mut d)?,
         Command::RegisterDivorce(c) => citizen::divorce(s, c, &mut d)?,
@@ -564,9 +602,13 @@ fn checked_changes<T: CrossChecks>(
     snapshot: &Snapshot,
     record: &T,
     changes: &[FieldChange],
+    d: &mut Decision,
 ) -> Result<(T, Vec<FieldChange>), DomainError> {
     let corrected = apply_checked(record, changes)?;
     corrected.cross_check(record, snapshot, changes)?;
+    for change in changes {
+        corrected.check_codes(&change.field, d)?;
+    }
     let canonical = changes
         .iter()
         .map(|c| {
@@ -619,7 +661,7 @@ fn correct(
             return Err(DomainError::ProtectedField { field });
         }
         let reason = check_text(&c.reason, &c.legal_basis)?;
-        let (after, changes) = checked_changes(snapshot, record, &c.changes)?;
+        let (after, changes) = checked_changes(snapshot, record, &c.changes, d)?;
         move_key(snapshot, id, record, &after, d)?;
         d.emit(
             id,
@@ -646,7 +688,7 @@ fn propose(
             return Err(DomainError::CorrectionExists(c.correction));
         }
         let reason = check_text(&c.reason, &c.legal_basis)?;
-        let (after, changes) = checked_changes(snapshot, record, &c.changes)?;
+        let (after, changes) = checked_changes(snapshot, record, &c.changes, d)?;
         // Early feedback: a new key already held elsewhere will not be
         // approvable. (Approval checks again; the key may change meanwhile.)
         if let (Some(old), Some(new)) = (record.natural_key(), after.natural_key())
@@ -705,7 +747,7 @@ fn approve(
         let correction = pending(record.corrections(), c.correction)?;
         check_reviewer(correction, actor)?;
         // Old values are re-checked: another correction may have landed since.
-        let (after, _) = checked_changes(snapshot, record, &correction.changes)?;
+        let (after, _) = checked_changes(snapshot, record, &correction.changes, d)?;
         move_key(snapshot, id, record, &after, d)?;
         d.emit(
             id,

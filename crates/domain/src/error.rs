@@ -2,14 +2,13 @@
 //! machine-readable code for the API; the `Display` text is for people.
 
 use serde::Serialize;
-use serde_json::Value;
 use thiserror::Error;
 
 use crate::date::{Date, PartialDate};
 use crate::decision::Target;
 use crate::ids::{
-    AdminUnitCode, BusinessId, CertificateSerial, CitizenId, CorrectionId, EnterpriseCode,
-    ParcelId, PinMismatch, RecordId, RecordKind,
+    BusinessId, CertificateSerial, CitizenId, CorrectionId, EnterpriseCode, ParcelId, PinMismatch,
+    RecordId, RecordKind, UnknownCode,
 };
 use crate::key::NaturalKey;
 use crate::quantity::Area;
@@ -136,16 +135,21 @@ pub enum DomainError {
     HoldersDiffer,
     #[error("a parcel needs at least one land-use code")]
     NoLandUse,
-    #[error("commune {0} is not a current Hải Phòng unit")]
-    UnknownCommune(AdminUnitCode),
+    /// A code (commune, province, country, land use) in no entry of the
+    /// reference list it names.
+    #[error(transparent)]
+    UnknownCode(UnknownCode),
 
     // --- stewardship ------------------------------------------------------
     #[error("{kind} records have no correctable field `{field}`")]
     UnknownField { kind: RecordKind, field: String },
     #[error("invalid value for `{field}`: {message}")]
     InvalidFieldValue { field: String, message: String },
-    #[error("`{field}` was changed meanwhile; its current value is {current}")]
-    CorrectionConflict { field: String, current: Value },
+    /// The `old` value sent does not equal the record's current value. The
+    /// current value is deliberately not named: it may be personal data (a
+    /// PIN, a birth date) and this error is no logged read.
+    #[error("the old value given for `{field}` does not match the record")]
+    CorrectionConflict { field: String },
     #[error("`{field}` is protected: propose a correction for a supervisor to approve")]
     ProtectedField { field: String },
     #[error("a correction must change at least one field")]
@@ -172,6 +176,14 @@ pub enum DomainError {
     MissingValue(&'static str),
     #[error("arithmetic overflow in {0}")]
     Overflow(&'static str),
+    /// A free-text field longer than its documented maximum
+    /// (`crate::text::LIMITS`), counted in characters.
+    #[error("`{field}` is {length} characters long; the maximum is {max}")]
+    TextTooLong {
+        field: String,
+        max: usize,
+        length: usize,
+    },
 }
 
 impl DomainError {
@@ -218,7 +230,7 @@ impl DomainError {
             Self::TooFewParts => "TOO_FEW_PARTS",
             Self::HoldersDiffer => "HOLDERS_DIFFER",
             Self::NoLandUse => "NO_LAND_USE",
-            Self::UnknownCommune(_) => "UNKNOWN_COMMUNE",
+            Self::UnknownCode(_) => "UNKNOWN_CODE",
             Self::UnknownField { .. } => "UNKNOWN_FIELD",
             Self::InvalidFieldValue { .. } => "INVALID_FIELD_VALUE",
             Self::CorrectionConflict { .. } => "CORRECTION_CONFLICT",
@@ -234,6 +246,7 @@ impl DomainError {
             Self::DuplicateEntry { .. } => "DUPLICATE_ENTRY",
             Self::MissingValue(_) => "MISSING_VALUE",
             Self::Overflow(_) => "ARITHMETIC_OVERFLOW",
+            Self::TextTooLong { .. } => "TEXT_TOO_LONG",
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod name;
 pub mod parcel;
 pub mod quantity;
 pub mod stewardship;
+pub mod text;
 
 pub use command::{Command, Reads};
 pub use date::{Date, DateError, PartialDate};

@@ -146,6 +146,7 @@ pub struct PersonName {
 
 /// The unvalidated wire form of [`PersonName`].
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NameParts {
     family: String,
     #[serde(default)]

@@ -16,13 +16,13 @@ use serde_json::Value;
 
 use crate::citizen::non_empty;
 use crate::date::Date;
-use crate::decision::{Decision, DomainWarning, Snapshot, Target};
+use crate::decision::{Decision, Snapshot, Target, check_unit};
 use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
 use crate::geometry::Geometry;
 use crate::ids::{
     AdminUnitTable, BusinessId, CertificateSerial, CitizenId, LandUseCode, ParcelId, ParcelKey,
-    RecordId, RecordKind, ResolvedUnit,
+    RecordId, RecordKind,
 };
 use crate::key::NaturalKey;
 use crate::quantity::{Area, Share, Vnd};
@@ -46,6 +46,7 @@ impl From<Holder> for RecordId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Holding {
     pub holder: Holder,
     pub share: Share,
@@ -61,6 +62,7 @@ pub enum TransferKind {
 
 /// A land-use right certificate (GCN).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Certificate {
     pub serial: CertificateSerial,
     /// Registry entry number (số vào sổ cấp GCN), distinct from the serial.
@@ -70,6 +72,7 @@ pub struct Certificate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Mortgage {
     pub contract_number: String,
     pub creditor: BusinessId,
@@ -122,6 +125,7 @@ impl LandParcel {
 // --- commands ---------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterParcel {
     pub parcel: ParcelId,
     pub key: ParcelKey,
@@ -136,6 +140,7 @@ pub struct RegisterParcel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransferRights {
     pub parcel: ParcelId,
     pub kind: TransferKind,
@@ -148,6 +153,7 @@ pub struct TransferRights {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeLandUse {
     pub parcel: ParcelId,
     pub land_use: Vec<LandUseCode>,
@@ -156,12 +162,14 @@ pub struct ChangeLandUse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IssueCertificate {
     pub parcel: ParcelId,
     pub certificate: Certificate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RevokeCertificate {
     pub parcel: ParcelId,
     pub serial: CertificateSerial,
@@ -170,12 +178,14 @@ pub struct RevokeCertificate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterMortgage {
     pub parcel: ParcelId,
     pub mortgage: Mortgage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseMortgage {
     pub parcel: ParcelId,
     pub contract_number: String,
@@ -184,6 +194,7 @@ pub struct ReleaseMortgage {
 
 /// A parcel created by a split or merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewParcel {
     pub parcel: ParcelId,
     pub key: ParcelKey,
@@ -191,6 +202,7 @@ pub struct NewParcel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SplitParcel {
     pub source: ParcelId,
     pub parts: Vec<NewParcel>,
@@ -198,6 +210,7 @@ pub struct SplitParcel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MergeParcels {
     pub sources: Vec<ParcelId>,
     pub into: NewParcel,
@@ -205,6 +218,7 @@ pub struct MergeParcels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetireParcel {
     pub parcel: ParcelId,
     pub date: Date,
@@ -271,23 +285,23 @@ fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The commune must be a current unit; the predecessor is resolved just
-/// before the 2025 table took effect and, if unknown, accepted with a warning.
-fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainError> {
+/// The commune must be a current unit (a parcel key names where the parcel is
+/// now); the predecessor, whose map sheets the numbers belong to, is resolved
+/// as a pre-2025 fact: a current or documented unit, or a code of the former
+/// provinces' block with a warning. Anything else is `UNKNOWN_CODE`.
+pub(crate) fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainError> {
     let table = AdminUnitTable::hai_phong_2025();
     if table.by_code(key.commune()).is_none() {
-        return Err(DomainError::UnknownCommune(key.commune()));
+        return Err(DomainError::UnknownCode(table.unknown(key.commune())));
     }
     if key.predecessor_commune() != key.commune() {
-        let before = Date::trusted(2025, 6, 30);
-        if let Ok(ResolvedUnit::UnverifiedHistorical(code)) =
-            table.resolve(key.predecessor_commune(), before)
-        {
-            d.warn(DomainWarning::UnverifiedPredecessorCommune { code });
-        }
+        check_unit(key.predecessor_commune(), BEFORE_2025, true, d)?;
     }
     Ok(())
 }
+
+/// The last day the pre-2025 units were in force.
+const BEFORE_2025: Date = Date::trusted(2025, 6, 30);
 
 fn check_area(area: Area) -> Result<(), DomainError> {
     if area == Area::ZERO {
@@ -805,15 +819,20 @@ impl Correctable for LandParcel {
         Ok(())
     }
 
+    fn check_codes(&self, field: &str, d: &mut Decision) -> Result<(), DomainError> {
+        if field == "key" {
+            check_key(&self.key, d)?;
+        }
+        Ok(())
+    }
+
     fn check_invariants(&self) -> Result<(), DomainError> {
         check_area(self.area)?;
         check_land_use(&self.land_use)?;
         check_holder_shares(&self.holders)?;
-        if AdminUnitTable::hai_phong_2025()
-            .by_code(self.key.commune())
-            .is_none()
-        {
-            return Err(DomainError::UnknownCommune(self.key.commune()));
+        let table = AdminUnitTable::hai_phong_2025();
+        if table.by_code(self.key.commune()).is_none() {
+            return Err(DomainError::UnknownCode(table.unknown(self.key.commune())));
         }
         Ok(())
     }

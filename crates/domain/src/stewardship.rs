@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::date::Date;
+use crate::decision::Decision;
 use crate::error::DomainError;
-use crate::ids::{CorrectionId, RecordKind};
+use crate::ids::{CorrectionId, RecordKind, UnknownCode};
 use crate::key::NaturalKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ pub enum StewardRole {
 /// Who issues a command. Authentication is the caller's job; the domain only
 /// uses the id (for four-eyes) and the role.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     pub id: String,
     pub role: StewardRole,
@@ -36,6 +38,7 @@ pub struct Actor {
 
 /// The legal document a change rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LegalBasis {
     pub document_number: String,
     pub document_date: Date,
@@ -44,6 +47,7 @@ pub struct LegalBasis {
 /// One field's correction. `field` names a correctable field of the record
 /// kind (see [`fields_of`]); values are in the field's JSON form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldChange {
     pub field: String,
     pub old: Value,
@@ -147,20 +151,32 @@ pub(crate) trait Correctable: Clone {
     fn set_field(&mut self, field: &str, value: &Value) -> Result<(), DomainError>;
     /// Single-record invariants that must hold after any correction.
     fn check_invariants(&self) -> Result<(), DomainError>;
+    /// Reference codes in the corrected `field` are in their lists (the same
+    /// rule as the commands that set them); warnings go to `d`.
+    fn check_codes(&self, _field: &str, _d: &mut Decision) -> Result<(), DomainError> {
+        Ok(())
+    }
     /// The natural key the record currently holds, if its kind has one.
     fn natural_key(&self) -> Option<NaturalKey>;
     fn corrections(&self) -> &Corrections;
     fn corrections_mut(&mut self) -> &mut Corrections;
 }
 
-/// Parses a field's JSON value into its type, mapping failures to a typed error.
+/// Parses a field's JSON value into its type, mapping failures to a typed error: a code in
+/// no entry of its reference list is `UNKNOWN_CODE`, as it is in a command's own fields.
 pub(crate) fn parse_field<T: serde::de::DeserializeOwned>(
     field: &str,
     value: &Value,
 ) -> Result<T, DomainError> {
-    serde_json::from_value(value.clone()).map_err(|e| DomainError::InvalidFieldValue {
-        field: field.to_owned(),
-        message: e.to_string(),
+    serde_json::from_value(value.clone()).map_err(|e| {
+        let message = e.to_string();
+        match UnknownCode::find_in(&message) {
+            Some(unknown) => DomainError::UnknownCode(unknown),
+            None => DomainError::InvalidFieldValue {
+                field: field.to_owned(),
+                message,
+            },
+        }
     })
 }
 
@@ -175,7 +191,8 @@ pub(crate) fn to_field_value<T: Serialize>(field: &str, value: &T) -> Result<Val
 ///
 /// Each `old` is normalised through the field's type before comparing, so
 /// `"035199000123 "` and `"035199000123"` are the same old value; a mismatch
-/// is a [`DomainError::CorrectionConflict`] carrying the current value.
+/// is a [`DomainError::CorrectionConflict`] naming the field only — never the
+/// current value, which may be personal data the caller has not read.
 pub(crate) fn apply_checked<T: Correctable>(
     record: &T,
     changes: &[FieldChange],
@@ -201,7 +218,6 @@ pub(crate) fn apply_checked<T: Correctable>(
         if !old_matches {
             return Err(DomainError::CorrectionConflict {
                 field: change.field.clone(),
-                current,
             });
         }
         corrected.set_field(&change.field, &change.new)?;

@@ -481,16 +481,52 @@ fn residence_name_card_and_parents() {
             citizen: a,
             name: name.clone(),
             legal_basis: basis(),
+            correction: None,
         }),
         "NO_OP_CHANGE",
     );
+    // A legal change of name is a protected change: the steward's command
+    // only proposes it, and a different supervisor's approval makes it.
     let new = PersonName::new("Nguyễn", "Văn", "An").unwrap();
-    w.ok(Command::ChangeCitizenName(ChangeCitizenName {
+    let d = w.ok(Command::ChangeCitizenName(ChangeCitizenName {
         citizen: a,
         name: new.clone(),
         legal_basis: basis(),
+        correction: Some(corr(90)),
     }));
+    assert_eq!(w.citizen(a).name, name, "a steward alone cannot rename");
+    assert_eq!(
+        d.warnings,
+        vec![DomainWarning::ApprovalRequired {
+            correction: corr(90)
+        }]
+    );
+    let proposal = &w.citizen(a).corrections[&corr(90)];
+    assert_eq!(proposal.status, CorrectionStatus::Pending);
+    assert_eq!(proposal.legal_basis, basis());
+    let fields: Vec<&str> = proposal.changes.iter().map(|c| c.field.as_str()).collect();
+    assert!(
+        !fields.contains(&"name.family"),
+        "only the parts that differ: {fields:?}"
+    );
+    assert!(fields.contains(&"name.given"));
+    let approve = Command::ApproveCorrection(ApproveCorrection {
+        record: a.into(),
+        correction: corr(90),
+    });
+    w.refused_by(approve.clone(), &steward2(), "NOT_SUPERVISOR");
+    w.run(&approve, &supervisor()).unwrap();
     assert_eq!(w.citizen(a).name, new);
+    // Without an id the proposal's id is derived from the request, so a
+    // re-sent request meets its own proposal instead of making a second one.
+    let again = Command::ChangeCitizenName(ChangeCitizenName {
+        citizen: a,
+        name: PersonName::new("Nguyễn", "Văn", "Bình").unwrap(),
+        legal_basis: basis(),
+        correction: None,
+    });
+    w.ok(again.clone());
+    w.refused(again, "CORRECTION_EXISTS");
 
     let card = |number| {
         Command::IssueIdentityCard(IssueIdentityCard {
@@ -899,7 +935,7 @@ fn parcel_registration_rules() {
     let foreign = ParcelKey::new(unit("00001"), unit("00001"), 1, 1).unwrap();
     w.refused(
         Command::RegisterParcel(register_parcel(1, foreign, "100", whole(ha))),
-        "UNKNOWN_COMMUNE",
+        "UNKNOWN_CODE",
     );
     let mut no_use = register_parcel(1, pkey(1, 1), "100", whole(ha));
     no_use.land_use.clear();
@@ -918,8 +954,14 @@ fn parcel_registration_rules() {
         "DUPLICATE_KEY",
     );
 
+    // A predecessor commune in no list (outside the former provinces' block).
+    let nowhere = ParcelKey::new(unit("11311"), unit("99999"), 1, 1).unwrap();
+    w.refused(
+        Command::RegisterParcel(register_parcel(2, nowhere, "50", whole(ha))),
+        "UNKNOWN_CODE",
+    );
     // Same sheet/number under a different predecessor commune is a different key.
-    let other = ParcelKey::new(unit("11311"), unit("99999"), 1, 1).unwrap();
+    let other = ParcelKey::new(unit("11311"), unit("10508"), 1, 1).unwrap();
     let d = w.ok(Command::RegisterParcel(register_parcel(
         2,
         other,
@@ -929,7 +971,7 @@ fn parcel_registration_rules() {
     assert_eq!(
         d.warnings,
         vec![DomainWarning::UnverifiedPredecessorCommune {
-            code: unit("99999")
+            code: unit("10508")
         }]
     );
     // The documented predecessor (11311 = former Phường Minh Khai) raises no warning.
@@ -2108,3 +2150,5 @@ proptest! {
         }
     }
 }
+
+mod input;

@@ -103,6 +103,8 @@ impl Registry {
     /// from the marker with `already_executed: true` and the original result. A refused command
     /// writes nothing, so its id stays free.
     pub async fn execute(&self, request: CommandRequest) -> Result<Executed, RegistryError> {
+        // Bounded text before anything else: nothing over its maximum is ever appended.
+        request.check_text()?;
         let marker = command_stream(request.command_id)?;
         let command_json =
             serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {

@@ -1,7 +1,7 @@
 //! What a caller asks of the registry ([`CommandRequest`]) and what it gets back ([`Executed`]),
 //! plus the payload of the command marker event ([`CommandExecuted`]).
 
-use citydb_domain::{Actor, Command, DomainWarning, NaturalKey, RecordId};
+use citydb_domain::{Actor, Command, DomainError, DomainWarning, NaturalKey, RecordId, text};
 use citydb_log::{Metadata, StreamId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,7 +38,11 @@ use uuid::Uuid;
 ///
 /// The command is nested rather than flattened so that its fields (several commands have a
 /// `reason`) never collide with the request's.
+///
+/// Unknown keys are refused (`deny_unknown_fields`), here and in every nested object of the
+/// command: a misspelt optional field (`"adress"`) must not be silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// Idempotency key chosen by the caller (UUIDv7 recommended): executing the same id twice
     /// appends once and answers both times with the same result.
@@ -56,6 +60,7 @@ pub struct CommandRequest {
 
 /// The version a caller expects a record to be at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedRecordVersion {
     pub record: RecordId,
     pub version: u64,
@@ -71,6 +76,24 @@ impl CommandRequest {
             command,
             expected: None,
         }
+    }
+
+    /// The request's own free text (actor id, reason, legal basis, end user, case) is within
+    /// its documented maximum (`citydb_domain::text`); the command's is checked by `decide`.
+    pub fn check_text(&self) -> Result<(), DomainError> {
+        let ctx = &self.context;
+        text::check("actor.id", "id", &self.actor.id)?;
+        for (field, key, value) in [
+            ("reason", "reason", &ctx.reason),
+            ("legal_basis", "legal_basis", &ctx.legal_basis),
+            ("end_user", "end_user", &ctx.end_user),
+            ("case", "case", &ctx.case),
+        ] {
+            if let Some(value) = value {
+                text::check(field, key, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// The audit metadata every event of this command carries.
@@ -99,6 +122,7 @@ fn role_name(actor: &Actor) -> &'static str {
 
 /// Why and for whom a command is executed; copied into every event's [`Metadata`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommandContext {
     /// The steward's reason, in their words.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,6 @@
 //! Unit tests of the request format and the marker payload.
 
-use citydb_domain::{Actor, DomainWarning, StewardRole};
+use citydb_domain::{Actor, DomainError, DomainWarning, StewardRole};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -70,6 +70,36 @@ fn malformed_requests_are_refused_by_serde() {
     assert!(serde_json::from_str::<CommandRequest>(&bad_role).is_err());
     let no_id = DOCUMENTED.replace(r#""command_id""#, r#""id""#);
     assert!(serde_json::from_str::<CommandRequest>(&no_id).is_err());
+}
+
+#[test]
+fn unknown_keys_are_refused_at_every_level_of_an_import_line() {
+    assert!(serde_json::from_str::<CommandRequest>(DOCUMENTED).is_ok());
+    for (from, to) in [
+        (r#""command_id""#, r#""priority": 1, "command_id""#),
+        (r#""reason""#, r#""reasn": "x", "reason""#),
+        (r#""role""#, r#""rank": "x", "role""#),
+        (r#""pin""#, r#""adress": "x", "pin""#),
+        (r#""given""#, r#""nick": "x", "given""#),
+    ] {
+        let line = DOCUMENTED.replacen(from, to, 1);
+        assert_ne!(line, DOCUMENTED);
+        let e = serde_json::from_str::<CommandRequest>(&line).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{from}: {e}");
+    }
+}
+
+#[test]
+fn request_text_over_its_maximum_is_refused() {
+    let mut request: CommandRequest = serde_json::from_str(DOCUMENTED).unwrap();
+    assert_eq!(request.check_text(), Ok(()));
+    request.context.reason = Some("x".repeat(500_000));
+    match request.check_text() {
+        Err(DomainError::TextTooLong { field, max, length }) => {
+            assert_eq!((field.as_str(), max, length), ("reason", 2_000, 500_000));
+        }
+        other => panic!("expected TEXT_TOO_LONG, got {other:?}"),
+    }
 }
 
 #[test]

@@ -420,7 +420,7 @@ async fn retries_are_bounded() {
     )))
     .await;
     let interleave = Arc::new(Interleave::new(env.log.clone(), |a| {
-        writes(a, "CitizenNameChanged")
+        writes(a, "CorrectionProposed")
     }));
     // Every attempt loses: a competitor moves the citizen just before each append.
     for i in 0..3u32 {
@@ -441,6 +441,7 @@ async fn retries_are_bounded() {
         citizen: cid(1),
         name: PersonName::new("Trần", "Văn", "Bảo").unwrap(),
         legal_basis: basis(),
+        correction: None,
     });
     let req = request(rename);
     match racing.execute(req.clone()).await {

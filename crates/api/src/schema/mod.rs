@@ -80,6 +80,7 @@ pub fn registry_error(e: RegistryError) -> ApiError {
                 | "CERTIFICATE_NOT_FOUND"
                 | "MORTGAGE_NOT_FOUND" => ErrorCode::NotFound,
                 "NOT_SUPERVISOR" | "SELF_REVIEW" | "NOT_PROPOSER" => ErrorCode::Forbidden,
+                "UNKNOWN_CODE" => ErrorCode::UnknownCode,
                 _ => ErrorCode::InvalidInput,
             };
             ApiError::Refused {

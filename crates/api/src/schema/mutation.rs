@@ -14,14 +14,14 @@ use async_graphql::{
 };
 use uuid::Uuid;
 
-use citydb_domain::{Actor, Command, RecordId, StewardRole};
+use citydb_domain::{Actor, Command, RecordId, StewardRole, UnknownCode};
 use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
 
 use super::Registers;
 use super::changes::{Change, is_record_change};
 use super::records::{Business, Citizen, Parcel, load_businesses, load_citizens, load_parcels};
 use crate::auth::{RequestContext, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The version of a record the caller last read: the mutation is refused with `CONFLICT`
 /// (`reason: STALE_VERSION`) if the record has changed since.
@@ -212,6 +212,26 @@ async fn execute(
     })
 }
 
+/// Why a command's JSON input was refused: `UNKNOWN_CODE` (naming the list) when a code is in
+/// no entry of its reference list, `INVALID_INPUT` for any other malformed value or an unknown
+/// key (the domain's types refuse unknown keys, so `adress` is never silently dropped).
+fn input_error(input: &str, e: &serde_json::Error) -> ApiError {
+    let message = format!("{input}: {e}");
+    match UnknownCode::find_in(&message) {
+        Some(unknown) => unknown_code(&unknown, input),
+        None => ApiError::invalid_field(message, "input"),
+    }
+}
+
+/// The refusal of a code in no entry of its list, on a command or a filter alike.
+pub(crate) fn unknown_code(unknown: &UnknownCode, field: &str) -> ApiError {
+    ApiError::Refused {
+        code: ErrorCode::UnknownCode,
+        reason: "UNKNOWN_CODE".to_owned(),
+        message: format!("{field}: {unknown}"),
+    }
+}
+
 /// Declares an input scalar per command (the command's JSON, checked by the domain's serde
 /// types when the mutation runs, so that a bad input gets `INVALID_INPUT` naming the problem)
 /// and the Mutation type with one field per command.
@@ -256,7 +276,7 @@ macro_rules! command_mutations {
                     RequestContext::of(ctx)?.require_role(&[$(Role::$role),+])?;
                     let command = serde_json::from_value(input.0)
                         .map(Command::$variant)
-                        .map_err(|e| ApiError::invalid_field(format!("{}: {e}", stringify!($input)), "input"))?;
+                        .map_err(|e| input_error(stringify!($input), &e))?;
                     execute(ctx, command, command_id, expected, reason, legal_basis).await
                 }
             )*
@@ -267,7 +287,9 @@ macro_rules! command_mutations {
 command_mutations! {
     /// Registers a citizen (birth registration or initial load).
     register_citizen(RegisterCitizenInput) => RegisterCitizen, Steward | Supervisor;
-    /// Records a change of name (protected: needs a legal basis).
+    /// Proposes a legal change of name registered by the civil-status office: the name is
+    /// protected, so this records a pending correction (warning `APPROVAL_REQUIRED` names it)
+    /// that a supervisor other than the proposer approves with `approveCorrection`.
     change_citizen_name(ChangeCitizenNameInput) => ChangeCitizenName, Steward | Supervisor;
     /// Registers a permanent or temporary residence.
     change_residence(ChangeResidenceInput) => ChangeResidence, Steward | Supervisor;

@@ -4,7 +4,10 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
-use citydb_domain::{EnterpriseCode, ParcelKey, PersonalIdNumber, Record, RecordId};
+use citydb_domain::{
+    AdminUnitCode, AdminUnitTable, EnterpriseCode, LandUseCode, LandUseCodeError, ParcelKey,
+    PersonalIdNumber, Record, RecordId,
+};
 use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{
     BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, ParcelFilter, ParcelState,
@@ -14,6 +17,7 @@ use citydb_projections::{
 use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
+use super::mutation::unknown_code;
 use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
 use super::time::parse_rfc3339;
 use super::{Registers, registry_error};
@@ -113,6 +117,44 @@ where
     value
         .parse::<T>()
         .map_err(|e| ApiError::invalid_field(format!("{field}: {e}"), field))
+}
+
+/// A commune a filter names: a Hải Phòng unit, current or predecessor (stored historical facts
+/// may carry one). A code in no list is refused with `UNKNOWN_CODE`, as on commands, rather
+/// than answered with an empty page.
+fn commune_filter(value: &str, field: &str) -> Result<AdminUnitCode, ApiError> {
+    let code: AdminUnitCode = parse(value, field)?;
+    AdminUnitTable::hai_phong_2025()
+        .knows(code)
+        .map_err(|u| unknown_code(&u, field))?;
+    Ok(code)
+}
+
+fn land_use_filter(value: &str, field: &str) -> Result<LandUseCode, ApiError> {
+    value.parse::<LandUseCode>().map_err(|e| match e {
+        LandUseCodeError::Unknown(u) => unknown_code(&u, field),
+    })
+}
+
+/// A PIN argument: digits 1-3 must name a province or a country of the lists, so a number in
+/// no list gets `UNKNOWN_CODE` wherever in the code space it falls (`097…` and `999…` alike).
+fn pin_arg(value: &str, field: &str) -> Result<PersonalIdNumber, ApiError> {
+    value
+        .parse::<PersonalIdNumber>()
+        .map_err(|e| match e.unknown_code() {
+            Some(u) => unknown_code(u, field),
+            None => ApiError::invalid_field(format!("{field}: {e}"), field),
+        })
+}
+
+/// A parcel key argument: both of its communes must be known units.
+fn parcel_key_arg(value: &str, field: &str) -> Result<ParcelKey, ApiError> {
+    let key: ParcelKey = parse(value, field)?;
+    let table = AdminUnitTable::hai_phong_2025();
+    for code in [key.commune(), key.predecessor_commune()] {
+        table.knows(code).map_err(|u| unknown_code(&u, field))?;
+    }
+    Ok(key)
 }
 
 /// A record id given as `kind-<uuid>` or as a bare UUID of the expected kind.
@@ -274,7 +316,7 @@ impl Query {
             };
             p.citizen(cid).await.map_err(ApiError::internal)?
         } else {
-            let pin: PersonalIdNumber = parse(value, "pin")?;
+            let pin = pin_arg(value, "pin")?;
             // Looking a person up by their number is itself a read of their identity data:
             // refused where a field of the group would be, and logged for the citizen found
             // (even if only `id` is selected: it ties the number to the record).
@@ -336,7 +378,7 @@ impl Query {
             name: search_text(search)?,
             commune: commune
                 .as_deref()
-                .map(|c| parse(c, "commune"))
+                .map(|c| commune_filter(c, "commune"))
                 .transpose()?,
             status: status.map(|s| match s {
                 LifeState::Alive => CitizenStatus::Alive,
@@ -411,7 +453,7 @@ impl Query {
             name: search_text(search)?,
             commune: commune
                 .as_deref()
-                .map(|c| parse(c, "commune"))
+                .map(|c| commune_filter(c, "commune"))
                 .transpose()?,
             status: status.map(|s| match s {
                 BusinessStatusKind::Active => BusinessState::Active,
@@ -447,7 +489,7 @@ impl Query {
             };
             p.parcel(pid).await.map_err(ApiError::internal)?
         } else {
-            let key: ParcelKey = parse(value, "key")?;
+            let key = parcel_key_arg(value, "key")?;
             p.parcel_by_key(&key).await.map_err(ApiError::internal)?
         };
         let found = at(
@@ -491,11 +533,11 @@ impl Query {
         let filter = ParcelFilter {
             commune: commune
                 .as_deref()
-                .map(|c| parse(c, "commune"))
+                .map(|c| commune_filter(c, "commune"))
                 .transpose()?,
             land_use: land_use
                 .as_deref()
-                .map(|c| parse(c, "landUse"))
+                .map(|c| land_use_filter(c, "landUse"))
                 .transpose()?,
             status: status.map(|s| match s {
                 ParcelStatusKind::Active => ParcelState::Active,

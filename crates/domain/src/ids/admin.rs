@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 
+use super::lists::{ReferenceList, UnknownCode};
 use crate::date::Date;
 use crate::name::{exact_key, search_key};
 
@@ -142,6 +143,18 @@ pub enum ResolvedUnit<'a> {
     /// A date before the table took effect and a code we have no record of:
     /// accepted as an opaque historical code, with a warning to the steward.
     UnverifiedHistorical(AdminUnitCode),
+}
+
+/// How a code passed [`AdminUnitTable::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitCheck {
+    /// In the table in force.
+    Current,
+    /// A documented pre-2025 unit.
+    DocumentedPredecessor,
+    /// In the former provinces' block but not documented: accepted with the
+    /// warning `UNVERIFIED_PREDECESSOR_COMMUNE`.
+    UnverifiedPredecessor,
 }
 
 /// A dated table of commune-level units with lookups by code, name and kind.
@@ -290,6 +303,68 @@ impl AdminUnitTable {
         out
     }
 
+    /// Whether a fact dated `on` may carry `code` (the rule every command and
+    /// filter applies; see docs/domain.md, "Reference codes"):
+    ///
+    /// * a unit of the current table is accepted on any date (each new unit
+    ///   reused one predecessor's code, and stewards record old facts with
+    ///   today's codes);
+    /// * for a fact dated before the table took effect, or loaded from an
+    ///   existing register (`initial_load`), a documented predecessor is
+    ///   accepted, and so is any other code in the block of the two former
+    ///   provinces' codes ([`Self::predecessor_block`]) — with a warning, since
+    ///   we hold no list of them;
+    /// * anything else, and any non-current code on a new fact, is an
+    ///   [`UnknownCode`] of [`ReferenceList::HaiPhongUnits`].
+    pub fn check(
+        &self,
+        code: AdminUnitCode,
+        on: Date,
+        initial_load: bool,
+    ) -> Result<UnitCheck, UnknownCode> {
+        if self.by_code(code).is_some() {
+            return Ok(UnitCheck::Current);
+        }
+        let historical = on < self.effective_from || initial_load;
+        if historical {
+            if self.predecessors.iter().any(|p| p.code == code) {
+                return Ok(UnitCheck::DocumentedPredecessor);
+            }
+            if self.predecessor_block().contains(&code) {
+                return Ok(UnitCheck::UnverifiedPredecessor);
+            }
+        }
+        Err(self.unknown(code))
+    }
+
+    /// Whether `code` is in the list at all (current, documented predecessor
+    /// or in the predecessor block): what a search filter accepts, since
+    /// stored historical facts may carry predecessor codes.
+    pub fn knows(&self, code: AdminUnitCode) -> Result<(), UnknownCode> {
+        self.check(code, Date::trusted(1900, 1, 1), true)
+            .map(|_| ())
+    }
+
+    /// The refusal for a code outside the table.
+    pub fn unknown(&self, code: AdminUnitCode) -> UnknownCode {
+        UnknownCode::new(ReferenceList::HaiPhongUnits, code.to_string())
+    }
+
+    /// The codes the pre-2025 communes of Hải Phòng and Hải Dương can have
+    /// had: the national numbering gave each province one block of codes, and
+    /// every 2025 unit reused a code of one of its predecessors, so the block
+    /// is taken as the span of the current table's codes (10507–11948). A code
+    /// outside it (e.g. `99999`) was never a commune of either province.
+    pub fn predecessor_block(&self) -> std::ops::RangeInclusive<AdminUnitCode> {
+        let lowest = self.units.iter().map(|u| u.code).min();
+        let highest = self.units.iter().map(|u| u.code).max();
+        match (lowest, highest) {
+            (Some(lo), Some(hi)) => lo..=hi,
+            // An empty table knows no block: an inverted range contains nothing.
+            _ => AdminUnitCode(*b"99999")..=AdminUnitCode(*b"00000"),
+        }
+    }
+
     /// What `code` denoted on `on`. On or after the table's effective date the
     /// code must be in the table; before it, documented predecessors resolve
     /// as [`ResolvedUnit::Historical`] and anything else is accepted as an
@@ -392,6 +467,47 @@ mod tests {
                 successor: None
             })
         );
+    }
+
+    #[test]
+    fn check_accepts_current_units_always_and_predecessors_only_for_old_facts() {
+        let t = AdminUnitTable::hai_phong_2025();
+        let new_fact = Date::new(2026, 11, 20).unwrap();
+        let old_fact = Date::new(2010, 3, 1).unwrap();
+        // Current units: any date.
+        assert_eq!(
+            t.check(code("11311"), new_fact, false),
+            Ok(UnitCheck::Current)
+        );
+        assert_eq!(
+            t.check(code("11311"), old_fact, false),
+            Ok(UnitCheck::Current)
+        );
+        // 10508 is in the former provinces' block but not a current unit.
+        assert!(t.by_code(code("10508")).is_none());
+        assert_eq!(
+            t.check(code("10508"), old_fact, false),
+            Ok(UnitCheck::UnverifiedPredecessor)
+        );
+        assert_eq!(
+            t.check(code("10508"), new_fact, true),
+            Ok(UnitCheck::UnverifiedPredecessor),
+            "an initial load may carry predecessor codes"
+        );
+        let refused = t.check(code("10508"), new_fact, false).unwrap_err();
+        assert_eq!(refused.list, ReferenceList::HaiPhongUnits);
+        // In no list, on no date.
+        for c in ["99999", "00001", "10506", "11949"] {
+            for (on, load) in [(old_fact, true), (new_fact, false), (old_fact, false)] {
+                assert_eq!(
+                    t.check(code(c), on, load),
+                    Err(UnknownCode::new(ReferenceList::HaiPhongUnits, c)),
+                    "{c}"
+                );
+            }
+            assert!(t.knows(code(c)).is_err());
+        }
+        assert_eq!(t.knows(code("10508")), Ok(()));
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::lists::{ReferenceList, UnknownCode};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LandUseGroup {
@@ -78,8 +80,8 @@ pub const LAND_USE_CODES: &[LandUseEntry] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LandUseCodeError {
-    #[error("`{0}` is not a land-use code of Circular 08/2024/TT-BTNMT")]
-    Unknown(String),
+    #[error(transparent)]
+    Unknown(UnknownCode),
 }
 
 /// A code from [`LAND_USE_CODES`].
@@ -119,7 +121,9 @@ impl FromStr for LandUseCode {
             .iter()
             .find(|e| e.code == wanted)
             .map(LandUseCode)
-            .ok_or_else(|| LandUseCodeError::Unknown(s.to_owned()))
+            .ok_or_else(|| {
+                LandUseCodeError::Unknown(UnknownCode::new(ReferenceList::LandUseCodes, s.trim()))
+            })
     }
 }
 

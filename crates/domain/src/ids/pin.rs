@@ -12,6 +12,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::lists::{ReferenceList, UnknownCode, is_country_code};
+
 /// Sex as recorded in the population register (the PIN encodes it in `G`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,17 +121,42 @@ pub enum PinError {
     Length(usize),
     #[error("a personal identification number contains only the digits 0-9")]
     NotDigits,
-    #[error("`{0:03}` is not a province code of Circular 07/2016/TT-BCA")]
-    UnknownProvince(u16),
+    /// Digits 1-3 name no province (first digit 0) or no country (else).
+    #[error(transparent)]
+    UnknownCode(UnknownCode),
+}
+
+impl PinError {
+    /// The unknown province or country code, if that is what is wrong.
+    pub fn unknown_code(&self) -> Option<&UnknownCode> {
+        match self {
+            Self::UnknownCode(u) => Some(u),
+            _ => None,
+        }
+    }
 }
 
 /// The PIN contradicts the record it is attached to.
+///
+/// The message and the serialised form say what the PIN encodes, never what the record holds:
+/// on a correction the record's sex and birth year are stored personal data, and a refusal is
+/// no logged read (the record's values stay in the fields, for callers that read the record).
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 pub enum PinMismatch {
-    #[error("the PIN's century/sex digit encodes {pin:?}, the record says {record:?}")]
-    Sex { pin: Sex, record: Sex },
-    #[error("the PIN encodes birth year {pin}, the record says {record}")]
-    BirthYear { pin: u16, record: u16 },
+    #[error(
+        "the PIN's century/sex digit encodes {pin:?}, which does not agree with the record's sex"
+    )]
+    Sex {
+        pin: Sex,
+        #[serde(skip)]
+        record: Sex,
+    },
+    #[error("the PIN encodes birth year {pin}, which does not agree with the record's birth year")]
+    BirthYear {
+        pin: u16,
+        #[serde(skip)]
+        record: u16,
+    },
 }
 
 /// A syntactically valid PIN with a known province (or a country code).
@@ -227,8 +254,23 @@ impl FromStr for PersonalIdNumber {
         let pin = Self(digits);
         let code = pin.province_code();
         // Codes 0xx must be provinces; 1xx-9xx are country codes (abroad).
-        if code < 100 && province_name(code).is_none() {
-            return Err(PinError::UnknownProvince(code));
+        // Both are checked against the list they name, so a number in no
+        // list is refused the same way whichever part of the space it is in.
+        let known = if code < 100 {
+            province_name(code).is_some()
+        } else {
+            is_country_code(code)
+        };
+        if !known {
+            let list = if code < 100 {
+                ReferenceList::ProvinceCodes
+            } else {
+                ReferenceList::CountryCodes
+            };
+            return Err(PinError::UnknownCode(UnknownCode::new(
+                list,
+                format!("{code:03}"),
+            )));
         }
         Ok(pin)
     }
@@ -333,14 +375,18 @@ mod tests {
             "03519900012٣".parse::<PersonalIdNumber>(),
             Err(PinError::NotDigits)
         );
-        assert_eq!(
-            "003199000123".parse::<PersonalIdNumber>(),
-            Err(PinError::UnknownProvince(3))
-        );
-        assert_eq!(
-            "099199000123".parse::<PersonalIdNumber>(),
-            Err(PinError::UnknownProvince(99))
-        );
+        for (pin, list, code) in [
+            ("003199000123", ReferenceList::ProvinceCodes, "003"),
+            ("097199000123", ReferenceList::ProvinceCodes, "097"),
+            ("099199000123", ReferenceList::ProvinceCodes, "099"),
+            ("999199000123", ReferenceList::CountryCodes, "999"),
+        ] {
+            assert_eq!(
+                pin.parse::<PersonalIdNumber>(),
+                Err(PinError::UnknownCode(UnknownCode::new(list, code))),
+                "{pin}"
+            );
+        }
     }
 
     #[test]
