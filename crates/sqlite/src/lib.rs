@@ -6,9 +6,14 @@
 //!   recorded events (`EventLog::copy_in`) go through the same writer as appends.
 //! - The schema is versioned and migrated on open ([`schema`]); the file stays readable with the
 //!   stock `sqlite3` tool (`docs/architecture.md` describes the tables).
+//! - `testkit` (feature `testkit`, for tests only): a VFS that loses unsynced writes at a
+//!   simulated power cut, and injects faults.
 
 mod schema;
 mod writer;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
