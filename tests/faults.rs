@@ -2,7 +2,8 @@
 //! `extensions.retryable` and words saying what happened to the write, and a write that
 //! committed is never reported as if it had not.
 //!
-//! - `STORE_FULL`: the embedded log on the test kit's VFS, whose writes answer `SQLITE_FULL`;
+//! - `STORE_FULL`: the embedded logs on the test kit's VFS, whose writes answer `SQLITE_FULL`
+//!   (for a mutation, and for a personal read whose access-log entry cannot be written);
 //! - `STORE_UNAVAILABLE`: a PostgreSQL server stopped under a running node;
 //! - `COMMITTED_NOT_VISIBLE`: the node's projections held off by a lock on `projections.db`
 //!   while the append commits.
@@ -56,6 +57,19 @@ async fn a_full_disk_answers_store_full_and_the_same_command_succeeds_afterwards
     assert_eq!(ext["commandId"], command_id.to_string(), "{body}");
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("nothing was written"), "{message}");
+    // A personal read cannot be recorded in the access log: withheld, and said why.
+    let body = s
+        .gql(
+            "social-insurance",
+            "query($pin: String!) { citizen(pin: $pin) { name { full } } }",
+            json!({ "pin": pin(1, true, 1990) }),
+        )
+        .await;
+    assert_eq!(code(&body), "STORE_FULL", "{body}");
+    assert!(
+        body["data"]["citizen"].is_null(),
+        "data served unrecorded: {body}"
+    );
 
     // Retried with the same command id once there is room: written once.
     vfs.fail_writes(None);

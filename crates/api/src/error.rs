@@ -233,6 +233,16 @@ impl ApiError {
         }
     }
 
+    /// A failure of ours to write something the client did not choose (the access log): a
+    /// classified storage fault keeps its code, anything else is `INTERNAL` (never the
+    /// client's `INVALID_INPUT`).
+    pub fn our_write_failed(e: LogError) -> Self {
+        match e {
+            LogError::Storage(fault) => ApiError::store(fault.kind, fault),
+            other => ApiError::internal(other),
+        }
+    }
+
     /// A write that committed at `position` but could not be read back (`detail`, logged):
     /// `COMMITTED_NOT_VISIBLE`, which tells the client the write is durable.
     pub fn committed_not_visible(
@@ -482,6 +492,14 @@ mod tests {
         let e: ApiError = LogError::storage(FaultKind::Other, "misuse").into();
         assert_eq!(e.extensions_json()["code"], "INTERNAL");
         assert_eq!(e.extensions_json()["retryable"], false);
+    }
+
+    #[test]
+    fn our_failed_writes_keep_their_fault_class_and_are_never_the_clients_input() {
+        let e = ApiError::our_write_failed(LogError::storage(FaultKind::Full, "ENOSPC"));
+        assert_eq!(e.code(), ErrorCode::StoreFull);
+        let e = ApiError::our_write_failed(LogError::InvalidAppend { reason: "x".into() });
+        assert_eq!(e.code(), ErrorCode::Internal);
     }
 
     #[test]
