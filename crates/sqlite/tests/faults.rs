@@ -1,7 +1,8 @@
 //! Storage faults reach the caller classified (`LogError::Storage` with its `FaultKind`), the
 //! failed append leaves nothing behind, and the log works again once the fault is gone. The
 //! faults are injected by the test kit's VFS: a full disk (`SQLITE_FULL` from every write), an
-//! I/O error, and a file system that opens the database read-only.
+//! I/O error, and a file system that opens the database read-only; and a write lock another
+//! connection holds past the busy timeout (`SQLITE_BUSY`).
 
 use uuid::Uuid;
 
@@ -90,4 +91,27 @@ async fn a_read_only_file_system_is_reported_as_read_only() {
         .await
         .expect("reads work");
     assert_eq!(events.len(), 1);
+}
+
+/// Another process holding the write lock past the 10 s busy timeout: `SQLITE_BUSY`, reported
+/// as unavailable (retryable), and the append goes through once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_lock_held_past_the_busy_timeout_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log.db");
+    let log = SqliteLog::open(&path, SqliteConfig::default()).expect("open");
+    let stream = StreamId::new("citizen", Uuid::now_v7()).expect("stream");
+    log.append(append_to(&stream, 1)).await.expect("append");
+
+    let other = rusqlite::Connection::open(&path).expect("another writer");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let error = log
+        .append(append_to(&stream, 2))
+        .await
+        .expect_err("an append went through a held write lock");
+    assert_eq!(error.fault_kind(), Some(FaultKind::Unavailable), "{error}");
+    other.execute_batch("ROLLBACK").expect("release");
+    log.append(append_to(&stream, 3)).await.expect("retry");
 }
