@@ -5,6 +5,7 @@
 //! - `STORE_FULL`: the embedded logs on the test kit's VFS, whose writes answer `SQLITE_FULL`
 //!   (for a mutation, and for a personal read whose access-log entry cannot be written);
 //! - `STORE_UNAVAILABLE`: a PostgreSQL server stopped under a running node;
+//! - `STORE_READ_ONLY`: a PostgreSQL database that refuses writes, as a hot standby does;
 //! - `COMMITTED_NOT_VISIBLE`: the node's projections held off by a lock on `projections.db`
 //!   while the append commits.
 
@@ -112,6 +113,56 @@ async fn a_stopped_postgresql_answers_store_unavailable() {
     tokio::task::spawn_blocking(move || drop(cluster))
         .await
         .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_postgresql_answers_store_read_only() {
+    let cluster = TestCluster::shared().expect("cannot start the PostgreSQL test cluster");
+    let url = cluster.create_database().await.expect("database");
+    let s = start_on(Store::Postgres(url.clone())).await;
+    s.ok("steward-1", REGISTER_WITH_ID, register(7, Uuid::now_v7()))
+        .await;
+    // The database turns read-only under the running node, as after a failover to a standby:
+    // new sessions are read-only, and the node's sessions are cut.
+    let database = url.rsplit('/').next().expect("database name").to_owned();
+    let admin = citydb_postgres::testkit::connect(&cluster.url("postgres"))
+        .await
+        .expect("admin");
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} SET default_transaction_read_only = on;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("make the database read-only");
+
+    // The cut sessions may first answer STORE_UNAVAILABLE; the reconnected ones are read-only.
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let command_id = Uuid::now_v7();
+        let body = s
+            .gql("steward-1", REGISTER_WITH_ID, register(8, command_id))
+            .await;
+        let ext = extensions(&body).clone();
+        assert_eq!(ext["retryable"], true, "{body}");
+        assert_eq!(ext["commandId"], command_id.to_string(), "{body}");
+        answers.push(code(&body));
+        if answers.last().is_some_and(|c| c == "STORE_READ_ONLY") {
+            break;
+        }
+    }
+    assert_eq!(
+        answers.last().map(String::as_str),
+        Some("STORE_READ_ONLY"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[..answers.len() - 1]
+            .iter()
+            .all(|c| c == "STORE_UNAVAILABLE"),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
