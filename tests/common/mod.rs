@@ -43,6 +43,11 @@ pub async fn start() -> Server {
 /// A node on `store`, with its own data directory (for its projections when the store is
 /// shared) and its own tokens.
 pub async fn start_on(store: citydb_api::Store) -> Server {
+    start_with(|options| options.store = store).await
+}
+
+/// A node whose options `configure` has changed.
+pub async fn start_with(configure: impl FnOnce(&mut NodeOptions)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut toml = String::new();
     let mut tokens = HashMap::new();
@@ -56,7 +61,7 @@ pub async fn start_on(store: citydb_api::Store) -> Server {
     }
     let auth = AuthConfig::from_toml_str(&toml).unwrap();
     let mut options = NodeOptions::new(dir.path(), auth);
-    options.store = store;
+    configure(&mut options);
     let node = Node::open(options).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -130,7 +130,7 @@ impl AccessLog {
             // Whatever the log says, to the client this is our failure to keep the record, not
             // their bad input.
             tracing::error!(error = %e, "cannot record personal data access");
-            ApiError::internal(format!("access log append failed: {e}"))
+            ApiError::our_write_failed(e)
         })?;
         Ok(())
     }

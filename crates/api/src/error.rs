@@ -11,7 +11,8 @@
 
 use async_graphql::{ErrorExtensionValues, ErrorExtensions};
 use axum::http::StatusCode;
-use citydb_log::LogError;
+use citydb_log::{FaultKind, LogError};
+use uuid::Uuid;
 
 /// The error codes the API speaks, as they appear in `extensions.code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,10 +27,36 @@ pub enum ErrorCode {
     /// country, land use); the message names the list.
     UnknownCode,
     RateLimited,
+    /// The store has no space left; nothing was written. Retryable once space is freed.
+    StoreFull,
+    /// The store refuses writes (read-only file system, standby database); nothing was written.
+    StoreReadOnly,
+    /// The store cannot be reached or did not answer in time; a write may have committed.
+    StoreUnavailable,
+    /// The write committed and is durable; only reading it back failed.
+    CommittedNotVisible,
+    /// A bug (or damage) on our side; the detail is in the server log.
     Internal,
 }
 
 impl ErrorCode {
+    /// The closed set, every code once.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::InvalidInput,
+        ErrorCode::LimitExceeded,
+        ErrorCode::UnknownCode,
+        ErrorCode::RateLimited,
+        ErrorCode::StoreFull,
+        ErrorCode::StoreReadOnly,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::CommittedNotVisible,
+        ErrorCode::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
@@ -40,6 +67,10 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::UnknownCode => "UNKNOWN_CODE",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::StoreFull => "STORE_FULL",
+            ErrorCode::StoreReadOnly => "STORE_READ_ONLY",
+            ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
+            ErrorCode::CommittedNotVisible => "COMMITTED_NOT_VISIBLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -97,6 +128,24 @@ pub enum ApiError {
     /// Something failed on our side. The message is generic; the detail went to the log.
     #[error("{message}")]
     Internal { message: String },
+    /// The store failed in a way the client can act on: `code` is `STORE_FULL`,
+    /// `STORE_READ_ONLY` or `STORE_UNAVAILABLE`, the message says what happened to the write in
+    /// words, `extensions.retryable` is true. `command_id` (of a mutation) is the key to re-send
+    /// it with.
+    #[error("{message}")]
+    Store {
+        code: ErrorCode,
+        message: String,
+        command_id: Option<Uuid>,
+    },
+    /// The write committed (it is durable, at `position`), but reading it back failed: the
+    /// client must not send it again as a new command.
+    #[error("{message}")]
+    CommittedNotVisible {
+        message: String,
+        command_id: Uuid,
+        position: u64,
+    },
     /// A domain rule refused a command. `code` is one of the closed set above (CONFLICT for a
     /// duplicate key, NOT_FOUND for a missing record, FORBIDDEN for four-eyes violations,
     /// INVALID_INPUT otherwise); `reason` is the domain's own code (`DUPLICATE_KEY`,
@@ -170,6 +219,90 @@ impl ApiError {
         }
     }
 
+    /// A storage fault of a class the client can act on, in words; the engine's detail is
+    /// logged, never sent. `FaultKind::Other` (and any kind added later) is a bug: `INTERNAL`.
+    pub fn store(kind: FaultKind, detail: impl std::fmt::Display) -> Self {
+        let (code, message) = match kind {
+            FaultKind::Full => (
+                ErrorCode::StoreFull,
+                "the store is full: nothing was written; retry once the operator has freed space",
+            ),
+            FaultKind::ReadOnly => (
+                ErrorCode::StoreReadOnly,
+                "the store is read-only (a read-only file system or a standby database): \
+                 nothing was written; retry once it accepts writes again",
+            ),
+            FaultKind::Unavailable => (
+                ErrorCode::StoreUnavailable,
+                "the store is unavailable (unreachable, timed out or failing): retry later; a \
+                 write that got this answer may have committed, so re-send it with the same \
+                 commandId, never as a new command",
+            ),
+            _ => return ApiError::internal(detail),
+        };
+        tracing::error!(code = code.as_str(), detail = %detail, "storage fault");
+        ApiError::Store {
+            code,
+            message: message.to_owned(),
+            command_id: None,
+        }
+    }
+
+    /// A failure of ours to write something the client did not choose (the access log): a
+    /// classified storage fault keeps its code, anything else is `INTERNAL` (never the
+    /// client's `INVALID_INPUT`).
+    pub fn our_write_failed(e: LogError) -> Self {
+        match e {
+            LogError::Storage(fault) => ApiError::store(fault.kind, fault),
+            other => ApiError::internal(other),
+        }
+    }
+
+    /// A write that committed at `position` but could not be read back (`detail`, logged):
+    /// `COMMITTED_NOT_VISIBLE`, which tells the client the write is durable.
+    pub fn committed_not_visible(
+        command_id: Uuid,
+        position: u64,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        tracing::error!(%command_id, position, detail = %detail, "committed write not visible");
+        ApiError::CommittedNotVisible {
+            message: format!(
+                "the write is durable: command {command_id} committed at log position \
+                 {position}; only reading it back failed (this node's projections have not \
+                 applied it yet). Do not send it again as a new command: read the records \
+                 later, or re-send it with the same commandId"
+            ),
+            command_id,
+            position,
+        }
+    }
+
+    /// Names the command a storage fault interrupted, so that the client can re-send it with
+    /// the same id (idempotent). Other errors are returned as they are.
+    pub fn with_command_id(self, id: Uuid) -> Self {
+        match self {
+            ApiError::Store { code, message, .. } => ApiError::Store {
+                code,
+                message,
+                command_id: Some(id),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether sending the same request again, unchanged and later, can succeed and is safe:
+    /// `Some` for the codes that carry `extensions.retryable`.
+    pub fn retryable(&self) -> Option<bool> {
+        match self {
+            ApiError::Store { .. } | ApiError::RateLimited { .. } => Some(true),
+            // Durable already: a re-send without its commandId would write it twice.
+            ApiError::CommittedNotVisible { .. } => Some(false),
+            ApiError::Internal { .. } => Some(false),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Unauthenticated { .. } => ErrorCode::Unauthenticated,
@@ -180,6 +313,8 @@ impl ApiError {
             ApiError::LimitExceeded { .. } => ErrorCode::LimitExceeded,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Internal { .. } => ErrorCode::Internal,
+            ApiError::Store { code, .. } => *code,
+            ApiError::CommittedNotVisible { .. } => ErrorCode::CommittedNotVisible,
             ApiError::Refused { code, .. } => *code,
         }
     }
@@ -196,6 +331,11 @@ impl ApiError {
             ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store { code, .. } if *code == ErrorCode::StoreFull => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            ApiError::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::CommittedNotVisible { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -203,6 +343,9 @@ impl ApiError {
     /// Writes `code` and the variant's extra fields into `ext`.
     pub fn write_extensions(&self, ext: &mut ErrorExtensionValues) {
         ext.set("code", self.code().as_str());
+        if let Some(retryable) = self.retryable() {
+            ext.set("retryable", retryable);
+        }
         let mut opt = |name: &str, value: &Option<String>| {
             if let Some(v) = value {
                 ext.set(name, v.as_str());
@@ -227,6 +370,19 @@ impl ApiError {
             ApiError::RateLimited {
                 retry_after_secs, ..
             } => ext.set("retryAfterSeconds", *retry_after_secs),
+            ApiError::Store { command_id, .. } => {
+                if let Some(id) = command_id {
+                    ext.set("commandId", id.to_string());
+                }
+            }
+            ApiError::CommittedNotVisible {
+                command_id,
+                position,
+                ..
+            } => {
+                ext.set("commandId", command_id.to_string());
+                ext.set("position", i64::try_from(*position).unwrap_or(i64::MAX));
+            }
             ApiError::Unauthenticated { .. }
             | ApiError::LimitExceeded { .. }
             | ApiError::Internal { .. } => {}
@@ -291,8 +447,10 @@ impl From<LogError> for ApiError {
             | LogError::InvalidJson { .. }
             | LogError::InvalidEvent { .. }
             | LogError::InvalidAppend { .. } => ApiError::invalid_input(e.to_string()),
-            // Corruption, storage and format errors describe our files, not the client's input:
-            // log them, tell the client nothing about them.
+            // Faults of a class the client can act on get their own code; their detail, like
+            // that of corruption and format errors (which describe our files, not the client's
+            // input), is logged and never sent.
+            LogError::Storage(fault) => ApiError::store(fault.kind, fault),
             other => ApiError::internal(other),
         }
     }
@@ -332,6 +490,63 @@ mod tests {
         }
         .into();
         assert_eq!(e.code(), ErrorCode::LimitExceeded);
+    }
+
+    #[test]
+    fn storage_faults_map_to_their_own_codes() {
+        for (kind, code) in [
+            (FaultKind::Full, "STORE_FULL"),
+            (FaultKind::ReadOnly, "STORE_READ_ONLY"),
+            (FaultKind::Unavailable, "STORE_UNAVAILABLE"),
+        ] {
+            let e: ApiError = LogError::storage(kind, "SQLITE_FULL on /srv/citydb/log.db").into();
+            let ext = e.extensions_json();
+            assert_eq!(ext["code"], code);
+            assert_eq!(ext["retryable"], true, "{code}");
+            assert!(!e.to_string().contains("/srv"), "detail leaked: {e}");
+            let id = Uuid::from_u128(7);
+            let ext = e.with_command_id(id).extensions_json();
+            assert_eq!(ext["commandId"], id.to_string(), "{code}");
+        }
+        // Unclassified faults are bugs until shown otherwise.
+        let e: ApiError = LogError::storage(FaultKind::Other, "misuse").into();
+        assert_eq!(e.extensions_json()["code"], "INTERNAL");
+        assert_eq!(e.extensions_json()["retryable"], false);
+    }
+
+    #[test]
+    fn our_failed_writes_keep_their_fault_class_and_are_never_the_clients_input() {
+        let e = ApiError::our_write_failed(LogError::storage(FaultKind::Full, "ENOSPC"));
+        assert_eq!(e.code(), ErrorCode::StoreFull);
+        let e = ApiError::our_write_failed(LogError::InvalidAppend { reason: "x".into() });
+        assert_eq!(e.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn a_committed_write_that_cannot_be_read_back_says_it_is_durable() {
+        let id = Uuid::from_u128(9);
+        let e = ApiError::committed_not_visible(id, 41, "timed out at 40");
+        let ext = e.extensions_json();
+        assert_eq!(ext["code"], "COMMITTED_NOT_VISIBLE");
+        assert_eq!(ext["retryable"], false);
+        assert_eq!(ext["commandId"], id.to_string());
+        assert_eq!(ext["position"], 41);
+        let message = e.to_string();
+        assert!(
+            message.contains("durable") && message.contains("41"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("timed out at 40"),
+            "detail leaked: {message}"
+        );
+    }
+
+    #[test]
+    fn every_code_is_in_the_closed_set_once() {
+        let names: std::collections::HashSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
     }
 
     #[test]

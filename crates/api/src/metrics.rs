@@ -408,19 +408,9 @@ fn escape(value: &str) -> String {
 }
 
 fn is_known_code(code: &str) -> bool {
-    use crate::error::ErrorCode::*;
-    [
-        Unauthenticated,
-        Forbidden,
-        NotFound,
-        Conflict,
-        InvalidInput,
-        LimitExceeded,
-        UnknownCode,
-        Internal,
-    ]
-    .iter()
-    .any(|c| c.as_str() == code)
+    crate::error::ErrorCode::ALL
+        .iter()
+        .any(|c| c.as_str() == code)
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -69,11 +69,96 @@ pub enum LogError {
     #[error("the log's format version {found} is newer than this build supports ({supported})")]
     NewerFormat { found: u32, supported: u32 },
     /// The storage engine failed (I/O, disk full, lost connection). The append, if any, was not
-    /// acknowledged; whether it committed is unknown only when the engine says so.
+    /// acknowledged; whether it committed is unknown only for [`FaultKind::Unavailable`] (a
+    /// connection lost during COMMIT). Each backend classifies its engine's error codes into a
+    /// [`FaultKind`] once, where it converts them, so that every caller reports a fault the same
+    /// way whatever the backend (the API's `STORE_FULL`, `STORE_READ_ONLY`, `STORE_UNAVAILABLE`).
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(StorageFault),
     #[error("the log is closed")]
     Closed,
+}
+
+impl LogError {
+    /// A storage fault of the given kind.
+    pub fn storage(kind: FaultKind, detail: impl Into<String>) -> Self {
+        LogError::Storage(StorageFault {
+            kind,
+            detail: detail.into(),
+        })
+    }
+
+    /// The kind of storage fault this is, if it is one.
+    pub fn fault_kind(&self) -> Option<FaultKind> {
+        match self {
+            LogError::Storage(fault) => Some(fault.kind),
+            _ => None,
+        }
+    }
+}
+
+/// A failure of the storage engine or of what is under it, with its class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFault {
+    pub kind: FaultKind,
+    /// The engine's own words, for the server log; never shown to a client.
+    pub detail: String,
+}
+
+impl std::fmt::Display for StorageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// An unclassified fault ([`FaultKind::Other`]): what a backend says of a failure that is none
+/// of the operator's classes, such as a task that panicked.
+impl From<String> for StorageFault {
+    fn from(detail: String) -> Self {
+        StorageFault {
+            kind: FaultKind::Other,
+            detail,
+        }
+    }
+}
+
+impl From<&str> for StorageFault {
+    fn from(detail: &str) -> Self {
+        detail.to_owned().into()
+    }
+}
+
+/// The classes of storage fault a client or an operator can act on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// No space left: a full disk or quota (`SQLITE_FULL`), PostgreSQL's `53100 disk_full`.
+    /// Nothing was written; a retry succeeds once space is freed.
+    Full,
+    /// The store refuses writes: a read-only file or file system (`SQLITE_READONLY*`),
+    /// PostgreSQL's `25006 read_only_sql_transaction` (a hot standby, or
+    /// `default_transaction_read_only`). Nothing was written.
+    ReadOnly,
+    /// The store could not be reached or did not answer in time: PostgreSQL down or
+    /// unreachable, a connection lost, the pool's wait timed out, a lock wait timed out
+    /// (`SQLITE_BUSY`), an I/O error (`SQLITE_IOERR*`, `SQLITE_CANTOPEN`). A write may have
+    /// committed only if the connection was lost during its COMMIT; re-sending it with the
+    /// same event ids (the same command id) is always safe.
+    Unavailable,
+    /// A fault of no class above (an engine error that should not happen, a task that
+    /// panicked): a bug until shown otherwise.
+    Other,
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultKind::Full => "the store is full",
+            FaultKind::ReadOnly => "the store is read-only",
+            FaultKind::Unavailable => "the store is unavailable",
+            FaultKind::Other => "the store failed",
+        })
+    }
 }
 
 fn display_version(v: &Option<u64>) -> String {

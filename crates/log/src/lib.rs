@@ -28,7 +28,7 @@ pub mod conformance;
 pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten, validate_append};
 pub use chain::{Breach, Corruption, Hash, LogHead, VerifyReport};
 pub use copy::{CopyBase, CopyReport, copy_log, validate_copy};
-pub use error::{CopyRefusal, LogError};
+pub use error::{CopyRefusal, FaultKind, LogError, StorageFault};
 pub use event::{MAX_EVENT_TYPE_LEN, Metadata, NewEvent, RecordedEvent};
 pub use log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog, READ_BATCH, subscribe};
 pub use stream::{MAX_CATEGORY_LEN, StreamId};

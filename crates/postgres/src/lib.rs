@@ -47,13 +47,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
-    AppendOutcome, Direction, EventLog, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
-    StreamId, VerifyReport,
+    AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
+    StreamAppend, StreamId, VerifyReport,
 };
 
 pub use schema::{APPEND_LOCK_KEY, MIGRATE_LOCK_KEY, NOTIFY_CHANNEL, SCHEMA_VERSION};
@@ -124,9 +125,9 @@ impl PostgresLog {
     /// creating or migrating the schema, and starts this process's writer and listener tasks.
     /// Must be called inside a tokio runtime, which then runs those tasks.
     pub async fn connect(url: &str, config: PostgresConfig) -> Result<PostgresLog, LogError> {
-        let mut pg: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| LogError::Storage(format!("invalid PostgreSQL connection string: {e}")))?;
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
+            LogError::Storage(format!("invalid PostgreSQL connection string: {e}").into())
+        })?;
         if pg.get_application_name().is_none() {
             pg.application_name("citydb");
         }
@@ -229,7 +230,7 @@ fn make_pool(
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
-        .map_err(|e| LogError::Storage(format!("cannot build the connection pool: {e}")))
+        .map_err(|e| LogError::Storage(format!("cannot build the connection pool: {e}").into()))
 }
 
 /// Describes a PostgreSQL error with the server's code and message when there is one.
@@ -251,17 +252,66 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// The one place PostgreSQL's errors become [`LogError::Storage`], classified by SQLSTATE (or,
+/// for a failure below SQL, by the connection's state), never by message.
 pub(crate) fn storage_error(e: tokio_postgres::Error) -> LogError {
-    LogError::Storage(describe(&e))
+    storage_fault(&e)
+}
+
+pub(crate) fn storage_fault(e: &tokio_postgres::Error) -> LogError {
+    LogError::storage(fault_kind(e), describe(e))
+}
+
+/// The class of a PostgreSQL client error (see [`FaultKind`]).
+pub(crate) fn fault_kind(e: &tokio_postgres::Error) -> FaultKind {
+    if let Some(db) = e.as_db_error() {
+        return sqlstate_fault_kind(db.code());
+    }
+    // No SQLSTATE: the connection could not be made or was lost (an I/O error underneath, or
+    // the connection closed), or a row did not decode (a bug).
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return FaultKind::Unavailable;
+        }
+        source = cause.source();
+    }
+    if e.is_closed() {
+        FaultKind::Unavailable
+    } else {
+        FaultKind::Other
+    }
+}
+
+/// The class of a server error by its SQLSTATE.
+pub fn sqlstate_fault_kind(code: &SqlState) -> FaultKind {
+    let class = &code.code()[..2.min(code.code().len())];
+    if *code == SqlState::DISK_FULL {
+        FaultKind::Full
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        FaultKind::ReadOnly
+    } else if matches!(class, "08" | "53" | "57") && *code != SqlState::QUERY_CANCELED {
+        // 08 connection exception, 53 insufficient resources (out of memory, too many
+        // connections), 57 operator intervention (shutdown, cannot connect now). A statement
+        // cancelled by `statement_timeout` (57014) is the query's fault, not the store's.
+        FaultKind::Unavailable
+    } else {
+        FaultKind::Other
+    }
 }
 
 pub(crate) fn pool_error(e: PoolError) -> LogError {
     match e {
         PoolError::Backend(e) => storage_error(e),
-        PoolError::Timeout(kind) => {
-            LogError::Storage(format!("timed out getting a connection ({kind:?})"))
-        }
-        e => LogError::Storage(format!("cannot get a connection: {e}")),
+        PoolError::Timeout(kind) => LogError::storage(
+            FaultKind::Unavailable,
+            format!("timed out getting a connection ({kind:?})"),
+        ),
+        PoolError::Closed => LogError::Closed,
+        e => LogError::storage(
+            FaultKind::Unavailable,
+            format!("cannot get a connection: {e}"),
+        ),
     }
 }
 
@@ -522,9 +572,9 @@ impl EventLog for PostgresLog {
             .collect();
         let mut joined: Option<LogVerifier> = None;
         for task in tasks {
-            let segment = task
-                .await
-                .map_err(|e| LogError::Storage(format!("a verification task failed: {e}")))??;
+            let segment = task.await.map_err(|e| {
+                LogError::Storage(format!("a verification task failed: {e}").into())
+            })??;
             joined = Some(match joined {
                 None => segment,
                 Some(before) => before.join(segment),
@@ -596,5 +646,27 @@ impl EventLog for PostgresLog {
             }
         }
         Ok(lo.checked_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_classified_by_sqlstate() {
+        for (code, kind) in [
+            (SqlState::DISK_FULL, FaultKind::Full),
+            (SqlState::READ_ONLY_SQL_TRANSACTION, FaultKind::ReadOnly),
+            (SqlState::ADMIN_SHUTDOWN, FaultKind::Unavailable),
+            (SqlState::CANNOT_CONNECT_NOW, FaultKind::Unavailable),
+            (SqlState::TOO_MANY_CONNECTIONS, FaultKind::Unavailable),
+            (SqlState::CONNECTION_FAILURE, FaultKind::Unavailable),
+            (SqlState::QUERY_CANCELED, FaultKind::Other),
+            (SqlState::UNIQUE_VIOLATION, FaultKind::Other),
+            (SqlState::UNDEFINED_TABLE, FaultKind::Other),
+        ] {
+            assert_eq!(sqlstate_fault_kind(&code), kind, "{}", code.code());
+        }
     }
 }

@@ -49,12 +49,12 @@ use uuid::Uuid;
 
 use citydb_log::chain::{ChainLink, Envelope};
 use citydb_log::{
-    AppendOutcome, CopyBase, Hash, LogError, LogHead, RecordedEvent, StreamAppend, StreamWritten,
-    validate_copy,
+    AppendOutcome, CopyBase, FaultKind, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
+    StreamWritten, validate_copy,
 };
 
 use crate::schema::{APPEND_LOCK_KEY, EVENT_ID_CONSTRAINT, NOTIFY_CHANNEL};
-use crate::{corrupted, describe, non_negative, pool_error, storage_error};
+use crate::{corrupted, describe, non_negative, pool_error, storage_error, storage_fault};
 
 pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
@@ -173,8 +173,9 @@ async fn commit_group(
                 return match ended {
                     Ok(Ended::RolledBack(results)) => results,
                     Err(e) => fail_all(e),
-                    _ => fail_all(LogError::Storage(
-                        "the connection failed while rolling back".into(),
+                    _ => fail_all(LogError::storage(
+                        FaultKind::Unavailable,
+                        "the connection failed while rolling back",
                     )),
                 };
             }
@@ -277,11 +278,14 @@ async fn try_commit_group(
             // The server refused: the transaction is rolled back.
             storage_error(e)
         } else {
-            LogError::Storage(format!(
-                "the connection failed during COMMIT, so whether the append committed is \
-                 unknown; re-send it (appends are idempotent by event id): {}",
-                describe(&e)
-            ))
+            LogError::storage(
+                FaultKind::Unavailable,
+                format!(
+                    "the connection failed during COMMIT, so whether the append committed is \
+                     unknown; re-send it (appends are idempotent by event id): {}",
+                    describe(&e)
+                ),
+            )
         }
     })?;
     Ok(Ended::Committed(results))
@@ -467,7 +471,7 @@ fn apply<'a>(state: &State, appends: &'a [StreamAppend]) -> Result<Applied<'a>, 
                 metadata: &event.metadata,
             };
             let link = ChainLink::compute(&env, &event.data, prev_stream, tip.hash);
-            let full = || LogError::Storage("the log has reached 2^63 positions".into());
+            let full = || LogError::storage(FaultKind::Full, "the log has reached 2^63 positions");
             rows.position
                 .push(i64::try_from(tip.next_position).map_err(|_| full())?);
             rows.stream_id.push(append.stream.as_str());
@@ -783,7 +787,7 @@ fn insert_error(e: &tokio_postgres::Error, rows: &Rows<'_>) -> LogError {
                 reason: "this event id is already recorded".into(),
             }
         }
-        _ => LogError::Storage(describe(e)),
+        _ => storage_fault(e),
     }
 }
 

@@ -1003,7 +1003,7 @@ async fn group_members_fail_alone() {
     for t in tasks {
         match t.await.unwrap() {
             (w, Err(LogError::Storage(msg))) if w % 8 == 0 => {
-                assert!(msg.contains("poisoned"), "{msg}")
+                assert!(msg.detail.contains("poisoned"), "{msg}")
             }
             (w, Ok(_)) if w % 8 != 0 => ok += 1,
             (w, Err(LogError::IdempotencyConflict { .. })) if w % 8 == 4 => conflicts += 1,
@@ -1107,7 +1107,7 @@ async fn a_failed_request_does_not_decide_the_next_ones() {
     first.await.unwrap().unwrap();
     let a = a.await.unwrap();
     assert!(
-        matches!(a, Err(LogError::Storage(ref m)) if m.contains("poisoned")),
+        matches!(a, Err(LogError::Storage(ref m)) if m.detail.contains("poisoned")),
         "{a:?}"
     );
     let b = b.await.unwrap().unwrap();

@@ -6,9 +6,14 @@
 //!   recorded events (`EventLog::copy_in`) go through the same writer as appends.
 //! - The schema is versioned and migrated on open ([`schema`]); the file stays readable with the
 //!   stock `sqlite3` tool (`docs/architecture.md` describes the tables).
+//! - `testkit` (feature `testkit`, for tests only): a VFS that loses unsynced writes at a
+//!   simulated power cut, and injects faults.
 
 mod schema;
 mod writer;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,8 +27,8 @@ use uuid::Uuid;
 use citydb_log::backend::BlockingPool;
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
-    AppendOutcome, Direction, EventLog, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
-    StreamId, VerifyReport,
+    AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
+    StreamAppend, StreamId, VerifyReport,
 };
 
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -36,6 +41,10 @@ pub enum Durability {
     /// fsync at WAL checkpoints only: survives a process crash, not a power loss. For bulk loads
     /// that can be re-run.
     Normal,
+    /// No fsync at all (`synchronous=OFF`): survives a process crash, loses the latest appends
+    /// (or worse) on power loss. Never for a store that matters; it exists so that the
+    /// power-loss test (`tests/power_loss.rs`) can show that it detects the loss.
+    Off,
 }
 
 /// How long a connection waits for a lock held by another before failing with `SQLITE_BUSY`.
@@ -56,6 +65,10 @@ pub struct SqliteConfig {
     /// WAL size (in pages) past which the writer rewinds the WAL between two commits; see
     /// `writer::Checkpointer::restart_if_due`. Bounds the `-wal` file under constant load.
     pub wal_restart_pages: i64,
+    /// Test hook: the name of a registered SQLite VFS that every connection of this log opens
+    /// its files through (the power-loss and fault tests use the one of the `testkit`
+    /// feature). `None`, the default and the only value a product path uses: the platform's.
+    pub vfs: Option<String>,
 }
 
 impl Default for SqliteConfig {
@@ -70,6 +83,7 @@ impl Default for SqliteConfig {
                 .min(4) as u64,
             // 128 MiB of 4 KiB pages.
             wal_restart_pages: 32 * 1024,
+            vfs: None,
         }
     }
 }
@@ -106,10 +120,8 @@ impl SqliteLog {
         let path = path.as_ref().to_path_buf();
         let display = path.display().to_string();
         check_header(&path)?;
-        let mut conn = Connection::open(&path).map_err(|e| LogError::NotACitydbLog {
-            path: display.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut conn =
+            open_connection(&path, &config).map_err(|e| not_a_log_unless_fault(&display, e))?;
         configure(&conn, &config, &display)?;
         schema::prepare(&mut conn, &display)?;
         let head = schema::last_event(&conn)?.map(|(p, _, _)| p);
@@ -117,11 +129,11 @@ impl SqliteLog {
         // keeps the indexes it probes on every append in memory.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192;")
             .map_err(storage_error)?;
-        let checkpoint_conn = Connection::open(&path).map_err(storage_error)?;
+        let checkpoint_conn = open_connection(&path, &config).map_err(storage_error)?;
         configure(&checkpoint_conn, &config, &display)?;
         let checkpointer = writer::Checkpointer::start(checkpoint_conn, config.wal_restart_pages)
             .map_err(|e| {
-            LogError::Storage(format!("cannot start the checkpoint thread: {e}"))
+            LogError::Storage(format!("cannot start the checkpoint thread: {e}").into())
         })?;
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(4096);
@@ -130,7 +142,9 @@ impl SqliteLog {
         let writer = std::thread::Builder::new()
             .name("citydb-log-writer".into())
             .spawn(move || writer::run(conn, queue_rx, head_tx, checkpointer, max_event_size))
-            .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| {
+                LogError::Storage(format!("cannot start the writer thread: {e}").into())
+            })?;
         Ok(SqliteLog {
             inner: Arc::new(Inner {
                 path,
@@ -154,11 +168,15 @@ impl SqliteLog {
         f: impl FnOnce(&Connection) -> Result<T, LogError> + Send + 'static,
     ) -> Result<T, LogError> {
         let path = self.inner.path.clone();
+        let vfs = self.inner.config.vfs.clone();
         self.inner
             .readers
-            .run(move || open_reader(&path), move |conn| f(conn))
+            .run(
+                move || open_reader(&path, vfs.as_deref()),
+                move |conn| f(conn),
+            )
             .await
-            .map_err(|e| LogError::Storage(format!("read task failed: {e}")))?
+            .map_err(|e| LogError::Storage(format!("read task failed: {e}").into()))?
     }
 }
 
@@ -182,31 +200,29 @@ fn check_header(path: &Path) -> Result<(), LogError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LogError::Storage(format!(
-            "cannot open {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(LogError::storage(
+            io_fault_kind(&e),
+            format!("cannot open {}: {e}", path.display()),
+        )),
     }
 }
 
 fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(), LogError> {
-    let fail = |e: rusqlite::Error| LogError::NotACitydbLog {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
+    let fail = |e: rusqlite::Error| not_a_log_unless_fault(path, e);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     stable_plans(conn).map_err(fail)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(fail)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(LogError::Storage(format!(
-            "cannot switch {path} to WAL (journal mode is {mode})"
-        )));
+        return Err(LogError::Storage(
+            format!("cannot switch {path} to WAL (journal mode is {mode})").into(),
+        ));
     }
     let sync = match config.durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
+        Durability::Off => "OFF",
     };
     conn.pragma_update(None, "synchronous", sync)
         .map_err(fail)?;
@@ -224,11 +240,32 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
     .map(drop)
 }
 
-fn open_reader(path: &Path) -> Result<Connection, LogError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+/// A read-write connection, through the configured VFS if any.
+fn open_connection(path: &Path, config: &SqliteConfig) -> rusqlite::Result<Connection> {
+    match &config.vfs {
+        None => Connection::open(path),
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, OpenFlags::default(), vfs.as_str()),
+    }
+}
+
+/// The error of a file that could not be set up as a log: a storage fault when SQLite says so
+/// (a read-only or unreachable file is not "not a citydb log"), `NotACitydbLog` otherwise.
+fn not_a_log_unless_fault(path: &str, e: rusqlite::Error) -> LogError {
+    match fault_kind(&e) {
+        FaultKind::Other => LogError::NotACitydbLog {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        },
+        _ => storage_error(e),
+    }
+}
+
+fn open_reader(path: &Path, vfs: Option<&str>) -> Result<Connection, LogError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match vfs {
+        None => Connection::open_with_flags(path, flags),
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+    }
     .map_err(storage_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(storage_error)?;
     stable_plans(&conn).map_err(storage_error)?;
@@ -239,8 +276,41 @@ fn open_reader(path: &Path) -> Result<Connection, LogError> {
     Ok(conn)
 }
 
+/// The one place SQLite's errors become [`LogError::Storage`]: classified by SQLite's result
+/// code, never by message.
 pub(crate) fn storage_error(e: rusqlite::Error) -> LogError {
-    LogError::Storage(e.to_string())
+    LogError::storage(fault_kind(&e), e.to_string())
+}
+
+/// The class of an SQLite error (see [`FaultKind`]). Errors of no class (a constraint, a type
+/// mismatch, corruption, misuse) are `Other`: they are bugs or damage, not outages.
+pub(crate) fn fault_kind(e: &rusqlite::Error) -> FaultKind {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => FaultKind::Full,
+        Some(C::ReadOnly) => FaultKind::ReadOnly,
+        // A lock held past the busy timeout, the disk failing or gone, a file that cannot be
+        // opened or locked, memory exhausted: the store cannot serve now, and may later.
+        Some(
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::SystemIoFailure
+            | C::CannotOpen
+            | C::FileLockingProtocolFailed
+            | C::PermissionDenied
+            | C::OutOfMemory,
+        ) => FaultKind::Unavailable,
+        _ => FaultKind::Other,
+    }
+}
+
+/// The class of an I/O error met outside SQLite (reading the file's header).
+fn io_fault_kind(e: &std::io::Error) -> FaultKind {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => FaultKind::Full,
+        std::io::ErrorKind::ReadOnlyFilesystem => FaultKind::ReadOnly,
+        _ => FaultKind::Unavailable,
+    }
 }
 
 pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
@@ -498,6 +568,7 @@ impl EventLog for SqliteLog {
     /// the segments are joined in order (`LogVerifier::join` checks the seams).
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
         let path = self.inner.path.clone();
+        let vfs = self.inner.config.vfs.clone();
         let threshold = self.inner.config.parallel_verify_threshold;
         let segments_wanted = self.inner.config.verify_segments;
         self.read(move |conn| {
@@ -523,9 +594,9 @@ impl EventLog for SqliteLog {
                 let handles: Vec<_> = ranges[1..]
                     .iter()
                     .map(|&(from, to)| {
-                        let path = &path;
+                        let (path, vfs) = (&path, vfs.as_deref());
                         scope.spawn(move || {
-                            verify_range(&open_reader(path)?, from, to, expected_head)
+                            verify_range(&open_reader(path, vfs)?, from, to, expected_head)
                         })
                     })
                     .collect();
@@ -598,5 +669,43 @@ impl EventLog for SqliteLog {
             Ok(lo.checked_sub(1))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    /// Classified by result code, extended codes included; anything else stays `Other`.
+    #[test]
+    fn sqlite_errors_are_classified_by_result_code() {
+        for (code, kind) in [
+            (ffi::SQLITE_FULL, FaultKind::Full),
+            (ffi::SQLITE_READONLY, FaultKind::ReadOnly),
+            (ffi::SQLITE_READONLY_DBMOVED, FaultKind::ReadOnly),
+            (ffi::SQLITE_BUSY, FaultKind::Unavailable),
+            (ffi::SQLITE_BUSY_SNAPSHOT, FaultKind::Unavailable),
+            (ffi::SQLITE_IOERR_FSYNC, FaultKind::Unavailable),
+            (ffi::SQLITE_CANTOPEN, FaultKind::Unavailable),
+            (ffi::SQLITE_CONSTRAINT, FaultKind::Other),
+            (ffi::SQLITE_CORRUPT, FaultKind::Other),
+            (ffi::SQLITE_MISUSE, FaultKind::Other),
+        ] {
+            assert_eq!(
+                storage_error(sqlite(code)).fault_kind(),
+                Some(kind),
+                "{code}"
+            );
+        }
+        // Not an engine failure at all.
+        assert_eq!(
+            fault_kind(&rusqlite::Error::QueryReturnedNoRows),
+            FaultKind::Other
+        );
     }
 }

@@ -80,8 +80,11 @@ pub(crate) fn run(
             request.answer(result);
         }
     }
-    // Closed: leave a compact file behind (empty WAL), so plain `sqlite3` sees everything
-    // without a -wal file. Best effort: the WAL is just as durable.
+    // Closed: the checkpoint thread's connection first, so that closing the log closes every
+    // connection it opened (a reopen in the same process must not share the old WAL index).
+    checkpointer.close();
+    // Then leave a compact file behind (empty WAL), so plain `sqlite3` sees everything without
+    // a -wal file. Best effort: the WAL is just as durable.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
@@ -95,6 +98,7 @@ pub(crate) fn run(
 pub(crate) struct Checkpointer {
     nudge: std::sync::mpsc::SyncSender<()>,
     restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Checkpointer {
@@ -108,10 +112,12 @@ impl Checkpointer {
         let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
         let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let due = restart_due.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("citydb-log-checkpoint".into())
             .spawn(move || {
-                while nudged.recv().is_ok() {
+                use std::sync::mpsc::RecvTimeoutError;
+                let mut nudged_meanwhile = false;
+                while nudged_meanwhile || nudged.recv().is_ok() {
                     let started = std::time::Instant::now();
                     // Errors (a busy database) only postpone the checkpoint to the next nudge.
                     let frames = conn
@@ -120,10 +126,31 @@ impl Checkpointer {
                     if frames >= restart_pages {
                         due.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    std::thread::sleep(Self::MIN_INTERVAL.saturating_sub(started.elapsed()));
+                    // At most one checkpoint per interval; a nudge meanwhile is kept for after
+                    // it, and the closing of the log ends the wait at once.
+                    nudged_meanwhile = false;
+                    let deadline = started + Self::MIN_INTERVAL;
+                    loop {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        match nudged.recv_timeout(left) {
+                            Ok(()) => nudged_meanwhile = true,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
                 }
             })?;
-        Ok(Checkpointer { nudge, restart_due })
+        Ok(Checkpointer {
+            nudge,
+            restart_due,
+            thread,
+        })
+    }
+
+    /// Stops the thread and waits until its connection is closed.
+    fn close(self) {
+        drop(self.nudge);
+        let _ = self.thread.join();
     }
 
     /// Restarts the WAL from its beginning once it has grown past `RESTART_FRAMES`.

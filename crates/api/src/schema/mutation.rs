@@ -186,13 +186,14 @@ async fn execute(
         .registry
         .execute(request)
         .await
-        .map_err(super::registry_error)?;
+        .map_err(|e| super::registry_error(e).with_command_id(command_id))?;
     if let Some(position) = executed.last_position {
+        // Committed: from here on no failure may read as if the write had not happened.
         registers
             .projections
             .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
             .await
-            .map_err(|e| ApiError::internal(format!("projections did not catch up: {e}")))?;
+            .map_err(|e| ApiError::committed_not_visible(executed.command_id, position, e))?;
     }
     Ok(MutationResult {
         command_id: executed.command_id,
