@@ -3,8 +3,11 @@
 mod demo;
 mod export;
 mod import;
+mod out;
 mod progress;
 mod verify;
+
+use out::say;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -235,8 +238,17 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `citydb export | head`: what was asked for was not all delivered, which is a failure
+        // of the command, but not a crash and not worth the io error's wording.
+        Err(e) if out::is_closed_pipe(e.as_ref()) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: standard output was closed before the output was complete"
+            );
+            ExitCode::from(1)
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -336,7 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             batch,
         } => migrate(&from, &to, access_log, batch).await,
         Command::Schema => {
-            print!("{}", citydb_api::schema::sdl());
+            out::text(&citydb_api::schema::sdl());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -372,11 +384,11 @@ fn token(
         let list: Vec<String> = purposes.iter().map(|p| toml_string(p)).collect();
         entry.push_str(&format!("purposes = [{}]\n", list.join(", ")));
     }
-    println!(
+    say!(
         "# Give this token to {id}; it is not stored anywhere:\n# {}",
         token.as_str()
     );
-    print!("{entry}");
+    out::text(&entry);
     if role == Role::Service && field_groups.is_empty() {
         eprintln!(
             "note: a service with no --field-group reads no personal field; add field_groups to the entry"
@@ -433,7 +445,7 @@ async fn serve(
             None,
         ),
         (None, true) => {
-            let (auth, tokens) = demo::tokens()?;
+            let (auth, tokens) = demo::principals(&data)?;
             (auth, Some(tokens))
         }
         (None, false) => {
@@ -447,10 +459,11 @@ async fn serve(
     options.store = store;
     options.expose_metrics = metrics_listen.is_none();
     let node = open_node(options).await?;
-    if let Some(tokens) = &tokens {
-        demo::seed(&node).await?;
-        demo::write_tokens(&data, tokens)?;
-    }
+    // Listen before any long start-up work: a client then gets 503 and the reason from
+    // /readyz instead of "connection refused".
+    let seeding = tokens
+        .as_ref()
+        .map(|_| node.hold_readiness("loading the demo data"));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -461,7 +474,7 @@ async fn serve(
                 .await
                 .with_context(|| format!("cannot listen on {metrics_addr}"))?;
             let bound = metrics_listener.local_addr()?;
-            println!("citydb metrics on http://{bound}/metrics");
+            say!("citydb metrics on http://{bound}/metrics");
             let router = node.metrics_router();
             Some(tokio::spawn(async move {
                 citydb_api::serve(metrics_listener, router, citydb_api::shutdown_signal()).await
@@ -469,21 +482,29 @@ async fn serve(
         }
         None => None,
     };
-    println!(
+    let server = tokio::spawn(citydb_api::serve(
+        listener,
+        node.router(),
+        citydb_api::shutdown_signal(),
+    ));
+    say!(
         "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
         data.display()
     );
     tracing::info!(%addr, data = %data.display(), "serving");
     if let Some(tokens) = &tokens {
+        demo::seed(&node).await?;
+        drop(seeding);
         demo::print_tour(&addr.to_string(), &data, tokens);
     }
-    citydb_api::serve(listener, node.router(), citydb_api::shutdown_signal())
+    server
         .await
+        .context("the server task failed")?
         .context("the server failed")?;
     if let Some(task) = metrics_server {
         task.abort();
     }
-    println!("citydb stopped");
+    say!("citydb stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -536,8 +557,8 @@ async fn run_import(
     let summary = result?;
     synced.context("cannot flush the log to disk")?;
     let elapsed = started.elapsed();
-    println!("{summary}");
-    println!(
+    say!("{summary}");
+    say!(
         "{} events appended in {:.1} s ({:.0} events/s, {:.0} lines/s)",
         summary.events,
         elapsed.as_secs_f64(),
@@ -693,24 +714,10 @@ async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitC
         follow: false,
         ..ProjectionConfig::default()
     };
-    let projections = match Projections::open(&path, log.clone(), config.clone()).await {
-        Ok(p) => p,
-        Err(e) => {
-            // Unreadable: it is disposable, so start from an empty file.
-            eprintln!("{} cannot be opened ({e}); recreating it", path.display());
-            for suffix in ["", "-wal", "-shm"] {
-                let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot remove {}", file.display()));
-                    }
-                }
-            }
-            Projections::open(&path, log.clone(), config).await?
-        }
-    };
+    // Never opened first: a damaged file may not open at all ("database disk image is
+    // malformed"), and everything in it comes back from the log anyway.
+    Projections::remove(&path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let projections = Projections::open(&path, log.clone(), config).await?;
     let started = Instant::now();
     let progress = progress::events("projecting");
     if let Some(head) = log.head().await? {
@@ -730,13 +737,13 @@ async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitC
     progress.finish_and_clear();
     result.context("the rebuild failed")?;
     let failures = projections.failures(None, 1000).await?;
-    println!(
+    say!(
         "projections rebuilt: {} events in {:.1} s",
         projections.position(),
         started.elapsed().as_secs_f64()
     );
     if !failures.is_empty() {
-        println!(
+        say!(
             "{} event(s) could not be applied (recorded in projection_errors), e.g. position {}: {}",
             failures.len(),
             failures[0].position,
@@ -787,7 +794,7 @@ async fn migrate(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
     progress.finish_and_clear();
     match copied {
         Ok(report) => {
-            println!(
+            say!(
                 "copied {} events ({} streams) in {:.1?}; both heads at {}",
                 report.events,
                 report.streams,
@@ -798,7 +805,7 @@ async fn migrate(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
                 ),
             );
             if report.resumed_from > 0 {
-                println!("resumed after position {}", report.resumed_from - 1);
+                say!("resumed after position {}", report.resumed_from - 1);
             }
             Ok(ExitCode::SUCCESS)
         }

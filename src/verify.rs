@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
+
+use crate::out::say;
 use indicatif::ProgressBar;
 
 use citydb_log::chain::LogVerifier;
@@ -210,16 +212,16 @@ pub fn report(outcome: &Outcome, what: &str, whole_log: bool) -> u8 {
             head,
             corruption: None,
         }) => {
-            println!("intact: {events} events in {streams} streams ({what})");
+            say!("intact: {events} events in {streams} streams ({what})");
             match head {
                 Some(h) if whole_log => {
-                    println!("head: position {} hash {}", h.position, h.hash);
-                    println!(
+                    say!("head: position {} hash {}", h.position, h.hash);
+                    say!(
                         "(write it down; check a later copy with --expected-head {}:{})",
                         h.position, h.hash
                     );
                 }
-                Some(h) => println!("last event: position {} hash {}", h.position, h.hash),
+                Some(h) => say!("last event: position {} hash {}", h.position, h.hash),
                 None => {}
             }
             0
@@ -228,11 +230,11 @@ pub fn report(outcome: &Outcome, what: &str, whole_log: bool) -> u8 {
             corruption: Some(Corruption { position, breach }),
             ..
         }) => {
-            println!("BROKEN at position {position}: {breach} ({what})");
+            say!("BROKEN at position {position}: {breach} ({what})");
             2
         }
         Outcome::Undecodable { at, reason } => {
-            println!("BROKEN at {at}: cannot be decoded: {reason} ({what})");
+            say!("BROKEN at {at}: cannot be decoded: {reason} ({what})");
             2
         }
     }

@@ -28,6 +28,7 @@ mod graphiql;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod readiness;
 pub mod schema;
 pub mod server;
 
