@@ -42,8 +42,15 @@ use citydb_log::{
 };
 use citydb_registry::{CommandRequest, Registry, RegistryError, command_stream, stream_of};
 
+use crate::lines::{Line, next_line};
+
 /// How many rejections a summary keeps (with their reasons); the rest are only counted.
 const KEPT_REJECTIONS: usize = 10_000;
+
+/// Longest import line read (bytes). A command's events are at most
+/// [`citydb_log::DEFAULT_MAX_EVENT_SIZE`] each, and a command line holds less than its events;
+/// a longer line is refused as `INVALID_INPUT` without being held in memory.
+pub const MAX_LINE: usize = citydb_log::DEFAULT_MAX_EVENT_SIZE;
 
 /// Default number of commands in flight at once.
 pub const DEFAULT_JOBS: usize = 64;
@@ -277,18 +284,27 @@ pub async fn import_lines(
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+        let read = next_line(&mut reader, &mut buf, MAX_LINE)
             .with_context(|| format!("cannot read line {}", number + 1))?;
-        if n == 0 {
-            break;
-        }
+        let Some(read) = read else { break };
         number += 1;
+        let (n, fits) = match read {
+            Line::Fits(n) => (n, true),
+            Line::TooLong(n) => (n, false),
+        };
         bytes += n as u64;
         if number.is_multiple_of(64) {
             progress.set_position(bytes);
             progress.set_message(shared.summary().brief());
+        }
+        if !fits {
+            shared.summary().lines += 1;
+            shared.summary().reject(
+                number,
+                "INVALID_INPUT",
+                format!("the line is {n} bytes long; at most {MAX_LINE} are read"),
+            );
+            continue;
         }
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -2,7 +2,10 @@
 
 mod demo;
 mod export;
+#[cfg(test)]
+mod fuzz;
 mod import;
+mod lines;
 mod out;
 mod progress;
 mod verify;

@@ -38,7 +38,10 @@ pub fn text(s: &str) {
     if let Err(e) = out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
         CLOSED.store(true, Ordering::Relaxed);
         if !is_closed_pipe(&e) {
-            let _ = writeln!(io::stderr(), "warning: cannot write to standard output: {e}");
+            let _ = writeln!(
+                io::stderr(),
+                "warning: cannot write to standard output: {e}"
+            );
         }
     }
 }
@@ -47,9 +50,16 @@ pub fn text(s: &str) {
 pub fn is_closed_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-        {
+        let kind = match (
+            c.downcast_ref::<io::Error>(),
+            c.downcast_ref::<serde_json::Error>(),
+        ) {
+            (Some(io), _) => Some(io.kind()),
+            // serde_json's `source()` skips the io::Error it wraps: ask it directly.
+            (_, Some(json)) => json.io_error_kind(),
+            _ => None,
+        };
+        if kind == Some(io::ErrorKind::BrokenPipe) {
             return true;
         }
         cause = c.source();
@@ -66,6 +76,19 @@ mod tests {
         let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe))
             .context("writing the export");
         assert!(is_closed_pipe(e.as_ref()));
+        struct Closed;
+        impl io::Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let json = serde_json::to_writer(Closed, &"an event").expect_err("the pipe is closed");
+        assert!(is_closed_pipe(
+            anyhow::Error::new(json).context("export").as_ref()
+        ));
         let other = anyhow::Error::new(io::Error::from(io::ErrorKind::StorageFull));
         assert!(!is_closed_pipe(other.as_ref()));
     }

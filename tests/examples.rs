@@ -92,7 +92,12 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
     let head = |body: Value| body["data"]["logHead"]["position"].clone();
     let loaded = head(
         first
-            .gql(&tokens_then["admin"], "{ logHead { position } }", json!({}), &[])
+            .gql(
+                &tokens_then["admin"],
+                "{ logHead { position } }",
+                json!({}),
+                &[],
+            )
             .await,
     );
     assert!(loaded.as_u64().is_some(), "{loaded}");
@@ -101,7 +106,11 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
     let readiness = logged(&log, "citydb::readiness");
     let seeding = readiness
         .iter()
-        .filter(|v| v["reason"].as_str().is_some_and(|r| r.contains("demo data")))
+        .filter(|v| {
+            v["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("demo data"))
+        })
         .count();
     assert_eq!(seeding, 1, "{readiness:#?}");
     assert!(
@@ -122,7 +131,12 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
     let tokens = tokens(&data);
     assert_eq!(tokens, tokens_then, "the demo tokens changed on restart");
     let me = server
-        .gql(&tokens["admin"], "{ me { id } logHead { position } }", json!({}), &[])
+        .gql(
+            &tokens["admin"],
+            "{ me { id } logHead { position } }",
+            json!({}),
+            &[],
+        )
         .await;
     assert_eq!(me["data"]["me"]["id"], "demo-admin", "{me}");
     assert_eq!(head(me), loaded, "the restart imported something again");
@@ -174,9 +188,7 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
         )
         .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
         if answer != expected {
-            mismatches.push(format!(
-                "{name}: expected\n{expected:#}\ngot\n{answer:#}"
-            ));
+            mismatches.push(format!("{name}: expected\n{expected:#}\ngot\n{answer:#}"));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));

@@ -45,10 +45,17 @@ impl StoreProbe {
             StoreProbe::Sqlite { log, access } => {
                 let (log, access) = (log.clone(), access.clone());
                 tokio::task::spawn_blocking(move || {
-                    sqlite_writable(&log)
-                        .map_err(|e| format!("the event log ({}) does not accept writes: {e}", log.display()))?;
+                    sqlite_writable(&log).map_err(|e| {
+                        format!(
+                            "the event log ({}) does not accept writes: {e}",
+                            log.display()
+                        )
+                    })?;
                     sqlite_writable(&access).map_err(|e| {
-                        format!("the access log ({}) cannot be written: {e}", access.display())
+                        format!(
+                            "the access log ({}) cannot be written: {e}",
+                            access.display()
+                        )
                     })
                 })
                 .await
@@ -190,7 +197,8 @@ impl NodeReadiness {
         let same = match (&*logged, now) {
             (Some(None), None) => true,
             (Some(Some(before)), Some(now)) => {
-                before.kind == now.kind && (now.kind == "projections" || before.reason == now.reason)
+                before.kind == now.kind
+                    && (now.kind == "projections" || before.reason == now.reason)
             }
             _ => false,
         };

@@ -334,9 +334,8 @@ pub(crate) fn damage(path: &Path) -> Option<String> {
         Ok(_) => return None,
         Err(e) => return header_is_ours(path).then(|| e.to_string()),
     }
-    let complaints: Result<Vec<String>, rusqlite::Error> = conn
-        .prepare("PRAGMA quick_check(10)")
-        .and_then(|mut stmt| {
+    let complaints: Result<Vec<String>, rusqlite::Error> =
+        conn.prepare("PRAGMA quick_check(10)").and_then(|mut stmt| {
             stmt.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()
         });
