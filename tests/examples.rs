@@ -57,7 +57,7 @@ fn tokens(data: &Path) -> BTreeMap<String, String> {
 }
 
 /// Lines of the server's log (JSON) from `target`.
-fn logged<'a>(lines: &'a [String], target: &str) -> Vec<Value> {
+fn logged(lines: &[String], target: &str) -> Vec<Value> {
     lines
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -14,6 +14,7 @@
 //!      the lock, i.e. writes are going through: that counts as writable.
 //!    - PostgreSQL: a fresh connection asks `pg_is_in_recovery()` and
 //!      `transaction_read_only`; unreachable, a standby or a read-only default is not ready.
+//!
 //!    A full disk is not detected in advance (the first append that hits it fails typed).
 //! 3. the projections have caught up with the log's head.
 //!
