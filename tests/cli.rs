@@ -703,6 +703,73 @@ async fn readyz_is_503_with_the_reason_while_the_store_cannot_be_written() {
     server.wait_ready().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_with_the_reason_while_postgres_is_down() {
+    use citydb_postgres::testkit::TestCluster;
+    let test = "readyz_is_503_with_the_reason_while_postgres_is_down";
+    if TestCluster::shared_or_skip(test).is_none() {
+        return;
+    }
+    // A cluster of its own, to stop under the running node.
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = cluster.create_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("principals.toml");
+    let out = citydb(&["token", "--id", "steward-pg", "--role", "steward"]);
+    expect_code(&out, 0);
+    std::fs::write(&config, stdout(&out)).unwrap();
+    let data = dir.path().join("data");
+    let server = common::binary::Serving::start(&[
+        "--data",
+        s(&data),
+        "--store",
+        &url,
+        "--config",
+        s(&config),
+        "--log-format",
+        "json",
+    ]);
+    server.wait_ready().await;
+
+    cluster.stop();
+    // The store is probed every 5 s: wait for the change (the bound is only a safety net).
+    let started = Instant::now();
+    let body = loop {
+        let (status, body) = server.readyz().await;
+        if status == 503 {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("PostgreSQL is unreachable")),
+        "{body}"
+    );
+    // Still up, and saying so.
+    let health = server
+        .http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let log = server.stop();
+    let warnings: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("citydb::readiness") && l.contains("PostgreSQL"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "logged once, not per probe: {log:#?}");
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for (sub, needles) in [
