@@ -461,16 +461,28 @@ async fn serve(
     let mut options = NodeOptions::new(&data, auth);
     options.store = store;
     options.expose_metrics = metrics_listen.is_none();
-    let node = open_node(options).await?;
-    // Listen before any long start-up work: a client then gets 503 and the reason from
+    // Listen before any long start-up work (opening the data directory checks the
+    // projections file; --demo loads data): a client then gets 503 and the reason from
     // /readyz instead of "connection refused".
-    let seeding = tokens
-        .as_ref()
-        .map(|_| node.hold_readiness("loading the demo data"));
+    let opening = citydb_api::startup::Opening::new("opening the data directory");
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let server = tokio::spawn(citydb_api::serve(
+        listener,
+        opening.router(),
+        citydb_api::shutdown_signal(),
+    ));
+    say!(
+        "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
+        data.display()
+    );
+    let node = open_node(options).await?;
+    let seeding = tokens
+        .as_ref()
+        .map(|_| node.hold_readiness("loading the demo data"));
+    opening.open(node.router());
     let metrics_server = match &metrics_listen {
         Some(metrics_addr) => {
             let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
@@ -485,15 +497,6 @@ async fn serve(
         }
         None => None,
     };
-    let server = tokio::spawn(citydb_api::serve(
-        listener,
-        node.router(),
-        citydb_api::shutdown_signal(),
-    ));
-    say!(
-        "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
-        data.display()
-    );
     tracing::info!(%addr, data = %data.display(), "serving");
     if let Some(tokens) = &tokens {
         demo::seed(&node).await?;

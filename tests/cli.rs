@@ -665,7 +665,7 @@ async fn readyz_is_503_with_the_reason_while_the_store_cannot_be_written() {
             return;
         };
         let server = common::binary::Serving::start(&args);
-        let (status, body) = server.readyz().await;
+        let (status, body) = server.readyz_once_open().await;
         assert_eq!(status, 503, "{body}");
         let reason = body["reason"].as_str().unwrap_or_default();
         assert!(
@@ -688,7 +688,7 @@ async fn readyz_is_503_with_the_reason_while_the_store_cannot_be_written() {
             return;
         };
         let server = common::binary::Serving::start(&args);
-        let (status, body) = server.readyz().await;
+        let (status, body) = server.readyz_once_open().await;
         assert_eq!(status, 503, "{body}");
         let reason = body["reason"].as_str().unwrap_or_default();
         assert!(

@@ -94,6 +94,20 @@ impl Serving {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The first `/readyz` answer once the node is open (before, the reason is "opening the
+    /// data directory").
+    pub async fn readyz_once_open(&self) -> (u16, Value) {
+        let started = Instant::now();
+        loop {
+            let answer = self.readyz().await;
+            if answer.1["reason"] != "opening the data directory" {
+                return answer;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "never opened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Probes `/readyz` until 200; returns every answer before it. A generous bound, only a
     /// safety net against a hang.
     pub async fn wait_ready(&self) -> Vec<(u16, Value)> {

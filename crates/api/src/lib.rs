@@ -31,6 +31,7 @@ pub mod node;
 pub mod readiness;
 pub mod schema;
 pub mod server;
+pub mod startup;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
 pub use auth::{
