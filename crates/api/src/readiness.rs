@@ -251,3 +251,37 @@ impl Drop for StartupHold {
         self.0.check().ok();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_holding_the_lock_counts_as_writable_and_a_missing_file_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.db");
+        let writer = rusqlite::Connection::open(&path).expect("open");
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t(x); BEGIN IMMEDIATE;")
+            .expect("hold the write lock");
+        assert_eq!(sqlite_writable(&path), Ok(()));
+        writer.execute_batch("ROLLBACK;").expect("release");
+        assert_eq!(sqlite_writable(&path), Ok(()));
+        assert!(sqlite_writable(&dir.path().join("gone.db")).is_err());
+    }
+
+    #[tokio::test]
+    async fn not_ready_while_starting_then_while_catching_up() {
+        let (_position, projected) = watch::channel(3u64);
+        let (head_tx, head) = watch::channel(Some(2u64));
+        let state =
+            NodeReadiness::start(StoreProbe::None, Duration::from_secs(60), projected, head).await;
+        assert_eq!(state.check(), Ok(()));
+        let hold = state.hold("loading the demo data");
+        assert_eq!(state.check(), Err("loading the demo data".to_owned()));
+        drop(hold);
+        head_tx.send_replace(Some(5));
+        let reason = state.check().expect_err("behind the head");
+        assert!(reason.contains("3 of 6 events projected"), "{reason}");
+    }
+}
