@@ -82,6 +82,10 @@ enum Command {
     /// Routes: /graphql (POST, GET, WebSocket), /graphiql, /healthz, /readyz, and /metrics
     /// (Prometheus text format, no token: keep it off the public network, or move it with
     /// --metrics-listen). One log line per request: method, path, status, latency, principal.
+    ///
+    /// Listens first: /readyz answers 503 with the reason (opening the data directory,
+    /// loading the demo data, a log that cannot be written, projections catching up) until
+    /// the node can work.
     Serve {
         #[command(flatten)]
         data: DataArgs,
@@ -95,7 +99,9 @@ enum Command {
         /// docs/operations.md).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Seed the data directory with the demo fixture and make one token per role.
+        /// Seed the data directory with the demo fixture (one line at a time: the same
+        /// positions everywhere) and make one token per role, kept in DIR/demo-tokens.json
+        /// and reused on every later start.
         #[arg(long)]
         demo: bool,
     },
@@ -158,9 +164,11 @@ enum Command {
         #[arg(long)]
         access_log: bool,
     },
-    /// Drop projections.db and rebuild the read models from the log.
+    /// Remove projections.db (with its -wal and -shm, without opening it: it may be damaged)
+    /// and rebuild the read models from the log.
     ///
-    /// Stop the server first (it rebuilds missing or outdated projections itself on start).
+    /// Stop the server first (it rebuilds missing, outdated or damaged projections itself on
+    /// start).
     RebuildProjections {
         #[command(flatten)]
         data: DataArgs,
