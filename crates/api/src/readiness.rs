@@ -45,18 +45,18 @@ impl StoreProbe {
             StoreProbe::None => Ok(()),
             StoreProbe::Sqlite { log, access } => {
                 let (log, access) = (log.clone(), access.clone());
+                // The file's name only: /readyz answers anyone, and where the data directory
+                // lives is the operator's business.
+                let name = |p: &PathBuf| {
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                };
                 tokio::task::spawn_blocking(move || {
                     sqlite_writable(&log).map_err(|e| {
-                        format!(
-                            "the event log ({}) does not accept writes: {e}",
-                            log.display()
-                        )
+                        format!("the event log ({}) does not accept writes: {e}", name(&log))
                     })?;
                     sqlite_writable(&access).map_err(|e| {
-                        format!(
-                            "the access log ({}) cannot be written: {e}",
-                            access.display()
-                        )
+                        format!("the access log ({}) cannot be written: {e}", name(&access))
                     })
                 })
                 .await
