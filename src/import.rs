@@ -42,8 +42,20 @@ use citydb_log::{
 };
 use citydb_registry::{CommandRequest, Registry, RegistryError, command_stream, stream_of};
 
+use crate::lines::{Line, next_line};
+
 /// How many rejections a summary keeps (with their reasons); the rest are only counted.
 const KEPT_REJECTIONS: usize = 10_000;
+
+/// Longest reason kept per rejection (bytes). A reason may quote the line (serde names an
+/// unknown variant in full): without a bound, 10,000 kept rejections of 1 MiB lines would
+/// hold 10 GB.
+const KEPT_MESSAGE: usize = 500;
+
+/// Longest import line read (bytes). A command's events are at most
+/// [`citydb_log::DEFAULT_MAX_EVENT_SIZE`] each, and a command line holds less than its events;
+/// a longer line is refused as `INVALID_INPUT` without being held in memory.
+pub const MAX_LINE: usize = citydb_log::DEFAULT_MAX_EVENT_SIZE;
 
 /// Default number of commands in flight at once.
 pub const DEFAULT_JOBS: usize = 64;
@@ -93,10 +105,19 @@ pub struct ImportSummary {
 impl ImportSummary {
     fn reject(&mut self, line: u64, code: impl Into<String>, message: impl Into<String>) {
         self.rejected += 1;
+        let mut message = message.into();
+        if message.len() > KEPT_MESSAGE {
+            let mut end = KEPT_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
         let rejection = Rejection {
             line,
             code: code.into(),
-            message: message.into(),
+            message,
         };
         // Lines finish out of order: keep the lowest line numbers.
         self.kept.push(rejection);
@@ -277,18 +298,27 @@ pub async fn import_lines(
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+        let read = next_line(&mut reader, &mut buf, MAX_LINE)
             .with_context(|| format!("cannot read line {}", number + 1))?;
-        if n == 0 {
-            break;
-        }
+        let Some(read) = read else { break };
         number += 1;
+        let (n, fits) = match read {
+            Line::Fits(n) => (n, true),
+            Line::TooLong(n) => (n, false),
+        };
         bytes += n as u64;
         if number.is_multiple_of(64) {
             progress.set_position(bytes);
             progress.set_message(shared.summary().brief());
+        }
+        if !fits {
+            shared.summary().lines += 1;
+            shared.summary().reject(
+                number,
+                "INVALID_INPUT",
+                format!("the line is {n} bytes long; at most {MAX_LINE} are read"),
+            );
+            continue;
         }
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -488,5 +518,20 @@ mod tests {
                 .all(|r| r.line <= KEPT_REJECTIONS as u64)
         );
         assert_eq!(s.rejections[0].line, 1);
+    }
+
+    #[test]
+    fn a_reason_quoting_a_huge_line_is_cut() {
+        let mut s = ImportSummary::default();
+        let huge = format!("unknown variant `{}`", "ệ".repeat(100_000));
+        s.reject(1, "INVALID_INPUT", huge);
+        let s = s.finish();
+        let kept = &s.rejections[0].message;
+        assert!(
+            kept.len() <= KEPT_MESSAGE + '…'.len_utf8(),
+            "{}",
+            kept.len()
+        );
+        assert!(kept.starts_with("unknown variant `ệ") && kept.ends_with('…'));
     }
 }

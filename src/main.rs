@@ -2,9 +2,15 @@
 
 mod demo;
 mod export;
+#[cfg(test)]
+mod fuzz;
 mod import;
+mod lines;
+mod out;
 mod progress;
 mod verify;
+
+use out::say;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,6 +82,10 @@ enum Command {
     /// Routes: /graphql (POST, GET, WebSocket), /graphiql, /healthz, /readyz, and /metrics
     /// (Prometheus text format, no token: keep it off the public network, or move it with
     /// --metrics-listen). One log line per request: method, path, status, latency, principal.
+    ///
+    /// Listens first: /readyz answers 503 with the reason (opening the data directory,
+    /// loading the demo data, a log that cannot be written, projections catching up) until
+    /// the node can work.
     Serve {
         #[command(flatten)]
         data: DataArgs,
@@ -89,9 +99,13 @@ enum Command {
         /// docs/operations.md).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Seed the data directory with the demo fixture and make one token per role.
+        /// Seed the data directory with the demo fixture (one line at a time: the same
+        /// positions everywhere) and make one token per role, kept in DIR/demo-tokens.json
+        /// and reused on every later start.
         #[arg(long)]
         demo: bool,
+        #[command(flatten)]
+        admission: AdmissionArgs,
     },
     /// Verify the hash chain (exit 0 intact, 2 broken, 1 could not run).
     ///
@@ -152,9 +166,11 @@ enum Command {
         #[arg(long)]
         access_log: bool,
     },
-    /// Drop projections.db and rebuild the read models from the log.
+    /// Remove projections.db (with its -wal and -shm, without opening it: it may be damaged)
+    /// and rebuild the read models from the log.
     ///
-    /// Stop the server first (it rebuilds missing or outdated projections itself on start).
+    /// Stop the server first (it rebuilds missing, outdated or damaged projections itself on
+    /// start).
     RebuildProjections {
         #[command(flatten)]
         data: DataArgs,
@@ -235,8 +251,17 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `citydb export | head`: what was asked for was not all delivered, which is a failure
+        // of the command, but not a crash and not worth the io error's wording.
+        Err(e) if out::is_closed_pipe(e.as_ref()) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: standard output was closed before the output was complete"
+            );
+            ExitCode::from(1)
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -268,7 +293,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             metrics_listen,
             config,
             demo,
-        } => serve(data.data, data.store, listen, metrics_listen, config, demo).await,
+            admission,
+        } => {
+            serve(
+                data.data,
+                data.store,
+                listen,
+                metrics_listen,
+                config,
+                demo,
+                admission.limits(),
+            )
+            .await
+        }
         Command::Verify {
             data,
             stream,
@@ -336,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             batch,
         } => migrate(&from, &to, access_log, batch).await,
         Command::Schema => {
-            print!("{}", citydb_api::schema::sdl());
+            out::text(&citydb_api::schema::sdl());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -372,11 +409,11 @@ fn token(
         let list: Vec<String> = purposes.iter().map(|p| toml_string(p)).collect();
         entry.push_str(&format!("purposes = [{}]\n", list.join(", ")));
     }
-    println!(
+    say!(
         "# Give this token to {id}; it is not stored anywhere:\n# {}",
         token.as_str()
     );
-    print!("{entry}");
+    out::text(&entry);
     if role == Role::Service && field_groups.is_empty() {
         eprintln!(
             "note: a service with no --field-group reads no personal field; add field_groups to the entry"
@@ -419,6 +456,34 @@ async fn open_existing_log(
     Ok(Arc::new(log))
 }
 
+/// What each principal may use (docs/operations.md, "Limits").
+#[derive(clap::Args, Debug)]
+struct AdmissionArgs {
+    /// Sustained requests per second per principal (0: no rate limit).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    rate_limit: u32,
+    /// Requests a principal may send at once after a quiet period (default: one second's worth).
+    #[arg(long, value_name = "N")]
+    rate_burst: Option<u32>,
+    /// Requests (and open WebSocket connections) in flight per principal (0: no bound).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    max_in_flight: u32,
+}
+
+impl AdmissionArgs {
+    fn limits(&self) -> citydb_api::PrincipalLimits {
+        citydb_api::PrincipalLimits {
+            requests_per_second: self.rate_limit,
+            burst: self.rate_burst.unwrap_or(self.rate_limit),
+            max_in_flight: self.max_in_flight,
+        }
+    }
+}
+
+/// How often `serve --config FILE` looks at the file for changes (it also reloads on SIGHUP).
+const PRINCIPALS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     data: PathBuf,
     store: Store,
@@ -426,14 +491,16 @@ async fn serve(
     metrics_listen: Option<String>,
     config: Option<PathBuf>,
     demo: bool,
+    admission: citydb_api::PrincipalLimits,
 ) -> anyhow::Result<ExitCode> {
+    let principals_file = config.clone();
     let (auth, tokens) = match (config, demo) {
         (Some(path), _) => (
             AuthConfig::load(&path).with_context(|| format!("cannot load {}", path.display()))?,
             None,
         ),
         (None, true) => {
-            let (auth, tokens) = demo::tokens()?;
+            let (auth, tokens) = demo::principals(&data)?;
             (auth, Some(tokens))
         }
         (None, false) => {
@@ -446,22 +513,39 @@ async fn serve(
     let mut options = NodeOptions::new(&data, auth);
     options.store = store;
     options.expose_metrics = metrics_listen.is_none();
-    let node = open_node(options).await?;
-    if let Some(tokens) = &tokens {
-        demo::seed(&node).await?;
-        demo::write_tokens(&data, tokens)?;
-    }
+    options.server_limits.per_principal = admission;
+    // Listen before any long start-up work (opening the data directory checks the
+    // projections file; --demo loads data): a client then gets 503 and the reason from
+    // /readyz instead of "connection refused".
+    let opening = citydb_api::startup::Opening::new("opening the data directory");
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let server = tokio::spawn(citydb_api::serve(
+        listener,
+        opening.router(),
+        citydb_api::shutdown_signal(),
+    ));
+    say!(
+        "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
+        data.display()
+    );
+    let node = open_node(options).await?;
+    // A leaked token is revoked by editing the file: no restart.
+    let _reload = principals_file
+        .map(|path| citydb_api::reload::spawn_reload(node.authenticator(), path, PRINCIPALS_POLL));
+    let seeding = tokens
+        .as_ref()
+        .map(|_| node.hold_readiness("loading the demo data"));
+    opening.open(node.router());
     let metrics_server = match &metrics_listen {
         Some(metrics_addr) => {
             let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
                 .await
                 .with_context(|| format!("cannot listen on {metrics_addr}"))?;
             let bound = metrics_listener.local_addr()?;
-            println!("citydb metrics on http://{bound}/metrics");
+            say!("citydb metrics on http://{bound}/metrics");
             let router = node.metrics_router();
             Some(tokio::spawn(async move {
                 citydb_api::serve(metrics_listener, router, citydb_api::shutdown_signal()).await
@@ -469,21 +553,20 @@ async fn serve(
         }
         None => None,
     };
-    println!(
-        "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
-        data.display()
-    );
     tracing::info!(%addr, data = %data.display(), "serving");
     if let Some(tokens) = &tokens {
+        demo::seed(&node).await?;
+        drop(seeding);
         demo::print_tour(&addr.to_string(), &data, tokens);
     }
-    citydb_api::serve(listener, node.router(), citydb_api::shutdown_signal())
+    server
         .await
+        .context("the server task failed")?
         .context("the server failed")?;
     if let Some(task) = metrics_server {
         task.abort();
     }
-    println!("citydb stopped");
+    say!("citydb stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -536,8 +619,8 @@ async fn run_import(
     let summary = result?;
     synced.context("cannot flush the log to disk")?;
     let elapsed = started.elapsed();
-    println!("{summary}");
-    println!(
+    say!("{summary}");
+    say!(
         "{} events appended in {:.1} s ({:.0} events/s, {:.0} lines/s)",
         summary.events,
         elapsed.as_secs_f64(),
@@ -693,24 +776,10 @@ async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitC
         follow: false,
         ..ProjectionConfig::default()
     };
-    let projections = match Projections::open(&path, log.clone(), config.clone()).await {
-        Ok(p) => p,
-        Err(e) => {
-            // Unreadable: it is disposable, so start from an empty file.
-            eprintln!("{} cannot be opened ({e}); recreating it", path.display());
-            for suffix in ["", "-wal", "-shm"] {
-                let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot remove {}", file.display()));
-                    }
-                }
-            }
-            Projections::open(&path, log.clone(), config).await?
-        }
-    };
+    // Never opened first: a damaged file may not open at all ("database disk image is
+    // malformed"), and everything in it comes back from the log anyway.
+    Projections::remove(&path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let projections = Projections::open(&path, log.clone(), config).await?;
     let started = Instant::now();
     let progress = progress::events("projecting");
     if let Some(head) = log.head().await? {
@@ -730,13 +799,13 @@ async fn rebuild_projections(data: &Path, store: &Store) -> anyhow::Result<ExitC
     progress.finish_and_clear();
     result.context("the rebuild failed")?;
     let failures = projections.failures(None, 1000).await?;
-    println!(
+    say!(
         "projections rebuilt: {} events in {:.1} s",
         projections.position(),
         started.elapsed().as_secs_f64()
     );
     if !failures.is_empty() {
-        println!(
+        say!(
             "{} event(s) could not be applied (recorded in projection_errors), e.g. position {}: {}",
             failures.len(),
             failures[0].position,
@@ -787,7 +856,7 @@ async fn migrate(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
     progress.finish_and_clear();
     match copied {
         Ok(report) => {
-            println!(
+            say!(
                 "copied {} events ({} streams) in {:.1?}; both heads at {}",
                 report.events,
                 report.streams,
@@ -798,7 +867,7 @@ async fn migrate(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
                 ),
             );
             if report.resumed_from > 0 {
-                println!("resumed after position {}", report.resumed_from - 1);
+                say!("resumed after position {}", report.resumed_from - 1);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
+
+use crate::out::say;
 use indicatif::ProgressBar;
 
 use citydb_log::chain::LogVerifier;
 use citydb_log::{Corruption, EventLog, LogError, LogHead, READ_BATCH, VerifyReport};
 
 use crate::export::{parse_line, view_of};
+use crate::lines::{Line, next_line};
 
 /// Why a verification ended without a verdict on the chain.
 pub enum Outcome {
@@ -156,6 +159,11 @@ async fn verify_range(
     Ok(verifier)
 }
 
+/// Longest export line read (bytes): an event's data and metadata are at most
+/// [`citydb_log::DEFAULT_MAX_EVENT_SIZE`] together, and written into a line they grow at most
+/// sixfold (a control character becomes `\u00XX`), plus the fixed fields.
+pub const MAX_EXPORT_LINE: usize = 6 * citydb_log::DEFAULT_MAX_EVENT_SIZE + 4096;
+
 /// Verifies an export file (either flavour), offline.
 pub fn verify_file(
     reader: impl BufRead,
@@ -168,13 +176,20 @@ pub fn verify_file(
     let mut number = 0u64;
     let mut bytes = 0u64;
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+        let read = next_line(&mut reader, &mut buf, MAX_EXPORT_LINE)
             .with_context(|| format!("cannot read line {}", number + 1))?;
-        if n == 0 {
-            break;
-        }
+        let n = match read {
+            None => break,
+            Some(Line::Fits(n)) => n,
+            Some(Line::TooLong(n)) => {
+                return Ok(Outcome::Undecodable {
+                    at: format!("line {}", number + 1),
+                    reason: format!(
+                        "the line is {n} bytes long; no exported event is longer than {MAX_EXPORT_LINE}"
+                    ),
+                });
+            }
+        };
         number += 1;
         bytes += n as u64;
         if number.is_multiple_of(1024) {
@@ -210,16 +225,17 @@ pub fn report(outcome: &Outcome, what: &str, whole_log: bool) -> u8 {
             head,
             corruption: None,
         }) => {
-            println!("intact: {events} events in {streams} streams ({what})");
+            say!("intact: {events} events in {streams} streams ({what})");
             match head {
                 Some(h) if whole_log => {
-                    println!("head: position {} hash {}", h.position, h.hash);
-                    println!(
+                    say!("head: position {} hash {}", h.position, h.hash);
+                    say!(
                         "(write it down; check a later copy with --expected-head {}:{})",
-                        h.position, h.hash
+                        h.position,
+                        h.hash
                     );
                 }
-                Some(h) => println!("last event: position {} hash {}", h.position, h.hash),
+                Some(h) => say!("last event: position {} hash {}", h.position, h.hash),
                 None => {}
             }
             0
@@ -228,11 +244,11 @@ pub fn report(outcome: &Outcome, what: &str, whole_log: bool) -> u8 {
             corruption: Some(Corruption { position, breach }),
             ..
         }) => {
-            println!("BROKEN at position {position}: {breach} ({what})");
+            say!("BROKEN at position {position}: {breach} ({what})");
             2
         }
         Outcome::Undecodable { at, reason } => {
-            println!("BROKEN at {at}: cannot be decoded: {reason} ({what})");
+            say!("BROKEN at {at}: cannot be decoded: {reason} ({what})");
             2
         }
     }

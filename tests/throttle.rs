@@ -2,6 +2,8 @@
 //! `429 RATE_LIMITED` with `Retry-After`; and principals are reloaded without a restart, so a
 //! leaked token is revoked at once.
 
+mod common;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -202,4 +204,70 @@ async fn principals_reload_when_their_file_changes() {
     ));
     assert_eq!(me(&r, &new).await.0, 200);
     assert_eq!(me(&r, &kept).await.0, 200);
+}
+
+/// The real binary: `kill -HUP` reloads the principals. The file is rewritten with the same
+/// length and its old modification time, so only the signal can have caused the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_principals_of_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("principals.toml");
+    let (leaked, new) = (Token::generate().unwrap(), Token::generate().unwrap());
+    std::fs::write(&path, principals(&[("portal", &leaked)])).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let data = dir.path().join("data");
+    let server = common::binary::Serving::start(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    server.wait_ready().await;
+    let me = |token: String| {
+        let url = format!("{}/graphql", server.base);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": "{ me { id } }" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(leaked.as_str().to_owned()).await, 200);
+    let rewritten = principals(&[("portal", &new)]);
+    assert_eq!(
+        rewritten.len(),
+        std::fs::metadata(&path).unwrap().len() as usize
+    );
+    std::fs::write(&path, rewritten).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    // The poll sees no change: the old token still works.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(me(leaked.as_str().to_owned()).await, 200);
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut revoked = false;
+    for _ in 0..200 {
+        if me(leaked.as_str().to_owned()).await == 401 {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(revoked, "SIGHUP did not reload the principals");
+    assert_eq!(me(new.as_str().to_owned()).await, 200);
+    let log = server.stop().join("\n");
+    assert!(log.contains("principals reloaded"), "{log}");
 }

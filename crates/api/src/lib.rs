@@ -29,9 +29,11 @@ mod graphiql;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod readiness;
 pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod startup;
 pub mod throttle;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};

@@ -25,6 +25,7 @@ use crate::access_log::AccessLog;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
+use crate::readiness::{NodeReadiness, StartupHold, StoreProbe};
 use crate::schema::{CitySchema, Registers, build_schema};
 use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
 
@@ -132,6 +133,9 @@ pub struct NodeOptions {
     /// Serve `/metrics` on the main router; off when it is served elsewhere
     /// ([`Node::metrics_router`] on its own address).
     pub expose_metrics: bool,
+    /// How often readiness asks the store whether it accepts writes (see
+    /// [`crate::readiness`]).
+    pub probe_interval: std::time::Duration,
 }
 
 impl NodeOptions {
@@ -144,6 +148,7 @@ impl NodeOptions {
             server_limits: ServerLimits::default(),
             log_config: SqliteConfig::default(),
             expose_metrics: true,
+            probe_interval: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -161,6 +166,7 @@ pub struct Node {
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
     expose_metrics: bool,
+    ready: Arc<NodeReadiness>,
 }
 
 impl Node {
@@ -171,16 +177,34 @@ impl Node {
             reason: e.to_string(),
         })?;
         let (log, access) = open_logs(&options.store, &dir, &options.log_config).await?;
-        Self::with_logs(log, access, &dir.join("projections.db"), options).await
+        let probe = match &options.store {
+            Store::Embedded => StoreProbe::Sqlite {
+                log: dir.join("log.db"),
+                access: dir.join("access-log.db"),
+            },
+            Store::Postgres(url) => StoreProbe::Postgres { url: url.clone() },
+        };
+        Self::assemble(log, access, &dir.join("projections.db"), options, probe).await
     }
 
     /// A node over logs opened elsewhere (another backend, or tests). Both logs are wrapped in
-    /// a [`MeteredLog`] so that their appends are counted.
+    /// a [`MeteredLog`] so that their appends are counted. Readiness cannot probe logs it did
+    /// not open: it takes them as writable.
     pub async fn with_logs(
         log: Arc<dyn EventLog>,
         access: Arc<dyn EventLog>,
         projections_path: &Path,
         options: NodeOptions,
+    ) -> Result<Node, NodeError> {
+        Self::assemble(log, access, projections_path, options, StoreProbe::None).await
+    }
+
+    async fn assemble(
+        log: Arc<dyn EventLog>,
+        access: Arc<dyn EventLog>,
+        projections_path: &Path,
+        options: NodeOptions,
+        probe: StoreProbe,
     ) -> Result<Node, NodeError> {
         let metrics = Arc::new(Metrics::new());
         let log: Arc<dyn EventLog> =
@@ -198,6 +222,13 @@ impl Node {
         };
         let schema = build_schema(registers, access_log.clone(), &options.query_limits);
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
+        let ready = NodeReadiness::start(
+            probe,
+            options.probe_interval,
+            projections.watch_position(),
+            log.watch_head(),
+        )
+        .await;
         Ok(Node {
             log,
             access_log,
@@ -208,17 +239,21 @@ impl Node {
             authenticator: Arc::new(Authenticator::new(options.auth)),
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
+            ready,
         })
     }
 
-    /// Ready once the projections have caught up with the log as it was when asked.
+    /// Ready when not starting up, the logs accept writes and the projections have caught up
+    /// with the log as it was when asked (see [`crate::readiness`]); else the reason.
     pub fn readiness(&self) -> Readiness {
-        let projected = self.projections.watch_position();
-        let head = self.log.watch_head();
-        Readiness::from_fn(move || {
-            let next = *projected.borrow();
-            head.borrow().is_none_or(|h| next > h)
-        })
+        let ready = self.ready.clone();
+        Readiness::from_check(move || ready.check())
+    }
+
+    /// Not ready, for `reason`, until the guard is dropped: for start-up work done after the
+    /// port is open, so that clients get `503` and the reason instead of a refused connection.
+    pub fn hold_readiness(&self, reason: impl Into<String>) -> StartupHold {
+        self.ready.hold(reason)
     }
 
     /// The principals this node authenticates against (replace them to reload).

@@ -70,23 +70,39 @@ impl Default for ServerLimits {
 
 /// Whether the server is ready for traffic (projections caught up, logs open): `/readyz` asks.
 #[derive(Clone)]
-pub struct Readiness(Arc<dyn Fn() -> bool + Send + Sync>);
+pub struct Readiness(Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
 
 impl Readiness {
     pub fn always() -> Self {
-        Readiness(Arc::new(|| true))
+        Readiness(Arc::new(|| Ok(())))
     }
 
     pub fn from_fn(f: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Readiness(Arc::new(move || {
+            if f() {
+                Ok(())
+            } else {
+                Err("not ready".to_owned())
+            }
+        }))
+    }
+
+    /// Ready when `f` answers `Ok`; its `Err` is the reason `/readyz` gives.
+    pub fn from_check(f: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         Readiness(Arc::new(f))
     }
 
     /// Ready while the channel's current value is `true`.
     pub fn from_watch(rx: watch::Receiver<bool>) -> Self {
-        Readiness(Arc::new(move || *rx.borrow()))
+        Self::from_fn(move || *rx.borrow())
     }
 
     pub fn is_ready(&self) -> bool {
+        self.check().is_ok()
+    }
+
+    /// `Ok`, or why the server is not ready.
+    pub fn check(&self) -> Result<(), String> {
         (self.0)()
     }
 }
@@ -158,7 +174,8 @@ struct App<Q, M, S> {
 /// The whole HTTP surface:
 /// - `/graphql`: POST (JSON, batches allowed), GET (queries only) and WebSocket upgrade
 ///   (`graphql-transport-ws` and legacy `graphql-ws`);
-/// - `/healthz` (always 200), `/readyz` (200 when ready, else 503);
+/// - `/healthz` (always 200), `/readyz` (200 when ready, else 503 with the reason in the
+///   JSON body: `{"status": "not ready", "reason": …}`);
 /// - `/graphiql` and its assets;
 /// - `/metrics` (Prometheus text format, no token) unless `state.expose_metrics` is off.
 ///
@@ -193,12 +210,17 @@ where
         .route(
             "/readyz",
             get(move || {
-                let ready = readiness.is_ready();
+                let ready = readiness.check();
                 async move {
-                    if ready {
-                        json_status(StatusCode::OK, "ready")
-                    } else {
-                        json_status(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    match ready {
+                        Ok(()) => json_status(StatusCode::OK, "ready"),
+                        Err(reason) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(
+                                serde_json::json!({ "status": "not ready", "reason": reason }),
+                            ),
+                        )
+                            .into_response(),
                     }
                 }
             }),
@@ -258,7 +280,11 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
         .get::<PrincipalId>()
         .map_or("-", |p| p.0.as_str());
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
-    if status >= 500 {
+    if route == "/healthz" || route == "/readyz" {
+        // Probes come every few seconds and a 503 from /readyz is an answer, not a fault:
+        // readiness logs its own changes (crate::readiness), once each.
+        tracing::debug!(target: "citydb::http", method, path, status, latency_ms, principal, "request");
+    } else if status >= 500 {
         tracing::warn!(target: "citydb::http", method, path, status, latency_ms, principal, "request");
     } else {
         tracing::info!(target: "citydb::http", method, path, status, latency_ms, principal, "request");

@@ -10,6 +10,13 @@
 //! [`TestCluster::create_database`], so one cluster serves a whole test binary:
 //! [`TestCluster::shared`] starts it once per process.
 //!
+//! Without PostgreSQL installed, tests call [`TestCluster::shared_or_skip`]: it prints a loud
+//! `SKIPPED` line naming the test and the command that installs the server, and the test
+//! passes — so `cargo test --workspace` passes on a fresh machine. `CITYDB_REQUIRE_ALL=1`
+//! (set by `.ci/run`) turns every such skip into a failure, so CI always runs them; see
+//! [`skip`], which other tests that need an optional tool use too. Binaries that are found
+//! but fail (initdb errors, no free port) always fail the test: only absence is skipped.
+//!
 //! Stopping: dropping a cluster stops it (`pg_ctl stop -m immediate`) and removes its
 //! directory. The shared cluster is never dropped, so every cluster also has a watchdog
 //! process that holds a pipe from the test process and, when that pipe closes — the test
@@ -36,6 +43,34 @@ pub enum TestkitError {
     Setup(String),
     #[error("database error: {0}")]
     Database(String),
+}
+
+/// How to install what the PostgreSQL tests need (as `.ci/run` does).
+pub const INSTALL_POSTGRES: &str =
+    "apt-get install postgresql (or set CITYDB_PG_BIN to a directory with initdb and pg_ctl)";
+
+/// The variable that turns every skip into a failure (`.ci/run` sets it).
+pub const REQUIRE_ALL: &str = "CITYDB_REQUIRE_ALL";
+
+/// Whether skips are failures in this run: `CITYDB_REQUIRE_ALL` set to anything but `0` or
+/// the empty string.
+pub fn skips_are_failures() -> bool {
+    std::env::var_os(REQUIRE_ALL).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Gives up on `test` because `missing` is not installed: with `CITYDB_REQUIRE_ALL` set this
+/// panics (the test fails); otherwise it prints a SKIPPED line and returns, and the caller
+/// returns early (the test passes). The line goes straight to the process's standard error:
+/// the test harness captures `eprintln!` of passing tests, and a skip must be seen.
+pub fn skip(test: &str, missing: &str, install: &str) {
+    let line = format!(
+        "SKIPPED {test}: {missing}. Install it with: {install}. \
+         ({REQUIRE_ALL}=1 makes this a failure, as in CI.)"
+    );
+    if skips_are_failures() {
+        panic!("{line}");
+    }
+    let _ = writeln!(std::io::stderr(), "\n*** {line}\n");
 }
 
 fn setup(what: impl std::fmt::Display) -> TestkitError {
@@ -109,6 +144,23 @@ impl TestCluster {
             .get_or_init(TestCluster::start)
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// The shared cluster, or `None` (after a loud `SKIPPED` line; see [`skip`]) when the
+    /// PostgreSQL binaries are not installed. Any other failure to start panics.
+    pub fn shared_or_skip(test: &str) -> Option<&'static TestCluster> {
+        match Self::shared() {
+            Ok(cluster) => Some(cluster),
+            Err(TestkitError::NotFound(why)) => {
+                skip(
+                    test,
+                    &format!("no PostgreSQL server ({why})"),
+                    INSTALL_POSTGRES,
+                );
+                None
+            }
+            Err(e) => panic!("{test}: cannot start the PostgreSQL test cluster: {e}"),
+        }
     }
 
     /// The TCP port the server listens on (at `127.0.0.1`).

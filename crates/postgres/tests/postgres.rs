@@ -126,6 +126,9 @@ fn xorshift(state: &mut u64) -> u64 {
 /// lock of a dead appender is released.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_appends_survive_sigkill() {
+    if TestCluster::shared_or_skip("acknowledged_appends_survive_sigkill").is_none() {
+        return;
+    }
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
@@ -220,6 +223,9 @@ async fn acknowledged_appends_survive_sigkill() {
 /// position in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_nodes_append_concurrently() {
+    if TestCluster::shared_or_skip("independent_nodes_append_concurrently").is_none() {
+        return;
+    }
     const NODES: u64 = 4;
     const TASKS: u64 = 3;
     const APPENDS: u64 = 25;
@@ -548,6 +554,9 @@ async fn copy_pg_to_sqlite(url: &str, path: &Path) -> usize {
 /// it. So both backends store the same hashes for the same history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chains_are_identical_across_backends() {
+    if TestCluster::shared_or_skip("chains_are_identical_across_backends").is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
 
     // SQLite -> PostgreSQL.
@@ -612,6 +621,9 @@ async fn chains_are_identical_across_backends() {
 /// then continues its own chain from the copied head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_log_migrates_across_backends() {
+    if TestCluster::shared_or_skip("copy_log_migrates_across_backends").is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let origin_path = dir.path().join("origin.db");
     let origin = SqliteLog::open(&origin_path, SqliteConfig::default()).unwrap();
@@ -688,6 +700,9 @@ async fn copy_log_migrates_across_backends() {
 /// Data and metadata come back exactly as appended, whatever their JSON shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_bytes_round_trip_exactly() {
+    if TestCluster::shared_or_skip("json_bytes_round_trip_exactly").is_none() {
+        return;
+    }
     let log = open(&fresh_db().await).await;
     let s = stream("citizen");
     let shapes: [&[u8]; 6] = [
@@ -728,6 +743,9 @@ async fn json_bytes_round_trip_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_connections_migrate_once() {
+    if TestCluster::shared_or_skip("concurrent_first_connections_migrate_once").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let mut tasks = Vec::new();
     for _ in 0..6 {
@@ -766,6 +784,9 @@ async fn concurrent_first_connections_migrate_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
+    if TestCluster::shared_or_skip("a_newer_schema_is_refused").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     drop(open(&url).await);
     let db = testkit::connect(&url).await.unwrap();
@@ -790,6 +811,9 @@ async fn a_newer_schema_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_applications_events_table_is_refused() {
+    if TestCluster::shared_or_skip("another_applications_events_table_is_refused").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let db = testkit::connect(&url).await.unwrap();
     db.batch_execute("CREATE TABLE events (id serial PRIMARY KEY, what text)")
@@ -804,6 +828,9 @@ async fn another_applications_events_table_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_failures_are_storage_errors() {
+    if TestCluster::shared_or_skip("connection_failures_are_storage_errors").is_none() {
+        return;
+    }
     // A port nothing listens on (the cluster's port + 1 would race; bind one and drop it).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -831,6 +858,9 @@ async fn connection_failures_are_storage_errors() {
 /// Another node learns of an append through NOTIFY alone (its poll is set to an hour).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_wakes_other_nodes() {
+    if TestCluster::shared_or_skip("notify_wakes_other_nodes").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let no_poll = PostgresConfig {
         head_poll_interval: Duration::from_secs(3600),
@@ -863,6 +893,10 @@ async fn notify_wakes_other_nodes() {
 /// flow again afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_after_losing_its_connection() {
+    if TestCluster::shared_or_skip("the_listener_reconnects_after_losing_its_connection").is_none()
+    {
+        return;
+    }
     let url = fresh_db().await;
     let config = PostgresConfig {
         head_poll_interval: Duration::from_millis(200),
@@ -932,6 +966,9 @@ async fn the_listener_reconnects_after_losing_its_connection() {
 /// Dropping the last handle stops the writer and the listener and closes every connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_log_closes_its_connections() {
+    if TestCluster::shared_or_skip("dropping_the_log_closes_its_connections").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let db = testkit::connect(&url).await.unwrap();
     let count = || async {
@@ -971,6 +1008,9 @@ async fn dropping_the_log_closes_its_connections() {
 /// is refused too, and a failing request alone in its transaction leaves the connection usable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_members_fail_alone() {
+    if TestCluster::shared_or_skip("group_members_fail_alone").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let log = Arc::new(open(&url).await);
     install_poison(&url).await;
@@ -1074,6 +1114,9 @@ async fn install_poison(url: &str) {
 /// the append lock from another connection while they queue up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_request_does_not_decide_the_next_ones() {
+    if TestCluster::shared_or_skip("a_failed_request_does_not_decide_the_next_ones").is_none() {
+        return;
+    }
     let url = fresh_db().await;
     let log = Arc::new(open(&url).await);
     install_poison(&url).await;
@@ -1123,6 +1166,9 @@ async fn a_failed_request_does_not_decide_the_next_ones() {
 /// and removes its directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_test_cluster_stops_when_dropped() {
+    if TestCluster::shared_or_skip("a_private_test_cluster_stops_when_dropped").is_none() {
+        return;
+    }
     let private = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap()

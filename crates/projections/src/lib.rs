@@ -3,7 +3,9 @@
 //!
 //! The file (`projections.db`, next to the log) is per node and disposable: the log is the truth.
 //! Its schema is versioned; a file written by another version is dropped and rebuilt from the
-//! log on open, and [`Projections::rebuild`] does the same on demand.
+//! log on open, and [`Projections::rebuild`] does the same on demand. A damaged file (found by
+//! `PRAGMA quick_check` on open) is removed with its WAL and rebuilt from the log; so does
+//! [`Projections::remove`] before `citydb rebuild-projections`, without opening the file.
 //!
 //! # The projector
 //! A catch-up [`citydb_log::Subscription`] from the stored checkpoint feeds batches of events. Each
@@ -159,6 +161,15 @@ impl Projections {
         let want = config.search;
         let open_path = path.clone();
         let (conn, flavour, checkpoint) = tokio::task::spawn_blocking(move || {
+            if let Some(reason) = schema::damage(&open_path) {
+                // Disposable by design: the log holds everything it had.
+                tracing::warn!(
+                    path = %open_path.display(),
+                    %reason,
+                    "the projections file is damaged; removing it and rebuilding the read models from the log"
+                );
+                schema::remove_file_set(&open_path)?;
+            }
             let (conn, flavour, _) = schema::open_writer(&open_path, want)?;
             let checkpoint = schema::checkpoint(&conn)?;
             Ok::<_, ProjectionError>((conn, flavour, checkpoint))
@@ -188,6 +199,13 @@ impl Projections {
             projections.start()?;
         }
         Ok(projections)
+    }
+
+    /// Deletes the projections file at `path`, its WAL and its shared memory, without opening
+    /// them: what `citydb rebuild-projections` does first, so that a file too damaged to open
+    /// is no obstacle. Nothing may have the file open (stop the server first).
+    pub fn remove(path: impl AsRef<Path>) -> Result<(), ProjectionError> {
+        schema::remove_file_set(path.as_ref())
     }
 
     fn shared(&self) -> &Arc<Shared> {

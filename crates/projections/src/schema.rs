@@ -278,6 +278,85 @@ pub(crate) fn open_writer(
     Ok((conn, want, rebuilt))
 }
 
+/// The files SQLite keeps for a database at `path`: the file, its WAL and its shared memory.
+pub(crate) fn file_set(path: &Path) -> [std::path::PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Removes a projections file with its WAL and shared memory, without opening it (a damaged
+/// file may not open at all). The WAL goes too: replayed onto a new file it would write the
+/// old pages into it.
+pub(crate) fn remove_file_set(path: &Path) -> Result<(), ProjectionError> {
+    for file in file_set(path) {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ProjectionError::Storage(format!(
+                    "cannot remove {}: {e}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why the projections file at `path` is damaged, or `None` when it is sound, absent, or not
+/// a projections file at all (which [`open_writer`] refuses without touching it).
+///
+/// `PRAGMA quick_check` reads every page once and checks the b-tree structure (not that
+/// indexes match their tables: that is `integrity_check`, far slower). It costs one pass
+/// over the file on every start, about as long as reading it; in return a file damaged by a
+/// disk fault or a stray write is found before the first query fails on it.
+pub(crate) fn damage(path: &Path) -> Option<String> {
+    if !path.exists() {
+        // A WAL left without its file would be replayed onto the new one.
+        return file_set(path)[1]
+            .exists()
+            .then(|| "a WAL is left without its database file".to_owned());
+    }
+    let conn = match Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(conn) => conn,
+        Err(e) => return header_is_ours(path).then(|| e.to_string()),
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(10));
+    match conn.query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0)) {
+        Ok(APPLICATION_ID) => {}
+        Ok(_) => return None,
+        Err(e) => return header_is_ours(path).then(|| e.to_string()),
+    }
+    let complaints: Result<Vec<String>, rusqlite::Error> =
+        conn.prepare("PRAGMA quick_check(10)").and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        });
+    match complaints {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => None,
+        Ok(rows) => Some(rows.join("; ")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Whether the file's own header (read as bytes, not through SQLite) says it is a citydb
+/// projections file: SQLite's magic string, and our `application_id` at offset 68.
+fn header_is_ours(path: &Path) -> bool {
+    let mut header = [0u8; 72];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && header.starts_with(b"SQLite format 3\0")
+        && header[68..72] == APPLICATION_ID.to_be_bytes()
+}
+
 /// Drops every table and creates this build's schema, with the checkpoint at 0. One
 /// transaction: readers see either the old models or the empty new ones.
 pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {

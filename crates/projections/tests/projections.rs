@@ -1014,6 +1014,56 @@ async fn unprojectable_events_are_recorded_and_the_projector_goes_on() {
 }
 
 #[tokio::test]
+async fn a_damaged_file_is_found_on_open_and_rebuilt_from_the_log() {
+    let w = World::new();
+    small_city(&w).await;
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    let digest = p.digest().await.expect("digest");
+    drop(p);
+
+    // Garbage over four whole pages in the middle of the file, as a disk fault leaves it
+    // (the header, and so the application_id, intact).
+    let path = w.path("projections.db");
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let page = 4096u64;
+    let len = std::fs::metadata(&path).expect("size").len();
+    assert!(len >= 8 * page, "too small to damage in the middle: {len}");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.seek(SeekFrom::Start(len / 2 / page * page))
+            .expect("seek");
+        let garbage: Vec<u8> = (0..4 * page).map(|i| (i * 7 + 0xA5) as u8).collect();
+        file.write_all(&garbage).expect("write");
+    }
+
+    let p = w.manual("projections.db").await;
+    assert_eq!(
+        p.position(),
+        0,
+        "the damaged file was kept (its checkpoint survived)"
+    );
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+    drop(p);
+
+    // A WAL left without its file is not replayed onto a new one.
+    std::fs::remove_file(&path).expect("remove");
+    std::fs::write(w.path("projections.db-wal"), b"stale").expect("write");
+    let p = w.manual("projections.db").await;
+    assert_eq!(p.position(), 0);
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+}
+
+#[tokio::test]
 async fn a_file_from_another_schema_is_rebuilt_and_a_foreign_file_refused() {
     let w = World::new();
     small_city(&w).await;
