@@ -372,7 +372,7 @@ fn refused(metrics: &Metrics, status: Option<StatusCode>, err: ApiError) -> Resp
 }
 
 /// Admits one request of the context's principal, or answers `429` with `Retry-After`.
-fn admit(state: &ServerState, ctx: &RequestContext) -> Result<Permit, Response> {
+fn admit(state: &ServerState, ctx: &RequestContext) -> Result<Permit, Box<Response>> {
     state.throttle.admit(&ctx.principal.id).map_err(|refusal| {
         let secs = refusal.retry_after_secs();
         let err = ApiError::RateLimited {
@@ -383,7 +383,7 @@ fn admit(state: &ServerState, ctx: &RequestContext) -> Result<Permit, Response> 
         response
             .headers_mut()
             .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
-        with_principal(response, ctx)
+        Box::new(with_principal(response, ctx))
     })
 }
 
@@ -536,7 +536,7 @@ where
     };
     let _permit = match admit(&app.state, &ctx) {
         Ok(permit) => permit,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Some(ct) = parts.headers.get(CONTENT_TYPE)
         && !ct
@@ -602,7 +602,7 @@ where
     };
     let _permit = match admit(&app.state, &ctx) {
         Ok(permit) => permit,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut request = match parse_query_string(parts.uri.query().unwrap_or_default()) {
         Ok(request) => request,

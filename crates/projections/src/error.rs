@@ -1,6 +1,6 @@
 //! Errors of the read models.
 
-use citydb_log::LogError;
+use citydb_log::{FaultKind, LogError, StorageFault};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -30,8 +30,59 @@ pub enum ProjectionError {
     /// The projections were shut down.
     #[error("projections are closed")]
     Closed,
+    /// The projections file met an outage of what is under it (full, read-only, unavailable),
+    /// classified as the event log's faults are, so that a client gets the same code.
+    #[error("projections store: {0}")]
+    Fault(StorageFault),
 }
 
+/// An SQLite error of the projections file: a classified fault, or (`Other`: a bug or damage)
+/// plain storage.
 pub(crate) fn storage(e: rusqlite::Error) -> ProjectionError {
-    ProjectionError::Storage(e.to_string())
+    match citydb_sqlite::fault_kind(&e) {
+        FaultKind::Other => ProjectionError::Storage(e.to_string()),
+        kind => ProjectionError::Fault(StorageFault {
+            kind,
+            detail: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn outages_are_classified_and_damage_is_not() {
+        let full = storage(sqlite(rusqlite::ffi::SQLITE_FULL));
+        assert!(matches!(
+            full,
+            ProjectionError::Fault(StorageFault {
+                kind: FaultKind::Full,
+                ..
+            })
+        ));
+        let read_only = storage(sqlite(rusqlite::ffi::SQLITE_READONLY));
+        assert!(matches!(
+            read_only,
+            ProjectionError::Fault(StorageFault {
+                kind: FaultKind::ReadOnly,
+                ..
+            })
+        ));
+        let busy = storage(sqlite(rusqlite::ffi::SQLITE_BUSY));
+        assert!(matches!(
+            busy,
+            ProjectionError::Fault(StorageFault {
+                kind: FaultKind::Unavailable,
+                ..
+            })
+        ));
+        let corrupt = storage(sqlite(rusqlite::ffi::SQLITE_CORRUPT));
+        assert!(matches!(corrupt, ProjectionError::Storage(_)));
+    }
 }

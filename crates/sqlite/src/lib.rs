@@ -283,8 +283,9 @@ pub(crate) fn storage_error(e: rusqlite::Error) -> LogError {
 }
 
 /// The class of an SQLite error (see [`FaultKind`]). Errors of no class (a constraint, a type
-/// mismatch, corruption, misuse) are `Other`: they are bugs or damage, not outages.
-pub(crate) fn fault_kind(e: &rusqlite::Error) -> FaultKind {
+/// mismatch, corruption, misuse) are `Other`: they are bugs or damage, not outages. Public so
+/// that every SQLite file of a node (the projections too) classifies its faults the same way.
+pub fn fault_kind(e: &rusqlite::Error) -> FaultKind {
     use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
         Some(C::DiskFull) => FaultKind::Full,

@@ -28,7 +28,18 @@ pub struct RepresentedBy(pub CitizenId);
 pub struct ProjectionLoader(pub Projections);
 
 fn failed(e: ProjectionError) -> ApiError {
-    ApiError::internal(format!("projection read failed: {e}"))
+    projection_error(e)
+}
+
+/// A failed read of the projections: an outage of their file or of the log gets the store's
+/// code (`STORE_FULL`, `STORE_READ_ONLY`, `STORE_UNAVAILABLE`); anything else is a bug or
+/// damage (`INTERNAL`, detail logged).
+pub(super) fn projection_error(e: ProjectionError) -> ApiError {
+    match e {
+        ProjectionError::Fault(fault) => ApiError::store(fault.kind, fault.detail),
+        ProjectionError::Log(log) => ApiError::from(log),
+        other => ApiError::internal(format!("projection read failed: {other}")),
+    }
 }
 
 impl Loader<CitizenId> for ProjectionLoader {
@@ -116,4 +127,30 @@ where
         .map_err(|_| ApiError::internal("loaders missing from the schema data"))?;
     let found = loaders.0.load_many(ids.iter().cloned()).await?;
     Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use citydb_log::{FaultKind, StorageFault};
+
+    #[test]
+    fn projection_faults_get_the_store_codes() {
+        let fault = |kind| {
+            projection_error(ProjectionError::Fault(StorageFault {
+                kind,
+                detail: "disk /dev/sda1".into(),
+            }))
+        };
+        assert_eq!(fault(FaultKind::Full).code(), ErrorCode::StoreFull);
+        assert_eq!(fault(FaultKind::ReadOnly).code(), ErrorCode::StoreReadOnly);
+        assert_eq!(
+            fault(FaultKind::Unavailable).code(),
+            ErrorCode::StoreUnavailable
+        );
+        assert!(!fault(FaultKind::Full).to_string().contains("sda1"));
+        let damage = projection_error(ProjectionError::Storage("malformed".into()));
+        assert_eq!(damage.code(), ErrorCode::Internal);
+    }
 }

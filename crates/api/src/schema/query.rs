@@ -314,14 +314,14 @@ impl Query {
             let RecordId::Citizen(cid) = id else {
                 return Err(wrong_kind());
             };
-            p.citizen(cid).await.map_err(ApiError::internal)?
+            p.citizen(cid).await.map_err(query_error)?
         } else {
             let pin = pin_arg(value, "pin")?;
             // Looking a person up by their number is itself a read of their identity data:
             // refused where a field of the group would be, and logged for the citizen found
             // (even if only `id` is selected: it ties the number to the record).
             may_read_personal(ctx, FieldGroup::Identity, "citizen(pin)")?;
-            let found = p.citizen_by_pin(&pin).await.map_err(ApiError::internal)?;
+            let found = p.citizen_by_pin(&pin).await.map_err(query_error)?;
             if let Some(c) = &found {
                 personal(ctx, c.state.id.uuid(), FieldGroup::Identity, "citizen(pin)")?;
             }
@@ -414,12 +414,10 @@ impl Query {
             let RecordId::Business(bid) = id else {
                 return Err(wrong_kind());
             };
-            p.business(bid).await.map_err(ApiError::internal)?
+            p.business(bid).await.map_err(query_error)?
         } else {
             let code: EnterpriseCode = parse(value, "code")?;
-            p.business_by_code(&code)
-                .await
-                .map_err(ApiError::internal)?
+            p.business_by_code(&code).await.map_err(query_error)?
         };
         let found = at(
             ctx,
@@ -487,10 +485,10 @@ impl Query {
             let RecordId::Parcel(pid) = id else {
                 return Err(wrong_kind());
             };
-            p.parcel(pid).await.map_err(ApiError::internal)?
+            p.parcel(pid).await.map_err(query_error)?
         } else {
             let key = parcel_key_arg(value, "key")?;
-            p.parcel_by_key(&key).await.map_err(ApiError::internal)?
+            p.parcel_by_key(&key).await.map_err(query_error)?
         };
         let found = at(
             ctx,
@@ -726,6 +724,6 @@ fn query_error(e: citydb_projections::ProjectionError) -> ApiError {
             ApiError::invalid_field("not a cursor issued by this query", "after")
         }
         citydb_projections::ProjectionError::InvalidQuery(m) => ApiError::invalid_input(m),
-        other => ApiError::internal(other),
+        other => super::loaders::projection_error(other),
     }
 }
