@@ -11,15 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use citydb_api::{AuthConfig, Node, NodeOptions, PrincipalLimits, Token};
-
-struct Running {
-    url: String,
-    ws: String,
-    node: Node,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+use citydb_api::{AuthConfig, PrincipalLimits, Token};
 
 fn principals(entries: &[(&str, &Token)]) -> String {
     entries
@@ -33,34 +25,19 @@ fn principals(entries: &[(&str, &Token)]) -> String {
         .collect()
 }
 
-async fn run(auth: &str, limits: PrincipalLimits) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = NodeOptions::new(dir.path(), AuthConfig::from_toml_str(auth).unwrap());
-    options.server_limits.per_principal = limits;
-    let node = Node::open(options).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = node.router();
-    tokio::spawn(async move {
-        citydb_api::serve(listener, router, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Running {
-        url: format!("http://{addr}/graphql"),
-        ws: format!("ws://{addr}/graphql"),
-        node,
-        _dir: dir,
-        _stop: tx,
-    }
+/// A node with these principals and admission limits.
+async fn run(auth: &str, limits: PrincipalLimits) -> common::Server {
+    let auth = AuthConfig::from_toml_str(auth).unwrap();
+    common::start_with(move |options| {
+        options.auth = auth;
+        options.server_limits.per_principal = limits;
+    })
+    .await
 }
 
-async fn me(r: &Running, token: &Token) -> (u16, Option<String>, Value) {
+async fn me(r: &common::Server, token: &Token) -> (u16, Option<String>, Value) {
     let resp = reqwest::Client::new()
-        .post(&r.url)
+        .post(r.url())
         .bearer_auth(token.as_str())
         .json(&json!({ "query": "{ me { id } }" }))
         .send()
@@ -124,7 +101,9 @@ async fn requests_in_flight_are_bounded_per_principal() {
     )
     .await;
     // An open WebSocket connection holds the principal's one place.
-    let mut req = r.ws.as_str().into_client_request().unwrap();
+    let mut req = format!("ws://{}/graphql", r.addr)
+        .into_client_request()
+        .unwrap();
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
