@@ -511,9 +511,11 @@ fn example(name: &str) -> String {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        // The operation, not its recorded answer (`NN-*.expected.json`).
         .find(|p| {
-            p.file_name()
-                .is_some_and(|f| f.to_string_lossy().starts_with(name))
+            p.extension().is_some_and(|x| x == "graphql")
+                && p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(name))
         })
         .unwrap_or_else(|| panic!("no example {name}* in {}", dir.display()));
     std::fs::read_to_string(path).unwrap()
