@@ -250,3 +250,62 @@ async fn sighup_reloads_the_principals_of_a_running_server() {
     let log = server.stop().join("\n");
     assert!(log.contains("principals reloaded"), "{log}");
 }
+
+/// Every operation sent over an open WebSocket connection counts against the rate: one
+/// connection cannot send without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_over_a_websocket_count_against_the_rate() {
+    let a = Token::generate().unwrap();
+    let r = run(
+        &principals(&[("portal", &a)]),
+        PrincipalLimits {
+            requests_per_second: 1,
+            burst: 3,
+            max_in_flight: 0,
+        },
+    )
+    .await;
+    let mut req = format!("ws://{}/graphql", r.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", a.as_str()) } });
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // The connection took one place of the burst of three; of six operations sent at once, at
+    // most two more (plus what refills meanwhile) pass.
+    for id in 0..6 {
+        let sub = json!({ "id": id.to_string(), "type": "subscribe", "payload": { "query": "{ me { id } }" } });
+        ws.send(Message::Text(sub.to_string().into()))
+            .await
+            .unwrap();
+    }
+    let (mut answered, mut refused) = (0, 0);
+    while answered + refused < 6 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer")
+            .unwrap()
+            .unwrap();
+        let Message::Text(t) = msg else { continue };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        match v["type"].as_str().unwrap_or_default() {
+            "next" if v["payload"]["data"]["me"]["id"] == "portal" => answered += 1,
+            "next" | "error" => {
+                assert!(t.contains("RATE_LIMITED"), "{t}");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    if started.elapsed() < Duration::from_secs(2) {
+        assert!(refused >= 2, "answered {answered}, refused {refused}");
+    }
+    assert!(answered >= 1, "answered {answered}, refused {refused}");
+}

@@ -40,7 +40,7 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::metrics::{Metrics, OUTCOME_OK};
-use crate::throttle::{Permit, PrincipalLimits, Throttle};
+use crate::throttle::{ConnectionAdmission, Permit, PrincipalLimits, Throttle};
 
 /// Limits the server enforces on every request, before GraphQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -721,9 +721,14 @@ where
                         }
                         .extend()
                     })?;
+                    let admission = ConnectionAdmission {
+                        throttle: throttle.clone(),
+                        principal: ctx.principal.id.clone(),
+                        permit,
+                    };
                     let mut data = Data::default();
                     data.insert(ctx);
-                    data.insert(Arc::new(permit));
+                    data.insert(admission);
                     Ok(data)
                 })
                 .serve()

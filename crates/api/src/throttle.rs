@@ -3,7 +3,8 @@
 //!
 //! Checked after authentication and before any GraphQL work, for every HTTP request to
 //! `/graphql` and every WebSocket connection (a connection counts as one request in flight for
-//! as long as it is open). A refusal is `429 Too Many Requests` with `Retry-After` and
+//! as long as it is open); every operation sent over a connection is counted against the rate
+//! ([`OperationRate`]). A refusal is `429 Too Many Requests` with `Retry-After` and
 //! `extensions.code` `RATE_LIMITED`. State is one small entry per principal id, so it is bounded
 //! by the configured principals, not by the callers.
 
@@ -11,6 +12,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{Request, ServerError, ServerResult};
+
+use crate::error::ApiError;
 
 /// What each principal may use. Zero turns a bound off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,29 +142,79 @@ impl Throttle {
         if limit > 0 && before >= limit {
             return Err(Refusal::InFlight { limit });
         }
-        let rate = f64::from(self.limits.requests_per_second);
-        if rate > 0.0 {
-            let capacity = f64::from(self.limits.burst.max(1));
-            let mut bucket = permit
-                .usage
-                .bucket
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let b = bucket.get_or_insert(Bucket {
-                tokens: capacity,
-                refilled: now,
-            });
-            let elapsed = now.saturating_duration_since(b.refilled).as_secs_f64();
-            b.tokens = (b.tokens + elapsed * rate).min(capacity);
-            b.refilled = now;
-            if b.tokens < 1.0 {
-                return Err(Refusal::Rate {
-                    retry_after: Duration::from_secs_f64((1.0 - b.tokens) / rate),
-                });
-            }
-            b.tokens -= 1.0;
-        }
+        self.take_token(&permit.usage, now)?;
         Ok(permit)
+    }
+
+    /// Counts one operation sent over an open WebSocket connection against the rate (the
+    /// connection itself already holds its place in flight).
+    pub fn admit_operation(&self, principal: &str) -> Result<(), Refusal> {
+        self.take_token(&self.usage(principal), Instant::now())
+    }
+
+    fn take_token(&self, usage: &Usage, now: Instant) -> Result<(), Refusal> {
+        let rate = f64::from(self.limits.requests_per_second);
+        if rate <= 0.0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.limits.burst.max(1));
+        let mut bucket = usage.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let b = bucket.get_or_insert(Bucket {
+            tokens: capacity,
+            refilled: now,
+        });
+        let elapsed = now.saturating_duration_since(b.refilled).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(capacity);
+        b.refilled = now;
+        if b.tokens < 1.0 {
+            return Err(Refusal::Rate {
+                retry_after: Duration::from_secs_f64((1.0 - b.tokens) / rate),
+            });
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// What an admitted WebSocket connection keeps in its data: its place in flight, and what each
+/// operation it sends needs to be counted against the rate ([`OperationRate`]).
+pub struct ConnectionAdmission {
+    pub throttle: Arc<Throttle>,
+    pub principal: String,
+    pub permit: Permit,
+}
+
+/// Counts every operation sent over a WebSocket connection against its principal's rate, so
+/// that one connection cannot send without bound. HTTP requests are counted before GraphQL
+/// (they carry no [`ConnectionAdmission`]).
+pub struct OperationRate;
+
+impl ExtensionFactory for OperationRate {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationRate)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationRate {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Some(a) = ctx.data_opt::<ConnectionAdmission>()
+            && let Err(refusal) = a.throttle.admit_operation(&a.principal)
+        {
+            let err = ApiError::RateLimited {
+                message: refusal.message(&a.principal),
+                retry_after_secs: refusal.retry_after_secs(),
+            };
+            let mut e = ServerError::new(err.to_string(), None);
+            err.write_extensions(e.extensions.get_or_insert_with(Default::default));
+            return Err(e);
+        }
+        next.run(ctx, request).await
     }
 }
 

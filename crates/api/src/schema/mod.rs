@@ -49,6 +49,7 @@ pub fn build_schema(
     let loaders = loaders::Loaders::new(&registers.projections);
     apply_limits(Schema::build(Query, Mutation, Subscription), limits)
         .extension(access::AccessLogFlush)
+        .extension(crate::throttle::OperationRate)
         .data(registers)
         .data(access_log)
         .data(loaders)
