@@ -13,6 +13,7 @@ pub mod mutation;
 mod query;
 mod records;
 pub mod time;
+mod verification;
 
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ pub fn build_schema(
         .data(registers)
         .data(access_log)
         .data(loaders)
+        .data(verification::VerificationGates::default())
         .finish()
 }
 

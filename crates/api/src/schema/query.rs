@@ -20,6 +20,7 @@ use super::changes::{Change, ChangePage, known_event_types, position_in_log, wan
 use super::mutation::unknown_code;
 use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
 use super::time::parse_rfc3339;
+use super::verification::VerificationGates;
 use super::{Registers, registry_error};
 use crate::access_log::AccessLog;
 use crate::auth::{FieldGroup, RequestContext, Role};
@@ -626,7 +627,12 @@ impl Query {
                 ));
             }
         };
-        Ok(registers(ctx)?.log.verify_log(expected).await?.into())
+        let log = registers(ctx)?.log.clone();
+        let report = verifications(ctx)?
+            .events
+            .run(async move { log.verify_log(expected).await })
+            .await??;
+        Ok(report.into())
     }
 
     /// The last event of the log.
@@ -713,9 +719,19 @@ impl Query {
         require(ctx, &AUDIT_ROLES)?;
         let log = ctx
             .data::<AccessLog>()
-            .map_err(|_| ApiError::internal("access log missing"))?;
-        Ok(log.verify().await?.into())
+            .map_err(|_| ApiError::internal("access log missing"))?
+            .clone();
+        let report = verifications(ctx)?
+            .access
+            .run(async move { log.verify().await })
+            .await??;
+        Ok(report.into())
     }
+}
+
+fn verifications<'a>(ctx: &'a Context<'_>) -> Result<&'a VerificationGates, ApiError> {
+    ctx.data::<VerificationGates>()
+        .map_err(|_| ApiError::internal("verifications missing from the schema data"))
 }
 
 fn query_error(e: citydb_projections::ProjectionError) -> ApiError {
