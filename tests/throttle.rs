@@ -35,6 +35,26 @@ async fn run(auth: &str, limits: PrincipalLimits) -> common::Server {
     .await
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A `graphql-transport-ws` connection with `connection_init` sent (not yet acknowledged).
+async fn ws_init(r: &common::Server, token: &Token) -> Socket {
+    let mut req = format!("ws://{}/graphql", r.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", token.as_str()) } });
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
 async fn me(r: &common::Server, token: &Token) -> (u16, Option<String>, Value) {
     let resp = reqwest::Client::new()
         .post(r.url())
@@ -101,18 +121,7 @@ async fn requests_in_flight_are_bounded_per_principal() {
     )
     .await;
     // An open WebSocket connection holds the principal's one place.
-    let mut req = format!("ws://{}/graphql", r.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", a.as_str()) } });
-    ws.send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
+    let mut ws = ws_init(&r, &a).await;
     let ack = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .unwrap()
@@ -265,18 +274,7 @@ async fn operations_over_a_websocket_count_against_the_rate() {
         },
     )
     .await;
-    let mut req = format!("ws://{}/graphql", r.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", a.as_str()) } });
-    ws.send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
+    let mut ws = ws_init(&r, &a).await;
     let started = std::time::Instant::now();
     // The connection took one place of the burst of three; of six operations sent at once, at
     // most two more (plus what refills meanwhile) pass.
