@@ -9,7 +9,7 @@ use serde_json::Value;
 use citydb_domain::business::{Business, BusinessStatus};
 use citydb_domain::citizen::{Citizen, LifeStatus};
 use citydb_domain::parcel::{LandParcel, ParcelStatus};
-use citydb_domain::{Record, RecordId, evolve, exact_key, folded_key, upcast};
+use citydb_domain::{Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
 use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
@@ -80,7 +80,7 @@ pub(crate) fn apply_batch(
             ])
         })
         .map_err(storage)?;
-        if !matches!(category, "citizen" | "business" | "parcel") {
+        if RecordKind::from_category(category).is_none() {
             // Key claims and categories this build does not know feed no read model.
             continue;
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Context, SimpleObject, Subscription};
 use futures_util::Stream;
 
+use citydb_domain::RecordKind;
 use citydb_log::{EventLog, RecordedEvent, subscribe};
 
 use super::Registers;
@@ -48,7 +49,7 @@ impl From<&RecordedEvent> for Change {
 
 /// Whether an event is a change to a record (what the feed serves), not an internal stream's.
 pub fn is_record_change(e: &RecordedEvent) -> bool {
-    RECORD_CATEGORIES.contains(&e.stream_id.category())
+    RecordKind::from_category(e.stream_id.category()).is_some()
 }
 
 #[derive(SimpleObject)]
@@ -59,18 +60,23 @@ pub struct ChangePage {
     pub has_more: bool,
 }
 
-/// Record categories a feed serves; internal streams (keys, command markers, access) are not
-/// changes to records.
-pub const RECORD_CATEGORIES: [&str; 3] = ["citizen", "business", "parcel"];
-
+/// The record categories a feed serves (every [`RecordKind`]; internal streams — keys, command
+/// markers, access — are not changes to records), or the ones asked for, each a record kind.
 pub fn wanted(categories: &[String]) -> Result<Vec<String>, ApiError> {
     if categories.is_empty() {
-        return Ok(RECORD_CATEGORIES.iter().map(|c| (*c).to_owned()).collect());
+        return Ok(RecordKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect());
     }
     for c in categories {
-        if !RECORD_CATEGORIES.contains(&c.as_str()) {
+        if RecordKind::from_category(c).is_none() {
+            let expected: Vec<&str> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
             return Err(ApiError::invalid_field(
-                format!("unknown category {c:?}; expected one of citizen, business, parcel"),
+                format!(
+                    "unknown category {c:?}; expected one of {}",
+                    expected.join(", ")
+                ),
                 "categories",
             ));
         }

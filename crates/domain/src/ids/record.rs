@@ -90,6 +90,20 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// Every kind of record, in one place: the stream categories of the registers (the API's
+    /// change feed and the projections derive theirs from it).
+    pub const ALL: [RecordKind; 3] = [
+        RecordKind::Citizen,
+        RecordKind::Business,
+        RecordKind::Parcel,
+    ];
+
+    /// The kind whose records live in streams of `category`, if any (key claims, command
+    /// markers and the access log are not records).
+    pub fn from_category(category: &str) -> Option<RecordKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == category)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Citizen => "citizen",
@@ -182,5 +196,15 @@ mod tests {
                 .is_err()
         );
         assert!("parcel-xyz".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn every_kind_is_found_by_its_category_and_nothing_else_is() {
+        for kind in RecordKind::ALL {
+            assert_eq!(RecordKind::from_category(kind.as_str()), Some(kind));
+        }
+        for other in ["key", "command", "access", "Citizen", ""] {
+            assert_eq!(RecordKind::from_category(other), None, "{other}");
+        }
     }
 }
