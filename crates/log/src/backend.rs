@@ -1,6 +1,9 @@
 //! Plumbing shared by backends that funnel every write through one writer task: the request
 //! it receives and what it wrote. Both the SQLite and the PostgreSQL writers use these, so
-//! appends and verbatim copies are queued, grouped and answered the same way.
+//! appends and verbatim copies are queued, grouped and answered the same way; [`plan`] turns
+//! each request into the rows to insert, so that a store's writer keeps only its SQL.
+
+pub mod plan;
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -25,6 +28,7 @@ pub enum WriteRequest {
 }
 
 /// What a request wrote.
+#[derive(Debug)]
 pub enum Written {
     Append(AppendOutcome),
     Copy(LogHead),
@@ -99,6 +103,17 @@ impl WriteRequest {
             ),
         }
     }
+}
+
+/// Whether a store accepts writes now: what a node's readiness asks every few seconds, so that
+/// a node whose store refuses writes (a read-only file or mount, a standby database, an
+/// unreachable server) is taken out of traffic. Implemented next to the code that opens the
+/// store (`citydb-store`), by asking the store itself, not by looking at permission bits.
+#[async_trait::async_trait]
+pub trait WriteProbe: Send + Sync {
+    /// `Ok` when writes can be made, else why not, in words for an operator. Never a path or a
+    /// credential: `/readyz` answers anyone.
+    async fn check(&self) -> Result<(), String>;
 }
 
 fn mismatch() -> LogError {

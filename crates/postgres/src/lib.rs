@@ -51,6 +51,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -382,28 +383,7 @@ fn with_view<T>(row: &Row, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogE
 }
 
 fn decode(row: &Row) -> Result<RecordedEvent, LogError> {
-    with_view(row, |v| {
-        let stream_id: StreamId = v
-            .envelope
-            .stream_id
-            .parse()
-            .map_err(|_| corrupted(v.envelope.position, "the stream id is not canonical"))?;
-        Ok(RecordedEvent {
-            position: v.envelope.position,
-            stream_id,
-            stream_version: v.envelope.stream_version,
-            event_id: v.envelope.event_id,
-            event_type: v.envelope.event_type.to_owned(),
-            schema_version: v.envelope.schema_version,
-            recorded_at: v.envelope.recorded_at,
-            data: v.data.unwrap_or_default().to_vec(),
-            metadata: v.envelope.metadata.to_vec(),
-            data_hash: v.data_hash,
-            prev_stream_hash: v.prev_stream_hash,
-            prev_log_hash: v.prev_log_hash,
-            hash: v.hash,
-        })
-    })?
+    with_view(row, |view| decode_view(&view))?
 }
 
 /// Verifies positions `from..to` (`to = None`: to the end) as one segment, on its own pooled
