@@ -4,6 +4,11 @@
 //! A backend provides a [`Backend`]: a way to open its store (the same store again after the
 //! last handle is dropped, to test restarts) and to tamper with the stored bytes directly, to
 //! prove that verification catches it. Each test gets a fresh backend.
+//!
+//! [`crash`]: the SIGKILL crash test, for any backend that can be opened from another process
+//! ([`crash_tests!`](crate::crash_tests)).
+
+pub mod crash;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
