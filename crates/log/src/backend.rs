@@ -5,7 +5,7 @@
 
 pub mod plan;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::append::{AppendOutcome, StreamAppend};
@@ -116,6 +116,68 @@ pub trait WriteProbe: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
+/// Queues an append for a writer and waits for its answer: `Closed` when the writer is gone.
+/// The store validates the request first ([`crate::validate_append`]), with its own limits.
+pub async fn send_append(
+    queue: &mpsc::Sender<WriteRequest>,
+    appends: Vec<StreamAppend>,
+) -> Result<AppendOutcome, LogError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(WriteRequest::Append { appends, reply })
+        .await
+        .map_err(|_| LogError::Closed)?;
+    answer.await.map_err(|_| LogError::Closed)?
+}
+
+/// Queues a copy of recorded events for a writer and waits for its answer (see
+/// [`send_append`]); the writer checks it in its transaction ([`plan::plan_copy`]).
+pub async fn send_copy(
+    queue: &mpsc::Sender<WriteRequest>,
+    events: Vec<RecordedEvent>,
+) -> Result<LogHead, LogError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(WriteRequest::Copy { events, reply })
+        .await
+        .map_err(|_| LogError::Closed)?;
+    answer.await.map_err(|_| LogError::Closed)?
+}
+
+/// Raises a published head to `position`, never lowers it (two writers of one PostgreSQL
+/// database, or a listener and a writer, may publish out of order). Readers waiting on the
+/// head are woken only when it moved.
+pub fn publish_head(head: &watch::Sender<Option<u64>>, position: u64) {
+    head.send_if_modified(|h| {
+        let newer = *h < Some(position);
+        if newer {
+            *h = Some(position);
+        }
+        newer
+    });
+}
+
+/// The position ranges a log of `count` events is verified in: one below `threshold` events,
+/// else up to `wanted` consecutive ranges of equal size, `(from, to)` with `to` exclusive and
+/// `None` for the last (to the end, including anything appended meanwhile). Rounding the size
+/// up can leave fewer ranges than wanted (5 events in 4: ranges of 2 make 3); none is empty, so
+/// none starts past the end and reads as a gap.
+pub fn verify_ranges(count: u64, threshold: u64, wanted: u64) -> Vec<(u64, Option<u64>)> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let segments = if count < threshold {
+        1
+    } else {
+        wanted.max(1).min(count)
+    };
+    let step = count.div_ceil(segments);
+    let segments = count.div_ceil(step);
+    (0..segments)
+        .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
+        .collect()
+}
+
 fn mismatch() -> LogError {
     LogError::Storage("the writer answered a request with another kind of result".into())
 }
@@ -181,7 +243,22 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::BlockingPool;
+    use super::{BlockingPool, verify_ranges};
+
+    #[test]
+    fn verify_ranges_cover_the_log_once_without_empty_ranges() {
+        assert!(verify_ranges(0, 2, 4).is_empty());
+        assert_eq!(verify_ranges(10, 50, 4), [(0, None)]);
+        assert_eq!(
+            verify_ranges(5, 2, 4),
+            [(0, Some(2)), (2, Some(4)), (4, None)]
+        );
+        assert_eq!(
+            verify_ranges(3, 2, 8),
+            [(0, Some(1)), (1, Some(2)), (2, None)]
+        );
+        assert_eq!(verify_ranges(8, 2, 0), [(0, None)]);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn opens_no_more_connections_than_its_size_under_many_callers() {

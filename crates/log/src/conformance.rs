@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::chain::{ChainLink, EventView};
+use crate::chain::{ChainLink, Envelope, EventView};
 use crate::{
     Breach, CopyRefusal, Direction, EventLog, ExpectedVersion, Hash, LogError, LogHead, Metadata,
     NewEvent, RecordedEvent, StreamAppend, StreamId, copy_log, subscribe,
@@ -104,6 +104,51 @@ pub fn always(_test: &str) -> bool {
 
 fn stream(category: &str) -> StreamId {
     StreamId::new(category, Uuid::now_v7()).unwrap()
+}
+
+/// What [`Tamper::FlipDataByte`] and [`Tamper::FlipMetadataByte`] make of the stored JSON text
+/// of an [`event`]: one digit or letter changed, still valid JSON.
+pub fn flipped(text: &str) -> String {
+    text.replacen("conformance", "conformancf", 1)
+        .replacen("\"n\":", "\"m\":", 1)
+}
+
+/// The event [`Tamper::InsertForged`] inserts at `position`, after an event whose hash is
+/// `prev_log` and whose `recorded_at` it takes: in a stream of its own (`forged-…`), with data
+/// and metadata `{}`, and its own hashes correctly computed.
+pub fn forged_event(position: u64, prev_log: Hash, recorded_at: i64) -> RecordedEvent {
+    let stream_id = StreamId::new("forged", Uuid::now_v7()).expect("a valid stream id");
+    let event_id = Uuid::now_v7();
+    let link = ChainLink::compute(
+        &Envelope {
+            position,
+            stream_id: stream_id.as_str(),
+            stream_version: 0,
+            event_id,
+            event_type: "Forged",
+            schema_version: 1,
+            recorded_at,
+            metadata: b"{}",
+        },
+        b"{}",
+        Hash::ZERO,
+        prev_log,
+    );
+    RecordedEvent {
+        position,
+        stream_id,
+        stream_version: 0,
+        event_id,
+        event_type: "Forged".into(),
+        schema_version: 1,
+        recorded_at,
+        data: b"{}".to_vec(),
+        metadata: b"{}".to_vec(),
+        data_hash: link.data_hash,
+        prev_stream_hash: link.prev_stream_hash,
+        prev_log_hash: link.prev_log_hash,
+        hash: link.hash,
+    }
 }
 
 /// An event of realistic shape and a distinct payload.

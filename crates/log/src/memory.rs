@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::append::{AppendOutcome, StreamAppend, validate_append};
-use crate::backend::Written;
 use crate::backend::plan::{KnownState, Plan, Tip, decode, now_micros, plan_append, plan_copy};
+use crate::backend::{Written, publish_head};
 use crate::chain::LogHead;
 use crate::error::LogError;
 use crate::event::RecordedEvent;
@@ -97,14 +97,7 @@ impl MemoryLog {
         stored.known.record(plan);
         stored.tip = Some(plan.tip);
         if let Some(last) = plan.rows.last() {
-            let position = last.envelope.position;
-            self.inner.head.send_if_modified(|h| {
-                let newer = *h < Some(position);
-                if newer {
-                    *h = Some(position);
-                }
-                newer
-            });
+            publish_head(&self.inner.head, last.envelope.position);
         }
         Ok(())
     }

@@ -52,6 +52,7 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
+use citydb_log::backend::{send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -431,26 +432,14 @@ async fn verify_range(
 impl EventLog for PostgresLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
         citydb_log::validate_append(&appends, self.inner.config.max_event_size)?;
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .queue
-            .send(writer::WriteRequest::Append { appends, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_append(&self.inner.queue, appends).await
     }
 
     /// Checked and written by this process's writer, in its group commit under the append lock
     /// ([`APPEND_LOCK_KEY`]), against the tip, streams and event ids read under that lock: so it
     /// is serialised with every node's appends, and it NOTIFYs the new head like an append.
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .queue
-            .send(writer::WriteRequest::Copy { events, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_copy(&self.inner.queue, events).await
     }
 
     async fn read_stream(
@@ -528,22 +517,17 @@ impl EventLog for PostgresLog {
         let Some(last) = last_position(&*self.client().await?).await? else {
             return Ok(LogVerifier::new(expected_head).finish());
         };
-        let count = last + 1;
-        let segments = if count < config.parallel_verify_threshold {
-            1
-        } else {
-            (config.verify_segments.max(1) as u64).min(count)
-        };
-        let step = count.div_ceil(segments);
-        // Rounding the step up can leave fewer (non-empty) segments than asked for.
-        let segments = count.div_ceil(step);
-        let tasks: Vec<_> = (0..segments)
-            .map(|k| {
-                // The last segment runs to the end, including anything appended meanwhile.
-                let to = (k + 1 < segments).then_some((k + 1) * step);
+        let ranges = verify_ranges(
+            last + 1,
+            config.parallel_verify_threshold,
+            config.verify_segments as u64,
+        );
+        let tasks: Vec<_> = ranges
+            .into_iter()
+            .map(|(from, to)| {
                 tokio::spawn(verify_range(
                     self.inner.pool.clone(),
-                    k * step,
+                    from,
                     to,
                     expected_head,
                     config.verify_chunk,

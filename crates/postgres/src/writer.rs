@@ -55,6 +55,7 @@ use citydb_log::{FaultKind, Hash, LogError};
 use crate::schema::{APPEND_LOCK_KEY, EVENT_ID_CONSTRAINT, NOTIFY_CHANNEL};
 use crate::{corrupted, describe, non_negative, pool_error, storage_error, storage_fault};
 
+use citydb_log::backend::publish_head;
 pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one transaction (and the lock it holds) stays short.
@@ -120,24 +121,12 @@ pub(crate) async fn run(
             .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max()
         {
-            publish(&head, last);
+            publish_head(&head, last);
         }
         for (request, result) in group.drain(..).zip(results) {
             request.answer(result);
         }
     }
-}
-
-/// Raises the published head to `position` (never lowers it).
-pub(crate) fn publish(head: &watch::Sender<Option<u64>>, position: u64) {
-    head.send_if_modified(|h| {
-        if *h < Some(position) {
-            *h = Some(position);
-            true
-        } else {
-            false
-        }
-    });
 }
 
 /// How a group's transaction ended, short of a failure of the whole group.

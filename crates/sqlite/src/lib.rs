@@ -21,11 +21,11 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use citydb_log::backend::BlockingPool;
 use citydb_log::backend::plan::decode as decode_view;
+use citydb_log::backend::{BlockingPool, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -458,24 +458,14 @@ impl EventLog for SqliteLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
         citydb_log::validate_append(&appends, self.inner.config.max_event_size)?;
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send(writer::WriteRequest::Append { appends, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_append(queue, appends).await
     }
 
     /// Checked and written on the writer thread, in its group commit (under the request's own
     /// savepoint), so that it is serialised with appends; publishes the new head like them.
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send(writer::WriteRequest::Copy { events, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_copy(queue, events).await
     }
 
     async fn read_stream(
@@ -556,20 +546,7 @@ impl EventLog for SqliteLog {
             let Some((last, _, _)) = schema::last_event(conn)? else {
                 return Ok(LogVerifier::new(expected_head).finish());
             };
-            let threads = segments_wanted.max(1);
-            let segments = if last + 1 < threshold {
-                1
-            } else {
-                threads.min(last + 1)
-            };
-            let step = (last + 1).div_ceil(segments);
-            // Rounding the step up can leave fewer non-empty ranges than asked for (5 events
-            // over 4 threads: steps of 2 make 3 ranges); an empty range past the end would
-            // start beyond the log and read as a gap.
-            let segments = (last + 1).div_ceil(step);
-            let ranges: Vec<(u64, Option<u64>)> = (0..segments)
-                .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
-                .collect();
+            let ranges = verify_ranges(last + 1, threshold, segments_wanted);
             // The first range runs here on the pooled connection, the others on their own.
             let results: Vec<Result<LogVerifier, LogError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges[1..]

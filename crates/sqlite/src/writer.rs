@@ -29,6 +29,7 @@ use citydb_log::{CopyRefusal, Hash, LogError};
 
 use crate::{corrupted, schema, storage_error};
 
+use citydb_log::backend::publish_head;
 pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one commit stays short.
@@ -63,16 +64,9 @@ pub(crate) fn run(
             .iter()
             .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max();
-        if last_visible.is_some() {
+        if let Some(last) = last_visible {
             checkpointer.nudge();
-            head_tx.send_if_modified(|h| {
-                if *h < last_visible {
-                    *h = last_visible;
-                    true
-                } else {
-                    false
-                }
-            });
+            publish_head(&head_tx, last);
         }
         for (request, result) in group.drain(..).zip(results) {
             request.answer(result);
