@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::append::{AppendOutcome, StreamAppend};
-use crate::chain::LogHead;
+use crate::chain::{LogHead, LogVerifier, VerifyReport};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 
@@ -176,6 +176,26 @@ pub fn verify_ranges(count: u64, threshold: u64, wanted: u64) -> Vec<(u64, Optio
     (0..segments)
         .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
         .collect()
+}
+
+/// Joins the verifiers of consecutive ranges ([`verify_ranges`]), in order, into the report
+/// of the whole log; the first range that could not be read fails the whole. `LogVerifier::join`
+/// checks each seam.
+pub fn join_segments(
+    segments: impl IntoIterator<Item = Result<LogVerifier, LogError>>,
+    expected_head: Option<LogHead>,
+) -> Result<VerifyReport, LogError> {
+    let mut joined: Option<LogVerifier> = None;
+    for segment in segments {
+        let segment = segment?;
+        joined = Some(match joined {
+            None => segment,
+            Some(before) => before.join(segment),
+        });
+    }
+    Ok(joined
+        .unwrap_or_else(|| LogVerifier::new(expected_head))
+        .finish())
 }
 
 fn mismatch() -> LogError {

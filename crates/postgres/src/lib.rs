@@ -52,7 +52,7 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
-use citydb_log::backend::{send_append, send_copy, verify_ranges};
+use citydb_log::backend::{join_segments, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -534,19 +534,13 @@ impl EventLog for PostgresLog {
                 ))
             })
             .collect();
-        let mut joined: Option<LogVerifier> = None;
+        let mut segments = Vec::with_capacity(tasks.len());
         for task in tasks {
-            let segment = task.await.map_err(|e| {
+            segments.push(task.await.map_err(|e| {
                 LogError::Storage(format!("a verification task failed: {e}").into())
-            })??;
-            joined = Some(match joined {
-                None => segment,
-                Some(before) => before.join(segment),
-            });
+            })?);
         }
-        Ok(joined
-            .unwrap_or_else(|| LogVerifier::new(expected_head))
-            .finish())
+        join_segments(segments, expected_head)
     }
 
     async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {

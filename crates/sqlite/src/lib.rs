@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
-use citydb_log::backend::{BlockingPool, send_append, send_copy, verify_ranges};
+use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -567,17 +567,7 @@ impl EventLog for SqliteLog {
                 }));
                 results
             });
-            let mut joined: Option<LogVerifier> = None;
-            for segment in results {
-                let segment = segment?;
-                joined = Some(match joined {
-                    None => segment,
-                    Some(before) => before.join(segment),
-                });
-            }
-            Ok(joined
-                .unwrap_or_else(|| LogVerifier::new(expected_head))
-                .finish())
+            join_segments(results, expected_head)
         })
         .await
     }
