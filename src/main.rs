@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use citydb_api::{AuthConfig, FieldGroup, Node, NodeOptions, Role, Store, Token};
+use citydb_api::{AuthConfig, FieldGroup, Node, NodeOptions, Role, Token};
 use citydb_log::{EventLog, LogError};
 use citydb_projections::{ProjectionConfig, Projections};
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
+use citydb_store::{Store, StoreConfig};
 
 #[derive(Parser)]
 #[command(
@@ -427,9 +428,12 @@ fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
-async fn open_node(options: NodeOptions) -> anyhow::Result<Node> {
+async fn open_node(options: NodeOptions, store: &Store) -> anyhow::Result<Node> {
     let dir = options.data_dir.clone();
-    Node::open(options)
+    let opened = citydb_store::open(store, &dir, &StoreConfig::default())
+        .await
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+    Node::open(opened.log, opened.access, opened.probe, options)
         .await
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
 }
@@ -442,10 +446,14 @@ async fn open_existing_log(
     file: &str,
 ) -> anyhow::Result<Arc<dyn EventLog>> {
     if let Store::Postgres(_) = store {
-        let (log, access) = citydb_api::node::open_logs(store, data, &SqliteConfig::default())
+        let opened = citydb_store::open(store, data, &StoreConfig::default())
             .await
             .context("cannot open the PostgreSQL store")?;
-        return Ok(if file == "access-log.db" { access } else { log });
+        return Ok(if file == "access-log.db" {
+            opened.access
+        } else {
+            opened.log
+        });
     }
     let path = data.join(file);
     if !path.exists() {
@@ -511,7 +519,6 @@ async fn serve(
         anyhow::bail!("the configuration names no principal: every request would be refused");
     }
     let mut options = NodeOptions::new(&data, auth);
-    options.store = store;
     options.expose_metrics = metrics_listen.is_none();
     options.server_limits.per_principal = admission;
     // Listen before any long start-up work (opening the data directory checks the
@@ -531,7 +538,7 @@ async fn serve(
         "citydb serving {} on http://{addr}/graphql (GraphiQL: http://{addr}/graphiql)",
         data.display()
     );
-    let node = open_node(options).await?;
+    let node = open_node(options, &store).await?;
     // A leaked token is revoked by editing the file: no restart.
     let _reload = principals_file
         .map(|path| citydb_api::reload::spawn_reload(node.authenticator(), path, PRINCIPALS_POLL));
@@ -823,11 +830,14 @@ async fn open_endpoint(
     create: bool,
 ) -> anyhow::Result<Arc<dyn EventLog>> {
     if let Ok(store @ Store::Postgres(_)) = spec.parse::<Store>() {
-        let (log, access) =
-            citydb_api::node::open_logs(&store, Path::new("."), &SqliteConfig::default())
-                .await
-                .with_context(|| format!("cannot open {spec}"))?;
-        return Ok(if access_log { access } else { log });
+        let opened = citydb_store::open(&store, Path::new("."), &StoreConfig::default())
+            .await
+            .with_context(|| format!("cannot open {spec}"))?;
+        return Ok(if access_log {
+            opened.access
+        } else {
+            opened.log
+        });
     }
     let path = Path::new(spec);
     if !create && !path.exists() {

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use citydb_api::Store;
 use citydb_postgres::testkit::TestCluster;
 use citydb_sqlite::testkit::PowerCutVfs;
+use citydb_store::{Store, StoreConfig};
 use common::*;
 
 fn register(n: u32, command_id: Uuid) -> Value {
@@ -42,7 +42,9 @@ fn extensions(body: &Value) -> &Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_store_full_and_the_same_command_succeeds_afterwards() {
     let vfs = PowerCutVfs::register().expect("register the VFS");
-    let s = start_with(|o| o.log_config.vfs = Some(vfs.name().to_owned())).await;
+    let mut config = StoreConfig::default();
+    config.sqlite.vfs = Some(vfs.name().to_owned());
+    let s = start_with_store(Store::Embedded, config, |_| {}).await;
     s.ok("steward-1", REGISTER_WITH_ID, register(1, Uuid::now_v7()))
         .await;
 

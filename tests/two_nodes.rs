@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
-use citydb_api::Store;
 use citydb_postgres::testkit::TestCluster;
+use citydb_store::Store;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

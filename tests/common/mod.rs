@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use citydb_api::{AuthConfig, Node, NodeOptions, Token};
+use citydb_store::{Store, StoreConfig};
 
 /// The principals of the test configuration: (id, role, field groups, purposes).
 pub const PRINCIPALS: &[(&str, &str, &[&str], &[&str])] = &[
@@ -39,17 +40,26 @@ pub struct Server {
 }
 
 pub async fn start() -> Server {
-    start_on(citydb_api::Store::Embedded).await
+    start_on(Store::Embedded).await
 }
 
 /// A node on `store`, with its own data directory (for its projections when the store is
 /// shared) and its own tokens.
-pub async fn start_on(store: citydb_api::Store) -> Server {
-    start_with(|options| options.store = store).await
+pub async fn start_on(store: Store) -> Server {
+    start_with_store(store, StoreConfig::default(), |_| {}).await
 }
 
-/// A node whose options `configure` has changed.
+/// A node on the embedded store whose options `configure` has changed.
 pub async fn start_with(configure: impl FnOnce(&mut NodeOptions)) -> Server {
+    start_with_store(Store::Embedded, StoreConfig::default(), configure).await
+}
+
+/// A node on `store` opened with `config`, whose options `configure` has changed.
+pub async fn start_with_store(
+    store: Store,
+    config: StoreConfig,
+    configure: impl FnOnce(&mut NodeOptions),
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut toml = String::new();
     let mut tokens = HashMap::new();
@@ -64,7 +74,12 @@ pub async fn start_with(configure: impl FnOnce(&mut NodeOptions)) -> Server {
     let auth = AuthConfig::from_toml_str(&toml).unwrap();
     let mut options = NodeOptions::new(dir.path(), auth);
     configure(&mut options);
-    let node = Node::open(options).await.unwrap();
+    let opened = citydb_store::open(&store, &options.data_dir, &config)
+        .await
+        .unwrap();
+    let node = Node::open(opened.log, opened.access, opened.probe, options)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

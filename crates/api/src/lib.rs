@@ -10,7 +10,8 @@
 //!   GraphQL error a code.
 //! - [`schema`]: the GraphQL schema over the registers (queries, one mutation per domain
 //!   command, the change-feed subscription).
-//! - [`node`]: one node opened from a data directory, and its router.
+//! - [`node`]: one node over the logs its store opened (`citydb-store`; no backend is known
+//!   here), and its router.
 //! - [`server`]: the axum router (`/graphql` over POST, GET and WebSocket, probes, GraphiQL,
 //!   `/metrics`), the request log, and graceful serving.
 //! - [`metrics`]: Prometheus counters, histograms and gauges, written by hand, and the
@@ -45,7 +46,7 @@ pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};
 pub use metrics::{LogKind, MeteredLog, Metrics};
-pub use node::{Node, NodeError, NodeOptions, Store};
+pub use node::{Node, NodeError, NodeOptions};
 pub use server::{
     Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
 };

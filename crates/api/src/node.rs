@@ -1,31 +1,26 @@
-//! One citydb node on the embedded store: the event log, the access log, the projections and
-//! the schema, opened from one data directory, and the router that serves them.
+//! One citydb node: the event log, the access log, the projections and the schema, and the
+//! router that serves them.
 //!
-//! Where the logs live ([`Store`]):
-//! - embedded (default): `DIR/log.db` (the event log, the truth) and `DIR/access-log.db` (the
-//!   hash-chained log of personal-data reads) — back both up;
-//! - PostgreSQL: the event log in the database's current schema and the access log in schema
-//!   `citydb_access` of the same database, shared by every node that points at it.
-//!
-//! Either way `DIR/projections.db` holds this node's read models: disposable, rebuilt from the
-//! log when missing.
+//! The node receives its two logs opened (`citydb-store` opens them from the configured store,
+//! embedded SQLite files or PostgreSQL) with a [`WriteProbe`] for readiness: nothing here knows
+//! a backend. `DIR/projections.db` in the data directory holds this node's read models:
+//! disposable, rebuilt from the log when missing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
 
+use citydb_log::backend::WriteProbe;
 use citydb_log::{EventLog, LogError};
-use citydb_postgres::{PostgresConfig, PostgresLog};
 use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
-use citydb_sqlite::{SqliteConfig, SqliteLog};
 
 use crate::access_log::AccessLog;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
-use crate::readiness::{NodeReadiness, StartupHold, StoreProbe};
+use crate::readiness::{NodeReadiness, StartupHold};
 use crate::schema::{CitySchema, Registers, build_schema};
 use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
 
@@ -38,98 +33,16 @@ pub enum NodeError {
     Log(#[from] LogError),
     #[error("projections: {0}")]
     Projections(#[from] ProjectionError),
-    #[error("store: {0}")]
-    Store(String),
-}
-
-/// Where a node's logs live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Store {
-    /// SQLite files in the data directory.
-    Embedded,
-    /// A PostgreSQL database (`postgres://…`), shared by any number of nodes.
-    Postgres(String),
-}
-
-impl std::str::FromStr for Store {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "embedded" || s == "sqlite" {
-            Ok(Store::Embedded)
-        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            Ok(Store::Postgres(s.to_owned()))
-        } else {
-            Err(format!(
-                "unknown store {s:?}: expected `embedded` or a postgres:// URL"
-            ))
-        }
-    }
-}
-
-/// The PostgreSQL schema that holds the access log, beside the event log.
-pub const ACCESS_LOG_SCHEMA: &str = "citydb_access";
-
-/// Opens the event log and the access log of `store`.
-pub async fn open_logs(
-    store: &Store,
-    data_dir: &Path,
-    sqlite: &SqliteConfig,
-) -> Result<(Arc<dyn EventLog>, Arc<dyn EventLog>), NodeError> {
-    match store {
-        Store::Embedded => {
-            std::fs::create_dir_all(data_dir).map_err(|e| NodeError::DataDir {
-                path: data_dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            let log = SqliteLog::open(data_dir.join("log.db"), sqlite.clone())?;
-            let access = SqliteLog::open(data_dir.join("access-log.db"), sqlite.clone())?;
-            Ok((Arc::new(log), Arc::new(access)))
-        }
-        Store::Postgres(url) => {
-            let log = PostgresLog::connect(url, PostgresConfig::default()).await?;
-            // The access log is a second log of the same kind; it lives in its own schema of
-            // the same database, so every node shares it and one backup holds both.
-            let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
-            create_schema(url, ACCESS_LOG_SCHEMA).await?;
-            let access = PostgresLog::connect(&access_url, PostgresConfig::default()).await?;
-            Ok((Arc::new(log), Arc::new(access)))
-        }
-    }
-}
-
-fn with_search_path(url: &str, schema: &str) -> Result<String, NodeError> {
-    if url.contains("options=") {
-        return Err(NodeError::Store(
-            "the PostgreSQL URL already sets `options`; citydb sets the access log's search_path itself".into(),
-        ));
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-}
-
-async fn create_schema(url: &str, schema: &str) -> Result<(), NodeError> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| NodeError::Store(format!("cannot connect to PostgreSQL: {e}")))?;
-    let task = tokio::spawn(connection);
-    let created = client
-        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .await
-        .map_err(|e| NodeError::Store(format!("cannot create schema {schema}: {e}")));
-    drop(client);
-    let _ = task.await;
-    created
 }
 
 /// What a node is opened with.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
+    /// Where the projections live (`projections.db`).
     pub data_dir: PathBuf,
-    pub store: Store,
     pub auth: AuthConfig,
     pub query_limits: QueryLimits,
     pub server_limits: ServerLimits,
-    pub log_config: SqliteConfig,
     /// Serve `/metrics` on the main router; off when it is served elsewhere
     /// ([`Node::metrics_router`] on its own address).
     pub expose_metrics: bool,
@@ -142,11 +55,9 @@ impl NodeOptions {
     pub fn new(data_dir: impl Into<PathBuf>, auth: AuthConfig) -> Self {
         NodeOptions {
             data_dir: data_dir.into(),
-            store: Store::Embedded,
             auth,
             query_limits: QueryLimits::default(),
             server_limits: ServerLimits::default(),
-            log_config: SqliteConfig::default(),
             expose_metrics: true,
             probe_interval: std::time::Duration::from_secs(5),
         }
@@ -170,33 +81,40 @@ pub struct Node {
 }
 
 impl Node {
-    pub async fn open(options: NodeOptions) -> Result<Node, NodeError> {
+    /// A node over the event log and access log its store opened, with the store's probe:
+    /// readiness asks it every `options.probe_interval` whether the store accepts writes. The
+    /// projections live in `options.data_dir`, created if missing.
+    pub async fn open(
+        log: Arc<dyn EventLog>,
+        access: Arc<dyn EventLog>,
+        probe: Arc<dyn WriteProbe>,
+        options: NodeOptions,
+    ) -> Result<Node, NodeError> {
         let dir = options.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::DataDir {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let (log, access) = open_logs(&options.store, &dir, &options.log_config).await?;
-        let probe = match &options.store {
-            Store::Embedded => StoreProbe::Sqlite {
-                log: dir.join("log.db"),
-                access: dir.join("access-log.db"),
-            },
-            Store::Postgres(url) => StoreProbe::Postgres { url: url.clone() },
-        };
-        Self::assemble(log, access, &dir.join("projections.db"), options, probe).await
+        Self::assemble(
+            log,
+            access,
+            &dir.join("projections.db"),
+            options,
+            Some(probe),
+        )
+        .await
     }
 
-    /// A node over logs opened elsewhere (another backend, or tests). Both logs are wrapped in
-    /// a [`MeteredLog`] so that their appends are counted. Readiness cannot probe logs it did
-    /// not open: it takes them as writable.
+    /// A node over logs without a probe (tests), its projections at `projections_path`. Both
+    /// logs are wrapped in a [`MeteredLog`] so that their appends are counted. Readiness takes
+    /// them as writable.
     pub async fn with_logs(
         log: Arc<dyn EventLog>,
         access: Arc<dyn EventLog>,
         projections_path: &Path,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
-        Self::assemble(log, access, projections_path, options, StoreProbe::None).await
+        Self::assemble(log, access, projections_path, options, None).await
     }
 
     async fn assemble(
@@ -204,7 +122,7 @@ impl Node {
         access: Arc<dyn EventLog>,
         projections_path: &Path,
         options: NodeOptions,
-        probe: StoreProbe,
+        probe: Option<Arc<dyn WriteProbe>>,
     ) -> Result<Node, NodeError> {
         let metrics = Arc::new(Metrics::new());
         let log: Arc<dyn EventLog> =

@@ -10,10 +10,10 @@ use citydb_api::{
     AccessLog, ApiError, AuthConfig, Authenticator, FieldGroup, QueryLimits, Readiness,
     RequestContext, Role, ServerLimits, ServerState, Token, apply_limits, router, serve,
 };
+use citydb_log::memory::MemoryLog;
 use citydb_log::{
     AppendOutcome, Direction, EventLog, LogError, LogHead, RecordedEvent, StreamAppend, StreamId,
 };
-use citydb_sqlite::{SqliteConfig, SqliteLog};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -122,7 +122,7 @@ type TestSchema = Schema<Query, Mutation, Subscription>;
 // A log whose appends can be made to fail, to check that reads fail closed.
 
 struct FlakyLog {
-    inner: SqliteLog,
+    inner: MemoryLog,
     fail: AtomicBool,
 }
 
@@ -215,10 +215,8 @@ token_hash = "{}"
 
 async fn start() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite =
-        SqliteLog::open(dir.path().join("access-log.db"), SqliteConfig::default()).unwrap();
     let flaky = Arc::new(FlakyLog {
-        inner: sqlite,
+        inner: MemoryLog::new(),
         fail: AtomicBool::new(false),
     });
     let access = AccessLog::new(flaky.clone());

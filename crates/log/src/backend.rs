@@ -1,12 +1,15 @@
 //! Plumbing shared by backends that funnel every write through one writer task: the request
 //! it receives and what it wrote. Both the SQLite and the PostgreSQL writers use these, so
-//! appends and verbatim copies are queued, grouped and answered the same way.
+//! appends and verbatim copies are queued, grouped and answered the same way; [`plan`] turns
+//! each request into the rows to insert, so that a store's writer keeps only its SQL.
 
-use tokio::sync::oneshot;
+pub mod plan;
+
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::append::{AppendOutcome, StreamAppend};
-use crate::chain::LogHead;
+use crate::chain::{LogHead, LogVerifier, VerifyReport};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 
@@ -25,6 +28,7 @@ pub enum WriteRequest {
 }
 
 /// What a request wrote.
+#[derive(Debug)]
 pub enum Written {
     Append(AppendOutcome),
     Copy(LogHead),
@@ -101,6 +105,99 @@ impl WriteRequest {
     }
 }
 
+/// Whether a store accepts writes now: what a node's readiness asks every few seconds, so that
+/// a node whose store refuses writes (a read-only file or mount, a standby database, an
+/// unreachable server) is taken out of traffic. Implemented next to the code that opens the
+/// store (`citydb-store`), by asking the store itself, not by looking at permission bits.
+#[async_trait::async_trait]
+pub trait WriteProbe: Send + Sync {
+    /// `Ok` when writes can be made, else why not, in words for an operator. Never a path or a
+    /// credential: `/readyz` answers anyone.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Queues an append for a writer and waits for its answer: `Closed` when the writer is gone.
+/// The store validates the request first ([`crate::validate_append`]), with its own limits.
+pub async fn send_append(
+    queue: &mpsc::Sender<WriteRequest>,
+    appends: Vec<StreamAppend>,
+) -> Result<AppendOutcome, LogError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(WriteRequest::Append { appends, reply })
+        .await
+        .map_err(|_| LogError::Closed)?;
+    answer.await.map_err(|_| LogError::Closed)?
+}
+
+/// Queues a copy of recorded events for a writer and waits for its answer (see
+/// [`send_append`]); the writer checks it in its transaction ([`plan::plan_copy`]).
+pub async fn send_copy(
+    queue: &mpsc::Sender<WriteRequest>,
+    events: Vec<RecordedEvent>,
+) -> Result<LogHead, LogError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(WriteRequest::Copy { events, reply })
+        .await
+        .map_err(|_| LogError::Closed)?;
+    answer.await.map_err(|_| LogError::Closed)?
+}
+
+/// Raises a published head to `position`, never lowers it (two writers of one PostgreSQL
+/// database, or a listener and a writer, may publish out of order). Readers waiting on the
+/// head are woken only when it moved.
+pub fn publish_head(head: &watch::Sender<Option<u64>>, position: u64) {
+    head.send_if_modified(|h| {
+        let newer = *h < Some(position);
+        if newer {
+            *h = Some(position);
+        }
+        newer
+    });
+}
+
+/// The position ranges a log of `count` events is verified in: one below `threshold` events,
+/// else up to `wanted` consecutive ranges of equal size, `(from, to)` with `to` exclusive and
+/// `None` for the last (to the end, including anything appended meanwhile). Rounding the size
+/// up can leave fewer ranges than wanted (5 events in 4: ranges of 2 make 3); none is empty, so
+/// none starts past the end and reads as a gap.
+pub fn verify_ranges(count: u64, threshold: u64, wanted: u64) -> Vec<(u64, Option<u64>)> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let segments = if count < threshold {
+        1
+    } else {
+        wanted.max(1).min(count)
+    };
+    let step = count.div_ceil(segments);
+    let segments = count.div_ceil(step);
+    (0..segments)
+        .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
+        .collect()
+}
+
+/// Joins the verifiers of consecutive ranges ([`verify_ranges`]), in order, into the report
+/// of the whole log; the first range that could not be read fails the whole. `LogVerifier::join`
+/// checks each seam.
+pub fn join_segments(
+    segments: impl IntoIterator<Item = Result<LogVerifier, LogError>>,
+    expected_head: Option<LogHead>,
+) -> Result<VerifyReport, LogError> {
+    let mut joined: Option<LogVerifier> = None;
+    for segment in segments {
+        let segment = segment?;
+        joined = Some(match joined {
+            None => segment,
+            Some(before) => before.join(segment),
+        });
+    }
+    Ok(joined
+        .unwrap_or_else(|| LogVerifier::new(expected_head))
+        .finish())
+}
+
 fn mismatch() -> LogError {
     LogError::Storage("the writer answered a request with another kind of result".into())
 }
@@ -166,7 +263,22 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::BlockingPool;
+    use super::{BlockingPool, verify_ranges};
+
+    #[test]
+    fn verify_ranges_cover_the_log_once_without_empty_ranges() {
+        assert!(verify_ranges(0, 2, 4).is_empty());
+        assert_eq!(verify_ranges(10, 50, 4), [(0, None)]);
+        assert_eq!(
+            verify_ranges(5, 2, 4),
+            [(0, Some(2)), (2, Some(4)), (4, None)]
+        );
+        assert_eq!(
+            verify_ranges(3, 2, 8),
+            [(0, Some(1)), (1, Some(2)), (2, None)]
+        );
+        assert_eq!(verify_ranges(8, 2, 0), [(0, None)]);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn opens_no_more_connections_than_its_size_under_many_callers() {

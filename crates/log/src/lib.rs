@@ -2,8 +2,12 @@
 //! event streams, with no storage engine inside.
 //!
 //! - [`StreamId`], [`NewEvent`], [`RecordedEvent`], [`ExpectedVersion`]: the vocabulary.
-//! - [`EventLog`]: the trait every backend (SQLite in `citydb-sqlite`, PostgreSQL later)
-//!   implements; its doc states the contract.
+//! - [`EventLog`]: the trait every backend (SQLite in `citydb-sqlite`, PostgreSQL in
+//!   `citydb-postgres`, [`memory::MemoryLog`] here) implements; its doc states the contract.
+//! - [`backend`]: what every backend shares but does not own: the writer's request queue,
+//!   [`backend::plan`] (a write request planned into hashed rows, a stored row decoded) and
+//!   [`backend::WriteProbe`] (whether a store accepts writes, for readiness).
+//! - [`memory`]: an in-memory log, for tests that need a log and as the smallest backend.
 //! - [`chain`]: the blake3 hash chain, byte for byte as `docs/audit-format.md` specifies, and the
 //!   verifiers that recompute it.
 //! - [`Subscription`]: catch-up-then-live delivery over any backend.
@@ -19,6 +23,7 @@ mod error;
 mod event;
 mod lanes;
 mod log;
+pub mod memory;
 mod stream;
 mod subscription;
 

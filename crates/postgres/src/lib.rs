@@ -51,6 +51,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use citydb_log::backend::plan::decode as decode_view;
+use citydb_log::backend::{join_segments, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -382,28 +384,7 @@ fn with_view<T>(row: &Row, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogE
 }
 
 fn decode(row: &Row) -> Result<RecordedEvent, LogError> {
-    with_view(row, |v| {
-        let stream_id: StreamId = v
-            .envelope
-            .stream_id
-            .parse()
-            .map_err(|_| corrupted(v.envelope.position, "the stream id is not canonical"))?;
-        Ok(RecordedEvent {
-            position: v.envelope.position,
-            stream_id,
-            stream_version: v.envelope.stream_version,
-            event_id: v.envelope.event_id,
-            event_type: v.envelope.event_type.to_owned(),
-            schema_version: v.envelope.schema_version,
-            recorded_at: v.envelope.recorded_at,
-            data: v.data.unwrap_or_default().to_vec(),
-            metadata: v.envelope.metadata.to_vec(),
-            data_hash: v.data_hash,
-            prev_stream_hash: v.prev_stream_hash,
-            prev_log_hash: v.prev_log_hash,
-            hash: v.hash,
-        })
-    })?
+    with_view(row, |view| decode_view(&view))?
 }
 
 /// Verifies positions `from..to` (`to = None`: to the end) as one segment, on its own pooled
@@ -451,26 +432,14 @@ async fn verify_range(
 impl EventLog for PostgresLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
         citydb_log::validate_append(&appends, self.inner.config.max_event_size)?;
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .queue
-            .send(writer::WriteRequest::Append { appends, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_append(&self.inner.queue, appends).await
     }
 
     /// Checked and written by this process's writer, in its group commit under the append lock
     /// ([`APPEND_LOCK_KEY`]), against the tip, streams and event ids read under that lock: so it
     /// is serialised with every node's appends, and it NOTIFYs the new head like an append.
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .queue
-            .send(writer::WriteRequest::Copy { events, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_copy(&self.inner.queue, events).await
     }
 
     async fn read_stream(
@@ -548,41 +517,30 @@ impl EventLog for PostgresLog {
         let Some(last) = last_position(&*self.client().await?).await? else {
             return Ok(LogVerifier::new(expected_head).finish());
         };
-        let count = last + 1;
-        let segments = if count < config.parallel_verify_threshold {
-            1
-        } else {
-            (config.verify_segments.max(1) as u64).min(count)
-        };
-        let step = count.div_ceil(segments);
-        // Rounding the step up can leave fewer (non-empty) segments than asked for.
-        let segments = count.div_ceil(step);
-        let tasks: Vec<_> = (0..segments)
-            .map(|k| {
-                // The last segment runs to the end, including anything appended meanwhile.
-                let to = (k + 1 < segments).then_some((k + 1) * step);
+        let ranges = verify_ranges(
+            last + 1,
+            config.parallel_verify_threshold,
+            config.verify_segments as u64,
+        );
+        let tasks: Vec<_> = ranges
+            .into_iter()
+            .map(|(from, to)| {
                 tokio::spawn(verify_range(
                     self.inner.pool.clone(),
-                    k * step,
+                    from,
                     to,
                     expected_head,
                     config.verify_chunk,
                 ))
             })
             .collect();
-        let mut joined: Option<LogVerifier> = None;
+        let mut segments = Vec::with_capacity(tasks.len());
         for task in tasks {
-            let segment = task.await.map_err(|e| {
+            segments.push(task.await.map_err(|e| {
                 LogError::Storage(format!("a verification task failed: {e}").into())
-            })??;
-            joined = Some(match joined {
-                None => segment,
-                Some(before) => before.join(segment),
-            });
+            })?);
         }
-        Ok(joined
-            .unwrap_or_else(|| LogVerifier::new(expected_head))
-            .finish())
+        join_segments(segments, expected_head)
     }
 
     async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {

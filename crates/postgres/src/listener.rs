@@ -16,7 +16,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::schema::NOTIFY_CHANNEL;
-use crate::writer::publish;
+use citydb_log::backend::publish_head;
 
 /// `application_name` of the listener connection (visible in `pg_stat_activity`).
 pub(crate) const APPLICATION_NAME: &str = "citydb-listener";
@@ -88,7 +88,7 @@ async fn session(
             note = notes.recv() => match note {
                 Some(payload) => {
                     if let Ok(position) = payload.parse::<u64>() {
-                        publish(head, position);
+                        publish_head(head, position);
                     }
                 }
                 None => return Ok(()),
@@ -98,7 +98,7 @@ async fn session(
                 if let Some(position) = row.try_get::<_, Option<i64>>(0)?
                     && let Ok(position) = u64::try_from(position)
                 {
-                    publish(head, position);
+                    publish_head(head, position);
                 }
             }
         }

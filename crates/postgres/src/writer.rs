@@ -14,8 +14,9 @@
 //!    the group names. Their snapshots include every append committed before, by any process.
 //! 3. The requests are applied one after the other in memory, against that state (updated as
 //!    each succeeds, so later requests see earlier ones exactly as if run one by one): the
-//!    idempotency and expected-version checks, positions, versions and chain links. One
-//!    multi-row INSERT then carries every row of the group.
+//!    idempotency and expected-version checks, positions, versions and chain links, all by
+//!    `citydb_log::backend::plan`, as in every store. One multi-row INSERT then carries every
+//!    row of the group.
 //! 4. Once the INSERT succeeded: `SELECT pg_notify(NOTIFY_CHANNEL, last position); COMMIT`
 //!    (the notification goes out only if the transaction commits).
 //!
@@ -47,15 +48,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use citydb_log::chain::{ChainLink, Envelope};
-use citydb_log::{
-    AppendOutcome, CopyBase, FaultKind, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
-    StreamWritten, validate_copy,
-};
+use citydb_log::backend::plan::{KnownState, Recorded, Tip, plan};
+use citydb_log::chain::{ChainLink, EventView};
+use citydb_log::{FaultKind, Hash, LogError};
 
 use crate::schema::{APPEND_LOCK_KEY, EVENT_ID_CONSTRAINT, NOTIFY_CHANNEL};
 use crate::{corrupted, describe, non_negative, pool_error, storage_error, storage_fault};
 
+use citydb_log::backend::publish_head;
 pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one transaction (and the lock it holds) stays short.
@@ -121,24 +121,12 @@ pub(crate) async fn run(
             .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max()
         {
-            publish(&head, last);
+            publish_head(&head, last);
         }
         for (request, result) in group.drain(..).zip(results) {
             request.answer(result);
         }
     }
-}
-
-/// Raises the published head to `position` (never lowers it).
-pub(crate) fn publish(head: &watch::Sender<Option<u64>>, position: u64) {
-    head.send_if_modified(|h| {
-        if *h < Some(position) {
-            *h = Some(position);
-            true
-        } else {
-            false
-        }
-    });
 }
 
 /// How a group's transaction ended, short of a failure of the whole group.
@@ -191,23 +179,14 @@ async fn commit_group(
     }
 }
 
-/// The log's tip while a group is being written.
-#[derive(Clone, Copy)]
-struct Tip {
-    next_position: u64,
-    hash: Hash,
-    recorded_at: i64,
-}
-
 /// What the group's requests are checked against: read once after taking the lock, then kept
-/// up to date in memory as requests are applied.
+/// up to date in memory as requests are planned (`KnownState::record`).
 struct State {
     tip: Tip,
     now: i64,
-    /// The last version and hash of each stream the group names that has events.
-    streams: HashMap<String, (u64, Hash)>,
-    /// Stream, version and position of each of the group's event ids already recorded.
-    recorded: HashMap<Uuid, (String, u64, u64)>,
+    /// The last version and hash of each stream the group names that has events, and where
+    /// each of the group's event ids already recorded is.
+    known: KnownState,
 }
 
 async fn try_commit_group(
@@ -220,26 +199,31 @@ async fn try_commit_group(
     let mut results = Vec::with_capacity(group.len());
     let mut rows = Rows::default();
     for request in group {
-        let applied = match request {
-            WriteRequest::Append { appends, .. } => apply(&state, appends),
-            WriteRequest::Copy { events, .. } => apply_copy(&state, events, max_event_size),
-        };
-        match applied {
-            Ok(applied) => {
+        let planned = plan(
+            request,
+            state.tip,
+            state.now,
+            &mut state.known,
+            max_event_size,
+        )
+        .and_then(|plan| Ok((Rows::of(&plan.rows, request)?, plan)));
+        match planned {
+            Ok((request_rows, plan)) => {
                 if isolate
-                    && !applied.rows.is_empty()
-                    && let Err(e) = insert_isolated(client, &applied.rows).await?
+                    && !request_rows.is_empty()
+                    && let Err(e) = insert_isolated(client, &request_rows).await?
                 {
                     // Rolled back to its savepoint: it leaves no trace, in the database or
                     // in the state the next requests are checked against.
                     results.push(Err(e));
                     continue;
                 }
-                state.record(&applied);
+                state.known.record(&plan);
+                state.tip = plan.tip;
                 if !isolate {
-                    rows.extend(applied.rows);
+                    rows.extend(request_rows);
                 }
-                results.push(Ok(applied.outcome));
+                results.push(Ok(plan.written));
             }
             Err(e) => results.push(Err(e)),
         }
@@ -355,29 +339,24 @@ async fn read_state(client: &Object, group: &[WriteRequest]) -> Result<State, Lo
     let tip = match tip.try_get::<_, Option<i64>>(1).map_err(storage_error)? {
         Some(position) => {
             let position = non_negative(position, 0, "position")?;
-            Tip {
-                next_position: position + 1,
-                hash: stored_hash(&tip, 2, position)?,
-                recorded_at: tip.try_get(3).map_err(storage_error)?,
-            }
+            let hash: &[u8] = tip.try_get(2).map_err(storage_error)?;
+            Tip::after(position, hash, tip.try_get(3).map_err(storage_error)?)?
         }
-        None => Tip {
-            next_position: 0,
-            hash: Hash::ZERO,
-            recorded_at: i64::MIN,
-        },
+        None => Tip::EMPTY,
     };
     let mut state = State {
         tip,
         now,
-        streams: HashMap::with_capacity(streams.len()),
-        recorded: HashMap::with_capacity(recorded.len()),
+        known: KnownState {
+            streams: HashMap::with_capacity(streams.len()),
+            recorded: HashMap::with_capacity(recorded.len()),
+        },
     };
     for row in &streams {
         let stream: String = row.try_get(0).map_err(storage_error)?;
         let version = non_negative(row.try_get(1).map_err(storage_error)?, 0, "stream version")?;
         let hash = stored_hash(row, 2, 0)?;
-        state.streams.insert(stream, (version, hash));
+        state.known.streams.insert(stream, (version, hash));
     }
     for row in &recorded {
         let id: Uuid = row.try_get(0).map_err(storage_error)?;
@@ -388,7 +367,14 @@ async fn read_state(client: &Object, group: &[WriteRequest]) -> Result<State, Lo
             position,
             "stream version",
         )?;
-        state.recorded.insert(id, (stream, version, position));
+        state.known.recorded.insert(
+            id,
+            Recorded {
+                stream,
+                version,
+                position,
+            },
+        );
     }
     Ok(state)
 }
@@ -396,250 +382,6 @@ async fn read_state(client: &Object, group: &[WriteRequest]) -> Result<State, Lo
 fn stored_hash(row: &tokio_postgres::Row, i: usize, position: u64) -> Result<Hash, LogError> {
     let bytes: &[u8] = row.try_get(i).map_err(storage_error)?;
     Hash::from_slice(bytes).ok_or_else(|| corrupted(position, "hash is not 32 bytes"))
-}
-
-/// One request, applied in memory.
-struct Applied<'a> {
-    outcome: Written,
-    rows: Rows<'a>,
-    tip: Tip,
-    /// The new last version and hash of each stream written.
-    streams: Vec<(&'a str, u64, Hash)>,
-}
-
-impl State {
-    /// Takes in a request's effects once its rows are (or will be) inserted.
-    fn record(&mut self, applied: &Applied<'_>) {
-        self.tip = applied.tip;
-        for (stream, version, hash) in &applied.streams {
-            self.streams.insert((*stream).to_owned(), (*version, *hash));
-        }
-        for i in 0..applied.rows.len() {
-            self.recorded.insert(
-                applied.rows.event_id[i],
-                (
-                    applied.rows.stream_id[i].to_owned(),
-                    applied.rows.stream_version[i] as u64,
-                    applied.rows.position[i] as u64,
-                ),
-            );
-        }
-    }
-}
-
-/// Checks one request against `state` and computes its rows, positions, versions and links.
-/// Writes nothing: on error, nothing of the request remains.
-fn apply<'a>(state: &State, appends: &'a [StreamAppend]) -> Result<Applied<'a>, LogError> {
-    if let Some(outcome) = already_recorded(state, appends)? {
-        return Ok(Applied {
-            outcome: Written::Append(outcome),
-            rows: Rows::default(),
-            tip: state.tip,
-            streams: Vec::new(),
-        });
-    }
-    let mut tip = state.tip;
-    let recorded_at = state.now.max(tip.recorded_at);
-    let first_position = tip.next_position;
-    let mut rows = Rows::default();
-    let mut streams = Vec::with_capacity(appends.len());
-    let mut written = Vec::with_capacity(appends.len());
-    for append in appends {
-        let current = state.streams.get(append.stream.as_str()).copied();
-        let actual = current.map(|(v, _)| v);
-        if !append.expected.accepts(actual) {
-            return Err(LogError::WrongExpectedVersion {
-                stream: append.stream.clone(),
-                expected: append.expected,
-                actual,
-            });
-        }
-        let (mut next_version, mut prev_stream) = match current {
-            Some((v, h)) => (v + 1, h),
-            None => (0, Hash::ZERO),
-        };
-        let first_version = (!append.events.is_empty()).then_some(next_version);
-        for event in &append.events {
-            let env = Envelope {
-                position: tip.next_position,
-                stream_id: append.stream.as_str(),
-                stream_version: next_version,
-                event_id: event.event_id,
-                event_type: &event.event_type,
-                schema_version: event.schema_version,
-                recorded_at,
-                metadata: &event.metadata,
-            };
-            let link = ChainLink::compute(&env, &event.data, prev_stream, tip.hash);
-            let full = || LogError::storage(FaultKind::Full, "the log has reached 2^63 positions");
-            rows.position
-                .push(i64::try_from(tip.next_position).map_err(|_| full())?);
-            rows.stream_id.push(append.stream.as_str());
-            rows.stream_version
-                .push(i64::try_from(next_version).map_err(|_| full())?);
-            rows.event_id.push(event.event_id);
-            rows.event_type.push(&event.event_type);
-            rows.schema_version.push(i64::from(event.schema_version));
-            rows.recorded_at.push(recorded_at);
-            rows.data.push(Some(&event.data));
-            rows.metadata.push(&event.metadata);
-            prev_stream = link.hash;
-            tip.hash = link.hash;
-            rows.links.push(link);
-            tip.next_position += 1;
-            next_version += 1;
-        }
-        if let Some(last) = next_version.checked_sub(1)
-            && first_version.is_some()
-        {
-            written.push((append.stream.as_str(), last, prev_stream));
-        }
-        streams.push(StreamWritten {
-            stream: append.stream.clone(),
-            first_version,
-            current_version: next_version.checked_sub(1).or(actual),
-        });
-    }
-    let wrote = tip.next_position > first_position;
-    if wrote {
-        tip.recorded_at = recorded_at;
-    }
-    Ok(Applied {
-        outcome: Written::Append(AppendOutcome {
-            streams,
-            first_position: wrote.then_some(first_position),
-            last_position: wrote.then(|| tip.next_position - 1),
-            already_recorded: false,
-        }),
-        rows,
-        tip,
-        streams: written,
-    })
-}
-
-/// Checks a batch of recorded events against `state` (`citydb_log::validate_copy`: it must
-/// continue the log exactly) and takes its rows verbatim. Writes nothing: on error, nothing of
-/// the request remains.
-fn apply_copy<'a>(
-    state: &State,
-    events: &'a [RecordedEvent],
-    max_event_size: usize,
-) -> Result<Applied<'a>, LogError> {
-    let mut base = CopyBase {
-        tip: state.tip.next_position.checked_sub(1).map(|position| {
-            (
-                LogHead {
-                    position,
-                    hash: state.tip.hash,
-                },
-                state.tip.recorded_at,
-            )
-        }),
-        ..CopyBase::default()
-    };
-    for event in events {
-        let stream = event.stream_id.as_str();
-        if let Some(current) = state.streams.get(stream) {
-            base.streams.insert(stream.to_owned(), *current);
-        }
-        if state.recorded.contains_key(&event.event_id) {
-            base.recorded.insert(event.event_id);
-        }
-    }
-    let head = validate_copy(events, &base, max_event_size)?;
-    let out_of_range = |n: u64| LogError::InvalidEvent {
-        reason: format!("position or version {n} is out of range"),
-    };
-    let mut rows = Rows::default();
-    let mut last_of_stream: HashMap<&'a str, (u64, Hash)> = HashMap::new();
-    for event in events {
-        rows.position
-            .push(i64::try_from(event.position).map_err(|_| out_of_range(event.position))?);
-        rows.stream_id.push(event.stream_id.as_str());
-        rows.stream_version.push(
-            i64::try_from(event.stream_version).map_err(|_| out_of_range(event.stream_version))?,
-        );
-        rows.event_id.push(event.event_id);
-        rows.event_type.push(&event.event_type);
-        rows.schema_version.push(i64::from(event.schema_version));
-        rows.recorded_at.push(event.recorded_at);
-        rows.data.push(event.stored_data());
-        rows.metadata.push(&event.metadata);
-        rows.links.push(ChainLink {
-            data_hash: event.data_hash,
-            prev_stream_hash: event.prev_stream_hash,
-            prev_log_hash: event.prev_log_hash,
-            hash: event.hash,
-        });
-        last_of_stream.insert(event.stream_id.as_str(), (event.stream_version, event.hash));
-    }
-    let recorded_at = events
-        .last()
-        .map_or(state.tip.recorded_at, |e| e.recorded_at);
-    Ok(Applied {
-        outcome: Written::Copy(head),
-        rows,
-        tip: Tip {
-            next_position: head.position + 1,
-            hash: head.hash,
-            recorded_at,
-        },
-        streams: last_of_stream
-            .into_iter()
-            .map(|(stream, (version, hash))| (stream, version, hash))
-            .collect(),
-    })
-}
-
-/// If the request's events are all recorded already, the original outcome; if none are, `None`;
-/// if only some are, or in other streams, an `IdempotencyConflict` (as in every backend).
-fn already_recorded(
-    state: &State,
-    appends: &[StreamAppend],
-) -> Result<Option<AppendOutcome>, LogError> {
-    let mut found_any = false;
-    let mut missing: Option<Uuid> = None;
-    let mut streams = Vec::with_capacity(appends.len());
-    let (mut first_position, mut last_position) = (None::<u64>, None::<u64>);
-    for append in appends {
-        let (mut first_version, mut last_version) = (None, None);
-        for event in &append.events {
-            match state.recorded.get(&event.event_id) {
-                None => missing = missing.or(Some(event.event_id)),
-                Some((stream, version, position)) => {
-                    found_any = true;
-                    if stream != append.stream.as_str() {
-                        return Err(LogError::IdempotencyConflict {
-                            event_id: event.event_id,
-                            reason: format!("it was recorded in stream {stream}"),
-                        });
-                    }
-                    first_version = first_version.or(Some(*version));
-                    last_version = Some(*version);
-                    first_position = Some(first_position.map_or(*position, |p| p.min(*position)));
-                    last_position = Some(last_position.map_or(*position, |p| p.max(*position)));
-                }
-            }
-        }
-        streams.push(StreamWritten {
-            stream: append.stream.clone(),
-            first_version,
-            current_version: last_version,
-        });
-    }
-    match (found_any, missing) {
-        (false, _) => Ok(None),
-        (true, None) => Ok(Some(AppendOutcome {
-            streams,
-            first_position,
-            last_position,
-            already_recorded: true,
-        })),
-        (true, Some(event_id)) => Err(LogError::IdempotencyConflict {
-            event_id,
-            reason: "some of the request's events were already recorded, this one was not".into(),
-        }),
-    }
 }
 
 /// The columns of the rows to insert, as arrays for `INSERT … SELECT * FROM unnest(…)`.
@@ -659,6 +401,43 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// The planned rows of `request` as columns. A position or version past PostgreSQL's
+    /// BIGINT: for an append the log is full; for a copy the batch is invalid.
+    fn of(planned: &[EventView<'a>], request: &WriteRequest) -> Result<Rows<'a>, LogError> {
+        let copy = matches!(request, WriteRequest::Copy { .. });
+        let bigint = |n: u64| {
+            i64::try_from(n).map_err(|_| {
+                if copy {
+                    LogError::InvalidEvent {
+                        reason: format!("position or version {n} is out of range"),
+                    }
+                } else {
+                    LogError::storage(FaultKind::Full, "the log has reached 2^63 positions")
+                }
+            })
+        };
+        let mut rows = Rows::default();
+        for row in planned {
+            let env = &row.envelope;
+            rows.position.push(bigint(env.position)?);
+            rows.stream_id.push(env.stream_id);
+            rows.stream_version.push(bigint(env.stream_version)?);
+            rows.event_id.push(env.event_id);
+            rows.event_type.push(env.event_type);
+            rows.schema_version.push(i64::from(env.schema_version));
+            rows.recorded_at.push(env.recorded_at);
+            rows.data.push(row.data);
+            rows.metadata.push(env.metadata);
+            rows.links.push(ChainLink {
+                data_hash: row.data_hash,
+                prev_stream_hash: row.prev_stream_hash,
+                prev_log_hash: row.prev_log_hash,
+                hash: row.hash,
+            });
+        }
+        Ok(rows)
+    }
+
     fn len(&self) -> usize {
         self.position.len()
     }

@@ -5,10 +5,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
-use citydb_log::chain::{ChainLink, Envelope};
-use citydb_log::conformance::{Backend, Tamper};
+use citydb_log::conformance::{Backend, Tamper, flipped, forged_event};
 use citydb_log::{Hash, conformance_tests};
 use citydb_postgres::testkit::{self, TestCluster};
 use citydb_postgres::{PostgresConfig, PostgresLog};
@@ -73,10 +71,7 @@ impl Backend for PgBackend {
                     .await
                     .unwrap();
                 let text = String::from_utf8(row.get::<_, Vec<u8>>(0)).unwrap();
-                // Change one digit or letter, keeping the text valid JSON.
-                let changed = text
-                    .replacen("conformance", "conformancf", 1)
-                    .replacen("\"n\":", "\"m\":", 1);
+                let changed = flipped(&text);
                 assert_ne!(changed, text);
                 db.execute(
                     &format!("UPDATE events SET {column} = $1 WHERE position = $2"),
@@ -129,30 +124,19 @@ impl Backend for PgBackend {
                     .unwrap();
                 let prev = Hash::from_slice(row.get::<_, &[u8]>(0)).unwrap();
                 let recorded_at: i64 = row.get(1);
-                let stream = format!("forged-{}", Uuid::now_v7());
-                let env = Envelope {
-                    position: after + 1,
-                    stream_id: &stream,
-                    stream_version: 0,
-                    event_id: Uuid::now_v7(),
-                    event_type: "Forged",
-                    schema_version: 1,
-                    recorded_at,
-                    metadata: b"{}",
-                };
-                let link = ChainLink::compute(&env, b"{}", Hash::ZERO, prev);
+                let forged = forged_event(after + 1, prev, recorded_at);
                 db.execute(
                     "INSERT INTO events VALUES ($1, $2, 0, $3, 'Forged', 1, $4,
                          '\\x7b7d', '\\x7b7d', $5, $6, $7, $8)",
                     &[
                         &(a + 1),
-                        &stream,
-                        &env.event_id,
+                        &forged.stream_id.as_str(),
+                        &forged.event_id,
                         &recorded_at,
-                        &link.data_hash.as_bytes().as_slice(),
-                        &link.prev_stream_hash.as_bytes().as_slice(),
-                        &link.prev_log_hash.as_bytes().as_slice(),
-                        &link.hash.as_bytes().as_slice(),
+                        &forged.data_hash.as_bytes().as_slice(),
+                        &forged.prev_stream_hash.as_bytes().as_slice(),
+                        &forged.prev_log_hash.as_bytes().as_slice(),
+                        &forged.hash.as_bytes().as_slice(),
                     ],
                 )
                 .await

@@ -1,19 +1,18 @@
 //! PostgreSQL-specific behaviour, on a real server this test binary starts itself:
-//! crash safety of a SIGKILLed appender, several independent nodes appending to one database,
+//! crash safety of a SIGKILLed appender (the log crate's harness), several independent nodes appending to one database,
 //! hash-for-hash equality with the SQLite backend, schema handling, and the live head across
 //! processes (LISTEN/NOTIFY, reconnection, polling).
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use citydb_log::conformance::crash::CrashStore;
 use citydb_log::conformance::event;
 use citydb_log::{
     EventLog, ExpectedVersion, LogError, LogHead, Metadata, NewEvent, RecordedEvent, StreamAppend,
@@ -70,147 +69,36 @@ async fn wait_for_head(head: &mut watch::Receiver<Option<u64>>, position: u64, w
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crash safety
+// Crash safety: the log crate's SIGKILL harness on a fresh database. (The client dies, not the
+// server: what this proves is that a transaction cut off mid-way leaves nothing behind and that
+// the advisory lock of a dead appender is released.)
 
-const CHILD_ENV: &str = "CITYDB_PG_CRASH_CHILD";
-
-/// In the child: append forever from several tasks, printing `event_id position` per ack.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_child_entry() {
-    let Ok(url) = std::env::var(CHILD_ENV) else {
-        return; // Not a child: nothing to do in a normal run.
-    };
-    let log = Arc::new(open(&url).await);
-    let mut tasks = Vec::new();
-    for w in 0..8u64 {
-        let log = log.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = stream("citizen");
-            for i in 0.. {
-                // Mix single events and small batches.
-                let events: Vec<_> = (0..1 + (i + w) % 4)
-                    .map(|k| event(w * 1_000_000 + i * 10 + k))
-                    .collect();
-                let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
-                let out = log
-                    .append(vec![StreamAppend::new(
-                        stream.clone(),
-                        ExpectedVersion::Any,
-                        events,
-                    )])
-                    .await
-                    .unwrap();
-                let first = out.first_position.unwrap();
-                for (k, id) in ids.iter().enumerate() {
-                    println!("{id} {}", first + k as u64);
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+struct PgDatabase {
+    url: String,
 }
 
-fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
-/// A child process appends and reports each acknowledged append; it is SIGKILLed at a random
-/// moment, five times over the same database. Every acknowledged event must be in the log where
-/// it was acknowledged, and the chain must verify. (The client dies, not the server: what this
-/// proves is that a transaction cut off mid-way leaves nothing behind and that the advisory
-/// lock of a dead appender is released.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_appends_survive_sigkill() {
-    if TestCluster::shared_or_skip("acknowledged_appends_survive_sigkill").is_none() {
-        return;
-    }
-    if std::env::var(CHILD_ENV).is_ok() {
-        return;
-    }
-    let url = fresh_db().await;
-    let exe = std::env::current_exe().unwrap();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
-    let mut acknowledged: Vec<(Uuid, u64)> = Vec::new();
-
-    for round in 0..5 {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash_child_entry",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // The reader signals the first acknowledgement, so that the random delay starts once
-        // the child is really writing (its start-up time varies with the machine's load).
-        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let mut parts = line.split(' ');
-                if let (Some(id), Some(pos)) = (parts.next(), parts.next())
-                    && let (Ok(id), Ok(pos)) = (id.parse::<Uuid>(), pos.parse::<u64>())
-                {
-                    if acks.is_empty() {
-                        let _ = started_tx.send(());
-                    }
-                    acks.push((id, pos));
-                }
-            }
-            acks
-        });
-
-        let start = Instant::now();
-        let _ = started_rx.recv_timeout(Duration::from_secs(60));
-        let delay = Duration::from_millis(200 + xorshift(&mut seed) % 400);
-        tokio::time::sleep(delay).await;
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        let acks = reader.join().unwrap();
-        assert!(
-            !acks.is_empty(),
-            "round {round}: the child acknowledged nothing in {:?}",
-            start.elapsed()
-        );
-        acknowledged.extend(acks);
-
-        let log = open(&url).await;
-        let report = log.verify_log(None).await.unwrap();
-        assert!(report.is_intact(), "round {round}: {:?}", report.corruption);
-        for (id, position) in &acknowledged {
-            let found = log.read_all(*position, 1).await.unwrap();
-            assert_eq!(
-                found.first().map(|e| e.event_id),
-                Some(*id),
-                "round {round}: acknowledged event {id} is not at position {position}"
-            );
+#[async_trait::async_trait]
+impl CrashStore for PgDatabase {
+    async fn create() -> Self {
+        PgDatabase {
+            url: fresh_db().await,
         }
-        assert!(report.events as usize >= acknowledged.len());
-        // The dead child's lock is gone: this process can append right away.
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            log.append(vec![StreamAppend::new(
-                stream("probe"),
-                ExpectedVersion::NoStream,
-                vec![event(round)],
-            )]),
-        )
-        .await
-        .expect("the append lock was not released")
-        .unwrap();
+    }
+
+    fn place(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn open(place: &str) -> Arc<dyn EventLog> {
+        Arc::new(open(place).await)
     }
 }
+
+fn crash_test_runs(test: &str) -> bool {
+    TestCluster::shared_or_skip(test).is_some()
+}
+
+citydb_log::crash_tests!(PgDatabase, run_if = crash_test_runs);
 
 // ---------------------------------------------------------------------------------------------
 // Several nodes on one database

@@ -1,4 +1,4 @@
-//! The read models against a real `SqliteLog` filled through `decide`.
+//! The read models against an event log (in memory) filled through `decide`.
 
 mod common;
 
@@ -11,7 +11,6 @@ use citydb_domain::business::{ChangeLegalRepresentatives, DissolveBusiness, Rena
 use citydb_domain::citizen::{ChangeResidence, MergeCitizens, RecordDeath, ResidenceKind};
 use citydb_domain::parcel::{Holder, RetireParcel, TransferKind, TransferRights};
 use citydb_domain::*;
-use citydb_log::EventLog;
 use citydb_projections::*;
 
 use common::*;
@@ -1065,7 +1064,7 @@ async fn a_damaged_file_is_found_on_open_and_rebuilt_from_the_log() {
 
 #[tokio::test]
 async fn a_file_from_another_schema_is_rebuilt_and_a_foreign_file_refused() {
-    let w = World::new();
+    let w = World::on_sqlite();
     small_city(&w).await;
     let p = w.manual("projections.db").await;
     p.catch_up().await.expect("catch up");

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use citydb_domain::citizen::RegistrationOrigin;
 use citydb_domain::*;
-use citydb_log::{EventLog, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
+use citydb_log::{ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
 use citydb_projections::*;
 
 use common::*;

@@ -21,10 +21,11 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use citydb_log::backend::BlockingPool;
+use citydb_log::backend::plan::decode as decode_view;
+use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
@@ -431,28 +432,7 @@ fn with_view<T>(row: &Row<'_>, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, 
 }
 
 fn decode(row: &Row<'_>) -> Result<RecordedEvent, LogError> {
-    with_view(row, |v| {
-        let stream_id: StreamId = v
-            .envelope
-            .stream_id
-            .parse()
-            .map_err(|_| corrupted(v.envelope.position, "the stream id is not canonical"))?;
-        Ok(RecordedEvent {
-            position: v.envelope.position,
-            stream_id,
-            stream_version: v.envelope.stream_version,
-            event_id: v.envelope.event_id,
-            event_type: v.envelope.event_type.to_owned(),
-            schema_version: v.envelope.schema_version,
-            recorded_at: v.envelope.recorded_at,
-            data: v.data.unwrap_or_default().to_vec(),
-            metadata: v.envelope.metadata.to_vec(),
-            data_hash: v.data_hash,
-            prev_stream_hash: v.prev_stream_hash,
-            prev_log_hash: v.prev_log_hash,
-            hash: v.hash,
-        })
-    })?
+    with_view(row, |view| decode_view(&view))?
 }
 
 fn query_events(
@@ -478,24 +458,14 @@ impl EventLog for SqliteLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
         citydb_log::validate_append(&appends, self.inner.config.max_event_size)?;
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send(writer::WriteRequest::Append { appends, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_append(queue, appends).await
     }
 
     /// Checked and written on the writer thread, in its group commit (under the request's own
     /// savepoint), so that it is serialised with appends; publishes the new head like them.
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send(writer::WriteRequest::Copy { events, reply })
-            .await
-            .map_err(|_| LogError::Closed)?;
-        answer.await.map_err(|_| LogError::Closed)?
+        send_copy(queue, events).await
     }
 
     async fn read_stream(
@@ -576,20 +546,7 @@ impl EventLog for SqliteLog {
             let Some((last, _, _)) = schema::last_event(conn)? else {
                 return Ok(LogVerifier::new(expected_head).finish());
             };
-            let threads = segments_wanted.max(1);
-            let segments = if last + 1 < threshold {
-                1
-            } else {
-                threads.min(last + 1)
-            };
-            let step = (last + 1).div_ceil(segments);
-            // Rounding the step up can leave fewer non-empty ranges than asked for (5 events
-            // over 4 threads: steps of 2 make 3 ranges); an empty range past the end would
-            // start beyond the log and read as a gap.
-            let segments = (last + 1).div_ceil(step);
-            let ranges: Vec<(u64, Option<u64>)> = (0..segments)
-                .map(|k| (k * step, (k + 1 < segments).then_some((k + 1) * step)))
-                .collect();
+            let ranges = verify_ranges(last + 1, threshold, segments_wanted);
             // The first range runs here on the pooled connection, the others on their own.
             let results: Vec<Result<LogVerifier, LogError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges[1..]
@@ -610,17 +567,7 @@ impl EventLog for SqliteLog {
                 }));
                 results
             });
-            let mut joined: Option<LogVerifier> = None;
-            for segment in results {
-                let segment = segment?;
-                joined = Some(match joined {
-                    None => segment,
-                    Some(before) => before.join(segment),
-                });
-            }
-            Ok(joined
-                .unwrap_or_else(|| LogVerifier::new(expected_head))
-                .finish())
+            join_segments(results, expected_head)
         })
         .await
     }

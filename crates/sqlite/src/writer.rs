@@ -16,21 +16,20 @@
 //!   is checked with `citydb_log::validate_copy` against the tip and stream tips read inside the
 //!   transaction (so it is serialised with appends exactly like one) and its rows are inserted
 //!   verbatim under its own savepoint; appends after it chain on from its last event.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! - What a request writes (positions, versions, chain links, `recorded_at`, the answer) is
+//!   planned by `citydb_log::backend::plan`, as in every store; this file holds only SQLite's
+//!   transaction, lookups and INSERT.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use citydb_log::chain::{ChainLink, Envelope};
-use citydb_log::{
-    AppendOutcome, CopyBase, CopyRefusal, Hash, LogError, LogHead, RecordedEvent, StreamAppend,
-    StreamWritten, validate_copy,
-};
+use citydb_log::backend::plan::{LogState, Recorded, Tip, json_text, now_micros, plan};
+use citydb_log::{CopyRefusal, Hash, LogError};
 
 use crate::{corrupted, schema, storage_error};
 
+use citydb_log::backend::publish_head;
 pub(crate) use citydb_log::backend::{WriteRequest, Written};
 
 /// Limits on one group, so that one commit stays short.
@@ -65,16 +64,9 @@ pub(crate) fn run(
             .iter()
             .filter_map(|r| r.as_ref().ok().and_then(Written::last_position))
             .max();
-        if last_visible.is_some() {
+        if let Some(last) = last_visible {
             checkpointer.nudge();
-            head_tx.send_if_modified(|h| {
-                if *h < last_visible {
-                    *h = last_visible;
-                    true
-                } else {
-                    false
-                }
-            });
+            publish_head(&head_tx, last);
         }
         for (request, result) in group.drain(..).zip(results) {
             request.answer(result);
@@ -182,14 +174,6 @@ impl Checkpointer {
     }
 }
 
-/// The log's tip while a group is being written.
-#[derive(Clone, Copy)]
-struct Tip {
-    next_position: u64,
-    hash: Hash,
-    recorded_at: i64,
-}
-
 fn commit_group(
     conn: &mut Connection,
     group: &[WriteRequest],
@@ -212,36 +196,18 @@ fn try_commit_group(
 ) -> Result<Vec<Result<Written, LogError>>, LogError> {
     control(conn, "BEGIN IMMEDIATE")?;
     let mut tip = match schema::last_event(conn)? {
-        Some((position, hash, recorded_at)) => Tip {
-            next_position: position + 1,
-            hash: Hash::from_slice(&hash)
-                .ok_or_else(|| corrupted(position, "hash is not 32 bytes"))?,
-            recorded_at,
-        },
-        None => Tip {
-            next_position: 0,
-            hash: Hash::ZERO,
-            recorded_at: i64::MIN,
-        },
+        Some((position, hash, recorded_at)) => Tip::after(position, &hash, recorded_at)?,
+        None => Tip::EMPTY,
     };
     let now = now_micros();
     let mut results = Vec::with_capacity(group.len());
     for request in group {
         control(conn, "SAVEPOINT request")?;
-        let mut request_tip = tip;
-        let applied = match request {
-            WriteRequest::Append { appends, .. } => {
-                apply(conn, appends, &mut request_tip, now).map(Written::Append)
-            }
-            WriteRequest::Copy { events, .. } => {
-                copy(conn, events, &mut request_tip, max_event_size).map(Written::Copy)
-            }
-        };
-        match applied {
-            Ok(outcome) => {
+        match apply(conn, request, tip, now, max_event_size) {
+            Ok((written, request_tip)) => {
                 control(conn, "RELEASE request")?;
                 tip = request_tip;
-                results.push(Ok(outcome));
+                results.push(Ok(written));
             }
             Err(e) => {
                 control(conn, "ROLLBACK TO request")?;
@@ -263,132 +229,129 @@ fn control(conn: &Connection, sql: &str) -> Result<(), LogError> {
         .map_err(storage_error)
 }
 
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 const STREAM_TIP_SQL: &str = "SELECT stream_version, hash FROM events WHERE stream_id = ?1
     ORDER BY stream_version DESC LIMIT 1";
+
+const RECORDED_SQL: &str =
+    "SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1";
 
 const INSERT_SQL: &str = "INSERT INTO events (position, stream_id, stream_version, event_id,
         event_type, schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
         prev_log_hash, hash)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-/// The stream's last version and hash; `None` when it has no events.
-fn stream_tip(
-    select_stream: &mut rusqlite::CachedStatement<'_>,
-    stream: &str,
-) -> Result<Option<(u64, Hash)>, LogError> {
-    select_stream
-        .query_row([stream], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
-        })
-        .optional()
-        .map_err(storage_error)?
-        .map(|(v, h)| {
-            Hash::from_slice(&h)
-                .map(|h| (v, h))
-                .ok_or_else(|| corrupted(v, "stream hash is not 32 bytes"))
-        })
-        .transpose()
+/// What the planner asks, answered by queries inside the open write transaction.
+struct Stored<'c> {
+    conn: &'c Connection,
 }
 
-/// Writes a batch of recorded events verbatim inside the open transaction, once
-/// `citydb_log::validate_copy` has checked, against the state read here, that it continues the
-/// log exactly. On error the caller rolls back its savepoint, so nothing of it survives.
-fn copy(
-    conn: &Connection,
-    events: &[RecordedEvent],
-    tip: &mut Tip,
-    max_event_size: usize,
-) -> Result<LogHead, LogError> {
-    let mut base = CopyBase {
-        tip: tip.next_position.checked_sub(1).map(|position| {
-            (
-                LogHead {
-                    position,
-                    hash: tip.hash,
-                },
-                tip.recorded_at,
-            )
-        }),
-        ..CopyBase::default()
-    };
-    let mut select_stream = conn.prepare_cached(STREAM_TIP_SQL).map_err(storage_error)?;
-    let mut lookup = conn
-        .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
-        .map_err(storage_error)?;
-    let mut looked_up = std::collections::HashSet::new();
-    for event in events {
-        let stream = event.stream_id.as_str();
-        if looked_up.insert(stream)
-            && let Some(current) = stream_tip(&mut select_stream, stream)?
-        {
-            base.streams.insert(stream.to_owned(), current);
-        }
-        if lookup
-            .exists([event.event_id.as_bytes().as_slice()])
+impl LogState for Stored<'_> {
+    /// One indexed query per id: only the first event of a new request is looked up, and the
+    /// unique index on `event_id` refuses a later one already recorded (see `apply`).
+    const CHECKS_EVERY_ID: bool = false;
+
+    fn stream_tip(&mut self, stream: &str) -> Result<Option<(u64, Hash)>, LogError> {
+        let mut select = self
+            .conn
+            .prepare_cached(STREAM_TIP_SQL)
+            .map_err(storage_error)?;
+        select
+            .query_row([stream], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
             .map_err(storage_error)?
-        {
-            base.recorded.insert(event.event_id);
-        }
+            .map(|(v, h)| {
+                Hash::from_slice(&h)
+                    .map(|h| (v, h))
+                    .ok_or_else(|| corrupted(v, "stream hash is not 32 bytes"))
+            })
+            .transpose()
     }
-    let head = validate_copy(events, &base, max_event_size)?;
+
+    fn recorded(&mut self, event_id: Uuid) -> Result<Option<Recorded>, LogError> {
+        let mut lookup = self
+            .conn
+            .prepare_cached(RECORDED_SQL)
+            .map_err(storage_error)?;
+        lookup
+            .query_row([event_id.as_bytes().as_slice()], |r| {
+                Ok(Recorded {
+                    stream: r.get(0)?,
+                    version: r.get::<_, i64>(1)? as u64,
+                    position: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .optional()
+            .map_err(storage_error)
+    }
+}
+
+/// Plans one request (`citydb_log::backend::plan`) against the state read inside the open
+/// transaction and inserts its rows. On error the caller rolls back its savepoint, so a
+/// half-applied request never survives.
+fn apply(
+    conn: &Connection,
+    request: &WriteRequest,
+    tip: Tip,
+    now: i64,
+    max_event_size: usize,
+) -> Result<(Written, Tip), LogError> {
+    let plan = plan(request, tip, now, &mut Stored { conn }, max_event_size)?;
+    let copy = matches!(request, WriteRequest::Copy { .. });
     let mut insert = conn.prepare_cached(INSERT_SQL).map_err(storage_error)?;
-    for event in events {
+    for row in &plan.rows {
+        let env = &row.envelope;
         // Validated: the metadata and any data are UTF-8 JSON text; a redacted payload is NULL.
-        let data = event
-            .stored_data()
-            .map(|d| utf8(d, event.event_id, "data"))
+        let data = row
+            .data
+            .map(|d| json_text(d, env.event_id, "data"))
             .transpose()?;
-        let metadata = utf8(&event.metadata, event.event_id, "metadata")?;
+        let metadata = json_text(env.metadata, env.event_id, "metadata")?;
         insert
             .execute(params![
-                clamp_position(event.position)?,
-                event.stream_id.as_str(),
-                clamp_position(event.stream_version)?,
-                event.event_id.as_bytes().as_slice(),
-                event.event_type,
-                event.schema_version,
-                event.recorded_at,
+                clamp_position(env.position)?,
+                env.stream_id,
+                clamp_position(env.stream_version)?,
+                env.event_id.as_bytes().as_slice(),
+                env.event_type,
+                env.schema_version,
+                env.recorded_at,
                 data,
                 metadata,
-                event.data_hash.as_bytes().as_slice(),
-                event.prev_stream_hash.as_bytes().as_slice(),
-                event.prev_log_hash.as_bytes().as_slice(),
-                event.hash.as_bytes().as_slice(),
+                row.data_hash.as_bytes().as_slice(),
+                row.prev_stream_hash.as_bytes().as_slice(),
+                row.prev_log_hash.as_bytes().as_slice(),
+                row.hash.as_bytes().as_slice(),
             ])
             .map_err(|e| match e.sqlite_error_code() {
-                // Checked above; only a row written behind the writer's back can clash.
+                // Checked by the planner; only a row written behind the writer's back can
+                // clash with a copied one.
                 Some(rusqlite::ErrorCode::ConstraintViolation)
-                    if e.to_string().contains("event_id") =>
+                    if copy && e.to_string().contains("event_id") =>
                 {
                     LogError::CopyRefused {
-                        position: event.position,
+                        position: env.position,
                         reason: CopyRefusal::DuplicateEventId {
-                            event_id: event.event_id,
+                            event_id: env.event_id,
                         },
+                    }
+                }
+                // Versions are planned in this transaction, so only the event id can clash:
+                // a partial re-send whose first event is new, or two requests carrying the
+                // same id.
+                Some(rusqlite::ErrorCode::ConstraintViolation) if !copy => {
+                    LogError::IdempotencyConflict {
+                        event_id: env.event_id,
+                        reason:
+                            "this event id is already recorded, but not the request's first event"
+                                .into(),
                     }
                 }
                 _ => storage_error(e),
             })?;
     }
-    if let Some(last) = events.last() {
-        *tip = Tip {
-            next_position: head.position + 1,
-            hash: head.hash,
-            recorded_at: last.recorded_at,
-        };
-    }
-    Ok(head)
-}
-
-fn utf8<'a>(bytes: &'a [u8], event_id: Uuid, field: &'static str) -> Result<&'a str, LogError> {
-    std::str::from_utf8(bytes).map_err(|_| LogError::InvalidJson { event_id, field })
+    Ok((plan.written, plan.tip))
 }
 
 /// A position or version as SQLite's signed 64-bit integer.
@@ -396,177 +359,4 @@ fn clamp_position(n: u64) -> Result<i64, LogError> {
     i64::try_from(n).map_err(|_| LogError::InvalidEvent {
         reason: format!("position or version {n} is out of range"),
     })
-}
-
-/// Applies one request inside the open transaction. On error the caller rolls back its
-/// savepoint, so a half-applied request never survives.
-fn apply(
-    conn: &Connection,
-    appends: &[StreamAppend],
-    tip: &mut Tip,
-    now: i64,
-) -> Result<AppendOutcome, LogError> {
-    if let Some(outcome) = already_recorded(conn, appends)? {
-        return Ok(outcome);
-    }
-    let mut select_stream = conn.prepare_cached(STREAM_TIP_SQL).map_err(storage_error)?;
-    let mut insert = conn.prepare_cached(INSERT_SQL).map_err(storage_error)?;
-    let recorded_at = now.max(tip.recorded_at);
-    let first_position = tip.next_position;
-    let mut streams = Vec::with_capacity(appends.len());
-    for append in appends {
-        let current = stream_tip(&mut select_stream, append.stream.as_str())?;
-        let actual = current.map(|(v, _)| v);
-        if !append.expected.accepts(actual) {
-            return Err(LogError::WrongExpectedVersion {
-                stream: append.stream.clone(),
-                expected: append.expected,
-                actual,
-            });
-        }
-        let (mut next_version, mut prev_stream) = match current {
-            Some((v, h)) => (v + 1, h),
-            None => (0, Hash::ZERO),
-        };
-        let first_version = (!append.events.is_empty()).then_some(next_version);
-        for event in &append.events {
-            let env = Envelope {
-                position: tip.next_position,
-                stream_id: append.stream.as_str(),
-                stream_version: next_version,
-                event_id: event.event_id,
-                event_type: &event.event_type,
-                schema_version: event.schema_version,
-                recorded_at,
-                metadata: &event.metadata,
-            };
-            let link = ChainLink::compute(&env, &event.data, prev_stream, tip.hash);
-            let data = std::str::from_utf8(&event.data).map_err(|_| LogError::InvalidJson {
-                event_id: event.event_id,
-                field: "data",
-            })?;
-            let metadata =
-                std::str::from_utf8(&event.metadata).map_err(|_| LogError::InvalidJson {
-                    event_id: event.event_id,
-                    field: "metadata",
-                })?;
-            insert
-                .execute(params![
-                    tip.next_position as i64,
-                    append.stream.as_str(),
-                    next_version as i64,
-                    event.event_id.as_bytes().as_slice(),
-                    event.event_type,
-                    event.schema_version,
-                    recorded_at,
-                    data,
-                    metadata,
-                    link.data_hash.as_bytes().as_slice(),
-                    link.prev_stream_hash.as_bytes().as_slice(),
-                    link.prev_log_hash.as_bytes().as_slice(),
-                    link.hash.as_bytes().as_slice(),
-                ])
-                .map_err(|e| match e.sqlite_error_code() {
-                    // Versions are computed in this transaction, so only the event id can clash:
-                    // a partial re-send, or two requests carrying the same id.
-                    Some(rusqlite::ErrorCode::ConstraintViolation) => LogError::IdempotencyConflict {
-                        event_id: event.event_id,
-                        reason: "this event id is already recorded, but not the request's first event".into(),
-                    },
-                    _ => storage_error(e),
-                })?;
-            prev_stream = link.hash;
-            tip.hash = link.hash;
-            tip.next_position += 1;
-            next_version += 1;
-        }
-        tip.recorded_at = recorded_at;
-        streams.push(StreamWritten {
-            stream: append.stream.clone(),
-            first_version,
-            current_version: next_version.checked_sub(1).or(actual),
-        });
-    }
-    let written = tip.next_position > first_position;
-    Ok(AppendOutcome {
-        streams,
-        first_position: written.then_some(first_position),
-        last_position: written.then(|| tip.next_position - 1),
-        already_recorded: false,
-    })
-}
-
-/// If the request's events are all recorded already, the original outcome; if none are, `None`;
-/// if only some are, or in other streams, an `IdempotencyConflict`.
-///
-/// Only the first event is looked up on the common path: if it is new, any later event that is
-/// not trips the unique index on insert, which `apply` reports as the same conflict.
-fn already_recorded(
-    conn: &Connection,
-    appends: &[StreamAppend],
-) -> Result<Option<AppendOutcome>, LogError> {
-    let mut lookup = conn
-        .prepare_cached(
-            "SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1",
-        )
-        .map_err(storage_error)?;
-    let Some(first) = appends.iter().flat_map(|a| &a.events).next() else {
-        return Ok(None);
-    };
-    if !lookup
-        .exists([first.event_id.as_bytes().as_slice()])
-        .map_err(storage_error)?
-    {
-        return Ok(None);
-    }
-    let mut found_any = false;
-    let mut missing: Option<Uuid> = None;
-    let mut streams = Vec::with_capacity(appends.len());
-    let (mut first_position, mut last_position) = (None::<u64>, None::<u64>);
-    for append in appends {
-        let (mut first_version, mut last_version) = (None, None);
-        for event in &append.events {
-            let row: Option<(String, i64, i64)> = lookup
-                .query_row([event.event_id.as_bytes().as_slice()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-                .map_err(storage_error)?;
-            match row {
-                None => missing = missing.or(Some(event.event_id)),
-                Some((stream, version, position)) => {
-                    found_any = true;
-                    if stream != append.stream.as_str() {
-                        return Err(LogError::IdempotencyConflict {
-                            event_id: event.event_id,
-                            reason: format!("it was recorded in stream {stream}"),
-                        });
-                    }
-                    let (version, position) = (version as u64, position as u64);
-                    first_version = first_version.or(Some(version));
-                    last_version = Some(version);
-                    first_position = Some(first_position.map_or(position, |p| p.min(position)));
-                    last_position = Some(last_position.map_or(position, |p| p.max(position)));
-                }
-            }
-        }
-        streams.push(StreamWritten {
-            stream: append.stream.clone(),
-            first_version,
-            current_version: last_version,
-        });
-    }
-    match (found_any, missing) {
-        (false, _) => Ok(None),
-        (true, None) => Ok(Some(AppendOutcome {
-            streams,
-            first_position,
-            last_position,
-            already_recorded: true,
-        })),
-        (true, Some(event_id)) => Err(LogError::IdempotencyConflict {
-            event_id,
-            reason: "some of the request's events were already recorded, this one was not".into(),
-        }),
-    }
 }

@@ -1,5 +1,7 @@
-//! A small command handler over a real `SqliteLog` (load → decide → append, the way the registry
-//! drives the domain), and fixtures for valid identifiers.
+//! A small command handler over an event log (load → decide → append, the way the registry
+//! drives the domain), and fixtures for valid identifiers. The log is the in-memory one: these
+//! tests are about the read models, not a store; [`World::on_sqlite`] for the one that needs
+//! a log file.
 
 #![allow(dead_code)]
 
@@ -15,6 +17,7 @@ use citydb_domain::citizen::{RegisterCitizen, RegistrationOrigin};
 use citydb_domain::parcel::{Holder, Holding, RegisterParcel};
 use citydb_domain::stewardship::{Actor, LegalBasis, StewardRole};
 use citydb_domain::*;
+use citydb_log::memory::MemoryLog;
 use citydb_log::{
     AppendOutcome, Direction, EventLog, ExpectedVersion, Metadata, NewEvent, READ_BATCH,
     StreamAppend, StreamId,
@@ -23,12 +26,22 @@ use citydb_projections::{ProjectionConfig, Projections};
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 
 pub struct World {
+    /// The projection files (and the log file of [`World::on_sqlite`]).
     pub dir: tempfile::TempDir,
-    pub log: Arc<SqliteLog>,
+    pub log: Arc<dyn EventLog>,
 }
 
 impl World {
     pub fn new() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        World {
+            dir,
+            log: Arc::new(MemoryLog::new()),
+        }
+    }
+
+    /// A world whose log is an SQLite file, `log.db`.
+    pub fn on_sqlite() -> World {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = SqliteConfig {
             durability: Durability::Normal,

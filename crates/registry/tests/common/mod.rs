@@ -1,5 +1,5 @@
-//! Shared fixtures: a real SQLite log in a tempdir, a registry on it, command builders, and the
-//! from-scratch replay check.
+//! Shared fixtures: a real SQLite log in a tempdir (or, where a test needs only a log, the
+//! in-memory one), a registry on it, command builders, and the from-scratch replay check.
 
 #![allow(dead_code)]
 
@@ -13,6 +13,7 @@ use citydb_domain::business::*;
 use citydb_domain::citizen::*;
 use citydb_domain::parcel::*;
 use citydb_domain::*;
+use citydb_log::memory::MemoryLog;
 use citydb_log::{
     AppendOutcome, Direction, EventLog, LogError, LogHead, RecordedEvent, StreamAppend, StreamId,
 };
@@ -29,17 +30,23 @@ use uuid::Uuid;
 pub struct Env {
     pub log: Arc<dyn EventLog>,
     pub registry: Registry,
-    // Last: the log must close before its directory goes.
-    pub dir: TempDir,
+    // Last: the log must close before its directory goes. `None`: the log is in memory.
+    pub dir: Option<TempDir>,
 }
 
 pub fn open() -> Env {
     open_with(Durability::Full)
 }
 
-/// No fsync per commit: for the property test, which opens many logs.
+/// The in-memory log: for the property test, which opens many logs and is about the
+/// registry's replay, not about a store.
 pub fn open_fast() -> Env {
-    open_with(Durability::Normal)
+    let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+    Env {
+        registry: Registry::new(log.clone()),
+        log,
+        dir: None,
+    }
 }
 
 fn open_with(durability: Durability) -> Env {
@@ -53,7 +60,7 @@ fn open_with(durability: Durability) -> Env {
     Env {
         registry: Registry::new(log.clone()),
         log,
-        dir,
+        dir: Some(dir),
     }
 }
 

@@ -1,0 +1,144 @@
+//! Opens the configured backend from a URL; the only crate that knows every store.
+//!
+//! A node keeps two logs: the event log (the truth) and the access log (the hash-chained log of
+//! personal-data reads). [`open`] opens both on the [`Store`] named on the command line, with a
+//! [`WriteProbe`] that readiness asks whether the store accepts writes; the API receives them
+//! as `Arc<dyn EventLog>`s and knows no backend. Where the logs live:
+//! - embedded (default): `DIR/log.db` and `DIR/access-log.db`, SQLite files in the data
+//!   directory — back both up;
+//! - PostgreSQL: the event log in the database's current schema and the access log in schema
+//!   [`ACCESS_LOG_SCHEMA`] of the same database, shared by every node that points at it.
+//!
+//! A new backend is one more [`Store`] variant, its arm in [`open`] and its [`WriteProbe`].
+
+mod probe;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use citydb_log::backend::WriteProbe;
+use citydb_log::{EventLog, LogError};
+use citydb_postgres::{PostgresConfig, PostgresLog};
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+
+pub use probe::{PostgresProbe, SqliteProbe};
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// Where a node's logs live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// SQLite files in the data directory.
+    Embedded,
+    /// A PostgreSQL database (`postgres://…`), shared by any number of nodes.
+    Postgres(String),
+}
+
+impl std::str::FromStr for Store {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "embedded" || s == "sqlite" {
+            Ok(Store::Embedded)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Store::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "unknown store {s:?}: expected `embedded` or a postgres:// URL"
+            ))
+        }
+    }
+}
+
+/// How each backend is opened; only the one [`Store`] names is used.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
+}
+
+/// A node's two logs, opened, and how to ask their store whether it accepts writes.
+pub struct OpenedStore {
+    pub log: Arc<dyn EventLog>,
+    pub access: Arc<dyn EventLog>,
+    pub probe: Arc<dyn WriteProbe>,
+}
+
+/// The PostgreSQL schema that holds the access log, beside the event log.
+pub const ACCESS_LOG_SCHEMA: &str = "citydb_access";
+
+/// Opens the event log and the access log of `store` (the embedded store's files in
+/// `data_dir`, created with it if missing).
+pub async fn open(
+    store: &Store,
+    data_dir: &Path,
+    config: &StoreConfig,
+) -> Result<OpenedStore, StoreError> {
+    match store {
+        Store::Embedded => {
+            std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+                path: data_dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let (log_path, access_path) = (data_dir.join("log.db"), data_dir.join("access-log.db"));
+            let log = SqliteLog::open(&log_path, config.sqlite.clone())?;
+            let access = SqliteLog::open(&access_path, config.sqlite.clone())?;
+            Ok(OpenedStore {
+                log: Arc::new(log),
+                access: Arc::new(access),
+                probe: Arc::new(SqliteProbe {
+                    log: log_path,
+                    access: access_path,
+                }),
+            })
+        }
+        Store::Postgres(url) => {
+            let log = PostgresLog::connect(url, config.postgres.clone()).await?;
+            // The access log is a second log of the same kind; it lives in its own schema of
+            // the same database, so every node shares it and one backup holds both.
+            let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
+            create_schema(url, ACCESS_LOG_SCHEMA).await?;
+            let access = PostgresLog::connect(&access_url, config.postgres.clone()).await?;
+            Ok(OpenedStore {
+                log: Arc::new(log),
+                access: Arc::new(access),
+                probe: Arc::new(PostgresProbe { url: url.clone() }),
+            })
+        }
+    }
+}
+
+fn with_search_path(url: &str, schema: &str) -> Result<String, StoreError> {
+    if url.contains("options=") {
+        return Err(StoreError::Store(
+            "the PostgreSQL URL already sets `options`; citydb sets the access log's search_path itself".into(),
+        ));
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+async fn create_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| StoreError::Store(format!("cannot connect to PostgreSQL: {e}")))?;
+    let task = tokio::spawn(connection);
+    let created = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .await
+        .map_err(|e| StoreError::Store(format!("cannot create schema {schema}: {e}")));
+    drop(client);
+    let _ = task.await;
+    created
+}
+
+#[cfg(test)]
+mod tests;
