@@ -1,0 +1,150 @@
+//! End-to-end benchmarks of the whole at Hải Phòng scale: the real `citydb` binary (release,
+//! built by `cargo bench`) generates, imports, verifies and projects a city, then serves it over
+//! loopback to a concurrent GraphQL load whose every response is checked.
+//!
+//! Run: `CITYDB_SCALE_CITIZENS=20000 cargo bench --bench scale` (figures: docs/benchmarks.md,
+//! "End to end at Hải Phòng scale"). It prints a markdown table on stdout and writes it to
+//! `<dir>/results.md`.
+//!
+//! Parameters (environment):
+//! - `CITYDB_SCALE_CITIZENS` (20000 = 1/100 of Hải Phòng's 2,000,000; businesses = 15%,
+//!   parcels = 50% of it, as `citydb fixtures` makes them), `CITYDB_SCALE_SEED` (2025);
+//! - `CITYDB_SCALE_CLIENTS` (32 concurrent clients), `CITYDB_SCALE_SECONDS` (10 s per
+//!   operation, after a 1 s warm-up), `CITYDB_SCALE_MAX_REQUESTS` (200000 per operation);
+//! - `CITYDB_SCALE_DIR` (default `target/tmp/scale-<citizens>`; emptied first) and
+//!   `CITYDB_SCALE_KEEP=1` to keep the data directory and the fixture file afterwards.
+//!
+//! Everything runs on 127.0.0.1; every load is bounded in time and in count.
+
+mod fixture;
+mod load;
+mod offline;
+mod ops;
+mod report;
+mod server;
+mod serving;
+mod steps;
+
+use std::path::{Path, PathBuf};
+
+const BIN: &str = env!("CARGO_BIN_EXE_citydb");
+const XROAD_USER: &str = "officer-7";
+const XROAD_ISSUE: &str = "HS-2026-0042";
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .replace(['_', ','], "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// The run's parameters (environment; see above).
+struct Params {
+    citizens: u64,
+    seed: u64,
+    clients: usize,
+    seconds: u64,
+    max_requests: u64,
+    keep: bool,
+}
+
+impl Params {
+    fn from_env() -> Self {
+        Self {
+            citizens: env_u64("CITYDB_SCALE_CITIZENS", 20_000),
+            seed: env_u64("CITYDB_SCALE_SEED", 2025),
+            clients: env_u64("CITYDB_SCALE_CLIENTS", 32) as usize,
+            seconds: env_u64("CITYDB_SCALE_SECONDS", 10),
+            max_requests: env_u64("CITYDB_SCALE_MAX_REQUESTS", 200_000),
+            keep: std::env::var("CITYDB_SCALE_KEEP").is_ok_and(|v| v == "1"),
+        }
+    }
+}
+
+/// Where a run keeps its files: `work` (emptied first) holds the data directory, the step
+/// logs, the fixture, the principals and the report.
+struct Dirs {
+    work: PathBuf,
+    data: PathBuf,
+    logs: PathBuf,
+    fixture: PathBuf,
+    data_s: String,
+    fixture_s: String,
+}
+
+impl Dirs {
+    fn prepare(citizens: u64) -> Self {
+        let work = std::env::var_os("CITYDB_SCALE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scale-{citizens}"))
+            });
+        let _ = std::fs::remove_dir_all(&work);
+        let data = work.join("data");
+        let logs = work.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let fixture = work.join("fixture.ndjson");
+        let data_s = data.to_str().unwrap().to_owned();
+        let fixture_s = fixture.to_str().unwrap().to_owned();
+        Self {
+            work,
+            data,
+            logs,
+            fixture,
+            data_s,
+            fixture_s,
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` runs every bench with its filter: run only when asked for (or unfiltered).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "scale".contains(f.as_str())) {
+        return;
+    }
+    let params = Params::from_env();
+    let dirs = Dirs::prepare(params.citizens);
+    let use_time = steps::time_v_available();
+    let load_before = report::loadavg();
+    let mut findings: Vec<String> = Vec::new();
+
+    // 1. The offline steps: generate, import, verify, export and verify, rebuild.
+    let offline = offline::run(&params, &dirs, use_time, &mut findings);
+    // 2. Serve to a service and a steward: every operation's load, the floor, the access log.
+    let (config_path, tokens) = server::principals(&dirs.work);
+    let served = serving::run(
+        &params,
+        &dirs,
+        &offline,
+        &config_path,
+        &tokens,
+        use_time,
+        &mut findings,
+    );
+    // 3. The report.
+    let md = report::render(
+        &params,
+        &offline,
+        &served,
+        use_time,
+        &load_before,
+        &findings,
+    );
+    println!("\n{md}");
+    std::fs::write(dirs.work.join("results.md"), &md).unwrap();
+    eprintln!(
+        "[scale] results in {}",
+        dirs.work.join("results.md").display()
+    );
+    if !params.keep {
+        let _ = std::fs::remove_dir_all(&dirs.data);
+        let _ = std::fs::remove_file(&dirs.fixture);
+    }
+}

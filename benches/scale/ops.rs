@@ -1,0 +1,368 @@
+//! The GraphQL operations of the load and the check of every response.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, sample};
+
+// --- the operations and their checks ------------------------------------------------------------
+
+fn example(name: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphql/examples");
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        // The operation, not its recorded answer (`NN-*.expected.json`).
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "graphql")
+                && p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(name))
+        })
+        .unwrap_or_else(|| panic!("no example {name}* in {}", dir.display()));
+    std::fs::read_to_string(path).unwrap()
+}
+
+const PARCEL_NO_PERSONAL: &str = r#"query ParcelWithHolders($key: String!) {
+  parcel(key: $key) {
+    id key commune { name } area landUse status
+    holders {
+      shareNumerator shareDenominator
+      holder { __typename ... on Citizen { id } ... on Business { id code name } }
+    }
+    certificate { serial entryNumber issueDate issuer }
+    mortgages { contractNumber amount creditor { name } }
+  }
+}"#;
+
+const BUSINESS_NO_PERSONAL: &str = r#"query BusinessWithRepresentatives($code: String!) {
+  business(code: $code) {
+    id code name englishName status
+    headOffice { commune { name } street }
+    charterCapital businessLines
+    legalRepresentatives { id }
+    branches { code name }
+  }
+}"#;
+
+pub enum Expect {
+    Citizen {
+        id: String,
+        pin: String,
+        full: String,
+    },
+    Search {
+        tokens: Vec<String>,
+        first: usize,
+    },
+    Parcel {
+        id: String,
+        key: String,
+        holders: Vec<(String, String)>,
+        names: bool,
+    },
+    Business {
+        id: String,
+        code: String,
+        reps: Vec<String>,
+        names: bool,
+    },
+    /// The fixed bytes of the HTTP floor: a citizen, whichever.
+    AnyCitizen,
+}
+
+/// Checks one response; on failure, a short category and a detail.
+pub fn check(status: u16, body: &[u8], expect: &Expect) -> Result<(), (String, String)> {
+    let fail = |cat: &str, detail: String| Err((cat.to_owned(), detail));
+    if status != 200 {
+        return fail(
+            &format!("HTTP {status}"),
+            String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+        );
+    }
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return fail("not JSON", e.to_string()),
+    };
+    if let Some(errors) = v.get("errors") {
+        let code = errors[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("NO_CODE");
+        return fail(&format!("errors: {code}"), errors.to_string());
+    }
+    let d = &v["data"];
+    match expect {
+        Expect::Citizen { id, pin, full } => {
+            let c = &d["citizen"];
+            if c.is_null() {
+                return fail("citizen: null", format!("pin {pin}"));
+            }
+            if c["pin"] != json!(pin) {
+                return fail(
+                    "citizen: other pin",
+                    format!("asked {pin}, got {}", c["pin"]),
+                );
+            }
+            if c["id"] != json!(format!("citizen-{id}")) {
+                return fail("citizen: other id", format!("pin {pin}: {}", c["id"]));
+            }
+            if c["name"]["full"] != json!(full) {
+                return fail(
+                    "citizen: other name",
+                    format!("pin {pin}: expected {full:?}, got {}", c["name"]["full"]),
+                );
+            }
+        }
+        Expect::Search { tokens, first } => {
+            let Some(edges) = d["citizens"]["edges"].as_array() else {
+                return fail("search: no edges", v.to_string());
+            };
+            if edges.is_empty() {
+                return fail("search: no match", tokens.join(" "));
+            }
+            if edges.len() > *first {
+                return fail("search: page too long", format!("{}", edges.len()));
+            }
+            for e in edges {
+                let full = e["node"]["name"]["full"].as_str().unwrap_or_default();
+                let folded = citydb_domain::folded_key(full);
+                let words: Vec<&str> = folded.split_whitespace().collect();
+                let last = tokens.len() - 1;
+                let all = tokens.iter().enumerate().all(|(i, t)| {
+                    words
+                        .iter()
+                        .any(|w| *w == t || (i == last && w.starts_with(t.as_str())))
+                });
+                if !all {
+                    return fail(
+                        "search: hit does not match",
+                        format!("{:?} for {:?}", full, tokens.join(" ")),
+                    );
+                }
+            }
+        }
+        Expect::Parcel {
+            id,
+            key,
+            holders,
+            names,
+        } => {
+            let p = &d["parcel"];
+            if p.is_null() {
+                return fail("parcel: null", key.clone());
+            }
+            if p["key"] != json!(key) || p["id"] != json!(format!("parcel-{id}")) {
+                return fail(
+                    "parcel: other record",
+                    format!("asked {key}, got {}", p["key"]),
+                );
+            }
+            let mut got: Vec<(String, String)> = Vec::new();
+            for h in p["holders"].as_array().into_iter().flatten() {
+                let (n, dn) = (
+                    h["shareNumerator"].as_str().unwrap_or("?"),
+                    h["shareDenominator"].as_str().unwrap_or("?"),
+                );
+                let share = if dn == "1" {
+                    n.to_owned()
+                } else {
+                    format!("{n}/{dn}")
+                };
+                let holder = &h["holder"];
+                let hid = holder["id"].as_str().unwrap_or("?").to_owned();
+                if *names {
+                    let named = match holder["__typename"].as_str() {
+                        Some("Citizen") => holder["name"]["full"].as_str().is_some(),
+                        Some("Business") => holder["code"].as_str().is_some(),
+                        _ => false,
+                    };
+                    if !named {
+                        return fail("parcel: holder without name", holder.to_string());
+                    }
+                }
+                got.push((hid, share));
+            }
+            let mut want = holders.clone();
+            want.sort();
+            got.sort();
+            if got != want {
+                return fail(
+                    "parcel: other holders",
+                    format!("{key}: expected {want:?}, got {got:?}"),
+                );
+            }
+        }
+        Expect::Business {
+            id,
+            code,
+            reps,
+            names,
+        } => {
+            let b = &d["business"];
+            if b.is_null() {
+                return fail("business: null", code.clone());
+            }
+            if b["code"] != json!(code) || b["id"] != json!(format!("business-{id}")) {
+                return fail(
+                    "business: other record",
+                    format!("asked {code}, got {}", b["code"]),
+                );
+            }
+            let mut got: Vec<String> = Vec::new();
+            for r in b["legalRepresentatives"].as_array().into_iter().flatten() {
+                if *names && r["name"]["full"].as_str().is_none() {
+                    return fail("business: representative without name", r.to_string());
+                }
+                got.push(r["id"].as_str().unwrap_or("?").to_owned());
+            }
+            let mut want: Vec<String> = reps.iter().map(|r| format!("citizen-{r}")).collect();
+            want.sort();
+            got.sort();
+            if got != want {
+                return fail(
+                    "business: other representatives",
+                    format!("{code}: expected {want:?}, got {got:?}"),
+                );
+            }
+        }
+        Expect::AnyCitizen => {
+            if d["citizen"]["pin"].as_str().is_none() {
+                return fail("floor: no citizen", v.to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub struct Op {
+    pub label: String,
+    pub role: &'static str,
+    pub url: String,
+    pub token: String,
+    pub xroad: bool,
+    /// Request bodies (leaked: they live for the whole run) and what each must answer.
+    pub requests: Vec<(&'static [u8], Expect)>,
+}
+
+fn body(query: &str, variables: Value) -> &'static [u8] {
+    let bytes = serde_json::to_vec(&json!({ "query": query, "variables": variables })).unwrap();
+    Box::leak(bytes.into_boxed_slice())
+}
+
+/// Keys drawn per operation (the sample of the fixture's records each operation cycles over).
+pub const KEYS: usize = 5_000;
+
+/// The six operations of the load, each with its requests (keys sampled from `fx` with `seed`)
+/// and the answer each must get: (a)–(d) as a service that reads names, (c′) and (d′) as a
+/// steward asking for ids only.
+pub fn operations(
+    fx: &Fixture,
+    seed: u64,
+    url: &str,
+    service: &str,
+    steward: &str,
+) -> Vec<Arc<Op>> {
+    let q_citizen = example("01-");
+    let q_search = example("02-");
+    let q_parcel = example("03-");
+    let q_business = example("04-");
+    let citizen_requests = || -> Vec<(&'static [u8], Expect)> {
+        sample(&fx.citizens, KEYS, seed)
+            .into_iter()
+            .map(|c| {
+                (
+                    body(&q_citizen, json!({ "pin": c.pin })),
+                    Expect::Citizen {
+                        id: c.id.clone(),
+                        pin: c.pin.clone(),
+                        full: c.full.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let search_requests: Vec<(&'static [u8], Expect)> = sample(&fx.citizens, KEYS, seed + 1)
+        .into_iter()
+        .map(|c| {
+            let folded = citydb_domain::folded_key(&c.family_middle);
+            let tokens: Vec<String> = folded.split_whitespace().map(str::to_owned).collect();
+            (
+                body(&q_search, json!({ "search": folded, "first": 10 })),
+                Expect::Search { tokens, first: 10 },
+            )
+        })
+        .collect();
+    let parcel_requests = |query: &str, names: bool| -> Vec<(&'static [u8], Expect)> {
+        sample(&fx.parcels, KEYS, seed + 2)
+            .into_iter()
+            .map(|p| {
+                (
+                    body(query, json!({ "key": p.key })),
+                    Expect::Parcel {
+                        id: p.id.clone(),
+                        key: p.key.clone(),
+                        holders: p.holders.clone(),
+                        names,
+                    },
+                )
+            })
+            .collect()
+    };
+    let business_requests = |query: &str, names: bool| -> Vec<(&'static [u8], Expect)> {
+        sample(&fx.businesses, KEYS, seed + 3)
+            .into_iter()
+            .map(|b| {
+                (
+                    body(query, json!({ "code": b.code })),
+                    Expect::Business {
+                        id: b.id.clone(),
+                        code: b.code.clone(),
+                        reps: b.reps.clone(),
+                        names,
+                    },
+                )
+            })
+            .collect()
+    };
+    let op = |label: &str, role: &'static str, requests: Vec<(&'static [u8], Expect)>| {
+        Arc::new(Op {
+            label: label.to_owned(),
+            role,
+            url: url.to_owned(),
+            token: if role == "service" {
+                service.to_owned()
+            } else {
+                steward.to_owned()
+            },
+            xroad: role == "service",
+            requests,
+        })
+    };
+    let ops = vec![
+        op("(a) citizen by PIN", "service", citizen_requests()),
+        op("(b) name search, first 10", "service", search_requests),
+        op(
+            "(c) parcel with holders (names)",
+            "service",
+            parcel_requests(&q_parcel, true),
+        ),
+        op(
+            "(d) business with representatives (names)",
+            "service",
+            business_requests(&q_business, true),
+        ),
+        op(
+            "(c′) parcel with holders (ids only)",
+            "steward",
+            parcel_requests(PARCEL_NO_PERSONAL, false),
+        ),
+        op(
+            "(d′) business with representatives (ids only)",
+            "steward",
+            business_requests(BUSINESS_NO_PERSONAL, false),
+        ),
+    ];
+    ops
+}

@@ -1,0 +1,85 @@
+//! `citydb migrate`: copy a whole log verbatim between stores, resumably, verifying both sides.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::out::say;
+use crate::progress;
+use citydb_log::{EventLog, LogError};
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+use citydb_store::{Store, StoreConfig};
+
+/// Opens one side of a migration: a `postgres://` URL (its event log, or its access log), or
+/// an SQLite file, which must exist unless it is the target.
+async fn open_endpoint(
+    spec: &str,
+    access_log: bool,
+    create: bool,
+) -> anyhow::Result<Arc<dyn EventLog>> {
+    if let Ok(store @ Store::Postgres(_)) = spec.parse::<Store>() {
+        let opened = citydb_store::open(&store, Path::new("."), &StoreConfig::default())
+            .await
+            .with_context(|| format!("cannot open {spec}"))?;
+        return Ok(if access_log {
+            opened.access
+        } else {
+            opened.log
+        });
+    }
+    let path = Path::new(spec);
+    if !create && !path.exists() {
+        anyhow::bail!("no log at {}", path.display());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log = SqliteLog::open(path, SqliteConfig::default())
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Arc::new(log))
+}
+
+pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow::Result<ExitCode> {
+    let source = open_endpoint(from, access_log, false).await?;
+    let target = open_endpoint(to, access_log, true).await?;
+    let progress = progress::events("copying");
+    if let Some(head) = source.head().await? {
+        progress.set_length(head.position + 1);
+    }
+    let started = Instant::now();
+    let copied = citydb_log::copy_log(&*source, &*target, batch.max(1), |n| {
+        progress.set_position(n)
+    })
+    .await;
+    progress.finish_and_clear();
+    match copied {
+        Ok(report) => {
+            say!(
+                "copied {} events ({} streams) in {:.1?}; both heads at {}",
+                report.events,
+                report.streams,
+                started.elapsed(),
+                report.target_head.map_or_else(
+                    || "nothing (empty log)".to_owned(),
+                    |h| format!("position {} hash {}", h.position, h.hash)
+                ),
+            );
+            if report.resumed_from > 0 {
+                say!("resumed after position {}", report.resumed_from - 1);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ (LogError::Corrupted { .. }
+            | LogError::CopyDiverged { .. }
+            | LogError::CopyRefused { .. }),
+        ) => {
+            eprintln!("migration refused: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

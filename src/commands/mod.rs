@@ -1,0 +1,56 @@
+//! The bodies of the `citydb` subcommands, one module per command (`main.rs` holds their
+//! command-line definitions and the dispatch), and what several of them share: opening an
+//! existing log of a data directory or store.
+
+pub mod export;
+pub mod fixtures;
+pub mod import;
+pub mod migrate;
+pub mod rebuild;
+pub mod serve;
+pub mod token;
+pub mod verify;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use citydb_log::EventLog;
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+use citydb_store::{Store, StoreConfig};
+
+/// Opens an existing log: a file of the data directory, or the PostgreSQL store's event log
+/// (`log.db`) or access log (`access-log.db`).
+pub async fn open_existing_log(
+    data: &Path,
+    store: &Store,
+    file: &str,
+) -> anyhow::Result<Arc<dyn EventLog>> {
+    if let Store::Postgres(_) = store {
+        let opened = citydb_store::open(store, data, &StoreConfig::default())
+            .await
+            .context("cannot open the PostgreSQL store")?;
+        return Ok(if file == "access-log.db" {
+            opened.access
+        } else {
+            opened.log
+        });
+    }
+    let path = data.join(file);
+    if !path.exists() {
+        anyhow::bail!("no log at {}", path.display());
+    }
+    let log = SqliteLog::open(&path, SqliteConfig::default())
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Arc::new(log))
+}
+
+/// The file name of the log asked for: the access log or the event log.
+pub fn log_file(access_log: bool) -> &'static str {
+    if access_log {
+        "access-log.db"
+    } else {
+        "log.db"
+    }
+}

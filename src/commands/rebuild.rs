@@ -1,0 +1,60 @@
+//! `citydb rebuild-projections`: remove projections.db without opening it and rebuild the read
+//! models from the log.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use super::open_existing_log;
+use crate::out::say;
+use crate::progress;
+use citydb_projections::{ProjectionConfig, Projections};
+use citydb_store::Store;
+
+pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(data, store, "log.db").await?;
+    let path = data.join("projections.db");
+    let config = ProjectionConfig {
+        follow: false,
+        ..ProjectionConfig::default()
+    };
+    // Never opened first: a damaged file may not open at all ("database disk image is
+    // malformed"), and everything in it comes back from the log anyway.
+    Projections::remove(&path).with_context(|| format!("cannot replace {}", path.display()))?;
+    let projections = Projections::open(&path, log.clone(), config).await?;
+    let started = Instant::now();
+    let progress = progress::events("projecting");
+    if let Some(head) = log.head().await? {
+        progress.set_length(head.position + 1);
+    }
+    let position = projections.watch_position();
+    let rebuild = projections.rebuild();
+    tokio::pin!(rebuild);
+    let result = loop {
+        tokio::select! {
+            result = &mut rebuild => break result,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                progress.set_position(*position.borrow());
+            }
+        }
+    };
+    progress.finish_and_clear();
+    result.context("the rebuild failed")?;
+    let failures = projections.failures(None, 1000).await?;
+    say!(
+        "projections rebuilt: {} events in {:.1} s",
+        projections.position(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failures.is_empty() {
+        say!(
+            "{} event(s) could not be applied (recorded in projection_errors), e.g. position {}: {}",
+            failures.len(),
+            failures[0].position,
+            failures[0].reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,55 @@
+//! `citydb token`: a new bearer token, printed once, and the principal's configuration entry
+//! holding only its hash.
+
+use std::process::ExitCode;
+
+use crate::out::{self, say};
+use citydb_api::{FieldGroup, Role, Token};
+
+pub fn run(
+    id: &str,
+    role: &str,
+    field_groups: &[String],
+    purposes: &[String],
+) -> anyhow::Result<ExitCode> {
+    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if role != Role::Service && !field_groups.is_empty() {
+        anyhow::bail!("only services are scoped by field group; other roles read every group");
+    }
+    for group in field_groups {
+        group
+            .parse::<FieldGroup>()
+            .map_err(|_| anyhow::anyhow!("unknown field group {group:?}"))?;
+    }
+    let token = Token::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut entry = format!(
+        "[[principal]]\nid = {}\nrole = \"{}\"\ntoken_hash = \"{}\"\n",
+        toml_string(id),
+        role.as_str(),
+        token.hash()
+    );
+    if !field_groups.is_empty() {
+        let list: Vec<String> = field_groups.iter().map(|g| toml_string(g)).collect();
+        entry.push_str(&format!("field_groups = [{}]\n", list.join(", ")));
+    }
+    if !purposes.is_empty() {
+        let list: Vec<String> = purposes.iter().map(|p| toml_string(p)).collect();
+        entry.push_str(&format!("purposes = [{}]\n", list.join(", ")));
+    }
+    say!(
+        "# Give this token to {id}; it is not stored anywhere:\n# {}",
+        token.as_str()
+    );
+    out::text(&entry);
+    if role == Role::Service && field_groups.is_empty() {
+        eprintln!(
+            "note: a service with no --field-group reads no personal field; add field_groups to the entry"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A TOML basic string (JSON string escaping is valid TOML for these characters).
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
