@@ -5,13 +5,13 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::date::{Date, PartialDate};
-use crate::decision::Target;
 use crate::ids::{
     BusinessId, CertificateSerial, CitizenId, CorrectionId, EnterpriseCode, ParcelId, PinMismatch,
     RecordId, RecordKind, UnknownCode,
 };
 use crate::key::NaturalKey;
 use crate::quantity::Area;
+use crate::target::Target;
 
 /// Why `decide` refused a command. Deciding is pure, so a refusal means
 /// nothing is written.
