@@ -70,5 +70,7 @@ pub use stewardship::{Actor, FieldChange, LegalBasis, StewardRole};
 pub use target::Target;
 pub use warning::DomainWarning;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
