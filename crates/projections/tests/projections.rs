@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use citydb_domain::business::{ChangeLegalRepresentatives, DissolveBusiness, RenameBusiness};
-use citydb_domain::citizen::{ChangeResidence, MergeCitizens, RecordDeath, ResidenceKind};
+use citydb_domain::citizen::{MergeCitizens, RecordDeath, ResidenceKind};
 use citydb_domain::parcel::{Holder, RetireParcel, TransferKind, TransferRights};
 use citydb_domain::*;
 use citydb_log::EventLog;
@@ -18,14 +18,9 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn residence(n: u128, commune: &str, since: &str) -> Command {
-    Command::ChangeResidence(ChangeResidence {
-        citizen: cid(n),
-        kind: ResidenceKind::Permanent,
-        commune: unit(commune),
-        address: format!("Số {n} Lạch Tray"),
-        since: date(since),
-    })
+/// Citizen `n` moves to "Số n Lạch Tray" in `commune`.
+fn move_to(n: u128, commune: &str, since: &str) -> Command {
+    residence(cid(n), commune, &format!("Số {n} Lạch Tray"), since)
 }
 
 /// A small city: people, businesses with representatives and branches, parcels with holders,
@@ -49,9 +44,9 @@ async fn small_city(w: &World) {
         .await;
     w.run(register_citizen(4, ("Lê", "", "Minh"), Sex::Male, 1950))
         .await;
-    w.run(residence(1, "11311", "2010-01-01")).await;
-    w.run(residence(2, "10507", "2012-01-01")).await;
-    w.run(residence(1, "10507", "2020-01-01")).await;
+    w.run(move_to(1, "11311", "2010-01-01")).await;
+    w.run(move_to(2, "10507", "2012-01-01")).await;
+    w.run(move_to(1, "10507", "2020-01-01")).await;
     w.run(Command::RecordDeath(RecordDeath {
         citizen: cid(3),
         date: "2024-02-03".parse().expect("date"),
@@ -82,21 +77,21 @@ async fn small_city(w: &World) {
     w.run(register_branch(4, 1, 2, vec![cid(2)])).await;
     w.run(register_parcel(
         1,
-        pkey("11311", 12, 345),
+        pkey_in("11311", 12, 345),
         "ODT",
         halves(Holder::Citizen(cid(1)), Holder::Business(bid(1))),
     ))
     .await;
     w.run(register_parcel(
         2,
-        pkey("10507", 3, 7),
+        pkey_in("10507", 3, 7),
         "LUC",
         whole(Holder::Citizen(cid(2))),
     ))
     .await;
     w.run(register_parcel(
         3,
-        pkey("11311", 12, 346),
+        pkey_in("11311", 12, 346),
         "ODT",
         whole(Holder::Citizen(cid(2))),
     ))
@@ -217,7 +212,7 @@ async fn queries_return_the_projected_records() {
         Some(bid(1))
     );
     let parcel = p
-        .parcel_by_key(&pkey("11311", 12, 345))
+        .parcel_by_key(&pkey_in("11311", 12, 345))
         .await
         .expect("q")
         .expect("parcel");
@@ -807,7 +802,7 @@ async fn rebuilding_from_scratch_gives_an_identical_digest() {
     }
 
     // One more event changes the digest.
-    w.run(residence(2, "11311", "2025-07-01")).await;
+    w.run(move_to(2, "11311", "2025-07-01")).await;
     p.catch_up().await.expect("catch up");
     assert_ne!(p.digest().await.expect("digest"), digest);
 }
@@ -830,7 +825,7 @@ async fn stopping_between_batches_neither_loses_nor_doubles_events() {
         .iter()
         .enumerate()
     {
-        w.run(residence(2, commune, &format!("202{i}-02-01"))).await;
+        w.run(move_to(2, commune, &format!("202{i}-02-01"))).await;
     }
     let fresh = w.manual("fresh.db").await;
     fresh.catch_up().await.expect("catch up");
