@@ -10,7 +10,7 @@ use crate::correction::pending;
 use crate::decision::Decision;
 use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
-use crate::ids::CorrectionId;
+use crate::ids::{CorrectionId, RecordKind};
 use crate::key::KeyClaim;
 use crate::parcel::state::LandParcel;
 use crate::snapshot::{Record, Snapshot};
@@ -132,11 +132,13 @@ pub fn evolve(state: Option<Record>, event: &Event) -> Result<Record, EvolveErro
 }
 
 /// The record a registration event starts; `None` for any other event.
+/// (A match over every kind, so a new kind cannot be forgotten here.)
 fn registration(event: &Event) -> Option<Record> {
-    Citizen::registered(event)
-        .map(Record::Citizen)
-        .or_else(|| Business::registered(event).map(Record::Business))
-        .or_else(|| LandParcel::registered(event).map(Record::Parcel))
+    RecordKind::ALL.into_iter().find_map(|kind| match kind {
+        RecordKind::Citizen => Citizen::registered(event).map(Record::Citizen),
+        RecordKind::Business => Business::registered(event).map(Record::Business),
+        RecordKind::Parcel => LandParcel::registered(event).map(Record::Parcel),
+    })
 }
 
 /// Applies one key-stream event. Pure and total over well-formed streams;

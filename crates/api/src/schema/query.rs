@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use citydb_domain::{
     AdminUnitCode, AdminUnitTable, EnterpriseCode, LandUseCode, LandUseCodeError, ParcelKey,
-    PersonalIdNumber, Record, RecordId,
+    PersonalIdNumber, Record, RecordId, RecordKind,
 };
 use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{
@@ -159,7 +159,8 @@ fn parcel_key_arg(value: &str, field: &str) -> Result<ParcelKey, ApiError> {
 }
 
 /// A record id given as `kind-<uuid>` or as a bare UUID of the expected kind.
-fn record_id(value: &str, kind: &str, field: &str) -> Result<RecordId, ApiError> {
+fn record_id(value: &str, kind: RecordKind, field: &str) -> Result<RecordId, ApiError> {
+    let kind = kind.as_str();
     let text = if value.contains('-') && value.starts_with(kind) {
         value.to_owned()
     } else {
@@ -309,7 +310,7 @@ impl Query {
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("pin", pin.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "citizen", "id"))
+            .then(|| record_id(value, RecordKind::Citizen, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Citizen(cid) = id else {
@@ -409,7 +410,7 @@ impl Query {
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("code", code.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "business", "id"))
+            .then(|| record_id(value, RecordKind::Business, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Business(bid) = id else {
@@ -480,7 +481,7 @@ impl Query {
         let p = &registers(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("key", key.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "parcel", "id"))
+            .then(|| record_id(value, RecordKind::Parcel, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Parcel(pid) = id else {
@@ -698,7 +699,7 @@ impl Query {
     ) -> Result<Vec<AccessRecord>, ApiError> {
         require(ctx, &AUDIT_ROLES)?;
         let first = page_size(ctx, first)?;
-        let RecordId::Citizen(c) = record_id(&citizen, "citizen", "citizen")? else {
+        let RecordId::Citizen(c) = record_id(&citizen, RecordKind::Citizen, "citizen")? else {
             return Err(wrong_kind());
         };
         let log = ctx
