@@ -64,10 +64,14 @@ use citydb_domain::{
 use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
+// The statuses the filters take are the domain's.
+pub use citydb_domain::business::BusinessStatusKind;
+pub use citydb_domain::citizen::CitizenStatus;
+pub use citydb_domain::parcel::ParcelStatusKind;
 pub use error::ProjectionError;
 pub use query::{
-    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, Edge, MAX_NAME_TOKENS,
-    MAX_PAGE_SIZE, Page, ParcelFilter, ParcelState, ProjectionFailure, Versioned,
+    BusinessFilter, CitizenFilter, Cursor, Edge, MAX_NAME_TOKENS, MAX_PAGE_SIZE, Page,
+    ParcelFilter, ProjectionFailure, Versioned,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
 

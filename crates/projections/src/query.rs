@@ -17,9 +17,9 @@ use std::str::FromStr;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
-use citydb_domain::business::Business;
-use citydb_domain::citizen::Citizen;
-use citydb_domain::parcel::{Holder, Holding, LandParcel};
+use citydb_domain::business::{Business, BusinessStatusKind};
+use citydb_domain::citizen::{Citizen, CitizenStatus};
+use citydb_domain::parcel::{Holder, Holding, LandParcel, ParcelStatusKind};
 use citydb_domain::{
     AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, LandUseCode, ParcelId, ParcelKey,
     PersonalIdNumber, Record, RecordId, Share, exact_key, folded_key,
@@ -118,54 +118,13 @@ impl<T> Page<T> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CitizenStatus {
-    Alive,
-    Deceased,
-    /// A duplicate merged into a survivor.
-    Merged,
-}
-
-impl CitizenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CitizenStatus::Alive => "alive",
-            CitizenStatus::Deceased => "deceased",
-            CitizenStatus::Merged => "merged",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BusinessState {
-    Active,
-    Suspended,
-    Dissolved,
-}
-
-impl BusinessState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BusinessState::Active => "active",
-            BusinessState::Suspended => "suspended",
-            BusinessState::Dissolved => "dissolved",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ParcelState {
-    Active,
-    /// Retired, split, or merged into another parcel.
-    Retired,
-}
-
-impl ParcelState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParcelState::Active => "active",
-            ParcelState::Retired => "retired",
-        }
+/// The value the `parcels.status` column holds for a parcel of `kind`: the
+/// projection keeps only whether a parcel is active, so `Retired`, `Split` and
+/// `Merged` all select parcels no longer active.
+pub(crate) fn parcel_status_column(kind: ParcelStatusKind) -> &'static str {
+    match kind {
+        ParcelStatusKind::Active => "active",
+        ParcelStatusKind::Retired | ParcelStatusKind::Split | ParcelStatusKind::Merged => "retired",
     }
 }
 
@@ -188,7 +147,7 @@ pub struct BusinessFilter {
     pub name: Option<String>,
     /// Head office commune.
     pub commune: Option<AdminUnitCode>,
-    pub status: Option<BusinessState>,
+    pub status: Option<BusinessStatusKind>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -196,7 +155,8 @@ pub struct ParcelFilter {
     /// The commune of the parcel key.
     pub commune: Option<AdminUnitCode>,
     pub land_use: Option<LandUseCode>,
-    pub status: Option<ParcelState>,
+    /// Active, or not: any other kind selects every parcel no longer active.
+    pub status: Option<ParcelStatusKind>,
     /// A citizen or business holding rights on the parcel.
     pub holder: Option<RecordId>,
 }
@@ -826,7 +786,7 @@ pub(crate) fn search_parcels(
         tier.condition("k.commune = ?", [text(commune.to_string())]);
     }
     if let Some(status) = filter.status {
-        tier.condition("k.status = ?", [text(status.as_str())]);
+        tier.condition("k.status = ?", [text(parcel_status_column(status))]);
     }
     if let Some(holder) = filter.holder {
         tier.condition(

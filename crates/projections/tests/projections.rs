@@ -285,7 +285,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_businesses(
             &BusinessFilter {
-                status: Some(BusinessState::Dissolved),
+                status: Some(BusinessStatusKind::Dissolved),
                 ..BusinessFilter::default()
             },
             10,
@@ -322,7 +322,7 @@ async fn queries_return_the_projected_records() {
     );
     assert_eq!(
         parcels(ParcelFilter {
-            status: Some(ParcelState::Retired),
+            status: Some(ParcelStatusKind::Retired),
             ..ParcelFilter::default()
         })
         .await,

@@ -9,16 +9,15 @@ use citydb_domain::{
     PersonalIdNumber, Record, RecordId, RecordKind,
 };
 use citydb_log::{Hash, LogHead as Head, StreamId};
-use citydb_projections::{
-    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, ParcelFilter, ParcelState,
-    Versioned,
-};
+use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
 
 use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::mutation::unknown_code;
-use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
+use super::records::{
+    Business, BusinessStatusKind, Citizen, CitizenStatus, Parcel, ParcelStatusKind,
+};
 use super::time::parse_rfc3339;
 use super::verification::VerificationGates;
 use super::{Registers, registry_error};
@@ -353,7 +352,7 @@ impl Query {
         ctx: &Context<'_>,
         search: Option<String>,
         commune: Option<String>,
-        status: Option<LifeState>,
+        status: Option<CitizenStatus>,
         born_from: Option<i32>,
         born_to: Option<i32>,
         first: Option<i32>,
@@ -382,11 +381,7 @@ impl Query {
                 .as_deref()
                 .map(|c| commune_filter(c, "commune"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                LifeState::Alive => CitizenStatus::Alive,
-                LifeState::Deceased => CitizenStatus::Deceased,
-                LifeState::Merged => CitizenStatus::Merged,
-            }),
+            status: status.map(Into::into),
             birth_year_from: year(born_from, "bornFrom")?,
             birth_year_to: year(born_to, "bornTo")?,
         };
@@ -455,11 +450,7 @@ impl Query {
                 .as_deref()
                 .map(|c| commune_filter(c, "commune"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                BusinessStatusKind::Active => BusinessState::Active,
-                BusinessStatusKind::Suspended => BusinessState::Suspended,
-                BusinessStatusKind::Dissolved => BusinessState::Dissolved,
-            }),
+            status: status.map(Into::into),
         };
         let page = registers(ctx)?
             .projections
@@ -539,10 +530,7 @@ impl Query {
                 .as_deref()
                 .map(|c| land_use_filter(c, "landUse"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                ParcelStatusKind::Active => ParcelState::Active,
-                _ => ParcelState::Retired,
-            }),
+            status: status.map(Into::into),
             holder,
         };
         let page = registers(ctx)?

@@ -82,8 +82,11 @@ pub enum Sex {
     Female,
 }
 
+// The domain's CitizenStatus; the GraphQL type keeps its published name (a doc comment here
+// would change the SDL).
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
-pub enum LifeState {
+#[graphql(name = "LifeState", remote = "citydb_domain::citizen::CitizenStatus")]
+pub enum CitizenStatus {
     Alive,
     Deceased,
     /// A duplicate record merged into its survivor.
@@ -240,13 +243,11 @@ impl Citizen {
         ))
     }
     /// Group `identity`.
-    async fn status(&self, ctx: &Context<'_>) -> Result<LifeState, ApiError> {
-        let c = self.guard(ctx, FieldGroup::Identity, "status")?;
-        Ok(match (&c.merged_into, &c.life) {
-            (Some(_), _) => LifeState::Merged,
-            (None, LifeStatus::Deceased { .. }) => LifeState::Deceased,
-            (None, LifeStatus::Alive) => LifeState::Alive,
-        })
+    async fn status(&self, ctx: &Context<'_>) -> Result<CitizenStatus, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Identity, "status")?
+            .status()
+            .into())
     }
     /// Group `identity`.
     async fn death_date(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
@@ -366,6 +367,7 @@ impl Citizen {
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "citydb_domain::business::BusinessStatusKind")]
 pub enum BusinessStatusKind {
     Active,
     Suspended,
@@ -455,11 +457,7 @@ impl Business {
             .to_string())
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<BusinessStatusKind, ApiError> {
-        Ok(match self.guard(ctx, "status")?.status {
-            BusinessStatus::Active => BusinessStatusKind::Active,
-            BusinessStatus::Suspended { .. } => BusinessStatusKind::Suspended,
-            BusinessStatus::Dissolved { .. } => BusinessStatusKind::Dissolved,
-        })
+        Ok(self.guard(ctx, "status")?.status.kind().into())
     }
     /// Date of dissolution, if dissolved.
     async fn dissolved_on(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
@@ -505,6 +503,7 @@ impl Business {
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "citydb_domain::parcel::ParcelStatusKind")]
 pub enum ParcelStatusKind {
     Active,
     Retired,
@@ -699,12 +698,7 @@ impl Parcel {
             .collect())
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<ParcelStatusKind, ApiError> {
-        Ok(match self.guard(ctx, "status")?.status {
-            ParcelStatus::Active => ParcelStatusKind::Active,
-            ParcelStatus::Retired { .. } => ParcelStatusKind::Retired,
-            ParcelStatus::Split { .. } => ParcelStatusKind::Split,
-            ParcelStatus::MergedInto { .. } => ParcelStatusKind::Merged,
-        })
+        Ok(self.guard(ctx, "status")?.status.kind().into())
     }
     /// For a split parcel: the parcels it was split into.
     async fn split_into(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {

@@ -18,4 +18,4 @@ pub use commands::{
     MoveHeadOffice, RegisterBranch, RegisterBusiness, RenameBusiness, ResumeBusiness,
     SuspendBusiness,
 };
-pub use state::{Address, Business, BusinessNames, BusinessStatus};
+pub use state::{Address, Business, BusinessNames, BusinessStatus, BusinessStatusKind};

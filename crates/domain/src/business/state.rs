@@ -58,6 +58,34 @@ pub enum BusinessStatus {
     Dissolved { on: Date },
 }
 
+impl BusinessStatus {
+    pub fn kind(&self) -> BusinessStatusKind {
+        match self {
+            Self::Active => BusinessStatusKind::Active,
+            Self::Suspended { .. } => BusinessStatusKind::Suspended,
+            Self::Dissolved { .. } => BusinessStatusKind::Dissolved,
+        }
+    }
+}
+
+/// A [`BusinessStatus`] without its dates: what registers list and filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BusinessStatusKind {
+    Active,
+    Suspended,
+    Dissolved,
+}
+
+impl BusinessStatusKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Dissolved => "dissolved",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Business {
     pub id: BusinessId,

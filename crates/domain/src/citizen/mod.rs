@@ -23,4 +23,6 @@ pub use commands::{
     ChangeCitizenName, ChangeResidence, IssueIdentityCard, MergeCitizens, RecordDeath,
     RegisterCitizen, RegisterDivorce, RegisterMarriage, SetParents,
 };
-pub use state::{Citizen, IdentityCard, LifeStatus, Marriage, Residence, ResidenceKind};
+pub use state::{
+    Citizen, CitizenStatus, IdentityCard, LifeStatus, Marriage, Residence, ResidenceKind,
+};

@@ -46,6 +46,26 @@ pub enum LifeStatus {
     Deceased { date: PartialDate },
 }
 
+/// What a citizen record is now, in one word: the status registers list and
+/// filter by. A merged duplicate is `Merged` whatever its life status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CitizenStatus {
+    Alive,
+    Deceased,
+    /// A duplicate record merged into its survivor.
+    Merged,
+}
+
+impl CitizenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alive => "alive",
+            Self::Deceased => "deceased",
+            Self::Merged => "merged",
+        }
+    }
+}
+
 /// A citizen's current state, folded from the citizen's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citizen {
@@ -72,6 +92,14 @@ pub struct Citizen {
 }
 
 impl Citizen {
+    pub fn status(&self) -> CitizenStatus {
+        match (&self.merged_into, &self.life) {
+            (Some(_), _) => CitizenStatus::Merged,
+            (None, LifeStatus::Deceased { .. }) => CitizenStatus::Deceased,
+            (None, LifeStatus::Alive) => CitizenStatus::Alive,
+        }
+    }
+
     pub fn is_deceased(&self) -> bool {
         matches!(self.life, LifeStatus::Deceased { .. })
     }

@@ -22,5 +22,6 @@ pub use commands::{
     ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
 };
 pub use state::{
-    Certificate, Holder, Holding, LandParcel, Mortgage, ParcelOrigin, ParcelStatus, TransferKind,
+    Certificate, Holder, Holding, LandParcel, Mortgage, ParcelOrigin, ParcelStatus,
+    ParcelStatusKind, TransferKind,
 };

@@ -79,6 +79,28 @@ pub enum ParcelStatus {
     MergedInto { on: Date, target: ParcelId },
 }
 
+impl ParcelStatus {
+    pub fn kind(&self) -> ParcelStatusKind {
+        match self {
+            Self::Active => ParcelStatusKind::Active,
+            Self::Retired { .. } => ParcelStatusKind::Retired,
+            Self::Split { .. } => ParcelStatusKind::Split,
+            Self::MergedInto { .. } => ParcelStatusKind::Merged,
+        }
+    }
+}
+
+/// A [`ParcelStatus`] without its dates and successors: what registers list
+/// and filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParcelStatusKind {
+    Active,
+    Retired,
+    Split,
+    /// Merged into another parcel.
+    Merged,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandParcel {
     pub id: ParcelId,

@@ -329,3 +329,33 @@ fn merged_duplicates_are_read_only_and_redirect() {
         Err(DomainError::NotLoaded(Target::Record(dup.into())))
     );
 }
+
+#[test]
+fn status_summarises_life_and_merge() {
+    let mut w = World::default();
+    let survivor = add_citizen(&mut w, 1, Sex::Female, 1980);
+    let duplicate = add_citizen(&mut w, 2, Sex::Female, 1980);
+    assert_eq!(w.citizen(survivor).status(), CitizenStatus::Alive);
+    w.ok(Command::RecordDeath(RecordDeath {
+        citizen: duplicate,
+        date: PartialDate::year_only(2020).unwrap(),
+    }));
+    assert_eq!(w.citizen(duplicate).status(), CitizenStatus::Deceased);
+    w.ok(Command::MergeCitizens(MergeCitizens {
+        survivor,
+        duplicate,
+        reason: "hai hồ sơ một người".to_owned(),
+        legal_basis: basis(),
+    }));
+    // A merged duplicate is Merged whatever its life status.
+    assert_eq!(w.citizen(duplicate).status(), CitizenStatus::Merged);
+    assert_eq!(
+        [
+            CitizenStatus::Alive,
+            CitizenStatus::Deceased,
+            CitizenStatus::Merged
+        ]
+        .map(CitizenStatus::as_str),
+        ["alive", "deceased", "merged"]
+    );
+}
