@@ -11,7 +11,7 @@ use crate::decision::Decision;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::ids::{CorrectionId, RecordId};
-use crate::parcel::state::LandParcel;
+use crate::parcel::state::Parcel;
 use crate::snapshot::{Record, Snapshot};
 use crate::stewardship::{
     Actor, Correction, CorrectionStatus, Corrections, FieldChange, LegalBasis, StewardRole,
@@ -22,7 +22,7 @@ use crate::text::non_empty;
 pub(crate) enum AnyCorrectable<'a> {
     Citizen(&'a Citizen),
     Business(&'a Business),
-    Parcel(&'a LandParcel),
+    Parcel(&'a Parcel),
 }
 
 /// Runs a correction rule on any existing, non-merged record.

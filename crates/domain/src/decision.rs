@@ -92,7 +92,7 @@ impl Decision {
     }
 }
 
-/// Checks a commune code a fact dated `on` carries against Hải Phòng's units
+/// Checks an administrative unit code a fact dated `on` carries against Hải Phòng's units
 /// ([`AdminUnitTable::check`]): unknown codes are refused, unverified
 /// predecessors accepted with a warning.
 pub(crate) fn check_unit(

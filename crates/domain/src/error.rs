@@ -135,7 +135,7 @@ pub enum DomainError {
     HoldersDiffer,
     #[error("a parcel needs at least one land-use code")]
     NoLandUse,
-    /// A code (commune, province, country, land use) in no entry of the
+    /// A code (administrative unit, province, country, land use) in no entry of the
     /// reference list it names.
     #[error(transparent)]
     UnknownCode(UnknownCode),

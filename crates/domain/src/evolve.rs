@@ -12,7 +12,7 @@ use crate::error::DomainError;
 use crate::event::{Event, EvolveError};
 use crate::ids::{CorrectionId, RecordKind};
 use crate::key::KeyClaim;
-use crate::parcel::state::LandParcel;
+use crate::parcel::state::Parcel;
 use crate::snapshot::{Record, Snapshot};
 use crate::stewardship::{Correction, CorrectionStatus};
 use crate::target::Target;
@@ -137,7 +137,7 @@ fn registration(event: &Event) -> Option<Record> {
     RecordKind::ALL.into_iter().find_map(|kind| match kind {
         RecordKind::Citizen => Citizen::registered(event).map(Record::Citizen),
         RecordKind::Business => Business::registered(event).map(Record::Business),
-        RecordKind::Parcel => LandParcel::registered(event).map(Record::Parcel),
+        RecordKind::Parcel => Parcel::registered(event).map(Record::Parcel),
     })
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The registers of Hải Phòng's shared master database — citizens,
 //! businesses and land parcels — as pure rules. This crate validates
-//! Vietnamese identifiers (PIN, enterprise code, commune codes, parcel keys,
+//! Vietnamese identifiers (PIN, enterprise code, administrative unit codes, parcel keys,
 //! land-use codes), decides what a command appends to which event streams,
 //! and folds events back into record state. It does no I/O: no storage, no
 //! clock, no randomness. Ids and dates arrive in commands, so [`decide`] and

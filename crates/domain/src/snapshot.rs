@@ -10,7 +10,7 @@ use crate::citizen::state::Citizen;
 use crate::error::DomainError;
 use crate::ids::{BusinessId, CitizenId, ParcelId, RecordId, RecordKind};
 use crate::key::{KeyClaim, NaturalKey};
-use crate::parcel::state::LandParcel;
+use crate::parcel::state::Parcel;
 use crate::target::Target;
 
 /// Any record's state.
@@ -19,7 +19,7 @@ use crate::target::Target;
 pub enum Record {
     Citizen(Citizen),
     Business(Business),
-    Parcel(LandParcel),
+    Parcel(Parcel),
 }
 
 impl Record {
@@ -156,7 +156,7 @@ impl Snapshot {
         }
     }
 
-    pub(crate) fn existing_parcel(&self, id: ParcelId) -> Result<&LandParcel, DomainError> {
+    pub(crate) fn existing_parcel(&self, id: ParcelId) -> Result<&Parcel, DomainError> {
         match self.existing(id.into())? {
             Record::Parcel(p) => Ok(p),
             other => Err(DomainError::WrongRecordKind {
@@ -167,7 +167,7 @@ impl Snapshot {
     }
 
     /// Exists and is not retired, split or merged away.
-    pub(crate) fn active_parcel(&self, id: ParcelId) -> Result<&LandParcel, DomainError> {
+    pub(crate) fn active_parcel(&self, id: ParcelId) -> Result<&Parcel, DomainError> {
         let p = self.existing_parcel(id)?;
         if p.is_active() {
             Ok(p)

@@ -23,8 +23,8 @@ use crate::parcel::{Holder, Holding, Mortgage, RegisterParcel};
 use crate::quantity::{Share, Vnd};
 use crate::stewardship::{Actor, FieldChange, LegalBasis, StewardRole};
 
-/// The commune every builder places things in unless told otherwise.
-pub const HOME_COMMUNE: &str = "11311";
+/// The administrative unit every builder places things in unless told otherwise.
+pub const HOME_UNIT: &str = "11311";
 
 // --- actors -----------------------------------------------------------------
 
@@ -103,12 +103,12 @@ pub fn enterprise(n: u32) -> EnterpriseCode {
         .expect("some code")
 }
 
-/// A parcel key in [`HOME_COMMUNE`].
+/// A parcel key in [`HOME_UNIT`].
 pub fn pkey(sheet: u32, number: u32) -> ParcelKey {
-    pkey_in(HOME_COMMUNE, sheet, number)
+    pkey_in(HOME_UNIT, sheet, number)
 }
 
-/// A parcel key in `commune` (as both the commune and its 2025 predecessor).
+/// A parcel key in administrative unit `commune` (as both the unit and its 2025 predecessor).
 pub fn pkey_in(commune: &str, sheet: u32, number: u32) -> ParcelKey {
     ParcelKey::new(unit(commune), unit(commune), sheet, number).expect("parcel key")
 }
@@ -158,14 +158,14 @@ pub fn names(vi: &str) -> BusinessNames {
 
 pub fn office() -> Address {
     Address {
-        commune: unit(HOME_COMMUNE),
+        commune: unit(HOME_UNIT),
         street: "1 Điện Biên Phủ".to_owned(),
     }
 }
 
 // --- commands -------------------------------------------------------------------
 
-/// Citizen `n`, named "Nguyễn Thị Hòa {n}", born in [`HOME_COMMUNE`].
+/// Citizen `n`, named "Nguyễn Thị Hòa {n}", born in [`HOME_UNIT`].
 pub fn register_citizen(n: u128, sex: Sex, year: u16) -> RegisterCitizen {
     register_named_citizen(n, ("Nguyễn", "Thị", &format!("Hòa {n}")), sex, year)
 }
@@ -183,7 +183,7 @@ pub fn register_named_citizen(
         name: PersonName::new(family, middle, given).expect("name"),
         sex,
         birth_date: PartialDate::year_only(u32::from(year)).expect("year"),
-        birth_place: unit(HOME_COMMUNE),
+        birth_place: unit(HOME_UNIT),
         father: None,
         mother: None,
         origin: RegistrationOrigin::Registration,

@@ -10,7 +10,7 @@ pub enum DomainWarning {
     /// An enterprise code whose nine digits admit no check digit, accepted on
     /// an initial load.
     LegacyCheckDigit { code: EnterpriseCode },
-    /// A pre-2025 commune code we have no record of, kept as opaque.
+    /// A pre-2025 administrative unit code we have no record of, kept as opaque.
     UnverifiedPredecessorCommune { code: AdminUnitCode },
     /// A protected change was proposed, not made: it takes effect when a
     /// supervisor other than the proposer approves this correction.

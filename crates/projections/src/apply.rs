@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
-use citydb_domain::parcel::{LandParcel, ParcelStatus};
+use citydb_domain::parcel::{Parcel, ParcelStatus};
 use citydb_domain::{Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
 use citydb_log::RecordedEvent;
 
@@ -371,7 +371,7 @@ fn store_business(
     Ok(())
 }
 
-fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &LandParcel) -> Result<(), ProjectionError> {
+fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), ProjectionError> {
     let id = RecordId::from(p.id).to_string();
     let merged_into = match &p.status {
         ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),
@@ -385,7 +385,7 @@ fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &LandParcel) -> Result<(), Pr
         s.execute(params![
             seq,
             p.key.to_string(),
-            p.key.commune().to_string(),
+            p.key.unit().to_string(),
             parcel_status_column(p.status.kind()),
             merged_into,
         ])

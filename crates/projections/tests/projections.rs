@@ -245,7 +245,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_citizens(
             &CitizenFilter {
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..CitizenFilter::default()
             },
             10,
@@ -270,7 +270,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_businesses(
             &BusinessFilter {
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..BusinessFilter::default()
             },
             10,
@@ -306,7 +306,7 @@ async fn queries_return_the_projected_records() {
     };
     assert_eq!(
         parcels(ParcelFilter {
-            commune: Some(unit("11311")),
+            admin_unit: Some(unit("11311")),
             ..ParcelFilter::default()
         })
         .await,

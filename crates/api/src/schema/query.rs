@@ -20,7 +20,7 @@ use super::records::{
 };
 use super::time::parse_rfc3339;
 use super::verification::VerificationGates;
-use super::{Registers, registry_error};
+use super::{NodeHandles, registry_error};
 use crate::access_log::AccessLog;
 use crate::auth::{FieldGroup, RequestContext, Role};
 use crate::error::ApiError;
@@ -49,9 +49,9 @@ pub struct Me {
 const HISTORY_ROLES: [Role; 3] = [Role::Steward, Role::Supervisor, Role::Auditor];
 const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];
 
-fn registers<'a>(ctx: &'a Context<'_>) -> Result<&'a Registers, ApiError> {
-    ctx.data::<Registers>()
-        .map_err(|_| ApiError::internal("registers missing"))
+fn handles<'a>(ctx: &'a Context<'_>) -> Result<&'a NodeHandles, ApiError> {
+    ctx.data::<NodeHandles>()
+        .map_err(|_| ApiError::internal("node handles missing"))
 }
 
 /// The complexity of a whole-log verification: it reads every event. Under the default limit
@@ -119,10 +119,10 @@ where
         .map_err(|e| ApiError::invalid_field(format!("{field}: {e}"), field))
 }
 
-/// A commune a filter names: a Hải Phòng unit, current or predecessor (stored historical facts
-/// may carry one). A code in no list is refused with `UNKNOWN_CODE`, as on commands, rather
-/// than answered with an empty page.
-fn commune_filter(value: &str, field: &str) -> Result<AdminUnitCode, ApiError> {
+/// An administrative unit a filter names: a Hải Phòng unit, current or predecessor (stored
+/// historical facts may carry one). A code in no list is refused with `UNKNOWN_CODE`, as on
+/// commands, rather than answered with an empty page.
+fn admin_unit_filter(value: &str, field: &str) -> Result<AdminUnitCode, ApiError> {
     let code: AdminUnitCode = parse(value, field)?;
     AdminUnitTable::hai_phong_2025()
         .knows(code)
@@ -147,11 +147,11 @@ fn pin_arg(value: &str, field: &str) -> Result<PersonalIdNumber, ApiError> {
         })
 }
 
-/// A parcel key argument: both of its communes must be known units.
+/// A parcel key argument: both of its administrative units must be known.
 fn parcel_key_arg(value: &str, field: &str) -> Result<ParcelKey, ApiError> {
     let key: ParcelKey = parse(value, field)?;
     let table = AdminUnitTable::hai_phong_2025();
-    for code in [key.commune(), key.predecessor_commune()] {
+    for code in [key.unit(), key.predecessor_unit()] {
         table.knows(code).map_err(|u| unknown_code(&u, field))?;
     }
     Ok(key)
@@ -192,7 +192,7 @@ fn exactly_one<'a>(
 /// Resolves `asOf` to a log position (auditors, stewards and supervisors only).
 async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, ApiError> {
     require(ctx, &HISTORY_ROLES)?;
-    let log = &registers(ctx)?.log;
+    let log = &handles(ctx)?.log;
     match (as_of.position, &as_of.time) {
         (Some(p), None) => position_in_log(log.as_ref(), p, "asOf.position", false).await,
         (None, Some(t)) => {
@@ -216,7 +216,7 @@ async fn past(
     let Some(position) = as_of_position(ctx, as_of).await? else {
         return Ok(None);
     };
-    let loaded = registers(ctx)?
+    let loaded = handles(ctx)?
         .registry
         .load_record_as_of(id, position)
         .await
@@ -306,7 +306,7 @@ impl Query {
         pin: Option<String>,
         as_of: Option<AsOf>,
     ) -> Result<Option<Citizen>, ApiError> {
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("pin", pin.as_deref()))?;
         let asked = by_id
             .then(|| record_id(value, RecordKind::Citizen, "id"))
@@ -377,15 +377,15 @@ impl Query {
         };
         let filter = CitizenFilter {
             name: search_text(search)?,
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
             status: status.map(Into::into),
             birth_year_from: year(born_from, "bornFrom")?,
             birth_year_to: year(born_to, "bornTo")?,
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_citizens(&filter, first, cursor(after)?)
             .await
@@ -402,7 +402,7 @@ impl Query {
         as_of: Option<AsOf>,
     ) -> Result<Option<Business>, ApiError> {
         scoped(ctx, FieldGroup::Business, "business")?;
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("code", code.as_deref()))?;
         let asked = by_id
             .then(|| record_id(value, RecordKind::Business, "id"))
@@ -446,13 +446,13 @@ impl Query {
         let first = page_size(ctx, first)?;
         let filter = BusinessFilter {
             name: search_text(search)?,
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
             status: status.map(Into::into),
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_businesses(&filter, first, cursor(after)?)
             .await
@@ -469,7 +469,7 @@ impl Query {
         as_of: Option<AsOf>,
     ) -> Result<Option<Parcel>, ApiError> {
         scoped(ctx, FieldGroup::Land, "parcel")?;
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("key", key.as_deref()))?;
         let asked = by_id
             .then(|| record_id(value, RecordKind::Parcel, "id"))
@@ -522,9 +522,9 @@ impl Query {
             personal(ctx, c.uuid(), FieldGroup::Land, "parcels(holder)")?;
         }
         let filter = ParcelFilter {
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
             land_use: land_use
                 .as_deref()
@@ -533,7 +533,7 @@ impl Query {
             status: status.map(Into::into),
             holder,
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_parcels(&filter, first, cursor(after)?)
             .await
@@ -565,7 +565,7 @@ impl Query {
         }
         let stream: StreamId = parse(&id.to_string(), "record")?;
         let from = after_version.map_or(0, |v| (v + 1).max(0) as u64);
-        let events = registers(ctx)?
+        let events = handles(ctx)?
             .log
             .read_stream(&stream, from, citydb_log::Direction::Forward, first)
             .await?;
@@ -587,7 +587,7 @@ impl Query {
     ) -> Result<Verification, ApiError> {
         require(ctx, &AUDIT_ROLES)?;
         let stream: StreamId = parse(&record, "record")?;
-        Ok(registers(ctx)?.log.verify_stream(&stream).await?.into())
+        Ok(handles(ctx)?.log.verify_stream(&stream).await?.into())
     }
 
     /// Recomputes every hash and link of the whole log. Pass a head recorded earlier to also
@@ -616,7 +616,7 @@ impl Query {
                 ));
             }
         };
-        let log = registers(ctx)?.log.clone();
+        let log = handles(ctx)?.log.clone();
         let report = verifications(ctx)?
             .events
             .run(async move { log.verify_log(expected).await })
@@ -627,7 +627,7 @@ impl Query {
     /// The last event of the log.
     async fn log_head(&self, ctx: &Context<'_>) -> Result<Option<LogHead>, ApiError> {
         RequestContext::of(ctx)?;
-        Ok(registers(ctx)?.log.head().await?.map(|h| LogHead {
+        Ok(handles(ctx)?.log.head().await?.map(|h| LogHead {
             position: h.position as i64,
             hash: h.hash.to_hex(),
         }))
@@ -647,7 +647,7 @@ impl Query {
         let first = page_size(ctx, first)?;
         let categories = wanted(&categories)?;
         let event_types = known_event_types(event_types)?;
-        let r = registers(ctx)?;
+        let r = handles(ctx)?;
         let after = match after {
             Some(a) => position_in_log(r.log.as_ref(), a, "after", true).await?,
             None => None,

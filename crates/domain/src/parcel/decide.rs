@@ -10,7 +10,7 @@ use crate::parcel::commands::{
     ChangeLandUse, IssueCertificate, MergeParcels, NewParcel, RegisterMortgage, RegisterParcel,
     ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
 };
-use crate::parcel::state::{Certificate, Holder, Holding, LandParcel, Mortgage, ParcelOrigin};
+use crate::parcel::state::{Certificate, Holder, Holding, Mortgage, Parcel, ParcelOrigin};
 use crate::quantity::{Area, Share};
 use crate::snapshot::Snapshot;
 use crate::text::non_empty;
@@ -73,17 +73,17 @@ pub(crate) fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The commune must be a current unit (a parcel key names where the parcel is
+/// The administrative unit must be a current unit (a parcel key names where the parcel is
 /// now); the predecessor, whose map sheets the numbers belong to, is resolved
 /// as a pre-2025 fact: a current or documented unit, or a code of the former
 /// provinces' block with a warning. Anything else is `UNKNOWN_CODE`.
 pub(crate) fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainError> {
     let table = AdminUnitTable::hai_phong_2025();
-    if table.by_code(key.commune()).is_none() {
-        return Err(DomainError::UnknownCode(table.unknown(key.commune())));
+    if table.by_code(key.unit()).is_none() {
+        return Err(DomainError::UnknownCode(table.unknown(key.unit())));
     }
-    if key.predecessor_commune() != key.commune() {
-        check_unit(key.predecessor_commune(), BEFORE_2025, true, d)?;
+    if key.predecessor_unit() != key.unit() {
+        check_unit(key.predecessor_unit(), BEFORE_2025, true, d)?;
     }
     Ok(())
 }
@@ -99,7 +99,7 @@ pub(crate) fn check_area(area: Area) -> Result<(), DomainError> {
     }
 }
 
-fn not_mortgaged(parcel: &LandParcel) -> Result<(), DomainError> {
+fn not_mortgaged(parcel: &Parcel) -> Result<(), DomainError> {
     if parcel.mortgages.is_empty() {
         Ok(())
     } else {
@@ -352,7 +352,7 @@ pub(crate) fn release_mortgage(
 fn create_derived(
     snapshot: &Snapshot,
     part: &NewParcel,
-    template: &LandParcel,
+    template: &Parcel,
     land_use: Vec<LandUseCode>,
     origin: ParcelOrigin,
     d: &mut Decision,

@@ -1,9 +1,9 @@
 //! Folding a parcel's events into its state.
 
 use crate::event::{Event, EvolveError};
-use crate::parcel::state::{LandParcel, ParcelStatus};
+use crate::parcel::state::{Parcel, ParcelStatus};
 
-impl LandParcel {
+impl Parcel {
     pub(crate) fn apply(&mut self, event: &Event) -> Result<(), EvolveError> {
         match event {
             Event::RightsTransferred { holders, .. } => self.holders = holders.clone(),
@@ -48,7 +48,7 @@ impl LandParcel {
     }
 }
 
-impl LandParcel {
+impl Parcel {
     /// The state a `ParcelRegistered` event starts a stream with; `None` for any
     /// other event.
     pub(crate) fn registered(event: &Event) -> Option<Self> {
@@ -66,7 +66,7 @@ impl LandParcel {
         else {
             return None;
         };
-        Some(LandParcel {
+        Some(Parcel {
             id: *parcel,
             key: *key,
             national_parcel_id: national_parcel_id.clone(),

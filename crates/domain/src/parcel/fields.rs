@@ -10,12 +10,12 @@ use crate::key::NaturalKey;
 use crate::parcel::decide::{
     check_area, check_holder_shares, check_holders, check_key, check_land_use,
 };
-use crate::parcel::state::LandParcel;
+use crate::parcel::state::Parcel;
 use crate::snapshot::Snapshot;
 use crate::stewardship::{Corrections, FieldChange, parse_field, to_field_value};
 use crate::text::non_empty;
 
-impl Correctable for LandParcel {
+impl Correctable for Parcel {
     fn kind(&self) -> RecordKind {
         RecordKind::Parcel
     }
@@ -85,8 +85,8 @@ impl Correctable for LandParcel {
         check_land_use(&self.land_use)?;
         check_holder_shares(&self.holders)?;
         let table = AdminUnitTable::hai_phong_2025();
-        if table.by_code(self.key.commune()).is_none() {
-            return Err(DomainError::UnknownCode(table.unknown(self.key.commune())));
+        if table.by_code(self.key.unit()).is_none() {
+            return Err(DomainError::UnknownCode(table.unknown(self.key.unit())));
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Land parcel records.
 //!
 //! Invariants kept by `decide`:
-//! * the parcel key is unique (key stream) and its commune is a current
+//! * the parcel key is unique (key stream) and its administrative unit is a current
 //!   Hải Phòng unit;
 //! * rights holders are distinct, eligible (living, non-merged citizens;
 //!   non-dissolved businesses) and their shares sum to exactly 1;
@@ -22,6 +22,6 @@ pub use commands::{
     ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
 };
 pub use state::{
-    Certificate, Holder, Holding, LandParcel, Mortgage, ParcelOrigin, ParcelStatus,
-    ParcelStatusKind, TransferKind,
+    Certificate, Holder, Holding, Mortgage, Parcel, ParcelOrigin, ParcelStatus, ParcelStatusKind,
+    TransferKind,
 };

@@ -102,7 +102,7 @@ pub enum ParcelStatusKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LandParcel {
+pub struct Parcel {
     pub id: ParcelId,
     pub key: ParcelKey,
     /// The national parcel identifier (mã định danh thửa đất): no official
@@ -120,7 +120,7 @@ pub struct LandParcel {
     pub corrections: Corrections,
 }
 
-impl LandParcel {
+impl Parcel {
     pub fn is_active(&self) -> bool {
         self.status == ParcelStatus::Active
     }

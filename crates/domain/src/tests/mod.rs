@@ -123,7 +123,7 @@ impl World {
             other => panic!("{other:?}"),
         }
     }
-    fn parcel(&self, id: ParcelId) -> LandParcel {
+    fn parcel(&self, id: ParcelId) -> Parcel {
         match self.record(id) {
             Record::Parcel(p) => p,
             other => panic!("{other:?}"),

@@ -131,7 +131,7 @@ impl Env {
         }
     }
 
-    pub async fn parcel(&self, id: ParcelId) -> LandParcel {
+    pub async fn parcel(&self, id: ParcelId) -> Parcel {
         match self.record(id).await {
             Record::Parcel(p) => p,
             other => panic!("{other:?}"),
