@@ -21,7 +21,7 @@ use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
 use crate::readiness::{NodeReadiness, StartupHold};
-use crate::schema::{CitySchema, Registers, build_schema};
+use crate::schema::{CitySchema, NodeHandles, build_schema};
 use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
 
 /// Why a node could not start.
@@ -133,7 +133,7 @@ impl Node {
             Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
         let registry = Registry::new(log.clone());
         let access_log = AccessLog::new(access);
-        let registers = Registers {
+        let registers = NodeHandles {
             log: log.clone(),
             registry: registry.clone(),
             projections: projections.clone(),

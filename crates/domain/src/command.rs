@@ -5,21 +5,22 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::business::{
+use crate::business::commands::{
     ChangeBusinessLines, ChangeCharterCapital, ChangeLegalRepresentatives, DissolveBusiness,
     MoveHeadOffice, RegisterBranch, RegisterBusiness, RenameBusiness, ResumeBusiness,
     SuspendBusiness,
 };
-use crate::citizen::{
+use crate::citizen::commands::{
     ChangeCitizenName, ChangeResidence, IssueIdentityCard, MergeCitizens, RecordDeath,
     RegisterCitizen, RegisterDivorce, RegisterMarriage, SetParents,
 };
 use crate::ids::{CorrectionId, EnterpriseCode, ParcelKey, PersonalIdNumber, RecordId};
 use crate::key::NaturalKey;
-use crate::parcel::{
-    ChangeLandUse, Holding, IssueCertificate, MergeParcels, RegisterMortgage, RegisterParcel,
+use crate::parcel::commands::{
+    ChangeLandUse, IssueCertificate, MergeParcels, RegisterMortgage, RegisterParcel,
     ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
 };
+use crate::parcel::state::Holding;
 use crate::stewardship::{FieldChange, LegalBasis};
 
 /// Correct unprotected fields directly.

@@ -5,13 +5,13 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::date::{Date, PartialDate};
-use crate::decision::Target;
 use crate::ids::{
     BusinessId, CertificateSerial, CitizenId, CorrectionId, EnterpriseCode, ParcelId, PinMismatch,
     RecordId, RecordKind, UnknownCode,
 };
 use crate::key::NaturalKey;
 use crate::quantity::Area;
+use crate::target::Target;
 
 /// Why `decide` refused a command. Deciding is pure, so a refusal means
 /// nothing is written.
@@ -135,7 +135,7 @@ pub enum DomainError {
     HoldersDiffer,
     #[error("a parcel needs at least one land-use code")]
     NoLandUse,
-    /// A code (commune, province, country, land use) in no entry of the
+    /// A code (administrative unit, province, country, land use) in no entry of the
     /// reference list it names.
     #[error(transparent)]
     UnknownCode(UnknownCode),

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::business::{Address, BusinessNames};
-use crate::citizen::{RegistrationOrigin, ResidenceKind};
+use crate::business::state::{Address, BusinessNames};
+use crate::citizen::state::ResidenceKind;
 use crate::date::{Date, PartialDate};
 use crate::geometry::Geometry;
 use crate::ids::{
@@ -20,7 +20,8 @@ use crate::ids::{
 };
 use crate::key::NaturalKey;
 use crate::name::PersonName;
-use crate::parcel::{Certificate, Holding, Mortgage, ParcelOrigin, TransferKind};
+use crate::origin::RegistrationOrigin;
+use crate::parcel::state::{Certificate, Holding, Mortgage, ParcelOrigin, TransferKind};
 use crate::quantity::{Area, Vnd};
 use crate::stewardship::{FieldChange, LegalBasis};
 

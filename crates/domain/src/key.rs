@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::event::{Event, EvolveError};
 use crate::ids::{EnterpriseCode, ParcelKey, PersonalIdNumber, RecordId};
 
 /// Namespace of all natural-key UUIDs:
@@ -108,40 +107,9 @@ impl KeyClaim {
     }
 }
 
-/// Applies one key-stream event. Pure and total over well-formed streams;
-/// anything else is an [`EvolveError`] (a corrupt or misrouted stream).
-pub fn evolve_key(state: Option<KeyClaim>, event: &Event) -> Result<KeyClaim, EvolveError> {
-    let mut claim = state.unwrap_or_default();
-    match event {
-        Event::KeyClaimed { record, .. } => {
-            if claim.holder.is_some() {
-                return Err(EvolveError::Inconsistent("key claimed while already held"));
-            }
-            claim.holder = Some(*record);
-        }
-        Event::KeyReleased { record, .. } => {
-            if claim.holder != Some(*record) {
-                return Err(EvolveError::Inconsistent(
-                    "key released by a record that does not hold it",
-                ));
-            }
-            claim.holder = None;
-            claim.past_holders.push(*record);
-        }
-        other => {
-            return Err(EvolveError::WrongStream {
-                event_type: other.event_type(),
-                stream: "key",
-            });
-        }
-    }
-    Ok(claim)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::CitizenId;
 
     #[test]
     fn namespace_is_the_documented_uuid5() {
@@ -177,30 +145,5 @@ mod tests {
             "pin:1".parse::<NaturalKey>(),
             Err(NaturalKeyError::Value { .. })
         ));
-    }
-
-    #[test]
-    fn claims_and_releases() {
-        let key: NaturalKey = "pin:035199000123".parse().unwrap();
-        let a = RecordId::Citizen(CitizenId(Uuid::from_u128(1)));
-        let b = RecordId::Citizen(CitizenId(Uuid::from_u128(2)));
-        let claimed = evolve_key(None, &Event::KeyClaimed { key, record: a }).unwrap();
-        assert_eq!(claimed.holder, Some(a));
-        assert!(evolve_key(Some(claimed.clone()), &Event::KeyClaimed { key, record: b }).is_err());
-        assert!(
-            evolve_key(
-                Some(claimed.clone()),
-                &Event::KeyReleased { key, record: b }
-            )
-            .is_err()
-        );
-        let released = evolve_key(Some(claimed), &Event::KeyReleased { key, record: a }).unwrap();
-        assert_eq!(
-            released,
-            KeyClaim {
-                holder: None,
-                past_holders: vec![a]
-            }
-        );
     }
 }

@@ -15,10 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::date::Date;
-use crate::decision::Decision;
 use crate::error::DomainError;
 use crate::ids::{CorrectionId, RecordKind, UnknownCode};
-use crate::key::NaturalKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,26 +140,6 @@ pub fn field_spec(kind: RecordKind, name: &str) -> Result<FieldSpec, DomainError
         })
 }
 
-/// A record whose fields can be read and written by name, in JSON form.
-pub(crate) trait Correctable: Clone {
-    fn kind(&self) -> RecordKind;
-    /// Current value of a field listed in [`fields_of`].
-    fn get_field(&self, field: &str) -> Result<Value, DomainError>;
-    /// Parses, normalises and stores a new value.
-    fn set_field(&mut self, field: &str, value: &Value) -> Result<(), DomainError>;
-    /// Single-record invariants that must hold after any correction.
-    fn check_invariants(&self) -> Result<(), DomainError>;
-    /// Reference codes in the corrected `field` are in their lists (the same
-    /// rule as the commands that set them); warnings go to `d`.
-    fn check_codes(&self, _field: &str, _d: &mut Decision) -> Result<(), DomainError> {
-        Ok(())
-    }
-    /// The natural key the record currently holds, if its kind has one.
-    fn natural_key(&self) -> Option<NaturalKey>;
-    fn corrections(&self) -> &Corrections;
-    fn corrections_mut(&mut self) -> &mut Corrections;
-}
-
 /// Parses a field's JSON value into its type, mapping failures to a typed error: a code in
 /// no entry of its reference list is `UNKNOWN_CODE`, as it is in a command's own fields.
 pub(crate) fn parse_field<T: serde::de::DeserializeOwned>(
@@ -185,67 +163,4 @@ pub(crate) fn to_field_value<T: Serialize>(field: &str, value: &T) -> Result<Val
         field: field.to_owned(),
         message: e.to_string(),
     })
-}
-
-/// Checks a set of changes against `record` and returns the corrected copy.
-///
-/// Each `old` is normalised through the field's type before comparing, so
-/// `"035199000123 "` and `"035199000123"` are the same old value; a mismatch
-/// is a [`DomainError::CorrectionConflict`] naming the field only — never the
-/// current value, which may be personal data the caller has not read.
-pub(crate) fn apply_checked<T: Correctable>(
-    record: &T,
-    changes: &[FieldChange],
-) -> Result<T, DomainError> {
-    if changes.is_empty() {
-        return Err(DomainError::EmptyCorrection);
-    }
-    let mut seen = Vec::new();
-    let mut corrected = record.clone();
-    for change in changes {
-        field_spec(record.kind(), &change.field)?;
-        if seen.contains(&change.field.as_str()) {
-            return Err(DomainError::DuplicateEntry {
-                what: "field",
-                value: change.field.clone(),
-            });
-        }
-        seen.push(change.field.as_str());
-        let current = record.get_field(&change.field)?;
-        let mut probe = record.clone();
-        let old_matches = probe.set_field(&change.field, &change.old).is_ok()
-            && probe.get_field(&change.field)? == current;
-        if !old_matches {
-            return Err(DomainError::CorrectionConflict {
-                field: change.field.clone(),
-            });
-        }
-        corrected.set_field(&change.field, &change.new)?;
-        if corrected.get_field(&change.field)? == current {
-            return Err(DomainError::NoOpChange {
-                field: change.field.clone(),
-            });
-        }
-    }
-    corrected.check_invariants()?;
-    Ok(corrected)
-}
-
-/// Applies already-accepted changes (from a stored event) without re-checking
-/// old values.
-pub(crate) fn apply_unchecked<T: Correctable>(
-    record: &mut T,
-    changes: &[FieldChange],
-) -> Result<(), DomainError> {
-    for change in changes {
-        record.set_field(&change.field, &change.new)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn any_protected(kind: RecordKind, changes: &[FieldChange]) -> Option<String> {
-    changes
-        .iter()
-        .find(|c| field_spec(kind, &c.field).is_ok_and(|f| f.protected))
-        .map(|c| c.field.clone())
 }

@@ -13,8 +13,10 @@
 
 use serde_json::Value;
 
-use crate::command::Command;
+use serde::Serialize;
+
 use crate::error::DomainError;
+use crate::name::normalise_text;
 
 /// One kind of free text and its maximum length in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +87,18 @@ pub fn check(field: &str, key: &str, text: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Normalised text that must not be empty; `what` names the field in the error.
+pub(crate) fn non_empty(text: &str, what: &'static str) -> Result<String, DomainError> {
+    let t = normalise_text(text);
+    if t.is_empty() {
+        Err(DomainError::MissingValue(what))
+    } else {
+        Ok(t)
+    }
+}
+
 /// Checks every string in `command` (see the module documentation).
-pub fn check_command(command: &Command) -> Result<(), DomainError> {
+pub fn check_command(command: &impl Serialize) -> Result<(), DomainError> {
     // Commands have only string keys, so serialising cannot fail; if it did,
     // refusing is the safe answer.
     let json = serde_json::to_value(command).map_err(|e| DomainError::InvalidFieldValue {

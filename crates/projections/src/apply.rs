@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
-use citydb_domain::business::{Business, BusinessStatus};
-use citydb_domain::citizen::{Citizen, LifeStatus};
-use citydb_domain::parcel::{LandParcel, ParcelStatus};
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::{Parcel, ParcelStatus};
 use citydb_domain::{Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
 use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
+use crate::query::parcel_status_column;
 use crate::schema::{SearchFlavour, checkpoint};
 use crate::state;
 
@@ -247,31 +248,6 @@ fn store(tx: &Transaction<'_>, slot: &Slot, flavour: SearchFlavour) -> Result<()
     }
 }
 
-pub(crate) fn citizen_status(c: &Citizen) -> &'static str {
-    match (&c.merged_into, &c.life) {
-        (Some(_), _) => "merged",
-        (None, LifeStatus::Deceased { .. }) => "deceased",
-        (None, LifeStatus::Alive) => "alive",
-    }
-}
-
-pub(crate) fn business_status(b: &Business) -> &'static str {
-    match b.status {
-        BusinessStatus::Active => "active",
-        BusinessStatus::Suspended { .. } => "suspended",
-        BusinessStatus::Dissolved { .. } => "dissolved",
-    }
-}
-
-pub(crate) fn parcel_status(p: &LandParcel) -> &'static str {
-    match p.status {
-        ParcelStatus::Active => "active",
-        ParcelStatus::Retired { .. }
-        | ParcelStatus::Split { .. }
-        | ParcelStatus::MergedInto { .. } => "retired",
-    }
-}
-
 /// Every name a business is searched by, in one string.
 fn business_search_text(b: &Business) -> String {
     let mut text = b.names.vietnamese.clone();
@@ -311,7 +287,7 @@ fn store_citizen(
             folded,
             commune,
             c.birth_date.year(),
-            citizen_status(c),
+            c.status().as_str(),
             c.merged_into.map(|m| RecordId::from(m).to_string()),
         ])
     })
@@ -355,7 +331,7 @@ fn store_business(
             exact,
             folded,
             b.head_office.commune.to_string(),
-            business_status(b),
+            b.status.kind().as_str(),
             b.parent.map(|p| RecordId::from(p).to_string()),
         ])
     })
@@ -395,7 +371,7 @@ fn store_business(
     Ok(())
 }
 
-fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &LandParcel) -> Result<(), ProjectionError> {
+fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), ProjectionError> {
     let id = RecordId::from(p.id).to_string();
     let merged_into = match &p.status {
         ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),
@@ -409,8 +385,8 @@ fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &LandParcel) -> Result<(), Pr
         s.execute(params![
             seq,
             p.key.to_string(),
-            p.key.commune().to_string(),
-            parcel_status(p),
+            p.key.unit().to_string(),
+            parcel_status_column(p.status.kind()),
             merged_into,
         ])
     })

@@ -57,17 +57,21 @@ use tokio::task::JoinHandle;
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
-use citydb_domain::parcel::{Holding, LandParcel};
+use citydb_domain::parcel::{Holding, Parcel};
 use citydb_domain::{
     BusinessId, CitizenId, EnterpriseCode, ParcelId, ParcelKey, PersonalIdNumber, Record, RecordId,
 };
 use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
+// The statuses the filters take are the domain's.
+pub use citydb_domain::business::BusinessStatusKind;
+pub use citydb_domain::citizen::CitizenStatus;
+pub use citydb_domain::parcel::ParcelStatusKind;
 pub use error::ProjectionError;
 pub use query::{
-    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, Edge, MAX_NAME_TOKENS,
-    MAX_PAGE_SIZE, Page, ParcelFilter, ParcelState, ProjectionFailure, Versioned,
+    BusinessFilter, CitizenFilter, Cursor, Edge, MAX_NAME_TOKENS, MAX_PAGE_SIZE, Page,
+    ParcelFilter, ProjectionFailure, Versioned,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
 
@@ -404,10 +408,7 @@ impl Projections {
         .await
     }
 
-    pub async fn parcel(
-        &self,
-        id: ParcelId,
-    ) -> Result<Option<Versioned<LandParcel>>, ProjectionError> {
+    pub async fn parcel(&self, id: ParcelId) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
         self.read(move |c, _| query::one(c, id.into())).await
     }
 
@@ -415,7 +416,7 @@ impl Projections {
     pub async fn parcel_by_key(
         &self,
         key: &ParcelKey,
-    ) -> Result<Option<Versioned<LandParcel>>, ProjectionError> {
+    ) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
         let key = query::parcel_key(key);
         self.read(move |c, _| query::by_key(c, query::PARCEL_BY_KEY, key))
             .await
@@ -427,7 +428,7 @@ impl Projections {
         filter: &ParcelFilter,
         first: usize,
         after: Option<Cursor>,
-    ) -> Result<Page<Versioned<LandParcel>>, ProjectionError> {
+    ) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
         let filter = filter.clone();
         self.read(move |c, _| query::search_parcels(c, &filter, first, after.as_ref()))
             .await
@@ -453,7 +454,7 @@ impl Projections {
     pub async fn parcels_by_ids(
         &self,
         ids: &[ParcelId],
-    ) -> Result<HashMap<ParcelId, Versioned<LandParcel>>, ProjectionError> {
+    ) -> Result<HashMap<ParcelId, Versioned<Parcel>>, ProjectionError> {
         let ids = ids.to_vec();
         self.read(move |c, _| query::many(c, &ids)).await
     }

@@ -17,9 +17,9 @@ use std::str::FromStr;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
-use citydb_domain::business::Business;
-use citydb_domain::citizen::Citizen;
-use citydb_domain::parcel::{Holder, Holding, LandParcel};
+use citydb_domain::business::{Business, BusinessStatusKind};
+use citydb_domain::citizen::{Citizen, CitizenStatus};
+use citydb_domain::parcel::{Holder, Holding, Parcel, ParcelStatusKind};
 use citydb_domain::{
     AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, LandUseCode, ParcelId, ParcelKey,
     PersonalIdNumber, Record, RecordId, Share, exact_key, folded_key,
@@ -118,54 +118,13 @@ impl<T> Page<T> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CitizenStatus {
-    Alive,
-    Deceased,
-    /// A duplicate merged into a survivor.
-    Merged,
-}
-
-impl CitizenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CitizenStatus::Alive => "alive",
-            CitizenStatus::Deceased => "deceased",
-            CitizenStatus::Merged => "merged",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BusinessState {
-    Active,
-    Suspended,
-    Dissolved,
-}
-
-impl BusinessState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BusinessState::Active => "active",
-            BusinessState::Suspended => "suspended",
-            BusinessState::Dissolved => "dissolved",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ParcelState {
-    Active,
-    /// Retired, split, or merged into another parcel.
-    Retired,
-}
-
-impl ParcelState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParcelState::Active => "active",
-            ParcelState::Retired => "retired",
-        }
+/// The value the `parcels.status` column holds for a parcel of `kind`: the
+/// projection keeps only whether a parcel is active, so `Retired`, `Split` and
+/// `Merged` all select parcels no longer active.
+pub(crate) fn parcel_status_column(kind: ParcelStatusKind) -> &'static str {
+    match kind {
+        ParcelStatusKind::Active => "active",
+        ParcelStatusKind::Retired | ParcelStatusKind::Split | ParcelStatusKind::Merged => "retired",
     }
 }
 
@@ -173,8 +132,9 @@ impl ParcelState {
 pub struct CitizenFilter {
     /// Diacritic-insensitive; exact matches (diacritics and tone placement) rank first.
     pub name: Option<String>,
-    /// Permanent residence, or temporary residence for those with none.
-    pub commune: Option<AdminUnitCode>,
+    /// The administrative unit of the permanent residence, or of the temporary residence for
+    /// those with none (column `commune`).
+    pub admin_unit: Option<AdminUnitCode>,
     pub status: Option<CitizenStatus>,
     /// Inclusive.
     pub birth_year_from: Option<u16>,
@@ -186,17 +146,18 @@ pub struct CitizenFilter {
 pub struct BusinessFilter {
     /// Searches the Vietnamese, abbreviated and English names.
     pub name: Option<String>,
-    /// Head office commune.
-    pub commune: Option<AdminUnitCode>,
-    pub status: Option<BusinessState>,
+    /// The administrative unit of the head office (column `commune`).
+    pub admin_unit: Option<AdminUnitCode>,
+    pub status: Option<BusinessStatusKind>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ParcelFilter {
-    /// The commune of the parcel key.
-    pub commune: Option<AdminUnitCode>,
+    /// The administrative unit of the parcel key (column `commune`).
+    pub admin_unit: Option<AdminUnitCode>,
     pub land_use: Option<LandUseCode>,
-    pub status: Option<ParcelState>,
+    /// Active, or not: any other kind selects every parcel no longer active.
+    pub status: Option<ParcelStatusKind>,
     /// A citizen or business holding rights on the parcel.
     pub holder: Option<RecordId>,
 }
@@ -292,7 +253,7 @@ impl Kind for Business {
     }
 }
 
-impl Kind for LandParcel {
+impl Kind for Parcel {
     fn from_record(record: Record) -> Option<Self> {
         match record {
             Record::Parcel(p) => Some(p),
@@ -763,8 +724,8 @@ pub(crate) fn search_citizens(
         None => vec![Tier::new("citizens k", "k.seq")],
     };
     with_filters(&mut tiers, |t| {
-        if let Some(commune) = filter.commune {
-            t.condition("k.commune = ?", [text(commune.to_string())]);
+        if let Some(unit) = filter.admin_unit {
+            t.condition("k.commune = ?", [text(unit.to_string())]);
         }
         if let Some(status) = filter.status {
             t.condition("k.status = ?", [text(status.as_str())]);
@@ -796,8 +757,8 @@ pub(crate) fn search_businesses(
         None => vec![Tier::new("businesses k", "k.seq")],
     };
     with_filters(&mut tiers, |t| {
-        if let Some(commune) = filter.commune {
-            t.condition("k.commune = ?", [text(commune.to_string())]);
+        if let Some(unit) = filter.admin_unit {
+            t.condition("k.commune = ?", [text(unit.to_string())]);
         }
         if let Some(status) = filter.status {
             t.condition("k.status = ?", [text(status.as_str())]);
@@ -812,7 +773,7 @@ pub(crate) fn search_parcels(
     filter: &ParcelFilter,
     first: usize,
     after: Option<&Cursor>,
-) -> Result<Page<Versioned<LandParcel>>, ProjectionError> {
+) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
     // Drive the scan from the land-use index when there is one to use: it yields seqs in order.
     let mut tier = match filter.land_use {
         Some(code) => {
@@ -822,11 +783,11 @@ pub(crate) fn search_parcels(
         }
         None => Tier::new("parcels k", "k.seq"),
     };
-    if let Some(commune) = filter.commune {
-        tier.condition("k.commune = ?", [text(commune.to_string())]);
+    if let Some(unit) = filter.admin_unit {
+        tier.condition("k.commune = ?", [text(unit.to_string())]);
     }
     if let Some(status) = filter.status {
-        tier.condition("k.status = ?", [text(status.as_str())]);
+        tier.condition("k.status = ?", [text(parcel_status_column(status))]);
     }
     if let Some(holder) = filter.holder {
         tier.condition(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use citydb_domain::business::{ChangeLegalRepresentatives, DissolveBusiness, RenameBusiness};
-use citydb_domain::citizen::{ChangeResidence, MergeCitizens, RecordDeath, ResidenceKind};
+use citydb_domain::citizen::{MergeCitizens, RecordDeath, ResidenceKind};
 use citydb_domain::parcel::{Holder, RetireParcel, TransferKind, TransferRights};
 use citydb_domain::*;
 use citydb_projections::*;
@@ -17,14 +17,9 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn residence(n: u128, commune: &str, since: &str) -> Command {
-    Command::ChangeResidence(ChangeResidence {
-        citizen: cid(n),
-        kind: ResidenceKind::Permanent,
-        commune: unit(commune),
-        address: format!("Số {n} Lạch Tray"),
-        since: date(since),
-    })
+/// Citizen `n` moves to "Số n Lạch Tray" in `commune`.
+fn move_to(n: u128, commune: &str, since: &str) -> Command {
+    residence(cid(n), commune, &format!("Số {n} Lạch Tray"), since)
 }
 
 /// A small city: people, businesses with representatives and branches, parcels with holders,
@@ -48,9 +43,9 @@ async fn small_city(w: &World) {
         .await;
     w.run(register_citizen(4, ("Lê", "", "Minh"), Sex::Male, 1950))
         .await;
-    w.run(residence(1, "11311", "2010-01-01")).await;
-    w.run(residence(2, "10507", "2012-01-01")).await;
-    w.run(residence(1, "10507", "2020-01-01")).await;
+    w.run(move_to(1, "11311", "2010-01-01")).await;
+    w.run(move_to(2, "10507", "2012-01-01")).await;
+    w.run(move_to(1, "10507", "2020-01-01")).await;
     w.run(Command::RecordDeath(RecordDeath {
         citizen: cid(3),
         date: "2024-02-03".parse().expect("date"),
@@ -81,21 +76,21 @@ async fn small_city(w: &World) {
     w.run(register_branch(4, 1, 2, vec![cid(2)])).await;
     w.run(register_parcel(
         1,
-        pkey("11311", 12, 345),
+        pkey_in("11311", 12, 345),
         "ODT",
         halves(Holder::Citizen(cid(1)), Holder::Business(bid(1))),
     ))
     .await;
     w.run(register_parcel(
         2,
-        pkey("10507", 3, 7),
+        pkey_in("10507", 3, 7),
         "LUC",
         whole(Holder::Citizen(cid(2))),
     ))
     .await;
     w.run(register_parcel(
         3,
-        pkey("11311", 12, 346),
+        pkey_in("11311", 12, 346),
         "ODT",
         whole(Holder::Citizen(cid(2))),
     ))
@@ -216,7 +211,7 @@ async fn queries_return_the_projected_records() {
         Some(bid(1))
     );
     let parcel = p
-        .parcel_by_key(&pkey("11311", 12, 345))
+        .parcel_by_key(&pkey_in("11311", 12, 345))
         .await
         .expect("q")
         .expect("parcel");
@@ -249,7 +244,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_citizens(
             &CitizenFilter {
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..CitizenFilter::default()
             },
             10,
@@ -274,7 +269,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_businesses(
             &BusinessFilter {
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..BusinessFilter::default()
             },
             10,
@@ -289,7 +284,7 @@ async fn queries_return_the_projected_records() {
     let page = p
         .search_businesses(
             &BusinessFilter {
-                status: Some(BusinessState::Dissolved),
+                status: Some(BusinessStatusKind::Dissolved),
                 ..BusinessFilter::default()
             },
             10,
@@ -310,7 +305,7 @@ async fn queries_return_the_projected_records() {
     };
     assert_eq!(
         parcels(ParcelFilter {
-            commune: Some(unit("11311")),
+            admin_unit: Some(unit("11311")),
             ..ParcelFilter::default()
         })
         .await,
@@ -326,7 +321,7 @@ async fn queries_return_the_projected_records() {
     );
     assert_eq!(
         parcels(ParcelFilter {
-            status: Some(ParcelState::Retired),
+            status: Some(ParcelStatusKind::Retired),
             ..ParcelFilter::default()
         })
         .await,
@@ -806,7 +801,7 @@ async fn rebuilding_from_scratch_gives_an_identical_digest() {
     }
 
     // One more event changes the digest.
-    w.run(residence(2, "11311", "2025-07-01")).await;
+    w.run(move_to(2, "11311", "2025-07-01")).await;
     p.catch_up().await.expect("catch up");
     assert_ne!(p.digest().await.expect("digest"), digest);
 }
@@ -829,7 +824,7 @@ async fn stopping_between_batches_neither_loses_nor_doubles_events() {
         .iter()
         .enumerate()
     {
-        w.run(residence(2, commune, &format!("202{i}-02-01"))).await;
+        w.run(move_to(2, commune, &format!("202{i}-02-01"))).await;
     }
     let fresh = w.manual("fresh.db").await;
     fresh.catch_up().await.expect("catch up");

@@ -192,7 +192,7 @@ async fn throughput_and_latency_at_scale() {
             "name + commune 10507",
             CitizenFilter {
                 name: Some("Trần Thị Lan".to_owned()),
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..CitizenFilter::default()
             },
         ),
@@ -208,7 +208,7 @@ async fn throughput_and_latency_at_scale() {
         (
             "commune 10507",
             CitizenFilter {
-                commune: Some(unit("10507")),
+                admin_unit: Some(unit("10507")),
                 ..CitizenFilter::default()
             },
         ),

@@ -62,7 +62,7 @@ async fn a_command_id_executes_once_when_sent_twice() {
     );
     // The same id for another command is refused, and writes nothing.
     let reused = CommandRequest {
-        command: residence(cid(1), "1 Lê Lợi", "2024-01-01"),
+        command: residence(cid(1), "10507", "1 Lê Lợi", "2024-01-01"),
         ..req
     };
     assert!(matches!(
@@ -90,7 +90,7 @@ async fn a_command_id_executes_once_when_sent_concurrently() {
             let register = register_citizen(10 + n, Sex::Female, 1990);
             (request(Command::RegisterCitizen(register)), 3)
         } else {
-            let moving = residence(cid(1), &format!("{round} Trần Phú"), "2024-01-01");
+            let moving = residence(cid(1), "10507", &format!("{round} Trần Phú"), "2024-01-01");
             (request(moving), 2)
         };
         let head = env.head().await.map(|h| h.position);
@@ -308,7 +308,12 @@ async fn two_stewards_moving_one_citizen_both_succeed() {
             .map(|(i, actor)| {
                 let registry = env.registry.clone();
                 let start = start.clone();
-                let cmd = residence(cid(1), &format!("{round}.{i} Lạch Tray"), "2024-01-01");
+                let cmd = residence(
+                    cid(1),
+                    "10507",
+                    &format!("{round}.{i} Lạch Tray"),
+                    "2024-01-01",
+                );
                 tokio::spawn(async move {
                     start.wait().await;
                     registry
@@ -345,7 +350,12 @@ async fn an_expected_version_makes_the_loser_fail_instead_of_retrying() {
             .map(|(i, actor)| {
                 let registry = env.registry.clone();
                 let start = start.clone();
-                let cmd = residence(cid(1), &format!("{round}.{i} Lạch Tray"), "2024-01-01");
+                let cmd = residence(
+                    cid(1),
+                    "10507",
+                    &format!("{round}.{i} Lạch Tray"),
+                    "2024-01-01",
+                );
                 tokio::spawn(async move {
                     let mut request = CommandRequest::new(Uuid::now_v7(), cmd, actor);
                     request.expected = Some(citydb_registry::ExpectedRecordVersion {
@@ -389,7 +399,7 @@ async fn a_lost_race_is_reloaded_and_retried() {
         other
             .execute(CommandRequest::new(
                 Uuid::now_v7(),
-                residence(cid(1), "2 Cầu Đất", "2024-01-01"),
+                residence(cid(1), "10507", "2 Cầu Đất", "2024-01-01"),
                 steward2(),
             ))
             .await
@@ -397,7 +407,12 @@ async fn a_lost_race_is_reloaded_and_retried() {
     });
     let racing = Registry::new(interleave.clone() as Arc<dyn EventLog>);
     let done = racing
-        .execute(request(residence(cid(1), "1 Cầu Đất", "2024-02-01")))
+        .execute(request(residence(
+            cid(1),
+            "10507",
+            "1 Cầu Đất",
+            "2024-02-01",
+        )))
         .await
         .unwrap();
     // Registered at 0, the competitor at 1, ours (decided again on version 1) at 2.
@@ -429,6 +444,7 @@ async fn retries_are_bounded() {
             other
                 .execute(request(residence(
                     cid(1),
+                    "10507",
                     &format!("{i} Cầu Đất"),
                     "2024-01-01",
                 )))

@@ -44,7 +44,10 @@ async fn a_corrupt_stream_is_reported_and_blocks_commands_on_it() {
     );
     let head = env.head().await;
     let err = env
-        .run(residence(cid(1), "1 Lê Lợi", "2024-01-01"), &steward())
+        .run(
+            residence(cid(1), "10507", "1 Lê Lợi", "2024-01-01"),
+            &steward(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CORRUPT_STREAM");

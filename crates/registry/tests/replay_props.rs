@@ -184,7 +184,7 @@ fn to_command(model: &Model, op: &Op, step: usize) -> (Command, Actor) {
             spouse: cid(y),
             date: date("2024-06-01"),
         }),
-        Op::Move(x, n) => residence(cid(x), &format!("{n} Lạch Tray"), "2024-03-01"),
+        Op::Move(x, n) => residence(cid(x), "10507", &format!("{n} Lạch Tray"), "2024-03-01"),
         Op::Die(x) => Command::RecordDeath(RecordDeath {
             citizen: cid(x),
             date: "2024-12".parse().unwrap(),

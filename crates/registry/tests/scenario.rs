@@ -134,7 +134,8 @@ async fn a_stewards_day() {
     )
     .await;
     let chi_version = env.version(chi).await;
-    env.ok(residence(chi, "12 Lê Lợi", "2024-05-01")).await;
+    env.ok(residence(chi, "10507", "12 Lê Lợi", "2024-05-01"))
+        .await;
     assert_eq!(env.version(chi).await, chi_version + 1);
     assert_eq!(
         env.citizen(chi)
@@ -143,8 +144,11 @@ async fn a_stewards_day() {
             .map(|r| r.address),
         Some("12 Lê Lợi".to_owned())
     );
-    env.refused(residence(chi, "x", "1990-01-01"), "DATE_BEFORE_BIRTH")
-        .await;
+    env.refused(
+        residence(chi, "10507", "x", "1990-01-01"),
+        "DATE_BEFORE_BIRTH",
+    )
+    .await;
 
     // --- parcels: holders citizens and businesses, shares summing to 1 --------------------
     env.refused(
@@ -406,8 +410,11 @@ async fn a_stewards_day() {
     assert_eq!(env.citizen(dung_dup).await.merged_into, Some(dung));
     assert_eq!(env.citizen(dung).await.absorbed, vec![dung_dup]);
     env.refused(merge, "RECORD_MERGED").await;
-    env.refused(residence(dung_dup, "x", "2025-01-01"), "RECORD_MERGED")
-        .await;
+    env.refused(
+        residence(dung_dup, "10507", "x", "2025-01-01"),
+        "RECORD_MERGED",
+    )
+    .await;
     env.refused(
         Command::RegisterBusiness(register_business(3, enterprise(3), vec![dung_dup])),
         "RECORD_MERGED",

@@ -10,7 +10,7 @@ use futures_util::Stream;
 use citydb_domain::RecordKind;
 use citydb_log::{EventLog, RecordedEvent, subscribe};
 
-use super::Registers;
+use super::NodeHandles;
 use super::time::format_micros;
 use crate::auth::RequestContext;
 use crate::error::ApiError;
@@ -160,10 +160,10 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Change>, ApiError> {
         RequestContext::of(ctx)?;
         let categories = wanted(&categories)?;
-        let registers = ctx
-            .data::<Registers>()
-            .map_err(|_| ApiError::internal("registers missing"))?;
-        let log: Arc<dyn EventLog> = registers.log.clone();
+        let handles = ctx
+            .data::<NodeHandles>()
+            .map_err(|_| ApiError::internal("node handles missing"))?;
+        let log: Arc<dyn EventLog> = handles.log.clone();
         let event_types = known_event_types(event_types)?;
         let from = match after {
             Some(p) => position_in_log(log.as_ref(), p, "after", true)

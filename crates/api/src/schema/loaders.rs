@@ -11,7 +11,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
-use citydb_domain::parcel::LandParcel;
+use citydb_domain::parcel::Parcel as ParcelState;
 use citydb_domain::{BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::{ProjectionError, Projections, Versioned};
 
@@ -62,7 +62,7 @@ impl Loader<BusinessId> for ProjectionLoader {
 }
 
 impl Loader<ParcelId> for ProjectionLoader {
-    type Value = Versioned<LandParcel>;
+    type Value = Versioned<ParcelState>;
     type Error = ApiError;
     async fn load(&self, keys: &[ParcelId]) -> Result<HashMap<ParcelId, Self::Value>, ApiError> {
         self.0.parcels_by_ids(keys).await.map_err(failed)

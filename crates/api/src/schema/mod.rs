@@ -2,7 +2,7 @@
 //! for auditors, [`Mutation`](mutation::Mutation) with one field per domain command, and the
 //! change-feed [`Subscription`](changes::Subscription).
 //!
-//! Resolvers reach the node's handles through [`Registers`] in the schema data; every personal
+//! Resolvers reach the node's handles through [`NodeHandles`] in the schema data; every personal
 //! field goes through [`access`], which enforces field scopes and feeds the access log.
 
 pub mod access;
@@ -33,7 +33,7 @@ pub use query::Query;
 
 /// Everything a resolver needs from the node.
 #[derive(Clone)]
-pub struct Registers {
+pub struct NodeHandles {
     pub log: Arc<dyn EventLog>,
     pub registry: Registry,
     pub projections: Projections,
@@ -43,15 +43,15 @@ pub type CitySchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits, loaders, access-log flush and error codes.
 pub fn build_schema(
-    registers: Registers,
+    handles: NodeHandles,
     access_log: AccessLog,
     limits: &QueryLimits,
 ) -> CitySchema {
-    let loaders = loaders::Loaders::new(&registers.projections);
+    let loaders = loaders::Loaders::new(&handles.projections);
     apply_limits(Schema::build(Query, Mutation, Subscription), limits)
         .extension(access::AccessLogFlush)
         .extension(crate::throttle::OperationRate)
-        .data(registers)
+        .data(handles)
         .data(access_log)
         .data(loaders)
         .data(verification::VerificationGates::default())

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use citydb_domain::{Actor, Command, RecordId, StewardRole, UnknownCode};
 use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
 
-use super::Registers;
+use super::NodeHandles;
 use super::changes::{Change, is_record_change};
 use super::records::{Business, Citizen, Parcel, load_businesses, load_citizens, load_parcels};
 use crate::auth::{RequestContext, Role};
@@ -72,12 +72,12 @@ impl MutationResult {
         let (Some(first), Some(last)) = (self.first_position, self.position) else {
             return Ok(Vec::new());
         };
-        let registers = ctx
-            .data::<Registers>()
-            .map_err(|_| ApiError::internal("registers missing"))?;
+        let handles = ctx
+            .data::<NodeHandles>()
+            .map_err(|_| ApiError::internal("node handles missing"))?;
         // One append's events are contiguous in the log: first..=last.
         let n = usize::try_from(last.saturating_sub(first) + 1).unwrap_or(usize::MAX);
-        let events = registers.log.read_all(first, n).await?;
+        let events = handles.log.read_all(first, n).await?;
         Ok(events
             .iter()
             .filter(|e| is_record_change(e))
@@ -148,9 +148,9 @@ async fn execute(
             )));
         }
     };
-    let registers = ctx
-        .data::<Registers>()
-        .map_err(|_| ApiError::internal("registers missing"))?;
+    let handles = ctx
+        .data::<NodeHandles>()
+        .map_err(|_| ApiError::internal("node handles missing"))?;
     let command_id = match command_id {
         Some(id) => Uuid::parse_str(&id)
             .map_err(|_| ApiError::invalid_field("commandId is not a UUID", "commandId"))?,
@@ -182,14 +182,14 @@ async fn execute(
         command,
         expected,
     };
-    let executed = registers
+    let executed = handles
         .registry
         .execute(request)
         .await
         .map_err(|e| super::registry_error(e).with_command_id(command_id))?;
     if let Some(position) = executed.last_position {
         // Committed: from here on no failure may read as if the write had not happened.
-        registers
+        handles
             .projections
             .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
             .await

@@ -6,22 +6,21 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use citydb_domain::{
     AdminUnitCode, AdminUnitTable, EnterpriseCode, LandUseCode, LandUseCodeError, ParcelKey,
-    PersonalIdNumber, Record, RecordId,
+    PersonalIdNumber, Record, RecordId, RecordKind,
 };
 use citydb_log::{Hash, LogHead as Head, StreamId};
-use citydb_projections::{
-    BusinessFilter, BusinessState, CitizenFilter, CitizenStatus, Cursor, ParcelFilter, ParcelState,
-    Versioned,
-};
+use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
 
 use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::mutation::unknown_code;
-use super::records::{Business, BusinessStatusKind, Citizen, LifeState, Parcel, ParcelStatusKind};
+use super::records::{
+    Business, BusinessStatusKind, Citizen, CitizenStatus, Parcel, ParcelStatusKind,
+};
 use super::time::parse_rfc3339;
 use super::verification::VerificationGates;
-use super::{Registers, registry_error};
+use super::{NodeHandles, registry_error};
 use crate::access_log::AccessLog;
 use crate::auth::{FieldGroup, RequestContext, Role};
 use crate::error::ApiError;
@@ -50,9 +49,9 @@ pub struct Me {
 const HISTORY_ROLES: [Role; 3] = [Role::Steward, Role::Supervisor, Role::Auditor];
 const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];
 
-fn registers<'a>(ctx: &'a Context<'_>) -> Result<&'a Registers, ApiError> {
-    ctx.data::<Registers>()
-        .map_err(|_| ApiError::internal("registers missing"))
+fn handles<'a>(ctx: &'a Context<'_>) -> Result<&'a NodeHandles, ApiError> {
+    ctx.data::<NodeHandles>()
+        .map_err(|_| ApiError::internal("node handles missing"))
 }
 
 /// The complexity of a whole-log verification: it reads every event. Under the default limit
@@ -120,10 +119,10 @@ where
         .map_err(|e| ApiError::invalid_field(format!("{field}: {e}"), field))
 }
 
-/// A commune a filter names: a Hải Phòng unit, current or predecessor (stored historical facts
-/// may carry one). A code in no list is refused with `UNKNOWN_CODE`, as on commands, rather
-/// than answered with an empty page.
-fn commune_filter(value: &str, field: &str) -> Result<AdminUnitCode, ApiError> {
+/// An administrative unit a filter names: a Hải Phòng unit, current or predecessor (stored
+/// historical facts may carry one). A code in no list is refused with `UNKNOWN_CODE`, as on
+/// commands, rather than answered with an empty page.
+fn admin_unit_filter(value: &str, field: &str) -> Result<AdminUnitCode, ApiError> {
     let code: AdminUnitCode = parse(value, field)?;
     AdminUnitTable::hai_phong_2025()
         .knows(code)
@@ -148,18 +147,19 @@ fn pin_arg(value: &str, field: &str) -> Result<PersonalIdNumber, ApiError> {
         })
 }
 
-/// A parcel key argument: both of its communes must be known units.
+/// A parcel key argument: both of its administrative units must be known.
 fn parcel_key_arg(value: &str, field: &str) -> Result<ParcelKey, ApiError> {
     let key: ParcelKey = parse(value, field)?;
     let table = AdminUnitTable::hai_phong_2025();
-    for code in [key.commune(), key.predecessor_commune()] {
+    for code in [key.unit(), key.predecessor_unit()] {
         table.knows(code).map_err(|u| unknown_code(&u, field))?;
     }
     Ok(key)
 }
 
 /// A record id given as `kind-<uuid>` or as a bare UUID of the expected kind.
-fn record_id(value: &str, kind: &str, field: &str) -> Result<RecordId, ApiError> {
+fn record_id(value: &str, kind: RecordKind, field: &str) -> Result<RecordId, ApiError> {
+    let kind = kind.as_str();
     let text = if value.contains('-') && value.starts_with(kind) {
         value.to_owned()
     } else {
@@ -192,7 +192,7 @@ fn exactly_one<'a>(
 /// Resolves `asOf` to a log position (auditors, stewards and supervisors only).
 async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, ApiError> {
     require(ctx, &HISTORY_ROLES)?;
-    let log = &registers(ctx)?.log;
+    let log = &handles(ctx)?.log;
     match (as_of.position, &as_of.time) {
         (Some(p), None) => position_in_log(log.as_ref(), p, "asOf.position", false).await,
         (None, Some(t)) => {
@@ -216,7 +216,7 @@ async fn past(
     let Some(position) = as_of_position(ctx, as_of).await? else {
         return Ok(None);
     };
-    let loaded = registers(ctx)?
+    let loaded = handles(ctx)?
         .registry
         .load_record_as_of(id, position)
         .await
@@ -306,10 +306,10 @@ impl Query {
         pin: Option<String>,
         as_of: Option<AsOf>,
     ) -> Result<Option<Citizen>, ApiError> {
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("pin", pin.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "citizen", "id"))
+            .then(|| record_id(value, RecordKind::Citizen, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Citizen(cid) = id else {
@@ -352,7 +352,7 @@ impl Query {
         ctx: &Context<'_>,
         search: Option<String>,
         commune: Option<String>,
-        status: Option<LifeState>,
+        status: Option<CitizenStatus>,
         born_from: Option<i32>,
         born_to: Option<i32>,
         first: Option<i32>,
@@ -377,19 +377,15 @@ impl Query {
         };
         let filter = CitizenFilter {
             name: search_text(search)?,
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                LifeState::Alive => CitizenStatus::Alive,
-                LifeState::Deceased => CitizenStatus::Deceased,
-                LifeState::Merged => CitizenStatus::Merged,
-            }),
+            status: status.map(Into::into),
             birth_year_from: year(born_from, "bornFrom")?,
             birth_year_to: year(born_to, "bornTo")?,
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_citizens(&filter, first, cursor(after)?)
             .await
@@ -406,10 +402,10 @@ impl Query {
         as_of: Option<AsOf>,
     ) -> Result<Option<Business>, ApiError> {
         scoped(ctx, FieldGroup::Business, "business")?;
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("code", code.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "business", "id"))
+            .then(|| record_id(value, RecordKind::Business, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Business(bid) = id else {
@@ -450,17 +446,13 @@ impl Query {
         let first = page_size(ctx, first)?;
         let filter = BusinessFilter {
             name: search_text(search)?,
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                BusinessStatusKind::Active => BusinessState::Active,
-                BusinessStatusKind::Suspended => BusinessState::Suspended,
-                BusinessStatusKind::Dissolved => BusinessState::Dissolved,
-            }),
+            status: status.map(Into::into),
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_businesses(&filter, first, cursor(after)?)
             .await
@@ -477,10 +469,10 @@ impl Query {
         as_of: Option<AsOf>,
     ) -> Result<Option<Parcel>, ApiError> {
         scoped(ctx, FieldGroup::Land, "parcel")?;
-        let p = &registers(ctx)?.projections;
+        let p = &handles(ctx)?.projections;
         let (by_id, value) = exactly_one(("id", id.as_deref()), ("key", key.as_deref()))?;
         let asked = by_id
-            .then(|| record_id(value, "parcel", "id"))
+            .then(|| record_id(value, RecordKind::Parcel, "id"))
             .transpose()?;
         let current = if let Some(id) = asked {
             let RecordId::Parcel(pid) = id else {
@@ -530,21 +522,18 @@ impl Query {
             personal(ctx, c.uuid(), FieldGroup::Land, "parcels(holder)")?;
         }
         let filter = ParcelFilter {
-            commune: commune
+            admin_unit: commune
                 .as_deref()
-                .map(|c| commune_filter(c, "commune"))
+                .map(|c| admin_unit_filter(c, "commune"))
                 .transpose()?,
             land_use: land_use
                 .as_deref()
                 .map(|c| land_use_filter(c, "landUse"))
                 .transpose()?,
-            status: status.map(|s| match s {
-                ParcelStatusKind::Active => ParcelState::Active,
-                _ => ParcelState::Retired,
-            }),
+            status: status.map(Into::into),
             holder,
         };
-        let page = registers(ctx)?
+        let page = handles(ctx)?
             .projections
             .search_parcels(&filter, first, cursor(after)?)
             .await
@@ -576,7 +565,7 @@ impl Query {
         }
         let stream: StreamId = parse(&id.to_string(), "record")?;
         let from = after_version.map_or(0, |v| (v + 1).max(0) as u64);
-        let events = registers(ctx)?
+        let events = handles(ctx)?
             .log
             .read_stream(&stream, from, citydb_log::Direction::Forward, first)
             .await?;
@@ -598,7 +587,7 @@ impl Query {
     ) -> Result<Verification, ApiError> {
         require(ctx, &AUDIT_ROLES)?;
         let stream: StreamId = parse(&record, "record")?;
-        Ok(registers(ctx)?.log.verify_stream(&stream).await?.into())
+        Ok(handles(ctx)?.log.verify_stream(&stream).await?.into())
     }
 
     /// Recomputes every hash and link of the whole log. Pass a head recorded earlier to also
@@ -627,7 +616,7 @@ impl Query {
                 ));
             }
         };
-        let log = registers(ctx)?.log.clone();
+        let log = handles(ctx)?.log.clone();
         let report = verifications(ctx)?
             .events
             .run(async move { log.verify_log(expected).await })
@@ -638,7 +627,7 @@ impl Query {
     /// The last event of the log.
     async fn log_head(&self, ctx: &Context<'_>) -> Result<Option<LogHead>, ApiError> {
         RequestContext::of(ctx)?;
-        Ok(registers(ctx)?.log.head().await?.map(|h| LogHead {
+        Ok(handles(ctx)?.log.head().await?.map(|h| LogHead {
             position: h.position as i64,
             hash: h.hash.to_hex(),
         }))
@@ -658,7 +647,7 @@ impl Query {
         let first = page_size(ctx, first)?;
         let categories = wanted(&categories)?;
         let event_types = known_event_types(event_types)?;
-        let r = registers(ctx)?;
+        let r = handles(ctx)?;
         let after = match after {
             Some(a) => position_in_log(r.log.as_ref(), a, "after", true).await?,
             None => None,
@@ -698,7 +687,7 @@ impl Query {
     ) -> Result<Vec<AccessRecord>, ApiError> {
         require(ctx, &AUDIT_ROLES)?;
         let first = page_size(ctx, first)?;
-        let RecordId::Citizen(c) = record_id(&citizen, "citizen", "citizen")? else {
+        let RecordId::Citizen(c) = record_id(&citizen, RecordKind::Citizen, "citizen")? else {
             return Err(wrong_kind());
         };
         let log = ctx

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use citydb_domain::business::{Business as BusinessState, BusinessStatus};
 use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
-use citydb_domain::parcel::{Holder as HolderRef, LandParcel, ParcelStatus};
+use citydb_domain::parcel::{Holder as HolderRef, Parcel as ParcelState, ParcelStatus};
 use citydb_domain::stewardship::{CorrectionStatus, Corrections};
 use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::Versioned;
@@ -28,7 +28,7 @@ fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, ApiError> {
         .map_err(|_| ApiError::internal("loaders missing from the schema data"))
 }
 
-fn commune_name(code: &str) -> Option<String> {
+fn unit_name(code: &str) -> Option<String> {
     code.parse()
         .ok()
         .and_then(|c| AdminUnitTable::hai_phong_2025().by_code(c))
@@ -44,24 +44,27 @@ pub struct PersonName {
     pub full: String,
 }
 
+// A commune-level administrative unit (commune, ward or special zone); the GraphQL type
+// keeps its published name.
 #[derive(SimpleObject, Clone)]
-pub struct Commune {
+#[graphql(name = "Commune")]
+pub struct AdminUnit {
     /// The 5-digit commune-level unit code.
     pub code: String,
     /// Official name (NFC), when the code is a current Hải Phòng unit.
     pub name: Option<String>,
 }
 
-impl Commune {
+impl AdminUnit {
     pub fn new(code: String) -> Self {
-        let name = commune_name(&code);
-        Commune { code, name }
+        let name = unit_name(&code);
+        AdminUnit { code, name }
     }
 }
 
 #[derive(SimpleObject, Clone)]
 pub struct Residence {
-    pub commune: Commune,
+    pub commune: AdminUnit,
     pub address: String,
     pub since: String,
 }
@@ -69,7 +72,7 @@ pub struct Residence {
 impl From<&ResidenceState> for Residence {
     fn from(r: &ResidenceState) -> Self {
         Residence {
-            commune: Commune::new(r.commune.to_string()),
+            commune: AdminUnit::new(r.commune.to_string()),
             address: r.address.clone(),
             since: r.since.to_string(),
         }
@@ -82,8 +85,11 @@ pub enum Sex {
     Female,
 }
 
+// The domain's CitizenStatus; the GraphQL type keeps its published name (a doc comment here
+// would change the SDL).
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
-pub enum LifeState {
+#[graphql(name = "LifeState", remote = "citydb_domain::citizen::CitizenStatus")]
+pub enum CitizenStatus {
     Alive,
     Deceased,
     /// A duplicate record merged into its survivor.
@@ -232,21 +238,19 @@ impl Citizen {
             .to_string())
     }
     /// Group `identity`.
-    async fn birth_place(&self, ctx: &Context<'_>) -> Result<Commune, ApiError> {
-        Ok(Commune::new(
+    async fn birth_place(&self, ctx: &Context<'_>) -> Result<AdminUnit, ApiError> {
+        Ok(AdminUnit::new(
             self.guard(ctx, FieldGroup::Identity, "birthPlace")?
                 .birth_place
                 .to_string(),
         ))
     }
     /// Group `identity`.
-    async fn status(&self, ctx: &Context<'_>) -> Result<LifeState, ApiError> {
-        let c = self.guard(ctx, FieldGroup::Identity, "status")?;
-        Ok(match (&c.merged_into, &c.life) {
-            (Some(_), _) => LifeState::Merged,
-            (None, LifeStatus::Deceased { .. }) => LifeState::Deceased,
-            (None, LifeStatus::Alive) => LifeState::Alive,
-        })
+    async fn status(&self, ctx: &Context<'_>) -> Result<CitizenStatus, ApiError> {
+        Ok(self
+            .guard(ctx, FieldGroup::Identity, "status")?
+            .status()
+            .into())
     }
     /// Group `identity`.
     async fn death_date(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
@@ -366,6 +370,7 @@ impl Citizen {
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "citydb_domain::business::BusinessStatusKind")]
 pub enum BusinessStatusKind {
     Active,
     Suspended,
@@ -374,7 +379,7 @@ pub enum BusinessStatusKind {
 
 #[derive(SimpleObject, Clone)]
 pub struct Address {
-    pub commune: Commune,
+    pub commune: AdminUnit,
     pub street: String,
 }
 
@@ -428,7 +433,7 @@ impl Business {
     async fn head_office(&self, ctx: &Context<'_>) -> Result<Address, ApiError> {
         let a = &self.guard(ctx, "headOffice")?.head_office;
         Ok(Address {
-            commune: Commune::new(a.commune.to_string()),
+            commune: AdminUnit::new(a.commune.to_string()),
             street: a.street.clone(),
         })
     }
@@ -455,11 +460,7 @@ impl Business {
             .to_string())
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<BusinessStatusKind, ApiError> {
-        Ok(match self.guard(ctx, "status")?.status {
-            BusinessStatus::Active => BusinessStatusKind::Active,
-            BusinessStatus::Suspended { .. } => BusinessStatusKind::Suspended,
-            BusinessStatus::Dissolved { .. } => BusinessStatusKind::Dissolved,
-        })
+        Ok(self.guard(ctx, "status")?.status.kind().into())
     }
     /// Date of dissolution, if dissolved.
     async fn dissolved_on(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
@@ -505,6 +506,7 @@ impl Business {
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "citydb_domain::parcel::ParcelStatusKind")]
 pub enum ParcelStatusKind {
     Active,
     Retired,
@@ -584,7 +586,7 @@ impl Mortgage {
 }
 
 /// A land parcel.
-pub struct Parcel(pub Versioned<LandParcel>);
+pub struct Parcel(pub Versioned<ParcelState>);
 
 pub(super) async fn load_parcels(
     ctx: &Context<'_>,
@@ -598,7 +600,7 @@ pub(super) async fn load_parcels(
 }
 
 impl Parcel {
-    fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&LandParcel, ApiError> {
+    fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&ParcelState, ApiError> {
         scoped(ctx, FieldGroup::Land, field)?;
         Ok(&self.0.state)
     }
@@ -617,9 +619,9 @@ impl Parcel {
     async fn key(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
         Ok(self.guard(ctx, "key")?.key.to_string())
     }
-    async fn commune(&self, ctx: &Context<'_>) -> Result<Commune, ApiError> {
-        Ok(Commune::new(
-            self.guard(ctx, "commune")?.key.commune().to_string(),
+    async fn commune(&self, ctx: &Context<'_>) -> Result<AdminUnit, ApiError> {
+        Ok(AdminUnit::new(
+            self.guard(ctx, "commune")?.key.unit().to_string(),
         ))
     }
     async fn map_sheet(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
@@ -699,12 +701,7 @@ impl Parcel {
             .collect())
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<ParcelStatusKind, ApiError> {
-        Ok(match self.guard(ctx, "status")?.status {
-            ParcelStatus::Active => ParcelStatusKind::Active,
-            ParcelStatus::Retired { .. } => ParcelStatusKind::Retired,
-            ParcelStatus::Split { .. } => ParcelStatusKind::Split,
-            ParcelStatus::MergedInto { .. } => ParcelStatusKind::Merged,
-        })
+        Ok(self.guard(ctx, "status")?.status.kind().into())
     }
     /// For a split parcel: the parcels it was split into.
     async fn split_into(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {

@@ -1,12 +1,12 @@
-//! The traditional land parcel key: commune + map sheet (số tờ bản đồ) +
-//! parcel number (số thửa).
+//! The traditional land parcel key: administrative unit + map sheet (số tờ
+//! bản đồ) + parcel number (số thửa).
 //!
-//! After the 2025 mergers each predecessor commune's map sheets still start at
-//! 1, so (new commune, sheet, parcel) is not unique. The key therefore keeps
-//! the predecessor commune whose sheets the numbers belong to; it equals the
-//! commune when no merger happened.
+//! After the 2025 mergers each predecessor unit's map sheets still start at
+//! 1, so (new unit, sheet, parcel) is not unique. The key therefore keeps
+//! the predecessor unit whose sheets the numbers belong to; it equals the
+//! unit when no merger happened.
 //!
-//! Canonical string: `<commune>/<predecessor_commune>:<map_sheet>/<parcel_number>`,
+//! Canonical string: `<unit>/<predecessor_unit>:<map_sheet>/<parcel_number>`,
 //! e.g. `11311/10507:12/345` — parcel 345 on sheet 12 of the former unit 10507,
 //! now in unit 11311. Numbers are written without leading zeros.
 
@@ -31,16 +31,16 @@ pub enum ParcelKeyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ParcelKey {
-    commune: AdminUnitCode,
-    predecessor_commune: AdminUnitCode,
+    unit: AdminUnitCode,
+    predecessor_unit: AdminUnitCode,
     map_sheet: u32,
     parcel_number: u32,
 }
 
 impl ParcelKey {
     pub fn new(
-        commune: AdminUnitCode,
-        predecessor_commune: AdminUnitCode,
+        unit: AdminUnitCode,
+        predecessor_unit: AdminUnitCode,
         map_sheet: u32,
         parcel_number: u32,
     ) -> Result<Self, ParcelKeyError> {
@@ -51,18 +51,18 @@ impl ParcelKey {
             return Err(ParcelKeyError::ZeroParcelNumber);
         }
         Ok(Self {
-            commune,
-            predecessor_commune,
+            unit,
+            predecessor_unit,
             map_sheet,
             parcel_number,
         })
     }
 
-    pub fn commune(&self) -> AdminUnitCode {
-        self.commune
+    pub fn unit(&self) -> AdminUnitCode {
+        self.unit
     }
-    pub fn predecessor_commune(&self) -> AdminUnitCode {
-        self.predecessor_commune
+    pub fn predecessor_unit(&self) -> AdminUnitCode {
+        self.predecessor_unit
     }
     pub fn map_sheet(&self) -> u32 {
         self.map_sheet
@@ -77,7 +77,7 @@ impl fmt::Display for ParcelKey {
         write!(
             f,
             "{}/{}:{}/{}",
-            self.commune, self.predecessor_commune, self.map_sheet, self.parcel_number
+            self.unit, self.predecessor_unit, self.map_sheet, self.parcel_number
         )
     }
 }
@@ -98,11 +98,11 @@ impl FromStr for ParcelKey {
     type Err = ParcelKeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let format = || ParcelKeyError::Format(s.to_owned());
-        let (communes, numbers) = s.trim().split_once(':').ok_or_else(format)?;
-        let (commune, predecessor) = communes.split_once('/').ok_or_else(format)?;
+        let (units, numbers) = s.trim().split_once(':').ok_or_else(format)?;
+        let (unit, predecessor) = units.split_once('/').ok_or_else(format)?;
         let (sheet, parcel) = numbers.split_once('/').ok_or_else(format)?;
         Self::new(
-            commune.parse().map_err(|_| format())?,
+            unit.parse().map_err(|_| format())?,
             predecessor.parse().map_err(|_| format())?,
             parse_number(sheet, s)?,
             parse_number(parcel, s)?,
@@ -131,8 +131,8 @@ mod tests {
     #[test]
     fn canonical_form() {
         let k: ParcelKey = "11311/10507:12/345".parse().unwrap();
-        assert_eq!(k.commune().to_string(), "11311");
-        assert_eq!(k.predecessor_commune().to_string(), "10507");
+        assert_eq!(k.unit().to_string(), "11311");
+        assert_eq!(k.predecessor_unit().to_string(), "10507");
         assert_eq!((k.map_sheet(), k.parcel_number()), (12, 345));
         assert_eq!(k.to_string(), "11311/10507:12/345");
         assert_eq!(

@@ -81,35 +81,44 @@ impl RecordId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    Citizen,
-    Business,
-    Parcel,
+/// Declares [`RecordKind`] and its list [`RecordKind::ALL`] from one list of
+/// `Variant => "category"`, so the list cannot miss a kind.
+macro_rules! record_kinds {
+    ($($variant:ident => $category:literal),+ $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum RecordKind {
+            $($variant),+
+        }
+
+        impl RecordKind {
+            /// Every kind of record, in one place: the stream categories of the registers (the
+            /// API's change feed and the projections derive theirs from it).
+            pub const ALL: [RecordKind; [$($category),+].len()] = [$(RecordKind::$variant),+];
+
+            /// The stream category of the kind's records (`citizen-<uuid>`).
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(Self::$variant => $category),+
+                }
+            }
+        }
+    };
+}
+
+// A new record kind starts here; every `match` over kinds, records and record ids then fails
+// to compile until it handles the new kind.
+record_kinds! {
+    Citizen => "citizen",
+    Business => "business",
+    Parcel => "parcel",
 }
 
 impl RecordKind {
-    /// Every kind of record, in one place: the stream categories of the registers (the API's
-    /// change feed and the projections derive theirs from it).
-    pub const ALL: [RecordKind; 3] = [
-        RecordKind::Citizen,
-        RecordKind::Business,
-        RecordKind::Parcel,
-    ];
-
     /// The kind whose records live in streams of `category`, if any (key claims, command
     /// markers and the access log are not records).
     pub fn from_category(category: &str) -> Option<RecordKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == category)
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Citizen => "citizen",
-            Self::Business => "business",
-            Self::Parcel => "parcel",
-        }
     }
 }
 
@@ -151,14 +160,14 @@ impl FromStr for RecordId {
     type Err = RecordIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || RecordIdError::Format(s.to_owned());
-        let (kind, uuid) = s.split_once('-').ok_or_else(err)?;
+        let (category, uuid) = s.split_once('-').ok_or_else(err)?;
+        let kind = RecordKind::from_category(category).ok_or_else(err)?;
         let uuid = Uuid::parse_str(uuid).map_err(|_| err())?;
-        match kind {
-            "citizen" => Ok(Self::Citizen(CitizenId(uuid))),
-            "business" => Ok(Self::Business(BusinessId(uuid))),
-            "parcel" => Ok(Self::Parcel(ParcelId(uuid))),
-            _ => Err(err()),
-        }
+        Ok(match kind {
+            RecordKind::Citizen => Self::Citizen(CitizenId(uuid)),
+            RecordKind::Business => Self::Business(BusinessId(uuid)),
+            RecordKind::Parcel => Self::Parcel(ParcelId(uuid)),
+        })
     }
 }
 
@@ -202,7 +211,10 @@ mod tests {
     fn every_kind_is_found_by_its_category_and_nothing_else_is() {
         for kind in RecordKind::ALL {
             assert_eq!(RecordKind::from_category(kind.as_str()), Some(kind));
+            // The serde name (stored in events and field lists) is the category.
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
+        assert_eq!(RecordKind::ALL.len(), 3);
         for other in ["key", "command", "access", "Citizen", ""] {
             assert_eq!(RecordKind::from_category(other), None, "{other}");
         }

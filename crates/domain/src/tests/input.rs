@@ -3,16 +3,6 @@
 
 use super::*;
 
-fn residence(citizen: CitizenId, commune: &str, since: &str, address: &str) -> Command {
-    Command::ChangeResidence(ChangeResidence {
-        citizen,
-        kind: ResidenceKind::Permanent,
-        commune: unit(commune),
-        address: address.to_owned(),
-        since: date(since),
-    })
-}
-
 fn refusal(w: &mut World, command: Command) -> DomainError {
     match w.run(&command, &steward()) {
         Err(e) => e,
@@ -26,13 +16,13 @@ fn commune_codes_in_no_list_are_refused_on_every_command() {
     let a = add_citizen(&mut w, 1, Sex::Male, 1980);
 
     // A new fact needs a current unit; 99999 is in no list at all.
-    let e = refusal(&mut w, residence(a, "99999", "2026-11-20", "Số 8"));
+    let e = refusal(&mut w, residence(a, "99999", "Số 8", "2026-11-20"));
     assert_eq!(e.code(), "UNKNOWN_CODE");
     assert!(e.to_string().contains("hai_phong_units_2025"), "{e}");
     // 10508 lies in the former provinces' block but is no current unit.
-    w.refused(residence(a, "10508", "2026-11-20", "Số 8"), "UNKNOWN_CODE");
+    w.refused(residence(a, "10508", "Số 8", "2026-11-20"), "UNKNOWN_CODE");
     // ...which a historical fact may carry, with a warning.
-    let d = w.ok(residence(a, "10508", "2010-03-01", "Số 8"));
+    let d = w.ok(residence(a, "10508", "Số 8", "2010-03-01"));
     assert_eq!(
         d.warnings,
         vec![DomainWarning::UnverifiedPredecessorCommune {
@@ -40,7 +30,7 @@ fn commune_codes_in_no_list_are_refused_on_every_command() {
         }]
     );
     // Not even a historical fact may carry a code outside every list.
-    w.refused(residence(a, "99999", "2010-03-01", "Số 8"), "UNKNOWN_CODE");
+    w.refused(residence(a, "99999", "Số 8", "2010-03-01"), "UNKNOWN_CODE");
 
     let mut born = register_citizen(2, Sex::Female, 1990);
     born.birth_place = unit("99999");
@@ -146,10 +136,10 @@ fn free_text_over_its_maximum_is_refused_before_anything_is_decided() {
     let max = text::max_chars("address");
     assert_eq!(max, 500);
     // Exactly at the limit is fine, counted in characters, not bytes.
-    w.ok(residence(a, "11311", "2026-01-01", &"ư".repeat(max)));
+    w.ok(residence(a, "11311", &"ư".repeat(max), "2026-01-01"));
     let e = refusal(
         &mut w,
-        residence(a, "11311", "2026-02-01", &"ư".repeat(max + 1)),
+        residence(a, "11311", &"ư".repeat(max + 1), "2026-02-01"),
     );
     assert_eq!(
         e,

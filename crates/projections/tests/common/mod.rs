@@ -12,10 +12,10 @@ use std::sync::Arc;
 use serde_json::json;
 use uuid::Uuid;
 
-use citydb_domain::business::{Address, BusinessNames, RegisterBranch, RegisterBusiness};
-use citydb_domain::citizen::{RegisterCitizen, RegistrationOrigin};
+use citydb_domain::business::{Address, RegisterBranch, RegisterBusiness};
+use citydb_domain::citizen::RegistrationOrigin;
 use citydb_domain::parcel::{Holder, Holding, RegisterParcel};
-use citydb_domain::stewardship::{Actor, LegalBasis, StewardRole};
+use citydb_domain::stewardship::{Actor, StewardRole};
 use citydb_domain::*;
 use citydb_log::memory::MemoryLog;
 use citydb_log::{
@@ -216,96 +216,26 @@ impl World {
     }
 }
 
-pub fn cid(n: u128) -> CitizenId {
-    CitizenId(Uuid::from_u128(0xC000 + n))
-}
-pub fn bid(n: u128) -> BusinessId {
-    BusinessId(Uuid::from_u128(0xB000 + n))
-}
-pub fn pid(n: u128) -> ParcelId {
-    ParcelId(Uuid::from_u128(0xA000 + n))
-}
-pub fn date(s: &str) -> Date {
-    s.parse().expect("date")
-}
-pub fn unit(s: &str) -> AdminUnitCode {
-    s.parse().expect("unit")
-}
-pub fn basis() -> LegalBasis {
-    LegalBasis {
-        document_number: "123/QĐ-UBND".to_owned(),
-        document_date: date("2025-08-01"),
-    }
+// Builders of ids, values and commands: one set for every crate's tests. The
+// functions below are this crate's command forms of them (they shadow the
+// glob: `register_citizen` here takes a name and returns a `Command`).
+pub use citydb_domain::testing::*;
+
+/// Citizen `n` with a (family, middle, given) name, born in 11311.
+pub fn register_citizen(n: u128, name: (&str, &str, &str), sex: Sex, year: u16) -> Command {
+    Command::RegisterCitizen(register_named_citizen(n, name, sex, year))
 }
 
-/// A valid Hải Phòng PIN encoding `sex` and `year`.
-pub fn pin(serial: u32, sex: Sex, year: u16) -> PersonalIdNumber {
-    let g = (year / 100 - 19) * 2 + u16::from(sex == Sex::Female);
-    format!("031{g}{:02}{serial:06}", year % 100)
-        .parse()
-        .expect("pin")
-}
-
-/// A valid (strict) Hải Phòng enterprise code derived from `n`.
-pub fn enterprise(n: u32) -> EnterpriseCode {
-    (n..)
-        .find_map(|m| {
-            let nine: String = format!("02{:07}", m + 1);
-            let digits: Vec<u8> = nine.bytes().map(|b| b - b'0').collect();
-            let digits: [u8; 9] = digits.try_into().ok()?;
-            match check_digit(&digits) {
-                CheckDigit::Digit(d) => Some(format!("{nine}{d}").parse().expect("code")),
-                CheckDigit::None => None,
-            }
-        })
-        .expect("some code")
-}
-
-pub fn pkey(commune: &str, sheet: u32, number: u32) -> ParcelKey {
-    ParcelKey::new(unit(commune), unit(commune), sheet, number).expect("parcel key")
-}
-
-pub fn register_citizen(
-    n: u128,
-    (family, middle, given): (&str, &str, &str),
-    sex: Sex,
-    year: u16,
-) -> Command {
-    Command::RegisterCitizen(RegisterCitizen {
-        citizen: cid(n),
-        pin: pin(u32::try_from(n).expect("small n"), sex, year),
-        name: PersonName::new(family, middle, given).expect("name"),
-        sex,
-        birth_date: PartialDate::year_only(u32::from(year)).expect("year"),
-        birth_place: unit("11311"),
-        father: None,
-        mother: None,
-        origin: RegistrationOrigin::Registration,
-    })
-}
-
-pub fn names(vi: &str) -> BusinessNames {
-    BusinessNames {
-        vietnamese: vi.to_owned(),
-        english: None,
-        abbreviated: None,
-    }
-}
-
+/// Business `n` (code `enterprise(n * 10)`) named `name`, head office in `commune`.
 pub fn register_business(n: u128, name: &str, commune: &str, reps: Vec<CitizenId>) -> Command {
+    let code = enterprise(u32::try_from(n).expect("small n") * 10);
     Command::RegisterBusiness(RegisterBusiness {
-        business: bid(n),
-        code: enterprise(u32::try_from(n).expect("small n") * 10),
         names: names(name),
         head_office: Address {
             commune: unit(commune),
-            street: "1 Điện Biên Phủ".to_owned(),
+            ..office()
         },
-        legal_representatives: reps,
-        charter_capital: Vnd(5_000_000_000),
-        business_lines: vec!["5210".parse().expect("vsic")],
-        registration_date: date("2024-03-01"),
-        origin: RegistrationOrigin::Registration,
+        ..citydb_domain::testing::register_business(n, code, reps)
     })
 }
 
@@ -327,36 +257,14 @@ pub fn register_branch(n: u128, parent: u128, suffix: u16, reps: Vec<CitizenId>)
     })
 }
 
+/// Parcel `n` of 120.5 m² with one land use.
 pub fn register_parcel(n: u128, key: ParcelKey, land_use: &str, holders: Vec<Holding>) -> Command {
     Command::RegisterParcel(RegisterParcel {
-        parcel: pid(n),
-        key,
-        national_parcel_id: None,
-        area: "120.5".parse().expect("area"),
         land_use: vec![land_use.parse().expect("land use")],
-        address: "Số 5 Lạch Tray".to_owned(),
-        geometry: None,
-        holders,
+        ..citydb_domain::testing::register_parcel(n, key, "120.5", holders)
     })
 }
 
-pub fn whole(holder: Holder) -> Vec<Holding> {
-    vec![Holding {
-        holder,
-        share: Share::WHOLE,
-    }]
-}
-
 pub fn halves(a: Holder, b: Holder) -> Vec<Holding> {
-    let half: Share = "1/2".parse().expect("share");
-    vec![
-        Holding {
-            holder: a,
-            share: half,
-        },
-        Holding {
-            holder: b,
-            share: half,
-        },
-    ]
+    shares(&[(a, "1/2"), (b, "1/2")])
 }

@@ -22,7 +22,6 @@ use citydb_registry::{
     fold_key, fold_record,
 };
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
-use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -139,7 +138,7 @@ impl Env {
         }
     }
 
-    pub async fn parcel(&self, id: ParcelId) -> LandParcel {
+    pub async fn parcel(&self, id: ParcelId) -> Parcel {
         match self.record(id).await {
             Record::Parcel(p) => p,
             other => panic!("{other:?}"),
@@ -374,188 +373,5 @@ impl EventLog for Interleave {
     }
 }
 
-// --- actors ---------------------------------------------------------------------------
-
-pub fn steward() -> Actor {
-    Actor {
-        id: "steward-lan".to_owned(),
-        role: StewardRole::Steward,
-    }
-}
-
-pub fn steward2() -> Actor {
-    Actor {
-        id: "steward-minh".to_owned(),
-        role: StewardRole::Steward,
-    }
-}
-
-pub fn supervisor() -> Actor {
-    Actor {
-        id: "supervisor-hoa".to_owned(),
-        role: StewardRole::Supervisor,
-    }
-}
-
-// --- ids and values ---------------------------------------------------------------------
-
-pub fn cid(n: u128) -> CitizenId {
-    CitizenId(Uuid::from_u128(0xC000 + n))
-}
-pub fn bid(n: u128) -> BusinessId {
-    BusinessId(Uuid::from_u128(0xB000 + n))
-}
-pub fn pid(n: u128) -> ParcelId {
-    ParcelId(Uuid::from_u128(0xA000 + n))
-}
-pub fn corr(n: u128) -> CorrectionId {
-    CorrectionId(Uuid::from_u128(0xD000 + n))
-}
-pub fn date(s: &str) -> Date {
-    s.parse().expect("date")
-}
-pub fn unit(s: &str) -> AdminUnitCode {
-    s.parse().expect("unit")
-}
-pub fn basis() -> LegalBasis {
-    LegalBasis {
-        document_number: "123/QĐ-UBND".to_owned(),
-        document_date: date("2025-08-01"),
-    }
-}
-
-/// A valid Hải Phòng PIN encoding `sex` and `year`.
-pub fn pin(serial: u32, sex: Sex, year: u16) -> PersonalIdNumber {
-    let g = (year / 100 - 19) * 2 + u16::from(sex == Sex::Female);
-    format!("031{g}{:02}{serial:06}", year % 100)
-        .parse()
-        .expect("pin")
-}
-
-/// A valid (strict) Hải Phòng enterprise code derived from `n`.
-pub fn enterprise(n: u32) -> EnterpriseCode {
-    (n..)
-        .find_map(|m| {
-            let nine: String = format!("02{:07}", m + 1);
-            let digits: [u8; 9] = nine
-                .bytes()
-                .map(|b| b - b'0')
-                .collect::<Vec<_>>()
-                .try_into()
-                .expect("nine digits");
-            match check_digit(&digits) {
-                CheckDigit::Digit(d) => Some(format!("{nine}{d}").parse().expect("code")),
-                CheckDigit::None => None,
-            }
-        })
-        .expect("some code")
-}
-
-pub fn register_citizen(n: u128, sex: Sex, year: u16) -> RegisterCitizen {
-    RegisterCitizen {
-        citizen: cid(n),
-        pin: pin(u32::try_from(n).expect("small"), sex, year),
-        name: PersonName::new("Nguyễn", "Văn", &format!("Hải {n}")).expect("name"),
-        sex,
-        birth_date: PartialDate::year_only(u32::from(year)).expect("year"),
-        birth_place: unit("11311"),
-        father: None,
-        mother: None,
-        origin: RegistrationOrigin::Registration,
-    }
-}
-
-pub fn names(vi: &str) -> BusinessNames {
-    BusinessNames {
-        vietnamese: vi.to_owned(),
-        english: None,
-        abbreviated: None,
-    }
-}
-
-pub fn office() -> Address {
-    Address {
-        commune: unit("11311"),
-        street: "1 Điện Biên Phủ".to_owned(),
-    }
-}
-
-pub fn register_business(n: u128, code: EnterpriseCode, reps: Vec<CitizenId>) -> RegisterBusiness {
-    RegisterBusiness {
-        business: bid(n),
-        code,
-        names: names(&format!("Công ty TNHH Hải Cảng {n}")),
-        head_office: office(),
-        legal_representatives: reps,
-        charter_capital: Vnd(5_000_000_000),
-        business_lines: vec!["5210".parse().expect("vsic")],
-        registration_date: date("2024-03-01"),
-        origin: RegistrationOrigin::Registration,
-    }
-}
-
-pub fn pkey(sheet: u32, number: u32) -> ParcelKey {
-    ParcelKey::new(unit("11311"), unit("11311"), sheet, number).expect("parcel key")
-}
-
-pub fn whole(holder: Holder) -> Vec<Holding> {
-    vec![Holding {
-        holder,
-        share: Share::WHOLE,
-    }]
-}
-
-pub fn shares(holders: &[(Holder, &str)]) -> Vec<Holding> {
-    holders
-        .iter()
-        .map(|(holder, share)| Holding {
-            holder: *holder,
-            share: share.parse().expect("share"),
-        })
-        .collect()
-}
-
-pub fn register_parcel(
-    n: u128,
-    key: ParcelKey,
-    area: &str,
-    holders: Vec<Holding>,
-) -> RegisterParcel {
-    RegisterParcel {
-        parcel: pid(n),
-        key,
-        national_parcel_id: None,
-        area: area.parse().expect("area"),
-        land_use: vec!["ODT".parse().expect("land use")],
-        address: "Số 5 Lạch Tray".to_owned(),
-        geometry: None,
-        holders,
-    }
-}
-
-pub fn mortgage(contract: &str, creditor: BusinessId) -> Mortgage {
-    Mortgage {
-        contract_number: contract.to_owned(),
-        creditor,
-        amount: Vnd(1_000_000_000),
-        registered_on: date("2025-01-10"),
-    }
-}
-
-pub fn fc(field: &str, old: Value, new: Value) -> FieldChange {
-    FieldChange {
-        field: field.to_owned(),
-        old,
-        new,
-    }
-}
-
-pub fn residence(citizen: CitizenId, address: &str, since: &str) -> Command {
-    Command::ChangeResidence(ChangeResidence {
-        citizen,
-        kind: ResidenceKind::Permanent,
-        commune: unit("10507"),
-        address: address.to_owned(),
-        since: date(since),
-    })
-}
+// Builders of ids, values and commands: one set for every crate's tests.
+pub use citydb_domain::testing::*;

@@ -1,231 +1,19 @@
-//! Land parcel records.
-//!
-//! Invariants kept by `decide`:
-//! * the parcel key is unique (key stream) and its commune is a current
-//!   Hải Phòng unit;
-//! * rights holders are distinct, eligible (living, non-merged citizens;
-//!   non-dissolved businesses) and their shares sum to exactly 1;
-//! * a retired parcel (retired, split or merged away) gets no further events
-//!   except certificate revocation and corrections;
-//! * rights are not transferred, split, merged or retired while a mortgage
-//!   is registered, unless the transfer releases it in the same decision;
-//! * split and merge conserve area exactly.
+//! The land register's rules: what each command appends, or why not.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::citizen::non_empty;
 use crate::date::Date;
-use crate::decision::{Decision, Snapshot, Target, check_unit};
+use crate::decision::{Decision, check_unit};
 use crate::error::DomainError;
-use crate::event::{Event, EvolveError};
-use crate::geometry::Geometry;
-use crate::ids::{
-    AdminUnitTable, BusinessId, CertificateSerial, CitizenId, LandUseCode, ParcelId, ParcelKey,
-    RecordId, RecordKind,
-};
+use crate::event::Event;
+use crate::ids::{AdminUnitTable, LandUseCode, ParcelKey, RecordId};
 use crate::key::NaturalKey;
-use crate::quantity::{Area, Share, Vnd};
-use crate::stewardship::{Correctable, Corrections, LegalBasis, parse_field, to_field_value};
-
-/// Who holds land-use rights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum Holder {
-    Citizen(CitizenId),
-    Business(BusinessId),
-}
-
-impl From<Holder> for RecordId {
-    fn from(h: Holder) -> Self {
-        match h {
-            Holder::Citizen(id) => RecordId::Citizen(id),
-            Holder::Business(id) => RecordId::Business(id),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Holding {
-    pub holder: Holder,
-    pub share: Share,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferKind {
-    Sale,
-    Inheritance,
-    Gift,
-}
-
-/// A land-use right certificate (GCN).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Certificate {
-    pub serial: CertificateSerial,
-    /// Registry entry number (số vào sổ cấp GCN), distinct from the serial.
-    pub entry_number: String,
-    pub issue_date: Date,
-    pub issuer: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mortgage {
-    pub contract_number: String,
-    pub creditor: BusinessId,
-    pub amount: Vnd,
-    pub registered_on: Date,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ParcelOrigin {
-    Registration,
-    SplitFrom { source: ParcelId },
-    MergedFrom { sources: Vec<ParcelId> },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ParcelStatus {
-    Active,
-    Retired { on: Date, reason: String },
-    Split { on: Date, into: Vec<ParcelId> },
-    MergedInto { on: Date, target: ParcelId },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LandParcel {
-    pub id: ParcelId,
-    pub key: ParcelKey,
-    /// The national parcel identifier (mã định danh thửa đất): no official
-    /// format is known, so it is opaque text.
-    pub national_parcel_id: Option<String>,
-    pub area: Area,
-    pub land_use: Vec<LandUseCode>,
-    pub address: String,
-    pub geometry: Option<Geometry>,
-    pub holders: Vec<Holding>,
-    pub certificate: Option<Certificate>,
-    pub mortgages: Vec<Mortgage>,
-    pub status: ParcelStatus,
-    pub origin: ParcelOrigin,
-    pub corrections: Corrections,
-}
-
-impl LandParcel {
-    pub fn is_active(&self) -> bool {
-        self.status == ParcelStatus::Active
-    }
-}
-
-// --- commands ---------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterParcel {
-    pub parcel: ParcelId,
-    pub key: ParcelKey,
-    #[serde(default)]
-    pub national_parcel_id: Option<String>,
-    pub area: Area,
-    pub land_use: Vec<LandUseCode>,
-    pub address: String,
-    #[serde(default)]
-    pub geometry: Option<Geometry>,
-    pub holders: Vec<Holding>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransferRights {
-    pub parcel: ParcelId,
-    pub kind: TransferKind,
-    pub holders: Vec<Holding>,
-    pub date: Date,
-    /// Contract numbers of mortgages released in the same operation; every
-    /// registered mortgage must be listed or the transfer is refused.
-    #[serde(default)]
-    pub release_mortgages: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeLandUse {
-    pub parcel: ParcelId,
-    pub land_use: Vec<LandUseCode>,
-    pub date: Date,
-    pub legal_basis: LegalBasis,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssueCertificate {
-    pub parcel: ParcelId,
-    pub certificate: Certificate,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeCertificate {
-    pub parcel: ParcelId,
-    pub serial: CertificateSerial,
-    pub date: Date,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterMortgage {
-    pub parcel: ParcelId,
-    pub mortgage: Mortgage,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseMortgage {
-    pub parcel: ParcelId,
-    pub contract_number: String,
-    pub date: Date,
-}
-
-/// A parcel created by a split or merge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewParcel {
-    pub parcel: ParcelId,
-    pub key: ParcelKey,
-    pub area: Area,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplitParcel {
-    pub source: ParcelId,
-    pub parts: Vec<NewParcel>,
-    pub date: Date,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MergeParcels {
-    pub sources: Vec<ParcelId>,
-    pub into: NewParcel,
-    pub date: Date,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetireParcel {
-    pub parcel: ParcelId,
-    pub date: Date,
-    pub reason: String,
-}
-
-// --- rules ------------------------------------------------------------------
+use crate::parcel::commands::{
+    ChangeLandUse, IssueCertificate, MergeParcels, NewParcel, RegisterMortgage, RegisterParcel,
+    ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
+};
+use crate::parcel::state::{Certificate, Holder, Holding, Mortgage, Parcel, ParcelOrigin};
+use crate::quantity::{Area, Share};
+use crate::snapshot::Snapshot;
+use crate::text::non_empty;
 
 /// Holder set rules, including eligibility of each holder in the snapshot.
 pub(crate) fn check_holders(snapshot: &Snapshot, holders: &[Holding]) -> Result<(), DomainError> {
@@ -248,7 +36,7 @@ pub(crate) fn check_holders(snapshot: &Snapshot, holders: &[Holding]) -> Result<
 }
 
 /// Holder set rules that need no other record: non-empty, distinct, sum 1.
-fn check_holder_shares(holders: &[Holding]) -> Result<(), DomainError> {
+pub(crate) fn check_holder_shares(holders: &[Holding]) -> Result<(), DomainError> {
     if holders.is_empty() {
         return Err(DomainError::NoHolders);
     }
@@ -270,7 +58,7 @@ fn check_holder_shares(holders: &[Holding]) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
+pub(crate) fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
     if codes.is_empty() {
         return Err(DomainError::NoLandUse);
     }
@@ -285,17 +73,17 @@ fn check_land_use(codes: &[LandUseCode]) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The commune must be a current unit (a parcel key names where the parcel is
+/// The administrative unit must be a current unit (a parcel key names where the parcel is
 /// now); the predecessor, whose map sheets the numbers belong to, is resolved
 /// as a pre-2025 fact: a current or documented unit, or a code of the former
 /// provinces' block with a warning. Anything else is `UNKNOWN_CODE`.
 pub(crate) fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainError> {
     let table = AdminUnitTable::hai_phong_2025();
-    if table.by_code(key.commune()).is_none() {
-        return Err(DomainError::UnknownCode(table.unknown(key.commune())));
+    if table.by_code(key.unit()).is_none() {
+        return Err(DomainError::UnknownCode(table.unknown(key.unit())));
     }
-    if key.predecessor_commune() != key.commune() {
-        check_unit(key.predecessor_commune(), BEFORE_2025, true, d)?;
+    if key.predecessor_unit() != key.unit() {
+        check_unit(key.predecessor_unit(), BEFORE_2025, true, d)?;
     }
     Ok(())
 }
@@ -303,7 +91,7 @@ pub(crate) fn check_key(key: &ParcelKey, d: &mut Decision) -> Result<(), DomainE
 /// The last day the pre-2025 units were in force.
 const BEFORE_2025: Date = Date::trusted(2025, 6, 30);
 
-fn check_area(area: Area) -> Result<(), DomainError> {
+pub(crate) fn check_area(area: Area) -> Result<(), DomainError> {
     if area == Area::ZERO {
         Err(DomainError::ZeroArea)
     } else {
@@ -311,7 +99,7 @@ fn check_area(area: Area) -> Result<(), DomainError> {
     }
 }
 
-fn not_mortgaged(parcel: &LandParcel) -> Result<(), DomainError> {
+fn not_mortgaged(parcel: &Parcel) -> Result<(), DomainError> {
     if parcel.mortgages.is_empty() {
         Ok(())
     } else {
@@ -564,7 +352,7 @@ pub(crate) fn release_mortgage(
 fn create_derived(
     snapshot: &Snapshot,
     part: &NewParcel,
-    template: &LandParcel,
+    template: &Parcel,
     land_use: Vec<LandUseCode>,
     origin: ParcelOrigin,
     d: &mut Decision,
@@ -723,135 +511,4 @@ pub(crate) fn retire(
         },
     );
     Ok(())
-}
-
-// --- evolution --------------------------------------------------------------
-
-impl LandParcel {
-    pub(crate) fn apply(&mut self, event: &Event) -> Result<(), EvolveError> {
-        match event {
-            Event::RightsTransferred { holders, .. } => self.holders = holders.clone(),
-            Event::LandUseChanged { land_use, .. } => self.land_use = land_use.clone(),
-            Event::CertificateIssued { certificate } => {
-                self.certificate = Some(certificate.clone())
-            }
-            Event::CertificateRevoked { .. } => self.certificate = None,
-            Event::MortgageRegistered { mortgage } => self.mortgages.push(mortgage.clone()),
-            Event::MortgageReleased {
-                contract_number, ..
-            } => {
-                self.mortgages
-                    .retain(|m| &m.contract_number != contract_number);
-            }
-            Event::ParcelSplit { into, date } => {
-                self.status = ParcelStatus::Split {
-                    on: *date,
-                    into: into.clone(),
-                }
-            }
-            Event::ParcelMergedInto { target, date } => {
-                self.status = ParcelStatus::MergedInto {
-                    on: *date,
-                    target: *target,
-                };
-            }
-            Event::ParcelRetired { date, reason } => {
-                self.status = ParcelStatus::Retired {
-                    on: *date,
-                    reason: reason.clone(),
-                };
-            }
-            other => {
-                return Err(EvolveError::WrongStream {
-                    event_type: other.event_type(),
-                    stream: "parcel",
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-// --- stewardship ------------------------------------------------------------
-
-impl Correctable for LandParcel {
-    fn kind(&self) -> RecordKind {
-        RecordKind::Parcel
-    }
-
-    fn get_field(&self, field: &str) -> Result<Value, DomainError> {
-        match field {
-            "key" => to_field_value(field, &self.key),
-            "area" => to_field_value(field, &self.area),
-            "holders" => to_field_value(field, &self.holders),
-            "national_parcel_id" => to_field_value(field, &self.national_parcel_id),
-            "address" => Ok(Value::from(self.address.as_str())),
-            "land_use" => to_field_value(field, &self.land_use),
-            "geometry" => to_field_value(field, &self.geometry),
-            _ => Err(DomainError::UnknownField {
-                kind: RecordKind::Parcel,
-                field: field.to_owned(),
-            }),
-        }
-    }
-
-    fn set_field(&mut self, field: &str, value: &Value) -> Result<(), DomainError> {
-        match field {
-            "key" => self.key = parse_field(field, value)?,
-            "area" => self.area = parse_field(field, value)?,
-            "holders" => self.holders = parse_field(field, value)?,
-            "national_parcel_id" => {
-                let id: Option<String> = parse_field(field, value)?;
-                self.national_parcel_id = id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-            }
-            "address" => {
-                self.address = non_empty(&parse_field::<String>(field, value)?, "address")?
-            }
-            "land_use" => self.land_use = parse_field(field, value)?,
-            "geometry" => self.geometry = parse_field(field, value)?,
-            _ => {
-                return Err(DomainError::UnknownField {
-                    kind: RecordKind::Parcel,
-                    field: field.to_owned(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn check_codes(&self, field: &str, d: &mut Decision) -> Result<(), DomainError> {
-        if field == "key" {
-            check_key(&self.key, d)?;
-        }
-        Ok(())
-    }
-
-    fn check_invariants(&self) -> Result<(), DomainError> {
-        check_area(self.area)?;
-        check_land_use(&self.land_use)?;
-        check_holder_shares(&self.holders)?;
-        let table = AdminUnitTable::hai_phong_2025();
-        if table.by_code(self.key.commune()).is_none() {
-            return Err(DomainError::UnknownCode(table.unknown(self.key.commune())));
-        }
-        Ok(())
-    }
-
-    fn natural_key(&self) -> Option<NaturalKey> {
-        Some(NaturalKey::Parcel(self.key))
-    }
-
-    fn corrections(&self) -> &Corrections {
-        &self.corrections
-    }
-
-    fn corrections_mut(&mut self) -> &mut Corrections {
-        &mut self.corrections
-    }
-}
-
-impl From<ParcelId> for Target {
-    fn from(id: ParcelId) -> Self {
-        Self::Record(RecordId::Parcel(id))
-    }
 }
