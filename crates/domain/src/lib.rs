@@ -24,8 +24,8 @@
 //    warning, origin, stewardship (correction values and field lists);
 // 2. each record kind's state and command structs (`<kind>::state`,
 //    `<kind>::commands`);
-// 3. the enums over all kinds: event, command; then snapshot (`Record`,
-//    `Snapshot`), decision, correctable;
+// 3. the enums over all kinds: event, command, request (a command as
+//    sent); then snapshot (`Record`, `Snapshot`), decision, correctable;
 // 4. each record kind's rules (`<kind>::decide`), fold (`<kind>::evolve`)
 //    and correctable fields (`<kind>::fields`);
 // 5. the dispatch over kinds: decide, correction (shared stewardship rules),
@@ -48,6 +48,7 @@ pub mod name;
 pub mod origin;
 pub mod parcel;
 pub mod quantity;
+pub mod request;
 pub mod snapshot;
 pub mod stewardship;
 pub mod target;
@@ -65,6 +66,7 @@ pub use ids::*;
 pub use key::{KEY_NAMESPACE, KeyClaim, NaturalKey};
 pub use name::{PersonName, exact_key, folded_key, search_key};
 pub use quantity::{Area, Share, Vnd};
+pub use request::{CommandContext, CommandRequest, ExpectedRecordVersion};
 pub use snapshot::{Record, Snapshot, resolve_survivor};
 pub use stewardship::{Actor, FieldChange, LegalBasis, StewardRole};
 pub use target::Target;

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use crate::business::{Address, BusinessNames, RegisterBusiness};
 use crate::citizen::{ChangeResidence, RegisterCitizen, RegistrationOrigin, ResidenceKind};
-use crate::command::Command;
+use crate::command::{ApproveCorrection, Command};
 use crate::date::{Date, PartialDate};
 use crate::ids::{
     AdminUnitCode, BusinessId, CheckDigit, CitizenId, CorrectionId, EnterpriseCode, ParcelId,
-    ParcelKey, PersonalIdNumber, Sex, check_digit,
+    ParcelKey, PersonalIdNumber, RecordId, Sex, check_digit,
 };
 use crate::name::PersonName;
 use crate::parcel::{Holder, Holding, Mortgage, RegisterParcel};
@@ -232,4 +232,22 @@ pub fn residence(citizen: CitizenId, commune: &str, address: &str, since: &str) 
         address: address.to_owned(),
         since: date(since),
     })
+}
+
+/// Approval of correction `n` on `record`, by a supervisor other than the proposer, or (with
+/// `by_proposer`) by the proposing steward acting as supervisor — which four-eyes refuses.
+pub fn approval(record: RecordId, n: u128, by_proposer: bool) -> (Command, Actor) {
+    let actor = if by_proposer {
+        Actor {
+            id: steward().id,
+            role: StewardRole::Supervisor,
+        }
+    } else {
+        supervisor()
+    };
+    let approve = ApproveCorrection {
+        record,
+        correction: corr(n),
+    };
+    (Command::ApproveCorrection(approve), actor)
 }

@@ -701,6 +701,24 @@ fn load_page<T: Kind>(
     })
 }
 
+/// The tiers a search of `kind_table` runs: its name tiers when a name is given, else one tier
+/// over the whole table (a name with no searchable token searches nothing by name).
+fn search_tiers(
+    flavour: SearchFlavour,
+    kind_table: &str,
+    fts_table: &str,
+    name: Option<&str>,
+) -> Result<Vec<Tier>, ProjectionError> {
+    let named = match name {
+        Some(name) => name_tiers(flavour, kind_table, fts_table, name)?,
+        None => None,
+    };
+    Ok(match named {
+        Some(tiers) => tiers.into(),
+        None => vec![Tier::new(&format!("{kind_table} k"), "k.seq")],
+    })
+}
+
 /// Adds the filters that apply to every tier.
 fn with_filters(tiers: &mut [Tier], add: impl Fn(&mut Tier)) {
     for tier in tiers {
@@ -715,14 +733,7 @@ pub(crate) fn search_citizens(
     first: usize,
     after: Option<&Cursor>,
 ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
-    let named = match filter.name.as_deref() {
-        Some(name) => name_tiers(flavour, "citizens", "citizen_names", name)?,
-        None => None,
-    };
-    let mut tiers: Vec<Tier> = match named {
-        Some(tiers) => tiers.into(),
-        None => vec![Tier::new("citizens k", "k.seq")],
-    };
+    let mut tiers = search_tiers(flavour, "citizens", "citizen_names", filter.name.as_deref())?;
     with_filters(&mut tiers, |t| {
         if let Some(unit) = filter.admin_unit {
             t.condition("k.commune = ?", [text(unit.to_string())]);
@@ -748,14 +759,12 @@ pub(crate) fn search_businesses(
     first: usize,
     after: Option<&Cursor>,
 ) -> Result<Page<Versioned<Business>>, ProjectionError> {
-    let named = match filter.name.as_deref() {
-        Some(name) => name_tiers(flavour, "businesses", "business_names", name)?,
-        None => None,
-    };
-    let mut tiers: Vec<Tier> = match named {
-        Some(tiers) => tiers.into(),
-        None => vec![Tier::new("businesses k", "k.seq")],
-    };
+    let mut tiers = search_tiers(
+        flavour,
+        "businesses",
+        "business_names",
+        filter.name.as_deref(),
+    )?;
     with_filters(&mut tiers, |t| {
         if let Some(unit) = filter.admin_unit {
             t.condition("k.commune = ?", [text(unit.to_string())]);

@@ -26,9 +26,12 @@ mod request;
 pub use error::RegistryError;
 pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_of};
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};
+// The request types are the domain's (one type for the API, the import and the fixtures);
+// re-exported so a caller of the registry needs one import.
+pub use citydb_domain::request::{CommandContext, CommandRequest, ExpectedRecordVersion};
 pub use request::{
-    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandContext, CommandExecuted,
-    CommandRequest, Executed, ExpectedRecordVersion, StreamChange, Warning,
+    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, Executed,
+    StreamChange, Warning, metadata_of,
 };
 
 #[cfg(test)]

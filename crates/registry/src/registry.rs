@@ -17,9 +17,10 @@ use uuid::Uuid;
 use crate::error::RegistryError;
 use crate::fold::{fold_key, fold_record, key_stream, record_stream, stream_of};
 use crate::request::{
-    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, CommandRequest,
-    Executed, StreamChange, Warning,
+    COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, Executed,
+    StreamChange, Warning, metadata_of,
 };
+use citydb_domain::CommandRequest;
 
 /// Appends retried after an expected-version conflict before giving up with
 /// [`RegistryError::Conflict`].
@@ -110,7 +111,7 @@ impl Registry {
             serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {
                 reason: format!("the command cannot be serialised: {e}"),
             })?;
-        let metadata = request.metadata();
+        let metadata = metadata_of(&request);
         let reads = request.command.reads();
         // Streams decide asked for on an earlier attempt: load them up front on the next.
         let mut extra: Vec<Target> = Vec::new();

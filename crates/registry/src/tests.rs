@@ -38,7 +38,7 @@ fn the_documented_request_parses_and_round_trips() {
         serde_json::from_value(serde_json::to_value(&request).unwrap()).unwrap();
     assert_eq!(back, request);
 
-    let metadata = request.metadata();
+    let metadata = crate::metadata_of(&request);
     assert_eq!(metadata.actor.as_deref(), Some("steward-lan"));
     assert_eq!(metadata.role.as_deref(), Some("steward"));
     assert_eq!(metadata.causation_id, Some(request.command_id));
@@ -52,7 +52,7 @@ fn context_is_optional_and_correlation_defaults_to_the_command() {
     let mut value: serde_json::Value = serde_json::from_str(DOCUMENTED).unwrap();
     value.as_object_mut().unwrap().remove("context");
     let request: CommandRequest = serde_json::from_value(value).unwrap();
-    let metadata = request.metadata();
+    let metadata = crate::metadata_of(&request);
     assert_eq!(metadata.correlation_id, Some(request.command_id));
     assert_eq!(metadata.reason, None);
     // An empty context serialises to an empty object, not a list of nulls.

@@ -275,23 +275,7 @@ fn to_command(model: &Model, op: &Op, step: usize) -> (Command, Actor) {
                 legal_basis: basis(),
             })
         }
-        Op::Approve(x, n, self_review) => {
-            let actor = if self_review {
-                Actor {
-                    id: steward().id,
-                    role: StewardRole::Supervisor,
-                }
-            } else {
-                supervisor()
-            };
-            return (
-                Command::ApproveCorrection(ApproveCorrection {
-                    record: cid(x).into(),
-                    correction: corr(n),
-                }),
-                actor,
-            );
-        }
+        Op::Approve(x, n, self_review) => return approval(cid(x).into(), n, self_review),
     };
     (cmd, steward())
 }

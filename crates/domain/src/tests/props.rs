@@ -223,23 +223,7 @@ fn to_command(w: &World, op: &Op, step: usize) -> (Command, Actor) {
                 legal_basis: basis(),
             })
         }
-        Op::Approve(p, n, self_review) => {
-            let actor = if self_review {
-                Actor {
-                    id: steward().id,
-                    role: StewardRole::Supervisor,
-                }
-            } else {
-                supervisor()
-            };
-            return (
-                Command::ApproveCorrection(ApproveCorrection {
-                    record: pid(p).into(),
-                    correction: corr(n),
-                }),
-                actor,
-            );
-        }
+        Op::Approve(p, n, self_review) => return approval(pid(p).into(), n, self_review),
     };
     (cmd, steward())
 }
