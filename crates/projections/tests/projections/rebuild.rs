@@ -1,0 +1,226 @@
+//! Rebuilding: from scratch, after a stop between batches, and from a damaged or foreign file.
+
+use super::*;
+
+#[tokio::test]
+async fn rebuilding_from_scratch_gives_an_identical_digest() {
+    let w = World::new();
+    small_city(&w).await;
+    w.append_raw(
+        "citizen-00000000-0000-0000-0000-00000000dead",
+        &[("CitizenDeceased", 1, json!({"date": "2020"}))],
+    )
+    .await;
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    let digest = p.digest().await.expect("digest");
+
+    p.rebuild().await.expect("rebuild");
+    assert_eq!(p.position(), w.head().await + 1);
+    assert_eq!(p.digest().await.expect("digest"), digest);
+
+    // Other files, other batch sizes: the same read models.
+    for batch_size in [1, 3, 1000] {
+        let other = w
+            .projections(
+                &format!("other-{batch_size}.db"),
+                ProjectionConfig {
+                    follow: false,
+                    batch_size,
+                    ..ProjectionConfig::default()
+                },
+            )
+            .await;
+        other.catch_up().await.expect("catch up");
+        assert_eq!(
+            other.digest().await.expect("digest"),
+            digest,
+            "batch {batch_size}"
+        );
+    }
+
+    // One more event changes the digest.
+    w.run(move_to(2, "11311", "2025-07-01")).await;
+    p.catch_up().await.expect("catch up");
+    assert_ne!(p.digest().await.expect("digest"), digest);
+}
+
+#[tokio::test]
+async fn stopping_between_batches_neither_loses_nor_doubles_events() {
+    let w = World::new();
+    small_city(&w).await;
+    // Counters that double application would show: branches and moves accumulate.
+    for suffix in 3..=12u16 {
+        w.run(register_branch(
+            100 + u128::from(suffix),
+            1,
+            suffix,
+            vec![cid(2)],
+        ))
+        .await;
+    }
+    for (i, commune) in ["11311", "10507", "11311", "10507", "11311"]
+        .iter()
+        .enumerate()
+    {
+        w.run(move_to(2, commune, &format!("202{i}-02-01"))).await;
+    }
+    let fresh = w.manual("fresh.db").await;
+    fresh.catch_up().await.expect("catch up");
+    let expected = fresh.digest().await.expect("digest");
+    let end = fresh.position();
+
+    // Stop after a few batches, reopen, go on; several times, with odd batch sizes.
+    let config = ProjectionConfig {
+        follow: false,
+        batch_size: 7,
+        ..ProjectionConfig::default()
+    };
+    let mut stops = 0;
+    loop {
+        let p = w.projections("interrupted.db", config.clone()).await;
+        let before = p.position();
+        for _ in 0..3 {
+            p.project_batch(7).await.expect("batch");
+        }
+        let after = p.position();
+        assert!(after <= before + 21);
+        drop(p);
+        stops += 1;
+        if after == end {
+            break;
+        }
+    }
+    assert!(stops > 3);
+    let p = w.projections("interrupted.db", config).await;
+    assert_eq!(p.position(), end);
+    assert_eq!(p.digest().await.expect("digest"), expected);
+    let b1 = p.business(bid(1)).await.expect("q").expect("b1");
+    assert_eq!(b1.state.branches.len(), 12, "each BranchAdded applied once");
+    let stream: citydb_log::StreamId = RecordId::from(bid(1)).to_string().parse().expect("id");
+    assert_eq!(
+        Some(b1.version),
+        w.log.stream_version(&stream).await.expect("v")
+    );
+    let c2 = p.citizen(cid(2)).await.expect("q").expect("c2");
+    assert_eq!(
+        c2.version, 7,
+        "registration, 6 moves and a proposal, each once"
+    );
+
+    // The same with the background follower dropped at arbitrary points.
+    for round in 0..4u64 {
+        let p = w
+            .projections(
+                &format!("followed-{round}.db"),
+                ProjectionConfig {
+                    batch_size: 2 + round as usize,
+                    ..ProjectionConfig::default()
+                },
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(2 * round)).await;
+        drop(p);
+        let p = w
+            .projections(&format!("followed-{round}.db"), ProjectionConfig::default())
+            .await;
+        p.wait_for(end - 1, WAIT).await.expect("caught up");
+        assert_eq!(p.digest().await.expect("digest"), expected, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_file_is_found_on_open_and_rebuilt_from_the_log() {
+    let w = World::new();
+    small_city(&w).await;
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    let digest = p.digest().await.expect("digest");
+    drop(p);
+
+    // Garbage over four whole pages in the middle of the file, as a disk fault leaves it
+    // (the header, and so the application_id, intact).
+    let path = w.path("projections.db");
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let page = 4096u64;
+    let len = std::fs::metadata(&path).expect("size").len();
+    assert!(len >= 8 * page, "too small to damage in the middle: {len}");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.seek(SeekFrom::Start(len / 2 / page * page))
+            .expect("seek");
+        let garbage: Vec<u8> = (0..4 * page).map(|i| (i * 7 + 0xA5) as u8).collect();
+        file.write_all(&garbage).expect("write");
+    }
+
+    let p = w.manual("projections.db").await;
+    assert_eq!(
+        p.position(),
+        0,
+        "the damaged file was kept (its checkpoint survived)"
+    );
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+    drop(p);
+
+    // A WAL left without its file is not replayed onto a new one.
+    std::fs::remove_file(&path).expect("remove");
+    std::fs::write(w.path("projections.db-wal"), b"stale").expect("write");
+    let p = w.manual("projections.db").await;
+    assert_eq!(p.position(), 0);
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+}
+
+#[tokio::test]
+async fn a_file_from_another_schema_is_rebuilt_and_a_foreign_file_refused() {
+    let w = World::on_sqlite();
+    small_city(&w).await;
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    let digest = p.digest().await.expect("digest");
+    drop(p);
+
+    {
+        let conn = rusqlite::Connection::open(w.path("projections.db")).expect("open");
+        conn.execute_batch("PRAGMA user_version = 999; DELETE FROM records;")
+            .expect("tamper");
+    }
+    let p = w.manual("projections.db").await;
+    assert_eq!(p.position(), 0, "dropped for the version mismatch");
+    assert!(p.citizen(cid(1)).await.expect("query").is_none());
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+    drop(p);
+
+    // Switching search flavour rebuilds too.
+    let plain = w
+        .projections(
+            "projections.db",
+            ProjectionConfig {
+                follow: false,
+                search: Some(SearchFlavour::Plain),
+                ..ProjectionConfig::default()
+            },
+        )
+        .await;
+    assert_eq!(plain.position(), 0);
+    drop(plain);
+
+    // The log file itself (or any other database) is refused and left alone.
+    let log_path = w.path("log.db");
+    let before = std::fs::read(&log_path).expect("read log");
+    let refused = Projections::open(&log_path, w.log.clone(), ProjectionConfig::default()).await;
+    assert!(matches!(
+        refused,
+        Err(ProjectionError::NotAProjectionsFile { .. })
+    ));
+    assert_eq!(std::fs::read(&log_path).expect("read log"), before);
+}

@@ -1,0 +1,316 @@
+//! Name search: diacritics, ranking, renames, and pages that stay whole while records are added.
+
+use super::*;
+
+#[tokio::test]
+async fn name_search_ignores_diacritics_and_ranks_exact_matches_first() {
+    let w = World::new();
+    let people = [
+        (1, ("Nguyễn", "Văn", "Hoà")),
+        (2, ("Nguyễn", "Văn", "Hòa")), // old tone placement: the same exact name
+        (3, ("Nguyễn", "Văn", "Hóa")),
+        (4, ("Nguyen", "Van", "Hoa")),
+        (5, ("Nguyễn", "Văn", "Hoàng")),
+        (6, ("Trần", "Thị", "Hoà")),
+        (7, ("Nguyễn", "Thị", "Lan")),
+        (8, ("Đặng", "Văn", "Hoà")),
+    ];
+    for (n, name) in people {
+        w.run(register_citizen(n, name, Sex::Male, 1990)).await;
+    }
+    w.run(register_business(
+        1,
+        "Công ty TNHH Hải Cảng",
+        "11311",
+        vec![cid(1)],
+    ))
+    .await;
+    w.run(register_business(
+        2,
+        "Công ty Cổ phần Hai Cang",
+        "11311",
+        vec![cid(1)],
+    ))
+    .await;
+
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let p = w
+            .projections(
+                &format!("projections-{}.db", flavour.as_str()),
+                ProjectionConfig {
+                    follow: false,
+                    search: Some(flavour),
+                    ..ProjectionConfig::default()
+                },
+            )
+            .await;
+        assert_eq!(p.search_flavour(), flavour);
+        p.catch_up().await.expect("catch up");
+        let search = |name: &str, birth_year: Option<u16>| {
+            let p = p.clone();
+            let filter = CitizenFilter {
+                name: Some(name.to_owned()),
+                birth_year_from: birth_year,
+                birth_year_to: birth_year,
+                ..CitizenFilter::default()
+            };
+            async move {
+                let page = p.search_citizens(&filter, 50, None).await.expect("search");
+                assert!(!page.has_next_page);
+                citizen_ids(&page)
+            }
+        };
+        let n = |ns: &[u128]| ns.iter().map(|n| cid(*n)).collect::<Vec<_>>();
+
+        // Unaccented query: the unaccented name is the exact match, then every folded match,
+        // including the prefix "hoa" -> "Hoàng", in registration order.
+        assert_eq!(
+            search("nguyen van hoa", None).await,
+            n(&[4, 1, 2, 3, 5]),
+            "{flavour:?}"
+        );
+        // Either tone placement finds both spellings first.
+        assert_eq!(
+            search("Nguyễn Văn Hòa", None).await,
+            n(&[1, 2, 3, 4, 5]),
+            "{flavour:?}"
+        );
+        assert_eq!(
+            search("NGUYỄN  VĂN HOÀ", None).await,
+            n(&[1, 2, 3, 4, 5]),
+            "{flavour:?}"
+        );
+        assert_eq!(
+            search("Nguyễn Văn Hóa", None).await,
+            n(&[3, 1, 2, 4, 5]),
+            "{flavour:?}"
+        );
+        assert_eq!(
+            search("dang van hoa", None).await,
+            n(&[8]),
+            "đ folds to d: {flavour:?}"
+        );
+        assert_eq!(
+            search("Nguyễn Văn Hòa", Some(1991)).await,
+            n(&[]),
+            "{flavour:?}"
+        );
+        assert_eq!(
+            search("  ", None).await.len(),
+            8,
+            "no words: no name filter"
+        );
+        assert_eq!(search("xyz", None).await, n(&[]), "{flavour:?}");
+        // Quotes and FTS5 operators are words, not syntax.
+        assert_eq!(
+            search("\"hoa\" OR NOT *", None).await,
+            n(&[]),
+            "{flavour:?}"
+        );
+
+        if flavour == SearchFlavour::Fts5 {
+            // Any word of the name, not only its start.
+            assert_eq!(search("Hoà", None).await, n(&[1, 2, 6, 8, 3, 4, 5]));
+            assert_eq!(search("hoa", None).await, n(&[4, 1, 2, 3, 5, 6, 8]));
+            assert_eq!(search("van hoa", None).await, n(&[4, 1, 2, 3, 5, 8]));
+            assert_eq!(search("Thị", None).await, n(&[6, 7]));
+        } else {
+            // Full-name prefix only.
+            assert_eq!(search("nguyen van", None).await, n(&[4, 1, 2, 3, 5]));
+            assert_eq!(search("Hoà", None).await, n(&[]));
+        }
+
+        let businesses = p
+            .search_businesses(
+                &BusinessFilter {
+                    name: Some("Công ty TNHH Hải".to_owned()),
+                    ..BusinessFilter::default()
+                },
+                10,
+                None,
+            )
+            .await
+            .expect("search");
+        let found: Vec<BusinessId> = businesses.edges.iter().map(|e| e.node.state.id).collect();
+        assert_eq!(found, vec![bid(1)], "{flavour:?}");
+        if flavour == SearchFlavour::Fts5 {
+            let found = p
+                .search_businesses(
+                    &BusinessFilter {
+                        name: Some("Hai Cang".to_owned()),
+                        ..BusinessFilter::default()
+                    },
+                    10,
+                    None,
+                )
+                .await
+                .expect("search");
+            let found: Vec<BusinessId> = found.edges.iter().map(|e| e.node.state.id).collect();
+            assert_eq!(found, vec![bid(2), bid(1)], "exact unaccented name first");
+        }
+    }
+}
+
+#[tokio::test]
+async fn renames_move_records_in_the_name_index() {
+    let w = World::new();
+    w.run(register_citizen(
+        1,
+        ("Nguyễn", "Văn", "Hoà"),
+        Sex::Male,
+        1990,
+    ))
+    .await;
+    w.run(register_business(
+        1,
+        "Công ty TNHH Hải Cảng",
+        "11311",
+        vec![cid(1)],
+    ))
+    .await;
+    let p = w
+        .projections("projections.db", ProjectionConfig::default())
+        .await;
+    let outcome = w
+        .run(Command::RenameBusiness(RenameBusiness {
+            business: bid(1),
+            names: names("Công ty TNHH Bạch Đằng"),
+            date: date("2025-01-01"),
+        }))
+        .await;
+    p.wait_for(outcome.last_position.expect("position"), WAIT)
+        .await
+        .expect("projected");
+    let search = |name: &str| {
+        let p = p.clone();
+        let filter = BusinessFilter {
+            name: Some(name.to_owned()),
+            ..BusinessFilter::default()
+        };
+        async move {
+            p.search_businesses(&filter, 10, None)
+                .await
+                .expect("search")
+                .edges
+                .len()
+        }
+    };
+    assert_eq!(search("hai cang").await, 0);
+    assert_eq!(search("bach dang").await, 1);
+}
+
+/// Walks every page of a citizen search, adding `add_between` new matching records (through the
+/// log and the following projector) before each next page.
+async fn walk_pages(
+    w: &World,
+    p: &Projections,
+    filter: &CitizenFilter,
+    page_size: usize,
+    mut next_new: u128,
+    add_between: usize,
+) -> Vec<CitizenId> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = p
+            .search_citizens(filter, page_size, after.clone())
+            .await
+            .expect("page");
+        assert!(page.edges.len() <= page_size);
+        seen.extend(citizen_ids(&page));
+        if !page.has_next_page {
+            break;
+        }
+        after = page.end_cursor().cloned();
+        for _ in 0..add_between {
+            let name = if next_new.is_multiple_of(2) {
+                ("Nguyễn", "Văn", "Hoà")
+            } else {
+                ("Nguyen", "Van", "Hoa")
+            };
+            let outcome = w
+                .run(register_citizen(next_new, name, Sex::Male, 1990))
+                .await;
+            p.wait_for(outcome.last_position.expect("position"), WAIT)
+                .await
+                .expect("projected");
+            next_new += 1;
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn pages_have_no_duplicates_or_gaps_while_records_are_added() {
+    let w = World::new();
+    for n in 1..=40u128 {
+        // Mixed spellings, so a name search has both tiers interleaved in registration order.
+        let name = match n % 3 {
+            0 => ("Nguyễn", "Văn", "Hoà"),
+            1 => ("Nguyen", "Van", "Hoa"),
+            _ => ("Nguyễn", "Văn", "Hòa"),
+        };
+        w.run(register_citizen(n, name, Sex::Male, 1990)).await;
+    }
+    let p = w
+        .projections("projections.db", ProjectionConfig::default())
+        .await;
+    p.wait_for(w.head().await, WAIT).await.expect("caught up");
+    let original: HashSet<CitizenId> = (1..=40).map(cid).collect();
+
+    for (filter, size) in [
+        (
+            CitizenFilter {
+                name: Some("Nguyễn Văn Hòa".to_owned()),
+                ..CitizenFilter::default()
+            },
+            7,
+        ),
+        (CitizenFilter::default(), 6),
+        (
+            CitizenFilter {
+                name: Some("nguyen van".to_owned()),
+                status: Some(CitizenStatus::Alive),
+                ..CitizenFilter::default()
+            },
+            9,
+        ),
+    ] {
+        let first_new = 1000 + 100 * u128::try_from(size).expect("small");
+        let seen = walk_pages(&w, &p, &filter, size, first_new, 3).await;
+        let unique: HashSet<CitizenId> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "no duplicates: {filter:?}");
+        assert!(original.is_subset(&unique), "no gaps: {filter:?}");
+        // A fresh walk over the now larger set, without concurrent inserts, returns everything
+        // in the same relative order.
+        let again = walk_pages(&w, &p, &filter, size, 0, 0).await;
+        let positions: Vec<usize> = seen
+            .iter()
+            .filter_map(|id| again.iter().position(|x| x == id))
+            .collect();
+        assert_eq!(positions.len(), seen.len());
+        if filter.name.is_none() {
+            assert!(positions.windows(2).all(|w| w[0] < w[1]), "stable order");
+        }
+    }
+
+    // Cursors are opaque and checked.
+    assert!(matches!(
+        "not-a-cursor".parse::<Cursor>(),
+        Err(ProjectionError::InvalidCursor)
+    ));
+    let page = p
+        .search_citizens(&CitizenFilter::default(), 1, None)
+        .await
+        .expect("page");
+    let cursor = page.end_cursor().expect("cursor").clone();
+    assert_eq!(
+        cursor.to_string().parse::<Cursor>().expect("round trip"),
+        cursor
+    );
+    let empty = p
+        .search_citizens(&CitizenFilter::default(), 0, None)
+        .await
+        .expect("page");
+    assert!(empty.edges.is_empty() && empty.has_next_page);
+}
