@@ -29,7 +29,8 @@ pub enum Direction {
 
 /// An append-only log of events, partitioned into streams, with one global order.
 ///
-/// Contract every backend keeps (the conformance suite in [`crate::conformance`] checks it):
+/// Contract every backend keeps (the conformance suite, module `conformance` behind the
+/// feature of that name, checks it):
 /// - `append` is atomic across all the streams it names: either every condition holds and every
 ///   event is written, or nothing is. An acknowledged append is durable.
 /// - Appends are idempotent by event id: if every event id of a request is already recorded, in
