@@ -18,7 +18,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
 
 /// How progress is shown (`--progress`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -179,7 +181,7 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         let (plain, reporter) = match mode {
             Mode::Bar | Mode::Auto => {
-                bar.set_style(style(&bar_template(unit, known_total)));
+                bar.set_style(bar_style(unit, known_total));
                 bar.set_prefix(what);
                 bar.set_draw_target(ProgressDrawTarget::stderr());
                 bar.enable_steady_tick(Duration::from_millis(200));
@@ -238,19 +240,39 @@ impl Progress {
     }
 }
 
-fn bar_template(unit: Unit, known_total: bool) -> String {
-    let (pos, len, rate) = match unit {
-        Unit::Bytes => ("{bytes}", "{total_bytes}", "{bytes_per_sec}"),
-        Unit::Lines => ("{human_pos} lines", "{human_len} lines", "{per_sec}"),
-        Unit::Events => ("{human_pos} events", "{human_len} events", "{per_sec}"),
+/// The bar's look: a short fixed-width bar, so that position, rate, time left and the
+/// message fit on one line of a usual terminal; the rate and time left in the plain lines'
+/// words.
+fn bar_style(unit: Unit, known_total: bool) -> ProgressStyle {
+    let (pos, len) = match unit {
+        Unit::Bytes => ("{bytes}", "{total_bytes}"),
+        Unit::Lines => ("{human_pos}", "{human_len} lines"),
+        Unit::Events => ("{human_pos}", "{human_len} events"),
     };
-    if known_total {
+    let template = if known_total {
         format!(
-            "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {pos}/{len} ({rate}, {{eta}} left) {{msg}}"
+            "{{prefix}} [{{elapsed_precise}}] {{bar:20}} {pos}/{len} ({{rate}}, ~{{left}} left) {{msg}}"
         )
     } else {
-        format!("{{prefix}} {{spinner}} [{{elapsed_precise}}] {pos} ({rate}) {{msg}}")
-    }
+        let pos = match unit {
+            Unit::Bytes => "{bytes}".to_owned(),
+            _ => format!("{{human_pos}} {}", unit.name()),
+        };
+        format!("{{prefix}} {{spinner}} [{{elapsed_precise}}] {pos} ({{rate}}) {{msg}}")
+    };
+    style(&template)
+        .with_key(
+            "rate",
+            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&unit.rate(state.per_sec()));
+            },
+        )
+        .with_key(
+            "left",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&clock(state.eta()));
+            },
+        )
 }
 
 /// The plain reporter: a line every `interval` until `finish` (then the final line) or until
