@@ -52,7 +52,7 @@ fn non_blank_lines(path: &Path) -> u64 {
 
 /// Standard output as the one JSON object `--summary json` prints there.
 #[track_caller]
-fn summary(output: &Output) -> Value {
+fn json_summary(output: &Output) -> Value {
     let out = String::from_utf8_lossy(&output.stdout);
     assert_eq!(out.lines().count(), 1, "one line of JSON\n{}", text(output));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{}", text(output)))
@@ -118,7 +118,7 @@ fn imported(dir: &Path) -> (PathBuf, Value) {
     let out = citydb(&args);
     expect_code(&out, 0);
     expect_plain_progress(&out, "import");
-    let summary = summary(&out);
+    let summary = json_summary(&out);
     expect_outcome(&summary, "import", 0, "success");
     (data, summary)
 }
@@ -142,7 +142,6 @@ fn import_counts_the_fixture_and_a_reimport_adds_nothing() {
         "{first}"
     );
     assert_eq!(first["rate_unit"], "lines");
-    // With the JSON on standard output, the human report moved to standard error.
 
     let mut args = vec![
         "import",
@@ -155,10 +154,11 @@ fn import_counts_the_fixture_and_a_reimport_adds_nothing() {
     args.extend(FAST);
     let again = citydb(&args);
     expect_code(&again, 0);
-    let second = summary(&again);
+    let second = json_summary(&again);
     assert_eq!(second["already_imported"], lines, "{second}");
     assert_eq!(second["accepted"], 0, "{second}");
     assert_eq!(second["events"], 0, "{second}");
+    // With the JSON on standard output, the human report moved to standard error.
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(
         err.contains(&format!(
@@ -219,7 +219,7 @@ fn verify_export_migrate_and_rebuild_report_the_imported_events() {
         let out = citydb(&args);
         expect_code(&out, 0);
         expect_plain_lines(&out, what, periodic);
-        summary(&out)
+        json_summary(&out)
     };
     let run = |args: &[&str], what: &str| run_with(args, what, true);
 
@@ -326,7 +326,7 @@ fn a_broken_chain_still_exits_2_and_the_summary_says_broken() {
     expect_code(&out, 2);
     // It stops at the breach at once: maybe before the first interval.
     expect_plain_lines(&out, "verify", false);
-    let summary = summary(&out);
+    let summary = json_summary(&out);
     expect_outcome(&summary, "verify", 2, "broken");
     assert!(
         summary["reason"]
@@ -334,6 +334,41 @@ fn a_broken_chain_still_exits_2_and_the_summary_says_broken() {
             .is_some_and(|r| r.contains("position 3")),
         "{summary}"
     );
+
+    // A rewritten row in the store: verify and migrate both say `broken`, with exit 2.
+    let conn = rusqlite::Connection::open(data.join("log.db")).expect("open log.db");
+    let changed = conn
+        .execute(
+            "UPDATE events SET metadata = replace(metadata, 'steward', 'stewart') WHERE position = 11",
+            [],
+        )
+        .expect("update");
+    assert_eq!(changed, 1);
+    drop(conn);
+    for (args, what) in [
+        (vec!["verify", "--data", s(&data)], "verify"),
+        (
+            vec![
+                "migrate",
+                "--from",
+                s(&data.join("log.db")),
+                "--to",
+                s(&dir.path().join("copy/log.db")),
+            ],
+            "migrate",
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["--summary", "json", "--progress", "none"]);
+        let out = citydb(&args);
+        expect_code(&out, 2);
+        let summary = json_summary(&out);
+        expect_outcome(&summary, what, 2, "broken");
+        assert!(
+            summary["reason"].as_str().is_some_and(|r| r.contains("11")),
+            "{summary}"
+        );
+    }
 }
 
 #[test]
@@ -343,7 +378,7 @@ fn errors_exit_1_with_a_summary_and_auto_progress_is_plain_on_a_pipe() {
     let missing = dir.path().join("nothing");
     let out = citydb(&["verify", "--data", s(&missing), "--summary", "json"]);
     expect_code(&out, 1);
-    let failed = summary(&out);
+    let failed = json_summary(&out);
     expect_outcome(&failed, "verify", 1, "error");
     assert!(
         failed["reason"]
@@ -356,7 +391,7 @@ fn errors_exit_1_with_a_summary_and_auto_progress_is_plain_on_a_pipe() {
     let (data, _) = imported(dir.path());
     let out = citydb(&["export", "--data", s(&data), "--summary", "json"]);
     expect_code(&out, 1);
-    expect_outcome(&summary(&out), "export", 1, "error");
+    expect_outcome(&json_summary(&out), "export", 1, "error");
 
     // Without --progress, standard error on a pipe gets the plain final line, no escapes.
     let out = citydb(&["verify", "--data", s(&data)]);
