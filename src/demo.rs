@@ -136,7 +136,7 @@ pub async fn seed(node: &Node) -> anyhow::Result<()> {
             node.log.clone(),
             DEMO_FIXTURE.as_bytes(),
             &crate::import::ImportOptions { jobs: 1 },
-            &indicatif::ProgressBar::hidden(),
+            &crate::progress::Progress::hidden(),
         )
         .await?;
         say!("demo data: {summary}");

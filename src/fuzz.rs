@@ -238,7 +238,7 @@ fn import_accounts_for_every_damaged_line() {
                             scratch_log(dir.path()),
                             &input[..],
                             &ImportOptions { jobs: 4 },
-                            &indicatif::ProgressBar::hidden(),
+                            &crate::progress::Progress::hidden(),
                         ),
                     )
                     .await
@@ -277,7 +277,7 @@ fn exports() -> &'static [(Format, Vec<String>); 2] {
                 log.clone(),
                 head.as_bytes(),
                 &ImportOptions { jobs: 1 },
-                &indicatif::ProgressBar::hidden(),
+                &crate::progress::Progress::hidden(),
             )
             .await
             .expect("import");
@@ -391,7 +391,7 @@ fn over_long_lines_are_refused_without_holding_them() {
             scratch_log(dir.path()),
             &input[..],
             &ImportOptions { jobs: 1 },
-            &indicatif::ProgressBar::hidden(),
+            &crate::progress::Progress::hidden(),
         ))
         .expect("import");
     assert_eq!(

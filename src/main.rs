@@ -9,6 +9,7 @@ mod import;
 mod lines;
 mod out;
 mod progress;
+mod summary;
 mod verify;
 
 use std::io::Write as _;
@@ -57,6 +58,40 @@ struct DataArgs {
     /// then holds only this node's projections).
     #[arg(long, default_value = "embedded", value_name = "URL")]
     store: Store,
+}
+
+/// How a long-running command shows its progress and ends (docs/operations.md, "Progress and
+/// summaries").
+#[derive(clap::Args, Clone, Debug)]
+struct ReportArgs {
+    /// Progress on standard error: `bar` (indicatif, on a terminal), `plain` (a line every
+    /// --progress-interval, no escape codes), `none`; `auto` picks `bar` when standard error is
+    /// a terminal, else `plain`.
+    #[arg(long, value_enum, default_value_t = progress::Mode::Auto, value_name = "MODE")]
+    progress: progress::Mode,
+    /// Seconds between two plain progress lines (fractions allowed, e.g. 0.5).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    progress_interval: f64,
+    /// What is printed at the end: the human report (`text`), or also one JSON object on
+    /// standard output (`json`; the human report then goes to standard error).
+    #[arg(long, value_enum, default_value_t = summary::Format::Text, value_name = "FORMAT")]
+    summary: summary::Format,
+    /// Write the JSON summary to this file instead of standard output (implies
+    /// `--summary json` without moving the human report).
+    #[arg(long, value_name = "PATH")]
+    summary_file: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    fn init(&self) -> anyhow::Result<()> {
+        let interval = std::time::Duration::try_from_secs_f64(self.progress_interval)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--progress-interval must be a positive number of seconds")?;
+        progress::init(self.progress, interval);
+        summary::init(self.summary, self.summary_file.clone());
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,6 +158,8 @@ enum Command {
         /// Verify the access log (access-log.db) instead of the event log.
         #[arg(long, conflicts_with = "file")]
         access_log: bool,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Execute NDJSON command requests (one per line, each with a command id).
     ///
@@ -142,6 +179,8 @@ enum Command {
         /// How commits reach the disk during the import.
         #[arg(long, value_enum, default_value_t = ImportDurability::Normal)]
         durability: ImportDurability,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Write the whole log as NDJSON, one event per line with every field of the hash chain.
     ///
@@ -159,6 +198,8 @@ enum Command {
         /// Export the access log (access-log.db) instead of the event log.
         #[arg(long)]
         access_log: bool,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Remove projections.db (with its -wal and -shm, without opening it: it may be damaged)
     /// and rebuild the read models from the log.
@@ -168,6 +209,8 @@ enum Command {
     RebuildProjections {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Create a bearer token; print it once, and the config entry holding only its hash.
     Token {
@@ -205,6 +248,8 @@ enum Command {
         /// Events per copied batch.
         #[arg(long, default_value_t = 2000, value_name = "N")]
         batch: usize,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -236,6 +281,20 @@ struct AdmissionArgs {
     max_in_flight: u32,
 }
 
+impl Command {
+    /// The command's name in its summary, and how it reports, for the long-running ones.
+    fn report(&self) -> Option<(&'static str, &ReportArgs)> {
+        match self {
+            Command::Verify { report, .. } => Some(("verify", report)),
+            Command::Import { report, .. } => Some(("import", report)),
+            Command::Export { report, .. } => Some(("export", report)),
+            Command::Migrate { report, .. } => Some(("migrate", report)),
+            Command::RebuildProjections { report, .. } => Some(("rebuild-projections", report)),
+            _ => None,
+        }
+    }
+}
+
 impl AdmissionArgs {
     fn limits(&self) -> citydb_api::PrincipalLimits {
         citydb_api::PrincipalLimits {
@@ -257,6 +316,18 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(1);
     }
+    let reported = cli
+        .command
+        .report()
+        .map(|(name, report)| (name, report.init()));
+    let command = match reported {
+        Some((_, Err(e))) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+        Some((name, Ok(()))) => Some(name),
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -272,6 +343,9 @@ fn main() -> ExitCode {
         // `citydb export | head`: what was asked for was not all delivered, which is a failure
         // of the command, but not a crash and not worth the io error's wording.
         Err(e) if out::is_closed_pipe(e.as_ref()) => {
+            if let Some(command) = command {
+                summary::write_error(command, &e);
+            }
             let _ = writeln!(
                 std::io::stderr(),
                 "error: standard output was closed before the output was complete"
@@ -280,6 +354,9 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            if let Some(command) = command {
+                summary::write_error(command, &e);
+            }
             ExitCode::from(1)
         }
     }
@@ -330,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             expected_head,
             access_log,
+            report: _,
         } => {
             let expected_head = expected_head
                 .as_deref()
@@ -351,14 +429,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             jobs,
             durability,
+            report: _,
         } => commands::import::run(&data.data, &data.store, &file, jobs, durability).await,
         Command::Export {
             data,
             out,
             format,
             access_log,
+            report: _,
         } => commands::export::run(&data.data, &data.store, out, format, access_log).await,
-        Command::RebuildProjections { data } => {
+        Command::RebuildProjections { data, report: _ } => {
             commands::rebuild::run(&data.data, &data.store).await
         }
         Command::Token {
@@ -377,6 +457,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             access_log,
             batch,
+            report: _,
         } => commands::migrate::run(&from, &to, access_log, batch).await,
         Command::Schema => {
             out::text(&citydb_api::schema::sdl());

@@ -16,6 +16,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Set once a write to standard output failed: later lines are not attempted.
 static CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Set when standard output carries the JSON summary (`--summary json`): the human report
+/// then goes to standard error, so standard output holds the JSON object alone.
+static REPORT_ON_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Sends every later report line to standard error (see [`REPORT_ON_STDERR`]).
+pub fn report_on_stderr() {
+    REPORT_ON_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes the JSON summary and a newline to standard output, like [`text`].
+pub fn json_line(json: &str) {
+    stdout(&format!("{json}\n"));
+}
+
 /// Prints one line on standard output; see the module documentation.
 macro_rules! say {
     ($($arg:tt)*) => { $crate::out::line(format_args!($($arg)*)) };
@@ -31,6 +45,14 @@ pub fn line(args: fmt::Arguments<'_>) {
 
 /// Writes `s` as is (no newline added); see [`line`].
 pub fn text(s: &str) {
+    if REPORT_ON_STDERR.load(Ordering::Relaxed) {
+        let _ = io::stderr().lock().write_all(s.as_bytes());
+        return;
+    }
+    stdout(s);
+}
+
+fn stdout(s: &str) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }

@@ -1,17 +1,132 @@
-//! Progress bars on standard error, only when it is a terminal: scripts and CI logs stay quiet.
+//! Progress a person can watch, decided once per run (`--progress`, default `auto`):
+//!
+//! - `bar`: an indicatif bar on standard error with position/total, rate and time left (a
+//!   spinner with the rate while the total is unknown). `auto` picks it when standard error is
+//!   a terminal.
+//! - `plain`: one line on standard error every `--progress-interval` (5 s by default) and a
+//!   final line, without escape codes (CI logs, pipes, the journal). `auto` picks it when
+//!   standard error is not a terminal.
+//! - `none`: nothing.
+//!
+//! The work only moves counters: the commands call `set_position` (an atomic store inside
+//! the indicatif bar) every batch of lines or events, never per event; the bar or the plain
+//! reporter thread reads them on its own clock and does all the formatting.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::ops::Deref;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
 
-fn on_terminal(bar: ProgressBar) -> ProgressBar {
-    if std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    } else {
-        ProgressBar::hidden()
+/// How progress is shown (`--progress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// A bar when standard error is a terminal, plain lines otherwise.
+    Auto,
+    /// An indicatif progress bar (with escape codes).
+    Bar,
+    /// Plain periodic lines, no escape codes.
+    Plain,
+    /// No progress output.
+    None,
+}
+
+/// The default interval between two plain progress lines.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+struct Settings {
+    mode: Mode,
+    interval: Duration,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Decides, once, how every progress of this run is shown: `auto` is resolved here against
+/// standard error, so all commands of the run show progress the same way.
+pub fn init(mode: Mode, interval: Duration) {
+    let mode = match mode {
+        Mode::Auto if std::io::stderr().is_terminal() => Mode::Bar,
+        Mode::Auto => Mode::Plain,
+        other => other,
+    };
+    let _ = SETTINGS.set(Settings {
+        mode,
+        // A zero interval would make the reporter spin.
+        interval: interval.max(Duration::from_millis(1)),
+    });
+}
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        mode: Mode::None,
+        interval: DEFAULT_INTERVAL,
+    })
+}
+
+/// What the position counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Lines,
+    Events,
+    Bytes,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Lines => "lines",
+            Unit::Events => "events",
+            Unit::Bytes => "bytes",
+        }
+    }
+
+    fn amount(self, n: u64) -> String {
+        match self {
+            Unit::Bytes => HumanBytes(n).to_string(),
+            _ => format!("{} {}", HumanCount(n), self.name()),
+        }
+    }
+
+    fn count(self, n: u64) -> String {
+        match self {
+            Unit::Bytes => HumanBytes(n).to_string(),
+            _ => HumanCount(n).to_string(),
+        }
+    }
+
+    fn rate(self, per_sec: f64) -> String {
+        match self {
+            Unit::Bytes => format!("{}/s", HumanBytes(per_sec as u64)),
+            _ => format!("{} {}/s", HumanCount(per_sec as u64), self.name()),
+        }
+    }
+}
+
+/// The progress of one command: an indicatif bar (drawn, or hidden and read by the plain
+/// reporter), so the work updates it the same way whatever is shown. Derefs to the bar for
+/// `set_length`, `set_position` and `set_message`.
+#[derive(Clone)]
+pub struct Progress {
+    bar: ProgressBar,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The input's size in bytes, when known: the total of lines is estimated from it.
+    input_len: Option<u64>,
+    /// Dropping it stops the plain reporter; `finish` sends on it to get the final line.
+    plain: Option<mpsc::Sender<()>>,
+    reporter: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Deref for Progress {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.bar
     }
 }
 
@@ -19,34 +134,284 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// A bar over input bytes (a spinner when the length is unknown, e.g. standard input).
-pub fn bytes(len: Option<u64>, what: &str) -> ProgressBar {
-    let bar = match len {
-        Some(len) => ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden())
-            .with_style(style(
-                "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta}) {msg}",
-            )),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
-            style("{prefix} {spinner} [{elapsed_precise}] {bytes} {msg}"),
-        ),
+impl Progress {
+    /// Progress over log events; its total is set once the head is known.
+    pub fn events(what: &'static str) -> Progress {
+        Self::new(what, Unit::Events, None, true)
+    }
+
+    /// Progress over log events whose total is not known (a spinner with the rate).
+    pub fn spinner(what: &'static str) -> Progress {
+        Self::new(what, Unit::Events, None, false)
+    }
+
+    /// Progress over the lines of an input of `input_len` bytes (unknown for standard input):
+    /// the total of lines is estimated from the bytes read so far (see [`read`](Self::read)).
+    pub fn lines(what: &'static str, input_len: Option<u64>) -> Progress {
+        Self::new(what, Unit::Lines, input_len, input_len.is_some())
+    }
+
+    /// Progress over the bytes of an input (a spinner when its length is unknown).
+    pub fn bytes(what: &'static str, len: Option<u64>) -> Progress {
+        let progress = Self::new(what, Unit::Bytes, None, len.is_some());
+        if let Some(len) = len {
+            progress.set_length(len);
+        }
+        progress
+    }
+
+    /// Progress that shows nothing (the demo load, tests).
+    pub fn hidden() -> Progress {
+        Self::with_mode("", Unit::Events, None, false, Mode::None)
+    }
+
+    /// `known_total`: whether the bar shows a total and time left (the total itself may come
+    /// a moment later, e.g. once the log's head is read) or is a spinner with the rate.
+    fn new(what: &'static str, unit: Unit, input_len: Option<u64>, known_total: bool) -> Progress {
+        Self::with_mode(what, unit, input_len, known_total, settings().mode)
+    }
+
+    fn with_mode(
+        what: &'static str,
+        unit: Unit,
+        input_len: Option<u64>,
+        known_total: bool,
+        mode: Mode,
+    ) -> Progress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        let (plain, reporter) = match mode {
+            Mode::Bar | Mode::Auto => {
+                bar.set_style(bar_style(unit, known_total));
+                bar.set_prefix(what);
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(200));
+                (None, None)
+            }
+            Mode::Plain => {
+                let (tx, rx) = mpsc::channel();
+                let reporter = std::thread::spawn({
+                    let bar = bar.clone();
+                    let interval = settings().interval;
+                    move || report_plain(&bar, what, unit, interval, &rx)
+                });
+                (Some(tx), Some(reporter))
+            }
+            Mode::None => (None, None),
+        };
+        Progress {
+            bar,
+            inner: Arc::new(Inner {
+                input_len,
+                plain,
+                reporter: std::sync::Mutex::new(reporter),
+            }),
+        }
+    }
+
+    /// Counts `lines` read in `bytes` of the input: the position, and the total estimated as
+    /// `lines × input size / bytes read`. Call it per batch of lines, not per line.
+    pub fn read(&self, lines: u64, bytes: u64) {
+        if let Some(len) = self.inner.input_len
+            && bytes > 0
+        {
+            let estimate = (u128::from(lines) * u128::from(len) / u128::from(bytes)) as u64;
+            self.bar.set_length(estimate.max(lines));
+        }
+        self.bar.set_position(lines);
+    }
+
+    /// Ends the progress: clears the bar, or prints the plain final line.
+    pub fn finish(&self) {
+        if let Some(tx) = &self.inner.plain {
+            // The reporter prints its final line on this message, then ends.
+            let _ = tx.send(());
+            let reporter = self
+                .inner
+                .reporter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(reporter) = reporter {
+                let _ = reporter.join();
+            }
+        } else {
+            self.bar.finish_and_clear();
+        }
+    }
+}
+
+/// The bar's look: a short fixed-width bar, so that position, rate, time left and the
+/// message fit on one line of a usual terminal; the rate and time left in the plain lines'
+/// words.
+fn bar_style(unit: Unit, known_total: bool) -> ProgressStyle {
+    let (pos, len) = match unit {
+        Unit::Bytes => ("{bytes}", "{total_bytes}"),
+        Unit::Lines => ("{human_pos}", "{human_len} lines"),
+        Unit::Events => ("{human_pos}", "{human_len} events"),
     };
-    bar.set_prefix(what.to_owned());
-    on_terminal(bar)
+    let template = if known_total {
+        format!(
+            "{{prefix}} [{{elapsed_precise}}] {{bar:20}} {pos}/{len} ({{rate}}, ~{{left}} left) {{msg}}"
+        )
+    } else {
+        let pos = match unit {
+            Unit::Bytes => "{bytes}".to_owned(),
+            _ => format!("{{human_pos}} {}", unit.name()),
+        };
+        format!("{{prefix}} {{spinner}} [{{elapsed_precise}}] {pos} ({{rate}}) {{msg}}")
+    };
+    style(&template)
+        .with_key(
+            "rate",
+            move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&unit.rate(state.per_sec()));
+            },
+        )
+        .with_key(
+            "left",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&clock(state.eta()));
+            },
+        )
 }
 
-/// A bar over log events; its length is set once the head is known.
-pub fn events(what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(style(
-        "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} events ({per_sec}, {eta}) {msg}",
-    ));
-    bar.set_prefix(what.to_owned());
-    on_terminal(bar)
+/// The plain reporter: a line every `interval` until `finish` (then the final line) or until
+/// the progress is dropped (an error ended the command; its message says why).
+fn report_plain(
+    bar: &ProgressBar,
+    what: &str,
+    unit: Unit,
+    interval: Duration,
+    stop: &mpsc::Receiver<()>,
+) {
+    loop {
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => emit(&periodic_line(bar, what, unit)),
+            Ok(()) => {
+                emit(&final_line(bar, what, unit));
+                return;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }
 
-/// A spinner for work of unknown size.
-pub fn spinner(what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
-        .with_style(style("{prefix} {spinner} [{elapsed_precise}] {msg}"));
-    bar.set_prefix(what.to_owned());
-    on_terminal(bar)
+fn emit(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn per_sec(done: u64, elapsed: Duration) -> f64 {
+    done as f64 / elapsed.as_secs_f64().max(1e-3)
+}
+
+/// `import: 1,234,000/8,860,000 lines (13.9%), 41,200 lines/s, ~3m05s left; 1,200 accepted, …`
+fn periodic_line(bar: &ProgressBar, what: &str, unit: Unit) -> String {
+    let done = bar.position();
+    let rate = per_sec(done, bar.elapsed());
+    let mut line = match bar.length() {
+        Some(total) if total > 0 => {
+            let left = total.saturating_sub(done);
+            let eta = if rate > 0.0 {
+                format!(
+                    "~{} left",
+                    clock(Duration::from_secs_f64(left as f64 / rate))
+                )
+            } else {
+                "time left unknown".to_owned()
+            };
+            format!(
+                "{what}: {}/{} ({:.1}%), {}, {eta}",
+                unit.count(done),
+                unit.amount(total),
+                done as f64 * 100.0 / total as f64,
+                unit.rate(rate),
+            )
+        }
+        _ => format!("{what}: {}, {}", unit.amount(done), unit.rate(rate)),
+    };
+    let message = bar.message();
+    if !message.is_empty() {
+        line.push_str("; ");
+        line.push_str(&message);
+    }
+    line
+}
+
+/// `import: done, 8,860,000 lines in 3m35s (41,200 lines/s); …`
+fn final_line(bar: &ProgressBar, what: &str, unit: Unit) -> String {
+    let done = bar.position();
+    let elapsed = bar.elapsed();
+    let mut line = format!(
+        "{what}: done, {} in {} ({})",
+        unit.amount(done),
+        clock(elapsed),
+        unit.rate(per_sec(done, elapsed))
+    );
+    let message = bar.message();
+    if !message.is_empty() {
+        line.push_str("; ");
+        line.push_str(&message);
+    }
+    line
+}
+
+/// `3m05s`, `1h02m`, `4.2s`: short enough for a log line.
+fn clock(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 {
+        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_say_position_total_rate_and_time_left() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(8_860_000);
+        bar.set_position(1_234_000);
+        bar.set_message("5 rejected");
+        let line = periodic_line(&bar, "import", Unit::Lines);
+        assert!(
+            line.starts_with("import: 1,234,000/8,860,000 lines (13.9%), "),
+            "{line}"
+        );
+        assert!(
+            line.contains(" lines/s, ~") && line.ends_with(" left; 5 rejected"),
+            "{line}"
+        );
+        let spinner = ProgressBar::hidden();
+        spinner.set_position(42);
+        let line = periodic_line(&spinner, "verify", Unit::Events);
+        assert!(line.starts_with("verify: 42 events, "), "{line}");
+        assert!(line.ends_with(" events/s"), "{line}");
+        assert!(
+            final_line(&bar, "import", Unit::Lines)
+                .starts_with("import: done, 1,234,000 lines in ")
+        );
+    }
+
+    #[test]
+    fn the_line_total_is_estimated_from_the_bytes_read() {
+        let progress = Progress::with_mode("import", Unit::Lines, Some(1000), true, Mode::None);
+        progress.read(10, 100);
+        assert_eq!(progress.length(), Some(100));
+        assert_eq!(progress.position(), 10);
+        // Never below what was read (the last line may be longer than the average).
+        progress.read(60, 1000);
+        assert_eq!(progress.length(), Some(60));
+    }
+
+    #[test]
+    fn clock_is_short() {
+        assert_eq!(clock(Duration::from_secs(185)), "3m05s");
+        assert_eq!(clock(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(clock(Duration::from_millis(4200)), "4.2s");
+    }
 }

@@ -10,7 +10,9 @@ use anyhow::Context as _;
 
 use super::open_existing_log;
 use crate::out::say;
-use crate::{ImportDurability, import, progress};
+use crate::progress::Progress;
+use crate::summary::Summary;
+use crate::{ImportDurability, import};
 use citydb_log::EventLog;
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 use citydb_store::Store;
@@ -48,11 +50,11 @@ pub async fn run(
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(std::io::BufReader::with_capacity(1 << 16, f)), len)
     };
-    let progress = progress::bytes(len, "importing");
+    let progress = Progress::lines("import", len);
     let started = Instant::now();
     let options = import::ImportOptions { jobs };
     let result = import::import_lines(log.clone(), reader, &options, &progress).await;
-    progress.finish_and_clear();
+    progress.finish();
     // Closing the log checkpoints its WAL; then make everything on disk durable before
     // anything is reported as imported.
     drop(log);
@@ -72,11 +74,18 @@ pub async fn run(
         summary.events as f64 / elapsed.as_secs_f64().max(1e-9),
         summary.lines as f64 / elapsed.as_secs_f64().max(1e-9),
     );
-    Ok(if summary.rejected == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
+    let code = if summary.rejected == 0 { 0 } else { 3 };
+    let written = Summary {
+        lines: Some(summary.lines),
+        accepted: Some(summary.accepted),
+        already_imported: Some(summary.already_imported),
+        rejected: Some(summary.rejected),
+        events: Some(summary.events),
+        bytes: Some(summary.bytes),
+        ..Summary::new("import")
+    }
+    .write(code, Some((summary.lines, "lines")))?;
+    Ok(ExitCode::from(written))
 }
 
 /// fsyncs the log, its WAL and the directory: after a `Durability::Normal` import, every

@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use crate::out::say;
-use crate::progress;
+use crate::progress::Progress;
+use crate::summary::Summary;
 use citydb_log::{EventLog, LogError};
 use citydb_sqlite::{SqliteConfig, SqliteLog};
 use citydb_store::{Store, StoreConfig};
@@ -45,7 +46,7 @@ async fn open_endpoint(
 pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow::Result<ExitCode> {
     let source = open_endpoint(from, access_log, false).await?;
     let target = open_endpoint(to, access_log, true).await?;
-    let progress = progress::events("copying");
+    let progress = Progress::events("migrate");
     if let Some(head) = source.head().await? {
         progress.set_length(head.position + 1);
     }
@@ -54,7 +55,7 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
         progress.set_position(n)
     })
     .await;
-    progress.finish_and_clear();
+    progress.finish();
     match copied {
         Ok(report) => {
             say!(
@@ -70,7 +71,14 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
             if report.resumed_from > 0 {
                 say!("resumed after position {}", report.resumed_from - 1);
             }
-            Ok(ExitCode::SUCCESS)
+            let code = Summary {
+                events: Some(report.events),
+                streams: Some(report.streams),
+                head: report.target_head.as_ref().map(Into::into),
+                ..Summary::new("migrate")
+            }
+            .write(0, Some((report.events, "events")))?;
+            Ok(ExitCode::from(code))
         }
         Err(
             e @ (LogError::Corrupted { .. }
@@ -78,7 +86,12 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
             | LogError::CopyRefused { .. }),
         ) => {
             eprintln!("migration refused: {e}");
-            Ok(ExitCode::from(2))
+            let code = Summary {
+                reason: Some(e.to_string()),
+                ..Summary::new("migrate")
+            }
+            .write(2, None)?;
+            Ok(ExitCode::from(code))
         }
         Err(e) => Err(e.into()),
     }

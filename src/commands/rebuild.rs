@@ -9,7 +9,8 @@ use anyhow::Context as _;
 
 use super::open_existing_log;
 use crate::out::say;
-use crate::progress;
+use crate::progress::Progress;
+use crate::summary::Summary;
 use citydb_projections::{ProjectionConfig, Projections};
 use citydb_store::Store;
 
@@ -25,7 +26,7 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
     Projections::remove(&path).with_context(|| format!("cannot replace {}", path.display()))?;
     let projections = Projections::open(&path, log.clone(), config).await?;
     let started = Instant::now();
-    let progress = progress::events("projecting");
+    let progress = Progress::events("rebuild-projections");
     if let Some(head) = log.head().await? {
         progress.set_length(head.position + 1);
     }
@@ -40,7 +41,8 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    progress.finish_and_clear();
+    progress.set_position(*position.borrow());
+    progress.finish();
     result.context("the rebuild failed")?;
     let failures = projections.failures(None, 1000).await?;
     say!(
@@ -56,5 +58,11 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
             failures[0].reason
         );
     }
-    Ok(ExitCode::SUCCESS)
+    let events = projections.position();
+    let code = Summary {
+        events: Some(events),
+        ..Summary::new("rebuild-projections")
+    }
+    .write(0, Some((events, "events")))?;
+    Ok(ExitCode::from(code))
 }

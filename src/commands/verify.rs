@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{log_file, open_existing_log};
-use crate::{progress, verify};
+use crate::progress::Progress;
+use crate::summary::Summary;
+use crate::verify;
 use citydb_store::Store;
 
 pub async fn run(
@@ -27,7 +29,7 @@ pub async fn run(
             let len = f.metadata().ok().map(|m| m.len());
             (Box::new(f), len)
         };
-        let progress = progress::bytes(len, "verifying");
+        let progress = Progress::bytes("verify", len);
         let reader = std::io::BufReader::with_capacity(1 << 16, input);
         let outcome = tokio::task::spawn_blocking({
             let progress = progress.clone();
@@ -35,9 +37,13 @@ pub async fn run(
         })
         .await
         .context("the verification task failed")??;
-        progress.finish_and_clear();
+        progress.finish();
         let code = verify::report(&outcome, &path.display().to_string(), true);
-        return Ok(ExitCode::from(code));
+        let summary = Summary {
+            bytes: Some(progress.position()),
+            ..summary_of(&outcome)
+        };
+        return write(summary, &outcome, code);
     }
     let name = log_file(access_log);
     let log = open_existing_log(data, store, name).await?;
@@ -46,9 +52,12 @@ pub async fn run(
     let outcome = match stream {
         Some(s) => {
             let id: citydb_log::StreamId = s.parse().with_context(|| format!("stream {s:?}"))?;
-            let progress = progress::spinner("verifying");
+            let progress = Progress::spinner("verify");
             let result = log.verify_stream(&id).await;
-            progress.finish_and_clear();
+            if let Ok(report) = &result {
+                progress.set_position(report.events);
+            }
+            progress.finish();
             match result {
                 // A stream with no events is not "intact": it is not there (a typo in the id,
                 // or the wrong store), and an auditor must not read it as a pass.
@@ -64,11 +73,40 @@ pub async fn run(
             }
         }
         None => {
-            let progress = progress::events("verifying");
+            let progress = Progress::events("verify");
             let outcome = verify::verify_log(log, expected_head, &progress).await?;
-            progress.finish_and_clear();
+            progress.finish();
             outcome
         }
     };
-    Ok(ExitCode::from(verify::report(&outcome, &what, whole_log)))
+    let code = verify::report(&outcome, &what, whole_log);
+    write(summary_of(&outcome), &outcome, code)
+}
+
+/// The counts of a verification for its summary.
+fn summary_of(outcome: &verify::Outcome) -> Summary {
+    match outcome {
+        verify::Outcome::Report(report) => Summary {
+            events: Some(report.events),
+            streams: Some(report.streams),
+            head: report.head.as_ref().map(Into::into),
+            reason: report
+                .corruption
+                .as_ref()
+                .map(|c| format!("broken at position {}: {}", c.position, c.breach)),
+            ..Summary::new("verify")
+        },
+        verify::Outcome::Undecodable { at, reason } => Summary {
+            reason: Some(format!("broken at {at}: cannot be decoded: {reason}")),
+            ..Summary::new("verify")
+        },
+    }
+}
+
+fn write(summary: Summary, outcome: &verify::Outcome, code: u8) -> anyhow::Result<ExitCode> {
+    let events = match outcome {
+        verify::Outcome::Report(report) => Some((report.events, "events")),
+        verify::Outcome::Undecodable { .. } => None,
+    };
+    Ok(ExitCode::from(summary.write(code, events)?))
 }
