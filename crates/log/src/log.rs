@@ -7,7 +7,8 @@ use tokio::sync::watch;
 
 use crate::append::{AppendOutcome, StreamAppend};
 use crate::chain::{
-    EventView, LogHead, LogVerifier, StreamLink, StreamLinkVerifier, StreamVerifier, VerifyReport,
+    EventView, LogHead, LogVerifier, StreamLink, StreamLinkReport, StreamLinkVerifier,
+    StreamVerifier, VerifyReport,
 };
 use crate::error::LogError;
 use crate::event::RecordedEvent;
@@ -137,24 +138,15 @@ pub trait EventLog: Send + Sync + 'static {
         })
     }
 
-    /// Recomputes every hash and link of the whole log. Corruption is reported in the
-    /// [`VerifyReport`]; `Err` means the log could not be read at all.
-    ///
-    /// Two passes, so that memory does not grow with the number of streams: the stream pass
-    /// ([`EventLog::read_stream_links`], [`StreamLinkVerifier`]) finds the first breach of the
-    /// stream links, then the position pass ([`LogVerifier::positions`]) checks everything
-    /// else in position order and reports the first breach of either, as one pass would.
-    async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+    /// The stream pass of a whole-log verification ([`StreamLinkVerifier`]) over every event:
+    /// the first breach of the stream links and the number of streams. The default reads
+    /// [`EventLog::read_stream_links`] page by page (and is `Unsupported` where that is); a
+    /// backend that can sort the whole log once, spilling to disk, does that instead.
+    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
         let mut links = StreamLinkVerifier::new();
         let mut after = None;
         loop {
-            let page = match self.read_stream_links(after.clone(), READ_BATCH).await {
-                Ok(page) => page,
-                Err(LogError::Unsupported { .. }) if after.is_none() => {
-                    return verify_in_one_pass(self, expected_head).await;
-                }
-                Err(e) => return Err(e),
-            };
+            let page = self.read_stream_links(after.clone(), READ_BATCH).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.stream_id.clone(), last.position));
             for link in &page {
@@ -163,7 +155,25 @@ pub trait EventLog: Send + Sync + 'static {
                     .map_err(|e| LogError::Storage(e.to_string().into()))?;
             }
         }
-        let links = links.finish();
+        Ok(links.finish())
+    }
+
+    /// Recomputes every hash and link of the whole log. Corruption is reported in the
+    /// [`VerifyReport`]; `Err` means the log could not be read at all.
+    ///
+    /// Two passes, so that memory does not grow with the number of streams: the stream pass
+    /// ([`EventLog::verify_stream_links`]) finds the first breach of the stream links, then the
+    /// position pass ([`LogVerifier::positions`]) checks everything else in position order and
+    /// reports the first breach of either, as one pass would. A backend without stream links
+    /// is verified in one pass.
+    async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+        let links = match self.verify_stream_links().await {
+            Ok(links) => links,
+            Err(LogError::Unsupported { .. }) => {
+                return in_position_order(self, LogVerifier::new(expected_head)).await;
+            }
+            Err(e) => return Err(e),
+        };
         let positions = LogVerifier::positions(0, expected_head, links.first_breach.clone());
         Ok(links.complete(in_position_order(self, positions).await?))
     }
@@ -205,15 +215,6 @@ pub trait EventLog: Send + Sync + 'static {
         }
         Ok(lo.checked_sub(1))
     }
-}
-
-/// One pass over the whole log with every stream's last hash in memory: `verify_log` for a log
-/// that cannot list its stream links.
-async fn verify_in_one_pass<L: EventLog + ?Sized>(
-    log: &L,
-    expected_head: Option<LogHead>,
-) -> Result<VerifyReport, LogError> {
-    in_position_order(log, LogVerifier::new(expected_head)).await
 }
 
 /// Feeds the whole log to `verifier` in position order, up to its first breach.

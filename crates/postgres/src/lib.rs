@@ -627,6 +627,12 @@ impl EventLog for PostgresLog {
         Ok(links.complete(join_segments(segments, expected_head)?))
     }
 
+    /// One sort on the server, read through a cursor ([`verify_stream_links`]), not pages.
+    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
+        let chunk = self.inner.config.verify_chunk;
+        Ok(verify_stream_links(&self.inner.pool, chunk).await?.0)
+    }
+
     /// One page of the stream pass's order. Byte order (`COLLATE "C"`) cannot use the
     /// `(stream_id, stream_version)` index under another collation, so each page is a top-N
     /// sort of the table: fine for a page, which is why `verify_log` sorts once instead.

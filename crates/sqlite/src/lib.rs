@@ -333,7 +333,21 @@ pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
 /// memory and spills the rest to temporary files. The unary `+` keeps the planner off the
 /// `(stream_id, stream_version)` index, which would order the streams for free but fetch each
 /// row by rowid, at random, from a file larger than the page cache.
+///
+/// The sort runs on as many threads as there are cores (`PRAGMA threads`: each sorts its own
+/// runs, with about `cache_size` of memory each), since the position pass waits for it; the
+/// setting is put back for the pooled connection afterwards.
 fn verify_stream_links(conn: &Connection) -> Result<(StreamLinkReport, u64), LogError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    conn.pragma_update(None, "threads", cores as i64)
+        .map_err(storage_error)?;
+    let result = stream_links_sorted(conn);
+    conn.pragma_update(None, "threads", 0)
+        .map_err(storage_error)?;
+    result
+}
+
+fn stream_links_sorted(conn: &Connection) -> Result<(StreamLinkReport, u64), LogError> {
     let mut stmt = conn
         .prepare(SELECT_LINKS_IN_STREAM_ORDER)
         .map_err(storage_error)?;
@@ -648,6 +662,11 @@ impl EventLog for SqliteLog {
             Ok(links.complete(join_segments(results, expected_head)?))
         })
         .await
+    }
+
+    /// One sorted statement ([`verify_stream_links`]), not pages.
+    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
+        self.read(|conn| Ok(verify_stream_links(conn)?.0)).await
     }
 
     /// One page of the stream pass's order, through the `(stream_id, stream_version)` index

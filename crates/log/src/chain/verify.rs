@@ -354,6 +354,11 @@ impl LogVerifier {
         verifier
     }
 
+    /// The first position of the segment this verifier covers.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// Positions checked so far.
     pub fn events_checked(&self) -> u64 {
         self.next_position - self.start
