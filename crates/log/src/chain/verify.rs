@@ -952,6 +952,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn links_out_of_order_are_an_error_not_a_finding() {
+        let h = Hash([7; 32]);
+        let mut pass = StreamLinkVerifier::new();
+        assert!(pass.check("b-stream", 0, 3, Hash::ZERO, h).is_ok());
+        // Back to a stream id that sorts before the one being read.
+        assert_eq!(
+            pass.check("a-stream", 0, 1, Hash::ZERO, h),
+            Err(LinksOutOfOrder {
+                stream: "a-stream".into(),
+                position: 1
+            })
+        );
+        let mut pass = StreamLinkVerifier::new();
+        assert!(pass.check("s", 0, 5, Hash::ZERO, h).is_ok());
+        // The same stream, an earlier position.
+        assert!(pass.check("s", 1, 4, h, h).is_err());
+        assert_eq!(pass.finish().first_breach, None);
+    }
+
+    #[test]
+    fn the_stream_pass_keeps_the_lowest_breach_over_all_streams() {
+        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
+        let mut pass = StreamLinkVerifier::new();
+        // Stream "a": its second event links to the wrong hash, at position 9.
+        pass.check("a", 0, 2, Hash::ZERO, a).unwrap();
+        pass.check("a", 1, 9, b, b).unwrap();
+        // Stream "b": a version gap at position 4, and a later one that must not count.
+        pass.check("b", 0, 1, Hash::ZERO, b).unwrap();
+        pass.check("b", 2, 4, b, a).unwrap();
+        pass.check("b", 5, 6, a, a).unwrap();
+        // Stream "c" starts at version 1, at position 7.
+        pass.check("c", 1, 7, Hash::ZERO, a).unwrap();
+        let report = pass.finish();
+        assert_eq!(report.streams, 3);
+        assert_eq!(
+            report.first_breach,
+            Some(Corruption {
+                position: 4,
+                breach: Breach::StreamVersionGap {
+                    stream: "b".into(),
+                    expected: 1,
+                    found: 2
+                }
+            })
+        );
+    }
+
+    #[test]
     fn stream_keys_spell_back_exactly_what_was_read() {
         let mut table = StreamTable::default();
         for id in [
