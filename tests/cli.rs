@@ -14,16 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
+use common::binary::run as citydb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
-
-fn citydb(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run citydb")
-}
 
 /// Runs citydb with `input` on its standard input.
 fn citydb_fed(args: &[&str], input: &[u8]) -> Output {

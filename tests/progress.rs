@@ -3,22 +3,15 @@
 //! byte; `--summary json` counts that match the data imported; exit codes unchanged.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_citydb");
+mod common;
+use common::binary::run as citydb;
 
 /// A tiny interval: even a short run prints periodic lines.
 const FAST: [&str; 4] = ["--progress", "plain", "--progress-interval", "0.001"];
-
-fn citydb(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run citydb")
-}
 
 fn text(output: &Output) -> String {
     format!(

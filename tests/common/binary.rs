@@ -176,3 +176,13 @@ impl Drop for Serving {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the binary to completion with `args` and collects its output; `RUST_LOG` from the
+/// environment is removed so that log lines never mix into what a test reads.
+pub fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_citydb"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run citydb")
+}

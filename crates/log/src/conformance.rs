@@ -807,14 +807,8 @@ pub async fn stream_links_in_stream_order<B: Backend>(b: &B) {
         .read_all(0, 100)
         .await
         .unwrap()
-        .into_iter()
-        .map(|e| StreamLink {
-            stream_id: e.stream_id.as_str().to_owned(),
-            stream_version: e.stream_version,
-            position: e.position,
-            prev_stream_hash: e.prev_stream_hash,
-            hash: e.hash,
-        })
+        .iter()
+        .map(StreamLink::from)
         .collect();
     expected.sort_by(|a, b| {
         (a.stream_id.as_bytes(), a.position).cmp(&(b.stream_id.as_bytes(), b.position))

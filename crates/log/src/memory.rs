@@ -238,16 +238,7 @@ impl EventLog for MemoryLog {
             page.truncate(max);
         }
         page.sort_unstable_by(|a, b| link_key(a).cmp(&link_key(b)));
-        Ok(page
-            .into_iter()
-            .map(|e| StreamLink {
-                stream_id: e.stream_id.as_str().to_owned(),
-                stream_version: e.stream_version,
-                position: e.position,
-                prev_stream_hash: e.prev_stream_hash,
-                hash: e.hash,
-            })
-            .collect())
+        Ok(page.into_iter().map(StreamLink::from).collect())
     }
 
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {

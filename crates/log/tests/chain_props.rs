@@ -533,17 +533,12 @@ fn forge_at(events: &mut [RecordedEvent], from: usize, to: usize) {
     } else {
         events[to - 1].hash
     };
-    let env = Envelope {
-        position: e.position,
-        stream_id: e.stream_id.as_str(),
-        stream_version: e.stream_version,
-        event_id: e.event_id,
-        event_type: &e.event_type,
-        schema_version: e.schema_version,
-        recorded_at: e.recorded_at,
-        metadata: &e.metadata,
-    };
-    let link = ChainLink::compute(&env, &e.data, e.prev_stream_hash, e.prev_log_hash);
+    let link = ChainLink::compute(
+        &EventView::from(&e).envelope,
+        &e.data,
+        e.prev_stream_hash,
+        e.prev_log_hash,
+    );
     e.hash = link.hash;
     events[to] = e;
 }

@@ -706,6 +706,18 @@ pub struct StreamLink {
     pub hash: Hash,
 }
 
+impl From<&crate::event::RecordedEvent> for StreamLink {
+    fn from(e: &crate::event::RecordedEvent) -> Self {
+        StreamLink {
+            stream_id: e.stream_id.as_str().to_owned(),
+            stream_version: e.stream_version,
+            position: e.position,
+            prev_stream_hash: e.prev_stream_hash,
+            hash: e.hash,
+        }
+    }
+}
+
 /// The stream pass of a two-pass verification of a whole log: it checks, stream by stream,
 /// what [`LogVerifier`] checks per stream in one pass (a stream starts at version 0 with a zero
 /// `prev_stream_hash`; versions follow without gap; each `prev_stream_hash` is the hash of the
