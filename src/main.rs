@@ -104,6 +104,20 @@ enum ImportDurability {
     Full,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ImportMode {
+    /// Bulk when nobody else has the embedded store open (or a PostgreSQL store holds no
+    /// events yet); careful otherwise.
+    Auto,
+    /// Hold the store alone: commands one after the other in file order, decided on state kept
+    /// in memory, written in large transactions, then the projections built. Refused while a
+    /// server (or anything else) has the embedded store open.
+    Bulk,
+    /// Through the command handler, beside a running server: several commands at a time
+    /// (--jobs), each committed on its own.
+    Careful,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (and GraphiQL) over HTTP.
@@ -163,9 +177,11 @@ enum Command {
     },
     /// Execute NDJSON command requests (one per line, each with a command id).
     ///
-    /// Idempotent: re-running a file adds nothing. Lines run concurrently when they touch
-    /// different records and in file order when they share one, so the result equals a
-    /// one-at-a-time import. A bad line is reported (line number, code, reason) and skipped.
+    /// Idempotent: re-running a file adds nothing. Every line gets the answer a one-at-a-time
+    /// import in file order would give it, in either mode (--mode): bulk when the import can
+    /// hold the store alone (the projections built at the end; killed, the same command
+    /// continues where it stopped), careful beside a running server. A bad line is reported
+    /// (line number, code, reason) and skipped.
     /// Exit 0 when every line was accepted or already imported, 3 when some were rejected,
     /// 1 on errors.
     Import {
@@ -173,7 +189,10 @@ enum Command {
         data: DataArgs,
         /// The NDJSON file (`-` for standard input).
         file: PathBuf,
-        /// Commands in flight at once (1: strictly one after the other).
+        /// How the commands are executed; every mode gives every line the same answer.
+        #[arg(long, value_enum, default_value_t = ImportMode::Auto)]
+        mode: ImportMode,
+        /// Careful mode: commands in flight at once (1: strictly one after the other).
         #[arg(long, default_value_t = import::DEFAULT_JOBS, value_name = "N")]
         jobs: usize,
         /// How commits reach the disk during the import.
@@ -427,10 +446,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import {
             data,
             file,
+            mode,
             jobs,
             durability,
             report: _,
-        } => commands::import::run(&data.data, &data.store, &file, jobs, durability).await,
+        } => commands::import::run(&data.data, &data.store, &file, mode, jobs, durability).await,
         Command::Export {
             data,
             out,

@@ -82,6 +82,9 @@ pub struct Summary {
     pub outcome: &'static str,
     pub exit_code: u8,
     pub elapsed_seconds: f64,
+    /// How an import ran: `bulk` or `careful`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,6 @@
-//! `citydb import`: run an NDJSON file of command requests against a store, then make the log
-//! durable before reporting anything as imported.
+//! `citydb import`: run an NDJSON file of command requests against a store — in bulk (the
+//! store held alone, projections built at the end) or carefully (beside a running server) —
+//! and make the log durable before reporting anything as imported.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,23 +10,180 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::open_existing_log;
+use crate::import::{self, ImportSummary};
 use crate::out::say;
 use crate::progress::Progress;
 use crate::summary::Summary;
-use crate::{ImportDurability, import};
-use citydb_log::EventLog;
+use crate::{ImportDurability, ImportMode};
+use citydb_log::backend::plan::Tip;
+use citydb_log::bulk::BulkSink;
+use citydb_log::{EventLog, FaultKind, LogError};
+use citydb_projections::{ProjectionConfig, Projections};
+use citydb_registry::BulkRegistry;
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
-use citydb_store::Store;
+use citydb_store::{Store, StoreConfig, StoreError};
 
 pub async fn run(
     data: &Path,
     store: &Store,
     file: &Path,
+    mode: ImportMode,
     jobs: usize,
     durability: ImportDurability,
 ) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let sink = match mode {
+        ImportMode::Careful => None,
+        ImportMode::Bulk => Some(open_bulk(data, store).await?),
+        ImportMode::Auto => match open_bulk(data, store).await {
+            // The embedded store is held alone from here on: nobody can write beside the
+            // import, so bulk is safe whatever the store holds (a re-run after a kill too).
+            Ok(sink) if *store == Store::Embedded => Some(sink),
+            // A shared store may have writers we cannot lock out: bulk only into an empty one
+            // (its copies are refused, not interleaved, if somebody writes meanwhile).
+            Ok(sink) if sink.tip() == Tip::EMPTY => Some(sink),
+            Ok(_) => None,
+            // Somebody else has the file open (a server): the careful path works beside it.
+            Err(e) if is_busy(&e) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let (reader, len) = input(file)?;
+    let started = Instant::now();
+    let (summary, mode_name) = match sink {
+        Some(sink) => (bulk(data, store, sink, reader, len).await?, "bulk"),
+        None => (
+            careful(data, store, reader, len, jobs, durability).await?,
+            "careful",
+        ),
+    };
+    let elapsed = started.elapsed();
+    say!("{summary}");
+    say!(
+        "{} events appended in {:.1} s ({:.0} events/s, {:.0} lines/s; {mode_name} import)",
+        summary.events,
+        elapsed.as_secs_f64(),
+        summary.events as f64 / elapsed.as_secs_f64().max(1e-9),
+        summary.lines as f64 / elapsed.as_secs_f64().max(1e-9),
+    );
+    let code = if summary.rejected == 0 { 0 } else { 3 };
+    let written = Summary {
+        mode: Some(mode_name),
+        lines: Some(summary.lines),
+        accepted: Some(summary.accepted),
+        already_imported: Some(summary.already_imported),
+        rejected: Some(summary.rejected),
+        events: Some(summary.events),
+        bytes: Some(summary.bytes),
+        ..Summary::new("import")
+    }
+    .write(code, Some((summary.lines, "lines")))?;
+    Ok(ExitCode::from(written))
+}
+
+type Input = (Box<dyn std::io::BufRead>, Option<u64>);
+
+fn input(file: &Path) -> anyhow::Result<Input> {
+    Ok(if file == Path::new("-") {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(std::io::BufReader::with_capacity(1 << 16, f)), len)
+    })
+}
+
+async fn open_bulk(data: &Path, store: &Store) -> anyhow::Result<Box<dyn BulkSink>> {
+    citydb_store::open_bulk(store, data, &StoreConfig::default())
+        .await
+        .map_err(|e| {
+            let busy = in_use(&e);
+            let error = anyhow::Error::new(e);
+            if busy {
+                error.context("the store is in use (a running server?): a bulk import needs it alone; stop the server or use --mode careful")
+            } else {
+                error.context("cannot open the store for a bulk import")
+            }
+        })
+}
+
+/// Whether opening the store for a bulk import failed because somebody else has it open.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StoreError>().is_some_and(in_use)
+}
+
+fn in_use(e: &StoreError) -> bool {
+    matches!(e, StoreError::Log(LogError::Storage(f)) if f.kind == FaultKind::Unavailable)
+}
+
+/// The bulk path: every line through a [`BulkRegistry`], then the projections built, so that
+/// a server started next answers at once.
+async fn bulk(
+    data: &Path,
+    store: &Store,
+    sink: Box<dyn BulkSink>,
+    reader: Box<dyn std::io::BufRead>,
+    len: Option<u64>,
+) -> anyhow::Result<ImportSummary> {
+    let started_empty = sink.tip() == Tip::EMPTY;
+    let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE);
+    let progress = Progress::lines("import", len);
+    let result = import::bulk::import_lines(&mut registry, reader, &progress).await;
+    progress.finish();
+    let summary = result?;
+    registry
+        .finish()
+        .await
+        .context("cannot finish the bulk import")?;
+    build_projections(data, store, started_empty).await?;
+    Ok(summary)
+}
+
+/// Brings `projections.db` up to the log: rebuilt from scratch after a load into an empty
+/// store (a file left from another log must not survive), caught up otherwise.
+async fn build_projections(data: &Path, store: &Store, from_scratch: bool) -> anyhow::Result<()> {
+    let log = open_existing_log(data, store, "log.db").await?;
+    let path = data.join("projections.db");
+    if from_scratch {
+        Projections::remove(&path).with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    let config = ProjectionConfig {
+        follow: false,
+        ..ProjectionConfig::default()
+    };
+    let projections = Projections::open(&path, log.clone(), config).await?;
+    let progress = Progress::events("projections");
+    if let Some(head) = log.head().await? {
+        progress.set_length(head.position + 1);
+    }
+    let position = projections.watch_position();
+    let catch_up = projections.catch_up();
+    tokio::pin!(catch_up);
+    let result = loop {
+        tokio::select! {
+            result = &mut catch_up => break result,
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                progress.set_position(*position.borrow());
+            }
+        }
+    };
+    progress.set_position(*position.borrow());
+    progress.finish();
+    result.context("cannot build the projections")?;
+    Ok(())
+}
+
+/// The careful path: the registry over the store's log, several commands at a time.
+async fn careful(
+    data: &Path,
+    store: &Store,
+    reader: Box<dyn std::io::BufRead>,
+    len: Option<u64>,
+    jobs: usize,
+    durability: ImportDurability,
+) -> anyhow::Result<ImportSummary> {
     let config = SqliteConfig {
         durability: match durability {
             ImportDurability::Normal => Durability::Normal,
@@ -42,16 +200,7 @@ pub async fn run(
                 .with_context(|| format!("cannot open {}", path.display()))?,
         ),
     };
-    let (reader, len): (Box<dyn std::io::BufRead>, Option<u64>) = if file == Path::new("-") {
-        (Box::new(std::io::stdin().lock()), None)
-    } else {
-        let f =
-            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(std::io::BufReader::with_capacity(1 << 16, f)), len)
-    };
     let progress = Progress::lines("import", len);
-    let started = Instant::now();
     let options = import::ImportOptions { jobs };
     let result = import::import_lines(log.clone(), reader, &options, &progress).await;
     progress.finish();
@@ -65,27 +214,7 @@ pub async fn run(
     };
     let summary = result?;
     synced.context("cannot flush the log to disk")?;
-    let elapsed = started.elapsed();
-    say!("{summary}");
-    say!(
-        "{} events appended in {:.1} s ({:.0} events/s, {:.0} lines/s)",
-        summary.events,
-        elapsed.as_secs_f64(),
-        summary.events as f64 / elapsed.as_secs_f64().max(1e-9),
-        summary.lines as f64 / elapsed.as_secs_f64().max(1e-9),
-    );
-    let code = if summary.rejected == 0 { 0 } else { 3 };
-    let written = Summary {
-        lines: Some(summary.lines),
-        accepted: Some(summary.accepted),
-        already_imported: Some(summary.already_imported),
-        rejected: Some(summary.rejected),
-        events: Some(summary.events),
-        bytes: Some(summary.bytes),
-        ..Summary::new("import")
-    }
-    .write(code, Some((summary.lines, "lines")))?;
-    Ok(ExitCode::from(written))
+    Ok(summary)
 }
 
 /// fsyncs the log, its WAL and the directory: after a `Durability::Normal` import, every

@@ -7,6 +7,8 @@
 //! - [`backend`]: what every backend shares but does not own: the writer's request queue,
 //!   [`backend::plan`] (a write request planned into hashed rows, a stored row decoded) and
 //!   [`backend::WriteProbe`] (whether a store accepts writes, for readiness).
+//! - [`bulk`]: what a bulk import writes through ([`bulk::BulkSink`]; [`bulk::CopySink`] over
+//!   any log).
 //! - [`memory`]: an in-memory log, for tests that need a log and as the smallest backend.
 //! - [`chain`]: the blake3 hash chain, byte for byte as `docs/audit-format.md` specifies, and the
 //!   verifiers that recompute it.
@@ -17,6 +19,7 @@
 
 mod append;
 pub mod backend;
+pub mod bulk;
 pub mod chain;
 mod copy;
 mod error;

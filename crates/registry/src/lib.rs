@@ -16,13 +16,18 @@
 //! [`Registry::load_key`], [`Registry::history`]) fold streams the same way, and [`fold`]
 //! exposes that folding to anyone rebuilding state from the log.
 //!
+//! [`BulkRegistry`] answers the same requests for a bulk import, where one process is the
+//! store's only writer: from state held in memory, through a `citydb_log::bulk::BulkSink`.
+//!
 //! See `docs/domain.md`, "Command handler", for the protocol and its guarantees.
 
+pub mod bulk;
 mod error;
 pub mod fold;
 mod registry;
 mod request;
 
+pub use bulk::BulkRegistry;
 pub use error::RegistryError;
 pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_of};
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};

@@ -53,21 +53,97 @@ pub struct Registry {
 
 /// The streams one decision was made on.
 #[derive(Default)]
-struct Loaded {
-    snapshot: Snapshot,
+pub(crate) struct Loaded {
+    pub(crate) snapshot: Snapshot,
     /// Every stream read, in load order, with its version at load time (`None`: empty).
-    streams: Vec<(Target, StreamId, Option<u64>)>,
+    pub(crate) streams: Vec<(Target, StreamId, Option<u64>)>,
     index: HashMap<Target, usize>,
 }
 
+/// The folded state of one stream: a record's, or a natural key's claim.
+#[derive(Clone, Debug)]
+pub(crate) enum StreamState {
+    /// Boxed: a bulk import holds millions of these beside key claims a tenth their size.
+    Record(Option<Box<Record>>),
+    Key(KeyClaim),
+}
+
 impl Loaded {
-    fn has(&self, target: &Target) -> bool {
+    pub(crate) fn has(&self, target: &Target) -> bool {
         self.index.contains_key(target)
     }
 
-    fn version(&self, target: &Target) -> Option<Option<u64>> {
+    pub(crate) fn version(&self, target: &Target) -> Option<Option<u64>> {
         self.index.get(target).map(|&i| self.streams[i].2)
     }
+
+    /// Adds a loaded stream: its state goes into the snapshot `decide` sees.
+    pub(crate) fn insert(
+        &mut self,
+        target: Target,
+        stream: StreamId,
+        version: Option<u64>,
+        state: StreamState,
+    ) {
+        match (target, state) {
+            (Target::Record(id), StreamState::Record(record)) => {
+                self.snapshot.insert_record(id, record.map(|r| *r));
+            }
+            (Target::Key(key), StreamState::Key(claim)) => self.snapshot.insert_key(key, claim),
+            // A record's state under a key target (or the reverse) would be a caller's bug;
+            // the snapshot then lacks the target and `decide` asks for it again.
+            _ => return,
+        }
+        self.index.insert(target, self.streams.len());
+        self.streams.push((target, stream, version));
+    }
+}
+
+/// What `decide` needs next.
+pub(crate) enum Step {
+    Decided(Decision),
+    /// Streams to load before deciding again.
+    Load(Vec<Target>),
+}
+
+/// Runs `decide` on what is loaded: a decision whose every target is loaded, or the streams to
+/// load first (the one it asked for with `NotLoaded`, or targets it would write blind).
+pub(crate) fn next_step(loaded: &Loaded, request: &CommandRequest) -> Result<Step, RegistryError> {
+    match decide(&loaded.snapshot, &request.command, &request.actor) {
+        Ok(decision) => {
+            // The append needs the version of every stream it writes; a rule writing to a
+            // stream it never read would also have decided blind, so load and redo.
+            let missing: Vec<Target> = decision
+                .changes
+                .iter()
+                .map(|c| c.target)
+                .filter(|t| !loaded.has(t))
+                .collect();
+            if missing.is_empty() {
+                Ok(Step::Decided(decision))
+            } else {
+                Ok(Step::Load(missing))
+            }
+        }
+        Err(DomainError::NotLoaded(target)) => Ok(Step::Load(vec![target])),
+        Err(refusal) => Err(refusal.into()),
+    }
+}
+
+/// Counts one more stream `decide` asked for beyond the command's declared reads: refused once
+/// it was loaded already (a rule looping) or past [`MAX_EXTRA_READS`].
+pub(crate) fn admit_extra(
+    loaded: &Loaded,
+    extra: &mut Vec<Target>,
+    target: Target,
+) -> Result<(), RegistryError> {
+    if loaded.has(&target) || extra.len() >= MAX_EXTRA_READS {
+        return Err(RegistryError::Unresolved {
+            target: target.to_string(),
+        });
+    }
+    extra.push(target);
+    Ok(())
 }
 
 impl Registry {
@@ -206,32 +282,14 @@ impl Registry {
         extra: &mut Vec<Target>,
     ) -> Result<Decision, RegistryError> {
         loop {
-            let missing = match decide(&loaded.snapshot, &request.command, &request.actor) {
-                Ok(decision) => {
-                    // The append needs the version of every stream it writes; a rule writing to
-                    // a stream it never read would also have decided blind, so load and redo.
-                    let missing: Vec<Target> = decision
-                        .changes
-                        .iter()
-                        .map(|c| c.target)
-                        .filter(|t| !loaded.has(t))
-                        .collect();
-                    if missing.is_empty() {
-                        return Ok(decision);
+            match next_step(loaded, request)? {
+                Step::Decided(decision) => return Ok(decision),
+                Step::Load(missing) => {
+                    for target in missing {
+                        admit_extra(loaded, extra, target)?;
+                        self.load_into(loaded, target).await?;
                     }
-                    missing
                 }
-                Err(DomainError::NotLoaded(target)) => vec![target],
-                Err(refusal) => return Err(refusal.into()),
-            };
-            for target in missing {
-                if loaded.has(&target) || extra.len() >= MAX_EXTRA_READS {
-                    return Err(RegistryError::Unresolved {
-                        target: target.to_string(),
-                    });
-                }
-                extra.push(target);
-                self.load_into(loaded, target).await?;
             }
         }
     }
@@ -240,12 +298,11 @@ impl Registry {
         let stream = stream_of(&target)?;
         let events = self.read_stream(&stream, None).await?;
         let version = events.last().map(|e| e.stream_version);
-        match target {
-            Target::Record(id) => loaded.snapshot.insert_record(id, fold_record(id, &events)?),
-            Target::Key(key) => loaded.snapshot.insert_key(key, fold_key(&key, &events)?),
-        }
-        loaded.index.insert(target, loaded.streams.len());
-        loaded.streams.push((target, stream, version));
+        let state = match target {
+            Target::Record(id) => StreamState::Record(fold_record(id, &events)?.map(Box::new)),
+            Target::Key(key) => StreamState::Key(fold_key(&key, &events)?),
+        };
+        loaded.insert(target, stream, version, state);
         Ok(())
     }
 
@@ -260,12 +317,7 @@ impl Registry {
         let Some((position, record)) = self.read_marker(marker).await? else {
             return Ok(None);
         };
-        if record.command != *command_json {
-            return Err(RegistryError::CommandIdReused {
-                command_id: request.command_id,
-            });
-        }
-        Ok(Some(record.executed(position, true)))
+        resent(request, command_json, position, &record).map(Some)
     }
 
     async fn read_marker(
@@ -279,15 +331,7 @@ impl Registry {
         let Some(event) = events.first() else {
             return Ok(None);
         };
-        if event.event_type != COMMAND_EXECUTED {
-            return Err(RegistryError::corrupt(
-                marker,
-                format!("holds {} instead of {COMMAND_EXECUTED}", event.event_type),
-            ));
-        }
-        let record: CommandExecuted =
-            serde_json::from_slice(&event.data).map_err(|e| RegistryError::corrupt(marker, e))?;
-        Ok(Some((event.position, record)))
+        Ok(Some((event.position, marker_record(marker, event)?)))
     }
 
     /// The result of an executed command id, `None` if it never executed (or was refused).
@@ -383,6 +427,36 @@ impl Registry {
     }
 }
 
+/// The payload of a command's marker event.
+pub(crate) fn marker_record(
+    marker: &StreamId,
+    event: &RecordedEvent,
+) -> Result<CommandExecuted, RegistryError> {
+    if event.event_type != COMMAND_EXECUTED {
+        return Err(RegistryError::corrupt(
+            marker,
+            format!("holds {} instead of {COMMAND_EXECUTED}", event.event_type),
+        ));
+    }
+    serde_json::from_slice(&event.data).map_err(|e| RegistryError::corrupt(marker, e))
+}
+
+/// The answer to a request whose command id is recorded (marker at `position`): its original
+/// result, or `CommandIdReused` when the id was used for another command.
+pub(crate) fn resent(
+    request: &CommandRequest,
+    command_json: &Value,
+    position: u64,
+    record: &CommandExecuted,
+) -> Result<Executed, RegistryError> {
+    if record.command != *command_json {
+        return Err(RegistryError::CommandIdReused {
+            command_id: request.command_id,
+        });
+    }
+    Ok(record.executed(position, true))
+}
+
 /// The marker stream of a command id.
 pub fn command_stream(command_id: Uuid) -> Result<StreamId, RegistryError> {
     Ok(StreamId::new(COMMAND_CATEGORY, command_id)?)
@@ -390,7 +464,7 @@ pub fn command_stream(command_id: Uuid) -> Result<StreamId, RegistryError> {
 
 /// Turns a decision into the one atomic append: the changes, a version check on every other
 /// stream the decision read, and the command marker (last).
-fn plan(
+pub(crate) fn plan(
     request: &CommandRequest,
     command_json: &Value,
     metadata: &Metadata,

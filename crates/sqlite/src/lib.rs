@@ -9,6 +9,7 @@
 //! - `testkit` (feature `testkit`, for tests only): a VFS that loses unsynced writes at a
 //!   simulated power cut, and injects faults.
 
+mod bulk;
 mod schema;
 mod writer;
 
@@ -32,6 +33,7 @@ use citydb_log::{
     StreamAppend, StreamId, VerifyReport,
 };
 
+pub use bulk::SqliteBulk;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// How hard a commit pushes to disk.

@@ -235,7 +235,8 @@ const STREAM_TIP_SQL: &str = "SELECT stream_version, hash FROM events WHERE stre
 const RECORDED_SQL: &str =
     "SELECT stream_id, stream_version, position FROM events WHERE event_id = ?1";
 
-const INSERT_SQL: &str = "INSERT INTO events (position, stream_id, stream_version, event_id,
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO events (position, stream_id, stream_version, event_id,
         event_type, schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
         prev_log_hash, hash)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";

@@ -17,9 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use citydb_log::backend::WriteProbe;
+use citydb_log::bulk::{BulkSink, CopySink};
 use citydb_log::{EventLog, LogError};
 use citydb_postgres::{PostgresConfig, PostgresLog};
-use citydb_sqlite::{SqliteConfig, SqliteLog};
+use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog};
 
 pub use probe::{PostgresProbe, SqliteProbe};
 
@@ -112,6 +113,33 @@ pub async fn open(
                 access: Arc::new(access),
                 probe: Arc::new(PostgresProbe { url: url.clone() }),
             })
+        }
+    }
+}
+
+/// Opens the event log of `store` for a bulk load by this process alone (`citydb import`'s
+/// bulk mode; see `citydb_log::bulk`). Embedded: the file, held exclusively until the sink is
+/// finished or dropped ([`SqliteBulk`]). PostgreSQL: [`CopySink`] over the shared log, whose
+/// copies are refused if another writer moves the log's tip meanwhile.
+pub async fn open_bulk(
+    store: &Store,
+    data_dir: &Path,
+    config: &StoreConfig,
+) -> Result<Box<dyn BulkSink>, StoreError> {
+    match store {
+        Store::Embedded => {
+            std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+                path: data_dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok(Box::new(SqliteBulk::open(
+                data_dir.join("log.db"),
+                &config.sqlite,
+            )?))
+        }
+        Store::Postgres(url) => {
+            let log = PostgresLog::connect(url, config.postgres.clone()).await?;
+            Ok(Box::new(CopySink::open(Arc::new(log)).await?))
         }
     }
 }

@@ -1,9 +1,5 @@
-//! `citydb import`: executes NDJSON command requests through the registry, several at a time.
-//!
-//! One line = one `CommandRequest` (see `citydb_registry::CommandRequest` for the shape). A
-//! line that does not parse, or whose command is refused, is counted and reported with its
-//! line number, code and reason; it never stops the import. Re-running an import adds
-//! nothing: every line carries a command id, and an executed id answers from its marker.
+//! The careful import: command requests executed through the [`Registry`], several at a time,
+//! beside anything else that writes the store (a running server).
 //!
 //! # Concurrency, and why the result equals a one-at-a-time import
 //!
@@ -24,8 +20,7 @@
 //! written) wrote nothing, and is executed again on its own once every earlier line is done.
 //! The summary counts these; each is a prompt to add the command type to [`is_barrier`].
 
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
-use std::fmt;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,126 +36,8 @@ use citydb_log::{
 };
 use citydb_registry::{CommandRequest, Registry, RegistryError, command_stream, stream_of};
 
-use crate::lines::{Line, next_line};
+use super::{ImportOptions, ImportSummary, Request, Requests};
 use crate::progress::Progress;
-
-/// How many rejections a summary keeps (with their reasons); the rest are only counted.
-const KEPT_REJECTIONS: usize = 10_000;
-
-/// Longest reason kept per rejection (bytes). A reason may quote the line (serde names an
-/// unknown variant in full): without a bound, 10,000 kept rejections of 1 MiB lines would
-/// hold 10 GB.
-const KEPT_MESSAGE: usize = 500;
-
-/// Longest import line read (bytes). A command's events are at most
-/// [`citydb_log::DEFAULT_MAX_EVENT_SIZE`] each, and a command line holds less than its events;
-/// a longer line is refused as `INVALID_INPUT` without being held in memory.
-pub const MAX_LINE: usize = citydb_log::DEFAULT_MAX_EVENT_SIZE;
-
-/// Default number of commands in flight at once.
-pub const DEFAULT_JOBS: usize = 64;
-
-/// How the import runs.
-#[derive(Clone, Debug)]
-pub struct ImportOptions {
-    /// Commands in flight at once (1 = strictly one after the other).
-    pub jobs: usize,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions { jobs: DEFAULT_JOBS }
-    }
-}
-
-/// One refused line.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Rejection {
-    /// 1-based line number in the input.
-    pub line: u64,
-    /// `INVALID_INPUT` for a line that is not a command request, else the registry's code
-    /// (`DUPLICATE_KEY`, `RECORD_NOT_FOUND`, …).
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Default)]
-pub struct ImportSummary {
-    /// Non-blank lines read.
-    pub lines: u64,
-    pub accepted: u64,
-    pub already_imported: u64,
-    pub rejected: u64,
-    /// The first [`KEPT_REJECTIONS`] rejections by line number, in line order.
-    pub rejections: Vec<Rejection>,
-    /// While importing: the kept rejections, the highest line on top.
-    kept: BinaryHeap<Rejection>,
-    /// Events appended by this run (the command markers included).
-    pub events: u64,
-    pub last_position: Option<u64>,
-    /// Commands that read a stream they did not declare and were executed again in order.
-    pub serialized: u64,
-    /// Bytes of input read.
-    pub bytes: u64,
-}
-
-impl ImportSummary {
-    fn reject(&mut self, line: u64, code: impl Into<String>, message: impl Into<String>) {
-        self.rejected += 1;
-        let mut message = message.into();
-        if message.len() > KEPT_MESSAGE {
-            let mut end = KEPT_MESSAGE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        let rejection = Rejection {
-            line,
-            code: code.into(),
-            message,
-        };
-        // Lines finish out of order: keep the lowest line numbers.
-        self.kept.push(rejection);
-        if self.kept.len() > KEPT_REJECTIONS {
-            self.kept.pop();
-        }
-    }
-
-    fn finish(mut self) -> Self {
-        self.rejections = std::mem::take(&mut self.kept).into_sorted_vec();
-        self
-    }
-
-    fn brief(&self) -> String {
-        format!(
-            "{} accepted, {} already imported, {} rejected",
-            self.accepted, self.already_imported, self.rejected
-        )
-    }
-}
-
-impl fmt::Display for ImportSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} lines: {}", self.lines, self.brief())?;
-        if self.serialized > 0 {
-            write!(
-                f,
-                "\n  {} command(s) read streams they did not declare and ran on their own",
-                self.serialized
-            )?;
-        }
-        for r in &self.rejections {
-            write!(f, "\n  line {}: {}: {}", r.line, r.code, r.message)?;
-        }
-        let shown = self.rejections.len() as u64;
-        if self.rejected > shown {
-            write!(f, "\n  … and {} more", self.rejected - shown)?;
-        }
-        Ok(())
-    }
-}
 
 /// Command types whose rules read streams that `Command::reads` cannot name (they are known
 /// only from the state): they run alone, after every earlier line and before any later one.
@@ -245,25 +122,13 @@ impl Shared {
     }
 
     fn record(&self, line: u64, result: Result<citydb_registry::Executed, RegistryError>) {
-        match result {
-            Ok(done) if done.already_executed => self.summary().already_imported += 1,
-            Ok(done) => {
-                let mut s = self.summary();
-                s.accepted += 1;
-                if let (Some(first), Some(last)) = (done.first_position, done.last_position) {
-                    s.events += last + 1 - first;
-                    s.last_position = s.last_position.max(Some(last));
-                }
+        if let Err(e) = self.summary().record(line, result) {
+            // The store failed: not this line's fault, and the next lines would fail too.
+            self.stop.store(true, Ordering::SeqCst);
+            let mut fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+            if fatal.is_none() {
+                *fatal = Some(e);
             }
-            Err(e @ RegistryError::Log(LogError::Storage(_) | LogError::Closed)) => {
-                // The store failed: not this line's fault, and the next lines would fail too.
-                self.stop.store(true, Ordering::SeqCst);
-                let mut fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
-                if fatal.is_none() {
-                    *fatal = Some(e);
-                }
-            }
-            Err(e) => self.summary().reject(line, e.code(), e.to_string()),
         }
     }
 }
@@ -272,7 +137,7 @@ impl Shared {
 /// counts the lines read (every 64th line: no per-line cost).
 pub async fn import_lines(
     log: Arc<dyn EventLog>,
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     options: &ImportOptions,
     progress: &Progress,
 ) -> anyhow::Result<ImportSummary> {
@@ -292,50 +157,27 @@ pub async fn import_lines(
     let permits = Arc::new(Semaphore::new(jobs));
     // For each stream, the latest line naming it; its receiver errors once that line is done.
     let mut last_toucher: HashMap<StreamId, watch::Receiver<()>> = HashMap::new();
-    let mut buf = Vec::with_capacity(4096);
-    let mut number: u64 = 0;
+    let mut requests = Requests::new(reader);
     let mut seq: u64 = 0;
-    let mut bytes: u64 = 0;
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let read = next_line(&mut reader, &mut buf, MAX_LINE)
-            .with_context(|| format!("cannot read line {}", number + 1))?;
-        let Some(read) = read else { break };
-        number += 1;
-        let (n, fits) = match read {
-            Line::Fits(n) => (n, true),
-            Line::TooLong(n) => (n, false),
+        let Some(next) = requests.next_request()? else {
+            break;
         };
-        bytes += n as u64;
-        if number.is_multiple_of(64) {
-            progress.read(number, bytes);
+        shared.summary().lines += 1;
+        if requests.number.is_multiple_of(64) {
+            progress.read(requests.number, requests.bytes);
             progress.set_message(shared.summary().brief());
         }
-        if !fits {
-            shared.summary().lines += 1;
-            shared.summary().reject(
-                number,
-                "INVALID_INPUT",
-                format!("the line is {n} bytes long; at most {MAX_LINE} are read"),
-            );
-            continue;
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        shared.summary().lines += 1;
-        let request: CommandRequest = match serde_json::from_slice(&buf) {
-            Ok(r) => r,
-            Err(e) => {
-                shared
-                    .summary()
-                    .reject(number, "INVALID_INPUT", e.to_string());
+        let (line, request) = match next {
+            Request::Parsed { line, request } => (line, request),
+            Request::Refused { line, message } => {
+                shared.summary().reject(line, "INVALID_INPUT", message);
                 continue;
             }
         };
-        let line = number;
         let this = seq;
         seq += 1;
 
@@ -403,7 +245,7 @@ pub async fn import_lines(
         .acquire_many(u32::try_from(jobs).unwrap_or(u32::MAX))
         .await
         .context("the import's scheduler closed")?;
-    progress.read(number, bytes);
+    progress.read(requests.number, requests.bytes);
     progress.set_message(shared.summary().brief());
     if let Some(e) = shared
         .fatal
@@ -412,11 +254,12 @@ pub async fn import_lines(
         .take()
     {
         return Err(anyhow::Error::new(e).context(format!(
-            "the import stopped at line {number}: the store failed (lines already accepted stay; re-run to continue)"
+            "the import stopped at line {}: the store failed (lines already accepted stay; re-run to continue)",
+            requests.number
         )));
     }
     let mut summary = std::mem::take(&mut *shared.summary());
-    summary.bytes = bytes;
+    summary.bytes = requests.bytes;
     Ok(summary.finish())
 }
 
@@ -500,42 +343,5 @@ impl EventLog for Declared {
 
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         self.inner.copy_in(events).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_the_lowest_rejections() {
-        let mut s = ImportSummary::default();
-        for line in (1..=KEPT_REJECTIONS as u64 + 10).rev() {
-            s.reject(line, "X", "y");
-        }
-        let s = s.finish();
-        assert_eq!(s.rejected, KEPT_REJECTIONS as u64 + 10);
-        assert_eq!(s.rejections.len(), KEPT_REJECTIONS);
-        assert!(
-            s.rejections
-                .iter()
-                .all(|r| r.line <= KEPT_REJECTIONS as u64)
-        );
-        assert_eq!(s.rejections[0].line, 1);
-    }
-
-    #[test]
-    fn a_reason_quoting_a_huge_line_is_cut() {
-        let mut s = ImportSummary::default();
-        let huge = format!("unknown variant `{}`", "ệ".repeat(100_000));
-        s.reject(1, "INVALID_INPUT", huge);
-        let s = s.finish();
-        let kept = &s.rejections[0].message;
-        assert!(
-            kept.len() <= KEPT_MESSAGE + '…'.len_utf8(),
-            "{}",
-            kept.len()
-        );
-        assert!(kept.starts_with("unknown variant `ệ") && kept.ends_with('…'));
     }
 }

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../common/mod.rs"]
 mod common;
 use common::binary::run as citydb;
+
+mod bulk;
 
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
 
@@ -415,6 +418,8 @@ fn concurrent_import_equals_one_at_a_time() {
         "import",
         "--data",
         s(&serial),
+        "--mode",
+        "careful",
         "--jobs",
         "1",
         "--durability",
@@ -422,7 +427,16 @@ fn concurrent_import_equals_one_at_a_time() {
         s(&file),
     ]);
     expect_code(&out, 0);
-    let out = citydb(&["import", "--data", s(&concurrent), "--jobs", "32", s(&file)]);
+    let out = citydb(&[
+        "import",
+        "--data",
+        s(&concurrent),
+        "--mode",
+        "careful",
+        "--jobs",
+        "32",
+        s(&file),
+    ]);
     expect_code(&out, 0);
     assert!(
         !stdout(&out).contains("did not declare"),
@@ -770,7 +784,10 @@ fn every_subcommand_has_help() {
             "serve",
             &["--metrics-listen", "--config", "--listen", "/metrics"][..],
         ),
-        ("import", &["--jobs", "--durability", "idempotent"][..]),
+        (
+            "import",
+            &["--mode", "--jobs", "--durability", "idempotent"][..],
+        ),
         ("export", &["--format", "--out", "--access-log"][..]),
         ("verify", &["--file", "--stream", "--expected-head"][..]),
         ("rebuild-projections", &["--data"][..]),

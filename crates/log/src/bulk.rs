@@ -1,0 +1,166 @@
+//! Loading a log by one writer that holds it exclusively: what a bulk import writes through.
+//!
+//! A bulk import decides every command in memory (it is the store's only writer, so nothing it
+//! read can change behind it), plans each command's rows with
+//! [`backend::plan`](crate::backend::plan) against the tip it tracks itself, and hands the rows
+//! — hashed, positioned, verbatim — to a [`BulkSink`]. The sink only stores them; it never plans.
+//! Every store gets a sink: [`CopySink`] works on any [`EventLog`] through
+//! [`EventLog::copy_in`] (which re-checks every row and the chain against the store's tip, so a
+//! writer beside the import is caught, not interleaved); a store may offer a faster one of its
+//! own (`citydb_sqlite::SqliteBulk` holds the file's lock for the whole load and inserts in
+//! large transactions).
+//!
+//! Invariants every sink keeps:
+//! - **Whole calls.** The rows of one [`BulkSink::write`] call become durable together or not
+//!   at all, and a later call's rows never before an earlier one's. A sink commits when it
+//!   sees fit (between calls; large transactions are the point) and at
+//!   [`BulkSink::commit`]. The importer passes whole
+//!   commands (a command's events and its marker), so a store killed at any moment holds a
+//!   prefix of the file's commands and a re-run continues from there (the markers make the
+//!   committed commands answer "already imported").
+//! - **Continuation.** Rows are the tip's next positions, each linking to the one before:
+//!   a row that does not continue the store's tip is refused (`CopyRefused`) and nothing of its
+//!   call is stored.
+//! - **Reads see writes.** [`BulkSink::read_stream`] and [`BulkSink::read_event`] see every row
+//!   written through the sink, committed or not.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::plan::Tip;
+use crate::error::LogError;
+use crate::event::RecordedEvent;
+use crate::log::{Direction, EventLog, READ_BATCH};
+use crate::stream::StreamId;
+
+/// A store opened for a bulk load by its only writer (see the module documentation).
+#[async_trait]
+pub trait BulkSink: Send {
+    /// The tip the next written row continues: the store's, plus every row written since.
+    fn tip(&self) -> Tip;
+
+    /// Every event of `stream`, oldest first; empty for a stream with no events.
+    async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError>;
+
+    /// The event at `position`, if the log has one.
+    async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, LogError>;
+
+    /// Stores `rows` after the tip (see "Whole calls" and "Continuation" above). May return
+    /// before they are written: a failure is then the answer of a later call.
+    async fn write(&mut self, rows: Vec<RecordedEvent>) -> Result<(), LogError>;
+
+    /// Makes every row written so far durable.
+    async fn commit(&mut self) -> Result<(), LogError>;
+
+    /// Commits, restores whatever the load set aside (indexes, locks) and closes the sink.
+    async fn finish(self: Box<Self>) -> Result<(), LogError>;
+}
+
+/// Rows a [`CopySink`] gathers before one `copy_in`: large enough that a store's per-commit
+/// cost is spread, small enough to hold in memory.
+const COPY_BATCH_ROWS: usize = 16 * 1024;
+
+/// A [`BulkSink`] over any [`EventLog`]: rows are gathered and stored with
+/// [`EventLog::copy_in`], whole calls at a time. The store checks every row again, so this is
+/// the correct, not the fastest, way to load a store; it is how PostgreSQL and the in-memory log
+/// load in bulk.
+pub struct CopySink {
+    log: Arc<dyn EventLog>,
+    pending: Vec<RecordedEvent>,
+    tip: Tip,
+}
+
+impl CopySink {
+    /// A sink continuing `log`'s current tip.
+    pub async fn open(log: Arc<dyn EventLog>) -> Result<CopySink, LogError> {
+        let tip = match log.head().await? {
+            None => Tip::EMPTY,
+            Some(head) => {
+                let last = log
+                    .read_all(head.position, 1)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(LogError::Corrupted {
+                        position: head.position,
+                        reason: "the head's event cannot be read".into(),
+                    })?;
+                Tip::after(head.position, head.hash.as_bytes(), last.recorded_at)?
+            }
+        };
+        Ok(CopySink {
+            log,
+            pending: Vec::new(),
+            tip,
+        })
+    }
+
+    async fn flush(&mut self) -> Result<(), LogError> {
+        if !self.pending.is_empty() {
+            let rows = std::mem::take(&mut self.pending);
+            self.log.copy_in(rows).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BulkSink for CopySink {
+    fn tip(&self) -> Tip {
+        self.tip
+    }
+
+    async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
+        self.flush().await?;
+        read_whole_stream(self.log.as_ref(), stream).await
+    }
+
+    async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, LogError> {
+        self.flush().await?;
+        Ok(self.log.read_all(position, 1).await?.into_iter().next())
+    }
+
+    async fn write(&mut self, rows: Vec<RecordedEvent>) -> Result<(), LogError> {
+        if let Some(last) = rows.last() {
+            self.tip = Tip {
+                next_position: last.position + 1,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            };
+        }
+        self.pending.extend(rows);
+        // Only between calls: a call's rows are never split over two copies.
+        if self.pending.len() >= COPY_BATCH_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), LogError> {
+        self.flush().await
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), LogError> {
+        self.flush().await
+    }
+}
+
+/// Every event of a stream, read in batches until an empty one (a short batch does not prove
+/// the end: the contract says "up to max").
+pub async fn read_whole_stream(
+    log: &dyn EventLog,
+    stream: &StreamId,
+) -> Result<Vec<RecordedEvent>, LogError> {
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    loop {
+        let from = events.last().map_or(0, |e| e.stream_version + 1);
+        let batch = log
+            .read_stream(stream, from, Direction::Forward, READ_BATCH)
+            .await?;
+        if batch.is_empty() {
+            return Ok(events);
+        }
+        events.extend(batch);
+    }
+}

@@ -1,0 +1,369 @@
+//! [`BulkRegistry`]: the command handler of a bulk import, where one process is the store's only
+//! writer.
+//!
+//! It answers every request exactly as [`Registry::execute`](crate::Registry::execute) run one
+//! request after the other would — same refusals, same events, data and metadata, same markers
+//! — but never re-reads what it wrote: every stream it loaded or wrote stays in memory with its
+//! folded state, version and last hash, so a command is load (from memory) → `decide` → plan
+//! (`citydb_log::backend::plan`, against the tip it tracks) → rows handed to a
+//! [`BulkSink`]. The same pure steps as the careful path ([`next_step`], [`plan`],
+//! [`resent`]); only where state comes from differs.
+//!
+//! Invariants:
+//! - **Only writer.** Decisions are made on memory, so nobody else may write the store
+//!   meanwhile; the sink enforces it (SQLite holds the file's lock; a copy into another store
+//!   is refused when its tip moved).
+//! - **Whole commands.** A command's rows (its events and marker) go to the sink in one
+//!   [`BulkSink::write`], and [`BulkRegistry::commit`] is only called between commands: a store
+//!   killed at any moment holds a prefix of the executed commands, and a re-run answers them
+//!   "already executed" from their markers and continues.
+//! - **What the store held before** is read from it when first needed (and kept): a stream the
+//!   run has not seen is looked up in the store unless the store was empty when the run began.
+
+use std::collections::HashMap;
+
+use citydb_domain::{CommandRequest, Target, evolve, evolve_key};
+use citydb_log::backend::plan::{LogState, Recorded, Tip, decode, now_micros, plan_append};
+use citydb_log::bulk::BulkSink;
+use citydb_log::{Hash, LogError, RecordedEvent, StreamId, validate_append};
+use uuid::Uuid;
+
+use crate::error::RegistryError;
+use crate::fold::{fold_key, fold_record, stream_of};
+use crate::registry::{
+    Loaded, Step, StreamState, admit_extra, command_stream, marker_record, next_step, plan, resent,
+};
+use crate::request::{Executed, metadata_of};
+
+/// Rows gathered before they go to the sink in one call (whole commands only).
+const WRITE_ROWS: usize = 4096;
+
+/// A stream this run has loaded or written: its folded state, version and last hash.
+struct Held {
+    state: StreamState,
+    version: Option<u64>,
+    hash: Hash,
+}
+
+/// Executes commands for a bulk import (see the module documentation).
+pub struct BulkRegistry {
+    sink: Box<dyn BulkSink>,
+    /// Every record and key stream loaded or written by this run.
+    streams: HashMap<Target, Held>,
+    /// Command ids executed by this run, with their marker's position.
+    commands: HashMap<Uuid, u64>,
+    /// Whether the store was empty when the run began: then a stream not in `streams` has no
+    /// events, and nothing needs to be looked up.
+    started_empty: bool,
+    tip: Tip,
+    /// Rows of whole commands not yet handed to the sink.
+    pending: Vec<RecordedEvent>,
+    max_event_size: usize,
+    /// Set by the first failure of the sink: what this run holds in memory may then be ahead of
+    /// the store, so nothing more is decided on it.
+    failed: bool,
+}
+
+impl BulkRegistry {
+    /// A handler writing through `sink`, refusing events over `max_event_size` bytes as the
+    /// store's own append would.
+    pub fn new(sink: Box<dyn BulkSink>, max_event_size: usize) -> BulkRegistry {
+        let tip = sink.tip();
+        BulkRegistry {
+            sink,
+            streams: HashMap::new(),
+            commands: HashMap::new(),
+            started_empty: tip == Tip::EMPTY,
+            tip,
+            pending: Vec::new(),
+            max_event_size,
+            failed: false,
+        }
+    }
+
+    /// The next position to be written.
+    pub fn next_position(&self) -> u64 {
+        self.tip.next_position
+    }
+
+    /// Executes one command (see [`Registry::execute`](crate::Registry::execute) for the
+    /// answers). Its rows are handed to the sink but durable only after [`Self::commit`].
+    ///
+    /// Once the sink has failed, every call answers `LogError::Closed`: re-run the import.
+    pub async fn execute(&mut self, request: CommandRequest) -> Result<Executed, RegistryError> {
+        if self.failed {
+            return Err(LogError::Closed.into());
+        }
+        request.check_text()?;
+        let marker = command_stream(request.command_id)?;
+        let command_json =
+            serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {
+                reason: format!("the command cannot be serialised: {e}"),
+            })?;
+        if let Some(done) = self.recorded(&marker, &request, &command_json).await? {
+            return Ok(done);
+        }
+
+        let mut loaded = Loaded::default();
+        let reads = request.command.reads();
+        let targets = reads
+            .records
+            .iter()
+            .map(|id| Target::Record(*id))
+            .chain(reads.keys.iter().map(|key| Target::Key(*key)))
+            .chain(request.expected.map(|e| Target::Record(e.record)));
+        for target in targets {
+            if !loaded.has(&target) {
+                self.load_into(&mut loaded, target).await?;
+            }
+        }
+        if let Some(expected) = request.expected {
+            let actual = loaded.version(&Target::Record(expected.record)).flatten();
+            if actual != Some(expected.version) {
+                return Err(RegistryError::StaleVersion {
+                    record: expected.record,
+                    expected: expected.version,
+                    actual,
+                });
+            }
+        }
+        let mut extra = Vec::new();
+        let decision = loop {
+            match next_step(&loaded, &request)? {
+                Step::Decided(decision) => break decision,
+                Step::Load(missing) => {
+                    for target in missing {
+                        admit_extra(&loaded, &mut extra, target)?;
+                        self.load_into(&mut loaded, target).await?;
+                    }
+                }
+            }
+        };
+
+        let metadata = metadata_of(&request);
+        let (appends, record) = plan(
+            &request,
+            &command_json,
+            &metadata,
+            &marker,
+            &loaded,
+            &decision,
+        )?;
+        validate_append(&appends, self.max_event_size)?;
+        let mut state = RequestStreams {
+            streams: loaded
+                .streams
+                .iter()
+                .map(|(target, stream, version)| {
+                    let hash = self.streams.get(target).map_or(Hash::ZERO, |h| h.hash);
+                    (stream.as_str(), version.map(|v| (v, hash)))
+                })
+                .collect(),
+            marker: marker.as_str(),
+        };
+        let planned = plan_append(&appends, self.tip, now_micros(), &mut state)?;
+        let rows = planned
+            .rows
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, LogError>>()?;
+        let (first_position, last_position) = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => (first.position, last.position),
+            // A marker is always written; an empty plan means the planner took the request for
+            // a re-send, which the marker check above rules out.
+            _ => {
+                return Err(RegistryError::corrupt(
+                    &marker,
+                    "the command planned no rows",
+                ));
+            }
+        };
+
+        // The decision is in: fold it into what this run holds.
+        let written: HashMap<&str, (u64, Hash)> = planned
+            .streams
+            .iter()
+            .map(|(stream, version, hash)| (*stream, (*version, *hash)))
+            .collect();
+        for change in &decision.changes {
+            if change.events.is_empty() {
+                continue;
+            }
+            let stream = stream_of(&change.target)?;
+            let Some(&(version, hash)) = written.get(stream.as_str()) else {
+                continue;
+            };
+            let held = self.streams.get_mut(&change.target);
+            let Some(held) = held else {
+                return Err(RegistryError::Unresolved {
+                    target: change.target.to_string(),
+                });
+            };
+            for event in &change.events {
+                held.state = match std::mem::replace(&mut held.state, StreamState::Record(None)) {
+                    StreamState::Record(record) => StreamState::Record(Some(Box::new(
+                        evolve(record.map(|r| *r), event)
+                            .map_err(|e| RegistryError::corrupt(&stream, e))?,
+                    ))),
+                    StreamState::Key(claim) => StreamState::Key(
+                        evolve_key(Some(claim), event)
+                            .map_err(|e| RegistryError::corrupt(&stream, e))?,
+                    ),
+                };
+            }
+            held.version = Some(version);
+            held.hash = hash;
+        }
+        self.tip = planned.tip;
+        self.commands.insert(request.command_id, last_position);
+        self.pending.extend(rows);
+        if self.pending.len() >= WRITE_ROWS {
+            self.flush().await?;
+        }
+        Ok(Executed {
+            command_id: request.command_id,
+            already_executed: false,
+            changes: record.changes,
+            first_position: Some(first_position),
+            last_position: Some(last_position),
+            warnings: record.warnings,
+        })
+    }
+
+    /// Makes every command executed so far durable.
+    pub async fn commit(&mut self) -> Result<(), RegistryError> {
+        self.flush().await?;
+        let result = self.sink.commit().await;
+        self.sink_result(result)
+    }
+
+    /// Commits and closes the sink (restoring whatever the store set aside for the load).
+    pub async fn finish(mut self) -> Result<(), RegistryError> {
+        if self.failed {
+            return Err(LogError::Closed.into());
+        }
+        self.flush().await?;
+        Ok(self.sink.finish().await?)
+    }
+
+    async fn flush(&mut self) -> Result<(), RegistryError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.sink.write(std::mem::take(&mut self.pending)).await;
+        self.sink_result(result)
+    }
+
+    /// Notes a failure of the sink (see `failed`).
+    fn sink_result<T>(&mut self, result: Result<T, LogError>) -> Result<T, RegistryError> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        Ok(result?)
+    }
+
+    async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, RegistryError> {
+        self.flush().await?;
+        let result = self.sink.read_event(position).await;
+        self.sink_result(result)
+    }
+
+    async fn read_stream(
+        &mut self,
+        stream: &StreamId,
+    ) -> Result<Vec<RecordedEvent>, RegistryError> {
+        self.flush().await?;
+        let result = self.sink.read_stream(stream).await;
+        self.sink_result(result)
+    }
+
+    /// The recorded result of this command id: executed by this run, or (when the store held
+    /// events before) by an earlier one.
+    async fn recorded(
+        &mut self,
+        marker: &StreamId,
+        request: &CommandRequest,
+        command_json: &serde_json::Value,
+    ) -> Result<Option<Executed>, RegistryError> {
+        let event = if let Some(&position) = self.commands.get(&request.command_id) {
+            self.read_event(position).await?
+        } else if self.started_empty {
+            None
+        } else {
+            self.read_stream(marker).await?.into_iter().next()
+        };
+        let Some(event) = event else {
+            return Ok(None);
+        };
+        let record = marker_record(marker, &event)?;
+        resent(request, command_json, event.position, &record).map(Some)
+    }
+
+    /// Puts `target`'s state into `loaded`: from memory, else from the store (and kept).
+    async fn load_into(
+        &mut self,
+        loaded: &mut Loaded,
+        target: Target,
+    ) -> Result<(), RegistryError> {
+        let stream = stream_of(&target)?;
+        if !self.streams.contains_key(&target) {
+            let held = self.load_from_store(&target, &stream).await?;
+            self.streams.insert(target, held);
+        }
+        if let Some(held) = self.streams.get(&target) {
+            loaded.insert(target, stream, held.version, held.state.clone());
+        }
+        Ok(())
+    }
+
+    async fn load_from_store(
+        &mut self,
+        target: &Target,
+        stream: &StreamId,
+    ) -> Result<Held, RegistryError> {
+        let events = if self.started_empty {
+            Vec::new()
+        } else {
+            self.read_stream(stream).await?
+        };
+        let state = match target {
+            Target::Record(id) => StreamState::Record(fold_record(*id, &events)?.map(Box::new)),
+            Target::Key(key) => StreamState::Key(fold_key(key, &events)?),
+        };
+        Ok(Held {
+            state,
+            version: events.last().map(|e| e.stream_version),
+            hash: events.last().map_or(Hash::ZERO, |e| e.hash),
+        })
+    }
+}
+
+/// What the planner asks about one command's streams, answered from what the run holds: every
+/// stream the command writes or checks was loaded, and the marker is new (checked first).
+struct RequestStreams<'a> {
+    streams: Vec<(&'a str, Option<(u64, Hash)>)>,
+    marker: &'a str,
+}
+
+impl LogState for RequestStreams<'_> {
+    /// Event ids are fresh UUIDv7s made for this command; the store's unique index on event
+    /// ids refuses a clash all the same.
+    const CHECKS_EVERY_ID: bool = false;
+
+    fn stream_tip(&mut self, stream: &str) -> Result<Option<(u64, Hash)>, LogError> {
+        if stream == self.marker {
+            return Ok(None);
+        }
+        self.streams
+            .iter()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, tip)| *tip)
+            .ok_or_else(|| LogError::InvalidAppend {
+                reason: format!("{stream} was not loaded before the append was planned"),
+            })
+    }
+
+    fn recorded(&mut self, _event_id: Uuid) -> Result<Option<Recorded>, LogError> {
+        Ok(None)
+    }
+}

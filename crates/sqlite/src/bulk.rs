@@ -1,0 +1,359 @@
+//! [`SqliteBulk`]: the embedded log opened for a bulk load by its only writer.
+//!
+//! What differs from [`SqliteLog`](crate::SqliteLog)'s writer, and why:
+//! - **The file is held exclusively** (`PRAGMA locking_mode = EXCLUSIVE`, taken at the first
+//!   write and kept until [`BulkSink::finish`]): the importer decides in memory on the premise
+//!   that nobody else writes, so nobody else can — a server or a second import opening the file
+//!   meanwhile gets "database is locked" (`STORE_UNAVAILABLE`) instead of interleaving.
+//! - **Large transactions, not group commits.** Rows arrive already planned (positions, versions,
+//!   links) and are inserted by one loader thread, while the importer decides the next commands
+//!   on its own thread. A transaction ends after [`TRANSACTION_ROWS`] rows, at the end of a
+//!   call (whole commands), or at [`BulkSink::commit`]; `synchronous = NORMAL` keeps every commit atomic and the file
+//!   consistent after a crash or power cut, and [`BulkSink::finish`] checkpoints and fsyncs, so
+//!   the import is durable before it reports anything.
+//! - **No planning here.** The loader checks only that each row continues the one before it
+//!   (position and log link) and the store's tip, so a bug upstream cannot write a broken
+//!   chain silently; the unique indexes still refuse a duplicated event id or stream version.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use citydb_log::backend::plan::{Tip, json_text};
+use citydb_log::bulk::BulkSink;
+use citydb_log::chain::Breach;
+use citydb_log::{CopyRefusal, LogError, RecordedEvent, StreamId};
+
+use crate::writer::INSERT_SQL;
+use crate::{
+    SELECT_EVENT, SqliteConfig, check_header, clamp, configure, not_a_log_unless_fault,
+    open_connection, query_events, schema, storage_error,
+};
+
+/// Page cache of the loader's connection (KiB): the stream index of a whole city is probed and
+/// grown at random, and every miss is a read from disk.
+const LOADER_CACHE_KIB: i64 = 512 * 1024;
+
+/// Calls queued for the loader before `write` waits: bounds the rows held in memory.
+const QUEUE: usize = 8;
+
+/// Rows per transaction: the loader commits on its own once a transaction holds this many (at
+/// the end of a call, never inside one), so the importer never waits for a commit. Large
+/// enough to spread a commit's cost, small enough to keep the WAL between checkpoints short.
+const TRANSACTION_ROWS: u64 = 100_000;
+
+enum Job {
+    Write(Vec<RecordedEvent>),
+    ReadStream(
+        String,
+        oneshot::Sender<Result<Vec<RecordedEvent>, LogError>>,
+    ),
+    ReadEvent(
+        u64,
+        oneshot::Sender<Result<Option<RecordedEvent>, LogError>>,
+    ),
+    Commit(oneshot::Sender<Result<(), LogError>>),
+    Finish(oneshot::Sender<Result<(), LogError>>),
+}
+
+/// The embedded log opened for a bulk load (see the module documentation).
+pub struct SqliteBulk {
+    tip: Tip,
+    queue: Option<mpsc::Sender<Job>>,
+    loader: Option<JoinHandle<()>>,
+}
+
+impl SqliteBulk {
+    /// Opens (or creates) the log at `path` for a bulk load. Fails with a storage fault
+    /// (`Unavailable`) when another connection holds the file.
+    pub fn open(path: impl AsRef<Path>, config: &SqliteConfig) -> Result<SqliteBulk, LogError> {
+        let path = path.as_ref();
+        let display = path.display().to_string();
+        check_header(path)?;
+        let mut conn =
+            open_connection(path, config).map_err(|e| not_a_log_unless_fault(&display, e))?;
+        // Before the first access, so that the lock is taken by the first read and no
+        // shared-memory index is used: no other connection can open the file until we close.
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE")
+            .map_err(|e| not_a_log_unless_fault(&display, e))?;
+        configure(&conn, config, &display)?;
+        schema::prepare(&mut conn, &display)?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{LOADER_CACHE_KIB};
+             PRAGMA wal_autocheckpoint = 16384;"
+        ))
+        .map_err(storage_error)?;
+        // A read takes the exclusive lock now, not at the first write, so a running server is
+        // refused at once rather than after the first command was decided.
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(storage_error)?;
+        let tip = match schema::last_event(&conn)? {
+            Some((position, hash, recorded_at)) => Tip::after(position, &hash, recorded_at)?,
+            None => Tip::EMPTY,
+        };
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let loader = std::thread::Builder::new()
+            .name("citydb-bulk-loader".into())
+            .spawn(move || Loader::new(conn, tip).run(jobs))
+            .map_err(|e| {
+                LogError::Storage(format!("cannot start the loader thread: {e}").into())
+            })?;
+        Ok(SqliteBulk {
+            tip,
+            queue: Some(queue),
+            loader: Some(loader),
+        })
+    }
+
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, LogError>>) -> Job,
+    ) -> Result<T, LogError> {
+        let queue = self.queue.as_ref().ok_or(LogError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        queue.send(job(tx)).await.map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+}
+
+impl Drop for SqliteBulk {
+    fn drop(&mut self) {
+        // The loader ends once its queue is closed; an open transaction is rolled back.
+        self.queue.take();
+        if let Some(loader) = self.loader.take() {
+            let _ = loader.join();
+        }
+    }
+}
+
+#[async_trait]
+impl BulkSink for SqliteBulk {
+    fn tip(&self) -> Tip {
+        self.tip
+    }
+
+    async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
+        let stream = stream.as_str().to_owned();
+        self.ask(|tx| Job::ReadStream(stream, tx)).await
+    }
+
+    async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, LogError> {
+        self.ask(|tx| Job::ReadEvent(position, tx)).await
+    }
+
+    async fn write(&mut self, rows: Vec<RecordedEvent>) -> Result<(), LogError> {
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        let tip = Tip {
+            next_position: last.position + 1,
+            hash: last.hash,
+            recorded_at: last.recorded_at,
+        };
+        let queue = self.queue.as_ref().ok_or(LogError::Closed)?;
+        queue
+            .send(Job::Write(rows))
+            .await
+            .map_err(|_| LogError::Closed)?;
+        self.tip = tip;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), LogError> {
+        self.ask(Job::Commit).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), LogError> {
+        let result = self.ask(Job::Finish).await;
+        self.queue.take();
+        if let Some(loader) = self.loader.take() {
+            let _ = loader.join();
+        }
+        result
+    }
+}
+
+/// The loader thread's state: its connection, whether a transaction is open, the tip of what
+/// it inserted, and the first failure (every later call answers it: nothing after a failed
+/// write may commit).
+struct Loader {
+    conn: Connection,
+    in_transaction: bool,
+    /// Rows inserted by the open transaction.
+    uncommitted: u64,
+    tip: Tip,
+    failed: Option<LogError>,
+}
+
+impl Loader {
+    fn new(conn: Connection, tip: Tip) -> Loader {
+        Loader {
+            conn,
+            in_transaction: false,
+            uncommitted: 0,
+            tip,
+            failed: None,
+        }
+    }
+
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(job) = jobs.blocking_recv() {
+            match job {
+                Job::Write(rows) => {
+                    if self.failed.is_none()
+                        && let Err(e) = self.insert(&rows).and_then(|()| {
+                            if self.uncommitted >= TRANSACTION_ROWS {
+                                self.commit()
+                            } else {
+                                Ok(())
+                            }
+                        })
+                    {
+                        // Nothing of an uncommitted call may survive a failure of a later one.
+                        if self.in_transaction {
+                            let _ = self.conn.execute_batch("ROLLBACK");
+                            self.in_transaction = false;
+                        }
+                        self.failed = Some(e);
+                    }
+                }
+                Job::ReadStream(stream, reply) => {
+                    let _ = reply.send(self.checked().and_then(|()| {
+                        query_events(
+                            &self.conn,
+                            &format!("{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"),
+                            [stream],
+                        )
+                    }));
+                }
+                Job::ReadEvent(position, reply) => {
+                    let _ = reply.send(self.checked().and_then(|()| {
+                        Ok(query_events(
+                            &self.conn,
+                            &format!("{SELECT_EVENT} WHERE position = ?1"),
+                            [clamp(position)],
+                        )?
+                        .into_iter()
+                        .next())
+                    }));
+                }
+                Job::Commit(reply) => {
+                    let result = self.checked().and_then(|()| self.commit());
+                    let _ = reply.send(result);
+                }
+                Job::Finish(reply) => {
+                    let result = self.checked().and_then(|()| self.finish());
+                    let _ = reply.send(result);
+                    return;
+                }
+            }
+        }
+        if self.in_transaction {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn checked(&self) -> Result<(), LogError> {
+        self.failed.clone().map_or(Ok(()), Err)
+    }
+
+    fn insert(&mut self, rows: &[RecordedEvent]) -> Result<(), LogError> {
+        if !self.in_transaction {
+            self.conn
+                .execute_batch("BEGIN EXCLUSIVE")
+                .map_err(storage_error)?;
+            self.in_transaction = true;
+        }
+        let mut insert = self
+            .conn
+            .prepare_cached(INSERT_SQL)
+            .map_err(storage_error)?;
+        for row in rows {
+            let breach = if row.position != self.tip.next_position {
+                Some(Breach::PositionGap {
+                    expected: self.tip.next_position,
+                    found: row.position,
+                })
+            } else if row.prev_log_hash != self.tip.hash {
+                Some(Breach::LogLinkBroken)
+            } else if row.recorded_at < self.tip.recorded_at {
+                Some(Breach::TimeWentBackwards)
+            } else {
+                None
+            };
+            if let Some(breach) = breach {
+                return Err(LogError::CopyRefused {
+                    position: row.position,
+                    reason: CopyRefusal::Chain(breach),
+                });
+            }
+            let data = json_text(&row.data, row.event_id, "data")?;
+            let metadata = json_text(&row.metadata, row.event_id, "metadata")?;
+            insert
+                .execute(rusqlite::params![
+                    clamp(row.position),
+                    row.stream_id.as_str(),
+                    clamp(row.stream_version),
+                    row.event_id.as_bytes().as_slice(),
+                    row.event_type,
+                    row.schema_version,
+                    row.recorded_at,
+                    data,
+                    metadata,
+                    row.data_hash.as_bytes().as_slice(),
+                    row.prev_stream_hash.as_bytes().as_slice(),
+                    row.prev_log_hash.as_bytes().as_slice(),
+                    row.hash.as_bytes().as_slice(),
+                ])
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation)
+                        if e.to_string().contains("event_id") =>
+                    {
+                        LogError::CopyRefused {
+                            position: row.position,
+                            reason: CopyRefusal::DuplicateEventId {
+                                event_id: row.event_id,
+                            },
+                        }
+                    }
+                    _ => storage_error(e),
+                })?;
+            self.tip = Tip {
+                next_position: row.position + 1,
+                hash: row.hash,
+                recorded_at: row.recorded_at,
+            };
+            self.uncommitted += 1;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), LogError> {
+        if self.in_transaction {
+            self.conn.execute_batch("COMMIT").map_err(storage_error)?;
+            self.in_transaction = false;
+            self.uncommitted = 0;
+        }
+        Ok(())
+    }
+
+    /// Commits, copies the WAL into the file (fsync'd: `synchronous = NORMAL` syncs a
+    /// checkpoint) and truncates it, then closes the connection, which releases the lock.
+    fn finish(&mut self) -> Result<(), LogError> {
+        self.commit()?;
+        let busy: Option<i64> = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .optional()
+            .map_err(storage_error)?;
+        if busy.unwrap_or(0) != 0 {
+            return Err(LogError::Storage(
+                "the log's WAL could not be checkpointed after the load".into(),
+            ));
+        }
+        Ok(())
+    }
+}
