@@ -1,0 +1,142 @@
+//! `SqliteBulk`, the embedded store opened for a bulk load: held alone, refusing rows that do not
+//! continue the chain, and durable at a commit even through a power cut.
+
+use std::sync::Arc;
+
+use citydb_log::bulk::BulkSink;
+use citydb_log::conformance::event;
+use citydb_log::memory::MemoryLog;
+use citydb_log::{
+    CopyRefusal, EventLog, ExpectedVersion, FaultKind, LogError, RecordedEvent, StreamAppend,
+    StreamId,
+};
+use citydb_sqlite::testkit::PowerCutVfs;
+use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog};
+use uuid::Uuid;
+
+/// `calls` batches of chained rows, `per_call` events each, planned by a log of their own (the
+/// rows a bulk import would hand over).
+async fn planned(calls: usize, per_call: u64) -> Vec<Vec<RecordedEvent>> {
+    let log = MemoryLog::new();
+    let stream = StreamId::new("citizen", Uuid::now_v7()).unwrap();
+    let mut out = Vec::new();
+    for call in 0..calls as u64 {
+        let outcome = log
+            .append(vec![StreamAppend::new(
+                stream.clone(),
+                ExpectedVersion::Any,
+                (0..per_call).map(|i| event(call * per_call + i)).collect(),
+            )])
+            .await
+            .unwrap();
+        let first = outcome.first_position.unwrap();
+        out.push(log.read_all(first, per_call as usize).await.unwrap());
+    }
+    out
+}
+
+fn unavailable(e: &LogError) -> bool {
+    matches!(e, LogError::Storage(f) if f.kind == FaultKind::Unavailable)
+}
+
+#[tokio::test]
+async fn the_store_is_held_alone_until_the_load_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    for rows in planned(2, 3).await {
+        sink.write(rows).await.unwrap();
+    }
+    // Another loader, and a server's log, are refused while the load holds the file.
+    let second = SqliteBulk::open(&path, &SqliteConfig::default()).map(drop);
+    assert!(second.as_ref().is_err_and(unavailable), "{second:?}");
+    let config = SqliteConfig {
+        read_connections: 1,
+        ..SqliteConfig::default()
+    };
+    match SqliteLog::open(&path, config.clone()) {
+        Err(e) => assert!(unavailable(&e), "{e:?}"),
+        Ok(log) => {
+            let append = log
+                .append(vec![StreamAppend::new(
+                    StreamId::new("citizen", Uuid::now_v7()).unwrap(),
+                    ExpectedVersion::NoStream,
+                    vec![event(99)],
+                )])
+                .await;
+            assert!(append.as_ref().is_err_and(unavailable), "{append:?}");
+        }
+    }
+    Box::new(sink).finish().await.unwrap();
+    // Finished: an ordinary log, holding every row, verifying, taking appends.
+    let log = SqliteLog::open(&path, config).unwrap();
+    assert_eq!(log.head().await.unwrap().unwrap().position, 5);
+    assert!(log.verify_log(None).await.unwrap().is_intact());
+    log.append(vec![StreamAppend::new(
+        StreamId::new("citizen", Uuid::now_v7()).unwrap(),
+        ExpectedVersion::NoStream,
+        vec![event(100)],
+    )])
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_continue_the_chain_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let calls = planned(3, 2).await;
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    sink.write(calls[0].clone()).await.unwrap();
+    sink.commit().await.unwrap();
+    sink.write(calls[1].clone()).await.unwrap();
+    // The third call skips a position: refused, and with it everything not yet committed.
+    let mut gap = calls[2].clone();
+    for row in &mut gap {
+        row.position += 1;
+    }
+    sink.write(gap).await.unwrap();
+    let failed = sink.commit().await.unwrap_err();
+    assert!(
+        matches!(
+            failed,
+            LogError::CopyRefused {
+                position: 5,
+                reason: CopyRefusal::Chain(_)
+            }
+        ),
+        "{failed:?}"
+    );
+    // Every later call answers the failure; nothing more is written.
+    let again = sink.write(calls[2].clone()).await.and(sink.commit().await);
+    assert!(again.is_err(), "{again:?}");
+    drop(sink);
+    let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+    assert_eq!(log.head().await.unwrap().unwrap().position, 1);
+    assert!(log.verify_log(None).await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn a_commit_survives_a_power_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let vfs = Arc::new(PowerCutVfs::register().unwrap());
+    let config = SqliteConfig {
+        vfs: Some(vfs.name().to_owned()),
+        ..SqliteConfig::default()
+    };
+    let calls = planned(3, 50).await;
+    let mut sink = SqliteBulk::open(&path, &config).unwrap();
+    sink.write(calls[0].clone()).await.unwrap();
+    sink.write(calls[1].clone()).await.unwrap();
+    sink.commit().await.unwrap();
+    // Written, not committed: may be lost, never torn into the committed ones.
+    sink.write(calls[2].clone()).await.unwrap();
+    let report = vfs.cut_power(None);
+    drop(sink);
+    println!("{report:?}");
+    let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+    let head = log.head().await.unwrap().unwrap();
+    assert_eq!(head.position, 99, "the committed calls, and only them");
+    assert!(log.verify_log(None).await.unwrap().is_intact());
+}
