@@ -298,3 +298,56 @@ fn a_bulk_import_needs_the_store_alone() {
     assert!(stdout(&bulk).contains(" 0 accepted, "), "{}", text(&bulk));
     expect_code(&citydb(&["verify", "--data", s(&data)]), 0);
 }
+
+/// Every stream's events (type, data, metadata) of an `citydb export`.
+fn exported_streams(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String, String)>> {
+    let mut streams: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for line in stdout(out).lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        streams
+            .entry(e["stream_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((
+                e["event_type"].to_string(),
+                e["data"].to_string(),
+                e["metadata"].to_string(),
+            ));
+    }
+    streams
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_import_into_postgres_copies_whole_commands() {
+    use citydb_postgres::testkit::TestCluster;
+    let Some(cluster) =
+        TestCluster::shared_or_skip("a_bulk_import_into_postgres_copies_whole_commands")
+    else {
+        return;
+    };
+    let url = cluster.create_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures(dir.path(), 60);
+    let (pg, embedded) = (dir.path().join("pg"), dir.path().join("embedded"));
+    // An empty PostgreSQL store: bulk by default, through copies of whole commands.
+    let out = citydb(&["import", "--data", s(&pg), "--store", &url, s(&file)]);
+    expect_code(&out, 0);
+    assert!(summary_mode(&out).contains("bulk import"), "{}", text(&out));
+    // Not empty any more: careful (a shared store may have other writers), nothing new.
+    let again = citydb(&["import", "--data", s(&pg), "--store", &url, s(&file)]);
+    expect_code(&again, 0);
+    assert!(summary_mode(&again).contains("careful import"), "{}", text(&again));
+    assert!(stdout(&again).contains(" 0 accepted, "), "{}", text(&again));
+    expect_code(&citydb(&["verify", "--data", s(&pg), "--store", &url]), 0);
+    // The same streams as a careful import into the embedded store.
+    let careful = citydb(&["import", "--data", s(&embedded), "--mode", "careful", s(&file)]);
+    expect_code(&careful, 0);
+    let from_pg = citydb(&["export", "--data", s(&pg), "--store", &url]);
+    expect_code(&from_pg, 0);
+    let from_embedded = citydb(&["export", "--data", s(&embedded)]);
+    expect_code(&from_embedded, 0);
+    let (a, b) = (exported_streams(&from_pg), exported_streams(&from_embedded));
+    assert!(a.len() > 100, "{} streams", a.len());
+    assert_eq!(a, b);
+    // The bulk import built this node's projections of the PostgreSQL store.
+    assert!(!projected(&pg).is_empty());
+}
