@@ -335,11 +335,22 @@ async fn a_bulk_import_into_postgres_copies_whole_commands() {
     // Not empty any more: careful (a shared store may have other writers), nothing new.
     let again = citydb(&["import", "--data", s(&pg), "--store", &url, s(&file)]);
     expect_code(&again, 0);
-    assert!(summary_mode(&again).contains("careful import"), "{}", text(&again));
+    assert!(
+        summary_mode(&again).contains("careful import"),
+        "{}",
+        text(&again)
+    );
     assert!(stdout(&again).contains(" 0 accepted, "), "{}", text(&again));
     expect_code(&citydb(&["verify", "--data", s(&pg), "--store", &url]), 0);
     // The same streams as a careful import into the embedded store.
-    let careful = citydb(&["import", "--data", s(&embedded), "--mode", "careful", s(&file)]);
+    let careful = citydb(&[
+        "import",
+        "--data",
+        s(&embedded),
+        "--mode",
+        "careful",
+        s(&file),
+    ]);
     expect_code(&careful, 0);
     let from_pg = citydb(&["export", "--data", s(&pg), "--store", &url]);
     expect_code(&from_pg, 0);

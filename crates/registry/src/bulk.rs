@@ -23,9 +23,10 @@
 use std::collections::HashMap;
 
 use citydb_domain::{CommandRequest, Target, evolve, evolve_key};
-use citydb_log::backend::plan::{LogState, Recorded, Tip, decode, now_micros, plan_append};
+use citydb_log::backend::plan::{LogState, Recorded, Tip, now_micros, plan_append};
 use citydb_log::bulk::BulkSink;
-use citydb_log::{Hash, LogError, RecordedEvent, StreamId, validate_append};
+use citydb_log::chain::EventView;
+use citydb_log::{Hash, LogError, NewEvent, RecordedEvent, StreamId, validate_append};
 use uuid::Uuid;
 
 use crate::error::RegistryError;
@@ -162,11 +163,21 @@ impl BulkRegistry {
             marker: marker.as_str(),
         };
         let planned = plan_append(&appends, self.tip, now_micros(), &mut state)?;
-        let rows = planned
-            .rows
-            .iter()
-            .map(decode)
-            .collect::<Result<Vec<_>, LogError>>()?;
+        let tip = planned.tip;
+        let links: Vec<Link> = planned.rows.iter().map(Link::of).collect();
+        drop(planned);
+        // The events move into their rows (no copy of their bytes), in planned order: append
+        // by append, event by event.
+        let mut links = links.into_iter();
+        let mut rows = Vec::with_capacity(links.len());
+        for append in appends {
+            for event in append.events {
+                let link = links.next().ok_or_else(|| {
+                    RegistryError::corrupt(&append.stream, "the plan has fewer rows than events")
+                })?;
+                rows.push(link.row(append.stream.clone(), event));
+            }
+        }
         let (first_position, last_position) = match (rows.first(), rows.last()) {
             (Some(first), Some(last)) => (first.position, last.position),
             // A marker is always written; an empty plan means the planner took the request for
@@ -179,42 +190,39 @@ impl BulkRegistry {
             }
         };
 
-        // The decision is in: fold it into what this run holds.
-        let written: HashMap<&str, (u64, Hash)> = planned
-            .streams
-            .iter()
-            .map(|(stream, version, hash)| (*stream, (*version, *hash)))
-            .collect();
-        for change in &decision.changes {
-            if change.events.is_empty() {
-                continue;
-            }
-            let stream = stream_of(&change.target)?;
-            let Some(&(version, hash)) = written.get(stream.as_str()) else {
-                continue;
-            };
-            let held = self.streams.get_mut(&change.target);
-            let Some(held) = held else {
+        // The decision is in: fold it into what this run holds. The appends are in the
+        // decision's order (changes without events left out), so each change's rows follow
+        // the previous one's.
+        let mut offset = 0;
+        for change in decision.changes.iter().filter(|c| !c.events.is_empty()) {
+            let (target, n) = (change.target, change.events.len());
+            let last = rows.get(offset + n - 1).map(|r| (r.stream_version, r.hash));
+            offset += n;
+            let (Some((version, hash)), Some(held)) = (last, self.streams.get_mut(&target)) else {
+                self.failed = true;
                 return Err(RegistryError::Unresolved {
-                    target: change.target.to_string(),
+                    target: target.to_string(),
                 });
             };
             for event in &change.events {
-                held.state = match std::mem::replace(&mut held.state, StreamState::Record(None)) {
-                    StreamState::Record(record) => StreamState::Record(Some(Box::new(
-                        evolve(record.map(|r| *r), event)
-                            .map_err(|e| RegistryError::corrupt(&stream, e))?,
-                    ))),
-                    StreamState::Key(claim) => StreamState::Key(
-                        evolve_key(Some(claim), event)
-                            .map_err(|e| RegistryError::corrupt(&stream, e))?,
-                    ),
+                let folded = match std::mem::replace(&mut held.state, StreamState::Record(None)) {
+                    StreamState::Record(record) => evolve(record.map(|r| *r), event)
+                        .map(|r| StreamState::Record(Some(Box::new(r)))),
+                    StreamState::Key(claim) => evolve_key(Some(claim), event).map(StreamState::Key),
                 };
+                match folded {
+                    Ok(state) => held.state = state,
+                    Err(e) => {
+                        // Half-folded: what this run holds is no longer the store's state.
+                        self.failed = true;
+                        return Err(RegistryError::corrupt(target.to_string(), e));
+                    }
+                }
             }
             held.version = Some(version);
             held.hash = hash;
         }
-        self.tip = planned.tip;
+        self.tip = tip;
         self.commands.insert(request.command_id, last_position);
         self.pending.extend(rows);
         if self.pending.len() >= WRITE_ROWS {
@@ -335,6 +343,53 @@ impl BulkRegistry {
             version: events.last().map(|e| e.stream_version),
             hash: events.last().map_or(Hash::ZERO, |e| e.hash),
         })
+    }
+}
+
+/// What the planner decided for one row: all of it but the event's own bytes.
+struct Link {
+    event_id: Uuid,
+    position: u64,
+    stream_version: u64,
+    recorded_at: i64,
+    data_hash: Hash,
+    prev_stream_hash: Hash,
+    prev_log_hash: Hash,
+    hash: Hash,
+}
+
+impl Link {
+    fn of(view: &EventView<'_>) -> Link {
+        Link {
+            event_id: view.envelope.event_id,
+            position: view.envelope.position,
+            stream_version: view.envelope.stream_version,
+            recorded_at: view.envelope.recorded_at,
+            data_hash: view.data_hash,
+            prev_stream_hash: view.prev_stream_hash,
+            prev_log_hash: view.prev_log_hash,
+            hash: view.hash,
+        }
+    }
+
+    /// The row of `event`, planned as this link says.
+    fn row(self, stream_id: StreamId, event: NewEvent) -> RecordedEvent {
+        debug_assert_eq!(self.event_id, event.event_id);
+        RecordedEvent {
+            position: self.position,
+            stream_id,
+            stream_version: self.stream_version,
+            event_id: event.event_id,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            recorded_at: self.recorded_at,
+            data: event.data,
+            metadata: event.metadata,
+            data_hash: self.data_hash,
+            prev_stream_hash: self.prev_stream_hash,
+            prev_log_hash: self.prev_log_hash,
+            hash: self.hash,
+        }
     }
 }
 
