@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use citydb_domain::{CommandRequest, Target, evolve, evolve_key};
 use citydb_log::backend::plan::{LogState, Recorded, Tip, now_micros, plan_append};
-use citydb_log::bulk::BulkSink;
+use citydb_log::bulk::{BulkSink, StreamFilter};
 use citydb_log::chain::EventView;
 use citydb_log::{Hash, LogError, NewEvent, RecordedEvent, StreamId, validate_append};
 use uuid::Uuid;
@@ -56,6 +56,9 @@ pub struct BulkRegistry {
     /// Whether the store was empty when the run began: then a stream not in `streams` has no
     /// events, and nothing needs to be looked up.
     started_empty: bool,
+    /// Which streams the store held when the run began (asked once, when first needed): a
+    /// stream it cannot hold is not looked up. `Some(None)`: the store gave no filter.
+    held: Option<Option<StreamFilter>>,
     tip: Tip,
     /// Rows of whole commands not yet handed to the sink.
     pending: Vec<RecordedEvent>,
@@ -75,6 +78,7 @@ impl BulkRegistry {
             streams: HashMap::new(),
             commands: HashMap::new(),
             started_empty: tip == Tip::EMPTY,
+            held: None,
             tip,
             pending: Vec::new(),
             max_event_size,
@@ -295,16 +299,31 @@ impl BulkRegistry {
     ) -> Result<Option<Executed>, RegistryError> {
         let event = if let Some(&position) = self.commands.get(&request.command_id) {
             self.read_event(position).await?
-        } else if self.started_empty {
-            None
-        } else {
+        } else if self.store_may_hold(marker).await? {
             self.read_stream(marker).await?.into_iter().next()
+        } else {
+            None
         };
         let Some(event) = event else {
             return Ok(None);
         };
         let record = marker_record(marker, &event)?;
         resent(request, command_json, event.position, &record).map(Some)
+    }
+
+    /// Whether `stream` may have had events before this run (false: it certainly had none).
+    async fn store_may_hold(&mut self, stream: &StreamId) -> Result<bool, RegistryError> {
+        if self.started_empty {
+            return Ok(false);
+        }
+        if self.held.is_none() {
+            let result = self.sink.held_streams().await;
+            self.held = Some(self.sink_result(result)?);
+        }
+        Ok(match &self.held {
+            Some(Some(filter)) => filter.may_hold(stream.as_str()),
+            _ => true,
+        })
     }
 
     /// Puts `target`'s state into `loaded`: from memory, else from the store (and kept).
@@ -329,10 +348,10 @@ impl BulkRegistry {
         target: &Target,
         stream: &StreamId,
     ) -> Result<Held, RegistryError> {
-        let events = if self.started_empty {
-            Vec::new()
-        } else {
+        let events = if self.store_may_hold(stream).await? {
             self.read_stream(stream).await?
+        } else {
+            Vec::new()
         };
         let state = match target {
             Target::Record(id) => StreamState::Record(fold_record(*id, &events)?.map(Box::new)),

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use citydb_log::backend::plan::{Tip, json_text};
-use citydb_log::bulk::BulkSink;
+use citydb_log::bulk::{BulkSink, StreamFilter};
 use citydb_log::chain::Breach;
 use citydb_log::{CopyRefusal, LogError, RecordedEvent, StreamId};
 
@@ -48,6 +48,7 @@ const TRANSACTION_ROWS: u64 = 100_000;
 
 enum Job {
     Write(Vec<RecordedEvent>),
+    HeldStreams(oneshot::Sender<Result<Option<StreamFilter>, LogError>>),
     ReadStream(
         String,
         oneshot::Sender<Result<Vec<RecordedEvent>, LogError>>,
@@ -136,6 +137,10 @@ impl BulkSink for SqliteBulk {
         self.tip
     }
 
+    async fn held_streams(&mut self) -> Result<Option<StreamFilter>, LogError> {
+        self.ask(Job::HeldStreams).await
+    }
+
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
         let stream = stream.as_str().to_owned();
         self.ask(|tx| Job::ReadStream(stream, tx)).await
@@ -221,6 +226,9 @@ impl Loader {
                         self.failed = Some(e);
                     }
                 }
+                Job::HeldStreams(reply) => {
+                    let _ = reply.send(self.checked().and_then(|()| self.held_streams()));
+                }
                 Job::ReadStream(stream, reply) => {
                     let _ = reply.send(self.checked().and_then(|()| {
                         query_events(
@@ -255,6 +263,27 @@ impl Loader {
         if self.in_transaction {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+
+    /// Every stream's first event, read from the stream index alone (it covers the query).
+    fn held_streams(&self) -> Result<Option<StreamFilter>, LogError> {
+        let events = self.tip.next_position;
+        let mut filter = StreamFilter::with_capacity(events);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_version = 0",
+            )
+            .map_err(storage_error)?;
+        let mut rows = stmt.query([]).map_err(storage_error)?;
+        while let Some(row) = rows.next().map_err(storage_error)? {
+            let stream = row.get_ref(0).map_err(storage_error)?;
+            filter.insert(stream.as_str().map_err(|_| LogError::Corrupted {
+                position: 0,
+                reason: "a stream id is not text".into(),
+            })?);
+        }
+        Ok(Some(filter))
     }
 
     fn checked(&self) -> Result<(), LogError> {

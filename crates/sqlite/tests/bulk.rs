@@ -140,3 +140,42 @@ async fn a_commit_survives_a_power_cut() {
     assert_eq!(head.position, 99, "the committed calls, and only them");
     assert!(log.verify_log(None).await.unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn a_reopened_store_lists_every_stream_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let log = MemoryLog::new();
+    let streams: Vec<StreamId> = (0..200)
+        .map(|_| StreamId::new("citizen", Uuid::now_v7()).unwrap())
+        .collect();
+    for (i, stream) in streams.iter().enumerate() {
+        log.append(vec![StreamAppend::new(
+            stream.clone(),
+            ExpectedVersion::NoStream,
+            vec![event(i as u64), event(1000 + i as u64)],
+        )])
+        .await
+        .unwrap();
+    }
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    sink.write(log.read_all(0, 1000).await.unwrap())
+        .await
+        .unwrap();
+    Box::new(sink).finish().await.unwrap();
+
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    let filter = sink
+        .held_streams()
+        .await
+        .unwrap()
+        .expect("SQLite lists its streams");
+    assert!(streams.iter().all(|s| filter.may_hold(s.as_str())));
+    let strangers = (0..1000)
+        .filter(|_| filter.may_hold(StreamId::new("citizen", Uuid::now_v7()).unwrap().as_str()))
+        .count();
+    assert!(
+        strangers < 100,
+        "{strangers} of 1,000 new streams taken for held ones"
+    );
+}
