@@ -4,8 +4,14 @@
 
 use std::collections::HashMap;
 
-use citydb_log::chain::{ChainLink, Envelope, EventView, LogVerifier, StreamVerifier};
-use citydb_log::{CopyBase, Hash, LogError, LogHead, RecordedEvent, StreamId, validate_copy};
+use citydb_log::chain::{
+    ChainLink, Envelope, EventView, LogVerifier, StreamLinkVerifier, StreamVerifier,
+};
+use citydb_log::conformance::Tamper as StoreTamper;
+use citydb_log::memory::MemoryLog;
+use citydb_log::{
+    CopyBase, EventLog, Hash, LogError, LogHead, RecordedEvent, StreamId, validate_copy,
+};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -384,5 +390,177 @@ proptest! {
             apply(t, &mut events);
         }
         prop_assert_eq!(verify(&events, head), verify_batched(&events, head, size));
+    }
+}
+
+/// Verifies `events` in two passes as the stores do: the stream pass over their links ordered
+/// by (stream id, position), then the position pass over `events` as they are, with the stream
+/// pass's first breach handed to it.
+fn verify_two_pass(events: &[RecordedEvent], head: Option<LogHead>) -> citydb_log::VerifyReport {
+    let mut links: Vec<&RecordedEvent> = events.iter().collect();
+    links.sort_by(|a, b| {
+        (a.stream_id.as_str().as_bytes(), a.position)
+            .cmp(&(b.stream_id.as_str().as_bytes(), b.position))
+    });
+    let mut stream_pass = StreamLinkVerifier::new();
+    for e in links {
+        stream_pass
+            .check(
+                e.stream_id.as_str(),
+                e.stream_version,
+                e.position,
+                e.prev_stream_hash,
+                e.hash,
+            )
+            .expect("links fed in order");
+    }
+    let stream_pass = stream_pass.finish();
+    let mut v = LogVerifier::positions(0, head, stream_pass.first_breach.clone());
+    for e in events {
+        if v.check(&EventView::from(e)).is_err() {
+            break;
+        }
+    }
+    stream_pass.complete(v.finish())
+}
+
+/// One pass and two passes agree on a report: the same first breach (position and kind), the
+/// same events checked and head; when intact, the same report.
+fn same_findings(
+    one_pass: &citydb_log::VerifyReport,
+    two_pass: &citydb_log::VerifyReport,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&one_pass.corruption, &two_pass.corruption);
+    prop_assert_eq!(one_pass.events, two_pass.events);
+    prop_assert_eq!(one_pass.head, two_pass.head);
+    if one_pass.is_intact() {
+        prop_assert_eq!(one_pass, two_pass);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The two-pass verification finds what one pass finds, on histories tampered anyhow a
+    /// store can hold. (`Tamper::Duplicate` is left out: it puts two events at one position,
+    /// which no store can hold — the position is its key — and the two passes then name
+    /// different copies.)
+    #[test]
+    fn two_pass_verification_equals_one_pass(
+        spec in history(),
+        streams in 1usize..6,
+        ts in prop::collection::vec(tamper(), 0..3),
+        redact in prop::option::of(any::<usize>()),
+        honest_head in any::<bool>(),
+    ) {
+        let mut events = build(&spec, streams);
+        let last = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        let head = if honest_head { last } else { last.map(|h| LogHead { hash: Hash::ZERO, ..h }) };
+        if let Some(r) = redact {
+            let n = events.len();
+            events[r % n].data.clear();
+        }
+        for t in ts.iter().filter(|t| !matches!(t, Tamper::Duplicate(_))) {
+            if events.len() >= 2 {
+                apply(t, &mut events);
+            }
+        }
+        same_findings(&verify(&events, head), &verify_two_pass(&events, head))?;
+    }
+}
+
+/// The store-level tamperings of the conformance suite, at random positions.
+fn store_tamper() -> impl Strategy<Value = StoreTamper> {
+    let p = 0u64..45;
+    prop_oneof![
+        p.clone()
+            .prop_map(|position| StoreTamper::FlipDataByte { position }),
+        p.clone()
+            .prop_map(|position| StoreTamper::FlipMetadataByte { position }),
+        p.clone()
+            .prop_map(|position| StoreTamper::Delete { position }),
+        p.clone()
+            .prop_map(|position| StoreTamper::SwapWithNext { position }),
+        p.clone()
+            .prop_map(|after| StoreTamper::InsertForged { after }),
+        p.clone()
+            .prop_map(|keep_through| StoreTamper::TruncateAfter { keep_through }),
+        p.prop_map(|position| StoreTamper::Redact { position }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A store's `verify_log` (the provided two-pass default, fed by `MemoryLog`'s
+    /// `read_stream_links`) reports what one pass over the same events reports, after any
+    /// sequence of the conformance suite's tamperings.
+    #[test]
+    fn store_verification_equals_one_pass(
+        spec in history(),
+        streams in 1usize..6,
+        ts in prop::collection::vec(store_tamper(), 0..4),
+        honest_head in any::<bool>(),
+    ) {
+        let events = build(&spec, streams);
+        let last = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        let head = if honest_head { last } else { last.map(|h| LogHead { hash: Hash::ZERO, ..h }) };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (stored, two_pass) = runtime.block_on(async {
+            let log = MemoryLog::new();
+            log.copy_in(events).await.unwrap();
+            for t in &ts {
+                log.tamper(*t);
+            }
+            let stored = log.read_all(0, usize::MAX).await.unwrap();
+            (stored, log.verify_log(head).await.unwrap())
+        });
+        same_findings(&verify(&stored, head), &two_pass)?;
+    }
+}
+
+/// An event moved to another position with its hashes recomputed for it, as a forger who
+/// rewrites one event would: its own hashes and both links are correct for a history where
+/// it sits at `to`, so one pass reports what is wrong at that position.
+fn forge_at(events: &mut [RecordedEvent], from: usize, to: usize) {
+    let n = events.len();
+    let (from, to) = (from % n, to % n);
+    let mut e = events[from].clone();
+    e.position = to as u64;
+    e.prev_log_hash = if to == 0 {
+        Hash::ZERO
+    } else {
+        events[to - 1].hash
+    };
+    let link = ChainLink::compute(
+        &EventView::from(&e).envelope,
+        &e.data,
+        e.prev_stream_hash,
+        e.prev_log_hash,
+    );
+    e.hash = link.hash;
+    events[to] = e;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The same with forged events, whose own hashes and log link check out: only the stream
+    /// checks (or the time, or the head) fail there, and the two passes must agree on which.
+    #[test]
+    fn two_pass_verification_equals_one_pass_on_forgeries(
+        spec in history(),
+        streams in 1usize..6,
+        forgeries in prop::collection::vec((any::<usize>(), any::<usize>()), 1..3),
+        honest_head in any::<bool>(),
+    ) {
+        let mut events = build(&spec, streams);
+        let last = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        let head = if honest_head { last } else { last.map(|h| LogHead { hash: Hash::ZERO, ..h }) };
+        for (from, to) in forgeries {
+            forge_at(&mut events, from, to);
+        }
+        same_findings(&verify(&events, head), &verify_two_pass(&events, head))?;
     }
 }

@@ -20,7 +20,10 @@ use crate::event::RecordedEvent;
 
 mod verify;
 
-pub use verify::{EventBatch, LogVerifier, StreamVerifier};
+pub use verify::{
+    EventBatch, LinksOutOfOrder, LogVerifier, StreamLink, StreamLinkReport, StreamLinkVerifier,
+    StreamVerifier,
+};
 
 /// Version of the byte encoding below. Bumped only with a new key-derivation context.
 pub const FORMAT_VERSION: u8 = 1;
