@@ -1,10 +1,9 @@
 //! `citydb verify`: the hash chain of a store, of one stream, or of an export file.
 //!
-//! A store's whole log is verified in two passes, so that memory does not grow with the number
-//! of streams: the store's stream pass (`EventLog::verify_stream_links`), then the position
-//! pass read through the [`EventLog`] trait in consecutive position ranges verified
-//! concurrently, each by its own [`LogVerifier`] segment, joined in order (`LogVerifier::join`
-//! checks the seams) — the same result as one sequential pass, with a progress bar. An export file is verified offline, line by line, with the same verifier.
+//! A store's whole log is read through the [`EventLog`] trait in consecutive position ranges
+//! verified concurrently, each by its own [`LogVerifier`] segment, joined in order
+//! (`LogVerifier::join` checks the seams) — the same result as one sequential pass, with a
+//! progress bar. An export file is verified offline, line by line, with the same verifier.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -54,20 +53,6 @@ pub async fn verify_log(
     };
     let total = head.position + 1;
     progress.set_length(total);
-    // The stream pass first (every event up to `total` was written before it started): its
-    // first breach is handed to each segment of the position pass, which keeps no per-stream
-    // state (`LogVerifier::positions`). A log without stream links is verified in one pass.
-    let links = match log.verify_stream_links().await {
-        Ok(links) => Some(links),
-        Err(LogError::Unsupported { .. }) => None,
-        Err(LogError::Corrupted { position, reason }) => {
-            return Ok(Outcome::Undecodable {
-                at: format!("position {position}"),
-                reason,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
     let segments = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4) as u64;
@@ -83,12 +68,8 @@ pub async fn verify_log(
         let (from, to) = (k * step, ((k + 1) * step).min(total));
         let log = log.clone();
         let done = done.clone();
-        let verifier = match &links {
-            Some(links) => LogVerifier::positions(from, expected_head, links.first_breach.clone()),
-            None => LogVerifier::segment(from, expected_head),
-        };
         tasks.push(tokio::spawn(async move {
-            verify_range(log, verifier, to, &done).await
+            verify_range(log, from, to, expected_head, &done).await
         }));
     }
     let ticker = {
@@ -131,10 +112,6 @@ pub async fn verify_log(
     let report = joined
         .unwrap_or_else(|| LogVerifier::new(expected_head))
         .finish();
-    let report = match links {
-        Some(links) => links.complete(report),
-        None => report,
-    };
     match undecodable {
         // A breach in an earlier segment comes first.
         Some((position, reason)) if report.corruption.is_none() => Ok(Outcome::Undecodable {
@@ -145,15 +122,16 @@ pub async fn verify_log(
     }
 }
 
-/// Verifies positions `from..to` as one segment, with `verifier` made for the segment from
-/// `from`.
+/// Verifies positions `from..to` as one segment.
 async fn verify_range(
     log: Arc<dyn EventLog>,
-    mut verifier: LogVerifier,
+    from: u64,
     to: u64,
+    expected_head: Option<LogHead>,
     done: &AtomicU64,
 ) -> Result<LogVerifier, LogError> {
-    let mut next = verifier.start();
+    let mut verifier = LogVerifier::segment(from, expected_head);
+    let mut next = from;
     while next < to {
         let want = usize::try_from(to - next)
             .unwrap_or(usize::MAX)

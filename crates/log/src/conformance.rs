@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::chain::{ChainLink, Envelope, EventView, StreamLink};
+use crate::chain::{ChainLink, Envelope, EventView};
 use crate::{
     Breach, CopyRefusal, Direction, EventLog, ExpectedVersion, Hash, LogError, LogHead, Metadata,
     NewEvent, RecordedEvent, StreamAppend, StreamId, copy_log, subscribe,
@@ -88,7 +88,6 @@ macro_rules! conformance_tests {
             copy_in_then_appends_continue, copy_in_refusals_leave_the_log_unchanged,
             copy_in_is_serialised_with_appends, copy_log_copies_identically, copy_log_resumes,
             copy_log_refuses_a_corrupted_source, copy_keeps_redactions,
-            stream_links_in_stream_order,
         );
     };
     (@tests $make:path, $run_if:path; $($name:ident),* $(,)?) => {
@@ -790,44 +789,6 @@ pub async fn rejects_bad_input_in_multi_append<B: Backend>(b: &B) {
 }
 
 /// Appends a small history and returns its head.
-/// `read_stream_links`, page by page, lists every event once, ordered by stream id (byte order)
-/// and position, with its version and hashes (or the backend does not offer it at all).
-pub async fn stream_links_in_stream_order<B: Backend>(b: &B) {
-    let log = b.open().await;
-    fill(&*log, 14).await;
-    // Stream ids of other categories, sorting before and after the first ones.
-    fill(&*log, 4).await;
-    append_one(&*log, &stream("a"), ExpectedVersion::Any, vec![event(0)])
-        .await
-        .unwrap();
-    append_one(&*log, &stream("zz"), ExpectedVersion::Any, vec![event(1)])
-        .await
-        .unwrap();
-    let mut expected: Vec<StreamLink> = log
-        .read_all(0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(StreamLink::from)
-        .collect();
-    expected.sort_by(|a, b| {
-        (a.stream_id.as_bytes(), a.position).cmp(&(b.stream_id.as_bytes(), b.position))
-    });
-    let mut read = Vec::new();
-    let mut after = None;
-    loop {
-        let page = match log.read_stream_links(after.clone(), 5).await {
-            Err(LogError::Unsupported { .. }) if after.is_none() => return,
-            page => page.unwrap(),
-        };
-        assert!(page.len() <= 5);
-        let Some(last) = page.last() else { break };
-        after = Some((last.stream_id.clone(), last.position));
-        read.extend(page);
-    }
-    assert_eq!(read, expected);
-}
-
 async fn history<B: Backend>(b: &B) -> (Arc<B::Log>, LogHead) {
     let log = b.open().await;
     fill(&*log, 12).await;

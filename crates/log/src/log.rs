@@ -6,10 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::append::{AppendOutcome, StreamAppend};
-use crate::chain::{
-    EventView, LogHead, LogVerifier, StreamLink, StreamLinkReport, StreamLinkVerifier,
-    StreamVerifier, VerifyReport,
-};
+use crate::chain::{EventView, LogHead, LogVerifier, StreamVerifier, VerifyReport};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 use crate::stream::StreamId;
@@ -119,63 +116,22 @@ pub trait EventLog: Send + Sync + 'static {
     /// wake-up signal only: subscribers always read the events themselves.
     fn watch_head(&self) -> watch::Receiver<Option<u64>>;
 
-    /// Up to `max` [`StreamLink`]s of the whole log ordered by stream id (byte order) and,
-    /// within a stream, by position, starting after `(stream id, position)` `after` (`None`:
-    /// from the first): the feed of the stream pass of [`EventLog::verify_log`]
-    /// ([`StreamLinkVerifier`]). A backend answers it without holding the log in memory (a
-    /// sort that spills to disk, or an index).
-    ///
-    /// The default refuses with [`LogError::Unsupported`]; `verify_log`'s default then falls
-    /// back to one pass, which holds every stream's last hash in memory.
-    async fn read_stream_links(
-        &self,
-        after: Option<(String, u64)>,
-        max: usize,
-    ) -> Result<Vec<StreamLink>, LogError> {
-        let _ = (after, max);
-        Err(LogError::Unsupported {
-            operation: "read_stream_links",
-        })
-    }
-
-    /// The stream pass of a whole-log verification ([`StreamLinkVerifier`]) over every event:
-    /// the first breach of the stream links and the number of streams. The default reads
-    /// [`EventLog::read_stream_links`] page by page (and is `Unsupported` where that is); a
-    /// backend that can sort the whole log once, spilling to disk, does that instead.
-    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
-        let mut links = StreamLinkVerifier::new();
-        let mut after = None;
-        loop {
-            let page = self.read_stream_links(after.clone(), READ_BATCH).await?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.stream_id.clone(), last.position));
-            for link in &page {
-                links
-                    .check_link(link)
-                    .map_err(|e| LogError::Storage(e.to_string().into()))?;
-            }
-        }
-        Ok(links.finish())
-    }
-
     /// Recomputes every hash and link of the whole log. Corruption is reported in the
     /// [`VerifyReport`]; `Err` means the log could not be read at all.
-    ///
-    /// Two passes, so that memory does not grow with the number of streams: the stream pass
-    /// ([`EventLog::verify_stream_links`]) finds the first breach of the stream links, then the
-    /// position pass ([`LogVerifier::positions`]) checks everything else in position order and
-    /// reports the first breach of either, as one pass would. A backend without stream links
-    /// is verified in one pass.
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
-        let links = match self.verify_stream_links().await {
-            Ok(links) => links,
-            Err(LogError::Unsupported { .. }) => {
-                return in_position_order(self, LogVerifier::new(expected_head)).await;
+        let mut verifier = LogVerifier::new(expected_head);
+        let mut from = 0;
+        loop {
+            let batch = self.read_all(from, READ_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for event in &batch {
+                if verifier.check(&EventView::from(event)).is_err() {
+                    return Ok(verifier.finish());
+                }
             }
-            Err(e) => return Err(e),
-        };
-        let positions = LogVerifier::positions(0, expected_head, links.first_breach.clone());
-        Ok(links.complete(in_position_order(self, positions).await?))
+        }
+        Ok(verifier.finish())
     }
 
     /// Recomputes the hashes and stream links of one stream.
@@ -215,25 +171,6 @@ pub trait EventLog: Send + Sync + 'static {
         }
         Ok(lo.checked_sub(1))
     }
-}
-
-/// Feeds the whole log to `verifier` in position order, up to its first breach.
-async fn in_position_order<L: EventLog + ?Sized>(
-    log: &L,
-    mut verifier: LogVerifier,
-) -> Result<VerifyReport, LogError> {
-    let mut from = 0;
-    loop {
-        let batch = log.read_all(from, READ_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        from = last.position + 1;
-        for event in &batch {
-            if verifier.check(&EventView::from(event)).is_err() {
-                return Ok(verifier.finish());
-            }
-        }
-    }
-    Ok(verifier.finish())
 }
 
 /// Subscribes to the whole log from position `from`: every event from there on, exactly once, in

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::append::{AppendOutcome, StreamAppend, validate_append};
 use crate::backend::plan::{KnownState, Plan, Tip, decode, now_micros, plan_append, plan_copy};
 use crate::backend::{Written, publish_head};
-use crate::chain::{LogHead, StreamLink};
+use crate::chain::LogHead;
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 use crate::log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog};
@@ -152,11 +152,6 @@ impl Stored {
     }
 }
 
-/// Where an event is in the stream pass's order (stream id in byte order, then position).
-fn link_key(e: &RecordedEvent) -> (&[u8], u64) {
-    (e.stream_id.as_str().as_bytes(), e.position)
-}
-
 #[async_trait]
 impl EventLog for MemoryLog {
     async fn append(&self, appends: Vec<StreamAppend>) -> Result<AppendOutcome, LogError> {
@@ -211,34 +206,6 @@ impl EventLog for MemoryLog {
                 .cloned()
                 .collect(),
         })
-    }
-
-    /// Selected and sorted in memory, page by page: the events are in memory already.
-    async fn read_stream_links(
-        &self,
-        after: Option<(String, u64)>,
-        max: usize,
-    ) -> Result<Vec<StreamLink>, LogError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let stored = self.stored();
-        let mut page: Vec<&RecordedEvent> = stored
-            .events
-            .iter()
-            .filter(|e| {
-                after
-                    .as_ref()
-                    .is_none_or(|(stream, position)| link_key(e) > (stream.as_bytes(), *position))
-            })
-            .collect();
-        // The `max` first in linear time, then sorted: a page costs O(events), not a sort.
-        if page.len() > max {
-            page.select_nth_unstable_by(max - 1, |a, b| link_key(a).cmp(&link_key(b)));
-            page.truncate(max);
-        }
-        page.sort_unstable_by(|a, b| link_key(a).cmp(&link_key(b)));
-        Ok(page.into_iter().map(StreamLink::from).collect())
     }
 
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {

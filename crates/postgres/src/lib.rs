@@ -53,10 +53,7 @@ use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::backend::{join_segments, send_append, send_copy, verify_ranges};
-use citydb_log::chain::{
-    Corruption, Envelope, EventView, LogVerifier, StreamLink, StreamLinkReport, StreamLinkVerifier,
-    StreamVerifier,
-};
+use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
     StreamAppend, StreamId, VerifyReport,
@@ -390,87 +387,13 @@ fn decode(row: &Row) -> Result<RecordedEvent, LogError> {
     with_view(row, |view| decode_view(&view))?
 }
 
-/// The links of every event in the stream pass's order: stream id in byte order (`COLLATE
-/// "C"`, whatever the database's collation), then position.
-const SELECT_LINKS: &str = "SELECT stream_id, stream_version, position, prev_stream_hash, hash
-    FROM events";
-
-/// The stream pass of `verify_log` ([`StreamLinkVerifier`]) over every event, and the end of
-/// what it read (the last position + 1; 0 for an empty table).
-///
-/// One sort on the server, read through a cursor `chunk` rows at a time: PostgreSQL sorts in
-/// `work_mem` (set for this transaction only) and spills the rest to temporary files, so
-/// neither side holds the log in memory.
-async fn verify_stream_links(
-    pool: &Pool,
-    chunk: usize,
-) -> Result<(StreamLinkReport, u64), LogError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .map_err(storage_error)?;
-    tx.batch_execute(&format!(
-        "SET LOCAL work_mem = '64MB';
-         DECLARE stream_links NO SCROLL CURSOR FOR {SELECT_LINKS}
-         ORDER BY stream_id COLLATE \"C\", position"
-    ))
-    .await
-    .map_err(storage_error)?;
-    let fetch = format!("FETCH {} FROM stream_links", chunk.max(1));
-    let mut verifier = StreamLinkVerifier::new();
-    let mut end = 0u64;
-    loop {
-        let rows = tx.query(&fetch, &[]).await.map_err(storage_error)?;
-        for row in &rows {
-            // A row that cannot be decoded is left to the position pass, which stops there (an
-            // error, or an earlier breach): nothing the stream pass could find past it counts.
-            let Ok(link) = link_of(row) else { continue };
-            end = end.max(link.position.saturating_add(1));
-            verifier
-                .check_link(&link)
-                .map_err(|e| LogError::Storage(e.to_string().into()))?;
-        }
-        if rows.is_empty() {
-            break;
-        }
-    }
-    tx.commit().await.map_err(storage_error)?;
-    Ok((verifier.finish(), end))
-}
-
-/// A row of `stream_id, stream_version, position, prev_stream_hash, hash`.
-fn link_of(row: &Row) -> Result<StreamLink, LogError> {
-    let position = non_negative(row.try_get(2).map_err(storage_error)?, 0, "position")?;
-    let hash = |i: usize| -> Result<Hash, LogError> {
-        let bytes: &[u8] = row.try_get(i).map_err(storage_error)?;
-        Hash::from_slice(bytes).ok_or_else(|| corrupted(position, "a hash is not 32 bytes"))
-    };
-    Ok(StreamLink {
-        stream_id: row.try_get(0).map_err(storage_error)?,
-        stream_version: non_negative(
-            row.try_get(1).map_err(storage_error)?,
-            position,
-            "stream version",
-        )?,
-        position,
-        prev_stream_hash: hash(3)?,
-        hash: hash(4)?,
-    })
-}
-
-/// Verifies positions `from..to` (`to = None`: to the end) as one segment of the position
-/// pass, on its own pooled connection, `chunk` rows per round trip: memory stays bounded
-/// whatever the log's size. `stream_breach` is the stream pass's finding
-/// ([`LogVerifier::positions`]).
+/// Verifies positions `from..to` (`to = None`: to the end) as one segment, on its own pooled
+/// connection, `chunk` rows per round trip: memory stays bounded whatever the log's size.
 async fn verify_range(
     pool: Pool,
     from: u64,
     to: Option<u64>,
     expected_head: Option<LogHead>,
-    stream_breach: Option<Corruption>,
     chunk: usize,
 ) -> Result<LogVerifier, LogError> {
     let client = pool.get().await.map_err(pool_error)?;
@@ -480,7 +403,7 @@ async fn verify_range(
         ))
         .await
         .map_err(storage_error)?;
-    let mut verifier = LogVerifier::positions(from, expected_head, stream_breach);
+    let mut verifier = LogVerifier::segment(from, expected_head);
     let (end, limit) = (to.map_or(i64::MAX, clamp), clamp(chunk.max(1) as u64));
     let mut next = clamp(from);
     loop {
@@ -586,22 +509,16 @@ impl EventLog for PostgresLog {
         self.inner.head.clone()
     }
 
-    /// Two passes, so that memory does not grow with the number of streams (see
-    /// [`EventLog::verify_log`]): the stream pass reads the links sorted by stream on the
-    /// server ([`verify_stream_links`]); then the position pass streams rows into the verifier
-    /// chunk by chunk, borrowing each row's bytes. A large log is cut into consecutive position
-    /// ranges verified concurrently, each on its own connection, and the segments are joined in
-    /// order (`LogVerifier::join` checks the seams). The position pass stops where the stream
-    /// pass's snapshot ended: an event appended in between would have had its stream links
-    /// checked by neither.
+    /// Streams rows into the verifier chunk by chunk, borrowing each row's bytes. A large log is
+    /// cut into consecutive position ranges verified concurrently, each on its own connection,
+    /// and the segments are joined in order (`LogVerifier::join` checks the seams).
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
         let config = &self.inner.config;
-        let (links, end) = verify_stream_links(&self.inner.pool, config.verify_chunk).await?;
-        if end == 0 {
-            return Ok(links.complete(LogVerifier::new(expected_head).finish()));
-        }
+        let Some(last) = last_position(&*self.client().await?).await? else {
+            return Ok(LogVerifier::new(expected_head).finish());
+        };
         let ranges = verify_ranges(
-            end,
+            last + 1,
             config.parallel_verify_threshold,
             config.verify_segments as u64,
         );
@@ -611,9 +528,8 @@ impl EventLog for PostgresLog {
                 tokio::spawn(verify_range(
                     self.inner.pool.clone(),
                     from,
-                    Some(to.unwrap_or(end)),
+                    to,
                     expected_head,
-                    links.first_breach.clone(),
                     config.verify_chunk,
                 ))
             })
@@ -624,42 +540,7 @@ impl EventLog for PostgresLog {
                 LogError::Storage(format!("a verification task failed: {e}").into())
             })?);
         }
-        Ok(links.complete(join_segments(segments, expected_head)?))
-    }
-
-    /// One sort on the server, read through a cursor ([`verify_stream_links`]), not pages.
-    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
-        let chunk = self.inner.config.verify_chunk;
-        Ok(verify_stream_links(&self.inner.pool, chunk).await?.0)
-    }
-
-    /// One page of the stream pass's order. Byte order (`COLLATE "C"`) cannot use the
-    /// `(stream_id, stream_version)` index under another collation, so each page is a top-N
-    /// sort of the table: fine for a page, which is why `verify_log` sorts once instead.
-    async fn read_stream_links(
-        &self,
-        after: Option<(String, u64)>,
-        max: usize,
-    ) -> Result<Vec<StreamLink>, LogError> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "{SELECT_LINKS} WHERE (stream_id COLLATE \"C\", position) > ($1 COLLATE \"C\", $2)
-                 ORDER BY stream_id COLLATE \"C\", position LIMIT $3"
-            ))
-            .await
-            .map_err(storage_error)?;
-        // Every stream id is >= "", every position > -1.
-        let (stream, position) = match after {
-            None => (String::new(), -1),
-            Some((stream, position)) => (stream, clamp(position)),
-        };
-        let limit = clamp(max as u64);
-        let rows = client
-            .query(&stmt, &[&stream, &position, &limit])
-            .await
-            .map_err(storage_error)?;
-        rows.iter().map(link_of).collect()
+        join_segments(segments, expected_head)
     }
 
     async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {

@@ -26,10 +26,7 @@ use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, verify_ranges};
-use citydb_log::chain::{
-    Corruption, Envelope, EventBatch, EventView, LogVerifier, StreamLink, StreamLinkReport,
-    StreamLinkVerifier, StreamVerifier,
-};
+use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
     StreamAppend, StreamId, VerifyReport,
@@ -325,88 +322,14 @@ pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
     }
 }
 
-/// The stream pass of `verify_log` ([`StreamLinkVerifier`]) over every event, and the end of
-/// what it read (the last position + 1; 0 for an empty table).
-///
-/// One statement, streamed: SQLite reads the table in rowid order and sorts the links with its
-/// external merge sort (`USE TEMP B-TREE FOR ORDER BY`), which holds about `cache_size` in
-/// memory and spills the rest to temporary files. The unary `+` keeps the planner off the
-/// `(stream_id, stream_version)` index, which would order the streams for free but fetch each
-/// row by rowid, at random, from a file larger than the page cache.
-///
-/// The sort runs on as many threads as there are cores (`PRAGMA threads`: each sorts its own
-/// runs, with about `cache_size` of memory each), since the position pass waits for it; the
-/// setting is put back for the pooled connection afterwards.
-fn verify_stream_links(conn: &Connection) -> Result<(StreamLinkReport, u64), LogError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    conn.pragma_update(None, "threads", cores as i64)
-        .map_err(storage_error)?;
-    let result = stream_links_sorted(conn);
-    conn.pragma_update(None, "threads", 0)
-        .map_err(storage_error)?;
-    result
-}
-
-fn stream_links_sorted(conn: &Connection) -> Result<(StreamLinkReport, u64), LogError> {
-    let mut stmt = conn
-        .prepare(SELECT_LINKS_IN_STREAM_ORDER)
-        .map_err(storage_error)?;
-    let mut rows = stmt.query([]).map_err(storage_error)?;
-    let mut verifier = StreamLinkVerifier::new();
-    let mut end = 0u64;
-    while let Some(row) = rows.next().map_err(storage_error)? {
-        // A row that cannot be decoded is left to the position pass, which stops there (an
-        // error, or an earlier breach): nothing the stream pass could find past it counts.
-        let Ok(link) = link_of(row) else { continue };
-        end = end.max(link.position.saturating_add(1));
-        verifier
-            .check_link(&link)
-            .map_err(|e| LogError::Storage(e.to_string().into()))?;
-    }
-    Ok((verifier.finish(), end))
-}
-
-/// The links of every event ordered by stream id (byte order: SQLite's BINARY collation) and
-/// position, from a sort of a table scan (see [`verify_stream_links`]).
-const SELECT_LINKS_IN_STREAM_ORDER: &str =
-    "SELECT stream_id, stream_version, position, prev_stream_hash, hash
-    FROM events ORDER BY +stream_id, +position";
-
-/// A row of `stream_id, stream_version, position, prev_stream_hash, hash`.
-fn link_of(row: &Row<'_>) -> Result<StreamLink, LogError> {
-    let position = row.get::<_, i64>(2).map_err(storage_error)? as u64;
-    let bad = |what: &str| corrupted(position, what);
-    let hash = |i: usize| -> Result<Hash, LogError> {
-        let value = row.get_ref(i).map_err(storage_error)?;
-        let bytes = value
-            .as_blob()
-            .map_err(|_| bad("a hash column is not a blob"))?;
-        Hash::from_slice(bytes).ok_or_else(|| bad("a hash is not 32 bytes"))
-    };
-    Ok(StreamLink {
-        stream_id: row
-            .get_ref(0)
-            .map_err(storage_error)?
-            .as_str()
-            .map_err(|_| bad("a text column is not text"))?
-            .to_owned(),
-        stream_version: row.get::<_, i64>(1).map_err(storage_error)? as u64,
-        position,
-        prev_stream_hash: hash(3)?,
-        hash: hash(4)?,
-    })
-}
-
-/// Verifies positions `from..to` (`to = None`: to the end) as one segment of the position
-/// pass; `stream_breach` is the stream pass's finding ([`LogVerifier::positions`]).
+/// Verifies positions `from..to` (`to = None`: to the end) as one segment.
 fn verify_range(
     conn: &Connection,
     from: u64,
     to: Option<u64>,
     expected_head: Option<LogHead>,
-    stream_breach: Option<Corruption>,
 ) -> Result<LogVerifier, LogError> {
-    let mut verifier = LogVerifier::positions(from, expected_head, stream_breach);
+    let mut verifier = LogVerifier::segment(from, expected_head);
     let mut stmt = conn
         .prepare(&format!(
             "{SELECT_FOR_VERIFY} WHERE position >= ?1 AND position < ?2 ORDER BY position"
@@ -437,12 +360,6 @@ fn verify_range(
     let _ = verifier.check_batch(&batch);
     Ok(verifier)
 }
-
-/// A page of stream links after `(?1, ?2)`, in the stream pass's order: a range of the
-/// `(stream_id, stream_version)` index from `?1`, each stream's few rows sorted by position.
-const LINKS_AFTER: &str = "SELECT stream_id, stream_version, position, prev_stream_hash, hash
-    FROM events WHERE stream_id >= ?1 AND (stream_id > ?1 OR position > ?2)
-    ORDER BY stream_id, position LIMIT ?3";
 
 /// Events hashed together by a verifying thread: a multiple of the eight AVX2 lanes, small
 /// enough to stay in the L1 and L2 caches.
@@ -616,42 +533,33 @@ impl EventLog for SqliteLog {
         self.inner.head.clone()
     }
 
-    /// Two passes, so that memory does not grow with the number of streams (see
-    /// [`EventLog::verify_log`]): the stream pass sorts the links by stream
-    /// ([`verify_stream_links`]); then the position pass streams rows straight into the
-    /// verifier, borrowing each row's bytes. A large log is cut into consecutive position
-    /// ranges verified on parallel threads, each with its own read connection, and the
-    /// segments are joined in order (`LogVerifier::join` checks the seams). The position pass
-    /// stops where the stream pass's snapshot ended: an event appended in between would have
-    /// had its stream links checked by neither.
+    /// Streams rows straight into the verifier, borrowing each row's bytes (no allocation per
+    /// event beyond the first sight of each stream). A large log is cut into consecutive
+    /// position ranges verified on parallel threads, each with its own read connection, and
+    /// the segments are joined in order (`LogVerifier::join` checks the seams).
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
         let path = self.inner.path.clone();
         let vfs = self.inner.config.vfs.clone();
         let threshold = self.inner.config.parallel_verify_threshold;
         let segments_wanted = self.inner.config.verify_segments;
         self.read(move |conn| {
-            let (links, end) = verify_stream_links(conn)?;
-            if end == 0 {
-                return Ok(links.complete(LogVerifier::new(expected_head).finish()));
-            }
-            let ranges = verify_ranges(end, threshold, segments_wanted);
-            let breach = &links.first_breach;
+            let Some((last, _, _)) = schema::last_event(conn)? else {
+                return Ok(LogVerifier::new(expected_head).finish());
+            };
+            let ranges = verify_ranges(last + 1, threshold, segments_wanted);
             // The first range runs here on the pooled connection, the others on their own.
             let results: Vec<Result<LogVerifier, LogError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges[1..]
                     .iter()
                     .map(|&(from, to)| {
                         let (path, vfs) = (&path, vfs.as_deref());
-                        let to = Some(to.unwrap_or(end));
                         scope.spawn(move || {
-                            let conn = open_reader(path, vfs)?;
-                            verify_range(&conn, from, to, expected_head, breach.clone())
+                            verify_range(&open_reader(path, vfs)?, from, to, expected_head)
                         })
                     })
                     .collect();
                 let (from, to) = ranges[0];
-                let to = Some(to.unwrap_or(end));
-                let mut results = vec![verify_range(conn, from, to, expected_head, breach.clone())];
+                let mut results = vec![verify_range(conn, from, to, expected_head)];
                 results.extend(handles.into_iter().map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(LogError::Storage("a verification thread panicked".into()))
@@ -659,37 +567,7 @@ impl EventLog for SqliteLog {
                 }));
                 results
             });
-            Ok(links.complete(join_segments(results, expected_head)?))
-        })
-        .await
-    }
-
-    /// One sorted statement ([`verify_stream_links`]), not pages.
-    async fn verify_stream_links(&self) -> Result<StreamLinkReport, LogError> {
-        self.read(|conn| Ok(verify_stream_links(conn)?.0)).await
-    }
-
-    /// One page of the stream pass's order, through the `(stream_id, stream_version)` index
-    /// (a page is small; `verify_log` sorts the whole table instead).
-    async fn read_stream_links(
-        &self,
-        after: Option<(String, u64)>,
-        max: usize,
-    ) -> Result<Vec<StreamLink>, LogError> {
-        let max = clamp(max as u64);
-        self.read(move |conn| {
-            // Every stream id is >= "", every position > -1.
-            let (stream, position) = match &after {
-                None => (String::new(), -1),
-                Some((stream, position)) => (stream.clone(), clamp(*position)),
-            };
-            let mut stmt = conn.prepare_cached(LINKS_AFTER).map_err(storage_error)?;
-            let mut rows = stmt.query((stream, position, max)).map_err(storage_error)?;
-            let mut page = Vec::new();
-            while let Some(row) = rows.next().map_err(storage_error)? {
-                page.push(link_of(row)?);
-            }
-            Ok(page)
+            join_segments(results, expected_head)
         })
         .await
     }

@@ -20,10 +20,7 @@ use crate::event::RecordedEvent;
 
 mod verify;
 
-pub use verify::{
-    EventBatch, LinksOutOfOrder, LogVerifier, StreamLink, StreamLinkReport, StreamLinkVerifier,
-    StreamVerifier,
-};
+pub use verify::{EventBatch, LogVerifier, StreamVerifier};
 
 /// Version of the byte encoding below. Bumped only with a new key-derivation context.
 pub const FORMAT_VERSION: u8 = 1;

@@ -259,9 +259,7 @@ impl StreamTable {
 /// [`joined`](LogVerifier::join) in order, which checks the links across each seam. The result
 /// is the same as one sequential pass (a property test holds the two to that).
 ///
-/// Memory: one entry per stream (a private `StreamTable`: about 100 bytes per stream), unless
-/// made with [`LogVerifier::positions`], which keeps no per-stream state and leaves the stream
-/// links to a [`StreamLinkVerifier`].
+/// Memory: one entry per stream (a private `StreamTable`: about 100 bytes per stream).
 pub struct LogVerifier {
     start: u64,
     next_position: u64,
@@ -272,12 +270,6 @@ pub struct LogVerifier {
     /// Every stream that already has events before `start` is in `streams`: any other stream
     /// must start at version 0 (set by [`LogVerifier::continuing`]).
     streams_known: bool,
-    /// `false` for the position pass of a two-pass run ([`LogVerifier::positions`]): no
-    /// stream is looked up, `streams` stays empty.
-    streams_tracked: bool,
-    /// The stream pass's first breach, reported when this verifier reaches its position (and
-    /// no check that comes before the stream checks failed there).
-    stream_breach: Option<Corruption>,
     expected_head: Option<LogHead>,
     corruption: Option<Corruption>,
 }
@@ -299,29 +291,8 @@ impl LogVerifier {
             prev: None,
             streams: StreamTable::default(),
             streams_known: false,
-            streams_tracked: true,
-            stream_breach: None,
             expected_head,
             corruption: None,
-        }
-    }
-
-    /// The position pass of a two-pass verification of the segment from `start`: the same
-    /// checks as [`LogVerifier::segment`] except the per-stream ones, so its memory does not
-    /// grow with the log. `stream_breach` is the first breach of the stream pass over the
-    /// whole log ([`StreamLinkVerifier`], run before): it is reported when this pass reaches
-    /// its position, after the checks of that event that precede the stream checks in one
-    /// pass (position, own hashes, log link, time) and before the head check. So the first
-    /// breach, its kind, `events` and `head` are those of one pass over the same log.
-    pub fn positions(
-        start: u64,
-        expected_head: Option<LogHead>,
-        stream_breach: Option<Corruption>,
-    ) -> Self {
-        LogVerifier {
-            streams_tracked: false,
-            stream_breach,
-            ..Self::segment(start, expected_head)
         }
     }
 
@@ -352,11 +323,6 @@ impl LogVerifier {
             verifier.streams.spans.insert(key, span);
         }
         verifier
-    }
-
-    /// The first position of the segment this verifier covers.
-    pub fn start(&self) -> u64 {
-        self.start
     }
 
     /// Positions checked so far.
@@ -431,27 +397,6 @@ impl LogVerifier {
             }
             None => self.first = Some((ev.prev_log_hash, env.recorded_at)),
         }
-        if self.streams_tracked {
-            self.check_stream(ev)?;
-        } else if let Some(c) = &self.stream_breach
-            && c.position == env.position
-        {
-            return Err(c.breach.clone());
-        }
-        if let Some(expected) = self.expected_head
-            && expected.position == env.position
-            && expected.hash != ev.hash
-        {
-            return Err(Breach::HeadRewritten);
-        }
-        self.prev = Some((ev.hash, env.recorded_at));
-        self.next_position += 1;
-        Ok(())
-    }
-
-    /// The per-stream checks of one pass: versions and links continue the stream's last event.
-    fn check_stream(&mut self, ev: &EventView<'_>) -> Result<(), Breach> {
-        let env = &ev.envelope;
         let key = self.streams.key(env.stream_id);
         match self.streams.spans.get_mut(&key) {
             Some(span) => {
@@ -489,6 +434,14 @@ impl LogVerifier {
                 );
             }
         }
+        if let Some(expected) = self.expected_head
+            && expected.position == env.position
+            && expected.hash != ev.hash
+        {
+            return Err(Breach::HeadRewritten);
+        }
+        self.prev = Some((ev.hash, env.recorded_at));
+        self.next_position += 1;
         Ok(())
     }
 
@@ -696,177 +649,6 @@ impl EventBatch {
     }
 }
 
-/// One event as the stream pass sees it: where it is and how it links into its stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamLink {
-    pub stream_id: String,
-    pub stream_version: u64,
-    pub position: u64,
-    pub prev_stream_hash: Hash,
-    pub hash: Hash,
-}
-
-impl From<&crate::event::RecordedEvent> for StreamLink {
-    fn from(e: &crate::event::RecordedEvent) -> Self {
-        StreamLink {
-            stream_id: e.stream_id.as_str().to_owned(),
-            stream_version: e.stream_version,
-            position: e.position,
-            prev_stream_hash: e.prev_stream_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-/// The stream pass of a two-pass verification of a whole log: it checks, stream by stream,
-/// what [`LogVerifier`] checks per stream in one pass (a stream starts at version 0 with a zero
-/// `prev_stream_hash`; versions follow without gap; each `prev_stream_hash` is the hash of the
-/// stream's previous event), holding one stream at a time.
-///
-/// It must be fed every event of the log ordered by stream id (byte order) and, within a
-/// stream, by **position** — not by version: one pass meets a stream's events in position
-/// order, so a stream whose versions are out of position order (a tampered log) is judged
-/// exactly as one pass judges it. Each stream's first breach is a candidate; the earliest by
-/// position over all streams is the pass's finding, handed to [`LogVerifier::positions`].
-///
-/// The finding equals one pass's per-stream finding because one pass checks an event's
-/// stream links against that stream's earlier events only, and stops at its first breach:
-/// whatever else broke earlier is reported by the position pass at an earlier position.
-#[derive(Default)]
-pub struct StreamLinkVerifier {
-    /// The stream being read (empty before the first link).
-    stream: String,
-    /// Where the last link was: the feed's order is checked against it.
-    last: Option<u64>,
-    next_version: u64,
-    last_hash: Hash,
-    /// The stream being read already has a breach: its later events lie past it.
-    broken: bool,
-    streams: u64,
-    first_breach: Option<Corruption>,
-}
-
-/// What the stream pass found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StreamLinkReport {
-    /// Distinct streams of the log.
-    pub streams: u64,
-    /// The breach at the lowest position, if any.
-    pub first_breach: Option<Corruption>,
-}
-
-/// The stream pass was fed links out of (stream id, position) order: a backend's bug, never
-/// a finding about the log.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("stream links out of order at position {position} of stream {stream}")]
-pub struct LinksOutOfOrder {
-    pub stream: String,
-    pub position: u64,
-}
-
-impl StreamLinkVerifier {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Checks the next link (borrowed fields, so a backend can feed it straight from a row).
-    pub fn check(
-        &mut self,
-        stream_id: &str,
-        stream_version: u64,
-        position: u64,
-        prev_stream_hash: Hash,
-        hash: Hash,
-    ) -> Result<(), LinksOutOfOrder> {
-        let same_stream = self.last.is_some() && stream_id == self.stream;
-        let in_order = match self.last {
-            None => true,
-            Some(last) if same_stream => position > last,
-            Some(_) => stream_id.as_bytes() > self.stream.as_bytes(),
-        };
-        if !in_order {
-            return Err(LinksOutOfOrder {
-                stream: stream_id.to_owned(),
-                position,
-            });
-        }
-        self.last = Some(position);
-        if !same_stream {
-            self.stream.clear();
-            self.stream.push_str(stream_id);
-            self.streams += 1;
-            self.broken = false;
-            match check_stream_start(stream_id, stream_version, prev_stream_hash) {
-                Ok(()) => self.advance(stream_version, hash),
-                Err(breach) => self.breach_at(position, breach),
-            }
-            return Ok(());
-        }
-        if self.broken {
-            return Ok(());
-        }
-        if stream_version != self.next_version {
-            let breach = Breach::StreamVersionGap {
-                stream: stream_id.to_owned(),
-                expected: self.next_version,
-                found: stream_version,
-            };
-            self.breach_at(position, breach);
-        } else if prev_stream_hash != self.last_hash {
-            self.breach_at(position, Breach::StreamLinkBroken);
-        } else {
-            self.advance(stream_version, hash);
-        }
-        Ok(())
-    }
-
-    /// [`check`](Self::check) for an owned link.
-    pub fn check_link(&mut self, link: &StreamLink) -> Result<(), LinksOutOfOrder> {
-        self.check(
-            &link.stream_id,
-            link.stream_version,
-            link.position,
-            link.prev_stream_hash,
-            link.hash,
-        )
-    }
-
-    fn advance(&mut self, version: u64, hash: Hash) {
-        self.next_version = version.saturating_add(1);
-        self.last_hash = hash;
-    }
-
-    fn breach_at(&mut self, position: u64, breach: Breach) {
-        self.broken = true;
-        if self
-            .first_breach
-            .as_ref()
-            .is_none_or(|first| position < first.position)
-        {
-            self.first_breach = Some(Corruption { position, breach });
-        }
-    }
-
-    /// Ends the pass. It cannot stop early: a later stream may hold a lower breach.
-    pub fn finish(self) -> StreamLinkReport {
-        StreamLinkReport {
-            streams: self.streams,
-            first_breach: self.first_breach,
-        }
-    }
-}
-
-impl StreamLinkReport {
-    /// The report of the whole two-pass run, from the position pass's report (made with
-    /// [`LogVerifier::positions`] and this pass's breach): the streams are counted here.
-    pub fn complete(self, positions: VerifyReport) -> VerifyReport {
-        VerifyReport {
-            streams: self.streams,
-            ..positions
-        }
-    }
-}
-
 fn check_stream_start(stream: &str, version: u64, prev_stream_hash: Hash) -> Result<(), Breach> {
     if version != 0 {
         return Err(Breach::StreamVersionGap {
@@ -962,54 +744,6 @@ impl StreamVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_out_of_order_are_an_error_not_a_finding() {
-        let h = Hash([7; 32]);
-        let mut pass = StreamLinkVerifier::new();
-        assert!(pass.check("b-stream", 0, 3, Hash::ZERO, h).is_ok());
-        // Back to a stream id that sorts before the one being read.
-        assert_eq!(
-            pass.check("a-stream", 0, 1, Hash::ZERO, h),
-            Err(LinksOutOfOrder {
-                stream: "a-stream".into(),
-                position: 1
-            })
-        );
-        let mut pass = StreamLinkVerifier::new();
-        assert!(pass.check("s", 0, 5, Hash::ZERO, h).is_ok());
-        // The same stream, an earlier position.
-        assert!(pass.check("s", 1, 4, h, h).is_err());
-        assert_eq!(pass.finish().first_breach, None);
-    }
-
-    #[test]
-    fn the_stream_pass_keeps_the_lowest_breach_over_all_streams() {
-        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
-        let mut pass = StreamLinkVerifier::new();
-        // Stream "a": its second event links to the wrong hash, at position 9.
-        pass.check("a", 0, 2, Hash::ZERO, a).unwrap();
-        pass.check("a", 1, 9, b, b).unwrap();
-        // Stream "b": a version gap at position 4, and a later one that must not count.
-        pass.check("b", 0, 1, Hash::ZERO, b).unwrap();
-        pass.check("b", 2, 4, b, a).unwrap();
-        pass.check("b", 5, 6, a, a).unwrap();
-        // Stream "c" starts at version 1, at position 7.
-        pass.check("c", 1, 7, Hash::ZERO, a).unwrap();
-        let report = pass.finish();
-        assert_eq!(report.streams, 3);
-        assert_eq!(
-            report.first_breach,
-            Some(Corruption {
-                position: 4,
-                breach: Breach::StreamVersionGap {
-                    stream: "b".into(),
-                    expected: 1,
-                    found: 2
-                }
-            })
-        );
-    }
 
     #[test]
     fn stream_keys_spell_back_exactly_what_was_read() {
