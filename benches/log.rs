@@ -249,6 +249,22 @@ fn reads_and_verify(c: &mut Criterion) {
                 assert_eq!(report.events, READ_EVENTS);
             })
         });
+        // The same log verified as a city's is (stream links set aside in partitions,
+        // `LogVerifier::bounded`): what bounding the memory costs.
+        if let Some(dir) = &_store {
+            let config = SqliteConfig {
+                verify_streams_in_memory: 1 << 14,
+                ..SqliteConfig::default()
+            };
+            let bounded = SqliteLog::open(dir.path().join("bench.db"), config).unwrap();
+            g.bench_function(format!("{backend}/verify_log_100k_links_set_aside"), |b| {
+                b.iter(|| {
+                    let report = rt.block_on(bounded.verify_log(None)).unwrap();
+                    assert!(report.is_intact());
+                    assert_eq!(report.events, READ_EVENTS);
+                })
+            });
+        }
     }
     g.finish();
 }

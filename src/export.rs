@@ -77,19 +77,6 @@ impl ExportedEvent {
     }
 }
 
-/// A log's read API returns a redacted payload as empty bytes; empty bytes are never a valid
-/// payload (every payload is JSON), so they mean "redacted".
-pub fn stored_data(event: &RecordedEvent) -> Option<&[u8]> {
-    (!event.data.is_empty()).then_some(event.data.as_slice())
-}
-
-/// The verifier's view of an event read through [`EventLog`].
-pub fn view_of(event: &RecordedEvent) -> EventView<'_> {
-    let mut view = EventView::from(event);
-    view.data = stored_data(event);
-    view
-}
-
 fn text(bytes: Vec<u8>, what: &str, position: u64) -> anyhow::Result<String> {
     String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("the {what} of position {position} is not UTF-8 text"))

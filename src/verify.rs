@@ -1,9 +1,9 @@
 //! `citydb verify`: the hash chain of a store, of one stream, or of an export file.
 //!
-//! A store's whole log is read through the [`EventLog`] trait in consecutive position ranges
-//! verified concurrently, each by its own [`LogVerifier`] segment, joined in order
-//! (`LogVerifier::join` checks the seams) — the same result as one sequential pass, with a
-//! progress bar. An export file is verified offline, line by line, with the same verifier.
+//! A store's whole log is verified by the store itself ([`EventLog::verify_log_counting`]:
+//! consecutive position ranges verified concurrently, joined in order — the same result as one
+//! sequential pass — with memory bounded however many streams the log has), with a progress
+//! bar. An export file is verified offline, line by line, with the same verifier.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -15,9 +15,9 @@ use crate::out::say;
 use indicatif::ProgressBar;
 
 use citydb_log::chain::LogVerifier;
-use citydb_log::{Corruption, EventLog, LogError, LogHead, READ_BATCH, VerifyReport};
+use citydb_log::{Corruption, EventLog, LogError, LogHead, VerifyReport};
 
-use crate::export::{parse_line, view_of};
+use crate::export::parse_line;
 use crate::lines::{Line, next_line};
 
 /// Why a verification ended without a verdict on the chain.
@@ -42,36 +42,18 @@ pub fn parse_head(text: &str) -> anyhow::Result<LogHead> {
     })
 }
 
-/// Verifies the whole log, `segments` ranges at a time.
+/// Verifies the whole log with the store's own verification
+/// ([`EventLog::verify_log_counting`]: parallel segments, rows borrowed, stream links set aside
+/// past `STREAMS_IN_MEMORY` events), the progress bar following its count.
 pub async fn verify_log(
     log: Arc<dyn EventLog>,
     expected_head: Option<LogHead>,
     progress: &ProgressBar,
 ) -> anyhow::Result<Outcome> {
-    let Some(head) = log.head().await? else {
-        return Ok(Outcome::Report(LogVerifier::new(expected_head).finish()));
-    };
-    let total = head.position + 1;
-    progress.set_length(total);
-    let segments = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4) as u64;
-    let segments = if total < 10_000 {
-        1
-    } else {
-        segments.min(total)
-    };
-    let step = total.div_ceil(segments);
-    let done = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for k in 0..segments {
-        let (from, to) = (k * step, ((k + 1) * step).min(total));
-        let log = log.clone();
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            verify_range(log, from, to, expected_head, &done).await
-        }));
+    if let Some(head) = log.head().await? {
+        progress.set_length(head.position + 1);
     }
+    let done = Arc::new(AtomicU64::new(0));
     let ticker = {
         let progress = progress.clone();
         let done = done.clone();
@@ -82,81 +64,20 @@ pub async fn verify_log(
             }
         })
     };
-    let mut joined: Option<LogVerifier> = None;
-    let mut undecodable = None;
-    let mut tasks = tasks.into_iter();
-    for task in tasks.by_ref() {
-        match task.await.context("a verification task failed")? {
-            Ok(segment) => {
-                joined = Some(match joined {
-                    None => segment,
-                    Some(before) => before.join(segment),
-                });
-            }
-            Err(LogError::Corrupted { position, reason }) => {
-                // Everything before this segment is joined; the later ones do not matter.
-                undecodable = Some((position, reason));
-                break;
-            }
-            Err(e) => {
-                ticker.abort();
-                return Err(e.into());
-            }
-        }
-    }
-    for task in tasks {
-        task.abort();
-    }
+    let result = log.verify_log_counting(expected_head, done.clone()).await;
     ticker.abort();
-    progress.set_position(done.load(Ordering::Relaxed));
-    let report = joined
-        .unwrap_or_else(|| LogVerifier::new(expected_head))
-        .finish();
-    match undecodable {
-        // A breach in an earlier segment comes first.
-        Some((position, reason)) if report.corruption.is_none() => Ok(Outcome::Undecodable {
+    match result {
+        Ok(report) => {
+            progress.set_position(report.events);
+            Ok(Outcome::Report(report))
+        }
+        // A row that cannot be decoded, with no breach before it.
+        Err(LogError::Corrupted { position, reason }) => Ok(Outcome::Undecodable {
             at: format!("position {position}"),
             reason,
         }),
-        _ => Ok(Outcome::Report(report)),
+        Err(e) => Err(e.into()),
     }
-}
-
-/// Verifies positions `from..to` as one segment.
-async fn verify_range(
-    log: Arc<dyn EventLog>,
-    from: u64,
-    to: u64,
-    expected_head: Option<LogHead>,
-    done: &AtomicU64,
-) -> Result<LogVerifier, LogError> {
-    let mut verifier = LogVerifier::segment(from, expected_head);
-    let mut next = from;
-    while next < to {
-        let want = usize::try_from(to - next)
-            .unwrap_or(usize::MAX)
-            .min(READ_BATCH);
-        let batch = log.read_all(next, want).await?;
-        if batch.is_empty() {
-            break;
-        }
-        // Hashed together (`LogVerifier::check_views`): several times faster than one by one.
-        let views: Vec<_> = batch
-            .iter()
-            .take_while(|e| e.position < to)
-            .map(view_of)
-            .collect();
-        if verifier.check_views(&views).is_err() {
-            return Ok(verifier);
-        }
-        done.fetch_add(views.len() as u64, Ordering::Relaxed);
-        match views.last() {
-            Some(last) if views.len() == batch.len() => next = last.envelope.position + 1,
-            // The batch ran past this segment.
-            _ => return Ok(verifier),
-        }
-    }
-    Ok(verifier)
 }
 
 /// Longest export line read (bytes): an event's data and metadata are at most
@@ -164,13 +85,26 @@ async fn verify_range(
 /// sixfold (a control character becomes `\u00XX`), plus the fixed fields.
 pub const MAX_EXPORT_LINE: usize = 6 * citydb_log::DEFAULT_MAX_EVENT_SIZE + 4096;
 
+/// Partitions of an export's stream links: 21.8 M events (a whole city) make 340 k a
+/// partition, some 35 MB of table per checking thread.
+const EXPORT_PARTITIONS: usize = 64;
+
 /// Verifies an export file (either flavour), offline.
 pub fn verify_file(
     reader: impl BufRead,
     expected_head: Option<LogHead>,
     progress: &ProgressBar,
 ) -> anyhow::Result<Outcome> {
-    let mut verifier = LogVerifier::new(expected_head);
+    // The stream links set aside, as the stores do past `STREAMS_IN_MEMORY` events: an
+    // export's size is not known ahead (standard input), and a whole city's 16 million
+    // streams would otherwise take 1.6 GB. Small exports never leave memory (a partition
+    // writes out past `LINK_BLOCK_BYTES`).
+    let mut verifier = LogVerifier::partitioned(
+        0,
+        expected_head,
+        EXPORT_PARTITIONS,
+        citydb_log::chain::LINK_BLOCK_BYTES,
+    );
     let mut reader = reader;
     let mut buf = Vec::new();
     let mut number = 0u64;
@@ -212,7 +146,7 @@ pub fn verify_file(
         }
     }
     progress.set_position(bytes);
-    Ok(Outcome::Report(verifier.finish()))
+    Ok(Outcome::Report(verifier.try_finish()?))
 }
 
 /// Prints the verdict and gives the exit code: 0 intact, 2 broken. `whole_log`: the head

@@ -179,23 +179,31 @@ pub fn verify_ranges(count: u64, threshold: u64, wanted: u64) -> Vec<(u64, Optio
 }
 
 /// Joins the verifiers of consecutive ranges ([`verify_ranges`]), in order, into the report
-/// of the whole log; the first range that could not be read fails the whole. `LogVerifier::join`
-/// checks each seam.
+/// of the whole log; the first range that could not be read fails the whole, unless a range
+/// before it already broke the chain (one pass would have stopped there). `LogVerifier::join`
+/// checks each seam; the stream links the segments set aside ([`LogVerifier::bounded`]) are
+/// checked at the end.
 pub fn join_segments(
     segments: impl IntoIterator<Item = Result<LogVerifier, LogError>>,
     expected_head: Option<LogHead>,
 ) -> Result<VerifyReport, LogError> {
     let mut joined: Option<LogVerifier> = None;
     for segment in segments {
-        let segment = segment?;
+        let segment = match segment {
+            Ok(segment) => segment,
+            Err(e) => match joined {
+                Some(ref before) if before.has_failed() => break,
+                _ => return Err(e),
+            },
+        };
         joined = Some(match joined {
             None => segment,
             Some(before) => before.join(segment),
         });
     }
-    Ok(joined
+    joined
         .unwrap_or_else(|| LogVerifier::new(expected_head))
-        .finish())
+        .try_finish()
 }
 
 fn mismatch() -> LogError {

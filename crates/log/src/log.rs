@@ -1,6 +1,7 @@
 //! The `EventLog` trait: what every storage backend provides.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -132,6 +133,19 @@ pub trait EventLog: Send + Sync + 'static {
             }
         }
         Ok(verifier.finish())
+    }
+
+    /// [`EventLog::verify_log`], adding the events it has checked to `checked` as it goes, for
+    /// a progress bar to read. The default adds them all when it is done; the stores count as
+    /// they read.
+    async fn verify_log_counting(
+        &self,
+        expected_head: Option<LogHead>,
+        checked: Arc<AtomicU64>,
+    ) -> Result<VerifyReport, LogError> {
+        let report = self.verify_log(expected_head).await?;
+        checked.fetch_add(report.events, Ordering::Relaxed);
+        Ok(report)
     }
 
     /// Recomputes the hashes and stream links of one stream.

@@ -386,3 +386,131 @@ proptest! {
         prop_assert_eq!(verify(&events, head), verify_batched(&events, head, size));
     }
 }
+
+/// Verifies `events` with their stream links set aside in `partitions` partitions written out
+/// in blocks of `block_bytes` (`LogVerifier::partitioned`), cut into segments at `cuts` and
+/// joined in order, as the stores verify a log of more events than `STREAMS_IN_MEMORY`.
+fn verify_partitioned(
+    events: &[RecordedEvent],
+    cuts: &[usize],
+    head: Option<LogHead>,
+    partitions: usize,
+    block_bytes: usize,
+) -> citydb_log::VerifyReport {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (events.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(events.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut joined: Option<LogVerifier> = None;
+    for w in bounds.windows(2) {
+        let mut seg = LogVerifier::partitioned(w[0] as u64, head, partitions, block_bytes);
+        for e in &events[w[0]..w[1]] {
+            if seg.check(&EventView::from(e)).is_err() {
+                break;
+            }
+        }
+        joined = Some(match joined {
+            None => seg,
+            Some(j) => j.join(seg),
+        });
+    }
+    joined
+        .unwrap_or_else(|| LogVerifier::partitioned(0, head, partitions, block_bytes))
+        .try_finish()
+        .expect("the links set aside read back")
+}
+
+/// An event moved to another position with its hashes recomputed for it, as a forger who
+/// rewrites one event would: its own hashes and its log link are right for where it now sits,
+/// so only the stream checks (or the time, or the head) can fail there.
+fn forge_at(events: &mut [RecordedEvent], from: usize, to: usize) {
+    let n = events.len();
+    let (from, to) = (from % n, to % n);
+    let mut e = events[from].clone();
+    // The position of the slot it takes (not `to`: a deletion before it shifted the slots), so
+    // that a forgery never puts two events at one position, which no store can hold.
+    e.position = events[to].position;
+    e.prev_log_hash = if to == 0 {
+        Hash::ZERO
+    } else {
+        events[to - 1].hash
+    };
+    let link = ChainLink::compute(
+        &EventView::from(&e).envelope,
+        &e.data,
+        e.prev_stream_hash,
+        e.prev_log_hash,
+    );
+    e.hash = link.hash;
+    events[to] = e;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Stream links set aside and checked partition by partition find exactly what one pass
+    /// finds — the same report: first breach and its reason, events checked, head, streams —
+    /// after tamperings of every kind and forged events (whose own hashes and log link check
+    /// out, so that the stream checks decide). Partitions from 1 to 4, blocks from one link to
+    /// many, so that links are read back from memory and from the temporary file.
+    #[test]
+    fn partitioned_stream_links_equal_one_pass(
+        spec in history(),
+        streams in 1usize..6,
+        ts in prop::collection::vec(tamper(), 0..3),
+        forgeries in prop::collection::vec((any::<usize>(), any::<usize>()), 0..3),
+        honest_head in any::<bool>(),
+        partitions in 1usize..5,
+        block_bytes in 1usize..400,
+    ) {
+        let mut events = build(&spec, streams);
+        let last = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        let head = if honest_head { last } else { last.map(|h| LogHead { hash: Hash::ZERO, ..h }) };
+        for t in &ts {
+            if events.len() >= 2 {
+                apply(t, &mut events);
+            }
+        }
+        for &(from, to) in &forgeries {
+            if !events.is_empty() {
+                forge_at(&mut events, from, to);
+            }
+        }
+        prop_assert_eq!(
+            verify(&events, head),
+            verify_partitioned(&events, &[], head, partitions, block_bytes)
+        );
+    }
+
+    /// The same cut into segments joined in order: the first breach (position and reason) is
+    /// one pass's, and an intact log gives one pass's whole report. (`Tamper::Duplicate` is
+    /// left out: it puts two events at one position, which no store can hold — the position
+    /// is its key — and a seam between the two makes positions no longer tell which event
+    /// one pass meets first.)
+    #[test]
+    fn partitioned_segments_joined_equal_one_pass(
+        spec in history(),
+        streams in 1usize..6,
+        t in prop::option::of(tamper()),
+        forgery in prop::option::of((any::<usize>(), any::<usize>())),
+        cuts in prop::collection::vec(any::<usize>(), 0..4),
+        partitions in 1usize..5,
+        block_bytes in 1usize..400,
+    ) {
+        let mut events = build(&spec, streams);
+        let head = events.last().map(|e| LogHead { position: e.position, hash: e.hash });
+        if let Some(t) = t.iter().find(|t| !matches!(t, Tamper::Duplicate(_))) {
+            apply(t, &mut events);
+        }
+        if let (Some((from, to)), false) = (forgery, events.is_empty()) {
+            forge_at(&mut events, from, to);
+        }
+        let one_pass = verify(&events, head);
+        let partitioned = verify_partitioned(&events, &cuts, head, partitions, block_bytes);
+        prop_assert_eq!(&one_pass.corruption, &partitioned.corruption);
+        if one_pass.is_intact() {
+            prop_assert_eq!(one_pass, partitioned);
+        }
+    }
+}

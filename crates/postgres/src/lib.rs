@@ -42,6 +42,7 @@ pub mod testkit;
 mod writer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -82,6 +83,9 @@ pub struct PostgresConfig {
     pub verify_segments: usize,
     /// Rows fetched per round trip while verifying: bounds the verifier's memory.
     pub verify_chunk: usize,
+    /// Logs of more events than this are verified with their stream links set aside, so that
+    /// memory does not grow with the number of streams (`LogVerifier::bounded`).
+    pub verify_streams_in_memory: u64,
 }
 
 impl Default for PostgresConfig {
@@ -95,6 +99,7 @@ impl Default for PostgresConfig {
             parallel_verify_threshold: 50_000,
             verify_segments: 4,
             verify_chunk: 1024,
+            verify_streams_in_memory: citydb_log::chain::STREAMS_IN_MEMORY,
         }
     }
 }
@@ -395,6 +400,8 @@ async fn verify_range(
     to: Option<u64>,
     expected_head: Option<LogHead>,
     chunk: usize,
+    (log_events, streams_in_memory): (u64, u64),
+    checked: Arc<AtomicU64>,
 ) -> Result<LogVerifier, LogError> {
     let client = pool.get().await.map_err(pool_error)?;
     let stmt = client
@@ -403,7 +410,8 @@ async fn verify_range(
         ))
         .await
         .map_err(storage_error)?;
-    let mut verifier = LogVerifier::segment(from, expected_head);
+    // Stream links set aside past `STREAMS_IN_MEMORY` events, see `LogVerifier::bounded`.
+    let mut verifier = LogVerifier::bounded(from, expected_head, log_events, streams_in_memory);
     let (end, limit) = (to.map_or(i64::MAX, clamp), clamp(chunk.max(1) as u64));
     let mut next = clamp(from);
     loop {
@@ -412,10 +420,19 @@ async fn verify_range(
             .await
             .map_err(storage_error)?;
         for row in &rows {
-            if !with_view(row, |view| verifier.check(&view).is_ok())? {
-                return Ok(verifier);
+            match with_view(row, |view| verifier.check(&view).is_ok()) {
+                Ok(true) => {}
+                Ok(false) => return Ok(verifier),
+                // Reported at the end unless a breach comes before it (a stream link set
+                // aside may).
+                Err(LogError::Corrupted { position, reason }) => {
+                    verifier.unreadable_at(position, reason);
+                    return Ok(verifier);
+                }
+                Err(e) => return Err(e),
             }
         }
+        checked.fetch_add(rows.len() as u64, Ordering::Relaxed);
         match rows.last() {
             Some(last) if rows.len() as i64 == limit => {
                 next = last
@@ -513,6 +530,16 @@ impl EventLog for PostgresLog {
     /// cut into consecutive position ranges verified concurrently, each on its own connection,
     /// and the segments are joined in order (`LogVerifier::join` checks the seams).
     async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+        self.verify_log_counting(expected_head, Arc::default())
+            .await
+    }
+
+    /// [`EventLog::verify_log`], counting as it reads (see `verify_log`'s notes above).
+    async fn verify_log_counting(
+        &self,
+        expected_head: Option<LogHead>,
+        checked: Arc<AtomicU64>,
+    ) -> Result<VerifyReport, LogError> {
         let config = &self.inner.config;
         let Some(last) = last_position(&*self.client().await?).await? else {
             return Ok(LogVerifier::new(expected_head).finish());
@@ -531,6 +558,8 @@ impl EventLog for PostgresLog {
                     to,
                     expected_head,
                     config.verify_chunk,
+                    (last + 1, config.verify_streams_in_memory),
+                    checked.clone(),
                 ))
             })
             .collect();

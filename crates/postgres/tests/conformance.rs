@@ -29,11 +29,13 @@ async fn pg_backend() -> PgBackend {
 }
 
 /// Verify even these small logs in parallel segments and small chunks, so that every tamper
-/// case also exercises the seams between segments and between chunks.
+/// case also exercises the seams between segments and between chunks, and with their stream
+/// links set aside in partitions (more than 3 events: `LogVerifier::bounded`), as a city's is.
 fn config() -> PostgresConfig {
     PostgresConfig {
         parallel_verify_threshold: 2,
         verify_chunk: 3,
+        verify_streams_in_memory: 3,
         read_connections: 4,
         ..PostgresConfig::default()
     }

@@ -18,6 +18,7 @@ pub mod testkit;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -65,6 +66,9 @@ pub struct SqliteConfig {
     pub parallel_verify_threshold: u64,
     /// How many segments (threads) a parallel verification uses.
     pub verify_segments: u64,
+    /// Logs of more events than this are verified with their stream links set aside, so that
+    /// memory does not grow with the number of streams (`LogVerifier::bounded`).
+    pub verify_streams_in_memory: u64,
     /// WAL size (in pages) past which the writer rewinds the WAL between two commits; see
     /// `writer::Checkpointer::restart_if_due`. Bounds the `-wal` file under constant load.
     pub wal_restart_pages: i64,
@@ -84,6 +88,7 @@ impl Default for SqliteConfig {
             verify_segments: std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(4) as u64,
+            verify_streams_in_memory: citydb_log::chain::STREAMS_IN_MEMORY,
             // 128 MiB of 4 KiB pages.
             wal_restart_pages: 32 * 1024,
             vfs: None,
@@ -325,13 +330,17 @@ pub(crate) fn corrupted(position: u64, reason: &str) -> LogError {
 }
 
 /// Verifies positions `from..to` (`to = None`: to the end) as one segment.
+/// `log_events` is the log's size when the run started: it decides whether the stream links are
+/// set aside ([`LogVerifier::bounded`]). Events checked are added to `checked` as they are.
 fn verify_range(
     conn: &Connection,
     from: u64,
     to: Option<u64>,
     expected_head: Option<LogHead>,
+    (log_events, streams_in_memory): (u64, u64),
+    checked: &AtomicU64,
 ) -> Result<LogVerifier, LogError> {
-    let mut verifier = LogVerifier::segment(from, expected_head);
+    let mut verifier = LogVerifier::bounded(from, expected_head, log_events, streams_in_memory);
     let mut stmt = conn
         .prepare(&format!(
             "{SELECT_FOR_VERIFY} WHERE position >= ?1 AND position < ?2 ORDER BY position"
@@ -345,21 +354,29 @@ fn verify_range(
     let mut batch = EventBatch::default();
     while let Some(row) = rows.next().map_err(storage_error)? {
         // A row that cannot even be decoded is reported as `Corrupted` at its position, unless
-        // an event before it already broke the chain.
+        // an event before it already broke the chain (`LogVerifier::unreadable_at`).
         if let Err(e) = with_view(row, |view| batch.push(&view)) {
-            return match verifier.check_batch(&batch) {
-                Ok(()) => Err(e),
-                Err(_) => Ok(verifier),
-            };
+            if verifier.check_batch(&batch).is_ok() {
+                match e {
+                    LogError::Corrupted { position, reason } => {
+                        verifier.unreadable_at(position, reason)
+                    }
+                    e => return Err(e),
+                }
+            }
+            return Ok(verifier);
         }
         if batch.len() == VERIFY_BATCH {
-            if verifier.check_batch(&batch).is_err() {
+            let broken = verifier.check_batch(&batch).is_err();
+            checked.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if broken {
                 return Ok(verifier);
             }
             batch.clear();
         }
     }
     let _ = verifier.check_batch(&batch);
+    checked.fetch_add(batch.len() as u64, Ordering::Relaxed);
     Ok(verifier)
 }
 
@@ -535,20 +552,35 @@ impl EventLog for SqliteLog {
         self.inner.head.clone()
     }
 
+    /// [`EventLog::verify_log_counting`], with nobody reading the count.
+    async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+        self.verify_log_counting(expected_head, Arc::default())
+            .await
+    }
+
     /// Streams rows straight into the verifier, borrowing each row's bytes (no allocation per
     /// event beyond the first sight of each stream). A large log is cut into consecutive
     /// position ranges verified on parallel threads, each with its own read connection, and
-    /// the segments are joined in order (`LogVerifier::join` checks the seams).
-    async fn verify_log(&self, expected_head: Option<LogHead>) -> Result<VerifyReport, LogError> {
+    /// the segments are joined in order (`LogVerifier::join` checks the seams). A log of more
+    /// events than `STREAMS_IN_MEMORY` sets its stream links aside ([`LogVerifier::bounded`]),
+    /// so that memory does not grow with its streams.
+    async fn verify_log_counting(
+        &self,
+        expected_head: Option<LogHead>,
+        checked: Arc<AtomicU64>,
+    ) -> Result<VerifyReport, LogError> {
         let path = self.inner.path.clone();
         let vfs = self.inner.config.vfs.clone();
         let threshold = self.inner.config.parallel_verify_threshold;
         let segments_wanted = self.inner.config.verify_segments;
+        let streams_in_memory = self.inner.config.verify_streams_in_memory;
         self.read(move |conn| {
             let Some((last, _, _)) = schema::last_event(conn)? else {
                 return Ok(LogVerifier::new(expected_head).finish());
             };
+            let events = (last + 1, streams_in_memory);
             let ranges = verify_ranges(last + 1, threshold, segments_wanted);
+            let checked = &*checked;
             // The first range runs here on the pooled connection, the others on their own.
             let results: Vec<Result<LogVerifier, LogError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = ranges[1..]
@@ -556,12 +588,14 @@ impl EventLog for SqliteLog {
                     .map(|&(from, to)| {
                         let (path, vfs) = (&path, vfs.as_deref());
                         scope.spawn(move || {
-                            verify_range(&open_reader(path, vfs)?, from, to, expected_head)
+                            let conn = open_reader(path, vfs)?;
+                            verify_range(&conn, from, to, expected_head, events, checked)
                         })
                     })
                     .collect();
                 let (from, to) = ranges[0];
-                let mut results = vec![verify_range(conn, from, to, expected_head)];
+                let mut results =
+                    vec![verify_range(conn, from, to, expected_head, events, checked)];
                 results.extend(handles.into_iter().map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(LogError::Storage("a verification thread panicked".into()))

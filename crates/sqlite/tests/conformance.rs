@@ -29,11 +29,13 @@ async fn sqlite_backend() -> SqliteBackend {
 }
 
 /// Verify even these small logs in parallel segments, so that every tamper case also exercises
-/// the seams between segments.
+/// the seams between segments, and with their stream links set aside in partitions (more than
+/// 3 events: `LogVerifier::bounded`), as a city's log is.
 fn config() -> SqliteConfig {
     SqliteConfig {
         parallel_verify_threshold: 2,
         verify_segments: 4,
+        verify_streams_in_memory: 3,
         ..SqliteConfig::default()
     }
 }

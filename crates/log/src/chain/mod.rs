@@ -18,9 +18,10 @@ use uuid::Uuid;
 
 use crate::event::RecordedEvent;
 
+mod partitions;
 mod verify;
 
-pub use verify::{EventBatch, LogVerifier, StreamVerifier};
+pub use verify::{EventBatch, LINK_BLOCK_BYTES, LogVerifier, STREAMS_IN_MEMORY, StreamVerifier};
 
 /// Version of the byte encoding below. Bumped only with a new key-derivation context.
 pub const FORMAT_VERSION: u8 = 1;
