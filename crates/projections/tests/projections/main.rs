@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod bulk;
 mod progress;
 mod queries;
 mod rebuild;
