@@ -118,7 +118,14 @@ pub(crate) fn apply_batch(
             last_position: slot.last_position,
             record,
         };
-        store(&tx, &row, Prior::State(slot.before.as_ref()), flavour)?;
+        let encoded = encode(row.id, row.record)?;
+        store(
+            &tx,
+            &row,
+            &encoded,
+            Prior::State(slot.before.as_ref()),
+            flavour,
+        )?;
     }
     tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
         .and_then(|mut s| s.execute([next.to_string()]))
@@ -290,9 +297,47 @@ impl Prior<'_> {
     }
 }
 
+/// The parts of a record's rows that cost CPU to compute: its state as JSON and its name keys.
+/// Apart from [`store`] so that the bulk path computes them on its folding thread while the
+/// writer thread does the SQLite work.
+pub(crate) struct Encoded {
+    json: String,
+    /// The searched name (a citizen's full name, every name of a business) and its keys;
+    /// `None` for a parcel.
+    name: Option<NameKeys>,
+}
+
+struct NameKeys {
+    text: String,
+    exact: String,
+    folded: String,
+}
+
+impl NameKeys {
+    fn of(text: String) -> NameKeys {
+        NameKeys {
+            exact: exact_key(&text),
+            folded: folded_key(&text),
+            text,
+        }
+    }
+}
+
+pub(crate) fn encode(id: RecordId, record: &Record) -> Result<Encoded, ProjectionError> {
+    let json = state::to_json(record)
+        .map_err(|e| ProjectionError::Corrupt(format!("cannot serialise {id}: {e}")))?;
+    let name = match record {
+        Record::Citizen(c) => Some(NameKeys::of(c.name.full())),
+        Record::Business(b) => Some(NameKeys::of(business_search_text(b))),
+        Record::Parcel(_) => None,
+    };
+    Ok(Encoded { json, name })
+}
+
 pub(crate) fn store(
     tx: &Connection,
     row: &StoredRecord<'_>,
+    encoded: &Encoded,
     prior: Prior<'_>,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
@@ -303,8 +348,7 @@ pub(crate) fn store(
         last_position,
         record,
     } = *row;
-    let json = state::to_json(record)
-        .map_err(|e| ProjectionError::Corrupt(format!("cannot serialise {id}: {e}")))?;
+    let json = &encoded.json;
     tx.prepare_cached(
         "INSERT INTO records(seq, record_id, kind, version, last_position, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -323,10 +367,13 @@ pub(crate) fn store(
         ])
     })
     .map_err(storage)?;
-    match record {
-        Record::Citizen(c) => store_citizen(tx, seq, c, prior, flavour),
-        Record::Business(b) => store_business(tx, seq, b, prior, flavour),
-        Record::Parcel(p) => store_parcel(tx, seq, p, prior.stored()),
+    match (record, &encoded.name) {
+        (Record::Citizen(c), Some(name)) => store_citizen(tx, seq, c, name, prior, flavour),
+        (Record::Business(b), Some(name)) => store_business(tx, seq, b, name, prior, flavour),
+        (Record::Parcel(p), _) => store_parcel(tx, seq, p, prior.stored()),
+        (_, None) => Err(ProjectionError::Corrupt(format!(
+            "{id} was encoded without its name keys"
+        ))),
     }
 }
 
@@ -347,11 +394,15 @@ fn store_citizen(
     tx: &Connection,
     seq: i64,
     c: &Citizen,
+    name: &NameKeys,
     prior: Prior<'_>,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
-    let full = c.name.full();
-    let (exact, folded) = (exact_key(&full), folded_key(&full));
+    let NameKeys {
+        text: full,
+        exact,
+        folded,
+    } = name;
     let commune = c
         .permanent_residence
         .as_ref()
@@ -387,8 +438,8 @@ fn store_citizen(
             "citizen_names",
             seq,
             name_before.is_some(),
-            &folded,
-            &exact,
+            folded,
+            exact,
         )?;
     }
     Ok(())
@@ -398,11 +449,15 @@ fn store_business(
     tx: &Connection,
     seq: i64,
     b: &Business,
+    name: &NameKeys,
     prior: Prior<'_>,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
-    let text = business_search_text(b);
-    let (exact, folded) = (exact_key(&text), folded_key(&text));
+    let NameKeys {
+        text,
+        exact,
+        folded,
+    } = name;
     let id = RecordId::from(b.id).to_string();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO businesses(seq, code, name, name_exact, name_folded, commune, status, parent)
@@ -436,8 +491,8 @@ fn store_business(
                     "business_names",
                     seq,
                     text_before.is_some(),
-                    &folded,
-                    &exact,
+                    folded,
+                    exact,
                 )?;
             }
             reps_before != Some(b.legal_representatives.as_slice())

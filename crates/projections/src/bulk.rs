@@ -11,9 +11,11 @@
 //! - **Large transactions without fsync.** One transaction per [`BulkConfig::commit_every`]
 //!   events, each with its checkpoint (so positions still publish as it goes), under
 //!   `synchronous = OFF`.
+//! - **Two cores.** The log is read ahead by the caller (on the log's own threads); this
+//!   thread decodes, upcasts and folds; a writer thread does every SQLite write.
 //!
 //! The file is disposable, but it must never pass as good when it is not. [`start`] commits the
-//! [`schema::BULK_MARK`] with a full sync before the first unsynced write, and [`Load::finish`]
+//! [`schema::BULK_MARK`] with a full sync before the first unsynced write, and `finish`
 //! removes it only after the indexes are built and every page is synced. Every version of the
 //! `meta` page written in between holds the mark, so after a crash or a power cut at any moment
 //! the file either has the mark — and `schema::damage` has it removed and rebuilt on the next
@@ -22,13 +24,17 @@
 //! would maintain indexes that are not there).
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rusqlite::Connection;
 
 use citydb_domain::{Record, RecordId, RecordKind};
 use citydb_log::RecordedEvent;
 
-use crate::apply::{Prior, StoredRecord, fold, load_stored, record_change, record_error, store};
+use crate::apply::{
+    Encoded, Prior, StoredRecord, encode, fold, load_stored, record_change, record_error, store,
+};
 use crate::error::{ProjectionError, storage};
 use crate::schema::{self, SearchFlavour};
 
@@ -51,9 +57,9 @@ impl Default for BulkConfig {
     fn default() -> Self {
         BulkConfig {
             threshold: 50_000,
-            commit_every: 500_000,
-            // A few hundred bytes each: about 1 GB at the limit.
-            records_in_memory: 2_500_000,
+            commit_every: 1_000_000,
+            // About 2 KB each (the domain record, its key, the copy being written): 2 GB.
+            records_in_memory: 1_000_000,
         }
     }
 }
@@ -70,6 +76,8 @@ struct Slot {
     /// Whether the file may hold rows of this record (written by an earlier commit).
     stored: bool,
     dirty: bool,
+    /// The transaction (counted from 0) in which the record last changed.
+    touched: u64,
 }
 
 /// Marks the file as under bulk build and drops its indexes, in one synced transaction, then
@@ -88,90 +96,203 @@ pub(crate) fn start(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
     // The mark into the database file itself, synced: from here on any page may be written
     // without a sync, and the mark's page is only ever rewritten with the mark in it.
     checkpoint_wal(conn)?;
+    // Larger than the per-batch cache: the load writes large transactions.
     conn.execute_batch(
         "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA threads = 2;",
     )
     .map_err(storage)
 }
 
-/// Copies the WAL into the database file and truncates it; under `synchronous = FULL` SQLite
-/// syncs the file before the WAL is reset.
+/// Copies the whole WAL into the database file and truncates it; under `synchronous = FULL`
+/// SQLite syncs the file before the WAL is reset. It must complete: a WAL left behind would be
+/// reset later by an unsynced checkpoint, and its synced pages (the mark) with it. It waits for
+/// readers (the busy timeout); if they still hold the WAL, the load fails and is retried.
 fn checkpoint_wal(conn: &Connection) -> Result<(), ProjectionError> {
     let busy: i64 = conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
         .map_err(storage)?;
     if busy != 0 {
-        // A reader held the WAL: the pages stay in the (synced) WAL, which is just as durable.
-        tracing::debug!("WAL checkpoint could not complete; the synced WAL keeps the pages");
+        return Err(ProjectionError::Storage(
+            "readers held the projections WAL; the bulk load will be retried".into(),
+        ));
     }
     Ok(())
 }
 
-/// One bulk load in progress, on the writer connection.
-pub(crate) struct Load {
+/// Where the load's events come from: chunks in log order, ending at `target`.
+pub(crate) type Chunks<'a> = dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
+
+/// Runs one bulk load from the file's checkpoint through log position `target`, after
+/// [`start`], on two threads: this one reads the chunks and folds the events into the states
+/// in memory; a writer thread owns `conn` and does every SQLite write (change rows, failures,
+/// record rows, commits, the indexes at the end). `publish` is called by the writer with each
+/// committed checkpoint — except one past `target`, which waits for the indexes. Returns the
+/// connection and the events consumed; on an error the transaction is rolled back, the bulk
+/// settings left, and the mark kept.
+pub(crate) fn run(
+    conn: Connection,
+    path: &Path,
     flavour: SearchFlavour,
     config: BulkConfig,
-    /// The next position to project.
+    target: u64,
+    next_chunk: &mut Chunks<'_>,
+    publish: &(dyn Fn(u64) + Sync),
+) -> (Connection, Result<u64, ProjectionError>) {
+    let opening = (|| {
+        let first = schema::checkpoint(&conn)?;
+        let file_has_records: bool = conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))
+            .map_err(storage)?;
+        Ok::<_, ProjectionError>((first, file_has_records))
+    })();
+    let (first, file_has_records) = match opening {
+        Ok(opened) => opened,
+        Err(e) => return (conn, Err(e)),
+    };
+    let (jobs, received) = mpsc::sync_channel::<Job>(16);
+    let (acks, acked) = mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let result = write(&conn, flavour, target, &received, &acks, publish);
+            if result.is_err() {
+                abandon(&conn);
+            }
+            (conn, result)
+        });
+        let mut fold = Fold {
+            path,
+            config,
+            next: first,
+            slots: HashMap::new(),
+            reader: None,
+            file_has_records,
+            since_commit: 0,
+            commits: 0,
+            failed: 0,
+            jobs,
+            acked,
+        };
+        let folded = fold.run(next_chunk, target);
+        // Dropping the sender without `Finish` makes the writer roll back.
+        drop(fold);
+        let (conn, written) = match writer.join() {
+            Ok(joined) => joined,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        // The writer's error is the cause when both failed (the fold then only saw it leave).
+        let result = written.and(folded).map(|next| next - first);
+        (conn, result)
+    })
+}
+
+/// What the folding thread asks the writer thread to do, in order.
+enum Job {
+    /// Change rows of these events (command markers skipped), and the failures among them.
+    Events {
+        events: Vec<RecordedEvent>,
+        failures: Vec<(usize, String)>,
+    },
+    /// Record rows (with their child rows) to write.
+    Records(Vec<Dirty>),
+    /// Commit with this checkpoint, then acknowledge it.
+    Commit(u64),
+    /// Build the indexes, sync and remove the mark: the load is complete.
+    Finish,
+}
+
+/// A record's state to write, moved or cloned out of the fold's memory.
+struct Dirty {
+    id: RecordId,
+    seq: i64,
+    version: u64,
+    last_position: u64,
+    record: Record,
+    /// Its JSON and name keys, computed on the folding thread.
+    encoded: Encoded,
+    /// Whether the file may hold rows of this record already.
+    stored: bool,
+}
+
+/// The folding side: the states of the records in memory, and what the writer is sent.
+struct Fold<'p> {
+    path: &'p Path,
+    config: BulkConfig,
+    /// The next position to fold.
     next: u64,
     slots: HashMap<String, Slot>,
+    /// Reads states back from the file (committed rows only), opened on first use.
+    reader: Option<Connection>,
     /// Whether the file may hold records this load has not seen (a catch-up from a non-zero
     /// checkpoint, or states dropped from memory): streams not in `slots` are then looked up.
     file_has_records: bool,
-    in_transaction: bool,
     since_commit: u64,
+    /// Transactions handed to the writer so far.
+    commits: u64,
     /// Events that could not be applied (recorded in `projection_errors`).
-    pub failed: usize,
+    failed: usize,
+    jobs: SyncSender<Job>,
+    acked: Receiver<u64>,
 }
 
-impl Load {
-    pub(crate) fn new(
-        conn: &Connection,
-        flavour: SearchFlavour,
-        config: BulkConfig,
-    ) -> Result<Load, ProjectionError> {
-        let file_has_records = conn
-            .query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))
-            .map_err(storage)?;
-        Ok(Load {
-            flavour,
-            config,
-            next: schema::checkpoint(conn)?,
-            slots: HashMap::new(),
-            file_has_records,
-            in_transaction: false,
-            since_commit: 0,
-            failed: 0,
-        })
+impl Fold<'_> {
+    /// Folds every chunk, then hands the writer the last records and `Finish`; returns the
+    /// final checkpoint.
+    fn run(&mut self, next_chunk: &mut Chunks<'_>, target: u64) -> Result<u64, ProjectionError> {
+        while let Some(chunk) = next_chunk() {
+            let chunk = chunk?;
+            let mut failures = Vec::new();
+            for (i, event) in chunk.iter().enumerate() {
+                if let Some(reason) = self.apply(event)? {
+                    failures.push((i, reason));
+                }
+            }
+            self.failed += failures.len();
+            self.send(Job::Events {
+                events: chunk,
+                failures,
+            })?;
+            if self.since_commit >= self.config.commit_every {
+                self.commit()?;
+            }
+        }
+        if self.next <= target {
+            // The chunks ended early: the log ended before the head it announced (its error,
+            // if any, came as a chunk), or this load was dropped.
+            return Err(ProjectionError::Storage(format!(
+                "the log ended at position {} before its head {target}",
+                self.next
+            )));
+        }
+        let mut last: Vec<Slot> = std::mem::take(&mut self.slots)
+            .into_values()
+            .filter(|slot| slot.dirty)
+            .collect();
+        last.sort_unstable_by_key(|slot| slot.seq);
+        let mut records = Records::new(&self.jobs);
+        for slot in last {
+            records.push(slot.into_dirty()?)?;
+        }
+        records.flush()?;
+        self.send(Job::Commit(self.next))?;
+        self.send(Job::Finish)?;
+        if self.failed > 0 {
+            tracing::warn!(
+                failed = self.failed,
+                "events could not be projected; recorded in projection_errors"
+            );
+        }
+        Ok(self.next)
     }
 
-    /// The next position to project, counting events applied but not committed yet.
-    pub(crate) fn next(&self) -> u64 {
-        self.next
+    fn send(&self, job: Job) -> Result<(), ProjectionError> {
+        self.jobs.send(job).map_err(|_| writer_stopped())
     }
 
-    /// Applies events in log order; returns the new checkpoint when it committed.
-    pub(crate) fn apply(
-        &mut self,
-        conn: &Connection,
-        events: &[RecordedEvent],
-    ) -> Result<Option<u64>, ProjectionError> {
-        if !self.in_transaction {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
-            self.in_transaction = true;
-        }
-        for event in events {
-            self.apply_one(conn, event)?;
-        }
-        if self.since_commit >= self.config.commit_every {
-            return self.commit(conn).map(Some);
-        }
-        Ok(None)
-    }
-
-    /// The per-event rules of [`crate::apply::apply_batch`], against the states in memory.
-    fn apply_one(&mut self, conn: &Connection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    /// The per-event rules of [`crate::apply::apply_batch`], against the states in memory;
+    /// returns why the event could not be applied, if it could not.
+    fn apply(&mut self, event: &RecordedEvent) -> Result<Option<String>, ProjectionError> {
         if event.position < self.next {
-            return Ok(());
+            return Ok(None);
         }
         if event.position != self.next {
             return Err(ProjectionError::Corrupt(format!(
@@ -182,47 +303,47 @@ impl Load {
         self.next += 1;
         self.since_commit += 1;
         let category = event.stream_id.category();
-        if category == "command" {
-            return Ok(());
-        }
-        record_change(conn, event)?;
-        if RecordKind::from_category(category).is_none() {
-            return Ok(());
+        if category == "command" || RecordKind::from_category(category).is_none() {
+            return Ok(None);
         }
         let stream = event.stream_id.as_str();
         if !self.slots.contains_key(stream) {
             let Ok(id) = stream.parse::<RecordId>() else {
-                self.failed += 1;
-                return record_error(conn, event, "the stream id is not a record id");
+                return Ok(Some("the stream id is not a record id".to_owned()));
             };
-            let slot = self.load(conn, id)?;
+            let slot = self.load(id)?;
             self.slots.insert(stream.to_owned(), slot);
         }
         let Some(slot) = self.slots.get_mut(stream) else {
-            return Ok(());
+            return Ok(None);
         };
         if slot.version.is_some_and(|v| event.stream_version <= v) {
-            return Ok(());
+            return Ok(None);
         }
-        match fold(slot.id, &slot.state, event) {
+        let failure = match fold(slot.id, &slot.state, event) {
             Ok(record) => {
                 slot.state = Some(record);
                 slot.seq.get_or_insert(crate::apply::to_i64(event.position));
+                None
             }
-            Err(reason) => {
-                self.failed += 1;
-                record_error(conn, event, &reason)?;
-            }
-        }
+            Err(reason) => Some(reason),
+        };
         slot.version = Some(event.stream_version);
         slot.last_position = event.position;
         slot.dirty = true;
-        Ok(())
+        slot.touched = self.commits;
+        Ok(failure)
     }
 
-    fn load(&self, conn: &Connection, id: RecordId) -> Result<Slot, ProjectionError> {
+    fn load(&mut self, id: RecordId) -> Result<Slot, ProjectionError> {
         let stored = if self.file_has_records {
-            load_stored(conn, id)?
+            if self.reader.is_none() {
+                self.reader = Some(schema::open_reader(self.path)?);
+            }
+            match &self.reader {
+                Some(reader) => load_stored(reader, id)?,
+                None => None,
+            }
         } else {
             None
         };
@@ -235,6 +356,7 @@ impl Load {
                 state: None,
                 stored: false,
                 dirty: false,
+                touched: self.commits,
             },
             Some(loaded) => Slot {
                 id,
@@ -244,72 +366,216 @@ impl Load {
                 state: Some(loaded.state),
                 stored: true,
                 dirty: false,
+                touched: self.commits,
             },
         })
     }
 
-    /// Writes the records changed since the last commit, in `seq` order (appends to the
-    /// tables' B-trees), and commits them with the checkpoint.
-    pub(crate) fn commit(&mut self, conn: &Connection) -> Result<u64, ProjectionError> {
-        if !self.in_transaction {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
-            self.in_transaction = true;
-        }
+    /// Hands the writer the records changed since the last commit (copies: the states stay
+    /// in memory for the events to come) and the commit. Past the memory limit, waits for
+    /// the commit and drops the states of the records this transaction did not touch (all of
+    /// them if that is not enough): they are read back from the file, committed, if their
+    /// streams go on.
+    fn commit(&mut self) -> Result<(), ProjectionError> {
         let mut dirty: Vec<&mut Slot> = self.slots.values_mut().filter(|s| s.dirty).collect();
-        dirty.sort_unstable_by_key(|s| s.seq);
+        dirty.sort_unstable_by_key(|slot| slot.seq);
+        let mut records = Records::new(&self.jobs);
         for slot in dirty {
+            records.push(slot.to_dirty()?)?;
             slot.dirty = false;
-            // A stream whose first event failed has no state: nothing to show, only its errors.
-            let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version)
-            else {
-                continue;
-            };
-            let row = StoredRecord {
-                id: slot.id,
-                seq,
-                version,
-                last_position: slot.last_position,
-                record,
-            };
-            store(
-                conn,
-                &row,
-                Prior::Rewrite {
-                    stored: slot.stored,
-                },
-                self.flavour,
-            )?;
-            slot.stored = true;
+            slot.stored |= slot.state.is_some();
         }
-        conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
-            .and_then(|mut s| s.execute([self.next.to_string()]))
-            .map_err(storage)?;
-        conn.execute_batch("COMMIT").map_err(storage)?;
-        self.in_transaction = false;
+        records.flush()?;
+        self.send(Job::Commit(self.next))?;
         self.since_commit = 0;
         if self.slots.len() > self.config.records_in_memory {
-            self.slots.clear();
+            loop {
+                match self.acked.recv() {
+                    Ok(next) if next >= self.next => break,
+                    Ok(_) => continue,
+                    Err(_) => return Err(writer_stopped()),
+                }
+            }
+            let current = self.commits;
+            self.slots.retain(|_, slot| slot.touched == current);
+            if self.slots.len() > self.config.records_in_memory / 2 {
+                self.slots.clear();
+            }
             self.file_has_records = true;
         }
-        Ok(self.next)
+        self.commits += 1;
+        Ok(())
+    }
+}
+
+/// Hands the writer records to write in jobs of [`Records::PER_JOB`], in `seq` order (appends
+/// to the tables' B-trees), so that it writes while the next ones are encoded.
+struct Records<'j> {
+    jobs: &'j SyncSender<Job>,
+    batch: Vec<Dirty>,
+}
+
+impl<'j> Records<'j> {
+    const PER_JOB: usize = 2048;
+
+    fn new(jobs: &'j SyncSender<Job>) -> Self {
+        Records {
+            jobs,
+            batch: Vec::with_capacity(Self::PER_JOB),
+        }
     }
 
-    /// Commits the rest, builds the indexes, syncs every page and removes the mark; returns
-    /// the checkpoint.
-    pub(crate) fn finish(mut self, conn: &Connection) -> Result<u64, ProjectionError> {
-        let next = self.commit(conn)?;
-        self.slots = HashMap::new();
-        let tx = conn.unchecked_transaction().map_err(storage)?;
-        schema::build_indexes(&tx, self.flavour)?;
-        tx.commit().map_err(storage)?;
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(storage)?;
-        checkpoint_wal(conn)?;
-        conn.execute("DELETE FROM meta WHERE key = ?1", [schema::BULK_MARK])
-            .map_err(storage)?;
-        schema::configure(conn)?;
-        Ok(next)
+    fn push(&mut self, dirty: Option<Dirty>) -> Result<(), ProjectionError> {
+        self.batch.extend(dirty);
+        if self.batch.len() >= Self::PER_JOB {
+            self.flush()?;
+        }
+        Ok(())
     }
+
+    fn flush(&mut self) -> Result<(), ProjectionError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::PER_JOB));
+        self.jobs
+            .send(Job::Records(batch))
+            .map_err(|_| writer_stopped())
+    }
+}
+
+fn writer_stopped() -> ProjectionError {
+    // The writer only leaves early on an error, which it returns itself.
+    ProjectionError::Storage("the bulk writer stopped".into())
+}
+
+impl Slot {
+    /// The record to write if it changed and has a state (a stream whose first event failed
+    /// has none: nothing to show, only its errors).
+    fn to_dirty(&self) -> Result<Option<Dirty>, ProjectionError> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let (Some(record), Some(seq), Some(version)) = (&self.state, self.seq, self.version) else {
+            return Ok(None);
+        };
+        Ok(Some(Dirty {
+            id: self.id,
+            seq,
+            version,
+            last_position: self.last_position,
+            encoded: encode(self.id, record)?,
+            record: record.clone(),
+            stored: self.stored,
+        }))
+    }
+
+    /// [`Slot::to_dirty`] without the copy, for the last commit.
+    fn into_dirty(self) -> Result<Option<Dirty>, ProjectionError> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let (Some(record), Some(seq), Some(version)) = (self.state, self.seq, self.version) else {
+            return Ok(None);
+        };
+        Ok(Some(Dirty {
+            id: self.id,
+            seq,
+            version,
+            last_position: self.last_position,
+            encoded: encode(self.id, &record)?,
+            record,
+            stored: self.stored,
+        }))
+    }
+}
+
+/// The writer thread: every SQLite write of the load, in the order the jobs come.
+fn write(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    target: u64,
+    jobs: &Receiver<Job>,
+    acks: &mpsc::Sender<u64>,
+    publish: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ProjectionError> {
+    let mut in_transaction = false;
+    let mut committed = schema::checkpoint(conn)?;
+    while let Ok(job) = jobs.recv() {
+        if !in_transaction && !matches!(job, Job::Finish) {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
+            in_transaction = true;
+        }
+        match job {
+            Job::Events { events, failures } => {
+                let mut failures = failures.into_iter().peekable();
+                for (i, event) in events.iter().enumerate() {
+                    if event.position < committed || event.stream_id.category() == "command" {
+                        continue;
+                    }
+                    record_change(conn, event)?;
+                    if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
+                        record_error(conn, event, &reason)?;
+                    }
+                }
+            }
+            Job::Records(records) => {
+                for dirty in &records {
+                    let row = StoredRecord {
+                        id: dirty.id,
+                        seq: dirty.seq,
+                        version: dirty.version,
+                        last_position: dirty.last_position,
+                        record: &dirty.record,
+                    };
+                    store(
+                        conn,
+                        &row,
+                        &dirty.encoded,
+                        Prior::Rewrite {
+                            stored: dirty.stored,
+                        },
+                        flavour,
+                    )?;
+                }
+            }
+            Job::Commit(next) => {
+                conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
+                    .and_then(|mut s| s.execute([next.to_string()]))
+                    .map_err(storage)?;
+                conn.execute_batch("COMMIT").map_err(storage)?;
+                in_transaction = false;
+                committed = next;
+                // Not the head's position: the models are complete only after `Finish`.
+                if next <= target {
+                    publish(next);
+                }
+                let _ = acks.send(next);
+            }
+            Job::Finish => {
+                finish(conn, flavour)?;
+                publish(committed);
+                return Ok(committed);
+            }
+        }
+    }
+    // The folding side stopped without `Finish`: its error is the one to report.
+    Err(ProjectionError::Storage(
+        "the bulk load stopped before its end".into(),
+    ))
+}
+
+/// Builds the indexes, syncs every page and removes the mark.
+fn finish(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    let tx = conn.unchecked_transaction().map_err(storage)?;
+    schema::build_indexes(&tx, flavour)?;
+    tx.commit().map_err(storage)?;
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(storage)?;
+    checkpoint_wal(conn)?;
+    conn.execute("DELETE FROM meta WHERE key = ?1", [schema::BULK_MARK])
+        .map_err(storage)?;
+    schema::configure(conn)
 }
 
 /// Leaves the bulk settings after a failed load; the mark stays, so the next step resumes the

@@ -741,51 +741,30 @@ impl Shared {
                     Err(e) => return (None, Err(e)),
                 },
             };
-            let mut load = || {
-                bulk::start(&conn, flavour)?;
-                let mut load = bulk::Load::new(&conn, flavour, config)?;
-                let first = load.next();
-                let mut published = first;
-                // Counted before the position is published: whoever waits for it sees both.
-                let mut publish = |next: u64| {
-                    shared
-                        .bulk_loaded
-                        .fetch_add(next - published, Ordering::Relaxed);
-                    published = next;
-                    shared.position.send_replace(next);
-                };
-                while let Some(chunk) = received.blocking_recv() {
-                    // Commits publish their position as they go, but not the head's: the models
-                    // are not complete before `finish` has built their indexes.
-                    if let Some(next) = load.apply(&conn, &chunk?)?
-                        && next <= target
-                    {
-                        publish(next);
-                    }
-                }
-                if load.next() <= target {
-                    // The reader stopped early: the log ended before the head it announced
-                    // (its error, if any, came through the channel), or this load was dropped.
-                    return Err(ProjectionError::Storage(format!(
-                        "the log ended at position {} before its head {target}",
-                        load.next()
-                    )));
-                }
-                if load.failed > 0 {
-                    tracing::warn!(
-                        failed = load.failed,
-                        "events could not be projected; recorded in projection_errors"
-                    );
-                }
-                let next = load.finish(&conn)?;
-                publish(next);
-                Ok(usize::try_from(next - first).unwrap_or(usize::MAX))
-            };
-            let result = load();
-            if result.is_err() {
+            if let Err(e) = bulk::start(&conn, flavour) {
                 bulk::abandon(&conn);
+                return (Some(conn), Err(e));
             }
-            (Some(conn), result)
+            let mut next_chunk = || received.blocking_recv().map(|chunk| chunk.map_err(Into::into));
+            // Counted before the position is published: whoever waits for it sees both.
+            let published = AtomicU64::new(from);
+            let publish = |next: u64| {
+                let before = published.swap(next, Ordering::Relaxed);
+                shared
+                    .bulk_loaded
+                    .fetch_add(next.saturating_sub(before), Ordering::Relaxed);
+                shared.position.send_replace(next);
+            };
+            let (conn, result) = bulk::run(
+                conn,
+                &path,
+                flavour,
+                config,
+                target,
+                &mut next_chunk,
+                &publish,
+            );
+            (Some(conn), result.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
         })
         .await
         .map_err(|e| ProjectionError::Storage(format!("bulk load task failed: {e}")))?;
