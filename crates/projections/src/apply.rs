@@ -135,7 +135,10 @@ pub(crate) fn apply_batch(
 }
 
 /// One change-feed row: every projected event but command markers.
-pub(crate) fn record_change(conn: &Connection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+pub(crate) fn record_change(
+    conn: &Connection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
     conn.prepare_cached(
         "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -238,7 +241,10 @@ pub(crate) struct Loaded {
 }
 
 /// The stored row of record `id`, if any.
-pub(crate) fn load_stored(tx: &Connection, id: RecordId) -> Result<Option<Loaded>, ProjectionError> {
+pub(crate) fn load_stored(
+    tx: &Connection,
+    id: RecordId,
+) -> Result<Option<Loaded>, ProjectionError> {
     let row: Option<(i64, i64, i64, String)> = tx
         .prepare_cached(
             "SELECT seq, version, last_position, state FROM records WHERE record_id = ?1",
@@ -520,7 +526,12 @@ fn store_business(
 }
 
 /// `stored`: rows of the parcel may exist, so its land use and holders are deleted first.
-fn store_parcel(tx: &Connection, seq: i64, p: &Parcel, stored: bool) -> Result<(), ProjectionError> {
+fn store_parcel(
+    tx: &Connection,
+    seq: i64,
+    p: &Parcel,
+    stored: bool,
+) -> Result<(), ProjectionError> {
     let id = RecordId::from(p.id).to_string();
     let merged_into = match &p.status {
         ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),

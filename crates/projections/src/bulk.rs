@@ -97,10 +97,8 @@ pub(crate) fn start(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
     // without a sync, and the mark's page is only ever rewritten with the mark in it.
     checkpoint_wal(conn)?;
     // Larger than the per-batch cache: the load writes large transactions.
-    conn.execute_batch(
-        "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA threads = 2;",
-    )
-    .map_err(storage)
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA threads = 2;")
+        .map_err(storage)
 }
 
 /// Copies the whole WAL into the database file and truncates it; under `synchronous = FULL`
@@ -120,7 +118,8 @@ fn checkpoint_wal(conn: &Connection) -> Result<(), ProjectionError> {
 }
 
 /// Where the load's events come from: chunks in log order, ending at `target`.
-pub(crate) type Chunks<'a> = dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
+pub(crate) type Chunks<'a> =
+    dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
 
 /// Runs one bulk load from the file's checkpoint through log position `target`, after
 /// [`start`], on two threads: this one reads the chunks and folds the events into the states

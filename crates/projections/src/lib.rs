@@ -67,10 +67,10 @@ use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
 // The statuses the filters take are the domain's.
+pub use bulk::BulkConfig;
 pub use citydb_domain::business::BusinessStatusKind;
 pub use citydb_domain::citizen::CitizenStatus;
 pub use citydb_domain::parcel::ParcelStatusKind;
-pub use bulk::BulkConfig;
 pub use error::ProjectionError;
 pub use query::{
     BusinessFilter, CitizenFilter, Cursor, Edge, MAX_NAME_TOKENS, MAX_PAGE_SIZE, Page,
@@ -646,9 +646,7 @@ impl Shared {
         if writer.conn.is_none() {
             // The last apply was abandoned mid-way: whether it committed is known only to the
             // file, so restart from the file's checkpoint.
-            let checkpoint = self
-                .with_writer(writer, |c| schema::checkpoint(c))
-                .await?;
+            let checkpoint = self.with_writer(writer, |c| schema::checkpoint(c)).await?;
             self.position.send_replace(checkpoint);
             writer.sub = None;
         }
@@ -669,9 +667,7 @@ impl Shared {
         let consumed = events.len();
         let flavour = self.flavour;
         match self
-            .with_writer(writer, move |c| {
-                apply::apply_batch(c, &events, flavour)
-            })
+            .with_writer(writer, move |c| apply::apply_batch(c, &events, flavour))
             .await
         {
             Ok(outcome) => {
@@ -703,7 +699,9 @@ impl Shared {
         let reader = tokio::spawn(async move {
             let mut next = from;
             while next <= target {
-                let read = log.read_all(next, CHUNK.min(target + 1 - next) as usize).await;
+                let read = log
+                    .read_all(next, CHUNK.min(target + 1 - next) as usize)
+                    .await;
                 let stop = match &read {
                     Ok(events) => match events.last() {
                         Some(last) => {
@@ -730,6 +728,7 @@ impl Shared {
         let _reader = AbortOnDrop(reader);
         writer.bulk_unfinished = true;
         writer.sub = None;
+        let started = std::time::Instant::now();
         let existing = writer.conn.take();
         let (path, flavour, config) = (self.path.clone(), self.flavour, self.config.bulk);
         let shared = self.clone();
@@ -745,7 +744,11 @@ impl Shared {
                 bulk::abandon(&conn);
                 return (Some(conn), Err(e));
             }
-            let mut next_chunk = || received.blocking_recv().map(|chunk| chunk.map_err(Into::into));
+            let mut next_chunk = || {
+                received
+                    .blocking_recv()
+                    .map(|chunk| chunk.map_err(Into::into))
+            };
             // Counted before the position is published: whoever waits for it sees both.
             let published = AtomicU64::new(from);
             let publish = |next: u64| {
@@ -764,13 +767,22 @@ impl Shared {
                 &mut next_chunk,
                 &publish,
             );
-            (Some(conn), result.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+            (
+                Some(conn),
+                result.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            )
         })
         .await
         .map_err(|e| ProjectionError::Storage(format!("bulk load task failed: {e}")))?;
         writer.conn = conn;
-        if result.is_ok() {
+        if let Ok(events) = result {
             writer.bulk_unfinished = false;
+            tracing::info!(
+                from,
+                events,
+                seconds = started.elapsed().as_secs_f64(),
+                "read models built in bulk from the log"
+            );
         }
         result
     }

@@ -432,7 +432,10 @@ pub(crate) fn has_bulk_mark(conn: &Connection) -> Result<bool, ProjectionError> 
 /// Drops every secondary index and empties the FTS5 name indexes, ahead of a bulk load that
 /// rebuilds them with [`build_indexes`]. The tables' own keys (and `records.record_id`'s
 /// uniqueness) stay: the load looks rows up by them.
-pub(crate) fn drop_indexes(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+pub(crate) fn drop_indexes(
+    conn: &Connection,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
     let names: Vec<String> = {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
@@ -459,7 +462,10 @@ pub(crate) fn drop_indexes(conn: &Connection, flavour: SearchFlavour) -> Result<
 /// Creates the indexes [`drop_indexes`] dropped and fills the FTS5 name indexes from the name
 /// columns, which hold exactly what the row-by-row path indexes (`folded_key`/`exact_key` of
 /// the citizen's full name, of every name of a business).
-pub(crate) fn build_indexes(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+pub(crate) fn build_indexes(
+    conn: &Connection,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
     conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     match flavour {
         SearchFlavour::Fts5 => conn

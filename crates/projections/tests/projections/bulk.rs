@@ -44,8 +44,13 @@ fn bulk_small() -> ProjectionConfig {
 async fn busier_city(w: &World) {
     for n in 20..40u128 {
         let given = ["Hoà", "Lan", "Minh", "Hùng"][n as usize % 4];
-        w.run(register_citizen(n, ("Phạm", "Thị", given), Sex::Female, 1970))
-            .await;
+        w.run(register_citizen(
+            n,
+            ("Phạm", "Thị", given),
+            Sex::Female,
+            1970,
+        ))
+        .await;
         w.run(move_to(n, "11311", "2015-01-01")).await;
     }
     w.try_run_as(
@@ -153,7 +158,10 @@ async fn answers(p: &Projections) -> Vec<String> {
             name: Some(name.to_owned()),
             ..BusinessFilter::default()
         };
-        let page = p.search_businesses(&filter, 50, None).await.expect("search");
+        let page = p
+            .search_businesses(&filter, 50, None)
+            .await
+            .expect("search");
         out.push(format!(
             "businesses {name}: {:?}",
             ids(&page, |b| b.id.into())
@@ -185,7 +193,11 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
             )
             .await;
         reference.catch_up().await.expect("catch up");
-        assert_eq!(reference.bulk_loaded(), 0, "the reference takes no bulk path");
+        assert_eq!(
+            reference.bulk_loaded(),
+            0,
+            "the reference takes no bulk path"
+        );
         let digest = reference.digest().await.expect("digest");
         let expected = answers(&reference).await;
         assert_eq!(
@@ -207,7 +219,11 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
             let p = w.projections(&file, with_flavour(config)).await;
             p.rebuild().await.expect("rebuild");
             assert_eq!(p.position(), end);
-            assert_eq!(p.bulk_loaded(), end, "{file}: the rebuild took the bulk path");
+            assert_eq!(
+                p.bulk_loaded(),
+                end,
+                "{file}: the rebuild took the bulk path"
+            );
             assert_eq!(p.digest().await.expect("digest"), digest, "{file}");
             assert_eq!(answers(&p).await, expected, "{file}");
             drop(p);
@@ -222,7 +238,11 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
                 with_flavour(per_batch()),
             )
             .await;
-        let n = if flavour == SearchFlavour::Fts5 { 25 } else { 26 };
+        let n = if flavour == SearchFlavour::Fts5 {
+            25
+        } else {
+            26
+        };
         w.run(move_to(n, "10507", "2026-01-01")).await;
         w.run(Command::RenameBusiness(RenameBusiness {
             business: bid(2),
@@ -385,7 +405,10 @@ async fn an_interrupted_bulk_build_is_resumed_in_process_and_rebuilt_after_a_res
         .expect("open");
     assert!(p.rebuild().await.is_err(), "the read failure is reported");
     let reached = p.position();
-    assert!(reached > 0 && reached <= end / 2, "commits went in: {reached}");
+    assert!(
+        reached > 0 && reached <= end / 2,
+        "commits went in: {reached}"
+    );
     assert_eq!(
         has_mark_and_index(&path),
         (true, false),
@@ -412,7 +435,11 @@ async fn an_interrupted_bulk_build_is_resumed_in_process_and_rebuilt_after_a_res
     drop(p);
     assert_eq!(has_mark_and_index(&path), (true, false));
     let p = w.projections("interrupted.db", per_batch()).await;
-    assert_eq!(p.position(), 0, "the half-built file was not taken for a good one");
+    assert_eq!(
+        p.position(),
+        0,
+        "the half-built file was not taken for a good one"
+    );
     p.catch_up().await.expect("catch up");
     assert_eq!(p.digest().await.expect("digest"), digest);
 }

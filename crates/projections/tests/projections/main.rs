@@ -1,8 +1,8 @@
 //! The read models against an event log (in memory) filled through `decide`.
 
+mod bulk;
 #[path = "../common/mod.rs"]
 mod common;
-mod bulk;
 mod progress;
 mod queries;
 mod rebuild;
