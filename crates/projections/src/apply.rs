@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
 use citydb_domain::business::Business;
@@ -69,18 +69,7 @@ pub(crate) fn apply_batch(
         if category == "command" {
             continue;
         }
-        tx.prepare_cached(
-            "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                to_i64(event.position),
-                category,
-                event.event_type,
-                event.stream_id.as_str()
-            ])
-        })
-        .map_err(storage)?;
+        record_change(&tx, event)?;
         if RecordKind::from_category(category).is_none() {
             // Key claims and categories this build does not know feed no read model.
             continue;
@@ -103,7 +92,7 @@ pub(crate) fn apply_batch(
             // folding twice would corrupt the state, so it is checked rather than assumed.
             continue;
         }
-        match fold(slot, event) {
+        match fold(slot.id, &slot.state, event) {
             Ok(record) => {
                 slot.state = Some(record);
                 slot.seq.get_or_insert(to_i64(event.position));
@@ -118,7 +107,25 @@ pub(crate) fn apply_batch(
         slot.dirty = true;
     }
     for slot in slots.values().filter(|s| s.dirty) {
-        store(&tx, slot, flavour)?;
+        // A stream whose first event failed has no state: nothing to show, only its errors.
+        let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version) else {
+            continue;
+        };
+        let row = StoredRecord {
+            id: slot.id,
+            seq,
+            version,
+            last_position: slot.last_position,
+            record,
+        };
+        let encoded = encode(row.id, row.record)?;
+        store(
+            &tx,
+            &row,
+            &encoded,
+            Prior::State(slot.before.as_ref()),
+            flavour,
+        )?;
     }
     tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
         .and_then(|mut s| s.execute([next.to_string()]))
@@ -127,8 +134,33 @@ pub(crate) fn apply_batch(
     Ok(BatchOutcome { next, failed })
 }
 
-/// Upcasts and evolves one event onto the slot's state; the error is the reason recorded.
-fn fold(slot: &Slot, event: &RecordedEvent) -> Result<Record, String> {
+/// One change-feed row: every projected event but command markers.
+pub(crate) fn record_change(
+    conn: &Connection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            to_i64(event.position),
+            event.stream_id.category(),
+            event.event_type,
+            event.stream_id.as_str()
+        ])
+    })
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// Upcasts and evolves one event onto the state of record `id`; the error is the reason
+/// recorded. The state is cloned, not taken: on failure the record keeps its last good state.
+pub(crate) fn fold(
+    id: RecordId,
+    state: &Option<Record>,
+    event: &RecordedEvent,
+) -> Result<Record, String> {
     if event.data.is_empty() {
         return Err("the payload has been redacted".to_owned());
     }
@@ -136,19 +168,19 @@ fn fold(slot: &Slot, event: &RecordedEvent) -> Result<Record, String> {
         serde_json::from_slice(&event.data).map_err(|e| format!("payload is not JSON: {e}"))?;
     let domain_event = upcast(&event.event_type, event.schema_version, &data)
         .map_err(|e| format!("upcast: {e}"))?;
-    let record = evolve(slot.state.clone(), &domain_event).map_err(|e| format!("evolve: {e}"))?;
-    if record.id() != slot.id {
+    let record = evolve(state.clone(), &domain_event).map_err(|e| format!("evolve: {e}"))?;
+    if record.id() != id {
         return Err(format!(
             "the event describes {} but is on stream {}",
             record.id(),
-            slot.id
+            id
         ));
     }
     Ok(record)
 }
 
-fn record_error(
-    tx: &Transaction<'_>,
+pub(crate) fn record_error(
+    tx: &Connection,
     event: &RecordedEvent,
     reason: &str,
 ) -> Result<(), ProjectionError> {
@@ -177,7 +209,42 @@ fn record_error(
     Ok(())
 }
 
-fn load(tx: &Transaction<'_>, id: RecordId) -> Result<Slot, ProjectionError> {
+fn load(tx: &Connection, id: RecordId) -> Result<Slot, ProjectionError> {
+    Ok(match load_stored(tx, id)? {
+        None => Slot {
+            id,
+            seq: None,
+            version: None,
+            last_position: 0,
+            before: None,
+            state: None,
+            dirty: false,
+        },
+        Some(stored) => Slot {
+            id,
+            seq: Some(stored.seq),
+            version: Some(stored.version),
+            last_position: stored.last_position,
+            before: Some(stored.state.clone()),
+            state: Some(stored.state),
+            dirty: false,
+        },
+    })
+}
+
+/// A record as the file holds it.
+pub(crate) struct Loaded {
+    pub seq: i64,
+    pub version: u64,
+    pub last_position: u64,
+    pub state: Record,
+}
+
+/// The stored row of record `id`, if any.
+pub(crate) fn load_stored(
+    tx: &Connection,
+    id: RecordId,
+) -> Result<Option<Loaded>, ProjectionError> {
     let row: Option<(i64, i64, i64, String)> = tx
         .prepare_cached(
             "SELECT seq, version, last_position, state FROM records WHERE record_id = ?1",
@@ -189,40 +256,105 @@ fn load(tx: &Transaction<'_>, id: RecordId) -> Result<Slot, ProjectionError> {
             .optional()
         })
         .map_err(storage)?;
-    match row {
-        None => Ok(Slot {
-            id,
-            seq: None,
-            version: None,
-            last_position: 0,
-            before: None,
-            state: None,
-            dirty: false,
-        }),
-        Some((seq, version, last_position, json)) => {
-            let record = state::from_json(&json).map_err(|e| {
-                ProjectionError::Corrupt(format!("stored state of {id} cannot be read: {e}"))
-            })?;
-            Ok(Slot {
-                id,
-                seq: Some(seq),
-                version: Some(from_i64(version)),
-                last_position: from_i64(last_position),
-                before: Some(record.clone()),
-                state: Some(record),
-                dirty: false,
-            })
+    row.map(|(seq, version, last_position, json)| {
+        let state = state::from_json(&json).map_err(|e| {
+            ProjectionError::Corrupt(format!("stored state of {id} cannot be read: {e}"))
+        })?;
+        Ok(Loaded {
+            seq,
+            version: from_i64(version),
+            last_position: from_i64(last_position),
+            state,
+        })
+    })
+    .transpose()
+}
+
+/// A record's row as [`store`] writes it.
+pub(crate) struct StoredRecord<'a> {
+    pub id: RecordId,
+    /// Log position of the record's first applied event.
+    pub seq: i64,
+    /// Last stream version consumed (applied or failed).
+    pub version: u64,
+    pub last_position: u64,
+    pub record: &'a Record,
+}
+
+/// What the file holds for a record before [`store`] writes it.
+#[derive(Clone, Copy)]
+pub(crate) enum Prior<'a> {
+    /// The per-batch path: the state as stored (`None`: no row yet), so that index rows that
+    /// did not change are left alone and the FTS5 row is replaced only when the name changed.
+    State(Option<&'a Record>),
+    /// The bulk path, which keeps no copy of the stored state: the child rows (holders, land
+    /// use, representatives) are rewritten, deleted first if the record was `stored` before,
+    /// and the FTS5 name index is left to [`crate::schema::build_indexes`] at the end.
+    Rewrite { stored: bool },
+}
+
+impl Prior<'_> {
+    /// Whether rows of the record may exist in the file.
+    fn stored(self) -> bool {
+        match self {
+            Prior::State(before) => before.is_some(),
+            Prior::Rewrite { stored } => stored,
         }
     }
 }
 
-fn store(tx: &Transaction<'_>, slot: &Slot, flavour: SearchFlavour) -> Result<(), ProjectionError> {
-    // A stream whose first event failed has no state: nothing to show, only its errors.
-    let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version) else {
-        return Ok(());
-    };
+/// The parts of a record's rows that cost CPU to compute: its state as JSON and its name keys.
+/// Apart from [`store`] so that the bulk path computes them on its folding thread while the
+/// writer thread does the SQLite work.
+pub(crate) struct Encoded {
+    json: String,
+    /// The searched name (a citizen's full name, every name of a business) and its keys;
+    /// `None` for a parcel.
+    name: Option<NameKeys>,
+}
+
+struct NameKeys {
+    text: String,
+    exact: String,
+    folded: String,
+}
+
+impl NameKeys {
+    fn of(text: String) -> NameKeys {
+        NameKeys {
+            exact: exact_key(&text),
+            folded: folded_key(&text),
+            text,
+        }
+    }
+}
+
+pub(crate) fn encode(id: RecordId, record: &Record) -> Result<Encoded, ProjectionError> {
     let json = state::to_json(record)
-        .map_err(|e| ProjectionError::Corrupt(format!("cannot serialise {}: {e}", slot.id)))?;
+        .map_err(|e| ProjectionError::Corrupt(format!("cannot serialise {id}: {e}")))?;
+    let name = match record {
+        Record::Citizen(c) => Some(NameKeys::of(c.name.full())),
+        Record::Business(b) => Some(NameKeys::of(business_search_text(b))),
+        Record::Parcel(_) => None,
+    };
+    Ok(Encoded { json, name })
+}
+
+pub(crate) fn store(
+    tx: &Connection,
+    row: &StoredRecord<'_>,
+    encoded: &Encoded,
+    prior: Prior<'_>,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
+    let StoredRecord {
+        id,
+        seq,
+        version,
+        last_position,
+        record,
+    } = *row;
+    let json = &encoded.json;
     tx.prepare_cached(
         "INSERT INTO records(seq, record_id, kind, version, last_position, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -233,18 +365,21 @@ fn store(tx: &Transaction<'_>, slot: &Slot, flavour: SearchFlavour) -> Result<()
     .and_then(|mut s| {
         s.execute(params![
             seq,
-            slot.id.to_string(),
+            id.to_string(),
             record.kind().as_str(),
             to_i64(version),
-            to_i64(slot.last_position),
+            to_i64(last_position),
             json
         ])
     })
     .map_err(storage)?;
-    match record {
-        Record::Citizen(c) => store_citizen(tx, seq, c, slot.before.as_ref(), flavour),
-        Record::Business(b) => store_business(tx, seq, b, slot.before.as_ref(), flavour),
-        Record::Parcel(p) => store_parcel(tx, seq, p),
+    match (record, &encoded.name) {
+        (Record::Citizen(c), Some(name)) => store_citizen(tx, seq, c, name, prior, flavour),
+        (Record::Business(b), Some(name)) => store_business(tx, seq, b, name, prior, flavour),
+        (Record::Parcel(p), _) => store_parcel(tx, seq, p, prior.stored()),
+        (_, None) => Err(ProjectionError::Corrupt(format!(
+            "{id} was encoded without its name keys"
+        ))),
     }
 }
 
@@ -262,14 +397,18 @@ fn business_search_text(b: &Business) -> String {
 }
 
 fn store_citizen(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     seq: i64,
     c: &Citizen,
-    before: Option<&Record>,
+    name: &NameKeys,
+    prior: Prior<'_>,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
-    let full = c.name.full();
-    let (exact, folded) = (exact_key(&full), folded_key(&full));
+    let NameKeys {
+        text: full,
+        exact,
+        folded,
+    } = name;
     let commune = c
         .permanent_residence
         .as_ref()
@@ -292,6 +431,9 @@ fn store_citizen(
         ])
     })
     .map_err(storage)?;
+    let Prior::State(before) = prior else {
+        return Ok(());
+    };
     let name_before = match before {
         Some(Record::Citizen(old)) => Some(old.name.full()),
         _ => None,
@@ -302,22 +444,26 @@ fn store_citizen(
             "citizen_names",
             seq,
             name_before.is_some(),
-            &folded,
-            &exact,
+            folded,
+            exact,
         )?;
     }
     Ok(())
 }
 
 fn store_business(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     seq: i64,
     b: &Business,
-    before: Option<&Record>,
+    name: &NameKeys,
+    prior: Prior<'_>,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
-    let text = business_search_text(b);
-    let (exact, folded) = (exact_key(&text), folded_key(&text));
+    let NameKeys {
+        text,
+        exact,
+        folded,
+    } = name;
     let id = RecordId::from(b.id).to_string();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO businesses(seq, code, name, name_exact, name_folded, commune, status, parent)
@@ -336,27 +482,35 @@ fn store_business(
         ])
     })
     .map_err(storage)?;
-    let (text_before, reps_before) = match before {
-        Some(Record::Business(old)) => (
-            Some(business_search_text(old)),
-            Some(old.legal_representatives.as_slice()),
-        ),
-        _ => (None, None),
+    let reps_changed = match prior {
+        Prior::State(before) => {
+            let (text_before, reps_before) = match before {
+                Some(Record::Business(old)) => (
+                    Some(business_search_text(old)),
+                    Some(old.legal_representatives.as_slice()),
+                ),
+                _ => (None, None),
+            };
+            if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
+                replace_fts(
+                    tx,
+                    "business_names",
+                    seq,
+                    text_before.is_some(),
+                    folded,
+                    exact,
+                )?;
+            }
+            reps_before != Some(b.legal_representatives.as_slice())
+        }
+        Prior::Rewrite { .. } => true,
     };
-    if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
-        replace_fts(
-            tx,
-            "business_names",
-            seq,
-            text_before.is_some(),
-            &folded,
-            &exact,
-        )?;
-    }
-    if reps_before != Some(b.legal_representatives.as_slice()) {
-        tx.prepare_cached("DELETE FROM representatives WHERE business_id = ?1")
-            .and_then(|mut s| s.execute([&id]))
-            .map_err(storage)?;
+    if reps_changed {
+        if prior.stored() {
+            tx.prepare_cached("DELETE FROM representatives WHERE business_id = ?1")
+                .and_then(|mut s| s.execute([&id]))
+                .map_err(storage)?;
+        }
         let mut insert = tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO representatives(business_id, citizen_id, ord) VALUES (?1, ?2, ?3)",
@@ -371,7 +525,13 @@ fn store_business(
     Ok(())
 }
 
-fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), ProjectionError> {
+/// `stored`: rows of the parcel may exist, so its land use and holders are deleted first.
+fn store_parcel(
+    tx: &Connection,
+    seq: i64,
+    p: &Parcel,
+    stored: bool,
+) -> Result<(), ProjectionError> {
     let id = RecordId::from(p.id).to_string();
     let merged_into = match &p.status {
         ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),
@@ -391,9 +551,14 @@ fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), Projec
         ])
     })
     .map_err(storage)?;
-    tx.prepare_cached("DELETE FROM parcel_land_use WHERE seq = ?1")
-        .and_then(|mut s| s.execute([seq]))
-        .map_err(storage)?;
+    if stored {
+        tx.prepare_cached("DELETE FROM parcel_land_use WHERE seq = ?1")
+            .and_then(|mut s| s.execute([seq]))
+            .map_err(storage)?;
+        tx.prepare_cached("DELETE FROM holdings WHERE parcel_id = ?1")
+            .and_then(|mut s| s.execute([&id]))
+            .map_err(storage)?;
+    }
     {
         let mut insert = tx
             .prepare_cached("INSERT OR IGNORE INTO parcel_land_use(seq, land_use) VALUES (?1, ?2)")
@@ -404,9 +569,6 @@ fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), Projec
                 .map_err(storage)?;
         }
     }
-    tx.prepare_cached("DELETE FROM holdings WHERE parcel_id = ?1")
-        .and_then(|mut s| s.execute([&id]))
-        .map_err(storage)?;
     let mut insert = tx
         .prepare_cached(
             "INSERT OR REPLACE INTO holdings(parcel_id, holder_id, share, ord) VALUES (?1, ?2, ?3, ?4)",
@@ -426,7 +588,7 @@ fn store_parcel(tx: &Transaction<'_>, seq: i64, p: &Parcel) -> Result<(), Projec
 }
 
 fn replace_fts(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: &str,
     seq: i64,
     existed: bool,

@@ -41,6 +41,7 @@
 //! without it, indexed key columns give full-name prefix search.
 
 mod apply;
+mod bulk;
 mod error;
 mod query;
 mod schema;
@@ -48,6 +49,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +67,7 @@ use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
 // The statuses the filters take are the domain's.
+pub use bulk::BulkConfig;
 pub use citydb_domain::business::BusinessStatusKind;
 pub use citydb_domain::citizen::CitizenStatus;
 pub use citydb_domain::parcel::ParcelStatusKind;
@@ -89,6 +92,8 @@ pub struct ProjectionConfig {
     pub follow: bool,
     /// Force a name-search flavour; `None` uses FTS5 when the linked SQLite has it.
     pub search: Option<SearchFlavour>,
+    /// When and how the projector takes the bulk path (see [`BulkConfig`]).
+    pub bulk: BulkConfig,
 }
 
 impl Default for ProjectionConfig {
@@ -98,6 +103,7 @@ impl Default for ProjectionConfig {
             read_connections: 4,
             follow: true,
             search: None,
+            bulk: BulkConfig::default(),
         }
     }
 }
@@ -131,6 +137,8 @@ struct Shared {
     readers: Arc<BlockingPool<Connection>>,
     /// The committed checkpoint: the next log position to project.
     position: watch::Sender<u64>,
+    /// Events projected through the bulk path since open.
+    bulk_loaded: AtomicU64,
 }
 
 struct Writer {
@@ -139,6 +147,9 @@ struct Writer {
     /// `None` until first use and after any failure: then re-created from the committed
     /// checkpoint, so an event read but not committed is read again.
     sub: Option<Subscription>,
+    /// A bulk load started and did not finish (the file has `schema::BULK_MARK`, its indexes
+    /// may be missing): the next step must be the bulk path again, never a batch.
+    bulk_unfinished: bool,
 }
 
 impl Drop for Handle {
@@ -193,8 +204,10 @@ impl Projections {
                     writer: tokio::sync::Mutex::new(Writer {
                         conn: Some(conn),
                         sub: None,
+                        bulk_unfinished: false,
                     }),
                     position,
+                    bulk_loaded: AtomicU64::new(0),
                 }),
                 follower: Mutex::new(None),
             }),
@@ -254,12 +267,14 @@ impl Projections {
     }
 
     /// Projects at most one batch of up to `max` events; returns how many events it consumed
-    /// (0 when caught up).
+    /// (0 when caught up). After an interrupted bulk load it resumes that load instead, to
+    /// the log's head: the file's indexes are only complete once it ends.
     pub async fn project_batch(&self, max: usize) -> Result<usize, ProjectionError> {
         self.shared().project_batch(max).await
     }
 
-    /// Projects until caught up with the log as it is now; returns the new position.
+    /// Projects until caught up with the log as it is now; returns the new position. Far
+    /// behind (see [`BulkConfig::threshold`]) it takes the bulk path first.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let shared = self.shared();
         // The log's head, read from storage: an append is acknowledged a moment before the head
@@ -269,7 +284,7 @@ impl Projections {
         };
         let mut head = shared.log.watch_head();
         loop {
-            let consumed = self.project_batch(shared.config.batch_size).await?;
+            let consumed = shared.step().await?;
             let position = self.position();
             if position > target {
                 return Ok(position);
@@ -282,12 +297,22 @@ impl Projections {
         }
     }
 
-    /// Drops every read model and replays the log from position 0, returning once caught up
-    /// with the log as it was when the replay ended. Readers see the models refill meanwhile.
+    /// Drops every read model and builds them again from the whole log, returning once caught
+    /// up with the log as it was when the replay ended: the way to build the read models as
+    /// fast as this node can (after a bulk import, or on demand). It takes the bulk path
+    /// (`bulk` module: states in memory, large unsynced transactions, indexes built once at
+    /// the end, a mark that has a half-built file rebuilt after a crash), then the per-batch
+    /// path for what was appended meanwhile. The read models equal those of the per-batch
+    /// path event by event ([`digest`](Self::digest)). Readers see the models refill
+    /// meanwhile, without their indexes until the end.
     pub async fn rebuild(&self) -> Result<(), ProjectionError> {
         let was_following = self.stop().await;
         let result = async {
             self.shared().reset().await?;
+            let shared = self.shared();
+            let mut writer = shared.writer.lock().await;
+            shared.bulk(&mut writer).await?;
+            drop(writer);
             self.catch_up().await.map(|_| ())
         }
         .await;
@@ -295,6 +320,12 @@ impl Projections {
             self.start()?;
         }
         result
+    }
+
+    /// Events projected through the bulk path since open (a rebuild, a catch-up far behind):
+    /// for logs and tests.
+    pub fn bulk_loaded(&self) -> u64 {
+        self.shared().bulk_loaded.load(Ordering::Relaxed)
     }
 
     /// The next log position to project: every event below it is in the read models.
@@ -581,14 +612,41 @@ impl Shared {
         result
     }
 
-    async fn project_batch(&self, max: usize) -> Result<usize, ProjectionError> {
+    async fn project_batch(self: &Arc<Self>, max: usize) -> Result<usize, ProjectionError> {
         let mut writer = self.writer.lock().await;
+        if writer.bulk_unfinished {
+            return self.bulk(&mut writer).await;
+        }
+        self.batch(&mut writer, max).await
+    }
+
+    /// One step of the projector: the bulk path when far behind the log (or to resume an
+    /// interrupted bulk load), else one batch.
+    async fn step(self: &Arc<Self>) -> Result<usize, ProjectionError> {
+        let mut writer = self.writer.lock().await;
+        if writer.bulk_unfinished || self.far_behind() {
+            return self.bulk(&mut writer).await;
+        }
+        self.batch(&mut writer, self.config.batch_size).await
+    }
+
+    /// At least [`BulkConfig::threshold`] events behind the head the log has announced, and at
+    /// least as many as are projected: then building the indexes anew at the end costs less
+    /// than maintaining them row by row.
+    fn far_behind(&self) -> bool {
+        let position = *self.position.borrow();
+        let head = *self.log.watch_head().borrow();
+        head.is_some_and(|head| {
+            let behind = (head + 1).saturating_sub(position);
+            behind >= self.config.bulk.threshold && behind >= position
+        })
+    }
+
+    async fn batch(&self, writer: &mut Writer, max: usize) -> Result<usize, ProjectionError> {
         if writer.conn.is_none() {
             // The last apply was abandoned mid-way: whether it committed is known only to the
             // file, so restart from the file's checkpoint.
-            let checkpoint = self
-                .with_writer(&mut writer, |c| schema::checkpoint(c))
-                .await?;
+            let checkpoint = self.with_writer(writer, |c| schema::checkpoint(c)).await?;
             self.position.send_replace(checkpoint);
             writer.sub = None;
         }
@@ -609,9 +667,7 @@ impl Shared {
         let consumed = events.len();
         let flavour = self.flavour;
         match self
-            .with_writer(&mut writer, move |c| {
-                apply::apply_batch(c, &events, flavour)
-            })
+            .with_writer(writer, move |c| apply::apply_batch(c, &events, flavour))
             .await
         {
             Ok(outcome) => {
@@ -625,12 +681,120 @@ impl Shared {
         }
     }
 
+    /// The bulk path (module `bulk`) from the committed checkpoint to the log's head as it is
+    /// now; returns the events consumed. The log is read ahead on a task of its own (its reads
+    /// run on the log's threads) while the load folds and writes on a blocking thread.
+    async fn bulk(self: &Arc<Self>, writer: &mut Writer) -> Result<usize, ProjectionError> {
+        /// Events per read of the log.
+        const CHUNK: u64 = 8192;
+        let Some(target) = self.log.head().await?.map(|h| h.position) else {
+            return Ok(0);
+        };
+        let from = *self.position.borrow();
+        if from > target && !writer.bulk_unfinished {
+            return Ok(0);
+        }
+        let (chunks, mut received) = tokio::sync::mpsc::channel(4);
+        let log = self.log.clone();
+        let reader = tokio::spawn(async move {
+            let mut next = from;
+            while next <= target {
+                let read = log
+                    .read_all(next, CHUNK.min(target + 1 - next) as usize)
+                    .await;
+                let stop = match &read {
+                    Ok(events) => match events.last() {
+                        Some(last) => {
+                            next = last.position + 1;
+                            false
+                        }
+                        None => true,
+                    },
+                    Err(_) => true,
+                };
+                if chunks.send(read).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        // Dropping this future (the follower stopped) stops the reader, and with it the load,
+        // which then leaves the mark behind.
+        struct AbortOnDrop(JoinHandle<()>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _reader = AbortOnDrop(reader);
+        writer.bulk_unfinished = true;
+        writer.sub = None;
+        let started = std::time::Instant::now();
+        let existing = writer.conn.take();
+        let (path, flavour, config) = (self.path.clone(), self.flavour, self.config.bulk);
+        let shared = self.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match existing {
+                Some(conn) => conn,
+                None => match schema::open_writer(&path, Some(flavour)) {
+                    Ok((conn, _, _)) => conn,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            if let Err(e) = bulk::start(&conn, flavour) {
+                bulk::abandon(&conn);
+                return (Some(conn), Err(e));
+            }
+            let mut next_chunk = || {
+                received
+                    .blocking_recv()
+                    .map(|chunk| chunk.map_err(Into::into))
+            };
+            // Counted before the position is published: whoever waits for it sees both.
+            let published = AtomicU64::new(from);
+            let publish = |next: u64| {
+                let before = published.swap(next, Ordering::Relaxed);
+                shared
+                    .bulk_loaded
+                    .fetch_add(next.saturating_sub(before), Ordering::Relaxed);
+                shared.position.send_replace(next);
+            };
+            let (conn, result) = bulk::run(
+                conn,
+                &path,
+                flavour,
+                config,
+                target,
+                &mut next_chunk,
+                &publish,
+            );
+            (
+                Some(conn),
+                result.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            )
+        })
+        .await
+        .map_err(|e| ProjectionError::Storage(format!("bulk load task failed: {e}")))?;
+        writer.conn = conn;
+        if let Ok(events) = result {
+            writer.bulk_unfinished = false;
+            tracing::info!(
+                from,
+                events,
+                seconds = started.elapsed().as_secs_f64(),
+                "read models built in bulk from the log"
+            );
+        }
+        result
+    }
+
     async fn reset(&self) -> Result<(), ProjectionError> {
         let mut writer = self.writer.lock().await;
         let flavour = self.flavour;
         self.with_writer(&mut writer, move |c| schema::reset(c, flavour))
             .await?;
         writer.sub = None;
+        // The tables were dropped with the mark: nothing of an interrupted load is left.
+        writer.bulk_unfinished = false;
         self.position.send_replace(0);
         Ok(())
     }
@@ -646,7 +810,7 @@ async fn follow(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match shared.project_batch(shared.config.batch_size).await {
+        match shared.step().await {
             Ok(n) if n > 0 => {
                 backoff = FIRST_BACKOFF;
                 // Let readers' blocking tasks and other work in between long replays.

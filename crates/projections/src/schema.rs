@@ -67,11 +67,6 @@ CREATE TABLE citizens (
     status      TEXT NOT NULL,            -- alive | deceased | merged
     merged_into TEXT                      -- survivor's record id
 );
-CREATE INDEX citizens_pin ON citizens(pin);
-CREATE INDEX citizens_commune ON citizens(commune, seq);
-CREATE INDEX citizens_status ON citizens(status, seq);
-CREATE INDEX citizens_birth_year ON citizens(birth_year, seq);
-CREATE INDEX citizens_merged_into ON citizens(merged_into) WHERE merged_into IS NOT NULL;
 
 CREATE TABLE businesses (
     seq         INTEGER PRIMARY KEY,      -- = records.seq
@@ -83,10 +78,6 @@ CREATE TABLE businesses (
     status      TEXT NOT NULL,            -- active | suspended | dissolved
     parent      TEXT                      -- parent's record id, for branches
 );
-CREATE INDEX businesses_code ON businesses(code);
-CREATE INDEX businesses_commune ON businesses(commune, seq);
-CREATE INDEX businesses_status ON businesses(status, seq);
-CREATE INDEX businesses_parent ON businesses(parent) WHERE parent IS NOT NULL;
 
 CREATE TABLE parcels (
     seq         INTEGER PRIMARY KEY,      -- = records.seq
@@ -95,16 +86,12 @@ CREATE TABLE parcels (
     status      TEXT NOT NULL,            -- active | retired (retired, split or merged away)
     merged_into TEXT                      -- target parcel's record id
 );
-CREATE INDEX parcels_key ON parcels(parcel_key);
-CREATE INDEX parcels_commune ON parcels(commune, seq);
-CREATE INDEX parcels_status ON parcels(status, seq);
 
 CREATE TABLE parcel_land_use (
     seq      INTEGER NOT NULL,
     land_use TEXT NOT NULL,
     PRIMARY KEY (seq, land_use)
 ) WITHOUT ROWID;
-CREATE INDEX parcel_land_use_code ON parcel_land_use(land_use, seq);
 
 -- Rights holders: parcel <-> citizen or business, with the share as written (\"1/2\").
 CREATE TABLE holdings (
@@ -114,7 +101,6 @@ CREATE TABLE holdings (
     ord       INTEGER NOT NULL,           -- position in the parcel's holder list
     PRIMARY KEY (parcel_id, holder_id)
 ) WITHOUT ROWID;
-CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
 
 CREATE TABLE representatives (
     business_id TEXT NOT NULL,
@@ -122,7 +108,6 @@ CREATE TABLE representatives (
     ord         INTEGER NOT NULL,
     PRIMARY KEY (business_id, citizen_id)
 ) WITHOUT ROWID;
-CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
 
 -- Every projected event but command markers, for the change feed's filters.
 CREATE TABLE changes (
@@ -131,8 +116,6 @@ CREATE TABLE changes (
     event_type TEXT NOT NULL,
     stream_id  TEXT NOT NULL
 );
-CREATE INDEX changes_category ON changes(category, position);
-CREATE INDEX changes_event_type ON changes(event_type, position);
 
 -- Events the projector could not apply (see the crate docs): it records them and goes on.
 CREATE TABLE projection_errors (
@@ -142,6 +125,29 @@ CREATE TABLE projection_errors (
     event_type     TEXT NOT NULL,
     reason         TEXT NOT NULL
 );
+";
+
+/// The secondary indexes of the tables above. Apart from [`TABLES`] so that the bulk path
+/// ([`crate::bulk`]) can drop them, load the rows, and create them once at the end: one sort
+/// per index instead of a B-tree insertion per row.
+const SECONDARY_INDEXES: &str = "
+CREATE INDEX citizens_pin ON citizens(pin);
+CREATE INDEX citizens_commune ON citizens(commune, seq);
+CREATE INDEX citizens_status ON citizens(status, seq);
+CREATE INDEX citizens_birth_year ON citizens(birth_year, seq);
+CREATE INDEX citizens_merged_into ON citizens(merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX businesses_code ON businesses(code);
+CREATE INDEX businesses_commune ON businesses(commune, seq);
+CREATE INDEX businesses_status ON businesses(status, seq);
+CREATE INDEX businesses_parent ON businesses(parent) WHERE parent IS NOT NULL;
+CREATE INDEX parcels_key ON parcels(parcel_key);
+CREATE INDEX parcels_commune ON parcels(commune, seq);
+CREATE INDEX parcels_status ON parcels(status, seq);
+CREATE INDEX parcel_land_use_code ON parcel_land_use(land_use, seq);
+CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
+CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
+CREATE INDEX changes_category ON changes(category, position);
+CREATE INDEX changes_event_type ON changes(event_type, position);
 ";
 
 /// Name indexes when FTS5 is available: folded and exact tokens of each name, rowid = `seq`.
@@ -340,7 +346,12 @@ pub(crate) fn damage(path: &Path) -> Option<String> {
                 .collect::<Result<Vec<_>, _>>()
         });
     match complaints {
-        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => None,
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => match has_bulk_mark(&conn) {
+            Ok(false) => None,
+            Ok(true) => Some("a bulk build of the read models was interrupted".to_owned()),
+            // No meta table: an empty file, or one open_writer recreates anyway.
+            Err(_) => None,
+        },
         Ok(rows) => Some(rows.join("; ")),
         Err(e) => Some(e.to_string()),
     }
@@ -384,6 +395,7 @@ pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
         }
     }
     tx.execute_batch(TABLES).map_err(storage)?;
+    tx.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     match flavour {
         SearchFlavour::Fts5 => tx.execute_batch(FTS_TABLES).map_err(storage)?,
         SearchFlavour::Plain => tx.execute_batch(PLAIN_NAME_INDEXES).map_err(storage)?,
@@ -398,6 +410,74 @@ pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
     ))
     .map_err(storage)?;
     tx.commit().map_err(storage)
+}
+
+/// The `meta` key present while the bulk path ([`crate::bulk`]) is building the file: committed
+/// (and synced) before the first row is written unsynced, removed (and synced) after the last
+/// index is built. A file that still has it was left by an interrupted bulk build: its indexes
+/// may be missing and, after a power cut, any page may be older than the others, so
+/// [`damage`] reports it and the file is removed and rebuilt.
+pub(crate) const BULK_MARK: &str = "bulk-build";
+
+/// Whether the file carries [`BULK_MARK`].
+pub(crate) fn has_bulk_mark(conn: &Connection) -> Result<bool, ProjectionError> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM meta WHERE key = ?1)",
+        [BULK_MARK],
+        |r| r.get(0),
+    )
+    .map_err(storage)
+}
+
+/// Drops every secondary index and empties the FTS5 name indexes, ahead of a bulk load that
+/// rebuilds them with [`build_indexes`]. The tables' own keys (and `records.record_id`'s
+/// uniqueness) stay: the load looks rows up by them.
+pub(crate) fn drop_indexes(
+    conn: &Connection,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
+    let names: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .map_err(storage)?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(storage)?
+            .collect::<Result<_, _>>()
+            .map_err(storage)?
+    };
+    for name in names {
+        conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+            .map_err(storage)?;
+    }
+    if flavour == SearchFlavour::Fts5 {
+        conn.execute_batch(
+            "INSERT INTO citizen_names(citizen_names) VALUES ('delete-all');
+             INSERT INTO business_names(business_names) VALUES ('delete-all');",
+        )
+        .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Creates the indexes [`drop_indexes`] dropped and fills the FTS5 name indexes from the name
+/// columns, which hold exactly what the row-by-row path indexes (`folded_key`/`exact_key` of
+/// the citizen's full name, of every name of a business).
+pub(crate) fn build_indexes(
+    conn: &Connection,
+    flavour: SearchFlavour,
+) -> Result<(), ProjectionError> {
+    conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
+    match flavour {
+        SearchFlavour::Fts5 => conn
+            .execute_batch(
+                "INSERT INTO citizen_names(rowid, folded, exact)
+                     SELECT seq, name_folded, name_exact FROM citizens ORDER BY seq;
+                 INSERT INTO business_names(rowid, folded, exact)
+                     SELECT seq, name_folded, name_exact FROM businesses ORDER BY seq;",
+            )
+            .map_err(storage),
+        SearchFlavour::Plain => conn.execute_batch(PLAIN_NAME_INDEXES).map_err(storage),
+    }
 }
 
 /// The next position to project, as committed.

@@ -106,6 +106,15 @@ impl World {
             id: "steward-lan".to_owned(),
             role: StewardRole::Steward,
         };
+        self.try_run_as(command, &actor).await
+    }
+
+    /// [`World::try_run`] by another actor (a supervisor approving a correction).
+    pub async fn try_run_as(
+        &self,
+        command: &Command,
+        actor: &Actor,
+    ) -> Result<AppendOutcome, DomainError> {
         let reads = command.reads();
         let mut targets: Vec<Target> = reads
             .records
@@ -128,7 +137,7 @@ impl World {
                     }
                 }
             }
-            match decide(&snapshot, command, &actor) {
+            match decide(&snapshot, command, actor) {
                 Err(DomainError::NotLoaded(t)) => {
                     assert!(!targets.contains(&t), "decide asked twice for {t}");
                     targets.push(t);

@@ -1,5 +1,6 @@
 //! The read models against an event log (in memory) filled through `decide`.
 
+mod bulk;
 #[path = "../common/mod.rs"]
 mod common;
 mod progress;

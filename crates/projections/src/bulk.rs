@@ -1,0 +1,587 @@
+//! The bulk path: building the read models from a long stretch of the log at once — a rebuild,
+//! the first start of a node, a catch-up after a bulk import. Same rows as the per-batch path
+//! ([`crate::apply`]), written differently:
+//!
+//! - **Indexes once, at the end.** Every secondary index is dropped and the FTS5 name indexes
+//!   emptied first; the rows go into the bare tables; [`schema::build_indexes`] then sorts each
+//!   index once and fills the name indexes from the name columns.
+//! - **States in memory.** The records touched stay in memory between transactions (up to
+//!   [`BulkConfig::records_in_memory`]) and each is written once per transaction, instead of
+//!   being read back, decoded and re-encoded per batch.
+//! - **Large transactions without fsync.** One transaction per [`BulkConfig::commit_every`]
+//!   events, each with its checkpoint (so positions still publish as it goes), under
+//!   `synchronous = OFF`.
+//! - **Two cores.** The log is read ahead by the caller (on the log's own threads); this
+//!   thread decodes, upcasts and folds; a writer thread does every SQLite write.
+//!
+//! The file is disposable, but it must never pass as good when it is not. [`start`] commits the
+//! [`schema::BULK_MARK`] with a full sync before the first unsynced write, and `finish`
+//! removes it only after the indexes are built and every page is synced. Every version of the
+//! `meta` page written in between holds the mark, so after a crash or a power cut at any moment
+//! the file either has the mark — and `schema::damage` has it removed and rebuilt on the next
+//! open — or is complete. Within one process, an interrupted load leaves the mark and the next
+//! step of the projector resumes it through this path (never through the per-batch path, which
+//! would maintain indexes that are not there).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use rusqlite::Connection;
+
+use citydb_domain::{Record, RecordId, RecordKind};
+use citydb_log::RecordedEvent;
+
+use crate::apply::{
+    Encoded, Prior, StoredRecord, encode, fold, load_stored, record_change, record_error, store,
+};
+use crate::error::{ProjectionError, storage};
+use crate::schema::{self, SearchFlavour};
+
+/// Tuning of the bulk path (see [`crate::ProjectionConfig::bulk`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BulkConfig {
+    /// The per-batch projector switches to the bulk path when it is at least this many events
+    /// behind the log's head and at least as many as it has projected already (the indexes are
+    /// rebuilt at the end, a cost that grows with the whole file). `u64::MAX` never switches;
+    /// [`crate::Projections::rebuild`] always uses the bulk path.
+    pub threshold: u64,
+    /// Events per transaction. Each commit publishes its position.
+    pub commit_every: u64,
+    /// Records whose state is kept in memory across transactions; beyond it, the states are
+    /// dropped after a commit and read back from the file when their streams go on.
+    pub records_in_memory: usize,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            threshold: 50_000,
+            commit_every: 1_000_000,
+            // About 2 KB each (the domain record, its key, the copy being written): 2 GB.
+            records_in_memory: 1_000_000,
+        }
+    }
+}
+
+/// A record stream's state while the load runs.
+struct Slot {
+    id: RecordId,
+    /// `None` until the record's first event has been applied.
+    seq: Option<i64>,
+    /// Last stream version consumed (applied or failed).
+    version: Option<u64>,
+    last_position: u64,
+    state: Option<Record>,
+    /// Whether the file may hold rows of this record (written by an earlier commit).
+    stored: bool,
+    dirty: bool,
+    /// The transaction (counted from 0) in which the record last changed.
+    touched: u64,
+}
+
+/// Marks the file as under bulk build and drops its indexes, in one synced transaction, then
+/// turns syncing off for the load.
+pub(crate) fn start(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(storage)?;
+    let tx = conn.unchecked_transaction().map_err(storage)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, '1')",
+        [schema::BULK_MARK],
+    )
+    .map_err(storage)?;
+    schema::drop_indexes(&tx, flavour)?;
+    tx.commit().map_err(storage)?;
+    // The mark into the database file itself, synced: from here on any page may be written
+    // without a sync, and the mark's page is only ever rewritten with the mark in it.
+    checkpoint_wal(conn)?;
+    // Larger than the per-batch cache: the load writes large transactions.
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA threads = 2;")
+        .map_err(storage)
+}
+
+/// Copies the whole WAL into the database file and truncates it; under `synchronous = FULL`
+/// SQLite syncs the file before the WAL is reset. It must complete: a WAL left behind would be
+/// reset later by an unsynced checkpoint, and its synced pages (the mark) with it. It waits for
+/// readers (the busy timeout); if they still hold the WAL, the load fails and is retried.
+fn checkpoint_wal(conn: &Connection) -> Result<(), ProjectionError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(storage)?;
+    if busy != 0 {
+        return Err(ProjectionError::Storage(
+            "readers held the projections WAL; the bulk load will be retried".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the load's events come from: chunks in log order, ending at `target`.
+pub(crate) type Chunks<'a> =
+    dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
+
+/// Runs one bulk load from the file's checkpoint through log position `target`, after
+/// [`start`], on two threads: this one reads the chunks and folds the events into the states
+/// in memory; a writer thread owns `conn` and does every SQLite write (change rows, failures,
+/// record rows, commits, the indexes at the end). `publish` is called by the writer with each
+/// committed checkpoint — except one past `target`, which waits for the indexes. Returns the
+/// connection and the events consumed; on an error the transaction is rolled back, the bulk
+/// settings left, and the mark kept.
+pub(crate) fn run(
+    conn: Connection,
+    path: &Path,
+    flavour: SearchFlavour,
+    config: BulkConfig,
+    target: u64,
+    next_chunk: &mut Chunks<'_>,
+    publish: &(dyn Fn(u64) + Sync),
+) -> (Connection, Result<u64, ProjectionError>) {
+    let opening = (|| {
+        let first = schema::checkpoint(&conn)?;
+        let file_has_records: bool = conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))
+            .map_err(storage)?;
+        Ok::<_, ProjectionError>((first, file_has_records))
+    })();
+    let (first, file_has_records) = match opening {
+        Ok(opened) => opened,
+        Err(e) => return (conn, Err(e)),
+    };
+    let (jobs, received) = mpsc::sync_channel::<Job>(16);
+    let (acks, acked) = mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let result = write(&conn, flavour, target, &received, &acks, publish);
+            if result.is_err() {
+                abandon(&conn);
+            }
+            (conn, result)
+        });
+        let mut fold = Fold {
+            path,
+            config,
+            next: first,
+            slots: HashMap::new(),
+            reader: None,
+            file_has_records,
+            since_commit: 0,
+            commits: 0,
+            failed: 0,
+            jobs,
+            acked,
+        };
+        let folded = fold.run(next_chunk, target);
+        // Dropping the sender without `Finish` makes the writer roll back.
+        drop(fold);
+        let (conn, written) = match writer.join() {
+            Ok(joined) => joined,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        // The writer's error is the cause when both failed (the fold then only saw it leave).
+        let result = written.and(folded).map(|next| next - first);
+        (conn, result)
+    })
+}
+
+/// What the folding thread asks the writer thread to do, in order.
+enum Job {
+    /// Change rows of these events (command markers skipped), and the failures among them.
+    Events {
+        events: Vec<RecordedEvent>,
+        failures: Vec<(usize, String)>,
+    },
+    /// Record rows (with their child rows) to write.
+    Records(Vec<Dirty>),
+    /// Commit with this checkpoint, then acknowledge it.
+    Commit(u64),
+    /// Build the indexes, sync and remove the mark: the load is complete.
+    Finish,
+}
+
+/// A record's state to write, moved or cloned out of the fold's memory.
+struct Dirty {
+    id: RecordId,
+    seq: i64,
+    version: u64,
+    last_position: u64,
+    record: Record,
+    /// Its JSON and name keys, computed on the folding thread.
+    encoded: Encoded,
+    /// Whether the file may hold rows of this record already.
+    stored: bool,
+}
+
+/// The folding side: the states of the records in memory, and what the writer is sent.
+struct Fold<'p> {
+    path: &'p Path,
+    config: BulkConfig,
+    /// The next position to fold.
+    next: u64,
+    slots: HashMap<String, Slot>,
+    /// Reads states back from the file (committed rows only), opened on first use.
+    reader: Option<Connection>,
+    /// Whether the file may hold records this load has not seen (a catch-up from a non-zero
+    /// checkpoint, or states dropped from memory): streams not in `slots` are then looked up.
+    file_has_records: bool,
+    since_commit: u64,
+    /// Transactions handed to the writer so far.
+    commits: u64,
+    /// Events that could not be applied (recorded in `projection_errors`).
+    failed: usize,
+    jobs: SyncSender<Job>,
+    acked: Receiver<u64>,
+}
+
+impl Fold<'_> {
+    /// Folds every chunk, then hands the writer the last records and `Finish`; returns the
+    /// final checkpoint.
+    fn run(&mut self, next_chunk: &mut Chunks<'_>, target: u64) -> Result<u64, ProjectionError> {
+        while let Some(chunk) = next_chunk() {
+            let chunk = chunk?;
+            let mut failures = Vec::new();
+            for (i, event) in chunk.iter().enumerate() {
+                if let Some(reason) = self.apply(event)? {
+                    failures.push((i, reason));
+                }
+            }
+            self.failed += failures.len();
+            self.send(Job::Events {
+                events: chunk,
+                failures,
+            })?;
+            if self.since_commit >= self.config.commit_every {
+                self.commit()?;
+            }
+        }
+        if self.next <= target {
+            // The chunks ended early: the log ended before the head it announced (its error,
+            // if any, came as a chunk), or this load was dropped.
+            return Err(ProjectionError::Storage(format!(
+                "the log ended at position {} before its head {target}",
+                self.next
+            )));
+        }
+        let mut last: Vec<Slot> = std::mem::take(&mut self.slots)
+            .into_values()
+            .filter(|slot| slot.dirty)
+            .collect();
+        last.sort_unstable_by_key(|slot| slot.seq);
+        let mut records = Records::new(&self.jobs);
+        for slot in last {
+            records.push(slot.into_dirty()?)?;
+        }
+        records.flush()?;
+        self.send(Job::Commit(self.next))?;
+        self.send(Job::Finish)?;
+        if self.failed > 0 {
+            tracing::warn!(
+                failed = self.failed,
+                "events could not be projected; recorded in projection_errors"
+            );
+        }
+        Ok(self.next)
+    }
+
+    fn send(&self, job: Job) -> Result<(), ProjectionError> {
+        self.jobs.send(job).map_err(|_| writer_stopped())
+    }
+
+    /// The per-event rules of [`crate::apply::apply_batch`], against the states in memory;
+    /// returns why the event could not be applied, if it could not.
+    fn apply(&mut self, event: &RecordedEvent) -> Result<Option<String>, ProjectionError> {
+        if event.position < self.next {
+            return Ok(None);
+        }
+        if event.position != self.next {
+            return Err(ProjectionError::Corrupt(format!(
+                "expected log position {}, got {}",
+                self.next, event.position
+            )));
+        }
+        self.next += 1;
+        self.since_commit += 1;
+        let category = event.stream_id.category();
+        if category == "command" || RecordKind::from_category(category).is_none() {
+            return Ok(None);
+        }
+        let stream = event.stream_id.as_str();
+        if !self.slots.contains_key(stream) {
+            let Ok(id) = stream.parse::<RecordId>() else {
+                return Ok(Some("the stream id is not a record id".to_owned()));
+            };
+            let slot = self.load(id)?;
+            self.slots.insert(stream.to_owned(), slot);
+        }
+        let Some(slot) = self.slots.get_mut(stream) else {
+            return Ok(None);
+        };
+        if slot.version.is_some_and(|v| event.stream_version <= v) {
+            return Ok(None);
+        }
+        let failure = match fold(slot.id, &slot.state, event) {
+            Ok(record) => {
+                slot.state = Some(record);
+                slot.seq.get_or_insert(crate::apply::to_i64(event.position));
+                None
+            }
+            Err(reason) => Some(reason),
+        };
+        slot.version = Some(event.stream_version);
+        slot.last_position = event.position;
+        slot.dirty = true;
+        slot.touched = self.commits;
+        Ok(failure)
+    }
+
+    fn load(&mut self, id: RecordId) -> Result<Slot, ProjectionError> {
+        let stored = if self.file_has_records {
+            if self.reader.is_none() {
+                self.reader = Some(schema::open_reader(self.path)?);
+            }
+            match &self.reader {
+                Some(reader) => load_stored(reader, id)?,
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(match stored {
+            None => Slot {
+                id,
+                seq: None,
+                version: None,
+                last_position: 0,
+                state: None,
+                stored: false,
+                dirty: false,
+                touched: self.commits,
+            },
+            Some(loaded) => Slot {
+                id,
+                seq: Some(loaded.seq),
+                version: Some(loaded.version),
+                last_position: loaded.last_position,
+                state: Some(loaded.state),
+                stored: true,
+                dirty: false,
+                touched: self.commits,
+            },
+        })
+    }
+
+    /// Hands the writer the records changed since the last commit (copies: the states stay
+    /// in memory for the events to come) and the commit. Past the memory limit, waits for
+    /// the commit and drops the states of the records this transaction did not touch (all of
+    /// them if that is not enough): they are read back from the file, committed, if their
+    /// streams go on.
+    fn commit(&mut self) -> Result<(), ProjectionError> {
+        let mut dirty: Vec<&mut Slot> = self.slots.values_mut().filter(|s| s.dirty).collect();
+        dirty.sort_unstable_by_key(|slot| slot.seq);
+        let mut records = Records::new(&self.jobs);
+        for slot in dirty {
+            records.push(slot.to_dirty()?)?;
+            slot.dirty = false;
+            slot.stored |= slot.state.is_some();
+        }
+        records.flush()?;
+        self.send(Job::Commit(self.next))?;
+        self.since_commit = 0;
+        if self.slots.len() > self.config.records_in_memory {
+            loop {
+                match self.acked.recv() {
+                    Ok(next) if next >= self.next => break,
+                    Ok(_) => continue,
+                    Err(_) => return Err(writer_stopped()),
+                }
+            }
+            let current = self.commits;
+            self.slots.retain(|_, slot| slot.touched == current);
+            if self.slots.len() > self.config.records_in_memory / 2 {
+                self.slots.clear();
+            }
+            self.file_has_records = true;
+        }
+        self.commits += 1;
+        Ok(())
+    }
+}
+
+/// Hands the writer records to write in jobs of [`Records::PER_JOB`], in `seq` order (appends
+/// to the tables' B-trees), so that it writes while the next ones are encoded.
+struct Records<'j> {
+    jobs: &'j SyncSender<Job>,
+    batch: Vec<Dirty>,
+}
+
+impl<'j> Records<'j> {
+    const PER_JOB: usize = 2048;
+
+    fn new(jobs: &'j SyncSender<Job>) -> Self {
+        Records {
+            jobs,
+            batch: Vec::with_capacity(Self::PER_JOB),
+        }
+    }
+
+    fn push(&mut self, dirty: Option<Dirty>) -> Result<(), ProjectionError> {
+        self.batch.extend(dirty);
+        if self.batch.len() >= Self::PER_JOB {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ProjectionError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::PER_JOB));
+        self.jobs
+            .send(Job::Records(batch))
+            .map_err(|_| writer_stopped())
+    }
+}
+
+fn writer_stopped() -> ProjectionError {
+    // The writer only leaves early on an error, which it returns itself.
+    ProjectionError::Storage("the bulk writer stopped".into())
+}
+
+impl Slot {
+    /// The record to write if it changed and has a state (a stream whose first event failed
+    /// has none: nothing to show, only its errors).
+    fn to_dirty(&self) -> Result<Option<Dirty>, ProjectionError> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let (Some(record), Some(seq), Some(version)) = (&self.state, self.seq, self.version) else {
+            return Ok(None);
+        };
+        Ok(Some(Dirty {
+            id: self.id,
+            seq,
+            version,
+            last_position: self.last_position,
+            encoded: encode(self.id, record)?,
+            record: record.clone(),
+            stored: self.stored,
+        }))
+    }
+
+    /// [`Slot::to_dirty`] without the copy, for the last commit.
+    fn into_dirty(self) -> Result<Option<Dirty>, ProjectionError> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let (Some(record), Some(seq), Some(version)) = (self.state, self.seq, self.version) else {
+            return Ok(None);
+        };
+        Ok(Some(Dirty {
+            id: self.id,
+            seq,
+            version,
+            last_position: self.last_position,
+            encoded: encode(self.id, &record)?,
+            record,
+            stored: self.stored,
+        }))
+    }
+}
+
+/// The writer thread: every SQLite write of the load, in the order the jobs come.
+fn write(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    target: u64,
+    jobs: &Receiver<Job>,
+    acks: &mpsc::Sender<u64>,
+    publish: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ProjectionError> {
+    let mut in_transaction = false;
+    let mut committed = schema::checkpoint(conn)?;
+    while let Ok(job) = jobs.recv() {
+        if !in_transaction && !matches!(job, Job::Finish) {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
+            in_transaction = true;
+        }
+        match job {
+            Job::Events { events, failures } => {
+                let mut failures = failures.into_iter().peekable();
+                for (i, event) in events.iter().enumerate() {
+                    if event.position < committed || event.stream_id.category() == "command" {
+                        continue;
+                    }
+                    record_change(conn, event)?;
+                    if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
+                        record_error(conn, event, &reason)?;
+                    }
+                }
+            }
+            Job::Records(records) => {
+                for dirty in &records {
+                    let row = StoredRecord {
+                        id: dirty.id,
+                        seq: dirty.seq,
+                        version: dirty.version,
+                        last_position: dirty.last_position,
+                        record: &dirty.record,
+                    };
+                    store(
+                        conn,
+                        &row,
+                        &dirty.encoded,
+                        Prior::Rewrite {
+                            stored: dirty.stored,
+                        },
+                        flavour,
+                    )?;
+                }
+            }
+            Job::Commit(next) => {
+                conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
+                    .and_then(|mut s| s.execute([next.to_string()]))
+                    .map_err(storage)?;
+                conn.execute_batch("COMMIT").map_err(storage)?;
+                in_transaction = false;
+                committed = next;
+                // Not the head's position: the models are complete only after `Finish`.
+                if next <= target {
+                    publish(next);
+                }
+                let _ = acks.send(next);
+            }
+            Job::Finish => {
+                finish(conn, flavour)?;
+                publish(committed);
+                return Ok(committed);
+            }
+        }
+    }
+    // The folding side stopped without `Finish`: its error is the one to report.
+    Err(ProjectionError::Storage(
+        "the bulk load stopped before its end".into(),
+    ))
+}
+
+/// Builds the indexes, syncs every page and removes the mark.
+fn finish(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    let tx = conn.unchecked_transaction().map_err(storage)?;
+    schema::build_indexes(&tx, flavour)?;
+    tx.commit().map_err(storage)?;
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(storage)?;
+    checkpoint_wal(conn)?;
+    conn.execute("DELETE FROM meta WHERE key = ?1", [schema::BULK_MARK])
+        .map_err(storage)?;
+    schema::configure(conn)
+}
+
+/// Leaves the bulk settings after a failed load; the mark stays, so the next step resumes the
+/// load and a restart rebuilds the file.
+pub(crate) fn abandon(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let _ = schema::configure(conn);
+}
