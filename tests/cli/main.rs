@@ -143,7 +143,7 @@ fn python_verify(export: &Path) -> Option<Output> {
         // Loud, and a failure under CITYDB_REQUIRE_ALL=1 (as in CI); the Rust-side checks of
         // the calling test still run.
         citydb_postgres::testkit::skip(
-            "tools/verify_export.py in tests/cli.rs",
+            "tools/verify_export.py in tests/cli/main.rs",
             "`python3 -c 'import blake3'` fails",
             "python3 -m pip install blake3",
         );
@@ -604,7 +604,7 @@ impl ReadOnly {
             };
             if !done {
                 citydb_postgres::testkit::skip(
-                    "readiness on an unwritable store (tests/cli.rs)",
+                    "readiness on an unwritable store (tests/cli/main.rs)",
                     &format!("cannot make {} unwritable here", path.display()),
                     "run the tests as root on ext4/xfs/btrfs with chattr (e2fsprogs), or as a normal user",
                 );

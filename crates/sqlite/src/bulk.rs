@@ -23,12 +23,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use citydb_log::backend::plan::{Tip, json_text};
+use citydb_log::backend::plan::Tip;
 use citydb_log::bulk::{BulkSink, StreamFilter};
-use citydb_log::chain::Breach;
+use citydb_log::chain::{Breach, EventView};
 use citydb_log::{CopyRefusal, LogError, RecordedEvent, StreamId};
 
-use crate::writer::INSERT_SQL;
+use crate::writer::{INSERT_SQL, insert_row};
 use crate::{
     SELECT_EVENT, SqliteConfig, check_header, clamp, configure, not_a_log_unless_fault,
     open_connection, query_events, schema, storage_error,
@@ -320,37 +320,21 @@ impl Loader {
                     reason: CopyRefusal::Chain(breach),
                 });
             }
-            let data = json_text(&row.data, row.event_id, "data")?;
-            let metadata = json_text(&row.metadata, row.event_id, "metadata")?;
-            insert
-                .execute(rusqlite::params![
-                    clamp(row.position),
-                    row.stream_id.as_str(),
-                    clamp(row.stream_version),
-                    row.event_id.as_bytes().as_slice(),
-                    row.event_type,
-                    row.schema_version,
-                    row.recorded_at,
-                    data,
-                    metadata,
-                    row.data_hash.as_bytes().as_slice(),
-                    row.prev_stream_hash.as_bytes().as_slice(),
-                    row.prev_log_hash.as_bytes().as_slice(),
-                    row.hash.as_bytes().as_slice(),
-                ])
-                .map_err(|e| match e.sqlite_error_code() {
+            insert_row(&mut insert, &EventView::from(row), |e| {
+                match e.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation)
                         if e.to_string().contains("event_id") =>
                     {
-                        LogError::CopyRefused {
+                        Some(LogError::CopyRefused {
                             position: row.position,
                             reason: CopyRefusal::DuplicateEventId {
                                 event_id: row.event_id,
                             },
-                        }
+                        })
                     }
-                    _ => storage_error(e),
-                })?;
+                    _ => None,
+                }
+            })?;
             self.tip = Tip {
                 next_position: row.position + 1,
                 hash: row.hash,

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use citydb_log::backend::plan::{LogState, Recorded, Tip, json_text, now_micros, plan};
+use citydb_log::chain::EventView;
 use citydb_log::{CopyRefusal, Hash, LogError};
 
 use crate::{corrupted, schema, storage_error};
@@ -302,57 +303,70 @@ fn apply(
     let copy = matches!(request, WriteRequest::Copy { .. });
     let mut insert = conn.prepare_cached(INSERT_SQL).map_err(storage_error)?;
     for row in &plan.rows {
-        let env = &row.envelope;
-        // Validated: the metadata and any data are UTF-8 JSON text; a redacted payload is NULL.
-        let data = row
-            .data
-            .map(|d| json_text(d, env.event_id, "data"))
-            .transpose()?;
-        let metadata = json_text(env.metadata, env.event_id, "metadata")?;
-        insert
-            .execute(params![
-                clamp_position(env.position)?,
-                env.stream_id,
-                clamp_position(env.stream_version)?,
-                env.event_id.as_bytes().as_slice(),
-                env.event_type,
-                env.schema_version,
-                env.recorded_at,
-                data,
-                metadata,
-                row.data_hash.as_bytes().as_slice(),
-                row.prev_stream_hash.as_bytes().as_slice(),
-                row.prev_log_hash.as_bytes().as_slice(),
-                row.hash.as_bytes().as_slice(),
-            ])
-            .map_err(|e| match e.sqlite_error_code() {
+        insert_row(&mut insert, row, |e| {
+            let event_id = row.envelope.event_id;
+            match e.sqlite_error_code() {
                 // Checked by the planner; only a row written behind the writer's back can
                 // clash with a copied one.
                 Some(rusqlite::ErrorCode::ConstraintViolation)
                     if copy && e.to_string().contains("event_id") =>
                 {
-                    LogError::CopyRefused {
-                        position: env.position,
-                        reason: CopyRefusal::DuplicateEventId {
-                            event_id: env.event_id,
-                        },
-                    }
+                    Some(LogError::CopyRefused {
+                        position: row.envelope.position,
+                        reason: CopyRefusal::DuplicateEventId { event_id },
+                    })
                 }
                 // Versions are planned in this transaction, so only the event id can clash:
                 // a partial re-send whose first event is new, or two requests carrying the
                 // same id.
                 Some(rusqlite::ErrorCode::ConstraintViolation) if !copy => {
-                    LogError::IdempotencyConflict {
-                        event_id: env.event_id,
+                    Some(LogError::IdempotencyConflict {
+                        event_id,
                         reason:
                             "this event id is already recorded, but not the request's first event"
                                 .into(),
-                    }
+                    })
                 }
-                _ => storage_error(e),
-            })?;
+                _ => None,
+            }
+        })?;
     }
     Ok((plan.written, plan.tip))
+}
+
+/// Inserts one planned row: the one INSERT of every writer of this store (the group-commit
+/// writer's and the bulk loader's). `refusal` names the error of a failed insert (a
+/// constraint), `None` for a storage error.
+pub(crate) fn insert_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    row: &EventView<'_>,
+    refusal: impl FnOnce(&rusqlite::Error) -> Option<LogError>,
+) -> Result<(), LogError> {
+    let env = &row.envelope;
+    // Validated: the metadata and any data are UTF-8 JSON text; a redacted payload is NULL.
+    let data = row
+        .data
+        .map(|d| json_text(d, env.event_id, "data"))
+        .transpose()?;
+    let metadata = json_text(env.metadata, env.event_id, "metadata")?;
+    insert
+        .execute(params![
+            clamp_position(env.position)?,
+            env.stream_id,
+            clamp_position(env.stream_version)?,
+            env.event_id.as_bytes().as_slice(),
+            env.event_type,
+            env.schema_version,
+            env.recorded_at,
+            data,
+            metadata,
+            row.data_hash.as_bytes().as_slice(),
+            row.prev_stream_hash.as_bytes().as_slice(),
+            row.prev_log_hash.as_bytes().as_slice(),
+            row.hash.as_bytes().as_slice(),
+        ])
+        .map(drop)
+        .map_err(|e| refusal(&e).unwrap_or_else(|| storage_error(e)))
 }
 
 /// A position or version as SQLite's signed 64-bit integer.
