@@ -158,18 +158,7 @@ async fn build_projections(data: &Path, store: &Store, from_scratch: bool) -> an
     if let Some(head) = log.head().await? {
         progress.set_length(head.position + 1);
     }
-    let position = projections.watch_position();
-    let catch_up = projections.catch_up();
-    tokio::pin!(catch_up);
-    let result = loop {
-        tokio::select! {
-            result = &mut catch_up => break result,
-            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                progress.set_position(*position.borrow());
-            }
-        }
-    };
-    progress.set_position(*position.borrow());
+    let result = super::rebuild::watched(&projections, &progress, projections.catch_up()).await;
     progress.finish();
     result.context("cannot build the projections")?;
     Ok(())

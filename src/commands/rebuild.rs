@@ -14,6 +14,27 @@ use crate::summary::Summary;
 use citydb_projections::{ProjectionConfig, Projections};
 use citydb_store::Store;
 
+/// Runs `work` (a rebuild or a catch-up of `projections`), moving `progress` with the
+/// projections' position every 100 ms.
+pub async fn watched<T>(
+    projections: &Projections,
+    progress: &Progress,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let position = projections.watch_position();
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                progress.set_position(*position.borrow());
+            }
+        }
+    };
+    progress.set_position(*position.borrow());
+    result
+}
+
 pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(data, store, "log.db").await?;
     let path = data.join("projections.db");
@@ -30,18 +51,7 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
     if let Some(head) = log.head().await? {
         progress.set_length(head.position + 1);
     }
-    let position = projections.watch_position();
-    let rebuild = projections.rebuild();
-    tokio::pin!(rebuild);
-    let result = loop {
-        tokio::select! {
-            result = &mut rebuild => break result,
-            () = tokio::time::sleep(Duration::from_millis(100)) => {
-                progress.set_position(*position.borrow());
-            }
-        }
-    };
-    progress.set_position(*position.borrow());
+    let result = watched(&projections, &progress, projections.rebuild()).await;
     progress.finish();
     result.context("the rebuild failed")?;
     let failures = projections.failures(None, 1000).await?;
