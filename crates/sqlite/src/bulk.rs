@@ -15,6 +15,15 @@
 //! - **No planning here.** The loader checks only that each row continues the one before it
 //!   (position and log link) and the store's tip, so a bug upstream cannot write a broken
 //!   chain silently; the unique indexes still refuse a duplicated event id or stream version.
+//! - **Into an empty log, the unique indexes come last.** Both indexes of `events` are keyed at
+//!   random (stream ids and event ids are UUIDs): inserted row by row they outgrow any page
+//!   cache, and every commit rewrites a page of each for almost every row. So when the log is
+//!   empty at open, the first transaction drops them (atomically with the first rows) and
+//!   [`BulkSink::finish`] builds them in one sort each; the build is the uniqueness check, and a
+//!   duplicate fails it as corruption. Nothing reads through them meanwhile (the importer holds
+//!   every stream it wrote; reads by stream still answer, by a scan). An interrupted load leaves
+//!   them missing, and the next open of the file builds them ([`schema::prepare`]) before anyone
+//!   reads or appends — so a resumed import runs on an indexed, non-empty log.
 
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -97,9 +106,10 @@ impl SqliteBulk {
             None => Tip::EMPTY,
         };
         let (queue, jobs) = mpsc::channel(QUEUE);
+        let defer_indexes = tip.next_position == 0;
         let loader = std::thread::Builder::new()
             .name("citydb-bulk-loader".into())
-            .spawn(move || Loader::new(conn, tip).run(jobs))
+            .spawn(move || Loader::new(conn, tip, defer_indexes, display).run(jobs))
             .map_err(|e| {
                 LogError::Storage(format!("cannot start the loader thread: {e}").into())
             })?;
@@ -192,16 +202,26 @@ struct Loader {
     uncommitted: u64,
     tip: Tip,
     failed: Option<LogError>,
+    /// The log was empty at open: drop the unique indexes with the first rows (see the module
+    /// documentation).
+    defer_indexes: bool,
+    /// The open transaction or a committed one dropped them; [`Loader::finish`] builds them.
+    indexes_dropped: bool,
+    /// The file's path, for errors.
+    path: String,
 }
 
 impl Loader {
-    fn new(conn: Connection, tip: Tip) -> Loader {
+    fn new(conn: Connection, tip: Tip, defer_indexes: bool, path: String) -> Loader {
         Loader {
             conn,
             in_transaction: false,
             uncommitted: 0,
             tip,
             failed: None,
+            defer_indexes,
+            indexes_dropped: false,
+            path,
         }
     }
 
@@ -269,12 +289,12 @@ impl Loader {
     fn held_streams(&self) -> Result<Option<StreamFilter>, LogError> {
         let events = self.tip.next_position;
         let mut filter = StreamFilter::with_capacity(events);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_version = 0",
-            )
-            .map_err(storage_error)?;
+        let sql = if self.indexes_dropped {
+            "SELECT stream_id FROM events WHERE stream_version = 0"
+        } else {
+            "SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_version = 0"
+        };
+        let mut stmt = self.conn.prepare(sql).map_err(storage_error)?;
         let mut rows = stmt.query([]).map_err(storage_error)?;
         while let Some(row) = rows.next().map_err(storage_error)? {
             let stream = row.get_ref(0).map_err(storage_error)?;
@@ -296,6 +316,14 @@ impl Loader {
                 .execute_batch("BEGIN EXCLUSIVE")
                 .map_err(storage_error)?;
             self.in_transaction = true;
+            if self.defer_indexes && !self.indexes_dropped {
+                // In the transaction of the first rows: a log that has rows has no indexes
+                // only until `finish` or the next open builds them.
+                self.conn
+                    .execute_batch(schema::DROP_EVENT_INDEXES)
+                    .map_err(storage_error)?;
+                self.indexes_dropped = true;
+            }
         }
         let mut insert = self
             .conn
@@ -358,6 +386,23 @@ impl Loader {
     /// with the loader, which releases the lock.
     fn finish(&mut self) -> Result<(), LogError> {
         self.commit()?;
+        if self.indexes_dropped {
+            // Both cores are free now (the importer waits for this): SQLite's sorter may use a
+            // helper thread per index build.
+            self.conn
+                .execute_batch("PRAGMA threads = 2")
+                .map_err(storage_error)?;
+            self.conn
+                .execute_batch(&format!(
+                    "BEGIN EXCLUSIVE; {} COMMIT;",
+                    schema::EVENT_INDEXES
+                ))
+                .map_err(|e| {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    schema::index_error(&self.path, e)
+                })?;
+            self.indexes_dropped = false;
+        }
         let busy: Option<i64> = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))

@@ -86,7 +86,39 @@ pub fn prepare(conn: &mut Connection, path: &str) -> Result<(), LogError> {
             .map_err(storage_error)?;
         tx.commit().map_err(storage_error)?;
     }
+    // A bulk load into an empty log defers these indexes to its end (see `crate::bulk`); if it
+    // was interrupted, they are built here, before anyone reads or appends through them.
+    conn.execute_batch(EVENT_INDEXES)
+        .map_err(|e| index_error(path, e))?;
     Ok(())
+}
+
+/// The unique indexes of `events`, as the first migration creates them. Named apart so that a
+/// bulk load can drop them and build them once at its end (one sort each instead of a random
+/// B-tree insertion per row), and [`prepare`] can rebuild them after an interrupted load.
+pub(crate) const EVENT_INDEXES: &str = "
+    CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events (stream_id, stream_version);
+    CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);";
+
+/// Drops [`EVENT_INDEXES`] (a bulk load into an empty log, in its first transaction).
+pub(crate) const DROP_EVENT_INDEXES: &str = "
+    DROP INDEX events_by_stream;
+    DROP INDEX events_by_event_id;";
+
+/// Building [`EVENT_INDEXES`] failed: a duplicated stream version or event id (only a bulk
+/// load that deferred them could have written one) is named as corruption, anything else is a
+/// storage fault.
+pub(crate) fn index_error(path: &str, e: rusqlite::Error) -> LogError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => LogError::Corrupted {
+            position: 0,
+            reason: format!(
+                "{path}: the log holds a duplicated stream version or event id, so its unique \
+                 indexes cannot be built ({e})"
+            ),
+        },
+        _ => storage_error(e),
+    }
 }
 
 fn not_a_log(path: &str, e: rusqlite::Error) -> LogError {
