@@ -82,11 +82,17 @@ pub async fn run(
     Ok(ExitCode::from(written))
 }
 
-type Input = (Box<dyn std::io::BufRead>, Option<u64>);
+/// The file (or standard input), `Send` so that the bulk import can read it on its own thread.
+type Reader = Box<dyn std::io::BufRead + Send>;
+
+type Input = (Reader, Option<u64>);
 
 fn input(file: &Path) -> anyhow::Result<Input> {
     Ok(if file == Path::new("-") {
-        (Box::new(std::io::stdin().lock()), None)
+        (
+            Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())),
+            None,
+        )
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
@@ -124,7 +130,7 @@ async fn bulk(
     data: &Path,
     store: &Store,
     sink: Box<dyn BulkSink>,
-    reader: Box<dyn std::io::BufRead>,
+    reader: Reader,
     len: Option<u64>,
 ) -> anyhow::Result<ImportSummary> {
     let started_empty = sink.tip() == Tip::EMPTY;
@@ -168,7 +174,7 @@ async fn build_projections(data: &Path, store: &Store, from_scratch: bool) -> an
 async fn careful(
     data: &Path,
     store: &Store,
-    reader: Box<dyn std::io::BufRead>,
+    reader: Reader,
     len: Option<u64>,
     jobs: usize,
     durability: ImportDurability,
