@@ -15,9 +15,10 @@
 //! - **No planning here.** The loader checks only that each row continues the one before it
 //!   (position and log link) and the store's tip, so a bug upstream cannot write a broken
 //!   chain silently; the unique indexes still refuse a duplicated event id or stream version.
-//! - **Into an empty log, the unique indexes come last.** Both indexes of `events` are keyed at
-//!   random (stream ids and event ids are UUIDs): inserted row by row they outgrow any page
-//!   cache, and every commit rewrites a page of each for almost every row. So when the log is
+//! - **Into an empty log, the unique indexes come last.** The stream index is keyed at random
+//!   (stream ids hold random UUIDs): inserted row by row it outgrows any page cache, and every
+//!   commit rewrites an index page for almost every row (measured at the whole city: half of
+//!   the loader's time in the kernel, docs/benchmarks.md). So when the log is
 //!   empty at open, the first transaction drops them (atomically with the first rows) and
 //!   [`BulkSink::finish`] builds them in one sort each; the build is the uniqueness check, and a
 //!   duplicate fails it as corruption. Nothing reads through them meanwhile (the importer holds
