@@ -5,8 +5,8 @@
 //! read into an ordinary event log, ~775 bytes each. v2 writes ONE entry per request (the
 //! principal, officer, case, purpose, operation, correlation id and time stored once, then each
 //! citizen read with its field groups), binary, with repeated strings and citizens interned:
-//! ~100 bytes for a request that read one citizen, ~25 more per further citizen (see
-//! docs/audit-format.md for the bytes and docs/benchmarks.md for the figures).
+//! 108 bytes on disk for a request that read one citizen, 16 more per further citizen on the
+//! embedded store (docs/audit-format.md has the bytes, docs/benchmarks.md the figures).
 //!
 //! The v2 entries live beside the v1 events, in the same store (`access-log.db` embedded,
 //! schema `citydb_access` on PostgreSQL), in table `access_entries`: `seq`, `body`, `hash`.

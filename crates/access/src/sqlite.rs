@@ -104,6 +104,24 @@ impl SqliteEntries {
         })
     }
 
+    /// Rebuilds the derived tables (dictionaries and citizen index) of the file at `path` from
+    /// its entries, in one transaction: what to do when verification reports
+    /// `derived_table_mismatch` (the chain itself intact). Run it with the server stopped.
+    /// Returns the number of entries replayed.
+    pub fn rebuild_derived(path: &Path, config: &SqliteConfig) -> Result<u64, AccessError> {
+        let mut conn = connect(path, config)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        tx.execute_batch(
+            "DELETE FROM access_strings; DELETE FROM access_citizens; DELETE FROM access_by_citizen;",
+        )
+        .map_err(storage)?;
+        let replayed = replay(&tx)?;
+        tx.commit().map_err(storage)?;
+        Ok(replayed)
+    }
+
     /// Transactions committed so far (each holds a group of appends).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
@@ -263,6 +281,52 @@ fn insert(conn: &Connection, p: &Plan) -> Result<(), AccessError> {
             .map_err(storage)?;
     }
     Ok(())
+}
+
+/// Inserts the derived rows of every entry, in `seq` order (numbers as the chain defines them).
+fn replay(conn: &Connection) -> Result<u64, AccessError> {
+    let (mut strings, mut citizens, mut entries) = (0u32, 0u32, 0u64);
+    let mut ordinals: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut read = conn
+        .prepare("SELECT seq, body FROM access_entries ORDER BY seq")
+        .map_err(storage)?;
+    let mut rows = read.query([]).map_err(storage)?;
+    let mut add_string = conn
+        .prepare("INSERT INTO access_strings (number, value) VALUES (?1, ?2)")
+        .map_err(storage)?;
+    let mut add_citizen = conn
+        .prepare("INSERT INTO access_citizens (number, citizen) VALUES (?1, ?2)")
+        .map_err(storage)?;
+    let mut add_read = conn
+        .prepare("INSERT INTO access_by_citizen (citizen, ordinal, seq) VALUES (?1, ?2, ?3)")
+        .map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let seq: i64 = row.get(0).map_err(storage)?;
+        let bytes: Vec<u8> = row.get(1).map_err(storage)?;
+        let body = Body::decode(&bytes)
+            .map_err(|e| AccessError::Corrupt(format!("entry {seq}: {}", e.0)))?;
+        for value in &body.new_strings {
+            add_string
+                .execute(params![strings, value])
+                .map_err(storage)?;
+            strings += 1;
+        }
+        for c in &body.new_citizens {
+            add_citizen
+                .execute(params![citizens, c.as_bytes().as_slice()])
+                .map_err(storage)?;
+            citizens += 1;
+        }
+        for (citizen, _) in &body.reads {
+            let ordinal = ordinals.entry(*citizen).or_insert(0);
+            add_read
+                .execute(params![citizen, *ordinal, seq])
+                .map_err(storage)?;
+            *ordinal += 1;
+        }
+        entries += 1;
+    }
+    Ok(entries)
 }
 
 /// The dictionaries as stored, inside the write transaction.
