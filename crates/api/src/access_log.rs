@@ -391,12 +391,15 @@ fn entry_of_v2(read: CitizenRead, v1_count: u64) -> Result<AccessEntry, ApiError
         ))
     };
     let role = read.role.parse::<Role>().map_err(|_| corrupt("role"))?;
-    let field_groups = read
+    let mut field_groups = read
         .field_groups
         .split(',')
         .filter(|g| !g.is_empty())
         .map(|g| g.parse::<FieldGroup>().map_err(|_| corrupt("field group")))
         .collect::<Result<Vec<_>, _>>()?;
+    // The entry names them sorted by name; readers get them in the groups' own order, as v1
+    // entries list them.
+    field_groups.sort_unstable();
     Ok(AccessEntry {
         position: read.seq,
         version: v1_count + u64::from(read.ordinal),
