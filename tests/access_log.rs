@@ -1,7 +1,8 @@
 //! No personal read without its trace, on every transport: HTTP POST, each operation of a
 //! batch, GET, and both WebSocket protocols (`graphql-transport-ws`, `graphql-ws`). A lookup by
 //! PIN and a relation that ties a citizen to a parcel are personal reads too, and the admin role
-//! makes none.
+//! makes none. An access log written in format v1 stays listed and verified beside the v2
+//! entries written after it.
 
 mod common;
 
@@ -12,8 +13,11 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use citydb_api::{AccessLog, FieldGroup, Principal, RequestContext, Role};
 use citydb_registry::CommandRequest;
+use citydb_store::{Store, StoreConfig};
 use common::*;
+use uuid::Uuid;
 
 /// A citizen of the demo fixture (README's tour) and a parcel one citizen holds.
 const PIN: &str = "030174835130";
@@ -250,4 +254,245 @@ async fn lookups_and_links_are_personal_reads_and_admin_makes_none() {
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
     assert!(body["data"].is_null() || body["data"]["parcel"]["holders"][0]["holder"].is_null());
     assert_eq!(entries(&s, &holder).await.len(), admin_before);
+}
+
+/// A request context as the old (v1) code path recorded it.
+fn context(principal: &str, case: &str) -> RequestContext {
+    RequestContext {
+        principal: Principal {
+            id: principal.to_owned(),
+            role: Role::Service,
+            field_groups: FieldGroup::ALL.into_iter().collect(),
+            purposes: ["eligibility".to_owned()].into_iter().collect(),
+        },
+        end_user: Some("officer-3".to_owned()),
+        case: Some(case.to_owned()),
+        purpose: Some("eligibility".to_owned()),
+        correlation_id: Uuid::now_v7(),
+    }
+}
+
+fn verify_cli(data: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let data = data.to_str().unwrap();
+    let mut args = vec!["verify", "--data", data, "--access-log"];
+    args.extend_from_slice(extra);
+    let out = common::binary::run(&args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// `tools/verify_access_log.py` (written from docs/audit-format.md alone) on the file: its exit
+/// code and output, or `None` (a loud skip; a failure under CITYDB_REQUIRE_ALL=1) without
+/// Python's blake3.
+fn python_verify(data: &std::path::Path, extra: &[&str]) -> Option<(Option<i32>, String)> {
+    let has_blake3 = std::process::Command::new("python3")
+        .args(["-c", "import blake3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_blake3 {
+        citydb_postgres::testkit::skip(
+            "tools/verify_access_log.py in tests/access_log.rs",
+            "`python3 -c 'import blake3'` fails",
+            "python3 -m pip install blake3",
+        );
+        return None;
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_access_log.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(data.join("access-log.db"))
+        .args(extra)
+        .output()
+        .expect("run python3");
+    Some((
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+/// An access log written by the old code path (format v1, one event per citizen read) stays
+/// listed and verified once the node writes v2 entries after it: one chain, one numbering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_access_log_stays_listed_and_verified_beside_v2_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (citizen, other) = (Uuid::now_v7(), Uuid::now_v7());
+    {
+        let opened = citydb_store::open(&Store::Embedded, data, &StoreConfig::default())
+            .await
+            .unwrap();
+        let old = AccessLog::new(opened.access);
+        old.record_v1(
+            &context("old-service", "HS-1"),
+            &[(citizen, vec![FieldGroup::Identity])],
+            "ByPin",
+        )
+        .await
+        .unwrap();
+        old.record_v1(
+            &context("old-service", "HS-2"),
+            &[
+                (citizen, vec![FieldGroup::Identity, FieldGroup::Residence]),
+                (other, vec![FieldGroup::Identity]),
+            ],
+            "Home",
+        )
+        .await
+        .unwrap();
+        assert_eq!(old.log().head().await.unwrap().unwrap().position, 2);
+        assert_eq!(old.entries().first_seq().await.unwrap(), None);
+    }
+    let (code, text) = verify_cli(data, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact: 3 events"), "{text}");
+
+    // The node writes v2 after them: the chain goes on at position 3.
+    let opened = citydb_store::open(&Store::Embedded, data, &StoreConfig::default())
+        .await
+        .unwrap();
+    let log = AccessLog::new(opened.access);
+    log.record(
+        &context("new-service", "HS-3"),
+        &[
+            (citizen, vec![FieldGroup::Land]),
+            (other, vec![FieldGroup::Identity]),
+        ],
+        "Holders",
+    )
+    .await
+    .unwrap();
+    let entries = log.for_citizen(citizen, 10, None).await.unwrap();
+    let seen: Vec<(u64, u64, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.position,
+                e.version,
+                e.read.principal.as_str(),
+                e.read.operation.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3, 2, "new-service", "Holders"),
+            (1, 1, "old-service", "Home"),
+            (0, 0, "old-service", "ByPin"),
+        ]
+    );
+    assert_eq!(entries[0].read.field_groups, [FieldGroup::Land]);
+    assert_eq!(entries[0].read.case.as_deref(), Some("HS-3"));
+    assert_eq!(entries[0].event_id, None);
+    assert_eq!(
+        entries[1].read.field_groups,
+        [FieldGroup::Identity, FieldGroup::Residence]
+    );
+    // Paging crosses from v2 into v1 by version.
+    let page = log.for_citizen(citizen, 1, Some(2)).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!((page[0].position, page[0].version), (1, 1));
+    let report = log.verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 4);
+    let head = report.head.unwrap();
+    assert_eq!(head.position, 3);
+    assert_eq!(head.hash.to_hex(), entries[0].hash);
+
+    // The CLI proves the same, and checks a head written down earlier in either format.
+    let (code, text) = verify_cli(data, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact: 4 events"), "{text}");
+    assert!(text.contains(&head.hash.to_hex()), "{text}");
+    let v2_head = format!("3:{}", head.hash.to_hex());
+    let (code, text) = verify_cli(data, &["--expected-head", &v2_head]);
+    assert_eq!(code, Some(0), "{text}");
+    let v1_event = log.log().read_all(1, 1).await.unwrap();
+    let v1_head = format!("1:{}", v1_event[0].hash.to_hex());
+    let (code, text) = verify_cli(data, &["--expected-head", &v1_head]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = verify_cli(
+        data,
+        &["--expected-head", &format!("4:{}", head.hash.to_hex())],
+    );
+    assert_eq!(code, Some(2), "a log shorter than its head: {text}");
+    // An independent verifier, from the spec alone, agrees.
+    if let Some((code, text)) = python_verify(data, &["--expected-head", &v2_head]) {
+        assert_eq!(code, Some(0), "{text}");
+        assert!(
+            text.contains(&format!("intact: 4 entries; head 3 {}", head.hash.to_hex())),
+            "{text}"
+        );
+    }
+
+    // `export` and `migrate` carry v1 events only: with v2 entries they refuse rather than
+    // drop them.
+    let out = data.join("export.ndjson");
+    let exported = common::binary::run(&[
+        "export",
+        "--data",
+        data.to_str().unwrap(),
+        "--access-log",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!exported.status.success());
+    assert!(
+        String::from_utf8_lossy(&exported.stderr).contains("format v2"),
+        "{exported:?}"
+    );
+    let target = data.join("copy.db");
+    let migrated = common::binary::run(&[
+        "migrate",
+        "--from",
+        data.join("access-log.db").to_str().unwrap(),
+        "--to",
+        target.to_str().unwrap(),
+        "--access-log",
+    ]);
+    assert!(!migrated.status.success());
+    assert!(
+        String::from_utf8_lossy(&migrated.stderr).contains("format v2"),
+        "{migrated:?}"
+    );
+
+    // Changing the citizen index (derived from the chain) is found, and so is changing an
+    // entry.
+    let db = rusqlite::Connection::open(data.join("access-log.db")).unwrap();
+    db.execute("UPDATE access_by_citizen SET seq = 0", [])
+        .unwrap();
+    let (code, text) = verify_cli(data, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("access_by_citizen"), "{text}");
+    if let Some((code, text)) = python_verify(data, &[]) {
+        assert_eq!(code, Some(2), "{text}");
+        assert!(text.contains("access_by_citizen"), "{text}");
+    }
+    db.execute("UPDATE access_by_citizen SET seq = 3", [])
+        .unwrap();
+    assert_eq!(verify_cli(data, &[]).0, Some(0));
+    db.execute(
+        "UPDATE access_entries SET body = substr(body, 1, length(body) - 1)",
+        [],
+    )
+    .unwrap();
+    let (code, text) = verify_cli(data, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("BROKEN at position 3"), "{text}");
+    if let Some((code, text)) = python_verify(data, &[]) {
+        assert_eq!(code, Some(2), "{text}");
+        assert!(
+            text.contains("BROKEN at position 3: hash_mismatch"),
+            "{text}"
+        );
+    }
 }

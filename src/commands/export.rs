@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{log_file, open_existing_log};
+use super::{log_file, open_access_log, open_existing_log, refuse_v2_entries};
 use crate::export;
 use crate::progress::Progress;
 use crate::summary::{self, Summary};
@@ -23,6 +23,9 @@ pub async fn run(
         anyhow::bail!(
             "the export and the JSON summary cannot share standard output: use --out FILE or --summary-file PATH"
         );
+    }
+    if access_log {
+        refuse_v2_entries(&open_access_log(data, store).await?, "the access log").await?;
     }
     let log = open_existing_log(data, store, log_file(access_log)).await?;
     let progress = Progress::events("export");

@@ -26,7 +26,7 @@ async fn open_endpoint(
             .await
             .with_context(|| format!("cannot open {spec}"))?;
         return Ok(if access_log {
-            opened.access
+            opened.access.v1
         } else {
             opened.log
         });
@@ -44,6 +44,22 @@ async fn open_endpoint(
 }
 
 pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow::Result<ExitCode> {
+    if access_log {
+        let source = match from.parse::<Store>() {
+            Ok(store @ Store::Postgres(_)) => {
+                citydb_store::open(&store, Path::new("."), &StoreConfig::default())
+                    .await
+                    .with_context(|| format!("cannot open {from}"))?
+                    .access
+            }
+            _ if Path::new(from).exists() => {
+                citydb_store::open_embedded_access_log(Path::new(from), &SqliteConfig::default())
+                    .with_context(|| format!("cannot open {from}"))?
+            }
+            _ => anyhow::bail!("no log at {from}"),
+        };
+        super::refuse_v2_entries(&source, from).await?;
+    }
     let source = open_endpoint(from, access_log, false).await?;
     let target = open_endpoint(to, access_log, true).await?;
     let progress = Progress::events("migrate");

@@ -32,7 +32,7 @@ pub async fn open_existing_log(
             .await
             .context("cannot open the PostgreSQL store")?;
         return Ok(if file == "access-log.db" {
-            opened.access
+            opened.access.v1
         } else {
             opened.log
         });
@@ -44,6 +44,42 @@ pub async fn open_existing_log(
     let log = SqliteLog::open(&path, SqliteConfig::default())
         .with_context(|| format!("cannot open {}", path.display()))?;
     Ok(Arc::new(log))
+}
+
+/// Opens an existing access log (its v1 events and v2 entries): the data directory's
+/// `access-log.db`, or the PostgreSQL store's.
+pub async fn open_access_log(
+    data: &Path,
+    store: &Store,
+) -> anyhow::Result<citydb_access::AccessLogStore> {
+    if let Store::Postgres(_) = store {
+        let opened = citydb_store::open(store, data, &StoreConfig::default())
+            .await
+            .context("cannot open the PostgreSQL store")?;
+        return Ok(opened.access);
+    }
+    let path = data.join("access-log.db");
+    if !path.exists() {
+        anyhow::bail!("no log at {}", path.display());
+    }
+    citydb_store::open_embedded_access_log(&path, &SqliteConfig::default())
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// `export` and `migrate` carry an event log; an access log's v2 entries are not events, and
+/// carrying only its v1 events would drop them without a word. Refused until they are carried.
+pub async fn refuse_v2_entries(
+    access: &citydb_access::AccessLogStore,
+    what: &str,
+) -> anyhow::Result<()> {
+    if access.v2.first_seq().await?.is_some() {
+        anyhow::bail!(
+            "{what} holds access-log entries in format v2, which this command does not carry yet; \
+             verify it with `citydb verify --access-log` and copy it whole (docs/operations.md, \
+             \"The access log: size, retention, archiving\")"
+        );
+    }
+    Ok(())
 }
 
 /// The file name of the log asked for: the access log or the event log.

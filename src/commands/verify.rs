@@ -1,14 +1,17 @@
-//! `citydb verify`: the hash chain of a whole log, one stream, or an export file.
+//! `citydb verify`: the hash chain of a whole log, one stream, or an export file. The whole
+//! access log (`--access-log`) is its v1 events and its v2 entries, one chain, and the citizen
+//! index derived from it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{log_file, open_existing_log};
+use super::{log_file, open_access_log, open_existing_log};
 use crate::progress::Progress;
 use crate::summary::Summary;
 use crate::verify;
+use citydb_api::AccessLog;
 use citydb_store::Store;
 
 pub async fn run(
@@ -46,8 +49,22 @@ pub async fn run(
         return write(summary, &outcome, code);
     }
     let name = log_file(access_log);
-    let log = open_existing_log(data, store, name).await?;
     let what = data.join(name).display().to_string();
+    if access_log && stream.is_none() {
+        // The whole access log: its v1 events, then its v2 entries and their citizen index.
+        let access = AccessLog::new(open_access_log(data, store).await?);
+        let progress = Progress::spinner("verify");
+        let report = access
+            .verify_against(expected_head)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot verify {what}: {e}"))?;
+        progress.set_position(report.events);
+        progress.finish();
+        let outcome = verify::Outcome::Report(report);
+        let code = verify::report(&outcome, &what, true);
+        return write(summary_of(&outcome), &outcome, code);
+    }
+    let log = open_existing_log(data, store, name).await?;
     let whole_log = stream.is_none();
     let outcome = match stream {
         Some(s) => {

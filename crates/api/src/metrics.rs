@@ -206,6 +206,18 @@ impl Metrics {
         }
     }
 
+    /// One write of the access log (one entry, `reads` citizens read), which goes to its own
+    /// store rather than through a [`MeteredLog`].
+    pub fn access_log_write(&self, ok: bool, reads: u64) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.access_writes
+            .get(&outcome)
+            .fetch_add(1, Ordering::Relaxed);
+        if ok {
+            self.access_entries.fetch_add(reads, Ordering::Relaxed);
+        }
+    }
+
     /// Adds a gauge read at every scrape (a position, a lag, readiness).
     pub fn register_gauge(&self, name: &'static str, help: &'static str, read: GaugeFn) {
         let mut gauges = self.gauges.write().unwrap_or_else(|p| p.into_inner());

@@ -23,6 +23,7 @@ use crate::metrics::{LogKind, MeteredLog, Metrics};
 use crate::readiness::{NodeReadiness, StartupHold};
 use crate::schema::{CitySchema, NodeHandles, build_schema};
 use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
+use citydb_access::AccessLogStore;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ impl Node {
     /// projections live in `options.data_dir`, created if missing.
     pub async fn open(
         log: Arc<dyn EventLog>,
-        access: Arc<dyn EventLog>,
+        access: AccessLogStore,
         probe: Arc<dyn WriteProbe>,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
@@ -105,12 +106,12 @@ impl Node {
         .await
     }
 
-    /// A node over logs without a probe (tests), its projections at `projections_path`. Both
-    /// logs are wrapped in a [`MeteredLog`] so that their appends are counted. Readiness takes
-    /// them as writable.
+    /// A node over logs without a probe (tests), its projections at `projections_path`. The
+    /// event log is wrapped in a [`MeteredLog`] and the access log counts its own writes, so
+    /// that both appear on `/metrics`. Readiness takes them as writable.
     pub async fn with_logs(
         log: Arc<dyn EventLog>,
-        access: Arc<dyn EventLog>,
+        access: AccessLogStore,
         projections_path: &Path,
         options: NodeOptions,
     ) -> Result<Node, NodeError> {
@@ -119,7 +120,7 @@ impl Node {
 
     async fn assemble(
         log: Arc<dyn EventLog>,
-        access: Arc<dyn EventLog>,
+        access: AccessLogStore,
         projections_path: &Path,
         options: NodeOptions,
         probe: Option<Arc<dyn WriteProbe>>,
@@ -127,12 +128,11 @@ impl Node {
         let metrics = Arc::new(Metrics::new());
         let log: Arc<dyn EventLog> =
             Arc::new(MeteredLog::new(log, metrics.clone(), LogKind::Events));
-        let access: Arc<dyn EventLog> =
-            Arc::new(MeteredLog::new(access, metrics.clone(), LogKind::Access));
         let projections =
             Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
         let registry = Registry::new(log.clone());
-        let access_log = AccessLog::new(access);
+        // The access log's writes go to its v2 entries, which count themselves.
+        let access_log = AccessLog::new(access).with_metrics(metrics.clone());
         let registers = NodeHandles {
             log: log.clone(),
             registry: registry.clone(),

@@ -270,7 +270,7 @@ pub(crate) fn storage_fault(e: &tokio_postgres::Error) -> LogError {
 }
 
 /// The class of a PostgreSQL client error (see [`FaultKind`]).
-pub(crate) fn fault_kind(e: &tokio_postgres::Error) -> FaultKind {
+pub fn fault_kind(e: &tokio_postgres::Error) -> FaultKind {
     if let Some(db) = e.as_db_error() {
         return sqlstate_fault_kind(db.code());
     }

@@ -1,9 +1,11 @@
 //! Opens the configured backend from a URL; the only crate that knows every store.
 //!
 //! A node keeps two logs: the event log (the truth) and the access log (the hash-chained log of
-//! personal-data reads). [`open`] opens both on the [`Store`] named on the command line, with a
-//! [`WriteProbe`] that readiness asks whether the store accepts writes; the API receives them
-//! as `Arc<dyn EventLog>`s and knows no backend. Where the logs live:
+//! personal-data reads: its v1 events, still read and verified, and its compact v2 entries,
+//! written now; see `citydb_access`). [`open`] opens both on the [`Store`] named on the command
+//! line, with a [`WriteProbe`] that readiness asks whether the store accepts writes; the API
+//! receives them as an `Arc<dyn EventLog>` and an [`AccessLogStore`] and knows no backend.
+//! Where the logs live:
 //! - embedded (default): `DIR/log.db` and `DIR/access-log.db`, SQLite files in the data
 //!   directory — back both up;
 //! - PostgreSQL: the event log in the database's current schema and the access log in schema
@@ -16,6 +18,7 @@ mod probe;
 use std::path::Path;
 use std::sync::Arc;
 
+use citydb_access::{AccessError, AccessLogStore, PostgresEntries, SqliteEntries};
 use citydb_log::backend::WriteProbe;
 use citydb_log::bulk::{BulkSink, CopySink};
 use citydb_log::{EventLog, LogError};
@@ -69,7 +72,7 @@ pub struct StoreConfig {
 /// A node's two logs, opened, and how to ask their store whether it accepts writes.
 pub struct OpenedStore {
     pub log: Arc<dyn EventLog>,
-    pub access: Arc<dyn EventLog>,
+    pub access: AccessLogStore,
     pub probe: Arc<dyn WriteProbe>,
 }
 
@@ -91,10 +94,10 @@ pub async fn open(
             })?;
             let (log_path, access_path) = (data_dir.join("log.db"), data_dir.join("access-log.db"));
             let log = SqliteLog::open(&log_path, config.sqlite.clone())?;
-            let access = SqliteLog::open(&access_path, config.sqlite.clone())?;
+            let access = open_embedded_access_log(&access_path, &config.sqlite)?;
             Ok(OpenedStore {
                 log: Arc::new(log),
-                access: Arc::new(access),
+                access,
                 probe: Arc::new(SqliteProbe {
                     log: log_path,
                     access: access_path,
@@ -107,13 +110,41 @@ pub async fn open(
             // the same database, so every node shares it and one backup holds both.
             let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
             create_schema(url, ACCESS_LOG_SCHEMA).await?;
-            let access = PostgresLog::connect(&access_url, config.postgres.clone()).await?;
+            let v1 = PostgresLog::connect(&access_url, config.postgres.clone()).await?;
+            // The v2 tables beside the v1 `events` table, which must exist first.
+            let v2 = PostgresEntries::connect(&access_url, config.postgres.connect_timeout)
+                .await
+                .map_err(access_error)?;
             Ok(OpenedStore {
                 log: Arc::new(log),
-                access: Arc::new(access),
+                access: AccessLogStore {
+                    v1: Arc::new(v1),
+                    v2: Arc::new(v2),
+                },
                 probe: Arc::new(PostgresProbe { url: url.clone() }),
             })
         }
+    }
+}
+
+/// Opens an embedded access log file (`access-log.db`, created if missing): its v1 log first
+/// (the file's identity and `events` table), then the v2 tables beside it.
+pub fn open_embedded_access_log(
+    path: &Path,
+    config: &SqliteConfig,
+) -> Result<AccessLogStore, StoreError> {
+    let v1 = SqliteLog::open(path, config.clone())?;
+    let v2 = SqliteEntries::open(path, config).map_err(access_error)?;
+    Ok(AccessLogStore {
+        v1: Arc::new(v1),
+        v2: Arc::new(v2),
+    })
+}
+
+fn access_error(e: AccessError) -> StoreError {
+    match e {
+        AccessError::Storage(e) => StoreError::Log(e),
+        e => StoreError::Store(e.to_string()),
     }
 }
 

@@ -73,7 +73,8 @@ async fn the_embedded_store_opens_two_files_in_a_new_data_directory() {
         opened.log.head().await.expect("head").map(|h| h.position),
         Some(0)
     );
-    assert_eq!(opened.access.head().await.expect("head"), None);
+    assert_eq!(opened.access.v1.head().await.expect("head"), None);
+    assert_eq!(opened.access.v2.first_seq().await.expect("v2 tables"), None);
     assert_eq!(opened.probe.check().await, Ok(()));
 }
 
@@ -92,7 +93,12 @@ async fn the_postgres_store_keeps_the_access_log_in_its_own_schema() {
     )
     .await
     .expect("opened");
-    opened.access.append(one_event()).await.expect("appended");
+    opened
+        .access
+        .v1
+        .append(one_event())
+        .await
+        .expect("appended");
     assert_eq!(opened.log.head().await.expect("head"), None);
     let db = citydb_postgres::testkit::connect(&url)
         .await
@@ -106,5 +112,15 @@ async fn the_postgres_store_keeps_the_access_log_in_its_own_schema() {
         .expect("the access log's table")
         .get(0);
     assert_eq!(counted, 1);
+    // The v2 entries live beside the v1 events, in the same schema.
+    let v2: i64 = db
+        .query_one(
+            &format!("SELECT count(*) FROM {ACCESS_LOG_SCHEMA}.access_entries"),
+            &[],
+        )
+        .await
+        .expect("the v2 table")
+        .get(0);
+    assert_eq!(v2, 0);
     assert_eq!(opened.probe.check().await, Ok(()));
 }

@@ -3,8 +3,10 @@
 //! Every resolver of a citizen's personal field calls [`personal`]: it refuses a field outside
 //! the principal's scopes (naming the field), and notes the read in the operation's
 //! [`AccessRecorder`]. When the operation's response is ready, the [`AccessLogFlush`] extension
-//! writes every noted read in ONE atomic append to the access log; if that fails the response is
-//! replaced by an error, so personal data is never returned without its trace (fail closed).
+//! writes every noted read as ONE access-log entry (one per operation, listing each citizen
+//! read and its field groups), durable and group-committed with the concurrent operations'
+//! entries; if that fails the response is replaced by an error, so personal data is never
+//! returned without its trace (fail closed).
 //!
 //! Invariant: no personal read without its trace, on every transport, by construction. The
 //! extension itself gives every operation its recorder (`prepare_request`, which every

@@ -61,7 +61,10 @@ async fn reads_are_access_logged_and_chain_verifies() {
 
     let report = s.access.verify().await.unwrap();
     assert!(report.is_intact(), "{report:?}");
+    // This test schema records each field's read on its own: three entries.
     assert_eq!(report.events, 3);
+    assert_eq!(entries[0].position, 2);
+    assert!(older[0].position < 2);
 }
 
 #[tokio::test]

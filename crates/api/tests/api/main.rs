@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::{Context, EmptyMutation, ID, Object, Schema, SimpleObject, Subscription};
+use citydb_access::{
+    AccessError, AccessLogStore, CitizenRead, Committed, DerivedDigest, Draft, EntryStore,
+    MemoryEntries, StoredEntry,
+};
 use citydb_api::{
     AccessLog, ApiError, AuthConfig, Authenticator, FieldGroup, QueryLimits, Readiness,
     RequestContext, Role, ServerLimits, ServerState, Token, apply_limits, router, serve,
@@ -162,6 +166,41 @@ impl EventLog for FlakyLog {
     }
 }
 
+/// The access log's v2 entries, failing whenever the [`FlakyLog`] beside them does.
+struct FlakyEntries {
+    log: Arc<FlakyLog>,
+    inner: MemoryEntries,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl EntryStore for FlakyEntries {
+    async fn append(&self, draft: Draft) -> Result<Committed, AccessError> {
+        if self.log.fail.load(Ordering::SeqCst) {
+            return Err(AccessError::Storage(LogError::Storage(
+                "disk /dev/sdb1 is full".into(),
+            )));
+        }
+        self.inner.append(draft).await
+    }
+    async fn for_citizen(
+        &self,
+        citizen: Uuid,
+        before: Option<u64>,
+        first: usize,
+    ) -> Result<Vec<CitizenRead>, AccessError> {
+        self.inner.for_citizen(citizen, before, first).await
+    }
+    async fn entries(&self, from: u64, limit: usize) -> Result<Vec<StoredEntry>, AccessError> {
+        self.inner.entries(from, limit).await
+    }
+    async fn first_seq(&self) -> Result<Option<u64>, AccessError> {
+        self.inner.first_seq().await
+    }
+    async fn derived_digest(&self) -> Result<DerivedDigest, AccessError> {
+        self.inner.derived_digest().await
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Harness
 
@@ -224,7 +263,13 @@ async fn start() -> TestServer {
         inner: MemoryLog::new(),
         fail: AtomicBool::new(false),
     });
-    let access = AccessLog::new(flaky.clone());
+    let access = AccessLog::new(AccessLogStore {
+        v1: flaky.clone(),
+        v2: Arc::new(FlakyEntries {
+            log: flaky.clone(),
+            inner: MemoryEntries::new(),
+        }),
+    });
     let tokens = Tokens {
         tax: Token::generate().unwrap(),
         land: Token::generate().unwrap(),

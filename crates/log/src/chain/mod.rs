@@ -246,6 +246,10 @@ pub enum Breach {
     Truncated,
     #[error("the event at the recorded head has a different hash (history was rewritten)")]
     HeadRewritten,
+    /// A table derived from the chain (the access log's citizen index or its dictionaries)
+    /// does not match it; the chain itself is intact, and the table can be rebuilt from it.
+    #[error("table {table} does not match the chain it is derived from")]
+    DerivedTableMismatch { table: String },
 }
 
 /// The first place where verification failed.

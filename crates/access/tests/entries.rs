@@ -1,0 +1,355 @@
+//! The v2 entries on every store: appended, chained, indexed by citizen, verified; tampering
+//! found; the chain continuing a v1 log; concurrent appends committed together.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use citydb_access::{
+    Draft, EntryStore, MemoryEntries, PostgresEntries, SqliteEntries, Tip, V2Breach, verify_entries,
+};
+use citydb_log::{EventLog, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
+use citydb_postgres::testkit::TestCluster;
+use citydb_postgres::{PostgresConfig, PostgresLog};
+use citydb_sqlite::{SqliteConfig, SqliteLog};
+use uuid::Uuid;
+
+fn draft(principal: &str, case: Option<&str>, reads: &[(Uuid, &str)]) -> Draft {
+    Draft {
+        principal: principal.into(),
+        role: "service".into(),
+        end_user: Some("officer-7".into()),
+        case: case.map(str::to_owned),
+        purpose: Some("tax-registration".into()),
+        operation: "ByPin".into(),
+        correlation_id: Uuid::now_v7(),
+        reads: reads.iter().map(|(c, g)| (*c, (*g).to_owned())).collect(),
+    }
+}
+
+/// What every store must do. `anchor` is where its chain starts (the v1 tip, or genesis).
+async fn behaves(store: &dyn EntryStore, anchor: Tip) {
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let first = store
+        .append(draft(
+            "tax-office",
+            Some("HS-1"),
+            &[(a, "identity"), (b, "identity")],
+        ))
+        .await
+        .expect("appended");
+    assert_eq!(first.seq, anchor.next_seq);
+    let second = store
+        .append(draft("land-registry", None, &[(a, "identity,land")]))
+        .await
+        .expect("appended");
+    assert_eq!(second.seq, anchor.next_seq + 1);
+    assert!(second.recorded_at >= first.recorded_at);
+    let third = store
+        .append(draft(
+            "tax-office",
+            Some("HS-1"),
+            &[(c, "identity"), (a, "identity")],
+        ))
+        .await
+        .expect("appended");
+
+    // Newest first, each with the entry's shared fields and this citizen's groups only.
+    let reads = store.for_citizen(a, None, 10).await.expect("read");
+    let seqs: Vec<u64> = reads.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [third.seq, second.seq, first.seq]);
+    assert_eq!(
+        reads.iter().map(|r| r.ordinal).collect::<Vec<_>>(),
+        [2, 1, 0]
+    );
+    assert_eq!(reads[1].principal, "land-registry");
+    assert_eq!(reads[1].field_groups, "identity,land");
+    assert_eq!(reads[1].case, None);
+    assert_eq!(reads[0].case.as_deref(), Some("HS-1"));
+    assert_eq!(reads[0].end_user.as_deref(), Some("officer-7"));
+    assert_eq!(reads[0].purpose.as_deref(), Some("tax-registration"));
+    assert_eq!(reads[0].hash, third.hash);
+    // Paging by ordinal.
+    let older = store.for_citizen(a, Some(2), 1).await.expect("read");
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].seq, second.seq);
+    assert!(
+        store
+            .for_citizen(a, Some(0), 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(store.for_citizen(b, None, 10).await.expect("read").len(), 1);
+    assert!(
+        store
+            .for_citizen(Uuid::now_v7(), None, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    // Refused before it can fail its group.
+    assert!(store.append(draft("x", None, &[])).await.is_err());
+    assert!(
+        store
+            .append(draft("x", None, &[(a, "identity"), (a, "land")]))
+            .await
+            .is_err()
+    );
+
+    let report = verify_entries(store, anchor).await.expect("verified");
+    assert_eq!(report.breach, None, "{report:?}");
+    assert_eq!(report.entries, 3);
+    assert_eq!(report.reads, 5);
+    assert_eq!(report.citizens, 3);
+    assert_eq!(report.head, Some((third.seq, third.hash)));
+}
+
+#[tokio::test]
+async fn memory_entries_behave() {
+    behaves(&MemoryEntries::new(), Tip::GENESIS).await;
+}
+
+fn v1_event() -> Vec<StreamAppend> {
+    let stream = StreamId::new("access", Uuid::now_v7()).expect("stream id");
+    let event = NewEvent::new(
+        "PersonalDataRead",
+        1,
+        &serde_json::json!({ "principal": "old-service" }),
+        &Metadata::default(),
+    )
+    .expect("event");
+    vec![StreamAppend::new(stream, ExpectedVersion::Any, vec![event])]
+}
+
+/// The tip of a v1 log, as the v2 chain must continue it.
+async fn v1_tip(v1: &dyn EventLog) -> Tip {
+    match v1.head().await.expect("head") {
+        None => Tip::GENESIS,
+        Some(head) => Tip {
+            next_seq: head.position + 1,
+            prev_hash: *head.hash.as_bytes(),
+            recorded_at: v1.read_all(head.position, 1).await.expect("read")[0].recorded_at,
+        },
+    }
+}
+
+fn sqlite_pair(path: &Path) -> (SqliteLog, SqliteEntries) {
+    let config = SqliteConfig::default();
+    let v1 = SqliteLog::open(path, config.clone()).expect("v1 log");
+    let v2 = SqliteEntries::open(path, &config).expect("v2 tables");
+    (v1, v2)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_entries_behave_and_continue_the_v1_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let (v1, _) = sqlite_pair(&path);
+    v1.append(v1_event()).await.expect("v1");
+    v1.append(v1_event()).await.expect("v1");
+    let (v1, v2) = sqlite_pair(&path);
+    let anchor = v1_tip(&v1).await;
+    assert_eq!(anchor.next_seq, 2);
+    behaves(&v2, anchor).await;
+    // A chain verified from the wrong anchor (the v1 log lost its tail) is broken.
+    let report = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
+    assert!(
+        matches!(
+            report.breach,
+            Some((
+                2,
+                V2Breach::PositionGap {
+                    expected: 0,
+                    found: 2
+                }
+            ))
+        ),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_committed_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_v1, v2) = sqlite_pair(&dir.path().join("access-log.db"));
+    let v2 = Arc::new(v2);
+    let before = v2.commits();
+    let appends = (0..256).map(|_| {
+        let v2 = v2.clone();
+        async move {
+            v2.append(draft("tax-office", None, &[(Uuid::now_v7(), "identity")]))
+                .await
+        }
+    });
+    let committed = futures_util::future::join_all(appends).await;
+    assert!(committed.iter().all(Result::is_ok));
+    let commits = v2.commits() - before;
+    // All 256 were queued before the writer finished its first commit: a handful of groups,
+    // not one transaction (and one fsync) each.
+    assert!(commits <= 8, "{commits} commits for 256 appends");
+    let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+    assert_eq!((report.entries, report.breach), (256, None));
+}
+
+/// Whether a verification found what a tampering should give.
+type Finding = fn(&Option<(u64, V2Breach)>) -> bool;
+
+fn tamper(path: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let changed = conn.execute(sql, []).expect("tampered");
+    assert!(changed > 0, "{sql} changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_entries_or_the_derived_tables_is_found() {
+    let cases: [(&str, Finding); 6] = [
+        (
+            "UPDATE access_entries SET body = substr(body, 1, length(body) - 1) WHERE seq = 1",
+            |b| matches!(b, Some((1, V2Breach::HashMismatch))),
+        ),
+        ("DELETE FROM access_entries WHERE seq = 1", |b| {
+            matches!(
+                b,
+                Some((
+                    2,
+                    V2Breach::PositionGap {
+                        expected: 1,
+                        found: 2
+                    }
+                ))
+            )
+        }),
+        (
+            "UPDATE access_strings SET value = 'someone-else' WHERE value = 'tax-office'",
+            |b| matches!(b, Some((_, V2Breach::DerivedMismatch("access_strings")))),
+        ),
+        (
+            "UPDATE access_citizens SET number = number + 100 WHERE number = 0",
+            |b| matches!(b, Some((_, V2Breach::DerivedMismatch("access_citizens")))),
+        ),
+        (
+            "DELETE FROM access_by_citizen WHERE ordinal = 0 AND citizen = 0",
+            |b| matches!(b, Some((_, V2Breach::DerivedMismatch("access_by_citizen")))),
+        ),
+        ("UPDATE access_by_citizen SET seq = 0 WHERE seq = 2", |b| {
+            matches!(b, Some((_, V2Breach::DerivedMismatch("access_by_citizen"))))
+        }),
+    ];
+    for (sql, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access-log.db");
+        {
+            let (_v1, v2) = sqlite_pair(&path);
+            let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+            for reads in [
+                &[(a, "identity")][..],
+                &[(a, "identity"), (b, "land")],
+                &[(b, "land")],
+            ] {
+                v2.append(draft("tax-office", None, reads))
+                    .await
+                    .expect("appended");
+            }
+            let intact = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
+            assert_eq!(intact.breach, None);
+        }
+        tamper(&path, sql);
+        let (_v1, v2) = sqlite_pair(&path);
+        let report = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
+        assert!(expected(&report.breach), "{sql}: {report:?}");
+        // A derived table is rebuilt from the chain; a changed chain is not "repaired".
+        if let Some((_, V2Breach::DerivedMismatch(_))) = report.breach {
+            let replayed =
+                SqliteEntries::rebuild_derived(&path, &SqliteConfig::default()).expect("rebuilt");
+            assert_eq!(replayed, 3);
+            let report = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
+            assert_eq!(report.breach, None, "{sql}, rebuilt");
+            assert_eq!(report.reads, 4);
+        }
+    }
+}
+
+#[test]
+fn a_citizen_page_is_two_key_searches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let _ = sqlite_pair(&path);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let mut stmt = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            citydb_access::sqlite::CITIZEN_PAGE_SQL
+        ))
+        .expect("explain");
+    let plan: Vec<String> = stmt
+        .query_map([1, 10, 20], |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    // A range of the index's key, then the entry by its key: no scan, no sort.
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    assert!(
+        plan[0].starts_with("SEARCH i USING PRIMARY KEY (citizen=? AND ordinal<?)"),
+        "{plan:?}"
+    );
+    assert!(
+        plan[1].starts_with("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_entries_behave_and_continue_the_v1_chain() {
+    let Some(cluster) =
+        TestCluster::shared_or_skip("postgres_entries_behave_and_continue_the_v1_chain")
+    else {
+        return;
+    };
+    let url = cluster.create_database().await.expect("database");
+    let v1 = PostgresLog::connect(&url, PostgresConfig::default())
+        .await
+        .expect("v1 log");
+    v1.append(v1_event()).await.expect("v1");
+    let v2 = PostgresEntries::connect(&url, std::time::Duration::from_secs(10))
+        .await
+        .expect("v2 tables");
+    let anchor = v1_tip(&v1).await;
+    assert_eq!(anchor.next_seq, 1);
+    behaves(&v2, anchor).await;
+
+    // Concurrent appends share transactions here too.
+    let v2 = Arc::new(v2);
+    let before = v2.commits();
+    let appends = (0..128).map(|_| {
+        let v2 = v2.clone();
+        async move {
+            v2.append(draft("tax-office", None, &[(Uuid::now_v7(), "identity")]))
+                .await
+        }
+    });
+    assert!(
+        futures_util::future::join_all(appends)
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    let commits = v2.commits() - before;
+    assert!(commits <= 8, "{commits} commits for 128 appends");
+
+    // Tampering with an entry is found.
+    let db = citydb_postgres::testkit::connect(&url)
+        .await
+        .expect("connect");
+    db.execute(
+        "UPDATE access_entries SET body = body || '\\x00'::bytea WHERE seq = 2",
+        &[],
+    )
+    .await
+    .expect("tampered");
+    let report = verify_entries(&*v2, anchor).await.expect("verified");
+    assert!(
+        matches!(report.breach, Some((2, V2Breach::HashMismatch))),
+        "{report:?}"
+    );
+}
