@@ -5,7 +5,14 @@
 //! transaction, inserts them and commits once: one fsync for the group (`synchronous=FULL`).
 //! Appends are acknowledged only after COMMIT returns. A failed group is rolled back whole and
 //! every append in it fails (the drafts were checked before, so only the storage can fail).
+//!
+//! The writer remembers the dictionary numbers and each citizen's last ordinal it read or
+//! wrote ([`Remembered`]), so that a request whose strings and citizens were seen before costs
+//! no lookups. What it remembers is true of the file only while the tip is where its own last
+//! commit left it: every group checks that, inside its transaction, and forgets everything
+//! otherwise (another writer, a rolled-back group).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -180,6 +187,7 @@ fn storage(e: rusqlite::Error) -> AccessError {
 
 fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64) {
     let mut group: Vec<Request> = Vec::with_capacity(64);
+    let mut remembered = Remembered::default();
     while let Some(first) = queue.blocking_recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -189,7 +197,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64
             }
         }
         let drafts: Vec<&Draft> = group.iter().map(|(d, _)| d).collect();
-        match commit_group(&conn, &drafts) {
+        match commit_group(&conn, &drafts, &mut remembered) {
             Ok(committed) => {
                 commits.fetch_add(1, Ordering::Relaxed);
                 for ((_, answer), c) in group.drain(..).zip(committed) {
@@ -198,6 +206,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
+                remembered.forget();
                 for (_, answer) in group.drain(..) {
                     let _ = answer.send(Err(e.clone()));
                 }
@@ -207,19 +216,89 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// One transaction: everything is read inside it, nothing is cached across groups, so that a
-/// failed group or another process appending to the file cannot desynchronise the numbering.
-fn commit_group(conn: &Connection, drafts: &[&Draft]) -> Result<Vec<Committed>, AccessError> {
+/// One transaction: the tip is read inside it, and what the writer remembers is used only if
+/// that tip is where its own last commit left the log (so a failed group or another process
+/// appending to the file cannot desynchronise the numbering).
+fn commit_group(
+    conn: &Connection,
+    drafts: &[&Draft],
+    remembered: &mut Remembered,
+) -> Result<Vec<Committed>, AccessError> {
     conn.prepare_cached("BEGIN IMMEDIATE")
         .and_then(|mut s| s.execute([]))
         .map_err(storage)?;
     let tip = tip(conn)?;
-    let p = plan(tip, &mut Stored { conn }, drafts, crate::now_micros())?;
+    if remembered.next_seq != Some(tip.next_seq) {
+        remembered.forget();
+    }
+    let p = plan(
+        tip,
+        &mut Stored {
+            conn,
+            remembered: &mut *remembered,
+        },
+        drafts,
+        crate::now_micros(),
+    )?;
     insert(conn, &p)?;
     conn.prepare_cached("COMMIT")
         .and_then(|mut s| s.execute([]))
         .map_err(storage)?;
+    remembered.learn(&p);
     Ok(p.committed)
+}
+
+/// Most strings, citizens and ordinals the writer remembers before it starts over (~100 MB).
+const REMEMBERED: usize = 1 << 20;
+
+/// Dictionary numbers and last ordinals known to be in the file (read from it, or committed by
+/// this writer), valid while the log's next `seq` is `next_seq`.
+#[derive(Default)]
+struct Remembered {
+    next_seq: Option<u64>,
+    /// The next string and citizen numbers.
+    defined: Option<(u32, u32)>,
+    strings: HashMap<String, u32>,
+    citizens: HashMap<Uuid, u32>,
+    /// Citizen number → its last ordinal in `access_by_citizen`.
+    ordinals: HashMap<u32, u32>,
+}
+
+impl Remembered {
+    fn forget(&mut self) {
+        *self = Remembered::default();
+    }
+
+    /// After `plan` committed: its definitions and index rows are in the file now.
+    fn learn(&mut self, plan: &Plan) {
+        let Some(last) = plan.entries.last() else {
+            return;
+        };
+        if self.strings.len() + self.citizens.len() + self.ordinals.len() > REMEMBERED {
+            self.forget();
+            return;
+        }
+        let Some((strings, citizens)) = self.defined else {
+            // `plan` always asks; without the answer nothing below can be trusted.
+            self.forget();
+            return;
+        };
+        self.defined = Some((
+            strings + plan.strings.len() as u32,
+            citizens + plan.citizens.len() as u32,
+        ));
+        for (number, value) in &plan.strings {
+            self.strings.insert(value.clone(), *number);
+        }
+        for (number, citizen) in &plan.citizens {
+            self.citizens.insert(*citizen, *number);
+        }
+        // Index rows are in ordinal order per citizen: the last one written is the last.
+        for row in &plan.index {
+            self.ordinals.insert(row.citizen, row.ordinal);
+        }
+        self.next_seq = Some(last.seq + 1);
+    }
 }
 
 /// The last entry, else the last v1 event (the v2 chain continues it), else genesis.
@@ -329,39 +408,70 @@ fn replay(conn: &Connection) -> Result<u64, AccessError> {
     Ok(entries)
 }
 
-/// The dictionaries as stored, inside the write transaction.
+/// The dictionaries as stored, inside the write transaction: what the writer remembers, else
+/// read (and then remembered: it was committed before this transaction began).
 struct Stored<'c> {
     conn: &'c Connection,
+    remembered: &'c mut Remembered,
 }
 
 impl Dictionary for Stored<'_> {
     fn string(&mut self, value: &str) -> Result<Option<u32>, AccessError> {
-        self.conn
+        if let Some(number) = self.remembered.strings.get(value) {
+            return Ok(Some(*number));
+        }
+        let number: Option<u32> = self
+            .conn
             .prepare_cached("SELECT number FROM access_strings WHERE value = ?1")
             .and_then(|mut s| s.query_row([value], |r| r.get(0)).optional())
-            .map_err(storage)
+            .map_err(storage)?;
+        if let Some(number) = number {
+            self.remembered.strings.insert(value.to_owned(), number);
+        }
+        Ok(number)
     }
     fn citizen(&mut self, citizen: Uuid) -> Result<Option<u32>, AccessError> {
-        citizen_number(self.conn, citizen)
+        if let Some(number) = self.remembered.citizens.get(&citizen) {
+            return Ok(Some(*number));
+        }
+        let number = citizen_number(self.conn, citizen)?;
+        if let Some(number) = number {
+            self.remembered.citizens.insert(citizen, number);
+        }
+        Ok(number)
     }
     fn last_ordinal(&mut self, citizen: u32) -> Result<Option<u32>, AccessError> {
-        self.conn
+        if let Some(ordinal) = self.remembered.ordinals.get(&citizen) {
+            return Ok(Some(*ordinal));
+        }
+        let ordinal: Option<u32> = self
+            .conn
             .prepare_cached(
                 "SELECT ordinal FROM access_by_citizen WHERE citizen = ?1
                  ORDER BY ordinal DESC LIMIT 1",
             )
             .and_then(|mut s| s.query_row([citizen], |r| r.get(0)).optional())
-            .map_err(storage)
+            .map_err(storage)?;
+        if let Some(ordinal) = ordinal {
+            self.remembered.ordinals.insert(citizen, ordinal);
+        }
+        Ok(ordinal)
     }
     fn defined(&mut self) -> Result<(u32, u32), AccessError> {
+        if let Some(defined) = self.remembered.defined {
+            return Ok(defined);
+        }
         // Numbers are dense from 0, so the next one is the last + 1: one key lookup each.
-        self.conn
+        let defined = self
+            .conn
             .prepare_cached(
                 "SELECT (SELECT coalesce(max(number) + 1, 0) FROM access_strings),
                         (SELECT coalesce(max(number) + 1, 0) FROM access_citizens)",
             )
             .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(storage)
+            .map_err(storage)?;
+        self.remembered.defined = Some(defined);
+        Ok(defined)
     }
 }
 

@@ -192,6 +192,47 @@ async fn concurrent_appends_are_committed_together() {
     assert_eq!((report.entries, report.breach), (256, None));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_forgets_what_it_remembered_when_another_wrote_between() {
+    // Each writer remembers dictionary numbers and ordinals between its groups; a second
+    // writer on the same file moves the tip, so the first must read again, not reuse ordinal
+    // 1 for the citizen (which the index's primary key would refuse) or number a new string
+    // twice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let (_v1, first) = sqlite_pair(&path);
+    let second = SqliteEntries::open(&path, &SqliteConfig::default()).expect("second writer");
+    let citizen = Uuid::now_v7();
+    first
+        .append(draft("tax-office", Some("HS-1"), &[(citizen, "identity")]))
+        .await
+        .expect("first writer");
+    second
+        .append(draft("land-registry", Some("HS-2"), &[(citizen, "land")]))
+        .await
+        .expect("second writer");
+    first
+        .append(draft("tax-office", Some("HS-3"), &[(citizen, "identity")]))
+        .await
+        .expect("first writer again");
+    let reads = first.for_citizen(citizen, None, 10).await.expect("read");
+    assert_eq!(
+        reads
+            .iter()
+            .map(|r| (r.ordinal, r.case.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (2, Some("HS-3".to_owned())),
+            (1, Some("HS-2".to_owned())),
+            (0, Some("HS-1".to_owned()))
+        ]
+    );
+    let report = verify_entries(&first, Tip::GENESIS)
+        .await
+        .expect("verified");
+    assert_eq!((report.entries, report.breach), (3, None));
+}
+
 /// Whether a verification found what a tampering should give.
 type Finding = fn(&Option<(u64, V2Breach)>) -> bool;
 
