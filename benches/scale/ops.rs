@@ -404,8 +404,7 @@ pub fn operations(
             .filter_map(|b| {
                 let folded = citydb_domain::folded_key(&b.name);
                 let words: Vec<&str> = folded.split_whitespace().take(4).collect();
-                if words.len() < 4 || words.iter().any(|w| !w.chars().all(char::is_alphanumeric))
-                {
+                if words.len() < 4 || words.iter().any(|w| !w.chars().all(char::is_alphanumeric)) {
                     return None;
                 }
                 let fourth: String = words[3].chars().take(2).collect();
@@ -553,7 +552,7 @@ pub async fn next_pages(client: &reqwest::Client, first_pages: &Op) -> Arc<Op> {
         requests.push((
             &*Box::leak(bytes.into_boxed_slice()),
             Expect::Search {
-                field: *field,
+                field,
                 query: query.clone(),
                 first: *first,
                 not: seen,
