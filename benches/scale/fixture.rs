@@ -27,6 +27,8 @@ pub struct BusinessKey {
     pub id: String,
     pub code: String,
     pub reps: Vec<String>,
+    /// The Vietnamese name as registered (the name searches start from).
+    pub name: String,
 }
 
 #[derive(Default)]
@@ -122,6 +124,7 @@ pub fn read_fixture(path: &Path) -> Fixture {
                         id,
                         code: s(&c["code"]),
                         reps: strings(&c["legal_representatives"]),
+                        name: s(&c["names"]["vietnamese"]),
                     },
                 );
             }

@@ -47,15 +47,44 @@ const BUSINESS_NO_PERSONAL: &str = r#"query BusinessWithRepresentatives($code: S
   }
 }"#;
 
+/// A citizen search with the fields the checks read, and a cursor to resume from.
+const CITIZEN_SEARCH: &str = r#"query SearchCitizens($search: String!, $first: Int, $after: String) {
+  citizens(search: $search, first: $first, after: $after) {
+    edges { cursor node { id name { full } birthDate } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+const BUSINESS_SEARCH: &str = r#"query SearchBusinesses($search: String!, $first: Int, $after: String) {
+  businesses(search: $search, first: $first, after: $after) {
+    edges { cursor node { id code name abbreviatedName englishName status } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+fn search_expect(field: &'static str, query: String, first: usize) -> Expect {
+    Expect::Search {
+        field,
+        query,
+        first,
+        not: Vec::new(),
+    }
+}
+
 pub enum Expect {
     Citizen {
         id: String,
         pin: String,
         full: String,
     },
+    /// A page of a name search (`field`: `citizens` or `businesses`): every hit holds every
+    /// word of `query` (the last one as a prefix), the hits whose folded name starts with
+    /// `query` come before the others, and no id of `not` (the previous page) comes again.
     Search {
-        tokens: Vec<String>,
+        field: &'static str,
+        query: String,
         first: usize,
+        not: Vec<String>,
     },
     Parcel {
         id: String,
@@ -115,32 +144,46 @@ pub fn check(status: u16, body: &[u8], expect: &Expect) -> Result<(), (String, S
                 );
             }
         }
-        Expect::Search { tokens, first } => {
-            let Some(edges) = d["citizens"]["edges"].as_array() else {
+        Expect::Search {
+            field,
+            query,
+            first,
+            not,
+        } => {
+            let Some(edges) = d[*field]["edges"].as_array() else {
                 return fail("search: no edges", v.to_string());
             };
             if edges.is_empty() {
-                return fail("search: no match", tokens.join(" "));
+                return fail("search: no match", query.clone());
             }
             if edges.len() > *first {
                 return fail("search: page too long", format!("{}", edges.len()));
             }
+            let tokens: Vec<&str> = query.split_whitespace().collect();
+            let mut past_prefix = false;
             for e in edges {
-                let full = e["node"]["name"]["full"].as_str().unwrap_or_default();
-                let folded = citydb_domain::folded_key(full);
-                let words: Vec<&str> = folded.split_whitespace().collect();
-                let last = tokens.len() - 1;
-                let all = tokens.iter().enumerate().all(|(i, t)| {
-                    words
-                        .iter()
-                        .any(|w| *w == t || (i == last && w.starts_with(t.as_str())))
-                });
-                if !all {
+                let node = &e["node"];
+                let id = node["id"].as_str().unwrap_or_default();
+                if not.iter().any(|n| n == id) {
+                    return fail("search: hit of the previous page again", id.to_owned());
+                }
+                let folded = citydb_domain::folded_key(&searched_text(field, node));
+                if !holds_words(&folded, &tokens) {
                     return fail(
                         "search: hit does not match",
-                        format!("{:?} for {:?}", full, tokens.join(" ")),
+                        format!("{folded:?} for {query:?}"),
                     );
                 }
+                // The documented order: the folded-name prefix range first, then the matches
+                // of the words anywhere.
+                let prefix = folded.starts_with(query.as_str());
+                if prefix && past_prefix {
+                    return fail(
+                        "search: prefix hit after a hit of other words",
+                        format!("{folded:?} for {query:?}"),
+                    );
+                }
+                past_prefix |= !prefix;
             }
         }
         Expect::Parcel {
@@ -236,6 +279,38 @@ pub fn check(status: u16, body: &[u8], expect: &Expect) -> Result<(), (String, S
     Ok(())
 }
 
+/// The text a search hit was found by, as the projections index it: a citizen's full name;
+/// a business's Vietnamese, abbreviated and English names, in that order.
+fn searched_text(field: &str, node: &Value) -> String {
+    let keys: &[&str] = if field == "citizens" {
+        &[]
+    } else {
+        &["name", "abbreviatedName", "englishName"]
+    };
+    if keys.is_empty() {
+        return node["name"]["full"].as_str().unwrap_or_default().to_owned();
+    }
+    keys.iter()
+        .filter_map(|k| node[*k].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether every word of `tokens` is a word of `folded` (the last one may be a prefix of one).
+fn holds_words(folded: &str, tokens: &[&str]) -> bool {
+    let words: Vec<&str> = folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let last = tokens.len().saturating_sub(1);
+    tokens.iter().enumerate().all(|(i, t)| {
+        let t = t.trim_matches(|c: char| !c.is_alphanumeric());
+        words
+            .iter()
+            .any(|w| *w == t || (i == last && w.starts_with(t)))
+    })
+}
+
 pub struct Op {
     pub label: String,
     pub role: &'static str,
@@ -287,13 +362,59 @@ pub fn operations(
         .into_iter()
         .map(|c| {
             let folded = citydb_domain::folded_key(&c.family_middle);
-            let tokens: Vec<String> = folded.split_whitespace().map(str::to_owned).collect();
             (
                 body(&q_search, json!({ "search": folded, "first": 10 })),
-                Expect::Search { tokens, first: 10 },
+                search_expect("citizens", folded, 10),
             )
         })
         .collect();
+    // "family middle g": the family and middle names and the given name's first letter.
+    let prefix_requests: Vec<(&'static [u8], Expect)> = sample(&fx.citizens, KEYS, seed + 4)
+        .into_iter()
+        .filter_map(|c| {
+            let full = citydb_domain::folded_key(&c.full);
+            let family_middle = citydb_domain::folded_key(&c.family_middle);
+            let given = full.strip_prefix(family_middle.as_str())?.trim_start();
+            let initial = given.chars().next()?;
+            let query = format!("{family_middle} {initial}");
+            (!family_middle.is_empty()).then(|| {
+                (
+                    body(CITIZEN_SEARCH, json!({ "search": query, "first": 20 })),
+                    search_expect("citizens", query, 20),
+                )
+            })
+        })
+        .collect();
+    // A given name alone: not the start of any name, so found by the words anywhere.
+    let given_requests: Vec<(&'static [u8], Expect)> = sample(&fx.citizens, KEYS, seed + 5)
+        .into_iter()
+        .filter_map(|c| {
+            let full = citydb_domain::folded_key(&c.full);
+            let given = full.split_whitespace().last()?.to_owned();
+            Some((
+                body(CITIZEN_SEARCH, json!({ "search": given, "first": 20 })),
+                search_expect("citizens", given, 20),
+            ))
+        })
+        .collect();
+    // A business's first three words and the first two letters of its fourth.
+    let business_search_requests: Vec<(&'static [u8], Expect)> =
+        sample(&fx.businesses, KEYS, seed + 6)
+            .into_iter()
+            .filter_map(|b| {
+                let folded = citydb_domain::folded_key(&b.name);
+                let words: Vec<&str> = folded.split_whitespace().take(4).collect();
+                if words.len() < 4 || words.iter().any(|w| !w.chars().all(char::is_alphanumeric)) {
+                    return None;
+                }
+                let fourth: String = words[3].chars().take(2).collect();
+                let query = format!("{} {fourth}", words[..3].join(" "));
+                Some((
+                    body(BUSINESS_SEARCH, json!({ "search": query, "first": 20 })),
+                    search_expect("businesses", query, 20),
+                ))
+            })
+            .collect();
     let parcel_requests = |query: &str, names: bool| -> Vec<(&'static [u8], Expect)> {
         sample(&fx.parcels, KEYS, seed + 2)
             .into_iter()
@@ -344,6 +465,21 @@ pub fn operations(
         op("(a) citizen by PIN", "service", citizen_requests()),
         op("(b) name search, first 10", "service", search_requests),
         op(
+            "(b1) name search family middle g-prefix, first 20",
+            "service",
+            prefix_requests,
+        ),
+        op(
+            "(b3) name search, a given name alone, first 20",
+            "service",
+            given_requests,
+        ),
+        op(
+            "(b4) business search by name prefix, first 20",
+            "service",
+            business_search_requests,
+        ),
+        op(
             "(c) parcel with holders (names)",
             "service",
             parcel_requests(&q_parcel, true),
@@ -365,4 +501,75 @@ pub fn operations(
         ),
     ];
     ops
+}
+
+/// Most first pages fetched (one at a time, before the load) for the next-page operation.
+const NEXT_PAGE_KEYS: usize = 1_000;
+
+/// (b2): the second page of the "family middle g" searches of `first_pages`, each after the
+/// cursor its first page ended with. Each first page is fetched once, one at a time, before
+/// the load; queries whose first page is their last are left out. A second page must not
+/// repeat a hit of the first.
+pub async fn next_pages(client: &reqwest::Client, first_pages: &Op) -> Arc<Op> {
+    let mut requests = Vec::new();
+    for (body_bytes, expect) in first_pages.requests.iter().take(NEXT_PAGE_KEYS) {
+        let Expect::Search {
+            field,
+            query,
+            first,
+            ..
+        } = expect
+        else {
+            continue;
+        };
+        let resp = client
+            .post(&first_pages.url)
+            .header("content-type", "application/json")
+            .bearer_auth(&first_pages.token)
+            .header("X-Road-UserId", crate::XROAD_USER)
+            .header("X-Road-Issue", crate::XROAD_ISSUE)
+            .body(*body_bytes)
+            .send()
+            .await
+            .unwrap();
+        let page: Value = resp.json().await.unwrap();
+        let conn = &page["data"][*field];
+        let (Some(true), Some(cursor)) = (
+            conn["pageInfo"]["hasNextPage"].as_bool(),
+            conn["pageInfo"]["endCursor"].as_str(),
+        ) else {
+            continue;
+        };
+        let seen: Vec<String> = conn["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+            .collect();
+        let mut request: Value = serde_json::from_slice(body_bytes).unwrap();
+        request["variables"]["after"] = json!(cursor);
+        let bytes = serde_json::to_vec(&request).unwrap();
+        requests.push((
+            &*Box::leak(bytes.into_boxed_slice()),
+            Expect::Search {
+                field,
+                query: query.clone(),
+                first: *first,
+                not: seen,
+            },
+        ));
+    }
+    assert!(
+        !requests.is_empty(),
+        "no first page of {} has a next page",
+        first_pages.label
+    );
+    Arc::new(Op {
+        label: "(b2) name search family middle g-prefix, next page by cursor".into(),
+        role: first_pages.role,
+        url: first_pages.url.clone(),
+        token: first_pages.token.clone(),
+        xroad: first_pages.xroad,
+        requests,
+    })
 }

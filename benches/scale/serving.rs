@@ -58,7 +58,7 @@ pub fn run(
 
     let service = tokens["service"].clone();
     let steward = tokens["steward"].clone();
-    let ops = ops::operations(&offline.fx, params.seed, &url, &service, &steward);
+    let mut ops = ops::operations(&offline.fx, params.seed, &url, &service, &steward);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,6 +71,11 @@ pub fn run(
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .unwrap();
+    // The next-page operation needs the cursors of first pages: fetched now, run after them.
+    if let Some(at) = ops.iter().position(|o| o.label.starts_with("(b1)")) {
+        let next = rt.block_on(ops::next_pages(&client, &ops[at]));
+        ops.insert(at + 1, next);
+    }
     let (rows, floor_bytes) = rt.block_on(load::measure(
         &client,
         &ops,

@@ -36,15 +36,20 @@
 //! [`digest`](Projections::digest) of every table for rebuild tests.
 //!
 //! Name search is diacritic-insensitive and ranks exact matches first: names are indexed by the
-//! domain's `folded_key` and `exact_key` (tone placement made canonical, so "Hòa" = "Hoà"). With
-//! FTS5 (the bundled SQLite has it) any word of the name matches, the last query word as a prefix;
-//! without it, indexed key columns give full-name prefix search.
+//! domain's `folded_key` and `exact_key` (tone placement made canonical, so "Hòa" = "Hoà"; `đ`
+//! folded to `d`, in Rust). A query read as the start of the full name, family name first and
+//! the last word a prefix (`nguyen van h`), is an ordered range of the B-tree indexes on the
+//! exact and folded name keys: a page reads only its own rows. With FTS5 (the bundled SQLite
+//! has it) names holding the words anywhere (a given name alone) follow, from the FTS5 index;
+//! without it, only the full-name prefix is searched. The order and the cursors' invariant are
+//! in the `search` module.
 
 mod apply;
 mod bulk;
 mod error;
 mod query;
 mod schema;
+mod search;
 mod state;
 
 use std::collections::HashMap;
@@ -73,10 +78,11 @@ pub use citydb_domain::citizen::CitizenStatus;
 pub use citydb_domain::parcel::ParcelStatusKind;
 pub use error::ProjectionError;
 pub use query::{
-    BusinessFilter, CitizenFilter, Cursor, Edge, MAX_NAME_TOKENS, MAX_PAGE_SIZE, Page,
-    ParcelFilter, ProjectionFailure, Versioned,
+    BusinessFilter, CitizenFilter, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, ProjectionFailure,
+    Versioned,
 };
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
+pub use search::{Cursor, Edge, Page};
 
 use error::storage;
 
@@ -394,8 +400,11 @@ impl Projections {
     }
 
     /// Citizens matching `filter`, `first` at a time (at most [`MAX_PAGE_SIZE`]) after `after`.
-    /// With a name: exact matches first, then diacritic-insensitive ones; otherwise, and within
-    /// each of those tiers, in registration order.
+    /// With a name, in tiers (see the `search` module): names starting with the query's exact
+    /// words, by exact name; names whose folded form starts with the folded query (the last
+    /// word a prefix), by folded name; then, with FTS5, names holding the exact words anywhere,
+    /// then the folded words anywhere, each in registration order. Within a name, and without
+    /// a name, in registration order.
     pub async fn search_citizens(
         &self,
         filter: &CitizenFilter,
@@ -404,7 +413,7 @@ impl Projections {
     ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
         let filter = filter.clone();
         self.read(move |c, flavour| {
-            query::search_citizens(c, flavour, &filter, first, after.as_ref())
+            search::search_citizens(c, flavour, &filter, first, after.as_ref())
         })
         .await
     }
@@ -434,7 +443,7 @@ impl Projections {
     ) -> Result<Page<Versioned<Business>>, ProjectionError> {
         let filter = filter.clone();
         self.read(move |c, flavour| {
-            query::search_businesses(c, flavour, &filter, first, after.as_ref())
+            search::search_businesses(c, flavour, &filter, first, after.as_ref())
         })
         .await
     }
@@ -461,7 +470,7 @@ impl Projections {
         after: Option<Cursor>,
     ) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
         let filter = filter.clone();
-        self.read(move |c, _| query::search_parcels(c, &filter, first, after.as_ref()))
+        self.read(move |c, _| search::search_parcels(c, &filter, first, after.as_ref()))
             .await
     }
 

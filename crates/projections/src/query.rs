@@ -1,18 +1,8 @@
-//! The queries the API serves, as blocking functions on a read connection. `lib.rs` runs them on
-//! tokio's blocking threads.
-//!
-//! Every listing is ordered by `(tier, seq)`: `tier` is 0 for every row except the folded-only
-//! matches of a name search (tier 1), and `seq` is the log position of the record's first event.
-//! Both are fixed for a record's lifetime (a rename can move a record between tiers of a given
-//! search, nothing else moves), and new records get larger `seq`s, so keyset cursors on
-//! `(tier, seq)` neither repeat nor skip rows while records are added. `seq` rather than the
-//! name is the order within a tier because the FTS5 index returns matches in rowid (= `seq`)
-//! order: a page costs a few index steps even when a name matches a million people, where a
-//! name order would sort every match first.
+//! The queries the API serves, as blocking functions on a read connection: single records,
+//! natural-key lookups, batch loaders, the change feed and the digest. The searches, with their
+//! order and cursors, are in [`crate::search`]. `lib.rs` runs them on tokio's blocking threads.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -22,12 +12,12 @@ use citydb_domain::citizen::{Citizen, CitizenStatus};
 use citydb_domain::parcel::{Holder, Holding, Parcel, ParcelStatusKind};
 use citydb_domain::{
     AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, LandUseCode, ParcelId, ParcelKey,
-    PersonalIdNumber, Record, RecordId, Share, exact_key, folded_key,
+    PersonalIdNumber, Record, RecordId, Share,
 };
 
 use crate::apply::{from_i64, to_i64};
 use crate::error::{ProjectionError, storage};
-use crate::schema::{DIGEST_TABLES, SearchFlavour};
+use crate::schema::DIGEST_TABLES;
 use crate::state;
 
 /// Largest page a search returns; larger `first` values are clamped to it.
@@ -47,75 +37,6 @@ pub struct Versioned<T> {
     pub version: u64,
     /// The log position of that event.
     pub last_position: u64,
-}
-
-/// An opaque keyset pagination cursor. Stable across inserts; valid for the search that issued it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Cursor(String);
-
-impl Cursor {
-    fn new(tier: u8, seq: i64) -> Self {
-        let mut bytes = vec![b'c', 1, tier];
-        bytes.extend_from_slice(&seq.to_be_bytes());
-        Cursor(bytes.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    fn decode(&self) -> Result<(u8, i64), ProjectionError> {
-        let text = self.0.as_bytes();
-        if text.len() != 22 {
-            return Err(ProjectionError::InvalidCursor);
-        }
-        let mut bytes = [0u8; 11];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            let pair = std::str::from_utf8(&text[2 * i..2 * i + 2])
-                .map_err(|_| ProjectionError::InvalidCursor)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| ProjectionError::InvalidCursor)?;
-        }
-        if bytes[0] != b'c' || bytes[1] != 1 || bytes[2] > 1 {
-            return Err(ProjectionError::InvalidCursor);
-        }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&bytes[3..]);
-        Ok((bytes[2], i64::from_be_bytes(seq)))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Cursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Cursor {
-    type Err = ProjectionError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let cursor = Cursor(s.to_owned());
-        cursor.decode()?;
-        Ok(cursor)
-    }
-}
-
-/// One row of a page, with the cursor that resumes after it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Edge<T> {
-    pub cursor: Cursor,
-    pub node: T,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T> {
-    pub edges: Vec<Edge<T>>,
-    pub has_next_page: bool,
-}
-
-impl<T> Page<T> {
-    pub fn end_cursor(&self) -> Option<&Cursor> {
-        self.edges.last().map(|e| &e.cursor)
-    }
 }
 
 /// The value the `parcels.status` column holds for a parcel of `kind`: the
@@ -194,7 +115,7 @@ fn record_by_id(
         .transpose()
 }
 
-fn record_by_seq(
+pub(crate) fn record_by_seq(
     conn: &Connection,
     seq: i64,
 ) -> Result<Option<Versioned<Record>>, ProjectionError> {
@@ -262,7 +183,7 @@ impl Kind for Parcel {
     }
 }
 
-fn narrow<T: Kind>(v: Versioned<Record>) -> Result<Versioned<T>, ProjectionError> {
+pub(crate) fn narrow<T: Kind>(v: Versioned<Record>) -> Result<Versioned<T>, ProjectionError> {
     let id = v.state.id();
     let state = T::from_record(v.state)
         .ok_or_else(|| ProjectionError::Corrupt(format!("{id} holds a record of another kind")))?;
@@ -510,303 +431,8 @@ pub(crate) fn representatives_of(
     Ok(out)
 }
 
-// --- searches ---------------------------------------------------------------------------------------
-
-/// One tier of a search: a FROM clause, the column that carries `seq` in it, and conditions.
-struct Tier {
-    from: String,
-    seq: String,
-    conditions: Vec<String>,
-    params: Vec<SqlValue>,
-}
-
-impl Tier {
-    fn new(from: &str, seq: &str) -> Self {
-        Tier {
-            from: from.to_owned(),
-            seq: seq.to_owned(),
-            conditions: Vec::new(),
-            params: Vec::new(),
-        }
-    }
-
-    fn condition(&mut self, sql: &str, params: impl IntoIterator<Item = SqlValue>) {
-        self.conditions.push(sql.to_owned());
-        self.params.extend(params);
-    }
-}
-
-fn text(s: impl Into<String>) -> SqlValue {
+pub(crate) fn text(s: impl Into<String>) -> SqlValue {
     SqlValue::Text(s.into())
-}
-
-/// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see.
-fn tokens(key: &str) -> Vec<String> {
-    key.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// An FTS5 expression matching every token in `column`, the last one as a prefix if asked.
-/// Tokens are quoted, so nothing a user types is read as FTS5 syntax.
-fn fts_expression(column: &str, tokens: &[String], prefix_last: bool) -> String {
-    let phrases: Vec<String> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let star = if prefix_last && i + 1 == tokens.len() {
-                "*"
-            } else {
-                ""
-            };
-            format!("\"{}\"{star}", t.replace('"', "\"\""))
-        })
-        .collect();
-    format!("{column} : ({})", phrases.join(" "))
-}
-
-/// The name tiers of a search: exact matches (tier 0), then folded-only matches (tier 1). `None`
-/// when the name has no searchable token (then the name does not filter).
-fn name_tiers(
-    flavour: SearchFlavour,
-    kind_table: &str,
-    fts_table: &str,
-    name: &str,
-) -> Result<Option<[Tier; 2]>, ProjectionError> {
-    let exact = tokens(&exact_key(name));
-    let folded = tokens(&folded_key(name));
-    if folded.is_empty() || exact.is_empty() {
-        return Ok(None);
-    }
-    if folded.len() > MAX_NAME_TOKENS {
-        return Err(ProjectionError::InvalidQuery(format!(
-            "a name search takes at most {MAX_NAME_TOKENS} words"
-        )));
-    }
-    let alias = "k";
-    Ok(Some(match flavour {
-        SearchFlavour::Fts5 => {
-            let from =
-                format!("{fts_table} JOIN {kind_table} {alias} ON {alias}.seq = {fts_table}.rowid");
-            let rowid = format!("{fts_table}.rowid");
-            let exact_expr = fts_expression("exact", &exact, false);
-            let mut t0 = Tier::new(&from, &rowid);
-            t0.condition(&format!("{fts_table} MATCH ?"), [text(exact_expr.clone())]);
-            let mut t1 = Tier::new(&from, &rowid);
-            t1.condition(
-                &format!("{fts_table} MATCH ?"),
-                [text(format!(
-                    "{} NOT {exact_expr}",
-                    fts_expression("folded", &folded, true)
-                ))],
-            );
-            [t0, t1]
-        }
-        SearchFlavour::Plain => {
-            // Prefixes of the whole key, family name first. U+10FFFF sorts after every character
-            // a key can hold, so [key, key + U+10FFFF) is exactly the strings starting with key.
-            let from = format!("{kind_table} {alias}");
-            // The keys as stored: whole-name keys, punctuation and all.
-            let (e, f) = (exact_key(name), folded_key(name));
-            let upper = |s: &str| format!("{s}\u{10FFFF}");
-            // Exact tier: the name is the query, or starts with it followed by a space (whole
-            // words, like the FTS5 exact tier). Folded tier: any prefix, minus the exact tier.
-            let exact_sql = format!(
-                "({alias}.name_exact = ? OR ({alias}.name_exact >= ? AND {alias}.name_exact < ?))"
-            );
-            let exact_params = || {
-                let words = format!("{e} ");
-                [text(e.clone()), text(words.clone()), text(upper(&words))]
-            };
-            let mut t0 = Tier::new(&from, &format!("{alias}.seq"));
-            t0.condition(&exact_sql, exact_params());
-            let mut t1 = Tier::new(&from, &format!("{alias}.seq"));
-            t1.condition(
-                &format!("{alias}.name_folded >= ? AND {alias}.name_folded < ?"),
-                [text(f.clone()), text(upper(&f))],
-            );
-            t1.condition(&format!("NOT {exact_sql}"), exact_params());
-            [t0, t1]
-        }
-    }))
-}
-
-/// Runs the tiers in order from the cursor, returning up to `first` `(tier, seq)` pairs and
-/// whether more follow.
-fn page_seqs(
-    conn: &Connection,
-    tiers: Vec<Tier>,
-    first: usize,
-    after: Option<&Cursor>,
-) -> Result<(Vec<(u8, i64)>, bool), ProjectionError> {
-    let first = first.min(MAX_PAGE_SIZE);
-    let (after_tier, after_seq) = match after {
-        Some(c) => c.decode()?,
-        None => (0, -1),
-    };
-    let mut out: Vec<(u8, i64)> = Vec::with_capacity(first + 1);
-    for (tier_no, tier) in tiers.into_iter().enumerate() {
-        let tier_no = u8::try_from(tier_no).unwrap_or(u8::MAX);
-        if tier_no < after_tier {
-            continue;
-        }
-        let want = first + 1 - out.len();
-        if want == 0 {
-            break;
-        }
-        let start = if tier_no == after_tier { after_seq } else { -1 };
-        let mut conditions = tier.conditions;
-        conditions.push(format!("{} > ?", tier.seq));
-        let mut params = tier.params;
-        params.push(SqlValue::Integer(start));
-        params.push(SqlValue::Integer(to_i64(want as u64)));
-        let sql = format!(
-            "SELECT {seq} FROM {from} WHERE {conditions} ORDER BY {seq} LIMIT ?",
-            seq = tier.seq,
-            from = tier.from,
-            conditions = conditions.join(" AND ")
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-        let seqs = stmt
-            .query_map(params_from_iter(params), |r| r.get::<_, i64>(0))
-            .map_err(storage)?;
-        for seq in seqs {
-            out.push((tier_no, seq.map_err(storage)?));
-        }
-    }
-    let has_next = out.len() > first;
-    out.truncate(first);
-    Ok((out, has_next))
-}
-
-fn load_page<T: Kind>(
-    conn: &Connection,
-    seqs: Vec<(u8, i64)>,
-    has_next_page: bool,
-) -> Result<Page<Versioned<T>>, ProjectionError> {
-    let mut edges = Vec::with_capacity(seqs.len());
-    for (tier, seq) in seqs {
-        // Read in the same transaction as the search, so the row is there.
-        let record = record_by_seq(conn, seq)?
-            .ok_or_else(|| ProjectionError::Corrupt(format!("index row {seq} has no record")))?;
-        edges.push(Edge {
-            cursor: Cursor::new(tier, seq),
-            node: narrow(record)?,
-        });
-    }
-    Ok(Page {
-        edges,
-        has_next_page,
-    })
-}
-
-/// The tiers a search of `kind_table` runs: its name tiers when a name is given, else one tier
-/// over the whole table (a name with no searchable token searches nothing by name).
-fn search_tiers(
-    flavour: SearchFlavour,
-    kind_table: &str,
-    fts_table: &str,
-    name: Option<&str>,
-) -> Result<Vec<Tier>, ProjectionError> {
-    let named = match name {
-        Some(name) => name_tiers(flavour, kind_table, fts_table, name)?,
-        None => None,
-    };
-    Ok(match named {
-        Some(tiers) => tiers.into(),
-        None => vec![Tier::new(&format!("{kind_table} k"), "k.seq")],
-    })
-}
-
-/// Adds the filters that apply to every tier.
-fn with_filters(tiers: &mut [Tier], add: impl Fn(&mut Tier)) {
-    for tier in tiers {
-        add(tier);
-    }
-}
-
-pub(crate) fn search_citizens(
-    conn: &Connection,
-    flavour: SearchFlavour,
-    filter: &CitizenFilter,
-    first: usize,
-    after: Option<&Cursor>,
-) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
-    let mut tiers = search_tiers(flavour, "citizens", "citizen_names", filter.name.as_deref())?;
-    with_filters(&mut tiers, |t| {
-        if let Some(unit) = filter.admin_unit {
-            t.condition("k.commune = ?", [text(unit.to_string())]);
-        }
-        if let Some(status) = filter.status {
-            t.condition("k.status = ?", [text(status.as_str())]);
-        }
-        if let Some(from) = filter.birth_year_from {
-            t.condition("k.birth_year >= ?", [SqlValue::Integer(from.into())]);
-        }
-        if let Some(to) = filter.birth_year_to {
-            t.condition("k.birth_year <= ?", [SqlValue::Integer(to.into())]);
-        }
-    });
-    let (seqs, more) = page_seqs(conn, tiers, first, after)?;
-    load_page(conn, seqs, more)
-}
-
-pub(crate) fn search_businesses(
-    conn: &Connection,
-    flavour: SearchFlavour,
-    filter: &BusinessFilter,
-    first: usize,
-    after: Option<&Cursor>,
-) -> Result<Page<Versioned<Business>>, ProjectionError> {
-    let mut tiers = search_tiers(
-        flavour,
-        "businesses",
-        "business_names",
-        filter.name.as_deref(),
-    )?;
-    with_filters(&mut tiers, |t| {
-        if let Some(unit) = filter.admin_unit {
-            t.condition("k.commune = ?", [text(unit.to_string())]);
-        }
-        if let Some(status) = filter.status {
-            t.condition("k.status = ?", [text(status.as_str())]);
-        }
-    });
-    let (seqs, more) = page_seqs(conn, tiers, first, after)?;
-    load_page(conn, seqs, more)
-}
-
-pub(crate) fn search_parcels(
-    conn: &Connection,
-    filter: &ParcelFilter,
-    first: usize,
-    after: Option<&Cursor>,
-) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
-    // Drive the scan from the land-use index when there is one to use: it yields seqs in order.
-    let mut tier = match filter.land_use {
-        Some(code) => {
-            let mut t = Tier::new("parcel_land_use u JOIN parcels k ON k.seq = u.seq", "u.seq");
-            t.condition("u.land_use = ?", [text(code.to_string())]);
-            t
-        }
-        None => Tier::new("parcels k", "k.seq"),
-    };
-    if let Some(unit) = filter.admin_unit {
-        tier.condition("k.commune = ?", [text(unit.to_string())]);
-    }
-    if let Some(status) = filter.status {
-        tier.condition("k.status = ?", [text(parcel_status_column(status))]);
-    }
-    if let Some(holder) = filter.holder {
-        tier.condition(
-            "k.seq IN (SELECT r.seq FROM holdings h JOIN records r ON r.record_id = h.parcel_id
-                       WHERE h.holder_id = ?)",
-            [text(holder.to_string())],
-        );
-    }
-    let (seqs, more) = page_seqs(conn, vec![tier], first, after)?;
-    load_page(conn, seqs, more)
 }
 
 // --- change feed, failures, digest -----------------------------------------------------------------
@@ -910,36 +536,4 @@ pub(crate) fn digest(conn: &Connection) -> Result<String, ProjectionError> {
         }
     }
     Ok(hasher.finalize().to_hex().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_foreign_text() {
-        let cursor = Cursor::new(1, 1_234_567);
-        assert_eq!(cursor.decode().ok(), Some((1, 1_234_567)));
-        let parsed: Cursor = cursor.to_string().parse().expect("own cursor");
-        assert_eq!(parsed, cursor);
-        for bad in [
-            "",
-            "zz",
-            "63020000000000000000ff",
-            "64010000000000000000ff",
-            "630102000000000000000a",
-        ] {
-            assert!(bad.parse::<Cursor>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn search_words_are_quoted_not_parsed() {
-        let words = tokens(&folded_key("Nguyễn \"Văn\" OR hoà*"));
-        assert_eq!(words, ["nguyen", "van", "or", "hoa"]);
-        assert_eq!(
-            fts_expression("folded", &words, true),
-            "folded : (\"nguyen\" \"van\" \"or\" \"hoa\"*)"
-        );
-    }
 }

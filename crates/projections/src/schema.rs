@@ -18,7 +18,8 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 
 /// `PRAGMA user_version`. Bump it whenever a table, an index, or what the projector writes into
 /// them changes: existing files are then rebuilt from the log on open.
-pub const SCHEMA_VERSION: i32 = 1;
+/// 2: B-tree indexes on the name keys in both search flavours (name search by ordered range).
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -129,17 +130,23 @@ CREATE TABLE projection_errors (
 
 /// The secondary indexes of the tables above. Apart from [`TABLES`] so that the bulk path
 /// ([`crate::bulk`]) can drop them, load the rows, and create them once at the end: one sort
-/// per index instead of a B-tree insertion per row.
+/// per index instead of a B-tree insertion per row. The `*_name_exact` and `*_name_folded`
+/// indexes are the ordered ranges a name search pages through (see [`crate::search`]), in
+/// both search flavours.
 const SECONDARY_INDEXES: &str = "
 CREATE INDEX citizens_pin ON citizens(pin);
 CREATE INDEX citizens_commune ON citizens(commune, seq);
 CREATE INDEX citizens_status ON citizens(status, seq);
 CREATE INDEX citizens_birth_year ON citizens(birth_year, seq);
 CREATE INDEX citizens_merged_into ON citizens(merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX citizens_name_exact ON citizens(name_exact, seq);
+CREATE INDEX citizens_name_folded ON citizens(name_folded, seq);
 CREATE INDEX businesses_code ON businesses(code);
 CREATE INDEX businesses_commune ON businesses(commune, seq);
 CREATE INDEX businesses_status ON businesses(status, seq);
 CREATE INDEX businesses_parent ON businesses(parent) WHERE parent IS NOT NULL;
+CREATE INDEX businesses_name_exact ON businesses(name_exact, seq);
+CREATE INDEX businesses_name_folded ON businesses(name_folded, seq);
 CREATE INDEX parcels_key ON parcels(parcel_key);
 CREATE INDEX parcels_commune ON parcels(commune, seq);
 CREATE INDEX parcels_status ON parcels(status, seq);
@@ -150,32 +157,28 @@ CREATE INDEX changes_category ON changes(category, position);
 CREATE INDEX changes_event_type ON changes(event_type, position);
 ";
 
-/// Name indexes when FTS5 is available: folded and exact tokens of each name, rowid = `seq`.
-/// Contentless (the text lives in `citizens`/`businesses`) with deletes enabled; prefix indexes
-/// make the prefix query on the last token cheap.
+/// Word indexes when FTS5 is available, for the words of a name anywhere (a name search's later
+/// tiers): folded and exact tokens of each name, rowid = `seq`. Contentless (the text lives in
+/// `citizens`/`businesses`) with deletes enabled; prefix indexes make the prefix query on the
+/// last token cheap. Prefixes of 1 too: without it a one-letter last word (`nguyen van h`)
+/// merges the doclists of every word starting with that letter, half the city, on each query
+/// that reaches these tiers.
 const FTS_TABLES: &str = "
 CREATE VIRTUAL TABLE citizen_names USING fts5(
     folded, exact, content = '', contentless_delete = 1, detail = column,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3');
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3');
 CREATE VIRTUAL TABLE business_names USING fts5(
     folded, exact, content = '', contentless_delete = 1, detail = column,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3');
-";
-
-/// Without FTS5: full-name prefix search on B-tree indexes of the folded and exact keys.
-const PLAIN_NAME_INDEXES: &str = "
-CREATE INDEX citizens_name_folded ON citizens(name_folded, seq);
-CREATE INDEX citizens_name_exact ON citizens(name_exact, seq);
-CREATE INDEX businesses_name_folded ON businesses(name_folded, seq);
-CREATE INDEX businesses_name_exact ON businesses(name_exact, seq);
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3');
 ";
 
 /// Which name search the file was built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SearchFlavour {
-    /// SQLite FTS5 over folded and exact tokens: any token, prefix on the last one.
+    /// The full-name prefix ranges, then SQLite FTS5 over folded and exact tokens: the words
+    /// anywhere, prefix on the last one.
     Fts5,
-    /// Indexed folded/exact key columns: prefix of the full name (family name first).
+    /// The full-name prefix ranges only (family name first).
     Plain,
 }
 
@@ -396,9 +399,8 @@ pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
     }
     tx.execute_batch(TABLES).map_err(storage)?;
     tx.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
-    match flavour {
-        SearchFlavour::Fts5 => tx.execute_batch(FTS_TABLES).map_err(storage)?,
-        SearchFlavour::Plain => tx.execute_batch(PLAIN_NAME_INDEXES).map_err(storage)?,
+    if flavour == SearchFlavour::Fts5 {
+        tx.execute_batch(FTS_TABLES).map_err(storage)?;
     }
     tx.execute(
         "INSERT INTO meta(key, value) VALUES ('checkpoint', '0'), ('search', ?1)",
@@ -467,17 +469,16 @@ pub(crate) fn build_indexes(
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
     conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
-    match flavour {
-        SearchFlavour::Fts5 => conn
-            .execute_batch(
-                "INSERT INTO citizen_names(rowid, folded, exact)
-                     SELECT seq, name_folded, name_exact FROM citizens ORDER BY seq;
-                 INSERT INTO business_names(rowid, folded, exact)
-                     SELECT seq, name_folded, name_exact FROM businesses ORDER BY seq;",
-            )
-            .map_err(storage),
-        SearchFlavour::Plain => conn.execute_batch(PLAIN_NAME_INDEXES).map_err(storage),
+    if flavour == SearchFlavour::Fts5 {
+        conn.execute_batch(
+            "INSERT INTO citizen_names(rowid, folded, exact)
+                 SELECT seq, name_folded, name_exact FROM citizens ORDER BY seq;
+             INSERT INTO business_names(rowid, folded, exact)
+                 SELECT seq, name_folded, name_exact FROM businesses ORDER BY seq;",
+        )
+        .map_err(storage)?;
     }
+    Ok(())
 }
 
 /// The next position to project, as committed.

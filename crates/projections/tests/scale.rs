@@ -153,6 +153,7 @@ async fn throughput_and_latency_at_scale() {
         eprintln!("{label:<48} {:>10.2?}  ({n} rows)", started.elapsed());
     };
     for name in [
+        "nguyen van h",
         "nguyen van hoa",
         "Nguyễn Văn Hòa",
         "Nguyễn",

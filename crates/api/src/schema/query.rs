@@ -343,8 +343,14 @@ impl Query {
         Ok(found.map(Citizen))
     }
 
-    /// Citizens by diacritic-insensitive name (exact matches first), commune, status or birth
-    /// years, as a Relay connection.
+    /// Citizens by name, commune, status or birth years, as a Relay connection. A `search` is
+    /// diacritic-insensitive (`đ` = `d`) and is read as the start of the full name, family name
+    /// first, the last word a prefix (`nguyen van h`). Its order: names starting with its exact
+    /// words (diacritics as typed), by exact name; then names whose folded form starts with
+    /// it, by folded name; then names holding its words elsewhere (a given name alone), exact
+    /// words first, each by registration. Equal names, and a list without `search`, are in
+    /// registration order. Pages after an `endCursor` never repeat or skip a record whose name
+    /// did not change in between.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn citizens(
@@ -431,7 +437,10 @@ impl Query {
         Ok(found.map(Business))
     }
 
-    /// Businesses by name (diacritic-insensitive), head-office commune or status.
+    /// Businesses by name, head-office commune or status. A `search` matches the Vietnamese
+    /// name followed by the abbreviated and English names, in the order `citizens` documents:
+    /// exact words at the start, then the folded start (last word a prefix), by name; then
+    /// the words elsewhere, by registration.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn businesses(
         &self,

@@ -138,6 +138,18 @@ async fn busier_city(w: &World) {
         .await;
 }
 
+/// The indexes of the projections file `name`, by name.
+fn indexes(w: &World, name: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(w.path(name)).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("indexes")
+        .collect::<Result<_, _>>()
+        .expect("indexes")
+}
+
 /// Names searched in the comparisons: FTS5 rows come from the bulk path's final fill.
 const NAMES: &[&str] = &["Lan", "Lân", "hoa", "Phạm Thị", "Minh", "Trần Thị L"];
 
@@ -200,6 +212,11 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
         );
         let digest = reference.digest().await.expect("digest");
         let expected = answers(&reference).await;
+        let expected_indexes = indexes(&w, &format!("{}-per-batch.db", flavour.as_str()));
+        assert!(
+            expected_indexes.contains(&"citizens_name_folded".to_owned()),
+            "{expected_indexes:?}"
+        );
         assert_eq!(
             reference.failures(None, 100).await.expect("failures").len(),
             3,
@@ -226,6 +243,12 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
             );
             assert_eq!(p.digest().await.expect("digest"), digest, "{file}");
             assert_eq!(answers(&p).await, expected, "{file}");
+            // The name searches' ordered ranges among them: answers alone would not tell.
+            assert_eq!(
+                indexes(&w, &file),
+                expected_indexes,
+                "{file}: the same indexes"
+            );
             drop(p);
             let p = w.projections(&file, with_flavour(per_batch())).await;
             assert_eq!(p.position(), end, "{file}: the build was committed");

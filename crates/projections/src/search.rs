@@ -1,0 +1,648 @@
+//! Searches: citizens and businesses by name and filters, parcels by filters, one keyset page at
+//! a time. `lib.rs` runs them on tokio's blocking threads.
+//!
+//! # Order
+//! A search walks one total order of *positions* `(tier, key, seq)`: `seq` is the log position
+//! of the record's first event (unique, fixed for the record's lifetime, larger for newer
+//! records); `key` is the name key a tier is ordered by, or empty in a tier ordered by `seq`
+//! alone. A name search has these tiers, each holding only records that no earlier tier holds:
+//!
+//! 0. the exact key (diacritics and all, tone placement canonical) starts with the query's
+//!    exact key as whole words — ordered by `(name_exact, seq)`;
+//! 1. the folded key (diacritics and `đ` folded, in Rust: SQLite's `remove_diacritics` leaves
+//!    `đ` alone) starts with the query's folded key, the last word as a prefix — ordered by
+//!    `(name_folded, seq)`;
+//! 2. (FTS5 only) every exact query word is a word of the name, anywhere — by `seq`;
+//! 3. (FTS5 only) every folded query word is a word of the name, anywhere, the last one as a
+//!    prefix — by `seq`.
+//!
+//! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and `(name_folded, seq)`
+//! ("family middle given-prefix", as Vietnamese write names): a page seeks to its start and
+//! reads only its own rows, O(log n + page), however many people share the family name. Tiers 2
+//! and 3 are the FTS5 doclists, for the other word orders (a given name alone, words not at the
+//! start); they are read only once the ranges are exhausted. Filters (commune, status, birth
+//! years) are tested on the rows of a range, so a filter that few of a name's rows pass reads
+//! more of it, as any index-ordered scan does. A search without a name, and a parcel search,
+//! is one tier ordered by `seq`.
+//!
+//! # Cursors and the invariant
+//! A cursor is the position of the last row of a page, not a row or an offset; the next page is
+//! the rows whose current position is strictly after it. Hence, between any two pages, whatever
+//! is added, removed or renamed: every record whose position did not change and that matched
+//! all along is returned exactly once, in order — never repeated, never skipped. A record added
+//! or renamed during the walk shows up (once) when its new position lies after the cursor and
+//! not otherwise; a record renamed from behind the cursor to ahead of it is returned at both
+//! names (its position is new), which no keyset over a mutable name can avoid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, StatementStatus, params_from_iter};
+
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::Parcel;
+use citydb_domain::{exact_key, folded_key};
+
+use crate::apply::to_i64;
+use crate::error::{ProjectionError, storage};
+use crate::query::{
+    BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, Versioned,
+    narrow, parcel_status_column, record_by_seq, text,
+};
+use crate::schema::SearchFlavour;
+
+/// Cursor format version: 2 carries the key of keyed tiers (version 1, `(tier, seq)` of the
+/// FTS5-only search, is refused: its tiers meant something else).
+const CURSOR_VERSION: u8 = 2;
+
+/// Highest tier number a search has.
+const LAST_TIER: u8 = 3;
+
+/// An opaque keyset pagination cursor: a position `(tier, key, seq)` in a search's order.
+/// Stable across inserts and renames; valid for the search that issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cursor(String);
+
+/// A position in a search's order (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Position {
+    tier: u8,
+    key: String,
+    seq: i64,
+}
+
+impl Cursor {
+    fn new(at: &Position) -> Self {
+        let mut bytes = vec![b'c', CURSOR_VERSION, at.tier];
+        bytes.extend_from_slice(&at.seq.to_be_bytes());
+        bytes.extend_from_slice(at.key.as_bytes());
+        Cursor(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn decode(&self) -> Result<Position, ProjectionError> {
+        let text = self.0.as_bytes();
+        if text.len() < 22 || !text.len().is_multiple_of(2) {
+            return Err(ProjectionError::InvalidCursor);
+        }
+        let bytes = text
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or(ProjectionError::InvalidCursor)
+            })
+            .collect::<Result<Vec<u8>, _>>()?;
+        if bytes[0] != b'c' || bytes[1] != CURSOR_VERSION || bytes[2] > LAST_TIER {
+            return Err(ProjectionError::InvalidCursor);
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&bytes[3..11]);
+        let key =
+            String::from_utf8(bytes[11..].to_vec()).map_err(|_| ProjectionError::InvalidCursor)?;
+        Ok(Position {
+            tier: bytes[2],
+            key,
+            seq: i64::from_be_bytes(seq),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = ProjectionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let cursor = Cursor(s.to_owned());
+        cursor.decode()?;
+        Ok(cursor)
+    }
+}
+
+/// One row of a page, with the cursor that resumes after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge<T> {
+    pub cursor: Cursor,
+    pub node: T,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub edges: Vec<Edge<T>>,
+    pub has_next_page: bool,
+}
+
+impl<T> Page<T> {
+    pub fn end_cursor(&self) -> Option<&Cursor> {
+        self.edges.last().map(|e| &e.cursor)
+    }
+}
+
+/// One tier of a search: a FROM clause, its order, and conditions.
+struct Tier {
+    from: String,
+    /// The name key column the tier is ordered by before `seq` (an index `(column, seq)`
+    /// exists), with the range of keys it reads: from `start` (inclusive) to `end` (exclusive;
+    /// `None`: to the last key). `None`: the tier is ordered by `seq` alone.
+    key: Option<KeyRange>,
+    seq: String,
+    conditions: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+struct KeyRange {
+    column: String,
+    start: String,
+    end: Option<String>,
+}
+
+impl Tier {
+    fn new(from: &str, seq: &str) -> Self {
+        Tier {
+            from: from.to_owned(),
+            key: None,
+            seq: seq.to_owned(),
+            conditions: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    fn condition(&mut self, sql: &str, params: impl IntoIterator<Item = SqlValue>) {
+        self.conditions.push(sql.to_owned());
+        self.params.extend(params);
+    }
+
+    /// Adds a filter `column op ?`. In a keyed tier the column is written `+column`, which no
+    /// index can serve: the planner then reads the name index's range (in the order the tier
+    /// returns) rather than, say, the commune index and a sort of its rows. Not `INDEXED BY`:
+    /// a search during a bulk load, which drops the indexes, must still plan.
+    fn filter(&mut self, column: &str, op: &str, value: SqlValue) {
+        let plus = if self.key.is_some() { "+" } else { "" };
+        self.condition(&format!("{plus}{column} {op} ?"), [value]);
+    }
+
+    /// Where this tier's reads start when resuming after `after` (`None`: from its start), in
+    /// order. A keyed tier resumes with two index ranges: the rest of the cursor's key (that
+    /// key, `seq` after the cursor's), then the keys after it. Two, not one row-value range
+    /// `(key, seq) > (?, ?)`: SQLite seeks such a range on its first column only when the
+    /// second is the rowid, which would read every earlier row of a shared name (thousands of
+    /// "nguyen van hung") before the page.
+    fn reads<'a>(&self, after: Option<&'a Position>) -> Vec<Start<'a>> {
+        match (&self.key, after) {
+            (_, None) => vec![Start::First],
+            (None, Some(at)) => vec![Start::Within("", at.seq)],
+            (Some(range), Some(at)) => {
+                if at.key < range.start {
+                    vec![Start::First]
+                } else if range.end.as_ref().is_some_and(|end| at.key >= *end) {
+                    Vec::new()
+                } else {
+                    vec![Start::Within(&at.key, at.seq), Start::PastKey(&at.key)]
+                }
+            }
+        }
+    }
+
+    /// The statement reading this tier's next `want` rows from `start`, with its parameters.
+    /// Keyed tiers select `(seq, key)`, others `(seq, '')`.
+    fn statement(&self, start: &Start<'_>, want: usize) -> (String, Vec<SqlValue>) {
+        let mut conditions = self.conditions.clone();
+        let mut params = self.params.clone();
+        let (order, key_column) = match &self.key {
+            Some(range) => {
+                let column = &range.column;
+                match start {
+                    Start::Within(key, seq) => {
+                        conditions.push(format!("{column} = ? AND {} > ?", self.seq));
+                        params.extend([text(*key), SqlValue::Integer(*seq)]);
+                    }
+                    Start::First | Start::PastKey(_) => {
+                        let (op, key) = match start {
+                            Start::PastKey(key) => (">", *key),
+                            _ => (">=", range.start.as_str()),
+                        };
+                        conditions.push(format!("{column} {op} ?"));
+                        params.push(text(key));
+                        if let Some(end) = &range.end {
+                            conditions.push(format!("{column} < ?"));
+                            params.push(text(end.clone()));
+                        }
+                    }
+                }
+                (format!("{column}, {}", self.seq), column.clone())
+            }
+            None => {
+                let seq = match start {
+                    Start::Within(_, seq) => *seq,
+                    Start::First | Start::PastKey(_) => i64::MIN,
+                };
+                conditions.push(format!("{} > ?", self.seq));
+                params.push(SqlValue::Integer(seq));
+                (self.seq.clone(), "''".to_owned())
+            }
+        };
+        params.push(SqlValue::Integer(to_i64(want as u64)));
+        let sql = format!(
+            "SELECT {seq}, {key_column} FROM {from} WHERE {conditions} ORDER BY {order} LIMIT ?",
+            seq = self.seq,
+            from = self.from,
+            conditions = conditions.join(" AND "),
+        );
+        (sql, params)
+    }
+}
+
+/// Where one statement of a tier starts reading (see [`Tier::reads`]).
+enum Start<'a> {
+    /// At the tier's first row.
+    First,
+    /// After `seq` among the rows whose key is the given one (a keyed tier), or after `seq`
+    /// (a tier ordered by `seq`, key empty).
+    Within(&'a str, i64),
+    /// At the first key after the given one (a keyed tier).
+    PastKey(&'a str),
+}
+
+/// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see.
+fn tokens(key: &str) -> Vec<String> {
+    key.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An FTS5 expression matching every token in `column`, the last one as a prefix if asked.
+/// Tokens are quoted, so nothing a user types is read as FTS5 syntax.
+fn fts_expression(column: &str, tokens: &[String], prefix_last: bool) -> String {
+    let phrases: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let star = if prefix_last && i + 1 == tokens.len() {
+                "*"
+            } else {
+                ""
+            };
+            format!("\"{}\"{star}", t.replace('"', "\"\""))
+        })
+        .collect();
+    format!("{column} : ({})", phrases.join(" "))
+}
+
+/// The least string greater than every string that starts with `prefix` (UTF-8 byte order is
+/// code point order, which is SQLite's BINARY collation): the last character that can be
+/// incremented, incremented, and what follows it dropped. `None` when there is none (every
+/// string starting with `prefix` is then at the end of the order).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The tables one kind of named record is searched in.
+struct NameTables {
+    /// `citizens` or `businesses`, with `name_exact` and `name_folded` columns.
+    kind: &'static str,
+    /// Its FTS5 table (rowid = `seq`).
+    fts: &'static str,
+}
+
+const CITIZEN_NAMES: NameTables = NameTables {
+    kind: "citizens",
+    fts: "citizen_names",
+};
+const BUSINESS_NAMES: NameTables = NameTables {
+    kind: "businesses",
+    fts: "business_names",
+};
+
+/// The name tiers of a search (see the module docs). `None` when the name has no searchable
+/// token (then the name does not filter).
+fn name_tiers(
+    flavour: SearchFlavour,
+    tables: &NameTables,
+    name: &str,
+) -> Result<Option<Vec<Tier>>, ProjectionError> {
+    let (exact, folded) = (exact_key(name), folded_key(name));
+    let (exact_words, folded_words) = (tokens(&exact), tokens(&folded));
+    if folded_words.is_empty() || exact_words.is_empty() {
+        return Ok(None);
+    }
+    if folded_words.len() > MAX_NAME_TOKENS {
+        return Err(ProjectionError::InvalidQuery(format!(
+            "a name search takes at most {MAX_NAME_TOKENS} words"
+        )));
+    }
+    let kind = tables.kind;
+    // Tier 0: the exact key is the query's, or starts with it and a space. '!' follows ' ' in
+    // code point order, so [exact, exact + "!") holds those and, in between, only keys with a
+    // control character after the query, which the condition drops.
+    let words_end = format!("{exact}!");
+    let words_start = format!("{exact} ");
+    let in_exact = || {
+        (
+            "(k.name_exact = ? OR (k.name_exact >= ? AND k.name_exact < ?))".to_owned(),
+            [
+                text(exact.clone()),
+                text(words_start.clone()),
+                text(words_end.clone()),
+            ],
+        )
+    };
+    let folded_end = prefix_end(&folded);
+    let in_folded = || match &folded_end {
+        Some(end) => (
+            "(k.name_folded >= ? AND k.name_folded < ?)".to_owned(),
+            vec![text(folded.clone()), text(end.clone())],
+        ),
+        None => ("k.name_folded >= ?".to_owned(), vec![text(folded.clone())]),
+    };
+
+    let mut by_exact = Tier::new(&format!("{kind} k"), "k.seq");
+    by_exact.key = Some(KeyRange {
+        column: "k.name_exact".into(),
+        start: exact.clone(),
+        end: Some(words_end.clone()),
+    });
+    // `+`: a condition, not another way into the index (an OR of two lookups, then a sort).
+    by_exact.condition(
+        "(+k.name_exact = ? OR +k.name_exact >= ?)",
+        [text(exact.clone()), text(words_start.clone())],
+    );
+
+    let mut by_folded = Tier::new(&format!("{kind} k"), "k.seq");
+    by_folded.key = Some(KeyRange {
+        column: "k.name_folded".into(),
+        start: folded.clone(),
+        end: folded_end.clone(),
+    });
+    let (sql, params) = in_exact();
+    by_folded.condition(&format!("NOT {sql}"), params);
+
+    let mut tiers = vec![by_exact, by_folded];
+    if flavour == SearchFlavour::Fts5 {
+        let fts = tables.fts;
+        let from = format!("{fts} JOIN {kind} k ON k.seq = {fts}.rowid");
+        let rowid = format!("{fts}.rowid");
+        let exact_expr = fts_expression("exact", &exact_words, false);
+        let mut anywhere_exact = Tier::new(&from, &rowid);
+        anywhere_exact.condition(&format!("{fts} MATCH ?"), [text(exact_expr.clone())]);
+        let mut anywhere_folded = Tier::new(&from, &rowid);
+        anywhere_folded.condition(
+            &format!("{fts} MATCH ?"),
+            [text(format!(
+                "{} NOT {exact_expr}",
+                fts_expression("folded", &folded_words, true)
+            ))],
+        );
+        for tier in [&mut anywhere_exact, &mut anywhere_folded] {
+            let (sql, params) = in_exact();
+            tier.condition(&format!("NOT {sql}"), params);
+            let (sql, params) = in_folded();
+            tier.condition(&format!("NOT {sql}"), params);
+        }
+        tiers.extend([anywhere_exact, anywhere_folded]);
+    }
+    Ok(Some(tiers))
+}
+
+/// What reading a page cost SQLite, summed over the statements of its tiers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Work {
+    /// Virtual machine steps: grows with the rows a statement reads, not with B-tree depth.
+    vm_steps: i64,
+    /// Sorts (an ORDER BY not given by an index).
+    sorts: i64,
+    /// Steps of full table scans.
+    full_scan_steps: i64,
+}
+
+/// The rows of a page, whether more follow, and what reading them cost.
+struct PagePositions {
+    rows: Vec<Position>,
+    has_next_page: bool,
+    work: Work,
+}
+
+/// Runs `sql` and appends its `(seq, key)` rows to `out` as positions of `tier`, adding what
+/// it cost to `work`.
+fn read_rows(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<SqlValue>,
+    tier: u8,
+    out: &mut Vec<Position>,
+    work: &mut Work,
+) -> Result<(), ProjectionError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
+    // Counters are per statement and cumulative: start this run's from zero.
+    for status in [
+        StatementStatus::VmStep,
+        StatementStatus::Sort,
+        StatementStatus::FullscanStep,
+    ] {
+        stmt.reset_status(status);
+    }
+    {
+        let rows = stmt
+            .query_map(params_from_iter(params), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(storage)?;
+        for row in rows {
+            let (seq, key) = row.map_err(storage)?;
+            out.push(Position { tier, key, seq });
+        }
+    }
+    work.vm_steps += i64::from(stmt.get_status(StatementStatus::VmStep));
+    work.sorts += i64::from(stmt.get_status(StatementStatus::Sort));
+    work.full_scan_steps += i64::from(stmt.get_status(StatementStatus::FullscanStep));
+    Ok(())
+}
+
+/// Runs the tiers in order from the cursor, returning up to `first` positions and whether more
+/// follow.
+fn page_positions(
+    conn: &Connection,
+    tiers: &[Tier],
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<PagePositions, ProjectionError> {
+    let first = first.min(MAX_PAGE_SIZE);
+    let after = after.map(Cursor::decode).transpose()?;
+    let mut out: Vec<Position> = Vec::with_capacity(first + 1);
+    let mut work = Work::default();
+    for (tier_no, tier) in tiers.iter().enumerate() {
+        let tier_no = u8::try_from(tier_no).unwrap_or(u8::MAX);
+        let resume = match &after {
+            Some(at) if tier_no < at.tier => continue,
+            Some(at) if tier_no == at.tier => Some(at),
+            _ => None,
+        };
+        for start in tier.reads(resume) {
+            let want = first + 1 - out.len();
+            if want == 0 {
+                break;
+            }
+            let (sql, params) = tier.statement(&start, want);
+            read_rows(conn, &sql, params, tier_no, &mut out, &mut work)?;
+        }
+    }
+    let has_next_page = out.len() > first;
+    out.truncate(first);
+    Ok(PagePositions {
+        rows: out,
+        has_next_page,
+        work,
+    })
+}
+
+fn load_page<T: Kind>(
+    conn: &Connection,
+    positions: PagePositions,
+) -> Result<Page<Versioned<T>>, ProjectionError> {
+    let work = positions.work;
+    tracing::trace!(
+        rows = positions.rows.len(),
+        vm_steps = work.vm_steps,
+        sorts = work.sorts,
+        full_scan_steps = work.full_scan_steps,
+        "search page read"
+    );
+    let mut edges = Vec::with_capacity(positions.rows.len());
+    for at in positions.rows {
+        // Read in the same transaction as the search, so the row is there.
+        let record = record_by_seq(conn, at.seq)?.ok_or_else(|| {
+            ProjectionError::Corrupt(format!("index row {} has no record", at.seq))
+        })?;
+        edges.push(Edge {
+            cursor: Cursor::new(&at),
+            node: narrow(record)?,
+        });
+    }
+    Ok(Page {
+        edges,
+        has_next_page: positions.has_next_page,
+    })
+}
+
+/// The tiers a search of `tables` runs: its name tiers when a name is given, else one tier
+/// over the whole table (a name with no searchable token searches nothing by name).
+fn search_tiers(
+    flavour: SearchFlavour,
+    tables: &NameTables,
+    name: Option<&str>,
+) -> Result<Vec<Tier>, ProjectionError> {
+    let named = match name {
+        Some(name) => name_tiers(flavour, tables, name)?,
+        None => None,
+    };
+    Ok(match named {
+        Some(tiers) => tiers,
+        None => vec![Tier::new(&format!("{} k", tables.kind), "k.seq")],
+    })
+}
+
+/// The tiers of a citizen search, every filter added to each.
+fn citizen_tiers(
+    flavour: SearchFlavour,
+    filter: &CitizenFilter,
+) -> Result<Vec<Tier>, ProjectionError> {
+    let mut tiers = search_tiers(flavour, &CITIZEN_NAMES, filter.name.as_deref())?;
+    for t in &mut tiers {
+        if let Some(unit) = filter.admin_unit {
+            t.filter("k.commune", "=", text(unit.to_string()));
+        }
+        if let Some(status) = filter.status {
+            t.filter("k.status", "=", text(status.as_str()));
+        }
+        if let Some(from) = filter.birth_year_from {
+            t.filter("k.birth_year", ">=", SqlValue::Integer(from.into()));
+        }
+        if let Some(to) = filter.birth_year_to {
+            t.filter("k.birth_year", "<=", SqlValue::Integer(to.into()));
+        }
+    }
+    Ok(tiers)
+}
+
+pub(crate) fn search_citizens(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    filter: &CitizenFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
+    let tiers = citizen_tiers(flavour, filter)?;
+    load_page(conn, page_positions(conn, &tiers, first, after)?)
+}
+
+pub(crate) fn search_businesses(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    filter: &BusinessFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<Business>>, ProjectionError> {
+    let mut tiers = search_tiers(flavour, &BUSINESS_NAMES, filter.name.as_deref())?;
+    for t in &mut tiers {
+        if let Some(unit) = filter.admin_unit {
+            t.filter("k.commune", "=", text(unit.to_string()));
+        }
+        if let Some(status) = filter.status {
+            t.filter("k.status", "=", text(status.as_str()));
+        }
+    }
+    load_page(conn, page_positions(conn, &tiers, first, after)?)
+}
+
+pub(crate) fn search_parcels(
+    conn: &Connection,
+    filter: &ParcelFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
+    // Drive the scan from the land-use index when there is one to use: it yields seqs in order.
+    let mut tier = match filter.land_use {
+        Some(code) => {
+            let mut t = Tier::new("parcel_land_use u JOIN parcels k ON k.seq = u.seq", "u.seq");
+            t.condition("u.land_use = ?", [text(code.to_string())]);
+            t
+        }
+        None => Tier::new("parcels k", "k.seq"),
+    };
+    if let Some(unit) = filter.admin_unit {
+        tier.condition("k.commune = ?", [text(unit.to_string())]);
+    }
+    if let Some(status) = filter.status {
+        tier.condition("k.status = ?", [text(parcel_status_column(status))]);
+    }
+    if let Some(holder) = filter.holder {
+        tier.condition(
+            "k.seq IN (SELECT r.seq FROM holdings h JOIN records r ON r.record_id = h.parcel_id
+                       WHERE h.holder_id = ?)",
+            [text(holder.to_string())],
+        );
+    }
+    load_page(conn, page_positions(conn, &[tier], first, after)?)
+}
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod tests;

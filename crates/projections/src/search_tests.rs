@@ -1,0 +1,391 @@
+//! The search's order, cursors and cost, on name rows written straight into a fresh schema (the
+//! projector's own writes are tested through the log in `tests/projections/search.rs`).
+
+use super::*;
+use crate::schema::reset;
+
+const FAMILIES: [&str; 8] = [
+    "Nguyễn", "Nguyễn", "Nguyễn", "Trần", "Lê", "Phạm", "Đặng", "Hoàng",
+];
+const MIDDLES: [&str; 4] = ["Văn", "Thị", "Hữu", "Văn"];
+const GIVENS: [&str; 13] = [
+    "Hùng", "Hải", "Hà", "Hiền", "Lan", "Minh", "Anh", "Hoà", "Hòa", "Đức", "Hien", "Nguyên",
+    "Hoàng",
+];
+
+/// Citizen `i`'s name: spread over families, middles and givens so that `nguyen van h` is a
+/// large share, with both tone placements, an unaccented given name, "Hoàng" (a folded
+/// prefix of "Hoà"), and "Nguyên" as a given name (so `nguyen` also matches words that are
+/// not the start).
+fn name_of(i: usize) -> String {
+    format!(
+        "{} {} {}",
+        FAMILIES[i % FAMILIES.len()],
+        MIDDLES[(i / 8) % MIDDLES.len()],
+        GIVENS[(i / 32) % GIVENS.len()]
+    )
+}
+
+/// `n` citizens named by `name_of`, seq 10, 20, 30, …, in a fresh file of `flavour`.
+fn city(flavour: SearchFlavour, n: usize) -> Connection {
+    let conn = Connection::open_in_memory().expect("open");
+    reset(&conn, flavour).expect("schema");
+    let tx = conn.unchecked_transaction().expect("tx");
+    for i in 0..n {
+        add(&tx, flavour, 10 * (i as i64 + 1), &name_of(i));
+    }
+    tx.commit().expect("commit");
+    conn
+}
+
+/// Writes citizen `seq`'s name rows as the projector does (`apply::store_citizen`): the keys
+/// in `citizens`, the FTS5 row replaced.
+fn add(conn: &Connection, flavour: SearchFlavour, seq: i64, name: &str) {
+    conn.execute(
+        "INSERT OR REPLACE INTO citizens(seq, pin, name_exact, name_folded, commune, birth_year, status)
+         VALUES (?1, ?2, ?3, ?4, '11311', 1990, 'alive')",
+        rusqlite::params![seq, format!("{seq:012}"), exact_key(name), folded_key(name)],
+    )
+    .expect("citizen row");
+    if flavour == SearchFlavour::Fts5 {
+        conn.execute("DELETE FROM citizen_names WHERE rowid = ?1", [seq])
+            .expect("fts delete");
+        conn.execute(
+            "INSERT INTO citizen_names(rowid, folded, exact) VALUES (?1, ?2, ?3)",
+            rusqlite::params![seq, folded_key(name), exact_key(name)],
+        )
+        .expect("fts row");
+    }
+}
+
+fn page(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    name: &str,
+    first: usize,
+    after: Option<&Cursor>,
+) -> PagePositions {
+    let filter = CitizenFilter {
+        name: Some(name.to_owned()),
+        ..CitizenFilter::default()
+    };
+    let tiers = citizen_tiers(flavour, &filter).expect("tiers");
+    page_positions(conn, &tiers, first, after).expect("page")
+}
+
+/// Every page of a search, `size` at a time, as `(tier, seq)`.
+fn walk(conn: &Connection, flavour: SearchFlavour, name: &str, size: usize) -> Vec<(u8, i64)> {
+    let mut out = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let p = page(conn, flavour, name, size, after.as_ref());
+        assert!(p.rows.len() <= size);
+        out.extend(p.rows.iter().map(|r| (r.tier, r.seq)));
+        if !p.has_next_page {
+            return out;
+        }
+        after = p.rows.last().map(Cursor::new);
+    }
+}
+
+/// The order the module docs state, computed from the rows in Rust: the specification the
+/// SQL must meet.
+fn specified(conn: &Connection, flavour: SearchFlavour, name: &str) -> Vec<(u8, i64)> {
+    let (e, f) = (exact_key(name), folded_key(name));
+    let (e_words, f_words) = (tokens(&e), tokens(&f));
+    let mut stmt = conn
+        .prepare("SELECT seq, name_exact, name_folded FROM citizens")
+        .expect("prepare");
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let holds = |words: &[String], name_words: &[String], prefix_last: bool| {
+        words.iter().enumerate().all(|(i, w)| {
+            name_words
+                .iter()
+                .any(|n| n == w || (prefix_last && i + 1 == words.len() && n.starts_with(w)))
+        })
+    };
+    let mut found: Vec<(u8, String, i64)> = rows
+        .into_iter()
+        .filter_map(|(seq, exact, folded)| {
+            let tier = if exact == e || exact.starts_with(&format!("{e} ")) {
+                (0, exact)
+            } else if folded.starts_with(&f) {
+                (1, folded)
+            } else if flavour == SearchFlavour::Plain {
+                return None;
+            } else if holds(&e_words, &tokens(&exact), false) {
+                (2, String::new())
+            } else if holds(&f_words, &tokens(&folded), true) {
+                (3, String::new())
+            } else {
+                return None;
+            };
+            Some((tier.0, tier.1, seq))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(t, _, s)| (t, s)).collect()
+}
+
+#[test]
+fn pages_concatenate_to_the_specified_order() {
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let conn = city(flavour, 1_500);
+        for name in [
+            "nguyen van h",
+            "Nguyễn Văn Hoà",
+            "nguyễn văn hòa",
+            "Nguyễn Văn",
+            "hien",
+            "Hiền",
+            "van hai",
+            "dang",
+            "Đặng Thị H",
+            "nguyen",
+        ] {
+            let want = specified(&conn, flavour, name);
+            // Without FTS5, words that do not start a name find nothing.
+            if flavour == SearchFlavour::Fts5 {
+                assert!(!want.is_empty(), "{name:?} finds something");
+            }
+            for size in [1, 7, 20, 500] {
+                assert_eq!(
+                    walk(&conn, flavour, name, size),
+                    want,
+                    "{name:?} by {size}: {flavour:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_words_rank_before_folded_prefixes_and_other_word_orders() {
+    let conn = city(SearchFlavour::Fts5, 400);
+    let tiers_of = |name: &str| -> Vec<u8> {
+        let mut tiers: Vec<u8> = walk(&conn, SearchFlavour::Fts5, name, 500)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        tiers.dedup();
+        tiers
+    };
+    // Either tone placement is the exact name; the folded prefix "Hoàng" is not; "Hoàng Văn
+    // Nguyên" holds the folded words in another order.
+    assert_eq!(tiers_of("Nguyễn Văn Hòa"), [0, 1, 3]);
+    assert_eq!(tiers_of("nguyen van h"), [1, 3]);
+    assert_eq!(tiers_of("Hiền"), [2, 3]);
+    assert_eq!(tiers_of("nguyen"), [1, 3]);
+    // `đ` folds to d in the keys (SQLite's remove_diacritics would leave it).
+    assert_eq!(tiers_of("dang thi h"), [1]);
+    assert_eq!(tiers_of("Đặng Thị Hùng"), [0]);
+}
+
+/// Reads pages at the start and deep in the `nguyen van h` range, in a small and a large
+/// city: an index range read from the cursor costs the same steps whatever the city's size or
+/// the page's depth; a scan or a sort would grow with either.
+#[test]
+fn a_name_prefix_page_reads_only_its_own_rows() {
+    let size = 20;
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let mut costs = Vec::new();
+        for n in [2_000, 40_000] {
+            let conn = city(flavour, n);
+            let mut after: Option<Cursor> = None;
+            for depth in 0..8 {
+                let p = page(&conn, flavour, "nguyen van h", size, after.as_ref());
+                assert_eq!(p.rows.len(), size, "{flavour:?} n={n} page {depth}");
+                assert!(p.has_next_page);
+                assert_eq!(p.work.sorts, 0, "no sort: {flavour:?}");
+                assert_eq!(p.work.full_scan_steps, 0, "no scan: {flavour:?}");
+                costs.push((n, depth, p.work.vm_steps));
+                after = p.rows.last().map(Cursor::new);
+            }
+        }
+        let least = costs.iter().map(|c| c.2).min().unwrap_or_default();
+        let most = costs.iter().map(|c| c.2).max().unwrap_or_default();
+        // 21 rows (one tells whether more follow), each an index step, a table seek and a few
+        // comparisons; the first page also opens the (empty) exact tier.
+        assert!(
+            most - least <= 40 && most < 40 * (size as i64 + 1),
+            "{flavour:?}: steps per page (city, depth, steps) {costs:?}"
+        );
+    }
+}
+
+#[test]
+fn name_prefix_tiers_are_index_ranges_in_index_order() {
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let conn = city(flavour, 100);
+        let filter = CitizenFilter {
+            name: Some("Nguyễn Văn H".to_owned()),
+            status: Some(citydb_domain::citizen::CitizenStatus::Alive),
+            ..CitizenFilter::default()
+        };
+        let tiers = citizen_tiers(flavour, &filter).expect("tiers");
+        for (tier, index, key) in [
+            (0, "citizens_name_exact", "nguyễn văn h"),
+            (1, "citizens_name_folded", "nguyen van ha"),
+        ] {
+            let resume = Position {
+                tier,
+                key: key.to_owned(),
+                seq: 50,
+            };
+            let mut starts = tiers[usize::from(tier)].reads(Some(&resume));
+            assert_eq!(
+                starts.len(),
+                2,
+                "the rest of the key, then the keys after it"
+            );
+            starts.push(Start::First);
+            for start in &starts {
+                let (sql, params) = tiers[usize::from(tier)].statement(start, 21);
+                let mut stmt = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .expect("explain");
+                let plan: Vec<String> = stmt
+                    .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+                    .expect("plan")
+                    .collect::<Result<_, _>>()
+                    .expect("plan");
+                let plan = plan.join("; ");
+                let column = &index["citizens_".len()..];
+                let range = match start {
+                    Start::Within(..) => format!("({column}=? AND seq>?)"),
+                    Start::PastKey(_) | Start::First => {
+                        format!("({column}>? AND {column}<?)")
+                    }
+                };
+                assert!(
+                    plan.contains(&format!("USING INDEX {index} {range}")),
+                    "{flavour:?} tier {tier}: {plan}"
+                );
+                assert!(!plan.contains("TEMP B-TREE"), "{flavour:?}: {plan}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cursor_holds_its_place_while_rows_are_added_and_renamed() {
+    let flavour = SearchFlavour::Fts5;
+    let conn = city(flavour, 600);
+    let name = "nguyen van h";
+    let before = walk(&conn, flavour, name, 500);
+    let first = page(&conn, flavour, name, 25, None);
+    let cursor = first.rows.last().map(Cursor::new).expect("a full page");
+    // Around the cursor: new names before and after it, a record renamed from after it to
+    // before it, one renamed out of the search, one renamed into it.
+    let (moved_back, moved_out) = (before[40].1, before[41].1);
+    add(&conn, flavour, 100_000, "Nguyễn Văn A"); // not a match
+    add(&conn, flavour, 100_010, "Nguyen Van Ha"); // before the cursor: not seen
+    add(&conn, flavour, 100_020, "Nguyễn Văn Hữu"); // after it
+    add(&conn, flavour, moved_back, "Nguyen Van H");
+    add(&conn, flavour, moved_out, "Trần Văn Bình");
+    add(&conn, flavour, 20, "Nguyễn Văn Hưng");
+    let mut rest = Vec::new();
+    let mut after = Some(cursor);
+    while let Some(c) = after {
+        let p = page(&conn, flavour, name, 25, Some(&c));
+        rest.extend(p.rows.iter().map(|r| (r.tier, r.seq)));
+        after = if p.has_next_page {
+            p.rows.last().map(Cursor::new)
+        } else {
+            None
+        };
+    }
+    let seen: Vec<(u8, i64)> = first
+        .rows
+        .iter()
+        .map(|r| (r.tier, r.seq))
+        .chain(rest.iter().copied())
+        .collect();
+    // Seq 20 ("Nguyễn Văn Hùng") became "Nguyễn Văn Hưng": the same folded key, so the same
+    // position.
+    let unchanged: Vec<(u8, i64)> = before
+        .iter()
+        .copied()
+        .filter(|(_, s)| ![moved_back, moved_out].contains(s))
+        .collect();
+    let seen_unchanged: Vec<(u8, i64)> = seen
+        .iter()
+        .copied()
+        .filter(|r| unchanged.contains(r))
+        .collect();
+    assert_eq!(
+        seen_unchanged, unchanged,
+        "unchanged rows: once each, in order"
+    );
+    let seqs: Vec<i64> = seen.iter().map(|r| r.1).collect();
+    assert!(seqs.contains(&100_020), "added after the cursor: seen");
+    assert!(
+        !seqs.contains(&100_010),
+        "added before the cursor: not seen"
+    );
+    assert!(
+        !seqs.contains(&moved_back),
+        "renamed to before the cursor: not seen"
+    );
+    assert!(
+        !seqs.contains(&moved_out),
+        "renamed out of the search: not seen"
+    );
+    assert!(!seqs.contains(&100_000));
+}
+
+#[test]
+fn cursors_round_trip_and_reject_foreign_text() {
+    let at = Position {
+        tier: 1,
+        key: "nguyễn văn hoà".to_owned(),
+        seq: 1_234_567,
+    };
+    let cursor = Cursor::new(&at);
+    assert_eq!(cursor.decode().ok(), Some(at));
+    let parsed: Cursor = cursor.to_string().parse().expect("own cursor");
+    assert_eq!(parsed, cursor);
+    for bad in [
+        "",
+        "zz",
+        // Version 1, the FTS5-only search's (tier, seq).
+        "6301010000000000000094",
+        "63030000000000000000ff",
+        // Tier 4.
+        "630204000000000000000a",
+        // A key that is not UTF-8.
+        "630201000000000000000aff",
+        // Odd length.
+        "630201000000000000000a6",
+    ] {
+        assert!(bad.parse::<Cursor>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn search_words_are_quoted_not_parsed() {
+    let words = tokens(&folded_key("Nguyễn \"Văn\" OR hoà*"));
+    assert_eq!(words, ["nguyen", "van", "or", "hoa"]);
+    assert_eq!(
+        fts_expression("folded", &words, true),
+        "folded : (\"nguyen\" \"van\" \"or\" \"hoa\"*)"
+    );
+}
+
+#[test]
+fn a_prefix_ends_at_its_successor() {
+    assert_eq!(prefix_end("nguyen van h").as_deref(), Some("nguyen van i"));
+    assert_eq!(prefix_end("hoà").as_deref(), Some("hoá"));
+    assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+    assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    assert_eq!(prefix_end("\u{10FFFF}"), None);
+    for s in ["nguyen van h", "nguyen van hz", "nguyen van h\u{10FFFF}"] {
+        let end = prefix_end("nguyen van h").expect("end");
+        assert!(s < end.as_str());
+    }
+    assert!("nguyen van i" >= prefix_end("nguyen van h").expect("end").as_str());
+}
