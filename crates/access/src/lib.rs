@@ -41,6 +41,27 @@ pub use postgres::PostgresEntries;
 pub use sqlite::SqliteEntries;
 pub use verify::{DerivedDigest, V2Breach, V2Report, verify_entries};
 
+/// What a store's writer queue holds: a checked draft, and where its commit is answered.
+pub(crate) type Request = (
+    Draft,
+    tokio::sync::oneshot::Sender<Result<Committed, AccessError>>,
+);
+
+/// Checks `draft`, hands it to a store's writer and waits until the group holding it committed
+/// durably (the writers answer only after COMMIT).
+pub(crate) async fn submit(
+    queue: &tokio::sync::mpsc::Sender<Request>,
+    draft: Draft,
+) -> Result<Committed, AccessError> {
+    draft.check()?;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    queue
+        .send((draft, answer))
+        .await
+        .map_err(|_| AccessError::Closed)?;
+    answered.await.map_err(|_| AccessError::Closed)?
+}
+
 /// Why the access log could not be written or read.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AccessError {

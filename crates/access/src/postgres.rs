@@ -13,10 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use citydb_log::{FaultKind, LogError};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use futures_util::{StreamExt, pin_mut};
-use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
+use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -60,7 +59,7 @@ CREATE TABLE IF NOT EXISTS access_by_citizen (
 );
 "#;
 
-type Request = (Draft, oneshot::Sender<Result<Committed, AccessError>>);
+use crate::Request;
 
 /// The v2 entries of a PostgreSQL access log.
 pub struct PostgresEntries {
@@ -81,8 +80,8 @@ impl PostgresEntries {
             pg.application_name("citydb-access");
         }
         pg.connect_timeout(timeout);
-        let pool = make_pool(&pg, 4, timeout)?;
-        let writer = make_pool(&pg, 1, timeout)?;
+        let pool = citydb_postgres::make_pool(&pg, 4, timeout)?;
+        let writer = citydb_postgres::make_pool(&pg, 1, timeout)?;
         {
             let mut client = writer.get().await.map_err(pool_error)?;
             let tx = client.transaction().await.map_err(storage)?;
@@ -110,33 +109,6 @@ impl PostgresEntries {
     async fn client(&self) -> Result<Object, AccessError> {
         self.pool.get().await.map_err(pool_error)
     }
-}
-
-fn make_pool(
-    pg: &tokio_postgres::Config,
-    size: usize,
-    timeout: Duration,
-) -> Result<Pool, AccessError> {
-    let manager = Manager::from_config(
-        pg.clone(),
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(timeout))
-        .create_timeout(Some(timeout))
-        .recycle_timeout(Some(timeout))
-        .build()
-        .map_err(|e| {
-            AccessError::Storage(LogError::storage(
-                FaultKind::Other,
-                format!("cannot build the connection pool: {e}"),
-            ))
-        })
 }
 
 fn storage(e: tokio_postgres::Error) -> AccessError {
@@ -381,13 +353,7 @@ impl Dictionary for Prefetched {
 #[async_trait::async_trait]
 impl EntryStore for PostgresEntries {
     async fn append(&self, draft: Draft) -> Result<Committed, AccessError> {
-        draft.check()?;
-        let (answer, answered) = oneshot::channel();
-        self.queue
-            .send((draft, answer))
-            .await
-            .map_err(|_| AccessError::Closed)?;
-        answered.await.map_err(|_| AccessError::Closed)?
+        crate::submit(&self.queue, draft).await
     }
 
     async fn for_citizen(

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use citydb_log::{FaultKind, LogError};
 use citydb_sqlite::{Durability, SqliteConfig};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::format::Body;
@@ -63,7 +63,7 @@ pub const CITIZEN_PAGE_SQL: &str = "SELECT e.seq, e.body, e.hash, i.ordinal
      WHERE i.citizen = ?1 AND i.ordinal < ?2
      ORDER BY i.ordinal DESC LIMIT ?3";
 
-type Request = (Draft, oneshot::Sender<Result<Committed, AccessError>>);
+use crate::Request;
 
 /// The v2 entries of an embedded access log.
 pub struct SqliteEntries {
@@ -505,13 +505,7 @@ fn stored_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEntry, A
 #[async_trait::async_trait]
 impl EntryStore for SqliteEntries {
     async fn append(&self, draft: Draft) -> Result<Committed, AccessError> {
-        draft.check()?;
-        let (answer, answered) = oneshot::channel();
-        self.queue
-            .send((draft, answer))
-            .await
-            .map_err(|_| AccessError::Closed)?;
-        answered.await.map_err(|_| AccessError::Closed)?
+        crate::submit(&self.queue, draft).await
     }
 
     async fn for_citizen(

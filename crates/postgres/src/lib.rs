@@ -218,7 +218,9 @@ impl PostgresLog {
     }
 }
 
-fn make_pool(
+/// A connection pool as every citydb component on PostgreSQL opens one (the event log, the
+/// access log): no TLS, fast recycling, `timeout` for waiting, connecting and recycling.
+pub fn make_pool(
     pg: &tokio_postgres::Config,
     size: usize,
     timeout: Duration,
