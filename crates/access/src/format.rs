@@ -45,6 +45,21 @@ pub struct Body {
 pub struct Undecodable(pub String);
 
 impl Body {
+    /// Every string number the entry refers to (its fields, then each read's field groups).
+    pub fn string_refs(&self) -> impl Iterator<Item = u32> + '_ {
+        [
+            Some(self.principal),
+            Some(self.role),
+            self.end_user,
+            self.case,
+            self.purpose,
+            Some(self.operation),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.reads.iter().map(|(_, g)| *g))
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(48 + 20 * self.new_citizens.len() + 4 * self.reads.len());
         out.push(BODY_FORMAT);

@@ -390,19 +390,7 @@ impl EntryStore for PostgresEntries {
         for row in &rows {
             let entry = entry_of(row)?;
             let body = Body::decode(&entry.body).map_err(|e| AccessError::Corrupt(e.0))?;
-            wanted.extend(
-                [
-                    Some(body.principal),
-                    Some(body.role),
-                    body.end_user,
-                    body.case,
-                ]
-                .into_iter()
-                .chain([body.purpose, Some(body.operation)])
-                .flatten()
-                .chain(body.reads.iter().map(|(_, g)| *g))
-                .map(|n| n as i32),
-            );
+            wanted.extend(body.string_refs().map(|n| n as i32));
             decoded.push((entry, body, row.get::<_, i32>(3) as u32));
         }
         wanted.sort_unstable();

@@ -228,17 +228,7 @@ impl Chain {
         }
         let strings = self.strings.len() as u64;
         let citizens = self.citizens.len() as u64;
-        let string_refs = [
-            Some(body.principal),
-            Some(body.role),
-            body.end_user,
-            body.case,
-        ]
-        .into_iter()
-        .chain([body.purpose, Some(body.operation)])
-        .flatten()
-        .chain(body.reads.iter().map(|(_, g)| *g));
-        for n in string_refs {
+        for n in body.string_refs() {
             if u64::from(n) >= strings {
                 return Err(V2Breach::Undefined(format!("string {n}")));
             }
