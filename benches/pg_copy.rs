@@ -158,7 +158,7 @@ fn main() {
     let url = runtime
         .block_on(cluster.create_database())
         .expect("create the database");
-    // The files must be readable by whoever runs psql: root here, which `\copy` reads as.
+    // `\copy` reads the files on the client side (this process's user), not as the server.
     let mut schema = String::new();
     for table in TABLES {
         let _ = writeln!(schema, "CREATE TABLE {} ({});", table.name, table.columns);
