@@ -89,6 +89,24 @@ struct Citizens {
 }
 
 impl Citizens {
+    /// A pool of citizens; unless `fresh`, each read once through `entries` (interned and
+    /// indexed), as in a log that has run for a while.
+    async fn read_before(entries: &dyn EntryStore, fresh: bool) -> Citizens {
+        let citizens = Citizens {
+            pool: (0..POOL).map(|_| Uuid::now_v7()).collect(),
+            next: 0,
+        };
+        if !fresh {
+            for (n, chunk) in citizens.pool.chunks(20).enumerate() {
+                entries
+                    .append(request(n as u64, chunk.to_vec()))
+                    .await
+                    .expect("warm-up");
+            }
+        }
+        citizens
+    }
+
     fn take(&mut self, n: usize, fresh: bool) -> Vec<Uuid> {
         if fresh {
             return (0..n).map(|_| Uuid::now_v7()).collect();
@@ -195,20 +213,7 @@ async fn main() {
         let path = dir.path().join("access-log.db");
         let _v1 = SqliteLog::open(&path, config.clone()).expect("v1");
         let entries = Arc::new(SqliteEntries::open(&path, &config).expect("v2"));
-        let mut citizens = Citizens {
-            pool: (0..POOL).map(|_| Uuid::now_v7()).collect(),
-            next: 0,
-        };
-        if !fresh {
-            // Every pool citizen read once before: interned and indexed.
-            let pool = citizens.pool.clone();
-            for (n, chunk) in pool.chunks(20).enumerate() {
-                entries
-                    .append(request(n as u64, chunk.to_vec()))
-                    .await
-                    .expect("warm-up");
-            }
-        }
+        let mut citizens = Citizens::read_before(&*entries, fresh).await;
         let before = (file_bytes(&path), entries.commits());
         let rate = run_v2(
             entries.clone(),
@@ -277,19 +282,7 @@ async fn main() {
                 .await
                 .expect("v2"),
         );
-        let mut citizens = Citizens {
-            pool: (0..POOL).map(|_| Uuid::now_v7()).collect(),
-            next: 0,
-        };
-        if !fresh {
-            let pool = citizens.pool.clone();
-            for (n, chunk) in pool.chunks(20).enumerate() {
-                entries
-                    .append(request(n as u64, chunk.to_vec()))
-                    .await
-                    .expect("warm-up");
-            }
-        }
+        let mut citizens = Citizens::read_before(&*entries, fresh).await;
         let before = (size(url.clone(), V2_TABLES).await, entries.commits());
         let rate = run_v2(
             entries.clone(),
