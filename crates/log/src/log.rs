@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::append::{AppendOutcome, StreamAppend};
-use crate::chain::{EventView, LogHead, LogVerifier, StreamVerifier, VerifyReport};
+use crate::chain::{EventView, Hash, LogHead, LogVerifier, StreamVerifier, VerifyReport};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 use crate::stream::StreamId;
@@ -106,6 +106,13 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Reads up to `max` events of the whole log from position `from`, in position order.
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError>;
+
+    /// The event hashes of up to `max` positions from `from`, in position order: the leaves of
+    /// the log's Merkle tree (`citydb-tlog`). A backend may read just the hash column.
+    async fn read_hashes(&self, from: u64, max: usize) -> Result<Vec<Hash>, LogError> {
+        let events = self.read_all(from, max).await?;
+        Ok(events.into_iter().map(|e| e.hash).collect())
+    }
 
     /// The stream's current (last) version; `None` when it has no events.
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, LogError>;
