@@ -916,4 +916,15 @@ pub async fn chain_is_recomputable<B: Backend>(b: &B) {
         prev_stream.insert(e.stream_id.clone(), e.hash);
         assert!(ids.insert(e.hash), "hashes must be distinct");
     }
+    // `read_hashes` (the Merkle tree's leaves) is exactly the hash column, in position order,
+    // from any position, and bounded by `max`.
+    let hashes: Vec<crate::Hash> = all.iter().map(|e| e.hash).collect();
+    assert_eq!(log.read_hashes(0, usize::MAX).await.unwrap(), hashes);
+    assert_eq!(log.read_hashes(3, 2).await.unwrap(), hashes[3..5].to_vec());
+    assert!(
+        log.read_hashes(hashes.len() as u64, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

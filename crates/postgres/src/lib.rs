@@ -39,6 +39,7 @@ mod listener;
 mod schema;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod tiles;
 mod writer;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ use citydb_log::{
 };
 
 pub use schema::{APPEND_LOCK_KEY, MIGRATE_LOCK_KEY, NOTIFY_CHANNEL, SCHEMA_VERSION};
+pub use tiles::PgTiles;
 
 /// Options for [`PostgresLog::connect`].
 #[derive(Clone, Debug)]
@@ -490,6 +492,30 @@ impl EventLog for PostgresLog {
             &[&from, &max],
         )
         .await
+    }
+
+    async fn read_hashes(&self, from: u64, max: usize) -> Result<Vec<Hash>, LogError> {
+        // The hash column alone (the tree's catch-up reads the whole log through here).
+        let (from, max) = (clamp(from), clamp(max as u64));
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT position, hash FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+            )
+            .await
+            .map_err(storage_error)?;
+        let rows = client
+            .query(&stmt, &[&from, &max])
+            .await
+            .map_err(storage_error)?;
+        rows.iter()
+            .map(|row| {
+                let position: i64 = row.try_get(0).map_err(storage_error)?;
+                let hash: &[u8] = row.try_get(1).map_err(storage_error)?;
+                Hash::from_slice(hash)
+                    .ok_or_else(|| corrupted(position as u64, "hash is not 32 bytes"))
+            })
+            .collect()
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, LogError> {

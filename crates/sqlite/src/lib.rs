@@ -11,6 +11,7 @@
 
 mod bulk;
 mod schema;
+mod tiles;
 mod writer;
 
 #[cfg(feature = "testkit")]
@@ -36,6 +37,7 @@ use citydb_log::{
 
 pub use bulk::SqliteBulk;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use tiles::SqliteTiles;
 
 /// How hard a commit pushes to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,6 +522,29 @@ impl EventLog for SqliteLog {
                 &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
                 (from, max),
             )
+        })
+        .await
+    }
+
+    async fn read_hashes(&self, from: u64, max: usize) -> Result<Vec<Hash>, LogError> {
+        // The hash column alone: no JSON decoded, no row built (the tree's catch-up reads the
+        // whole log through here).
+        let (from, max) = (clamp(from), clamp(max as u64));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT position, hash FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
+                .map_err(storage_error)?;
+            let mut rows = stmt.query((from, max)).map_err(storage_error)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(storage_error)? {
+                let position: i64 = row.get(0).map_err(storage_error)?;
+                let hash: Vec<u8> = row.get(1).map_err(storage_error)?;
+                out.push(
+                    Hash::from_slice(&hash)
+                        .ok_or_else(|| corrupted(position as u64, "hash is not 32 bytes"))?,
+                );
+            }
+            Ok(out)
         })
         .await
     }

@@ -9,6 +9,7 @@ mod nodes;
 mod same_chain;
 mod schema;
 mod test_cluster;
+mod tiles;
 
 use std::collections::HashSet;
 use std::path::Path;
