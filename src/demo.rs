@@ -23,6 +23,12 @@ pub const DEMO_FIXTURE: &str = include_str!("../fixtures/demo.ndjson");
 
 /// The file, in the data directory, that holds the demo tokens.
 pub const TOKENS_FILE: &str = "demo-tokens.json";
+/// The demo's checkpoint signing key, and the origin it signs as.
+pub const SIGNING_KEY_FILE: &str = "demo-signing-key";
+pub const DEMO_ORIGIN: &str = "citydb.demo/log";
+/// The verifier keys of the demo's two logs.
+pub const VKEY_FILE: &str = "demo-vkey.txt";
+pub const ACCESS_VKEY_FILE: &str = "demo-access-log-vkey.txt";
 
 /// The demo tokens by role name.
 pub type DemoTokens = BTreeMap<String, String>;
@@ -83,14 +89,21 @@ pub fn principals(dir: &Path) -> anyhow::Result<(AuthConfig, DemoTokens)> {
     Ok((auth, tokens))
 }
 
-/// Writes the tokens readable by the owner only, from the first byte (created with mode
-/// 0600, then renamed into place: no moment where another user could read them, and no
-/// half-written file).
+/// Writes the tokens readable by the owner only.
 fn write_tokens(dir: &Path, tokens: &DemoTokens) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(TOKENS_FILE);
-    let temporary = dir.join(format!("{TOKENS_FILE}.new"));
     let json = serde_json::to_string_pretty(tokens)?;
+    write_secret(&dir.join(TOKENS_FILE), json.as_bytes())
+}
+
+/// Writes a secret (tokens, a signing key) readable by the owner only, from the first byte
+/// (created with mode 0600, then renamed into place: no moment where another user could read
+/// it, and no half-written file).
+pub fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = std::path::PathBuf::from(temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -101,12 +114,45 @@ fn write_tokens(dir: &Path, tokens: &DemoTokens) -> anyhow::Result<()> {
     let mut file = options
         .open(&temporary)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(json.as_bytes())
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, &path)
+    std::fs::rename(&temporary, path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// The demo's checkpoint signing key (`DIR/demo-signing-key`, made on the first start and
+/// kept), with its verifier keys written to `DIR/demo-vkey.txt` (the event log's) and
+/// `DIR/demo-access-log-vkey.txt` (the access log's) for any verifier to use.
+pub fn signing_key(dir: &Path) -> anyhow::Result<citydb_tlog::SignerKey> {
+    let path = dir.join(SIGNING_KEY_FILE);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => citydb_tlog::SignerKey::parse(&text).with_context(|| {
+            format!(
+                "cannot read the demo signing key {} (remove it to make a new one)",
+                path.display()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = citydb_tlog::SignerKey::generate(DEMO_ORIGIN, citydb_tlog::KeyKind::Log)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_secret(&path, key.to_file_text().as_bytes())?;
+            key
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let access = key
+        .renamed(&citydb_api::published::access_origin(key.name()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (file, vkey) in [
+        (VKEY_FILE, key.verifier()),
+        (ACCESS_VKEY_FILE, access.verifier()),
+    ] {
+        std::fs::write(dir.join(file), format!("{vkey}\n"))
+            .with_context(|| format!("cannot write {}", dir.join(file).display()))?;
+    }
+    Ok(key)
 }
 
 /// Imports the demo fixture into an empty log (or finishes an import that was interrupted),

@@ -149,6 +149,8 @@ enum Command {
         demo: bool,
         #[command(flatten)]
         admission: AdmissionArgs,
+        #[command(flatten)]
+        publish: PublishArgs,
     },
     /// Verify the hash chain (exit 0 intact, 2 broken, 1 could not run).
     ///
@@ -300,6 +302,22 @@ struct AdmissionArgs {
     max_in_flight: u32,
 }
 
+/// How `serve` publishes its logs' Merkle trees (docs/operations.md, "The verifiable log").
+#[derive(clap::Args, Debug)]
+struct PublishArgs {
+    /// Sign checkpoints with this key (`citydb keygen --origin ORIGIN --out FILE`). With
+    /// --demo, a key made in the data directory is used.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Submit each checkpoint to this witness (`URL,VKEY`; repeat for several) and publish it
+    /// with their cosignatures.
+    #[arg(long = "witness", value_name = "URL,VKEY")]
+    witnesses: Vec<citydb_api::witnesses::WitnessConfig>,
+    /// Seconds between two checkpoints while the log grows.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    checkpoint_interval: u64,
+}
+
 impl Command {
     /// The command's name in its summary, and how it reports, for the long-running ones.
     fn report(&self) -> Option<(&'static str, &ReportArgs)> {
@@ -408,6 +426,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             demo,
             admission,
+            publish,
         } => {
             commands::serve::run(
                 data.data,
@@ -417,6 +436,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config,
                 demo,
                 admission.limits(),
+                commands::serve::Publish {
+                    signing_key: publish.signing_key,
+                    witnesses: publish.witnesses,
+                    interval: std::time::Duration::from_secs(publish.checkpoint_interval.max(1)),
+                },
             )
             .await
         }

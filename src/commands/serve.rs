@@ -11,11 +11,23 @@ use crate::out::say;
 use citydb_api::{AuthConfig, Node, NodeOptions};
 use citydb_store::{Store, StoreConfig};
 
-async fn open_node(options: NodeOptions, store: &Store) -> anyhow::Result<Node> {
+/// What `serve` publishes with (the CLI's `--signing-key`, `--witness`,
+/// `--checkpoint-interval`).
+pub struct Publish {
+    pub signing_key: Option<PathBuf>,
+    pub witnesses: Vec<citydb_api::witnesses::WitnessConfig>,
+    pub interval: std::time::Duration,
+}
+
+async fn open_node(mut options: NodeOptions, store: &Store) -> anyhow::Result<Node> {
     let dir = options.data_dir.clone();
     let opened = citydb_store::open(store, &dir, &StoreConfig::default())
         .await
         .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+    options.publish.trees = Some(citydb_api::published::Trees {
+        events: opened.tree,
+        access: opened.access_tree,
+    });
     Node::open(opened.log, opened.access, opened.probe, options)
         .await
         .with_context(|| format!("cannot open the data directory {}", dir.display()))
@@ -33,7 +45,20 @@ pub async fn run(
     config: Option<PathBuf>,
     demo: bool,
     admission: citydb_api::PrincipalLimits,
+    publish: Publish,
 ) -> anyhow::Result<ExitCode> {
+    let signer = match (&publish.signing_key, demo) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))
+                .and_then(|text| {
+                    citydb_tlog::SignerKey::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                })?,
+        ),
+        (None, true) => Some(demo::signing_key(&data)?),
+        (None, false) => None,
+    };
     let principals_file = config.clone();
     let (auth, tokens) = match (config, demo) {
         (Some(path), _) => (
@@ -54,6 +79,9 @@ pub async fn run(
     let mut options = NodeOptions::new(&data, auth);
     options.expose_metrics = metrics_listen.is_none();
     options.server_limits.per_principal = admission;
+    options.publish.signer = signer.map(std::sync::Arc::new);
+    options.publish.witnesses = publish.witnesses;
+    options.publish.interval = publish.interval;
     // Listen before any long start-up work (opening the data directory checks the
     // projections file; --demo loads data): a client then gets 503 and the reason from
     // /readyz instead of "connection refused".

@@ -189,6 +189,9 @@ pub trait EntryStore: Send + Sync + 'static {
     /// The first stored entry's seq.
     async fn first_seq(&self) -> Result<Option<u64>, AccessError>;
 
+    /// The last stored entry's seq (the access log's Merkle tree counts its leaves with it).
+    async fn last_seq(&self) -> Result<Option<u64>, AccessError>;
+
     /// The digests of the derived tables as stored (see [`verify`]).
     async fn derived_digest(&self) -> Result<DerivedDigest, AccessError>;
 }

@@ -131,6 +131,10 @@ impl EntryStore for MemoryEntries {
         Ok(self.lock().entries.first().map(|e| e.seq))
     }
 
+    async fn last_seq(&self) -> Result<Option<u64>, AccessError> {
+        Ok(self.lock().entries.last().map(|e| e.seq))
+    }
+
     async fn derived_digest(&self) -> Result<DerivedDigest, AccessError> {
         let t = self.lock();
         let mut d = DerivedDigest::default();

@@ -442,6 +442,15 @@ impl EntryStore for PostgresEntries {
         Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
     }
 
+    async fn last_seq(&self) -> Result<Option<u64>, AccessError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT max(seq) FROM access_entries", &[])
+            .await
+            .map_err(storage)?;
+        Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
+    }
+
     async fn derived_digest(&self) -> Result<DerivedDigest, AccessError> {
         let mut client = self.client().await?;
         // One snapshot for the three scans.

@@ -577,6 +577,17 @@ impl EntryStore for SqliteEntries {
         .await
     }
 
+    async fn last_seq(&self) -> Result<Option<u64>, AccessError> {
+        self.read(|conn| {
+            conn.query_row("SELECT max(seq) FROM access_entries", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|s| s.map(|s| s as u64))
+            .map_err(storage)
+        })
+        .await
+    }
+
     async fn derived_digest(&self) -> Result<DerivedDigest, AccessError> {
         self.read(|conn| {
             // One read transaction, so that the three scans see the same commit.

@@ -35,13 +35,17 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// The write committed and is durable; only reading it back failed.
     CommittedNotVisible,
+    /// The log's Merkle tree disagrees with the log or with a checkpoint already signed (the
+    /// log was rewritten or restored under it, or the tree's tables were damaged): the node
+    /// answers no proof and signs nothing until an operator has looked.
+    TreeInconsistent,
     /// A bug (or damage) on our side; the detail is in the server log.
     Internal,
 }
 
 impl ErrorCode {
     /// The closed set, every code once.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -54,6 +58,7 @@ impl ErrorCode {
         ErrorCode::StoreReadOnly,
         ErrorCode::StoreUnavailable,
         ErrorCode::CommittedNotVisible,
+        ErrorCode::TreeInconsistent,
         ErrorCode::Internal,
     ];
 
@@ -71,6 +76,7 @@ impl ErrorCode {
             ErrorCode::StoreReadOnly => "STORE_READ_ONLY",
             ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
             ErrorCode::CommittedNotVisible => "COMMITTED_NOT_VISIBLE",
+            ErrorCode::TreeInconsistent => "TREE_INCONSISTENT",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -146,6 +152,10 @@ pub enum ApiError {
         command_id: Uuid,
         position: u64,
     },
+    /// The log's Merkle tree disagrees with the log or a signed checkpoint (see
+    /// [`ErrorCode::TreeInconsistent`]).
+    #[error("{message}")]
+    TreeInconsistent { message: String },
     /// A domain rule refused a command. `code` is one of the closed set above (CONFLICT for a
     /// duplicate key, NOT_FOUND for a missing record, FORBIDDEN for four-eyes violations,
     /// INVALID_INPUT otherwise); `reason` is the domain's own code (`DUPLICATE_KEY`,
@@ -315,6 +325,7 @@ impl ApiError {
             ApiError::Internal { .. } => ErrorCode::Internal,
             ApiError::Store { code, .. } => *code,
             ApiError::CommittedNotVisible { .. } => ErrorCode::CommittedNotVisible,
+            ApiError::TreeInconsistent { .. } => ErrorCode::TreeInconsistent,
             ApiError::Refused { code, .. } => *code,
         }
     }
@@ -336,6 +347,7 @@ impl ApiError {
             }
             ApiError::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::CommittedNotVisible { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TreeInconsistent { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -385,6 +397,7 @@ impl ApiError {
             }
             ApiError::Unauthenticated { .. }
             | ApiError::LimitExceeded { .. }
+            | ApiError::TreeInconsistent { .. }
             | ApiError::Internal { .. } => {}
         }
     }

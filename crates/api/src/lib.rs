@@ -30,12 +30,14 @@ mod graphiql;
 pub mod limits;
 pub mod metrics;
 pub mod node;
+pub mod published;
 pub mod readiness;
 pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod startup;
 pub mod throttle;
+pub mod witnesses;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
 pub use auth::{

@@ -20,6 +20,7 @@ use crate::access_log::AccessLog;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
+use crate::published::{PublishOptions, Published};
 use crate::readiness::{NodeReadiness, StartupHold};
 use crate::schema::{CitySchema, NodeHandles, build_schema};
 use crate::server::{Readiness, ServerLimits, ServerState, metrics_router, router};
@@ -50,6 +51,8 @@ pub struct NodeOptions {
     /// How often readiness asks the store whether it accepts writes (see
     /// [`crate::readiness`]).
     pub probe_interval: std::time::Duration,
+    /// The logs' Merkle trees, checkpoints and witnesses ([`crate::published`]).
+    pub publish: PublishOptions,
 }
 
 impl NodeOptions {
@@ -61,6 +64,7 @@ impl NodeOptions {
             server_limits: ServerLimits::default(),
             expose_metrics: true,
             probe_interval: std::time::Duration::from_secs(5),
+            publish: PublishOptions::default(),
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Node {
     pub schema: CitySchema,
     /// Counters of this node, served on `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The logs' trees and checkpoints, and their public routes.
+    pub published: Published,
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
     expose_metrics: bool,
@@ -132,13 +138,19 @@ impl Node {
             Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
         let registry = Registry::new(log.clone());
         // The access log's writes go to its v2 entries, which count themselves.
+        let published = Published::start(log.clone(), access.clone(), &options.publish);
         let access_log = AccessLog::new(access).with_metrics(metrics.clone());
         let registers = NodeHandles {
             log: log.clone(),
             registry: registry.clone(),
             projections: projections.clone(),
         };
-        let schema = build_schema(registers, access_log.clone(), &options.query_limits);
+        let schema = build_schema(
+            registers,
+            access_log.clone(),
+            published.clone(),
+            &options.query_limits,
+        );
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
         let ready = NodeReadiness::start(
             probe,
@@ -154,6 +166,7 @@ impl Node {
             projections,
             schema,
             metrics,
+            published,
             authenticator: Arc::new(Authenticator::new(options.auth)),
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
@@ -179,14 +192,19 @@ impl Node {
         self.authenticator.clone()
     }
 
-    /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, and `/metrics` unless
-    /// the options moved it elsewhere.
+    /// The HTTP router: `/graphql`, `/graphiql`, `/healthz`, `/readyz`, the published logs
+    /// (`/log/...`, `/access-log/...`: [`crate::published`]), and `/metrics` unless the
+    /// options moved it elsewhere.
     pub fn router(&self) -> Router {
         let state = ServerState::new(self.authenticator.clone())
             .with_readiness(self.readiness())
             .with_limits(self.server_limits)
             .with_metrics(self.metrics.clone())
-            .expose_metrics(self.expose_metrics);
+            .expose_metrics(self.expose_metrics)
+            .with_public_routes(crate::published::routes(
+                self.published.events.clone(),
+                self.published.access.clone(),
+            ));
         router(self.schema.clone(), state)
     }
 

@@ -126,6 +126,9 @@ pub struct ServerState {
     pub expose_metrics: bool,
     /// Per-principal admission, built from `limits.per_principal`.
     pub throttle: Arc<Throttle>,
+    /// Routes served without a token (the published logs' hashes), merged before the
+    /// fallback so that they are observed and limited like the rest.
+    pub public_routes: Option<Router>,
 }
 
 impl ServerState {
@@ -138,6 +141,15 @@ impl ServerState {
             metrics: Arc::new(Metrics::new()),
             expose_metrics: true,
             throttle: Arc::new(Throttle::new(PrincipalLimits::default())),
+            public_routes: None,
+        }
+    }
+
+    /// Routes served without a token (see [`ServerState::public_routes`]).
+    pub fn with_public_routes(self, routes: Router) -> Self {
+        ServerState {
+            public_routes: Some(routes),
+            ..self
         }
     }
 
@@ -177,7 +189,8 @@ struct App<Q, M, S> {
 /// - `/healthz` (always 200), `/readyz` (200 when ready, else 503 with the reason in the
 ///   JSON body: `{"status": "not ready", "reason": …}`);
 /// - `/graphiql` and its assets;
-/// - `/metrics` (Prometheus text format, no token) unless `state.expose_metrics` is off.
+/// - `/metrics` (Prometheus text format, no token) unless `state.expose_metrics` is off;
+/// - `state.public_routes` (the published logs' checkpoints and tiles, no token).
 ///
 /// Build the schema with [`crate::apply_limits`] so that limits and error codes apply.
 pub fn router<Q, M, S>(schema: Schema<Q, M, S>, state: ServerState) -> Router
@@ -192,6 +205,7 @@ where
     let metrics_routes = state
         .expose_metrics
         .then(|| metrics_router(metrics.clone(), readiness.clone()));
+    let public_routes = state.public_routes.clone();
     let app = Arc::new(App { schema, state });
     let graphql = Router::new()
         .route(
@@ -229,6 +243,12 @@ where
         .merge(graphql);
     let router = match metrics_routes {
         Some(routes) => router.merge(routes),
+        None => router,
+    };
+    let router = match public_routes {
+        Some(routes) => {
+            router.merge(routes.layer(middleware::from_fn_with_state(timeout, enforce_timeout)))
+        }
         None => router,
     };
     let router = router.fallback(not_found);

@@ -22,8 +22,9 @@ use citydb_access::{AccessError, AccessLogStore, PostgresEntries, SqliteEntries}
 use citydb_log::backend::WriteProbe;
 use citydb_log::bulk::{BulkSink, CopySink};
 use citydb_log::{EventLog, LogError};
-use citydb_postgres::{PostgresConfig, PostgresLog};
-use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog};
+use citydb_postgres::{PgTiles, PostgresConfig, PostgresLog};
+use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog, SqliteTiles};
+use citydb_tlog::TileStore;
 
 pub use probe::{PostgresProbe, SqliteProbe};
 
@@ -74,6 +75,10 @@ pub struct OpenedStore {
     pub log: Arc<dyn EventLog>,
     pub access: AccessLogStore,
     pub probe: Arc<dyn WriteProbe>,
+    /// The event log's Merkle tree, stored beside it (`citydb-tlog`).
+    pub tree: Arc<dyn TileStore>,
+    /// The access log's Merkle tree, stored beside it.
+    pub access_tree: Arc<dyn TileStore>,
 }
 
 /// The PostgreSQL schema that holds the access log, beside the event log.
@@ -95,9 +100,14 @@ pub async fn open(
             let (log_path, access_path) = (data_dir.join("log.db"), data_dir.join("access-log.db"));
             let log = SqliteLog::open(&log_path, config.sqlite.clone())?;
             let access = open_embedded_access_log(&access_path, &config.sqlite)?;
+            let tree = SqliteTiles::open(&log_path, &config.sqlite).map_err(tree_error)?;
+            let access_tree =
+                SqliteTiles::open(&access_path, &config.sqlite).map_err(tree_error)?;
             Ok(OpenedStore {
                 log: Arc::new(log),
                 access,
+                tree: Arc::new(tree),
+                access_tree: Arc::new(access_tree),
                 probe: Arc::new(SqliteProbe {
                     log: log_path,
                     access: access_path,
@@ -115,8 +125,16 @@ pub async fn open(
             let v2 = PostgresEntries::connect(&access_url, config.postgres.connect_timeout)
                 .await
                 .map_err(access_error)?;
+            let tree = PgTiles::connect(url, &config.postgres)
+                .await
+                .map_err(tree_error)?;
+            let access_tree = PgTiles::connect(&access_url, &config.postgres)
+                .await
+                .map_err(tree_error)?;
             Ok(OpenedStore {
                 log: Arc::new(log),
+                tree: Arc::new(tree),
+                access_tree: Arc::new(access_tree),
                 access: AccessLogStore {
                     v1: Arc::new(v1),
                     v2: Arc::new(v2),
@@ -139,6 +157,45 @@ pub fn open_embedded_access_log(
         v1: Arc::new(v1),
         v2: Arc::new(v2),
     })
+}
+
+fn tree_error(e: citydb_tlog::TlogError) -> StoreError {
+    StoreError::Store(format!("the Merkle tree's tables: {e}"))
+}
+
+/// Opens the stored Merkle trees of `store` alone (the event log's and the access log's), for
+/// tools that keep or read them without serving (`citydb prove`, `citydb import`).
+pub async fn open_trees(
+    store: &Store,
+    data_dir: &Path,
+    config: &StoreConfig,
+) -> Result<(Arc<dyn TileStore>, Arc<dyn TileStore>), StoreError> {
+    match store {
+        Store::Embedded => Ok((
+            Arc::new(
+                SqliteTiles::open(data_dir.join("log.db"), &config.sqlite).map_err(tree_error)?,
+            ),
+            Arc::new(
+                SqliteTiles::open(data_dir.join("access-log.db"), &config.sqlite)
+                    .map_err(tree_error)?,
+            ),
+        )),
+        Store::Postgres(url) => {
+            let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
+            Ok((
+                Arc::new(
+                    PgTiles::connect(url, &config.postgres)
+                        .await
+                        .map_err(tree_error)?,
+                ),
+                Arc::new(
+                    PgTiles::connect(&access_url, &config.postgres)
+                        .await
+                        .map_err(tree_error)?,
+                ),
+            ))
+        }
+    }
 }
 
 fn access_error(e: AccessError) -> StoreError {

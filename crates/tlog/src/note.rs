@@ -138,6 +138,12 @@ impl SignerKey {
         &self.name
     }
 
+    /// The same secret under another name (a key id commits to the name, so the two verifier
+    /// keys differ): how one node signs its two logs' checkpoints.
+    pub fn renamed(&self, name: &str) -> Result<SignerKey, TlogError> {
+        SignerKey::from_seed(name, self.kind, self.key.to_bytes())
+    }
+
     pub fn verifier(&self) -> VerifierKey {
         VerifierKey {
             name: self.name.clone(),

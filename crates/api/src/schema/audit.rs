@@ -11,6 +11,7 @@ use crate::access_log::AccessEntry;
 
 /// One event of the log, as stored and hashed.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct LogEvent {
     pub position: i64,
     pub stream_id: String,
@@ -54,6 +55,30 @@ impl From<&RecordedEvent> for LogEvent {
             prev_log_hash: e.prev_log_hash.to_hex(),
             hash: e.hash.to_hex(),
         }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl LogEvent {
+    /// This event's inclusion proof in the log's Merkle tree: against the latest checkpoint
+    /// if it covers the event, else against one signed now (or, on a node without a signing
+    /// key, against the tree as it is, without a checkpoint). Whoever may read the event may
+    /// read its proof.
+    async fn inclusion_proof(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> Result<super::proofs::InclusionProof, crate::error::ApiError> {
+        let log = &super::query::published(ctx)?.events;
+        let proof = super::proofs::inclusion(log, self.position, None).await?;
+        if proof.entry != self.hash {
+            // The tree's leaf is not this event's hash: the tree is not this log's.
+            return Err(crate::published::tree_error(
+                citydb_tlog::TlogError::Diverged {
+                    position: self.position as u64,
+                },
+            ));
+        }
+        Ok(proof)
     }
 }
 

@@ -10,6 +10,7 @@ mod audit;
 mod changes;
 mod loaders;
 pub mod mutation;
+pub mod proofs;
 mod query;
 mod records;
 pub mod time;
@@ -45,6 +46,7 @@ pub type CitySchema = Schema<Query, Mutation, Subscription>;
 pub fn build_schema(
     handles: NodeHandles,
     access_log: AccessLog,
+    published: crate::published::Published,
     limits: &QueryLimits,
 ) -> CitySchema {
     let loaders = loaders::Loaders::new(&handles.projections);
@@ -53,6 +55,7 @@ pub fn build_schema(
         .extension(crate::throttle::OperationRate)
         .data(handles)
         .data(access_log)
+        .data(published)
         .data(loaders)
         .data(verification::VerificationGates::default())
         .finish()

@@ -15,6 +15,7 @@ use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::mutation::unknown_code;
+use super::proofs::{self, ConsistencyProof, InclusionProof, PublishedLogName, SignedCheckpoint};
 use super::records::{
     Business, BusinessStatusKind, Citizen, CitizenStatus, Parcel, ParcelStatusKind,
 };
@@ -25,6 +26,7 @@ use crate::access_log::AccessLog;
 use crate::auth::{FieldGroup, RequestContext, Role};
 use crate::error::ApiError;
 use crate::limits::QueryLimits;
+use crate::published::Published;
 
 /// A point in the past: a log position, or a time (RFC 3339). Exactly one.
 #[derive(InputObject)]
@@ -48,6 +50,11 @@ pub struct Me {
 /// Roles that may look into the past and at raw events.
 const HISTORY_ROLES: [Role; 3] = [Role::Steward, Role::Supervisor, Role::Auditor];
 const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];
+
+pub(super) fn published<'a>(ctx: &'a Context<'_>) -> Result<&'a Published, ApiError> {
+    ctx.data::<Published>()
+        .map_err(|_| ApiError::internal("published logs missing"))
+}
 
 fn handles<'a>(ctx: &'a Context<'_>) -> Result<&'a NodeHandles, ApiError> {
     ctx.data::<NodeHandles>()
@@ -631,6 +638,46 @@ impl Query {
             .run(async move { log.verify_log(expected).await })
             .await??;
         Ok(report.into())
+    }
+
+    /// The latest checkpoint the node signed over a log's Merkle tree (C2SP tlog-checkpoint,
+    /// with witness cosignatures), the same as `GET /log/checkpoint`; `fresh: true` signs one
+    /// now if the log grew since. `null` when the node signs none (no `--signing-key`).
+    async fn checkpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] log: PublishedLogName,
+        #[graphql(default)] fresh: bool,
+    ) -> Result<Option<SignedCheckpoint>, ApiError> {
+        RequestContext::of(ctx)?;
+        proofs::checkpoint(log.of(published(ctx)?), fresh).await
+    }
+
+    /// The RFC 6962 inclusion proof of the entry at `position` in the tree of `treeSize`
+    /// entries (default: the latest checkpoint if it covers the position, else one signed
+    /// now). Auditors and admins.
+    async fn inclusion_proof(
+        &self,
+        ctx: &Context<'_>,
+        position: i64,
+        tree_size: Option<i64>,
+        #[graphql(default)] log: PublishedLogName,
+    ) -> Result<InclusionProof, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        proofs::inclusion(log.of(published(ctx)?), position, tree_size).await
+    }
+
+    /// The RFC 6962 consistency proof that the tree of `from` entries is a prefix of the tree
+    /// of `to` (default: the latest checkpoint's size). Auditors and admins.
+    async fn consistency_proof(
+        &self,
+        ctx: &Context<'_>,
+        from: i64,
+        to: Option<i64>,
+        #[graphql(default)] log: PublishedLogName,
+    ) -> Result<ConsistencyProof, ApiError> {
+        require(ctx, &AUDIT_ROLES)?;
+        proofs::consistency(log.of(published(ctx)?), from, to).await
     }
 
     /// The last event of the log.

@@ -3,8 +3,8 @@
 
 use super::*;
 use citydb_postgres::PgTiles;
-use citydb_tlog::contract::{TestLeaves, check};
 use citydb_tlog::Tlog;
+use citydb_tlog::contract::{TestLeaves, check};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_tree_keeps_the_contract() {
