@@ -175,7 +175,25 @@ enum Command {
         #[arg(long, conflicts_with = "file")]
         access_log: bool,
         #[command(flatten)]
+        proofs: ProofArgs,
+        #[command(flatten)]
         report: ReportArgs,
+    },
+    /// Print a receipt (C2SP tlog-proof@v1) that the event at --position is in the log: the
+    /// event hash, its inclusion proof and the signed checkpoint it leads to. Anyone checks it
+    /// offline with `citydb verify --proof FILE --vkey KEY` or tools/verify_tlog.py.
+    Prove {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The log position (of the access log's entry with --access-log).
+        #[arg(long, value_name = "N")]
+        position: u64,
+        /// Prove an entry of the access log instead.
+        #[arg(long)]
+        access_log: bool,
+        /// Sign a checkpoint now if none covers the position yet (the server's key).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
     },
     /// Execute NDJSON command requests (one per line, each with a command id).
     ///
@@ -300,6 +318,24 @@ struct AdmissionArgs {
     /// Requests (and open WebSocket connections) in flight per principal (0: no bound).
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_in_flight: u32,
+}
+
+/// `verify` of a receipt or against a saved checkpoint (docs/audit-format.md).
+#[derive(clap::Args, Debug)]
+struct ProofArgs {
+    /// Check a receipt from `citydb prove` offline (no store needed); exit 0 valid, 2 not.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "stream", "expected_head", "checkpoint"])]
+    proof: Option<PathBuf>,
+    /// Check that the current log extends this checkpoint (saved earlier from
+    /// /log/checkpoint); exit 0 it does, 2 history was rewritten or cut off.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "stream", "expected_head"])]
+    checkpoint: Option<PathBuf>,
+    /// The log's verifier key (a vkey, or a file holding vkeys; repeat to add witnesses').
+    #[arg(long = "vkey", value_name = "KEY")]
+    vkeys: Vec<String>,
+    /// With --proof: the event hash (hex) the receipt must prove.
+    #[arg(long, value_name = "HEX", requires = "proof")]
+    event_hash: Option<String>,
 }
 
 /// How `serve` publishes its logs' Merkle trees (docs/operations.md, "The verifiable log").
@@ -450,8 +486,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             expected_head,
             access_log,
+            proofs,
             report: _,
         } => {
+            if let Some(proof) = &proofs.proof {
+                return commands::prove::verify_receipt(
+                    proof,
+                    &proofs.vkeys,
+                    proofs.event_hash.as_deref(),
+                );
+            }
+            if let Some(checkpoint) = &proofs.checkpoint {
+                return commands::prove::verify_checkpoint(
+                    &data.data,
+                    &data.store,
+                    checkpoint,
+                    &proofs.vkeys,
+                    access_log,
+                )
+                .await;
+            }
             let expected_head = expected_head
                 .as_deref()
                 .map(verify::parse_head)
@@ -467,6 +521,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Prove {
+            data,
+            position,
+            access_log,
+            signing_key,
+        } => commands::prove::run(&data.data, &data.store, position, access_log, signing_key).await,
         Command::Import {
             data,
             file,

@@ -6,6 +6,7 @@ pub mod export;
 pub mod fixtures;
 pub mod import;
 pub mod migrate;
+pub mod prove;
 pub mod rebuild;
 pub mod serve;
 pub mod token;
