@@ -77,6 +77,11 @@ pub async fn start_with_store(
     let opened = citydb_store::open(&store, &options.data_dir, &config)
         .await
         .unwrap();
+    // The trees stored beside the logs, as `citydb serve` keeps them.
+    options.publish.trees = Some(citydb_api::published::Trees {
+        events: opened.tree,
+        access: opened.access_tree,
+    });
     let node = Node::open(opened.log, opened.access, opened.probe, options)
         .await
         .unwrap();

@@ -196,6 +196,9 @@ impl EntryStore for FlakyEntries {
     async fn first_seq(&self) -> Result<Option<u64>, AccessError> {
         self.inner.first_seq().await
     }
+    async fn last_seq(&self) -> Result<Option<u64>, AccessError> {
+        self.inner.last_seq().await
+    }
     async fn derived_digest(&self) -> Result<DerivedDigest, AccessError> {
         self.inner.derived_digest().await
     }
