@@ -58,6 +58,11 @@ pub async fn run(
             "careful",
         ),
     };
+    let (tree, _) = citydb_store::open_trees(store, data, &StoreConfig::default())
+        .await
+        .context("cannot open the Merkle tree")?;
+    let log = open_existing_log(data, store, "log.db").await?;
+    super::keep_tree(tree, &citydb_tlog::LogLeaves(log)).await?;
     let elapsed = started.elapsed();
     say!("{summary}");
     say!(

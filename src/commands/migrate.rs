@@ -11,8 +11,9 @@ use crate::out::say;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use citydb_log::{EventLog, LogError};
-use citydb_sqlite::{SqliteConfig, SqliteLog};
+use citydb_sqlite::{SqliteConfig, SqliteLog, SqliteTiles};
 use citydb_store::{Store, StoreConfig};
+use citydb_tlog::TileStore;
 
 /// Opens one side of a migration: a `postgres://` URL (its event log, or its access log), or
 /// an SQLite file, which must exist unless it is the target.
@@ -20,15 +21,15 @@ async fn open_endpoint(
     spec: &str,
     access_log: bool,
     create: bool,
-) -> anyhow::Result<Arc<dyn EventLog>> {
+) -> anyhow::Result<(Arc<dyn EventLog>, Arc<dyn TileStore>)> {
     if let Ok(store @ Store::Postgres(_)) = spec.parse::<Store>() {
         let opened = citydb_store::open(&store, Path::new("."), &StoreConfig::default())
             .await
             .with_context(|| format!("cannot open {spec}"))?;
         return Ok(if access_log {
-            opened.access.v1
+            (opened.access.v1, opened.access_tree)
         } else {
-            opened.log
+            (opened.log, opened.tree)
         });
     }
     let path = Path::new(spec);
@@ -40,7 +41,9 @@ async fn open_endpoint(
     }
     let log = SqliteLog::open(path, SqliteConfig::default())
         .with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Arc::new(log))
+    let tree = SqliteTiles::open(path, &SqliteConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot open the Merkle tree of {}: {e}", path.display()))?;
+    Ok((Arc::new(log), Arc::new(tree)))
 }
 
 pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow::Result<ExitCode> {
@@ -60,8 +63,8 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
         };
         super::refuse_v2_entries(&source, from).await?;
     }
-    let source = open_endpoint(from, access_log, false).await?;
-    let target = open_endpoint(to, access_log, true).await?;
+    let (source, _) = open_endpoint(from, access_log, false).await?;
+    let (target, target_tree) = open_endpoint(to, access_log, true).await?;
     let progress = Progress::events("migrate");
     if let Some(head) = source.head().await? {
         progress.set_length(head.position + 1);
@@ -74,6 +77,9 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
     progress.finish();
     match copied {
         Ok(report) => {
+            // The target's tree, grown over what was copied (its leaves are the same event
+            // hashes as the source's: the same tree, the same roots).
+            super::keep_tree(target_tree, &citydb_tlog::LogLeaves(target.clone())).await?;
             say!(
                 "copied {} events ({} streams) in {:.1?}; both heads at {}",
                 report.events,

@@ -83,6 +83,25 @@ pub async fn refuse_v2_entries(
     Ok(())
 }
 
+/// Grows a log's stored Merkle tree (`citydb-tlog`) to the log's head: every command that
+/// writes a log (import, migrate) leaves its tree caught up, so that the next checkpoint signs
+/// at once. A server keeping the same tree at the same moment wins the race harmlessly.
+pub async fn keep_tree(
+    tree: Arc<dyn citydb_tlog::TileStore>,
+    leaves: &dyn citydb_tlog::Leaves,
+) -> anyhow::Result<u64> {
+    let started = std::time::Instant::now();
+    let tlog = citydb_tlog::Tlog::new(tree, "");
+    match tlog.catch_up(leaves).await {
+        Ok(size) => {
+            tracing::info!(size, elapsed = ?started.elapsed(), "Merkle tree caught up");
+            Ok(size)
+        }
+        Err(citydb_tlog::TlogError::Conflict { expected }) => Ok(expected),
+        Err(e) => Err(anyhow::anyhow!("cannot keep the log's Merkle tree: {e}")),
+    }
+}
+
 /// The file name of the log asked for: the access log or the event log.
 pub fn log_file(access_log: bool) -> &'static str {
     if access_log {

@@ -18,6 +18,7 @@ mod common;
 use common::binary::run as citydb;
 
 mod bulk;
+mod proofs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
 
