@@ -1005,7 +1005,11 @@ mod tests {
                 event_type: "Test".into(),
                 schema_version: 1,
                 recorded_at: env.recorded_at,
-                data: if redacted.contains(&position) { Vec::new() } else { data },
+                data: if redacted.contains(&position) {
+                    Vec::new()
+                } else {
+                    data
+                },
                 metadata,
                 data_hash: link.data_hash,
                 prev_stream_hash: link.prev_stream_hash,
@@ -1073,7 +1077,10 @@ mod tests {
             );
             for cut in 1..10u64 {
                 let report = by_position_ranges(&events, &[cut]);
-                assert_eq!(report.corruption, expected, "cut at {cut}, {deleted} deleted");
+                assert_eq!(
+                    report.corruption, expected,
+                    "cut at {cut}, {deleted} deleted"
+                );
             }
         }
     }
@@ -1123,7 +1130,10 @@ mod tests {
         }
         assert_eq!(r.count, n);
         assert_eq!(r.positions.len(), REDACTIONS_LISTED);
-        assert_eq!(r.positions.last(), Some(&(2 * (REDACTIONS_LISTED as u64 - 1))));
+        assert_eq!(
+            r.positions.last(),
+            Some(&(2 * (REDACTIONS_LISTED as u64 - 1)))
+        );
         let mut joined = Redactions::default();
         joined.record(0);
         joined.extend(&r);
