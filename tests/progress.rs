@@ -303,7 +303,7 @@ fn a_broken_chain_still_exits_2_and_the_summary_says_broken() {
     // Change one digit of the data of event 3: its hash no longer matches.
     let content = std::fs::read_to_string(&export).expect("read");
     let mut lines: Vec<String> = content.lines().map(str::to_owned).collect();
-    let line = &mut lines[3];
+    let line = &mut lines[4]; // event 3: line 0 is the header
     let start = line.find("\"data\":\"").expect("data") + "\"data\":\"".len();
     let at = start
         + line[start..]

@@ -792,7 +792,10 @@ fn every_subcommand_has_help() {
             &["--mode", "--jobs", "--durability", "idempotent"][..],
         ),
         ("export", &["--format", "--out", "--access-log"][..]),
-        ("verify", &["--file", "--stream", "--expected-head"][..]),
+        (
+            "verify",
+            &["--file", "--stream", "--expected-head", "--format"][..],
+        ),
         ("rebuild-projections", &["--data"][..]),
         ("token", &["--role", "--field-group", "--purpose"][..]),
         ("schema", &[][..]),
