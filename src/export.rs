@@ -3,12 +3,12 @@
 //! specified in `docs/audit-format.md`, "Export format"; [`parse_line`] reads both flavours
 //! back for `citydb verify --file`.
 //!
-//! - `ndjson` (default): `data` and `metadata` are JSON *strings* holding the exact stored
-//!   bytes (JSON string escaping is lossless for UTF-8 text), so a verifier hashes the decoded
-//!   string's UTF-8 bytes and never re-serialises JSON. `data` is `null` once redacted.
 //! Every export opens with a header line ([`write_header`]) stating the hash format of its
 //! events; an export without one (written before citydb stated it) is format 1.
 //!
+//! - `ndjson` (default): `data` and `metadata` are JSON *strings* holding the exact stored
+//!   bytes (JSON string escaping is lossless for UTF-8 text), so a verifier hashes the decoded
+//!   string's UTF-8 bytes and never re-serialises JSON. `data` is `null` once redacted.
 //! - `cloudevents`: CloudEvents 1.0 structured JSON, one event per line; `data` is the stored
 //!   JSON embedded verbatim (byte for byte, so it can be hashed from the line), or `data_base64`
 //!   when the bytes could not be embedded verbatim on one line; the chain fields are extension

@@ -68,6 +68,8 @@ pub async fn run(
         events: Some(summary.events),
         bytes: Some(bytes),
         head: summary.head.as_ref().map(Into::into),
+        // What the header line states.
+        hash_format: Some(u64::from(citydb_log::chain::FORMAT_VERSION)),
         ..Summary::new("export")
     }
     .write(0, Some((summary.events, "events")))?;

@@ -606,3 +606,62 @@ fn a_mistyped_flag_is_an_error_not_a_broken_chain() {
     expect_code(&out, 1);
     expect_code(&citydb(&["verify", "--help"]), 0);
 }
+
+/// Every breach code (and `undecodable`) has its row in docs/operations.md and its name in
+/// docs/audit-format.md. The match below has no wildcard: a new breach does not compile here
+/// until it is listed, and then it must be documented.
+#[test]
+fn every_breach_code_is_documented() {
+    use citydb_log::Breach;
+    let all = [
+        Breach::PositionGap {
+            expected: 0,
+            found: 1,
+        },
+        Breach::DataChanged,
+        Breach::HashMismatch,
+        Breach::LogLinkBroken,
+        Breach::StreamLinkBroken,
+        Breach::StreamVersionGap {
+            stream: String::new(),
+            expected: 0,
+            found: 1,
+        },
+        Breach::TimeWentBackwards,
+        Breach::Truncated,
+        Breach::HeadRewritten,
+        Breach::DerivedTableMismatch {
+            table: String::new(),
+        },
+    ];
+    for breach in &all {
+        match breach {
+            Breach::PositionGap { .. }
+            | Breach::DataChanged
+            | Breach::HashMismatch
+            | Breach::LogLinkBroken
+            | Breach::StreamLinkBroken
+            | Breach::StreamVersionGap { .. }
+            | Breach::TimeWentBackwards
+            | Breach::Truncated
+            | Breach::HeadRewritten
+            | Breach::DerivedTableMismatch { .. } => {}
+        }
+    }
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let operations = std::fs::read_to_string(docs.join("operations.md")).unwrap();
+    let format = std::fs::read_to_string(docs.join("audit-format.md")).unwrap();
+    let codes = all.iter().map(Breach::code).chain(["undecodable"]);
+    for code in codes {
+        assert!(
+            operations.contains(&format!("| `{code}` |")),
+            "{code} has no row in docs/operations.md"
+        );
+        if code != "undecodable" {
+            assert!(
+                format.contains(&format!("`{code}`")),
+                "{code} is not in docs/audit-format.md"
+            );
+        }
+    }
+}
