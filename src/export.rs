@@ -3,6 +3,9 @@
 //! specified in `docs/audit-format.md`, "Export format"; [`parse_line`] reads both flavours
 //! back for `citydb verify --file`.
 //!
+//! Every export opens with a header line ([`write_header`]) stating the hash format of its
+//! events; an export without one (written before citydb stated it) is format 1.
+//!
 //! - `ndjson` (default): `data` and `metadata` are JSON *strings* holding the exact stored
 //!   bytes (JSON string escaping is lossless for UTF-8 text), so a verifier hashes the decoded
 //!   string's UTF-8 bytes and never re-serialises JSON. `data` is `null` once redacted.
@@ -178,6 +181,53 @@ fn write_cloudevent(out: &mut impl Write, e: &ExportedEvent) -> anyhow::Result<(
     }
     writeln!(out, "}}")?;
     Ok(())
+}
+
+/// The `header` member's value that marks an export's header line.
+pub const HEADER_MARK: &str = "citydb-export";
+
+/// The header line of an export: `{"header":"citydb-export","hash_format":1,…}`. Readers
+/// know it by its `header` member and take only `hash_format`; the other members describe the
+/// export and may grow.
+#[derive(Debug, Serialize)]
+struct Header<'a> {
+    header: &'a str,
+    hash_format: u8,
+    /// `events` or `access_log`.
+    log: &'a str,
+    /// `ndjson` or `cloudevents`.
+    flavour: &'a str,
+}
+
+/// Writes the header line that opens an export.
+pub fn write_header(out: &mut impl Write, format: Format, access_log: bool) -> anyhow::Result<()> {
+    let header = Header {
+        header: HEADER_MARK,
+        hash_format: citydb_log::chain::FORMAT_VERSION,
+        log: if access_log { "access_log" } else { "events" },
+        flavour: match format {
+            Format::Ndjson => "ndjson",
+            Format::Cloudevents => "cloudevents",
+        },
+    };
+    serde_json::to_writer(&mut *out, &header)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// The hash format a header line states: `None` when `line` is not a header (an event: the
+/// export has no header), `Err` for a header that does not say which format.
+pub fn parse_header(line: &[u8]) -> Option<anyhow::Result<u64>> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line).ok()?;
+    let mark = object.get("header")?;
+    Some(if mark.as_str() != Some(HEADER_MARK) {
+        Err(anyhow::anyhow!("the header is not {HEADER_MARK:?}"))
+    } else {
+        object
+            .get("hash_format")
+            .and_then(serde_json::Value::as_u64)
+            .context("the header states no hash_format (a whole number)")
+    })
 }
 
 /// Reads one line of either flavour.
@@ -391,6 +441,26 @@ mod tests {
             prev_log_hash: Hash([3; 32]),
             hash: Hash([4; 32]),
         }
+    }
+
+    #[test]
+    fn the_header_states_the_hash_format_and_is_no_event() {
+        for (format, access_log) in [(Format::Ndjson, false), (Format::Cloudevents, true)] {
+            let mut line = Vec::new();
+            write_header(&mut line, format, access_log).unwrap();
+            assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+            assert_eq!(
+                parse_header(&line).map(Result::ok),
+                Some(Some(u64::from(citydb_log::chain::FORMAT_VERSION)))
+            );
+            assert!(parse_line(&line).is_err(), "a header is not an event");
+        }
+        let event = serde_json::to_vec(&sample(Some("{}"))).unwrap();
+        assert!(parse_header(&event).is_none());
+        assert!(parse_header(b"{\"header\":\"citydb-export\"}").is_some_and(|r| r.is_err()));
+        assert!(
+            parse_header(b"{\"header\":\"other\",\"hash_format\":1}").is_some_and(|r| r.is_err())
+        );
     }
 
     #[test]

@@ -349,7 +349,8 @@ fn verify_file_never_calls_a_damaged_export_intact() {
             }
             let input: Vec<u8> = text.join(&b'\n');
             let outcome = verify_file(&input[..], None, &indicatif::ProgressBar::hidden())
-                .expect("verify reads any bytes");
+                .expect("verify reads any bytes")
+                .outcome;
             // What a reader of the damaged file would take for the log.
             let mut seen = Vec::new();
             let mut decodable = true;
@@ -406,9 +407,10 @@ fn over_long_lines_are_refused_without_holding_them() {
     export.push(b'\n');
     export.extend(vec![b' '; crate::verify::MAX_EXPORT_LINE]);
     export.extend_from_slice(b"x\n");
-    match verify_file(&export[..], None, &indicatif::ProgressBar::hidden()).expect("verify") {
+    let verified = verify_file(&export[..], None, &indicatif::ProgressBar::hidden());
+    match verified.expect("verify").outcome {
         Outcome::Undecodable { at, reason } => {
-            assert_eq!(at, format!("line {}", lines.len() + 1));
+            assert_eq!(at, crate::verify::Place::Line(lines.len() as u64 + 1));
             assert!(reason.contains("bytes long"), "{reason}");
         }
         Outcome::Report(r) => panic!("an over-long line passed: {r:?}"),

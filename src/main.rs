@@ -174,6 +174,10 @@ enum Command {
         /// Verify the access log (access-log.db) instead of the event log.
         #[arg(long, conflicts_with = "file")]
         access_log: bool,
+        /// `json`: the report as one JSON object on standard output (breach code and
+        /// positions, redacted events; the same object as --summary json).
+        #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "summary")]
+        format: Option<summary::Format>,
         #[command(flatten)]
         proofs: ProofArgs,
         #[command(flatten)]
@@ -379,7 +383,24 @@ impl AdmissionArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap would exit 2 on a usage error: verify's "broken". A mistyped flag is an
+            // error (1); --help and --version succeed (0).
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
+    // `verify --format json` is the summary object (one machine-readable report, not two).
+    if let Command::Verify {
+        format: Some(format),
+        report,
+        ..
+    } = &mut cli.command
+    {
+        report.summary = *format;
+    }
     let default_filter = if matches!(cli.command, Command::Serve { .. }) {
         "info"
     } else {
@@ -487,6 +508,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             expected_head,
             access_log,
             proofs,
+            format: _,
             report: _,
         } => {
             if let Some(proof) = &proofs.proof {

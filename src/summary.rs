@@ -4,6 +4,9 @@
 //!
 //! With the JSON on standard output, the human report moves to standard error (see
 //! [`crate::out::report_on_stderr`]), so standard output holds the object alone.
+//!
+//! `verify --format json` is this object too (one machine-readable report, not two): verify
+//! adds what it verified, the breach with its code and positions, and the redacted events.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -14,6 +17,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use citydb_log::LogHead;
+use citydb_log::chain::{Breach, Corruption, Redactions};
 
 /// What a long-running command prints at its end (`--summary`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +115,99 @@ pub struct Summary {
     /// Why the outcome is not `success`: the error, or the breach found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// verify: what was verified: `log`, `stream`, `access_log` or `export`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<&'static str>,
+    /// verify: the log file (or PostgreSQL store) or export verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// verify of an export: the hash format of its events, and whether its header stated it
+    /// (an export without a header is format 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_format: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_format_stated: Option<bool>,
+    /// verify: the first breach, when broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach: Option<BreachSummary>,
+    /// verify: the redacted events among those verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<RedactedSummary>,
+}
+
+/// The first breach a verification found, by its stable code (docs/operations.md,
+/// "Verifying"): `position` is the event whose check failed (for `position_gap` the position
+/// found, `expected` the one due); `line` the export line that does not decode.
+#[derive(Debug, Default, Serialize)]
+pub struct BreachSummary {
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    pub message: String,
+}
+
+impl From<&Corruption> for BreachSummary {
+    fn from(c: &Corruption) -> BreachSummary {
+        let mut summary = BreachSummary {
+            code: c.breach.code(),
+            position: Some(c.position),
+            message: c.breach.to_string(),
+            ..BreachSummary::default()
+        };
+        match &c.breach {
+            Breach::PositionGap { expected, found } => {
+                summary.expected = Some(*expected);
+                summary.found = Some(*found);
+            }
+            Breach::StreamVersionGap {
+                stream,
+                expected,
+                found,
+            } => {
+                summary.stream = Some(stream.clone());
+                summary.expected = Some(*expected);
+                summary.found = Some(*found);
+            }
+            Breach::DerivedTableMismatch { table } => summary.table = Some(table.clone()),
+            Breach::DataChanged
+            | Breach::HashMismatch
+            | Breach::LogLinkBroken
+            | Breach::StreamLinkBroken
+            | Breach::TimeWentBackwards
+            | Breach::Truncated
+            | Breach::HeadRewritten => {}
+        }
+        summary
+    }
+}
+
+/// The redacted events a verification passed: how many, and the lowest positions of them
+/// (at most [`citydb_log::chain::REDACTIONS_LISTED`]; `all_listed` says whether that is all).
+#[derive(Debug, Serialize)]
+pub struct RedactedSummary {
+    pub count: u64,
+    pub positions: Vec<u64>,
+    pub all_listed: bool,
+}
+
+impl From<&Redactions> for RedactedSummary {
+    fn from(r: &Redactions) -> RedactedSummary {
+        RedactedSummary {
+            count: r.count,
+            positions: r.positions.clone(),
+            all_listed: r.count == r.positions.len() as u64,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

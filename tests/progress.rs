@@ -233,7 +233,11 @@ fn verify_export_migrate_and_rebuild_report_the_imported_events() {
         exported["bytes"],
         std::fs::metadata(&export).expect("size").len()
     );
-    assert_eq!(non_blank_lines(&export), events);
+    assert_eq!(
+        non_blank_lines(&export),
+        events + 1,
+        "the header, then the events"
+    );
     assert_eq!(exported["head"], verified["head"]);
 
     let from_file = run(&["verify", "--file", s(&export)], "verify");
@@ -277,6 +281,7 @@ fn first_stream(export: &Path) -> (String, u64) {
     let content = std::fs::read_to_string(export).expect("read");
     let streams: Vec<String> = content
         .lines()
+        .skip(1) // the header
         .map(|l| {
             let v: Value = serde_json::from_str(l).expect("an exported event");
             v["stream_id"].as_str().expect("a stream").to_owned()
@@ -298,7 +303,7 @@ fn a_broken_chain_still_exits_2_and_the_summary_says_broken() {
     // Change one digit of the data of event 3: its hash no longer matches.
     let content = std::fs::read_to_string(&export).expect("read");
     let mut lines: Vec<String> = content.lines().map(str::to_owned).collect();
-    let line = &mut lines[3];
+    let line = &mut lines[4]; // event 3: line 0 is the header
     let start = line.find("\"data\":\"").expect("data") + "\"data\":\"".len();
     let at = start
         + line[start..]

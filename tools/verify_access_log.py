@@ -5,8 +5,10 @@ docs/audit-format.md only; Python standard library + blake3 (pip install blake3)
 
     tools/verify_access_log.py citydb-data/access-log.db [--expected-head POSITION:HASH]
 
-Prints `intact: N entries; head POSITION HASH` and exits 0, or `BROKEN at position N: why`
-and exits 2.
+Prints `intact: N entries; head POSITION HASH` (and the redacted v1 events) and exits 0, or
+`BROKEN at position N: CODE (…)` and exits 2, with the breach codes of docs/audit-format.md:
+a breach names the position of the event or entry whose check failed (for position_gap, the
+position found).
 """
 import sqlite3
 import struct
@@ -92,7 +94,10 @@ def decode(body):
     return struct.unpack(">q", ts)[0], strings, citizens, used, reads
 
 
-def verify(path, expected_head=None):
+def verify(path, expected_head=None, redacted=None):
+    """(entries, (head position, head hash)), or raises Broken. Appends the positions of
+    redacted v1 events (data NULL: intact, yet the data is gone) to `redacted`."""
+    redacted = [] if redacted is None else redacted
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     hashes = {}  # position -> hash, kept only for the expected head
     prev, last_ts, next_pos, streams = ZERO, None, 0, {}
@@ -102,7 +107,7 @@ def verify(path, expected_head=None):
             " recorded_at, data, metadata, data_hash, prev_stream_hash, prev_log_hash, hash"
             " FROM events ORDER BY position"):
         if pos != next_pos:
-            raise Broken(pos, "position_gap")
+            raise Broken(pos, f"position_gap (expected {next_pos})")
         if data is not None and blake3(data.encode()).digest() != dh:
             raise Broken(pos, "data_changed")
         enc = (b"\x01" + struct.pack(">Q", pos) + lp(sid.encode()) + struct.pack(">Q", ver)
@@ -115,8 +120,12 @@ def verify(path, expected_head=None):
         if last_ts is not None and ts < last_ts:
             raise Broken(pos, "time_went_backwards")
         nv, last = streams.get(sid, (0, ZERO))
-        if ver != nv or pst != last:
+        if ver != nv:
+            raise Broken(pos, f"stream_version_gap (stream {sid} expected version {nv})")
+        if pst != last:
             raise Broken(pos, "stream_link_broken")
+        if data is None:
+            redacted.append(pos)
         streams[sid] = (nv + 1, h)
         prev, last_ts, next_pos = h, ts, pos + 1
         if expected_head is not None and pos == expected_head[0]:
@@ -130,7 +139,7 @@ def verify(path, expected_head=None):
         for (seq, body, h) in db.execute(
                 "SELECT seq, body, hash FROM access_entries ORDER BY seq"):
             if seq != next_pos:
-                raise Broken(seq, "position_gap")
+                raise Broken(seq, f"position_gap (expected {next_pos})")
             enc = b"\x02" + struct.pack(">Q", seq) + prev + lp(body)
             if blake3(enc, derive_key_context=V2_CONTEXT).digest() != h:
                 raise Broken(seq, "hash_mismatch")
@@ -188,15 +197,26 @@ def main(argv):
     if len(argv) == 4:
         position, hash_hex = argv[3].split(":")
         expected = (int(position), bytes.fromhex(hash_hex))
+    redacted = []
     try:
-        entries, (position, head) = verify(argv[1], expected)
+        entries, (position, head) = verify(argv[1], expected, redacted)
     except Broken as e:
         print(e)
         return 2
+    except sqlite3.Error as e:
+        print(f"error: cannot read {argv[1]}: {e}", file=sys.stderr)
+        return 1
     if entries == 0:
         print("intact: 0 entries (empty)")
     else:
         print(f"intact: {entries} entries; head {position} {head.hex()}")
+    if redacted:
+        listed = ", ".join(str(p) for p in redacted[:20])
+        more = f" and {len(redacted) - 20} more" if len(redacted) > 20 else ""
+        print(f"redacted: {len(redacted)} events, at positions {listed}{more} "
+              "(their data is gone; their digests are still chained)")
+    else:
+        print("redacted: none")
     return 0
 
 

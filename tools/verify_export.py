@@ -3,13 +3,16 @@
 
 Implements docs/audit-format.md ("Verifying a log" and "Export format") with nothing but the
 Python standard library and the `blake3` package (pip install blake3). Reads both export
-flavours (`ndjson` and `cloudevents`), one event per line, in position order.
+flavours (`ndjson` and `cloudevents`), one event per line, in position order, after the
+header line that states the hash format (an export without one is format 1).
 
 Usage:
     python3 tools/verify_export.py EXPORT [--expected-head POSITION:HASH]
 
-Exit status: 0 intact, 2 broken (prints the first bad position and the breach), 1 could not
-run (unreadable file, missing blake3).
+Prints `intact: …`, the head and the redacted events, or `BROKEN at position N: CODE (…)`
+with the breach codes of docs/audit-format.md (a breach names the position of the event whose
+check failed: for position_gap, the position found). Exit status: 0 intact, 2 broken, 1 could
+not run (unreadable file, missing blake3, a hash format it does not know).
 """
 
 import argparse
@@ -27,7 +30,14 @@ except ImportError:  # pragma: no cover - reported to the user
 
 CONTEXT = "citydb 2026-11 event log v1 event hash"
 FORMAT_VERSION = 1
+HEADER_MARK = "citydb-export"
 ZERO = bytes(32)
+# Redacted positions printed (all are counted).
+REDACTIONS_PRINTED = 20
+
+
+class UnknownFormat(Exception):
+    """The export states a hash format this verifier does not know: refuse, do not guess."""
 
 
 class Broken(Exception):
@@ -131,21 +141,57 @@ def parse(line):
     }
 
 
-def verify(lines, expected_head=None):
-    """Returns (events, streams, head) or raises Broken at the first breach."""
+def header_format(line):
+    """The hash format a header line states, or None when the line is no header (an event)."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or "header" not in obj:
+        return None
+    if obj["header"] != HEADER_MARK:
+        raise ValueError(f"the header is not {HEADER_MARK!r}")
+    version = obj.get("hash_format")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ValueError("the header states no hash_format (a whole number)")
+    return version
+
+
+def verify(lines, expected_head=None, redacted=None, fmt=None):
+    """Returns (events, streams, head) or raises Broken at the first breach. Appends the
+    positions of redacted events (data null: intact, yet the data is gone) to `redacted`, and
+    sets fmt["hash_format"], fmt["stated"] from the header."""
+    redacted = [] if redacted is None else redacted
+    fmt = {} if fmt is None else fmt
+    fmt.update(hash_format=FORMAT_VERSION, stated=False)
     expected_position = 0
     prev_hash, prev_time = ZERO, None
     streams = {}  # stream_id -> (next version, last hash)
+    first = True
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if first:
+            first = False
+            try:
+                version = header_format(line)
+            except ValueError as e:
+                raise Broken(f"line {number}", f"undecodable: {e}")
+            if version is not None:
+                if version != FORMAT_VERSION:
+                    raise UnknownFormat(
+                        f"the export states hash format {version}; this verifier knows "
+                        f"format {FORMAT_VERSION} only")
+                fmt.update(hash_format=version, stated=True)
+                continue
         try:
             ev = parse(line)
         except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
-            raise Broken(f"line {number}", f"cannot be decoded: {e}")
+            raise Broken(f"line {number}", f"undecodable: {e}")
         pos = ev["position"]
         if pos != expected_position:
-            raise Broken(f"position {expected_position}", f"position_gap (found {pos})")
+            # Named at the position found, as every breach names the event that failed.
+            raise Broken(f"position {pos}", f"position_gap (expected {expected_position})")
         if ev["data"] is not None and blake3(ev["data"]).digest() != ev["data_hash"]:
             raise Broken(f"position {pos}", "data_changed")
         if event_hash(ev) != ev["hash"]:
@@ -161,6 +207,8 @@ def verify(lines, expected_head=None):
             raise Broken(f"position {pos}", "stream_link_broken")
         if expected_head and expected_head[0] == pos and expected_head[1] != ev["hash"]:
             raise Broken(f"position {pos}", "head_rewritten")
+        if ev["data"] is None:
+            redacted.append(pos)
         streams[ev["stream_id"]] = (next_version + 1, ev["hash"])
         prev_hash, prev_time = ev["hash"], ev["recorded_at"]
         expected_position += 1
@@ -179,19 +227,37 @@ def main():
     if args.expected_head:
         position, _, digest = args.expected_head.partition(":")
         expected = (int(position), hexhash(digest, "expected head hash"))
+    redacted, fmt = [], {}
     try:
         with open(args.export, "rb") as f:
-            events, streams, head = verify(f, expected)
-    except OSError as e:
+            events, streams, head = verify(f, expected, redacted, fmt)
+    except (OSError, UnknownFormat) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Broken as b:
         print(f"BROKEN at {b.where}: {b.breach}")
+        print_redacted(redacted, " before the breach")
         return 2
     print(f"intact: {events} events in {streams} streams")
     if head:
         print(f"head: position {head[0]} hash {head[1].hex()}")
+    print_redacted(redacted, "")
+    stated = "stated in the export's header" if fmt["stated"] else \
+        "no header (an export written before citydb stated it)"
+    print(f"hash format {fmt['hash_format']}: {stated}")
     return 0
+
+
+def print_redacted(redacted, before):
+    """Redacted events are intact by the chain (their digest stays), and listed all the same."""
+    if not redacted:
+        print(f"redacted: none{before}")
+        return
+    listed = ", ".join(str(p) for p in redacted[:REDACTIONS_PRINTED])
+    more = len(redacted) - min(len(redacted), REDACTIONS_PRINTED)
+    more = f" and {more} more" if more else ""
+    print(f"redacted: {len(redacted)} events{before}, at positions {listed}{more} "
+          "(their data is gone; their digests are still chained)")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ pub async fn run(
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             let mut writer = Counted::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            export::write_header(&mut writer, format, access_log)?;
             let summary = export::export(log, &mut writer, format, &progress).await?;
             let bytes = writer.written;
             writer
@@ -46,6 +47,7 @@ pub async fn run(
         }
         None => {
             let mut writer = Counted::new(std::io::BufWriter::new(std::io::stdout().lock()));
+            export::write_header(&mut writer, format, access_log)?;
             let summary = export::export(log, &mut writer, format, &progress).await?;
             writer.flush()?;
             (summary, writer.written)
@@ -66,6 +68,8 @@ pub async fn run(
         events: Some(summary.events),
         bytes: Some(bytes),
         head: summary.head.as_ref().map(Into::into),
+        // What the header line states.
+        hash_format: Some(u64::from(citydb_log::chain::FORMAT_VERSION)),
         ..Summary::new("export")
     }
     .write(0, Some((summary.events, "events")))?;

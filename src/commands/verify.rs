@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{log_file, open_access_log, open_existing_log};
+use crate::out::say;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use crate::verify;
@@ -34,22 +35,46 @@ pub async fn run(
         };
         let progress = Progress::bytes("verify", len);
         let reader = std::io::BufReader::with_capacity(1 << 16, input);
-        let outcome = tokio::task::spawn_blocking({
+        let verified = tokio::task::spawn_blocking({
             let progress = progress.clone();
             move || verify::verify_file(reader, expected_head, &progress)
         })
         .await
         .context("the verification task failed")??;
         progress.finish();
-        let code = verify::report(&outcome, &path.display().to_string(), true);
+        let what = path.display().to_string();
+        let code = verify::report(&verified.outcome, &what, true);
+        let format = verified.hash_format;
+        say!(
+            "hash format {}: {}",
+            format.version,
+            if format.stated {
+                "stated in the export's header"
+            } else {
+                "no header (an export written before citydb stated it)"
+            }
+        );
         let summary = Summary {
             bytes: Some(progress.position()),
-            ..summary_of(&outcome)
+            hash_format: Some(format.version),
+            hash_format_stated: Some(format.stated),
+            ..verify::summary(&verified.outcome, "export", &what)
         };
-        return write(summary, &outcome, code);
+        return write(summary, &verified.outcome, code);
     }
     let name = log_file(access_log);
-    let what = data.join(name).display().to_string();
+    let what = match store {
+        Store::Embedded => data.join(name).display().to_string(),
+        // Not the URL: it may hold a password.
+        Store::Postgres(_) => format!(
+            "the PostgreSQL store's {}",
+            if access_log {
+                "access log"
+            } else {
+                "event log"
+            }
+        ),
+    };
     if access_log && stream.is_none() {
         // The whole access log: its v1 events, then its v2 entries and their citizen index.
         let access = AccessLog::new(open_access_log(data, store).await?);
@@ -62,7 +87,11 @@ pub async fn run(
         progress.finish();
         let outcome = verify::Outcome::Report(report);
         let code = verify::report(&outcome, &what, true);
-        return write(summary_of(&outcome), &outcome, code);
+        return write(
+            verify::summary(&outcome, "access_log", &what),
+            &outcome,
+            code,
+        );
     }
     let log = open_existing_log(data, store, name).await?;
     let whole_log = stream.is_none();
@@ -78,11 +107,14 @@ pub async fn run(
             match result {
                 // A stream with no events is not "intact": it is not there (a typo in the id,
                 // or the wrong store), and an auditor must not read it as a pass.
-                Ok(report) if report.events == 0 => anyhow::bail!("no stream {s} in {what}"),
+                // (A stream whose first event is broken has 0 verified events too: broken.)
+                Ok(report) if report.events == 0 && report.is_intact() => {
+                    anyhow::bail!("no stream {s} in {what}")
+                }
                 Ok(report) => verify::Outcome::Report(report),
                 Err(citydb_log::LogError::Corrupted { position, reason }) => {
                     verify::Outcome::Undecodable {
-                        at: format!("position {position}"),
+                        at: verify::Place::Position(position),
                         reason,
                     }
                 }
@@ -97,27 +129,8 @@ pub async fn run(
         }
     };
     let code = verify::report(&outcome, &what, whole_log);
-    write(summary_of(&outcome), &outcome, code)
-}
-
-/// The counts of a verification for its summary.
-fn summary_of(outcome: &verify::Outcome) -> Summary {
-    match outcome {
-        verify::Outcome::Report(report) => Summary {
-            events: Some(report.events),
-            streams: Some(report.streams),
-            head: report.head.as_ref().map(Into::into),
-            reason: report
-                .corruption
-                .as_ref()
-                .map(|c| format!("broken at position {}: {}", c.position, c.breach)),
-            ..Summary::new("verify")
-        },
-        verify::Outcome::Undecodable { at, reason } => Summary {
-            reason: Some(format!("broken at {at}: cannot be decoded: {reason}")),
-            ..Summary::new("verify")
-        },
-    }
+    let verified = if whole_log { "log" } else { "stream" };
+    write(verify::summary(&outcome, verified, &what), &outcome, code)
 }
 
 fn write(summary: Summary, outcome: &verify::Outcome, code: u8) -> anyhow::Result<ExitCode> {

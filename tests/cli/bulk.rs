@@ -302,7 +302,8 @@ fn a_bulk_import_needs_the_store_alone() {
 /// Every stream's events (type, data, metadata) of an `citydb export`.
 fn exported_streams(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String, String)>> {
     let mut streams: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for line in stdout(out).lines() {
+    // Past the header line: one event per line.
+    for line in stdout(out).lines().skip(1) {
         let e: Value = serde_json::from_str(line).unwrap();
         streams
             .entry(e["stream_id"].as_str().unwrap().to_owned())

@@ -19,6 +19,7 @@ use common::binary::run as citydb;
 
 mod bulk;
 mod proofs;
+mod verify;
 
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
 
@@ -178,7 +179,8 @@ fn printed_head(output: &Output) -> String {
 fn tamper_export(export: &Path, position: u64) -> PathBuf {
     let content = std::fs::read_to_string(export).unwrap();
     let mut lines: Vec<String> = content.lines().map(str::to_owned).collect();
-    let line = &mut lines[position as usize];
+    // Line 0 is the header.
+    let line = &mut lines[position as usize + 1];
     let v: Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["position"], position);
     let start = line.find("\"data\":\"").unwrap() + "\"data\":\"".len();
@@ -243,8 +245,9 @@ fn import_verify_export_and_detect_tampering() {
     let out = citydb(&["export", "--data", s(&data), "--out", s(&export)]);
     expect_code(&out, 0);
     let content = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(content.lines().count(), events_after_first);
-    let first: Value = serde_json::from_str(content.lines().next().unwrap()).unwrap();
+    // The header line, then one line per event.
+    assert_eq!(content.lines().count(), events_after_first + 1);
+    let first: Value = serde_json::from_str(content.lines().nth(1).unwrap()).unwrap();
     for field in [
         "position",
         "stream_id",
@@ -293,7 +296,7 @@ fn import_verify_export_and_detect_tampering() {
         std::fs::read_to_string(&ce)
             .unwrap()
             .lines()
-            .next()
+            .nth(1) // past the header
             .unwrap(),
     )
     .unwrap();
@@ -790,7 +793,10 @@ fn every_subcommand_has_help() {
             &["--mode", "--jobs", "--durability", "idempotent"][..],
         ),
         ("export", &["--format", "--out", "--access-log"][..]),
-        ("verify", &["--file", "--stream", "--expected-head"][..]),
+        (
+            "verify",
+            &["--file", "--stream", "--expected-head", "--format"][..],
+        ),
         ("rebuild-projections", &["--data"][..]),
         ("token", &["--role", "--field-group", "--purpose"][..]),
         ("schema", &[][..]),

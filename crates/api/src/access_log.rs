@@ -295,6 +295,8 @@ impl AccessLog {
                 position,
                 breach: breach_of(breach),
             }),
+            // v2 entries are never redacted; v1 events may be.
+            redacted: v1.redacted,
         };
         if let (None, Some(expected)) = (&report.corruption, expected_head) {
             report.corruption = self.check_head(&report, expected, anchor.next_seq).await?;

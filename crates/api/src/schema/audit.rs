@@ -105,12 +105,7 @@ pub struct Verification {
 
 impl From<VerifyReport> for Verification {
     fn from(r: VerifyReport) -> Self {
-        let breach = r.corruption.as_ref().map(|c| {
-            serde_json::to_value(&c.breach)
-                .ok()
-                .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default()
-        });
+        let breach = r.corruption.as_ref().map(|c| c.breach.code().to_owned());
         Verification {
             intact: r.corruption.is_none(),
             events: r.events as i64,

@@ -23,6 +23,11 @@ mod verify;
 
 pub use verify::{EventBatch, LINK_BLOCK_BYTES, LogVerifier, STREAMS_IN_MEMORY, StreamVerifier};
 
+/// The most redacted positions a [`VerifyReport`] lists (the lowest ones); the count is
+/// exact beyond it. Bounds the report's memory whatever a log holds (docs/operations.md,
+/// "Verifying").
+pub const REDACTIONS_LISTED: usize = 1000;
+
 /// Version of the byte encoding below. Bumped only with a new key-derivation context.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -216,10 +221,14 @@ pub struct LogHead {
     pub hash: Hash,
 }
 
-/// Why verification failed.
+/// Why verification failed. Each breach has a stable snake_case [code](Breach::code), the
+/// same in every verifier (docs/audit-format.md, "Verifying a log").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Breach {
+    /// An event does not carry the next position. The [`Corruption`] names the position
+    /// *found* (the event that is there, as every breach names the event whose check failed);
+    /// `expected` is the position that was due.
     #[error("expected position {expected}, found {found} (an event is missing or was inserted)")]
     PositionGap { expected: u64, found: u64 },
     #[error("the data does not match its recorded blake3 digest (the payload was changed)")]
@@ -252,12 +261,75 @@ pub enum Breach {
     DerivedTableMismatch { table: String },
 }
 
-/// The first place where verification failed.
+impl Breach {
+    /// The breach's stable code, as printed by `citydb verify` (text and `--format json`),
+    /// GraphQL's `Verification.breach` and the Python verifiers in `tools/`. Never changes for
+    /// an existing breach; it is the serde tag too (a test holds the two together).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Breach::PositionGap { .. } => "position_gap",
+            Breach::DataChanged => "data_changed",
+            Breach::HashMismatch => "hash_mismatch",
+            Breach::LogLinkBroken => "log_link_broken",
+            Breach::StreamLinkBroken => "stream_link_broken",
+            Breach::StreamVersionGap { .. } => "stream_version_gap",
+            Breach::TimeWentBackwards => "time_went_backwards",
+            Breach::Truncated => "truncated",
+            Breach::HeadRewritten => "head_rewritten",
+            Breach::DerivedTableMismatch { .. } => "derived_table_mismatch",
+        }
+    }
+}
+
+/// The first place where verification failed: the position of the event whose check failed
+/// (for `position_gap` the position found, see [`Breach::PositionGap`]); for `truncated`, the
+/// recorded head's position, which the log no longer reaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("position {position}: {breach}")]
 pub struct Corruption {
     pub position: u64,
     pub breach: Breach,
+}
+
+/// The redacted events a verification passed: their data is gone, their digest is still
+/// chained, so the chain is intact — but an auditor must be told which events can no longer
+/// be matched to their data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redactions {
+    /// Redacted events among those the report counts (all of them when intact).
+    pub count: u64,
+    /// Their positions, in increasing order: the lowest [`REDACTIONS_LISTED`] of them.
+    pub positions: Vec<u64>,
+}
+
+impl Redactions {
+    /// Records the redacted event at `position`, which comes after every one recorded so far.
+    pub fn record(&mut self, position: u64) {
+        self.count += 1;
+        if self.positions.len() < REDACTIONS_LISTED {
+            self.positions.push(position);
+        }
+    }
+
+    /// Appends those of a later part of the log.
+    pub fn extend(&mut self, later: &Redactions) {
+        self.count += later.count;
+        let room = REDACTIONS_LISTED.saturating_sub(self.positions.len());
+        self.positions
+            .extend(later.positions.iter().take(room).copied());
+    }
+
+    /// Keeps those below `position` (a run that stopped there). Exact unless every listed
+    /// position lies below it and more were counted than listed: which of the unlisted ones
+    /// lie below it is not known, and the count stays that of every event checked.
+    pub fn truncate_at(&mut self, position: u64) {
+        let below = self.positions.partition_point(|&p| p < position);
+        let listed_all = self.count == self.positions.len() as u64;
+        if listed_all || below < self.positions.len() {
+            self.count = below as u64;
+        }
+        self.positions.truncate(below);
+    }
 }
 
 /// What a verification run found.
@@ -271,6 +343,8 @@ pub struct VerifyReport {
     pub head: Option<LogHead>,
     /// `None` when the log is intact.
     pub corruption: Option<Corruption>,
+    /// The redacted events among those checked: intact, yet their data is gone.
+    pub redacted: Redactions,
 }
 
 impl VerifyReport {

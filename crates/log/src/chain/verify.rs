@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::partitions::Partitions;
 use super::{
-    Breach, Corruption, EVENT_HASH_CONTEXT, Envelope, EventView, Hash, LogHead, VerifyReport,
-    data_hash, encode, encoded_len, event_hash,
+    Breach, Corruption, EVENT_HASH_CONTEXT, Envelope, EventView, Hash, LogHead, Redactions,
+    VerifyReport, data_hash, encode, encoded_len, event_hash,
 };
 use crate::error::LogError;
 use crate::lanes;
@@ -299,6 +299,8 @@ pub struct LogVerifier {
     unreadable: Option<(u64, String)>,
     expected_head: Option<LogHead>,
     corruption: Option<Corruption>,
+    /// The redacted events that passed every check, in position order.
+    redacted: Redactions,
 }
 
 impl LogVerifier {
@@ -323,6 +325,7 @@ impl LogVerifier {
             unreadable: None,
             expected_head,
             corruption: None,
+            redacted: Redactions::default(),
         }
     }
 
@@ -508,6 +511,9 @@ impl LogVerifier {
         {
             return Err(Breach::HeadRewritten);
         }
+        if ev.data.is_none() {
+            self.redacted.record(env.position);
+        }
         self.prev = Some((ev.hash, env.recorded_at));
         self.next_position += 1;
         Ok(())
@@ -581,8 +587,10 @@ impl LogVerifier {
         let from_next = findings.len();
         let mut breach_at = |position, breach| findings.push((Corruption { position, breach }, 1));
         if next.start != self.next_position {
+            // Named at the position found, as one pass names it (`check_inner`): the segment's
+            // first event sits at `next.start` (any other position is its own breach there).
             breach_at(
-                self.next_position,
+                next.start,
                 Breach::PositionGap {
                     expected: self.next_position,
                     found: next.start,
@@ -671,6 +679,7 @@ impl LogVerifier {
         if next.prev.is_some() {
             self.prev = next.prev;
         }
+        self.redacted.extend(&next.redacted);
         self.next_position = next.next_position;
         self
     }
@@ -706,7 +715,7 @@ impl LogVerifier {
         };
         let start = self.start;
         let found = links.check(start, u64::MAX, threads).map_err(unread)?;
-        let positions = self.finish();
+        let mut positions = self.finish();
         let Some(breach) = found.breach else {
             if let Some((position, reason)) = unreadable {
                 return Err(LogError::Corrupted { position, reason });
@@ -729,11 +738,13 @@ impl LogVerifier {
                     .hash_before_limit
                     .map(|hash| LogHead { position, hash })
             });
+        positions.redacted.truncate_at(breach.position);
         Ok(VerifyReport {
             events: breach.position - start,
             streams: below.streams,
             head,
             corruption: Some(breach),
+            redacted: positions.redacted,
         })
     }
 
@@ -760,6 +771,7 @@ impl LogVerifier {
             streams: self.streams.spans.len() as u64,
             head,
             corruption,
+            redacted: self.redacted,
         }
     }
 }
@@ -879,6 +891,7 @@ pub struct StreamVerifier {
     last: Hash,
     last_position: Option<u64>,
     corruption: Option<Corruption>,
+    redacted: Redactions,
 }
 
 impl Default for StreamVerifier {
@@ -894,6 +907,7 @@ impl StreamVerifier {
             last: Hash::ZERO,
             last_position: None,
             corruption: None,
+            redacted: Redactions::default(),
         }
     }
 
@@ -921,6 +935,9 @@ impl StreamVerifier {
         })();
         match result {
             Ok(()) => {
+                if ev.data.is_none() {
+                    self.redacted.record(env.position);
+                }
                 self.next_version += 1;
                 self.last = ev.hash;
                 self.last_position = Some(env.position);
@@ -946,6 +963,7 @@ impl StreamVerifier {
                 hash: self.last,
             }),
             corruption: self.corruption,
+            redacted: self.redacted,
         }
     }
 }
@@ -953,6 +971,206 @@ impl StreamVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::{ChainLink, REDACTIONS_LISTED};
+    use crate::{RecordedEvent, StreamId};
+
+    /// `n` events over three streams, chained; those at `redacted` have their data blanked as
+    /// a redaction does (the digest stays).
+    fn history(n: u64, redacted: &[u64]) -> Vec<RecordedEvent> {
+        let mut streams: HashMap<u64, (u64, Hash)> = HashMap::new();
+        let mut prev_log = Hash::ZERO;
+        let mut out = Vec::new();
+        for position in 0..n {
+            let s = position % 3;
+            let stream_id = StreamId::new("citizen", Uuid::from_u128(u128::from(s) + 1)).unwrap();
+            let (version, prev_stream) = streams.get(&s).copied().unwrap_or((0, Hash::ZERO));
+            let data = format!("{{\"i\":{position}}}").into_bytes();
+            let metadata = b"{}".to_vec();
+            let env = Envelope {
+                position,
+                stream_id: stream_id.as_str(),
+                stream_version: version,
+                event_id: Uuid::from_u128(1000 + u128::from(position)),
+                event_type: "Test",
+                schema_version: 1,
+                recorded_at: 1_700_000_000_000_000 + position as i64,
+                metadata: &metadata,
+            };
+            let link = ChainLink::compute(&env, &data, prev_stream, prev_log);
+            out.push(RecordedEvent {
+                position,
+                stream_id: stream_id.clone(),
+                stream_version: version,
+                event_id: env.event_id,
+                event_type: "Test".into(),
+                schema_version: 1,
+                recorded_at: env.recorded_at,
+                data: if redacted.contains(&position) {
+                    Vec::new()
+                } else {
+                    data
+                },
+                metadata,
+                data_hash: link.data_hash,
+                prev_stream_hash: link.prev_stream_hash,
+                prev_log_hash: link.prev_log_hash,
+                hash: link.hash,
+            });
+            streams.insert(s, (version + 1, link.hash));
+            prev_log = link.hash;
+        }
+        out
+    }
+
+    fn one_pass(events: &[RecordedEvent]) -> VerifyReport {
+        let mut v = LogVerifier::new(None);
+        for e in events {
+            if v.check(&EventView::from(e)).is_err() {
+                break;
+            }
+        }
+        v.finish()
+    }
+
+    /// As the stores cut a log: consecutive *position* ranges `[from, to)`, each verifier
+    /// starting at `from` and fed the rows whose positions fall in its range.
+    fn by_position_ranges(events: &[RecordedEvent], cuts: &[u64]) -> VerifyReport {
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(u64::MAX);
+        let mut joined: Option<LogVerifier> = None;
+        for w in bounds.windows(2) {
+            let mut segment = LogVerifier::segment(w[0], None);
+            for e in events.iter().filter(|e| (w[0]..w[1]).contains(&e.position)) {
+                if segment.check(&EventView::from(e)).is_err() {
+                    break;
+                }
+            }
+            joined = Some(match joined {
+                None => segment,
+                Some(before) => before.join(segment),
+            });
+        }
+        joined.expect("one segment at least").finish()
+    }
+
+    /// A deleted event is named where one pass names it (the position found), wherever the
+    /// stores' ranges cut the log — also when the deleted event was the last of a range, which
+    /// only the seam between two ranges sees. (Before, the seam named the position expected.)
+    #[test]
+    fn a_gap_at_a_seam_names_the_position_found_as_one_pass_does() {
+        // (Deleting the last event is a truncation, which only a recorded head shows.)
+        for deleted in 0..9u64 {
+            let mut events = history(10, &[]);
+            events.retain(|e| e.position != deleted);
+            let expected = one_pass(&events).corruption;
+            assert_eq!(
+                expected,
+                Some(Corruption {
+                    position: deleted + 1,
+                    breach: Breach::PositionGap {
+                        expected: deleted,
+                        found: deleted + 1
+                    }
+                }),
+                "one pass, event {deleted} deleted"
+            );
+            for cut in 1..10u64 {
+                let report = by_position_ranges(&events, &[cut]);
+                assert_eq!(
+                    report.corruption, expected,
+                    "cut at {cut}, {deleted} deleted"
+                );
+            }
+        }
+    }
+
+    /// Redacted events pass (the digest is chained, not the data) and are reported, the same
+    /// by one pass, by segments joined, with the stream links set aside, and per stream.
+    #[test]
+    fn redacted_events_are_reported_by_every_verifier() {
+        let redacted = [1, 4, 5, 9];
+        let events = history(12, &redacted);
+        let report = one_pass(&events);
+        assert!(report.is_intact(), "{report:?}");
+        let want = Redactions {
+            count: 4,
+            positions: redacted.to_vec(),
+        };
+        assert_eq!(report.redacted, want);
+        for cut in 1..12 {
+            assert_eq!(by_position_ranges(&events, &[cut]), report, "cut at {cut}");
+        }
+        let mut aside = LogVerifier::partitioned(0, None, 2, 64);
+        for e in &events {
+            aside.check(&EventView::from(e)).unwrap();
+        }
+        assert_eq!(aside.try_finish().unwrap(), report);
+        // Stream 1 (positions 1, 4, 7, 10) has two of them.
+        let mut stream = StreamVerifier::new();
+        for e in events.iter().filter(|e| e.position % 3 == 1) {
+            stream.check(&EventView::from(e)).unwrap();
+        }
+        assert_eq!(stream.finish().redacted.positions, vec![1, 4]);
+        // A run that stops at a breach reports those before it only.
+        let mut broken = events.clone();
+        broken[5].metadata = b"{\"x\":1}".to_vec();
+        let report = one_pass(&broken);
+        assert_eq!(report.corruption.map(|c| c.position), Some(5));
+        assert_eq!(report.redacted.positions, vec![1, 4]);
+        assert_eq!(report.redacted.count, 2);
+    }
+
+    #[test]
+    fn the_redactions_listed_are_bounded_and_the_count_exact() {
+        let mut r = Redactions::default();
+        let n = REDACTIONS_LISTED as u64 + 500;
+        for p in 0..n {
+            r.record(2 * p);
+        }
+        assert_eq!(r.count, n);
+        assert_eq!(r.positions.len(), REDACTIONS_LISTED);
+        assert_eq!(
+            r.positions.last(),
+            Some(&(2 * (REDACTIONS_LISTED as u64 - 1)))
+        );
+        let mut joined = Redactions::default();
+        joined.record(0);
+        joined.extend(&r);
+        assert_eq!(joined.count, n + 1);
+        assert_eq!(joined.positions.len(), REDACTIONS_LISTED);
+        // Below a position inside the list: exact.
+        let mut cut = r.clone();
+        cut.truncate_at(10);
+        assert_eq!((cut.count, cut.positions), (5, vec![0, 2, 4, 6, 8]));
+    }
+
+    /// Every breach's code is its serde tag: the JSON of a report and `code()` never differ.
+    #[test]
+    fn breach_codes_are_the_serde_tags() {
+        for breach in [
+            Breach::PositionGap {
+                expected: 1,
+                found: 2,
+            },
+            Breach::DataChanged,
+            Breach::HashMismatch,
+            Breach::LogLinkBroken,
+            Breach::StreamLinkBroken,
+            Breach::StreamVersionGap {
+                stream: "s".into(),
+                expected: 0,
+                found: 1,
+            },
+            Breach::TimeWentBackwards,
+            Breach::Truncated,
+            Breach::HeadRewritten,
+            Breach::DerivedTableMismatch { table: "t".into() },
+        ] {
+            let json = serde_json::to_value(&breach).unwrap();
+            assert_eq!(json["kind"], breach.code(), "{breach:?}");
+        }
+    }
 
     #[test]
     fn stream_keys_spell_back_exactly_what_was_read() {
