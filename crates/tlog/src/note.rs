@@ -103,9 +103,10 @@ impl SignerKey {
             .trim_end_matches('\n')
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("it must start with PRIVATE+KEY+"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (key, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(k), Some(i), Some(n)) => (k, i, n),
+        // The name holds no '+' and the base64 key may: split at the first two.
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(k)) => (n, i, k),
             _ => return Err(bad("expected PRIVATE+KEY+name+id+key")),
         };
         let bytes = B64.decode(key).map_err(|_| bad("the key is not base64"))?;
@@ -195,9 +196,10 @@ pub struct VerifierKey {
 impl VerifierKey {
     pub fn parse(vkey: &str) -> Result<VerifierKey, TlogError> {
         let bad = |why: &str| TlogError::BadKey(format!("not a verifier key: {why}"));
-        let mut parts = vkey.trim().rsplitn(3, '+');
-        let (key, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(k), Some(i), Some(n)) => (k, i, n),
+        // The name holds no '+' and the base64 key may: split at the first two.
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(k)) => (n, i, k),
             _ => return Err(bad("expected name+id+key")),
         };
         check_name(name)?;
@@ -419,6 +421,31 @@ mod tests {
             changed.verify(&[vkey]),
             Err(TlogError::BadSignature(_))
         ));
+    }
+
+    #[test]
+    fn keys_whose_base64_holds_a_plus_round_trip() {
+        // About half of all keys have a '+' in their base64: splitting at the last '+'s took
+        // part of the key for the name.
+        let mut seen = 0;
+        for seed in 0..64u8 {
+            let signer = SignerKey::from_seed("citydb.test/log", KeyKind::Log, [seed; 32]).unwrap();
+            let vkey = signer.verifier().to_string();
+            let key = vkey.splitn(3, '+').nth(2).unwrap();
+            if key.contains('+') || signer.to_file_text().matches('+').count() > 4 {
+                seen += 1;
+            }
+            assert_eq!(
+                VerifierKey::parse(&vkey).unwrap(),
+                signer.verifier(),
+                "{vkey}"
+            );
+            assert_eq!(
+                SignerKey::parse(&signer.to_file_text()).unwrap().verifier(),
+                signer.verifier()
+            );
+        }
+        assert!(seen > 0, "no key with a '+' was tried");
     }
 
     #[test]
