@@ -58,10 +58,10 @@ pub async fn run(
             "careful",
         ),
     };
-    let (tree, _) = citydb_store::open_trees(store, data, &StoreConfig::default())
+    let log = open_existing_log(data, store, "log.db").await?;
+    let tree = citydb_store::open_tree(store, data, &StoreConfig::default(), false)
         .await
         .context("cannot open the Merkle tree")?;
-    let log = open_existing_log(data, store, "log.db").await?;
     super::keep_tree(tree, &citydb_tlog::LogLeaves(log)).await?;
     let elapsed = started.elapsed();
     say!("{summary}");

@@ -24,20 +24,15 @@ async fn published(
     access_log: bool,
     signer: Option<SignerKey>,
 ) -> anyhow::Result<Arc<PublishedLog>> {
-    let (tree, access_tree) = citydb_store::open_trees(store, data, &StoreConfig::default())
+    // The log first: an embedded tree lives in its log's file, which must exist.
+    let leaves: Arc<dyn citydb_tlog::Leaves> = if access_log {
+        Arc::new(AccessLeaves(open_access_log(data, store).await?))
+    } else {
+        Arc::new(LogLeaves(open_existing_log(data, store, "log.db").await?))
+    };
+    let tiles = citydb_store::open_tree(store, data, &StoreConfig::default(), access_log)
         .await
         .context("cannot open the Merkle tree")?;
-    let (tiles, leaves): (_, Arc<dyn citydb_tlog::Leaves>) = if access_log {
-        (
-            access_tree,
-            Arc::new(AccessLeaves(open_access_log(data, store).await?)),
-        )
-    } else {
-        (
-            tree,
-            Arc::new(LogLeaves(open_existing_log(data, store, "log.db").await?)),
-        )
-    };
     let origin = signer
         .as_ref()
         .map_or_else(String::new, |s| s.name().to_owned());

@@ -163,36 +163,39 @@ fn tree_error(e: citydb_tlog::TlogError) -> StoreError {
     StoreError::Store(format!("the Merkle tree's tables: {e}"))
 }
 
-/// Opens the stored Merkle trees of `store` alone (the event log's and the access log's), for
-/// tools that keep or read them without serving (`citydb prove`, `citydb import`).
-pub async fn open_trees(
+/// Opens the stored Merkle tree of one log of `store` (the event log's, or the access log's),
+/// for tools that keep or read it without serving (`citydb prove`, `citydb import`). The log
+/// must exist: an embedded tree lives in its log's file, which is never created here.
+pub async fn open_tree(
     store: &Store,
     data_dir: &Path,
     config: &StoreConfig,
-) -> Result<(Arc<dyn TileStore>, Arc<dyn TileStore>), StoreError> {
+    access_log: bool,
+) -> Result<Arc<dyn TileStore>, StoreError> {
     match store {
-        Store::Embedded => Ok((
-            Arc::new(
-                SqliteTiles::open(data_dir.join("log.db"), &config.sqlite).map_err(tree_error)?,
-            ),
-            Arc::new(
-                SqliteTiles::open(data_dir.join("access-log.db"), &config.sqlite)
-                    .map_err(tree_error)?,
-            ),
-        )),
+        Store::Embedded => {
+            let path = data_dir.join(if access_log {
+                "access-log.db"
+            } else {
+                "log.db"
+            });
+            if !path.exists() {
+                return Err(StoreError::Store(format!("no log at {}", path.display())));
+            }
+            Ok(Arc::new(
+                SqliteTiles::open(&path, &config.sqlite).map_err(tree_error)?,
+            ))
+        }
         Store::Postgres(url) => {
-            let access_url = with_search_path(url, ACCESS_LOG_SCHEMA)?;
-            Ok((
-                Arc::new(
-                    PgTiles::connect(url, &config.postgres)
-                        .await
-                        .map_err(tree_error)?,
-                ),
-                Arc::new(
-                    PgTiles::connect(&access_url, &config.postgres)
-                        .await
-                        .map_err(tree_error)?,
-                ),
+            let url = if access_log {
+                with_search_path(url, ACCESS_LOG_SCHEMA)?
+            } else {
+                url.clone()
+            };
+            Ok(Arc::new(
+                PgTiles::connect(&url, &config.postgres)
+                    .await
+                    .map_err(tree_error)?,
             ))
         }
     }
