@@ -4,7 +4,8 @@
 The reference below is RFC 6962 §2.1 read literally (recursive MTH, PATH and SUBPROOF over
 slices, memoised); the verifier implements RFC 9162's iterative algorithms and a streaming
 root. Trees hold e_i = SHA-256(ASCII decimal of i). Run: python3 tools/test_verify_tlog.py
-(`python3 tools/test_verify_tlog.py vectors` prints the test vectors of docs/audit-format.md).
+(`python3 tools/test_verify_tlog.py vectors` prints the test vectors of docs/audit-format.md;
+with CITYDB_BIN=path/to/citydb, DemoServerTest also checks a real `serve --demo`).
 """
 
 import base64
@@ -16,11 +17,16 @@ import io
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
+import urllib.error
+import urllib.request
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -256,6 +262,39 @@ class TreeTest(unittest.TestCase):
                 if 0 < m:
                     with self.assertRaises(v.Failed):
                         v.verify_consistency(m, mth(0, m - 1), n, root, consistency_proof(m, n))
+
+    def test_the_certificate_transparency_vectors(self):
+        """A known answer from outside: the RFC 6962 test vectors every CT implementation uses
+        (eight leaves of 0 to 16 bytes; roots of sizes 1..8, proofs in the tree of 8)."""
+        data = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243",
+                                           "5051525354555657", "606162636465666768696a6b6c6d6e6f")]
+        roots = [bytes.fromhex(h) for h in (
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328")]
+        tree = v.GrowingTree()
+        for d, root in zip(data, roots):
+            tree.append(v.leaf_hash(d))
+            self.assertEqual(tree.root(), root)
+        h = {k: bytes.fromhex(x) for k, x in {
+            "l1": "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "23": "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "47": "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            "l4": "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "67": "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "45": "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"}.items()}
+        for m, n, proof in ((0, 8, ["l1", "23", "47"]), (5, 8, ["l4", "67", "r4"]),
+                            (2, 3, ["r2"]), (1, 5, ["r1", "23", "l4"])):
+            proof = [roots[int(x[1]) - 1] if x[0] == "r" else h[x] for x in proof]
+            v.verify_inclusion(data[m], m, n, proof, roots[n - 1])
+        for m, n, proof in ((1, 8, ["l1", "23", "47"]), (6, 8, ["45", "67", "r4"]), (2, 5, ["23", "l4"])):
+            proof = [roots[int(x[1]) - 1] if x[0] == "r" else h[x] for x in proof]
+            v.verify_consistency(m, roots[m - 1], n, roots[n - 1], proof)
 
     def test_inclusion_and_consistency_commands(self):
         n, m = 70, 13
@@ -663,6 +702,108 @@ class TilesTest(unittest.TestCase):
                 f.write(signed_checkpoint(601))
             status, _, err = run_main("consistency-url", "--vkey", LOG_KEY.vkey(), "--old", old, self.server.prefix)
             self.assertEqual(status, 1, err)
+
+
+# --- A real citydb, when one is given -----------------------------------------------------------
+
+
+@unittest.skipUnless(os.environ.get("CITYDB_BIN"), "CITYDB_BIN (a citydb binary) is not set")
+class DemoServerTest(unittest.TestCase):
+    """`citydb serve --demo` checked as docs/audit-format.md says: its checkpoints, tiles and
+    export, a `citydb prove` receipt, GraphQL proofs, and a checkpoint saved earlier."""
+
+    def setUp(self):
+        self.bin = os.environ["CITYDB_BIN"]
+        self.dir = tempfile.mkdtemp()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = subprocess.Popen(
+            [self.bin, "serve", "--demo", "--data", self.dir, "--listen", f"127.0.0.1:{port}",
+             "--checkpoint-interval", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def tearDown(self):
+        self.server.terminate()
+        self.server.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def get(self, path, body=None, token=None):
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"} if body else {}
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    def settled_checkpoint(self):
+        """The checkpoint once the demo data is in (its size unchanged for 3 s)."""
+        last, same = None, 0
+        for _ in range(600):
+            try:
+                note = self.get("/log/checkpoint")
+            except (OSError, urllib.error.HTTPError):
+                note = None
+            size = note.split(b"\n")[1] if note else None
+            same = same + 1 if size == last and size not in (None, b"0") else 0
+            if same >= 6:
+                return note
+            last = size
+            time.sleep(0.5)
+        self.fail("the demo's checkpoint never settled")
+
+    def check(self, *argv, status=0):
+        out = subprocess.run([sys.executable, os.path.join(HERE, "verify_tlog.py"), *argv],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, status, (argv, out.stdout, out.stderr))
+        return out.stdout
+
+    def test_the_demo(self):
+        early = None
+        for _ in range(600):  # a checkpoint taken while the demo data is still loading
+            try:
+                early = self.get("/log/checkpoint")
+                break
+            except (OSError, urllib.error.HTTPError):
+                time.sleep(0.5)
+        note = self.settled_checkpoint()
+        size = int(note.split(b"\n")[1])
+        with open(os.path.join(self.dir, "demo-vkey.txt")) as f:
+            vkey_ = f.read().strip()
+        with open(os.path.join(self.dir, "demo-access-log-vkey.txt")) as f:
+            access_vkey = f.read().strip()
+        saved = os.path.join(self.dir, "early-checkpoint")
+        with open(saved, "wb") as f:
+            f.write(early)
+        self.check("checkpoint", "--vkey", vkey_, saved)
+        export = os.path.join(self.dir, "export.ndjson")
+        subprocess.run([self.bin, "export", "--data", self.dir, "--out", export], check=True,
+                       capture_output=True)
+        out = self.check("tiles", "--vkey", vkey_, self.url + "/log", "--export", export)
+        self.assertIn(f"tiles: {size} entries checked", out)
+        self.check("consistency-url", "--vkey", vkey_, "--old", saved, self.url + "/log")
+        self.check("tiles", "--vkey", access_vkey, self.url + "/access-log")
+        self.check("tiles", "--vkey", access_vkey, self.url + "/log", status=1)  # another origin
+        with open(export, "rb") as f:
+            hashes = [json.loads(line)["hash"] for line in f if b'"position"' in line]
+        position = size // 2
+        receipt_ = os.path.join(self.dir, "receipt.tlog-proof")
+        with open(receipt_, "wb") as f:
+            f.write(subprocess.run([self.bin, "prove", "--data", self.dir, "--position", str(position)],
+                                   check=True, capture_output=True).stdout)
+        self.check("proof", "--vkey", vkey_, "--entry", hashes[position], receipt_)
+        self.check("proof", "--vkey", vkey_, "--entry", hashes[position + 1], receipt_, status=1)
+        with open(os.path.join(self.dir, "demo-tokens.json")) as f:
+            token = json.load(f)["auditor"]
+        query = ("{ inclusionProof(position: %d, treeSize: %d) { position treeSize entry hashes rootHash }"
+                 " consistencyProof(from: 1, to: %d) { fromSize toSize fromRoot toRoot hashes } }"
+                 % (position, size, size))
+        answer = json.loads(self.get("/graphql", json.dumps({"query": query}).encode(), token))["data"]
+        i, c = answer["inclusionProof"], answer["consistencyProof"]
+        self.assertEqual(i["entry"], hashes[position])
+        self.check("inclusion", "--entry", i["entry"], "--index", str(i["position"]), "--size",
+                   str(i["treeSize"]), "--root", i["rootHash"], *i["hashes"])
+        self.check("consistency", "--old-size", str(c["fromSize"]), "--old-root", c["fromRoot"],
+                   "--size", str(c["toSize"]), "--root", c["toRoot"], *c["hashes"])
+        self.assertEqual(c["toRoot"], note.split(b"\n")[2].decode())
 
 
 # --- docs/audit-format.md's test vectors ------------------------------------------------------
