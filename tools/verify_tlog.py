@@ -221,7 +221,8 @@ def parse_vkey(text, sig_type):
         raise Unusable(f"verifier key {text!r}: the key ID is not 8 lowercase hex digits")
     raw = b64(payload, f"verifier key {text!r}", 33, Unusable)
     if raw[0] != sig_type:
-        raise Unusable(f"verifier key {text!r} has signature type {raw[0]:#04x}, not {sig_type:#04x}")
+        raise Unusable(f"verifier key {text!r} has signature type {raw[0]:#04x}, "
+                       f"not {sig_type:#04x}")
     key = Key(name, sig_type, raw[1:])
     if key.id.hex() != hex_id:
         # For Ed25519 keys (types 0x01 and 0x04) the ID is not free: it is the hash above.
@@ -310,21 +311,23 @@ def verify_checkpoint(data, log_key, witnesses=(), min_cosignatures=0):
         raise Failed(f"the checkpoint has {len(lines)} lines, not origin, size and root")
     origin, size, root = lines
     if origin != log_key.name:
-        raise Failed(f"the checkpoint's origin {origin!r} is not the log key's name {log_key.name!r}")
+        raise Failed(f"the checkpoint's origin {origin!r} is not the log key's name "
+                     f"{log_key.name!r}")
     size = decimal(size, "the checkpoint's tree size")
     root = b64(root, "the checkpoint's root hash", 32)
     if size == 0 and root != EMPTY_ROOT:
         raise Failed("a checkpoint of size 0 must have the empty tree's root")
     cosignatures = [(k, t) for k, t in verified if k is not log_key]
     if len(cosignatures) < min_cosignatures:
-        raise Failed(f"{len(cosignatures)} witness cosignatures verified, {min_cosignatures} required")
+        raise Failed(f"{len(cosignatures)} witness cosignatures verified, "
+                     f"{min_cosignatures} required")
     return Checkpoint(origin, size, root, cosignatures)
 
 
 # --- tlog-proof@v1 receipts ---------------------------------------------------------------------
 
 
-def verify_receipt(data, log_key, witnesses=(), entry=None):
+def verify_receipt(data, log_key, witnesses=(), entry=None, min_cosignatures=0):
     """tlog-proof "Format" and "Verifying a tlog proof"; citydb's `extra` is the leaf data."""
     pos, lines = 0, []
 
@@ -353,7 +356,8 @@ def verify_receipt(data, log_key, witnesses=(), entry=None):
         lines.append(b64(current, f"inclusion proof hash {len(lines) + 1}", 32))
         if len(lines) > 63:
             raise Failed("more than 63 inclusion proof hashes")
-    checkpoint = verify_checkpoint(data[pos:], log_key, witnesses)
+    # Steps 2 and 3: the log's signature and the witnesses' cosignatures.
+    checkpoint = verify_checkpoint(data[pos:], log_key, witnesses, min_cosignatures)
     # Step 1: the leaf. citydb's extra is the leaf data, the 32-byte event hash.
     if extra is None and entry is None:
         raise Failed("the proof has no extra line (citydb's event hash) and no --entry was given")
@@ -463,11 +467,14 @@ def verify_tiles(fetcher, checkpoint, export=None, old_size=None):
             if export is not None:
                 position, event_hash = next(export, (None, None))
                 if position != index:
-                    raise Failed(f"the export has no event at position {index}, which the checkpoint covers")
+                    raise Failed(f"the export has no event at position {index}, "
+                                 "which the checkpoint covers")
                 if event_hash != entry:
-                    raise Failed(f"{bundle_path}: entry {index} is not the export's event hash at position {index}")
+                    raise Failed(f"{bundle_path}: entry {index} is not the export's event hash "
+                                 f"at position {index}")
             if leaf_hash(entry) != hashes[i]:
-                raise Failed(f"{bundle_path}: entry {index} does not hash to hash {i} of {tile_path_}")
+                raise Failed(f"{bundle_path}: entry {index} does not hash to hash {i} "
+                             f"of {tile_path_}")
             tree.append(hashes[i])
             if tree.size == old_size:
                 old_root = tree.root()
@@ -484,7 +491,8 @@ def verify_tiles(fetcher, checkpoint, export=None, old_size=None):
             hashes = tile_hashes(path, tile, served)[:width]
             for i, hash_ in enumerate(hashes):
                 if hash_ != below[n * TILE_WIDTH + i]:
-                    raise Failed(f"{path}: hash {i} is not the tree hash of tile {level - 1}/{tile_index(n * TILE_WIDTH + i)}")
+                    below_path = f"tile/{level - 1}/{tile_index(n * TILE_WIDTH + i)}"
+                    raise Failed(f"{path}: hash {i} is not the tree hash of {below_path}")
             if width == TILE_WIDTH:
                 above.append(perfect_root(hashes))
         level += 1
@@ -581,9 +589,8 @@ def run(args):
         print(f"the tree of size {args.old_size} is a prefix of the tree of size {args.size}")
     elif args.command == "proof":
         entry = entry_arg(args.entry) if args.entry else None
-        checkpoint, index, leaf = verify_receipt(read_file(args.file), log_key, witnesses, entry)
-        if len(checkpoint.cosignatures) < cosignatures:
-            raise Failed(f"{len(checkpoint.cosignatures)} witness cosignatures verified, {cosignatures} required")
+        receipt = read_file(args.file)
+        checkpoint, index, leaf = verify_receipt(receipt, log_key, witnesses, entry, cosignatures)
         print(f"entry {leaf.hex()} is at index {index}")
         print_checkpoint(checkpoint)
     elif args.command == "tiles":
@@ -594,15 +601,18 @@ def run(args):
         print_checkpoint(checkpoint)
         print(f"tiles: {checkpoint.size} entries checked against the root")
         if export is not None:
-            print(f"export: the event hashes at positions 0 to {checkpoint.size - 1} are the entries")
+            last = checkpoint.size - 1
+            print(f"export: the event hashes at positions 0 to {last} are the entries")
     elif args.command == "consistency-url":
         old = verify_checkpoint(read_file(args.old), log_key, witnesses)
         fetcher = Fetcher(args.prefix)
         new = verify_checkpoint(checkpoint_body(fetcher), log_key, witnesses, cosignatures)
         if old.size > new.size:
-            raise Failed(f"the log's checkpoint (size {new.size}) is older than the saved one (size {old.size})")
+            raise Failed(f"the log's checkpoint (size {new.size}) is older than the saved one "
+                         f"(size {old.size})")
         if verify_tiles(fetcher, new, old_size=old.size) != old.root:
-            raise Failed(f"the log's first {old.size} entries do not have the saved checkpoint's root")
+            raise Failed(f"the log's first {old.size} entries do not have the saved "
+                         "checkpoint's root")
         print(f"the saved checkpoint (size {old.size}) is a prefix of the log's (size {new.size})")
         print_checkpoint(new)
     return 0
@@ -622,7 +632,8 @@ def parser():
     def keys(s, witnesses=True):
         s.add_argument("--vkey", required=True, help="the log's verifier key (signed-note vkey)")
         if witnesses:
-            s.add_argument("--witness", action="append", metavar="WVKEY", help="a witness's vkey (type 0x04)")
+            s.add_argument("--witness", action="append", metavar="WVKEY",
+                           help="a witness's vkey (type 0x04)")
             s.add_argument("--min-cosignatures", type=int, default=0, metavar="K")
 
     keys(c := sub.add_parser("checkpoint", help="a signed checkpoint file"))
@@ -645,7 +656,8 @@ def parser():
     keys(t := sub.add_parser("tiles", help="the published checkpoint and tiles"))
     t.add_argument("prefix", metavar="PREFIX_URL")
     t.add_argument("--export", help="a citydb export whose event hashes must be the entries")
-    keys(u := sub.add_parser("consistency-url", help="a saved checkpoint against the published log"))
+    u = sub.add_parser("consistency-url", help="a saved checkpoint against the published log")
+    keys(u)
     u.add_argument("--old", required=True, help="the saved checkpoint file")
     u.add_argument("prefix", metavar="PREFIX_URL")
     return p
