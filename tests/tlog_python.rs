@@ -22,8 +22,12 @@ fn the_python_tlog_verifier_passes_its_tests() {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/test_verify_tlog.py");
+    // With the binary, its DemoServerTest runs against a real `serve --demo`: the checkpoint,
+    // tiles, receipts and GraphQL proofs of both logs, and `citydb verify --proof` on the
+    // receipts the document prints.
     let out = Command::new("python3")
         .arg(script)
+        .env("CITYDB_BIN", env!("CARGO_BIN_EXE_citydb"))
         .output()
         .expect("run python3");
     // unittest reports on standard error; show it whichever way the run went.
@@ -33,4 +37,8 @@ fn the_python_tlog_verifier_passes_its_tests() {
         "tools/test_verify_tlog.py failed:\n{report}"
     );
     assert!(report.contains("\nOK"), "no unittest verdict:\n{report}");
+    assert!(
+        !report.contains("CITYDB_BIN"),
+        "the demo server test was skipped:\n{report}"
+    );
 }
