@@ -38,7 +38,7 @@ fn the_python_tlog_verifier_passes_its_tests() {
     );
     assert!(report.contains("\nOK"), "no unittest verdict:\n{report}");
     assert!(
-        !report.contains("CITYDB_BIN"),
+        !report.contains("skipped="),
         "the demo server test was skipped:\n{report}"
     );
 }
