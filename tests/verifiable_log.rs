@@ -369,3 +369,57 @@ async fn a_node_without_a_key_keeps_the_tree_and_says_it_signs_nothing() {
     assert!(data["inclusionProof"]["treeSize"].as_u64().unwrap() >= 1);
     assert!(data["inclusionProof"]["receipt"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgres_publish_one_tree_and_consistent_checkpoints() {
+    use citydb_postgres::testkit::TestCluster;
+    let Some(cluster) = TestCluster::shared_or_skip(
+        "two_nodes_on_postgres_publish_one_tree_and_consistent_checkpoints",
+    ) else {
+        return;
+    };
+    let url = cluster.create_database().await.unwrap();
+    let node = |url: String| async move {
+        start_with_store(
+            citydb_store::Store::Postgres(url),
+            citydb_store::StoreConfig::default(),
+            |o| {
+                o.publish.signer = Some(Arc::new(key()));
+                o.publish.interval = std::time::Duration::from_secs(3600);
+            },
+        )
+        .await
+    };
+    let a = node(url.clone()).await;
+    let b = node(url).await;
+    for n in 0..20 {
+        register(if n % 2 == 0 { &a } else { &b }, n).await;
+    }
+    let first = fresh_checkpoint(&a, "EVENTS").await;
+    register(&b, 50).await;
+    let second = fresh_checkpoint(&b, "EVENTS").await;
+    let (m, n) = (
+        first["treeSize"].as_u64().unwrap(),
+        second["treeSize"].as_u64().unwrap(),
+    );
+    assert!(n > m);
+    // Node b proves that a's checkpoint is a prefix of its own.
+    let data = b
+        .ok(
+            "auditor-1",
+            "query($f: Int!, $t: Int!) { consistencyProof(from: $f, to: $t) { hashes } }",
+            json!({ "f": m, "t": n }),
+        )
+        .await;
+    verify_consistency(
+        m,
+        n,
+        &hash(&first["rootHash"]),
+        &hash(&second["rootHash"]),
+        &hashes(&data["consistencyProof"]["hashes"]),
+    )
+    .unwrap();
+    // Both serve the same tiles.
+    let path = format!("/log/tile/0/000.p/{}", m.min(255));
+    assert_eq!(get(&a, &path).await.1, get(&b, &path).await.1);
+}

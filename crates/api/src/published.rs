@@ -274,10 +274,9 @@ pub fn tree_error(e: TlogError) -> ApiError {
     match e {
         TlogError::OutOfRange { .. } => ApiError::invalid_input(e.to_string()),
         TlogError::Storage(detail) => ApiError::store(FaultKind::Unavailable, detail),
-        TlogError::Diverged { .. }
-        | TlogError::Inconsistent(_)
-        | TlogError::MissingTile(_)
-        | TlogError::Conflict { .. } => {
+        // Another node grew the shared tree at that moment: retrying succeeds.
+        e @ TlogError::Conflict { .. } => ApiError::store(FaultKind::Unavailable, e),
+        TlogError::Diverged { .. } | TlogError::Inconsistent(_) | TlogError::MissingTile(_) => {
             tracing::error!(error = %e, "the log's tree is inconsistent");
             ApiError::TreeInconsistent {
                 message: format!("the log's Merkle tree cannot be trusted: {e}"),

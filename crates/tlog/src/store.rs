@@ -133,9 +133,15 @@ impl Tlog {
             if entries.is_empty() {
                 break;
             }
-            size = self.grow_locked(size, &entries).await?;
+            size = match self.grow_locked(size, &entries).await {
+                Ok(size) => size,
+                // Another node grew the shared tree first: carry on from where it is (its
+                // leaves are the same log's, checked like ours before it grew).
+                Err(TlogError::Conflict { .. }) => self.store.size().await?,
+                Err(e) => return Err(e),
+            };
         }
-        Ok(size)
+        Ok(size.max(self.store.size().await?))
     }
 
     /// Adds `entries` to a tree of `size` leaves (a bulk writer that has the hashes at hand);
