@@ -423,3 +423,69 @@ async fn two_nodes_on_postgres_publish_one_tree_and_consistent_checkpoints() {
     let path = format!("/log/tile/0/000.p/{}", m.min(255));
     assert_eq!(get(&a, &path).await.1, get(&b, &path).await.1);
 }
+
+/// Rewrites one stored tile of the embedded event log's tree, as damage or an attacker with
+/// write access to the file would.
+fn damage_tile(s: &Server, level: i64, byte: usize) {
+    let db = rusqlite::Connection::open(s.data_dir().join("log.db")).unwrap();
+    let mut hashes: Vec<u8> = db
+        .query_row(
+            "SELECT hashes FROM tlog_tiles WHERE level = ?1 AND idx = 0",
+            [level],
+            |r| r.get(0),
+        )
+        .unwrap();
+    hashes[byte] ^= 1;
+    db.execute(
+        "UPDATE tlog_tiles SET hashes = ?1 WHERE level = ?2 AND idx = 0",
+        rusqlite::params![hashes, level],
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_refuses_to_sign_over_a_tree_that_contradicts_its_last_checkpoint() {
+    let s = signing_node().await;
+    for n in 0..5 {
+        register(&s, n).await;
+    }
+    let signed = fresh_checkpoint(&s, "EVENTS").await;
+    register(&s, 10).await;
+    // A leaf hash under the signed checkpoint changed: the root at its size is no longer its
+    // root, so no later checkpoint may be signed (it could not be consistent with it).
+    damage_tile(&s, 0, 0);
+    let q = "{ checkpoint(fresh: true) { treeSize } }";
+    assert_eq!(
+        code(&s.gql("auditor-1", q, json!({})).await),
+        "TREE_INCONSISTENT"
+    );
+    // What was published stays what it was.
+    let (status, body, _) = get(&s, "/log/checkpoint").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        signed["note"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_refuses_to_sign_over_a_tree_that_is_not_its_log() {
+    let s = signing_node().await;
+    for n in 0..5 {
+        register(&s, n).await;
+    }
+    fresh_checkpoint(&s, "EVENTS").await;
+    register(&s, 10).await;
+    // The stored entries no longer end with the log's event hash there.
+    let size = s
+        .ok("auditor-1", "{ checkpoint { treeSize } }", json!({}))
+        .await["checkpoint"]["treeSize"]
+        .as_u64()
+        .unwrap() as usize;
+    damage_tile(&s, -1, (size - 1) * 32);
+    let q = "{ checkpoint(fresh: true) { treeSize } }";
+    assert_eq!(
+        code(&s.gql("auditor-1", q, json!({})).await),
+        "TREE_INCONSISTENT"
+    );
+}

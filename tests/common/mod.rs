@@ -113,6 +113,11 @@ pub const XROAD: &[(&str, &str)] = &[
 ];
 
 impl Server {
+    /// The node's data directory (the embedded store's files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
     }
