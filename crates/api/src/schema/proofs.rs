@@ -121,10 +121,10 @@ async fn covering_size(log: &PublishedLog, position: u64) -> Result<u64, ApiErro
             return Ok(c.tree_size as u64);
         }
     }
-    if log.signs() {
-        if let Some(note) = log.refresh().await? {
-            return Ok(SignedCheckpoint::parse(&note)?.tree_size as u64);
-        }
+    if log.signs()
+        && let Some(note) = log.refresh().await?
+    {
+        return Ok(SignedCheckpoint::parse(&note)?.tree_size as u64);
     }
     log.catch_up().await
 }
