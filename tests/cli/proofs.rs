@@ -190,28 +190,23 @@ fn verify_checkpoint_catches_a_log_restored_from_a_backup_and_written_to() {
     expect_code(&out, 0);
     let saved = dir.path().join("checkpoint");
     std::fs::write(&saved, checkpoint_of(&stdout(&out))).unwrap();
-    let out = citydb(&[
-        "verify",
-        "--data",
-        s(&data),
-        "--checkpoint",
-        s(&saved),
-        "--vkey",
-        s(&vkey),
-    ]);
+    let verify_saved = || {
+        citydb(&[
+            "verify",
+            "--data",
+            s(&data),
+            "--checkpoint",
+            s(&saved),
+            "--vkey",
+            s(&vkey),
+        ])
+    };
+    let out = verify_saved();
     expect_code(&out, 0);
 
     // More history on top still extends it.
     import_seed(dir.path(), &data, 3, 5);
-    let out = citydb(&[
-        "verify",
-        "--data",
-        s(&data),
-        "--checkpoint",
-        s(&saved),
-        "--vkey",
-        s(&vkey),
-    ]);
+    let out = verify_saved();
     expect_code(&out, 0);
 
     // The old backup restored, then written to: another history under the same positions.
@@ -220,15 +215,7 @@ fn verify_checkpoint_catches_a_log_restored_from_a_backup_and_written_to() {
     }
     std::fs::copy(&backup, data.join("log.db")).unwrap();
     import_seed(dir.path(), &data, 4, 25);
-    let out = citydb(&[
-        "verify",
-        "--data",
-        s(&data),
-        "--checkpoint",
-        s(&saved),
-        "--vkey",
-        s(&vkey),
-    ]);
+    let out = verify_saved();
     expect_code(&out, 2);
     assert!(text(&out).contains("rewritten"), "{}", text(&out));
 }
