@@ -36,6 +36,7 @@ pub mod schema;
 pub mod server;
 pub mod startup;
 pub mod throttle;
+pub mod witnesses;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};
 pub use auth::{
@@ -51,3 +52,4 @@ pub use server::{
     Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
 };
 pub use throttle::PrincipalLimits;
+pub use witnesses::{WitnessConfig, WitnessOutcome, Witnesses};
