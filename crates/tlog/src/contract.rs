@@ -92,7 +92,10 @@ pub async fn check(store: Arc<dyn TileStore>) {
         note,
         "no new checkpoint without growth"
     );
-    store.save_checkpoint(70_001, &note).await.unwrap();
+    store
+        .save_checkpoint(70_001, &note)
+        .await
+        .unwrap();
 
     // A log rewritten under its tree is detected, and nothing is signed over it.
     let mut rewritten = TestLeaves::first(70_010);
