@@ -103,9 +103,10 @@ impl SignerKey {
             .trim_end_matches('\n')
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("it must start with PRIVATE+KEY+"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (key, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(k), Some(i), Some(n)) => (k, i, n),
+        // From the left: a name holds no '+', but the base64 key may.
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(k)) => (n, i, k),
             _ => return Err(bad("expected PRIVATE+KEY+name+id+key")),
         };
         let bytes = B64.decode(key).map_err(|_| bad("the key is not base64"))?;
@@ -189,9 +190,10 @@ pub struct VerifierKey {
 impl VerifierKey {
     pub fn parse(vkey: &str) -> Result<VerifierKey, TlogError> {
         let bad = |why: &str| TlogError::BadKey(format!("not a verifier key: {why}"));
-        let mut parts = vkey.trim().rsplitn(3, '+');
-        let (key, id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(k), Some(i), Some(n)) => (k, i, n),
+        // From the left: a name holds no '+', but the base64 key may.
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(k)) => (n, i, k),
             _ => return Err(bad("expected name+id+key")),
         };
         check_name(name)?;
@@ -442,6 +444,26 @@ mod tests {
             only_witness.verify(&[vkey, witness.verifier()]),
             Err(TlogError::NotSigned)
         ));
+    }
+
+    /// Base64 uses '+': a key whose encoding holds one must still parse (a vkey and a key
+    /// file are split at their first two '+', as Go's note package does).
+    #[test]
+    fn keys_whose_base64_holds_a_plus_round_trip() {
+        let (signer, vkey) = (0..=255u8)
+            .map(|s| SignerKey::from_seed("citydb.test/log", KeyKind::Log, [s; 32]).unwrap())
+            .map(|k| {
+                let vkey = k.verifier().to_string();
+                (k, vkey)
+            })
+            .find(|(k, vkey)| {
+                vkey[k.name().len() + 10..].contains('+')
+                    && k.to_file_text()["PRIVATE+KEY+".len() + k.name().len() + 10..].contains('+')
+            })
+            .expect("some seed encodes with a '+'");
+        assert_eq!(VerifierKey::parse(&vkey).unwrap(), signer.verifier());
+        let again = SignerKey::parse(&signer.to_file_text()).unwrap();
+        assert_eq!(again.verifier(), signer.verifier());
     }
 
     #[test]
