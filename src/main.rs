@@ -285,7 +285,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Run a C2SP tlog-witness: cosign the checkpoints of the logs given by --log that are
+    /// Run a C2SP tlog-witness: cosign the checkpoints of the logs given by --log-key that are
     /// consistent with the last one it cosigned (POST /add-checkpoint; GET
     /// /<sha256(origin)>/checkpoint for monitors).
     Witness {
@@ -293,7 +293,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         /// A log's verifier key (repeat for several logs).
-        #[arg(long = "log", value_name = "VKEY", required = true)]
+        #[arg(long = "log-key", value_name = "VKEY", required = true)]
         logs: Vec<String>,
         /// The witness's state (SQLite, created if missing): back it up, never restore an
         /// older copy.

@@ -28,15 +28,15 @@ pub async fn run(
         );
     }
     if logs.is_empty() {
-        anyhow::bail!("no --log VKEY: the witness would refuse every checkpoint (404)");
+        anyhow::bail!("no --log-key VKEY: the witness would refuse every checkpoint (404)");
     }
     let mut trusted = Vec::new();
     for vkey in logs {
         let parsed = VerifierKey::parse(vkey)
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("bad --log {vkey:?}"))?;
+            .with_context(|| format!("bad --log-key {vkey:?}"))?;
         if parsed.kind() != KeyKind::Log {
-            anyhow::bail!("--log {vkey:?} is a cosigner's key, not a log's");
+            anyhow::bail!("--log-key {vkey:?} is a cosigner's key, not a log's");
         }
         trusted.push(parsed);
     }
