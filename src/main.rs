@@ -27,14 +27,14 @@ use citydb_store::Store;
     name = "citydb",
     version,
     about = "The shared master database of a city: append-only, hash-chained registers of citizens, businesses and land parcels behind a GraphQL API.",
-    after_help = "Exit codes: 0 success; 1 error; 2 broken hash chain (verify); 3 some lines rejected (import).\nSee docs/operations.md."
+    after_help = "Exit codes: 0 success; 1 error; 2 broken hash chain (verify) or an existing key file (keygen); 3 some lines rejected (import).\nSee docs/operations.md."
 )]
 struct Cli {
     /// Log line format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// What to log, as a tracing filter (e.g. `info`, `citydb::http=warn,info`). Default: the
-    /// RUST_LOG environment variable, else `info` for serve and `warn` for the tools.
+    /// RUST_LOG environment variable, else `info` for serve and witness, `warn` for the tools.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
     #[command(subcommand)]
@@ -299,6 +299,7 @@ enum Command {
         /// older copy.
         #[arg(long, value_name = "FILE")]
         state: PathBuf,
+        /// Address to listen on (the submission and monitoring prefixes are its root).
         #[arg(long, default_value = "127.0.0.1:7001", value_name = "ADDR")]
         listen: String,
     },
