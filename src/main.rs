@@ -11,6 +11,7 @@ mod out;
 mod progress;
 mod summary;
 mod verify;
+mod witness;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -26,14 +27,14 @@ use citydb_store::Store;
     name = "citydb",
     version,
     about = "The shared master database of a city: append-only, hash-chained registers of citizens, businesses and land parcels behind a GraphQL API.",
-    after_help = "Exit codes: 0 success; 1 error; 2 broken hash chain (verify); 3 some lines rejected (import).\nSee docs/operations.md."
+    after_help = "Exit codes: 0 success; 1 error; 2 broken hash chain (verify) or an existing key file (keygen); 3 some lines rejected (import).\nSee docs/operations.md."
 )]
 struct Cli {
     /// Log line format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// What to log, as a tracing filter (e.g. `info`, `citydb::http=warn,info`). Default: the
-    /// RUST_LOG environment variable, else `info` for serve and `warn` for the tools.
+    /// RUST_LOG environment variable, else `info` for serve and witness, `warn` for the tools.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
     #[command(subcommand)]
@@ -296,6 +297,36 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Make a signer key: a log's checkpoint key, or with --cosigner a witness's cosigning
+    /// key. Writes FILE (mode 0600; exit 2 if it exists) and prints the verifier key.
+    Keygen {
+        /// The key name: the log's origin (e.g. `city.example/citydb`), or the witness's name.
+        #[arg(long, value_name = "NAME")]
+        origin: String,
+        /// A witness's cosigning key (signed-note type 0x04) instead of a log's (0x01).
+        #[arg(long)]
+        cosigner: bool,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Run a C2SP tlog-witness: cosign the checkpoints of the logs given by --log-key that are
+    /// consistent with the last one it cosigned (POST /add-checkpoint; GET
+    /// /<sha256(origin)>/checkpoint for monitors).
+    Witness {
+        /// The witness's cosigning key (`citydb keygen --cosigner`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// A log's verifier key (repeat for several logs).
+        #[arg(long = "log-key", value_name = "VKEY", required = true)]
+        logs: Vec<String>,
+        /// The witness's state (SQLite, created if missing): back it up, never restore an
+        /// older copy.
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// Address to listen on (the submission and monitoring prefixes are its root).
+        #[arg(long, default_value = "127.0.0.1:7001", value_name = "ADDR")]
+        listen: String,
+    },
     /// Generate deterministic, realistic Hải Phòng data as import NDJSON.
     Fixtures {
         /// Citizens of the initial load (businesses = 15%, parcels = 50% of it).
@@ -401,7 +432,7 @@ fn main() -> ExitCode {
     {
         report.summary = *format;
     }
-    let default_filter = if matches!(cli.command, Command::Serve { .. }) {
+    let default_filter = if matches!(cli.command, Command::Serve { .. } | Command::Witness { .. }) {
         "info"
     } else {
         "warn"
@@ -573,6 +604,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             field_groups,
             purposes,
         } => commands::token::run(&id, &role, &field_groups, &purposes),
+        Command::Keygen {
+            origin,
+            cosigner,
+            out,
+        } => commands::keygen::run(&origin, cosigner, &out),
+        Command::Witness {
+            key,
+            logs,
+            state,
+            listen,
+        } => commands::witness::run(&key, &logs, &state, &listen).await,
         Command::Fixtures {
             citizens,
             seed,

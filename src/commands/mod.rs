@@ -5,12 +5,14 @@
 pub mod export;
 pub mod fixtures;
 pub mod import;
+pub mod keygen;
 pub mod migrate;
 pub mod prove;
 pub mod rebuild;
 pub mod serve;
 pub mod token;
 pub mod verify;
+pub mod witness;
 
 use std::path::Path;
 use std::sync::Arc;

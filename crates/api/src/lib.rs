@@ -53,3 +53,4 @@ pub use server::{
     Readiness, ServerLimits, ServerState, metrics_router, router, serve, shutdown_signal,
 };
 pub use throttle::PrincipalLimits;
+pub use witnesses::{WitnessConfig, WitnessOutcome, Witnesses};

@@ -231,8 +231,19 @@ impl VerifierKey {
         self.kind
     }
 
-    /// Checks one signature line of this key over `text`; for a cosigner, returns its time.
-    fn check(&self, text: &str, sig: &NoteSignature) -> Result<Option<u64>, TlogError> {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Whether a signature line is this key's (same name and key id; the signature itself is
+    /// not checked here).
+    pub fn names(&self, sig: &NoteSignature) -> bool {
+        sig.name == self.name && sig.id == self.id
+    }
+
+    /// Checks one signature line of this key over a note's `text`; for a cosigner, returns its
+    /// time. (A witness's answer is checked this way: it holds cosignature lines only.)
+    pub fn check(&self, text: &str, sig: &NoteSignature) -> Result<Option<u64>, TlogError> {
         let failed = || TlogError::BadSignature(self.name.clone());
         let body = sig.bytes.get(4..).ok_or_else(failed)?;
         match self.kind {
@@ -477,6 +488,8 @@ mod tests {
         ));
     }
 
+    /// Base64 uses '+': a key whose encoding holds one must still parse (a vkey and a key
+    /// file are split at their first two '+', as Go's note package does).
     #[test]
     fn malformed_notes_and_keys_are_refused() {
         for note in [

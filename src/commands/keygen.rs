@@ -1,0 +1,56 @@
+//! `citydb keygen`: a new Ed25519 signer key in the C2SP signed-note text form — a log's
+//! checkpoint key (signature type 0x01) or a witness's cosigning key (tlog-cosignature type
+//! 0x04) — written to a new file readable by its owner only; its verifier key (vkey) on
+//! standard output, one line, for whoever must check its signatures.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::out::say;
+use citydb_tlog::{KeyKind, SignerKey};
+
+/// Exit status when the key file already exists: a key is never overwritten, because the
+/// signatures already made with it (checkpoints, cosignatures) could no longer be checked
+/// by anyone who only has the file.
+pub const EXISTS: u8 = 2;
+
+pub fn run(origin: &str, cosigner: bool, out: &Path) -> anyhow::Result<ExitCode> {
+    let kind = if cosigner {
+        KeyKind::Cosigner
+    } else {
+        KeyKind::Log
+    };
+    let key = SignerKey::generate(origin, kind).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut file = match create_secret(out) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} already exists; a key file is never overwritten (choose another --out, or remove the old key knowingly)",
+                out.display()
+            );
+            return Ok(ExitCode::from(EXISTS));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", out.display())),
+    };
+    file.write_all(key.to_file_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    say!("{}", key.verifier());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `path`, failing if it exists (no race between a check and the creation), with
+/// mode 0600 from the start on Unix: the secret is never readable by others, not even briefly.
+fn create_secret(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
