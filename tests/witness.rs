@@ -19,6 +19,8 @@ use citydb_tlog::note::KeyKind;
 use citydb_tlog::witness::AddCheckpoint;
 use citydb_tlog::{Note, Query, SignerKey, Tlog, VerifierKey};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
 const ORIGIN: &str = "citydb.test/log";
 
@@ -508,5 +510,173 @@ async fn an_unreachable_witness_is_reported_and_does_not_stop_the_others() {
     assert_eq!(
         cosigners(&cosigned, &[&log_vkey, &w_vkey, &dead_key.verifier()]),
         ["witness.test/w"]
+    );
+}
+
+/// The events a log file holds.
+fn events_in(log: &Path) -> u64 {
+    let db = rusqlite::Connection::open(log).unwrap();
+    db.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+/// `citydb fixtures` of `seed` imported into `data` (files of different seeds may refuse some
+/// of each other's keys: exit 3 is fine, the log grows either way).
+fn import_seed(dir: &Path, data: &Path, seed: u64, citizens: u64) {
+    let file = dir.join(format!("seed-{seed}.ndjson"));
+    let out = common::binary::run(&[
+        "fixtures",
+        "--citizens",
+        &citizens.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = common::binary::run(&[
+        "import",
+        "--data",
+        data.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
+}
+
+/// Waits until the served checkpoint covers `size` entries and returns it.
+async fn served_checkpoint(serving: &common::binary::Serving, size: u64) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let r = serving
+            .http
+            .get(format!("{}/log/checkpoint", serving.base))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            let note = r.text().await.unwrap();
+            if size_of(&note) == size {
+                return note;
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no checkpoint of {size} entries; the server said:\n{}",
+            serving.stderr.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the served checkpoint carries every witness's cosignature.
+async fn cosigned_by_all(
+    serving: &common::binary::Serving,
+    size: u64,
+    keys: &[&VerifierKey],
+    witnesses: usize,
+) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let note = served_checkpoint(serving, size).await;
+        if cosigners(&note, keys).len() == witnesses {
+            return note;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not cosigned by all: {note}\n{}",
+            serving.stderr.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `citydb serve` end to end: it submits each checkpoint to two witnesses and publishes the
+/// cosigned note, across restarts (each witness is caught up with a consistency proof); a log
+/// restored from an old backup and written to signs a checkpoint the witnesses refuse, so the
+/// fork is never published with their cosignatures and they keep the history they vouched for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_publishes_cosigned_checkpoints_and_witnesses_refuse_a_restored_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (log_key, log_vkey) = keygen(d, ORIGIN, false);
+    let (w1_key, w1_vkey) = keygen(d, "w1.test/witness", true);
+    let (w2_key, w2_vkey) = keygen(d, "w2.test/witness", true);
+    let w1 = WitnessProcess::start(&w1_key, &[&log_vkey], &d.join("w1.db"), "127.0.0.1:0");
+    let w2 = WitnessProcess::start(&w2_key, &[&log_vkey], &d.join("w2.db"), "127.0.0.1:0");
+    let data = d.join("data");
+    let principals = d.join("principals.toml");
+    let out = common::binary::run(&["token", "--id", "auditor", "--role", "auditor"]);
+    std::fs::write(&principals, &out.stdout).unwrap();
+    let w1_arg = format!("{},{w1_vkey}", w1.url());
+    let w2_arg = format!("{},{w2_vkey}", w2.url());
+    let serve = || {
+        common::binary::Serving::start(&[
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            principals.to_str().unwrap(),
+            "--signing-key",
+            log_key.to_str().unwrap(),
+            "--witness",
+            &w1_arg,
+            "--witness",
+            &w2_arg,
+            "--checkpoint-interval",
+            "1",
+        ])
+    };
+    let keys = [&log_vkey, &w1_vkey, &w2_vkey];
+
+    import_seed(d, &data, 1, 8);
+    let backup = d.join("backup.db");
+    std::fs::copy(data.join("log.db"), &backup).unwrap();
+    let first = events_in(&data.join("log.db"));
+    let serving = serve();
+    cosigned_by_all(&serving, first, &keys, 2).await;
+    serving.stop();
+
+    // More history, another start: the witnesses are caught up with a consistency proof.
+    import_seed(d, &data, 2, 8);
+    let second = events_in(&data.join("log.db"));
+    assert!(second > first);
+    let serving = serve();
+    let vouched = cosigned_by_all(&serving, second, &keys, 2).await;
+    serving.stop();
+
+    // The old backup restored and written to: another history at the same positions.
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("log.db{ext}")));
+    }
+    std::fs::copy(&backup, data.join("log.db")).unwrap();
+    import_seed(d, &data, 3, 30);
+    let forked = events_in(&data.join("log.db"));
+    assert!(
+        forked > second,
+        "the fork must be larger to be checked by a proof"
+    );
+    let serving = serve();
+    let note = served_checkpoint(&serving, forked).await;
+    // Give the witnesses their say, then: no cosignature on the fork, and both still hold
+    // (and serve to monitors) the history they vouched for.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let note_now = served_checkpoint(&serving, forked).await;
+    assert_eq!(note, note_now);
+    assert!(
+        cosigners(&note_now, &keys).is_empty(),
+        "a fork was cosigned: {note_now}"
+    );
+    for w in [&w1, &w2] {
+        let (status, held) = monitored(&w.url(), ORIGIN).await;
+        assert_eq!(status, 200);
+        assert_eq!(size_of(&held), second);
+        assert_eq!(
+            Note::parse(&held).unwrap().text,
+            Note::parse(&vouched).unwrap().text
+        );
+    }
+    let log = serving.stop().join("\n");
+    assert!(
+        log.contains("did not cosign") && log.contains("422"),
+        "{log}"
     );
 }
