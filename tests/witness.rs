@@ -599,10 +599,16 @@ async fn serve_publishes_cosigned_checkpoints_and_witnesses_refuse_a_restored_fo
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (log_key, log_vkey) = keygen(d, ORIGIN, false);
+    // The access log's checkpoints come from the same key under its own name.
+    let access_vkey = signer(&log_key)
+        .renamed(&format!("{ORIGIN}/access-log"))
+        .unwrap()
+        .verifier();
     let (w1_key, w1_vkey) = keygen(d, "w1.test/witness", true);
     let (w2_key, w2_vkey) = keygen(d, "w2.test/witness", true);
-    let w1 = WitnessProcess::start(&w1_key, &[&log_vkey], &d.join("w1.db"), "127.0.0.1:0");
-    let w2 = WitnessProcess::start(&w2_key, &[&log_vkey], &d.join("w2.db"), "127.0.0.1:0");
+    let logs = [&log_vkey, &access_vkey];
+    let w1 = WitnessProcess::start(&w1_key, &logs, &d.join("w1.db"), "127.0.0.1:0");
+    let w2 = WitnessProcess::start(&w2_key, &logs, &d.join("w2.db"), "127.0.0.1:0");
     let data = d.join("data");
     let principals = d.join("principals.toml");
     let out = common::binary::run(&["token", "--id", "auditor", "--role", "auditor"]);

@@ -39,6 +39,19 @@ pub fn run(origin: &str, cosigner: bool, out: &Path) -> anyhow::Result<ExitCode>
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", out.display()))?;
     say!("{}", key.verifier());
+    if kind == KeyKind::Log {
+        // The node signs its access log's checkpoints with the same key under another name:
+        // witnesses and verifiers of the access log need that verifier key too. Standard
+        // output stays the one line scripts read.
+        let access = key
+            .renamed(&citydb_api::published::access_origin(origin))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!(
+            "the access log's verifier key (same key, origin {}):",
+            access.name()
+        );
+        eprintln!("{}", access.verifier());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
