@@ -127,13 +127,26 @@ impl Tlog {
                 return Err(TlogError::Diverged { position: last });
             }
         }
-        while size < target {
-            let want = ((target - size) as usize).min(CATCH_UP_BATCH);
-            let entries = leaves.read(size, want).await?;
-            if entries.is_empty() {
-                break;
-            }
-            size = self.grow_locked(size, &entries).await?;
+        // The next batch is read while the current one is hashed and stored: reading the log
+        // (a store's reader thread) and growing the tree (hashing here, then the tile store's
+        // writer) overlap, so catching up costs the slower of the two, not their sum. At most
+        // two batches are held.
+        let batch_from = |from: u64| ((target.saturating_sub(from)) as usize).min(CATCH_UP_BATCH);
+        let mut entries = match batch_from(size) {
+            0 => Vec::new(),
+            want => leaves.read(size, want).await?,
+        };
+        while !entries.is_empty() {
+            let next_from = size + entries.len() as u64;
+            let read_next = async {
+                match batch_from(next_from) {
+                    0 => Ok(Vec::new()),
+                    want => leaves.read(next_from, want).await,
+                }
+            };
+            let (grown, next) = tokio::join!(self.grow_locked(size, &entries), read_next);
+            size = grown?;
+            entries = next?;
         }
         Ok(size)
     }
