@@ -246,8 +246,7 @@ fn run(args: &[&str]) {
 fn bench_catch_up(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let city = city();
     let file = city.data.join("log.db");
-    let log: Arc<dyn EventLog> =
-        Arc::new(SqliteLog::open(&file, SqliteConfig::default()).unwrap());
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&file, SqliteConfig::default()).unwrap());
     let leaves = LogLeaves(log);
     let tlog = Tlog::new(
         Arc::new(SqliteTiles::open(&file, &SqliteConfig::default()).unwrap()),
@@ -348,35 +347,31 @@ fn proofs(c: &mut Criterion) {
             .unwrap();
         verify_consistency(old, n, &old_root, &root, &proof).unwrap();
     }
-    let queries: [(&str, Box<dyn Fn(&mut Xorshift) -> Query>); 2] = [
-        (
-            "inclusion",
-            Box::new(move |r: &mut Xorshift| Query::Inclusion {
-                index: r.below(n),
-                size: n,
-            }),
-        ),
-        (
-            "consistency",
-            Box::new(move |r: &mut Xorshift| Query::Consistency {
-                old: 1 + r.below(n - 1),
-                new: n,
-            }),
-        ),
+    /// A random query of its kind about the tree of `n` leaves.
+    type Ask = fn(&mut Xorshift, u64) -> Query;
+    let queries: [(&str, Ask); 2] = [
+        ("inclusion", |r, n| Query::Inclusion {
+            index: r.below(n),
+            size: n,
+        }),
+        ("consistency", |r, n| Query::Consistency {
+            old: 1 + r.below(n - 1),
+            new: n,
+        }),
     ];
     let mut g = c.benchmark_group("proofs");
     g.sample_size(20).throughput(Throughput::Elements(1));
     for (name, query) in &queries {
         g.bench_function(format!("sqlite/{name}_at_{n}"), |b| {
             let mut rng = Xorshift(7);
-            b.iter(|| rt.block_on(tlog.answer(query(&mut rng))).unwrap())
+            b.iter(|| rt.block_on(tlog.answer(query(&mut rng, n))).unwrap())
         });
         // Percentiles, one query at a time as a GraphQL resolver asks.
         let mut rng = Xorshift(11);
         let mut samples = Vec::with_capacity(20_000);
         let mut tiles = 0;
         for _ in 0..20_000 {
-            let q = query(&mut rng);
+            let q = query(&mut rng, n);
             tiles = tiles.max(q.tiles().unwrap().len());
             let started = Instant::now();
             std::hint::black_box(rt.block_on(tlog.answer(q)).unwrap());
@@ -449,7 +444,9 @@ fn checkpoint(c: &mut Criterion) {
     let leaves = TestLeaves(batch.clone());
     let note = rt.block_on(tlog.sign(&signer, &leaves)).unwrap();
     g.bench_function("verify_signed_checkpoint", |b| {
-        b.iter(|| Checkpoint::open(std::hint::black_box(&note), std::slice::from_ref(&vkey)).unwrap())
+        b.iter(|| {
+            Checkpoint::open(std::hint::black_box(&note), std::slice::from_ref(&vkey)).unwrap()
+        })
     });
     g.finish();
 }
@@ -595,7 +592,11 @@ fn serving() {
                 return None;
             }
             let note = r.text().await.ok()?;
-            Some(Checkpoint::parse_text(&citydb_tlog::Note::parse(&note).ok()?.text).ok()?.size)
+            Some(
+                Checkpoint::parse_text(&citydb_tlog::Note::parse(&note).ok()?.text)
+                    .ok()?
+                    .size,
+            )
         });
         match got {
             Some(size) if size >= city.events => break size,
@@ -609,7 +610,12 @@ fn serving() {
     // The tiles served are the tree's: the first hash tile holds the leaf hashes of the first
     // entry bundle.
     rt.block_on(async {
-        let tile = reqwest::get(format!("{base}/tile/0/000")).await.unwrap().bytes().await.unwrap();
+        let tile = reqwest::get(format!("{base}/tile/0/000"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let bundle = reqwest::get(format!("{base}/tile/entries/000"))
             .await
             .unwrap()
@@ -638,8 +644,14 @@ fn serving() {
         })
     };
     for (name, path) in [
-        ("/log/tile/0/<N> (full level-0 tiles, 8,192 B)", tile_path("0", 8192)),
-        ("/log/tile/entries/<N> (full entry bundles, 8,704 B)", tile_path("entries", 8704)),
+        (
+            "/log/tile/0/<N> (full level-0 tiles, 8,192 B)",
+            tile_path("0", 8192),
+        ),
+        (
+            "/log/tile/entries/<N> (full entry bundles, 8,704 B)",
+            tile_path("entries", 8704),
+        ),
         (
             "/log/checkpoint",
             Arc::new(|_: &mut Xorshift| ("/checkpoint".to_owned(), 0usize)) as PathFn,

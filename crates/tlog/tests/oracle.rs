@@ -210,11 +210,17 @@ fn roots_proofs_tiles_and_checkpoints_agree_with_tlog_tiles() {
         // The oracle's tile client reads our tiles, authenticates them against the root it
         // computed itself, and proves from them.
         if s % 97 == 0 || s == MAX {
-            let published = Published { tlog: &tlog, rt: &rt };
+            let published = Published {
+                tlog: &tlog,
+                rt: &rt,
+            };
             let reader = TileHashReader::new(s, oracle_root, &published);
             let i = s / 2;
             let from_tiles = tlog_tiles::prove_record(s, i, &reader).unwrap();
-            assert_eq!(raw(&from_tiles), raw(&tlog_tiles::prove_record(s, i, &stored).unwrap()));
+            assert_eq!(
+                raw(&from_tiles),
+                raw(&tlog_tiles::prove_record(s, i, &stored).unwrap())
+            );
             assert_eq!(tlog_tiles::tree_hash(s, &reader).unwrap().0, root);
         }
 
@@ -226,7 +232,12 @@ fn roots_proofs_tiles_and_checkpoints_agree_with_tlog_tiles() {
         };
         let parsed = tlog_tiles::Checkpoint::from_bytes(ours.text().as_bytes()).unwrap();
         assert_eq!(
-            (parsed.origin(), parsed.size(), parsed.hash().0, parsed.extension()),
+            (
+                parsed.origin(),
+                parsed.size(),
+                parsed.hash().0,
+                parsed.extension()
+            ),
             (ORIGIN, s, root, "")
         );
         let theirs = tlog_tiles::Checkpoint::new(ORIGIN, s, oracle_root, "").unwrap();

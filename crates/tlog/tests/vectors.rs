@@ -89,10 +89,7 @@ fn call(label: &str) -> (&str, Vec<u64>) {
 /// The tree of the vectors' entries, kept by the crate as a node keeps it.
 async fn tree(size: u64) -> Tlog {
     let tlog = Tlog::new(Arc::new(MemoryTiles::new()), "citydb.test/log");
-    assert_eq!(
-        tlog.catch_up(&TestLeaves::first(size)).await.unwrap(),
-        size
-    );
+    assert_eq!(tlog.catch_up(&TestLeaves::first(size)).await.unwrap(), size);
     tlog
 }
 
@@ -148,7 +145,10 @@ async fn the_tree_vectors_of_the_audit_format_page_are_this_crates_answers() {
     }
     // The page prints every kind of vector (a section emptied by mistake must fail).
     for kind in ["entry", "leaf_hash", "root", "inclusion", "consistency"] {
-        assert!(checked.get(kind).copied().unwrap_or(0) > 0, "no {kind} vector");
+        assert!(
+            checked.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} vector"
+        );
     }
     assert!(checked["root"] >= 5, "{checked:?}");
 }
@@ -159,7 +159,11 @@ async fn the_tree_vectors_of_the_audit_format_page_are_this_crates_answers() {
 async fn the_keys_notes_and_receipt_of_the_audit_format_page_are_this_crates_bytes() {
     let section = section();
     let blocks = blocks(&section);
-    assert_eq!(blocks.len(), 5, "vectors, keys, checkpoint, cosigned, receipt");
+    assert_eq!(
+        blocks.len(),
+        5,
+        "vectors, keys, checkpoint, cosigned, receipt"
+    );
     let keys: std::collections::HashMap<String, String> =
         labelled(&blocks[1]).into_iter().collect();
     let signer = |who: &str, name: &str, kind| {
