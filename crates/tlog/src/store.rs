@@ -127,19 +127,40 @@ impl Tlog {
                 return Err(TlogError::Diverged { position: last });
             }
         }
-        while size < target {
-            let want = ((target - size) as usize).min(CATCH_UP_BATCH);
-            let entries = leaves.read(size, want).await?;
-            if entries.is_empty() {
-                break;
-            }
-            size = match self.grow_locked(size, &entries).await {
-                Ok(size) => size,
+        // The next batch is read while the current one is hashed and stored: reading the log
+        // (a store's reader thread) and growing the tree (hashing here, then the tile store's
+        // writer) overlap, so catching up costs the slower of the two, not their sum. At most
+        // two batches are held.
+        let batch_from = |from: u64| ((target.saturating_sub(from)) as usize).min(CATCH_UP_BATCH);
+        let mut entries = match batch_from(size) {
+            0 => Vec::new(),
+            want => leaves.read(size, want).await?,
+        };
+        while !entries.is_empty() {
+            let next_from = size + entries.len() as u64;
+            let read_next = async {
+                match batch_from(next_from) {
+                    0 => Ok(Vec::new()),
+                    want => leaves.read(next_from, want).await,
+                }
+            };
+            let (grown, next) = tokio::join!(self.grow_locked(size, &entries), read_next);
+            match grown {
+                Ok(grown) => {
+                    size = grown;
+                    entries = next?;
+                }
                 // Another node grew the shared tree first: carry on from where it is (its
                 // leaves are the same log's, checked like ours before it grew).
-                Err(TlogError::Conflict { .. }) => self.store.size().await?,
+                Err(TlogError::Conflict { .. }) => {
+                    size = self.store.size().await?;
+                    entries = match batch_from(size) {
+                        0 => Vec::new(),
+                        want => leaves.read(size, want).await?,
+                    };
+                }
                 Err(e) => return Err(e),
-            };
+            }
         }
         Ok(size.max(self.store.size().await?))
     }
