@@ -264,6 +264,7 @@ fn context(principal: &str, case: &str) -> RequestContext {
             role: Role::Service,
             field_groups: FieldGroup::ALL.into_iter().collect(),
             purposes: ["eligibility".to_owned()].into_iter().collect(),
+            citizen: None,
         },
         end_user: Some("officer-3".to_owned()),
         case: Some(case.to_owned()),

@@ -13,6 +13,9 @@ pub fn run(
     purposes: &[String],
 ) -> anyhow::Result<ExitCode> {
     let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if role == Role::Citizen {
+        anyhow::bail!("citizen tokens are signed by citydb, not configured: use --citizen");
+    }
     if role != Role::Service && !field_groups.is_empty() {
         anyhow::bail!("only services are scoped by field group; other roles read every group");
     }

@@ -414,6 +414,7 @@ fn context(case: &str) -> citydb_api::RequestContext {
             role: Role::Service,
             field_groups: FieldGroup::ALL.into_iter().collect(),
             purposes: ["eligibility".to_owned()].into_iter().collect(),
+            citizen: None,
         },
         end_user: Some("officer-7".to_owned()),
         case: Some(case.to_owned()),

@@ -44,15 +44,20 @@ pub enum Role {
     Auditor,
     /// Operates the installation.
     Admin,
+    /// A person reading their own record, its history and who read it, and filing correction
+    /// requests (issue 15). Never configured in TOML: a citizen principal comes from a
+    /// short-lived citizen token bound to the person's record id ([`Principal::citizen`]).
+    Citizen,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Service,
         Role::Steward,
         Role::Supervisor,
         Role::Auditor,
         Role::Admin,
+        Role::Citizen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +67,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Citizen => "citizen",
         }
     }
 }
@@ -158,6 +164,9 @@ pub struct Principal {
     pub role: Role,
     pub field_groups: BTreeSet<FieldGroup>,
     pub purposes: BTreeSet<String>,
+    /// For [`Role::Citizen`] only: the record id of the person the token was issued to (a
+    /// record id, not a PIN: PINs get corrected and records merged). `None` for every other role.
+    pub citizen: Option<Uuid>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +277,10 @@ pub enum AuthConfigError {
         "principal {id:?} has unknown field group {group:?} (expected identity, residence, family, business or land)"
     )]
     UnknownFieldGroup { id: String, group: String },
+    #[error(
+        "principal {id:?} has role \"citizen\": citizens are not configured; they get short-lived citizen tokens (docs/privacy.md)"
+    )]
+    CitizenInConfig { id: String },
     #[error("principal {id:?} has a bad token_hash: {reason}")]
     BadHash { id: String, reason: &'static str },
     #[error("principal id {0:?} appears more than once")]
@@ -339,6 +352,9 @@ impl AuthConfig {
                     id: id.clone(),
                     role,
                 })?;
+            if role == Role::Citizen {
+                return Err(AuthConfigError::CitizenInConfig { id });
+            }
             let token_hash =
                 parse_token_hash(&p.token_hash).map_err(|reason| AuthConfigError::BadHash {
                     id: id.clone(),
@@ -370,6 +386,7 @@ impl AuthConfig {
                     role,
                     field_groups,
                     purposes: p.purposes.into_iter().collect(),
+                    citizen: None,
                 },
                 token_hash,
             });

@@ -37,6 +37,12 @@ fn auth_config_errors_are_typed() {
     };
     let parse = AuthConfig::from_toml_str;
 
+    // Citizens are millions: they get signed citizen tokens, never a configured entry.
+    assert!(matches!(
+        parse(&one("c", "citizen", &h1, "")),
+        Err(E::CitizenInConfig { id }) if id == "c"
+    ));
+
     assert!(matches!(
         parse(&one("a", "mayor", &h1, "")),
         Err(E::UnknownRole { id, role }) if id == "a" && role == "mayor"
@@ -103,6 +109,7 @@ fn request_context_from_headers() {
         role: Role::Service,
         field_groups: [FieldGroup::Identity].into(),
         purposes: ["tax-registration".to_owned()].into(),
+        citizen: None,
     };
     let mut h = HeaderMap::new();
     h.insert("x-end-user", HeaderValue::from_static("fallback"));
