@@ -15,6 +15,7 @@ use axum::http::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::citizen_token::{CITIZEN_TOKEN_PREFIX, CitizenTokens, unix_now};
 use crate::error::ApiError;
 
 /// What a principal is allowed to do, broadly. Fine-grained scopes (field groups, purposes)
@@ -429,13 +430,32 @@ pub struct Authenticator {
     /// help anyone find a token. Replaced whole by [`Authenticator::replace`] (a reload): a
     /// request sees either the old principals or the new ones, never a mix.
     by_hash: RwLock<Arc<HashMap<String, Principal>>>,
+    /// Citizen tokens (`cdbc_…`), when the installation accepts them.
+    citizen_tokens: RwLock<Option<Arc<CitizenTokens>>>,
 }
 
 impl Authenticator {
     pub fn new(config: AuthConfig) -> Self {
         Authenticator {
             by_hash: RwLock::new(Arc::new(Self::index(config))),
+            citizen_tokens: RwLock::new(None),
         }
+    }
+
+    /// Accepts citizen tokens issued under `tokens`' key from now on.
+    pub fn accept_citizen_tokens(&self, tokens: Arc<CitizenTokens>) {
+        *self
+            .citizen_tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tokens);
+    }
+
+    /// The citizen tokens this installation issues and accepts, if any.
+    pub fn citizen_tokens(&self) -> Option<Arc<CitizenTokens>> {
+        self.citizen_tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn index(config: AuthConfig) -> HashMap<String, Principal> {
@@ -470,6 +490,10 @@ impl Authenticator {
 
     /// The principal a raw token belongs to.
     pub fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.starts_with(CITIZEN_TOKEN_PREFIX) {
+            let tokens = self.citizen_tokens().ok_or(AuthError::UnknownToken)?;
+            return Ok(tokens.verify(token, unix_now())?.principal());
+        }
         self.current()
             .get(&hash_token(token))
             .cloned()

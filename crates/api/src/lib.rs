@@ -3,6 +3,8 @@
 //! - [`auth`]: principals, roles and field-group scopes from a TOML file, bearer tokens stored
 //!   only as hashes, and the per-request [`RequestContext`] (end user, case, purpose,
 //!   correlation id, as in Estonia's X-Road) with the access checks resolvers call.
+//! - [`citizen_token`]: short-lived citizen tokens signed by citydb, bound to a person's record
+//!   id, and their revocations (issue 15; docs/privacy.md).
 //! - [`error`]: [`ApiError`] and its closed set of `extensions.code` values.
 //! - [`access_log`]: the hash-chained log of every read of personal data, written before the
 //!   data is returned.
@@ -25,6 +27,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod bounds;
+pub mod citizen_token;
 pub mod error;
 mod graphiql;
 pub mod limits;
@@ -44,6 +47,7 @@ pub use auth::{
     AuthConfig, AuthConfigError, AuthError, Authenticator, FieldGroup, Principal, RequestContext,
     Role, Token, hash_token,
 };
+pub use citizen_token::{CitizenClaims, CitizenTokenKey, CitizenTokens};
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};
