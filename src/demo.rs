@@ -30,6 +30,10 @@ pub const DEMO_ORIGIN: &str = "citydb.demo/log";
 pub const VKEY_FILE: &str = "demo-vkey.txt";
 pub const ACCESS_VKEY_FILE: &str = "demo-access-log-vkey.txt";
 
+/// The demo's citizen-token key, and the citizen the demo's `citizen` token is bound to.
+pub const CITIZEN_TOKEN_KEY_FILE: &str = "demo-citizen-token-key";
+pub const DEMO_CITIZEN_PIN: &str = "030174835130";
+
 /// The demo tokens by role name.
 pub type DemoTokens = BTreeMap<String, String>;
 
@@ -49,6 +53,8 @@ pub fn principals(dir: &Path) -> anyhow::Result<(AuthConfig, DemoTokens)> {
     };
     let mut made = false;
     let mut toml = String::new();
+    // A citizen token kept from an earlier start has expired or will: it is made again.
+    tokens.remove(Role::Citizen.as_str());
     for role in Role::ALL {
         if role == Role::Citizen {
             // Citizens are not configured principals: their token is a signed citizen token.
@@ -74,7 +80,7 @@ pub fn principals(dir: &Path) -> anyhow::Result<(AuthConfig, DemoTokens)> {
             }
         };
         let extra = if role == Role::Service {
-            "field_groups = [\"identity\", \"residence\", \"family\", \"business\", \"land\"]\npurposes = [\"demo\"]\n"
+            "field_groups = [\"identity\", \"residence\", \"family\", \"business\", \"land\"]\npurposes = [\"demo\"]\nissue_citizen_tokens = true\n"
         } else {
             ""
         };
@@ -159,6 +165,45 @@ pub fn signing_key(dir: &Path) -> anyhow::Result<citydb_tlog::SignerKey> {
     Ok(key)
 }
 
+/// The demo's citizen-token key (`DIR/demo-citizen-token-key`, made on the first start and
+/// kept, so citizen tokens survive a restart until they expire).
+pub fn citizen_token_key(dir: &Path) -> anyhow::Result<citydb_api::CitizenTokenKey> {
+    let path = dir.join(CITIZEN_TOKEN_KEY_FILE);
+    match citydb_api::CitizenTokenKey::load(&path) {
+        Ok(key) => Ok(key),
+        Err(_) if !path.exists() => {
+            let key = citydb_api::CitizenTokenKey::generate()?;
+            write_secret(&path, key.to_file_text().as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("{e} (remove it to make a new one)")),
+    }
+}
+
+/// A day-long citizen token for the demo citizen (PIN [`DEMO_CITIZEN_PIN`]), added to
+/// `DIR/demo-tokens.json` as `citizen`: made again on every start, since it expires.
+pub async fn citizen_token(
+    node: &Node,
+    tokens: &citydb_api::CitizenTokens,
+    dir: &Path,
+    kept: &mut DemoTokens,
+) -> anyhow::Result<()> {
+    let pin = DEMO_CITIZEN_PIN
+        .parse()
+        .map_err(|e| anyhow::anyhow!("demo PIN: {e}"))?;
+    let Some(citizen) = node.projections.citizen_by_pin(&pin).await? else {
+        anyhow::bail!("the demo data holds no citizen with PIN {DEMO_CITIZEN_PIN}");
+    };
+    let (token, _) = tokens.issue(
+        citizen.state.id.uuid(),
+        "citydb-demo",
+        citydb_api::citizen_token::MAX_LIFETIME,
+        citydb_api::citizen_token::unix_now(),
+    )?;
+    kept.insert(Role::Citizen.as_str().to_owned(), token);
+    write_tokens(dir, kept)
+}
+
 /// Imports the demo fixture into an empty log (or finishes an import that was interrupted),
 /// then waits for the projections. A log that is not the demo's is left alone.
 ///
@@ -208,11 +253,17 @@ pub fn print_tour(addr: &str, dir: &Path, tokens: &DemoTokens) {
     for (role, token) in tokens {
         say!("  {role:<10} {token}");
     }
+    if tokens.contains_key(Role::Citizen.as_str()) {
+        say!(
+            "  (the citizen token is bound to the record of PIN {DEMO_CITIZEN_PIN}, for a day; \
+             remade on every start)"
+        );
+    }
     let service = tokens.get("service").map(String::as_str).unwrap_or("");
     say!(
-        "\nTry, as the service (with the officer and the case, as X-Road requires):\n  \
+        "\nTry, as the service (with the officer, the case and the purpose, as X-Road requires):\n  \
          curl -s http://{addr}/graphql -H 'Authorization: Bearer {service}' \\\n    \
-         -H 'X-Road-UserId: officer-1' -H 'X-Road-Issue: HS-2026-0001' -H 'Content-Type: application/json' \\\n    \
+         -H 'X-Road-UserId: officer-1' -H 'X-Road-Issue: HS-2026-0001' -H 'X-Purpose: demo' -H 'Content-Type: application/json' \\\n    \
          -d '{{\"query\":\"{{ citizens(search: \\\"nguyen\\\", first: 3) {{ edges {{ node {{ id pin name {{ full }} }} }} }} }}\"}}'\n\
          More in graphql/examples/. Stop with Ctrl-C."
     );

@@ -152,6 +152,11 @@ enum Command {
         admission: AdmissionArgs,
         #[command(flatten)]
         publish: PublishArgs,
+        /// Issue and accept citizen tokens under this key (`citydb keygen --citizen-token`);
+        /// revocations are kept in FILE.revocations.json. Every node shares the key. With
+        /// --demo, a key made in the data directory is used.
+        #[arg(long, value_name = "FILE")]
+        citizen_token_key: Option<PathBuf>,
     },
     /// Verify the hash chain (exit 0 intact, 2 broken, 1 could not run).
     ///
@@ -258,12 +263,28 @@ enum Command {
     },
     /// Create a bearer token; print it once, and the config entry holding only its hash.
     Token {
-        /// The principal's id (it appears in the access log: keep it meaningful).
+        /// The principal's id (it appears in the access log: keep it meaningful); for a citizen
+        /// token, the issuer recorded in it.
         #[arg(long)]
         id: String,
-        /// The principal's role.
-        #[arg(long, value_parser = ["service", "steward", "supervisor", "auditor", "admin"])]
+        /// The principal's role. `citizen` prints a signed citizen token instead (no
+        /// configuration entry): give --citizen and --citizen-token-key.
+        #[arg(long, value_parser = ["service", "steward", "supervisor", "auditor", "admin", "citizen"])]
         role: String,
+        /// For a citizen token: the person's PIN (looked up in DIR/projections.db) or record
+        /// id (`citizen-<uuid>`).
+        #[arg(long, value_name = "PIN_OR_RECORD_ID", required_if_eq("role", "citizen"))]
+        citizen: Option<String>,
+        /// For a citizen token: the installation's citizen-token key (`serve
+        /// --citizen-token-key`; DIR/demo-citizen-token-key for the demo).
+        #[arg(long, value_name = "FILE", required_if_eq("role", "citizen"))]
+        citizen_token_key: Option<PathBuf>,
+        /// For a citizen token: its lifetime in seconds (at most a day).
+        #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+        ttl: i64,
+        /// For a citizen token given a PIN: the data directory whose projections resolve it.
+        #[arg(long, default_value = "./citydb-data", value_name = "DIR")]
+        data: PathBuf,
         /// For a service: a field group it may read (repeat the option for several):
         /// identity, residence, family, business, land.
         #[arg(long = "field-group", value_name = "GROUP")]
@@ -301,8 +322,11 @@ enum Command {
     /// key. Writes FILE (mode 0600; exit 2 if it exists) and prints the verifier key.
     Keygen {
         /// The key name: the log's origin (e.g. `city.example/citydb`), or the witness's name.
-        #[arg(long, value_name = "NAME")]
-        origin: String,
+        #[arg(long, value_name = "NAME", required_unless_present = "citizen_token")]
+        origin: Option<String>,
+        /// A citizen-token key (`serve --citizen-token-key`) instead of a signing key.
+        #[arg(long, conflicts_with_all = ["origin", "cosigner"])]
+        citizen_token: bool,
         /// A witness's cosigning key (signed-note type 0x04) instead of a log's (0x01).
         #[arg(long)]
         cosigner: bool,
@@ -515,6 +539,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo,
             admission,
             publish,
+            citizen_token_key,
         } => {
             commands::serve::run(
                 data.data,
@@ -529,6 +554,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     witnesses: publish.witnesses,
                     interval: std::time::Duration::from_secs(publish.checkpoint_interval.max(1)),
                 },
+                citizen_token_key,
             )
             .await
         }
@@ -603,12 +629,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             role,
             field_groups,
             purposes,
-        } => commands::token::run(&id, &role, &field_groups, &purposes),
+            citizen,
+            citizen_token_key,
+            ttl,
+            data,
+        } => match (citizen, citizen_token_key) {
+            (Some(citizen), Some(key)) if role == "citizen" => {
+                commands::token::citizen(&id, &citizen, &key, ttl, &data)
+            }
+            _ => commands::token::run(&id, &role, &field_groups, &purposes),
+        },
         Command::Keygen {
             origin,
+            citizen_token,
             cosigner,
             out,
-        } => commands::keygen::run(&origin, cosigner, &out),
+        } => match origin {
+            Some(origin) if !citizen_token => commands::keygen::run(&origin, cosigner, &out),
+            _ => commands::keygen::citizen_token(&out),
+        },
         Command::Witness {
             key,
             logs,

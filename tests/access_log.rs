@@ -265,6 +265,7 @@ fn context(principal: &str, case: &str) -> RequestContext {
             field_groups: FieldGroup::ALL.into_iter().collect(),
             purposes: ["eligibility".to_owned()].into_iter().collect(),
             citizen: None,
+            issues_citizen_tokens: false,
         },
         end_user: Some("officer-3".to_owned()),
         case: Some(case.to_owned()),

@@ -55,6 +55,28 @@ pub fn run(origin: &str, cosigner: bool, out: &Path) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `citydb keygen --citizen-token --out FILE`: a new citizen-token key (32 random bytes), in a
+/// new file readable by its owner only. Nothing is printed but the path: the key is the secret.
+pub fn citizen_token(out: &Path) -> anyhow::Result<ExitCode> {
+    let key = citydb_api::CitizenTokenKey::generate()?;
+    let mut file = match create_secret(out) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} already exists; a key file is never overwritten (every citizen token issued under it would stop working)",
+                out.display()
+            );
+            return Ok(ExitCode::from(EXISTS));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", out.display())),
+    };
+    file.write_all(key.to_file_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    say!("citizen-token key written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Creates `path`, failing if it exists (no race between a check and the creation), with
 /// mode 0600 from the start on Unix: the secret is never readable by others, not even briefly.
 fn create_secret(path: &Path) -> std::io::Result<std::fs::File> {

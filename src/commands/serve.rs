@@ -46,7 +46,23 @@ pub async fn run(
     demo: bool,
     admission: citydb_api::PrincipalLimits,
     publish: Publish,
+    citizen_token_key: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
+    // Citizen tokens: the key given, or the demo's; revocations kept beside the key.
+    let citizen_tokens = match (&citizen_token_key, demo) {
+        (Some(path), _) => Some((citydb_api::CitizenTokenKey::load(path)?, path.clone())),
+        (None, true) => Some((
+            demo::citizen_token_key(&data)?,
+            data.join(demo::CITIZEN_TOKEN_KEY_FILE),
+        )),
+        (None, false) => None,
+    }
+    .map(|(key, path)| {
+        let mut revocations = path.into_os_string();
+        revocations.push(".revocations.json");
+        citydb_api::CitizenTokens::new(key, Some(revocations.into())).map(std::sync::Arc::new)
+    })
+    .transpose()?;
     let signer = match (&publish.signing_key, demo) {
         (Some(path), _) => Some(
             std::fs::read_to_string(path)
@@ -82,6 +98,7 @@ pub async fn run(
     options.publish.signer = signer.map(std::sync::Arc::new);
     options.publish.witnesses = publish.witnesses;
     options.publish.interval = publish.interval;
+    options.citizen_tokens = citizen_tokens.clone();
     // Listen before any long start-up work (opening the data directory checks the
     // projections file; --demo loads data): a client then gets 503 and the reason from
     // /readyz instead of "connection refused".
@@ -122,10 +139,13 @@ pub async fn run(
         None => None,
     };
     tracing::info!(%addr, data = %data.display(), "serving");
-    if let Some(tokens) = &tokens {
+    if let Some(mut tokens) = tokens {
         demo::seed(&node).await?;
+        if let Some(citizen_tokens) = &citizen_tokens {
+            demo::citizen_token(&node, citizen_tokens, &data, &mut tokens).await?;
+        }
         drop(seeding);
-        demo::print_tour(&addr.to_string(), &data, tokens);
+        demo::print_tour(&addr.to_string(), &data, &tokens);
     }
     server
         .await

@@ -52,6 +52,43 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `citydb token --role citizen`: a signed citizen token for the person with this PIN (looked
+/// up in `data`'s projections, read-only) or record id, printed once.
+pub fn citizen(
+    issuer: &str,
+    citizen: &str,
+    key: &std::path::Path,
+    ttl: i64,
+    data: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let key = citydb_api::CitizenTokenKey::load(key)?;
+    let record = match citizen.parse::<citydb_domain::RecordId>() {
+        Ok(citydb_domain::RecordId::Citizen(id)) => id,
+        Ok(other) => anyhow::bail!("{other} is not a citizen's record"),
+        Err(_) => {
+            let pin = citizen.parse().map_err(|_| {
+                anyhow::anyhow!("{citizen:?} is neither a PIN (12 digits) nor a citizen-<uuid> record id")
+            })?;
+            let projections = data.join("projections.db");
+            citydb_projections::Projections::citizen_id_by_pin_at(&projections, &pin)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no citizen with PIN {citizen} in {}", projections.display())
+                })?
+        }
+    };
+    let tokens = citydb_api::CitizenTokens::new(key, None)?;
+    let (token, claims) =
+        tokens.issue(record.uuid(), issuer, ttl, citydb_api::citizen_token::unix_now())?;
+    say!(
+        "# A citizen token for citizen-{} (token id {}), valid until unix time {}:",
+        claims.citizen,
+        claims.token_id,
+        claims.expires_at
+    );
+    out::text(&format!("{token}\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A TOML basic string (JSON string escaping is valid TOML for these characters).
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))

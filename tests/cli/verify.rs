@@ -415,6 +415,7 @@ fn context(case: &str) -> citydb_api::RequestContext {
             field_groups: FieldGroup::ALL.into_iter().collect(),
             purposes: ["eligibility".to_owned()].into_iter().collect(),
             citizen: None,
+            issues_citizen_tokens: false,
         },
         end_user: Some("officer-7".to_owned()),
         case: Some(case.to_owned()),

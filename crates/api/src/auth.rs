@@ -168,6 +168,9 @@ pub struct Principal {
     /// For [`Role::Citizen`] only: the record id of the person the token was issued to (a
     /// record id, not a PIN: PINs get corrected and records merged). `None` for every other role.
     pub citizen: Option<Uuid>,
+    /// A trusted portal that authenticates people (national e-ID) and may exchange their
+    /// identity for citizen tokens (`issue_citizen_tokens = true` in the configuration).
+    pub issues_citizen_tokens: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +312,8 @@ struct RawPrincipal {
     field_groups: Vec<String>,
     #[serde(default)]
     purposes: Vec<String>,
+    #[serde(default)]
+    issue_citizen_tokens: bool,
 }
 
 /// One configured principal with the hash of its token.
@@ -388,6 +393,7 @@ impl AuthConfig {
                     field_groups,
                     purposes: p.purposes.into_iter().collect(),
                     citizen: None,
+                    issues_citizen_tokens: p.issue_citizen_tokens,
                 },
                 token_hash,
             });
@@ -570,8 +576,9 @@ impl RequestContext {
     /// - a service must name both an end user and a case;
     /// - a service may read only its configured field groups (the refused group is named in
     ///   the message and in `extensions.field`);
-    /// - a purpose, when given, must be one of the principal's purposes (always checked for
-    ///   services; for other roles only when they have purposes configured).
+    /// - a principal configured with purposes must name one (`X-Purpose`), and a purpose, when
+    ///   given, must be one of the principal's purposes (always checked for services; for
+    ///   other roles only when they have purposes configured).
     pub fn require_personal_data_access(&self, groups: &[FieldGroup]) -> Result<(), ApiError> {
         let p = &self.principal;
         if p.role == Role::Service && (self.end_user.is_none() || self.case.is_none()) {
@@ -588,6 +595,18 @@ impl RequestContext {
                     p.id
                 ),
                 group.as_str(),
+            ));
+        }
+        // Purpose binding (Decree 356/2025, docs/privacy.md): a principal configured with
+        // purposes names one of them on every personal read, and it is logged with the read.
+        if self.purpose.is_none() && !p.purposes.is_empty() {
+            return Err(ApiError::forbidden_field(
+                format!(
+                    "principal {:?} must name the purpose of this read in X-Purpose (one of: {})",
+                    p.id,
+                    p.purposes.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "purpose",
             ));
         }
         if let Some(purpose) = &self.purpose

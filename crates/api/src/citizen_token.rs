@@ -107,6 +107,7 @@ impl CitizenClaims {
             field_groups: FieldGroup::ALL.into_iter().collect(),
             purposes: Default::default(),
             citizen: Some(self.citizen),
+            issues_citizen_tokens: false,
         }
     }
 }

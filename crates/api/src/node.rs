@@ -18,6 +18,7 @@ use citydb_registry::Registry;
 
 use crate::access_log::AccessLog;
 use crate::auth::{AuthConfig, Authenticator};
+use crate::citizen_token::CitizenTokens;
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
 use crate::published::{PublishOptions, Published};
@@ -53,6 +54,8 @@ pub struct NodeOptions {
     pub probe_interval: std::time::Duration,
     /// The logs' Merkle trees, checkpoints and witnesses ([`crate::published`]).
     pub publish: PublishOptions,
+    /// Citizen tokens this node issues and accepts (`--citizen-token-key`); none by default.
+    pub citizen_tokens: Option<Arc<CitizenTokens>>,
 }
 
 impl NodeOptions {
@@ -65,6 +68,7 @@ impl NodeOptions {
             expose_metrics: true,
             probe_interval: std::time::Duration::from_secs(5),
             publish: PublishOptions::default(),
+            citizen_tokens: None,
         }
     }
 }
@@ -149,8 +153,13 @@ impl Node {
             registers,
             access_log.clone(),
             published.clone(),
+            options.citizen_tokens.clone(),
             &options.query_limits,
         );
+        let authenticator = Arc::new(Authenticator::new(options.auth));
+        if let Some(tokens) = options.citizen_tokens {
+            authenticator.accept_citizen_tokens(tokens);
+        }
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
         let ready = NodeReadiness::start(
             probe,
@@ -167,7 +176,7 @@ impl Node {
             schema,
             metrics,
             published,
-            authenticator: Arc::new(Authenticator::new(options.auth)),
+            authenticator,
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
             ready,

@@ -399,6 +399,20 @@ impl Projections {
             .await
     }
 
+    /// The record id of the citizen holding `pin`, read from the projections file at `path`
+    /// opened read-only: for `citydb token --role citizen`, which may run beside a server.
+    pub fn citizen_id_by_pin_at(
+        path: &Path,
+        pin: &PersonalIdNumber,
+    ) -> Result<Option<CitizenId>, ProjectionError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| ProjectionError::Storage(format!("{}: {e}", path.display())))?;
+        Ok(
+            query::by_key::<Citizen>(&conn, query::CITIZEN_BY_PIN, query::pin_key(pin))?
+                .map(|v| v.state.id),
+        )
+    }
+
     /// Citizens matching `filter`, `first` at a time (at most [`MAX_PAGE_SIZE`]) after `after`.
     /// With a name, in tiers (see the `search` module): names starting with the query's exact
     /// words, by exact name; names whose folded form starts with the folded query (the last

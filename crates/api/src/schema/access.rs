@@ -65,6 +65,10 @@ pub fn personal(
     field: &str,
 ) -> Result<(), ApiError> {
     may_read_personal(ctx, group, field)?;
+    if let Some(scope) = super::citizen::scope(ctx)? {
+        // A citizen: their own record, and a relative's name (docs/privacy.md).
+        super::citizen::may_read(scope, citizen, field)?;
+    }
     // Fail closed: a read that nothing would log does not happen.
     let recorder = ctx.data::<Arc<AccessRecorder>>().map_err(|_| {
         ApiError::internal("personal data read outside an operation with an access recorder")

@@ -7,6 +7,7 @@
 
 pub mod access;
 mod audit;
+pub mod citizen;
 mod changes;
 mod loaders;
 pub mod mutation;
@@ -40,22 +41,33 @@ pub struct NodeHandles {
     pub projections: Projections,
 }
 
-pub type CitySchema = Schema<Query, Mutation, Subscription>;
+/// Every mutation: the domain commands and the citizen-token exchange.
+#[derive(async_graphql::MergedObject)]
+pub struct MutationRoot(Mutation, citizen::CitizenTokenMutation);
+
+pub type CitySchema = Schema<Query, MutationRoot, Subscription>;
+
+fn mutation_root() -> MutationRoot {
+    MutationRoot(Mutation, citizen::CitizenTokenMutation)
+}
 
 /// Builds the schema with its limits, loaders, access-log flush and error codes.
 pub fn build_schema(
     handles: NodeHandles,
     access_log: AccessLog,
     published: crate::published::Published,
+    citizen_tokens: Option<Arc<crate::citizen_token::CitizenTokens>>,
     limits: &QueryLimits,
 ) -> CitySchema {
     let loaders = loaders::Loaders::new(&handles.projections);
-    apply_limits(Schema::build(Query, Mutation, Subscription), limits)
+    apply_limits(Schema::build(Query, mutation_root(), Subscription), limits)
         .extension(access::AccessLogFlush)
+        .extension(citizen::CitizenGuard)
         .extension(crate::throttle::OperationRate)
         .data(handles)
         .data(access_log)
         .data(published)
+        .data(citizen_tokens)
         .data(loaders)
         .data(verification::VerificationGates::default())
         .finish()
@@ -63,7 +75,7 @@ pub fn build_schema(
 
 /// The schema's SDL, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    Schema::build(Query, mutation_root(), Subscription).finish().sdl()
 }
 
 /// Maps a registry error to the API's closed set of codes, keeping the domain's own code as

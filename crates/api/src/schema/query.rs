@@ -12,6 +12,7 @@ use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
 
 use super::access::{may_read_personal, personal, require, scoped};
+use super::citizen;
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::mutation::unknown_code;
@@ -48,7 +49,10 @@ pub struct Me {
 }
 
 /// Roles that may look into the past and at raw events.
-const HISTORY_ROLES: [Role; 3] = [Role::Steward, Role::Supervisor, Role::Auditor];
+/// A citizen reads only their own record's history (checked by `citizen::own_record`).
+const HISTORY_ROLES: [Role; 4] = [Role::Steward, Role::Supervisor, Role::Auditor, Role::Citizen];
+/// A citizen reads only their own access log (checked by `citizen::own_record`).
+const ACCESS_LOG_ROLES: [Role; 3] = [Role::Auditor, Role::Admin, Role::Citizen];
 const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];
 
 pub(super) fn published<'a>(ctx: &'a Context<'_>) -> Result<&'a Published, ApiError> {
@@ -196,7 +200,8 @@ fn exactly_one<'a>(
     }
 }
 
-/// Resolves `asOf` to a log position (auditors, stewards and supervisors only).
+/// Resolves `asOf` to a log position (auditors, stewards and supervisors; a citizen on their
+/// own record, whose history they may read anyway).
 async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, ApiError> {
     require(ctx, &HISTORY_ROLES)?;
     let log = &handles(ctx)?.log;
@@ -322,9 +327,11 @@ impl Query {
             let RecordId::Citizen(cid) = id else {
                 return Err(wrong_kind());
             };
+            citizen::own_record(ctx, &id, "id")?;
             p.citizen(cid).await.map_err(query_error)?
         } else {
             let pin = pin_arg(value, "pin")?;
+            citizen::own_pin(ctx, &pin.to_string())?;
             // Looking a person up by their number is itself a read of their identity data:
             // refused where a field of the group would be, and logged for the citizen found
             // (even if only `id` is selected: it ties the number to the record).
@@ -558,7 +565,8 @@ impl Query {
     }
 
     /// Every event of one record, oldest first, with actor, reason, legal basis and hashes.
-    /// Auditors, stewards and supervisors. Reading a citizen's history is logged.
+    /// Auditors, stewards and supervisors; a citizen for their own record. Reading a
+    /// citizen's history is logged.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn history(
         &self,
@@ -570,6 +578,7 @@ impl Query {
         require(ctx, &HISTORY_ROLES)?;
         let first = page_size(ctx, first)?;
         let id: RecordId = parse(&record, "record")?;
+        citizen::own_record(ctx, &id, "record")?;
         if let RecordId::Citizen(c) = id {
             for group in [
                 FieldGroup::Identity,
@@ -732,7 +741,7 @@ impl Query {
     }
 
     /// Who read a citizen's personal data, when, on whose behalf and why (newest first).
-    /// Auditors and admins.
+    /// Auditors and admins; a citizen for their own record.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn access_log(
         &self,
@@ -741,9 +750,11 @@ impl Query {
         first: Option<i32>,
         before_version: Option<i64>,
     ) -> Result<Vec<AccessRecord>, ApiError> {
-        require(ctx, &AUDIT_ROLES)?;
+        require(ctx, &ACCESS_LOG_ROLES)?;
         let first = page_size(ctx, first)?;
-        let RecordId::Citizen(c) = record_id(&citizen, RecordKind::Citizen, "citizen")? else {
+        let asked = record_id(&citizen, RecordKind::Citizen, "citizen")?;
+        citizen::own_record(ctx, &asked, "citizen")?;
+        let RecordId::Citizen(c) = asked else {
             return Err(wrong_kind());
         };
         let log = ctx

@@ -110,6 +110,7 @@ fn request_context_from_headers() {
         field_groups: [FieldGroup::Identity].into(),
         purposes: ["tax-registration".to_owned()].into(),
         citizen: None,
+        issues_citizen_tokens: false,
     };
     let mut h = HeaderMap::new();
     h.insert("x-end-user", HeaderValue::from_static("fallback"));
