@@ -273,7 +273,11 @@ enum Command {
         role: String,
         /// For a citizen token: the person's PIN (looked up in DIR/projections.db) or record
         /// id (`citizen-<uuid>`).
-        #[arg(long, value_name = "PIN_OR_RECORD_ID", required_if_eq("role", "citizen"))]
+        #[arg(
+            long,
+            value_name = "PIN_OR_RECORD_ID",
+            required_if_eq("role", "citizen")
+        )]
         citizen: Option<String>,
         /// For a citizen token: the installation's citizen-token key (`serve
         /// --citizen-token-key`; DIR/demo-citizen-token-key for the demo).

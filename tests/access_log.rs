@@ -97,6 +97,7 @@ async fn ws_query(s: &Server, protocol: &str, query: &str) -> Value {
         "Authorization": format!("Bearer {token}"),
         "X-Road-UserId": "officer-7",
         "X-Road-Issue": "HS-2026-0042",
+        "X-Purpose": "social-insurance",
     } });
     ws.send(Message::Text(init.to_string().into()))
         .await
@@ -159,6 +160,7 @@ async fn every_transport_logs_every_personal_read() {
         .bearer_auth(&s.tokens["social-insurance"])
         .header("X-Road-UserId", "officer-7")
         .header("X-Road-Issue", "HS-2026-0042")
+        .header("X-Purpose", "social-insurance")
         .json(&batch)
         .send()
         .await
@@ -188,6 +190,7 @@ async fn every_transport_logs_every_personal_read() {
         .bearer_auth(&s.tokens["social-insurance"])
         .header("X-Road-UserId", "officer-7")
         .header("X-Road-Issue", "HS-2026-0042")
+        .header("X-Purpose", "social-insurance")
         .send()
         .await
         .unwrap();

@@ -174,6 +174,7 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
             &[
                 ("X-Road-UserId", "officer-7"),
                 ("X-Road-Issue", "HS-2026-0042"),
+                ("X-Purpose", "demo"),
             ]
         } else {
             &[]

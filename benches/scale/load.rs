@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::ops::{Expect, Op, check};
 use crate::server::{metrics, start_floor};
-use crate::{Params, XROAD_ISSUE, XROAD_USER};
+use crate::{Params, XROAD_ISSUE, XROAD_PURPOSE, XROAD_USER};
 
 // --- the load generator -------------------------------------------------------------------------
 
@@ -66,7 +66,9 @@ pub async fn one(client: &reqwest::Client, op: &Op, i: usize, load: &mut Load) {
     if op.xroad {
         req = req
             .header("X-Road-UserId", XROAD_USER)
-            .header("X-Road-Issue", XROAD_ISSUE);
+            .header("X-Road-Issue", XROAD_ISSUE)
+            .header("X-Purpose", XROAD_PURPOSE)
+            .header("X-Purpose", XROAD_PURPOSE);
     }
     let started = Instant::now();
     let result = match req.send().await {
@@ -169,6 +171,7 @@ pub async fn measure(
         .header("content-type", "application/json")
         .header("X-Road-UserId", XROAD_USER)
         .header("X-Road-Issue", XROAD_ISSUE)
+        .header("X-Purpose", XROAD_PURPOSE)
         .body(*b)
         .send()
         .await

@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 const BIN: &str = env!("CARGO_BIN_EXE_citydb");
 const XROAD_USER: &str = "officer-7";
 const XROAD_ISSUE: &str = "HS-2026-0042";
+/// The purpose the bench's service states on every read (purpose binding, docs/privacy.md).
+const XROAD_PURPOSE: &str = "one-stop-shop";
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

@@ -528,6 +528,7 @@ pub async fn next_pages(client: &reqwest::Client, first_pages: &Op) -> Arc<Op> {
             .bearer_auth(&first_pages.token)
             .header("X-Road-UserId", crate::XROAD_USER)
             .header("X-Road-Issue", crate::XROAD_ISSUE)
+            .header("X-Purpose", crate::XROAD_PURPOSE)
             .body(*body_bytes)
             .send()
             .await

@@ -169,6 +169,9 @@ pub fn principals(work: &Path) -> (PathBuf, HashMap<&'static str, String>) {
         for g in groups {
             args.extend(["--field-group", g]);
         }
+        if role == "service" {
+            args.extend(["--purpose", crate::XROAD_PURPOSE]);
+        }
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "citydb token failed");
         let text = String::from_utf8(out.stdout).unwrap();

@@ -67,18 +67,23 @@ pub fn citizen(
         Ok(other) => anyhow::bail!("{other} is not a citizen's record"),
         Err(_) => {
             let pin = citizen.parse().map_err(|_| {
-                anyhow::anyhow!("{citizen:?} is neither a PIN (12 digits) nor a citizen-<uuid> record id")
+                anyhow::anyhow!(
+                    "{citizen:?} is neither a PIN (12 digits) nor a citizen-<uuid> record id"
+                )
             })?;
             let projections = data.join("projections.db");
-            citydb_projections::Projections::citizen_id_by_pin_at(&projections, &pin)?
-                .ok_or_else(|| {
-                    anyhow::anyhow!("no citizen with PIN {citizen} in {}", projections.display())
-                })?
+            citydb_projections::Projections::citizen_id_by_pin_at(&projections, &pin)?.ok_or_else(
+                || anyhow::anyhow!("no citizen with PIN {citizen} in {}", projections.display()),
+            )?
         }
     };
     let tokens = citydb_api::CitizenTokens::new(key, None)?;
-    let (token, claims) =
-        tokens.issue(record.uuid(), issuer, ttl, citydb_api::citizen_token::unix_now())?;
+    let (token, claims) = tokens.issue(
+        record.uuid(),
+        issuer,
+        ttl,
+        citydb_api::citizen_token::unix_now(),
+    )?;
     say!(
         "# A citizen token for citizen-{} (token id {}), valid until unix time {}:",
         claims.citizen,

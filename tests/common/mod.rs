@@ -23,6 +23,8 @@ pub const PRINCIPALS: &[(&str, &str, &[&str], &[&str])] = &[
         &["social-insurance"],
     ),
     ("tax-office", "service", &["business"], &["tax"]),
+    // The citizens' portal: authenticates people (e-ID) and exchanges for citizen tokens.
+    ("portal", "service", &["identity"], &["citizen-login"]),
     ("steward-1", "steward", &[], &[]),
     ("steward-2", "steward", &[], &[]),
     ("supervisor-1", "supervisor", &[], &[]),
@@ -66,13 +68,22 @@ pub async fn start_with_store(
     for (id, role, groups, purposes) in PRINCIPALS {
         let token = Token::generate().unwrap();
         toml.push_str(&format!(
-            "[[principal]]\nid = {id:?}\nrole = {role:?}\ntoken_hash = {:?}\nfield_groups = {groups:?}\npurposes = {purposes:?}\n\n",
-            token.hash()
+            "[[principal]]\nid = {id:?}\nrole = {role:?}\ntoken_hash = {:?}\nfield_groups = {groups:?}\npurposes = {purposes:?}\nissue_citizen_tokens = {}\n\n",
+            token.hash(),
+            *id == "portal"
         ));
         tokens.insert(*id, token.as_str().to_owned());
     }
     let auth = AuthConfig::from_toml_str(&toml).unwrap();
     let mut options = NodeOptions::new(dir.path(), auth);
+    // Citizen tokens under a fresh key, their revocations in the data directory.
+    options.citizen_tokens = Some(std::sync::Arc::new(
+        citydb_api::CitizenTokens::new(
+            citydb_api::CitizenTokenKey::generate().unwrap(),
+            Some(dir.path().join("citizen-token-revocations.json")),
+        )
+        .unwrap(),
+    ));
     configure(&mut options);
     let opened = citydb_store::open(&store, &options.data_dir, &config)
         .await
@@ -147,11 +158,17 @@ impl Server {
 
     /// POSTs as `who`, adding the X-Road headers for services.
     pub async fn gql(&self, who: &str, query: &str, variables: Value) -> Value {
-        let is_service = PRINCIPALS
+        // A service names the officer and the case, and its purpose (purpose binding).
+        let purpose = PRINCIPALS
             .iter()
-            .any(|(id, role, _, _)| *id == who && *role == "service");
-        let headers = if is_service { XROAD } else { &[] };
-        self.gql_with(who, query, variables, headers).await.1
+            .find(|(id, role, _, _)| *id == who && *role == "service")
+            .and_then(|(_, _, _, purposes)| purposes.first());
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(purpose) = purpose {
+            headers.extend_from_slice(XROAD);
+            headers.push(("X-Purpose", purpose));
+        }
+        self.gql_with(who, query, variables, &headers).await.1
     }
 
     /// Like `gql`, but panics on any error.

@@ -244,12 +244,22 @@ impl CitizenTokens {
         if issuer.is_empty() || issuer.len() > MAX_ISSUER {
             return Err(CitizenTokenError::Issuer);
         }
+        // Seconds are the claims' grain: a token issued in the very second its citizen's tokens
+        // were revoked (log out, then log in again) is dated a second later so that it is not
+        // caught by that cut-off (well within CLOCK_SKEW).
+        let issued_at = self
+            .revocations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .citizens
+            .get(&citizen)
+            .map_or(now, |cut| now.max(cut + 1));
         let claims = CitizenClaims {
             token_id: Uuid::now_v7(),
             citizen,
             issuer: issuer.to_owned(),
-            issued_at: now,
-            expires_at: now + lifetime,
+            issued_at,
+            expires_at: issued_at + lifetime,
         };
         let body = claims.encode();
         let mac = blake3::keyed_hash(&self.key.mac_key(), &body);
@@ -302,7 +312,12 @@ impl CitizenTokens {
     }
 
     /// Revokes one token (its expiry is kept so the entry can be pruned once it is past).
-    pub fn revoke(&self, token_id: Uuid, expires_at: i64, now: i64) -> Result<(), CitizenTokenError> {
+    pub fn revoke(
+        &self,
+        token_id: Uuid,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), CitizenTokenError> {
         self.change(now, |r| {
             r.tokens.insert(token_id, expires_at);
         })
@@ -408,7 +423,10 @@ mod tests {
         assert!(t.issue(Uuid::now_v7(), "p", 0, 0).is_err());
         assert!(t.issue(Uuid::now_v7(), "p", MAX_LIFETIME + 1, 0).is_err());
         assert!(t.issue(Uuid::now_v7(), "", 60, 0).is_err());
-        assert!(t.issue(Uuid::now_v7(), &"p".repeat(MAX_ISSUER + 1), 60, 0).is_err());
+        assert!(
+            t.issue(Uuid::now_v7(), &"p".repeat(MAX_ISSUER + 1), 60, 0)
+                .is_err()
+        );
     }
 
     #[test]
@@ -430,13 +448,19 @@ mod tests {
         again.revoke_citizen(a, 1_020).unwrap();
         assert!(again.verify(&two, 1_021).is_err());
         assert!(again.verify(&other, 1_021).is_ok());
-        // A token issued after the cut-off works.
-        let (three, _) = again.issue(a, "portal", 600, 1_030).unwrap();
-        assert!(again.verify(&three, 1_031).is_ok());
+        // A token issued after the cut-off works, even within the same second.
+        let (three, _) = again.issue(a, "portal", 600, 1_020).unwrap();
+        assert!(again.verify(&three, 1_021).is_ok());
+        assert!(again.verify(&two, 1_021).is_err());
         // Pruned once nothing they revoke could still be valid.
-        again.revoke(Uuid::now_v7(), 10, 1_020 + MAX_LIFETIME).unwrap();
+        again
+            .revoke(Uuid::now_v7(), 10, 1_020 + MAX_LIFETIME)
+            .unwrap();
         let kept: Revocations = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-        assert!(kept.tokens.is_empty() && kept.citizens.is_empty(), "{kept:?}");
+        assert!(
+            kept.tokens.is_empty() && kept.citizens.is_empty(),
+            "{kept:?}"
+        );
     }
 
     #[test]

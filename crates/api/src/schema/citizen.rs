@@ -16,9 +16,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
 };
-use async_graphql::parser::types::{
-    ExecutableDocument, OperationType, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Context, Object, Request, ServerError, ServerResult, SimpleObject, Variables};
 use uuid::Uuid;
 
@@ -163,7 +161,10 @@ impl Extension for CitizenGuardExtension {
         let Some(rc) = ctx.data_opt::<RequestContext>() else {
             return Ok(doc);
         };
-        let Some(own) = rc.principal.citizen.filter(|_| rc.principal.role == Role::Citizen)
+        let Some(own) = rc
+            .principal
+            .citizen
+            .filter(|_| rc.principal.role == Role::Citizen)
         else {
             return Ok(doc);
         };
@@ -279,9 +280,7 @@ impl CitizenTokenMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The person's PIN (12 digits).")] pin: Option<String>,
         #[graphql(desc = "Or their record id, `citizen-<uuid>`.")] citizen: Option<String>,
-        #[graphql(desc = "Lifetime in seconds: 1 to 3600, default 900.")] ttl_seconds: Option<
-            i32,
-        >,
+        #[graphql(desc = "Lifetime in seconds: 1 to 3600, default 900.")] ttl_seconds: Option<i32>,
     ) -> Result<IssuedCitizenToken, ApiError> {
         let rc = RequestContext::of(ctx)?;
         if !rc.principal.issues_citizen_tokens {
@@ -313,16 +312,23 @@ impl CitizenTokenMutation {
                 Ok(RecordId::Citizen(c)) => p.citizen(c).await,
                 _ => {
                     return Err(ApiError::invalid_field(
-                        format!("not a citizen record id; expected {}-<uuid>", RecordKind::Citizen),
+                        format!(
+                            "not a citizen record id; expected {}-<uuid>",
+                            RecordKind::Citizen
+                        ),
                         "citizen",
                     ));
                 }
             },
-            _ => return Err(ApiError::invalid_input("give exactly one of pin and citizen")),
+            _ => {
+                return Err(ApiError::invalid_input(
+                    "give exactly one of pin and citizen",
+                ));
+            }
         }
         .map_err(super::loaders::projection_error)?;
-        let record = found
-            .ok_or_else(|| ApiError::not_found("no citizen with that number or record id"))?;
+        let record =
+            found.ok_or_else(|| ApiError::not_found("no citizen with that number or record id"))?;
         let id = record.state.id.uuid();
         personal(ctx, id, FieldGroup::Identity, "issueCitizenToken")?;
         let (token, claims) = tokens
@@ -350,7 +356,9 @@ impl CitizenTokenMutation {
         let now = unix_now();
         let target = match (&citizen, rc.principal.role) {
             (None, Role::Citizen) => rc.principal.citizen,
-            (Some(id), _) if rc.principal.issues_citizen_tokens || rc.principal.role == Role::Admin => {
+            (Some(id), _)
+                if rc.principal.issues_citizen_tokens || rc.principal.role == Role::Admin =>
+            {
                 match id.parse::<RecordId>() {
                     Ok(RecordId::Citizen(c)) => Some(c.uuid()),
                     _ => {

@@ -7,8 +7,8 @@
 
 pub mod access;
 mod audit;
-pub mod citizen;
 mod changes;
+pub mod citizen;
 mod loaders;
 pub mod mutation;
 pub mod proofs;
@@ -75,7 +75,9 @@ pub fn build_schema(
 
 /// The schema's SDL, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query, mutation_root(), Subscription).finish().sdl()
+    Schema::build(Query, mutation_root(), Subscription)
+        .finish()
+        .sdl()
 }
 
 /// Maps a registry error to the API's closed set of codes, keeping the domain's own code as

@@ -12,9 +12,9 @@ use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
 
 use super::access::{may_read_personal, personal, require, scoped};
-use super::citizen;
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
+use super::citizen;
 use super::mutation::unknown_code;
 use super::proofs::{self, ConsistencyProof, InclusionProof, PublishedLogName, SignedCheckpoint};
 use super::records::{
@@ -50,7 +50,12 @@ pub struct Me {
 
 /// Roles that may look into the past and at raw events.
 /// A citizen reads only their own record's history (checked by `citizen::own_record`).
-const HISTORY_ROLES: [Role; 4] = [Role::Steward, Role::Supervisor, Role::Auditor, Role::Citizen];
+const HISTORY_ROLES: [Role; 4] = [
+    Role::Steward,
+    Role::Supervisor,
+    Role::Auditor,
+    Role::Citizen,
+];
 /// A citizen reads only their own access log (checked by `citizen::own_record`).
 const ACCESS_LOG_ROLES: [Role; 3] = [Role::Auditor, Role::Admin, Role::Citizen];
 const AUDIT_ROLES: [Role; 2] = [Role::Auditor, Role::Admin];

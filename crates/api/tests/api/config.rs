@@ -122,6 +122,14 @@ fn request_context_from_headers() {
     assert_eq!(ctx.case.as_deref(), Some("case-9"));
     assert_eq!(ctx.purpose, None);
     assert_eq!(ctx.correlation_id.get_version_num(), 7);
+    // Purpose binding: a principal with purposes names one on every personal read.
+    let err = ctx
+        .require_personal_data_access(&[FieldGroup::Identity])
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "FORBIDDEN");
+    assert_eq!(err.extensions_json()["field"], "purpose");
+    h.insert("x-purpose", HeaderValue::from_static("tax-registration"));
+    let ctx = RequestContext::from_headers(principal.clone(), &h).unwrap();
     assert!(
         ctx.require_personal_data_access(&[FieldGroup::Identity])
             .is_ok()
