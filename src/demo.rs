@@ -53,8 +53,6 @@ pub fn principals(dir: &Path) -> anyhow::Result<(AuthConfig, DemoTokens)> {
     };
     let mut made = false;
     let mut toml = String::new();
-    // A citizen token kept from an earlier start has expired or will: it is made again.
-    tokens.remove(Role::Citizen.as_str());
     for role in Role::ALL {
         if role == Role::Citizen {
             // Citizens are not configured principals: their token is a signed citizen token.
@@ -180,8 +178,8 @@ pub fn citizen_token_key(dir: &Path) -> anyhow::Result<citydb_api::CitizenTokenK
     }
 }
 
-/// A day-long citizen token for the demo citizen (PIN [`DEMO_CITIZEN_PIN`]), added to
-/// `DIR/demo-tokens.json` as `citizen`: made again on every start, since it expires.
+/// A day-long citizen token for the demo citizen (PIN [`DEMO_CITIZEN_PIN`]), kept in
+/// `DIR/demo-tokens.json` as `citizen`: reused by a restart while it has an hour left.
 pub async fn citizen_token(
     node: &Node,
     tokens: &citydb_api::CitizenTokens,
@@ -194,11 +192,20 @@ pub async fn citizen_token(
     let Some(citizen) = node.projections.citizen_by_pin(&pin).await? else {
         anyhow::bail!("the demo data holds no citizen with PIN {DEMO_CITIZEN_PIN}");
     };
+    let now = citydb_api::citizen_token::unix_now();
+    // Kept across restarts like the other tokens while it has an hour left; made again after.
+    if let Some(kept_token) = kept.get(Role::Citizen.as_str())
+        && tokens
+            .verify(kept_token, now + 3600)
+            .is_ok_and(|c| c.citizen == citizen.state.id.uuid())
+    {
+        return Ok(());
+    }
     let (token, _) = tokens.issue(
         citizen.state.id.uuid(),
         "citydb-demo",
         citydb_api::citizen_token::MAX_LIFETIME,
-        citydb_api::citizen_token::unix_now(),
+        now,
     )?;
     kept.insert(Role::Citizen.as_str().to_owned(), token);
     write_tokens(dir, kept)
@@ -255,8 +262,8 @@ pub fn print_tour(addr: &str, dir: &Path, tokens: &DemoTokens) {
     }
     if tokens.contains_key(Role::Citizen.as_str()) {
         say!(
-            "  (the citizen token is bound to the record of PIN {DEMO_CITIZEN_PIN}, for a day; \
-             remade on every start)"
+            "  (the citizen token is bound to the record of PIN {DEMO_CITIZEN_PIN} and lives a \
+             day; a start with less than an hour left makes a new one)"
         );
     }
     let service = tokens.get("service").map(String::as_str).unwrap_or("");

@@ -202,7 +202,7 @@ async fn every_example_answers_as_recorded_against_serve_demo() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
     assert_eq!(
         roles.len(),
-        5,
+        6,
         "every kind of user has an example: {roles:?}"
     );
 }
