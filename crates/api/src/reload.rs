@@ -15,8 +15,15 @@ fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Loads `path` into `authenticator`; `why` says what triggered it (for the log).
+/// Loads `path` into `authenticator`, and re-reads the citizen-token revocations (another node
+/// may have added to a shared file); `why` says what triggered it (for the log).
 pub fn reload(authenticator: &Authenticator, path: &PathBuf, why: &str) -> bool {
+    if let Some(tokens) = authenticator.citizen_tokens()
+        && let Err(e) = tokens.reload()
+    {
+        tracing::error!(error = %e, trigger = why,
+            "citizen-token revocations not reloaded; the ones in force stay");
+    }
     match AuthConfig::load(path) {
         Ok(config) => {
             let n = config.principals.len();
