@@ -18,6 +18,7 @@ mod common;
 use common::binary::run as citydb;
 
 mod bulk;
+mod citizen;
 mod proofs;
 mod verify;
 
