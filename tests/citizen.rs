@@ -158,16 +158,21 @@ async fn a_citizen_reads_their_own_record_and_who_read_it_and_nothing_else() {
         );
     }
 
-    // Their own history.
+    // Their own history, each event with its inclusion proof in the log's Merkle tree.
     let history = as_citizen(
         &s,
         &token,
-        "query($c: String!) { history(record: $c) { eventType } }",
+        "query($c: String!) { history(record: $c) { eventType hash inclusionProof { entry } } }",
         json!({ "c": format!("citizen-{me}") }),
     )
     .await;
     assert_eq!(
         history["data"]["history"][0]["eventType"], "CitizenRegistered",
+        "{history}"
+    );
+    assert_eq!(
+        history["data"]["history"][0]["inclusionProof"]["entry"],
+        history["data"]["history"][0]["hash"],
         "{history}"
     );
 
