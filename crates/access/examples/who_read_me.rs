@@ -42,9 +42,17 @@ fn request(n: u64, reads: Vec<Uuid>) -> Draft {
         end_user: Some(format!("officer-{:04}", n % 500)),
         case: Some(format!("HS-2026-{:07}", n / 5)),
         purpose: Some("benefit-eligibility".into()),
-        operation: if reads.len() > 1 { "SearchCitizens" } else { "ByPin" }.into(),
+        operation: if reads.len() > 1 {
+            "SearchCitizens"
+        } else {
+            "ByPin"
+        }
+        .into(),
         correlation_id: Uuid::now_v7(),
-        reads: reads.into_iter().map(|c| (c, "identity".to_owned())).collect(),
+        reads: reads
+            .into_iter()
+            .map(|c| (c, "identity".to_owned()))
+            .collect(),
     }
 }
 
@@ -97,7 +105,9 @@ async fn main() {
     let fill = started.elapsed();
     let reads = requests * 4 / 5 + requests / 5 * 20;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+        + std::fs::metadata(path.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
     println!(
         "filled: {requests} requests, {reads} citizen reads of {citizens} citizens in {:.1} s \
          ({:.0} requests/s); file {:.0} MB",

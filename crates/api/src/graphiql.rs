@@ -74,7 +74,7 @@ async fn page() -> Response {
         .into_response()
 }
 
-fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
+pub(crate) fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
     (
         [
             (CONTENT_TYPE, content_type),

@@ -28,6 +28,7 @@ pub mod access_log;
 pub mod auth;
 pub mod bounds;
 pub mod citizen_token;
+mod console;
 pub mod error;
 mod graphiql;
 pub mod limits;

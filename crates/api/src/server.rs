@@ -188,7 +188,7 @@ struct App<Q, M, S> {
 ///   (`graphql-transport-ws` and legacy `graphql-ws`);
 /// - `/healthz` (always 200), `/readyz` (200 when ready, else 503 with the reason in the
 ///   JSON body: `{"status": "not ready", "reason": …}`);
-/// - `/graphiql` and its assets;
+/// - `/graphiql` and its assets; `/console/` (the web console) and its assets;
 /// - `/metrics` (Prometheus text format, no token) unless `state.expose_metrics` is off;
 /// - `state.public_routes` (the published logs' checkpoints and tiles, no token).
 ///
@@ -240,6 +240,7 @@ where
             }),
         )
         .merge(crate::graphiql::routes())
+        .merge(crate::console::routes())
         .merge(graphql);
     let router = match metrics_routes {
         Some(routes) => router.merge(routes),

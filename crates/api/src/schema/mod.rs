@@ -13,6 +13,7 @@ mod loaders;
 pub mod mutation;
 pub mod proofs;
 mod query;
+mod queue;
 mod records;
 pub mod time;
 mod verification;
@@ -45,7 +46,15 @@ pub struct NodeHandles {
 #[derive(async_graphql::MergedObject)]
 pub struct MutationRoot(Mutation, citizen::CitizenTokenMutation);
 
-pub type CitySchema = Schema<Query, MutationRoot, Subscription>;
+/// Every query: the registers' and the stewardship lists that span records.
+#[derive(async_graphql::MergedObject)]
+pub struct QueryRoot(Query, queue::QueueQuery);
+
+pub type CitySchema = Schema<QueryRoot, MutationRoot, Subscription>;
+
+fn query_root() -> QueryRoot {
+    QueryRoot(Query, queue::QueueQuery)
+}
 
 fn mutation_root() -> MutationRoot {
     MutationRoot(Mutation, citizen::CitizenTokenMutation)
@@ -60,22 +69,25 @@ pub fn build_schema(
     limits: &QueryLimits,
 ) -> CitySchema {
     let loaders = loaders::Loaders::new(&handles.projections);
-    apply_limits(Schema::build(Query, mutation_root(), Subscription), limits)
-        .extension(access::AccessLogFlush)
-        .extension(citizen::CitizenGuard)
-        .extension(crate::throttle::OperationRate)
-        .data(handles)
-        .data(access_log)
-        .data(published)
-        .data(citizen_tokens)
-        .data(loaders)
-        .data(verification::VerificationGates::default())
-        .finish()
+    apply_limits(
+        Schema::build(query_root(), mutation_root(), Subscription),
+        limits,
+    )
+    .extension(access::AccessLogFlush)
+    .extension(citizen::CitizenGuard)
+    .extension(crate::throttle::OperationRate)
+    .data(handles)
+    .data(access_log)
+    .data(published)
+    .data(citizen_tokens)
+    .data(loaders)
+    .data(verification::VerificationGates::default())
+    .finish()
 }
 
 /// The schema's SDL, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query, mutation_root(), Subscription)
+    Schema::build(query_root(), mutation_root(), Subscription)
         .finish()
         .sdl()
 }

@@ -89,7 +89,7 @@ pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     page.saturating_mul(child_complexity.max(1))
 }
 
-fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
+pub(super) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
     ctx.data::<QueryLimits>()
         .map(|l| l.page_size(first))
         .unwrap_or_else(|_| QueryLimits::default().page_size(first))

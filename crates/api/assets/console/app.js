@@ -1,0 +1,95 @@
+// The console's shell: log in and out, the menu per role, the language, and the router
+// (`#/search`, `#/record/<id>`, `#/queue`, `#/audit`, `#/mine`).
+
+import { ApiError, gql, setToken, token } from "./api.js";
+import { lang, setLang, t } from "./i18n.js";
+import { auditView, errorBox, h, loginView, mineView, queueView, recordView, searchView } from "./views.js";
+
+const MENUS = {
+  steward: ["search"],
+  supervisor: ["search", "queue"],
+  auditor: ["search", "audit"],
+  admin: ["audit"],
+  citizen: ["mine"],
+};
+
+let me = null;
+
+async function whoAmI() {
+  if (!token()) return null;
+  try {
+    return (await gql("{ me { id role } }")).me;
+  } catch {
+    setToken(null);
+    return null;
+  }
+}
+
+function shell() {
+  document.title = t("title");
+  document.getElementById("brand").setAttribute("title", t("title"));
+  const langButton = document.getElementById("lang");
+  langButton.textContent = t("lang");
+  langButton.onclick = () => {
+    setLang(lang() === "vi" ? "en" : "vi");
+    route();
+  };
+  const nav = document.getElementById("nav");
+  const current = location.hash.split("?")[0].replace(/^#\//, "").split("/")[0];
+  nav.replaceChildren(...(me ? MENUS[me.role] ?? [] : []).map((m) =>
+    h("a", { href: `#/${m}`, "aria-current": m === current ? "page" : null }, t(`nav_${m}`))));
+  const who = document.getElementById("who");
+  who.replaceChildren(...(me
+    ? [`${t("signedInAs")}: `, h("strong", {}, me.id), ` (${t(`role_${me.role}`)}) `,
+      h("button", { type: "button", id: "logout", onclick: logout }, t("logout"))]
+    : []));
+}
+
+async function logout() {
+  if (me?.role === "citizen") {
+    // Log out for real: the citizen's tokens are revoked on the server.
+    try { await gql("mutation { revokeCitizenToken }"); } catch { /* the token may be gone already */ }
+  }
+  setToken(null);
+  me = null;
+  location.hash = "#/";
+  route();
+}
+
+async function login(value) {
+  setToken(value);
+  const who = await gql("{ me { id role } }").then((d) => d.me).catch((e) => {
+    setToken(null);
+    throw e;
+  });
+  me = who;
+  location.hash = `#/${(MENUS[me.role] ?? ["search"])[0]}`;
+  route();
+}
+
+async function route() {
+  document.documentElement.lang = lang();
+  if (!me) me = await whoAmI();
+  shell();
+  const main = document.getElementById("view");
+  if (!me) {
+    loginView(main, login);
+    return;
+  }
+  if (me.role === "service") {
+    main.replaceChildren(errorBox(new ApiError("FORBIDDEN", t("serviceNotHere"))));
+    return;
+  }
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  const [page, arg] = path.split("/");
+  const menu = MENUS[me.role] ?? [];
+  if (page === "record" && arg) recordView(main, decodeURIComponent(arg), me);
+  else if (page === "search" && menu.includes("search")) searchView(main, new URLSearchParams(query ?? ""));
+  else if (page === "queue" && menu.includes("queue")) queueView(main, me);
+  else if (page === "audit" && menu.includes("audit")) auditView(main, me);
+  else if (page === "mine" && menu.includes("mine")) mineView(main, me);
+  else location.hash = `#/${menu[0] ?? "search"}`;
+}
+
+window.addEventListener("hashchange", route);
+route();

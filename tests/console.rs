@@ -1,0 +1,452 @@
+//! The web console in a real headless Chromium (Debian's `chromium`, installed by `.ci/run`),
+//! against a real `citydb serve --demo`, driven over the DevTools protocol: log in as each role
+//! (by keyboard), search, open a citizen, propose a correction as a steward, approve it as a
+//! different supervisor, see it in the history as an auditor, verify the log, and the citizen's
+//! own page — asserting on the rendered page. The run saves a screenshot per main page into
+//! docs/console/ (docs/console.md shows them).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::binary::Serving;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One headless Chromium with one page, driven over the DevTools protocol.
+struct Browser {
+    child: Child,
+    socket: Socket,
+    session: String,
+    next: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join(name))
+                    .find(|p| p.is_file())
+            })
+        })
+}
+
+impl Browser {
+    async fn launch() -> Option<Browser> {
+        let Some(bin) = chromium() else {
+            assert!(
+                std::env::var_os("CITYDB_REQUIRE_ALL").is_none(),
+                "no chromium on PATH (apt-get install chromium)"
+            );
+            eprintln!("SKIPPED: no chromium on PATH");
+            return None;
+        };
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(bin)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-port=0",
+                "--lang=vi",
+                "--window-size=1280,800",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium printed its DevTools address");
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let mut browser = Browser {
+            child,
+            socket,
+            session: String::new(),
+            next: 0,
+            _profile: profile,
+        };
+        let target = browser
+            .call_browser("Target.createTarget", json!({ "url": "about:blank" }))
+            .await;
+        let attached = browser
+            .call_browser(
+                "Target.attachToTarget",
+                json!({ "targetId": target["targetId"], "flatten": true }),
+            )
+            .await;
+        browser.session = attached["sessionId"].as_str().unwrap().to_owned();
+        browser.call("Page.enable", json!({})).await;
+        browser.viewport(1280, 800).await;
+        Some(browser)
+    }
+
+    async fn send(&mut self, message: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut message = message;
+        message["id"] = json!(id);
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .expect("DevTools answered in time")
+                .expect("DevTools connection open")
+                .unwrap();
+            let Message::Text(text) = frame else { continue };
+            let reply: Value = serde_json::from_str(&text).unwrap();
+            if reply["id"] == json!(id) {
+                assert!(reply.get("error").is_none(), "{message}: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    async fn call_browser(&mut self, method: &str, params: Value) -> Value {
+        self.send(json!({ "method": method, "params": params }))
+            .await
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let session = self.session.clone();
+        self.send(json!({ "method": method, "params": params, "sessionId": session }))
+            .await
+    }
+
+    /// Evaluates `expression` in the page (promises awaited); its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
+            )
+            .await;
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expression}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `condition` (a JS expression) is true; panics with the page's text if not.
+    async fn wait_for(&mut self, condition: &str) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            // A page still loading may lack what the condition reads: not yet, not an error.
+            let probe = format!(
+                "(() => {{ try {{ return !!({condition}); }} catch {{ return false; }} }})()"
+            );
+            if self.eval(&probe).await == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let text = self.eval("document.body.innerText").await;
+        panic!(
+            "never true: {condition}\npage:\n{}",
+            text.as_str().unwrap_or("")
+        );
+    }
+
+    async fn goto(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        self.wait_for("document.readyState === 'complete'").await;
+    }
+
+    async fn viewport(&mut self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+    }
+
+    async fn key(&mut self, key: &str, code: u32) {
+        for kind in ["rawKeyDown", "keyUp"] {
+            let mut event = json!({ "type": kind, "key": key, "code": key,
+                "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code });
+            if key == "Enter" && kind == "rawKeyDown" {
+                self.call(
+                    "Input.dispatchKeyEvent",
+                    json!({ "type": "char", "text": "\r", "key": "Enter" }),
+                )
+                .await;
+                event["type"] = json!("keyDown");
+            }
+            self.call("Input.dispatchKeyEvent", event).await;
+        }
+    }
+
+    async fn type_text(&mut self, text: &str) {
+        self.call("Input.insertText", json!({ "text": text })).await;
+    }
+
+    /// The page's text.
+    async fn text(&mut self) -> String {
+        self.eval("document.body.innerText")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// No horizontal scrolling at the current size.
+    async fn fits(&mut self) {
+        let (scroll, width) = (
+            self.eval("document.documentElement.scrollWidth").await,
+            self.eval("window.innerWidth").await,
+        );
+        assert!(
+            scroll.as_u64() <= width.as_u64(),
+            "horizontal scroll: {scroll} > {width}"
+        );
+    }
+
+    async fn screenshot(&mut self, name: &str) {
+        let shot = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Logs in by keyboard: the token field has the focus, Enter submits.
+    async fn login(&mut self, base: &str, token: &str, expect_nav: &str) {
+        self.eval("sessionStorage.clear()").await;
+        self.goto(&format!("{base}/console/")).await;
+        self.wait_for("document.activeElement && document.activeElement.id === 'token'")
+            .await;
+        self.type_text(token).await;
+        self.key("Enter", 13).await;
+        self.wait_for(&format!(
+            "[...document.querySelectorAll('nav a')].some(a => a.textContent === {})",
+            json!(expect_nav)
+        ))
+        .await;
+    }
+
+    async fn click(&mut self, selector: &str) {
+        self.wait_for(&format!("document.querySelector({})", json!(selector)))
+            .await;
+        self.eval(&format!(
+            "document.querySelector({}).click()",
+            json!(selector)
+        ))
+        .await;
+    }
+
+    async fn fill(&mut self, selector: &str, value: &str) {
+        self.wait_for(&format!("document.querySelector({})", json!(selector)))
+            .await;
+        self.eval(&format!(
+            "(() => {{ const e = document.querySelector({}); e.value = {}; e.dispatchEvent(new Event('change')); }})()",
+            json!(selector),
+            json!(value)
+        ))
+        .await;
+    }
+}
+
+const DEMO_RECORD: &str = "citizen-22ed2420-9431-8001-b22c-d4ed4c85775b";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let Some(mut b) = Browser::launch().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = Serving::start(&["--data", data.to_str().unwrap(), "--demo"]);
+    server.wait_ready().await;
+    let base = server.base.clone();
+    let tokens: Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
+    let token = |role: &str| tokens[role].as_str().unwrap().to_owned();
+
+    // The login page, in Vietnamese; a bad token shows its code and the reason in words.
+    b.goto(&format!("{base}/console/")).await;
+    b.wait_for("document.querySelector('#token')").await;
+    assert_eq!(
+        b.eval("document.querySelector('h1').textContent").await,
+        "Đăng nhập"
+    );
+    b.fits().await;
+    b.screenshot("login").await;
+    b.type_text("cdb_not-a-token").await;
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('.error[data-code=UNAUTHENTICATED]')")
+        .await;
+    assert!(b.text().await.contains("mã truy cập không hợp lệ"));
+
+    // The steward: search by name (diacritics optional), open the citizen.
+    b.login(&base, &token("steward"), "Tra cứu").await;
+    // By keyboard: the search field has the focus, Enter searches, Tab reaches the result.
+    b.wait_for("document.activeElement && document.activeElement.id === 'q'")
+        .await;
+    b.type_text("ngo thi hien").await;
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('#results table')").await;
+    assert!(b.text().await.contains("Ngô Thị Hiền"));
+    b.fits().await;
+    b.screenshot("search").await;
+    b.eval("document.querySelector('#q').focus()").await;
+    let mut reached = false;
+    for _ in 0..12 {
+        b.key("Tab", 9).await;
+        let href = b.eval("document.activeElement.getAttribute('href')").await;
+        if href == json!(format!("#/record/{DEMO_RECORD}")) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the result is reachable with Tab");
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent.startsWith('Ngô Thị Hiền')")
+        .await;
+    let page = b.text().await;
+    assert!(page.contains("030174835130"), "{page}");
+    assert!(page.contains("02/09/1974"), "dates as dd/mm/yyyy: {page}");
+    assert!(page.contains("Lịch sử thay đổi"), "{page}");
+    b.fits().await;
+    b.screenshot("citizen").await;
+
+    // A correction proposal: an invalid date is refused inline, then the proposal is recorded.
+    b.fill("#cor-field", "name.given").await;
+    b.fill("#cor-new", "Hiển").await;
+    b.fill("#cor-reason", "Sai chính tả so với giấy khai sinh")
+        .await;
+    b.fill("#cor-doc", "45/QĐ-UBND").await;
+    b.fill("#cor-date", "31/02/2026x").await;
+    b.click("#propose").await;
+    b.wait_for("document.querySelector('#correction-form .error[data-code=INVALID_INPUT]')")
+        .await;
+    b.fill("#cor-date", "02/11/2026").await;
+    b.click("#propose").await;
+    b.wait_for("document.querySelector('#flash')").await;
+    b.screenshot("steward-proposal").await;
+
+    // A supervisor (another principal) sees it in the queue, old → new, and approves it.
+    b.login(&base, &token("supervisor"), "Đề xuất chờ duyệt")
+        .await;
+    b.click("nav a[href='#/queue']").await;
+    b.wait_for("document.querySelector('main table')").await;
+    let queue = b.text().await;
+    assert!(
+        queue.contains("name.given") && queue.contains("\"Hiền\"") && queue.contains("\"Hiển\""),
+        "{queue}"
+    );
+    b.fits().await;
+    b.screenshot("supervisor-queue").await;
+    // Approve this proposal (the demo data may hold others).
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('\"Hiển\"')).querySelector('button').click()")
+        .await;
+    b.wait_for("document.querySelector('#flash')").await;
+
+    // Four eyes, enforced by the server and shown: a supervisor's own proposal is refused.
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.fill("#cor-field", "name.middle").await;
+    b.fill("#cor-new", "Thu").await;
+    b.fill("#cor-reason", "Theo trích lục khai sinh").await;
+    b.fill("#cor-doc", "46/QĐ-UBND").await;
+    b.fill("#cor-date", "03/11/2026").await;
+    b.click("#propose").await;
+    b.wait_for("document.querySelector('#flash')").await;
+    b.goto(&format!("{base}/console/#/queue")).await;
+    b.wait_for("document.querySelector('h1').textContent === 'Đề xuất chờ duyệt' && document.querySelector('main table') && document.querySelector('main').innerText.includes('\"Thu\"')")
+        .await;
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('\"Thu\"')).querySelector('button').click()")
+        .await;
+    b.wait_for("document.querySelector('main .error[data-code=FORBIDDEN]')")
+        .await;
+    b.screenshot("supervisor-four-eyes").await;
+
+    // The auditor: the approval in the history, a proof, the chain verified.
+    b.login(&base, &token("auditor"), "Kiểm toán").await;
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.wait_for("document.body.innerText.includes('CorrectionApproved')")
+        .await;
+    assert!(b.text().await.contains("Ngô Thị Hiển"));
+    b.screenshot("auditor-history").await;
+    b.goto(&format!("{base}/console/#/audit")).await;
+    b.click("#verify-log").await;
+    b.wait_for("document.querySelector('#verify-log-out .ok')")
+        .await;
+    b.click("#verify-access").await;
+    b.wait_for("document.querySelector('#verify-access-out .ok')")
+        .await;
+    b.fill("#audit-citizen", DEMO_RECORD).await;
+    b.eval("document.querySelector('#audit-citizen').form.requestSubmit()")
+        .await;
+    b.wait_for("document.querySelector('#access-list table')")
+        .await;
+    assert!(b.text().await.contains("demo-steward"));
+    b.screenshot("auditor").await;
+
+    // The citizen: their record and who read it; English on request.
+    b.login(&base, &token("citizen"), "Hồ sơ của tôi").await;
+    b.wait_for("document.body.innerText.includes('Ai đã đọc dữ liệu của tôi')")
+        .await;
+    let mine = b.text().await;
+    assert!(
+        mine.contains("demo-supervisor") && mine.contains("demo-auditor"),
+        "{mine}"
+    );
+    b.screenshot("citizen-own").await;
+    b.click("#lang").await;
+    b.wait_for("document.body.innerText.includes('Who read my data')")
+        .await;
+
+    // A tablet: 768×1024 without horizontal scrolling.
+    b.viewport(768, 1024).await;
+    b.wait_for("document.body.innerText.includes('Who read my data')")
+        .await;
+    b.fits().await;
+    b.screenshot("citizen-own-768").await;
+    server.stop();
+}
