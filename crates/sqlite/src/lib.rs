@@ -10,6 +10,7 @@
 //!   simulated power cut, and injects faults.
 
 mod bulk;
+mod redact;
 mod schema;
 mod tiles;
 mod writer;
@@ -32,7 +33,7 @@ use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, v
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
-    StreamAppend, StreamId, VerifyReport,
+    Redacted, StreamAppend, StreamId, VerifyReport,
 };
 
 pub use bulk::SqliteBulk;
@@ -487,6 +488,17 @@ impl EventLog for SqliteLog {
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
         send_copy(queue, events).await
+    }
+
+    /// On a connection of its own, serialised with the writer by SQLite's write lock
+    /// (`src/redact.rs` says why).
+    async fn redact(&self, position: u64, expected_event_hash: Hash) -> Result<Redacted, LogError> {
+        let (path, config) = (self.inner.path.clone(), self.inner.config.clone());
+        tokio::task::spawn_blocking(move || {
+            redact::redact(&path, &config, position, expected_event_hash)
+        })
+        .await
+        .map_err(|e| LogError::Storage(format!("redaction task failed: {e}").into()))?
     }
 
     async fn read_stream(
