@@ -1,0 +1,58 @@
+//! A record's privacy state: its restriction and its redactions ([`crate::redaction`] has the
+//! rules). Kept apart from the rules so that record states depend on nothing but values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::stewardship::LegalBasis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RedactionStatus {
+    Pending,
+    Approved { by: String },
+    Rejected { by: String, reason: String },
+}
+
+/// A redaction of one event of the record, by its log position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redaction {
+    pub position: u64,
+    pub event_hash: String,
+    pub event_type: String,
+    pub reason: String,
+    pub legal_basis: LegalBasis,
+    pub proposed_by: String,
+    /// The target as the redaction leaves it (an [`crate::Event`]'s JSON; kept as JSON so
+    /// that record states do not depend on the event module).
+    pub replacement: Value,
+    pub status: RedactionStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restriction {
+    pub reason: String,
+    pub legal_basis: LegalBasis,
+    pub by: String,
+}
+
+/// A record's privacy state: its restriction and its redactions, by target position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privacy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<Restriction>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<u64, Redaction>,
+}
+
+impl Privacy {
+    pub fn is_empty(&self) -> bool {
+        self.restricted.is_none() && self.redactions.is_empty()
+    }
+
+    pub fn is_restricted(&self) -> bool {
+        self.restricted.is_some()
+    }
+}
