@@ -1,8 +1,6 @@
 //! A record's privacy state: its restriction and its redactions ([`crate::redaction`] has the
 //! rules). Kept apart from the rules so that record states depend on nothing but values.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -43,8 +41,10 @@ pub struct Restriction {
 pub struct Privacy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restricted: Option<Restriction>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub redactions: BTreeMap<u64, Redaction>,
+    /// In proposal order, at most one per target position that is not rejected. A list, not a
+    /// map by position: the state is stored as JSON, whose keys are strings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redactions: Vec<Redaction>,
 }
 
 impl Privacy {
@@ -54,5 +54,20 @@ impl Privacy {
 
     pub fn is_restricted(&self) -> bool {
         self.restricted.is_some()
+    }
+
+    /// The latest redaction proposed for the event at `position`.
+    pub fn redaction(&self, position: u64) -> Option<&Redaction> {
+        self.redactions
+            .iter()
+            .rev()
+            .find(|r| r.position == position)
+    }
+
+    pub(crate) fn redaction_mut(&mut self, position: u64) -> Option<&mut Redaction> {
+        self.redactions
+            .iter_mut()
+            .rev()
+            .find(|r| r.position == position)
     }
 }

@@ -158,7 +158,7 @@ pub(crate) fn propose(
     d: &mut Decision,
 ) -> Result<(), DomainError> {
     let reason = check_text(&c.reason, &c.legal_basis)?;
-    if let Some(existing) = privacy.redactions.get(&c.position)
+    if let Some(existing) = privacy.redaction(c.position)
         && !matches!(existing.status, RedactionStatus::Rejected { .. })
     {
         return Err(DomainError::RedactionExists(c.position));
@@ -189,8 +189,7 @@ pub(crate) fn propose(
 
 fn pending(privacy: &Privacy, position: u64) -> Result<&Redaction, DomainError> {
     let redaction = privacy
-        .redactions
-        .get(&position)
+        .redaction(position)
         .ok_or(DomainError::RedactionNotFound(position))?;
     if redaction.status != RedactionStatus::Pending {
         return Err(DomainError::RedactionClosed(position));
@@ -313,26 +312,22 @@ pub(crate) fn evolve(privacy: &mut Privacy, event: &Event) -> Result<(), &'stati
             replacement,
         } => {
             if privacy
-                .redactions
-                .get(position)
+                .redaction(*position)
                 .is_some_and(|r| !matches!(r.status, RedactionStatus::Rejected { .. }))
             {
                 return Err("redaction proposed twice");
             }
-            privacy.redactions.insert(
-                *position,
-                Redaction {
-                    position: *position,
-                    event_hash: event_hash.clone(),
-                    event_type: event_type.clone(),
-                    reason: reason.clone(),
-                    legal_basis: legal_basis.clone(),
-                    proposed_by: steward.clone(),
-                    replacement: serde_json::to_value(replacement)
-                        .map_err(|_| "a replacement that is not JSON")?,
-                    status: RedactionStatus::Pending,
-                },
-            );
+            privacy.redactions.push(Redaction {
+                position: *position,
+                event_hash: event_hash.clone(),
+                event_type: event_type.clone(),
+                reason: reason.clone(),
+                legal_basis: legal_basis.clone(),
+                proposed_by: steward.clone(),
+                replacement: serde_json::to_value(replacement)
+                    .map_err(|_| "a replacement that is not JSON")?,
+                status: RedactionStatus::Pending,
+            });
         }
         Event::RedactionApproved {
             position,
@@ -379,7 +374,7 @@ fn close(
     position: u64,
     status: RedactionStatus,
 ) -> Result<(), &'static str> {
-    match privacy.redactions.get_mut(&position) {
+    match privacy.redaction_mut(position) {
         Some(r) if r.status == RedactionStatus::Pending => {
             r.status = status;
             Ok(())
@@ -431,4 +426,15 @@ pub(crate) fn privacy_of(
     rule: impl FnOnce(&Privacy) -> Result<(), DomainError>,
 ) -> Result<(), DomainError> {
     rule(snapshot.existing(id)?.privacy())
+}
+
+/// The event a fold applies at `position`: the replacement an approved redaction gives for it
+/// (whether or not the payload is blanked yet), else the event as read (`None`: blanked with no
+/// approval naming it — a stream `decide` could not have produced).
+pub fn in_place<'a>(
+    replacements: &'a BTreeMap<u64, Event>,
+    position: u64,
+    event: Option<&'a Event>,
+) -> Option<&'a Event> {
+    replacements.get(&position).or(event)
 }

@@ -78,18 +78,16 @@ pub fn fold_record_until<'a>(
         if !folded(recorded) {
             break;
         }
-        let event = match (replacements.get(&recorded.position), event) {
-            (Some(replacement), _) => replacement,
-            (None, Some(event)) => event,
-            (None, None) => {
-                return Err(RegistryError::corrupt(
-                    &recorded.stream_id,
-                    format!(
-                        "version {} is redacted, but no approved redaction names it",
-                        recorded.stream_version
-                    ),
-                ));
-            }
+        let Some(event) =
+            citydb_domain::redaction::in_place(&replacements, recorded.position, event.as_ref())
+        else {
+            return Err(RegistryError::corrupt(
+                &recorded.stream_id,
+                format!(
+                    "version {} is redacted, but no approved redaction names it",
+                    recorded.stream_version
+                ),
+            ));
         };
         let next = evolve(state, event).map_err(|e| {
             RegistryError::corrupt(

@@ -157,7 +157,7 @@ async fn an_approved_redaction_blanks_the_event_and_its_marker_and_every_fold_sh
     let replayed = fold_record(a.into(), &history).unwrap().unwrap();
     assert_eq!(address_of(&replayed), PLACEHOLDER);
     assert!(matches!(
-        replayed.privacy().redactions[&position].status,
+        replayed.privacy().redaction(position).unwrap().status,
         RedactionStatus::Approved { .. }
     ));
     // The redaction itself is an event of the record: who, why, which order, which event.

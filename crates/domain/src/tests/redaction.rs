@@ -149,7 +149,7 @@ fn a_redaction_is_proposed_then_approved_by_another_supervisor() {
     );
     let state = replay(&events).unwrap().unwrap();
     assert!(matches!(
-        state.privacy().redactions[&1].status,
+        state.privacy().redaction(1).unwrap().status,
         RedactionStatus::Approved { .. }
     ));
     // Replay with the replacement in place of the blanked event: the later state shows the
