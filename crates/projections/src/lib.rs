@@ -338,6 +338,12 @@ impl Projections {
         shared.refold_redacted(&mut writer).await
     }
 
+    /// The records with an approved redaction, from the change feed: those whose blanking a
+    /// node re-runs at start (`citydb_registry::Registry::complete_redactions`).
+    pub async fn redacted_records(&self) -> Result<Vec<RecordId>, ProjectionError> {
+        self.read(|c, _| redaction::approved(c)).await
+    }
+
     /// Events projected through the bulk path since open (a rebuild, a catch-up far behind):
     /// for logs and tests.
     pub fn bulk_loaded(&self) -> u64 {
