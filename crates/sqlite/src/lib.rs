@@ -237,6 +237,12 @@ fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(),
     };
     conn.pragma_update(None, "synchronous", sync)
         .map_err(fail)?;
+    // Freed bytes are zeroed, not left in a page's free space: a court-ordered redaction
+    // (`EventLog::redact`) must not leave the payload readable in the file, neither where the
+    // row was nor where a page split had copied it from. The log never deletes rows, so only
+    // redactions and page rebalancing free anything: the cost on appends is negligible.
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(fail)?;
     Ok(())
 }
 

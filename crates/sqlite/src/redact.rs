@@ -28,6 +28,8 @@ pub(crate) fn redact(
     let position_sql =
         i64::try_from(position).map_err(|_| LogError::NoSuchPosition { position })?;
     let conn = open_connection(path, config).map_err(storage_error)?;
+    // Configured as the writer's (`secure_delete` among it: the freed bytes of the rewritten
+    // row are zeroed, not left where a raw read of the file would find them).
     configure(&conn, config, &path.display().to_string())?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(storage_error)?;
