@@ -54,6 +54,12 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
     let result = watched(&projections, &progress, projections.rebuild()).await;
     progress.finish();
     result.context("the rebuild failed")?;
+    // Approved redactions whose blanking a crash interrupted are completed here too (the
+    // rebuilt rows already read redacted: folds apply the approvals' replacements).
+    let registry = citydb_registry::Registry::new(log.clone());
+    for record in projections.redacted_records().await? {
+        registry.complete_redactions(record).await?;
+    }
     let failures = projections.failures(None, 1000).await?;
     say!(
         "projections rebuilt: {} events in {:.1} s",

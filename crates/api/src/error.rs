@@ -39,13 +39,17 @@ pub enum ErrorCode {
     /// log was rewritten or restored under it, or the tree's tables were damaged): the node
     /// answers no proof and signs nothing until an operator has looked.
     TreeInconsistent,
+    /// The record is restricted (a restriction of processing under the personal-data law,
+    /// `restrictRecord`): a service may not read its data; stewards, supervisors and auditors
+    /// still do. Not retryable until a supervisor lifts it.
+    Restricted,
     /// A bug (or damage) on our side; the detail is in the server log.
     Internal,
 }
 
 impl ErrorCode {
     /// The closed set, every code once.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -59,6 +63,7 @@ impl ErrorCode {
         ErrorCode::StoreUnavailable,
         ErrorCode::CommittedNotVisible,
         ErrorCode::TreeInconsistent,
+        ErrorCode::Restricted,
         ErrorCode::Internal,
     ];
 
@@ -77,6 +82,7 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
             ErrorCode::CommittedNotVisible => "COMMITTED_NOT_VISIBLE",
             ErrorCode::TreeInconsistent => "TREE_INCONSISTENT",
+            ErrorCode::Restricted => "RESTRICTED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

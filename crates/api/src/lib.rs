@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod node;
 pub mod published;
 pub mod readiness;
+mod redactions;
 pub mod reload;
 pub mod schema;
 pub mod server;

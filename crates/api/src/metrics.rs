@@ -528,6 +528,18 @@ impl EventLog for MeteredLog {
         self.inner.copy_in(events)
     }
 
+    fn redact<'life0, 'async_trait>(
+        &'life0 self,
+        position: u64,
+        expected_event_hash: citydb_log::Hash,
+    ) -> BoxFuture<'async_trait, Result<citydb_log::Redacted, LogError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.redact(position, expected_event_hash)
+    }
+
     fn verify_log<'life0, 'async_trait>(
         &'life0 self,
         expected_head: Option<LogHead>,

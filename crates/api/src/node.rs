@@ -141,6 +141,7 @@ impl Node {
         let projections =
             Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
         let registry = Registry::new(log.clone());
+        crate::redactions::complete_at_start(log.clone(), registry.clone(), projections.clone());
         // The access log's writes go to its v2 entries, which count themselves.
         let published = Published::start(log.clone(), access.clone(), &options.publish);
         let access_log = AccessLog::new(access).with_metrics(metrics.clone());

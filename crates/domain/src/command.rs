@@ -21,6 +21,9 @@ use crate::parcel::commands::{
     ReleaseMortgage, RetireParcel, RevokeCertificate, SplitParcel, TransferRights,
 };
 use crate::parcel::state::Holding;
+use crate::redaction::{
+    ApproveRedaction, LiftRestriction, ProposeRedaction, RejectRedaction, RestrictRecord,
+};
 use crate::stewardship::{FieldChange, LegalBasis};
 
 /// Correct unprotected fields directly.
@@ -107,6 +110,12 @@ pub enum Command {
     ApproveCorrection(ApproveCorrection),
     RejectCorrection(RejectCorrection),
     WithdrawCorrection(WithdrawCorrection),
+    // erasure and restriction, any record
+    ProposeRedaction(ProposeRedaction),
+    ApproveRedaction(ApproveRedaction),
+    RejectRedaction(RejectRedaction),
+    RestrictRecord(RestrictRecord),
+    LiftRestriction(LiftRestriction),
 }
 
 /// The streams a handler should load before calling `decide`: the target
@@ -209,6 +218,11 @@ impl Command {
             Self::ApproveCorrection(_) => "ApproveCorrection",
             Self::RejectCorrection(_) => "RejectCorrection",
             Self::WithdrawCorrection(_) => "WithdrawCorrection",
+            Self::ProposeRedaction(_) => "ProposeRedaction",
+            Self::ApproveRedaction(_) => "ApproveRedaction",
+            Self::RejectRedaction(_) => "RejectRedaction",
+            Self::RestrictRecord(_) => "RestrictRecord",
+            Self::LiftRestriction(_) => "LiftRestriction",
         }
     }
 
@@ -332,6 +346,21 @@ impl Command {
                 r.record(c.record);
             }
             Self::WithdrawCorrection(c) => {
+                r.record(c.record);
+            }
+            Self::ProposeRedaction(c) => {
+                r.record(c.record);
+            }
+            Self::ApproveRedaction(c) => {
+                r.record(c.record);
+            }
+            Self::RejectRedaction(c) => {
+                r.record(c.record);
+            }
+            Self::RestrictRecord(c) => {
+                r.record(c.record);
+            }
+            Self::LiftRestriction(c) => {
                 r.record(c.record);
             }
         }

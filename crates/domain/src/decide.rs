@@ -26,6 +26,7 @@ use crate::correction::{approve, correct, propose, reject, stewarded, withdraw};
 use crate::decision::Decision;
 use crate::error::DomainError;
 use crate::parcel::decide as parcel;
+use crate::redaction::{self, privacy_of};
 use crate::snapshot::Snapshot;
 use crate::stewardship::Actor;
 use crate::warning::DomainWarning;
@@ -95,6 +96,24 @@ pub fn decide(
         Command::RejectCorrection(c) => stewarded(s, c.record, |r| reject(r, c, actor, &mut d))?,
         Command::WithdrawCorrection(c) => {
             stewarded(s, c.record, |r| withdraw(r, c, actor, &mut d))?
+        }
+        Command::ProposeRedaction(c) => {
+            let target = s.logged(c.position);
+            privacy_of(s, c.record, |p| {
+                redaction::propose(p, target, c, actor, &mut d)
+            })?
+        }
+        Command::ApproveRedaction(c) => {
+            privacy_of(s, c.record, |p| redaction::approve(p, c, actor, &mut d))?
+        }
+        Command::RejectRedaction(c) => {
+            privacy_of(s, c.record, |p| redaction::reject(p, c, actor, &mut d))?
+        }
+        Command::RestrictRecord(c) => {
+            privacy_of(s, c.record, |p| redaction::restrict(p, c, actor, &mut d))?
+        }
+        Command::LiftRestriction(c) => {
+            privacy_of(s, c.record, |p| redaction::lift(p, c, actor, &mut d))?
         }
     }
     Ok(d)

@@ -169,6 +169,24 @@ pub enum DomainError {
     #[error("only the proposer may withdraw a correction")]
     NotProposer,
 
+    // --- erasure and restriction ---------------------------------------------
+    #[error("no event of this record is at log position {0}")]
+    RedactionTargetNotFound(u64),
+    #[error("the event at log position {0} is already redacted")]
+    AlreadyRedacted(u64),
+    #[error("a redaction of the event at log position {0} is already pending or approved")]
+    RedactionExists(u64),
+    #[error("no redaction of the event at log position {0} was proposed")]
+    RedactionNotFound(u64),
+    #[error("the redaction of the event at log position {0} is no longer pending")]
+    RedactionClosed(u64),
+    #[error("a {0} event cannot be redacted")]
+    NotRedactable(&'static str),
+    #[error("the record is already restricted")]
+    AlreadyRestricted,
+    #[error("the record is not restricted")]
+    NotRestricted,
+
     // --- general ----------------------------------------------------------
     #[error("{what} `{value}` appears more than once")]
     DuplicateEntry { what: &'static str, value: String },
@@ -243,6 +261,14 @@ impl DomainError {
             Self::NotSupervisor => "NOT_SUPERVISOR",
             Self::SelfReview => "SELF_REVIEW",
             Self::NotProposer => "NOT_PROPOSER",
+            Self::RedactionTargetNotFound(_) => "REDACTION_TARGET_NOT_FOUND",
+            Self::AlreadyRedacted(_) => "ALREADY_REDACTED",
+            Self::RedactionExists(_) => "REDACTION_EXISTS",
+            Self::RedactionNotFound(_) => "REDACTION_NOT_FOUND",
+            Self::RedactionClosed(_) => "REDACTION_CLOSED",
+            Self::NotRedactable(_) => "NOT_REDACTABLE",
+            Self::AlreadyRestricted => "ALREADY_RESTRICTED",
+            Self::NotRestricted => "NOT_RESTRICTED",
             Self::DuplicateEntry { .. } => "DUPLICATE_ENTRY",
             Self::MissingValue(_) => "MISSING_VALUE",
             Self::Overflow(_) => "ARITHMETIC_OVERFLOW",

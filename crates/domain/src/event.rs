@@ -224,6 +224,44 @@ pub enum Event {
         correction: CorrectionId,
         steward: String,
     },
+
+    // --- erasure and restriction (any record; see `crate::redaction`) ---
+    RedactionProposed {
+        position: u64,
+        event_hash: String,
+        event_type: String,
+        reason: String,
+        legal_basis: LegalBasis,
+        steward: String,
+        replacement: Box<Event>,
+    },
+    /// Takes effect as the blanking of the event at `position`; `replacement` is what every
+    /// replay applies in its place.
+    RedactionApproved {
+        position: u64,
+        event_hash: String,
+        event_type: String,
+        reason: String,
+        legal_basis: LegalBasis,
+        steward: String,
+        supervisor: String,
+        replacement: Box<Event>,
+    },
+    RedactionRejected {
+        position: u64,
+        supervisor: String,
+        reason: String,
+    },
+    RecordRestricted {
+        reason: String,
+        legal_basis: LegalBasis,
+        steward: String,
+    },
+    RestrictionLifted {
+        reason: String,
+        legal_basis: LegalBasis,
+        supervisor: String,
+    },
 }
 
 impl Event {
@@ -268,6 +306,11 @@ impl Event {
             Self::CorrectionApproved { .. } => "CorrectionApproved",
             Self::CorrectionRejected { .. } => "CorrectionRejected",
             Self::CorrectionWithdrawn { .. } => "CorrectionWithdrawn",
+            Self::RedactionProposed { .. } => "RedactionProposed",
+            Self::RedactionApproved { .. } => "RedactionApproved",
+            Self::RedactionRejected { .. } => "RedactionRejected",
+            Self::RecordRestricted { .. } => "RecordRestricted",
+            Self::RestrictionLifted { .. } => "RestrictionLifted",
         }
     }
 
@@ -335,6 +378,11 @@ pub const EVENT_SCHEMA_VERSIONS: &[(&str, u32)] = &[
     ("CorrectionApproved", 1),
     ("CorrectionRejected", 1),
     ("CorrectionWithdrawn", 1),
+    ("RedactionProposed", 1),
+    ("RedactionApproved", 1),
+    ("RedactionRejected", 1),
+    ("RecordRestricted", 1),
+    ("RestrictionLifted", 1),
 ];
 
 pub fn current_schema_version(event_type: &str) -> Option<u32> {

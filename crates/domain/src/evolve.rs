@@ -115,7 +115,9 @@ pub fn evolve(state: Option<Record>, event: &Event) -> Result<Record, EvolveErro
     if registration(event).is_some() {
         return Err(EvolveError::AlreadyRegistered(event.event_type()));
     }
-    if event.is_stewardship() {
+    if crate::redaction::is_privacy(event) {
+        crate::redaction::evolve(record.privacy_mut(), event).map_err(EvolveError::Inconsistent)?;
+    } else if event.is_stewardship() {
         match &mut record {
             Record::Citizen(c) => apply_stewardship(c, event)?,
             Record::Business(b) => apply_stewardship(b, event)?,

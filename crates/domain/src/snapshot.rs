@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::business::state::Business;
 use crate::citizen::state::Citizen;
 use crate::error::DomainError;
+use crate::event::Event;
 use crate::ids::{BusinessId, CitizenId, ParcelId, RecordId, RecordKind};
 use crate::key::{KeyClaim, NaturalKey};
 use crate::parcel::state::Parcel;
@@ -36,6 +37,16 @@ impl Record {
     }
 }
 
+/// The event a redaction targets, as the handler read it from the log for the decision
+/// ([`Snapshot::insert_logged`]): its stream, its event hash (hex) and its content
+/// (`None` when already blanked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub stream: String,
+    pub event_hash: String,
+    pub event: Option<Event>,
+}
+
 /// The states a handler loaded for one decision.
 ///
 /// A record id maps to `Some(record)` or `None` (stream loaded and empty); a
@@ -46,6 +57,8 @@ impl Record {
 pub struct Snapshot {
     records: HashMap<RecordId, Option<Record>>,
     keys: HashMap<NaturalKey, KeyClaim>,
+    /// Events read by log position for a redaction ([`crate::redaction`]).
+    logged: HashMap<u64, LoggedEvent>,
 }
 
 impl Snapshot {
@@ -71,6 +84,16 @@ impl Snapshot {
     pub fn with_key(mut self, key: NaturalKey, claim: KeyClaim) -> Self {
         self.insert_key(key, claim);
         self
+    }
+
+    /// Records the event a redaction names, as read from the log at `position`.
+    pub fn insert_logged(&mut self, position: u64, event: LoggedEvent) {
+        self.logged.insert(position, event);
+    }
+
+    /// The event read at `position`; `None` when the log has none there.
+    pub fn logged(&self, position: u64) -> Option<&LoggedEvent> {
+        self.logged.get(&position)
     }
 
     pub fn record(&self, id: RecordId) -> Result<Option<&Record>, DomainError> {

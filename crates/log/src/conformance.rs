@@ -10,11 +10,16 @@
 
 mod copy;
 pub mod crash;
+mod redact;
 
 pub use copy::{
     copy_in_is_serialised_with_appends, copy_in_refusals_leave_the_log_unchanged,
     copy_in_then_appends_continue, copy_keeps_redactions, copy_log_copies_identically,
     copy_log_refuses_a_corrupted_source, copy_log_resumes,
+};
+pub use redact::{
+    redact_blanks_the_payload_and_keeps_every_hash, redact_is_idempotent_and_durable,
+    redact_refuses_a_missing_position_or_another_hash,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -88,6 +93,8 @@ macro_rules! conformance_tests {
             copy_in_then_appends_continue, copy_in_refusals_leave_the_log_unchanged,
             copy_in_is_serialised_with_appends, copy_log_copies_identically, copy_log_resumes,
             copy_log_refuses_a_corrupted_source, copy_keeps_redactions,
+            redact_blanks_the_payload_and_keeps_every_hash, redact_is_idempotent_and_durable,
+            redact_refuses_a_missing_position_or_another_hash,
         );
     };
     (@tests $make:path, $run_if:path; $($name:ident),* $(,)?) => {

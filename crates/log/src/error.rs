@@ -61,6 +61,17 @@ pub enum LogError {
         source_hash: Option<Hash>,
         target_hash: Option<Hash>,
     },
+    /// [`EventLog::redact`](crate::EventLog::redact): no event is recorded at this position.
+    #[error("no event is recorded at position {position}")]
+    NoSuchPosition { position: u64 },
+    /// [`EventLog::redact`](crate::EventLog::redact): the event at `position` is not the one
+    /// the caller named (its hash differs); nothing was blanked.
+    #[error("refused to redact position {position}: its event hash is {found}, not {expected}")]
+    RedactionRefused {
+        position: u64,
+        expected: Hash,
+        found: Hash,
+    },
     /// The backend does not implement this operation.
     #[error("this log does not support {operation}")]
     Unsupported { operation: &'static str },

@@ -27,6 +27,7 @@ mod event;
 mod lanes;
 mod log;
 pub mod memory;
+mod redact;
 mod stream;
 mod subscription;
 
@@ -39,5 +40,6 @@ pub use copy::{CopyBase, CopyReport, copy_log, validate_copy};
 pub use error::{CopyRefusal, FaultKind, LogError, StorageFault};
 pub use event::{MAX_EVENT_TYPE_LEN, Metadata, NewEvent, RecordedEvent};
 pub use log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog, READ_BATCH, subscribe};
+pub use redact::{Redacted, check_redaction};
 pub use stream::{MAX_CATEGORY_LEN, StreamId};
 pub use subscription::Subscription;

@@ -10,6 +10,7 @@ use crate::append::{AppendOutcome, StreamAppend};
 use crate::chain::{EventView, Hash, LogHead, LogVerifier, StreamVerifier, VerifyReport};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
+use crate::redact::Redacted;
 use crate::stream::StreamId;
 use crate::subscription::Subscription;
 
@@ -91,6 +92,24 @@ pub trait EventLog: Send + Sync + 'static {
         let _ = events;
         Err(LogError::Unsupported {
             operation: "copy_in",
+        })
+    }
+
+    /// Blanks the payload of the event at `position` (its `data` becomes absent, read back as
+    /// empty data and [`RecordedEvent::is_redacted`]), as a court or legal order requires,
+    /// **without touching any hash**: the chain covers `data_hash`, which stays, so the log
+    /// still verifies and lists the position among its redactions. `expected_event_hash` is the
+    /// event hash of the event the caller means: another hash there is
+    /// [`LogError::RedactionRefused`], no event there [`LogError::NoSuchPosition`], and nothing
+    /// is written. Idempotent: an event already redacted answers `Ok` with
+    /// [`Redacted::already_redacted`]. Durable as an append is once acknowledged.
+    ///
+    /// The default refuses with [`LogError::Unsupported`]; every storage backend implements it,
+    /// and a wrapper around a log should forward it.
+    async fn redact(&self, position: u64, expected_event_hash: Hash) -> Result<Redacted, LogError> {
+        let _ = (position, expected_event_hash);
+        Err(LogError::Unsupported {
+            operation: "redact",
         })
     }
 

@@ -19,10 +19,11 @@ use tokio::sync::watch;
 use crate::append::{AppendOutcome, StreamAppend, validate_append};
 use crate::backend::plan::{KnownState, Plan, Tip, decode, now_micros, plan_append, plan_copy};
 use crate::backend::{Written, publish_head};
-use crate::chain::LogHead;
+use crate::chain::{Hash, LogHead};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 use crate::log::{DEFAULT_MAX_EVENT_SIZE, Direction, EventLog};
+use crate::redact::{Redacted, check_redaction};
 use crate::stream::StreamId;
 
 #[cfg(feature = "conformance")]
@@ -179,6 +180,18 @@ impl EventLog for MemoryLog {
                 "a copy was planned as an append".to_owned().into(),
             )),
         }
+    }
+
+    async fn redact(&self, position: u64, expected_event_hash: Hash) -> Result<Redacted, LogError> {
+        let mut stored = self.stored();
+        let at = stored.events.partition_point(|e| e.position < position);
+        let event = stored.events.get_mut(at).filter(|e| e.position == position);
+        let found = event.as_ref().map(|e| (e.hash, e.is_redacted()));
+        let redacted = check_redaction(position, expected_event_hash, found)?;
+        if let Some(event) = event {
+            event.data.clear();
+        }
+        Ok(redacted)
     }
 
     async fn read_stream(

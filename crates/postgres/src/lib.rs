@@ -36,6 +36,7 @@
 //!   with a newer schema is refused with [`LogError::NewerFormat`].
 
 mod listener;
+mod redact;
 mod schema;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -58,7 +59,7 @@ use citydb_log::backend::{join_segments, send_append, send_copy, verify_ranges};
 use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
-    StreamAppend, StreamId, VerifyReport,
+    Redacted, StreamAppend, StreamId, VerifyReport,
 };
 
 pub use schema::{APPEND_LOCK_KEY, MIGRATE_LOCK_KEY, NOTIFY_CHANNEL, SCHEMA_VERSION};
@@ -461,6 +462,12 @@ impl EventLog for PostgresLog {
     /// is serialised with every node's appends, and it NOTIFYs the new head like an append.
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         send_copy(&self.inner.queue, events).await
+    }
+
+    /// In a transaction of its own, outside the append lock (`src/redact.rs` says why).
+    async fn redact(&self, position: u64, expected_event_hash: Hash) -> Result<Redacted, LogError> {
+        let mut client = self.client().await?;
+        redact::redact(&mut client, position, expected_event_hash).await
     }
 
     async fn read_stream(

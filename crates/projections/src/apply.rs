@@ -40,9 +40,13 @@ struct Slot {
     dirty: bool,
 }
 
+/// `refolds`: records re-folded from their whole stream because the batch holds a blanked event
+/// or a redaction approval of theirs (`crate::redaction`); their events here are not folded one
+/// by one, and their rows are written from the re-fold, in this transaction.
 pub(crate) fn apply_batch(
     conn: &mut Connection,
     events: &[RecordedEvent],
+    refolds: &[crate::redaction::Refold],
     flavour: SearchFlavour,
 ) -> Result<BatchOutcome, ProjectionError> {
     let tx = conn
@@ -75,6 +79,9 @@ pub(crate) fn apply_batch(
             continue;
         }
         let stream = event.stream_id.as_str();
+        if refolds.iter().any(|r| r.stream == stream) {
+            continue;
+        }
         if !slots.contains_key(stream) {
             let Ok(id) = stream.parse::<RecordId>() else {
                 failed += 1;
@@ -126,6 +133,9 @@ pub(crate) fn apply_batch(
             Prior::State(slot.before.as_ref()),
             flavour,
         )?;
+    }
+    for refold in refolds {
+        crate::redaction::store_refold(&tx, refold, flavour)?;
     }
     tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
         .and_then(|mut s| s.execute([next.to_string()]))

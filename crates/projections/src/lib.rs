@@ -48,6 +48,7 @@ mod apply;
 mod bulk;
 mod error;
 mod query;
+mod redaction;
 mod schema;
 mod search;
 mod state;
@@ -326,6 +327,21 @@ impl Projections {
             self.start()?;
         }
         result
+    }
+
+    /// Re-folds every record with an approved redaction from its whole stream, so that its
+    /// row shows the replacements (`redaction` module); returns how many. Run at a node's
+    /// start: it completes a re-fold a crash interrupted after a bulk load.
+    pub async fn refold_redacted(&self) -> Result<usize, ProjectionError> {
+        let shared = self.shared();
+        let mut writer = shared.writer.lock().await;
+        shared.refold_redacted(&mut writer).await
+    }
+
+    /// The records with an approved redaction, from the change feed: those whose blanking a
+    /// node re-runs at start (`citydb_registry::Registry::complete_redactions`).
+    pub async fn redacted_records(&self) -> Result<Vec<RecordId>, ProjectionError> {
+        self.read(|c, _| redaction::approved(c)).await
     }
 
     /// Events projected through the bulk path since open (a rebuild, a catch-up far behind):
@@ -689,8 +705,14 @@ impl Shared {
         }
         let consumed = events.len();
         let flavour = self.flavour;
+        let mut refolds = Vec::new();
+        for id in redaction::touched(&events) {
+            refolds.extend(redaction::refold(self.log.as_ref(), id).await?);
+        }
         match self
-            .with_writer(writer, move |c| apply::apply_batch(c, &events, flavour))
+            .with_writer(writer, move |c| {
+                apply::apply_batch(c, &events, &refolds, flavour)
+            })
             .await
         {
             Ok(outcome) => {
@@ -798,6 +820,9 @@ impl Shared {
         .await
         .map_err(|e| ProjectionError::Storage(format!("bulk load task failed: {e}")))?;
         writer.conn = conn;
+        if result.is_ok() {
+            self.refold_redacted(writer).await?;
+        }
         if let Ok(events) = result {
             writer.bulk_unfinished = false;
             tracing::info!(
@@ -808,6 +833,27 @@ impl Shared {
             );
         }
         result
+    }
+
+    /// Re-folds every record with an approved redaction from its whole stream
+    /// (`redaction` module): after a bulk load, and at a node's start.
+    async fn refold_redacted(&self, writer: &mut Writer) -> Result<usize, ProjectionError> {
+        let ids = self.with_writer(writer, |c| redaction::approved(c)).await?;
+        let mut refolds = Vec::new();
+        for id in ids {
+            refolds.extend(redaction::refold(self.log.as_ref(), id).await?);
+        }
+        let count = refolds.len();
+        let flavour = self.flavour;
+        self.with_writer(writer, move |c| {
+            let tx = c.transaction().map_err(error::storage)?;
+            for refold in &refolds {
+                redaction::store_refold(&tx, refold, flavour)?;
+            }
+            tx.commit().map_err(error::storage)
+        })
+        .await?;
+        Ok(count)
     }
 
     async fn reset(&self) -> Result<(), ProjectionError> {

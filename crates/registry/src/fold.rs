@@ -47,10 +47,49 @@ pub fn fold_record<'a>(
     id: RecordId,
     events: impl IntoIterator<Item = &'a RecordedEvent>,
 ) -> Result<Option<Record>, RegistryError> {
+    fold_record_until(id, events, None)
+}
+
+/// [`fold_record`] of the events at or before global position `until` (all with `None`).
+///
+/// Redactions (`citydb_domain::redaction`): an event an approved redaction names is folded as
+/// the approval's `replacement`, whether or not its payload is blanked yet, so every state —
+/// an as-of state before the approval included — shows the redacted values. The approvals are
+/// looked for in every event given, also those after `until`: give the whole stream.
+pub fn fold_record_until<'a>(
+    id: RecordId,
+    events: impl IntoIterator<Item = &'a RecordedEvent>,
+    until: Option<u64>,
+) -> Result<Option<Record>, RegistryError> {
+    let events: Vec<&RecordedEvent> = events.into_iter().collect();
+    // Past `until` only the approvals are read: an as-of state never depends on whether a
+    // later event decodes.
+    let folded = |e: &RecordedEvent| until.is_none_or(|until| e.position <= until);
+    let decoded = events
+        .iter()
+        .map(|e| {
+            let wanted = !e.is_redacted() && (folded(e) || e.event_type == "RedactionApproved");
+            wanted.then(|| decode(e)).transpose()
+        })
+        .collect::<Result<Vec<Option<Event>>, _>>()?;
+    let replacements = citydb_domain::redaction::replacements(decoded.iter().flatten());
     let mut state: Option<Record> = None;
-    for recorded in events {
-        let event = decode(recorded)?;
-        let next = evolve(state, &event).map_err(|e| {
+    for (recorded, event) in events.iter().zip(&decoded) {
+        if !folded(recorded) {
+            break;
+        }
+        let Some(event) =
+            citydb_domain::redaction::in_place(&replacements, recorded.position, event.as_ref())
+        else {
+            return Err(RegistryError::corrupt(
+                &recorded.stream_id,
+                format!(
+                    "version {} is redacted, but no approved redaction names it",
+                    recorded.stream_version
+                ),
+            ));
+        };
+        let next = evolve(state, event).map_err(|e| {
             RegistryError::corrupt(
                 &recorded.stream_id,
                 format!("version {}: {e}", recorded.stream_version),

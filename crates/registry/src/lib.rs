@@ -24,12 +24,16 @@
 pub mod bulk;
 mod error;
 pub mod fold;
+mod redaction;
 mod registry;
 mod request;
 
 pub use bulk::BulkRegistry;
 pub use error::RegistryError;
-pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_of};
+pub use fold::{
+    decode, fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of,
+};
+pub use redaction::Blanked;
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};
 // The request types are the domain's (one type for the API, the import and the fixtures);
 // re-exported so a caller of the registry needs one import.

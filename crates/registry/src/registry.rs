@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::RegistryError;
-use crate::fold::{fold_key, fold_record, key_stream, record_stream, stream_of};
+use crate::fold::{fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of};
 use crate::request::{
     COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, Executed,
     StreamChange, Warning, metadata_of,
@@ -179,7 +179,22 @@ impl Registry {
     /// `NoStream`, so at most one execution of an id ever commits, and a re-sent id is answered
     /// from the marker with `already_executed: true` and the original result. A refused command
     /// writes nothing, so its id stays free.
+    ///
+    /// An approved redaction is carried out (`Registry::complete_redactions`) once its approval
+    /// is durable, on the first execution and on every re-send of the approval.
     pub async fn execute(&self, request: CommandRequest) -> Result<Executed, RegistryError> {
+        let approved = match &request.command {
+            citydb_domain::Command::ApproveRedaction(c) => Some(c.record),
+            _ => None,
+        };
+        let executed = self.execute_once(request).await?;
+        if let Some(record) = approved {
+            self.complete_redactions(record).await?;
+        }
+        Ok(executed)
+    }
+
+    async fn execute_once(&self, request: CommandRequest) -> Result<Executed, RegistryError> {
         // Bounded text before anything else: nothing over its maximum is ever appended.
         request.check_text()?;
         let marker = command_stream(request.command_id)?;
@@ -225,6 +240,8 @@ impl Registry {
                     });
                 }
             }
+            self.load_redaction_target(&mut loaded, &request.command)
+                .await?;
             let decision = match self.decide(&mut loaded, &request, &mut extra).await {
                 Ok(decision) => decision,
                 Err(RegistryError::Domain(refusal)) => {
@@ -367,16 +384,24 @@ impl Registry {
         id: RecordId,
         until: Option<u64>,
     ) -> Result<Option<LoadedRecord>, RegistryError> {
-        let events = self.read_stream(&record_stream(id)?, until).await?;
-        let Some(last) = events.last() else {
+        // The whole stream: an approved redaction after `until` still replaces the event it
+        // names before it (`fold_record_until`).
+        let events = self.read_stream(&record_stream(id)?, None).await?;
+        let Some(last) = events
+            .iter()
+            .rev()
+            .find(|e| until.is_none_or(|until| e.position <= until))
+        else {
             return Ok(None);
         };
         let (version, last_position) = (last.stream_version, last.position);
-        Ok(fold_record(id, &events)?.map(|record| LoadedRecord {
-            record,
-            version,
-            last_position,
-        }))
+        Ok(
+            fold_record_until(id, &events, until)?.map(|record| LoadedRecord {
+                record,
+                version,
+                last_position,
+            }),
+        )
     }
 
     /// The record currently holding a PIN, enterprise code or parcel key.
@@ -437,6 +462,13 @@ pub(crate) fn marker_record(
             marker,
             format!("holds {} instead of {COMMAND_EXECUTED}", event.event_type),
         ));
+    }
+    // A marker blanked by a redaction no longer says which command ran: the id was used, so a
+    // re-send of it is refused rather than run twice.
+    if event.is_redacted() {
+        return Err(RegistryError::CommandIdReused {
+            command_id: marker.id(),
+        });
     }
     serde_json::from_slice(&event.data).map_err(|e| RegistryError::corrupt(marker, e))
 }

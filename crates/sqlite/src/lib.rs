@@ -10,6 +10,7 @@
 //!   simulated power cut, and injects faults.
 
 mod bulk;
+mod redact;
 mod schema;
 mod tiles;
 mod writer;
@@ -32,7 +33,7 @@ use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, v
 use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
-    StreamAppend, StreamId, VerifyReport,
+    Redacted, StreamAppend, StreamId, VerifyReport,
 };
 
 pub use bulk::SqliteBulk;
@@ -235,6 +236,12 @@ fn configure(conn: &Connection, config: &SqliteConfig, path: &str) -> Result<(),
         Durability::Off => "OFF",
     };
     conn.pragma_update(None, "synchronous", sync)
+        .map_err(fail)?;
+    // Freed bytes are zeroed, not left in a page's free space: a court-ordered redaction
+    // (`EventLog::redact`) must not leave the payload readable in the file, neither where the
+    // row was nor where a page split had copied it from. The log never deletes rows, so only
+    // redactions and page rebalancing free anything: the cost on appends is negligible.
+    conn.pragma_update(None, "secure_delete", "ON")
         .map_err(fail)?;
     Ok(())
 }
@@ -487,6 +494,17 @@ impl EventLog for SqliteLog {
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<LogHead, LogError> {
         let queue = self.inner.queue.as_ref().ok_or(LogError::Closed)?;
         send_copy(queue, events).await
+    }
+
+    /// On a connection of its own, serialised with the writer by SQLite's write lock
+    /// (`src/redact.rs` says why).
+    async fn redact(&self, position: u64, expected_event_hash: Hash) -> Result<Redacted, LogError> {
+        let (path, config) = (self.inner.path.clone(), self.inner.config.clone());
+        tokio::task::spawn_blocking(move || {
+            redact::redact(&path, &config, position, expected_event_hash)
+        })
+        .await
+        .map_err(|e| LogError::Storage(format!("redaction task failed: {e}").into()))?
     }
 
     async fn read_stream(

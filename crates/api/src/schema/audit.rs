@@ -21,8 +21,11 @@ pub struct LogEvent {
     pub schema_version: i32,
     /// RFC 3339, microseconds, UTC.
     pub recorded_at: String,
-    /// The payload (the stored bytes, parsed).
+    /// The payload (the stored bytes, parsed); `null` once redacted.
     pub data: Json<Value>,
+    /// The payload was blanked by an approved redaction (the record's `RedactionApproved`
+    /// event names the order): `dataHash` and `hash` are unchanged, so the chain still verifies.
+    pub redacted: bool,
     /// Actor, role, reason, legal basis, correlation and causation ids, end user, case.
     pub metadata: Json<Value>,
     pub actor: Option<String>,
@@ -46,6 +49,7 @@ impl From<&RecordedEvent> for LogEvent {
             schema_version: e.schema_version as i32,
             recorded_at: format_micros(e.recorded_at),
             data: Json(serde_json::from_slice(&e.data).unwrap_or(Value::Null)),
+            redacted: e.is_redacted(),
             metadata: Json(serde_json::from_slice(&e.metadata).unwrap_or(Value::Null)),
             actor: metadata.actor,
             reason: metadata.reason,

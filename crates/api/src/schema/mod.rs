@@ -15,6 +15,7 @@ pub mod proofs;
 mod query;
 mod queue;
 mod records;
+mod restriction;
 pub mod time;
 mod verification;
 
@@ -106,8 +107,13 @@ pub fn registry_error(e: RegistryError) -> ApiError {
                 | "CORRECTION_CONFLICT"
                 | "DUPLICATE_ENTRY"
                 | "DUPLICATE_MORTGAGE"
-                | "CERTIFICATE_EXISTS" => ErrorCode::Conflict,
+                | "CERTIFICATE_EXISTS"
+                | "REDACTION_EXISTS"
+                | "ALREADY_REDACTED"
+                | "ALREADY_RESTRICTED" => ErrorCode::Conflict,
                 "RECORD_NOT_FOUND"
+                | "REDACTION_TARGET_NOT_FOUND"
+                | "REDACTION_NOT_FOUND"
                 | "CORRECTION_NOT_FOUND"
                 | "CERTIFICATE_NOT_FOUND"
                 | "MORTGAGE_NOT_FOUND" => ErrorCode::NotFound,

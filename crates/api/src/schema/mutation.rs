@@ -336,4 +336,16 @@ command_mutations! {
     reject_correction(RejectCorrectionInput) => RejectCorrection, Supervisor;
     /// Withdraws one's own pending proposal.
     withdraw_correction(WithdrawCorrectionInput) => WithdrawCorrection, Steward | Supervisor;
+    /// Proposes redacting the personal payload of ONE event of a record (`position`: its log
+    /// position, as `history` shows it), citing the court or legal order in `legal_basis`; a
+    /// different supervisor approves. Reason and legal basis are required.
+    propose_redaction(ProposeRedactionInput) => ProposeRedaction, Steward | Supervisor;
+    /// Approves a proposed redaction (supervisors only, never one's own): the event's payload,
+    /// its command's marker and the read models are blanked; every hash stays.
+    approve_redaction(ApproveRedactionInput) => ApproveRedaction, Supervisor;
+    reject_redaction(RejectRedactionInput) => RejectRedaction, Supervisor;
+    /// Restricts a record: services get `RESTRICTED`; stewards, supervisors, auditors still read it.
+    restrict_record(RestrictRecordInput) => RestrictRecord, Steward | Supervisor;
+    /// Lifts a record's restriction (supervisors only).
+    lift_restriction(LiftRestrictionInput) => LiftRestriction, Supervisor;
 }

@@ -15,6 +15,7 @@ use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
 use super::loaders::{HeldBy, Loaders, RepresentedBy, load_in_order};
+use super::restriction::unrestricted;
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
 
@@ -155,6 +156,8 @@ impl Citizen {
         group: FieldGroup,
         field: &str,
     ) -> Result<&CitizenState, ApiError> {
+        let state = &self.0.state;
+        unrestricted(ctx, RecordId::Citizen(state.id), &state.privacy)?;
         personal(ctx, self.uuid(), group, field)?;
         Ok(&self.0.state)
     }
@@ -205,6 +208,11 @@ impl Citizen {
     /// The stream version: pass it as `expectedVersion` to a mutation.
     async fn version(&self) -> i64 {
         version_of(&self.0)
+    }
+    /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other
+    /// field. Not personal data by itself.
+    async fn restricted(&self) -> bool {
+        self.0.state.privacy.is_restricted()
     }
     /// Personal identification number (12 digits). Group `identity`.
     async fn pin(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
@@ -399,6 +407,8 @@ pub(super) async fn load_businesses(
 
 impl Business {
     fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&BusinessState, ApiError> {
+        let state = &self.0.state;
+        unrestricted(ctx, RecordId::Business(state.id), &state.privacy)?;
         scoped(ctx, FieldGroup::Business, field)?;
         Ok(&self.0.state)
     }
@@ -412,6 +422,10 @@ impl Business {
     }
     async fn version(&self) -> i64 {
         version_of(&self.0)
+    }
+    /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other field.
+    async fn restricted(&self) -> bool {
+        self.0.state.privacy.is_restricted()
     }
     /// Enterprise code = tax code (10 digits, or 13 with a branch suffix).
     async fn code(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
@@ -601,6 +615,8 @@ pub(super) async fn load_parcels(
 
 impl Parcel {
     fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&ParcelState, ApiError> {
+        let state = &self.0.state;
+        unrestricted(ctx, RecordId::Parcel(state.id), &state.privacy)?;
         scoped(ctx, FieldGroup::Land, field)?;
         Ok(&self.0.state)
     }
@@ -614,6 +630,10 @@ impl Parcel {
     }
     async fn version(&self) -> i64 {
         version_of(&self.0)
+    }
+    /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other field.
+    async fn restricted(&self) -> bool {
+        self.0.state.privacy.is_restricted()
     }
     /// `commune/predecessor:sheet/parcel`, unique even after the 2025 commune mergers.
     async fn key(&self, ctx: &Context<'_>) -> Result<String, ApiError> {

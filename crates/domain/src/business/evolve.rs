@@ -73,6 +73,7 @@ impl Business {
             status: BusinessStatus::Active,
             origin: origin.clone(),
             corrections: Default::default(),
+            privacy: Default::default(),
         })
     }
 }

@@ -103,6 +103,9 @@ pub struct Business {
     pub status: BusinessStatus,
     pub origin: RegistrationOrigin,
     pub corrections: Corrections,
+    /// Restriction and redactions ([`crate::redaction`]).
+    #[serde(default, skip_serializing_if = "crate::privacy::Privacy::is_empty")]
+    pub privacy: crate::privacy::Privacy,
 }
 
 impl Business {

@@ -97,6 +97,7 @@ impl Citizen {
             absorbed: Vec::new(),
             origin: origin.clone(),
             corrections: Default::default(),
+            privacy: Default::default(),
         })
     }
 }

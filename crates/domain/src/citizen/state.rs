@@ -89,6 +89,9 @@ pub struct Citizen {
     pub absorbed: Vec<CitizenId>,
     pub origin: RegistrationOrigin,
     pub corrections: Corrections,
+    /// Restriction and redactions ([`crate::redaction`]).
+    #[serde(default, skip_serializing_if = "crate::privacy::Privacy::is_empty")]
+    pub privacy: crate::privacy::Privacy,
 }
 
 impl Citizen {

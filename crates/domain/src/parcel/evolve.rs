@@ -80,6 +80,7 @@ impl Parcel {
             status: ParcelStatus::Active,
             origin: origin.clone(),
             corrections: Default::default(),
+            privacy: Default::default(),
         })
     }
 }

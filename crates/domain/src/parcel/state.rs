@@ -118,6 +118,9 @@ pub struct Parcel {
     pub status: ParcelStatus,
     pub origin: ParcelOrigin,
     pub corrections: Corrections,
+    /// Restriction and redactions ([`crate::redaction`]).
+    #[serde(default, skip_serializing_if = "crate::privacy::Privacy::is_empty")]
+    pub privacy: crate::privacy::Privacy,
 }
 
 impl Parcel {

@@ -145,4 +145,5 @@ mod input;
 mod parcel;
 mod props;
 mod protocol;
+mod redaction;
 mod stewardship;

@@ -87,10 +87,23 @@ impl World {
             let Some(last) = batch.last() else { break };
             from = last.stream_version + 1;
             for e in &batch {
-                let data: serde_json::Value = serde_json::from_slice(&e.data).expect("json");
-                events.push(upcast(&e.event_type, e.schema_version, &data).expect("upcast"));
+                // A blanked payload (a redaction) is folded as its approval's replacement.
+                let event = (!e.is_redacted()).then(|| {
+                    let data: serde_json::Value = serde_json::from_slice(&e.data).expect("json");
+                    upcast(&e.event_type, e.schema_version, &data).expect("upcast")
+                });
+                events.push((e.position, event));
             }
         }
+        let replacements = citydb_domain::redaction::replacements(events.iter().flat_map(|e| &e.1));
+        let events = events
+            .iter()
+            .map(|(position, event)| {
+                citydb_domain::redaction::in_place(&replacements, *position, event.as_ref())
+                    .expect("a redacted event has an approval")
+                    .clone()
+            })
+            .collect();
         let version = self.log.stream_version(&stream).await.expect("version");
         (events, version)
     }
@@ -135,6 +148,25 @@ impl World {
                     Target::Key(k) => {
                         snapshot.insert_key(*k, replay_key(&events).expect("replay key"))
                     }
+                }
+            }
+            if let Command::ProposeRedaction(c) = command {
+                // What the registry reads for a redaction: the event at the position named.
+                let found = self.log.read_all(c.position, 1).await.expect("read");
+                if let Some(e) = found.first().filter(|e| e.position == c.position) {
+                    let event = (!e.is_redacted()).then(|| {
+                        let data: serde_json::Value =
+                            serde_json::from_slice(&e.data).expect("json");
+                        upcast(&e.event_type, e.schema_version, &data).expect("upcast")
+                    });
+                    snapshot.insert_logged(
+                        c.position,
+                        citydb_domain::redaction::LoggedEvent {
+                            stream: e.stream_id.as_str().to_owned(),
+                            event_hash: e.hash.to_hex(),
+                            event,
+                        },
+                    );
                 }
             }
             match decide(&snapshot, command, actor) {
