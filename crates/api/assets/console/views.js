@@ -150,7 +150,7 @@ async function searchResults(kind, q) {
 // --- a record ----------------------------------------------------------------------------------
 
 const HISTORY = `query($r: String!) { history(record: $r, first: 100) {
-  position streamVersion eventType recordedAt actor reason legalBasis hash } }`;
+  position streamVersion eventType recordedAt actor reason legalBasis hash redacted } }`;
 
 const CORRECTIONS = "corrections { id changes reason legalBasisDocument legalBasisDate proposedBy status reviewedBy }";
 
@@ -175,7 +175,7 @@ async function citizenParts(id, me) {
   // A citizen sees only the name of the people their record names.
   const rel = citizenOnly ? "name { full }" : "id name { full }";
   const q = `query($id: String!) { citizen(id: $id) {
-    id version pin name { family middle given full } sex birthDate birthPlace { code name } status deathDate
+    id version restricted pin name { family middle given full } sex birthDate birthPlace { code name } status deathDate
     identityCard { number issueDate place }
     permanentResidence { commune { code name } address since } temporaryResidence { commune { code name } address since }
     father { ${rel} } mother { ${rel} } spouse { ${rel} } marriedSince
@@ -183,7 +183,8 @@ async function citizenParts(id, me) {
   const c = (await gql(q, { id })).citizen;
   if (!c) throw new ApiError("NOT_FOUND", id);
   const parts = [
-    h("h1", {}, c.name.full, " ", h("span", { class: "badge" }, `${t("version")} ${c.version}`)),
+    h("h1", {}, c.name.full, " ", h("span", { class: "badge" }, `${t("version")} ${c.version}`),
+      c.restricted ? [" ", h("span", { class: "badge" }, t("restricted"))] : null),
     section(null, dl([
       [t("id"), h("span", { class: "hash" }, c.id)],
       [t("pin"), c.pin],
@@ -264,7 +265,8 @@ async function historyPart(id, me) {
   const headers = [t("version"), t("eventType"), t("recordedAt"), t("actor"), t("reason"), t("legalBasis")];
   if (auditor) headers.push(t("hash"), t("proof"));
   return section(t("history"), table(headers, events.map((e) => {
-    const row = [String(e.streamVersion), e.eventType, instant(e.recordedAt), e.actor ?? "", e.reason ?? "", e.legalBasis ?? ""];
+    const type = e.redacted ? [e.eventType, " ", h("span", { class: "badge" }, t("redacted"))] : e.eventType;
+    const row = [String(e.streamVersion), h("td", {}, type), instant(e.recordedAt), e.actor ?? "", e.reason ?? "", e.legalBasis ?? ""];
     if (auditor) {
       const cell = h("td", {});
       cell.append(h("button", { type: "button", class: "secondary", onclick: async () => {
