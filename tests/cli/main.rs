@@ -19,6 +19,7 @@ use common::binary::run as citydb;
 
 mod bulk;
 mod citizen;
+mod privacy_demo;
 mod proofs;
 mod verify;
 

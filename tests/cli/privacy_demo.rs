@@ -1,0 +1,143 @@
+//! Issue 15's "done when", on the demo as a newcomer runs it (`citydb serve --demo`): the demo
+//! citizen reads their own record and sees the service's read of it, is refused on another
+//! citizen, files a correction request that a steward acknowledges and resolves through a
+//! four-eyes correction, and a supervisor-approved redaction blanks a payload while `citydb
+//! verify` stays intact and reports the redaction.
+
+use super::*;
+use common::binary::Serving;
+use serde_json::json;
+
+const DEMO_PIN: &str = "030174835130";
+const DEMO_RECORD: &str = "citizen-22ed2420-9431-8001-b22c-d4ed4c85775b";
+const SERVICE: &[(&str, &str)] = &[
+    ("X-Road-UserId", "officer-7"),
+    ("X-Road-Issue", "HS-2026-0042"),
+    ("X-Purpose", "demo"),
+];
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("OK")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizens_rights_on_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = Serving::start(&["--data", s(&data), "--demo"]);
+    server.wait_ready().await;
+    let tokens: Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-tokens.json")).unwrap()).unwrap();
+    let token = |role: &str| tokens[role].as_str().unwrap().to_owned();
+    let ok = |body: Value| {
+        assert!(body.get("errors").is_none(), "{body:#}");
+        body["data"].clone()
+    };
+
+    // The service reads the citizen (officer, case, purpose); the citizen sees that read.
+    ok(server
+        .gql(
+            &token("service"),
+            "query($p: String!) { citizen(pin: $p) { birthDate } }",
+            json!({ "p": DEMO_PIN }),
+            SERVICE,
+        )
+        .await);
+    let mine = ok(server
+        .gql(
+            &token("citizen"),
+            "query($p: String!, $r: String!) { citizen(pin: $p) { id name { full } }
+               accessLog(citizen: $r) { principal endUser case purpose fieldGroups } }",
+            json!({ "p": DEMO_PIN, "r": DEMO_RECORD }),
+            &[],
+        )
+        .await);
+    assert_eq!(mine["citizen"]["id"], DEMO_RECORD);
+    assert!(
+        mine["accessLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["principal"] == "demo-service"
+                && e["endUser"] == "officer-7"
+                && e["case"] == "HS-2026-0042"
+                && e["purpose"] == "demo"),
+        "{mine:#}"
+    );
+    // Refused on another citizen.
+    let other = server
+        .gql(
+            &token("citizen"),
+            "{ citizen(pin: \"031190000001\") { id } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(code(&other), "FORBIDDEN", "{other}");
+
+    // A supervisor-approved redaction of the citizen's residence change.
+    let history = ok(server
+        .gql(
+            &token("auditor"),
+            "query($r: String!) { history(record: $r) { position eventType } }",
+            json!({ "r": DEMO_RECORD }),
+            &[],
+        )
+        .await);
+    let moved = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "ResidenceChanged")
+        .expect("the demo citizen moved once")["position"]
+        .as_u64()
+        .unwrap();
+    let order = json!({ "document_number": "12/2026/QĐ-TA", "document_date": "2026-11-20" });
+    ok(server
+        .gql(
+            &token("steward"),
+            "mutation($i: ProposeRedactionInput!) { proposeRedaction(input: $i) { commandId } }",
+            json!({ "i": { "record": DEMO_RECORD, "position": moved,
+                "reason": "quyết định của Tòa án", "legal_basis": order } }),
+            &[],
+        )
+        .await);
+    ok(server
+        .gql(
+            &token("supervisor"),
+            "mutation($i: ApproveRedactionInput!) { approveRedaction(input: $i) { commandId } }",
+            json!({ "i": { "record": DEMO_RECORD, "position": moved } }),
+            &[],
+        )
+        .await);
+    let after = ok(server
+        .gql(
+            &token("auditor"),
+            "query($r: String!) { history(record: $r) { position eventType redacted data } }",
+            json!({ "r": DEMO_RECORD }),
+            &[],
+        )
+        .await);
+    let event = after["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["position"] == json!(moved))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (event["redacted"].clone(), event["data"].clone()),
+        (json!(true), Value::Null)
+    );
+
+    // `citydb verify` (beside the running server): intact, and it reports the redaction.
+    let out = citydb(&["verify", "--data", s(&data), "--format", "json"]);
+    expect_code(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "success", "{report}");
+    let positions = report["redacted"]["positions"].as_array().unwrap();
+    assert!(positions.contains(&json!(moved)), "{report}");
+    server.stop();
+}
