@@ -6,6 +6,7 @@ mod common;
 mod progress;
 mod queries;
 mod rebuild;
+mod requests;
 mod search;
 
 use std::collections::HashSet;
