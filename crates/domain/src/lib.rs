@@ -30,11 +30,15 @@
 //    and correctable fields (`<kind>::fields`);
 // 5. the dispatch over kinds: decide, correction (shared stewardship rules),
 //    evolve.
+// Beside them: calendar (working days, a value layer) and correction_request
+// (citizens' requests, their own streams; uses citizen state and stewardship).
 pub mod business;
+pub mod calendar;
 pub mod citizen;
 pub mod command;
 mod correctable;
 mod correction;
+pub mod correction_request;
 pub mod date;
 mod decide;
 pub mod decision;

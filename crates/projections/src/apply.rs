@@ -74,6 +74,9 @@ pub(crate) fn apply_batch(
             continue;
         }
         record_change(&tx, event)?;
+        if !crate::requests::project(&tx, event)? {
+            failed += 1;
+        }
         if RecordKind::from_category(category).is_none() {
             // Key claims and categories this build does not know feed no read model.
             continue;

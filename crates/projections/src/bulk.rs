@@ -513,6 +513,7 @@ fn write(
                         continue;
                     }
                     record_change(conn, event)?;
+                    crate::requests::project(conn, event)?;
                     if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
                         record_error(conn, event, &reason)?;
                     }

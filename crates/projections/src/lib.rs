@@ -49,6 +49,7 @@ mod bulk;
 mod error;
 mod query;
 mod redaction;
+mod requests;
 mod schema;
 mod search;
 mod state;
@@ -82,6 +83,7 @@ pub use query::{
     BusinessFilter, CitizenFilter, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, ProjectionFailure,
     Versioned,
 };
+pub use requests::{RequestFilter, RequestRow};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
@@ -582,6 +584,41 @@ impl Projections {
         let (categories, event_types) = (categories.to_vec(), event_types.to_vec());
         self.read(move |c, _| query::changes(c, after, &categories, &event_types, first))
             .await
+    }
+
+    /// Correction requests after `after` (a row's `seq`) in filing order.
+    pub async fn correction_requests(
+        &self,
+        filter: RequestFilter,
+        after: Option<u64>,
+        first: usize,
+    ) -> Result<Vec<RequestRow>, ProjectionError> {
+        self.read(move |c, _| requests::list(c, &filter, after, first.min(MAX_PAGE_SIZE)))
+            .await
+    }
+
+    /// One correction request by its stream id (`correction_request-<uuid>`).
+    pub async fn correction_request(
+        &self,
+        stream: &str,
+    ) -> Result<Option<RequestRow>, ProjectionError> {
+        let stream = stream.to_owned();
+        self.read(move |c, _| requests::one(c, &stream)).await
+    }
+
+    /// Open requests with a deadline before `today` (`YYYY-MM-DD`), in filing order.
+    pub async fn requests_past_deadline(
+        &self,
+        today: String,
+        first: usize,
+    ) -> Result<Vec<RequestRow>, ProjectionError> {
+        self.read(move |c, _| requests::past_deadline(c, &today, first))
+            .await
+    }
+
+    /// Open requests with a recorded overdue deadline (the `/metrics` gauge).
+    pub async fn overdue_requests(&self) -> Result<u64, ProjectionError> {
+        self.read(|c, _| requests::overdue_count(c)).await
     }
 
     /// Events the projector could not apply, after position `after`, ascending.

@@ -19,7 +19,8 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 /// `PRAGMA user_version`. Bump it whenever a table, an index, or what the projector writes into
 /// them changes: existing files are then rebuilt from the log on open.
 /// 2: B-tree indexes on the name keys in both search flavours (name search by ordered range).
-pub const SCHEMA_VERSION: i32 = 2;
+/// 3: `correction_requests`, citizens' correction requests (issue 15).
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -35,6 +36,7 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("representatives", "business_id, citizen_id"),
     ("changes", "position"),
     ("projection_errors", "position"),
+    ("correction_requests", "seq"),
 ];
 
 const TABLES: &str = "
@@ -126,6 +128,23 @@ CREATE TABLE projection_errors (
     event_type     TEXT NOT NULL,
     reason         TEXT NOT NULL
 );
+
+-- Citizens' correction requests (`correction_request-<uuid>` streams, crate::requests).
+CREATE TABLE correction_requests (
+    seq            INTEGER PRIMARY KEY,   -- log position of the submission
+    request_id     TEXT NOT NULL UNIQUE,  -- the stream id
+    citizen_id     TEXT NOT NULL,         -- citizen-<uuid>
+    field          TEXT NOT NULL,
+    status         TEXT NOT NULL,         -- submitted | acknowledged | resolved | refused | withdrawn
+    submitted      TEXT NOT NULL,         -- YYYY-MM-DD, so text order is date order
+    acknowledge_by TEXT NOT NULL,
+    due_by         TEXT NOT NULL,
+    overdue        INTEGER NOT NULL,      -- 1: open with a recorded overdue deadline that binds
+    correction_id  TEXT,                  -- the correction that resolved it
+    version        INTEGER NOT NULL,
+    last_position  INTEGER NOT NULL,
+    state          TEXT NOT NULL          -- the domain CorrectionRequest as JSON
+);
 ";
 
 /// The secondary indexes of the tables above. Apart from [`TABLES`] so that the bulk path
@@ -155,6 +174,8 @@ CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
 CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
 CREATE INDEX changes_category ON changes(category, position);
 CREATE INDEX changes_event_type ON changes(event_type, position);
+CREATE INDEX correction_requests_status ON correction_requests(status, seq);
+CREATE INDEX correction_requests_citizen ON correction_requests(citizen_id, seq);
 ";
 
 /// Word indexes when FTS5 is available, for the words of a name anywhere (a name search's later

@@ -22,6 +22,7 @@
 //! See `docs/domain.md`, "Command handler", for the protocol and its guarantees.
 
 pub mod bulk;
+pub mod correction_requests;
 mod error;
 pub mod fold;
 mod redaction;
@@ -30,6 +31,9 @@ mod request;
 
 pub use bulk::BulkRegistry;
 pub use error::RegistryError;
+pub use correction_requests::{
+    RequestExecution, RequestRegistryError, decode_request_event, fold_request, request_stream,
+};
 pub use fold::{
     decode, fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of,
 };

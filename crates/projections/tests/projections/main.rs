@@ -7,6 +7,7 @@ mod progress;
 mod queries;
 mod rebuild;
 mod redaction;
+mod requests;
 mod search;
 
 use std::collections::HashSet;
