@@ -45,10 +45,12 @@ pub struct NodeHandles {
 
 /// Every mutation: the domain commands and the citizen-token exchange.
 #[derive(async_graphql::MergedObject)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(Mutation, citizen::CitizenTokenMutation);
 
 /// Every query: the registers' and the stewardship lists that span records.
 #[derive(async_graphql::MergedObject)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(Query, queue::QueueQuery);
 
 pub type CitySchema = Schema<QueryRoot, MutationRoot, Subscription>;

@@ -260,7 +260,8 @@ macro_rules! command_mutations {
 
         pub struct Mutation;
 
-        #[Object]
+        // Merged into the schema's `Mutation` root (`schema::MutationRoot`).
+        #[Object(name = "CommandMutation")]
         impl Mutation {
             $(
                 $(#[doc = $doc])*

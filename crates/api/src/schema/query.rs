@@ -293,7 +293,7 @@ fn wrong_kind() -> ApiError {
 
 pub struct Query;
 
-#[Object]
+#[Object(name = "RegistersQuery")]
 impl Query {
     /// The caller's principal and request context.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me, ApiError> {
