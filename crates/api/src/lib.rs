@@ -25,6 +25,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod bounds;
+pub mod deadlines;
 pub mod error;
 mod graphiql;
 pub mod limits;
@@ -44,6 +45,7 @@ pub use auth::{
     AuthConfig, AuthConfigError, AuthError, Authenticator, FieldGroup, Principal, RequestContext,
     Role, Token, hash_token,
 };
+pub use deadlines::{Clock, DeadlineKeeper};
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};

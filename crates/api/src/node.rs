@@ -17,6 +17,7 @@ use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
 
 use crate::access_log::AccessLog;
+use crate::deadlines::{Clock, DeadlineKeeper};
 use crate::auth::{AuthConfig, Authenticator};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
@@ -53,6 +54,11 @@ pub struct NodeOptions {
     pub probe_interval: std::time::Duration,
     /// The logs' Merkle trees, checkpoints and witnesses ([`crate::published`]).
     pub publish: PublishOptions,
+    /// Today's date for correction-request deadlines (the system clock in Viet Nam's time zone
+    /// unless a test or demo fixes it).
+    pub clock: Clock,
+    /// How often the node records passed correction-request deadlines ([`DeadlineKeeper`]).
+    pub deadline_interval: std::time::Duration,
 }
 
 impl NodeOptions {
@@ -65,6 +71,8 @@ impl NodeOptions {
             expose_metrics: true,
             probe_interval: std::time::Duration::from_secs(5),
             publish: PublishOptions::default(),
+            clock: Clock::system(),
+            deadline_interval: std::time::Duration::from_secs(15 * 60),
         }
     }
 }
@@ -81,6 +89,10 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// The logs' trees and checkpoints, and their public routes.
     pub published: Published,
+    /// Correction-request deadlines: the periodic task's handle, to run it now (tests).
+    pub deadlines: DeadlineKeeper,
+    /// Stops the periodic deadline task when the last clone of the node is dropped.
+    _deadline_task: Arc<AbortOnDrop>,
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
     expose_metrics: bool,
@@ -144,6 +156,7 @@ impl Node {
             log: log.clone(),
             registry: registry.clone(),
             projections: projections.clone(),
+            clock: options.clock.clone(),
         };
         let schema = build_schema(
             registers,
@@ -152,6 +165,13 @@ impl Node {
             &options.query_limits,
         );
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
+        let deadlines = DeadlineKeeper::new(
+            registry.clone(),
+            projections.clone(),
+            options.clock.clone(),
+            &metrics,
+        );
+        let deadline_task = Arc::new(AbortOnDrop(deadlines.spawn(options.deadline_interval)));
         let ready = NodeReadiness::start(
             probe,
             options.probe_interval,
@@ -167,6 +187,8 @@ impl Node {
             schema,
             metrics,
             published,
+            deadlines,
+            _deadline_task: deadline_task,
             authenticator: Arc::new(Authenticator::new(options.auth)),
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
@@ -211,5 +233,14 @@ impl Node {
     /// `/metrics` alone, for a separate listen address.
     pub fn metrics_router(&self) -> Router {
         metrics_router(self.metrics.clone(), self.readiness())
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -13,12 +13,13 @@ pub mod mutation;
 pub mod proofs;
 mod query;
 mod records;
+mod requests;
 pub mod time;
 mod verification;
 
 use std::sync::Arc;
 
-use async_graphql::Schema;
+use async_graphql::{MergedObject, Schema};
 
 use citydb_log::EventLog;
 use citydb_projections::Projections;
@@ -38,9 +39,28 @@ pub struct NodeHandles {
     pub log: Arc<dyn EventLog>,
     pub registry: Registry,
     pub projections: Projections,
+    /// Today's date for correction-request deadlines (injectable: [`crate::deadlines::Clock`]).
+    pub clock: crate::deadlines::Clock,
 }
 
-pub type CitySchema = Schema<Query, Mutation, Subscription>;
+/// The query root: the registers' reads and the correction requests (issue 15).
+#[derive(MergedObject)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(Query, requests::CorrectionRequestQuery);
+
+/// The mutation root: one field per domain command, and the correction requests.
+#[derive(MergedObject)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(Mutation, requests::CorrectionRequestMutation);
+
+fn roots() -> (QueryRoot, MutationRoot) {
+    (
+        QueryRoot(Query, requests::CorrectionRequestQuery),
+        MutationRoot(Mutation, requests::CorrectionRequestMutation),
+    )
+}
+
+pub type CitySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 /// Builds the schema with its limits, loaders, access-log flush and error codes.
 pub fn build_schema(
@@ -50,7 +70,8 @@ pub fn build_schema(
     limits: &QueryLimits,
 ) -> CitySchema {
     let loaders = loaders::Loaders::new(&handles.projections);
-    apply_limits(Schema::build(Query, Mutation, Subscription), limits)
+    let (query, mutation) = roots();
+    apply_limits(Schema::build(query, mutation, Subscription), limits)
         .extension(access::AccessLogFlush)
         .extension(crate::throttle::OperationRate)
         .data(handles)
@@ -63,7 +84,8 @@ pub fn build_schema(
 
 /// The schema's SDL, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    let (query, mutation) = roots();
+    Schema::build(query, mutation, Subscription).finish().sdl()
 }
 
 /// Maps a registry error to the API's closed set of codes, keeping the domain's own code as
