@@ -29,6 +29,7 @@ pub mod auth;
 pub mod bounds;
 pub mod citizen_token;
 mod console;
+pub mod deadlines;
 pub mod error;
 mod graphiql;
 pub mod limits;
@@ -50,6 +51,7 @@ pub use auth::{
     Role, Token, hash_token,
 };
 pub use citizen_token::{CitizenClaims, CitizenTokenKey, CitizenTokens};
+pub use deadlines::{Clock, DeadlineKeeper};
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
 pub use limits::{ErrorCodes, QueryLimits, apply_limits};

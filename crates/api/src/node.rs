@@ -17,6 +17,7 @@ use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
 
 use crate::access_log::AccessLog;
+use crate::deadlines::{Clock, DeadlineKeeper};
 use crate::auth::{AuthConfig, Authenticator};
 use crate::citizen_token::CitizenTokens;
 use crate::limits::QueryLimits;
@@ -56,6 +57,11 @@ pub struct NodeOptions {
     pub publish: PublishOptions,
     /// Citizen tokens this node issues and accepts (`--citizen-token-key`); none by default.
     pub citizen_tokens: Option<Arc<CitizenTokens>>,
+    /// Today's date for correction-request deadlines (the system clock in Viet Nam's time zone
+    /// unless a test or demo fixes it).
+    pub clock: Clock,
+    /// How often the node records passed correction-request deadlines ([`DeadlineKeeper`]).
+    pub deadline_interval: std::time::Duration,
 }
 
 impl NodeOptions {
@@ -69,6 +75,8 @@ impl NodeOptions {
             probe_interval: std::time::Duration::from_secs(5),
             publish: PublishOptions::default(),
             citizen_tokens: None,
+            clock: Clock::system(),
+            deadline_interval: std::time::Duration::from_secs(15 * 60),
         }
     }
 }
@@ -85,6 +93,10 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// The logs' trees and checkpoints, and their public routes.
     pub published: Published,
+    /// Correction-request deadlines: the periodic task's handle, to run it now (tests).
+    pub deadlines: DeadlineKeeper,
+    /// Stops the periodic deadline task when the last clone of the node is dropped.
+    _deadline_task: Arc<AbortOnDrop>,
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
     expose_metrics: bool,
@@ -149,6 +161,7 @@ impl Node {
             log: log.clone(),
             registry: registry.clone(),
             projections: projections.clone(),
+            clock: options.clock.clone(),
         };
         let schema = build_schema(
             registers,
@@ -162,6 +175,13 @@ impl Node {
             authenticator.accept_citizen_tokens(tokens);
         }
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
+        let deadlines = DeadlineKeeper::new(
+            registry.clone(),
+            projections.clone(),
+            options.clock.clone(),
+            &metrics,
+        );
+        let deadline_task = Arc::new(AbortOnDrop(deadlines.spawn(options.deadline_interval)));
         let ready = NodeReadiness::start(
             probe,
             options.probe_interval,
@@ -177,6 +197,8 @@ impl Node {
             schema,
             metrics,
             published,
+            deadlines,
+            _deadline_task: deadline_task,
             authenticator,
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
@@ -221,5 +243,14 @@ impl Node {
     /// `/metrics` alone, for a separate listen address.
     pub fn metrics_router(&self) -> Router {
         metrics_router(self.metrics.clone(), self.readiness())
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

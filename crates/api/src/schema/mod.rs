@@ -16,6 +16,7 @@ mod query;
 mod queue;
 mod records;
 mod restriction;
+mod requests;
 pub mod time;
 mod verification;
 
@@ -41,26 +42,37 @@ pub struct NodeHandles {
     pub log: Arc<dyn EventLog>,
     pub registry: Registry,
     pub projections: Projections,
+    /// Today's date for correction-request deadlines (injectable: [`crate::deadlines::Clock`]).
+    pub clock: crate::deadlines::Clock,
 }
 
-/// Every mutation: the domain commands and the citizen-token exchange.
+/// Every mutation: the domain commands, the citizen-token exchange and the correction requests.
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, citizen::CitizenTokenMutation);
+pub struct MutationRoot(
+    Mutation,
+    citizen::CitizenTokenMutation,
+    requests::CorrectionRequestMutation,
+);
 
-/// Every query: the registers' and the stewardship lists that span records.
+/// Every query: the registers', the stewardship lists that span records, and the correction
+/// requests (issue 15).
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, queue::QueueQuery);
+pub struct QueryRoot(Query, queue::QueueQuery, requests::CorrectionRequestQuery);
 
 pub type CitySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 fn query_root() -> QueryRoot {
-    QueryRoot(Query, queue::QueueQuery)
+    QueryRoot(Query, queue::QueueQuery, requests::CorrectionRequestQuery)
 }
 
 fn mutation_root() -> MutationRoot {
-    MutationRoot(Mutation, citizen::CitizenTokenMutation)
+    MutationRoot(
+        Mutation,
+        citizen::CitizenTokenMutation,
+        requests::CorrectionRequestMutation,
+    )
 }
 
 /// Builds the schema with its limits, loaders, access-log flush and error codes.
