@@ -77,6 +77,99 @@ async fn the_citizens_rights_on_the_demo() {
         .await;
     assert_eq!(code(&other), "FORBIDDEN", "{other}");
 
+    // A correction request: filed by the citizen, acknowledged by a steward, resolved through
+    // a four-eyes correction (a steward proposes, a different supervisor approves).
+    let filed = ok(server
+        .gql(
+            &token("citizen"),
+            "mutation { requestCorrection(input: { field: \"name.given\", proposedValue: \"Hiển\",
+               reason: \"Tên trên giấy khai sinh là Hiển\", evidence: [\"GKS 123/2026\"] })
+               { request { id status acknowledgeBy dueBy } } }",
+            json!({}),
+            &[],
+        )
+        .await);
+    let request = filed["requestCorrection"]["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(filed["requestCorrection"]["request"]["status"], "SUBMITTED");
+    assert!(
+        filed["requestCorrection"]["request"]["dueBy"].is_string(),
+        "{filed}"
+    );
+    let acknowledged = ok(server
+        .gql(
+            &token("steward"),
+            "mutation($r: String!) { acknowledgeCorrectionRequest(request: $r) { request { status proposedValue } } }",
+            json!({ "r": request }),
+            &[],
+        )
+        .await);
+    assert_eq!(
+        acknowledged["acknowledgeCorrectionRequest"]["request"]["status"],
+        "ACKNOWLEDGED"
+    );
+    let correction = "0193e3a4-7c1b-7d2e-8f00-00000000c1a0";
+    ok(server
+        .gql(
+            &token("steward"),
+            "mutation($i: ProposeCorrectionInput!) { proposeCorrection(input: $i) { commandId } }",
+            json!({ "i": { "record": DEMO_RECORD, "correction": correction,
+                "changes": [{ "field": "name.given", "old": "Hiền", "new": "Hiển" }],
+                "reason": "Theo yêu cầu đính chính của công dân",
+                "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" } } }),
+            &[],
+        )
+        .await);
+    ok(server
+        .gql(
+            &token("supervisor"),
+            "mutation($i: ApproveCorrectionInput!) { approveCorrection(input: $i) { commandId } }",
+            json!({ "i": { "record": DEMO_RECORD, "correction": correction } }),
+            &[],
+        )
+        .await);
+    let resolved = ok(server
+        .gql(
+            &token("steward"),
+            "mutation($r: String!, $c: String!) { resolveCorrectionRequest(request: $r, correction: $c)
+               { request { status resolvedByCorrection } } }",
+            json!({ "r": request, "c": correction }),
+            &[],
+        )
+        .await);
+    assert_eq!(
+        resolved["resolveCorrectionRequest"]["request"]["status"],
+        "RESOLVED"
+    );
+    // The citizen sees the whole path, and their corrected name.
+    let path = ok(server
+        .gql(
+            &token("citizen"),
+            "query($p: String!) { citizen(pin: $p) { name { full } }
+               correctionRequests { requests { id status history { eventType } } } }",
+            json!({ "p": DEMO_PIN }),
+            &[],
+        )
+        .await);
+    assert_eq!(path["citizen"]["name"]["full"], "Ngô Thị Hiển", "{path:#}");
+    let mine = &path["correctionRequests"]["requests"][0];
+    assert_eq!(
+        (mine["id"].as_str(), mine["status"].as_str()),
+        (Some(request.as_str()), Some("RESOLVED"))
+    );
+    let steps: Vec<&str> = mine["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["eventType"].as_str())
+        .collect();
+    assert!(
+        steps.len() >= 3,
+        "submitted, acknowledged, resolved: {steps:?}"
+    );
+
     // A supervisor-approved redaction of the citizen's residence change.
     let history = ok(server
         .gql(

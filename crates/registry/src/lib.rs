@@ -30,10 +30,10 @@ mod registry;
 mod request;
 
 pub use bulk::BulkRegistry;
-pub use error::RegistryError;
 pub use correction_requests::{
     RequestExecution, RequestRegistryError, decode_request_event, fold_request, request_stream,
 };
+pub use error::RegistryError;
 pub use fold::{
     decode, fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of,
 };

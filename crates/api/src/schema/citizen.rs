@@ -42,6 +42,7 @@ pub const QUERY_FIELDS: &[&str] = &[
     "checkpoint",
     "logHead",
     "correctionRequests",
+    "correctionRequest",
 ];
 
 /// Root mutation fields a citizen token may select.

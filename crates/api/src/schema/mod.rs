@@ -15,8 +15,8 @@ pub mod proofs;
 mod query;
 mod queue;
 mod records;
-mod restriction;
 mod requests;
+mod restriction;
 pub mod time;
 mod verification;
 

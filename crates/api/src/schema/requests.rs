@@ -22,7 +22,7 @@ use super::audit::LogEvent;
 use super::mutation::READ_YOUR_WRITES_TIMEOUT;
 use super::query::page_cost;
 use super::{NodeHandles, registry_error};
-use crate::auth::{RequestContext, Role};
+use crate::auth::{FieldGroup, RequestContext, Role};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::QueryLimits;
 
@@ -84,6 +84,17 @@ pub struct RequestExtension {
 /// A correction request as projected.
 pub struct CorrectionRequest(RequestRow);
 
+impl CorrectionRequest {
+    fn personal(&self, ctx: &Context<'_>, field: &str) -> Result<(), ApiError> {
+        super::access::personal(
+            ctx,
+            self.0.request.citizen.uuid(),
+            FieldGroup::Identity,
+            field,
+        )
+    }
+}
+
 #[Object]
 impl CorrectionRequest {
     /// `correction_request-<uuid>`.
@@ -94,17 +105,23 @@ impl CorrectionRequest {
     async fn citizen(&self) -> String {
         format!("citizen-{}", self.0.request.citizen)
     }
-    async fn field(&self) -> &str {
-        &self.0.request.field
+    /// What the citizen says their data should be: each of these is a read of their identity
+    /// data, refused or logged like any personal field.
+    async fn field(&self, ctx: &Context<'_>) -> Result<&str, ApiError> {
+        self.personal(ctx, "field")?;
+        Ok(&self.0.request.field)
     }
-    async fn proposed_value(&self) -> &str {
-        &self.0.request.proposed_value
+    async fn proposed_value(&self, ctx: &Context<'_>) -> Result<&str, ApiError> {
+        self.personal(ctx, "proposedValue")?;
+        Ok(&self.0.request.proposed_value)
     }
-    async fn reason(&self) -> &str {
-        &self.0.request.reason
+    async fn reason(&self, ctx: &Context<'_>) -> Result<&str, ApiError> {
+        self.personal(ctx, "reason")?;
+        Ok(&self.0.request.reason)
     }
-    async fn evidence(&self) -> &[String] {
-        &self.0.request.evidence
+    async fn evidence(&self, ctx: &Context<'_>) -> Result<&[String], ApiError> {
+        self.personal(ctx, "evidence")?;
+        Ok(&self.0.request.evidence)
     }
     async fn status(&self) -> CorrectionRequestStatus {
         self.0.request.status.into()
@@ -135,7 +152,11 @@ impl CorrectionRequest {
             .collect()
     }
     async fn acknowledged_by(&self) -> Option<&str> {
-        self.0.request.acknowledged.as_ref().map(|(by, _)| by.as_str())
+        self.0
+            .request
+            .acknowledged
+            .as_ref()
+            .map(|(by, _)| by.as_str())
     }
     async fn extension(&self) -> Option<RequestExtension> {
         self.0
@@ -489,8 +510,9 @@ impl CorrectionRequestQuery {
             .unwrap_or_else(|_| QueryLimits::default().page_size(first))?;
         let after = after
             .map(|a| {
-                a.parse::<u64>()
-                    .map_err(|_| ApiError::invalid_field("not a cursor issued by this query", "after"))
+                a.parse::<u64>().map_err(|_| {
+                    ApiError::invalid_field("not a cursor issued by this query", "after")
+                })
             })
             .transpose()?;
         let filter = RequestFilter {
@@ -505,6 +527,7 @@ impl CorrectionRequestQuery {
             .map_err(super::loaders::projection_error)?;
         let has_next_page = rows.len() > first;
         rows.truncate(first);
+
         Ok(CorrectionRequestPage {
             end_cursor: rows.last().map(|r| r.seq.to_string()),
             has_next_page,
