@@ -45,12 +45,10 @@ pub struct NodeHandles {
 
 /// The query root: the registers' reads and the correction requests (issue 15).
 #[derive(MergedObject)]
-#[graphql(name = "Query")]
 pub struct QueryRoot(Query, requests::CorrectionRequestQuery);
 
 /// The mutation root: one field per domain command, and the correction requests.
 #[derive(MergedObject)]
-#[graphql(name = "Mutation")]
 pub struct MutationRoot(Mutation, requests::CorrectionRequestMutation);
 
 fn roots() -> (QueryRoot, MutationRoot) {
