@@ -50,7 +50,10 @@ async fn a_citizen_files_and_a_steward_resolves_through_four_eyes() {
     assert_eq!(req["dueBy"], "2026-12-11");
     let rid = req["id"].as_str().unwrap().to_owned();
     // Other roles may not file.
-    assert_eq!(code(&s.gql("steward-1", FILE, json!({ "i": input })).await), "FORBIDDEN");
+    assert_eq!(
+        code(&s.gql("steward-1", FILE, json!({ "i": input })).await),
+        "FORBIDDEN"
+    );
     s.ok("steward-1", "mutation($r: String!) { acknowledgeCorrectionRequest(request: $r) { request { status } } }", json!({ "r": rid })).await;
     let record = format!("citizen-{id}");
     let correction = Uuid::now_v7();
@@ -59,36 +62,115 @@ async fn a_citizen_files_and_a_steward_resolves_through_four_eyes() {
         "changes": [{ "field": "birth_date", "old": "1988", "new": "1988-11-20" }],
         "reason": "theo yêu cầu", "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" } } })).await;
     const RESOLVE: &str = "mutation($r: String!, $c: String!) { resolveCorrectionRequest(request: $r, correction: $c) { request { status resolvedByCorrection history { eventType actor } } } }";
-    let body = s.gql("steward-1", RESOLVE, json!({ "r": rid, "c": correction.to_string() })).await;
+    let body = s
+        .gql(
+            "steward-1",
+            RESOLVE,
+            json!({ "r": rid, "c": correction.to_string() }),
+        )
+        .await;
     assert_eq!(code(&body), "CONFLICT", "{body}");
-    s.ok("supervisor-1", "mutation($i: ApproveCorrectionInput!) { approveCorrection(input: $i) { position } }", json!({ "i": { "record": record, "correction": correction } })).await;
-    let data = s.ok("steward-1", RESOLVE, json!({ "r": rid, "c": correction.to_string() })).await;
+    s.ok(
+        "supervisor-1",
+        "mutation($i: ApproveCorrectionInput!) { approveCorrection(input: $i) { position } }",
+        json!({ "i": { "record": record, "correction": correction } }),
+    )
+    .await;
+    let data = s
+        .ok(
+            "steward-1",
+            RESOLVE,
+            json!({ "r": rid, "c": correction.to_string() }),
+        )
+        .await;
     let r = &data["resolveCorrectionRequest"]["request"];
     assert_eq!(r["status"], "RESOLVED");
     assert_eq!(r["resolvedByCorrection"], correction.to_string());
-    let types: Vec<&str> = r["history"].as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
-    assert_eq!(types, ["CorrectionRequestSubmitted", "CorrectionRequestAcknowledged", "CorrectionRequestResolved"]);
+    let types: Vec<&str> = r["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "CorrectionRequestSubmitted",
+            "CorrectionRequestAcknowledged",
+            "CorrectionRequestResolved"
+        ]
+    );
     assert_eq!(r["history"][0]["actor"], record);
 
     // Overdue: a second request, the clock moved past its acknowledgement deadline.
     let body = as_citizen(&s, id, FILE, json!({ "i": input })).await;
-    let late = body["data"]["requestCorrection"]["request"]["id"].as_str().unwrap().to_owned();
+    let late = body["data"]["requestCorrection"]["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     clock.set("2026-12-04".parse().unwrap());
     let first = s.node.deadlines.run_once().await.unwrap();
     assert_eq!(first.recorded, 1);
     assert_eq!(first.overdue, 1);
     let again = s.node.deadlines.run_once().await.unwrap();
     assert_eq!(again.recorded, 0);
-    let list = s.ok("supervisor-1", "{ correctionRequests(overdue: true) { requests { id overdue dueBy } } }", json!({})).await;
-    assert_eq!(list["correctionRequests"]["requests"][0]["id"], late.as_str());
-    let metrics = s.http.get(format!("http://{}/metrics", s.addr)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("citydb_correction_requests_overdue 1"), "{metrics}");
+    let list = s
+        .ok(
+            "supervisor-1",
+            "{ correctionRequests(overdue: true) { requests { id overdue dueBy } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        list["correctionRequests"]["requests"][0]["id"],
+        late.as_str()
+    );
+    let metrics = s
+        .http
+        .get(format!("http://{}/metrics", s.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("citydb_correction_requests_overdue 1"),
+        "{metrics}"
+    );
     // The citizen sees only their own requests; a service none.
-    let mine = as_citizen(&s, id, "{ correctionRequests { requests { id } } }", json!({})).await;
-    assert_eq!(mine["data"]["correctionRequests"]["requests"].as_array().unwrap().len(), 2);
-    let other = as_citizen(&s, Uuid::now_v7(), "{ correctionRequests { requests { id } } }", json!({})).await;
-    assert_eq!(other["data"]["correctionRequests"]["requests"].as_array().unwrap().len(), 0);
+    let mine = as_citizen(
+        &s,
+        id,
+        "{ correctionRequests { requests { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        mine["data"]["correctionRequests"]["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let other = as_citizen(
+        &s,
+        Uuid::now_v7(),
+        "{ correctionRequests { requests { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        other["data"]["correctionRequests"]["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     // Withdraw by the citizen.
     let w = as_citizen(&s, id, "mutation($r: String!) { withdrawCorrectionRequest(request: $r) { request { status overdue } } }", json!({ "r": late })).await;
-    assert_eq!(w["data"]["withdrawCorrectionRequest"]["request"]["status"], "WITHDRAWN", "{w}");
+    assert_eq!(
+        w["data"]["withdrawCorrectionRequest"]["request"]["status"], "WITHDRAWN",
+        "{w}"
+    );
 }

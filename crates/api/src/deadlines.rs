@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use citydb_domain::Date;
 use citydb_domain::calendar::{WorkingCalendar, date_from_days};
-use citydb_domain::correction_request::{
-    RequestActor, RequestCommand, overdue_command_id,
-};
+use citydb_domain::correction_request::{RequestActor, RequestCommand, overdue_command_id};
 use citydb_projections::Projections;
 use citydb_registry::{Registry, RequestExecution, RequestRegistryError};
 

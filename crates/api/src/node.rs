@@ -17,8 +17,8 @@ use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
 
 use crate::access_log::AccessLog;
-use crate::deadlines::{Clock, DeadlineKeeper};
 use crate::auth::{AuthConfig, Authenticator};
+use crate::deadlines::{Clock, DeadlineKeeper};
 use crate::limits::QueryLimits;
 use crate::metrics::{LogKind, MeteredLog, Metrics};
 use crate::published::{PublishOptions, Published};

@@ -12,8 +12,8 @@
 use citydb_domain::calendar::WorkingCalendar;
 use citydb_domain::citizen::Citizen;
 use citydb_domain::correction_request::{
-    CorrectionRequest, REQUEST_CATEGORY, RequestActor, RequestCommand, RequestError,
-    RequestEvent, RequestId, RequestSnapshot, decide, evolve,
+    CorrectionRequest, REQUEST_CATEGORY, RequestActor, RequestCommand, RequestError, RequestEvent,
+    RequestId, RequestSnapshot, decide, evolve,
 };
 use citydb_domain::{CommandContext, Record, RecordId};
 use citydb_log::{
@@ -86,8 +86,11 @@ pub fn decode_request_event(event: &RecordedEvent) -> Result<RequestEvent, Reque
     let json: Value = serde_json::from_slice(&event.data)
         .map_err(|e| RegistryError::corrupt(&event.stream_id, e))?;
     RequestEvent::decode(&event.event_type, event.schema_version, &json).map_err(|e| {
-        RegistryError::corrupt(&event.stream_id, format!("version {}: {e}", event.stream_version))
-            .into()
+        RegistryError::corrupt(
+            &event.stream_id,
+            format!("version {}: {e}", event.stream_version),
+        )
+        .into()
     })
 }
 
@@ -139,7 +142,10 @@ impl Registry {
         let stream = request_stream(id)?;
         let mut attempts = 0;
         loop {
-            if let Some(done) = self.request_recorded(&marker, &execution, &command_json).await? {
+            if let Some(done) = self
+                .request_recorded(&marker, &execution, &command_json)
+                .await?
+            {
                 return Ok(done);
             }
             attempts += 1;
@@ -166,8 +172,9 @@ impl Registry {
                 Ok(events) => events,
                 Err(refusal) => {
                     // A concurrent re-send of this very id may have committed meanwhile.
-                    if let Some(done) =
-                        self.request_recorded(&marker, &execution, &command_json).await?
+                    if let Some(done) = self
+                        .request_recorded(&marker, &execution, &command_json)
+                        .await?
                     {
                         return Ok(done);
                     }
@@ -216,7 +223,12 @@ impl Registry {
             appends.push(StreamAppend::new(
                 marker.clone(),
                 ExpectedVersion::NoStream,
-                vec![NewEvent::new(REQUEST_COMMAND_EXECUTED, 1, &record, &metadata)?],
+                vec![NewEvent::new(
+                    REQUEST_COMMAND_EXECUTED,
+                    1,
+                    &record,
+                    &metadata,
+                )?],
             ));
             match self.log().append(appends).await {
                 Ok(outcome) => {
@@ -231,8 +243,9 @@ impl Registry {
                 }
                 Err(LogError::WrongExpectedVersion { stream: lost, .. }) => {
                     if lost == marker
-                        && let Some(done) =
-                            self.request_recorded(&marker, &execution, &command_json).await?
+                        && let Some(done) = self
+                            .request_recorded(&marker, &execution, &command_json)
+                            .await?
                     {
                         return Ok(done);
                     }

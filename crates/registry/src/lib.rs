@@ -29,10 +29,10 @@ mod registry;
 mod request;
 
 pub use bulk::BulkRegistry;
-pub use error::RegistryError;
 pub use correction_requests::{
     RequestExecution, RequestRegistryError, decode_request_event, fold_request, request_stream,
 };
+pub use error::RegistryError;
 pub use fold::{decode, fold_key, fold_record, key_stream, record_stream, stream_of};
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};
 // The request types are the domain's (one type for the API, the import and the fixtures);

@@ -135,7 +135,11 @@ impl CorrectionRequest {
             .collect()
     }
     async fn acknowledged_by(&self) -> Option<&str> {
-        self.0.request.acknowledged.as_ref().map(|(by, _)| by.as_str())
+        self.0
+            .request
+            .acknowledged
+            .as_ref()
+            .map(|(by, _)| by.as_str())
     }
     async fn extension(&self) -> Option<RequestExtension> {
         self.0
@@ -489,8 +493,9 @@ impl CorrectionRequestQuery {
             .unwrap_or_else(|_| QueryLimits::default().page_size(first))?;
         let after = after
             .map(|a| {
-                a.parse::<u64>()
-                    .map_err(|_| ApiError::invalid_field("not a cursor issued by this query", "after"))
+                a.parse::<u64>().map_err(|_| {
+                    ApiError::invalid_field("not a cursor issued by this query", "after")
+                })
             })
             .transpose()?;
         let filter = RequestFilter {

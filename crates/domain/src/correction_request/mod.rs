@@ -580,7 +580,10 @@ pub fn decide(
             non_empty("proposed_value", proposed_value)?;
             non_empty("reason", reason)?;
             text::check("reason", "reason", reason)?;
-            if proposed_value.chars().take(MAX_PROPOSED_VALUE_CHARS + 1).count()
+            if proposed_value
+                .chars()
+                .take(MAX_PROPOSED_VALUE_CHARS + 1)
+                .count()
                 > MAX_PROPOSED_VALUE_CHARS
             {
                 return Err(DomainError::TextTooLong {

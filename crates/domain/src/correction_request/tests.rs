@@ -66,7 +66,10 @@ fn file(on: &str) -> RequestCommand {
         field: "birth_date".to_owned(),
         proposed_value: "1990-03-04".to_owned(),
         reason: "ngày sinh thiếu ngày, tháng".to_owned(),
-        evidence: vec!["Giấy khai sinh số 12/1990".to_owned(), "HS-2026-000123".to_owned()],
+        evidence: vec![
+            "Giấy khai sinh số 12/1990".to_owned(),
+            "HS-2026-000123".to_owned(),
+        ],
         on: date(on),
     }
 }
@@ -87,7 +90,11 @@ impl Run {
         }
     }
 
-    fn try_run(&mut self, command: RequestCommand, actor: RequestActor) -> Result<(), RequestError> {
+    fn try_run(
+        &mut self,
+        command: RequestCommand,
+        actor: RequestActor,
+    ) -> Result<(), RequestError> {
         let snapshot = RequestSnapshot {
             request: self.state.as_ref(),
             citizen: Some(&self.citizen),
@@ -161,7 +168,13 @@ fn filing_is_for_ones_own_existing_record_and_a_correctable_field() {
         request: None,
         citizen: None,
     };
-    let err = decide(snapshot, &file("2026-12-01"), &me(), WorkingCalendar::vietnam()).unwrap_err();
+    let err = decide(
+        snapshot,
+        &file("2026-12-01"),
+        &me(),
+        WorkingCalendar::vietnam(),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "RECORD_NOT_FOUND");
     r.run(file("2026-12-01"), me());
     r.refused(file("2026-12-01"), me(), "REQUEST_EXISTS");
@@ -243,7 +256,10 @@ fn a_correction_of_another_field_does_not_resolve() {
         reason: "nhập sai".to_owned(),
         legal_basis: basis(),
     });
-    let mut r = Run::new(citizen_after(&[(other_field, steward()), (approval(2), supervisor())]));
+    let mut r = Run::new(citizen_after(&[
+        (other_field, steward()),
+        (approval(2), supervisor()),
+    ]));
     r.run(file("2026-12-01"), me());
     r.refused(
         RequestCommand::ResolveCorrectionRequest {
@@ -323,12 +339,19 @@ fn overdue_is_recorded_once_per_passed_deadline() {
         on: date(on),
     };
     assert!(r.state().deadlines_passed(date("2026-12-03")).is_empty());
-    r.refused(overdue(Deadline::Acknowledge, "2026-12-03"), RequestActor::Clock, "NOT_OVERDUE");
+    r.refused(
+        overdue(Deadline::Acknowledge, "2026-12-03"),
+        RequestActor::Clock,
+        "NOT_OVERDUE",
+    );
     assert_eq!(
         r.state().deadlines_passed(date("2026-12-04")),
         [Deadline::Acknowledge]
     );
-    r.run(overdue(Deadline::Acknowledge, "2026-12-04"), RequestActor::Clock);
+    r.run(
+        overdue(Deadline::Acknowledge, "2026-12-04"),
+        RequestActor::Clock,
+    );
     assert!(r.state().is_overdue());
     r.refused(
         overdue(Deadline::Acknowledge, "2026-12-05"),
@@ -348,7 +371,10 @@ fn overdue_is_recorded_once_per_passed_deadline() {
         r.state().deadlines_passed(date("2026-12-14")),
         [Deadline::Resolve]
     );
-    r.run(overdue(Deadline::Resolve, "2026-12-14"), RequestActor::Clock);
+    r.run(
+        overdue(Deadline::Resolve, "2026-12-14"),
+        RequestActor::Clock,
+    );
     assert!(r.state().is_overdue());
     // No extension once the period lapsed.
     r.refused(
@@ -382,7 +408,9 @@ fn events_round_trip_and_bad_streams_are_corrupt() {
             *event
         );
         assert_eq!(
-            RequestEvent::decode(event.event_type(), 2, &json).unwrap_err().code(),
+            RequestEvent::decode(event.event_type(), 2, &json)
+                .unwrap_err()
+                .code(),
             "CORRUPT"
         );
     }

@@ -1,9 +1,7 @@
 //! The correction-request read model: kept by the per-batch catch-up, equal after a rebuild
 //! (the bulk path), and a corrupt request event recorded, not fatal.
 
-use citydb_domain::correction_request::{
-    Deadline, RequestEvent, RequestId, RequestStatus,
-};
+use citydb_domain::correction_request::{Deadline, RequestEvent, RequestId, RequestStatus};
 use uuid::Uuid;
 
 use super::*;
@@ -119,11 +117,12 @@ async fn requests_are_projected_filtered_and_rebuilt_alike() {
         .unwrap();
     let late: Vec<RequestId> = late.iter().map(|r| r.request.id).collect();
     assert_eq!(late, [request(1), request(2)]);
-    assert!(p
-        .requests_past_deadline("2026-12-03".to_owned(), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        p.requests_past_deadline("2026-12-03".to_owned(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let one = p
         .correction_request(&request(3).stream_id())
         .await

@@ -99,7 +99,10 @@ async fn filing_needs_the_record_and_a_refusal_writes_nothing() {
     let cal = WorkingCalendar::vietnam();
     let head = r.log().head().await.unwrap();
     let err = r.execute_request(run(file(), me()), cal).await.unwrap_err();
-    assert!(matches!(err, RequestRegistryError::Refused(ref e) if e.code() == "RECORD_NOT_FOUND"), "{err}");
+    assert!(
+        matches!(err, RequestRegistryError::Refused(ref e) if e.code() == "RECORD_NOT_FOUND"),
+        "{err}"
+    );
     assert_eq!(r.log().head().await.unwrap(), head);
 }
 
@@ -130,8 +133,18 @@ async fn overdue_from_two_runs_is_one_event() {
         .into_iter()
         .map(|e| e.event_type)
         .collect();
-    assert_eq!(types, ["CorrectionRequestSubmitted", "CorrectionRequestOverdue"]);
-    assert!(r.load_request(rid()).await.unwrap().unwrap().request.is_overdue());
+    assert_eq!(
+        types,
+        ["CorrectionRequestSubmitted", "CorrectionRequestOverdue"]
+    );
+    assert!(
+        r.load_request(rid())
+            .await
+            .unwrap()
+            .unwrap()
+            .request
+            .is_overdue()
+    );
 }
 
 #[tokio::test]
@@ -171,7 +184,10 @@ async fn resolution_follows_the_approved_correction() {
         staff(),
     );
     let err = r.execute_request(resolve.clone(), cal).await.unwrap_err();
-    assert!(matches!(err, RequestRegistryError::Refused(ref e) if e.code() == "CORRECTION_NOT_APPLIED"), "{err}");
+    assert!(
+        matches!(err, RequestRegistryError::Refused(ref e) if e.code() == "CORRECTION_NOT_APPLIED"),
+        "{err}"
+    );
     let approve = Command::ApproveCorrection(ApproveCorrection {
         record,
         correction: corr(1),
