@@ -78,7 +78,7 @@ pub struct LoadedRequest {
 
 /// The stream of a request.
 pub fn request_stream(id: RequestId) -> Result<StreamId, RegistryError> {
-    Ok(StreamId::new(REQUEST_CATEGORY, id.0).map_err(RegistryError::from)?)
+    StreamId::new(REQUEST_CATEGORY, id.0).map_err(RegistryError::from)
 }
 
 /// Decodes one stored request event.
