@@ -355,7 +355,7 @@ pub struct CorrectionRequestMutation;
 #[Object]
 impl CorrectionRequestMutation {
     /// Files a request to correct the caller's own record (citizens only): deadlines are
-    /// computed in working days from today (docs/privacy-requests.md).
+    /// computed in working days from today (docs/privacy.md, "Correction requests").
     async fn request_correction(
         &self,
         ctx: &Context<'_>,

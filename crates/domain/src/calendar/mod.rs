@@ -3,7 +3,7 @@
 //! source), plus the Saturdays announced as make-up working days.
 //!
 //! Legal deadlines of the citizens' requests are counted here (see
-//! `docs/privacy-requests.md`):
+//! `docs/privacy.md, "Correction requests"`):
 //! - "N working days after" ([`WorkingCalendar::add_working_days`]): the day of
 //!   the event does not count, each following working day counts one;
 //! - "N days after" ([`WorkingCalendar::add_days`]): calendar days from the

@@ -1,5 +1,5 @@
 //! A citizen's request to correct their own data (Law 91/2025/QH15 art. 4;
-//! Decree 356/2025/ND-CP; see `docs/privacy-requests.md`), as pure rules.
+//! Decree 356/2025/ND-CP; see `docs/privacy.md, "Correction requests"`), as pure rules.
 //!
 //! Each request is its own stream, `correction_request-<uuid>`:
 //!
