@@ -84,16 +84,17 @@ impl QueueQuery {
         let mut states: BTreeMap<RecordId, Option<Record>> = BTreeMap::new();
         let mut out = Vec::new();
         for (id, record, at) in proposals {
-            if !states.contains_key(&record) {
-                let state = h
-                    .projections
-                    .record(record)
-                    .await
-                    .map_err(super::loaders::projection_error)?
-                    .map(|v| v.state);
-                states.insert(record, state);
-            }
-            let Some(Some(state)) = states.get(&record) else {
+            let state = match states.entry(record) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    h.projections
+                        .record(record)
+                        .await
+                        .map_err(super::loaders::projection_error)?
+                        .map(|v| v.state),
+                ),
+            };
+            let Some(state) = state.as_ref() else {
                 continue;
             };
             let all = match state {
