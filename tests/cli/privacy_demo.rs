@@ -170,6 +170,42 @@ async fn the_citizens_rights_on_the_demo() {
         "submitted, acknowledged, resolved: {steps:?}"
     );
 
+    // A steward reading only the request's history is a logged read of the citizen's data.
+    let steward_reads = |log: &Value| {
+        log["accessLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["principal"] == "demo-steward")
+            .count()
+    };
+    let access_log = "query($r: String!) { accessLog(citizen: $r, first: 100) { principal } }";
+    let before = ok(server
+        .gql(
+            &token("auditor"),
+            access_log,
+            json!({ "r": DEMO_RECORD }),
+            &[],
+        )
+        .await);
+    ok(server
+        .gql(
+            &token("steward"),
+            "query($r: String!) { correctionRequest(id: $r) { history { eventType } } }",
+            json!({ "r": request }),
+            &[],
+        )
+        .await);
+    let after = ok(server
+        .gql(
+            &token("auditor"),
+            access_log,
+            json!({ "r": DEMO_RECORD }),
+            &[],
+        )
+        .await);
+    assert_eq!(steward_reads(&after), steward_reads(&before) + 1, "{after}");
+
     // A supervisor-approved redaction of the citizen's residence change.
     let history = ok(server
         .gql(

@@ -192,7 +192,9 @@ impl CorrectionRequest {
         i64::try_from(self.0.version).unwrap_or(i64::MAX)
     }
     /// Every event of the request's stream, oldest first, with actor and hashes.
+    /// The request's events, payloads included: a read of the citizen's identity data.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<LogEvent>, ApiError> {
+        self.personal(ctx, "history")?;
         let events = handles(ctx)?
             .registry
             .request_history(self.0.request.id)
