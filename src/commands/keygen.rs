@@ -24,20 +24,13 @@ pub fn run(origin: &str, cosigner: bool, out: &Path) -> anyhow::Result<ExitCode>
         KeyKind::Log
     };
     let key = SignerKey::generate(origin, kind).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut file = match create_secret(out) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!(
-                "error: {} already exists; a key file is never overwritten (choose another --out, or remove the old key knowingly)",
-                out.display()
-            );
-            return Ok(ExitCode::from(EXISTS));
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", out.display())),
-    };
-    file.write_all(key.to_file_text().as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    if !write_new_key(
+        out,
+        &key.to_file_text(),
+        "choose another --out, or remove the old key knowingly",
+    )? {
+        return Ok(ExitCode::from(EXISTS));
+    }
     say!("{}", key.verifier());
     if kind == KeyKind::Log {
         // The node signs its access log's checkpoints with the same key under another name:
@@ -59,22 +52,35 @@ pub fn run(origin: &str, cosigner: bool, out: &Path) -> anyhow::Result<ExitCode>
 /// new file readable by its owner only. Nothing is printed but the path: the key is the secret.
 pub fn citizen_token(out: &Path) -> anyhow::Result<ExitCode> {
     let key = citydb_api::CitizenTokenKey::generate()?;
+    if !write_new_key(
+        out,
+        &key.to_file_text(),
+        "every citizen token issued under it would stop working",
+    )? {
+        return Ok(ExitCode::from(EXISTS));
+    }
+    say!("citizen-token key written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new key file (0600, synced); `false`, with the reason on standard error, when the
+/// file exists: a key is never overwritten (`why` says what overwriting would break).
+fn write_new_key(out: &Path, text: &str, why: &str) -> anyhow::Result<bool> {
     let mut file = match create_secret(out) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!(
-                "error: {} already exists; a key file is never overwritten (every citizen token issued under it would stop working)",
+                "error: {} already exists; a key file is never overwritten ({why})",
                 out.display()
             );
-            return Ok(ExitCode::from(EXISTS));
+            return Ok(false);
         }
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", out.display())),
     };
-    file.write_all(key.to_file_text().as_bytes())
+    file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", out.display()))?;
-    say!("citizen-token key written to {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
 }
 
 /// Creates `path`, failing if it exists (no race between a check and the creation), with

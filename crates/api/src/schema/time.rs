@@ -1,6 +1,8 @@
 //! RFC 3339 timestamps for the log's microsecond clock, without a calendar dependency: the log
 //! only ever needs UTC instants, and the conversion is a few lines of civil-date arithmetic
-//! (Howard Hinnant's `days_from_civil`).
+//! (`citydb_domain::date`).
+
+use citydb_domain::date::{civil_from_days, days_from_civil};
 
 /// Formats µs since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn format_micros(micros: i64) -> String {
@@ -69,28 +71,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let days = days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
     secs.checked_mul(1_000_000)?.checked_add(micros)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

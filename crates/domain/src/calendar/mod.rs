@@ -61,33 +61,18 @@ pub fn weekday(date: Date) -> u8 {
     (days_since_epoch(date) + 3).rem_euclid(7) as u8
 }
 
-/// Days since 1970-01-01 (proleptic Gregorian; H. Hinnant's `days_from_civil`).
+/// Days since 1970-01-01 (proleptic Gregorian).
 pub fn days_since_epoch(date: Date) -> i64 {
-    let (y, m, d) = (
+    crate::date::days_from_civil(
         i64::from(date.year()),
         i64::from(date.month()),
         i64::from(date.day()),
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    )
 }
 
 /// The date `days` after 1970-01-01; `None` outside the years [`Date`] accepts.
 pub fn date_from_days(days: i64) -> Option<Date> {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::date::civil_from_days(days);
     Date::new(
         u32::try_from(y).ok()?,
         u32::try_from(m).ok()?,
