@@ -152,7 +152,7 @@ async fn a_refusal_names_the_field_in_graphql_spelling() {
 
     // In a list: the second holder's share.
     let parcel = json!({
-        "parcel": Uuid::now_v7(), "key": "11311-12-345", "area": "120.50",
+        "parcel": Uuid::now_v7(), "key": "11311/11311:12/345", "area": "120.50",
         "landUse": ["ODT"], "address": "Số 8 phố Minh Khai",
         "holders": [
             { "holder": { "kind": "CITIZEN", "id": id }, "share": "1/2" },

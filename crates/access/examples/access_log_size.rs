@@ -52,6 +52,7 @@ fn v1_request(d: &Draft) -> Vec<StreamAppend> {
         correlation_id: Some(d.correlation_id),
         end_user: d.end_user.clone(),
         case_id: d.case.clone(),
+        effective_at: None,
         ..Metadata::default()
     };
     d.reads

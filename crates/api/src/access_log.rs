@@ -166,6 +166,7 @@ impl AccessLog {
             correlation_id: Some(ctx.correlation_id),
             end_user: ctx.end_user.clone(),
             case_id: ctx.case.clone(),
+            effective_at: None,
             ..Metadata::default()
         };
         let mut appends = Vec::new();

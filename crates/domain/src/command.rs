@@ -226,6 +226,57 @@ impl Command {
         }
     }
 
+    /// Why this command takes no `effective_at` (`CommandContext::effective_at`), or `None` when
+    /// it may carry one: its events state their own date (the field named), or they are not a
+    /// fact about the record's subject. See `crate::valid_time`.
+    pub fn refuses_effective_at(&self) -> Option<&'static str> {
+        match self {
+            Self::RegisterCitizen(_) => Some("its date is the `birth_date`"),
+            Self::ChangeResidence(_) => Some("its date is stated in `since`"),
+            Self::RegisterMarriage(_)
+            | Self::RegisterDivorce(_)
+            | Self::RecordDeath(_)
+            | Self::RenameBusiness(_)
+            | Self::MoveHeadOffice(_)
+            | Self::ChangeLegalRepresentatives(_)
+            | Self::ChangeCharterCapital(_)
+            | Self::ChangeBusinessLines(_)
+            | Self::TransferRights(_)
+            | Self::ChangeLandUse(_)
+            | Self::RevokeCertificate(_)
+            | Self::ReleaseMortgage(_)
+            | Self::SplitParcel(_)
+            | Self::MergeParcels(_)
+            | Self::RetireParcel(_) => Some("its date is stated in `date`"),
+            Self::IssueIdentityCard(_) => Some("its date is stated in `issue_date`"),
+            Self::RegisterBusiness(_) | Self::RegisterBranch(_) => {
+                Some("its date is stated in `registration_date`")
+            }
+            Self::SuspendBusiness(_) => Some("its date is stated in `from`"),
+            Self::ResumeBusiness(_) | Self::DissolveBusiness(_) => {
+                Some("its date is stated in `on`")
+            }
+            Self::IssueCertificate(_) => Some("its date is stated in `certificate.issue_date`"),
+            Self::RegisterMortgage(_) => Some("its date is stated in `mortgage.registered_on`"),
+            Self::ApproveCorrection(_) => Some("an approval holds from when its proposal says"),
+            Self::RejectCorrection(_)
+            | Self::WithdrawCorrection(_)
+            | Self::ProposeRedaction(_)
+            | Self::ApproveRedaction(_)
+            | Self::RejectRedaction(_)
+            | Self::RestrictRecord(_)
+            | Self::LiftRestriction(_) => {
+                Some("it is not a fact about the record's subject (recorded time only)")
+            }
+            Self::ChangeCitizenName(_)
+            | Self::SetParents(_)
+            | Self::MergeCitizens(_)
+            | Self::RegisterParcel(_)
+            | Self::CorrectRecord(_)
+            | Self::ProposeCorrection(_) => None,
+        }
+    }
+
     /// Streams to load before deciding (see [`Reads`]).
     pub fn reads(&self) -> Reads {
         let mut r = Reads::default();

@@ -188,6 +188,12 @@ pub enum DomainError {
     NotRestricted,
 
     // --- general ----------------------------------------------------------
+    /// `effective_at` on a command that may not carry one (see `Command::refuses_effective_at`).
+    #[error("{command} takes no effective date: {why}")]
+    EffectiveAtRefused {
+        command: &'static str,
+        why: &'static str,
+    },
     #[error("{what} `{value}` appears more than once")]
     DuplicateEntry { what: &'static str, value: String },
     #[error("{0} must not be empty")]
@@ -273,6 +279,7 @@ impl DomainError {
             Self::MissingValue(_) => "MISSING_VALUE",
             Self::Overflow(_) => "ARITHMETIC_OVERFLOW",
             Self::TextTooLong { .. } => "TEXT_TOO_LONG",
+            Self::EffectiveAtRefused { .. } => "EFFECTIVE_AT_REFUSED",
         }
     }
 }

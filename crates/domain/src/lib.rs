@@ -59,6 +59,7 @@ pub mod snapshot;
 pub mod stewardship;
 pub mod target;
 pub mod text;
+pub mod valid_time;
 pub mod warning;
 
 pub use command::{Command, Reads};

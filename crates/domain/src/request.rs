@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::command::Command;
+use crate::date::Date;
 use crate::error::DomainError;
 use crate::ids::RecordId;
 use crate::stewardship::Actor;
@@ -83,6 +84,21 @@ impl CommandRequest {
         }
     }
 
+    /// An `effective_at` only where the command's events state no date of their own (two
+    /// dates for one fact would leave the reader to guess which holds).
+    pub fn check_effective_at(&self) -> Result<(), DomainError> {
+        match (
+            self.context.effective_at,
+            self.command.refuses_effective_at(),
+        ) {
+            (Some(_), Some(why)) => Err(DomainError::EffectiveAtRefused {
+                command: self.command.command_type(),
+                why,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The request's own free text (actor id, reason, legal basis, end user, case) is within
     /// its documented maximum (`citydb_domain::text`); the command's is checked by `decide`.
     pub fn check_text(&self) -> Result<(), DomainError> {
@@ -121,4 +137,9 @@ pub struct CommandContext {
     /// Groups several commands of one request or batch; defaults to the command id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<Uuid>,
+    /// The date from which the change holds (valid time), for a command whose events state no
+    /// date of their own; on a correction it makes it a change from that date instead of a fix
+    /// of the past. See `crate::valid_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<Date>,
 }

@@ -40,6 +40,11 @@ pub struct Metadata {
     /// The case or dossier number the request belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<String>,
+    /// The date (`YYYY-MM-DD`) from which the change holds in the world (its valid time), when
+    /// the command stated one that the event's data does not carry. Absent in every event
+    /// written before valid time existed, so their stored bytes are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<String>,
 }
 
 /// An event to append. Its bytes are fixed at construction: `data` and `metadata` are the exact

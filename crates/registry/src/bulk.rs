@@ -100,6 +100,7 @@ impl BulkRegistry {
             return Err(LogError::Closed.into());
         }
         request.check_text()?;
+        request.check_effective_at()?;
         let marker = command_stream(request.command_id)?;
         let command_json =
             serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {

@@ -137,6 +137,8 @@ impl Registry {
             causation_id: Some(execution.command_id),
             end_user: execution.context.end_user.clone(),
             case_id: execution.context.case.clone(),
+            // A request is not a fact about the record: recorded time only.
+            effective_at: None,
         };
         let id = execution.command.request();
         let stream = request_stream(id)?;

@@ -197,6 +197,7 @@ impl Registry {
     async fn execute_once(&self, request: CommandRequest) -> Result<Executed, RegistryError> {
         // Bounded text before anything else: nothing over its maximum is ever appended.
         request.check_text()?;
+        request.check_effective_at()?;
         let marker = command_stream(request.command_id)?;
         let command_json =
             serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {

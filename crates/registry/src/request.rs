@@ -20,6 +20,7 @@ pub fn metadata_of(request: &CommandRequest) -> Metadata {
         causation_id: Some(request.command_id),
         end_user: request.context.end_user.clone(),
         case_id: request.context.case.clone(),
+        effective_at: request.context.effective_at.map(|d| d.to_string()),
     }
 }
 

@@ -525,6 +525,7 @@ async fn every_event_carries_the_request_context() {
             end_user: Some("officer-42".to_owned()),
             case: Some("HS-2025-1".to_owned()),
             correlation_id: Some(correlation),
+            effective_at: None,
         },
         command: Command::RegisterCitizen(register_citizen(1, Sex::Male, 1990)),
         expected: None,
@@ -545,6 +546,7 @@ async fn every_event_carries_the_request_context() {
         causation_id: Some(command_id),
         end_user: Some("officer-42".to_owned()),
         case_id: Some("HS-2025-1".to_owned()),
+        effective_at: None,
     };
     for event in &all {
         assert_eq!(event.metadata(), expected, "{}", event.event_type);

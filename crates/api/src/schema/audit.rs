@@ -35,11 +35,78 @@ pub struct LogEvent {
     pub prev_stream_hash: String,
     pub prev_log_hash: String,
     pub hash: String,
+    /// From when the event's fact holds in the world (valid time) and on what basis; `null`
+    /// for events that are not a register's (command markers, access-log entries) and for a
+    /// redacted payload.
+    pub valid: Option<ValidTime>,
+}
+
+/// Where an event's valid time comes from (see docs/domain.md, "Two kinds of time").
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ValidBasis {
+    /// The event's data states it (`field`).
+    Stated,
+    /// The command stated it (`effective_at` in the metadata).
+    EffectiveAt,
+    /// Nothing stated: the day it was recorded, in Vietnam's time zone.
+    Recorded,
+    /// A correction of wrongly recorded data: the corrected value held whenever the value it
+    /// replaces was recorded to hold.
+    FixesPast,
+    /// An approval: from when its proposal (`correction`) says.
+    AsProposed,
+    /// Not a fact about the record's subject (keys, redactions, restrictions, rejected or
+    /// withdrawn proposals): recorded time only.
+    NotAFact,
+}
+
+/// An event's valid time.
+#[derive(SimpleObject)]
+pub struct ValidTime {
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`; `null` for `FIXES_PAST`, `AS_PROPOSED`, `NOT_A_FACT`.
+    pub from: Option<String>,
+    pub basis: ValidBasis,
+    /// The data field that states it, for `STATED` (`since`, `date`, `birth_date`, …).
+    pub field: Option<String>,
+    /// The proposal an approval takes its valid time from, for `AS_PROPOSED`.
+    pub correction: Option<String>,
+}
+
+impl ValidTime {
+    /// The valid time of a register event, read from its payload and metadata as stored.
+    fn of(e: &RecordedEvent, data: &Value, effective_at: Option<&str>) -> Option<Self> {
+        use citydb_domain::valid_time::{ValidFrom, recorded_on, valid_from};
+        if e.is_redacted() {
+            return None;
+        }
+        let event = citydb_domain::upcast(&e.event_type, e.schema_version, data).ok()?;
+        let effective = effective_at.and_then(|d| d.parse().ok());
+        let v = valid_from(&event, effective, recorded_on(e.recorded_at));
+        let from = v.date().map(|d| d.to_string());
+        let (basis, field, correction) = match v {
+            ValidFrom::Stated { field, .. } => (ValidBasis::Stated, Some(field.to_owned()), None),
+            ValidFrom::Effective { .. } => (ValidBasis::EffectiveAt, None, None),
+            ValidFrom::Recorded { .. } => (ValidBasis::Recorded, None, None),
+            ValidFrom::FixesPast => (ValidBasis::FixesPast, None, None),
+            ValidFrom::AsProposed { correction } => {
+                (ValidBasis::AsProposed, None, Some(correction.to_string()))
+            }
+            ValidFrom::NotAFact => (ValidBasis::NotAFact, None, None),
+        };
+        Some(ValidTime {
+            from,
+            basis,
+            field,
+            correction,
+        })
+    }
 }
 
 impl From<&RecordedEvent> for LogEvent {
     fn from(e: &RecordedEvent) -> Self {
         let metadata = e.metadata();
+        let data = serde_json::from_slice(&e.data).unwrap_or(Value::Null);
+        let valid = ValidTime::of(e, &data, metadata.effective_at.as_deref());
         LogEvent {
             position: e.position as i64,
             stream_id: e.stream_id.to_string(),
@@ -48,7 +115,7 @@ impl From<&RecordedEvent> for LogEvent {
             event_type: e.event_type.clone(),
             schema_version: e.schema_version as i32,
             recorded_at: format_micros(e.recorded_at),
-            data: Json(serde_json::from_slice(&e.data).unwrap_or(Value::Null)),
+            data: Json(data),
             redacted: e.is_redacted(),
             metadata: Json(serde_json::from_slice(&e.metadata).unwrap_or(Value::Null)),
             actor: metadata.actor,
@@ -58,6 +125,7 @@ impl From<&RecordedEvent> for LogEvent {
             prev_stream_hash: e.prev_stream_hash.to_hex(),
             prev_log_hash: e.prev_log_hash.to_hex(),
             hash: e.hash.to_hex(),
+            valid,
         }
     }
 }

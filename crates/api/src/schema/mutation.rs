@@ -127,14 +127,29 @@ pub fn parse_record_id(s: &str, field: &str) -> Result<RecordId, ApiError> {
         .map_err(|e| ApiError::invalid_field(e.to_string(), field))
 }
 
+/// The why of a change, as the mutation's arguments state it: copied into every event's
+/// metadata.
+struct Why {
+    reason: Option<String>,
+    legal_basis: Option<String>,
+    effective_at: Option<citydb_domain::Date>,
+}
+
+fn effective_date(d: Option<Date>) -> Result<Option<citydb_domain::Date>, ApiError> {
+    d.map(|d| {
+        d.0.parse()
+            .map_err(|e| ApiError::invalid_field(format!("effectiveAt: {e}"), "effectiveAt"))
+    })
+    .transpose()
+}
+
 /// Executes `command` for the caller and waits for the projections.
 async fn execute(
     ctx: &Context<'_>,
     command: Command,
     command_id: Option<String>,
     expected: Option<ExpectedVersion>,
-    reason: Option<String>,
-    legal_basis: Option<String>,
+    why: Why,
 ) -> Result<MutationResult, ApiError> {
     let rc = RequestContext::of(ctx)?;
     let role = match rc.principal.role {
@@ -172,8 +187,9 @@ async fn execute(
             role,
         },
         context: CommandContext {
-            reason,
-            legal_basis,
+            reason: why.reason,
+            legal_basis: why.legal_basis,
+            effective_at: why.effective_at,
             end_user: rc.end_user.clone(),
             case: rc.case.clone(),
             correlation_id: Some(rc.correlation_id),
@@ -256,10 +272,12 @@ macro_rules! command_mutations {
                     expected: Option<ExpectedVersion>,
                     #[graphql(desc = "Why the change is made (kept in every event's metadata).")] reason: Option<String>,
                     #[graphql(desc = "Document number and date of the legal basis.")] legal_basis: Option<String>,
+                    #[graphql(desc = "The date from which the change holds (valid time), for a command whose input states no date of its own; on a correction, a change from that date instead of a fix of the past. Refused (`INVALID_INPUT`, reason `EFFECTIVE_AT_REFUSED`) where the input states its date.")] effective_at: Option<Date>,
                 ) -> Result<MutationResult, ApiError> {
                     RequestContext::of(ctx)?.require_role(&[$(Role::$role),+])?;
                     let command = Command::$variant(command_of(&input, stringify!($input))?);
-                    execute(ctx, command, command_id, expected, reason, legal_basis).await
+                    let why = Why { reason, legal_basis, effective_at: effective_date(effective_at)? };
+                    execute(ctx, command, command_id, expected, why).await
                 }
             )*
         }

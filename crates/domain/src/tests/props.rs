@@ -288,6 +288,36 @@ fn check_decision(before: &World, d: &Decision) {
     }
 }
 
+/// Valid time agrees with `Command::refuses_effective_at`: a command that may carry an
+/// `effective_at` emits no event whose data states another date (the given one is never
+/// overridden), and one refused because its data states the date emits an event that says so.
+fn check_valid_time(cmd: &Command, d: &Decision) {
+    use crate::valid_time::{ValidFrom, valid_from};
+    let given: crate::Date = "2001-02-03".parse().unwrap();
+    let recorded: crate::Date = "2026-11-30".parse().unwrap();
+    let bases: Vec<ValidFrom> = d
+        .changes
+        .iter()
+        .filter(|c| matches!(c.target, Target::Record(_)))
+        .flat_map(|c| c.events.iter())
+        .map(|e| valid_from(e, Some(given), recorded))
+        .collect();
+    let stated = |v: &ValidFrom| matches!(v, ValidFrom::Stated { .. });
+    match cmd.refuses_effective_at() {
+        None => assert!(
+            !bases.iter().any(stated),
+            "{} takes effective_at but an event states its own date: {bases:?}",
+            cmd.command_type()
+        ),
+        Some(why) if why.starts_with("its date is") => assert!(
+            bases.iter().any(stated),
+            "{} states its date, yet no event does: {bases:?}",
+            cmd.command_type()
+        ),
+        Some(_) => {}
+    }
+}
+
 /// Invariants of the whole world.
 fn check_world(w: &World) {
     let mut held: HashMap<NaturalKey, RecordId> = HashMap::new();
@@ -347,6 +377,7 @@ proptest! {
             let before = World { streams: HashMap::new(), records: before_records, keys: w.keys.clone() };
             if let Ok(d) = w.run(&cmd, &actor) {
                 check_decision(&before, &d);
+                check_valid_time(&cmd, &d);
                 // Every emitted event survives storage: JSON round trip and upcast.
                 for change in &d.changes {
                     for e in &change.events {

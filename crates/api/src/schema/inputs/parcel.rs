@@ -63,7 +63,8 @@ pub struct MortgageInput {
 pub struct NewParcelInput {
     /// The new record's id (UUID).
     pub parcel: String,
-    /// The parcel key: commune code, map sheet and parcel number.
+    /// The parcel key `COMMUNE/PREDECESSOR:SHEET/PARCEL` (e.g. `11311/11311:12/345`): the commune,
+    /// the pre-2025 commune the map sheet belongs to, the sheet and the parcel number.
     pub key: String,
     /// Area in m², up to 2 decimals, e.g. `"125.50"`.
     pub area: String,
@@ -74,7 +75,8 @@ pub struct NewParcelInput {
 pub struct RegisterParcelInput {
     /// The new record's id (UUID).
     pub parcel: String,
-    /// The parcel key: commune code, map sheet and parcel number.
+    /// The parcel key `COMMUNE/PREDECESSOR:SHEET/PARCEL` (e.g. `11311/11311:12/345`): the commune,
+    /// the pre-2025 commune the map sheet belongs to, the sheet and the parcel number.
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub national_parcel_id: Option<String>,
