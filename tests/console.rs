@@ -322,6 +322,56 @@ async fn the_console_in_a_real_browser() {
         .await;
     assert!(b.text().await.contains("mã truy cập không hợp lệ"));
 
+    // The citizen files correction requests: a refusal first, shown with its code in the form;
+    // then three requests (by keyboard: Enter in a field submits), one of them withdrawn.
+    b.login(&base, &token("citizen"), "Yêu cầu điều chỉnh của tôi")
+        .await;
+    b.click("nav a[href='#/myrequests']").await;
+    b.wait_for("document.querySelector('h1').textContent === 'Yêu cầu điều chỉnh của tôi' && document.querySelector('#request-form')")
+        .await;
+    b.fill("#req-field", "name.given").await;
+    b.fill("#req-value", "Hiển").await;
+    b.fill("#req-reason", "   ").await;
+    b.click("#request-submit").await;
+    b.wait_for("document.querySelector('#request-form .error[data-code=INVALID_INPUT]')")
+        .await;
+    for (field, value, reason) in [
+        ("name.given", "Hiển", "Tên trong giấy khai sinh là Hiển"),
+        ("birth_place", "Xã Nam Sách", "Tôi đăng ký khai sinh ở Nam Sách"),
+        ("sex", "Nam", "Nhầm lẫn"),
+    ] {
+        b.fill("#req-field", field).await;
+        b.fill("#req-value", value).await;
+        b.fill("#req-evidence", "Trích lục khai sinh số 12/2026")
+            .await;
+        b.fill("#req-reason", reason).await;
+        b.eval("document.querySelector('#req-reason').focus()").await;
+        b.key("Enter", 13).await;
+        b.wait_for(&format!(
+            "document.querySelector('#flash') && document.querySelector('main table').innerText.includes({})",
+            json!(reason)
+        ))
+        .await;
+    }
+    // Today in Hải Phòng as dd/mm/yyyy: the day the server counts deadlines from.
+    let today = b
+        .eval("new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date())")
+        .await;
+    let today = today.as_str().unwrap().to_owned();
+    let mine = b.text().await;
+    assert!(mine.contains("Đã nộp, chờ tiếp nhận"), "{mine}");
+    assert!(mine.contains("Tên\tHiển"), "the field in words: {mine}");
+    assert!(mine.contains(&today), "submitted dd/mm/yyyy: {mine}");
+    let deadline = regex_lite_dates(&mine, "Hạn tiếp nhận: ");
+    assert_eq!(deadline.len(), 3, "{mine}");
+    assert!(!mine.contains("Quá hạn"), "nothing overdue yet: {mine}");
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Nhầm lẫn')).querySelector('button[data-request]').click()")
+        .await;
+    b.wait_for("document.querySelector('#flash') && [...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Nhầm lẫn')).innerText.includes('Đã rút')")
+        .await;
+    b.fits().await;
+    b.screenshot("citizen-requests").await;
+
     // The steward: search by name (diacritics optional), open the citizen.
     b.login(&base, &token("steward"), "Tra cứu").await;
     // By keyboard: the search field has the focus, Enter searches, Tab reaches the result.
@@ -369,6 +419,77 @@ async fn the_console_in_a_real_browser() {
     b.wait_for("document.querySelector('#flash')").await;
     b.screenshot("steward-proposal").await;
 
+    // The steward handles the requests: nearest deadline first, reached with Tab and Enter.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('h1').textContent === 'Yêu cầu điều chỉnh' && document.querySelector('main table')")
+        .await;
+    let list = b.text().await;
+    assert!(
+        list.contains("Ngô Thị Hiền (030174835130)") && list.contains("Hiển") && list.contains("Xã Nam Sách"),
+        "{list}"
+    );
+    assert!(!list.contains("Nhầm lẫn") && !list.contains("\tNam\t"), "a withdrawn request is not open: {list}");
+    let order = b
+        .eval("[...document.querySelectorAll('main tbody tr')].map(r => r.cells[0].innerText.slice(0, 10).split('/').reverse().join('-'))")
+        .await;
+    let order: Vec<String> = serde_json::from_value(order).unwrap();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "nearest deadline first");
+    b.fits().await;
+    b.screenshot("steward-requests").await;
+    b.eval("document.querySelector('nav a').focus()").await;
+    let mut reached = false;
+    for _ in 0..20 {
+        b.key("Tab", 9).await;
+        let here = b
+            .eval("document.activeElement.classList.contains('handle') && document.activeElement.closest('tr').innerText.includes('Hiển')")
+            .await;
+        if here == json!(true) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the request is reachable with Tab");
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('#ack-form')").await;
+    b.click("#ack-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Đã tiếp nhận')")
+        .await;
+    // An extension beyond the decree's 15 days is refused with its code and the rule's reason.
+    b.fill("#ext-days", "30").await;
+    b.fill("#ext-reason", "Cần xác minh tại nơi đăng ký khai sinh")
+        .await;
+    b.click("#extend-form-submit").await;
+    b.wait_for("document.querySelector('#extend-form .error[data-code=INVALID_INPUT]')")
+        .await;
+    assert!(b.text().await.contains("EXTENSION_TOO_LONG"));
+    b.fill("#ext-days", "5").await;
+    b.click("#extend-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.body.innerText.includes('đã gia hạn 5 ngày')")
+        .await;
+    // Resolving with the proposal not yet approved is refused: the data is not fixed yet.
+    b.eval("(() => { const s = document.querySelector('#resolve-correction'); s.value = [...s.options].find(o => o.text.includes('\"Hiển\"')).value; })()")
+        .await;
+    b.click("#resolve-form-submit").await;
+    b.wait_for("document.querySelector('#resolve-form .error[data-code=CONFLICT]')")
+        .await;
+    assert!(b.text().await.contains("CORRECTION_NOT_APPLIED"));
+    b.fits().await;
+    b.screenshot("steward-request").await;
+    // The other request is refused, with the reason and the legal basis the citizen is told.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('main table')").await;
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Xã Nam Sách')).querySelector('a.handle').click()")
+        .await;
+    b.wait_for("document.querySelector('#refuse-form')").await;
+    b.fill("#refuse-reason", "Sổ đăng ký khai sinh ghi nơi đăng ký là xã Hợp Tiến")
+        .await;
+    b.fill("#refuse-basis", "Luật Hộ tịch 2014, điều 4").await;
+    b.click("#refuse-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Bị từ chối')")
+        .await;
+
     // A supervisor (another principal) sees it in the queue, old → new, and approves it.
     b.login(&base, &token("supervisor"), "Đề xuất chờ duyệt")
         .await;
@@ -385,6 +506,19 @@ async fn the_console_in_a_real_browser() {
     b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('\"Hiển\"')).querySelector('button').click()")
         .await;
     b.wait_for("document.querySelector('#flash')").await;
+
+    // The supervisor resolves the request with the correction now in effect.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('main table')").await;
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Hiển')).querySelector('a.handle').click()")
+        .await;
+    b.wait_for("document.querySelector('#resolve-correction')")
+        .await;
+    b.eval("(() => { const s = document.querySelector('#resolve-correction'); s.value = [...s.options].find(o => o.text.includes('\"Hiển\"')).value; })()")
+        .await;
+    b.click("#resolve-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Đã giải quyết')")
+        .await;
 
     // Four eyes, enforced by the server and shown: a supervisor's own proposal is refused.
     b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
@@ -448,5 +582,33 @@ async fn the_console_in_a_real_browser() {
         .await;
     b.fits().await;
     b.screenshot("citizen-own-768").await;
+
+    // The citizen's requests now: resolved, refused with the reason, withdrawn.
+    b.click("nav a[href='#/myrequests']").await;
+    b.wait_for("document.querySelector('h1').textContent === 'My correction requests' && document.querySelector('main table')")
+        .await;
+    let requests = b.text().await;
+    assert!(
+        requests.contains("Resolved") && requests.contains("Refused: Sổ đăng ký khai sinh") && requests.contains("Withdrawn"),
+        "{requests}"
+    );
+    assert!(requests.contains("extended by 5 days"), "{requests}");
+    b.fits().await;
+    b.screenshot("citizen-requests-768").await;
     server.stop();
+}
+
+/// Every `dd/mm/yyyy` right after `label` in `text`.
+fn regex_lite_dates(text: &str, label: &str) -> Vec<String> {
+    text.match_indices(label)
+        .filter_map(|(i, _)| text.get(i + label.len()..i + label.len() + 10))
+        .filter(|d| {
+            let b = d.as_bytes();
+            b.len() == 10
+                && b[2] == b'/'
+                && b[5] == b'/'
+                && d.chars().filter(char::is_ascii_digit).count() == 8
+        })
+        .map(str::to_owned)
+        .collect()
 }

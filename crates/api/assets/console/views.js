@@ -3,6 +3,7 @@
 
 import { ApiError, gql } from "./api.js";
 import { date, instant, number, parseDate, t } from "./i18n.js";
+import { commandsPart } from "./forms.js";
 
 /** An element: attributes (`on…` are listeners), then children (strings become text). */
 export function h(tag, attrs = {}, ...children) {
@@ -26,35 +27,36 @@ export function errorBox(e) {
     "div",
     { class: "error", role: "alert", "data-code": code },
     h("code", {}, code),
+    e.reason ? [" ", h("code", { class: "reason" }, e.reason)] : null,
     " — ",
     t(`err_${code}`),
     e.message ? h("div", { class: "muted" }, e.message) : null,
   );
 }
 
-const section = (title, ...children) => h("section", {}, title ? h("h2", {}, title) : null, ...children);
-const dl = (pairs) =>
+export const section = (title, ...children) => h("section", {}, title ? h("h2", {}, title) : null, ...children);
+export const dl = (pairs) =>
   h("dl", {}, pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
     .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-const table = (headers, rows) =>
+export const table = (headers, rows) =>
   h("div", { class: "table" }, h("table", {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node && c.tagName === "TD" ? c : h("td", {}, c))))))));
-const recordLink = (id, text) => h("a", { href: `#/record/${encodeURIComponent(id)}` }, text || id);
-const status = (value) => t(`st_${value}`);
+export const recordLink = (id, text) => h("a", { href: `#/record/${encodeURIComponent(id)}` }, text || id);
+export const status = (value) => t(`st_${value}`);
 const uuidOf = (id) => String(id).replace(/^(citizen|business|parcel)-/, "");
 
 /** A write's confirmation, shown above the page as it reads after the write. */
 let flash = null;
 
 /** After a write: the page is read again (the record as now projected) under "recorded". */
-function done() {
+export function done() {
   flash = t("done");
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
 /** Runs `work` into `main`, showing "loading" and, on failure, the error. */
-async function load(main, work) {
+export async function load(main, work) {
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
   if (main.id === "view") window.scrollTo(0, 0);
   try {
@@ -159,8 +161,8 @@ export function recordView(main, id, me) {
   load(main, async () => {
     const parts = [];
     if (kind === "citizen") parts.push(...(await citizenParts(id, me)));
-    else if (kind === "business") parts.push(...(await businessParts(id)));
-    else if (kind === "parcel") parts.push(...(await parcelParts(id)));
+    else if (kind === "business") parts.push(...(await businessParts(id, me)));
+    else if (kind === "parcel") parts.push(...(await parcelParts(id, me)));
     else throw new ApiError("INVALID_INPUT", id);
     if (me.role !== "service") parts.push(await historyPart(id, me));
     return parts;
@@ -206,12 +208,17 @@ async function citizenParts(id, me) {
   ];
   if (c.corrections) parts.push(correctionsPart(c, me));
   if (me.role === "steward" || me.role === "supervisor") {
-    parts.push(residenceForm(c), correctionForm(c));
+    parts.push(residenceForm(c), correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id) })));
   }
   return parts;
 }
 
-async function businessParts(id) {
+/** A record's own id as a command's input names it. */
+const ownId = (id) => uuidOf(id);
+
+const staff = (me) => me.role === "steward" || me.role === "supervisor";
+
+async function businessParts(id, me) {
   const q = `query($id: String!) { business(id: $id) { id version code name englishName status registrationDate
     headOffice { commune { code name } street } charterCapital businessLines
     legalRepresentatives { id name { full } } parcels { id key } ${CORRECTIONS} } }`;
@@ -230,10 +237,14 @@ async function businessParts(id) {
       [t("legalRepresentatives"), h("span", {}, b.legalRepresentatives.map((c, i) => [i ? ", " : "", recordLink(c.id, c.name.full)]))],
       [t("parcels"), h("span", {}, b.parcels.map((p, i) => [i ? ", " : "", recordLink(p.id, p.key)]))],
     ])),
-  ];
+    staff(me) ? commandsPart("business", b, (m) => ({
+      "input.business": ownId(b.id),
+      ...(m === "changeLegalRepresentatives" ? { "input.legalRepresentatives": b.legalRepresentatives.map((c) => ownId(c.id)) } : {}),
+    })) : null,
+  ].filter(Boolean);
 }
 
-async function parcelParts(id) {
+async function parcelParts(id, me) {
   const q = `query($id: String!) { parcel(id: $id) { id version key commune { code name } area landUse address status
     holders { shareNumerator shareDenominator holder { __typename ... on Citizen { id name { full } } ... on Business { id name } } }
     certificate { serial issueDate } mortgages { contractNumber amount registeredOn creditor { id name } } ${CORRECTIONS} } }`;
@@ -253,9 +264,10 @@ async function parcelParts(id) {
     ])),
     section(t("holders"), table([t("name"), t("share")], p.holders.map((x) => [holder(x), `${x.shareNumerator}/${x.shareDenominator}`]))),
     p.mortgages.length
-      ? section(t("mortgages"), table([t("certificate"), t("charterCapital"), t("registrationDate")],
+      ? section(t("mortgages"), table([t("f_contractNumber"), t("f_amount"), t("f_registeredOn")],
         p.mortgages.map((m) => [m.contractNumber, `${number(m.amount)} đ`, date(m.registeredOn)])))
       : null,
+    staff(me) ? commandsPart("parcel", p, () => ({ "input.parcel": ownId(p.id) })) : null,
   ].filter(Boolean);
 }
 
