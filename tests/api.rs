@@ -189,10 +189,10 @@ async fn a_field_outside_the_scopes_is_refused_by_name() {
     let business = json!({
         "business": bid, "code": "0200566628",
         "names": { "vietnamese": "Công ty TNHH Cảng Xanh" },
-        "head_office": { "commune": "11311", "street": "Số 1 Điện Biên Phủ" },
-        "legal_representatives": [cid], "charter_capital": 5000000000u64,
-        "business_lines": ["5210"], "registration_date": "2024-03-01",
-        "origin": { "kind": "registration" }
+        "headOffice": { "commune": "11311", "street": "Số 1 Điện Biên Phủ" },
+        "legalRepresentatives": [cid], "charterCapital": 5000000000u64,
+        "businessLines": ["5210"], "registrationDate": "2024-03-01",
+        "origin": { "kind": "REGISTRATION" }
     });
     s.ok(
         "steward-1",
@@ -239,12 +239,12 @@ async fn protected_corrections_need_a_different_supervisor() {
         "record": record, "correction": correction,
         "changes": [{ "field": "birth_date", "old": "1988", "new": "1988-11-20" }],
         "reason": "sai ngày sinh so với giấy khai sinh gốc",
-        "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" }
+        "legalBasis": { "documentNumber": "45/QĐ-UBND", "documentDate": "2026-11-02" }
     });
     // A protected field cannot be corrected directly.
     let direct = json!({
         "record": record, "changes": [{ "field": "birth_date", "old": "1988", "new": "1988-11-20" }],
-        "reason": "x", "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" }
+        "reason": "x", "legalBasis": { "documentNumber": "45/QĐ-UBND", "documentDate": "2026-11-02" }
     });
     let body = s
         .gql(

@@ -62,7 +62,7 @@ async fn a_citizen_files_and_a_steward_resolves_through_four_eyes() {
     s.ok("steward-1", "mutation($i: ProposeCorrectionInput!) { proposeCorrection(input: $i) { position } }", json!({ "i": {
         "record": record, "correction": correction,
         "changes": [{ "field": "birth_date", "old": "1988", "new": "1988-11-20" }],
-        "reason": "theo yêu cầu", "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" } } })).await;
+        "reason": "theo yêu cầu", "legalBasis": { "documentNumber": "45/QĐ-UBND", "documentDate": "2026-11-02" } } })).await;
     const RESOLVE: &str = "mutation($r: String!, $c: String!) { resolveCorrectionRequest(request: $r, correction: $c) { request { status resolvedByCorrection history { eventType actor } } } }";
     let body = s
         .gql(

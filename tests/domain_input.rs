@@ -47,7 +47,7 @@ async fn codes_in_no_list_are_refused_on_commands_and_filters() {
     // A PIN whose province part is in no list, whichever part of the code space it is in.
     for bad in ["097199000123", "999199000123"] {
         let mut input = register_citizen(Uuid::now_v7(), bad, "Lê", "", "Na", true, "1999");
-        input["birth_place"] = json!("11311");
+        input["birthPlace"] = json!("11311");
         let body = s
             .gql("steward-1", REGISTER_CITIZEN, json!({ "input": input }))
             .await;
@@ -123,7 +123,7 @@ async fn a_wrong_old_value_names_the_field_and_not_the_current_value() {
         let propose = json!({
             "record": format!("citizen-{id}"), "correction": Uuid::now_v7(),
             "changes": [{ "field": field, "old": wrong, "new": new }],
-            "reason": "sai", "legal_basis": { "document_number": "1/QĐ", "document_date": "2026-01-02" }
+            "reason": "sai", "legalBasis": { "documentNumber": "1/QĐ", "documentDate": "2026-01-02" }
         });
         let body = s.gql("steward-1", PROPOSE, json!({ "i": propose })).await;
         assert_eq!(reason(&body), "CORRECTION_CONFLICT", "{body}");
@@ -153,7 +153,7 @@ async fn a_steward_alone_cannot_rename_a_citizen() {
     let rename = json!({
         "citizen": id, "correction": correction,
         "name": { "family": "Hồ", "middle": "Thanh", "given": "Vinh" },
-        "legal_basis": { "document_number": "348/QĐ-UBND", "document_date": "2026-09-30" }
+        "legalBasis": { "documentNumber": "348/QĐ-UBND", "documentDate": "2026-09-30" }
     });
     let data = s.ok("steward-1", RENAME, json!({ "i": rename })).await;
     let done = &data["changeCitizenName"];

@@ -17,7 +17,7 @@ use common::{CHANGE_RESIDENCE, PRINCIPALS, REGISTER_CITIZEN, XROAD, change_resid
 const ADDRESS: &str = "12 Lý Thái Tổ";
 const GIVEN: &str = "Quỳnh";
 const PLACEHOLDER: &str = "[redacted: 15/2026/QĐ-TA]";
-const ORDER: &str = r#"{"document_number": "15/2026/QĐ-TA", "document_date": "2026-03-02"}"#;
+const ORDER: &str = r#"{"documentNumber": "15/2026/QĐ-TA", "documentDate": "2026-03-02"}"#;
 
 /// A principals file for `serve --config`, and each principal's token.
 fn principals(
@@ -152,7 +152,7 @@ async fn a_four_eyes_redaction_and_a_restriction_end_to_end() {
     let approve = mutation("approveRedaction", "ApproveRedactionInput");
     for position in [registered, moved] {
         let proposal = json!({ "input": { "record": record, "position": position,
-            "reason": "court order to erase", "legal_basis": order } });
+            "reason": "court order to erase", "legalBasis": order } });
         node.ok("steward-1", &propose, proposal).await;
         let approval = json!({ "input": { "record": record, "position": position } });
         let refused = node.gql("steward-1", &approve, approval.clone()).await;
@@ -161,7 +161,7 @@ async fn a_four_eyes_redaction_and_a_restriction_end_to_end() {
     }
     // Reason and order are required; a supervisor's own proposal is not theirs to approve.
     let no_reason = json!({ "input": { "record": record, "position": moved,
-        "reason": " ", "legal_basis": order } });
+        "reason": " ", "legalBasis": order } });
     let missing = node.gql("steward-1", &propose, no_reason).await;
     assert_eq!(code(&missing), "INVALID_INPUT", "{missing}");
     node.ok(
@@ -173,7 +173,7 @@ async fn a_four_eyes_redaction_and_a_restriction_end_to_end() {
     let history = node.ok("auditor-1", HISTORY, json!({ "r": record })).await;
     let latest = history["history"].as_array().unwrap().last().unwrap()["position"].clone();
     let own = json!({ "input": { "record": record, "position": latest,
-        "reason": "court order", "legal_basis": order } });
+        "reason": "court order", "legalBasis": order } });
     node.ok("supervisor-1", &propose, own).await;
     let self_approved = node
         .gql(
@@ -216,7 +216,7 @@ async fn a_four_eyes_redaction_and_a_restriction_end_to_end() {
     node.ok(
         "steward-1",
         &restrict,
-        json!({ "input": { "record": record, "reason": "objection to processing", "legal_basis": order } }),
+        json!({ "input": { "record": record, "reason": "objection to processing", "legalBasis": order } }),
     )
     .await;
     let refused = node

@@ -118,7 +118,7 @@ async fn the_citizens_rights_on_the_demo() {
             json!({ "i": { "record": DEMO_RECORD, "correction": correction,
                 "changes": [{ "field": "name.given", "old": "Hiền", "new": "Hiển" }],
                 "reason": "Theo yêu cầu đính chính của công dân",
-                "legal_basis": { "document_number": "45/QĐ-UBND", "document_date": "2026-11-02" } } }),
+                "legalBasis": { "documentNumber": "45/QĐ-UBND", "documentDate": "2026-11-02" } } }),
             &[],
         )
         .await);
@@ -223,13 +223,13 @@ async fn the_citizens_rights_on_the_demo() {
         .expect("the demo citizen moved once")["position"]
         .as_u64()
         .unwrap();
-    let order = json!({ "document_number": "12/2026/QĐ-TA", "document_date": "2026-11-20" });
+    let order = json!({ "documentNumber": "12/2026/QĐ-TA", "documentDate": "2026-11-20" });
     ok(server
         .gql(
             &token("steward"),
             "mutation($i: ProposeRedactionInput!) { proposeRedaction(input: $i) { commandId } }",
             json!({ "i": { "record": DEMO_RECORD, "position": moved,
-                "reason": "quyết định của Tòa án", "legal_basis": order } }),
+                "reason": "quyết định của Tòa án", "legalBasis": order } }),
             &[],
         )
         .await);

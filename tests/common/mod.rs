@@ -210,15 +210,15 @@ pub fn register_citizen(
     json!({
         "citizen": id, "pin": pin,
         "name": { "family": family, "middle": middle, "given": given },
-        "sex": if female { "female" } else { "male" },
-        "birth_date": birth, "birth_place": "11311",
+        "sex": if female { "FEMALE" } else { "MALE" },
+        "birthDate": birth, "birthPlace": "11311",
         "father": null, "mother": null,
-        "origin": { "kind": "registration" }
+        "origin": { "kind": "REGISTRATION" }
     })
 }
 
 pub fn change_residence(id: Uuid, commune: &str, address: &str, since: &str) -> Value {
-    json!({ "citizen": id, "kind": "permanent", "commune": commune, "address": address, "since": since })
+    json!({ "citizen": id, "kind": "PERMANENT", "commune": commune, "address": address, "since": since })
 }
 
 pub const REGISTER_CITIZEN: &str = r#"mutation($input: RegisterCitizenInput!) {

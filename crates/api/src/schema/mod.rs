@@ -9,6 +9,7 @@ pub mod access;
 mod audit;
 mod changes;
 pub mod citizen;
+mod inputs;
 mod loaders;
 pub mod mutation;
 pub mod proofs;
@@ -88,6 +89,7 @@ pub fn build_schema(
         Schema::build(query_root(), mutation_root(), Subscription),
         limits,
     )
+    .extension(inputs::legacy::LegacyInputs)
     .extension(access::AccessLogFlush)
     .extension(citizen::CitizenGuard)
     .extension(crate::throttle::OperationRate)

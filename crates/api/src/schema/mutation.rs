@@ -1,17 +1,14 @@
 //! One mutation per domain command, for stewards and supervisors.
 //!
-//! Each takes the command as a JSON object in the domain's own shape (documented per input
-//! scalar and in `graphql/examples/`), an optional `expected` record version for optimistic
+//! Each takes the command as a typed input object (`super::inputs`, documented field by field
+//! and in `graphql/examples/`), an optional `expected` record version for optimistic
 //! concurrency, and the why of the change (reason, legal basis). It executes through the
 //! registry, then waits until this node's projections have applied the write, so the records it
 //! returns already show it (read-your-writes).
 
 use std::time::Duration;
 
-use async_graphql::{
-    Context, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType,
-    SimpleObject, Value,
-};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use citydb_domain::{Actor, Command, RecordId, StewardRole, UnknownCode};
@@ -19,6 +16,8 @@ use citydb_registry::{CommandContext, CommandRequest, ExpectedRecordVersion};
 
 use super::NodeHandles;
 use super::changes::{Change, is_record_change};
+use super::inputs::legacy::LegacyInputShape;
+use super::inputs::*;
 use super::records::{Business, Citizen, Parcel, load_businesses, load_citizens, load_parcels};
 use crate::auth::{RequestContext, Role};
 use crate::error::{ApiError, ErrorCode};
@@ -209,18 +208,22 @@ async fn execute(
             .warnings
             .iter()
             .map(|w| format!("{}: {}", w.code, w.detail))
+            .chain(
+                ctx.data_opt::<LegacyInputShape>()
+                    .map(LegacyInputShape::warning),
+            )
             .collect(),
     })
 }
 
-/// Why a command's JSON input was refused: `UNKNOWN_CODE` (naming the list) when a code is in
-/// no entry of its reference list, `INVALID_INPUT` for any other malformed value or an unknown
-/// key (the domain's types refuse unknown keys, so `adress` is never silently dropped).
-fn input_error(input: &str, e: &serde_json::Error) -> ApiError {
-    let message = format!("{input}: {e}");
+/// Why a command's input was refused by the domain's types: `UNKNOWN_CODE` (naming the list)
+/// when a code is in no entry of its reference list, `INVALID_INPUT` for any other malformed
+/// value; both name `field`, the input's path in GraphQL spelling.
+pub(super) fn input_error(input: &str, e: &serde_json::Error, field: &str) -> ApiError {
+    let message = format!("{input}: {field}: {e}");
     match UnknownCode::find_in(&message) {
-        Some(unknown) => unknown_code(&unknown, input),
-        None => ApiError::invalid_field(message, "input"),
+        Some(unknown) => unknown_code(&unknown, field),
+        None => ApiError::invalid_field(message, field),
     }
 }
 
@@ -233,31 +236,10 @@ pub(crate) fn unknown_code(unknown: &UnknownCode, field: &str) -> ApiError {
     }
 }
 
-/// Declares an input scalar per command (the command's JSON, checked by the domain's serde
-/// types when the mutation runs, so that a bad input gets `INVALID_INPUT` naming the problem)
-/// and the Mutation type with one field per command.
+/// Declares the Mutation type with one field per command, each taking the command's typed
+/// input (`super::inputs`), checked by the domain's serde types when the mutation runs.
 macro_rules! command_mutations {
     ($( $(#[doc = $doc:expr])* $field:ident($input:ident) => $variant:ident, $($role:ident)|+; )*) => {
-        $(
-            $(#[doc = $doc])*
-            #[doc = ""]
-            #[doc = concat!("The JSON object of the domain command `", stringify!($variant), "` (see graphql/examples/).")]
-            pub struct $input(serde_json::Value);
-
-            #[Scalar]
-            impl ScalarType for $input {
-                fn parse(value: Value) -> InputValueResult<Self> {
-                    match value {
-                        Value::Object(_) => Ok($input(value.into_json().map_err(InputValueError::custom)?)),
-                        other => Err(InputValueError::expected_type(other)),
-                    }
-                }
-                fn to_value(&self) -> Value {
-                    Value::from_json(self.0.clone()).unwrap_or(Value::Null)
-                }
-            }
-        )*
-
         pub struct Mutation;
 
         // Merged into the schema's `Mutation` root (`schema::MutationRoot`).
@@ -276,9 +258,7 @@ macro_rules! command_mutations {
                     #[graphql(desc = "Document number and date of the legal basis.")] legal_basis: Option<String>,
                 ) -> Result<MutationResult, ApiError> {
                     RequestContext::of(ctx)?.require_role(&[$(Role::$role),+])?;
-                    let command = serde_json::from_value(input.0)
-                        .map(Command::$variant)
-                        .map_err(|e| input_error(stringify!($input), &e))?;
+                    let command = Command::$variant(command_of(&input, stringify!($input))?);
                     execute(ctx, command, command_id, expected, reason, legal_basis).await
                 }
             )*

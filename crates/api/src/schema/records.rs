@@ -80,7 +80,8 @@ impl From<&ResidenceState> for Residence {
     }
 }
 
-#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[derive(Enum, Copy, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sex {
     Male,
     Female,
