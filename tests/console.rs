@@ -404,6 +404,172 @@ async fn the_console_in_a_real_browser() {
     b.fits().await;
     b.screenshot("citizen").await;
 
+    // Everyday commands, their forms built from the schema's input types. Change of residence,
+    // opened by keyboard: the record's own id is filled in, the kind is a list, the date a date.
+    b.eval("document.querySelector('#cmd-changeResidence-box summary').focus()")
+        .await;
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('#cmd-changeResidence-input-commune')")
+        .await;
+    let uuid = DEMO_RECORD.trim_start_matches("citizen-");
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-changeResidence-input-citizen').value")
+            .await,
+        json!(uuid)
+    );
+    assert_eq!(
+        b.eval("[...document.querySelector('#cmd-changeResidence-input-kind').options].map(o => o.value + ':' + o.text).join()")
+            .await,
+        json!("PERMANENT:Thường trú,TEMPORARY:Tạm trú")
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-changeResidence-input-since').type + ' ' + document.querySelector('#cmd-changeResidence-input-since').required")
+            .await,
+        json!("date true")
+    );
+    b.fill("#cmd-changeResidence-input-kind", "PERMANENT").await;
+    b.fill("#cmd-changeResidence-input-commune", "99999").await;
+    b.fill("#cmd-changeResidence-input-address", "Số 12 phố Lạch Tray")
+        .await;
+    b.fill("#cmd-changeResidence-input-since", "2026-11-20").await;
+    assert_eq!(
+        b.eval("document.querySelector('output[for=cmd-changeResidence-input-since]').textContent")
+            .await,
+        json!("20/11/2026"),
+        "the chosen day shown dd/mm/yyyy"
+    );
+    b.fill("#cmd-changeResidence-reason", "Chuyển nơi thường trú")
+        .await;
+    b.click("#cmd-changeResidence button[type=submit]").await;
+    b.wait_for("document.querySelector('#cmd-changeResidence .error[data-code=UNKNOWN_CODE]')")
+        .await;
+    // The server names no field for a code outside its list: the form's error box shows it.
+    assert_eq!(
+        b.eval("!!document.querySelector('#cmd-changeResidence .form-out .error[data-code=UNKNOWN_CODE]')")
+            .await,
+        json!(true)
+    );
+    b.fill("#cmd-changeResidence-input-commune", "10606").await;
+    b.click("#cmd-changeResidence button[type=submit]").await;
+    b.wait_for("document.querySelector('#flash') && document.body.innerText.includes('Số 12 phố Lạch Tray, Xã Nam Sách (từ 20/11/2026)')")
+        .await;
+    // A date that does not exist (a partial date typed dd/mm/yyyy) is refused next to its field.
+    b.click("#cmd-recordDeath-box summary").await;
+    b.wait_for("document.querySelector('#cmd-recordDeath-input-date')")
+        .await;
+    b.fill("#cmd-recordDeath-input-date", "31/02/2026").await;
+    b.fill("#cmd-recordDeath-reason", "Giấy báo tử số 7").await;
+    b.click("#cmd-recordDeath button[type=submit]").await;
+    b.wait_for("document.querySelector('[data-field=\"input.date\"] .error[data-code=INVALID_INPUT]')")
+        .await;
+    assert_eq!(
+        b.eval("document.activeElement.id").await,
+        json!("cmd-recordDeath-input-date"),
+        "the refused field takes the focus"
+    );
+    for (command, date_field) in [
+        ("registerMarriage", "date"),
+        ("issueIdentityCard", "issueDate"),
+    ] {
+        b.click(&format!("#cmd-{command}-box summary")).await;
+        b.wait_for(&format!(
+            "document.querySelector('#cmd-{command}-input-{date_field}[type=date]') && document.querySelector('#cmd-{command}-input-citizen').value === {}",
+            json!(uuid)
+        ))
+        .await;
+    }
+    let forms = b.text().await;
+    for title in [
+        "Đăng ký thay đổi nơi cư trú",
+        "Đăng ký kết hôn",
+        "Đăng ký khai tử",
+        "Cấp thẻ căn cước",
+    ] {
+        assert!(forms.contains(title), "{title}: {forms}");
+    }
+    b.fits().await;
+    b.eval("document.querySelector('#cmd-recordDeath-box').scrollIntoView()")
+        .await;
+    b.screenshot("steward-command-forms").await;
+
+    // A parcel: transfer of rights with a list of holders (rows added and removed), a share
+    // refused next to its row's field; mortgages.
+    let parcel = b
+        .eval("fetch('/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('citydb.token') }, body: JSON.stringify({ query: '{ parcels(first: 1) { edges { node { id } } } }' }) }).then(r => r.json()).then(d => d.data.parcels.edges[0].node.id)")
+        .await;
+    let parcel = parcel.as_str().expect("a demo parcel").to_owned();
+    b.goto(&format!("{base}/console/#/record/{parcel}")).await;
+    b.click("#cmd-transferRights-box summary").await;
+    b.wait_for("document.querySelector('#cmd-transferRights-input-holders-0-share')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-transferRights-input-parcel').value")
+            .await,
+        json!(parcel.trim_start_matches("parcel-"))
+    );
+    b.eval("[...document.querySelectorAll('#cmd-transferRights button')].find(x => x.textContent === 'Thêm dòng' && x.closest('[data-field=\"input.holders\"]')).click()")
+        .await;
+    b.wait_for("document.querySelector('#cmd-transferRights-input-holders-1-holder-kind')")
+        .await;
+    b.eval("document.querySelector('[data-field=\"input.holders.1\"]').closest('.list-row').querySelector(':scope > button').click()")
+        .await;
+    b.wait_for("!document.querySelector('[data-field=\"input.holders.1\"]')")
+        .await;
+    b.fill("#cmd-transferRights-input-kind", "GIFT").await;
+    b.fill("#cmd-transferRights-input-holders-0-holder-kind", "CITIZEN")
+        .await;
+    b.fill("#cmd-transferRights-input-holders-0-holder-id", uuid)
+        .await;
+    b.fill("#cmd-transferRights-input-holders-0-share", "1/0")
+        .await;
+    b.fill("#cmd-transferRights-input-date", "2026-11-25").await;
+    b.fill("#cmd-transferRights-reason", "Hợp đồng tặng cho").await;
+    b.click("#cmd-transferRights button[type=submit]").await;
+    b.wait_for("document.querySelector('[data-field=\"input.holders.0.share\"] .error[data-code=INVALID_INPUT]')")
+        .await;
+    b.click("#cmd-registerMortgage-box summary").await;
+    b.wait_for("document.querySelector('fieldset[data-field=\"input.mortgage\"] #cmd-registerMortgage-input-mortgage-amount')")
+        .await;
+    b.click("#cmd-releaseMortgage-box summary").await;
+    b.wait_for("document.querySelector('#cmd-releaseMortgage-input-contractNumber')")
+        .await;
+    let page = b.text().await;
+    for title in ["Chuyển quyền sử dụng đất", "Đăng ký thế chấp", "Xoá đăng ký thế chấp"] {
+        assert!(page.contains(title), "{title}: {page}");
+    }
+    b.fits().await;
+    b.eval("document.querySelector('#cmd-transferRights-box').scrollIntoView()")
+        .await;
+    b.screenshot("steward-parcel-forms").await;
+
+    // A business: its representatives pre-filled as rows; the head office a nested address.
+    let business = b
+        .eval("fetch('/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('citydb.token') }, body: JSON.stringify({ query: '{ businesses(first: 1) { edges { node { id legalRepresentatives { id } } } } }' }) }).then(r => r.json()).then(d => d.data.businesses.edges[0].node)")
+        .await;
+    let representatives = business["legalRepresentatives"].as_array().unwrap().len();
+    let business = business["id"].as_str().expect("a demo business").to_owned();
+    b.goto(&format!("{base}/console/#/record/{business}")).await;
+    b.click("#cmd-changeLegalRepresentatives-box summary").await;
+    b.wait_for("document.querySelector('#cmd-changeLegalRepresentatives-input-date')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('[data-field=\"input.legalRepresentatives\"] .list-row').length")
+            .await,
+        json!(representatives)
+    );
+    b.click("#cmd-moveHeadOffice-box summary").await;
+    b.wait_for("document.querySelector('fieldset[data-field=\"input.headOffice\"] #cmd-moveHeadOffice-input-headOffice-street')")
+        .await;
+    let page = b.text().await;
+    for title in ["Chuyển trụ sở chính", "Thay đổi người đại diện theo pháp luật"] {
+        assert!(page.contains(title), "{title}: {page}");
+    }
+    b.fits().await;
+    b.screenshot("steward-business-forms").await;
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.wait_for("document.querySelector('#cor-field')").await;
+
     // A correction proposal: an invalid date is refused inline, then the proposal is recorded.
     b.fill("#cor-field", "name.given").await;
     b.fill("#cor-new", "Hiển").await;

@@ -66,6 +66,9 @@ async function collect(ref, found) {
 
 const innermost = (s) => (s.list ? innermost(s.list) : s);
 
+/** A field's shape as the form asks it: one with a default may be left empty (the server fills it). */
+const fieldShape = (f) => (f.defaultValue != null ? { ...shape(f.type), required: false } : shape(f.type));
+
 /** A field's label: the console's words for it, else its name spelled out. */
 function label(name) {
   const key = `f_${name}`;
@@ -83,14 +86,15 @@ const PARTIAL_DATE = "(\\d{1,2}/)?(\\d{1,2}/)?\\d{4}|\\d{4}(-\\d{2}(-\\d{2})?)?"
  * (nothing entered: the field is left out). `ctx` holds the form's id, the loaded types and the
  * pre-filled values by path.
  */
-function control(ctx, path, name, s, description) {
+function control(ctx, path, name, s, description, caption = label(name)) {
   if (s.list) return listControl(ctx, path, name, s, description);
   const type = ctx.types.get(s.name);
-  if (s.kind === "INPUT_OBJECT" && type) return objectControl(ctx, path, name, s, type);
+  if (s.kind === "INPUT_OBJECT" && type) return objectControl(ctx, path, s, type, caption);
   const id = domId(ctx.form, path);
   const given = ctx.prefill[path];
   let input;
   let read;
+  let echo = null;
   if (s.kind === "ENUM" && type) {
     input = h("select", { id },
       s.required ? null : h("option", { value: "" }, "—"),
@@ -106,11 +110,20 @@ function control(ctx, path, name, s, description) {
   } else if (s.name === "Date") {
     input = h("input", { id, type: "date", value: given ?? "" });
     read = () => input.value || undefined;
+    // The browser draws the date in its own locale: the chosen day is repeated as dd/mm/yyyy.
+    echo = h("output", { for: id, class: "muted date-echo" }, date(input.value));
+    const show = () => echo.replaceChildren(date(input.value));
+    input.addEventListener("input", show);
+    input.addEventListener("change", show);
   } else if (s.name === "PartialDate") {
     input = h("input", { id, pattern: PARTIAL_DATE, placeholder: t("partialDateHint"), value: given ? date(given) : "" });
     // What the user typed, as the API writes it; sent as typed when it is no date at all, so
     // the server's refusal names the field.
     read = () => (input.value.trim() ? parsePartialDate(input.value) ?? input.value.trim() : undefined);
+  } else if (s.name === "Vnd") {
+    // Whole đồng, typed with or without Vietnamese thousands dots (`1.500.000.000`).
+    input = h("input", { id, inputmode: "numeric", pattern: "\\d{1,3}(\\.?\\d{3})*", value: given ?? "" });
+    read = () => (input.value.trim() ? Number(input.value.trim().replaceAll(".", "")) : undefined);
   } else if (s.name === "Int" || s.name === "Float") {
     input = h("input", { id, inputmode: "numeric", pattern: s.name === "Int" ? "-?\\d+" : "-?\\d+([.,]\\d+)?", value: given ?? "" });
     read = () => (input.value.trim() ? Number(input.value.trim().replace(",", ".")) : undefined);
@@ -123,16 +136,17 @@ function control(ctx, path, name, s, description) {
   input.setAttribute("aria-describedby", `${id}-error`);
   if (description) input.title = description;
   const el = h("div", { class: "field", "data-field": path },
-    h("label", { for: id }, label(name), s.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+    h("label", { for: id }, caption, s.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
     input,
+    echo,
     h("div", { class: "field-error", id: `${id}-error` }));
   return { el, read };
 }
 
-function objectControl(ctx, path, name, s, type) {
-  const children = type.inputFields.map((f) => ({ name: f.name, ...control(ctx, `${path}.${f.name}`, f.name, shape(f.type), f.description) }));
+function objectControl(ctx, path, s, type, caption) {
+  const children = type.inputFields.map((f) => ({ name: f.name, ...control(ctx, `${path}.${f.name}`, f.name, fieldShape(f), f.description) }));
   const el = h("fieldset", { class: "group", "data-field": path },
-    h("legend", {}, label(name), s.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+    h("legend", {}, caption, s.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
     h("div", { class: "field-error", id: `${domId(ctx.form, path)}-error` }),
     children.map((c) => c.el));
   const read = () => {
@@ -161,7 +175,7 @@ function listControl(ctx, path, name, s, description) {
   });
   const add = (focus) => {
     const i = items.length;
-    const item = { path: `${path}.${i}`, ...control(ctx, `${path}.${i}`, `${name} ${i + 1}`, s.list, description) };
+    const item = { path: `${path}.${i}`, ...control(ctx, `${path}.${i}`, name, s.list, description, `${label(name)} (${i + 1})`) };
     item.row = h("div", { class: "list-row" }, item.el,
       h("button", { type: "button", class: "secondary", onclick: () => {
         items.splice(items.indexOf(item), 1);
@@ -239,14 +253,14 @@ export async function buildCommandForm(into, mutation, { prefill = {}, expected 
       if (a.name === "input" && s.kind === "INPUT_OBJECT") {
         // The input's fields sit directly in the form, not in a box of their own.
         const type = found.get(s.name);
-        const children = type.inputFields.map((f) => ({ name: f.name, ...control(ctx, `input.${f.name}`, f.name, shape(f.type), f.description) }));
+        const children = type.inputFields.map((f) => ({ name: f.name, ...control(ctx, `input.${f.name}`, f.name, fieldShape(f), f.description) }));
         return { arg: a, el: children.map((c) => c.el), read: () => Object.fromEntries(children.map((c) => [c.name, c.read()]).filter(([, v]) => v !== undefined)) };
       }
       return { arg: a, ...control(ctx, a.name, a.name, s, a.description) };
     });
     const hasExpected = expected && args.some((a) => a.name === "expected");
     const hasCommandId = args.some((a) => a.name === "commandId");
-    const out = h("div", { class: "form-out" });
+    const out = h("div", { class: "form-out wide" });
     let commandId = crypto.randomUUID();
     const form = h("form", { id: ctx.form, class: "command", onsubmit: async (ev) => {
       ev.preventDefault();
@@ -285,11 +299,12 @@ export async function buildCommandForm(into, mutation, { prefill = {}, expected 
       }
     } },
     controls.map((c) => c.el),
-    h("p", { class: "muted" }, h("span", { class: "req", "aria-hidden": "true" }, "* "), t("requiredHint")),
-    h("div", {}, h("button", { type: "submit" }, t("submit"))),
+    h("p", { class: "muted wide" }, h("span", { class: "req", "aria-hidden": "true" }, "* "), t("requiredHint")),
+    h("div", { class: "wide" }, h("button", { type: "submit" }, t("submit"))),
     out);
     into.replaceChildren(form);
-    form.querySelector("input:not([readonly]), select")?.focus();
+    // The first field the record does not already fill takes the focus.
+    [...form.querySelectorAll("input, select")].find((x) => !x.value)?.focus();
   } catch (e) {
     into.replaceChildren(errorBox(e));
   }

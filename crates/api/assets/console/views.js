@@ -55,18 +55,28 @@ export function done() {
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
+/** The latest load started into each element. */
+const loads = new WeakMap();
+
 /** Runs `work` into `main`, showing "loading" and, on failure, the error. */
 export async function load(main, work) {
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
   if (main.id === "view") window.scrollTo(0, 0);
+  // A page left before its answers came must not draw over the page opened since.
+  const mine = (loads.get(main) ?? 0) + 1;
+  loads.set(main, mine);
+  const current = () => loads.get(main) === mine && (main.id !== "view" || location.hash === hash);
+  const hash = location.hash;
   try {
     const content = await work();
+    if (!current()) return;
     main.replaceChildren(...[content].flat());
     if (flash && main.id === "view") {
       main.prepend(h("p", { class: "ok", role: "status", id: "flash" }, flash));
       flash = null;
     }
   } catch (e) {
+    if (!current()) return;
     main.replaceChildren(errorBox(e));
   }
   // Screen readers start at the new content; the view is not scrolled away.
@@ -208,7 +218,7 @@ async function citizenParts(id, me) {
   ];
   if (c.corrections) parts.push(correctionsPart(c, me));
   if (me.role === "steward" || me.role === "supervisor") {
-    parts.push(residenceForm(c), correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id) })));
+    parts.push(correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id) })));
   }
   return parts;
 }
@@ -336,47 +346,6 @@ async function review(record, correction, verb, reason, out) {
   }
 }
 
-function residenceForm(c) {
-  const out = h("div");
-  const kind = h("select", { id: "res-kind" }, ["permanent", "temporary"].map((k) => h("option", { value: k }, t(`kind_${k}`))));
-  const commune = h("input", { id: "res-commune", inputmode: "numeric", required: true, pattern: "\\d{5}" });
-  const address = h("input", { id: "res-address", required: true });
-  const since = h("input", { id: "res-since", required: true, placeholder: "dd/mm/yyyy" });
-  const reason = h("input", { id: "res-reason", required: true });
-  const basis = h("input", { id: "res-basis" });
-  const form = h("form", { id: "residence-form", onsubmit: async (ev) => {
-    ev.preventDefault();
-    out.replaceChildren();
-    const day = parseDate(since.value);
-    if (!day) {
-      out.replaceChildren(errorBox(new ApiError("INVALID_INPUT", `${t("sinceDate")}: ${since.value}`)));
-      return;
-    }
-    try {
-      await gql(`mutation($i: ChangeResidenceInput!, $e: ExpectedVersion, $r: String, $b: String) {
-        changeResidence(input: $i, expected: $e, reason: $r, legalBasis: $b) { commandId } }`, {
-        i: { citizen: uuidOf(c.id), kind: kind.value, commune: commune.value.trim(), address: address.value.trim(), since: day },
-        e: { record: c.id, version: c.version },
-        r: reason.value.trim(),
-        b: basis.value.trim() || null,
-      });
-      done();
-    } catch (e) {
-      out.replaceChildren(errorBox(e));
-    }
-  } },
-  h("div", { class: "row" },
-    h("label", { for: "res-kind" }, t("kind"), kind),
-    h("label", { for: "res-commune" }, t("communeCode"), commune),
-    h("label", { for: "res-since" }, t("sinceDate"), since)),
-  h("label", { for: "res-address" }, t("address"), address),
-  h("div", { class: "row" },
-    h("label", { for: "res-reason" }, t("reason"), reason),
-    h("label", { for: "res-basis" }, t("legalBasis"), basis)),
-  h("div", {}, h("button", { type: "submit" }, t("submit"))), out);
-  return section(t("changeResidence"), form);
-}
-
 /** The protected fields a steward proposes to correct, with the value as the record holds it. */
 const CORRECTABLE = [
   ["name.family", (c) => c.name.family],
@@ -418,7 +387,7 @@ function correctionForm(c) {
         correction: crypto.randomUUID(),
         changes: [{ field: field.value, old: current(), new: value }],
         reason: reason.value.trim(),
-        legal_basis: { document_number: doc.value.trim(), document_date: day },
+        legalBasis: { documentNumber: doc.value.trim(), documentDate: day },
       } });
       done();
     } catch (e) {
