@@ -2,7 +2,9 @@
 //! against a real `citydb serve --demo`, driven over the DevTools protocol: log in as each role
 //! (by keyboard), search, open a citizen, propose a correction as a steward, approve it as a
 //! different supervisor, see it in the history as an auditor, verify the log, and the citizen's
-//! own page — asserting on the rendered page. The run saves a screenshot per main page into
+//! own page; a citizen's correction requests filed, handled by a steward and resolved by a
+//! supervisor; the command forms built from the schema's input types used on citizen, parcel
+//! and business pages — asserting on the rendered page. The run saves a screenshot per main page into
 //! docs/console/ (docs/console.md shows them).
 
 mod common;
@@ -337,7 +339,11 @@ async fn the_console_in_a_real_browser() {
         .await;
     for (field, value, reason) in [
         ("name.given", "Hiển", "Tên trong giấy khai sinh là Hiển"),
-        ("birth_place", "Xã Nam Sách", "Tôi đăng ký khai sinh ở Nam Sách"),
+        (
+            "birth_place",
+            "Xã Nam Sách",
+            "Tôi đăng ký khai sinh ở Nam Sách",
+        ),
         ("sex", "Nam", "Nhầm lẫn"),
     ] {
         b.fill("#req-field", field).await;
@@ -345,7 +351,8 @@ async fn the_console_in_a_real_browser() {
         b.fill("#req-evidence", "Trích lục khai sinh số 12/2026")
             .await;
         b.fill("#req-reason", reason).await;
-        b.eval("document.querySelector('#req-reason').focus()").await;
+        b.eval("document.querySelector('#req-reason').focus()")
+            .await;
         b.key("Enter", 13).await;
         b.wait_for(&format!(
             "document.querySelector('#flash') && document.querySelector('main table').innerText.includes({})",
@@ -355,7 +362,9 @@ async fn the_console_in_a_real_browser() {
     }
     // Today in Hải Phòng as dd/mm/yyyy: the day the server counts deadlines from.
     let today = b
-        .eval("new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date())")
+        .eval(
+            "new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date())",
+        )
         .await;
     let today = today.as_str().unwrap().to_owned();
     let mine = b.text().await;
@@ -431,7 +440,8 @@ async fn the_console_in_a_real_browser() {
     b.fill("#cmd-changeResidence-input-commune", "99999").await;
     b.fill("#cmd-changeResidence-input-address", "Số 12 phố Lạch Tray")
         .await;
-    b.fill("#cmd-changeResidence-input-since", "2026-11-20").await;
+    b.fill("#cmd-changeResidence-input-since", "2026-11-20")
+        .await;
     assert_eq!(
         b.eval("document.querySelector('output[for=cmd-changeResidence-input-since]').textContent")
             .await,
@@ -460,8 +470,10 @@ async fn the_console_in_a_real_browser() {
     b.fill("#cmd-recordDeath-input-date", "31/02/2026").await;
     b.fill("#cmd-recordDeath-reason", "Giấy báo tử số 7").await;
     b.click("#cmd-recordDeath button[type=submit]").await;
-    b.wait_for("document.querySelector('[data-field=\"input.date\"] .error[data-code=INVALID_INPUT]')")
-        .await;
+    b.wait_for(
+        "document.querySelector('[data-field=\"input.date\"] .error[data-code=INVALID_INPUT]')",
+    )
+    .await;
     assert_eq!(
         b.eval("document.activeElement.id").await,
         json!("cmd-recordDeath-input-date"),
@@ -523,7 +535,8 @@ async fn the_console_in_a_real_browser() {
     b.fill("#cmd-transferRights-input-holders-0-share", "1/0")
         .await;
     b.fill("#cmd-transferRights-input-date", "2026-11-25").await;
-    b.fill("#cmd-transferRights-reason", "Hợp đồng tặng cho").await;
+    b.fill("#cmd-transferRights-reason", "Hợp đồng tặng cho")
+        .await;
     b.click("#cmd-transferRights button[type=submit]").await;
     b.wait_for("document.querySelector('[data-field=\"input.holders.0.share\"] .error[data-code=INVALID_INPUT]')")
         .await;
@@ -534,13 +547,20 @@ async fn the_console_in_a_real_browser() {
     b.wait_for("document.querySelector('#cmd-releaseMortgage-input-contractNumber')")
         .await;
     let page = b.text().await;
-    for title in ["Chuyển quyền sử dụng đất", "Đăng ký thế chấp", "Xoá đăng ký thế chấp"] {
+    for title in [
+        "Chuyển quyền sử dụng đất",
+        "Đăng ký thế chấp",
+        "Xoá đăng ký thế chấp",
+    ] {
         assert!(page.contains(title), "{title}: {page}");
     }
     b.fits().await;
     b.eval("document.querySelector('#cmd-transferRights-box').scrollIntoView()")
         .await;
     b.screenshot("steward-parcel-forms").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
 
     // A business: its representatives pre-filled as rows; the head office a nested address.
     let business = b
@@ -561,7 +581,10 @@ async fn the_console_in_a_real_browser() {
     b.wait_for("document.querySelector('fieldset[data-field=\"input.headOffice\"] #cmd-moveHeadOffice-input-headOffice-street')")
         .await;
     let page = b.text().await;
-    for title in ["Chuyển trụ sở chính", "Thay đổi người đại diện theo pháp luật"] {
+    for title in [
+        "Chuyển trụ sở chính",
+        "Thay đổi người đại diện theo pháp luật",
+    ] {
         assert!(page.contains(title), "{title}: {page}");
     }
     b.fits().await;
@@ -591,10 +614,15 @@ async fn the_console_in_a_real_browser() {
         .await;
     let list = b.text().await;
     assert!(
-        list.contains("Ngô Thị Hiền (030174835130)") && list.contains("Hiển") && list.contains("Xã Nam Sách"),
+        list.contains("Ngô Thị Hiền (030174835130)")
+            && list.contains("Hiển")
+            && list.contains("Xã Nam Sách"),
         "{list}"
     );
-    assert!(!list.contains("Nhầm lẫn") && !list.contains("\tNam\t"), "a withdrawn request is not open: {list}");
+    assert!(
+        !list.contains("Nhầm lẫn") && !list.contains("\tNam\t"),
+        "a withdrawn request is not open: {list}"
+    );
     let order = b
         .eval("[...document.querySelectorAll('main tbody tr')].map(r => r.cells[0].innerText.slice(0, 10).split('/').reverse().join('-'))")
         .await;
@@ -604,6 +632,9 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(order, sorted, "nearest deadline first");
     b.fits().await;
     b.screenshot("steward-requests").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
     b.eval("document.querySelector('nav a').focus()").await;
     let mut reached = false;
     for _ in 0..20 {
@@ -632,8 +663,10 @@ async fn the_console_in_a_real_browser() {
     assert!(b.text().await.contains("EXTENSION_TOO_LONG"));
     b.fill("#ext-days", "5").await;
     b.click("#extend-form-submit").await;
-    b.wait_for("document.querySelector('#flash') && document.body.innerText.includes('đã gia hạn 5 ngày')")
-        .await;
+    b.wait_for(
+        "document.querySelector('#flash') && document.body.innerText.includes('đã gia hạn 5 ngày')",
+    )
+    .await;
     // Resolving with the proposal not yet approved is refused: the data is not fixed yet.
     b.eval("(() => { const s = document.querySelector('#resolve-correction'); s.value = [...s.options].find(o => o.text.includes('\"Hiển\"')).value; })()")
         .await;
@@ -643,14 +676,20 @@ async fn the_console_in_a_real_browser() {
     assert!(b.text().await.contains("CORRECTION_NOT_APPLIED"));
     b.fits().await;
     b.screenshot("steward-request").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
     // The other request is refused, with the reason and the legal basis the citizen is told.
     b.goto(&format!("{base}/console/#/requests")).await;
     b.wait_for("document.querySelector('main table')").await;
     b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Xã Nam Sách')).querySelector('a.handle').click()")
         .await;
     b.wait_for("document.querySelector('#refuse-form')").await;
-    b.fill("#refuse-reason", "Sổ đăng ký khai sinh ghi nơi đăng ký là xã Hợp Tiến")
-        .await;
+    b.fill(
+        "#refuse-reason",
+        "Sổ đăng ký khai sinh ghi nơi đăng ký là xã Hợp Tiến",
+    )
+    .await;
     b.fill("#refuse-basis", "Luật Hộ tịch 2014, điều 4").await;
     b.click("#refuse-form-submit").await;
     b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Bị từ chối')")
@@ -755,12 +794,39 @@ async fn the_console_in_a_real_browser() {
         .await;
     let requests = b.text().await;
     assert!(
-        requests.contains("Resolved") && requests.contains("Refused: Sổ đăng ký khai sinh") && requests.contains("Withdrawn"),
+        requests.contains("Resolved")
+            && requests.contains("Refused: Sổ đăng ký khai sinh")
+            && requests.contains("Withdrawn"),
         "{requests}"
     );
     assert!(requests.contains("extended by 5 days"), "{requests}");
     b.fits().await;
     b.screenshot("citizen-requests-768").await;
+
+    // An open request whose deadline has passed is marked overdue, counted in Hải Phòng days:
+    // the browser's clock is moved 20 days on (the server's sweep records it at its next run).
+    b.fill("#req-field", "identity_card").await;
+    b.fill("#req-value", "Cấp ngày 10/10/2021 tại Hải Phòng")
+        .await;
+    b.fill("#req-reason", "Nơi cấp ghi sai").await;
+    b.click("#request-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('main table').innerText.includes('Nơi cấp ghi sai')")
+        .await;
+    assert!(!b.text().await.contains("Overdue"));
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 20.0 * 86_400.0;
+    b.call(
+        "Emulation.setVirtualTimePolicy",
+        json!({ "policy": "advance", "initialVirtualTime": later }),
+    )
+    .await;
+    b.eval("location.reload()").await;
+    b.wait_for("[...document.querySelectorAll('main tr')].some(r => r.innerText.includes('Nơi cấp ghi sai') && r.querySelector('.badge.overdue'))")
+        .await;
+    b.screenshot("citizen-requests-overdue").await;
     server.stop();
 }
 
