@@ -523,9 +523,10 @@ async fn the_console_in_a_real_browser() {
         .await;
     b.wait_for("document.querySelector('#cmd-transferRights-input-holders-1-holder-kind')")
         .await;
-    b.eval("document.querySelector('[data-field=\"input.holders.1\"]').closest('.list-row').querySelector(':scope > button').click()")
+    b.eval("document.querySelector('[data-field=\"input.holders.0\"]').closest('.list-row').querySelector(':scope > button').click()")
         .await;
-    b.wait_for("!document.querySelector('[data-field=\"input.holders.1\"]')")
+    // The first row removed: the one left is renumbered, its fields are the first holder's now.
+    b.wait_for("document.querySelectorAll('[data-field=\"input.holders\"] .list-row').length === 1 && document.querySelector('[data-field=\"input.holders.0\"] legend').textContent.startsWith('Người nhận quyền (1)')")
         .await;
     b.fill("#cmd-transferRights-input-kind", "GIFT").await;
     b.fill("#cmd-transferRights-input-holders-0-holder-kind", "CITIZEN")

@@ -163,15 +163,24 @@ function objectControl(ctx, path, s, type, caption) {
 function listControl(ctx, path, name, s, description) {
   const rows = h("div", { class: "rows" });
   const items = [];
-  // A removed row renumbers the ones after it, so paths keep naming what the server counts.
+  // A removed row renumbers the ones after it, so paths keep naming what the server counts
+  // (and element ids stay unique when a row is added after a removal).
   const renumber = () => items.forEach((item, i) => {
-    for (const node of item.row.querySelectorAll("[data-path], [data-field]")) {
+    const next = `${path}.${i}`;
+    const rename = (value, from, to, sep) =>
+      (value === from || value?.startsWith(from + sep) ? to + value.slice(from.length) : value);
+    const [oldId, newId] = [domId(ctx.form, item.path), domId(ctx.form, next)];
+    for (const node of [item.row, ...item.row.querySelectorAll("*")]) {
       for (const attr of ["data-path", "data-field"]) {
-        const p = node.getAttribute(attr);
-        if (p?.startsWith(`${item.path}`)) node.setAttribute(attr, `${path}.${i}${p.slice(item.path.length)}`);
+        if (node.hasAttribute(attr)) node.setAttribute(attr, rename(node.getAttribute(attr), item.path, next, "."));
+      }
+      for (const attr of ["id", "for", "aria-describedby"]) {
+        if (node.hasAttribute(attr)) node.setAttribute(attr, rename(node.getAttribute(attr), oldId, newId, "-"));
       }
     }
-    item.path = `${path}.${i}`;
+    item.path = next;
+    const head = item.el.querySelector("legend, label");
+    if (head?.firstChild) head.firstChild.textContent = `${label(name)} (${i + 1})`;
   });
   const add = (focus) => {
     const i = items.length;
