@@ -45,12 +45,13 @@ function outcome(r) {
 
 /** Every request the caller may see, page by page (50 a page keeps the query under the
  * complexity limit; at most 50 pages). */
-async function allRequests() {
+async function allRequests(status = null) {
   const list = [];
   let after = null;
   for (let page = 0; page < 50; page++) {
-    const { correctionRequests: p } = await gql(`query($a: String) { correctionRequests(first: 50, after: $a) {
-      requests { ${REQUEST_FIELDS} } endCursor hasNextPage } }`, { a: after });
+    const { correctionRequests: p } = await gql(`query($a: String, $s: CorrectionRequestStatus) {
+      correctionRequests(status: $s, first: 50, after: $a) {
+      requests { ${REQUEST_FIELDS} } endCursor hasNextPage } }`, { a: after, s: status });
     list.push(...p.requests);
     if (!p.hasNextPage || !p.endCursor) break;
     after = p.endCursor;
@@ -122,19 +123,26 @@ function requestForm() {
 
 // --- stewards and supervisors --------------------------------------------------------------------
 
-/** The names of the citizens `ids` name, in one operation (each a logged read). */
+/**
+ * The names of the citizens `ids` name (each a logged read), 100 to an operation: one operation
+ * for them all would pass the server's complexity limit on a long list.
+ */
 async function names(ids) {
   const unique = [...new Set(ids)];
-  if (!unique.length) return new Map();
-  const query = `query(${unique.map((_, i) => `$c${i}: String!`).join(", ")}) { ${unique.map((_, i) =>
-    `c${i}: citizen(id: $c${i}) { id pin name { full } }`).join(" ")} }`;
-  const data = await gql(query, Object.fromEntries(unique.map((id, i) => [`c${i}`, id])));
-  return new Map(Object.values(data).filter(Boolean).map((c) => [c.id, c]));
+  const found = new Map();
+  for (let start = 0; start < unique.length; start += 100) {
+    const chunk = unique.slice(start, start + 100);
+    const query = `query(${chunk.map((_, i) => `$c${i}: String!`).join(", ")}) { ${chunk.map((_, i) =>
+      `c${i}: citizen(id: $c${i}) { id pin name { full } }`).join(" ")} }`;
+    const data = await gql(query, Object.fromEntries(chunk.map((id, i) => [`c${i}`, id])));
+    for (const c of Object.values(data)) if (c) found.set(c.id, c);
+  }
+  return found;
 }
 
 export function requestsView(main) {
   load(main, async () => {
-    const open = (await allRequests()).filter(isOpen)
+    const open = (await Promise.all(OPEN.map((s) => allRequests(s)))).flat()
       .sort((a, b) => nextDeadline(a).localeCompare(nextDeadline(b)) || a.submitted.localeCompare(b.submitted));
     const who = await names(open.map((r) => r.citizen));
     const rows = open.map((r) => {
