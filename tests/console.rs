@@ -2,7 +2,9 @@
 //! against a real `citydb serve --demo`, driven over the DevTools protocol: log in as each role
 //! (by keyboard), search, open a citizen, propose a correction as a steward, approve it as a
 //! different supervisor, see it in the history as an auditor, verify the log, and the citizen's
-//! own page — asserting on the rendered page. The run saves a screenshot per main page into
+//! own page; a citizen's correction requests filed, handled by a steward and resolved by a
+//! supervisor; the command forms built from the schema's input types used on citizen, parcel
+//! and business pages — asserting on the rendered page. The run saves a screenshot per main page into
 //! docs/console/ (docs/console.md shows them).
 
 mod common;
@@ -322,6 +324,63 @@ async fn the_console_in_a_real_browser() {
         .await;
     assert!(b.text().await.contains("mã truy cập không hợp lệ"));
 
+    // The citizen files correction requests: a refusal first, shown with its code in the form;
+    // then three requests (by keyboard: Enter in a field submits), one of them withdrawn.
+    b.login(&base, &token("citizen"), "Yêu cầu điều chỉnh của tôi")
+        .await;
+    b.click("nav a[href='#/myrequests']").await;
+    b.wait_for("document.querySelector('h1').textContent === 'Yêu cầu điều chỉnh của tôi' && document.querySelector('#request-form')")
+        .await;
+    b.fill("#req-field", "name.given").await;
+    b.fill("#req-value", "Hiển").await;
+    b.fill("#req-reason", "   ").await;
+    b.click("#request-submit").await;
+    b.wait_for("document.querySelector('#request-form .error[data-code=INVALID_INPUT]')")
+        .await;
+    for (field, value, reason) in [
+        ("name.given", "Hiển", "Tên trong giấy khai sinh là Hiển"),
+        (
+            "birth_place",
+            "Xã Nam Sách",
+            "Tôi đăng ký khai sinh ở Nam Sách",
+        ),
+        ("sex", "Nam", "Nhầm lẫn"),
+    ] {
+        b.fill("#req-field", field).await;
+        b.fill("#req-value", value).await;
+        b.fill("#req-evidence", "Trích lục khai sinh số 12/2026")
+            .await;
+        b.fill("#req-reason", reason).await;
+        b.eval("document.querySelector('#req-reason').focus()")
+            .await;
+        b.key("Enter", 13).await;
+        b.wait_for(&format!(
+            "document.querySelector('#flash') && document.querySelector('main table').innerText.includes({})",
+            json!(reason)
+        ))
+        .await;
+    }
+    // Today in Hải Phòng as dd/mm/yyyy: the day the server counts deadlines from.
+    let today = b
+        .eval(
+            "new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh' }).format(new Date())",
+        )
+        .await;
+    let today = today.as_str().unwrap().to_owned();
+    let mine = b.text().await;
+    assert!(mine.contains("Đã nộp, chờ tiếp nhận"), "{mine}");
+    assert!(mine.contains("Tên\tHiển"), "the field in words: {mine}");
+    assert!(mine.contains(&today), "submitted dd/mm/yyyy: {mine}");
+    let deadline = regex_lite_dates(&mine, "Hạn tiếp nhận: ");
+    assert_eq!(deadline.len(), 3, "{mine}");
+    assert!(!mine.contains("Quá hạn"), "nothing overdue yet: {mine}");
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Nhầm lẫn')).querySelector('button[data-request]').click()")
+        .await;
+    b.wait_for("document.querySelector('#flash') && [...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Nhầm lẫn')).innerText.includes('Đã rút')")
+        .await;
+    b.fits().await;
+    b.screenshot("citizen-requests").await;
+
     // The steward: search by name (diacritics optional), open the citizen.
     b.login(&base, &token("steward"), "Tra cứu").await;
     // By keyboard: the search field has the focus, Enter searches, Tab reaches the result.
@@ -354,6 +413,187 @@ async fn the_console_in_a_real_browser() {
     b.fits().await;
     b.screenshot("citizen").await;
 
+    // Everyday commands, their forms built from the schema's input types. Change of residence,
+    // opened by keyboard: the record's own id is filled in, the kind is a list, the date a date.
+    b.eval("document.querySelector('#cmd-changeResidence-box summary').focus()")
+        .await;
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('#cmd-changeResidence-input-commune')")
+        .await;
+    let uuid = DEMO_RECORD.trim_start_matches("citizen-");
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-changeResidence-input-citizen').value")
+            .await,
+        json!(uuid)
+    );
+    assert_eq!(
+        b.eval("[...document.querySelector('#cmd-changeResidence-input-kind').options].map(o => o.value + ':' + o.text).join()")
+            .await,
+        json!("PERMANENT:Thường trú,TEMPORARY:Tạm trú")
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-changeResidence-input-since').type + ' ' + document.querySelector('#cmd-changeResidence-input-since').required")
+            .await,
+        json!("date true")
+    );
+    b.fill("#cmd-changeResidence-input-kind", "PERMANENT").await;
+    b.fill("#cmd-changeResidence-input-commune", "99999").await;
+    b.fill("#cmd-changeResidence-input-address", "Số 12 phố Lạch Tray")
+        .await;
+    b.fill("#cmd-changeResidence-input-since", "2026-11-20")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelector('output[for=cmd-changeResidence-input-since]').textContent")
+            .await,
+        json!("20/11/2026"),
+        "the chosen day shown dd/mm/yyyy"
+    );
+    b.fill("#cmd-changeResidence-reason", "Chuyển nơi thường trú")
+        .await;
+    b.click("#cmd-changeResidence button[type=submit]").await;
+    b.wait_for("document.querySelector('#cmd-changeResidence .error[data-code=UNKNOWN_CODE]')")
+        .await;
+    // The server names no field for a code outside its list: the form's error box shows it.
+    assert_eq!(
+        b.eval("!!document.querySelector('#cmd-changeResidence .form-out .error[data-code=UNKNOWN_CODE]')")
+            .await,
+        json!(true)
+    );
+    b.fill("#cmd-changeResidence-input-commune", "10606").await;
+    b.click("#cmd-changeResidence button[type=submit]").await;
+    b.wait_for("document.querySelector('#flash') && document.body.innerText.includes('Số 12 phố Lạch Tray, Xã Nam Sách (từ 20/11/2026)')")
+        .await;
+    // A date that does not exist (a partial date typed dd/mm/yyyy) is refused next to its field.
+    b.click("#cmd-recordDeath-box summary").await;
+    b.wait_for("document.querySelector('#cmd-recordDeath-input-date')")
+        .await;
+    b.fill("#cmd-recordDeath-input-date", "31/02/2026").await;
+    b.fill("#cmd-recordDeath-reason", "Giấy báo tử số 7").await;
+    b.click("#cmd-recordDeath button[type=submit]").await;
+    b.wait_for(
+        "document.querySelector('[data-field=\"input.date\"] .error[data-code=INVALID_INPUT]')",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.activeElement.id").await,
+        json!("cmd-recordDeath-input-date"),
+        "the refused field takes the focus"
+    );
+    for (command, date_field) in [
+        ("registerMarriage", "date"),
+        ("issueIdentityCard", "issueDate"),
+    ] {
+        b.click(&format!("#cmd-{command}-box summary")).await;
+        b.wait_for(&format!(
+            "document.querySelector('#cmd-{command}-input-{date_field}[type=date]') && document.querySelector('#cmd-{command}-input-citizen').value === {}",
+            json!(uuid)
+        ))
+        .await;
+    }
+    let forms = b.text().await;
+    for title in [
+        "Đăng ký thay đổi nơi cư trú",
+        "Đăng ký kết hôn",
+        "Đăng ký khai tử",
+        "Cấp thẻ căn cước",
+    ] {
+        assert!(forms.contains(title), "{title}: {forms}");
+    }
+    b.fits().await;
+    b.eval("document.querySelector('#cmd-recordDeath-box').scrollIntoView()")
+        .await;
+    b.screenshot("steward-command-forms").await;
+
+    // A parcel: transfer of rights with a list of holders (rows added and removed), a share
+    // refused next to its row's field; mortgages.
+    let parcel = b
+        .eval("fetch('/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('citydb.token') }, body: JSON.stringify({ query: '{ parcels(first: 1) { edges { node { id } } } }' }) }).then(r => r.json()).then(d => d.data.parcels.edges[0].node.id)")
+        .await;
+    let parcel = parcel.as_str().expect("a demo parcel").to_owned();
+    b.goto(&format!("{base}/console/#/record/{parcel}")).await;
+    b.click("#cmd-transferRights-box summary").await;
+    b.wait_for("document.querySelector('#cmd-transferRights-input-holders-0-share')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelector('#cmd-transferRights-input-parcel').value")
+            .await,
+        json!(parcel.trim_start_matches("parcel-"))
+    );
+    b.eval("[...document.querySelectorAll('#cmd-transferRights button')].find(x => x.textContent === 'Thêm dòng' && x.closest('[data-field=\"input.holders\"]')).click()")
+        .await;
+    b.wait_for("document.querySelector('#cmd-transferRights-input-holders-1-holder-kind')")
+        .await;
+    b.eval("document.querySelector('[data-field=\"input.holders.0\"]').closest('.list-row').querySelector(':scope > button').click()")
+        .await;
+    // The first row removed: the one left is renumbered, its fields are the first holder's now.
+    b.wait_for("document.querySelectorAll('[data-field=\"input.holders\"] .list-row').length === 1 && document.querySelector('[data-field=\"input.holders.0\"] legend').textContent.startsWith('Người nhận quyền (1)')")
+        .await;
+    b.fill("#cmd-transferRights-input-kind", "GIFT").await;
+    b.fill("#cmd-transferRights-input-holders-0-holder-kind", "CITIZEN")
+        .await;
+    b.fill("#cmd-transferRights-input-holders-0-holder-id", uuid)
+        .await;
+    b.fill("#cmd-transferRights-input-holders-0-share", "1/0")
+        .await;
+    b.fill("#cmd-transferRights-input-date", "2026-11-25").await;
+    b.fill("#cmd-transferRights-reason", "Hợp đồng tặng cho")
+        .await;
+    b.click("#cmd-transferRights button[type=submit]").await;
+    b.wait_for("document.querySelector('[data-field=\"input.holders.0.share\"] .error[data-code=INVALID_INPUT]')")
+        .await;
+    b.click("#cmd-registerMortgage-box summary").await;
+    b.wait_for("document.querySelector('fieldset[data-field=\"input.mortgage\"] #cmd-registerMortgage-input-mortgage-amount')")
+        .await;
+    b.click("#cmd-releaseMortgage-box summary").await;
+    b.wait_for("document.querySelector('#cmd-releaseMortgage-input-contractNumber')")
+        .await;
+    let page = b.text().await;
+    for title in [
+        "Chuyển quyền sử dụng đất",
+        "Đăng ký thế chấp",
+        "Xoá đăng ký thế chấp",
+    ] {
+        assert!(page.contains(title), "{title}: {page}");
+    }
+    b.fits().await;
+    b.eval("document.querySelector('#cmd-transferRights-box').scrollIntoView()")
+        .await;
+    b.screenshot("steward-parcel-forms").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
+
+    // A business: its representatives pre-filled as rows; the head office a nested address.
+    let business = b
+        .eval("fetch('/graphql', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + sessionStorage.getItem('citydb.token') }, body: JSON.stringify({ query: '{ businesses(first: 1) { edges { node { id legalRepresentatives { id } } } } }' }) }).then(r => r.json()).then(d => d.data.businesses.edges[0].node)")
+        .await;
+    let representatives = business["legalRepresentatives"].as_array().unwrap().len();
+    let business = business["id"].as_str().expect("a demo business").to_owned();
+    b.goto(&format!("{base}/console/#/record/{business}")).await;
+    b.click("#cmd-changeLegalRepresentatives-box summary").await;
+    b.wait_for("document.querySelector('#cmd-changeLegalRepresentatives-input-date')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('[data-field=\"input.legalRepresentatives\"] .list-row').length")
+            .await,
+        json!(representatives)
+    );
+    b.click("#cmd-moveHeadOffice-box summary").await;
+    b.wait_for("document.querySelector('fieldset[data-field=\"input.headOffice\"] #cmd-moveHeadOffice-input-headOffice-street')")
+        .await;
+    let page = b.text().await;
+    for title in [
+        "Chuyển trụ sở chính",
+        "Thay đổi người đại diện theo pháp luật",
+    ] {
+        assert!(page.contains(title), "{title}: {page}");
+    }
+    b.fits().await;
+    b.screenshot("steward-business-forms").await;
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.wait_for("document.querySelector('#cor-field')").await;
+
     // A correction proposal: an invalid date is refused inline, then the proposal is recorded.
     b.fill("#cor-field", "name.given").await;
     b.fill("#cor-new", "Hiển").await;
@@ -368,6 +608,93 @@ async fn the_console_in_a_real_browser() {
     b.click("#propose").await;
     b.wait_for("document.querySelector('#flash')").await;
     b.screenshot("steward-proposal").await;
+
+    // The steward handles the requests: nearest deadline first, reached with Tab and Enter.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('h1').textContent === 'Yêu cầu điều chỉnh' && document.querySelector('main table')")
+        .await;
+    let list = b.text().await;
+    assert!(
+        list.contains("Ngô Thị Hiền (030174835130)")
+            && list.contains("Hiển")
+            && list.contains("Xã Nam Sách"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("Nhầm lẫn") && !list.contains("\tNam\t"),
+        "a withdrawn request is not open: {list}"
+    );
+    let order = b
+        .eval("[...document.querySelectorAll('main tbody tr')].map(r => r.cells[0].innerText.slice(0, 10).split('/').reverse().join('-'))")
+        .await;
+    let order: Vec<String> = serde_json::from_value(order).unwrap();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "nearest deadline first");
+    b.fits().await;
+    b.screenshot("steward-requests").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
+    b.eval("document.querySelector('nav a').focus()").await;
+    let mut reached = false;
+    for _ in 0..20 {
+        b.key("Tab", 9).await;
+        let here = b
+            .eval("document.activeElement.classList.contains('handle') && document.activeElement.closest('tr').innerText.includes('Hiển')")
+            .await;
+        if here == json!(true) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the request is reachable with Tab");
+    b.key("Enter", 13).await;
+    b.wait_for("document.querySelector('#ack-form')").await;
+    b.click("#ack-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Đã tiếp nhận')")
+        .await;
+    // An extension beyond the decree's 15 days is refused with its code and the rule's reason.
+    b.fill("#ext-days", "30").await;
+    b.fill("#ext-reason", "Cần xác minh tại nơi đăng ký khai sinh")
+        .await;
+    b.click("#extend-form-submit").await;
+    b.wait_for("document.querySelector('#extend-form .error[data-code=INVALID_INPUT]')")
+        .await;
+    assert!(b.text().await.contains("EXTENSION_TOO_LONG"));
+    b.fill("#ext-days", "5").await;
+    b.click("#extend-form-submit").await;
+    b.wait_for(
+        "document.querySelector('#flash') && document.body.innerText.includes('đã gia hạn 5 ngày')",
+    )
+    .await;
+    // Resolving with the proposal not yet approved is refused: the data is not fixed yet.
+    b.eval("(() => { const s = document.querySelector('#resolve-correction'); s.value = [...s.options].find(o => o.text.includes('\"Hiển\"')).value; })()")
+        .await;
+    b.click("#resolve-form-submit").await;
+    b.wait_for("document.querySelector('#resolve-form .error[data-code=CONFLICT]')")
+        .await;
+    assert!(b.text().await.contains("CORRECTION_NOT_APPLIED"));
+    b.fits().await;
+    b.screenshot("steward-request").await;
+    b.viewport(768, 1024).await;
+    b.fits().await;
+    b.viewport(1280, 800).await;
+    // The other request is refused, with the reason and the legal basis the citizen is told.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('main table')").await;
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Xã Nam Sách')).querySelector('a.handle').click()")
+        .await;
+    b.wait_for("document.querySelector('#refuse-form')").await;
+    b.fill(
+        "#refuse-reason",
+        "Sổ đăng ký khai sinh ghi nơi đăng ký là xã Hợp Tiến",
+    )
+    .await;
+    b.fill("#refuse-basis", "Luật Hộ tịch 2014, điều 4").await;
+    b.click("#refuse-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Bị từ chối')")
+        .await;
 
     // A supervisor (another principal) sees it in the queue, old → new, and approves it.
     b.login(&base, &token("supervisor"), "Đề xuất chờ duyệt")
@@ -385,6 +712,19 @@ async fn the_console_in_a_real_browser() {
     b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('\"Hiển\"')).querySelector('button').click()")
         .await;
     b.wait_for("document.querySelector('#flash')").await;
+
+    // The supervisor resolves the request with the correction now in effect.
+    b.goto(&format!("{base}/console/#/requests")).await;
+    b.wait_for("document.querySelector('main table')").await;
+    b.eval("[...document.querySelectorAll('main tr')].find(r => r.innerText.includes('Hiển')).querySelector('a.handle').click()")
+        .await;
+    b.wait_for("document.querySelector('#resolve-correction')")
+        .await;
+    b.eval("(() => { const s = document.querySelector('#resolve-correction'); s.value = [...s.options].find(o => o.text.includes('\"Hiển\"')).value; })()")
+        .await;
+    b.click("#resolve-form-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Đã giải quyết')")
+        .await;
 
     // Four eyes, enforced by the server and shown: a supervisor's own proposal is refused.
     b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
@@ -448,5 +788,60 @@ async fn the_console_in_a_real_browser() {
         .await;
     b.fits().await;
     b.screenshot("citizen-own-768").await;
+
+    // The citizen's requests now: resolved, refused with the reason, withdrawn.
+    b.click("nav a[href='#/myrequests']").await;
+    b.wait_for("document.querySelector('h1').textContent === 'My correction requests' && document.querySelector('main table')")
+        .await;
+    let requests = b.text().await;
+    assert!(
+        requests.contains("Resolved")
+            && requests.contains("Refused: Sổ đăng ký khai sinh")
+            && requests.contains("Withdrawn"),
+        "{requests}"
+    );
+    assert!(requests.contains("extended by 5 days"), "{requests}");
+    b.fits().await;
+    b.screenshot("citizen-requests-768").await;
+
+    // An open request whose deadline has passed is marked overdue, counted in Hải Phòng days:
+    // the browser's clock is moved 20 days on (the server's sweep records it at its next run).
+    b.fill("#req-field", "identity_card").await;
+    b.fill("#req-value", "Cấp ngày 10/10/2021 tại Hải Phòng")
+        .await;
+    b.fill("#req-reason", "Nơi cấp ghi sai").await;
+    b.click("#request-submit").await;
+    b.wait_for("document.querySelector('#flash') && document.querySelector('main table').innerText.includes('Nơi cấp ghi sai')")
+        .await;
+    assert!(!b.text().await.contains("Overdue"));
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 20.0 * 86_400.0;
+    b.call(
+        "Emulation.setVirtualTimePolicy",
+        json!({ "policy": "advance", "initialVirtualTime": later }),
+    )
+    .await;
+    b.eval("location.reload()").await;
+    b.wait_for("[...document.querySelectorAll('main tr')].some(r => r.innerText.includes('Nơi cấp ghi sai') && r.querySelector('.badge.overdue'))")
+        .await;
+    b.screenshot("citizen-requests-overdue").await;
     server.stop();
+}
+
+/// Every `dd/mm/yyyy` right after `label` in `text`.
+fn regex_lite_dates(text: &str, label: &str) -> Vec<String> {
+    text.match_indices(label)
+        .filter_map(|(i, _)| text.get(i + label.len()..i + label.len() + 10))
+        .filter(|d| {
+            let b = d.as_bytes();
+            b.len() == 10
+                && b[2] == b'/'
+                && b[5] == b'/'
+                && d.chars().filter(char::is_ascii_digit).count() == 8
+        })
+        .map(str::to_owned)
+        .collect()
 }

@@ -22,6 +22,12 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("api.js", JS, include_bytes!("../assets/console/api.js")),
     ("i18n.js", JS, include_bytes!("../assets/console/i18n.js")),
     ("views.js", JS, include_bytes!("../assets/console/views.js")),
+    ("forms.js", JS, include_bytes!("../assets/console/forms.js")),
+    (
+        "requests.js",
+        JS,
+        include_bytes!("../assets/console/requests.js"),
+    ),
     (
         "style.css",
         "text/css; charset=utf-8",

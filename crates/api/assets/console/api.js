@@ -1,5 +1,6 @@
 // The one way the console talks to the server: POST /graphql on this origin, with the bearer
-// token from this tab's session storage. Errors come back as {code, message, field}.
+// token from this tab's session storage. Errors come back as {code, message, field, reason}:
+// `field` is the input path a refusal names (`input.since`), `reason` the rule's own code.
 
 const TOKEN = "citydb.token";
 
@@ -13,10 +14,11 @@ export function setToken(value) {
 }
 
 export class ApiError extends Error {
-  constructor(code, message, field) {
+  constructor(code, message, field, reason) {
     super(message);
     this.code = code;
     this.field = field ?? null;
+    this.reason = reason ?? null;
   }
 }
 
@@ -49,6 +51,7 @@ export async function gql(query, variables = {}) {
       first.extensions?.code ?? "INTERNAL",
       first.message ?? "",
       first.extensions?.field,
+      first.extensions?.reason,
     );
   }
   return body.data;

@@ -1,16 +1,18 @@
 // The console's shell: log in and out, the menu per role, the language, and the router
-// (`#/search`, `#/record/<id>`, `#/queue`, `#/audit`, `#/mine`).
+// (`#/search`, `#/record/<id>`, `#/queue`, `#/requests`, `#/request/<id>`, `#/audit`, `#/mine`,
+// `#/myrequests`).
 
 import { ApiError, gql, setToken, token } from "./api.js";
 import { lang, setLang, t } from "./i18n.js";
+import { myRequestsView, requestView, requestsView } from "./requests.js";
 import { auditView, errorBox, h, loginView, mineView, queueView, recordView, searchView } from "./views.js";
 
 const MENUS = {
-  steward: ["search"],
-  supervisor: ["search", "queue"],
+  steward: ["search", "requests"],
+  supervisor: ["search", "queue", "requests"],
   auditor: ["search", "audit"],
   admin: ["audit"],
-  citizen: ["mine"],
+  citizen: ["mine", "myrequests"],
 };
 
 let me = null;
@@ -88,6 +90,9 @@ async function route() {
   else if (page === "queue" && menu.includes("queue")) queueView(main, me);
   else if (page === "audit" && menu.includes("audit")) auditView(main, me);
   else if (page === "mine" && menu.includes("mine")) mineView(main, me);
+  else if (page === "requests" && menu.includes("requests")) requestsView(main);
+  else if (page === "request" && arg && menu.includes("requests")) requestView(main, decodeURIComponent(arg));
+  else if (page === "myrequests" && menu.includes("myrequests")) myRequestsView(main);
   else location.hash = `#/${menu[0] ?? "search"}`;
 }
 

@@ -3,6 +3,7 @@
 
 import { ApiError, gql } from "./api.js";
 import { date, instant, number, parseDate, t } from "./i18n.js";
+import { commandsPart } from "./forms.js";
 
 /** An element: attributes (`on…` are listeners), then children (strings become text). */
 export function h(tag, attrs = {}, ...children) {
@@ -26,45 +27,56 @@ export function errorBox(e) {
     "div",
     { class: "error", role: "alert", "data-code": code },
     h("code", {}, code),
+    e.reason ? [" ", h("code", { class: "reason" }, e.reason)] : null,
     " — ",
     t(`err_${code}`),
     e.message ? h("div", { class: "muted" }, e.message) : null,
   );
 }
 
-const section = (title, ...children) => h("section", {}, title ? h("h2", {}, title) : null, ...children);
-const dl = (pairs) =>
+export const section = (title, ...children) => h("section", {}, title ? h("h2", {}, title) : null, ...children);
+export const dl = (pairs) =>
   h("dl", {}, pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
     .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-const table = (headers, rows) =>
+export const table = (headers, rows) =>
   h("div", { class: "table" }, h("table", {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node && c.tagName === "TD" ? c : h("td", {}, c))))))));
-const recordLink = (id, text) => h("a", { href: `#/record/${encodeURIComponent(id)}` }, text || id);
-const status = (value) => t(`st_${value}`);
+export const recordLink = (id, text) => h("a", { href: `#/record/${encodeURIComponent(id)}` }, text || id);
+export const status = (value) => t(`st_${value}`);
 const uuidOf = (id) => String(id).replace(/^(citizen|business|parcel)-/, "");
 
 /** A write's confirmation, shown above the page as it reads after the write. */
 let flash = null;
 
 /** After a write: the page is read again (the record as now projected) under "recorded". */
-function done() {
+export function done() {
   flash = t("done");
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
+/** The latest load started into each element. */
+const loads = new WeakMap();
+
 /** Runs `work` into `main`, showing "loading" and, on failure, the error. */
-async function load(main, work) {
+export async function load(main, work) {
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
   if (main.id === "view") window.scrollTo(0, 0);
+  // A page left before its answers came must not draw over the page opened since.
+  const mine = (loads.get(main) ?? 0) + 1;
+  loads.set(main, mine);
+  const current = () => loads.get(main) === mine && (main.id !== "view" || location.hash === hash);
+  const hash = location.hash;
   try {
     const content = await work();
+    if (!current()) return;
     main.replaceChildren(...[content].flat());
     if (flash && main.id === "view") {
       main.prepend(h("p", { class: "ok", role: "status", id: "flash" }, flash));
       flash = null;
     }
   } catch (e) {
+    if (!current()) return;
     main.replaceChildren(errorBox(e));
   }
   // Screen readers start at the new content; the view is not scrolled away.
@@ -159,8 +171,8 @@ export function recordView(main, id, me) {
   load(main, async () => {
     const parts = [];
     if (kind === "citizen") parts.push(...(await citizenParts(id, me)));
-    else if (kind === "business") parts.push(...(await businessParts(id)));
-    else if (kind === "parcel") parts.push(...(await parcelParts(id)));
+    else if (kind === "business") parts.push(...(await businessParts(id, me)));
+    else if (kind === "parcel") parts.push(...(await parcelParts(id, me)));
     else throw new ApiError("INVALID_INPUT", id);
     if (me.role !== "service") parts.push(await historyPart(id, me));
     return parts;
@@ -206,12 +218,17 @@ async function citizenParts(id, me) {
   ];
   if (c.corrections) parts.push(correctionsPart(c, me));
   if (me.role === "steward" || me.role === "supervisor") {
-    parts.push(residenceForm(c), correctionForm(c));
+    parts.push(correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id) })));
   }
   return parts;
 }
 
-async function businessParts(id) {
+/** A record's own id as a command's input names it. */
+const ownId = (id) => uuidOf(id);
+
+const staff = (me) => me.role === "steward" || me.role === "supervisor";
+
+async function businessParts(id, me) {
   const q = `query($id: String!) { business(id: $id) { id version code name englishName status registrationDate
     headOffice { commune { code name } street } charterCapital businessLines
     legalRepresentatives { id name { full } } parcels { id key } ${CORRECTIONS} } }`;
@@ -230,10 +247,14 @@ async function businessParts(id) {
       [t("legalRepresentatives"), h("span", {}, b.legalRepresentatives.map((c, i) => [i ? ", " : "", recordLink(c.id, c.name.full)]))],
       [t("parcels"), h("span", {}, b.parcels.map((p, i) => [i ? ", " : "", recordLink(p.id, p.key)]))],
     ])),
-  ];
+    staff(me) ? commandsPart("business", b, (m) => ({
+      "input.business": ownId(b.id),
+      ...(m === "changeLegalRepresentatives" ? { "input.legalRepresentatives": b.legalRepresentatives.map((c) => ownId(c.id)) } : {}),
+    })) : null,
+  ].filter(Boolean);
 }
 
-async function parcelParts(id) {
+async function parcelParts(id, me) {
   const q = `query($id: String!) { parcel(id: $id) { id version key commune { code name } area landUse address status
     holders { shareNumerator shareDenominator holder { __typename ... on Citizen { id name { full } } ... on Business { id name } } }
     certificate { serial issueDate } mortgages { contractNumber amount registeredOn creditor { id name } } ${CORRECTIONS} } }`;
@@ -253,9 +274,10 @@ async function parcelParts(id) {
     ])),
     section(t("holders"), table([t("name"), t("share")], p.holders.map((x) => [holder(x), `${x.shareNumerator}/${x.shareDenominator}`]))),
     p.mortgages.length
-      ? section(t("mortgages"), table([t("certificate"), t("charterCapital"), t("registrationDate")],
+      ? section(t("mortgages"), table([t("f_contractNumber"), t("f_amount"), t("f_registeredOn")],
         p.mortgages.map((m) => [m.contractNumber, `${number(m.amount)} đ`, date(m.registeredOn)])))
       : null,
+    staff(me) ? commandsPart("parcel", p, () => ({ "input.parcel": ownId(p.id) })) : null,
   ].filter(Boolean);
 }
 
@@ -324,47 +346,6 @@ async function review(record, correction, verb, reason, out) {
   }
 }
 
-function residenceForm(c) {
-  const out = h("div");
-  const kind = h("select", { id: "res-kind" }, ["permanent", "temporary"].map((k) => h("option", { value: k }, t(`kind_${k}`))));
-  const commune = h("input", { id: "res-commune", inputmode: "numeric", required: true, pattern: "\\d{5}" });
-  const address = h("input", { id: "res-address", required: true });
-  const since = h("input", { id: "res-since", required: true, placeholder: "dd/mm/yyyy" });
-  const reason = h("input", { id: "res-reason", required: true });
-  const basis = h("input", { id: "res-basis" });
-  const form = h("form", { id: "residence-form", onsubmit: async (ev) => {
-    ev.preventDefault();
-    out.replaceChildren();
-    const day = parseDate(since.value);
-    if (!day) {
-      out.replaceChildren(errorBox(new ApiError("INVALID_INPUT", `${t("sinceDate")}: ${since.value}`)));
-      return;
-    }
-    try {
-      await gql(`mutation($i: ChangeResidenceInput!, $e: ExpectedVersion, $r: String, $b: String) {
-        changeResidence(input: $i, expected: $e, reason: $r, legalBasis: $b) { commandId } }`, {
-        i: { citizen: uuidOf(c.id), kind: kind.value, commune: commune.value.trim(), address: address.value.trim(), since: day },
-        e: { record: c.id, version: c.version },
-        r: reason.value.trim(),
-        b: basis.value.trim() || null,
-      });
-      done();
-    } catch (e) {
-      out.replaceChildren(errorBox(e));
-    }
-  } },
-  h("div", { class: "row" },
-    h("label", { for: "res-kind" }, t("kind"), kind),
-    h("label", { for: "res-commune" }, t("communeCode"), commune),
-    h("label", { for: "res-since" }, t("sinceDate"), since)),
-  h("label", { for: "res-address" }, t("address"), address),
-  h("div", { class: "row" },
-    h("label", { for: "res-reason" }, t("reason"), reason),
-    h("label", { for: "res-basis" }, t("legalBasis"), basis)),
-  h("div", {}, h("button", { type: "submit" }, t("submit"))), out);
-  return section(t("changeResidence"), form);
-}
-
 /** The protected fields a steward proposes to correct, with the value as the record holds it. */
 const CORRECTABLE = [
   ["name.family", (c) => c.name.family],
@@ -406,7 +387,7 @@ function correctionForm(c) {
         correction: crypto.randomUUID(),
         changes: [{ field: field.value, old: current(), new: value }],
         reason: reason.value.trim(),
-        legal_basis: { document_number: doc.value.trim(), document_date: day },
+        legalBasis: { documentNumber: doc.value.trim(), documentDate: day },
       } });
       done();
     } catch (e) {
