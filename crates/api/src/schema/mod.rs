@@ -11,6 +11,7 @@ mod changes;
 pub mod citizen;
 mod loaders;
 pub mod mutation;
+mod privacy;
 pub mod proofs;
 mod query;
 mod queue;
