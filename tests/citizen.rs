@@ -238,6 +238,53 @@ async fn a_citizen_reads_their_own_record_and_who_read_it_and_nothing_else() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_reads_their_children_s_names_and_nothing_else_of_them() {
+    let s = start().await;
+    let (child, _, father) = family(&s).await;
+    // `family` registered the father as citizen 1, a man born in 1960.
+    let token = exchange(&s, &pin(1, false, 1960)).await;
+    let query = "query($p: String!) { citizen(pin: $p) { id children { id name { full } } } }";
+    let mine = as_citizen(&s, &token, query, json!({ "p": pin(1, false, 1960) })).await;
+    assert!(mine.get("errors").is_none(), "{mine:#}");
+    assert_eq!(mine["data"]["citizen"]["id"], format!("citizen-{father}"));
+    assert_eq!(
+        mine["data"]["citizen"]["children"],
+        json!([{ "id": format!("citizen-{child}"), "name": { "full": "Trần Thị An" } }])
+    );
+    for field in [
+        "pin",
+        "birthDate",
+        "permanentResidence { address }",
+        "children { id }",
+    ] {
+        let body = as_citizen(
+            &s,
+            &token,
+            &format!("query($p: String!) {{ citizen(pin: $p) {{ children {{ {field} }} }} }}"),
+            json!({ "p": pin(1, false, 1960) }),
+        )
+        .await;
+        assert_eq!(code(&body), "FORBIDDEN", "{field}: {body}");
+    }
+    // Her record shows her father's read of her name, as a citizen's read.
+    let hers = s
+        .ok(
+            "auditor-1",
+            "query($c: String!) { accessLog(citizen: $c) { principal role fieldGroups } }",
+            json!({ "c": format!("citizen-{child}") }),
+        )
+        .await;
+    assert!(
+        hers["accessLog"].as_array().unwrap().iter().any(|e| {
+            e["principal"] == format!("citizen-{father}")
+                && e["role"] == "citizen"
+                && e["fieldGroups"] == json!(["identity"])
+        }),
+        "{hers:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_with_purposes_must_name_one() {
     let s = start().await;
     let (_, p) = citizen(&s, 4, "Phạm", "Thị", "Dung", true, 1970).await;

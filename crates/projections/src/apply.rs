@@ -444,6 +444,7 @@ fn store_citizen(
         ])
     })
     .map_err(storage)?;
+    store_parents(tx, c, prior)?;
     let Prior::State(before) = prior else {
         return Ok(());
     };
@@ -460,6 +461,41 @@ fn store_citizen(
             folded,
             exact,
         )?;
+    }
+    Ok(())
+}
+
+/// The citizen's rows in `parents`: one per current parent, keyed by the child, so a
+/// `ParentsSet` that replaces a parent (or a correction of the birth date, which orders a
+/// parent's children) rewrites them and leaves no row naming the old parent. The per-batch
+/// path rewrites them only when father, mother or birth date changed; the bulk path always,
+/// so both leave the same rows.
+fn store_parents(tx: &Connection, c: &Citizen, prior: Prior<'_>) -> Result<(), ProjectionError> {
+    let changed = match prior {
+        Prior::State(Some(Record::Citizen(old))) => {
+            (old.father, old.mother, old.birth_date) != (c.father, c.mother, c.birth_date)
+        }
+        Prior::State(_) | Prior::Rewrite { .. } => true,
+    };
+    if !changed {
+        return Ok(());
+    }
+    let child = RecordId::from(c.id).to_string();
+    if prior.stored() {
+        tx.prepare_cached("DELETE FROM parents WHERE child_id = ?1")
+            .and_then(|mut s| s.execute([&child]))
+            .map_err(storage)?;
+    }
+    let birth = c.birth_date.to_string();
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO parents(child_id, parent_id, child_birth) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(storage)?;
+    for parent in [c.father, c.mother].into_iter().flatten() {
+        insert
+            .execute(params![child, RecordId::from(parent).to_string(), birth])
+            .map_err(storage)?;
     }
     Ok(())
 }

@@ -80,8 +80,8 @@ pub use citydb_domain::citizen::CitizenStatus;
 pub use citydb_domain::parcel::ParcelStatusKind;
 pub use error::ProjectionError;
 pub use query::{
-    BusinessFilter, CitizenFilter, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, ProjectionFailure,
-    Versioned,
+    BusinessFilter, CitizenFilter, MAX_CHILDREN, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
+    ProjectionFailure, Versioned,
 };
 pub use requests::{RequestFilter, RequestRow};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
@@ -559,6 +559,17 @@ impl Projections {
         let citizens = citizens.to_vec();
         self.read(move |c, _| query::businesses_represented_by(c, &citizens))
             .await
+    }
+
+    /// Batch loader: each parent's children, the citizens whose current father or mother
+    /// they are, by birth date as recorded (a year alone before the full dates of that year)
+    /// then record id, at most [`MAX_CHILDREN`] each (empty if none).
+    pub async fn children_of(
+        &self,
+        parents: &[CitizenId],
+    ) -> Result<HashMap<CitizenId, Vec<CitizenId>>, ProjectionError> {
+        let parents = parents.to_vec();
+        self.read(move |c, _| query::children_of(c, &parents)).await
     }
 
     /// Batch loader: each business's legal representatives, in the order recorded.

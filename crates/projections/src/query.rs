@@ -26,6 +26,10 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// Most tokens a name search may have.
 pub const MAX_NAME_TOKENS: usize = 12;
 
+/// Most children [`children_of`] returns per parent: the list a record page shows, bounded
+/// whatever the data (a civil register names a handful; a bad load could name thousands).
+pub const MAX_CHILDREN: usize = 100;
+
 /// Ids per `IN (…)` list in the batch loaders.
 const CHUNK: usize = 500;
 
@@ -427,6 +431,48 @@ pub(crate) fn representatives_of(
             )));
         };
         out.entry(business).or_default().push(citizen);
+    }
+    Ok(out)
+}
+
+/// Each parent's children (the citizens whose current father or mother they are), by birth
+/// date as recorded then record id, at most [`MAX_CHILDREN`] each. One ranged read of
+/// `parents_parent` per parent, so a parent with many children costs no more than the bound.
+pub(crate) fn children_of(
+    conn: &Connection,
+    parents: &[CitizenId],
+) -> Result<HashMap<CitizenId, Vec<CitizenId>>, ProjectionError> {
+    let mut out: HashMap<CitizenId, Vec<CitizenId>> = HashMap::with_capacity(parents.len());
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT child_id FROM parents WHERE parent_id = ?1
+             ORDER BY child_birth, child_id LIMIT ?2",
+        )
+        .map_err(storage)?;
+    for parent in parents {
+        if out.contains_key(parent) {
+            continue;
+        }
+        let rows = stmt
+            .query_map(
+                params_from_iter([
+                    text(RecordId::from(*parent).to_string()),
+                    SqlValue::Integer(to_i64(MAX_CHILDREN as u64)),
+                ]),
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(storage)?;
+        let mut children = Vec::new();
+        for row in rows {
+            let child = row.map_err(storage)?;
+            let RecordId::Citizen(child) = parse_id(&child)? else {
+                return Err(ProjectionError::Corrupt(format!(
+                    "{child} is named as a citizen's child"
+                )));
+            };
+            children.push(child);
+        }
+        out.insert(*parent, children);
     }
     Ok(out)
 }

@@ -20,7 +20,8 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 /// them changes: existing files are then rebuilt from the log on open.
 /// 2: B-tree indexes on the name keys in both search flavours (name search by ordered range).
 /// 3: `correction_requests`, citizens' correction requests (issue 15).
-pub const SCHEMA_VERSION: i32 = 3;
+/// 4: `parents`, each citizen's current father and mother, for a parent's children (issue 17).
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -34,6 +35,7 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("parcel_land_use", "seq, land_use"),
     ("holdings", "parcel_id, holder_id"),
     ("representatives", "business_id, citizen_id"),
+    ("parents", "child_id, parent_id"),
     ("changes", "position"),
     ("projection_errors", "position"),
     ("correction_requests", "seq"),
@@ -112,6 +114,17 @@ CREATE TABLE representatives (
     PRIMARY KEY (business_id, citizen_id)
 ) WITHOUT ROWID;
 
+-- Each citizen's current father and mother, one row per parent, written from the child's state
+-- (like holdings from the parcel's): a parent's children are the rows naming them. A merged
+-- duplicate keeps its rows (links are not rewritten on a merge, docs/domain.md).
+CREATE TABLE parents (
+    child_id    TEXT NOT NULL,            -- citizen-<uuid>
+    parent_id   TEXT NOT NULL,            -- citizen-<uuid>, the father or the mother
+    child_birth TEXT NOT NULL,            -- the child's birth date as recorded, YYYY[-MM[-DD]]:
+                                          -- text order is date order, a year before its dates
+    PRIMARY KEY (child_id, parent_id)
+) WITHOUT ROWID;
+
 -- Every projected event but command markers, for the change feed's filters.
 CREATE TABLE changes (
     position   INTEGER PRIMARY KEY,
@@ -172,6 +185,7 @@ CREATE INDEX parcels_status ON parcels(status, seq);
 CREATE INDEX parcel_land_use_code ON parcel_land_use(land_use, seq);
 CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
 CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
+CREATE INDEX parents_parent ON parents(parent_id, child_birth, child_id);
 CREATE INDEX changes_category ON changes(category, position);
 CREATE INDEX changes_event_type ON changes(event_type, position);
 CREATE INDEX correction_requests_status ON correction_requests(status, seq);

@@ -55,7 +55,7 @@ pub const MUTATION_FIELDS: &[&str] = &[
 
 /// What the citizen's own record says, loaded once per operation: who they are, their PIN (so
 /// `citizen(pin:)` with another number is refused without a lookup, which would tell them
-/// whether the number exists), and the people it names.
+/// whether the number exists), and their relatives: the people it names and their children.
 #[derive(Debug, Default)]
 pub struct CitizenScope {
     pub own: Uuid,
@@ -87,7 +87,8 @@ pub fn scope<'a>(ctx: &'a Context<'_>) -> Result<Option<&'a CitizenScope>, ApiEr
 }
 
 /// Whether a citizen may read `field` of `citizen`: every field of their own record; the name
-/// of a person their record names. Called by [`personal`] for citizen principals.
+/// of a relative (a person their record names, or a child naming them). Called by
+/// [`personal`] for citizen principals.
 pub fn may_read(scope: &CitizenScope, citizen: Uuid, field: &str) -> Result<(), ApiError> {
     if citizen == scope.own || (field == "name" && scope.relatives.contains(&citizen)) {
         return Ok(());
@@ -191,6 +192,16 @@ impl Extension for CitizenGuardExtension {
                     .flatten()
                     .map(|c| c.uuid()),
             );
+            // Their children (the citizens naming them as father or mother), as many as
+            // `Citizen.children` lists.
+            let children = handles
+                .projections
+                .children_of(&[s.id])
+                .await
+                .map_err(|e| server_error(super::loaders::projection_error(e)))?;
+            scope
+                .relatives
+                .extend(children.into_values().flatten().map(|c| c.uuid()));
         }
         // A second parse of the same operation (never happens today) keeps the first scope.
         let _ = self.cell.0.set(scope);

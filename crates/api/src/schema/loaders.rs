@@ -25,6 +25,10 @@ pub struct HeldBy(pub RecordId);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RepresentedBy(pub CitizenId);
 
+/// The children of a citizen: those whose current father or mother they are.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildrenOf(pub CitizenId);
+
 pub struct ProjectionLoader(pub Projections);
 
 fn failed(e: ProjectionError) -> ApiError {
@@ -96,6 +100,19 @@ impl Loader<RepresentedBy> for ProjectionLoader {
             .into_iter()
             .map(|(k, v)| (RepresentedBy(k), v))
             .collect())
+    }
+}
+
+impl Loader<ChildrenOf> for ProjectionLoader {
+    type Value = Vec<CitizenId>;
+    type Error = ApiError;
+    async fn load(
+        &self,
+        keys: &[ChildrenOf],
+    ) -> Result<HashMap<ChildrenOf, Self::Value>, ApiError> {
+        let ids: Vec<CitizenId> = keys.iter().map(|k| k.0).collect();
+        let found = self.0.children_of(&ids).await.map_err(failed)?;
+        Ok(found.into_iter().map(|(k, v)| (ChildrenOf(k), v)).collect())
     }
 }
 

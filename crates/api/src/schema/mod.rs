@@ -12,6 +12,7 @@ pub mod citizen;
 mod inputs;
 mod loaders;
 pub mod mutation;
+mod privacy;
 pub mod proofs;
 mod query;
 mod queue;

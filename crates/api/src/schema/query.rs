@@ -65,7 +65,7 @@ pub(super) fn published<'a>(ctx: &'a Context<'_>) -> Result<&'a Published, ApiEr
         .map_err(|_| ApiError::internal("published logs missing"))
 }
 
-fn handles<'a>(ctx: &'a Context<'_>) -> Result<&'a NodeHandles, ApiError> {
+pub(super) fn handles<'a>(ctx: &'a Context<'_>) -> Result<&'a NodeHandles, ApiError> {
     ctx.data::<NodeHandles>()
         .map_err(|_| ApiError::internal("node handles missing"))
 }

@@ -14,7 +14,8 @@ use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
-use super::loaders::{HeldBy, Loaders, RepresentedBy, load_in_order};
+use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy, load_in_order};
+use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::unrestricted;
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
@@ -308,6 +309,18 @@ impl Citizen {
         let id = self.guard(ctx, FieldGroup::Family, "mother")?.mother;
         load_citizen(ctx, id).await
     }
+    /// The citizens whose current father or mother this is, by birth date as recorded (a
+    /// year alone before the full dates of that year) then record id; at most 100. Read
+    /// from the projections, so current even on a past state (`asOf`). Group `family`.
+    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
+        let id = self.guard(ctx, FieldGroup::Family, "children")?.id;
+        let ids = loaders(ctx)?
+            .0
+            .load_one(ChildrenOf(id))
+            .await?
+            .unwrap_or_default();
+        load_citizens(ctx, ids).await
+    }
     /// The current spouse. Group `family`.
     async fn spouse(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
         let id = self
@@ -375,6 +388,13 @@ impl Citizen {
                 .guard(ctx, FieldGroup::Identity, "corrections")?
                 .corrections,
         ))
+    }
+    /// Redactions proposed on this record, in proposal order. Stewards, supervisors and
+    /// auditors only; a read of the citizen's identity data, logged.
+    async fn redactions(&self, ctx: &Context<'_>) -> Result<Vec<Redaction>, ApiError> {
+        may_list(ctx)?;
+        let state = self.guard(ctx, FieldGroup::Identity, "redactions")?;
+        redactions(ctx, state.id.into(), self.0.version, &state.privacy).await
     }
 }
 
@@ -517,6 +537,13 @@ impl Business {
     }
     async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
         Ok(corrections(&self.guard(ctx, "corrections")?.corrections))
+    }
+    /// Redactions proposed on this record, in proposal order. Stewards, supervisors and
+    /// auditors only.
+    async fn redactions(&self, ctx: &Context<'_>) -> Result<Vec<Redaction>, ApiError> {
+        may_list(ctx)?;
+        let state = self.guard(ctx, "redactions")?;
+        redactions(ctx, state.id.into(), self.0.version, &state.privacy).await
     }
 }
 
@@ -734,5 +761,12 @@ impl Parcel {
     }
     async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
         Ok(corrections(&self.guard(ctx, "corrections")?.corrections))
+    }
+    /// Redactions proposed on this record, in proposal order. Stewards, supervisors and
+    /// auditors only.
+    async fn redactions(&self, ctx: &Context<'_>) -> Result<Vec<Redaction>, ApiError> {
+        may_list(ctx)?;
+        let state = self.guard(ctx, "redactions")?;
+        redactions(ctx, state.id.into(), self.0.version, &state.privacy).await
     }
 }

@@ -1,6 +1,7 @@
 //! The read models against an event log (in memory) filled through `decide`.
 
 mod bulk;
+mod children;
 #[path = "../common/mod.rs"]
 mod common;
 mod progress;
