@@ -590,6 +590,58 @@ async fn the_console_in_a_real_browser() {
     }
     b.fits().await;
     b.screenshot("steward-business-forms").await;
+
+    // Registering a new record: the birth of Ngô Thị Hiền's daughter, through the schema-built
+    // form on the registration page; the new record's id is filled in, and the mother's page
+    // then lists the child.
+    b.goto(&format!("{base}/console/#/register")).await;
+    b.wait_for("document.querySelector('#cmd-registerCitizen-box')")
+        .await;
+    let forms = b.text().await;
+    for title in ["Đăng ký khai sinh", "Đăng ký doanh nghiệp", "Đăng ký thửa đất"] {
+        assert!(forms.contains(title), "{title}: {forms}");
+    }
+    b.click("#cmd-registerCitizen-box summary").await;
+    b.wait_for("document.querySelector('#cmd-registerCitizen-input-pin')")
+        .await;
+    let fresh = b
+        .eval("document.querySelector('#cmd-registerCitizen-input-citizen').value")
+        .await;
+    assert!(
+        fresh.as_str().is_some_and(|v| uuid::Uuid::parse_str(v).is_ok()),
+        "a fresh record id: {fresh}"
+    );
+    b.fill("#cmd-registerCitizen-input-pin", "031325000123").await;
+    b.fill("#cmd-registerCitizen-input-name-family", "Trần").await;
+    b.fill("#cmd-registerCitizen-input-name-middle", "Ngọc").await;
+    b.fill("#cmd-registerCitizen-input-name-given", "Anh").await;
+    b.fill("#cmd-registerCitizen-input-sex", "FEMALE").await;
+    b.fill("#cmd-registerCitizen-input-birthDate", "01/08/2025").await;
+    b.fill("#cmd-registerCitizen-input-birthPlace", "11311").await;
+    b.fill("#cmd-registerCitizen-input-mother", uuid).await;
+    b.fill("#cmd-registerCitizen-input-origin-kind", "REGISTRATION")
+        .await;
+    b.fill("#cmd-registerCitizen-reason", "Đăng ký khai sinh").await;
+    b.fits().await;
+    b.screenshot("steward-register").await;
+    b.click("#cmd-registerCitizen button[type=submit]").await;
+    // The new record's page opens, its mother named; her page lists the child.
+    b.wait_for("document.querySelector('#flash') && document.querySelector('h1').textContent.startsWith('Trần Ngọc Anh')")
+        .await;
+    assert!(b.text().await.contains("Ngô Thị Hiền"));
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.wait_for("document.querySelector('#children')").await;
+    // Children in birth order: the newborn comes last, after the demo's own.
+    let children = b
+        .eval("document.querySelector('#children').innerText")
+        .await;
+    assert!(
+        children
+            .as_str()
+            .is_some_and(|c| c.ends_with(", Trần Ngọc Anh")),
+        "{children}"
+    );
     b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
         .await;
     b.wait_for("document.querySelector('#cor-field')").await;
@@ -705,6 +757,10 @@ async fn the_console_in_a_real_browser() {
     assert!(
         queue.contains("name.given") && queue.contains("\"Hiền\"") && queue.contains("\"Hiển\""),
         "{queue}"
+    );
+    assert!(
+        queue.contains("Đề nghị xoá dữ liệu"),
+        "the redaction proposals have their own section: {queue}"
     );
     b.fits().await;
     b.screenshot("supervisor-queue").await;

@@ -1,15 +1,16 @@
 // The console's shell: log in and out, the menu per role, the language, and the router
-// (`#/search`, `#/record/<id>`, `#/queue`, `#/requests`, `#/request/<id>`, `#/audit`, `#/mine`,
+// (`#/search`, `#/record/<id>`, `#/register`, `#/queue`, `#/requests`, `#/request/<id>`, `#/audit`, `#/mine`,
 // `#/myrequests`).
 
 import { ApiError, gql, setToken, token } from "./api.js";
 import { lang, setLang, t } from "./i18n.js";
+import { registrationsPart } from "./forms.js";
 import { myRequestsView, requestView, requestsView } from "./requests.js";
 import { auditView, errorBox, h, loginView, mineView, queueView, recordView, searchView } from "./views.js";
 
 const MENUS = {
-  steward: ["search", "requests"],
-  supervisor: ["search", "queue", "requests"],
+  steward: ["search", "register", "requests"],
+  supervisor: ["search", "register", "queue", "requests"],
   auditor: ["search", "audit"],
   admin: ["audit"],
   citizen: ["mine", "myrequests"],
@@ -88,6 +89,9 @@ async function route() {
   if (page === "record" && arg) recordView(main, decodeURIComponent(arg), me);
   else if (page === "search" && menu.includes("search")) searchView(main, new URLSearchParams(query ?? ""));
   else if (page === "queue" && menu.includes("queue")) queueView(main, me);
+  else if (page === "register" && menu.includes("register")) {
+    main.replaceChildren(h("h1", {}, t("nav_register")), registrationsPart());
+  }
   else if (page === "audit" && menu.includes("audit")) auditView(main, me);
   else if (page === "mine" && menu.includes("mine")) mineView(main, me);
   else if (page === "requests" && menu.includes("requests")) requestsView(main);

@@ -6,7 +6,7 @@
 
 import { ApiError, gql } from "./api.js";
 import { date, parsePartialDate, t } from "./i18n.js";
-import { done, errorBox, h } from "./views.js";
+import { done, doneAt, errorBox, h } from "./views.js";
 
 const TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
 const TYPE_QUERY = `query($n: String!) { __type(name: $n) { kind name
@@ -241,9 +241,10 @@ export function showError(form, out, e) {
 /**
  * The form of `mutation`, built from the schema, in `into`. `prefill` gives values by path
  * (`input.citizen`); `expected` is the record's `{record, version}`, sent as the mutation's
- * `expected` argument when it has one.
+ * `expected` argument when it has one; `opens(variables)`, when given, is the page to show after
+ * success (a new record's).
  */
-export async function buildCommandForm(into, mutation, { prefill = {}, expected = null } = {}) {
+export async function buildCommandForm(into, mutation, { prefill = {}, expected = null, opens = null } = {}) {
   into.replaceChildren(h("p", { class: "muted" }, t("loading")));
   try {
     const args = await argsOf(mutation);
@@ -297,7 +298,8 @@ export async function buildCommandForm(into, mutation, { prefill = {}, expected 
       submit.disabled = true;
       try {
         await gql(`mutation(${decls.join(", ")}) { ${mutation}(${uses.join(", ")}) { __typename } }`, variables);
-        done();
+        if (opens) doneAt(opens(variables));
+        else done();
       } catch (e) {
         // A refusal wrote nothing: the next try is a new command. After a lost answer the same
         // id is sent again, so a write that did happen is not made twice.
@@ -321,10 +323,34 @@ export async function buildCommandForm(into, mutation, { prefill = {}, expected 
 
 /** The everyday commands offered on each kind of record page. */
 const COMMANDS = {
-  citizen: ["changeResidence", "registerMarriage", "recordDeath", "issueIdentityCard"],
-  parcel: ["transferRights", "registerMortgage", "releaseMortgage"],
-  business: ["moveHeadOffice", "changeLegalRepresentatives"],
+  citizen: ["changeResidence", "registerMarriage", "registerDivorce", "setParents", "recordDeath", "issueIdentityCard"],
+  parcel: ["transferRights", "registerMortgage", "releaseMortgage", "changeLandUse", "issueCertificate", "splitParcel"],
+  business: ["moveHeadOffice", "changeLegalRepresentatives", "renameBusiness", "changeCharterCapital",
+    "changeBusinessLines", "suspendBusiness", "resumeBusiness"],
 };
+
+/** The registrations of new records, each with the id it will have, chosen here. */
+const REGISTRATIONS = { registerCitizen: "citizen", registerBusiness: "business", registerParcel: "parcel" };
+
+/**
+ * The page that registers new records (birth registration, enterprise, parcel): one form per
+ * kind, built from the schema like every command form, the new record's id pre-filled with a
+ * fresh UUID (a retry after a lost answer sends the same id, so it registers once).
+ */
+export function registrationsPart() {
+  return h("section", { id: "registrations" }, Object.entries(REGISTRATIONS).map(([mutation, idField]) => {
+    const body = h("div", { class: "command-body" });
+    const details = h("details", { id: `cmd-${mutation}-box`, ontoggle: () => {
+      if (details.open && !body.childElementCount) {
+        buildCommandForm(body, mutation, {
+          prefill: { [`input.${idField}`]: crypto.randomUUID() },
+          opens: (v) => `#/record/${idField}-${v.input[idField]}`,
+        });
+      }
+    } }, h("summary", {}, t(`cmd_${mutation}`)), body);
+    return details;
+  }));
+}
 
 /**
  * The commands of a record page, each a disclosure whose form is built when first opened.

@@ -55,6 +55,13 @@ export function done() {
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
+/** After a write that made a new record: its page, under "recorded". */
+export function doneAt(hash) {
+  if (location.hash === hash) return done();
+  flash = t("done");
+  location.hash = hash;
+}
+
 /** The latest load started into each element. */
 const loads = new WeakMap();
 
@@ -190,7 +197,7 @@ async function citizenParts(id, me) {
     id version restricted pin name { family middle given full } sex birthDate birthPlace { code name } status deathDate
     identityCard { number issueDate place }
     permanentResidence { commune { code name } address since } temporaryResidence { commune { code name } address since }
-    father { ${rel} } mother { ${rel} } spouse { ${rel} } marriedSince
+    father { ${rel} } mother { ${rel} } spouse { ${rel} } children { ${rel} } marriedSince
     parcels { id key area } represents { id code name } ${citizenOnly ? "" : CORRECTIONS} } }`;
   const c = (await gql(q, { id })).citizen;
   if (!c) throw new ApiError("NOT_FOUND", id);
@@ -212,6 +219,7 @@ async function citizenParts(id, me) {
       [t("mother"), relative(c.mother)],
       [t("spouse"), relative(c.spouse)],
       [t("marriedSince"), date(c.marriedSince)],
+      [t("children"), c.children.length ? h("span", { id: "children" }, c.children.map((x, i) => [i ? ", " : "", relative(x)])) : ""],
       [t("parcels"), c.parcels.length ? h("span", {}, c.parcels.map((p, i) => [i ? ", " : "", recordLink(p.id, `${p.key} (${number(p.area)} m²)`)])) : ""],
       [t("represents"), c.represents.length ? h("span", {}, c.represents.map((b, i) => [i ? ", " : "", recordLink(b.id, b.name)])) : ""],
     ])),
@@ -432,8 +440,48 @@ export function queueView(main, me) {
       section(null, h("p", { class: "muted" }, t("queueHelp"), " ", t("fourEyes")),
         rows.length ? table([t("record"), t("changes"), t("reason"), t("legalBasis"), t("proposedBy"), t("recordedAt"), t("actions")], rows)
           : h("p", {}, t("noPending")), out),
+      await redactionQueue(me),
     ];
   });
+}
+
+/** Redactions waiting for a supervisor other than their proposer (court or legal orders). */
+async function redactionQueue(me) {
+  const { openRedactions } = await gql(`{ openRedactions(first: 100) { record proposedAt
+    redaction { position eventType reason legalBasisDocument legalBasisDate proposedBy } } }`);
+  const out = h("div");
+  const decide = async (o, verb, reason) => {
+    out.replaceChildren();
+    const input = { record: o.record, position: o.redaction.position, ...(reason ? { reason } : {}) };
+    try {
+      if (verb === "approve") {
+        await gql("mutation($i: ApproveRedactionInput!) { approveRedaction(input: $i) { commandId } }", { i: input });
+      } else {
+        await gql("mutation($i: RejectRedactionInput!) { rejectRedaction(input: $i) { commandId } }", { i: input });
+      }
+      done();
+    } catch (e) {
+      out.replaceChildren(errorBox(e));
+    }
+  };
+  const rows = openRedactions.map((o) => {
+    const r = o.redaction;
+    const actions = h("td", {});
+    if (me.role === "supervisor") {
+      actions.append(
+        h("button", { type: "button", class: "approve-redaction", onclick: () => decide(o, "approve") }, t("approve")), " ",
+        h("button", { type: "button", class: "secondary", onclick: () => {
+          const why = prompt(t("reason"));
+          if (why) decide(o, "reject", why);
+        } }, t("reject")));
+    }
+    return [recordLink(o.record), `${r.eventType} @ ${r.position}`, r.reason,
+      `${r.legalBasisDocument} (${date(r.legalBasisDate)})`, r.proposedBy, instant(o.proposedAt), actions];
+  });
+  return h("section", { id: "redaction-queue" }, h("h2", {}, t("redactionQueue")),
+    h("p", { class: "muted" }, t("redactionHelp")),
+    rows.length ? table([t("record"), t("event"), t("reason"), t("legalBasis"), t("proposedBy"), t("recordedAt"), t("actions")], rows)
+      : h("p", {}, t("noPending")), out);
 }
 
 // --- the auditor -------------------------------------------------------------------------------
