@@ -13,7 +13,8 @@ pub mod vsic;
 
 pub use admin::{
     AdminTableError, AdminUnit, AdminUnitCode, AdminUnitCodeError, AdminUnitError, AdminUnitTable,
-    EFFECTIVE_2025, PredecessorUnit, ResolvedUnit, UnitCheck, UnitKind,
+    EFFECTIVE_2025, FormerUnitKind, PredecessorTableError, PredecessorUnit, ResolvedUnit,
+    UnitCheck, UnitKind,
 };
 pub use certificate::{CertificateSerial, CertificateSerialError};
 pub use enterprise::{
