@@ -29,4 +29,4 @@ pub use pin::{
 pub use record::{
     BusinessId, CitizenId, CorrectionId, ParcelId, RecordId, RecordIdError, RecordKind,
 };
-pub use vsic::{VsicCode, VsicCodeError};
+pub use vsic::{VsicCheck, VsicCode, VsicCodeError, VsicEntry, VsicTable, VsicTableError};
