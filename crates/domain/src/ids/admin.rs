@@ -3,11 +3,18 @@
 //! Since 1 July 2025 Vietnam has two levels of local government (province,
 //! commune). Each new unit reused the code of one of the units merged into it,
 //! so a 5-digit code carries no province prefix: [`AdminUnitCode`] is opaque.
-//! [`AdminUnitTable`] is Hải Phòng's dated table (Resolution 1669/NQ-UBTVQH15),
-//! plus a small table of documented predecessor codes for historical records.
+//! [`AdminUnitTable`] is Hải Phòng's dated table (Resolution 1669/NQ-UBTVQH15)
+//! together with the units it replaced ([`PredecessorUnit`], from
+//! `fixtures/hai-phong-units-before-2025.csv`), so a code resolves to the unit
+//! in force on a date. Sources: docs/reference-lists.md.
+
+mod code;
+mod predecessors;
+
+pub use code::{AdminUnitCode, AdminUnitCodeError};
+pub use predecessors::{FormerUnitKind, PredecessorTableError, PredecessorUnit};
 
 use std::collections::HashMap;
-use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -21,54 +28,9 @@ use crate::name::{exact_key, search_key};
 
 /// Hải Phòng's 114 commune-level units effective 2025-07-01.
 const HAI_PHONG_2025_CSV: &str = include_str!("../../../../fixtures/hai-phong-units-2025.csv");
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum AdminUnitCodeError {
-    #[error("an administrative unit code is exactly 5 digits, got `{0}`")]
-    Format(String),
-}
-
-/// A 5-digit commune-level unit code (opaque: no province prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AdminUnitCode([u8; 5]);
-
-impl fmt::Display for AdminUnitCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{}", char::from(b))?;
-        }
-        Ok(())
-    }
-}
-
-impl FromStr for AdminUnitCode {
-    type Err = AdminUnitCodeError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let bytes: [u8; 5] = t
-            .as_bytes()
-            .try_into()
-            .map_err(|_| AdminUnitCodeError::Format(s.to_owned()))?;
-        if !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(AdminUnitCodeError::Format(s.to_owned()));
-        }
-        Ok(Self(bytes))
-    }
-}
-
-impl TryFrom<String> for AdminUnitCode {
-    type Error = AdminUnitCodeError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<AdminUnitCode> for String {
-    fn from(c: AdminUnitCode) -> Self {
-        c.to_string()
-    }
-}
+/// The 374 units of Hải Phòng and Hải Dương they replaced.
+const HAI_PHONG_BEFORE_2025_CSV: &str =
+    include_str!("../../../../fixtures/hai-phong-units-before-2025.csv");
 
 /// Ward (phường), commune (xã) or special zone (đặc khu).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,16 +62,6 @@ pub struct AdminUnit {
     pub province_code: u16,
 }
 
-/// A pre-2025 unit known to have used `code` until `valid_until` (exclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PredecessorUnit {
-    pub code: AdminUnitCode,
-    pub name: &'static str,
-    pub valid_until: Date,
-    /// The post-2025 unit it became part of.
-    pub successor: AdminUnitCode,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AdminTableError {
     #[error("unit table header must be `code,name,kind,province_code`")]
@@ -120,6 +72,13 @@ pub enum AdminTableError {
     Kind(String),
     #[error("unit code {0} appears twice")]
     DuplicateCode(AdminUnitCode),
+    #[error(transparent)]
+    Predecessors(#[from] PredecessorTableError),
+    #[error("predecessor {code} names successor {successor}, which is not in the table")]
+    UnknownSuccessor {
+        code: AdminUnitCode,
+        successor: AdminUnitCode,
+    },
 }
 
 /// Why a code could not be resolved on a date.
@@ -129,7 +88,8 @@ pub enum AdminUnitError {
     NotCurrent {
         code: AdminUnitCode,
         on: Date,
-        successor: Option<AdminUnitCode>,
+        /// The units a documented predecessor went to (empty when unknown).
+        successors: Vec<AdminUnitCode>,
     },
 }
 
@@ -138,9 +98,10 @@ pub enum AdminUnitError {
 pub enum ResolvedUnit<'a> {
     /// In the table in force on that date.
     Current(&'a AdminUnit),
-    /// A documented pre-2025 unit.
+    /// A documented pre-2025 unit, named so on that date.
     Historical(&'a PredecessorUnit),
-    /// A date before the table took effect and a code we have no record of:
+    /// A date before the table took effect and a code we have no record of on
+    /// that date (not in the list, or before the earliest list that names it):
     /// accepted as an opaque historical code, with a warning to the steward.
     UnverifiedHistorical(AdminUnitCode),
 }
@@ -164,40 +125,20 @@ pub struct AdminUnitTable {
     units: Vec<AdminUnit>,
     by_code: HashMap<AdminUnitCode, usize>,
     predecessors: Vec<PredecessorUnit>,
+    by_predecessor: HashMap<AdminUnitCode, usize>,
 }
 
 static HAI_PHONG_2025: LazyLock<AdminUnitTable> = LazyLock::new(|| {
-    // The CSV is compiled into the binary and parsed by a unit test, so a
+    // Both CSVs are compiled into the binary and parsed by a unit test, so a
     // failure here is a build defect, not an input error.
     #[allow(clippy::expect_used)]
-    let mut table = AdminUnitTable::parse(HAI_PHONG_2025_CSV, effective_2025())
-        .expect("embedded Hải Phòng unit table is valid (checked by tests)");
-    table.predecessors = hai_phong_predecessors();
-    table
+    AdminUnitTable::parse(HAI_PHONG_2025_CSV, EFFECTIVE_2025)
+        .and_then(|t| t.with_predecessors(HAI_PHONG_BEFORE_2025_CSV))
+        .expect("embedded Hải Phòng unit tables are valid (checked by tests)")
 });
 
 /// 1 July 2025: the two-level local government takes effect.
 pub const EFFECTIVE_2025: Date = Date::trusted(2025, 7, 1);
-
-fn effective_2025() -> Date {
-    EFFECTIVE_2025
-}
-
-/// Predecessor codes we are sure of. The reference documents only one:
-/// the new Phường Hồng Bàng reused 11311, formerly Phường Minh Khai.
-/// Other pre-2025 codes resolve as [`ResolvedUnit::UnverifiedHistorical`].
-fn hai_phong_predecessors() -> Vec<PredecessorUnit> {
-    let code = |s: &str| s.parse::<AdminUnitCode>();
-    match code("11311") {
-        Ok(c) => vec![PredecessorUnit {
-            code: c,
-            name: "Phường Minh Khai",
-            valid_until: effective_2025(),
-            successor: c,
-        }],
-        Err(_) => Vec::new(),
-    }
-}
 
 impl AdminUnitTable {
     /// Hải Phòng's units in force from 2025-07-01.
@@ -252,7 +193,26 @@ impl AdminUnitTable {
             units,
             by_code,
             predecessors: Vec::new(),
+            by_predecessor: HashMap::new(),
         })
+    }
+
+    /// Adds the units this table replaced (the predecessor CSV, see
+    /// [`PredecessorUnit`]). Every successor a row names must be a unit of
+    /// this table: a mapping into nowhere is a defect of the file.
+    pub fn with_predecessors(mut self, csv: &str) -> Result<Self, AdminTableError> {
+        let (predecessors, by_predecessor) = predecessors::parse(csv)?;
+        for p in &predecessors {
+            if let Some(&successor) = p.successors.iter().find(|s| self.by_code(**s).is_none()) {
+                return Err(AdminTableError::UnknownSuccessor {
+                    code: p.code,
+                    successor,
+                });
+            }
+        }
+        self.predecessors = predecessors;
+        self.by_predecessor = by_predecessor;
+        Ok(self)
     }
 
     pub fn effective_from(&self) -> Date {
@@ -269,6 +229,28 @@ impl AdminUnitTable {
 
     pub fn by_code(&self, code: AdminUnitCode) -> Option<&AdminUnit> {
         self.by_code.get(&code).and_then(|i| self.units.get(*i))
+    }
+
+    /// The documented pre-2025 unit that used `code`, if any.
+    pub fn predecessor(&self, code: AdminUnitCode) -> Option<&PredecessorUnit> {
+        self.by_predecessor
+            .get(&code)
+            .and_then(|i| self.predecessors.get(*i))
+    }
+
+    /// The current units a pre-2025 unit's area went to (several when it was
+    /// divided); empty for a code with no documented predecessor.
+    pub fn successors(&self, code: AdminUnitCode) -> &[AdminUnitCode] {
+        self.predecessor(code)
+            .map(|p| p.successors.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The pre-2025 units whose area went (wholly or in part) to `code`.
+    pub fn predecessors_of(&self, code: AdminUnitCode) -> impl Iterator<Item = &PredecessorUnit> {
+        self.predecessors
+            .iter()
+            .filter(move |p| p.successors.contains(&code))
     }
 
     pub fn of_kind(&self, kind: UnitKind) -> impl Iterator<Item = &AdminUnit> {
@@ -327,7 +309,7 @@ impl AdminUnitTable {
         }
         let historical = on < self.effective_from || initial_load;
         if historical {
-            if self.predecessors.iter().any(|p| p.code == code) {
+            if self.predecessor(code).is_some() {
                 return Ok(UnitCheck::DocumentedPredecessor);
             }
             if self.predecessor_block().contains(&code) {
@@ -366,9 +348,10 @@ impl AdminUnitTable {
     }
 
     /// What `code` denoted on `on`. On or after the table's effective date the
-    /// code must be in the table; before it, documented predecessors resolve
-    /// as [`ResolvedUnit::Historical`] and anything else is accepted as an
-    /// opaque [`ResolvedUnit::UnverifiedHistorical`] code.
+    /// code must be in the table (a former code's refusal names its
+    /// successors); before it, a documented predecessor named so on that date
+    /// resolves as [`ResolvedUnit::Historical`] and anything else is accepted
+    /// as an opaque [`ResolvedUnit::UnverifiedHistorical`] code.
     pub fn resolve(
         &self,
         code: AdminUnitCode,
@@ -378,25 +361,28 @@ impl AdminUnitTable {
             return self
                 .by_code(code)
                 .map(ResolvedUnit::Current)
-                .ok_or_else(|| {
-                    let successor = self
-                        .predecessors
-                        .iter()
-                        .find(|p| p.code == code)
-                        .map(|p| p.successor);
-                    AdminUnitError::NotCurrent {
-                        code,
-                        on,
-                        successor,
-                    }
+                .ok_or_else(|| AdminUnitError::NotCurrent {
+                    code,
+                    on,
+                    successors: self.successors(code).to_vec(),
                 });
         }
         Ok(self
-            .predecessors
-            .iter()
-            .find(|p| p.code == code && on < p.valid_until)
+            .predecessor(code)
+            .filter(|p| p.named_on(on))
             .map(ResolvedUnit::Historical)
             .unwrap_or(ResolvedUnit::UnverifiedHistorical(code)))
+    }
+
+    /// A record's unit as named on `on` ("Phường Minh Khai" for 11311 in 2020,
+    /// "Phường Hồng Bàng" from 2025-07-01); `None` when the lists held say
+    /// nothing about the code on that date.
+    pub fn name_on(&self, code: AdminUnitCode, on: Date) -> Option<&str> {
+        match self.resolve(code, on) {
+            Ok(ResolvedUnit::Current(u)) => Some(&u.name),
+            Ok(ResolvedUnit::Historical(p)) => Some(&p.name),
+            Ok(ResolvedUnit::UnverifiedHistorical(_)) | Err(_) => None,
+        }
     }
 }
 
@@ -464,8 +450,175 @@ mod tests {
             Err(AdminUnitError::NotCurrent {
                 code: code("99999"),
                 on: after,
-                successor: None
+                successors: vec![]
             })
+        );
+    }
+
+    #[test]
+    fn embedded_predecessor_table_covers_both_former_provinces() {
+        let t = AdminUnitTable::hai_phong_2025();
+        assert_eq!(t.predecessors().len(), 374);
+        let in_province = |p: u16| {
+            t.predecessors()
+                .iter()
+                .filter(|u| u.province_code == p)
+                .count()
+        };
+        assert_eq!(in_province(30), 207, "Hải Dương");
+        assert_eq!(in_province(31), 167, "Hải Phòng");
+        assert_eq!(
+            t.predecessors()
+                .iter()
+                .filter(|u| u.kind == FormerUnitKind::Township)
+                .count(),
+            t.predecessors()
+                .iter()
+                .filter(|u| u.name.starts_with("Thị trấn "))
+                .count()
+        );
+        // Each 2025 unit reused the code of one of the units merged into it,
+        // except Đặc khu Bạch Long Vĩ (a district without communes before).
+        for u in t.units() {
+            let reused = t.predecessor(u.code);
+            if u.code == code("11948") {
+                assert!(reused.is_none());
+                assert_eq!(t.predecessors_of(u.code).count(), 0);
+            } else {
+                let p = reused.unwrap_or_else(|| panic!("{} has no predecessor", u.code));
+                assert!(p.successors.contains(&u.code), "{}", u.code);
+            }
+        }
+    }
+
+    #[test]
+    fn a_code_resolves_to_the_unit_in_force_on_the_date() {
+        let t = AdminUnitTable::hai_phong_2025();
+        let d = |y, m, day| Date::new(y, m, day).unwrap();
+        // 10510 was Phường Bình Hàn, merged into Phường Thành Đông (10507).
+        assert!(
+            matches!(t.resolve(code("10510"), d(2024, 5, 1)), Ok(ResolvedUnit::Historical(p)) if p.name == "Phường Bình Hàn" && p.district == "Thành phố Hải Dương")
+        );
+        assert_eq!(
+            t.resolve(code("10510"), d(2025, 7, 1)),
+            Err(AdminUnitError::NotCurrent {
+                code: code("10510"),
+                on: d(2025, 7, 1),
+                successors: vec![code("10507")]
+            })
+        );
+        // Xã Hòa Bình (Kim Thành) is listed only from 2025-01-01: before that
+        // the lists held do not say what 10798 was.
+        assert!(matches!(
+            t.resolve(code("10798"), d(2025, 3, 1)),
+            Ok(ResolvedUnit::Historical(_))
+        ));
+        assert_eq!(
+            t.resolve(code("10798"), d(2024, 12, 31)),
+            Ok(ResolvedUnit::UnverifiedHistorical(code("10798")))
+        );
+    }
+
+    #[test]
+    fn name_on_gives_the_name_in_force_on_the_date() {
+        let t = AdminUnitTable::hai_phong_2025();
+        let d = |y, m, day| Date::new(y, m, day).unwrap();
+        assert_eq!(
+            t.name_on(code("11311"), d(2020, 1, 1)),
+            Some("Phường Minh Khai")
+        );
+        assert_eq!(
+            t.name_on(code("11311"), d(2025, 6, 30)),
+            Some("Phường Minh Khai")
+        );
+        assert_eq!(
+            t.name_on(code("11311"), d(2025, 7, 1)),
+            Some("Phường Hồng Bàng")
+        );
+        assert_eq!(
+            t.name_on(code("11311"), d(2019, 1, 1)),
+            None,
+            "before the earliest list"
+        );
+        assert_eq!(
+            t.name_on(code("10510"), d(2026, 1, 1)),
+            None,
+            "no longer a unit"
+        );
+        assert_eq!(t.name_on(code("99999"), d(2020, 1, 1)), None);
+    }
+
+    #[test]
+    fn successors_follow_resolution_1669_including_divided_units() {
+        let t = AdminUnitTable::hai_phong_2025();
+        assert_eq!(t.successors(code("11311")), [code("11311")]);
+        // Phường Gia Viên was divided between three new wards (clauses 8, 10, 11).
+        let gia_vien = t.predecessor(code("11341")).unwrap();
+        assert_eq!(gia_vien.name, "Phường Gia Viên");
+        assert_eq!(
+            gia_vien.successors,
+            [code("11311"), code("11329"), code("11359")]
+        );
+        assert!(gia_vien.source.contains("1669/NQ-UBTVQH15"));
+        let into_hong_bang: Vec<String> = t
+            .predecessors_of(code("11311"))
+            .map(|p| p.name.clone())
+            .collect();
+        assert_eq!(
+            into_hong_bang,
+            [
+                "Phường Hùng Vương",
+                "Phường Sở Dầu",
+                "Phường Thượng Lý",
+                "Phường Minh Khai",
+                "Phường Hoàng Văn Thụ",
+                "Phường Phan Bội Châu",
+                "Phường Gia Viên",
+            ]
+        );
+        assert!(t.successors(code("99999")).is_empty());
+        // Every change records its legal source.
+        assert!(
+            t.predecessors()
+                .iter()
+                .all(|p| p.source.starts_with("1669/NQ-UBTVQH15 art.1 cl."))
+        );
+    }
+
+    #[test]
+    fn a_documented_predecessor_needs_no_warning() {
+        let t = AdminUnitTable::hai_phong_2025();
+        let old_fact = Date::new(2010, 3, 1).unwrap();
+        // Before the predecessor list was held, 10510 passed only as unverified.
+        assert_eq!(
+            t.check(code("10510"), old_fact, false),
+            Ok(UnitCheck::DocumentedPredecessor)
+        );
+        // A current fact still needs a current unit.
+        assert!(
+            t.check(code("10510"), Date::new(2026, 1, 1).unwrap(), false)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_successor_outside_the_table_is_a_defect_of_the_file() {
+        let d = Date::new(2025, 7, 1).unwrap();
+        let current = "code,name,kind,province_code\n11311,Phường Hồng Bàng,ward,31\n";
+        let row = |successor: &str| {
+            format!(
+                "{}\n11299,Phường Hùng Vương,ward,303,Quận Hồng Bàng,31,2019-09-11,2025-07-01,{successor},s\n",
+                predecessors::HEADER
+            )
+        };
+        let t = AdminUnitTable::parse(current, d).unwrap();
+        assert!(t.clone().with_predecessors(&row("11311")).is_ok());
+        assert_eq!(
+            t.with_predecessors(&row("11329")).unwrap_err(),
+            AdminTableError::UnknownSuccessor {
+                code: code("11299"),
+                successor: code("11329")
+            }
         );
     }
 

@@ -4,8 +4,9 @@
 //! Lists held: Hải Phòng's commune-level units (`fixtures/hai-phong-units-2025.csv`),
 //! the national province codes of PINs ([`crate::PROVINCE_CODES`]), the country
 //! codes of PINs for births registered abroad ([`COUNTRY_CODES`]) and the land-use
-//! codes ([`crate::LAND_USE_CODES`]). No VSIC table is held: business-line codes
-//! are checked for their format only.
+//! codes ([`crate::LAND_USE_CODES`]). VSIC 2018 is held for divisions 01–08 only
+//! ([`crate::VsicTable`]) and not yet consulted by commands: business-line codes
+//! are checked for their format only. Sources: docs/reference-lists.md.
 
 use std::fmt;
 
@@ -24,13 +25,16 @@ pub enum ReferenceList {
     CountryCodes,
     /// Land-use type codes of Circular 08/2024/TT-BTNMT.
     LandUseCodes,
+    /// VSIC 2018 business-line codes (levels 4 and 5) of the divisions held.
+    Vsic2018,
 }
 
-const ALL_LISTS: [ReferenceList; 4] = [
+const ALL_LISTS: [ReferenceList; 5] = [
     ReferenceList::HaiPhongUnits,
     ReferenceList::ProvinceCodes,
     ReferenceList::CountryCodes,
     ReferenceList::LandUseCodes,
+    ReferenceList::Vsic2018,
 ];
 
 impl ReferenceList {
@@ -41,6 +45,7 @@ impl ReferenceList {
             Self::ProvinceCodes => "province_codes",
             Self::CountryCodes => "country_codes",
             Self::LandUseCodes => "land_use_codes",
+            Self::Vsic2018 => "vsic_2018",
         }
     }
 
@@ -51,6 +56,7 @@ impl ReferenceList {
             Self::ProvinceCodes => "Circular 07/2016/TT-BCA",
             Self::CountryCodes => "ISO 3166-1 numeric",
             Self::LandUseCodes => "Circular 08/2024/TT-BTNMT",
+            Self::Vsic2018 => "Decision 27/2018/QĐ-TTg",
         }
     }
 

@@ -13,7 +13,8 @@ pub mod vsic;
 
 pub use admin::{
     AdminTableError, AdminUnit, AdminUnitCode, AdminUnitCodeError, AdminUnitError, AdminUnitTable,
-    EFFECTIVE_2025, PredecessorUnit, ResolvedUnit, UnitCheck, UnitKind,
+    EFFECTIVE_2025, FormerUnitKind, PredecessorTableError, PredecessorUnit, ResolvedUnit,
+    UnitCheck, UnitKind,
 };
 pub use certificate::{CertificateSerial, CertificateSerialError};
 pub use enterprise::{
@@ -28,4 +29,4 @@ pub use pin::{
 pub use record::{
     BusinessId, CitizenId, CorrectionId, ParcelId, RecordId, RecordIdError, RecordKind,
 };
-pub use vsic::{VsicCode, VsicCodeError};
+pub use vsic::{VsicCheck, VsicCode, VsicCodeError, VsicEntry, VsicTable, VsicTableError};
