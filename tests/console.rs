@@ -598,7 +598,11 @@ async fn the_console_in_a_real_browser() {
     b.wait_for("document.querySelector('#cmd-registerCitizen-box')")
         .await;
     let forms = b.text().await;
-    for title in ["Đăng ký khai sinh", "Đăng ký doanh nghiệp", "Đăng ký thửa đất"] {
+    for title in [
+        "Đăng ký khai sinh",
+        "Đăng ký doanh nghiệp",
+        "Đăng ký thửa đất",
+    ] {
         assert!(forms.contains(title), "{title}: {forms}");
     }
     b.click("#cmd-registerCitizen-box summary").await;
@@ -608,20 +612,28 @@ async fn the_console_in_a_real_browser() {
         .eval("document.querySelector('#cmd-registerCitizen-input-citizen').value")
         .await;
     assert!(
-        fresh.as_str().is_some_and(|v| uuid::Uuid::parse_str(v).is_ok()),
+        fresh
+            .as_str()
+            .is_some_and(|v| uuid::Uuid::parse_str(v).is_ok()),
         "a fresh record id: {fresh}"
     );
-    b.fill("#cmd-registerCitizen-input-pin", "031325000123").await;
-    b.fill("#cmd-registerCitizen-input-name-family", "Trần").await;
-    b.fill("#cmd-registerCitizen-input-name-middle", "Ngọc").await;
+    b.fill("#cmd-registerCitizen-input-pin", "031325000123")
+        .await;
+    b.fill("#cmd-registerCitizen-input-name-family", "Trần")
+        .await;
+    b.fill("#cmd-registerCitizen-input-name-middle", "Ngọc")
+        .await;
     b.fill("#cmd-registerCitizen-input-name-given", "Anh").await;
     b.fill("#cmd-registerCitizen-input-sex", "FEMALE").await;
-    b.fill("#cmd-registerCitizen-input-birthDate", "01/08/2025").await;
-    b.fill("#cmd-registerCitizen-input-birthPlace", "11311").await;
+    b.fill("#cmd-registerCitizen-input-birthDate", "01/08/2025")
+        .await;
+    b.fill("#cmd-registerCitizen-input-birthPlace", "11311")
+        .await;
     b.fill("#cmd-registerCitizen-input-mother", uuid).await;
     b.fill("#cmd-registerCitizen-input-origin-kind", "REGISTRATION")
         .await;
-    b.fill("#cmd-registerCitizen-reason", "Đăng ký khai sinh").await;
+    b.fill("#cmd-registerCitizen-reason", "Đăng ký khai sinh")
+        .await;
     b.fits().await;
     b.screenshot("steward-register").await;
     b.click("#cmd-registerCitizen button[type=submit]").await;
@@ -642,6 +654,49 @@ async fn the_console_in_a_real_browser() {
             .is_some_and(|c| c.ends_with(", Trần Ngọc Anh")),
         "{children}"
     );
+    // The history says from when each fact holds: the move of 20/11/2026 from its own date.
+    let history = b.text().await;
+    assert!(history.contains("Hiệu lực từ"), "{history}");
+    let moved = b
+        .eval("[...document.querySelectorAll('tr')].filter(r => r.innerText.includes('ResidenceChanged')).pop().innerText")
+        .await;
+    assert!(
+        moved.as_str().is_some_and(|r| r.contains("20/11/2026")),
+        "{moved}"
+    );
+
+    // A court orders the move's address erased: the steward proposes redacting that event,
+    // named by its log position as the history shows it.
+    let position = b
+        .eval("[...document.querySelectorAll('tr')].filter(r => r.innerText.includes('ResidenceChanged')).pop().children[1].innerText")
+        .await;
+    let position = position.as_str().unwrap_or_default().to_owned();
+    assert!(
+        position.parse::<u64>().is_ok(),
+        "a log position: {position}"
+    );
+    b.click("#cmd-proposeRedaction-box summary").await;
+    b.wait_for("document.querySelector('#cmd-proposeRedaction-input-position')")
+        .await;
+    b.fill("#cmd-proposeRedaction-input-position", &position)
+        .await;
+    b.fill(
+        "#cmd-proposeRedaction-input-reason",
+        "Quyết định của Tòa án về xoá địa chỉ",
+    )
+    .await;
+    b.fill(
+        "#cmd-proposeRedaction-input-legalBasis-documentNumber",
+        "12/2026/QĐ-TA",
+    )
+    .await;
+    b.fill(
+        "#cmd-proposeRedaction-input-legalBasis-documentDate",
+        "2026-11-25",
+    )
+    .await;
+    b.click("#cmd-proposeRedaction button[type=submit]").await;
+    b.wait_for("document.querySelector('#flash')").await;
     b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
         .await;
     b.wait_for("document.querySelector('#cor-field')").await;
@@ -780,6 +835,27 @@ async fn the_console_in_a_real_browser() {
         .await;
     b.click("#resolve-form-submit").await;
     b.wait_for("document.querySelector('#flash') && document.querySelector('h1').innerText.includes('Đã giải quyết')")
+        .await;
+
+    // The redaction, decided by a supervisor other than its proposer: the queue lists it, the
+    // approval blanks the event, and the record's history marks it.
+    b.goto(&format!("{base}/console/#/queue")).await;
+    b.wait_for("document.querySelector('#redaction-queue') && document.querySelector('#redaction-queue').innerText.includes('12/2026/QĐ-TA')")
+        .await;
+    let row = format!("ResidenceChanged @ {position}");
+    b.eval(&format!(
+        "[...document.querySelectorAll('#redaction-queue tr')].find(r => r.innerText.includes({})).querySelector('.approve-redaction').click()",
+        json!(row)
+    ))
+    .await;
+    b.wait_for(&format!(
+        "document.querySelector('#flash') && document.querySelector('#redaction-queue') && !document.querySelector('#redaction-queue').innerText.includes({})",
+        json!(row)
+    ))
+    .await;
+    b.goto(&format!("{base}/console/#/record/{DEMO_RECORD}"))
+        .await;
+    b.wait_for("document.body.innerText.includes('đã xoá theo lệnh')")
         .await;
 
     // Four eyes, enforced by the server and shown: a supervisor's own proposal is refused.

@@ -323,10 +323,12 @@ export async function buildCommandForm(into, mutation, { prefill = {}, expected 
 
 /** The everyday commands offered on each kind of record page. */
 const COMMANDS = {
-  citizen: ["changeResidence", "registerMarriage", "registerDivorce", "setParents", "recordDeath", "issueIdentityCard"],
-  parcel: ["transferRights", "registerMortgage", "releaseMortgage", "changeLandUse", "issueCertificate", "splitParcel"],
+  citizen: ["changeResidence", "registerMarriage", "registerDivorce", "setParents", "recordDeath", "issueIdentityCard",
+    "changeCitizenName", "mergeCitizens", "proposeRedaction", "restrictRecord", "liftRestriction"],
+  parcel: ["transferRights", "registerMortgage", "releaseMortgage", "changeLandUse", "issueCertificate",
+    "revokeCertificate", "splitParcel", "mergeParcels", "retireParcel", "proposeRedaction"],
   business: ["moveHeadOffice", "changeLegalRepresentatives", "renameBusiness", "changeCharterCapital",
-    "changeBusinessLines", "suspendBusiness", "resumeBusiness"],
+    "changeBusinessLines", "suspendBusiness", "resumeBusiness", "dissolveBusiness", "registerBranch", "proposeRedaction"],
 };
 
 /** The registrations of new records, each with the id it will have, chosen here. */

@@ -169,7 +169,7 @@ async function searchResults(kind, q) {
 // --- a record ----------------------------------------------------------------------------------
 
 const HISTORY = `query($r: String!) { history(record: $r, first: 100) {
-  position streamVersion eventType recordedAt actor reason legalBasis hash redacted } }`;
+  position streamVersion eventType recordedAt actor reason legalBasis hash redacted valid { from basis } } }`;
 
 const CORRECTIONS = "corrections { id changes reason legalBasisDocument legalBasisDate proposedBy status reviewedBy }";
 
@@ -226,7 +226,7 @@ async function citizenParts(id, me) {
   ];
   if (c.corrections) parts.push(correctionsPart(c, me));
   if (me.role === "steward" || me.role === "supervisor") {
-    parts.push(correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id) })));
+    parts.push(correctionForm(c), commandsPart("citizen", c, () => ({ "input.citizen": ownId(c.id), "input.survivor": ownId(c.id), "input.record": c.id })));
   }
   return parts;
 }
@@ -257,6 +257,8 @@ async function businessParts(id, me) {
     ])),
     staff(me) ? commandsPart("business", b, (m) => ({
       "input.business": ownId(b.id),
+      "input.parent": ownId(b.id),
+      "input.record": b.id,
       ...(m === "changeLegalRepresentatives" ? { "input.legalRepresentatives": b.legalRepresentatives.map((c) => ownId(c.id)) } : {}),
     })) : null,
   ].filter(Boolean);
@@ -285,18 +287,27 @@ async function parcelParts(id, me) {
       ? section(t("mortgages"), table([t("f_contractNumber"), t("f_amount"), t("f_registeredOn")],
         p.mortgages.map((m) => [m.contractNumber, `${number(m.amount)} đ`, date(m.registeredOn)])))
       : null,
-    staff(me) ? commandsPart("parcel", p, () => ({ "input.parcel": ownId(p.id) })) : null,
+    staff(me) ? commandsPart("parcel", p, () => ({ "input.parcel": ownId(p.id), "input.source": ownId(p.id), "input.sources": [ownId(p.id)], "input.record": p.id })) : null,
   ].filter(Boolean);
 }
+
+/** From when an event's fact holds (valid time): its date, or what kind of change it is. */
+const validText = (v) => {
+  if (!v) return "";
+  if (v.from) return h("span", { title: t(`valid_${v.basis}`) }, date(v.from));
+  return v.basis === "NOT_A_FACT" ? "" : t(`valid_${v.basis}`);
+};
 
 async function historyPart(id, me) {
   const events = (await gql(HISTORY, { r: id })).history;
   const auditor = me.role === "auditor";
-  const headers = [t("version"), t("eventType"), t("recordedAt"), t("actor"), t("reason"), t("legalBasis")];
+  // Staff and auditors see each event's log position: a redaction names its event by it.
+  const positions = me.role !== "citizen";
+  const headers = [t("version"), ...(positions ? [t("position")] : []), t("eventType"), t("validFrom"), t("recordedAt"), t("actor"), t("reason"), t("legalBasis")];
   if (auditor) headers.push(t("hash"), t("proof"));
   return section(t("history"), table(headers, events.map((e) => {
     const type = e.redacted ? [e.eventType, " ", h("span", { class: "badge" }, t("redacted"))] : e.eventType;
-    const row = [String(e.streamVersion), h("td", {}, type), instant(e.recordedAt), e.actor ?? "", e.reason ?? "", e.legalBasis ?? ""];
+    const row = [String(e.streamVersion), ...(positions ? [String(e.position)] : []), h("td", {}, type), validText(e.valid), instant(e.recordedAt), e.actor ?? "", e.reason ?? "", e.legalBasis ?? ""];
     if (auditor) {
       const cell = h("td", {});
       cell.append(h("button", { type: "button", class: "secondary", onclick: async () => {
