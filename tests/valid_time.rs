@@ -226,3 +226,81 @@ async fn a_date_stated_twice_is_refused() {
     assert_eq!(body["errors"][0]["extensions"]["field"], "effectiveAt");
     assert_eq!(s.node.log.head().await.unwrap(), head, "nothing appended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_is_named_as_on_a_date_across_the_2025_reorganisation() {
+    let s = start().await;
+    let (id, pin) = citizen(&s, 35, "Hoàng", "Văn", "Long", false, 1960).await;
+    // A residence declared in 2020 in a pre-2025 ward of Hải Dương (now part of Hải Phòng).
+    let old = s
+        .ok(
+            "steward-1",
+            "mutation($input: ChangeResidenceInput!) { changeResidence(input: $input) { warnings } }",
+            json!({ "input": change_residence(id, "10510", "Số 5 phố Bình Hàn", "2020-03-01") }),
+        )
+        .await;
+    assert_eq!(
+        old["changeResidence"]["warnings"],
+        json!([]),
+        "a documented predecessor needs no warning: {old}"
+    );
+    let q = r#"query($pin: String!) { citizen(pin: $pin) { permanentResidence { since commune {
+        code name nameOn(date: "2020-03-01") today: nameOn(date: "2026-11-30")
+        formerly { name district validUntil successors { code name } source } } } } }"#;
+    let data = s.ok("social-insurance", q, json!({ "pin": pin })).await;
+    let unit = &data["citizen"]["permanentResidence"]["commune"];
+    assert_eq!(unit["code"], "10510");
+    assert_eq!(unit["name"], Value::Null, "not a 2025 unit: {unit}");
+    assert_eq!(unit["nameOn"], "Phường Bình Hàn");
+    assert_eq!(
+        unit["today"],
+        Value::Null,
+        "the code names no unit after 2025-07-01"
+    );
+    assert_eq!(unit["formerly"]["district"], "Thành phố Hải Dương");
+    assert_eq!(unit["formerly"]["validUntil"], "2025-07-01");
+    assert_eq!(
+        unit["formerly"]["successors"],
+        json!([{ "code": "10507", "name": "Phường Thành Đông" }])
+    );
+    assert!(
+        unit["formerly"]["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("1669/NQ-UBTVQH15")),
+        "{unit}"
+    );
+
+    // A 2025 unit lists the units merged into it, a divided one among them.
+    let (id2, pin2) = citizen(&s, 36, "Hoàng", "Thị", "Mai", true, 1962).await;
+    s.ok(
+        "steward-1",
+        CHANGE_RESIDENCE,
+        json!({ "input": change_residence(id2, "10843", "Thôn Đông", "2025-08-01") }),
+    )
+    .await;
+    let data = s
+        .ok(
+            "social-insurance",
+            r#"query($pin: String!) { citizen(pin: $pin) { permanentResidence { commune {
+                 name predecessors { code successors { code } } } } } }"#,
+            json!({ "pin": pin2 }),
+        )
+        .await;
+    let unit = &data["citizen"]["permanentResidence"]["commune"];
+    assert_eq!(unit["name"], "Xã Hà Nam");
+    let predecessors = unit["predecessors"].as_array().cloned().unwrap_or_default();
+    let codes: Vec<&str> = predecessors
+        .iter()
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"10798") && codes.contains(&"10831"),
+        "{codes:?}"
+    );
+    let hoa_binh = predecessors.iter().find(|p| p["code"] == "10798").unwrap();
+    assert_eq!(
+        hoa_binh["successors"],
+        json!([{ "code": "10804" }, { "code": "10843" }]),
+        "Xã Hòa Bình was divided"
+    );
+}

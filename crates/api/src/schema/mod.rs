@@ -20,6 +20,7 @@ mod records;
 mod requests;
 mod restriction;
 pub mod time;
+mod units;
 mod verification;
 
 use std::sync::Arc;

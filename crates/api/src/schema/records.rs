@@ -49,7 +49,7 @@ pub struct PersonName {
 // A commune-level administrative unit (commune, ward or special zone); the GraphQL type
 // keeps its published name.
 #[derive(SimpleObject, Clone)]
-#[graphql(name = "Commune")]
+#[graphql(name = "Commune", complex)]
 pub struct AdminUnit {
     /// The 5-digit commune-level unit code.
     pub code: String,
