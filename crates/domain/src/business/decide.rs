@@ -5,10 +5,11 @@ use crate::business::commands::{
     MoveHeadOffice, RegisterBranch, RegisterBusiness, RenameBusiness, ResumeBusiness,
     SuspendBusiness,
 };
+use crate::date::Date;
 use crate::decision::{Decision, check_unit};
 use crate::error::DomainError;
 use crate::event::Event;
-use crate::ids::{CitizenId, EnterpriseCode, VsicCode};
+use crate::ids::{CitizenId, EnterpriseCode, VsicCode, VsicTable};
 use crate::key::NaturalKey;
 use crate::origin::RegistrationOrigin;
 use crate::snapshot::Snapshot;
@@ -34,7 +35,7 @@ fn check_representatives(snapshot: &Snapshot, reps: &[CitizenId]) -> Result<(), 
     Ok(())
 }
 
-pub(crate) fn check_lines(lines: &[VsicCode]) -> Result<(), DomainError> {
+pub(crate) fn check_lines(lines: &[VsicCode], on: Date) -> Result<(), DomainError> {
     if lines.is_empty() {
         return Err(DomainError::NoBusinessLines);
     }
@@ -44,6 +45,16 @@ pub(crate) fn check_lines(lines: &[VsicCode]) -> Result<(), DomainError> {
                 what: "business line",
                 value: line.to_string(),
             });
+        }
+    }
+    // Each code against the VSIC list in force on the change's own date (its valid time):
+    // VSIC 2018 from 2018-08-20 to 2025-11-14, within the divisions the repository holds
+    // (docs/reference-lists.md). Other dates and divisions are not judged: refusing a code for
+    // want of a list would refuse real businesses.
+    let vsic_2018 = VsicTable::vsic_2018();
+    if vsic_2018.in_force_on(on) {
+        for line in lines {
+            vsic_2018.knows(line).map_err(DomainError::UnknownCode)?;
         }
     }
     Ok(())
@@ -85,7 +96,7 @@ pub(crate) fn register(
     let initial_load = matches!(c.origin, RegistrationOrigin::InitialLoad { .. });
     check_unit(head_office.commune, c.registration_date, initial_load, d)?;
     check_representatives(snapshot, &c.legal_representatives)?;
-    check_lines(&c.business_lines)?;
+    check_lines(&c.business_lines, c.registration_date)?;
     d.claim_key(snapshot, NaturalKey::Enterprise(c.code), c.business.into())?;
     d.emit(
         c.business,
@@ -130,7 +141,7 @@ pub(crate) fn register_branch(
     let initial_load = matches!(c.origin, RegistrationOrigin::InitialLoad { .. });
     check_unit(address.commune, c.registration_date, initial_load, d)?;
     check_representatives(snapshot, &c.legal_representatives)?;
-    check_lines(&c.business_lines)?;
+    check_lines(&c.business_lines, c.registration_date)?;
     d.claim_key(snapshot, NaturalKey::Enterprise(c.code), c.branch.into())?;
     d.emit(
         c.branch,
@@ -256,7 +267,7 @@ pub(crate) fn change_lines(
     d: &mut Decision,
 ) -> Result<(), DomainError> {
     let business = snapshot.active_business(c.business)?;
-    check_lines(&c.business_lines)?;
+    check_lines(&c.business_lines, c.date)?;
     if business.business_lines == c.business_lines {
         return Err(DomainError::NoOpChange {
             field: "business_lines".to_owned(),

@@ -93,7 +93,8 @@ impl Correctable for Business {
     }
 
     fn check_invariants(&self) -> Result<(), DomainError> {
-        check_lines(&self.business_lines)?;
+        // Corrected lines fix the past: they held from the registration, judged by its list.
+        check_lines(&self.business_lines, self.registration_date)?;
         match (self.parent, self.code.is_branch()) {
             (Some(_), false) | (None, true) => {
                 return Err(DomainError::InvalidFieldValue {

@@ -32,6 +32,26 @@ fn business_registration_rules() {
     let mut no_lines = register_business(1, code, vec![rep]);
     no_lines.business_lines.clear();
     w.refused(Command::RegisterBusiness(no_lines), "NO_BUSINESS_LINES");
+    // Business lines against the VSIC list in force on the registration date: 0130 is VSIC
+    // 2025's, not 2018's, so a 2024 registration naming it is refused, naming the list; a
+    // code of a division the repository does not hold is not judged.
+    let mut vsic_2025_code = register_business(1, code, vec![rep]);
+    vsic_2025_code.business_lines = vec!["0130".parse().unwrap()];
+    match w.run(&Command::RegisterBusiness(vsic_2025_code), &steward()) {
+        Err(DomainError::UnknownCode(u)) => assert_eq!(
+            u.to_string(),
+            "unknown code `0130`: not in the list vsic_2018 (Decision 27/2018/QĐ-TTg)"
+        ),
+        other => panic!("expected UNKNOWN_CODE, got {other:?}"),
+    }
+    let mut listed = register_business(7, enterprise(7), vec![rep]);
+    listed.business_lines = vec!["0118".parse().unwrap(), "4711".parse().unwrap()];
+    w.ok(Command::RegisterBusiness(listed));
+    // After VSIC 2018 (replaced on 2025-11-15 by VSIC 2025, which is not held): not judged.
+    let mut today = register_business(8, enterprise(8), vec![rep]);
+    today.business_lines = vec!["0130".parse().unwrap()];
+    today.registration_date = date("2026-11-30");
+    w.ok(Command::RegisterBusiness(today));
     let mut unnamed = register_business(1, code, vec![rep]);
     unnamed.names.vietnamese = "  ".to_owned();
     w.refused(Command::RegisterBusiness(unnamed), "MISSING_VALUE");
