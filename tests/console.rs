@@ -453,9 +453,9 @@ async fn the_console_in_a_real_browser() {
     b.click("#cmd-changeResidence button[type=submit]").await;
     b.wait_for("document.querySelector('#cmd-changeResidence .error[data-code=UNKNOWN_CODE]')")
         .await;
-    // The server names no field for a code outside its list: the form's error box shows it.
+    // A code outside its list is refused next to the field that holds it.
     assert_eq!(
-        b.eval("!!document.querySelector('#cmd-changeResidence .form-out .error[data-code=UNKNOWN_CODE]')")
+        b.eval("!!document.querySelector('#cmd-changeResidence [data-field=\"input.commune\"] .error[data-code=UNKNOWN_CODE]')")
             .await,
         json!(true)
     );

@@ -130,8 +130,10 @@ async fn a_refusal_names_the_field_in_graphql_spelling() {
         )
         .await;
     // Codes are judged against their list when the command is decided, after the input's
-    // shape: the refusal names the list and the code (see tests/domain_input.rs).
+    // shape: the refusal names the list and the code (see tests/domain_input.rs), and the
+    // input field that holds the code.
     assert_eq!(code(&body), "UNKNOWN_CODE", "{body}");
+    assert_eq!(field(&body), "input.commune", "{body}");
 
     // Nested: the legal basis's date of a correction proposal.
     let propose = json!({

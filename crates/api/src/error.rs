@@ -171,6 +171,8 @@ pub enum ApiError {
         code: ErrorCode,
         reason: String,
         message: String,
+        /// The input field the refusal is about, when known (`extensions.field`).
+        field: Option<String>,
     },
 }
 
@@ -384,7 +386,10 @@ impl ApiError {
                 opt("expected", expected);
                 opt("actual", actual);
             }
-            ApiError::Refused { reason, .. } => ext.set("reason", reason.as_str()),
+            ApiError::Refused { reason, field, .. } => {
+                opt("field", field);
+                opt("reason", &Some(reason.clone()));
+            }
             ApiError::RateLimited {
                 retry_after_secs, ..
             } => ext.set("retryAfterSeconds", *retry_after_secs),

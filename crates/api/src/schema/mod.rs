@@ -143,6 +143,7 @@ pub fn registry_error(e: RegistryError) -> ApiError {
                 code,
                 reason,
                 message,
+                field: None,
             }
         }
         RegistryError::StaleVersion { .. }
@@ -151,6 +152,7 @@ pub fn registry_error(e: RegistryError) -> ApiError {
             code: ErrorCode::Conflict,
             reason,
             message,
+            field: None,
         },
         RegistryError::Log(log) => log.into(),
         other => ApiError::internal(other),

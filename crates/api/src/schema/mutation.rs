@@ -243,12 +243,36 @@ pub(super) fn input_error(input: &str, e: &serde_json::Error, field: &str) -> Ap
     }
 }
 
+/// A code is judged against its list when the command is decided, where the input's shape is
+/// gone: the refusal names the list and the code. This names the input field holding that
+/// code too, so a form shows the refusal beside it.
+fn with_code_field(e: ApiError, input: &impl serde::Serialize) -> ApiError {
+    match e {
+        ApiError::Refused {
+            code: ErrorCode::UnknownCode,
+            reason,
+            message,
+            field: None,
+        } => {
+            let field = UnknownCode::find_in(&message).and_then(|u| locate(input, &u.code));
+            ApiError::Refused {
+                code: ErrorCode::UnknownCode,
+                reason,
+                message,
+                field,
+            }
+        }
+        other => other,
+    }
+}
+
 /// The refusal of a code in no entry of its list, on a command or a filter alike.
 pub(crate) fn unknown_code(unknown: &UnknownCode, field: &str) -> ApiError {
     ApiError::Refused {
         code: ErrorCode::UnknownCode,
         reason: "UNKNOWN_CODE".to_owned(),
         message: format!("{field}: {unknown}"),
+        field: Some(field.to_owned()),
     }
 }
 
@@ -277,7 +301,9 @@ macro_rules! command_mutations {
                     RequestContext::of(ctx)?.require_role(&[$(Role::$role),+])?;
                     let command = Command::$variant(command_of(&input, stringify!($input))?);
                     let why = Why { reason, legal_basis, effective_at: effective_date(effective_at)? };
-                    execute(ctx, command, command_id, expected, why).await
+                    execute(ctx, command, command_id, expected, why)
+                        .await
+                        .map_err(|e| with_code_field(e, &input))
                 }
             )*
         }

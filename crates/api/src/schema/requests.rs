@@ -303,6 +303,7 @@ fn request_error(e: RequestRegistryError) -> ApiError {
         code,
         reason: refusal.code().to_owned(),
         message: refusal.to_string(),
+        field: None,
     }
 }
 

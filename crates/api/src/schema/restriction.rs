@@ -23,6 +23,7 @@ pub(super) fn unrestricted(
             code: ErrorCode::Restricted,
             reason: "RECORD_RESTRICTED".to_owned(),
             message: format!("{id} is restricted: its processing by services is suspended"),
+            field: None,
         });
     }
     Ok(())

@@ -150,6 +150,39 @@ pub fn command_of<T: serde::de::DeserializeOwned>(
         .map_err(|e| super::mutation::input_error(input_type, e.inner(), &graphql_path(e.path())))
 }
 
+/// The GraphQL path (`input.headOffice.commune`) of the first string in `input` equal to
+/// `value`, depth first in field order.
+pub fn locate(input: &impl Serialize, value: &str) -> Option<String> {
+    fn walk(v: &serde_json::Value, value: &str, path: &mut String) -> bool {
+        match v {
+            serde_json::Value::String(s) => s == value,
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, value, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&camel_case(k));
+                let found = walk(item, value, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let json = serde_json::to_value(input).ok()?;
+    let mut path = String::from("input");
+    walk(&json, value, &mut path).then_some(path)
+}
+
 /// `legal_basis.document_date` → `input.legalBasis.documentDate`; `holders[0].share` →
 /// `input.holders[0].share`. The input objects' GraphQL names are their serde names in camel
 /// case, so the conversion is exact.
