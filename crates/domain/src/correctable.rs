@@ -123,4 +123,47 @@ impl Record {
             Self::Parcel(p) => p.corrections(),
         }
     }
+
+    /// A correctable field's value, as corrections read it.
+    pub(crate) fn field_value(&self, field: &str) -> Result<Value, DomainError> {
+        match self {
+            Self::Citizen(c) => c.get_field(field),
+            Self::Business(b) => b.get_field(field),
+            Self::Parcel(p) => p.get_field(field),
+        }
+    }
+
+    /// A correctable field's value, or another top-level fact of the state by its stored name
+    /// (`marriage`, `status`, …; `null` when absent) — what a timeline follows.
+    pub(crate) fn field_or_fact(&self, field: &str) -> Result<Value, DomainError> {
+        if let Ok(value) = self.field_value(field) {
+            return Ok(value);
+        }
+        let state = serde_json::to_value(self).map_err(|e| DomainError::InvalidFieldValue {
+            field: field.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(state.get(field).cloned().unwrap_or(Value::Null))
+    }
+
+    /// Sets corrected fields without checking `old` (a stored correction, replayed).
+    pub(crate) fn set_fields(&mut self, changes: &[FieldChange]) -> Result<(), DomainError> {
+        match self {
+            Self::Citizen(c) => apply_unchecked(c, changes),
+            Self::Business(b) => apply_unchecked(b, changes),
+            Self::Parcel(p) => apply_unchecked(p, changes),
+        }
+    }
+
+    /// Takes `known`'s corrections and privacy: what the register knows about the record's
+    /// keeping, which holds on the recorded axis only (`valid_time`).
+    pub(crate) fn keep_bookkeeping_of(&mut self, known: &Record) {
+        *self.privacy_mut() = known.privacy().clone();
+        let corrections = known.corrections().clone();
+        match self {
+            Self::Citizen(c) => *c.corrections_mut() = corrections,
+            Self::Business(b) => *b.corrections_mut() = corrections,
+            Self::Parcel(p) => *p.corrections_mut() = corrections,
+        }
+    }
 }

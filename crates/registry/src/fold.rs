@@ -2,7 +2,10 @@
 //! fold it with `evolve` / `evolve_key`. Shared by the command handler, the readers and anyone
 //! rebuilding state from the log (projections, the replay tests).
 
-use citydb_domain::{Event, KeyClaim, NaturalKey, Record, RecordId, Target, evolve, evolve_key};
+use citydb_domain::valid_time::{Dated, recorded_on};
+use citydb_domain::{
+    Date, Event, KeyClaim, NaturalKey, Record, RecordId, Target, evolve, evolve_key,
+};
 use citydb_log::{RecordedEvent, StreamId};
 
 use crate::error::RegistryError;
@@ -61,34 +64,9 @@ pub fn fold_record_until<'a>(
     events: impl IntoIterator<Item = &'a RecordedEvent>,
     until: Option<u64>,
 ) -> Result<Option<Record>, RegistryError> {
-    let events: Vec<&RecordedEvent> = events.into_iter().collect();
-    // Past `until` only the approvals are read: an as-of state never depends on whether a
-    // later event decodes.
-    let folded = |e: &RecordedEvent| until.is_none_or(|until| e.position <= until);
-    let decoded = events
-        .iter()
-        .map(|e| {
-            let wanted = !e.is_redacted() && (folded(e) || e.event_type == "RedactionApproved");
-            wanted.then(|| decode(e)).transpose()
-        })
-        .collect::<Result<Vec<Option<Event>>, _>>()?;
-    let replacements = citydb_domain::redaction::replacements(decoded.iter().flatten());
+    let known = known_events(events, until)?;
     let mut state: Option<Record> = None;
-    for (recorded, event) in events.iter().zip(&decoded) {
-        if !folded(recorded) {
-            break;
-        }
-        let Some(event) =
-            citydb_domain::redaction::in_place(&replacements, recorded.position, event.as_ref())
-        else {
-            return Err(RegistryError::corrupt(
-                &recorded.stream_id,
-                format!(
-                    "version {} is redacted, but no approved redaction names it",
-                    recorded.stream_version
-                ),
-            ));
-        };
+    for (recorded, event) in &known {
         let next = evolve(state, event).map_err(|e| {
             RegistryError::corrupt(
                 &recorded.stream_id,
@@ -104,6 +82,73 @@ pub fn fold_record_until<'a>(
         state = Some(next);
     }
     Ok(state)
+}
+
+/// The events of a record stream known at global position `until` (all with `None`), decoded
+/// and with approved redactions in place (see [`fold_record_until`]): what every view of the
+/// record as known at that point — its state, its valid axis — is folded from.
+pub fn known_events<'a>(
+    events: impl IntoIterator<Item = &'a RecordedEvent>,
+    until: Option<u64>,
+) -> Result<Vec<(&'a RecordedEvent, Event)>, RegistryError> {
+    let events: Vec<&RecordedEvent> = events.into_iter().collect();
+    // Past `until` only the approvals are read: an as-of state never depends on whether a
+    // later event decodes.
+    let folded = |e: &RecordedEvent| until.is_none_or(|until| e.position <= until);
+    let decoded = events
+        .iter()
+        .map(|e| {
+            let wanted = !e.is_redacted() && (folded(e) || e.event_type == "RedactionApproved");
+            wanted.then(|| decode(e)).transpose()
+        })
+        .collect::<Result<Vec<Option<Event>>, _>>()?;
+    let replacements = citydb_domain::redaction::replacements(decoded.iter().flatten());
+    let mut known = Vec::with_capacity(events.len());
+    for (recorded, event) in events.iter().zip(&decoded) {
+        if !folded(recorded) {
+            break;
+        }
+        let Some(event) =
+            citydb_domain::redaction::in_place(&replacements, recorded.position, event.as_ref())
+        else {
+            return Err(RegistryError::corrupt(
+                &recorded.stream_id,
+                format!(
+                    "version {} is redacted, but no approved redaction names it",
+                    recorded.stream_version
+                ),
+            ));
+        };
+        known.push((*recorded, event.clone()));
+    }
+    Ok(known)
+}
+
+/// The known events as the valid axis reads them (`citydb_domain::valid_time`): each with its
+/// metadata's `effective_at` and the day it was recorded in Vietnam.
+pub fn dated<'a>(known: &'a [(&RecordedEvent, Event)]) -> Result<Vec<Dated<'a>>, RegistryError> {
+    known
+        .iter()
+        .map(|(recorded, event)| {
+            let effective_at = recorded
+                .metadata()
+                .effective_at
+                .map(|d| {
+                    d.parse::<Date>().map_err(|e| {
+                        RegistryError::corrupt(
+                            &recorded.stream_id,
+                            format!("version {}: effective_at {d}: {e}", recorded.stream_version),
+                        )
+                    })
+                })
+                .transpose()?;
+            Ok(Dated {
+                event,
+                effective_at,
+                recorded: recorded_on(recorded.recorded_at),
+            })
+        })
+        .collect()
 }
 
 /// Folds a natural key's reservation stream; `KeyClaim::default()` for an empty stream.

@@ -35,7 +35,8 @@ pub use correction_requests::{
 };
 pub use error::RegistryError;
 pub use fold::{
-    decode, fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of,
+    dated, decode, fold_key, fold_record, fold_record_until, key_stream, known_events,
+    record_stream, stream_of,
 };
 pub use redaction::Blanked;
 pub use registry::{DEFAULT_MAX_RETRIES, LoadedRecord, MAX_EXTRA_READS, Registry, command_stream};

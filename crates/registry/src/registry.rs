@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use citydb_domain::{
-    Decision, DomainError, KeyClaim, NaturalKey, Record, RecordId, Snapshot, Target, decide,
+    Date, Decision, DomainError, KeyClaim, NaturalKey, Record, RecordId, Snapshot, Target, decide,
 };
 use citydb_log::{
     Direction, EventLog, ExpectedVersion, LogError, Metadata, NewEvent, READ_BATCH, RecordedEvent,
@@ -15,12 +15,18 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::RegistryError;
-use crate::fold::{fold_key, fold_record, fold_record_until, key_stream, record_stream, stream_of};
+use crate::fold::{
+    dated, fold_key, fold_record, fold_record_until, key_stream, known_events, record_stream,
+    stream_of,
+};
 use crate::request::{
     COMMAND_CATEGORY, COMMAND_EXECUTED, COMMAND_EXECUTED_VERSION, CommandExecuted, Executed,
     StreamChange, Warning, metadata_of,
 };
 use citydb_domain::CommandRequest;
+use citydb_domain::valid_time::{
+    Period, TimelineError, ValidKey, placements, state_valid_at, timeline,
+};
 
 /// Appends retried after an expected-version conflict before giving up with
 /// [`RegistryError::Conflict`].
@@ -378,6 +384,88 @@ impl Registry {
         position: u64,
     ) -> Result<Option<LoadedRecord>, RegistryError> {
         self.load_record_until(id, Some(position)).await
+    }
+
+    /// A record as it held on `valid_at` (valid time, `citydb_domain::valid_time`), as known at
+    /// global position `until` (as known now with `None`). `None` if the record was not known
+    /// then, or did not exist yet on that date. `version` and `last_position` are those of the
+    /// last event known, so the answer names the point it was read at.
+    pub async fn load_record_valid_at(
+        &self,
+        id: RecordId,
+        until: Option<u64>,
+        valid_at: Date,
+    ) -> Result<Option<LoadedRecord>, RegistryError> {
+        let stream = record_stream(id)?;
+        let events = self.read_stream(&stream, None).await?;
+        let known = known_events(&events, until)?;
+        let Some((last, _)) = known.last() else {
+            return Ok(None);
+        };
+        let (version, last_position) = (last.stream_version, last.position);
+        let state = state_valid_at(&dated(&known)?, valid_at)
+            .map_err(|e| RegistryError::corrupt(&stream, format!("on the valid axis: {e}")))?;
+        if let Some(record) = &state
+            && record.id() != id
+        {
+            return Err(RegistryError::corrupt(
+                &stream,
+                format!("holds record {} instead of {id}", record.id()),
+            ));
+        }
+        Ok(state.map(|record| LoadedRecord {
+            record,
+            version,
+            last_position,
+        }))
+    }
+
+    /// The periods of one field of a record on the valid axis, as known at `until` (now with
+    /// `None`); `None` if the record was not known then. An unknown field is refused with
+    /// `UNKNOWN_FIELD` (`citydb_domain::valid_time::timeline_fields`).
+    pub async fn record_timeline(
+        &self,
+        id: RecordId,
+        until: Option<u64>,
+        field: &str,
+    ) -> Result<Option<Vec<Period>>, RegistryError> {
+        let stream = record_stream(id)?;
+        let events = self.read_stream(&stream, None).await?;
+        let known = known_events(&events, until)?;
+        if known.is_empty() {
+            return Ok(None);
+        }
+        match timeline(&dated(&known)?, field) {
+            Ok(periods) => Ok(Some(periods)),
+            Err(TimelineError::UnknownField { kind, field }) => {
+                Err(DomainError::UnknownField { kind, field }.into())
+            }
+            Err(TimelineError::Stream(e)) => Err(RegistryError::corrupt(
+                &stream,
+                format!("on the valid axis: {e}"),
+            )),
+        }
+    }
+
+    /// A record's stream as known at `until` (now with `None`), each event with its place on
+    /// the valid axis (`None`: it holds on the recorded axis only), for `history` in valid
+    /// order. Events are as stored (a blanked payload stays blank); their places are computed
+    /// with approved redactions in place.
+    pub async fn record_history(
+        &self,
+        id: RecordId,
+        until: Option<u64>,
+    ) -> Result<Vec<(RecordedEvent, Option<ValidKey>)>, RegistryError> {
+        let stream = record_stream(id)?;
+        let events = self.read_stream(&stream, None).await?;
+        let known = known_events(&events, until)?;
+        let places = placements(&dated(&known)?)
+            .map_err(|e| RegistryError::corrupt(&stream, format!("on the valid axis: {e}")))?;
+        Ok(known
+            .into_iter()
+            .zip(places)
+            .map(|((recorded, _), place)| (recorded.clone(), place))
+            .collect())
     }
 
     async fn load_record_until(

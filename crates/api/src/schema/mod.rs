@@ -7,6 +7,7 @@
 
 pub mod access;
 mod audit;
+mod basis;
 mod changes;
 pub mod citizen;
 mod inputs;
@@ -20,6 +21,7 @@ mod records;
 mod requests;
 mod restriction;
 pub mod time;
+mod timeline;
 mod units;
 mod verification;
 

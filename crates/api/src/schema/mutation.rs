@@ -97,25 +97,37 @@ impl MutationResult {
     }
     /// The citizens this command changed, as now projected.
     async fn citizens(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
-        let ids = self.changed.iter().filter_map(|(r, _)| match r {
-            RecordId::Citizen(c) => Some(*c),
-            _ => None,
-        });
-        load_citizens(ctx, ids).await
+        let ids = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Citizen(c) => Some(*c),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        load_citizens(ctx, None, ids).await
     }
     async fn businesses(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
-        let ids = self.changed.iter().filter_map(|(r, _)| match r {
-            RecordId::Business(b) => Some(*b),
-            _ => None,
-        });
-        load_businesses(ctx, ids).await
+        let ids = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Business(b) => Some(*b),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        load_businesses(ctx, None, ids).await
     }
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
-        let ids = self.changed.iter().filter_map(|(r, _)| match r {
-            RecordId::Parcel(p) => Some(*p),
-            _ => None,
-        });
-        load_parcels(ctx, ids).await
+        let ids = self
+            .changed
+            .iter()
+            .filter_map(|(r, _)| match r {
+                RecordId::Parcel(p) => Some(*p),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        load_parcels(ctx, None, ids).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! verification and the access log for auditors.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 
 use citydb_domain::{
     AdminUnitCode, AdminUnitTable, EnterpriseCode, LandUseCode, LandUseCodeError, ParcelKey,
@@ -11,8 +11,10 @@ use citydb_domain::{
 use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
 
+use super::NodeHandles;
 use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
+use super::basis::{AsOf, Basis, records_at, resolve};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::citizen;
 use super::mutation::unknown_code;
@@ -20,20 +22,20 @@ use super::proofs::{self, ConsistencyProof, InclusionProof, PublishedLogName, Si
 use super::records::{
     Business, BusinessStatusKind, Citizen, CitizenStatus, Parcel, ParcelStatusKind,
 };
-use super::time::parse_rfc3339;
 use super::verification::VerificationGates;
-use super::{NodeHandles, registry_error};
 use crate::access_log::AccessLog;
 use crate::auth::{FieldGroup, RequestContext, Role};
 use crate::error::ApiError;
 use crate::limits::QueryLimits;
 use crate::published::Published;
 
-/// A point in the past: a log position, or a time (RFC 3339). Exactly one.
-#[derive(InputObject)]
-pub struct AsOf {
-    pub position: Option<i64>,
-    pub time: Option<String>,
+/// The order `history` lists a record's events in.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq)]
+pub enum HistoryOrder {
+    /// As recorded: the log's order.
+    Recorded,
+    /// By valid time: when each fact holds in the world.
+    Valid,
 }
 
 /// Who the caller is, as the server sees it.
@@ -50,7 +52,7 @@ pub struct Me {
 
 /// Roles that may look into the past and at raw events.
 /// A citizen reads only their own record's history (checked by `citizen::own_record`).
-const HISTORY_ROLES: [Role; 4] = [
+pub(super) const HISTORY_ROLES: [Role; 4] = [
     Role::Steward,
     Role::Supervisor,
     Role::Auditor,
@@ -205,49 +207,10 @@ fn exactly_one<'a>(
     }
 }
 
-/// Resolves `asOf` to a log position (auditors, stewards and supervisors; a citizen on their
-/// own record, whose history they may read anyway).
-async fn as_of_position(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<u64>, ApiError> {
-    require(ctx, &HISTORY_ROLES)?;
-    let log = &handles(ctx)?.log;
-    match (as_of.position, &as_of.time) {
-        (Some(p), None) => position_in_log(log.as_ref(), p, "asOf.position", false).await,
-        (None, Some(t)) => {
-            let micros = parse_rfc3339(t).ok_or_else(|| {
-                ApiError::invalid_field("asOf.time is not an RFC 3339 time", "asOf.time")
-            })?;
-            Ok(log.position_at(micros).await?)
-        }
-        _ => Err(ApiError::invalid_input(
-            "asOf takes exactly one of `position` and `time`",
-        )),
-    }
-}
-
-/// The state of `id` as of `as_of`, or `None` if it did not exist then.
-async fn past(
-    ctx: &Context<'_>,
-    id: RecordId,
-    as_of: &AsOf,
-) -> Result<Option<Versioned<Record>>, ApiError> {
-    let Some(position) = as_of_position(ctx, as_of).await? else {
-        return Ok(None);
-    };
-    let loaded = handles(ctx)?
-        .registry
-        .load_record_as_of(id, position)
-        .await
-        .map_err(registry_error)?;
-    Ok(loaded.map(|l| Versioned {
-        state: l.record,
-        version: l.version,
-        last_position: l.last_position,
-    }))
-}
-
 /// The answer to a single-record lookup: the current state, or (with `asOf`) the state at that
-/// point. `id` is the record asked for by id, if it was asked by id: a record that exists now
-/// was found either way, but one that was asked by id may have existed only in the past.
+/// point, with the basis it was read at. `asked` is the record asked for by id, if it was asked
+/// by id: a record that exists now was found either way, but one that was asked by id may have
+/// existed only in the past.
 async fn at<T>(
     ctx: &Context<'_>,
     current: Option<Versioned<T>>,
@@ -255,22 +218,22 @@ async fn at<T>(
     as_of: Option<AsOf>,
     id_of: impl Fn(&T) -> RecordId,
     pick: impl Fn(Record) -> Option<T>,
-) -> Result<Option<Versioned<T>>, ApiError> {
+) -> Result<Option<(Versioned<T>, Basis)>, ApiError> {
     let Some(as_of) = as_of else {
-        return Ok(current);
+        return Ok(current.map(|c| (c, None)));
+    };
+    let Some(past) = resolve(ctx, &as_of).await? else {
+        return Ok(None);
     };
     let id = match (&current, asked) {
         (Some(c), _) => id_of(&c.state),
         (None, Some(id)) => id,
         (None, None) => return Ok(None),
     };
-    Ok(past(ctx, id, &as_of).await?.and_then(|v| {
-        pick(v.state).map(|state| Versioned {
-            state,
-            version: v.version,
-            last_position: v.last_position,
-        })
-    }))
+    Ok(records_at(ctx, past, [id], pick)
+        .await?
+        .pop()
+        .map(|v| (v, Some(past))))
 }
 
 /// A projections page as a Relay connection of `wrap`ped nodes.
@@ -314,8 +277,10 @@ impl Query {
         })
     }
 
-    /// A citizen by record id or by personal identification number; `asOf` (auditors,
-    /// stewards, supervisors) gives the state at a past position or time.
+    /// A citizen by record id or by personal identification number. `asOf` reads the state
+    /// at another point (see `AsOf`): as known at a past position or time (auditors, stewards,
+    /// supervisors), as it held on a date (`validAt`, within the caller's field groups), or
+    /// both; `basis` says which. Relations (parents, spouse) are read at the same point.
     async fn citizen(
         &self,
         ctx: &Context<'_>,
@@ -359,7 +324,7 @@ impl Query {
             },
         )
         .await?;
-        Ok(found.map(Citizen))
+        Ok(found.map(|(v, basis)| Citizen(v, basis)))
     }
 
     /// Citizens by name, commune, status or birth years, as a Relay connection. A `search` is
@@ -369,7 +334,8 @@ impl Query {
     /// it, by folded name; then names holding its words elsewhere (a given name alone), exact
     /// words first, each by registration. Equal names, and a list without `search`, are in
     /// registration order. Pages after an `endCursor` never repeat or skip a record whose name
-    /// did not change in between.
+    /// did not change in between. Listings read the current state only (no `asOf`): read a
+    /// record found here with `citizen(id:, asOf:)` for another point in time.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn citizens(
@@ -415,10 +381,10 @@ impl Query {
             .search_citizens(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, Citizen))
+        Ok(connection(page, |v| Citizen(v, None)))
     }
 
-    /// A business by record id or enterprise code.
+    /// A business by record id or enterprise code; `asOf` as for `citizen`.
     async fn business(
         &self,
         ctx: &Context<'_>,
@@ -453,13 +419,13 @@ impl Query {
             },
         )
         .await?;
-        Ok(found.map(Business))
+        Ok(found.map(|(v, basis)| Business(v, basis)))
     }
 
     /// Businesses by name, head-office commune or status. A `search` matches the Vietnamese
     /// name followed by the abbreviated and English names, in the order `citizens` documents:
     /// exact words at the start, then the folded start (last word a prefix), by name; then
-    /// the words elsewhere, by registration.
+    /// the words elsewhere, by registration. The current state only (see `citizens`).
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn businesses(
         &self,
@@ -485,10 +451,11 @@ impl Query {
             .search_businesses(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, Business))
+        Ok(connection(page, |v| Business(v, None)))
     }
 
-    /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`).
+    /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`); `asOf` as
+    /// for `citizen` (who held the parcel on the date of a contract: `validAt`).
     async fn parcel(
         &self,
         ctx: &Context<'_>,
@@ -523,10 +490,12 @@ impl Query {
             },
         )
         .await?;
-        Ok(found.map(Parcel))
+        Ok(found.map(|(v, basis)| Parcel(v, basis)))
     }
 
     /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).
+    /// The current state only (see `citizens`): who held a parcel on a date is
+    /// `parcel(key:, asOf: { validAt })`.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn parcels(
@@ -566,19 +535,29 @@ impl Query {
             .search_parcels(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, Parcel))
+        Ok(connection(page, |v| Parcel(v, None)))
     }
 
-    /// Every event of one record, oldest first, with actor, reason, legal basis and hashes.
+    /// Every event of one record, oldest first (or by valid time: `order`), with actor, reason,
+    /// legal basis, hashes and valid time.
     /// Auditors, stewards and supervisors; a citizen for their own record. Reading a
     /// citizen's history is logged.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn history(
         &self,
         ctx: &Context<'_>,
         record: String,
         first: Option<i32>,
         after_version: Option<i64>,
+        #[graphql(
+            desc = "`RECORDED` (default): the log's order. `VALID`: the facts by the date they hold from (ties in recorded order; a correction that fixes the past right after the event it corrects), then the events that hold on the recorded axis only (proposals, redactions, restrictions), in recorded order."
+        )]
+        order: Option<HistoryOrder>,
+        #[graphql(
+            desc = "The events known at `position`/`time`; with `validAt`, only the facts that held by that date (and the record-keeping events known)."
+        )]
+        as_of: Option<AsOf>,
     ) -> Result<Vec<LogEvent>, ApiError> {
         require(ctx, &HISTORY_ROLES)?;
         let first = page_size(ctx, first)?;
@@ -593,19 +572,58 @@ impl Query {
                 personal(ctx, c.uuid(), group, "history")?;
             }
         }
-        let stream: StreamId = parse(&id.to_string(), "record")?;
-        let from = after_version.map_or(0, |v| (v + 1).max(0) as u64);
-        let events = handles(ctx)?
-            .log
-            .read_stream(&stream, from, citydb_log::Direction::Forward, first)
-            .await?;
-        if events.is_empty() && from == 0 {
-            return Err(ApiError::NotFound {
-                message: format!("no record {id}"),
-                stream: Some(id.to_string()),
-            });
+        let not_found = || ApiError::NotFound {
+            message: format!("no record {id}"),
+            stream: Some(id.to_string()),
+        };
+        let order = order.unwrap_or(HistoryOrder::Recorded);
+        if order == HistoryOrder::Recorded && as_of.is_none() {
+            let stream: StreamId = parse(&id.to_string(), "record")?;
+            let from = after_version.map_or(0, |v| (v + 1).max(0) as u64);
+            let events = handles(ctx)?
+                .log
+                .read_stream(&stream, from, citydb_log::Direction::Forward, first)
+                .await?;
+            if events.is_empty() && from == 0 {
+                return Err(not_found());
+            }
+            return Ok(events.iter().map(LogEvent::from).collect());
         }
-        Ok(events.iter().map(LogEvent::from).collect())
+        let past = match &as_of {
+            Some(a) => match resolve(ctx, a).await? {
+                Some(past) => Some(past),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        let mut placed = handles(ctx)?
+            .registry
+            .record_history(id, past.map(|p| p.known_at))
+            .await
+            .map_err(super::registry_error)?;
+        if placed.is_empty() && past.is_none() {
+            return Err(not_found());
+        }
+        if let Some(valid_at) = past.and_then(|p| p.valid_at) {
+            placed.retain(|(_, place)| place.is_none_or(|k| k.date <= valid_at));
+        }
+        if order == HistoryOrder::Valid {
+            // Facts by their place on the valid axis, then record-keeping in recorded order.
+            placed.sort_by_key(|(_, place)| (place.is_none(), *place));
+        }
+        let start = match after_version {
+            Some(v) => placed
+                .iter()
+                .position(|(e, _)| e.stream_version as i64 == v)
+                .map_or(placed.len(), |i| i + 1),
+            None => 0,
+        };
+        Ok(placed
+            .iter()
+            .skip(start)
+            .take(first)
+            .map(|(e, _)| LogEvent::from(e))
+            .collect())
     }
 
     /// Recomputes the hashes and links of one record's stream.

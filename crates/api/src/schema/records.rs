@@ -10,13 +10,15 @@ use citydb_domain::business::{Business as BusinessState, BusinessStatus};
 use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
 use citydb_domain::parcel::{Holder as HolderRef, Parcel as ParcelState, ParcelStatus};
 use citydb_domain::stewardship::{CorrectionStatus, Corrections};
-use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
+use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, Record, RecordId};
 use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
+use super::basis::{Basis, ReadBasis, records_at};
 use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy, load_in_order};
 use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::unrestricted;
+use super::timeline::{Period, citizen_group, periods};
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
 
@@ -145,8 +147,8 @@ pub fn corrections(c: &Corrections) -> Vec<Correction> {
         .collect()
 }
 
-/// A citizen as the register knows them now (or as of a past point, for auditors).
-pub struct Citizen(pub Versioned<CitizenState>);
+/// A citizen as the register knows them now, or at the point `basis` names (`asOf`).
+pub struct Citizen(pub Versioned<CitizenState>, pub Basis);
 
 impl Citizen {
     fn uuid(&self) -> uuid::Uuid {
@@ -165,15 +167,25 @@ impl Citizen {
     }
 }
 
+/// Citizens by id at `basis`: current states from the projections, or folded from the log at
+/// a past point (`basis::records_at`).
 pub(super) async fn load_citizens(
     ctx: &Context<'_>,
+    basis: Basis,
     ids: impl IntoIterator<Item = CitizenId>,
 ) -> Result<Vec<Citizen>, ApiError> {
-    Ok(load_in_order(ctx, ids)
-        .await?
-        .into_iter()
-        .map(Citizen)
-        .collect())
+    let states = match basis {
+        None => load_in_order(ctx, ids).await?,
+        Some(past) => {
+            let ids = ids.into_iter().map(RecordId::Citizen);
+            records_at(ctx, past, ids, |r| match r {
+                Record::Citizen(c) => Some(c),
+                _ => None,
+            })
+            .await?
+        }
+    };
+    Ok(states.into_iter().map(|v| Citizen(v, basis)).collect())
 }
 
 /// Citizens reached through another record's relation (a parcel's holders, a business's
@@ -181,6 +193,7 @@ pub(super) async fn load_citizens(
 /// citizen's `group` data, so each link is a personal read, refused or noted like a field.
 async fn load_linked_citizens(
     ctx: &Context<'_>,
+    basis: Basis,
     ids: Vec<CitizenId>,
     group: FieldGroup,
     field: &str,
@@ -188,15 +201,16 @@ async fn load_linked_citizens(
     for id in &ids {
         personal(ctx, id.uuid(), group, field)?;
     }
-    load_citizens(ctx, ids).await
+    load_citizens(ctx, basis, ids).await
 }
 
 async fn load_citizen(
     ctx: &Context<'_>,
+    basis: Basis,
     id: Option<CitizenId>,
 ) -> Result<Option<Citizen>, ApiError> {
     Ok(match id {
-        Some(id) => load_citizens(ctx, [id]).await?.pop(),
+        Some(id) => load_citizens(ctx, basis, [id]).await?.pop(),
         None => None,
     })
 }
@@ -215,6 +229,22 @@ impl Citizen {
     /// field. Not personal data by itself.
     async fn restricted(&self) -> bool {
         self.0.state.privacy.is_restricted()
+    }
+    /// The point this state was read at: pass `knownAt` (and `validAt`) as `asOf` to read
+    /// the same state again.
+    async fn basis(&self, ctx: &Context<'_>) -> Result<ReadBasis, ApiError> {
+        ReadBasis::of(ctx, &self.1)
+    }
+    /// Every value `field` held through valid time, with from–until dates: `field` is the
+    /// domain's name, as corrections spell it (`permanent_residence`, `name.given`, `birth_date`,
+    /// `identity_card`, …) or one of `father`, `mother`, `marriage`, `life`, `merged_into`. As
+    /// known at this state's `basis` (as known now; as known then with `asOf.position` or
+    /// `time`; `validAt` does not narrow it). The field's group.
+    #[graphql(complexity = "super::query::STREAM_COST")]
+    async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        self.guard(ctx, citizen_group(&field), "timeline")?;
+        let id = RecordId::Citizen(self.0.state.id);
+        periods(ctx, id, &self.1, &field, FieldGroup::Identity).await
     }
     /// Personal identification number (12 digits). Group `identity`.
     async fn pin(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
@@ -302,12 +332,12 @@ impl Citizen {
     /// Group `family`.
     async fn father(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
         let id = self.guard(ctx, FieldGroup::Family, "father")?.father;
-        load_citizen(ctx, id).await
+        load_citizen(ctx, self.1, id).await
     }
     /// Group `family`.
     async fn mother(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
         let id = self.guard(ctx, FieldGroup::Family, "mother")?.mother;
-        load_citizen(ctx, id).await
+        load_citizen(ctx, self.1, id).await
     }
     /// The citizens whose current father or mother this is, by birth date as recorded (a
     /// year alone before the full dates of that year) then record id; at most 100. Read
@@ -319,18 +349,18 @@ impl Citizen {
             .load_one(ChildrenOf(id))
             .await?
             .unwrap_or_default();
-        load_citizens(ctx, ids).await
+        load_citizens(ctx, None, ids).await
     }
-    /// The current spouse. Group `family`.
+    /// The spouse (at the record's `basis`). Group `family`.
     async fn spouse(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
         let id = self
             .guard(ctx, FieldGroup::Family, "spouse")?
             .marriage
             .as_ref()
             .map(|m| m.spouse);
-        load_citizen(ctx, id).await
+        load_citizen(ctx, self.1, id).await
     }
-    /// Date of the current marriage. Group `family`.
+    /// Date of the marriage (at the record's `basis`). Group `family`.
     async fn married_since(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
         Ok(self
             .guard(ctx, FieldGroup::Family, "marriedSince")?
@@ -338,7 +368,9 @@ impl Citizen {
             .as_ref()
             .map(|m| m.since.to_string()))
     }
-    /// Parcels on which this citizen holds rights. Group `land`.
+    /// Parcels on which this citizen holds rights now: read from the projections, so current
+    /// even on a past state (`asOf`; ask the parcel with `asOf` for who held it then). Group
+    /// `land`.
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Land, "parcels")?;
         let l = loaders(ctx)?;
@@ -346,9 +378,10 @@ impl Citizen {
             l.0.load_one(HeldBy(RecordId::Citizen(self.0.state.id)))
                 .await?
                 .unwrap_or_default();
-        load_parcels(ctx, ids).await
+        load_parcels(ctx, None, ids).await
     }
-    /// Businesses this citizen legally represents. Group `business`.
+    /// Businesses this citizen legally represents now: current even on a past state
+    /// (`asOf`). Group `business`.
     async fn represents(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Business, "represents")?;
         let ids = loaders(ctx)?
@@ -356,25 +389,25 @@ impl Citizen {
             .load_one(RepresentedBy(self.0.state.id))
             .await?
             .unwrap_or_default();
-        load_businesses(ctx, ids).await
+        load_businesses(ctx, None, ids).await
     }
     /// For a duplicate merged away: the surviving record. Group `identity`.
     async fn merged_into(&self, ctx: &Context<'_>) -> Result<Option<Citizen>, ApiError> {
         let id = self
             .guard(ctx, FieldGroup::Identity, "mergedInto")?
             .merged_into;
-        load_citizen(ctx, id).await
+        load_citizen(ctx, self.1, id).await
     }
     /// Follows merge redirects to the record that survives (itself if not merged). Group
     /// `identity`.
     async fn survivor(&self, ctx: &Context<'_>) -> Result<Citizen, ApiError> {
         self.guard(ctx, FieldGroup::Identity, "survivor")?;
-        let mut current = Citizen(self.0.clone());
+        let mut current = Citizen(self.0.clone(), self.1);
         for _ in 0..16 {
             let Some(next) = current.0.state.merged_into else {
                 return Ok(current);
             };
-            match load_citizen(ctx, Some(next)).await? {
+            match load_citizen(ctx, self.1, Some(next)).await? {
                 Some(c) => current = c,
                 None => return Ok(current),
             }
@@ -413,17 +446,26 @@ pub struct Address {
 }
 
 /// A business registered with an enterprise code (or a branch of one).
-pub struct Business(pub Versioned<BusinessState>);
+pub struct Business(pub Versioned<BusinessState>, pub Basis);
 
+/// Businesses by id at `basis` (see [`load_citizens`]).
 pub(super) async fn load_businesses(
     ctx: &Context<'_>,
+    basis: Basis,
     ids: impl IntoIterator<Item = BusinessId>,
 ) -> Result<Vec<Business>, ApiError> {
-    Ok(load_in_order(ctx, ids)
-        .await?
-        .into_iter()
-        .map(Business)
-        .collect())
+    let states = match basis {
+        None => load_in_order(ctx, ids).await?,
+        Some(past) => {
+            let ids = ids.into_iter().map(RecordId::Business);
+            records_at(ctx, past, ids, |r| match r {
+                Record::Business(b) => Some(b),
+                _ => None,
+            })
+            .await?
+        }
+    };
+    Ok(states.into_iter().map(|v| Business(v, basis)).collect())
 }
 
 impl Business {
@@ -447,6 +489,21 @@ impl Business {
     /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other field.
     async fn restricted(&self) -> bool {
         self.0.state.privacy.is_restricted()
+    }
+    /// The point this state was read at: pass `knownAt` (and `validAt`) as `asOf` to read
+    /// the same state again.
+    async fn basis(&self, ctx: &Context<'_>) -> Result<ReadBasis, ApiError> {
+        ReadBasis::of(ctx, &self.1)
+    }
+    /// Every value `field` held through valid time, with from–until dates: `field` is the
+    /// domain's name, as corrections spell it (`head_office`, `names.vietnamese`,
+    /// `business_lines`, …) or one of `legal_representatives`, `status`, `parent`, `branches`.
+    /// As known at this state's `basis` (see `Citizen.timeline`).
+    #[graphql(complexity = "super::query::STREAM_COST")]
+    async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        self.guard(ctx, "timeline")?;
+        let id = RecordId::Business(self.0.state.id);
+        periods(ctx, id, &self.1, &field, FieldGroup::Business).await
     }
     /// Enterprise code = tax code (10 digits, or 13 with a branch suffix).
     async fn code(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
@@ -510,21 +567,30 @@ impl Business {
             .guard(ctx, "legalRepresentatives")?
             .legal_representatives
             .clone();
-        load_linked_citizens(ctx, ids, FieldGroup::Business, "legalRepresentatives").await
+        load_linked_citizens(
+            ctx,
+            self.1,
+            ids,
+            FieldGroup::Business,
+            "legalRepresentatives",
+        )
+        .await
     }
     /// The parent enterprise of a branch.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Business>, ApiError> {
         let parent = self.guard(ctx, "parent")?.parent;
         Ok(match parent {
-            Some(id) => load_businesses(ctx, [id]).await?.pop(),
+            Some(id) => load_businesses(ctx, self.1, [id]).await?.pop(),
             None => None,
         })
     }
+    /// Branches (at the record's `basis`).
     async fn branches(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
         let ids = self.guard(ctx, "branches")?.branches.clone();
-        load_businesses(ctx, ids).await
+        load_businesses(ctx, self.1, ids).await
     }
-    /// Parcels on which this business holds rights. Needs group `land` too.
+    /// Parcels on which this business holds rights now: current even on a past state
+    /// (`asOf`). Needs group `land` too.
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
         self.guard(ctx, "parcels")?;
         scoped(ctx, FieldGroup::Land, "parcels")?;
@@ -533,7 +599,7 @@ impl Business {
             .load_one(HeldBy(RecordId::Business(self.0.state.id)))
             .await?
             .unwrap_or_default();
-        load_parcels(ctx, ids).await
+        load_parcels(ctx, None, ids).await
     }
     async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
         Ok(corrections(&self.guard(ctx, "corrections")?.corrections))
@@ -566,6 +632,7 @@ pub enum Holder {
 /// A holder with its share of the rights, as an exact fraction.
 pub struct Holding {
     holder: HolderRef,
+    basis: Basis,
     numerator: String,
     denominator: String,
 }
@@ -575,12 +642,12 @@ impl Holding {
     async fn holder(&self, ctx: &Context<'_>) -> Result<Option<Holder>, ApiError> {
         Ok(match self.holder {
             HolderRef::Citizen(id) => {
-                load_linked_citizens(ctx, vec![id], FieldGroup::Land, "holder")
+                load_linked_citizens(ctx, self.basis, vec![id], FieldGroup::Land, "holder")
                     .await?
                     .pop()
                     .map(Holder::Citizen)
             }
-            HolderRef::Business(id) => load_businesses(ctx, [id])
+            HolderRef::Business(id) => load_businesses(ctx, self.basis, [id])
                 .await?
                 .pop()
                 .map(Holder::Business),
@@ -604,6 +671,7 @@ pub struct Certificate {
 }
 
 pub struct Mortgage {
+    basis: Basis,
     contract_number: String,
     creditor: BusinessId,
     amount: String,
@@ -616,7 +684,9 @@ impl Mortgage {
         &self.contract_number
     }
     async fn creditor(&self, ctx: &Context<'_>) -> Result<Option<Business>, ApiError> {
-        Ok(load_businesses(ctx, [self.creditor]).await?.pop())
+        Ok(load_businesses(ctx, self.basis, [self.creditor])
+            .await?
+            .pop())
     }
     /// Amount in VND.
     async fn amount(&self) -> &str {
@@ -628,17 +698,26 @@ impl Mortgage {
 }
 
 /// A land parcel.
-pub struct Parcel(pub Versioned<ParcelState>);
+pub struct Parcel(pub Versioned<ParcelState>, pub Basis);
 
+/// Parcels by id at `basis` (see [`load_citizens`]).
 pub(super) async fn load_parcels(
     ctx: &Context<'_>,
+    basis: Basis,
     ids: impl IntoIterator<Item = ParcelId>,
 ) -> Result<Vec<Parcel>, ApiError> {
-    Ok(load_in_order(ctx, ids)
-        .await?
-        .into_iter()
-        .map(Parcel)
-        .collect())
+    let states = match basis {
+        None => load_in_order(ctx, ids).await?,
+        Some(past) => {
+            let ids = ids.into_iter().map(RecordId::Parcel);
+            records_at(ctx, past, ids, |r| match r {
+                Record::Parcel(p) => Some(p),
+                _ => None,
+            })
+            .await?
+        }
+    };
+    Ok(states.into_iter().map(|v| Parcel(v, basis)).collect())
 }
 
 impl Parcel {
@@ -663,6 +742,21 @@ impl Parcel {
     async fn restricted(&self) -> bool {
         self.0.state.privacy.is_restricted()
     }
+    /// The point this state was read at: pass `knownAt` (and `validAt`) as `asOf` to read
+    /// the same state again.
+    async fn basis(&self, ctx: &Context<'_>) -> Result<ReadBasis, ApiError> {
+        ReadBasis::of(ctx, &self.1)
+    }
+    /// Every value `field` held through valid time, with from–until dates: `field` is the
+    /// domain's name, as corrections spell it (`holders`, `area`, `land_use`, …) or one of
+    /// `certificate`, `mortgages`, `status`. Citizens among the holders are logged as read
+    /// (group `land`). As known at this state's `basis` (see `Citizen.timeline`).
+    #[graphql(complexity = "super::query::STREAM_COST")]
+    async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        self.guard(ctx, "timeline")?;
+        let id = RecordId::Parcel(self.0.state.id);
+        periods(ctx, id, &self.1, &field, FieldGroup::Land).await
+    }
     /// `commune/predecessor:sheet/parcel`, unique even after the 2025 commune mergers.
     async fn key(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
         Ok(self.guard(ctx, "key")?.key.to_string())
@@ -670,6 +764,17 @@ impl Parcel {
     async fn commune(&self, ctx: &Context<'_>) -> Result<AdminUnit, ApiError> {
         Ok(AdminUnit::new(
             self.guard(ctx, "commune")?.key.unit().to_string(),
+        ))
+    }
+    /// The unit the parcel's map sheet was drawn in (the key's predecessor part): before the
+    /// 2025 reorganisation, the commune old certificates and contracts name (`nameOn` a date
+    /// before 2025-07-01 gives its name then).
+    async fn former_commune(&self, ctx: &Context<'_>) -> Result<AdminUnit, ApiError> {
+        Ok(AdminUnit::new(
+            self.guard(ctx, "formerCommune")?
+                .key
+                .predecessor_unit()
+                .to_string(),
         ))
     }
     async fn map_sheet(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
@@ -718,6 +823,7 @@ impl Parcel {
             .iter()
             .map(|h| Holding {
                 holder: h.holder,
+                basis: self.1,
                 numerator: h.share.numerator().to_string(),
                 denominator: h.share.denominator().to_string(),
             })
@@ -741,6 +847,7 @@ impl Parcel {
             .mortgages
             .iter()
             .map(|m| Mortgage {
+                basis: self.1,
                 contract_number: m.contract_number.clone(),
                 creditor: m.creditor,
                 amount: m.amount.0.to_string(),
@@ -757,7 +864,7 @@ impl Parcel {
             ParcelStatus::Split { into, .. } => into.clone(),
             _ => Vec::new(),
         };
-        load_parcels(ctx, ids).await
+        load_parcels(ctx, self.1, ids).await
     }
     async fn corrections(&self, ctx: &Context<'_>) -> Result<Vec<Correction>, ApiError> {
         Ok(corrections(&self.guard(ctx, "corrections")?.corrections))

@@ -318,6 +318,54 @@ fn check_valid_time(cmd: &Command, d: &Decision) {
     }
 }
 
+/// The valid axis of every stream `decide` can produce: its fold never fails (reordering by
+/// date is a fold `evolve` takes), a field's timeline agrees with the state on each period's
+/// first day, and where the dates run in recorded order the state on the last day is the
+/// recorded-order state.
+fn check_valid_axis(events: &[Event], replayed: Option<&Record>) {
+    use crate::valid_time::{Dated, placements, state_valid_at, timeline, timeline_fields};
+    let recorded: crate::Date = "2026-11-30".parse().unwrap();
+    let dated: Vec<Dated<'_>> = events
+        .iter()
+        .map(|event| Dated {
+            event,
+            effective_at: None,
+            recorded,
+        })
+        .collect();
+    let end: crate::Date = "9999-12-31".parse().unwrap();
+    let on_last_day = state_valid_at(&dated, end).unwrap();
+    let dates: Vec<crate::Date> = placements(&dated)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|k| k.date)
+        .collect();
+    if dates.windows(2).all(|w| w[0] <= w[1]) {
+        assert_eq!(
+            on_last_day.as_ref(),
+            replayed,
+            "dates in recorded order, yet the valid fold differs"
+        );
+    }
+    let Some(kind) = replayed.map(Record::kind) else {
+        return;
+    };
+    for field in timeline_fields(kind) {
+        for period in timeline(&dated, field).unwrap() {
+            let state = state_valid_at(&dated, period.from)
+                .unwrap()
+                .expect("exists in its own period");
+            assert_eq!(
+                state.field_or_fact(field).unwrap(),
+                period.value,
+                "{field} from {}",
+                period.from
+            );
+        }
+    }
+}
+
 /// Invariants of the whole world.
 fn check_world(w: &World) {
     let mut held: HashMap<NaturalKey, RecordId> = HashMap::new();
@@ -395,6 +443,7 @@ proptest! {
                 Target::Record(id) => {
                     let replayed = replay(events).unwrap();
                     prop_assert_eq!(replayed.as_ref(), w.records.get(id));
+                    check_valid_axis(events, replayed.as_ref());
                     // A state survives its JSON form (read models store it that way).
                     if let Some(record) = &replayed {
                         let json = serde_json::to_string(record).unwrap();

@@ -28,6 +28,12 @@
 
 use serde::Serialize;
 
+mod fold;
+pub use fold::{
+    Dated, Period, TimelineError, ValidKey, placements, state_as_known, state_valid_at, timeline,
+    timeline_fields,
+};
+
 use crate::date::{Date, PartialDate, civil_from_days};
 use crate::event::Event;
 use crate::ids::CorrectionId;
