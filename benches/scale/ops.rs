@@ -343,12 +343,22 @@ pub fn operations(
     let q_search = example("02-");
     let q_parcel = example("03-");
     let q_business = example("04-");
-    let citizen_requests = || -> Vec<(&'static [u8], Expect)> {
+    // (a) on the valid axis (issue 16): the same lookup folded from the log on a date after
+    // every event, so the answer checks exactly as the current one does.
+    let q_citizen_valid_at = q_citizen.replace(
+        "citizen(pin: $pin)",
+        r#"citizen(pin: $pin, asOf: { validAt: "2099-12-31" })"#,
+    );
+    assert_ne!(
+        q_citizen_valid_at, q_citizen,
+        "example 01 asks citizen(pin: $pin)"
+    );
+    let citizen_requests_on = |query: &str| -> Vec<(&'static [u8], Expect)> {
         sample(&fx.citizens, KEYS, seed)
             .into_iter()
             .map(|c| {
                 (
-                    body(&q_citizen, json!({ "pin": c.pin })),
+                    body(query, json!({ "pin": c.pin })),
                     Expect::Citizen {
                         id: c.id.clone(),
                         pin: c.pin.clone(),
@@ -462,7 +472,16 @@ pub fn operations(
         })
     };
     let ops = vec![
-        op("(a) citizen by PIN", "service", citizen_requests()),
+        op(
+            "(a) citizen by PIN",
+            "service",
+            citizen_requests_on(&q_citizen),
+        ),
+        op(
+            "(a-v) citizen by PIN, asOf validAt",
+            "service",
+            citizen_requests_on(&q_citizen_valid_at),
+        ),
         op("(b) name search, first 10", "service", search_requests),
         op(
             "(b1) name search family middle g-prefix, first 20",
