@@ -479,3 +479,95 @@ async fn history_reads_in_valid_or_recorded_order() {
         .await;
     assert_eq!(types(&page), ["ResidenceChanged"]);
 }
+
+/// A stream written before valid time existed — `ResidenceChanged` in its v1 shape (no `kind`),
+/// metadata without `effective_at`, a correction without it — answers on the valid axis with
+/// nothing rewritten: the log's head hash is the same after the reads, and the stored bytes
+/// are as appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_before_valid_time_answers_on_both_axes_unchanged() {
+    use citydb_log::{ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
+    let s = start().await;
+    let id = Uuid::now_v7();
+    let stream: StreamId = format!("citizen-{id}").parse().unwrap();
+    let old = Metadata {
+        actor: Some("import-2019".into()),
+        ..Metadata::default()
+    };
+    let registered = json!({ "type": "CitizenRegistered", "citizen": id,
+        "pin": pin(48, true, 1968), "name": { "family": "Bùi", "middle": "Thị", "given": "Nga" },
+        "sex": "female", "birth_date": "1968", "birth_place": "11311",
+        "father": null, "mother": null, "origin": { "kind": "registration" } });
+    let moved_v1 = json!({ "type": "ResidenceChanged", "commune": "11311",
+        "address": "Số 6 phố Cầu Đất", "since": "2001-09-01" });
+    let moved_again_v1 = json!({ "type": "ResidenceChanged", "commune": "10507",
+        "address": "Số 1 phố Thanh Niên", "since": "2018-04-01" });
+    let fixed = json!({ "type": "RecordCorrected",
+        "changes": [{ "field": "permanent_residence",
+            "old": { "commune": "10507", "address": "Số 1 phố Thanh Niên", "since": "2018-04-01" },
+            "new": { "commune": "10507", "address": "Số 11 phố Thanh Niên", "since": "2018-04-01" } }],
+        "reason": "sai số nhà", "legal_basis": { "document_number": "7/QĐ", "document_date": "2019-01-02" },
+        "steward": "steward-cu" });
+    let events = vec![
+        NewEvent::new("CitizenRegistered", 1, &registered, &old).unwrap(),
+        NewEvent::new("ResidenceChanged", 1, &moved_v1, &old).unwrap(),
+        NewEvent::new("ResidenceChanged", 1, &moved_again_v1, &old).unwrap(),
+        NewEvent::new("RecordCorrected", 1, &fixed, &old).unwrap(),
+    ];
+    let stored: Vec<Vec<u8>> = events.iter().map(|e| e.data.clone()).collect();
+    s.node
+        .log
+        .append(vec![StreamAppend::new(
+            stream.clone(),
+            ExpectedVersion::NoStream,
+            events,
+        )])
+        .await
+        .unwrap();
+    let head_before = s.node.log.head().await.unwrap().unwrap();
+
+    let q = r#"query($id: String!, $at: AsOf) { citizen(id: $id, asOf: $at) {
+        permanentResidence { commune { code } address since } } }"#;
+    let address_on = |day: &'static str| {
+        let s = &s;
+        async move {
+            s.ok(
+                "social-insurance",
+                q,
+                json!({ "id": format!("citizen-{id}"), "at": { "validAt": day } }),
+            )
+            .await["citizen"]["permanentResidence"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        address_on("2010-01-01").await["address"],
+        "Số 6 phố Cầu Đất"
+    );
+    assert_eq!(
+        address_on("2018-04-01").await["address"],
+        "Số 11 phố Thanh Niên",
+        "a correction written before valid time fixes the past"
+    );
+    assert_eq!(address_on("1967-12-31").await, Value::Null);
+
+    let head_after = s.node.log.head().await.unwrap().unwrap();
+    assert_eq!(
+        head_after.hash, head_before.hash,
+        "reading wrote nothing to the log"
+    );
+    let read_back = s
+        .node
+        .log
+        .read_stream(&stream, 0, citydb_log::Direction::Forward, 10)
+        .await
+        .unwrap();
+    let bytes: Vec<Vec<u8>> = read_back.iter().map(|e| e.data.clone()).collect();
+    assert_eq!(bytes, stored, "stored payloads are as written");
+    assert!(
+        read_back
+            .iter()
+            .all(|e| e.metadata().effective_at.is_none())
+    );
+    assert_eq!(read_back[1].schema_version, 1, "no upcast is written back");
+}
