@@ -30,6 +30,7 @@ pub mod bounds;
 pub mod citizen_token;
 mod console;
 pub mod deadlines;
+pub mod documents;
 pub mod error;
 mod graphiql;
 pub mod limits;

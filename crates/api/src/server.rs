@@ -38,6 +38,7 @@ use crate::auth::{
     Authenticator, CASE_HEADERS, CORRELATION_HEADER, END_USER_HEADERS, PURPOSE_HEADER,
     RequestContext,
 };
+use crate::documents::DocumentCache;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, OUTCOME_OK};
 use crate::throttle::{ConnectionAdmission, Permit, PrincipalLimits, Throttle};
@@ -181,6 +182,8 @@ impl ServerState {
 struct App<Q, M, S> {
     schema: Schema<Q, M, S>,
     state: ServerState,
+    /// Parsed documents by text (`crate::documents`).
+    documents: DocumentCache,
 }
 
 /// The whole HTTP surface:
@@ -206,7 +209,11 @@ where
         .expose_metrics
         .then(|| metrics_router(metrics.clone(), readiness.clone()));
     let public_routes = state.public_routes.clone();
-    let app = Arc::new(App { schema, state });
+    let app = Arc::new(App {
+        schema,
+        state,
+        documents: DocumentCache::default(),
+    });
     let graphql = Router::new()
         .route(
             "/graphql",
@@ -330,14 +337,14 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 
 /// `query`, `mutation` or `subscription` for the operation the request will run; `unknown`
 /// when the document does not parse or does not name one operation.
-fn operation_kind(request: &mut async_graphql::Request) -> &'static str {
+fn operation_kind(documents: &DocumentCache, request: &mut async_graphql::Request) -> &'static str {
     // Parsing recurses over nested values: text nested too deep is not parsed here (the
     // schema's bounds refuse it with a typed error).
     if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_err() {
         return "unknown";
     }
     let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
+    let Ok(doc) = documents.parse(request) else {
         return "unknown";
     };
     let op = match (&doc.operations, name) {
@@ -599,7 +606,10 @@ where
         }
     }
     // Parsing here caches the document in the request: the schema does not parse it again.
-    let kinds: Vec<&'static str> = batch.iter_mut().map(operation_kind).collect();
+    let kinds: Vec<&'static str> = batch
+        .iter_mut()
+        .map(|r| operation_kind(&app.documents, r))
+        .collect();
     // Each operation gets its access recorder inside the schema (`AccessLogFlush`).
     let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
     count_operations(metrics, &kinds, &response);
@@ -637,7 +647,7 @@ where
     // goes on, and execution reports the parse error with its usual code.
     // (Text nested too deep is not parsed here: the schema refuses it before parsing.)
     if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_ok()
-        && let Ok(doc) = request.parsed_query()
+        && let Ok(doc) = app.documents.parse(&mut request)
         && doc
             .operations
             .iter()
@@ -654,7 +664,7 @@ where
         );
         return with_principal(response, &ctx);
     }
-    let kind = operation_kind(&mut request);
+    let kind = operation_kind(&app.documents, &mut request);
     let response = app.schema.execute(request.data(ctx.clone())).await;
     let response = BatchResponse::Single(response);
     count_operations(metrics, &[kind], &response);

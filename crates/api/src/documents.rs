@@ -1,0 +1,106 @@
+//! Parsed GraphQL documents, kept by their exact text (issue 13, item 2). Service systems send
+//! a handful of operations over and over; parsing one (async-graphql's pest grammar) was 18 %
+//! of the server's CPU for a PIN lookup (docs/benchmarks.md, "Where a point read's time goes"),
+//! a clone of the parsed document a small fraction of that.
+//!
+//! Invariants:
+//! - Only documents that parsed are kept, and only after the text passed the same nesting scan
+//!   as every request (`bounds::scan_text`): the cache never holds what the server would refuse
+//!   to parse, and a document's validation, bounds and complexity still run on every request
+//!   (the schema's extensions see the document as if freshly parsed).
+//! - Bounded: at most [`MAX_DOCUMENTS`] documents of at most [`MAX_TEXT_BYTES`] bytes each; when
+//!   full it is emptied, so text sent once by a hostile client costs at most a re-parse of the
+//!   hot documents, never memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Request, ServerError};
+
+/// Most documents kept.
+pub const MAX_DOCUMENTS: usize = 512;
+/// Longest document text kept (longer ones are parsed every time).
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+#[derive(Default)]
+pub struct DocumentCache {
+    documents: Mutex<HashMap<String, ExecutableDocument>>,
+}
+
+impl DocumentCache {
+    /// The request's document: a kept one if its text was seen before, else parsed (and kept
+    /// when small enough). The request then holds it, so the schema does not parse it again.
+    pub fn parse<'r>(
+        &self,
+        request: &'r mut Request,
+    ) -> Result<&'r ExecutableDocument, ServerError> {
+        let kept = self
+            .documents
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&request.query).cloned());
+        match kept {
+            Some(doc) => request.set_parsed_query(doc),
+            None => {
+                let doc = request.parsed_query()?.clone();
+                if request.query.len() <= MAX_TEXT_BYTES
+                    && let Ok(mut documents) = self.documents.lock()
+                {
+                    if documents.len() >= MAX_DOCUMENTS {
+                        documents.clear();
+                    }
+                    documents.insert(request.query.clone(), doc);
+                }
+            }
+        }
+        request.parsed_query()
+    }
+
+    /// How many documents are kept.
+    pub fn len(&self) -> usize {
+        self.documents.lock().map_or(0, |d| d.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_parsed_once_and_the_same_after() {
+        let cache = DocumentCache::default();
+        let text = "query P($pin: String!) { citizen(pin: $pin) { id } }";
+        let mut first = Request::new(text);
+        let parsed = format!("{:?}", cache.parse(&mut first).unwrap());
+        assert_eq!(cache.len(), 1);
+        let mut second = Request::new(text);
+        assert_eq!(format!("{:?}", cache.parse(&mut second).unwrap()), parsed);
+        assert_eq!(
+            cache.len(),
+            1,
+            "the second request was served from the cache"
+        );
+    }
+
+    #[test]
+    fn what_does_not_parse_is_not_kept_and_the_cache_is_bounded() {
+        let cache = DocumentCache::default();
+        assert!(cache.parse(&mut Request::new("query {")).is_err());
+        assert!(cache.is_empty());
+        for i in 0..MAX_DOCUMENTS + 3 {
+            cache
+                .parse(&mut Request::new(format!("query Q{i} {{ me {{ id }} }}")))
+                .unwrap();
+            assert!(cache.len() <= MAX_DOCUMENTS);
+        }
+        let long = format!("query {{ me {{ id }} }} #{}", "x".repeat(MAX_TEXT_BYTES));
+        let before = cache.len();
+        cache.parse(&mut Request::new(long)).unwrap();
+        assert_eq!(cache.len(), before, "a long text is parsed, not kept");
+    }
+}
