@@ -26,7 +26,7 @@
 //! that folds onto the record (a failed event changes neither the state nor these rows) and
 //! write them with [`write`], in log order.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, StatementStatus, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -383,53 +383,7 @@ pub(crate) fn page(
     after: Option<&Cursor>,
 ) -> Result<Page<ResidenceStart>, ProjectionError> {
     let first = first.clamp(1, MAX_PAGE_SIZE);
-    // The position to start after: (since, seq, kind tier); before every row without a cursor.
-    let (after_since, after_seq, after_tier) = match after {
-        Some(cursor) => {
-            let (tier, key, seq) = cursor.parts()?;
-            let since: Date = key.parse().map_err(|_| ProjectionError::InvalidCursor)?;
-            kind_of_tier(tier).ok_or(ProjectionError::InvalidCursor)?;
-            (since.to_string(), seq, i64::from(tier))
-        }
-        None => (String::new(), i64::MIN, -1),
-    };
-    let kind = filter.kind.map(kind_column);
-    // `kind` sorts 'permanent' < 'temporary', as the tiers do; the row value comparison keeps
-    // the range on the primary key.
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT since, citizen_seq, kind FROM residence_starts
-             WHERE commune = ?1 AND since >= ?2 AND since < ?3
-               AND (since, citizen_seq, kind) > (?4, ?5, CASE ?6 WHEN 0 THEN 'permanent'
-                                                             WHEN 1 THEN 'temporary' ELSE '' END)
-               AND (?7 IS NULL OR kind = ?7)
-             ORDER BY since, citizen_seq, kind
-             LIMIT ?8",
-        )
-        .map_err(storage)?;
-    let rows = stmt
-        .query_map(
-            params![
-                filter.commune.to_string(),
-                filter.from.to_string(),
-                filter.until.to_string(),
-                after_since,
-                after_seq,
-                after_tier,
-                kind,
-                crate::apply::to_i64(first as u64 + 1),
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .map_err(storage)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(storage)?;
+    let (rows, _) = positions(conn, filter, first, after)?;
     let has_next_page = rows.len() > first;
     let mut edges = Vec::with_capacity(first);
     for (since, seq, kind) in rows.into_iter().take(first) {
@@ -464,4 +418,186 @@ pub(crate) fn page(
         edges,
         has_next_page,
     })
+}
+
+/// What reading a page's rows cost SQLite, from the statement's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Work {
+    vm_steps: i64,
+    sorts: i64,
+    full_scan_steps: i64,
+}
+
+/// The (since, citizen_seq, kind) of up to `first + 1` rows after `after`, and their cost.
+fn positions(
+    conn: &Connection,
+    filter: &ResidenceStartFilter,
+    first: usize,
+    after: Option<&Cursor>,
+) -> Result<(Vec<(String, i64, String)>, Work), ProjectionError> {
+    // The position to start after: (since, seq, kind tier); before every row without a cursor.
+    let (after_since, after_seq, after_tier) = match after {
+        Some(cursor) => {
+            let (tier, key, seq) = cursor.parts()?;
+            let since: Date = key.parse().map_err(|_| ProjectionError::InvalidCursor)?;
+            kind_of_tier(tier).ok_or(ProjectionError::InvalidCursor)?;
+            (since.to_string(), seq, i64::from(tier))
+        }
+        None => (String::new(), i64::MIN, -1),
+    };
+    let kind = filter.kind.map(kind_column);
+    // `kind` sorts 'permanent' < 'temporary', as the tiers do; the row value comparison keeps
+    // the range on the primary key.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT since, citizen_seq, kind FROM residence_starts
+             WHERE commune = ?1 AND since >= ?2 AND since < ?3
+               AND (since, citizen_seq, kind) > (?4, ?5, CASE ?6 WHEN 0 THEN 'permanent'
+                                                             WHEN 1 THEN 'temporary' ELSE '' END)
+               AND (?7 IS NULL OR kind = ?7)
+             ORDER BY since, citizen_seq, kind
+             LIMIT ?8",
+        )
+        .map_err(storage)?;
+    // Counters are per statement and cumulative: start this run's from zero.
+    for status in [
+        StatementStatus::VmStep,
+        StatementStatus::Sort,
+        StatementStatus::FullscanStep,
+    ] {
+        stmt.reset_status(status);
+    }
+    let rows = stmt
+        .query_map(
+            params![
+                filter.commune.to_string(),
+                filter.from.to_string(),
+                filter.until.to_string(),
+                after_since,
+                after_seq,
+                after_tier,
+                kind,
+                crate::apply::to_i64(first as u64 + 1),
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .map_err(storage)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(storage)?;
+    let work = Work {
+        vm_steps: i64::from(stmt.get_status(StatementStatus::VmStep)),
+        sorts: i64::from(stmt.get_status(StatementStatus::Sort)),
+        full_scan_steps: i64::from(stmt.get_status(StatementStatus::FullscanStep)),
+    };
+    Ok((rows, work))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{SearchFlavour, reset};
+
+    /// A city of `people` citizens, each with starts in four communes over 48 months, and
+    /// `in_march` of them starting in commune 11311 in 2025-03.
+    fn city(people: i64, in_march: i64) -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        reset(&conn, SearchFlavour::Plain).expect("schema");
+        for seq in 0..people {
+            for (i, commune) in ["11311", "10507", "11167", "10750"].iter().enumerate() {
+                let month = (seq + i as i64) % 48;
+                let since = format!("{}-{:02}-15", 2021 + month / 12, month % 12 + 1);
+                let since = if *commune == "11311" && since == "2025-03-15" {
+                    "2025-02-15".to_owned()
+                } else {
+                    since
+                };
+                conn.execute(
+                    "INSERT OR IGNORE INTO residence_starts VALUES (?1, ?2, ?3, 'permanent')",
+                    params![commune, since, seq],
+                )
+                .expect("insert");
+            }
+        }
+        for seq in 0..in_march {
+            conn.execute(
+                "INSERT INTO residence_starts VALUES ('11311', ?1, ?2, ?3)",
+                params![
+                    format!("2025-03-{:02}", seq % 28 + 1),
+                    seq,
+                    if seq % 3 == 0 {
+                        "temporary"
+                    } else {
+                        "permanent"
+                    }
+                ],
+            )
+            .expect("insert");
+        }
+        conn
+    }
+
+    fn march(kind: Option<ResidenceKind>) -> ResidenceStartFilter {
+        ResidenceStartFilter {
+            commune: "11311".parse().expect("code"),
+            from: "2025-03-01".parse().expect("date"),
+            until: "2025-04-01".parse().expect("date"),
+            kind,
+        }
+    }
+
+    /// The rows of every page of `filter`, `first` at a time, and each page's work.
+    fn walk(
+        conn: &Connection,
+        filter: &ResidenceStartFilter,
+        first: usize,
+    ) -> (Vec<(String, i64, String)>, Vec<Work>) {
+        let (mut all, mut works) = (Vec::new(), Vec::new());
+        let mut after: Option<Cursor> = None;
+        loop {
+            let (rows, work) = positions(conn, filter, first, after.as_ref()).expect("page");
+            works.push(work);
+            let more = rows.len() > first;
+            let page: Vec<_> = rows.into_iter().take(first).collect();
+            after = page.last().map(|(since, seq, kind)| {
+                let tier = if kind == "permanent" { 0 } else { 1 };
+                Cursor::at(tier, since, *seq)
+            });
+            all.extend(page);
+            if !more {
+                return (all, works);
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_is_an_ordered_range_whatever_the_city_s_size() {
+        let mut steps = Vec::new();
+        for people in [200, 3_000] {
+            let conn = city(people, 60);
+            let (rows, works) = walk(&conn, &march(None), 7);
+            let mut sorted = rows.clone();
+            sorted.sort();
+            assert_eq!(rows, sorted, "in (since, seq, kind) order");
+            assert_eq!(rows.len(), 60, "every March start once");
+            for work in &works {
+                assert_eq!((work.sorts, work.full_scan_steps), (0, 0), "{work:?}");
+            }
+            steps.push(works.iter().map(|w| w.vm_steps).max().unwrap_or(0));
+            // One kind: the other kind's rows of the month are read past, nothing else.
+            let (temporary, works) = walk(&conn, &march(Some(ResidenceKind::Temporary)), 7);
+            assert_eq!(temporary.len(), 20);
+            assert!(temporary.iter().all(|(_, _, kind)| kind == "temporary"));
+            assert!(works.iter().all(|w| w.sorts == 0 && w.full_scan_steps == 0));
+        }
+        assert_eq!(
+            steps[0], steps[1],
+            "a page costs the same steps in a city 15 times larger: {steps:?}"
+        );
+    }
 }
