@@ -223,8 +223,8 @@ pub(crate) fn write(
                 .map_err(storage)?;
             }
             StartChange::Approved { correction } => {
-                if let Some((fixes, from)) = take_proposal(conn, citizen, *correction)? {
-                    correct(conn, citizen, &fixes, from)?;
+                if let Some(kept) = take_proposal(conn, citizen, *correction)? {
+                    correct(conn, citizen, &kept.fixes, kept.from)?;
                 }
             }
             StartChange::Closed { correction } => {
@@ -301,12 +301,18 @@ fn correct(
     Ok(())
 }
 
-/// Removes a kept proposal, returning its fixes and `effective_at`.
+/// A kept proposal: its residence fixes and its `effective_at` (`None`: it fixes the past).
+struct Proposal {
+    fixes: Vec<Fix>,
+    from: Option<Date>,
+}
+
+/// Removes a kept proposal, returning it.
 fn take_proposal(
     conn: &Connection,
     citizen: i64,
     correction: CorrectionId,
-) -> Result<Option<(Vec<Fix>, Option<Date>)>, ProjectionError> {
+) -> Result<Option<Proposal>, ProjectionError> {
     let key = correction.to_string();
     let row: Option<(Option<String>, String)> = {
         use rusqlite::OptionalExtension;
@@ -336,7 +342,7 @@ fn take_proposal(
                 .map_err(|e| ProjectionError::Corrupt(format!("proposal {key}: {e}")))
         })
         .transpose()?;
-    Ok(Some((fixes, from)))
+    Ok(Some(Proposal { fixes, from }))
 }
 
 /// Forgets the citizen's rows and kept proposals, ahead of deriving them again from the whole
@@ -428,13 +434,16 @@ struct Work {
     full_scan_steps: i64,
 }
 
-/// The (since, citizen_seq, kind) of up to `first + 1` rows after `after`, and their cost.
+/// A row's place in the feed's order, as stored: (since, citizen_seq, kind).
+type Key = (String, i64, String);
+
+/// The keys of up to `first + 1` rows after `after`, and what reading them cost.
 fn positions(
     conn: &Connection,
     filter: &ResidenceStartFilter,
     first: usize,
     after: Option<&Cursor>,
-) -> Result<(Vec<(String, i64, String)>, Work), ProjectionError> {
+) -> Result<(Vec<Key>, Work), ProjectionError> {
     // The position to start after: (since, seq, kind tier); before every row without a cursor.
     let (after_since, after_seq, after_tier) = match after {
         Some(cursor) => {
@@ -556,7 +565,7 @@ mod tests {
         conn: &Connection,
         filter: &ResidenceStartFilter,
         first: usize,
-    ) -> (Vec<(String, i64, String)>, Vec<Work>) {
+    ) -> (Vec<Key>, Vec<Work>) {
         let (mut all, mut works) = (Vec::new(), Vec::new());
         let mut after: Option<Cursor> = None;
         loop {
