@@ -205,6 +205,30 @@ async fn the_feed_lists_residence_starts_as_known_now() {
         );
     }
     assert_eq!(log_of(b).await, Vec::<Value>::new());
+
+    // E turns out to be D's duplicate: E's start stays under E's id, which names D.
+    s.ok(
+        "steward-1",
+        "mutation($i: MergeCitizensInput!) { mergeCitizens(input: $i) { position } }",
+        json!({ "i": { "survivor": d, "duplicate": e, "reason": "hai hồ sơ một người",
+                       "legalBasis": { "documentNumber": "45/QĐ-UBND", "documentDate": "2026-11-02" } } }),
+    )
+    .await;
+    let (after_merge, _) = walk(&s, "steward-1", X, "2025-03", 10).await;
+    assert_eq!(after_merge, march, "a merge moves no start");
+    let merged = s
+        .ok(
+            "steward-1",
+            r#"{ residenceStarts(commune: "11311", month: "2025-03") {
+                   nodes { since citizen { id mergedInto { id } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let nodes = merged["residenceStarts"]["nodes"].as_array().unwrap();
+    assert_eq!(
+        nodes.last().unwrap()["citizen"],
+        json!({ "id": record(e), "mergedInto": { "id": record(d) } })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
