@@ -9,7 +9,7 @@ use serde_json::Value;
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
 use citydb_domain::parcel::{Parcel, ParcelStatus};
-use citydb_domain::{Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
+use citydb_domain::{Event, Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
 use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
@@ -103,9 +103,13 @@ pub(crate) fn apply_batch(
             continue;
         }
         match fold(slot.id, &slot.state, event) {
-            Ok(record) => {
+            Ok((record, domain_event)) => {
                 slot.state = Some(record);
-                slot.seq.get_or_insert(to_i64(event.position));
+                let seq = *slot.seq.get_or_insert(to_i64(event.position));
+                if let RecordId::Citizen(_) = slot.id {
+                    let changes = crate::residence_starts::changes_of(&domain_event, event);
+                    crate::residence_starts::write(&tx, seq, &changes)?;
+                }
             }
             Err(reason) => {
                 failed += 1;
@@ -167,13 +171,14 @@ pub(crate) fn record_change(
     Ok(())
 }
 
-/// Upcasts and evolves one event onto the state of record `id`; the error is the reason
-/// recorded. The state is cloned, not taken: on failure the record keeps its last good state.
+/// Upcasts and evolves one event onto the state of record `id`, returning the new state and
+/// the upcast event; the error is the reason recorded. The state is cloned, not taken: on
+/// failure the record keeps its last good state.
 pub(crate) fn fold(
     id: RecordId,
     state: &Option<Record>,
     event: &RecordedEvent,
-) -> Result<Record, String> {
+) -> Result<(Record, Event), String> {
     if event.data.is_empty() {
         return Err("the payload has been redacted".to_owned());
     }
@@ -189,7 +194,7 @@ pub(crate) fn fold(
             id
         ));
     }
-    Ok(record)
+    Ok((record, domain_event))
 }
 
 pub(crate) fn record_error(

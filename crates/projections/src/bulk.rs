@@ -36,6 +36,7 @@ use crate::apply::{
     Encoded, Prior, StoredRecord, encode, fold, load_stored, record_change, record_error, store,
 };
 use crate::error::{ProjectionError, storage};
+use crate::residence_starts::{self, StartChange};
 use crate::schema::{self, SearchFlavour};
 
 /// Tuning of the bulk path (see [`crate::ProjectionConfig::bulk`]).
@@ -184,12 +185,24 @@ pub(crate) fn run(
     })
 }
 
+/// What folding one event gave.
+enum Folded {
+    /// Not folded: another stream, a command marker, already folded.
+    Other,
+    /// Could not be applied, for this reason.
+    Failed(String),
+    /// Folded onto citizen `seq`, changing its residence starts so.
+    Citizen { seq: i64, changes: Vec<StartChange> },
+}
+
 /// What the folding thread asks the writer thread to do, in order.
 enum Job {
-    /// Change rows of these events (command markers skipped), and the failures among them.
+    /// Change rows of these events (command markers skipped), the failures among them, and
+    /// the residence starts they change (by index in `events`, with the citizen's `seq`).
     Events {
         events: Vec<RecordedEvent>,
         failures: Vec<(usize, String)>,
+        starts: Vec<(usize, i64, Vec<StartChange>)>,
     },
     /// Record rows (with their child rows) to write.
     Records(Vec<Dirty>),
@@ -240,15 +253,21 @@ impl Fold<'_> {
         while let Some(chunk) = next_chunk() {
             let chunk = chunk?;
             let mut failures = Vec::new();
+            let mut starts = Vec::new();
             for (i, event) in chunk.iter().enumerate() {
-                if let Some(reason) = self.apply(event)? {
-                    failures.push((i, reason));
+                match self.apply(event)? {
+                    Folded::Failed(reason) => failures.push((i, reason)),
+                    Folded::Citizen { seq, changes } if !changes.is_empty() => {
+                        starts.push((i, seq, changes));
+                    }
+                    Folded::Citizen { .. } | Folded::Other => {}
                 }
             }
             self.failed += failures.len();
             self.send(Job::Events {
                 events: chunk,
                 failures,
+                starts,
             })?;
             if self.since_commit >= self.config.commit_every {
                 self.commit()?;
@@ -288,10 +307,10 @@ impl Fold<'_> {
     }
 
     /// The per-event rules of [`crate::apply::apply_batch`], against the states in memory;
-    /// returns why the event could not be applied, if it could not.
-    fn apply(&mut self, event: &RecordedEvent) -> Result<Option<String>, ProjectionError> {
+    /// returns why the event could not be applied, or the residence starts it changes.
+    fn apply(&mut self, event: &RecordedEvent) -> Result<Folded, ProjectionError> {
         if event.position < self.next {
-            return Ok(None);
+            return Ok(Folded::Other);
         }
         if event.position != self.next {
             return Err(ProjectionError::Corrupt(format!(
@@ -303,35 +322,43 @@ impl Fold<'_> {
         self.since_commit += 1;
         let category = event.stream_id.category();
         if category == "command" || RecordKind::from_category(category).is_none() {
-            return Ok(None);
+            return Ok(Folded::Other);
         }
         let stream = event.stream_id.as_str();
         if !self.slots.contains_key(stream) {
             let Ok(id) = stream.parse::<RecordId>() else {
-                return Ok(Some("the stream id is not a record id".to_owned()));
+                return Ok(Folded::Failed(
+                    "the stream id is not a record id".to_owned(),
+                ));
             };
             let slot = self.load(id)?;
             self.slots.insert(stream.to_owned(), slot);
         }
         let Some(slot) = self.slots.get_mut(stream) else {
-            return Ok(None);
+            return Ok(Folded::Other);
         };
         if slot.version.is_some_and(|v| event.stream_version <= v) {
-            return Ok(None);
+            return Ok(Folded::Other);
         }
-        let failure = match fold(slot.id, &slot.state, event) {
-            Ok(record) => {
+        let folded = match fold(slot.id, &slot.state, event) {
+            Ok((record, domain_event)) => {
                 slot.state = Some(record);
-                slot.seq.get_or_insert(crate::apply::to_i64(event.position));
-                None
+                let seq = *slot.seq.get_or_insert(crate::apply::to_i64(event.position));
+                match slot.id {
+                    RecordId::Citizen(_) => Folded::Citizen {
+                        seq,
+                        changes: residence_starts::changes_of(&domain_event, event),
+                    },
+                    _ => Folded::Other,
+                }
             }
-            Err(reason) => Some(reason),
+            Err(reason) => Folded::Failed(reason),
         };
         slot.version = Some(event.stream_version);
         slot.last_position = event.position;
         slot.dirty = true;
         slot.touched = self.commits;
-        Ok(failure)
+        Ok(folded)
     }
 
     fn load(&mut self, id: RecordId) -> Result<Slot, ProjectionError> {
@@ -506,8 +533,13 @@ fn write(
             in_transaction = true;
         }
         match job {
-            Job::Events { events, failures } => {
+            Job::Events {
+                events,
+                failures,
+                starts,
+            } => {
                 let mut failures = failures.into_iter().peekable();
+                let mut starts = starts.into_iter().peekable();
                 for (i, event) in events.iter().enumerate() {
                     if event.position < committed || event.stream_id.category() == "command" {
                         continue;
@@ -516,6 +548,9 @@ fn write(
                     crate::requests::project(conn, event)?;
                     if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
                         record_error(conn, event, &reason)?;
+                    }
+                    if let Some((_, seq, changes)) = starts.next_if(|(at, _, _)| *at == i) {
+                        residence_starts::write(conn, seq, &changes)?;
                     }
                 }
             }

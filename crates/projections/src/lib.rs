@@ -50,6 +50,7 @@ mod error;
 mod query;
 mod redaction;
 mod requests;
+mod residence_starts;
 mod schema;
 mod search;
 mod state;
@@ -84,6 +85,7 @@ pub use query::{
     ProjectionFailure, Versioned,
 };
 pub use requests::{RequestFilter, RequestRow};
+pub use residence_starts::{ResidenceStart, ResidenceStartFilter};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
@@ -594,6 +596,21 @@ impl Projections {
     ) -> Result<Vec<u64>, ProjectionError> {
         let (categories, event_types) = (categories.to_vec(), event_types.to_vec());
         self.read(move |c, _| query::changes(c, after, &categories, &event_types, first))
+            .await
+    }
+
+    /// Residence starts as known now (`residence_starts` module): the residence periods whose
+    /// start date lies in `filter`'s range in its commune, by start date, then the citizen's
+    /// registration order (`seq`), then kind (permanent first); `first` at a time (at most
+    /// [`MAX_PAGE_SIZE`]) after `after`. Each comes with the citizen's record as projected.
+    pub async fn residence_starts(
+        &self,
+        filter: &ResidenceStartFilter,
+        first: usize,
+        after: Option<Cursor>,
+    ) -> Result<Page<ResidenceStart>, ProjectionError> {
+        let filter = filter.clone();
+        self.read(move |c, _| residence_starts::page(c, &filter, first, after.as_ref()))
             .await
     }
 

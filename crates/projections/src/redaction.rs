@@ -26,6 +26,7 @@ use citydb_log::{Direction, EventLog, READ_BATCH, RecordedEvent};
 
 use crate::apply::{Prior, StoredRecord, encode, load_stored, store, to_i64};
 use crate::error::{ProjectionError, storage};
+use crate::residence_starts::{self, StartChange};
 use crate::schema::SearchFlavour;
 
 /// A record re-folded from its whole stream.
@@ -36,6 +37,9 @@ pub(crate) struct Refold {
     pub version: u64,
     pub first_position: u64,
     pub last_position: u64,
+    /// A citizen's residence starts, derived from the whole stream as replaced (empty for
+    /// other records): they replace the rows the per-event path wrote.
+    pub starts: Vec<StartChange>,
 }
 
 /// The records of `events` that need a re-fold: a blanked payload or an approval among them.
@@ -96,6 +100,8 @@ fn fold(id: RecordId, events: &[RecordedEvent]) -> Result<Option<Refold>, String
         .collect::<Result<Vec<Option<Event>>, String>>()?;
     let replacements: BTreeMap<u64, Event> = replacements(decoded.iter().flatten());
     let mut state = None;
+    let mut starts = Vec::new();
+    let citizen = matches!(id, RecordId::Citizen(_));
     for (recorded, event) in events.iter().zip(&decoded) {
         let event =
             in_place(&replacements, recorded.position, event.as_ref()).ok_or_else(|| {
@@ -105,6 +111,9 @@ fn fold(id: RecordId, events: &[RecordedEvent]) -> Result<Option<Refold>, String
                 )
             })?;
         state = Some(evolve(state, event).map_err(|e| e.to_string())?);
+        if citizen {
+            starts.extend(residence_starts::changes_of(event, recorded));
+        }
     }
     let state = state.ok_or("empty stream")?;
     if state.id() != id {
@@ -117,6 +126,7 @@ fn fold(id: RecordId, events: &[RecordedEvent]) -> Result<Option<Refold>, String
         version: last.stream_version,
         first_position: first.position,
         last_position: last.position,
+        starts,
     }))
 }
 
@@ -128,11 +138,12 @@ pub(crate) fn store_refold(
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
     let before = load_stored(tx, refold.id)?;
+    let seq = before
+        .as_ref()
+        .map_or(to_i64(refold.first_position), |b| b.seq);
     let row = StoredRecord {
         id: refold.id,
-        seq: before
-            .as_ref()
-            .map_or(to_i64(refold.first_position), |b| b.seq),
+        seq,
         version: refold.version,
         last_position: refold.last_position,
         record: &refold.state,
@@ -145,6 +156,10 @@ pub(crate) fn store_refold(
         Prior::State(before.as_ref().map(|b| &b.state)),
         flavour,
     )?;
+    if let RecordId::Citizen(_) = refold.id {
+        residence_starts::forget(tx, seq)?;
+        residence_starts::write(tx, seq, &refold.starts)?;
+    }
     tx.prepare_cached("DELETE FROM projection_errors WHERE stream_id = ?1")
         .and_then(|mut s| s.execute([&refold.stream]))
         .map_err(storage)?;

@@ -21,7 +21,9 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 /// 2: B-tree indexes on the name keys in both search flavours (name search by ordered range).
 /// 3: `correction_requests`, citizens' correction requests (issue 15).
 /// 4: `parents`, each citizen's current father and mother, for a parent's children (issue 17).
-pub const SCHEMA_VERSION: i32 = 4;
+/// 5: `residence_starts` and `residence_proposals`, the feed of residence starts as known now
+///    (issue 16, item 4).
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -39,6 +41,8 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("changes", "position"),
     ("projection_errors", "position"),
     ("correction_requests", "seq"),
+    ("residence_starts", "commune, since, citizen_seq, kind"),
+    ("residence_proposals", "citizen_seq, correction"),
 ];
 
 const TABLES: &str = "
@@ -158,6 +162,30 @@ CREATE TABLE correction_requests (
     last_position  INTEGER NOT NULL,
     state          TEXT NOT NULL          -- the domain CorrectionRequest as JSON
 );
+
+-- Residence starts as known now (crate::residence_starts): one row per residence period a
+-- citizen's record now holds to have begun, from ResidenceChanged events and residence
+-- corrections (one fixing the past replaces the old value's row; one with effective_at D adds
+-- the new value's row from D). A feed of starts, not of current residents: a move away leaves
+-- the row. A merged-away duplicate keeps its rows. The primary key is the feed's order within
+-- a commune: a page of one commune and month is an ordered range, no sort.
+CREATE TABLE residence_starts (
+    commune     TEXT NOT NULL,            -- admin unit code
+    since       TEXT NOT NULL,            -- YYYY-MM-DD, so text order is date order
+    citizen_seq INTEGER NOT NULL,         -- = records.seq of the citizen
+    kind        TEXT NOT NULL,            -- permanent | temporary
+    PRIMARY KEY (commune, since, citizen_seq, kind)
+) WITHOUT ROWID;
+
+-- Proposed corrections of a residence, until approved, rejected or withdrawn: what an approval
+-- applies, and whether it fixes the past (effective_at NULL) or changes from a date.
+CREATE TABLE residence_proposals (
+    citizen_seq  INTEGER NOT NULL,
+    correction   TEXT NOT NULL,           -- the correction's uuid
+    effective_at TEXT,                    -- the proposal's effective_at, YYYY-MM-DD
+    fixes        TEXT NOT NULL,           -- JSON: [{kind, old: {commune, since}?, new: ...}]
+    PRIMARY KEY (citizen_seq, correction)
+) WITHOUT ROWID;
 ";
 
 /// The secondary indexes of the tables above. Apart from [`TABLES`] so that the bulk path
@@ -190,6 +218,7 @@ CREATE INDEX changes_category ON changes(category, position);
 CREATE INDEX changes_event_type ON changes(event_type, position);
 CREATE INDEX correction_requests_status ON correction_requests(status, seq);
 CREATE INDEX correction_requests_citizen ON correction_requests(citizen_id, seq);
+CREATE INDEX residence_starts_citizen ON residence_starts(citizen_seq);
 ";
 
 /// Word indexes when FTS5 is available, for the words of a name anywhere (a name search's later

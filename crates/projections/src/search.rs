@@ -112,6 +112,22 @@ impl Cursor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A cursor at `(tier, key, seq)` in another keyset order of this crate (the residence
+    /// starts' `(kind, since, seq)`), in the same opaque format.
+    pub(crate) fn at(tier: u8, key: &str, seq: i64) -> Self {
+        Cursor::new(&Position {
+            tier,
+            key: key.to_owned(),
+            seq,
+        })
+    }
+
+    /// The `(tier, key, seq)` a cursor holds; the caller checks that they fit its order.
+    pub(crate) fn parts(&self) -> Result<(u8, String, i64), ProjectionError> {
+        let at = self.decode()?;
+        Ok((at.tier, at.key, at.seq))
+    }
 }
 
 impl fmt::Display for Cursor {

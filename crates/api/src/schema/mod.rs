@@ -19,6 +19,7 @@ mod query;
 mod queue;
 mod records;
 mod requests;
+mod residence_starts;
 mod restriction;
 pub mod time;
 mod timeline;
@@ -60,16 +61,26 @@ pub struct MutationRoot(
     requests::CorrectionRequestMutation,
 );
 
-/// Every query: the registers', the stewardship lists that span records, and the correction
-/// requests (issue 15).
+/// Every query: the registers', the stewardship lists that span records, the correction
+/// requests (issue 15) and the feed of residence starts (issue 16).
 #[derive(async_graphql::MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, queue::QueueQuery, requests::CorrectionRequestQuery);
+pub struct QueryRoot(
+    Query,
+    queue::QueueQuery,
+    requests::CorrectionRequestQuery,
+    residence_starts::ResidenceStartsQuery,
+);
 
 pub type CitySchema = Schema<QueryRoot, MutationRoot, Subscription>;
 
 fn query_root() -> QueryRoot {
-    QueryRoot(Query, queue::QueueQuery, requests::CorrectionRequestQuery)
+    QueryRoot(
+        Query,
+        queue::QueueQuery,
+        requests::CorrectionRequestQuery,
+        residence_starts::ResidenceStartsQuery,
+    )
 }
 
 fn mutation_root() -> MutationRoot {

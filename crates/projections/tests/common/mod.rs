@@ -128,6 +128,21 @@ impl World {
         command: &Command,
         actor: &Actor,
     ) -> Result<AppendOutcome, DomainError> {
+        self.try_run_at(command, actor, None).await
+    }
+
+    /// [`World::try_run_as`] with the command's `effective_at` (its valid time) in the
+    /// metadata of the events it records, as the registry writes it.
+    pub async fn try_run_at(
+        &self,
+        command: &Command,
+        actor: &Actor,
+        effective_at: Option<Date>,
+    ) -> Result<AppendOutcome, DomainError> {
+        let metadata = Metadata {
+            effective_at: effective_at.map(|d| d.to_string()),
+            ..Metadata::default()
+        };
         let reads = command.reads();
         let mut targets: Vec<Target> = reads
             .records
@@ -186,7 +201,7 @@ impl World {
                                     e.event_type(),
                                     e.schema_version(),
                                     &e.to_json().expect("to json"),
-                                    &Metadata::default(),
+                                    &metadata,
                                 )
                                 .expect("new event")
                             })

@@ -192,6 +192,9 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
     let w = World::new();
     small_city(&w).await;
     busier_city(&w).await;
+    // Residence starts: moves, corrections fixing the past and from a date, approvals, a
+    // rejection, a merge and a redaction (the digest covers their tables).
+    super::residence_starts::residence_history(&w).await;
     for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
         let end = w.head().await + 1;
         let with_flavour = |config: ProjectionConfig| ProjectionConfig {
@@ -212,6 +215,12 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
         );
         let digest = reference.digest().await.expect("digest");
         let expected = answers(&reference).await;
+        let march = super::residence_starts::feed(&reference, "11311", "2025-03", None).await;
+        assert_eq!(
+            march.len(),
+            8,
+            "the residence history is in the reference: {march:?}"
+        );
         let expected_indexes = indexes(&w, &format!("{}-per-batch.db", flavour.as_str()));
         assert!(
             expected_indexes.contains(&"citizens_name_folded".to_owned()),

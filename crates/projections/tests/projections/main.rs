@@ -9,6 +9,7 @@ mod queries;
 mod rebuild;
 mod redaction;
 mod requests;
+mod residence_starts;
 mod search;
 
 use std::collections::HashSet;
