@@ -169,7 +169,7 @@ impl ResidenceStart {
 impl ResidenceStart {
     /// The citizen, as now projected (each field checked and logged as any citizen's).
     async fn citizen(&self) -> Citizen {
-        Citizen(self.citizen.clone())
+        Citizen(self.citizen.clone(), None)
     }
 
     /// Permanent (thường trú) or temporary (tạm trú).
