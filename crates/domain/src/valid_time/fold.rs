@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{ValidFrom, valid_from};
+use super::from::{ValidFrom, valid_from};
 use crate::date::Date;
 use crate::event::{Event, EvolveError};
 use crate::evolve::{evolve, replay};
@@ -373,5 +373,5 @@ pub fn state_as_known(events: &[Dated<'_>]) -> Result<Option<Record>, EvolveErro
 }
 
 #[cfg(test)]
-#[path = "fold_tests.rs"]
+#[path = "tests.rs"]
 mod tests;
