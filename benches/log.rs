@@ -287,6 +287,11 @@ fn machine_limits(c: &mut Criterion) {
         metadata: &e.metadata,
     };
     g.throughput(Throughput::Elements(1));
+    // The checks every store makes of an event before appending it (`NewEvent::validate`:
+    // type, size, data is JSON, metadata is a JSON object): per event, on one core.
+    g.bench_function("validate_per_event", |b| {
+        b.iter(|| std::hint::black_box(&e).validate(1 << 20).unwrap())
+    });
     g.bench_function("blake3_per_event", |b| {
         b.iter(|| {
             let link = citydb_log::chain::ChainLink::compute(
