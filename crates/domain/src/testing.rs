@@ -190,6 +190,21 @@ pub fn register_named_citizen(
     }
 }
 
+/// The `CitizenRegistered` event `register` records (for tests that build streams by hand).
+pub fn citizen_registered(register: RegisterCitizen) -> crate::event::Event {
+    crate::event::Event::CitizenRegistered {
+        citizen: register.citizen,
+        pin: register.pin,
+        name: register.name,
+        sex: register.sex,
+        birth_date: register.birth_date,
+        birth_place: register.birth_place,
+        father: register.father,
+        mother: register.mother,
+        origin: register.origin,
+    }
+}
+
 pub fn register_business(n: u128, code: EnterpriseCode, reps: Vec<CitizenId>) -> RegisterBusiness {
     RegisterBusiness {
         business: bid(n),

@@ -15,12 +15,20 @@
 
 use async_graphql::{Context, InputObject, SimpleObject};
 
-use citydb_domain::{Date, Record, RecordId};
+use std::hash::Hash;
+
+use async_graphql::dataloader::Loader;
+
+use citydb_domain::business::Business;
+use citydb_domain::citizen::Citizen;
+use citydb_domain::parcel::Parcel;
+use citydb_domain::{BusinessId, CitizenId, Date, ParcelId, Record, RecordId};
 use citydb_projections::Versioned;
 
 use super::access::require;
 use super::changes::position_in_log;
 use super::inputs::Date as DateInput;
+use super::loaders::{ProjectionLoader, load_in_order};
 use super::query::{HISTORY_ROLES, handles};
 use super::registry_error;
 use super::time::parse_rfc3339;
@@ -168,4 +176,57 @@ pub(super) async fn records_at<T>(
         }
     }
     Ok(found)
+}
+
+/// A record kind, by its id type: what [`states_at`] reads.
+pub(super) trait Kind: Copy + Send + Sync + Hash + Eq + Into<RecordId> + 'static {
+    type State;
+    /// The state of this kind in `record`, `None` for another kind.
+    fn state(record: Record) -> Option<Self::State>;
+}
+
+impl Kind for CitizenId {
+    type State = Citizen;
+    fn state(record: Record) -> Option<Citizen> {
+        match record {
+            Record::Citizen(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for BusinessId {
+    type State = Business;
+    fn state(record: Record) -> Option<Business> {
+        match record {
+            Record::Business(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for ParcelId {
+    type State = Parcel;
+    fn state(record: Record) -> Option<Parcel> {
+        match record {
+            Record::Parcel(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Records of one kind by id at `basis`, in the order of `ids`: current states from the
+/// projections (one batched load), or each folded from the log at a past point.
+pub(super) async fn states_at<K: Kind>(
+    ctx: &Context<'_>,
+    basis: Basis,
+    ids: impl IntoIterator<Item = K>,
+) -> Result<Vec<Versioned<K::State>>, ApiError>
+where
+    ProjectionLoader: Loader<K, Value = Versioned<K::State>, Error = ApiError>,
+{
+    match basis {
+        None => load_in_order(ctx, ids).await,
+        Some(past) => records_at(ctx, past, ids.into_iter().map(Into::into), K::state).await,
+    }
 }

@@ -5,8 +5,8 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Object, SimpleObject};
 
 use citydb_domain::{
-    AdminUnitCode, AdminUnitTable, EnterpriseCode, LandUseCode, LandUseCodeError, ParcelKey,
-    PersonalIdNumber, Record, RecordId, RecordKind,
+    AdminUnitCode, AdminUnitTable, BusinessId, CitizenId, EnterpriseCode, LandUseCode,
+    LandUseCodeError, ParcelId, ParcelKey, PersonalIdNumber, RecordId, RecordKind,
 };
 use citydb_log::{Hash, LogHead as Head, StreamId};
 use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Versioned};
@@ -14,7 +14,7 @@ use citydb_projections::{BusinessFilter, CitizenFilter, Cursor, ParcelFilter, Ve
 use super::NodeHandles;
 use super::access::{may_read_personal, personal, require, scoped};
 use super::audit::{AccessRecord, LogEvent, LogHead, Verification};
-use super::basis::{AsOf, Basis, records_at, resolve};
+use super::basis::{AsOf, Basis, Kind, records_at, resolve};
 use super::changes::{Change, ChangePage, known_event_types, position_in_log, wanted};
 use super::citizen;
 use super::mutation::unknown_code;
@@ -211,14 +211,13 @@ fn exactly_one<'a>(
 /// point, with the basis it was read at. `asked` is the record asked for by id, if it was asked
 /// by id: a record that exists now was found either way, but one that was asked by id may have
 /// existed only in the past.
-async fn at<T>(
+async fn at<K: Kind>(
     ctx: &Context<'_>,
-    current: Option<Versioned<T>>,
+    current: Option<Versioned<K::State>>,
     asked: Option<RecordId>,
     as_of: Option<AsOf>,
-    id_of: impl Fn(&T) -> RecordId,
-    pick: impl Fn(Record) -> Option<T>,
-) -> Result<Option<(Versioned<T>, Basis)>, ApiError> {
+    id_of: impl Fn(&K::State) -> RecordId,
+) -> Result<Option<(Versioned<K::State>, Basis)>, ApiError> {
     let Some(as_of) = as_of else {
         return Ok(current.map(|c| (c, None)));
     };
@@ -230,7 +229,7 @@ async fn at<T>(
         (None, Some(id)) => id,
         (None, None) => return Ok(None),
     };
-    Ok(records_at(ctx, past, [id], pick)
+    Ok(records_at(ctx, past, [id], K::state)
         .await?
         .pop()
         .map(|v| (v, Some(past))))
@@ -312,18 +311,8 @@ impl Query {
             }
             found
         };
-        let found = at(
-            ctx,
-            current,
-            asked,
-            as_of,
-            |r| RecordId::Citizen(r.id),
-            |r| match r {
-                Record::Citizen(x) => Some(x),
-                _ => None,
-            },
-        )
-        .await?;
+        let found =
+            at::<CitizenId>(ctx, current, asked, as_of, |r| RecordId::Citizen(r.id)).await?;
         Ok(found.map(|(v, basis)| Citizen(v, basis)))
     }
 
@@ -407,18 +396,8 @@ impl Query {
             let code: EnterpriseCode = parse(value, "code")?;
             p.business_by_code(&code).await.map_err(query_error)?
         };
-        let found = at(
-            ctx,
-            current,
-            asked,
-            as_of,
-            |r| RecordId::Business(r.id),
-            |r| match r {
-                Record::Business(x) => Some(x),
-                _ => None,
-            },
-        )
-        .await?;
+        let found =
+            at::<BusinessId>(ctx, current, asked, as_of, |r| RecordId::Business(r.id)).await?;
         Ok(found.map(|(v, basis)| Business(v, basis)))
     }
 
@@ -478,18 +457,7 @@ impl Query {
             let key = parcel_key_arg(value, "key")?;
             p.parcel_by_key(&key).await.map_err(query_error)?
         };
-        let found = at(
-            ctx,
-            current,
-            asked,
-            as_of,
-            |r| RecordId::Parcel(r.id),
-            |r| match r {
-                Record::Parcel(x) => Some(x),
-                _ => None,
-            },
-        )
-        .await?;
+        let found = at::<ParcelId>(ctx, current, asked, as_of, |r| RecordId::Parcel(r.id)).await?;
         Ok(found.map(|(v, basis)| Parcel(v, basis)))
     }
 

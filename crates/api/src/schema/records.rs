@@ -10,12 +10,12 @@ use citydb_domain::business::{Business as BusinessState, BusinessStatus};
 use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
 use citydb_domain::parcel::{Holder as HolderRef, Parcel as ParcelState, ParcelStatus};
 use citydb_domain::stewardship::{CorrectionStatus, Corrections};
-use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, Record, RecordId};
+use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
-use super::basis::{Basis, ReadBasis, records_at};
-use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy, load_in_order};
+use super::basis::{Basis, ReadBasis, states_at};
+use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy};
 use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::unrestricted;
 use super::timeline::{Period, citizen_group, periods};
@@ -174,17 +174,7 @@ pub(super) async fn load_citizens(
     basis: Basis,
     ids: impl IntoIterator<Item = CitizenId>,
 ) -> Result<Vec<Citizen>, ApiError> {
-    let states = match basis {
-        None => load_in_order(ctx, ids).await?,
-        Some(past) => {
-            let ids = ids.into_iter().map(RecordId::Citizen);
-            records_at(ctx, past, ids, |r| match r {
-                Record::Citizen(c) => Some(c),
-                _ => None,
-            })
-            .await?
-        }
-    };
+    let states = states_at(ctx, basis, ids).await?;
     Ok(states.into_iter().map(|v| Citizen(v, basis)).collect())
 }
 
@@ -454,17 +444,7 @@ pub(super) async fn load_businesses(
     basis: Basis,
     ids: impl IntoIterator<Item = BusinessId>,
 ) -> Result<Vec<Business>, ApiError> {
-    let states = match basis {
-        None => load_in_order(ctx, ids).await?,
-        Some(past) => {
-            let ids = ids.into_iter().map(RecordId::Business);
-            records_at(ctx, past, ids, |r| match r {
-                Record::Business(b) => Some(b),
-                _ => None,
-            })
-            .await?
-        }
-    };
+    let states = states_at(ctx, basis, ids).await?;
     Ok(states.into_iter().map(|v| Business(v, basis)).collect())
 }
 
@@ -706,17 +686,7 @@ pub(super) async fn load_parcels(
     basis: Basis,
     ids: impl IntoIterator<Item = ParcelId>,
 ) -> Result<Vec<Parcel>, ApiError> {
-    let states = match basis {
-        None => load_in_order(ctx, ids).await?,
-        Some(past) => {
-            let ids = ids.into_iter().map(RecordId::Parcel);
-            records_at(ctx, past, ids, |r| match r {
-                Record::Parcel(p) => Some(p),
-                _ => None,
-            })
-            .await?
-        }
-    };
+    let states = states_at(ctx, basis, ids).await?;
     Ok(states.into_iter().map(|v| Parcel(v, basis)).collect())
 }
 

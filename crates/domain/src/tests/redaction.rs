@@ -23,18 +23,7 @@ fn other_supervisor() -> Actor {
 /// A citizen's stream: registration, then a residence at a personal address (position 1).
 fn stream() -> (CitizenId, Vec<Event>) {
     let a = cid(1);
-    let c = register_citizen(1, Sex::Female, 1990);
-    let registered = Event::CitizenRegistered {
-        citizen: a,
-        pin: c.pin,
-        name: c.name,
-        sex: c.sex,
-        birth_date: c.birth_date,
-        birth_place: c.birth_place,
-        father: None,
-        mother: None,
-        origin: c.origin,
-    };
+    let registered = citizen_registered(register_citizen(1, Sex::Female, 1990));
     let moved = Event::ResidenceChanged {
         kind: crate::citizen::state::ResidenceKind::Permanent,
         commune: unit(HOME_UNIT),

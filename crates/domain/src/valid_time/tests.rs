@@ -10,18 +10,7 @@ use crate::ids::Sex;
 use crate::testing::*;
 
 fn registered() -> Event {
-    let c = register_citizen(1, Sex::Female, 1990);
-    Event::CitizenRegistered {
-        citizen: c.citizen,
-        pin: c.pin,
-        name: c.name,
-        sex: c.sex,
-        birth_date: c.birth_date,
-        birth_place: c.birth_place,
-        father: None,
-        mother: None,
-        origin: c.origin,
-    }
+    citizen_registered(register_citizen(1, Sex::Female, 1990))
 }
 
 fn moved(commune: &str, since: &str) -> Event {
