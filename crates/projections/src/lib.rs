@@ -54,6 +54,7 @@ mod residence_starts;
 mod schema;
 mod search;
 mod state;
+mod work;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,9 @@
 //! that folds onto the record (a failed event changes neither the state nor these rows) and
 //! write them with [`write`], in log order.
 
-use rusqlite::{Connection, StatementStatus, params};
+use rusqlite::{Connection, params};
+
+use crate::work::Work;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -426,14 +428,6 @@ pub(crate) fn page(
     })
 }
 
-/// What reading a page's rows cost SQLite, from the statement's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Work {
-    vm_steps: i64,
-    sorts: i64,
-    full_scan_steps: i64,
-}
-
 /// A row's place in the feed's order, as stored: (since, citizen_seq, kind).
 type Key = (String, i64, String);
 
@@ -468,14 +462,7 @@ fn positions(
              LIMIT ?8",
         )
         .map_err(storage)?;
-    // Counters are per statement and cumulative: start this run's from zero.
-    for status in [
-        StatementStatus::VmStep,
-        StatementStatus::Sort,
-        StatementStatus::FullscanStep,
-    ] {
-        stmt.reset_status(status);
-    }
+    Work::reset(&mut stmt);
     let rows = stmt
         .query_map(
             params![
@@ -499,11 +486,8 @@ fn positions(
         .map_err(storage)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(storage)?;
-    let work = Work {
-        vm_steps: i64::from(stmt.get_status(StatementStatus::VmStep)),
-        sorts: i64::from(stmt.get_status(StatementStatus::Sort)),
-        full_scan_steps: i64::from(stmt.get_status(StatementStatus::FullscanStep)),
-    };
+    let mut work = Work::default();
+    work.add(&stmt);
     Ok((rows, work))
 }
 

@@ -38,7 +38,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, StatementStatus, params_from_iter};
+use rusqlite::{Connection, params_from_iter};
+
+use crate::work::Work;
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
@@ -438,17 +440,6 @@ fn name_tiers(
     Ok(Some(tiers))
 }
 
-/// What reading a page cost SQLite, summed over the statements of its tiers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Work {
-    /// Virtual machine steps: grows with the rows a statement reads, not with B-tree depth.
-    vm_steps: i64,
-    /// Sorts (an ORDER BY not given by an index).
-    sorts: i64,
-    /// Steps of full table scans.
-    full_scan_steps: i64,
-}
-
 /// The rows of a page, whether more follow, and what reading them cost.
 struct PagePositions {
     rows: Vec<Position>,
@@ -467,14 +458,7 @@ fn read_rows(
     work: &mut Work,
 ) -> Result<(), ProjectionError> {
     let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
-    // Counters are per statement and cumulative: start this run's from zero.
-    for status in [
-        StatementStatus::VmStep,
-        StatementStatus::Sort,
-        StatementStatus::FullscanStep,
-    ] {
-        stmt.reset_status(status);
-    }
+    Work::reset(&mut stmt);
     {
         let rows = stmt
             .query_map(params_from_iter(params), |r| {
@@ -486,9 +470,7 @@ fn read_rows(
             out.push(Position { tier, key, seq });
         }
     }
-    work.vm_steps += i64::from(stmt.get_status(StatementStatus::VmStep));
-    work.sorts += i64::from(stmt.get_status(StatementStatus::Sort));
-    work.full_scan_steps += i64::from(stmt.get_status(StatementStatus::FullscanStep));
+    work.add(&stmt);
     Ok(())
 }
 
