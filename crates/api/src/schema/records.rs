@@ -10,7 +10,7 @@ use citydb_domain::business::{Business as BusinessState, BusinessStatus};
 use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
 use citydb_domain::parcel::{Holder as HolderRef, Parcel as ParcelState, ParcelStatus};
 use citydb_domain::stewardship::{CorrectionStatus, Corrections};
-use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId};
+use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId, RecordKind};
 use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
@@ -18,7 +18,7 @@ use super::basis::{Basis, ReadBasis, states_at};
 use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy};
 use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::unrestricted;
-use super::timeline::{Period, citizen_group, periods};
+use super::timeline::{Period, citizen_group, known_field, periods};
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
 
@@ -232,6 +232,7 @@ impl Citizen {
     /// `time`; `validAt` does not narrow it). The field's group.
     #[graphql(complexity = "super::query::STREAM_COST")]
     async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        known_field(RecordKind::Citizen, &field)?;
         self.guard(ctx, citizen_group(&field), "timeline")?;
         let id = RecordId::Citizen(self.0.state.id);
         periods(ctx, id, &self.1, &field, FieldGroup::Identity).await
@@ -481,6 +482,7 @@ impl Business {
     /// As known at this state's `basis` (see `Citizen.timeline`).
     #[graphql(complexity = "super::query::STREAM_COST")]
     async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        known_field(RecordKind::Business, &field)?;
         self.guard(ctx, "timeline")?;
         let id = RecordId::Business(self.0.state.id);
         periods(ctx, id, &self.1, &field, FieldGroup::Business).await
@@ -723,6 +725,7 @@ impl Parcel {
     /// (group `land`). As known at this state's `basis` (see `Citizen.timeline`).
     #[graphql(complexity = "super::query::STREAM_COST")]
     async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
+        known_field(RecordKind::Parcel, &field)?;
         self.guard(ctx, "timeline")?;
         let id = RecordId::Parcel(self.0.state.id);
         periods(ctx, id, &self.1, &field, FieldGroup::Land).await

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use citydb_domain::parcel::{Holder, Holding};
 use citydb_domain::valid_time::timeline_fields;
-use citydb_domain::{CitizenId, RecordId};
+use citydb_domain::{CitizenId, RecordId, RecordKind};
 
 use super::access::personal;
 use super::basis::Basis;
@@ -57,6 +57,22 @@ fn linked_citizens(field: &str, value: &Value) -> Vec<CitizenId> {
     }
 }
 
+/// Refuses a field a record of `kind` has no timeline of: before any scope check, so that a
+/// refused request notes no read in the access log.
+pub(super) fn known_field(kind: RecordKind, field: &str) -> Result<(), ApiError> {
+    if timeline_fields(kind).contains(&field) {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        format!(
+            "a {} has no field `{field}` to follow in time; one of: {}",
+            kind.as_str(),
+            timeline_fields(kind).join(", ")
+        ),
+        "field",
+    ))
+}
+
 /// The periods of `field` of record `id`, as known at `basis`. The caller has checked the
 /// record's own scope; citizens a period names are logged as read (`link_group`).
 pub(super) async fn periods(
@@ -66,16 +82,7 @@ pub(super) async fn periods(
     field: &str,
     link_group: FieldGroup,
 ) -> Result<Vec<Period>, ApiError> {
-    if !timeline_fields(id.kind()).contains(&field) {
-        return Err(ApiError::invalid_field(
-            format!(
-                "a {} has no field `{field}` to follow in time; one of: {}",
-                id.kind().as_str(),
-                timeline_fields(id.kind()).join(", ")
-            ),
-            "field",
-        ));
-    }
+    known_field(id.kind(), field)?;
     let found = handles(ctx)?
         .registry
         .record_timeline(id, basis.map(|p| p.known_at), field)
