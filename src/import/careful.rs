@@ -316,6 +316,15 @@ impl EventLog for Declared {
         self.inner.read_stream(stream, from, direction, max).await
     }
 
+    async fn read_stream_to_end(
+        &self,
+        stream: &StreamId,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        self.check(stream)?;
+        self.inner.read_stream_to_end(stream, from).await
+    }
+
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
         self.inner.read_all(from, max).await
     }

@@ -479,6 +479,19 @@ impl EventLog for MeteredLog {
         self.inner.read_stream(stream, from, direction, max)
     }
 
+    fn read_stream_to_end<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        stream: &'life1 StreamId,
+        from: u64,
+    ) -> BoxFuture<'async_trait, Result<Vec<RecordedEvent>, LogError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.read_stream_to_end(stream, from)
+    }
+
     fn read_all<'life0, 'async_trait>(
         &'life0 self,
         from: u64,

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use crate::backend::plan::Tip;
 use crate::error::LogError;
 use crate::event::RecordedEvent;
-use crate::log::{Direction, EventLog, READ_BATCH};
+use crate::log::EventLog;
 use crate::stream::StreamId;
 
 /// A store opened for a bulk load by its only writer (see the module documentation).
@@ -167,7 +167,7 @@ impl BulkSink for CopySink {
 
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
         self.flush().await?;
-        read_whole_stream(self.log.as_ref(), stream).await
+        self.log.read_stream_to_end(stream, 0).await
     }
 
     async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, LogError> {
@@ -197,25 +197,6 @@ impl BulkSink for CopySink {
 
     async fn finish(mut self: Box<Self>) -> Result<(), LogError> {
         self.flush().await
-    }
-}
-
-/// Every event of a stream, read in batches until an empty one (a short batch does not prove
-/// the end: the contract says "up to max").
-pub async fn read_whole_stream(
-    log: &dyn EventLog,
-    stream: &StreamId,
-) -> Result<Vec<RecordedEvent>, LogError> {
-    let mut events: Vec<RecordedEvent> = Vec::new();
-    loop {
-        let from = events.last().map_or(0, |e| e.stream_version + 1);
-        let batch = log
-            .read_stream(stream, from, Direction::Forward, READ_BATCH)
-            .await?;
-        if batch.is_empty() {
-            return Ok(events);
-        }
-        events.extend(batch);
     }
 }
 

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use crate::chain::{ChainLink, Envelope, EventView};
 use crate::{
     Breach, CopyRefusal, Direction, EventLog, ExpectedVersion, Hash, LogError, LogHead, Metadata,
-    NewEvent, RecordedEvent, StreamAppend, StreamId, copy_log, subscribe,
+    NewEvent, READ_BATCH, RecordedEvent, StreamAppend, StreamId, copy_log, subscribe,
 };
 
 /// A change made behind the log's back, straight in its storage.
@@ -82,7 +82,7 @@ macro_rules! conformance_tests {
     // itself and the test returns (e.g. PostgreSQL's testkit skip, see citydb-postgres).
     ($make:path, run_if = $run_if:path) => {
         $crate::conformance_tests!(@tests $make, $run_if;
-            append_and_read_stream, read_backward, expected_versions, multi_stream_all_or_nothing,
+            append_and_read_stream, read_stream_to_end, read_backward, expected_versions, multi_stream_all_or_nothing,
             version_check_without_events, idempotent_by_event_id, global_order_is_gapless,
             concurrent_writers_conflict_correctly, group_commit_isolates_failures,
             subscription_catches_up_then_goes_live, subscription_from_the_middle,
@@ -263,6 +263,42 @@ pub async fn append_and_read_stream<B: Backend>(b: &B) {
     assert_eq!(log.stream_version(&s).await.unwrap(), Some(4));
     assert_eq!(log.head().await.unwrap().map(|h| h.position), Some(4));
     assert_eq!(read[4].hash, log.head().await.unwrap().unwrap().hash);
+}
+
+/// A whole stream in one call, past [`READ_BATCH`] events and from the middle, with another
+/// stream's events between its own in the log.
+pub async fn read_stream_to_end<B: Backend>(b: &B) {
+    let log = b.open().await;
+    let (s, other) = (stream("citizen"), stream("citizen"));
+    assert!(log.read_stream_to_end(&s, 0).await.unwrap().is_empty());
+    let n = READ_BATCH as u64 + 7;
+    append_one(&*log, &s, ExpectedVersion::NoStream, events(0..n))
+        .await
+        .unwrap();
+    append_one(&*log, &other, ExpectedVersion::NoStream, events(0..3))
+        .await
+        .unwrap();
+    append_one(&*log, &s, ExpectedVersion::Exact(n - 1), events(n..n + 2))
+        .await
+        .unwrap();
+    let whole = log.read_stream_to_end(&s, 0).await.unwrap();
+    assert_eq!(
+        whole.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        (0..n + 2).collect::<Vec<_>>()
+    );
+    assert!(whole.iter().all(|e| e.stream_id == s));
+    assert_eq!(
+        whole[n as usize].position,
+        n + 3,
+        "after the other stream's events"
+    );
+    let rest = log.read_stream_to_end(&s, n - 1).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [n - 1, n, n + 1]
+    );
+    assert_eq!(rest[..], whole[n as usize - 1..]);
+    assert!(log.read_stream_to_end(&s, n + 2).await.unwrap().is_empty());
 }
 
 pub async fn read_backward<B: Backend>(b: &B) {

@@ -123,6 +123,32 @@ pub trait EventLog: Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, LogError>;
 
+    /// Every event of one stream from version `from` to its end, oldest first (empty for a
+    /// stream with no events).
+    ///
+    /// The default reads [`READ_BATCH`] at a time until an empty batch (a short batch does not
+    /// prove the end: `read_stream` promises "up to `max`"), so it costs one extra round trip
+    /// and its batches may straddle appends. A store that can should read the rest in one
+    /// query, as one snapshot: every point read of a record in the past goes through here.
+    async fn read_stream_to_end(
+        &self,
+        stream: &StreamId,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let mut events = Vec::new();
+        let mut from = from;
+        loop {
+            let batch = self
+                .read_stream(stream, from, Direction::Forward, READ_BATCH)
+                .await?;
+            let Some(last) = batch.last() else {
+                return Ok(events);
+            };
+            from = last.stream_version + 1;
+            events.extend(batch);
+        }
+    }
+
     /// Reads up to `max` events of the whole log from position `from`, in position order.
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError>;
 
@@ -177,17 +203,9 @@ pub trait EventLog: Send + Sync + 'static {
     /// Recomputes the hashes and stream links of one stream.
     async fn verify_stream(&self, stream: &StreamId) -> Result<VerifyReport, LogError> {
         let mut verifier = StreamVerifier::new();
-        let mut from = 0;
-        loop {
-            let batch = self
-                .read_stream(stream, from, Direction::Forward, READ_BATCH)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            from = last.stream_version + 1;
-            for event in &batch {
-                if verifier.check(&EventView::from(event)).is_err() {
-                    return Ok(verifier.finish());
-                }
+        for event in &self.read_stream_to_end(stream, 0).await? {
+            if verifier.check(&EventView::from(event)).is_err() {
+                break;
             }
         }
         Ok(verifier.finish())

@@ -492,6 +492,22 @@ impl EventLog for PostgresLog {
             .await
     }
 
+    async fn read_stream_to_end(
+        &self,
+        stream: &StreamId,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        // One statement: one snapshot and one round trip.
+        self.query_events(
+            &format!(
+                "{SELECT_EVENT} WHERE stream_id = $1 AND stream_version >= $2
+                 ORDER BY stream_version"
+            ),
+            &[&stream.as_str(), &clamp(from)],
+        )
+        .await
+    }
+
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
         let (from, max) = (clamp(from), clamp(max as u64));
         self.query_events(

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use citydb_domain::redaction::{in_place, replacements};
 use citydb_domain::{Event, Record, RecordId, RecordKind, evolve, upcast};
-use citydb_log::{Direction, EventLog, READ_BATCH, RecordedEvent};
+use citydb_log::{EventLog, RecordedEvent};
 
 use crate::apply::{Prior, StoredRecord, encode, load_stored, store, to_i64};
 use crate::error::{ProjectionError, storage};
@@ -62,16 +62,7 @@ pub(crate) async fn refold(
         .to_string()
         .parse()
         .map_err(|e| ProjectionError::Corrupt(format!("{id}: {e}")))?;
-    let mut events = Vec::new();
-    loop {
-        let batch = log
-            .read_stream(&stream, events.len() as u64, Direction::Forward, READ_BATCH)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        events.extend(batch);
-    }
+    let events = log.read_stream_to_end(&stream, 0).await?;
     match fold(id, &events) {
         Ok(refold) => Ok(refold),
         Err(reason) => {

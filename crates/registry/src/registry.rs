@@ -7,7 +7,7 @@ use citydb_domain::{
     Date, Decision, DomainError, KeyClaim, NaturalKey, Record, RecordId, Snapshot, Target, decide,
 };
 use citydb_log::{
-    Direction, EventLog, ExpectedVersion, LogError, Metadata, NewEvent, READ_BATCH, RecordedEvent,
+    Direction, EventLog, ExpectedVersion, LogError, Metadata, NewEvent, RecordedEvent,
     StreamAppend, StreamId,
 };
 use serde::Serialize;
@@ -320,7 +320,7 @@ impl Registry {
 
     async fn load_into(&self, loaded: &mut Loaded, target: Target) -> Result<(), RegistryError> {
         let stream = stream_of(&target)?;
-        let events = self.read_stream(&stream, None).await?;
+        let events = self.log.read_stream_to_end(&stream, 0).await?;
         let version = events.last().map(|e| e.stream_version);
         let state = match target {
             Target::Record(id) => StreamState::Record(fold_record(id, &events)?.map(Box::new)),
@@ -397,7 +397,7 @@ impl Registry {
         valid_at: Date,
     ) -> Result<Option<LoadedRecord>, RegistryError> {
         let stream = record_stream(id)?;
-        let events = self.read_stream(&stream, None).await?;
+        let events = self.log.read_stream_to_end(&stream, 0).await?;
         let known = known_events(&events, until)?;
         let Some((last, _)) = known.last() else {
             return Ok(None);
@@ -430,7 +430,7 @@ impl Registry {
         field: &str,
     ) -> Result<Option<Vec<Period>>, RegistryError> {
         let stream = record_stream(id)?;
-        let events = self.read_stream(&stream, None).await?;
+        let events = self.log.read_stream_to_end(&stream, 0).await?;
         let known = known_events(&events, until)?;
         if known.is_empty() {
             return Ok(None);
@@ -457,7 +457,7 @@ impl Registry {
         until: Option<u64>,
     ) -> Result<Vec<(RecordedEvent, Option<ValidKey>)>, RegistryError> {
         let stream = record_stream(id)?;
-        let events = self.read_stream(&stream, None).await?;
+        let events = self.log.read_stream_to_end(&stream, 0).await?;
         let known = known_events(&events, until)?;
         let places = placements(&dated(&known)?)
             .map_err(|e| RegistryError::corrupt(&stream, format!("on the valid axis: {e}")))?;
@@ -475,7 +475,7 @@ impl Registry {
     ) -> Result<Option<LoadedRecord>, RegistryError> {
         // The whole stream: an approved redaction after `until` still replaces the event it
         // names before it (`fold_record_until`).
-        let events = self.read_stream(&record_stream(id)?, None).await?;
+        let events = self.log.read_stream_to_end(&record_stream(id)?, 0).await?;
         let Some(last) = events
             .iter()
             .rev()
@@ -500,44 +500,14 @@ impl Registry {
 
     /// A natural key's reservation: current holder and past holders.
     pub async fn key_claim(&self, key: &NaturalKey) -> Result<KeyClaim, RegistryError> {
-        let events = self.read_stream(&key_stream(key)?, None).await?;
+        let events = self.log.read_stream_to_end(&key_stream(key)?, 0).await?;
         fold_key(key, &events)
     }
 
     /// Every stored event of a record's stream, oldest first, as recorded (with metadata and
     /// hashes).
     pub async fn history(&self, id: RecordId) -> Result<Vec<RecordedEvent>, RegistryError> {
-        Ok(self.read_stream(&record_stream(id)?, None).await?)
-    }
-
-    /// A whole stream, or its events up to global position `until`.
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        until: Option<u64>,
-    ) -> Result<Vec<RecordedEvent>, LogError> {
-        let mut events = Vec::new();
-        let mut from = 0;
-        // Until an empty batch: the contract says "up to max", so a short batch does not prove
-        // the end of the stream.
-        loop {
-            let batch = self
-                .log
-                .read_stream(stream, from, Direction::Forward, READ_BATCH)
-                .await?;
-            if batch.is_empty() {
-                return Ok(events);
-            }
-            for event in batch {
-                // Positions grow with versions within a stream: the first one past `until`
-                // ends the as-of view.
-                if until.is_some_and(|p| event.position > p) {
-                    return Ok(events);
-                }
-                from = event.stream_version + 1;
-                events.push(event);
-            }
-        }
+        Ok(self.log.read_stream_to_end(&record_stream(id)?, 0).await?)
     }
 }
 

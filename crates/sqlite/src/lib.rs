@@ -532,6 +532,24 @@ impl EventLog for SqliteLog {
         .await
     }
 
+    async fn read_stream_to_end(
+        &self,
+        stream: &StreamId,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        // One statement, one read transaction: one snapshot and one trip to the blocking pool.
+        let stream = stream.as_str().to_owned();
+        let from = clamp(from);
+        self.read(move |conn| {
+            query_events(
+                conn,
+                &format!("{SELECT_EVENT} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version"),
+                (stream, from),
+            )
+        })
+        .await
+    }
+
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
         let (from, max) = (clamp(from), clamp(max as u64));
         self.read(move |conn| {
