@@ -107,7 +107,10 @@ pub(super) async fn resolve(ctx: &Context<'_>, as_of: &AsOf) -> Result<Option<Pa
                     "asOf takes `position` or `time` (the recorded axis), `validAt` (the valid axis), or both",
                 ));
             }
-            log.head().await?.map(|h| h.position)
+            // The last visible position, kept in memory by every store: published after its
+            // commit and before the append is acknowledged, so it covers every append this
+            // node acknowledged, and reads at it see exactly the log up to it.
+            *log.watch_head().borrow()
         }
         (position, time) => {
             require(ctx, &HISTORY_ROLES)?;

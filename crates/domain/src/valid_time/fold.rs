@@ -158,7 +158,9 @@ fn plan<'a>(events: &[Dated<'a>]) -> Result<Plan<'a>, EvolveError> {
                 Some(key)
             }
         };
-        let before = known.clone();
+        // The state before is kept only to see which fields the event set (cloning a record
+        // per event is wasted work on a stream without corrections).
+        let before = if track_setters { known.clone() } else { None };
         known = Some(evolve(known, dated.event)?);
         if let (true, Some(key), Some(after)) = (track_setters, placed, known.as_ref()) {
             // A correction that fixes the past leaves the field's place where it was.
