@@ -233,12 +233,12 @@ impl<C: Send + 'static> BlockingPool<C> {
     /// Runs `f` with an idle connection, or one made by `open` if none is idle. A connection
     /// goes back to the pool even when `f` fails: a failed read leaves no state behind
     /// (callers that could leave one, such as an open transaction, must not return it).
-    /// `Err(panicked)` if `f` or `open` panicked.
+    /// `Err(TaskFailed)` if `f` or `open` panicked.
     pub async fn run<T, E>(
         self: &std::sync::Arc<Self>,
         open: impl FnOnce() -> Result<C, E> + Send + 'static,
         f: impl FnOnce(&mut C) -> Result<T, E> + Send + 'static,
-    ) -> Result<Result<T, E>, tokio::task::JoinError>
+    ) -> Result<Result<T, E>, TaskFailed>
     where
         T: Send + 'static,
         E: Send + 'static,
@@ -263,8 +263,58 @@ impl<C: Send + 'static> BlockingPool<C> {
             result
         })
         .await
+        .map_err(|e| TaskFailed(e.to_string()))
+    }
+
+    /// [`BlockingPool::run`] for work bounded by a few index seeks (a record by its key): when
+    /// a connection is idle and a permit free at once, `f` runs right here on the calling
+    /// thread, sparing the hand-off to a blocking thread and back, which costs more than such
+    /// a read (docs/benchmarks.md, "Point reads without the blocking pool"); otherwise as
+    /// `run`. Never for work that grows with the data (a scan, a page of search results): it
+    /// holds an async worker thread while it runs.
+    pub async fn run_short<T, E>(
+        self: &std::sync::Arc<Self>,
+        open: impl FnOnce() -> Result<C, E> + Send + 'static,
+        f: impl FnOnce(&mut C) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, TaskFailed>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let ready = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .and_then(|permit| {
+                let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop())?;
+                Some((permit, conn))
+            });
+        let Some((_permit, mut conn)) = ready else {
+            return self.run(open, f).await;
+        };
+        // As on a blocking thread, a panic is an error of this call, not of the caller's task;
+        // the connection it held is dropped, not returned.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
+            .map_err(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                TaskFailed(format!("panicked: {what}"))
+            })?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        Ok(result)
     }
 }
+
+/// A closure run by a [`BlockingPool`] panicked (or its blocking task was cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TaskFailed(String);
 
 #[cfg(test)]
 mod tests {
@@ -318,6 +368,73 @@ mod tests {
         assert!(opened.load(Ordering::SeqCst) <= 3, "opened {opened:?}");
         assert!(most.load(Ordering::SeqCst) <= 3, "ran {most:?} at once");
         assert!(most.load(Ordering::SeqCst) >= 2, "never ran in parallel");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_run_stays_on_the_calling_thread_only_with_an_idle_connection() {
+        let pool = BlockingPool::<u8>::new(1);
+        let here = std::thread::current().id();
+        let on = |pool: Arc<BlockingPool<u8>>| async move {
+            pool.run_short(
+                || Ok::<u8, ()>(1),
+                |c| Ok((std::thread::current().id(), *c)),
+            )
+            .await
+        };
+        // No connection yet: opened on a blocking thread.
+        let (thread, conn) = on(pool.clone()).await.unwrap().unwrap();
+        assert_ne!(thread, here);
+        assert_eq!(conn, 1);
+        // Now one is idle: the next run uses it right here.
+        let (thread, conn) = on(pool.clone()).await.unwrap().unwrap();
+        assert_eq!(thread, here);
+        assert_eq!(conn, 1, "the connection was reused, not opened again");
+        // A panic is this call's error; the connection it held is dropped, and the next call
+        // opens another.
+        let failed = pool
+            .run_short(|| Ok::<u8, ()>(2), |_| -> Result<(), ()> { panic!("boom") })
+            .await;
+        assert!(failed.unwrap_err().to_string().contains("boom"));
+        assert!(matches!(
+            pool.run_short(|| Ok::<u8, ()>(2), |c| Ok(*c)).await,
+            Ok(Ok(2))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_run_waits_its_turn_when_every_connection_is_busy() {
+        let pool = BlockingPool::<u8>::new(1);
+        let (started, release) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let long = {
+            let (pool, started, release) = (pool.clone(), started.clone(), release.clone());
+            tokio::spawn(async move {
+                pool.run(
+                    || Ok::<u8, ()>(1),
+                    move |_| {
+                        started.notify_one();
+                        release.wait();
+                        Ok(())
+                    },
+                )
+                .await
+            })
+        };
+        started.notified().await;
+        let short = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run_short(|| Ok::<u8, ()>(2), |c| Ok(*c)).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!short.is_finished(), "ran beside the busy connection");
+        release.wait();
+        assert!(matches!(long.await, Ok(Ok(Ok(())))));
+        assert!(
+            matches!(short.await, Ok(Ok(Ok(1)))),
+            "waited, then reused it"
+        );
     }
 
     #[tokio::test]

@@ -395,19 +395,35 @@ impl Projections {
         &self,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        self.shared().read(f).await
+        self.shared().read(Cost::Unbounded, f).await
+    }
+
+    /// [`Projections::read`] of at most `records` records by key: a few index seeks each.
+    async fn read_keys<T: Send + 'static>(
+        &self,
+        records: usize,
+        f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let cost = if records <= SHORT_READ_RECORDS {
+            Cost::Short
+        } else {
+            Cost::Unbounded
+        };
+        self.shared().read(cost, f).await
     }
 
     /// Any record by id.
     pub async fn record(&self, id: RecordId) -> Result<Option<Versioned<Record>>, ProjectionError> {
-        self.read(move |c, _| query::one::<Record>(c, id)).await
+        self.read_keys(1, move |c, _| query::one::<Record>(c, id))
+            .await
     }
 
     pub async fn citizen(
         &self,
         id: CitizenId,
     ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
-        self.read(move |c, _| query::one(c, id.into())).await
+        self.read_keys(1, move |c, _| query::one(c, id.into()))
+            .await
     }
 
     /// The citizen holding `pin`; a current record wins over a merged duplicate.
@@ -416,7 +432,7 @@ impl Projections {
         pin: &PersonalIdNumber,
     ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
         let key = query::pin_key(pin);
-        self.read(move |c, _| query::by_key(c, query::CITIZEN_BY_PIN, key))
+        self.read_keys(1, move |c, _| query::by_key(c, query::CITIZEN_BY_PIN, key))
             .await
     }
 
@@ -457,7 +473,8 @@ impl Projections {
         &self,
         id: BusinessId,
     ) -> Result<Option<Versioned<Business>>, ProjectionError> {
-        self.read(move |c, _| query::one(c, id.into())).await
+        self.read_keys(1, move |c, _| query::one(c, id.into()))
+            .await
     }
 
     pub async fn business_by_code(
@@ -465,8 +482,10 @@ impl Projections {
         code: &EnterpriseCode,
     ) -> Result<Option<Versioned<Business>>, ProjectionError> {
         let key = query::code_key(code);
-        self.read(move |c, _| query::by_key(c, query::BUSINESS_BY_CODE, key))
-            .await
+        self.read_keys(1, move |c, _| {
+            query::by_key(c, query::BUSINESS_BY_CODE, key)
+        })
+        .await
     }
 
     /// Businesses matching `filter`; ordered like [`search_citizens`](Self::search_citizens).
@@ -484,7 +503,8 @@ impl Projections {
     }
 
     pub async fn parcel(&self, id: ParcelId) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
-        self.read(move |c, _| query::one(c, id.into())).await
+        self.read_keys(1, move |c, _| query::one(c, id.into()))
+            .await
     }
 
     /// The parcel with this key; an active parcel wins over a retired one.
@@ -493,7 +513,7 @@ impl Projections {
         key: &ParcelKey,
     ) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
         let key = query::parcel_key(key);
-        self.read(move |c, _| query::by_key(c, query::PARCEL_BY_KEY, key))
+        self.read_keys(1, move |c, _| query::by_key(c, query::PARCEL_BY_KEY, key))
             .await
     }
 
@@ -515,7 +535,8 @@ impl Projections {
         ids: &[CitizenId],
     ) -> Result<HashMap<CitizenId, Versioned<Citizen>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read(move |c, _| query::many(c, &ids)).await
+        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+            .await
     }
 
     pub async fn businesses_by_ids(
@@ -523,7 +544,8 @@ impl Projections {
         ids: &[BusinessId],
     ) -> Result<HashMap<BusinessId, Versioned<Business>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read(move |c, _| query::many(c, &ids)).await
+        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+            .await
     }
 
     pub async fn parcels_by_ids(
@@ -531,7 +553,8 @@ impl Projections {
         ids: &[ParcelId],
     ) -> Result<HashMap<ParcelId, Versioned<Parcel>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read(move |c, _| query::many(c, &ids)).await
+        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+            .await
     }
 
     /// Batch loader: each parcel's rights holders, in the order recorded (empty if none).
@@ -540,7 +563,8 @@ impl Projections {
         parcels: &[ParcelId],
     ) -> Result<HashMap<ParcelId, Vec<Holding>>, ProjectionError> {
         let parcels = parcels.to_vec();
-        self.read(move |c, _| query::holders_of(c, &parcels)).await
+        self.read_keys(parcels.len(), move |c, _| query::holders_of(c, &parcels))
+            .await
     }
 
     /// Batch loader: the parcels each citizen or business holds rights on, in registration
@@ -581,8 +605,10 @@ impl Projections {
         businesses: &[BusinessId],
     ) -> Result<HashMap<BusinessId, Vec<CitizenId>>, ProjectionError> {
         let businesses = businesses.to_vec();
-        self.read(move |c, _| query::representatives_of(c, &businesses))
-            .await
+        self.read_keys(businesses.len(), move |c, _| {
+            query::representatives_of(c, &businesses)
+        })
+        .await
     }
 
     /// Positions of projected events after `after` (all when `None`), optionally only of the
@@ -667,27 +693,42 @@ impl Projections {
     }
 }
 
+/// How much a read may cost, which decides where it runs.
+#[derive(Clone, Copy)]
+enum Cost {
+    /// A few index seeks: on the calling thread when a reader is idle
+    /// (`BlockingPool::run_short`).
+    Short,
+    /// Anything that may grow with the data: always on a blocking thread.
+    Unbounded,
+}
+
+/// Reads of at most this many records by key are [`Cost::Short`]: a hostile query naming
+/// many records still goes to the blocking pool, so it cannot hold an async worker thread.
+const SHORT_READ_RECORDS: usize = 8;
+
 impl Shared {
     async fn read<T: Send + 'static>(
         self: &Arc<Self>,
+        cost: Cost,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
         let path = self.path.clone();
         let flavour = self.flavour;
-        self.readers
-            .run(
-                move || schema::open_reader(&path),
-                move |conn| {
-                    // One read transaction per query: a page's index scan and its state reads
-                    // see the same snapshot even while the projector commits. Dropping it ends
-                    // it, so the connection goes back to the pool clean.
-                    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
-                        .map_err(storage)
-                        .and_then(|tx| f(&tx, flavour))
-                },
-            )
-            .await
-            .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
+        let open = move || schema::open_reader(&path);
+        let run = move |conn: &mut Connection| {
+            // One read transaction per query: a page's index scan and its state reads see the
+            // same snapshot even while the projector commits. Dropping it ends it, so the
+            // connection goes back to the pool clean.
+            rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+                .map_err(storage)
+                .and_then(|tx| f(&tx, flavour))
+        };
+        match cost {
+            Cost::Short => self.readers.run_short(open, run).await,
+            Cost::Unbounded => self.readers.run(open, run).await,
+        }
+        .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
     }
 
     /// Runs `f` with the writer connection on a blocking thread, reopening it if a previous
