@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::ops::{Expect, Op, check};
-use crate::server::{metrics, start_floor};
+use crate::server::{Server, metrics, start_floor};
+use crate::steps::cpu_micros;
 use crate::{Params, XROAD_ISSUE, XROAD_PURPOSE, XROAD_USER};
 
 // --- the load generator -------------------------------------------------------------------------
@@ -138,6 +139,8 @@ pub struct Row {
     pub load: Load,
     /// Access-log appends and entries per request, from /metrics (`None` without them).
     pub access: Option<(f64, f64)>,
+    /// The server's CPU time (user + system) per request, in µs.
+    pub cpu_us: Option<f64>,
 }
 
 /// Every operation once (to show a failure early), the (a) response kept for the floor, (a)
@@ -148,10 +151,15 @@ pub async fn measure(
     ops: &[Arc<Op>],
     url: &str,
     service: &str,
-    server_addr: &str,
+    server: &Server,
     params: &Params,
     findings: &mut Vec<String>,
 ) -> (Vec<Row>, Vec<u8>) {
+    let (server_addr, server_pid) = (server.addr.as_str(), server.child.id());
+    let cpu = || cpu_micros(server_pid);
+    let per_request = |before: Option<u64>, after: Option<u64>, load: &Load| {
+        Some((after? - before?) as f64 / (load.requests > 0).then_some(load.requests)? as f64)
+    };
     let (clients, seconds, max_requests) = (params.clients, params.seconds, params.max_requests);
     let duration = Duration::from_secs(seconds);
     let warmup = Duration::from_secs(1);
@@ -186,6 +194,7 @@ pub async fn measure(
     // Unloaded latency: one client.
     let single = &ops[0];
     let warm = drive(client, single, 1, warmup, max_requests).await;
+    let cpu_before = cpu();
     let mut load = drive(
         client,
         single,
@@ -194,6 +203,7 @@ pub async fn measure(
         max_requests,
     )
     .await;
+    let cpu_us = per_request(cpu_before, cpu(), &load);
     load.add_failures(warm);
     rows.push(Row {
         op: single.label.clone(),
@@ -201,6 +211,7 @@ pub async fn measure(
         clients: 1,
         load,
         access: None,
+        cpu_us,
     });
 
     for op in ops {
@@ -210,7 +221,9 @@ pub async fn measure(
         );
         let warm = drive(client, op, clients, warmup, max_requests).await;
         let before = metrics(client, server_addr).await;
+        let cpu_before = cpu();
         let mut load = drive(client, op, clients, duration, max_requests).await;
+        let cpu_us = per_request(cpu_before, cpu(), &load);
         let after = metrics(client, server_addr).await;
         load.add_failures(warm);
         let access = match (before, after) {
@@ -235,6 +248,7 @@ pub async fn measure(
             clients,
             load,
             access,
+            cpu_us,
         });
     }
     (rows, captured)

@@ -12,7 +12,9 @@
 //! - `CITYDB_SCALE_CLIENTS` (32 concurrent clients), `CITYDB_SCALE_SECONDS` (10 s per
 //!   operation, after a 1 s warm-up), `CITYDB_SCALE_MAX_REQUESTS` (200000 per operation);
 //! - `CITYDB_SCALE_DIR` (default `target/tmp/scale-<citizens>`; emptied first) and
-//!   `CITYDB_SCALE_KEEP=1` to keep the data directory and the fixture file afterwards.
+//!   `CITYDB_SCALE_KEEP=1` to keep the data directory and the fixture file afterwards;
+//! - `CITYDB_SCALE_OPS`: only the operations whose label starts with one of these
+//!   (comma-separated, e.g. `(a),(a-v)`), to measure or profile one read.
 //!
 //! Everything runs on 127.0.0.1; every load is bounded in time and in count.
 
@@ -51,6 +53,7 @@ struct Params {
     seconds: u64,
     max_requests: u64,
     keep: bool,
+    only: Vec<String>,
 }
 
 impl Params {
@@ -62,6 +65,9 @@ impl Params {
             seconds: env_u64("CITYDB_SCALE_SECONDS", 10),
             max_requests: env_u64("CITYDB_SCALE_MAX_REQUESTS", 200_000),
             keep: std::env::var("CITYDB_SCALE_KEEP").is_ok_and(|v| v == "1"),
+            only: std::env::var("CITYDB_SCALE_OPS")
+                .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
+                .unwrap_or_default(),
         }
     }
 }

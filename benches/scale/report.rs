@@ -326,11 +326,11 @@ fn load_table(md: &mut String, params: &Params, served: &Served) {
     );
     let _ = writeln!(
         md,
-        "| operation | as | clients | requests | failures (incl. warm-up) | req/s | p50 ms | p90 ms | p99 ms | max ms | KB/resp | access-log appends / entries per req | req/s vs floor | p50 vs floor |"
+        "| operation | as | clients | requests | failures (incl. warm-up) | req/s | p50 ms | p90 ms | p99 ms | max ms | KB/resp | server CPU µs/req | access-log appends / entries per req | req/s vs floor | p50 vs floor |"
     );
     let _ = writeln!(
         md,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in rows {
         let vs = if r.clients == clients {
@@ -341,7 +341,9 @@ fn load_table(md: &mut String, params: &Params, served: &Served) {
                 r.load.pct(0.5) / floor.0.pct(0.5),
             ))
         };
-        load_row(md, &r.op, r.role, r.clients, &r.load, r.access, vs);
+        load_row(
+            md, &r.op, r.role, r.clients, &r.load, r.access, r.cpu_us, vs,
+        );
     }
     load_row(
         md,
@@ -351,6 +353,7 @@ fn load_table(md: &mut String, params: &Params, served: &Served) {
         &floor.0,
         None,
         None,
+        None,
     );
     load_row(
         md,
@@ -358,6 +361,7 @@ fn load_table(md: &mut String, params: &Params, served: &Served) {
         "–",
         clients,
         &floor.1,
+        None,
         None,
         None,
     );
@@ -371,11 +375,12 @@ fn load_row(
     c: usize,
     l: &Load,
     access: Option<(f64, f64)>,
+    cpu_us: Option<f64>,
     vs: Option<(f64, f64)>,
 ) {
     let _ = writeln!(
         md,
-        "| {label} | {role} | {c} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} | {} |",
+        "| {label} | {role} | {c} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} | {} | {} |",
         thousands(l.requests as f64),
         l.failures,
         thousands(l.rps()),
@@ -384,6 +389,9 @@ fn load_row(
         l.pct(0.99),
         l.pct(1.0),
         l.response_bytes as f64 / l.requests.max(1) as f64 / 1024.0,
+        cpu_us
+            .map(|us| format!("{us:.0}"))
+            .unwrap_or_else(|| "–".into()),
         access
             .map(|(w, e)| format!("{w:.2} / {e:.2}"))
             .unwrap_or_else(|| "–".into()),

@@ -59,6 +59,10 @@ pub fn run(
     let service = tokens["service"].clone();
     let steward = tokens["steward"].clone();
     let mut ops = ops::operations(&offline.fx, params.seed, &url, &service, &steward);
+    if !params.only.is_empty() {
+        ops.retain(|o| params.only.iter().any(|p| o.label.starts_with(p.as_str())));
+        assert!(!ops.is_empty(), "CITYDB_SCALE_OPS matches no operation");
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -77,13 +81,7 @@ pub fn run(
         ops.insert(at + 1, next);
     }
     let (rows, floor_bytes) = rt.block_on(load::measure(
-        &client,
-        &ops,
-        &url,
-        &service,
-        &server.addr,
-        params,
-        findings,
+        &client, &ops, &url, &service, &server, params, findings,
     ));
     let floor = load::floor(&rt, &client, &ops[0], &service, floor_bytes, params);
     let load_after = loadavg();

@@ -41,6 +41,25 @@ pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time a process has used so far (user + system), in microseconds: what a load cost the
+/// server, whatever else the machine ran (a virtual machine's steal time is not in it).
+pub fn cpu_micros(pid: u32) -> Option<u64> {
+    static TICKS_PER_S: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let ticks_per_s = (*TICKS_PER_S.get_or_init(|| {
+        let out = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 1_000_000 / ticks_per_s)
+}
+
 /// Resident anonymous memory (RssAnon: heap and stacks, not the mapped database files), in kB.
 fn rss_anon_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
