@@ -648,16 +648,23 @@ fn store_files(data: &Path, names: &[&str]) -> Vec<PathBuf> {
     files
 }
 
+/// `dir/data` with a fixture of `citizens` imported, and `dir/principals.toml` holding one
+/// steward: what a test of `citydb serve` starts from. Returns both paths.
+fn imported_with_a_steward(dir: &Path, citizens: u64) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let file = fixtures(dir, citizens);
+    expect_code(&citydb(&["import", "--data", s(&data), s(&file)]), 0);
+    let config = dir.join("principals.toml");
+    let out = citydb(&["token", "--id", "steward-1", "--role", "steward"]);
+    expect_code(&out, 0);
+    std::fs::write(&config, stdout(&out)).unwrap();
+    (data, config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_with_the_reason_while_the_store_cannot_be_written() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let file = fixtures(dir.path(), 10);
-    expect_code(&citydb(&["import", "--data", s(&data), s(&file)]), 0);
-    let config = dir.path().join("principals.toml");
-    let out = citydb(&["token", "--id", "steward-ro", "--role", "steward"]);
-    expect_code(&out, 0);
-    std::fs::write(&config, stdout(&out)).unwrap();
+    let (data, config) = imported_with_a_steward(dir.path(), 10);
     let args = [
         "--data",
         s(&data),
@@ -714,6 +721,79 @@ async fn readyz_is_503_with_the_reason_while_the_store_cannot_be_written() {
     // Writable again: ready.
     let server = common::binary::Serving::start(&args);
     server.wait_ready().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_checks_the_projections_file_once_up_and_a_restart_rebuilds_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = imported_with_a_steward(dir.path(), 200);
+    let args = ["--data", s(&data), "--config", s(&config)];
+    let projections = data.join("projections.db");
+    let mark = data.join("projections.db.damaged");
+
+    // A sound file: ready, and still ready once its check is done (nothing marked).
+    let server = common::binary::Serving::start(&args);
+    server.wait_ready().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.readyz().await.0, 200);
+    server.stop();
+    assert!(!mark.exists(), "a sound file was marked damaged");
+
+    // Stray bytes over two pages in the middle of the file (the header intact), once every
+    // page is in the file rather than in its WAL.
+    rusqlite::Connection::open(&projections)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let len = std::fs::metadata(&projections).unwrap().len();
+    assert!(len >= 16 * 4096, "too small to damage in the middle: {len}");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&projections)
+            .unwrap();
+        f.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).unwrap();
+        f.write_all(&[0x5A; 2 * 4096]).unwrap();
+    }
+
+    // The node starts without reading the whole file, then its check finds the damage:
+    // unready, with the reason, from then on.
+    let server = common::binary::Serving::start(&args);
+    let started = Instant::now();
+    let body = loop {
+        let (status, body) = server.readyz().await;
+        let reason = body["reason"].as_str().unwrap_or_default().to_owned();
+        if status == 503 && reason.contains("damaged") {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never unready for the damage: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        body["reason"].as_str().unwrap().contains("restart"),
+        "{body}"
+    );
+    let log = server.stop();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("projections file is damaged")),
+        "the damage was not logged: {log:#?}"
+    );
+    assert!(
+        mark.exists(),
+        "the damage was not marked for the next start"
+    );
+
+    // A restart rebuilds the read models from the log and is ready again.
+    let server = common::binary::Serving::start(&args);
+    server.wait_ready().await;
+    assert!(!mark.exists(), "the mark outlived the damaged file");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.readyz().await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

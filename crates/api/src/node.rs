@@ -13,7 +13,7 @@ use axum::Router;
 
 use citydb_log::backend::WriteProbe;
 use citydb_log::{EventLog, LogError};
-use citydb_projections::{ProjectionConfig, ProjectionError, Projections};
+use citydb_projections::{IntegrityCheck, ProjectionConfig, ProjectionError, Projections};
 use citydb_registry::Registry;
 
 use crate::access_log::AccessLog;
@@ -97,6 +97,7 @@ pub struct Node {
     pub deadlines: DeadlineKeeper,
     /// Stops the periodic deadline task when the last clone of the node is dropped.
     _deadline_task: Arc<AbortOnDrop>,
+    _integrity_task: Arc<AbortOnDrop>,
     authenticator: Arc<Authenticator>,
     server_limits: ServerLimits,
     expose_metrics: bool,
@@ -150,8 +151,17 @@ impl Node {
         let metrics = Arc::new(Metrics::new());
         let log: Arc<dyn EventLog> =
             Arc::new(MeteredLog::new(log, metrics.clone(), LogKind::Events));
-        let projections =
-            Projections::open(projections_path, log.clone(), ProjectionConfig::default()).await?;
+        // The whole file's check would delay `/readyz` by as long as reading it (15–38 s at
+        // the whole city): it runs once the node is up instead (below).
+        let projections = Projections::open(
+            projections_path,
+            log.clone(),
+            ProjectionConfig {
+                integrity_check: IntegrityCheck::AfterOpen,
+                ..ProjectionConfig::default()
+            },
+        )
+        .await?;
         let registry = Registry::new(log.clone());
         crate::redactions::complete_at_start(log.clone(), registry.clone(), projections.clone());
         // The access log's writes go to its v2 entries, which count themselves.
@@ -189,6 +199,10 @@ impl Node {
             log.watch_head(),
         )
         .await;
+        let integrity_task = Arc::new(AbortOnDrop(tokio::spawn(check_projections(
+            projections.clone(),
+            Arc::downgrade(&ready),
+        ))));
         Ok(Node {
             log,
             access_log,
@@ -199,6 +213,7 @@ impl Node {
             published,
             deadlines,
             _deadline_task: deadline_task,
+            _integrity_task: integrity_task,
             authenticator,
             server_limits: options.server_limits,
             expose_metrics: options.expose_metrics,
@@ -243,6 +258,21 @@ impl Node {
     /// `/metrics` alone, for a separate listen address.
     pub fn metrics_router(&self) -> Router {
         metrics_router(self.metrics.clone(), self.readiness())
+    }
+}
+
+/// The projections file's check after open: damage keeps the node unready (its reason in
+/// `/readyz`) until a restart rebuilds the file.
+async fn check_projections(projections: Projections, ready: std::sync::Weak<NodeReadiness>) {
+    match projections.check_integrity().await {
+        Ok(None) => tracing::debug!("the projections file's b-trees are sound"),
+        Ok(Some(reason)) => {
+            tracing::error!(%reason, "the projections file is damaged; a restart rebuilds it from the log");
+            if let Some(ready) = ready.upgrade() {
+                ready.projections_damaged(reason);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the projections file could not be checked"),
     }
 }
 

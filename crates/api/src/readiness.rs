@@ -9,7 +9,10 @@
 //!    `citydb-store`, which says how each backend is asked) finds out by asking the store,
 //!    every `probe_interval`, not by looking at permission bits (root ignores those). Logs
 //!    given without a probe ([`crate::Node::with_logs`]) are taken as writable.
-//! 3. the projections have caught up with the log's head.
+//! 3. the projections file is not damaged: a check of the whole file runs once the node
+//!    serves (`Projections::check_integrity`); damage it finds keeps the node unready until a
+//!    restart, which rebuilds the read models from the log;
+//! 4. the projections have caught up with the log's head.
 //!
 //! Changes of readiness are logged once each, with the reason (WARN when the store refuses
 //! writes, INFO otherwise), by the probe loop and by `/readyz`, never once per probe.
@@ -34,6 +37,8 @@ struct NotReady {
 pub struct NodeReadiness {
     starting: watch::Sender<Option<String>>,
     store: watch::Sender<Result<(), String>>,
+    /// Damage the check after open found in the projections file.
+    damaged: watch::Sender<Option<String>>,
     projected: watch::Receiver<u64>,
     head: watch::Receiver<Option<u64>>,
     /// The last verdict logged (`None`: ready); `Some(None)` before the first.
@@ -56,6 +61,7 @@ impl NodeReadiness {
         let state = Arc::new(NodeReadiness {
             starting: watch::channel(None).0,
             store: watch::channel(first).0,
+            damaged: watch::channel(None).0,
             projected,
             head,
             logged: Mutex::new(None),
@@ -85,6 +91,14 @@ impl NodeReadiness {
             return Err(NotReady {
                 kind: "store",
                 reason: why.clone(),
+            });
+        }
+        if let Some(why) = self.damaged.borrow().as_ref() {
+            return Err(NotReady {
+                kind: "damaged",
+                reason: format!(
+                    "the projections file is damaged ({why}); restart the node to rebuild the read models from the log"
+                ),
             });
         }
         let next = *self.projected.borrow();
@@ -117,12 +131,19 @@ impl NodeReadiness {
             None => tracing::info!(target: "citydb::readiness", "ready"),
             // A store that refuses writes needs an operator; starting up and catching up
             // end by themselves.
-            Some(n) if n.kind == "store" => {
+            Some(n) if n.kind == "store" || n.kind == "damaged" => {
                 tracing::warn!(target: "citydb::readiness", reason = %n.reason, "not ready")
             }
             Some(n) => tracing::info!(target: "citydb::readiness", reason = %n.reason, "not ready"),
         }
         *logged = Some(now.cloned());
+    }
+
+    /// Not ready from now on: the projections file is damaged (`reason`, as the check found
+    /// it). Only a restart, which rebuilds the file, clears it.
+    pub fn projections_damaged(&self, reason: String) {
+        self.damaged.send_replace(Some(reason));
+        self.check().ok();
     }
 
     /// Not ready, for `reason`, until the returned guard is dropped (start-up work after the
@@ -175,5 +196,19 @@ mod tests {
         head_tx.send_replace(Some(5));
         let reason = state.check().expect_err("behind the head");
         assert!(reason.contains("3 of 6 events projected"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn damaged_projections_keep_the_node_unready() {
+        let (_position, projected) = watch::channel(3u64);
+        let (_head_tx, head) = watch::channel(Some(2u64));
+        let state = NodeReadiness::start(None, Duration::from_secs(60), projected, head).await;
+        assert_eq!(state.check(), Ok(()));
+        state.projections_damaged("*** in database main *** Page 7: btreeInitPage() error".into());
+        let reason = state.check().expect_err("damaged");
+        assert!(
+            reason.contains("damaged") && reason.contains("Page 7") && reason.contains("restart"),
+            "{reason}"
+        );
     }
 }

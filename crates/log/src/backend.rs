@@ -269,7 +269,7 @@ impl<C: Send + 'static> BlockingPool<C> {
     /// [`BlockingPool::run`] for work bounded by a few index seeks (a record by its key): when
     /// a connection is idle and a permit free at once, `f` runs right here on the calling
     /// thread, sparing the hand-off to a blocking thread and back, which costs more than such
-    /// a read (docs/benchmarks.md, "Point reads without the blocking pool"); otherwise as
+    /// a read (docs/benchmarks.md, "… key lookups on the calling thread"); otherwise as
     /// `run`. Never for work that grows with the data (a scan, a page of search results): it
     /// holds an async worker thread while it runs.
     pub async fn run_short<T, E>(

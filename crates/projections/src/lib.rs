@@ -87,7 +87,7 @@ pub use query::{
 };
 pub use requests::{RequestFilter, RequestRow};
 pub use residence_starts::{ResidenceStart, ResidenceStartFilter};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION, SearchFlavour};
+pub use schema::{APPLICATION_ID, IntegrityCheck, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
 use error::storage;
@@ -106,6 +106,8 @@ pub struct ProjectionConfig {
     pub search: Option<SearchFlavour>,
     /// When and how the projector takes the bulk path (see [`BulkConfig`]).
     pub bulk: BulkConfig,
+    /// When the whole file's b-trees are checked (see [`IntegrityCheck`]).
+    pub integrity_check: IntegrityCheck,
 }
 
 impl Default for ProjectionConfig {
@@ -116,6 +118,7 @@ impl Default for ProjectionConfig {
             follow: true,
             search: None,
             bulk: BulkConfig::default(),
+            integrity_check: IntegrityCheck::AtOpen,
         }
     }
 }
@@ -186,9 +189,10 @@ impl Projections {
     ) -> Result<Projections, ProjectionError> {
         let path = path.as_ref().to_path_buf();
         let want = config.search;
+        let check = config.integrity_check;
         let open_path = path.clone();
         let (conn, flavour, checkpoint) = tokio::task::spawn_blocking(move || {
-            if let Some(reason) = schema::damage(&open_path) {
+            if let Some(reason) = schema::damage(&open_path, check) {
                 // Disposable by design: the log holds everything it had.
                 tracing::warn!(
                     path = %open_path.display(),
@@ -228,6 +232,38 @@ impl Projections {
             projections.start()?;
         }
         Ok(projections)
+    }
+
+    /// Reads the whole file once with SQLite's `PRAGMA quick_check`, on a connection and a
+    /// thread of its own (it takes as long as reading the file; readers and the projector go
+    /// on meanwhile). `Some(reason)` when the file is damaged: the reason is also left beside
+    /// the file ([`IntegrityCheck::AfterOpen`]), so the next open removes it and rebuilds the
+    /// read models from the log. What a node with `AfterOpen` calls once it serves.
+    pub async fn check_integrity(&self) -> Result<Option<String>, ProjectionError> {
+        let path = self.shared().path.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A thread of its own, not tokio's blocking pool: a runtime shutting down waits for
+        // the pool's tasks, and this one may read gigabytes.
+        std::thread::Builder::new()
+            .name("citydb-projections-check".into())
+            .spawn(move || {
+                let found = schema::open_reader(&path).map(|conn| schema::quick_check(&conn));
+                let marked = match &found {
+                    Ok(Some(reason)) => {
+                        std::fs::write(schema::damage_mark(&path), reason).map_err(|e| {
+                            ProjectionError::Storage(format!(
+                                "cannot mark {} as damaged ({reason}): {e}",
+                                path.display()
+                            ))
+                        })
+                    }
+                    _ => Ok(()),
+                };
+                let _ = tx.send(marked.and(found));
+            })
+            .map_err(|e| ProjectionError::Storage(format!("cannot start the check: {e}")))?;
+        rx.await
+            .map_err(|_| ProjectionError::Storage("the integrity check stopped".into()))?
     }
 
     /// Deletes the projections file at `path`, its WAL and its shared memory, without opening

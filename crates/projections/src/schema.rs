@@ -352,13 +352,38 @@ pub(crate) fn open_writer(
 }
 
 /// The files SQLite keeps for a database at `path`: the file, its WAL and its shared memory.
-pub(crate) fn file_set(path: &Path) -> [std::path::PathBuf; 3] {
-    let with = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    };
-    [path.to_path_buf(), with("-wal"), with("-shm")]
+pub(crate) fn file_set(path: &Path) -> [std::path::PathBuf; 4] {
+    [
+        path.to_path_buf(),
+        beside(path, "-wal"),
+        beside(path, "-shm"),
+        damage_mark(path),
+    ]
+}
+
+fn beside(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
+
+/// Where a check made after open ([`IntegrityCheck::AfterOpen`]) leaves the damage it found:
+/// a file beside the projections file, not a row in it (a damaged file may refuse writes).
+/// The next open finds it, removes the file set and rebuilds.
+pub(crate) fn damage_mark(path: &Path) -> std::path::PathBuf {
+    beside(path, ".damaged")
+}
+
+/// When SQLite's `PRAGMA quick_check` reads the whole projections file: one pass over it, as
+/// long as reading it (15–38 s at the whole city, docs/benchmarks.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IntegrityCheck {
+    /// Before the file is used: a damaged file is rebuilt at once. For tools and tests.
+    #[default]
+    AtOpen,
+    /// Left to [`crate::Projections::check_integrity`], called once the node serves (a server
+    /// does not wait for it before `/readyz`); what it finds is marked for the next open.
+    AfterOpen,
 }
 
 /// Removes a projections file with its WAL and shared memory, without opening it (a damaged
@@ -383,11 +408,17 @@ pub(crate) fn remove_file_set(path: &Path) -> Result<(), ProjectionError> {
 /// Why the projections file at `path` is damaged, or `None` when it is sound, absent, or not
 /// a projections file at all (which [`open_writer`] refuses without touching it).
 ///
-/// `PRAGMA quick_check` reads every page once and checks the b-tree structure (not that
-/// indexes match their tables: that is `integrity_check`, far slower). It costs one pass
-/// over the file on every start, about as long as reading it; in return a file damaged by a
-/// disk fault or a stray write is found before the first query fails on it.
-pub(crate) fn damage(path: &Path) -> Option<String> {
+/// With [`IntegrityCheck::AtOpen`], `PRAGMA quick_check` reads every page once and checks the
+/// b-tree structure (not that indexes match their tables: that is `integrity_check`, far
+/// slower): a file damaged by a disk fault or a stray write is found before the first query
+/// fails on it. With `AfterOpen` only what a check after an earlier open marked counts here.
+pub(crate) fn damage(path: &Path, check: IntegrityCheck) -> Option<String> {
+    if let Ok(found) = std::fs::read_to_string(damage_mark(path)) {
+        return Some(format!(
+            "a check after an earlier open found: {}",
+            found.trim()
+        ));
+    }
     if !path.exists() {
         // A WAL left without its file would be replayed onto the new one.
         return file_set(path)[1]
@@ -407,18 +438,29 @@ pub(crate) fn damage(path: &Path) -> Option<String> {
         Ok(_) => return None,
         Err(e) => return header_is_ours(path).then(|| e.to_string()),
     }
+    if check == IntegrityCheck::AtOpen
+        && let Some(damage) = quick_check(&conn)
+    {
+        return Some(damage);
+    }
+    match has_bulk_mark(&conn) {
+        Ok(false) => None,
+        Ok(true) => Some("a bulk build of the read models was interrupted".to_owned()),
+        // No meta table: an empty file, or one open_writer recreates anyway.
+        Err(_) => None,
+    }
+}
+
+/// What `PRAGMA quick_check` finds wrong in the file `conn` reads (at most 10 complaints), or
+/// `None` when its b-trees are sound.
+pub(crate) fn quick_check(conn: &Connection) -> Option<String> {
     let complaints: Result<Vec<String>, rusqlite::Error> =
         conn.prepare("PRAGMA quick_check(10)").and_then(|mut stmt| {
             stmt.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()
         });
     match complaints {
-        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => match has_bulk_mark(&conn) {
-            Ok(false) => None,
-            Ok(true) => Some("a bulk build of the read models was interrupted".to_owned()),
-            // No meta table: an empty file, or one open_writer recreates anyway.
-            Err(_) => None,
-        },
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => None,
         Ok(rows) => Some(rows.join("; ")),
         Err(e) => Some(e.to_string()),
     }
