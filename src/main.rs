@@ -228,6 +228,10 @@ enum Command {
         /// How commits reach the disk during the import.
         #[arg(long, value_enum, default_value_t = ImportDurability::Normal)]
         durability: ImportDurability,
+        /// Bulk mode: record states held in memory (about 1 KB each) before the least
+        /// recently used are set aside in a temporary file in TMPDIR; bounds the import's heap.
+        #[arg(long, default_value_t = citydb_registry::DEFAULT_STATES_IN_MEMORY, value_name = "N")]
+        states_in_memory: usize,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -616,8 +620,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mode,
             jobs,
             durability,
+            states_in_memory,
             report: _,
-        } => commands::import::run(&data.data, &data.store, &file, mode, jobs, durability).await,
+        } => {
+            let options = commands::import::Options {
+                mode,
+                jobs,
+                durability,
+                states_in_memory,
+            };
+            commands::import::run(&data.data, &data.store, &file, options).await
+        }
         Command::Export {
             data,
             out,

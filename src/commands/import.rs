@@ -23,14 +23,28 @@ use citydb_registry::BulkRegistry;
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 use citydb_store::{Store, StoreConfig, StoreError};
 
+/// How `citydb import` runs (its flags).
+pub struct Options {
+    pub mode: ImportMode,
+    /// Careful mode: commands in flight at once.
+    pub jobs: usize,
+    pub durability: ImportDurability,
+    /// Bulk mode: record states held in memory before some are set aside on disk.
+    pub states_in_memory: usize,
+}
+
 pub async fn run(
     data: &Path,
     store: &Store,
     file: &Path,
-    mode: ImportMode,
-    jobs: usize,
-    durability: ImportDurability,
+    options: Options,
 ) -> anyhow::Result<ExitCode> {
+    let Options {
+        mode,
+        jobs,
+        durability,
+        states_in_memory,
+    } = options;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     let sink = match mode {
@@ -52,7 +66,10 @@ pub async fn run(
     let (reader, len) = input(file)?;
     let started = Instant::now();
     let (summary, mode_name) = match sink {
-        Some(sink) => (bulk(data, store, sink, reader, len).await?, "bulk"),
+        Some(sink) => (
+            bulk(data, store, sink, reader, len, states_in_memory).await?,
+            "bulk",
+        ),
         None => (
             careful(data, store, reader, len, jobs, durability).await?,
             "careful",
@@ -137,13 +154,22 @@ async fn bulk(
     sink: Box<dyn BulkSink>,
     reader: Reader,
     len: Option<u64>,
+    states_in_memory: usize,
 ) -> anyhow::Result<ImportSummary> {
     let started_empty = sink.tip() == Tip::EMPTY;
-    let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE);
+    let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE)
+        .with_states_in_memory(states_in_memory);
     let progress = Progress::lines("import", len);
     let result = import::bulk::import_lines(&mut registry, reader, &progress).await;
     progress.finish();
     let summary = result?;
+    let aside = registry.bytes_set_aside();
+    if aside > 0 {
+        eprintln!(
+            "import: more than {states_in_memory} record states: {} MiB of them were set aside in a temporary file",
+            aside >> 20
+        );
+    }
     registry
         .finish()
         .await

@@ -76,6 +76,17 @@ impl Snapshot {
         self
     }
 
+    /// Takes a record's loaded state back out (`None`: it was not loaded), so a caller that
+    /// lent it for one decision keeps it without a clone.
+    pub fn take_record(&mut self, id: RecordId) -> Option<Option<Record>> {
+        self.records.remove(&id)
+    }
+
+    /// Takes a key's loaded claim back out (`None`: it was not loaded).
+    pub fn take_key(&mut self, key: &NaturalKey) -> Option<KeyClaim> {
+        self.keys.remove(key)
+    }
+
     /// Records the loaded state of a key stream.
     pub fn insert_key(&mut self, key: NaturalKey, claim: KeyClaim) {
         self.keys.insert(key, claim);

@@ -20,6 +20,15 @@ pub enum Target {
 }
 
 impl Target {
+    /// The stream id's two parts, category and UUID (`stream_id` is `<category>-<uuid>`),
+    /// for callers that build the id without formatting and parsing it back.
+    pub fn stream_parts(&self) -> (&'static str, uuid::Uuid) {
+        match self {
+            Self::Record(id) => (id.kind().as_str(), id.uuid()),
+            Self::Key(key) => ("key", key.key_id()),
+        }
+    }
+
     pub fn stream_id(&self) -> String {
         match self {
             Self::Record(id) => id.to_string(),
@@ -64,5 +73,31 @@ impl From<BusinessId> for Target {
 impl From<ParcelId> for Target {
     fn from(id: ParcelId) -> Self {
         Self::Record(RecordId::Parcel(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ids::PersonalIdNumber;
+
+    #[test]
+    fn stream_parts_join_to_the_stream_id() {
+        let pin: PersonalIdNumber = "031099000123".parse().expect("a valid PIN");
+        let targets = [
+            Target::Record(CitizenId(Uuid::from_u128(7)).into()),
+            Target::Record(BusinessId(Uuid::from_u128(8)).into()),
+            Target::Record(ParcelId(Uuid::from_u128(9)).into()),
+            Target::Key(NaturalKey::Pin(pin)),
+        ];
+        for target in targets {
+            let (category, id) = target.stream_parts();
+            assert_eq!(
+                format!("{category}-{}", id.hyphenated()),
+                target.stream_id()
+            );
+        }
     }
 }

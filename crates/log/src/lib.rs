@@ -15,6 +15,7 @@
 //! - [`Subscription`]: catch-up-then-live delivery over any backend.
 //! - [`copy_log`]: migrates (or restores) a whole log into another backend, hash for hash,
 //!   through [`EventLog::copy_in`].
+//! - [`scratch`]: unnamed temporary files, for passes that set data aside on disk.
 //! - `conformance` (feature `conformance`): the behaviour suite every backend must pass.
 
 mod append;
@@ -28,6 +29,7 @@ mod lanes;
 mod log;
 pub mod memory;
 mod redact;
+pub mod scratch;
 mod stream;
 mod subscription;
 

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use citydb_domain::{CommandRequest, Target, evolve, evolve_key};
+use citydb_domain::{CommandRequest, Decision, Target, evolve, evolve_key};
 use citydb_log::backend::plan::{LogState, Recorded, Tip, now_micros, plan_append};
 use citydb_log::bulk::{BulkSink, StreamFilter};
 use citydb_log::chain::EventView;
@@ -34,16 +34,42 @@ use crate::fold::{fold_key, fold_record, stream_of};
 use crate::registry::{
     Loaded, Step, StreamState, admit_extra, command_stream, marker_record, next_step, plan, resent,
 };
-use crate::request::{Executed, metadata_of};
+use crate::request::{Executed, StreamChange, Warning, metadata_of};
+use crate::spill::{Slot, Spill};
 
 /// Rows gathered before they go to the sink in one call (whole commands only).
 const WRITE_ROWS: usize = 4096;
 
+/// A command's rows, planned, with the result it records.
+struct Planned {
+    rows: Vec<RecordedEvent>,
+    tip: Tip,
+    changes: Vec<StreamChange>,
+    warnings: Vec<Warning>,
+}
+
+/// Record states held in memory by default before the least recently used are set aside on
+/// disk ([`crate::spill`]): about 1 GB of states (a citizen's is ~1 KB on the heap).
+pub const DEFAULT_STATES_IN_MEMORY: usize = 1_000_000;
+
 /// A stream this run has loaded or written: its folded state, version and last hash.
 struct Held {
-    state: StreamState,
+    /// `None`: a record's state set aside at `aside`.
+    state: Option<StreamState>,
+    /// Where this state, unchanged since, also sits in the spill file.
+    aside: Option<Slot>,
     version: Option<u64>,
     hash: Hash,
+    /// The command that last loaded it (this run's count), for setting aside the least
+    /// recently used first.
+    used: u64,
+}
+
+impl Held {
+    /// Whether this is a record's state counted against the budget (in memory, not empty).
+    fn counts(&self) -> bool {
+        matches!(self.state, Some(StreamState::Record(Some(_))))
+    }
 }
 
 /// Executes commands for a bulk import (see the module documentation).
@@ -51,6 +77,13 @@ pub struct BulkRegistry {
     sink: Box<dyn BulkSink>,
     /// Every record and key stream loaded or written by this run.
     streams: HashMap<Target, Held>,
+    /// Record states set aside on disk past `states_in_memory`.
+    spill: Spill,
+    /// Record states in memory (`Held::counts`), and how many may be before some are set aside.
+    in_memory: usize,
+    states_in_memory: usize,
+    /// Commands executed or refused so far: the clock of `Held::used`.
+    clock: u64,
     /// Command ids executed by this run, with their marker's position.
     commands: HashMap<Uuid, u64>,
     /// Whether the store was empty when the run began: then a stream not in `streams` has no
@@ -76,6 +109,10 @@ impl BulkRegistry {
         BulkRegistry {
             sink,
             streams: HashMap::new(),
+            spill: Spill::default(),
+            in_memory: 0,
+            states_in_memory: DEFAULT_STATES_IN_MEMORY,
+            clock: 0,
             commands: HashMap::new(),
             started_empty: tip == Tip::EMPTY,
             held: None,
@@ -84,6 +121,19 @@ impl BulkRegistry {
             max_event_size,
             failed: false,
         }
+    }
+
+    /// Holds at most `n` record states in memory (at least one command's worth more while it
+    /// is decided); the least recently used beyond are set aside in a temporary file
+    /// ([`crate::spill`]). Default [`DEFAULT_STATES_IN_MEMORY`].
+    pub fn with_states_in_memory(mut self, n: usize) -> BulkRegistry {
+        self.states_in_memory = n;
+        self
+    }
+
+    /// Record states set aside so far, in bytes of the temporary file.
+    pub fn bytes_set_aside(&self) -> u64 {
+        self.spill.bytes()
     }
 
     /// The next position to be written.
@@ -101,88 +151,27 @@ impl BulkRegistry {
         }
         request.check_text()?;
         request.check_effective_at()?;
+        self.clock += 1;
+        self.set_aside_beyond_budget()?;
         let marker = command_stream(request.command_id)?;
-        let command_json =
-            serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {
-                reason: format!("the command cannot be serialised: {e}"),
-            })?;
-        if let Some(done) = self.recorded(&marker, &request, &command_json).await? {
+        if let Some(done) = self.recorded(&marker, &request).await? {
             return Ok(done);
         }
-
+        // The held states are lent to the decision, not cloned, and come back whatever its
+        // outcome (a refusal included) before anything else happens.
         let mut loaded = Loaded::default();
-        let reads = request.command.reads();
-        let targets = reads
-            .records
-            .iter()
-            .map(|id| Target::Record(*id))
-            .chain(reads.keys.iter().map(|key| Target::Key(*key)))
-            .chain(request.expected.map(|e| Target::Record(e.record)));
-        for target in targets {
-            if !loaded.has(&target) {
-                self.load_into(&mut loaded, target).await?;
-            }
+        let decided = self.decide_and_plan(&request, &marker, &mut loaded).await;
+        self.give_back(loaded);
+        let (decision, planned) = decided?;
+        if self.failed {
+            return Err(LogError::Closed.into());
         }
-        if let Some(expected) = request.expected {
-            let actual = loaded.version(&Target::Record(expected.record)).flatten();
-            if actual != Some(expected.version) {
-                return Err(RegistryError::StaleVersion {
-                    record: expected.record,
-                    expected: expected.version,
-                    actual,
-                });
-            }
-        }
-        let mut extra = Vec::new();
-        let decision = loop {
-            match next_step(&loaded, &request)? {
-                Step::Decided(decision) => break decision,
-                Step::Load(missing) => {
-                    for target in missing {
-                        admit_extra(&loaded, &mut extra, target)?;
-                        self.load_into(&mut loaded, target).await?;
-                    }
-                }
-            }
-        };
-
-        let metadata = metadata_of(&request);
-        let (appends, record) = plan(
-            &request,
-            &command_json,
-            &metadata,
-            &marker,
-            &loaded,
-            &decision,
-        )?;
-        validate_append(&appends, self.max_event_size)?;
-        let mut state = RequestStreams {
-            streams: loaded
-                .streams
-                .iter()
-                .map(|(target, stream, version)| {
-                    let hash = self.streams.get(target).map_or(Hash::ZERO, |h| h.hash);
-                    (stream.as_str(), version.map(|v| (v, hash)))
-                })
-                .collect(),
-            marker: marker.as_str(),
-        };
-        let planned = plan_append(&appends, self.tip, now_micros(), &mut state)?;
-        let tip = planned.tip;
-        let links: Vec<Link> = planned.rows.iter().map(Link::of).collect();
-        drop(planned);
-        // The events move into their rows (no copy of their bytes), in planned order: append
-        // by append, event by event.
-        let mut links = links.into_iter();
-        let mut rows = Vec::with_capacity(links.len());
-        for append in appends {
-            for event in append.events {
-                let link = links.next().ok_or_else(|| {
-                    RegistryError::corrupt(&append.stream, "the plan has fewer rows than events")
-                })?;
-                rows.push(link.row(append.stream.clone(), event));
-            }
-        }
+        let Planned {
+            rows,
+            tip,
+            changes,
+            warnings,
+        } = planned;
         let (first_position, last_position) = match (rows.first(), rows.last()) {
             (Some(first), Some(last)) => (first.position, last.position),
             // A marker is always written; an empty plan means the planner took the request for
@@ -209,14 +198,25 @@ impl BulkRegistry {
                     target: target.to_string(),
                 });
             };
+            let counted = held.counts();
             for event in &change.events {
-                let folded = match std::mem::replace(&mut held.state, StreamState::Record(None)) {
-                    StreamState::Record(record) => evolve(record.map(|r| *r), event)
+                let folded = match held.state.take() {
+                    Some(StreamState::Record(record)) => evolve(record.map(|r| *r), event)
                         .map(|r| StreamState::Record(Some(Box::new(r)))),
-                    StreamState::Key(claim) => evolve_key(Some(claim), event).map(StreamState::Key),
+                    Some(StreamState::Key(claim)) => {
+                        evolve_key(Some(claim), event).map(StreamState::Key)
+                    }
+                    // Given back above; a missing state is a bug of this file.
+                    None => {
+                        self.failed = true;
+                        return Err(RegistryError::corrupt(
+                            target.to_string(),
+                            "the state was not given back",
+                        ));
+                    }
                 };
                 match folded {
-                    Ok(state) => held.state = state,
+                    Ok(state) => held.state = Some(state),
                     Err(e) => {
                         // Half-folded: what this run holds is no longer the store's state.
                         self.failed = true;
@@ -226,6 +226,11 @@ impl BulkRegistry {
             }
             held.version = Some(version);
             held.hash = hash;
+            // Changed: what was set aside of it is stale.
+            held.aside = None;
+            if held.counts() && !counted {
+                self.in_memory += 1;
+            }
         }
         self.tip = tip;
         self.commands.insert(request.command_id, last_position);
@@ -236,11 +241,148 @@ impl BulkRegistry {
         Ok(Executed {
             command_id: request.command_id,
             already_executed: false,
-            changes: record.changes,
+            changes,
             first_position: Some(first_position),
             last_position: Some(last_position),
-            warnings: record.warnings,
+            warnings,
         })
+    }
+
+    /// Load (lending held states to `loaded`) → decide → plan the rows: everything of a command
+    /// that may refuse it, before anything this run holds changes.
+    async fn decide_and_plan(
+        &mut self,
+        request: &CommandRequest,
+        marker: &StreamId,
+        loaded: &mut Loaded,
+    ) -> Result<(Decision, Planned), RegistryError> {
+        let reads = request.command.reads();
+        let targets = reads
+            .records
+            .iter()
+            .map(|id| Target::Record(*id))
+            .chain(reads.keys.iter().map(|key| Target::Key(*key)))
+            .chain(request.expected.map(|e| Target::Record(e.record)));
+        for target in targets {
+            if !loaded.has(&target) {
+                self.load_into(loaded, target).await?;
+            }
+        }
+        if let Some(expected) = request.expected {
+            let actual = loaded.version(&Target::Record(expected.record)).flatten();
+            if actual != Some(expected.version) {
+                return Err(RegistryError::StaleVersion {
+                    record: expected.record,
+                    expected: expected.version,
+                    actual,
+                });
+            }
+        }
+        let mut extra = Vec::new();
+        let decision = loop {
+            match next_step(loaded, request)? {
+                Step::Decided(decision) => break decision,
+                Step::Load(missing) => {
+                    for target in missing {
+                        admit_extra(loaded, &mut extra, target)?;
+                        self.load_into(loaded, target).await?;
+                    }
+                }
+            }
+        };
+
+        let metadata = metadata_of(request);
+        let plan = plan(request, &metadata, marker, loaded, &decision)?;
+        validate_append(&plan.appends, self.max_event_size)?;
+        let mut state = RequestStreams {
+            streams: loaded
+                .streams
+                .iter()
+                .map(|(target, stream, version)| {
+                    let hash = self.streams.get(target).map_or(Hash::ZERO, |h| h.hash);
+                    (stream.as_str(), version.map(|v| (v, hash)))
+                })
+                .collect(),
+            marker: marker.as_str(),
+        };
+        let planned = plan_append(&plan.appends, self.tip, now_micros(), &mut state)?;
+        let tip = planned.tip;
+        let links: Vec<Link> = planned.rows.iter().map(Link::of).collect();
+        drop(planned);
+        // The events move into their rows (no copy of their bytes), in planned order: append
+        // by append, event by event.
+        let mut links = links.into_iter();
+        let mut rows = Vec::with_capacity(links.len());
+        for append in plan.appends {
+            for event in append.events {
+                let link = links.next().ok_or_else(|| {
+                    RegistryError::corrupt(&append.stream, "the plan has fewer rows than events")
+                })?;
+                rows.push(link.row(append.stream.clone(), event));
+            }
+        }
+        Ok((
+            decision,
+            Planned {
+                rows,
+                tip,
+                changes: plan.changes,
+                warnings: plan.warnings,
+            },
+        ))
+    }
+
+    /// Sets aside the least recently used record states once more than `states_in_memory` are
+    /// held, down to nine tenths of it (so that it happens once per many commands). Runs
+    /// between commands: nothing is lent.
+    fn set_aside_beyond_budget(&mut self) -> Result<(), RegistryError> {
+        if self.in_memory <= self.states_in_memory {
+            return Ok(());
+        }
+        let keep = self.states_in_memory - self.states_in_memory / 10;
+        let mut candidates: Vec<(u64, Target)> = self
+            .streams
+            .iter()
+            .filter(|(_, held)| held.counts())
+            .map(|(target, held)| (held.used, *target))
+            .collect();
+        let n = self.in_memory.saturating_sub(keep).min(candidates.len());
+        if n < candidates.len() {
+            candidates.select_nth_unstable_by_key(n, |&(used, _)| used);
+        }
+        for (_, target) in &candidates[..n] {
+            let Some(held) = self.streams.get_mut(target) else {
+                continue;
+            };
+            let Some(StreamState::Record(Some(record))) = held.state.take() else {
+                continue;
+            };
+            let slot = match held.aside {
+                Some(slot) => slot,
+                None => match self.spill.write(&record) {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        // This state is now nowhere: nothing more may be decided.
+                        self.failed = true;
+                        return Err(e);
+                    }
+                },
+            };
+            held.aside = Some(slot);
+            self.in_memory -= 1;
+        }
+        Ok(())
+    }
+
+    /// Takes back the states lent to `loaded` (see [`Self::load_into`]). A state the snapshot
+    /// no longer holds would leave this run's memory unlike the store: nothing more is decided.
+    fn give_back(&mut self, loaded: Loaded) {
+        for (target, state) in loaded.into_states() {
+            match (state, self.streams.get_mut(&target)) {
+                (Some(state), Some(held)) => held.state = Some(state),
+                _ => self.failed = true,
+            }
+        }
     }
 
     /// Makes every command executed so far durable.
@@ -250,13 +392,16 @@ impl BulkRegistry {
         self.sink_result(result)
     }
 
-    /// Commits and closes the sink (restoring whatever the store set aside for the load).
+    /// Commits and closes the sink (restoring whatever the store set aside for the load). The
+    /// states this run holds are dropped first: the store's last step (building indexes) may
+    /// want the memory.
     pub async fn finish(mut self) -> Result<(), RegistryError> {
         if self.failed {
             return Err(LogError::Closed.into());
         }
         self.flush().await?;
-        Ok(self.sink.finish().await?)
+        let BulkRegistry { sink, .. } = self;
+        Ok(sink.finish().await?)
     }
 
     async fn flush(&mut self) -> Result<(), RegistryError> {
@@ -291,12 +436,12 @@ impl BulkRegistry {
     }
 
     /// The recorded result of this command id: executed by this run, or (when the store held
-    /// events before) by an earlier one.
+    /// events before) by an earlier one. The command's JSON, to compare with the recorded one,
+    /// is only made when there is a record.
     async fn recorded(
         &mut self,
         marker: &StreamId,
         request: &CommandRequest,
-        command_json: &serde_json::Value,
     ) -> Result<Option<Executed>, RegistryError> {
         let event = if let Some(&position) = self.commands.get(&request.command_id) {
             self.read_event(position).await?
@@ -309,7 +454,11 @@ impl BulkRegistry {
             return Ok(None);
         };
         let record = marker_record(marker, &event)?;
-        resent(request, command_json, event.position, &record).map(Some)
+        let command_json =
+            serde_json::to_value(&request.command).map_err(|e| LogError::InvalidEvent {
+                reason: format!("the command cannot be serialised: {e}"),
+            })?;
+        resent(request, &command_json, event.position, &record).map(Some)
     }
 
     /// Whether `stream` may have had events before this run (false: it certainly had none).
@@ -327,7 +476,8 @@ impl BulkRegistry {
         })
     }
 
-    /// Puts `target`'s state into `loaded`: from memory, else from the store (and kept).
+    /// Lends `target`'s state to `loaded` (from memory, else read from the store and kept):
+    /// moved, not cloned, until [`Self::give_back`]. A target is loaded once per command.
     async fn load_into(
         &mut self,
         loaded: &mut Loaded,
@@ -336,11 +486,27 @@ impl BulkRegistry {
         let stream = stream_of(&target)?;
         if !self.streams.contains_key(&target) {
             let held = self.load_from_store(&target, &stream).await?;
+            self.in_memory += usize::from(held.counts());
             self.streams.insert(target, held);
         }
-        if let Some(held) = self.streams.get(&target) {
-            loaded.insert(target, stream, held.version, held.state.clone());
-        }
+        let Some(held) = self.streams.get_mut(&target) else {
+            return Ok(());
+        };
+        let state = match held.state.take() {
+            Some(state) => state,
+            None => {
+                let slot = held.aside.ok_or_else(|| {
+                    RegistryError::corrupt(&stream, "neither in memory nor set aside")
+                })?;
+                let record = self.spill.read(slot)?;
+                self.in_memory += 1;
+                StreamState::Record(Some(Box::new(record)))
+            }
+        };
+        held.used = self.clock;
+        // Lent: `give_back` puts it back (the placeholder is never decided on).
+        held.state = Some(StreamState::Record(None));
+        loaded.insert(target, stream, held.version, state);
         Ok(())
     }
 
@@ -359,7 +525,9 @@ impl BulkRegistry {
             Target::Key(key) => StreamState::Key(fold_key(key, &events)?),
         };
         Ok(Held {
-            state,
+            state: Some(state),
+            aside: None,
+            used: self.clock,
             version: events.last().map(|e| e.stream_version),
             hash: events.last().map_or(Hash::ZERO, |e| e.hash),
         })

@@ -12,7 +12,8 @@ use crate::error::RegistryError;
 
 /// The stream id of a record or key target, as the log spells it.
 pub fn stream_of(target: &Target) -> Result<StreamId, RegistryError> {
-    Ok(target.stream_id().parse::<StreamId>()?)
+    let (category, id) = target.stream_parts();
+    Ok(StreamId::new(category, id)?)
 }
 
 /// The stream id of a record.

@@ -28,8 +28,9 @@ pub mod fold;
 mod redaction;
 mod registry;
 mod request;
+mod spill;
 
-pub use bulk::BulkRegistry;
+pub use bulk::{BulkRegistry, DEFAULT_STATES_IN_MEMORY};
 pub use correction_requests::{
     RequestExecution, RequestRegistryError, decode_request_event, fold_request, request_stream,
 };

@@ -103,6 +103,28 @@ impl Loaded {
         self.index.insert(target, self.streams.len());
         self.streams.push((target, stream, version));
     }
+
+    /// Every stream's state back out of the snapshot, in load order (`None`: the snapshot no
+    /// longer holds it), for a caller that lent them for one decision.
+    pub(crate) fn into_states(self) -> Vec<(Target, Option<StreamState>)> {
+        let Loaded {
+            mut snapshot,
+            streams,
+            ..
+        } = self;
+        streams
+            .into_iter()
+            .map(|(target, _, _)| {
+                let state = match target {
+                    Target::Record(id) => snapshot
+                        .take_record(id)
+                        .map(|record| StreamState::Record(record.map(Box::new))),
+                    Target::Key(key) => snapshot.take_key(&key).map(StreamState::Key),
+                };
+                (target, state)
+            })
+            .collect()
+    }
 }
 
 /// What `decide` needs next.
@@ -263,23 +285,16 @@ impl Registry {
                 Err(e) => return Err(e),
             };
 
-            let (appends, record) = plan(
-                &request,
-                &command_json,
-                &metadata,
-                &marker,
-                &loaded,
-                &decision,
-            )?;
-            match self.log.append(appends).await {
+            let planned = plan(&request, &metadata, &marker, &loaded, &decision)?;
+            match self.log.append(planned.appends).await {
                 Ok(outcome) => {
                     return Ok(Executed {
                         command_id: request.command_id,
                         already_executed: outcome.already_recorded,
-                        changes: record.changes,
+                        changes: planned.changes,
                         first_position: outcome.first_position,
                         last_position: outcome.last_position,
-                        warnings: record.warnings,
+                        warnings: planned.warnings,
                     });
                 }
                 Err(LogError::WrongExpectedVersion { stream, .. }) => {
@@ -553,16 +568,44 @@ pub fn command_stream(command_id: Uuid) -> Result<StreamId, RegistryError> {
     Ok(StreamId::new(COMMAND_CATEGORY, command_id)?)
 }
 
+/// What [`plan`] makes of a decision: the one atomic append, and the result it records.
+pub(crate) struct Plan {
+    pub(crate) appends: Vec<StreamAppend>,
+    pub(crate) changes: Vec<StreamChange>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+/// The marker's payload as it is written: [`CommandExecuted`] with its parts borrowed and the
+/// command serialised straight from its Rust form. The same JSON object (the same members with
+/// the same values; key order is free, docs/audit-format.md) as serialising a
+/// `CommandExecuted` holding the command's `Value`, without building and cloning that `Value`
+/// for every command (a bulk import's largest serialisation cost).
+#[derive(Serialize)]
+pub(crate) struct MarkerPayload<'a> {
+    pub(crate) command_id: Uuid,
+    pub(crate) command_type: &'a str,
+    pub(crate) command: &'a citydb_domain::Command,
+    pub(crate) actor: &'a citydb_domain::Actor,
+    pub(crate) changes: &'a [StreamChange],
+    pub(crate) warnings: &'a [Warning],
+    pub(crate) event_count: u64,
+}
+
 /// Turns a decision into the one atomic append: the changes, a version check on every other
 /// stream the decision read, and the command marker (last).
+///
+/// Each event's data is serialised once, straight from the domain event, and the metadata once
+/// for the whole command (every event of a command carries the same bytes).
 pub(crate) fn plan(
     request: &CommandRequest,
-    command_json: &Value,
     metadata: &Metadata,
     marker: &StreamId,
     loaded: &Loaded,
     decision: &Decision,
-) -> Result<(Vec<StreamAppend>, CommandExecuted), RegistryError> {
+) -> Result<Plan, RegistryError> {
+    let metadata = serde_json::to_vec(metadata).map_err(|e| LogError::InvalidEvent {
+        reason: format!("metadata cannot be serialised: {e}"),
+    })?;
     let mut appends = Vec::with_capacity(loaded.streams.len() + 1);
     let mut changes = Vec::with_capacity(decision.changes.len());
     let mut event_count: u64 = 1; // the marker
@@ -581,10 +624,16 @@ pub(crate) fn plan(
             .events
             .iter()
             .map(|event| {
-                let data = event.to_json().map_err(|e| LogError::InvalidEvent {
+                let data = serde_json::to_vec(event).map_err(|e| LogError::InvalidEvent {
                     reason: format!("{} cannot be serialised: {e}", event.event_type()),
                 })?;
-                NewEvent::new(event.event_type(), event.schema_version(), &data, metadata)
+                Ok(NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    data,
+                    metadata: metadata.clone(),
+                })
             })
             .collect::<Result<Vec<_>, LogError>>()?;
         let n = events.len() as u64;
@@ -619,24 +668,33 @@ pub(crate) fn plan(
             ));
         }
     }
-    let record = CommandExecuted {
+    let warnings: Vec<Warning> = decision.warnings.iter().map(Warning::from).collect();
+    let payload = MarkerPayload {
         command_id: request.command_id,
-        command_type: request.command.command_type().to_owned(),
-        command: command_json.clone(),
-        actor: request.actor.clone(),
-        changes,
-        warnings: decision.warnings.iter().map(Warning::from).collect(),
+        command_type: request.command.command_type(),
+        command: &request.command,
+        actor: &request.actor,
+        changes: &changes,
+        warnings: &warnings,
         event_count,
     };
+    let data = serde_json::to_vec(&payload).map_err(|e| LogError::InvalidEvent {
+        reason: format!("the command cannot be serialised: {e}"),
+    })?;
     appends.push(StreamAppend::new(
         marker.clone(),
         ExpectedVersion::NoStream,
-        vec![NewEvent::new(
-            COMMAND_EXECUTED,
-            COMMAND_EXECUTED_VERSION,
-            &record,
+        vec![NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: COMMAND_EXECUTED.to_owned(),
+            schema_version: COMMAND_EXECUTED_VERSION,
+            data,
             metadata,
-        )?],
+        }],
     ));
-    Ok((appends, record))
+    Ok(Plan {
+        appends,
+        changes,
+        warnings,
+    })
 }

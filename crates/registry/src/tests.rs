@@ -136,3 +136,39 @@ fn marker_positions_are_derived_from_the_event_count() {
         "command-00000000-0000-0000-0000-000000000001"
     );
 }
+
+/// The marker is written from the borrowed command (`MarkerPayload`); a re-send compares the
+/// stored command with the request's `Value`, so both must be the same JSON object.
+#[test]
+fn the_marker_written_from_the_command_reads_back_as_its_value() {
+    let request: CommandRequest = serde_json::from_str(DOCUMENTED).unwrap();
+    let warnings = vec![Warning {
+        code: "LEGACY_CHECK_DIGIT".to_owned(),
+        detail: json!({ "code": "0201000007" }),
+    }];
+    let payload = crate::registry::MarkerPayload {
+        command_id: request.command_id,
+        command_type: request.command.command_type(),
+        command: &request.command,
+        actor: &request.actor,
+        changes: &[],
+        warnings: &warnings,
+        event_count: 3,
+    };
+    let written: CommandExecuted =
+        serde_json::from_slice(&serde_json::to_vec(&payload).unwrap()).unwrap();
+    let expected = CommandExecuted {
+        command_id: request.command_id,
+        command_type: "RegisterCitizen".to_owned(),
+        command: serde_json::to_value(&request.command).unwrap(),
+        actor: request.actor.clone(),
+        changes: vec![],
+        warnings: warnings.clone(),
+        event_count: 3,
+    };
+    assert_eq!(written, expected);
+    assert_eq!(
+        serde_json::to_value(&payload).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+}

@@ -133,14 +133,26 @@ async fn careful(log: &MemoryLog, requests: &[CommandRequest]) -> Vec<Answer> {
 }
 
 async fn bulk(log: &MemoryLog, requests: &[CommandRequest]) -> Vec<Answer> {
+    bulk_holding(log, requests, citydb_registry::DEFAULT_STATES_IN_MEMORY).await
+}
+
+/// A bulk import holding at most `states` record states in memory.
+async fn bulk_holding(log: &MemoryLog, requests: &[CommandRequest], states: usize) -> Vec<Answer> {
     let sink = CopySink::open(Arc::new(log.clone())).await.unwrap();
-    let mut registry = BulkRegistry::new(Box::new(sink), citydb_log::DEFAULT_MAX_EVENT_SIZE);
+    let mut registry = BulkRegistry::new(Box::new(sink), citydb_log::DEFAULT_MAX_EVENT_SIZE)
+        .with_states_in_memory(states);
     let mut answers = Vec::new();
     for (i, request) in requests.iter().enumerate() {
         answers.push(answer(registry.execute(request.clone()).await));
         if i % 500 == 499 {
             registry.commit().await.unwrap();
         }
+    }
+    if states < 100 {
+        assert!(
+            registry.bytes_set_aside() > 0,
+            "a budget of {states} states set nothing aside"
+        );
     }
     registry.finish().await.unwrap();
     answers
@@ -189,6 +201,26 @@ async fn bulk_answers_and_writes_what_careful_does() {
     assert_eq!(streams(&careful_log).await, streams(&bulk_log).await);
     let report = bulk_log.verify_log(None).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
+}
+
+/// The same, with record states set aside on disk past 5 in memory: every state a command
+/// needs comes back from the temporary file, changed ones written again.
+#[tokio::test]
+async fn bulk_with_states_set_aside_answers_and_writes_what_careful_does() {
+    let requests = requests();
+    let (careful_log, bulk_log) = (MemoryLog::new(), MemoryLog::new());
+    let expected = careful(&careful_log, &requests).await;
+    let got = bulk_holding(&bulk_log, &requests, 5).await;
+    assert_eq!(expected.len(), got.len());
+    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+        assert_eq!(
+            e,
+            g,
+            "request {i}: {:?}",
+            requests[i].command.command_type()
+        );
+    }
+    assert_eq!(streams(&careful_log).await, streams(&bulk_log).await);
 }
 
 #[tokio::test]

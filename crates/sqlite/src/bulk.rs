@@ -45,8 +45,14 @@ use crate::{
 };
 
 /// Page cache of the loader's connection (KiB): the stream index of a whole city is probed and
-/// grown at random, and every miss is a read from disk.
+/// grown at random, and every miss is a read from disk. Also what SQLite's sorter may hold in
+/// memory when the deferred indexes are built at the end.
 const LOADER_CACHE_KIB: i64 = 512 * 1024;
+
+/// Page cache while the unique indexes are deferred (KiB): rows only go to the end of the
+/// table's B-tree (positions ascend), so a few pages are all a load touches; the rest of the
+/// cache would hold pages never read again, on the heap the importer's records need.
+const DEFERRED_CACHE_KIB: i64 = 16 * 1024;
 
 /// Calls queued for the loader before `write` waits: bounds the rows held in memory.
 const QUEUE: usize = 8;
@@ -323,6 +329,9 @@ impl Loader {
                 self.conn
                     .execute_batch(schema::DROP_EVENT_INDEXES)
                     .map_err(storage_error)?;
+                self.conn
+                    .execute_batch(&format!("PRAGMA cache_size = -{DEFERRED_CACHE_KIB}"))
+                    .map_err(storage_error)?;
                 self.indexes_dropped = true;
             }
         }
@@ -391,7 +400,9 @@ impl Loader {
             // Both cores are free now (the importer waits for this): SQLite's sorter may use a
             // helper thread per index build.
             self.conn
-                .execute_batch("PRAGMA threads = 2")
+                .execute_batch(&format!(
+                    "PRAGMA threads = 2; PRAGMA cache_size = -{LOADER_CACHE_KIB};"
+                ))
                 .map_err(storage_error)?;
             self.conn
                 .execute_batch(&format!(

@@ -115,7 +115,7 @@ impl Partitions {
         }
         let (file, offset) = match self.own {
             Some(own) => own,
-            None => match unnamed_file() {
+            None => match crate::scratch::unnamed_file("verify") {
                 Ok(f) => {
                     self.files.push(Mutex::new(f));
                     (self.files.len() - 1, 0)
@@ -414,28 +414,6 @@ fn partition_of(stream_id: &str, partitions: usize) -> usize {
     let mut h = StreamIdHasher.build_hasher();
     h.write(stream_id.as_bytes());
     (h.finish() % partitions as u64) as usize
-}
-
-/// A temporary file with no name: created in the temporary directory (`TMPDIR`) and unlinked
-/// at once, so nothing is left behind however the process ends.
-fn unnamed_file() -> Result<File, io::Error> {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "citydb-verify-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let path = std::env::temp_dir().join(name);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
 }
 
 #[cfg(test)]
