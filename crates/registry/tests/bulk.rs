@@ -168,6 +168,19 @@ fn refusal_codes(answers: &[Answer]) -> Vec<&str> {
         .collect()
 }
 
+/// Every request got the same answer both ways.
+fn assert_same_answers(requests: &[CommandRequest], expected: &[Answer], got: &[Answer]) {
+    assert_eq!(expected.len(), got.len());
+    for (i, (e, g)) in expected.iter().zip(got).enumerate() {
+        assert_eq!(
+            e,
+            g,
+            "request {i}: {:?}",
+            requests[i].command.command_type()
+        );
+    }
+}
+
 #[tokio::test]
 async fn bulk_answers_and_writes_what_careful_does() {
     let requests = requests();
@@ -189,15 +202,7 @@ async fn bulk_answers_and_writes_what_careful_does() {
             .iter()
             .any(|a| matches!(a, Answer::Done { already: true, .. }))
     );
-    assert_eq!(expected.len(), got.len());
-    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
-        assert_eq!(
-            e,
-            g,
-            "request {i}: {:?}",
-            requests[i].command.command_type()
-        );
-    }
+    assert_same_answers(&requests, &expected, &got);
     assert_eq!(streams(&careful_log).await, streams(&bulk_log).await);
     let report = bulk_log.verify_log(None).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
@@ -211,15 +216,7 @@ async fn bulk_with_states_set_aside_answers_and_writes_what_careful_does() {
     let (careful_log, bulk_log) = (MemoryLog::new(), MemoryLog::new());
     let expected = careful(&careful_log, &requests).await;
     let got = bulk_holding(&bulk_log, &requests, 5).await;
-    assert_eq!(expected.len(), got.len());
-    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
-        assert_eq!(
-            e,
-            g,
-            "request {i}: {:?}",
-            requests[i].command.command_type()
-        );
-    }
+    assert_same_answers(&requests, &expected, &got);
     assert_eq!(streams(&careful_log).await, streams(&bulk_log).await);
 }
 
