@@ -7,6 +7,7 @@ mod export;
 mod fuzz;
 mod import;
 mod lines;
+mod memory;
 mod out;
 mod progress;
 mod summary;

@@ -170,10 +170,17 @@ async fn bulk(
             aside >> 20
         );
     }
-    registry
-        .finish()
+    let sink = registry
+        .close()
         .await
         .context("cannot finish the bulk import")?;
+    // The states, keys and command ids are gone: their memory goes back before the store
+    // builds its indexes, and again before the projections are built.
+    crate::memory::give_back_freed();
+    sink.finish()
+        .await
+        .context("cannot finish the bulk import")?;
+    crate::memory::give_back_freed();
     build_projections(data, store, started_empty).await?;
     Ok(summary)
 }

@@ -67,7 +67,7 @@ pub use date::{Date, DateError, PartialDate};
 pub use decide::decide;
 pub use decision::{Change, Decision};
 pub use error::DomainError;
-pub use event::{Event, EvolveError, UpcastError, upcast};
+pub use event::{Event, EvolveError, UpcastError, upcast, upcast_slice};
 pub use evolve::{evolve, evolve_key, replay, replay_key};
 pub use ids::*;
 pub use key::{KEY_NAMESPACE, KeyClaim, NaturalKey};

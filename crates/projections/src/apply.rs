@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde_json::Value;
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
 use citydb_domain::parcel::{Parcel, ParcelStatus};
-use citydb_domain::{Event, Record, RecordId, RecordKind, evolve, exact_key, folded_key, upcast};
+use citydb_domain::{
+    Event, Record, RecordId, RecordKind, UpcastError, evolve, exact_key, folded_key, upcast_slice,
+};
 use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
@@ -182,10 +183,12 @@ pub(crate) fn fold(
     if event.data.is_empty() {
         return Err("the payload has been redacted".to_owned());
     }
-    let data: Value =
-        serde_json::from_slice(&event.data).map_err(|e| format!("payload is not JSON: {e}"))?;
-    let domain_event = upcast(&event.event_type, event.schema_version, &data)
-        .map_err(|e| format!("upcast: {e}"))?;
+    let domain_event = upcast_slice(&event.event_type, event.schema_version, &event.data).map_err(
+        |e| match e {
+            e @ UpcastError::NotJson(_) => e.to_string(),
+            e => format!("upcast: {e}"),
+        },
+    )?;
     let record = evolve(state.clone(), &domain_event).map_err(|e| format!("evolve: {e}"))?;
     if record.id() != id {
         return Err(format!(
@@ -325,7 +328,7 @@ impl Prior<'_> {
 /// Apart from [`store`] so that the bulk path computes them on its folding thread while the
 /// writer thread does the SQLite work.
 pub(crate) struct Encoded {
-    json: String,
+    pub(crate) json: String,
     /// The searched name (a citizen's full name, every name of a business) and its keys;
     /// `None` for a parcel.
     name: Option<NameKeys>,

@@ -18,10 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::Connection;
-use serde_json::Value;
 
 use citydb_domain::redaction::{in_place, replacements};
-use citydb_domain::{Event, Record, RecordId, RecordKind, evolve, upcast};
+use citydb_domain::{Event, Record, RecordId, RecordKind, evolve, upcast_slice};
 use citydb_log::{EventLog, RecordedEvent};
 
 use crate::apply::{Prior, StoredRecord, encode, load_stored, store, to_i64};
@@ -82,9 +81,7 @@ fn fold(id: RecordId, events: &[RecordedEvent]) -> Result<Option<Refold>, String
             if e.is_redacted() {
                 return Ok(None);
             }
-            let data: Value = serde_json::from_slice(&e.data)
-                .map_err(|err| format!("position {}: {err}", e.position))?;
-            upcast(&e.event_type, e.schema_version, &data)
+            upcast_slice(&e.event_type, e.schema_version, &e.data)
                 .map(Some)
                 .map_err(|err| format!("position {}: {err}", e.position))
         })

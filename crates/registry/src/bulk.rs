@@ -395,13 +395,27 @@ impl BulkRegistry {
     /// Commits and closes the sink (restoring whatever the store set aside for the load). The
     /// states this run holds are dropped first: the store's last step (building indexes) may
     /// want the memory.
-    pub async fn finish(mut self) -> Result<(), RegistryError> {
+    pub async fn finish(self) -> Result<(), RegistryError> {
+        let sink = self.close().await?;
+        Ok(sink.finish().await?)
+    }
+
+    /// Hands every command executed so far to the sink and returns it, dropping everything
+    /// else this run holds (states, keys, command ids); the caller then finishes the sink
+    /// ([`BulkSink::finish`]) — after handing the freed memory back, say.
+    pub async fn close(mut self) -> Result<Box<dyn BulkSink>, RegistryError> {
         if self.failed {
             return Err(LogError::Closed.into());
         }
         self.flush().await?;
-        let BulkRegistry { sink, .. } = self;
-        Ok(sink.finish().await?)
+        Ok(self.into_sink())
+    }
+
+    /// The sink, with everything else dropped now. (A pattern moving `sink` out of `self` in
+    /// `close` would keep the rest alive until `finish` returns: the whole city's index build
+    /// then ran beside gigabytes of states and command ids.)
+    fn into_sink(self) -> Box<dyn BulkSink> {
+        self.sink
     }
 
     async fn flush(&mut self) -> Result<(), RegistryError> {

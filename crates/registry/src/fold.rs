@@ -37,9 +37,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Event, RegistryError> {
             ),
         )
     };
-    let json: serde_json::Value =
-        serde_json::from_slice(&event.data).map_err(|e| corrupt(e.to_string()))?;
-    citydb_domain::upcast(&event.event_type, event.schema_version, &json)
+    citydb_domain::upcast_slice(&event.event_type, event.schema_version, &event.data)
         .map_err(|e| corrupt(e.to_string()))
 }
 

@@ -432,6 +432,8 @@ proptest! {
                         let json = e.to_json().unwrap();
                         prop_assert_eq!(json["type"].as_str(), Some(e.event_type()));
                         prop_assert_eq!(&upcast(e.event_type(), e.schema_version(), &json).unwrap(), e);
+                        let bytes = serde_json::to_vec(e).unwrap();
+                        prop_assert_eq!(&upcast_slice(e.event_type(), e.schema_version(), &bytes).unwrap(), e);
                     }
                 }
             }
