@@ -303,7 +303,7 @@ fn machine_limits(c: &mut Criterion) {
             std::hint::black_box(link.hash)
         })
     });
-    // Verifying a chain already in memory on one core, hashing eight events at a time
+    // Verifying a chain already in memory on one core, hashing sixteen or eight events at a time
     // (`LogVerifier::check_batch`, as a store's verification does): the ceiling of a
     // verifying thread with no storage engine under it.
     let chain = in_memory_chain(4096);

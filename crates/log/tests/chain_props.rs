@@ -361,7 +361,7 @@ fn verify_batched(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Hashing eight events at a time (AVX2 lanes) finds exactly what hashing one at a time
+    /// Hashing many events at a time (SIMD lanes) finds exactly what hashing one at a time
     /// finds: same report, same first breach and reason. Payloads run from a few bytes to past
     /// one blake3 chunk (1 KiB), where the batch falls back to the blake3 crate; some are
     /// redacted (no data: the stored digest is taken).

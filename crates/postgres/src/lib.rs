@@ -56,7 +56,7 @@ use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::backend::{join_segments, send_append, send_copy, verify_ranges};
-use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier};
+use citydb_log::chain::{Envelope, EventView, LogVerifier, StreamVerifier, VERIFY_BATCH};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
     Redacted, StreamAppend, StreamId, VerifyReport,
@@ -359,8 +359,8 @@ pub(crate) const SELECT_EVENT: &str = "SELECT position, stream_id, stream_versio
     event_type, schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash,
     prev_log_hash, hash FROM events";
 
-/// Runs `f` on a row's columns, borrowed, as the verifier wants them.
-fn with_view<T>(row: &Row, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogError> {
+/// A row's columns, borrowed, as the verifier wants them.
+fn view(row: &Row) -> Result<EventView<'_>, LogError> {
     let position = non_negative(row.try_get(0).map_err(storage_error)?, 0, "position")?;
     let bad = |what: &str| corrupted(position, what);
     let hash = |i: usize| -> Result<Hash, LogError> {
@@ -390,11 +390,11 @@ fn with_view<T>(row: &Row, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogE
         prev_log_hash: hash(11)?,
         hash: hash(12)?,
     };
-    Ok(f(view))
+    Ok(view)
 }
 
 fn decode(row: &Row) -> Result<RecordedEvent, LogError> {
-    with_view(row, |view| decode_view(&view))?
+    decode_view(&view(row)?)
 }
 
 /// Verifies positions `from..to` (`to = None`: to the end) as one segment, on its own pooled
@@ -424,18 +424,34 @@ async fn verify_range(
             .query(&stmt, &[&next, &end, &limit])
             .await
             .map_err(storage_error)?;
+        // The rows are borrowed as views and hashed many at a time (`check_views`). A row
+        // that cannot be read stops the run there, once the rows before it are checked: a
+        // breach among them comes first, as in a pass one row at a time.
+        let mut views = Vec::with_capacity(rows.len());
+        let mut stop = None;
         for row in &rows {
-            match with_view(row, |view| verifier.check(&view).is_ok()) {
-                Ok(true) => {}
-                Ok(false) => return Ok(verifier),
-                // Reported at the end unless a breach comes before it (a stream link set
-                // aside may).
-                Err(LogError::Corrupted { position, reason }) => {
-                    verifier.unreadable_at(position, reason);
-                    return Ok(verifier);
+            match view(row) {
+                Ok(v) => views.push(v),
+                Err(e) => {
+                    stop = Some(e);
+                    break;
                 }
-                Err(e) => return Err(e),
             }
+        }
+        for batch in views.chunks(VERIFY_BATCH) {
+            if verifier.check_views(batch).is_err() {
+                return Ok(verifier);
+            }
+        }
+        match stop {
+            None => {}
+            // Reported at the end unless a breach comes before it (a stream link set aside
+            // may).
+            Some(LogError::Corrupted { position, reason }) => {
+                verifier.unreadable_at(position, reason);
+                return Ok(verifier);
+            }
+            Some(e) => return Err(e),
         }
         checked.fetch_add(rows.len() as u64, Ordering::Relaxed);
         match rows.last() {
@@ -641,7 +657,7 @@ impl EventLog for PostgresLog {
                 .await
                 .map_err(storage_error)?;
             for row in &rows {
-                if !with_view(row, |view| verifier.check(&view).is_ok())? {
+                if verifier.check(&view(row)?).is_err() {
                     return Ok(verifier.finish());
                 }
             }

@@ -30,7 +30,9 @@ use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, verify_ranges};
-use citydb_log::chain::{Envelope, EventBatch, EventView, LogVerifier, StreamVerifier};
+use citydb_log::chain::{
+    Envelope, EventBatch, EventView, LogVerifier, StreamVerifier, VERIFY_BATCH,
+};
 use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
     Redacted, StreamAppend, StreamId, VerifyReport,
@@ -388,10 +390,6 @@ fn verify_range(
     checked.fetch_add(batch.len() as u64, Ordering::Relaxed);
     Ok(verifier)
 }
-
-/// Events hashed together by a verifying thread: a multiple of the eight AVX2 lanes, small
-/// enough to stay in the L1 and L2 caches.
-const VERIFY_BATCH: usize = 64;
 
 /// The columns `with_view` reads, with the two large text columns read as blobs: SQLite hands
 /// a blob out in place, but copies text to NUL-terminate it — a memcpy of every payload on the

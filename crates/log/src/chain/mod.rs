@@ -21,7 +21,9 @@ use crate::event::RecordedEvent;
 mod partitions;
 mod verify;
 
-pub use verify::{EventBatch, LINK_BLOCK_BYTES, LogVerifier, STREAMS_IN_MEMORY, StreamVerifier};
+pub use verify::{
+    EventBatch, LINK_BLOCK_BYTES, LogVerifier, STREAMS_IN_MEMORY, StreamVerifier, VERIFY_BATCH,
+};
 
 /// The most redacted positions a [`VerifyReport`] lists (the lowest ones); the count is
 /// exact beyond it. Bounds the report's memory whatever a log holds (docs/operations.md,

@@ -2,6 +2,7 @@
 //! parent module's invariants list, over a whole log (or a segment of one) or a single stream.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use uuid::Uuid;
 
@@ -46,15 +47,9 @@ impl Recomputed {
         }
     }
 
-    /// The same for many events, hashed eight at a time (see `lanes`): what a verifier of a
+    /// The same for many events, hashed many at a time (see `lanes`): what a verifier of a
     /// whole log spends most of its time on.
     fn of_many(events: &[EventView<'_>]) -> Vec<Recomputed> {
-        static CONTEXT_KEY: std::sync::LazyLock<[u8; 32]> = std::sync::LazyLock::new(|| {
-            blake3::hazmat::hash_derive_key_context(EVENT_HASH_CONTEXT)
-        });
-        let datas: Vec<&[u8]> = events.iter().filter_map(|e| e.data).collect();
-        let mut data_hashes = vec![[0u8; 32]; datas.len()];
-        lanes::hash_small(lanes::Mode::Plain, &datas, &mut data_hashes);
         let mut encoded = Vec::with_capacity(events.iter().map(|e| encoded_len(&e.envelope)).sum());
         let mut ends = Vec::with_capacity(events.len());
         for e in events {
@@ -76,13 +71,25 @@ impl Recomputed {
                 input
             })
             .collect();
+        Self::of_encoded(events, &inputs)
+    }
+
+    /// [`Recomputed::of_many`] with each event's encoding already made: `encoded[i]` is what
+    /// `events[i]`'s hash covers (see `encode`).
+    fn of_encoded(events: &[EventView<'_>], encoded: &[&[u8]]) -> Vec<Recomputed> {
+        static CONTEXT_KEY: std::sync::LazyLock<[u8; 32]> = std::sync::LazyLock::new(|| {
+            blake3::hazmat::hash_derive_key_context(EVENT_HASH_CONTEXT)
+        });
+        let datas: Vec<&[u8]> = events.iter().filter_map(|e| e.data).collect();
+        let mut data_hashes = vec![[0u8; 32]; datas.len()];
+        lanes::hash_small(lanes::Mode::Plain, &datas, &mut data_hashes);
         let mut hashes = vec![[0u8; 32]; events.len()];
         lanes::hash_small(
             lanes::Mode::DeriveKey {
                 context_key: &CONTEXT_KEY,
                 context: EVENT_HASH_CONTEXT,
             },
-            &inputs,
+            encoded,
             &mut hashes,
         );
         let mut data_hashes = data_hashes.into_iter();
@@ -146,6 +153,12 @@ impl std::hash::Hasher for Fnv1a {
             self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    /// A split key's random half (see `StreamKey`'s `Hash`): one multiplication by an odd
+    /// constant carries its bits up to the high ones the table's tags are taken from, where
+    /// FNV would spend eight.
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// A stream id as the verifier keys it. Stream ids end in a lowercase hyphenated UUID, so one
@@ -174,32 +187,51 @@ impl std::hash::Hash for StreamKey {
 
 /// Splits `category-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (lowercase hex) into its category and
 /// UUID bytes; `None` for anything else.
+///
+/// Once per event on the verifying path, so without a branch per digit: a UUID's digits and
+/// letters come at random, and a branch on which is which mispredicted often enough to make
+/// this a twelfth of a verification's time (docs/benchmarks.md, "Verification").
 fn split_stream_id(id: &str) -> Option<(&str, [u8; 16])> {
+    /// Where the 32 digits are in `-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+    const DIGITS: [usize; 32] = [
+        1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 22, 23, 25, 26, 27, 28, 29,
+        30, 31, 32, 33, 34, 35, 36,
+    ];
     let bytes = id.as_bytes();
     let cut = bytes.len().checked_sub(37)?;
-    if cut == 0 || bytes[cut] != b'-' {
+    let tail = &bytes[cut..];
+    if cut == 0 || [0, 9, 14, 19, 24].iter().any(|&i| tail[i] != b'-') {
         return None;
     }
-    let text = &bytes[cut + 1..];
     let mut uuid = [0u8; 16];
-    let mut nibbles = 0usize;
-    for (i, &b) in text.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if b != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let v = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        uuid[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
-        nibbles += 1;
+    // `HEX_DIGIT` marks anything but a lowercase hex digit with a high nibble; one test at the
+    // end finds any of them.
+    let mut marks = 0u8;
+    for (i, byte) in uuid.iter_mut().enumerate() {
+        let high = HEX_DIGIT[usize::from(tail[DIGITS[2 * i]])];
+        let low = HEX_DIGIT[usize::from(tail[DIGITS[2 * i + 1]])];
+        marks |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    Some((&id[..cut], uuid))
+    // `cut` is the byte of an ASCII hyphen: a character boundary.
+    (marks & 0xf0 == 0).then(|| (&id[..cut], uuid))
 }
+
+/// The value of each lowercase hex digit; 0xff for every other byte.
+static HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// The verifier's memory: one entry per stream, about a hundred bytes (a city holds some
 /// sixteen million streams).
@@ -207,6 +239,9 @@ fn split_stream_id(id: &str) -> Option<(&str, [u8; 16])> {
 pub(super) struct StreamTable {
     categories: Vec<Box<str>>,
     category_index: HashMap<Box<str>, u32, StreamIdHasher>,
+    /// The category looked up last: events come in runs of one category (a register's
+    /// records are registered together), so most lookups end at one comparison.
+    last_category: u32,
     pub(super) spans: HashMap<StreamKey, StreamSpan, StreamIdHasher>,
     /// The `prev_stream_hash` of a stream's first event in this segment, where it is not zero:
     /// only a stream continuing from an earlier segment (or a broken one) has such an entry.
@@ -225,7 +260,16 @@ impl StreamTable {
     }
 
     fn category(&mut self, category: &str) -> u32 {
+        let last = self.last_category;
+        if self
+            .categories
+            .get(last as usize)
+            .is_some_and(|c| **c == *category)
+        {
+            return last;
+        }
         if let Some(&index) = self.category_index.get(category) {
+            self.last_category = index;
             return index;
         }
         let index = u32::try_from(self.categories.len()).unwrap_or(u32::MAX);
@@ -437,7 +481,17 @@ impl LogVerifier {
     /// faster than one by one on a machine with AVX2). Same result as [`check`](Self::check)
     /// on each in turn.
     pub fn check_batch(&mut self, batch: &EventBatch) -> Result<(), Corruption> {
-        self.check_views(&batch.views())
+        let views = batch.views();
+        let encoded: Vec<&[u8]> = batch
+            .events
+            .iter()
+            .map(|e| &batch.encoded[e.encoded.clone()])
+            .collect();
+        let recomputed = Recomputed::of_encoded(&views, &encoded);
+        for (ev, own) in views.iter().zip(recomputed) {
+            self.check_recomputed(ev, || own)?;
+        }
+        Ok(())
     }
 
     /// [`check_batch`](Self::check_batch) for events already borrowed from somewhere.
@@ -523,8 +577,11 @@ impl LogVerifier {
     fn check_stream(&mut self, ev: &EventView<'_>) -> Result<(), Breach> {
         let env = &ev.envelope;
         let key = self.streams.key(env.stream_id);
-        match self.streams.spans.get_mut(&key) {
-            Some(span) => {
+        // One probe whether the stream is new or not (most are new: a city has 1.4 events per
+        // stream).
+        match self.streams.spans.entry(key) {
+            Entry::Occupied(mut span) => {
+                let span = span.get_mut();
                 if env.stream_version != span.next_version {
                     return Err(Breach::StreamVersionGap {
                         stream: env.stream_id.to_owned(),
@@ -538,7 +595,7 @@ impl LogVerifier {
                 span.next_version += 1;
                 span.last_hash = ev.hash;
             }
-            None => {
+            Entry::Vacant(vacant) => {
                 // From position 0, a stream seen for the first time must start at version 0;
                 // in a later segment it may continue a stream of an earlier one (see `join`).
                 if self.start == 0 || self.streams_known {
@@ -546,17 +603,14 @@ impl LogVerifier {
                 } else if ev.prev_stream_hash != Hash::ZERO {
                     self.streams
                         .continued
-                        .insert(key.clone(), ev.prev_stream_hash);
+                        .insert(vacant.key().clone(), ev.prev_stream_hash);
                 }
-                self.streams.spans.insert(
-                    key,
-                    StreamSpan {
-                        first_position: env.position,
-                        first_version: env.stream_version,
-                        next_version: env.stream_version + 1,
-                        last_hash: ev.hash,
-                    },
-                );
+                vacant.insert(StreamSpan {
+                    first_position: env.position,
+                    first_version: env.stream_version,
+                    next_version: env.stream_version + 1,
+                    last_hash: ev.hash,
+                });
             }
         }
         Ok(())
@@ -776,11 +830,21 @@ impl LogVerifier {
     }
 }
 
+/// Events a store's verifying thread hashes together ([`LogVerifier::check_batch`],
+/// [`LogVerifier::check_views`]): a multiple of the sixteen AVX-512 and eight AVX2 lanes,
+/// small enough to stay in the L1 and L2 caches.
+pub const VERIFY_BATCH: usize = 64;
+
 /// Owned copies of events as the verifier reads them, so that rows borrowed one at a time from
-/// a database cursor can be hashed together ([`LogVerifier::check_batch`]).
+/// a database cursor can be hashed together ([`LogVerifier::check_batch`]). Each envelope is
+/// kept as the bytes its hash covers (`encode`): copied once, and hashed from there.
 #[derive(Default)]
 pub struct EventBatch {
-    bytes: Vec<u8>,
+    /// The envelopes, encoded; an event's metadata is read back from its encoding.
+    encoded: Vec<u8>,
+    data: Vec<u8>,
+    /// The text fields, kept as text so that reading them back checks no UTF-8 again.
+    text: String,
     events: Vec<BatchedEvent>,
 }
 
@@ -792,6 +856,7 @@ struct BatchedEvent {
     event_type: std::ops::Range<usize>,
     schema_version: u32,
     recorded_at: i64,
+    encoded: std::ops::Range<usize>,
     metadata: std::ops::Range<usize>,
     data: Option<std::ops::Range<usize>>,
     data_hash: Hash,
@@ -802,28 +867,47 @@ struct BatchedEvent {
 
 impl EventBatch {
     pub fn push(&mut self, ev: &EventView<'_>) {
-        let mut keep = |bytes: &[u8]| {
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(bytes);
-            start..self.bytes.len()
+        let text = &mut self.text;
+        let mut keep_text = |t: &str| {
+            let start = text.len();
+            text.push_str(t);
+            start..text.len()
         };
         let env = &ev.envelope;
-        let event = BatchedEvent {
+        let (stream_id, event_type) = (keep_text(env.stream_id), keep_text(env.event_type));
+        let start = self.encoded.len();
+        encode(
+            &mut self.encoded,
+            env,
+            &ev.data_hash,
+            &ev.prev_stream_hash,
+            &ev.prev_log_hash,
+        );
+        let end = self.encoded.len();
+        // The encoding ends with the metadata and then three hashes.
+        let metadata_end = end - 3 * 32;
+        let metadata = metadata_end - env.metadata.len()..metadata_end;
+        let data = ev.data.map(|bytes| {
+            let start = self.data.len();
+            self.data.extend_from_slice(bytes);
+            start..self.data.len()
+        });
+        self.events.push(BatchedEvent {
             position: env.position,
-            stream_id: keep(env.stream_id.as_bytes()),
+            stream_id,
             stream_version: env.stream_version,
             event_id: env.event_id,
-            event_type: keep(env.event_type.as_bytes()),
+            event_type,
             schema_version: env.schema_version,
             recorded_at: env.recorded_at,
-            metadata: keep(env.metadata),
-            data: ev.data.map(&mut keep),
+            encoded: start..end,
+            metadata,
+            data,
             data_hash: ev.data_hash,
             prev_stream_hash: ev.prev_stream_hash,
             prev_log_hash: ev.prev_log_hash,
             hash: ev.hash,
-        };
-        self.events.push(event);
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -835,14 +919,15 @@ impl EventBatch {
     }
 
     pub fn clear(&mut self) {
-        self.bytes.clear();
+        self.encoded.clear();
+        self.data.clear();
+        self.text.clear();
         self.events.clear();
     }
 
     fn views(&self) -> Vec<EventView<'_>> {
-        // The ranges were cut from `bytes` by `push`, from `&str`s for the two text fields.
-        let text =
-            |r: &std::ops::Range<usize>| std::str::from_utf8(&self.bytes[r.clone()]).unwrap_or("");
+        // The ranges were cut from `text` by `push`, at the ends of whole `&str`s.
+        let text = |r: &std::ops::Range<usize>| self.text.get(r.clone()).unwrap_or("");
         self.events
             .iter()
             .map(|e| EventView {
@@ -854,9 +939,9 @@ impl EventBatch {
                     event_type: text(&e.event_type),
                     schema_version: e.schema_version,
                     recorded_at: e.recorded_at,
-                    metadata: &self.bytes[e.metadata.clone()],
+                    metadata: &self.encoded[e.metadata.clone()],
                 },
-                data: e.data.clone().map(|r| &self.bytes[r]),
+                data: e.data.clone().map(|r| &self.data[r]),
                 data_hash: e.data_hash,
                 prev_stream_hash: e.prev_stream_hash,
                 prev_log_hash: e.prev_log_hash,
@@ -1199,5 +1284,40 @@ mod tests {
             table.key("citizen-0193E3A4-7C1B-7D2E-8F00-123456789ABC"),
             StreamKey::Other(_)
         ));
+    }
+
+    /// What `split_stream_id` must answer: the id ends in `-` and a UUID spelled exactly as
+    /// `Uuid::hyphenated` spells it (lowercase), after a non-empty category.
+    fn split_by_the_uuid_crate(id: &str) -> Option<(&str, [u8; 16])> {
+        let cut = id.len().checked_sub(37).filter(|&c| c > 0)?;
+        let (category, tail) = (id.get(..cut)?, id.get(cut..)?);
+        let uuid = Uuid::try_parse(tail.strip_prefix('-')?).ok()?;
+        (uuid.hyphenated().to_string() == tail[1..]).then(|| (category, *uuid.as_bytes()))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splitting_a_stream_id_agrees_with_the_uuid_crate(
+            category in "[a-z-]{0,12}",
+            uuid in proptest::array::uniform16(proptest::prelude::any::<u8>()),
+            // Where to damage the id, and with which byte (`None`: leave it whole).
+            damage in proptest::option::of((
+                0usize..50,
+                proptest::prop_oneof![
+                    proptest::sample::select(b"09afgAF-_/:`@".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+            )),
+        ) {
+            let mut id = format!("{category}-{}", Uuid::from_bytes(uuid).hyphenated()).into_bytes();
+            if let Some((at, byte)) = damage {
+                let at = at % id.len();
+                id[at] = byte;
+            }
+            // Damage can leave bytes that are not text; those ids cannot reach the verifier.
+            if let Ok(id) = std::str::from_utf8(&id) {
+                proptest::prop_assert_eq!(split_stream_id(id), split_by_the_uuid_crate(id));
+            }
+        }
     }
 }
