@@ -154,6 +154,24 @@ const MSG_SCHEDULE: [[usize; 16]; 7] = [
     [11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13],
 ];
 
+/// blake3's seven rounds over the state `v` of every lane, `g` being the kernel's quarter-round
+/// on state words `[a, b, c, d]` with message words `x` and `y`: the one schedule both kernels
+/// run. Inlined into each kernel's `compress`, where `g` is a closure over its intrinsics.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn rounds<V: Copy>(v: &mut [V; 16], m: &[V; 16], g: impl Fn(&mut [V; 16], [usize; 4], V, V)) {
+    for s in &MSG_SCHEDULE {
+        g(v, [0, 4, 8, 12], m[s[0]], m[s[1]]);
+        g(v, [1, 5, 9, 13], m[s[2]], m[s[3]]);
+        g(v, [2, 6, 10, 14], m[s[4]], m[s[5]]);
+        g(v, [3, 7, 11, 15], m[s[6]], m[s[7]]);
+        g(v, [0, 5, 10, 15], m[s[8]], m[s[9]]);
+        g(v, [1, 6, 11, 12], m[s[10]], m[s[11]]);
+        g(v, [2, 7, 8, 13], m[s[12]], m[s[13]]);
+        g(v, [3, 4, 9, 14], m[s[14]], m[s[15]]);
+    }
+}
+
 fn words(bytes: &[u8; 32]) -> [u32; 8] {
     let mut w = [0u32; 8];
     for (i, c) in bytes.chunks_exact(4).enumerate() {
@@ -259,7 +277,7 @@ impl<'a, const N: usize> Group<'a, N> {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Group, IV, MSG_SCHEDULE};
+    use super::{Group, IV};
 
     const LANES: usize = 8;
 
@@ -349,16 +367,8 @@ mod avx2 {
             block_len,
             flags,
         ];
-        for s in &MSG_SCHEDULE {
-            g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-            g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-            g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-            g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-            g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-            g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-            g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-            g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-        }
+        // The closure inherits this function's target features, so `g` inlines into it.
+        super::rounds(&mut v, m, |v, [a, b, c, d], x, y| g(v, a, b, c, d, x, y));
         for i in 0..8 {
             cv[i] = xor(v[i], v[i + 8]);
         }
@@ -455,7 +465,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Group, IV, MSG_SCHEDULE};
+    use super::{Group, IV};
 
     const LANES: usize = 16;
 
@@ -508,16 +518,8 @@ mod avx512 {
             block_len,
             flags,
         ];
-        for s in &MSG_SCHEDULE {
-            g(&mut v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-            g(&mut v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-            g(&mut v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-            g(&mut v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-            g(&mut v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-            g(&mut v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-            g(&mut v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-            g(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-        }
+        // The closure inherits this function's target features, so `g` inlines into it.
+        super::rounds(&mut v, m, |v, [a, b, c, d], x, y| g(v, a, b, c, d, x, y));
         for i in 0..8 {
             cv[i] = xor(v[i], v[i + 8]);
         }
