@@ -16,7 +16,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::ops::Deref;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{
     HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
@@ -115,9 +115,15 @@ pub struct Progress {
     inner: Arc<Inner>,
 }
 
+/// A stretch of work during which the position cannot move (indexes built after the last
+/// event): what it is and when it began. Set once, shared with the plain reporter.
+type Stage = Arc<OnceLock<(&'static str, Instant)>>;
+
 struct Inner {
     /// The input's size in bytes, when known: the total of lines is estimated from it.
     input_len: Option<u64>,
+    unit: Unit,
+    stage: Stage,
     /// Dropping it stops the plain reporter; `finish` sends on it to get the final line.
     plain: Option<mpsc::Sender<()>>,
     reporter: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -160,6 +166,14 @@ impl Progress {
         progress
     }
 
+    /// Progress of one stage without a count (an index build): a spinner with the time so
+    /// far; plain lines say the stage and how long it has run, the final one how long it took.
+    pub fn stage(what: &'static str, stage: &'static str) -> Progress {
+        let progress = Self::new(what, Unit::Events, None, false);
+        progress.set_stage(stage);
+        progress
+    }
+
     /// Progress that shows nothing (the demo load, tests).
     pub fn hidden() -> Progress {
         Self::with_mode("", Unit::Events, None, false, Mode::None)
@@ -179,6 +193,7 @@ impl Progress {
         mode: Mode,
     ) -> Progress {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        let stage = Stage::default();
         let (plain, reporter) = match mode {
             Mode::Bar | Mode::Auto => {
                 bar.set_style(bar_style(unit, known_total));
@@ -191,8 +206,9 @@ impl Progress {
                 let (tx, rx) = mpsc::channel();
                 let reporter = std::thread::spawn({
                     let bar = bar.clone();
+                    let stage = stage.clone();
                     let interval = settings().interval;
-                    move || report_plain(&bar, what, unit, interval, &rx)
+                    move || report_plain(&bar, &stage, what, unit, interval, &rx)
                 });
                 (Some(tx), Some(reporter))
             }
@@ -202,6 +218,8 @@ impl Progress {
             bar,
             inner: Arc::new(Inner {
                 input_len,
+                unit,
+                stage,
                 plain,
                 reporter: std::sync::Mutex::new(reporter),
             }),
@@ -218,6 +236,24 @@ impl Progress {
             self.bar.set_length(estimate.max(lines));
         }
         self.bar.set_position(lines);
+    }
+
+    /// Says what the work does from now on while its position cannot move (once; later calls
+    /// are ignored): the bar turns into a spinner with the stage, and the plain lines say the
+    /// stage and how long it has run instead of a rate and a time left that would only fall.
+    pub fn set_stage(&self, stage: &'static str) {
+        if self.inner.stage.set((stage, Instant::now())).is_err() {
+            return;
+        }
+        let done = self.bar.position();
+        let message = if done > 0 {
+            format!("{stage}, after {}", self.inner.unit.amount(done))
+        } else {
+            stage.to_owned()
+        };
+        self.bar
+            .set_style(style("{prefix} {spinner} [{elapsed_precise}] {msg}"));
+        self.bar.set_message(message);
     }
 
     /// Ends the progress: clears the bar, or prints the plain final line.
@@ -279,6 +315,7 @@ fn bar_style(unit: Unit, known_total: bool) -> ProgressStyle {
 /// the progress is dropped (an error ended the command; its message says why).
 fn report_plain(
     bar: &ProgressBar,
+    stage: &Stage,
     what: &str,
     unit: Unit,
     interval: Duration,
@@ -286,9 +323,16 @@ fn report_plain(
 ) {
     loop {
         match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => emit(&periodic_line(bar, what, unit)),
+            Err(RecvTimeoutError::Timeout) => {
+                let line = match stage.get() {
+                    Some(&(stage, since)) => stage_line(bar, what, unit, stage, since.elapsed()),
+                    None => periodic_line(bar, what, unit),
+                };
+                emit(&line);
+            }
             Ok(()) => {
-                emit(&final_line(bar, what, unit));
+                let stage = stage.get().map(|&(stage, since)| (stage, since.elapsed()));
+                emit(&final_line(bar, what, unit, stage));
                 return;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -337,20 +381,49 @@ fn periodic_line(bar: &ProgressBar, what: &str, unit: Unit) -> String {
     line
 }
 
-/// `import: done, 8,860,000 lines in 3m35s (41,200 lines/s); …`
-fn final_line(bar: &ProgressBar, what: &str, unit: Unit) -> String {
+/// `rebuild-projections: building the indexes for 1m10s, after 21,159,936/21,833,266 events`
+fn stage_line(bar: &ProgressBar, what: &str, unit: Unit, stage: &str, since: Duration) -> String {
+    let done = bar.position();
+    let mut line = format!("{what}: {stage} for {}", clock(since));
+    if done > 0 {
+        let shown = match bar.length().filter(|&total| total > 0) {
+            Some(total) => format!("{}/{}", unit.count(done), unit.amount(total)),
+            None => unit.amount(done),
+        };
+        line.push_str(&format!(", after {shown}"));
+    }
+    line
+}
+
+/// `import: done, 8,860,000 lines in 3m35s (41,200 lines/s); …`, with how long a stage took
+/// (`rebuild-projections: done, …; building the indexes took 2m20s`). A progress that is
+/// only a stage says `import: building the log's indexes: done in 2m25s`.
+fn final_line(
+    bar: &ProgressBar,
+    what: &str,
+    unit: Unit,
+    stage: Option<(&str, Duration)>,
+) -> String {
     let done = bar.position();
     let elapsed = bar.elapsed();
+    if let (Some((stage, took)), 0) = (stage, done) {
+        return format!("{what}: {stage}: done in {}", clock(took));
+    }
     let mut line = format!(
         "{what}: done, {} in {} ({})",
         unit.amount(done),
         clock(elapsed),
         unit.rate(per_sec(done, elapsed))
     );
-    let message = bar.message();
-    if !message.is_empty() {
-        line.push_str("; ");
-        line.push_str(&message);
+    match stage {
+        Some((stage, took)) => line.push_str(&format!("; {stage} took {}", clock(took))),
+        None => {
+            let message = bar.message();
+            if !message.is_empty() {
+                line.push_str("; ");
+                line.push_str(&message);
+            }
+        }
     }
     line
 }
@@ -392,8 +465,75 @@ mod tests {
         assert!(line.starts_with("verify: 42 events, "), "{line}");
         assert!(line.ends_with(" events/s"), "{line}");
         assert!(
-            final_line(&bar, "import", Unit::Lines)
+            final_line(&bar, "import", Unit::Lines, None)
                 .starts_with("import: done, 1,234,000 lines in ")
+        );
+    }
+
+    #[test]
+    fn a_stage_replaces_the_rate_and_time_left() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(21_833_266);
+        bar.set_position(21_159_936);
+        let since = Duration::from_secs(70);
+        assert_eq!(
+            stage_line(
+                &bar,
+                "rebuild-projections",
+                Unit::Events,
+                "building the indexes",
+                since
+            ),
+            "rebuild-projections: building the indexes for 1m10s, after 21,159,936/21,833,266 events"
+        );
+        let line = final_line(
+            &bar,
+            "rebuild-projections",
+            Unit::Events,
+            Some(("building the indexes", Duration::from_secs(140))),
+        );
+        assert!(
+            line.starts_with("rebuild-projections: done, 21,159,936 events in ")
+                && line.ends_with("; building the indexes took 2m20s"),
+            "{line}"
+        );
+        // A progress that is only a stage has no count to show.
+        let stage = ProgressBar::hidden();
+        assert_eq!(
+            stage_line(
+                &stage,
+                "import",
+                Unit::Events,
+                "building the log's indexes",
+                since
+            ),
+            "import: building the log's indexes for 1m10s"
+        );
+        assert_eq!(
+            final_line(
+                &stage,
+                "import",
+                Unit::Events,
+                Some(("building the log's indexes", Duration::from_millis(4200)))
+            ),
+            "import: building the log's indexes: done in 4.2s"
+        );
+    }
+
+    #[test]
+    fn a_stage_is_set_once_and_shown_on_the_bar() {
+        let progress =
+            Progress::with_mode("rebuild-projections", Unit::Events, None, true, Mode::None);
+        progress.set_position(1_000);
+        progress.set_stage("building the indexes");
+        progress.set_stage("something else");
+        assert_eq!(
+            progress.inner.stage.get().map(|&(stage, _)| stage),
+            Some("building the indexes")
+        );
+        assert_eq!(
+            progress.message(),
+            "building the indexes, after 1,000 events"
         );
     }
 

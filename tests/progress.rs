@@ -111,6 +111,14 @@ fn imported(dir: &Path) -> (PathBuf, Value) {
     let out = citydb(&args);
     expect_code(&out, 0);
     expect_plain_progress(&out, "import");
+    // Into an empty store the import is bulk: the log's indexes are built after the rows, a
+    // stage of its own between the lines and the projections.
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("import: building the log's indexes: done in "),
+        "{}",
+        text(&out)
+    );
     let summary = json_summary(&out);
     expect_outcome(&summary, "import", 0, "success");
     (data, summary)

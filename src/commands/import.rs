@@ -177,9 +177,12 @@ async fn bulk(
     // The states, keys and command ids are gone: their memory goes back before the store
     // builds its indexes, and again before the projections are built.
     crate::memory::give_back_freed();
-    sink.finish()
-        .await
-        .context("cannot finish the bulk import")?;
+    // Minutes at the whole city (the unique indexes are sorted once, after the rows): said,
+    // so the run does not look stalled between the lines and the projections.
+    let indexing = Progress::stage("import", "building the log's indexes");
+    let finished = sink.finish().await;
+    indexing.finish();
+    finished.context("cannot finish the bulk import")?;
     crate::memory::give_back_freed();
     build_projections(data, store, started_empty).await?;
     Ok(summary)

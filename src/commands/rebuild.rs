@@ -15,19 +15,24 @@ use citydb_projections::{ProjectionConfig, Projections};
 use citydb_store::Store;
 
 /// Runs `work` (a rebuild or a catch-up of `projections`), moving `progress` with the
-/// projections' position every 100 ms.
+/// projections' position every 100 ms, and saying so once the indexes are being built (the
+/// position then stands still for minutes at the whole city).
 pub async fn watched<T>(
     projections: &Projections,
     progress: &Progress,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     let position = projections.watch_position();
+    let building_indexes = projections.watch_building_indexes();
     tokio::pin!(work);
     let result = loop {
         tokio::select! {
             result = &mut work => break result,
             () = tokio::time::sleep(Duration::from_millis(100)) => {
                 progress.set_position(*position.borrow());
+                if *building_indexes.borrow() {
+                    progress.set_stage("building the indexes");
+                }
             }
         }
     };

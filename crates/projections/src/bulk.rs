@@ -158,11 +158,21 @@ fn checkpoint_wal(conn: &Connection) -> Result<(), ProjectionError> {
 pub(crate) type Chunks<'a> =
     dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
 
+/// What the writer thread tells about a load as it goes.
+#[derive(Clone, Copy)]
+pub(crate) struct Observer<'a> {
+    /// Called with each committed checkpoint — except one past `target`, which waits for the
+    /// indexes.
+    pub publish: &'a (dyn Fn(u64) + Sync),
+    /// Called with `true` when every event is folded and written and the indexes are being
+    /// built (the caller resets it when the load returns).
+    pub indexing: &'a (dyn Fn(bool) + Sync),
+}
+
 /// Runs one bulk load from the file's checkpoint through log position `target`, after
 /// [`start`], on two threads: this one reads the chunks and folds the events into the states
 /// in memory; a writer thread owns `conn` and does every SQLite write (change rows, failures,
-/// record rows, commits, the indexes at the end). `publish` is called by the writer with each
-/// committed checkpoint — except one past `target`, which waits for the indexes. Returns the
+/// record rows, commits, the indexes at the end) and reports to `observer`. Returns the
 /// connection and the events consumed; on an error the transaction is rolled back, the bulk
 /// settings left, and the mark kept.
 pub(crate) fn run(
@@ -172,7 +182,7 @@ pub(crate) fn run(
     config: BulkConfig,
     target: u64,
     next_chunk: &mut Chunks<'_>,
-    publish: &(dyn Fn(u64) + Sync),
+    observer: Observer<'_>,
 ) -> (Connection, Result<u64, ProjectionError>) {
     let opening = (|| {
         let first = schema::checkpoint(&conn)?;
@@ -189,7 +199,7 @@ pub(crate) fn run(
     let (acks, acked) = mpsc::channel::<u64>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
-            let result = write(&conn, flavour, target, &received, &acks, publish);
+            let result = write(&conn, flavour, target, &received, &acks, observer);
             if result.is_err() {
                 abandon(&conn);
             }
@@ -553,7 +563,7 @@ fn write(
     target: u64,
     jobs: &Receiver<Job>,
     acks: &mpsc::Sender<u64>,
-    publish: &(dyn Fn(u64) + Sync),
+    observer: Observer<'_>,
 ) -> Result<u64, ProjectionError> {
     let mut in_transaction = false;
     let mut committed = schema::checkpoint(conn)?;
@@ -613,13 +623,14 @@ fn write(
                 committed = next;
                 // Not the head's position: the models are complete only after `Finish`.
                 if next <= target {
-                    publish(next);
+                    (observer.publish)(next);
                 }
                 let _ = acks.send(next);
             }
             Job::Finish => {
+                (observer.indexing)(true);
                 finish(conn, flavour)?;
-                publish(committed);
+                (observer.publish)(committed);
                 return Ok(committed);
             }
         }

@@ -154,6 +154,9 @@ struct Shared {
     position: watch::Sender<u64>,
     /// Events projected through the bulk path since open.
     bulk_loaded: AtomicU64,
+    /// Whether a bulk load has folded the log and is building the indexes (the serial end of
+    /// a rebuild, minutes at the whole city, during which the position does not move).
+    building_indexes: watch::Sender<bool>,
 }
 
 struct Writer {
@@ -224,6 +227,7 @@ impl Projections {
                     }),
                     position,
                     bulk_loaded: AtomicU64::new(0),
+                    building_indexes: watch::channel(false).0,
                 }),
                 follower: Mutex::new(None),
             }),
@@ -399,6 +403,13 @@ impl Projections {
     /// Follows [`position`](Self::position) as batches commit.
     pub fn watch_position(&self) -> watch::Receiver<u64> {
         self.shared().position.subscribe()
+    }
+
+    /// `true` while a bulk load (a rebuild, a catch-up far behind) has folded every event and
+    /// builds the indexes: the position stays at the last commit until they are built, so a
+    /// progress display says what is happening instead of a rate that falls.
+    pub fn watch_building_indexes(&self) -> watch::Receiver<bool> {
+        self.shared().building_indexes.subscribe()
     }
 
     /// Returns once every event up to and including `position` is projected (read-your-writes:
@@ -946,6 +957,13 @@ impl Shared {
                     .fetch_add(next.saturating_sub(before), Ordering::Relaxed);
                 shared.position.send_replace(next);
             };
+            // Watchers are woken only by a change, so one that saw a change during a load
+            // knows the indexes were built.
+            let indexing = |building: bool| {
+                shared
+                    .building_indexes
+                    .send_if_modified(|now| std::mem::replace(now, building) != building);
+            };
             let (conn, result) = bulk::run(
                 conn,
                 &path,
@@ -953,8 +971,12 @@ impl Shared {
                 config,
                 target,
                 &mut next_chunk,
-                &publish,
+                bulk::Observer {
+                    publish: &publish,
+                    indexing: &indexing,
+                },
             );
+            indexing(false);
             (
                 Some(conn),
                 result.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),

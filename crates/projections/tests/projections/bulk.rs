@@ -207,11 +207,16 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
                 with_flavour(per_batch()),
             )
             .await;
+        let reference_indexing = reference.watch_building_indexes();
         reference.catch_up().await.expect("catch up");
         assert_eq!(
             reference.bulk_loaded(),
             0,
             "the reference takes no bulk path"
+        );
+        assert!(
+            !reference_indexing.has_changed().expect("open"),
+            "the per-batch path builds no indexes at its end"
         );
         let digest = reference.digest().await.expect("digest");
         let expected = answers(&reference).await;
@@ -243,7 +248,14 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
         ] {
             let file = format!("{}-{name}", flavour.as_str());
             let p = w.projections(&file, with_flavour(config)).await;
+            let mut indexing = p.watch_building_indexes();
             p.rebuild().await.expect("rebuild");
+            // Woken only by changes: it went to true (the indexes) and back.
+            assert!(
+                indexing.has_changed().expect("open"),
+                "{file}: the index build was announced"
+            );
+            assert!(!*indexing.borrow_and_update(), "{file}: and is over");
             assert_eq!(p.position(), end);
             assert_eq!(
                 p.bulk_loaded(),
