@@ -53,6 +53,7 @@ pub mod origin;
 pub mod parcel;
 pub mod privacy;
 pub mod quantity;
+mod record_json;
 pub mod redaction;
 pub mod request;
 pub mod snapshot;

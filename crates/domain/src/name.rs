@@ -17,8 +17,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The five Vietnamese tone marks as combining characters (NFD).
 const TONE_MARKS: [char; 5] = [
@@ -163,7 +163,21 @@ impl TryFrom<NameParts> for PersonName {
 
 /// NFC, trimmed, inner whitespace collapsed.
 pub fn normalise_text(s: &str) -> String {
+    if is_normal(s) {
+        return s.to_owned();
+    }
     collapse_whitespace(&s.nfc().collect::<String>())
+}
+
+/// Whether `s` is already what [`normalise_text`] makes of it: certainly NFC (the quick check's
+/// "yes"; "maybe" takes the slow path) and single spaces between words. Every stored name is,
+/// so reading one back copies it instead of composing it again.
+fn is_normal(s: &str) -> bool {
+    let spaced = !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
+    spaced && is_nfc_quick(s.chars()) == IsNormalized::Yes
 }
 
 impl PersonName {
@@ -286,6 +300,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn stored_names_take_the_fast_path() {
+        for name in [
+            "Nguyễn",
+            "Thị Thu",
+            "Hoà",
+            "Đặng Văn",
+            "Công ty Cổ phần Đóng tàu Nam Phong",
+        ] {
+            assert!(is_normal(name), "{name}");
+        }
+        let nfd: String = "Nguyễn".nfd().collect();
+        for not in [" Hoà", "Hoà ", "Thị  Thu", "Thị\tThu", nfd.as_str()] {
+            assert!(!is_normal(not), "{not:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn keys_are_idempotent(s in "[a-zA-Z ĐđÐàáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ\u{0300}\u{0301}\u{0323}]{0,24}") {
@@ -295,6 +326,15 @@ mod tests {
             prop_assert_eq!(search_key(&f), f.clone());
             // Folding the exact key gives the same folded key.
             prop_assert_eq!(search_key(&e), f);
+        }
+
+        /// The fast path (text already normal, returned as is) answers what composing answers.
+        #[test]
+        fn normalise_text_takes_the_fast_path_only_when_it_changes_nothing(
+            s in "[a-zA-Z Đđàáảãạăằắẳẵặâầấẩẫậòóỏõọôồốổỗộơờớởỡợưừứửữự\u{0300}\u{0301}\u{0323}\t\u{00A0}]{0,24}"
+        ) {
+            let slow = collapse_whitespace(&s.nfc().collect::<String>());
+            prop_assert_eq!(normalise_text(&s), slow);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::business::state::Business;
 use crate::citizen::state::Citizen;
@@ -14,8 +14,9 @@ use crate::key::{KeyClaim, NaturalKey};
 use crate::parcel::state::Parcel;
 use crate::target::Target;
 
-/// Any record's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Any record's state. Stored internally tagged, the tag first; read by a hand-written
+/// `Deserialize` that does not buffer the object (`record_json.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
     Citizen(Citizen),
