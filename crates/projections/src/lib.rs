@@ -48,6 +48,7 @@ mod apply;
 mod bulk;
 mod error;
 mod query;
+mod read_snapshot;
 mod redaction;
 mod requests;
 mod residence_starts;
@@ -62,7 +63,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -90,7 +91,7 @@ pub use residence_starts::{ResidenceStart, ResidenceStartFilter};
 pub use schema::{APPLICATION_ID, IntegrityCheck, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
-use error::storage;
+use read_snapshot::ReadSnapshot;
 
 /// Options for [`Projections::open`].
 #[derive(Clone, Debug)]
@@ -767,9 +768,8 @@ impl Shared {
             // One read transaction per query: a page's index scan and its state reads see the
             // same snapshot even while the projector commits. Dropping it ends it, so the
             // connection goes back to the pool clean.
-            rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
-                .map_err(storage)
-                .and_then(|tx| f(&tx, flavour))
+            let snapshot = ReadSnapshot::begin(conn)?;
+            f(snapshot.0, flavour)
         };
         match cost {
             Cost::Short => self.readers.run_short(open, run).await,

@@ -104,16 +104,7 @@ fn record_by_id(
     id: RecordId,
 ) -> Result<Option<Versioned<Record>>, ProjectionError> {
     conn.prepare_cached("SELECT version, last_position, state FROM records WHERE record_id = ?1")
-        .and_then(|mut s| {
-            s.query_row([id.to_string()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()
-        })
+        .and_then(|mut s| s.query_row([id.to_string()], stored_state).optional())
         .map_err(storage)?
         .map(|(version, last, json)| versioned(version, last, &json))
         .transpose()
@@ -124,19 +115,15 @@ pub(crate) fn record_by_seq(
     seq: i64,
 ) -> Result<Option<Versioned<Record>>, ProjectionError> {
     conn.prepare_cached("SELECT version, last_position, state FROM records WHERE seq = ?1")
-        .and_then(|mut s| {
-            s.query_row([seq], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()
-        })
+        .and_then(|mut s| s.query_row([seq], stored_state).optional())
         .map_err(storage)?
         .map(|(version, last, json)| versioned(version, last, &json))
         .transpose()
+}
+
+/// A row of `version, last_position, state`, as the single-record reads select them.
+fn stored_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
 fn versioned(version: i64, last: i64, json: &str) -> Result<Versioned<Record>, ProjectionError> {
@@ -205,7 +192,8 @@ pub(crate) fn one<T: Kind>(
     record_by_id(conn, id)?.map(narrow).transpose()
 }
 
-/// Looks a record up by a natural key column. Should two rows share a key (possible only
+/// Looks a record up by a natural key column: one statement, the key's index then the record's
+/// row (`sql` is one of the `*_BY_*` below). Should two rows share a key (possible only
 /// transiently, or for a merged duplicate), the current record wins over a merged one, then the
 /// older one.
 pub(crate) fn by_key<T: Kind>(
@@ -213,22 +201,21 @@ pub(crate) fn by_key<T: Kind>(
     sql: &str,
     key: String,
 ) -> Result<Option<Versioned<T>>, ProjectionError> {
-    let seq: Option<i64> = conn
-        .prepare_cached(sql)
-        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
-        .map_err(storage)?;
-    match seq {
-        None => Ok(None),
-        Some(seq) => record_by_seq(conn, seq)?.map(narrow).transpose(),
-    }
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row([key], stored_state).optional())
+        .map_err(storage)?
+        .map(|(version, last, json)| versioned(version, last, &json).and_then(narrow))
+        .transpose()
 }
 
-pub(crate) const CITIZEN_BY_PIN: &str =
-    "SELECT seq FROM citizens WHERE pin = ?1 ORDER BY status = 'merged', seq LIMIT 1";
-pub(crate) const BUSINESS_BY_CODE: &str =
-    "SELECT seq FROM businesses WHERE code = ?1 ORDER BY seq LIMIT 1";
-pub(crate) const PARCEL_BY_KEY: &str =
-    "SELECT seq FROM parcels WHERE parcel_key = ?1 ORDER BY status <> 'active', seq LIMIT 1";
+// The key's row is chosen in a subquery, so that only its `seq` is sorted, not the state.
+pub(crate) const CITIZEN_BY_PIN: &str = "SELECT version, last_position, state FROM records
+     WHERE seq = (SELECT seq FROM citizens WHERE pin = ?1 ORDER BY status = 'merged', seq LIMIT 1)";
+pub(crate) const BUSINESS_BY_CODE: &str = "SELECT version, last_position, state FROM records
+     WHERE seq = (SELECT seq FROM businesses WHERE code = ?1 ORDER BY seq LIMIT 1)";
+pub(crate) const PARCEL_BY_KEY: &str = "SELECT version, last_position, state FROM records
+     WHERE seq = (SELECT seq FROM parcels WHERE parcel_key = ?1
+                  ORDER BY status <> 'active', seq LIMIT 1)";
 
 pub(crate) fn pin_key(pin: &PersonalIdNumber) -> String {
     pin.to_string()
@@ -582,4 +569,56 @@ pub(crate) fn digest(conn: &Connection) -> Result<String, ProjectionError> {
         }
     }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The projections' own schema, with two rows under one PIN: a merged duplicate registered
+    /// first, then its survivor.
+    #[test]
+    fn a_key_shared_with_a_merged_duplicate_finds_the_survivor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _, _) = crate::schema::open_writer(&dir.path().join("p.db"), None).unwrap();
+        let state = |id: &str, merged_into: &str| {
+            format!(
+                r#"{{"kind":"citizen","id":"{id}","pin":"031067385902","name":{{"family":"Nguyễn","middle":"Việt","given":"Hưng"}},"sex":"male","birth_date":"1967-02-03","birth_place":"10525","father":null,"mother":null,"permanent_residence":null,"temporary_residence":null,"marriage":null,"identity_card":null,"life":{{"status":"alive"}},"merged_into":{merged_into},"absorbed":[],"origin":{{"kind":"initial_load","source":"test"}},"corrections":{{}}}}"#
+            )
+        };
+        let duplicate = "22ed2420-9431-8001-bb5f-56f9937c3062";
+        let survivor = "22ed2420-9431-8001-88e8-98707043824f";
+        for (seq, id, status, merged_into) in [
+            (1, duplicate, "merged", format!("\"{survivor}\"")),
+            (2, survivor, "alive", "null".to_owned()),
+        ] {
+            conn.execute(
+                "INSERT INTO records (seq, record_id, kind, version, last_position, state)
+                 VALUES (?1, ?2, 'citizen', ?1, ?1, ?3)",
+                rusqlite::params![seq, format!("citizen-{id}"), state(id, &merged_into)],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO citizens (seq, pin, name_exact, name_folded, birth_year, status)
+                 VALUES (?1, '031067385902', 'x', 'x', 1967, ?2)",
+                rusqlite::params![seq, status],
+            )
+            .unwrap();
+        }
+        let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.state.id.to_string(), survivor);
+        assert_eq!(found.version, 2);
+        assert!(
+            by_key::<Citizen>(&conn, CITIZEN_BY_PIN, "031067385903".into())
+                .unwrap()
+                .is_none()
+        );
+        // A key whose record is of another kind is corruption, not a miss.
+        assert!(matches!(
+            by_key::<Business>(&conn, CITIZEN_BY_PIN, "031067385902".into()),
+            Err(ProjectionError::Corrupt(_))
+        ));
+    }
 }

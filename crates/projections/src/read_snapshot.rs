@@ -1,0 +1,85 @@
+//! One read transaction per query of the projections (`Shared::read`).
+
+use rusqlite::Connection;
+
+use crate::error::{ProjectionError, storage};
+
+/// A read transaction, begun and ended with cached statements: `rusqlite::Transaction` parses
+/// `BEGIN` and `ROLLBACK` anew each time, a cost the size of a key lookup's own.
+pub(crate) struct ReadSnapshot<'c>(pub(crate) &'c Connection);
+
+impl<'c> ReadSnapshot<'c> {
+    pub(crate) fn begin(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        if !conn.is_autocommit() {
+            // The end of an earlier read failed: end it now, or BEGIN would fail and the old
+            // snapshot would go on being read.
+            conn.execute_batch("ROLLBACK").map_err(storage)?;
+        }
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(storage)?;
+        Ok(Self(conn))
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        // A read changes nothing, so ending it either way only releases the snapshot; should
+        // this fail, the next `begin` on this connection ends it first.
+        let _ = self
+            .0
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut s| s.execute([]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_read_sees_one_snapshot_and_ends_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        {
+            let snapshot = ReadSnapshot::begin(&reader).unwrap();
+            assert_eq!(count(snapshot.0), 1);
+            writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+            assert_eq!(count(snapshot.0), 1, "the same snapshot throughout");
+        }
+        assert!(reader.is_autocommit(), "ended on drop");
+        let snapshot = ReadSnapshot::begin(&reader).unwrap();
+        assert_eq!(count(snapshot.0), 2);
+    }
+
+    #[test]
+    fn a_read_left_open_is_ended_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        // As if an earlier read's end had failed: still inside its snapshot.
+        reader.execute_batch("BEGIN").unwrap();
+        assert_eq!(count(&reader), 1);
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let snapshot = ReadSnapshot::begin(&reader).unwrap();
+        assert_eq!(count(snapshot.0), 2, "a fresh snapshot, not the old one");
+    }
+}
