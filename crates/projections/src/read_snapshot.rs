@@ -42,8 +42,8 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn a_read_sees_one_snapshot_and_ends_with_it() {
+    /// A WAL file holding one row, with a writer and a reader connection.
+    fn file() -> (tempfile::TempDir, Connection, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
         let writer = Connection::open(&path).unwrap();
@@ -53,6 +53,12 @@ mod tests {
             )
             .unwrap();
         let reader = Connection::open(&path).unwrap();
+        (dir, writer, reader)
+    }
+
+    #[test]
+    fn a_read_sees_one_snapshot_and_ends_with_it() {
+        let (_dir, writer, reader) = file();
         {
             let snapshot = ReadSnapshot::begin(&reader).unwrap();
             assert_eq!(count(snapshot.0), 1);
@@ -66,15 +72,7 @@ mod tests {
 
     #[test]
     fn a_read_left_open_is_ended_before_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
-            )
-            .unwrap();
-        let reader = Connection::open(&path).unwrap();
+        let (_dir, writer, reader) = file();
         // As if an earlier read's end had failed: still inside its snapshot.
         reader.execute_batch("BEGIN").unwrap();
         assert_eq!(count(&reader), 1);
