@@ -10,7 +10,9 @@
 //! fields), so the reader here takes that as the fast path: the first key is `kind`, then the
 //! rest of the same map is read straight into the variant's struct. Any other order is still
 //! accepted, through a buffered path, with the same result: the format is the same, only the
-//! reading is faster (`tests::every_key_order_reads_the_same_record`).
+//! reading is faster (`tests::every_key_order_reads_the_same_record`). One difference: a second
+//! `kind` after a first one is ignored, where the derive refuses the object; no writer makes
+//! one.
 
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
