@@ -90,11 +90,18 @@ impl FromStr for StreamId {
             .ok_or_else(|| invalid("expected `category-uuid`"))?;
         let uuid = Uuid::try_parse(id)
             .map_err(|_| invalid("the part after the category is not a UUID"))?;
-        // Only the canonical form is accepted, so that one stream has one spelling.
-        if uuid.hyphenated().to_string() != id {
+        // Only the canonical form is accepted, so that one stream has one spelling. Compared
+        // on the stack: every event read from a store parses its stream id here.
+        if *uuid.hyphenated().encode_lower(&mut Uuid::encode_buffer()) != *id {
             return Err(invalid("the UUID must be lowercase and hyphenated"));
         }
-        StreamId::new(category, uuid)
+        validate_category(category).map_err(invalid)?;
+        // `s` is `category-uuid` in canonical form, exactly what `new` would write.
+        Ok(StreamId {
+            text: s.to_owned(),
+            category_len: category.len(),
+            uuid,
+        })
     }
 }
 
@@ -166,7 +173,32 @@ mod tests {
             let id = StreamId::new(&cat, Uuid::from_u128(bits)).unwrap();
             let back: StreamId = id.to_string().parse().unwrap();
             prop_assert_eq!(back.category(), cat.as_str());
+            prop_assert_eq!(back.id(), id.id());
             prop_assert_eq!(back, id);
+        }
+
+        /// Parsing accepts exactly the texts `new` writes: any other text is refused, and
+        /// what is accepted is kept as given.
+        #[test]
+        fn parse_accepts_only_what_new_writes(
+            s in "[a-zA-Z0-9_]{0,6}-[0-9a-fA-F-]{30,40}|[a-z][a-z_]{0,8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        ) {
+            let canonical = s.split_once('-').and_then(|(category, id)| {
+                let uuid = Uuid::try_parse(id).ok()?;
+                StreamId::new(category, uuid).ok()
+            });
+            match (s.parse::<StreamId>(), canonical) {
+                (Ok(parsed), Some(new)) if new.as_str() == s => {
+                    prop_assert_eq!(parsed.as_str(), s.as_str());
+                    prop_assert_eq!(parsed.category(), new.category());
+                    prop_assert_eq!(parsed, new);
+                }
+                (Ok(parsed), _) => prop_assert!(false, "{s:?} was accepted as {parsed:?}"),
+                (Err(LogError::InvalidStreamId { .. }), canonical) => {
+                    prop_assert!(canonical.is_none_or(|new| new.as_str() != s));
+                }
+                (Err(e), _) => prop_assert!(false, "{s:?}: {e}"),
+            }
         }
     }
 }
