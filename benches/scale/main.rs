@@ -13,6 +13,9 @@
 //!   operation, after a 1 s warm-up), `CITYDB_SCALE_MAX_REQUESTS` (200000 per operation);
 //! - `CITYDB_SCALE_DIR` (default `target/tmp/scale-<citizens>`; emptied first) and
 //!   `CITYDB_SCALE_KEEP=1` to keep the data directory and the fixture file afterwards;
+//! - `CITYDB_SCALE_REUSE=1`: serve the data directory and fixture an earlier run kept there
+//!   (`CITYDB_SCALE_KEEP=1`) instead of making them again, skipping the offline steps — at the
+//!   whole city they take over half an hour; implies `CITYDB_SCALE_KEEP=1`;
 //! - `CITYDB_SCALE_OPS`: only the operations whose label starts with one of these
 //!   (comma-separated, e.g. `(a),(a-v)`), to measure or profile one read.
 //!
@@ -53,6 +56,7 @@ struct Params {
     seconds: u64,
     max_requests: u64,
     keep: bool,
+    reuse: bool,
     only: Vec<String>,
 }
 
@@ -64,7 +68,10 @@ impl Params {
             clients: env_u64("CITYDB_SCALE_CLIENTS", 32) as usize,
             seconds: env_u64("CITYDB_SCALE_SECONDS", 10),
             max_requests: env_u64("CITYDB_SCALE_MAX_REQUESTS", 200_000),
-            keep: std::env::var("CITYDB_SCALE_KEEP").is_ok_and(|v| v == "1"),
+            keep: ["CITYDB_SCALE_KEEP", "CITYDB_SCALE_REUSE"]
+                .iter()
+                .any(|name| std::env::var(name).is_ok_and(|v| v == "1")),
+            reuse: std::env::var("CITYDB_SCALE_REUSE").is_ok_and(|v| v == "1"),
             only: std::env::var("CITYDB_SCALE_OPS")
                 .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
                 .unwrap_or_default(),
@@ -84,17 +91,28 @@ struct Dirs {
 }
 
 impl Dirs {
-    fn prepare(citizens: u64) -> Self {
+    /// The run's directories; emptied first unless `reuse`, which requires the data directory
+    /// and the fixture of an earlier run.
+    fn prepare(citizens: u64, reuse: bool) -> Self {
         let work = std::env::var_os("CITYDB_SCALE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scale-{citizens}"))
             });
-        let _ = std::fs::remove_dir_all(&work);
         let data = work.join("data");
         let logs = work.join("logs");
-        std::fs::create_dir_all(&logs).unwrap();
         let fixture = work.join("fixture.ndjson");
+        if reuse {
+            assert!(
+                data.is_dir() && fixture.is_file(),
+                "CITYDB_SCALE_REUSE=1 needs {} and {} from an earlier run",
+                data.display(),
+                fixture.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        std::fs::create_dir_all(&logs).unwrap();
         let data_s = data.to_str().unwrap().to_owned();
         let fixture_s = fixture.to_str().unwrap().to_owned();
         Self {
@@ -118,13 +136,17 @@ fn main() {
         return;
     }
     let params = Params::from_env();
-    let dirs = Dirs::prepare(params.citizens);
+    let dirs = Dirs::prepare(params.citizens, params.reuse);
     let use_time = steps::time_v_available();
     let load_before = report::loadavg();
     let mut findings: Vec<String> = Vec::new();
 
     // 1. The offline steps: generate, import, verify, export and verify, rebuild.
-    let offline = offline::run(&params, &dirs, use_time, &mut findings);
+    let offline = if params.reuse {
+        offline::reuse(&dirs)
+    } else {
+        offline::run(&params, &dirs, use_time, &mut findings)
+    };
     // 2. Serve to a service and a steward: every operation's load, the floor, the access log.
     let (config_path, tokens) = server::principals(&dirs.work);
     let served = serving::run(

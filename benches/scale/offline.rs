@@ -11,6 +11,9 @@ use crate::{BIN, Dirs, Params};
 
 /// What the offline steps measured, and the fixture's keys for the loads.
 pub struct Offline {
+    /// The data directory and fixture of an earlier run, served as they are: none of the
+    /// steps below ran, and their figures are not reported.
+    pub reused: bool,
     pub has_rebuild: bool,
     pub gen_step: Step,
     pub fixture_bytes: u64,
@@ -114,6 +117,7 @@ pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<Stri
     };
 
     Offline {
+        reused: false,
         has_rebuild,
         gen_step,
         fixture_bytes,
@@ -128,5 +132,29 @@ pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<Stri
         export_verify,
         rebuild_label,
         rebuild_step,
+    }
+}
+
+/// The offline side of a run that serves an earlier run's data directory (`CITYDB_SCALE_REUSE`):
+/// only the fixture is read, for the loads' keys. The projections are served as they are.
+pub fn reuse(dirs: &Dirs) -> Offline {
+    eprintln!("[scale] reusing {} and its fixture", dirs.data.display());
+    let fx = read_fixture(&dirs.fixture);
+    Offline {
+        reused: true,
+        has_rebuild: true,
+        gen_step: Step::skipped(),
+        fixture_bytes: std::fs::metadata(&dirs.fixture).map_or(0, |m| m.len()),
+        fx,
+        import: Step::skipped(),
+        import_summary: String::new(),
+        sizes_import: dir_sizes(&dirs.data),
+        verify: Step::skipped(),
+        events: 0,
+        export_wall: Duration::ZERO,
+        export_bytes: 0,
+        export_verify: Step::skipped(),
+        rebuild_label: "",
+        rebuild_step: None,
     }
 }

@@ -114,6 +114,48 @@ pub fn render(
 /// The heading, and one row per step with its time, rate, memory and output.
 fn steps_table(md: &mut String, params: &Params, offline: &Offline, served: &Served) {
     let (citizens, seed) = (params.citizens, params.seed);
+    let Offline { fx, events, .. } = offline;
+    let businesses = citizens * 3 / 20;
+    let parcels = citizens / 2;
+    let _ = writeln!(
+        md,
+        "#### {} citizens, {} businesses, {} parcels (seed {seed}): {} lines, {} events\n",
+        thousands(citizens as f64),
+        thousands(businesses as f64),
+        thousands(parcels as f64),
+        thousands(fx.lines as f64),
+        if offline.reused {
+            "not counted".to_owned()
+        } else {
+            thousands(*events as f64)
+        },
+    );
+    let _ = writeln!(
+        md,
+        "| step | wall time | rate | peak RSS (anonymous) | output |"
+    );
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: | --- |");
+    if offline.reused {
+        let _ = writeln!(
+            md,
+            "| offline steps | not run: an earlier run's data directory and fixture served as they are (`CITYDB_SCALE_REUSE=1`) | | | |"
+        );
+    } else {
+        offline_rows(md, offline);
+    }
+    serve_rows(md, offline, served);
+}
+
+/// `n` things in `d`, per second.
+fn rate(n: u64, d: Duration, what: &str) -> String {
+    format!(
+        "{} {what}/s",
+        thousands(n as f64 / d.as_secs_f64().max(1e-9))
+    )
+}
+
+/// The offline steps' rows of [`steps_table`].
+fn offline_rows(md: &mut String, offline: &Offline) {
     let Offline {
         fx,
         events,
@@ -131,38 +173,6 @@ fn steps_table(md: &mut String, params: &Params, offline: &Offline, served: &Ser
     } = offline;
     let (events, fixture_bytes, export_wall, export_bytes) =
         (*events, *fixture_bytes, *export_wall, *export_bytes);
-    let Served {
-        ready_after,
-        serve_anon,
-        serve_hwm,
-        access_verify,
-        access_events,
-        ..
-    } = served;
-    let (ready_after, serve_anon, serve_hwm, access_events) =
-        (*ready_after, *serve_anon, *serve_hwm, *access_events);
-    let businesses = citizens * 3 / 20;
-    let parcels = citizens / 2;
-    let _ = writeln!(
-        md,
-        "#### {} citizens, {} businesses, {} parcels (seed {seed}): {} lines, {} events\n",
-        thousands(citizens as f64),
-        thousands(businesses as f64),
-        thousands(parcels as f64),
-        thousands(fx.lines as f64),
-        thousands(events as f64),
-    );
-    let _ = writeln!(
-        md,
-        "| step | wall time | rate | peak RSS (anonymous) | output |"
-    );
-    let _ = writeln!(md, "| --- | ---: | ---: | ---: | --- |");
-    let rate = |n: u64, d: Duration, what: &str| {
-        format!(
-            "{} {what}/s",
-            thousands(n as f64 / d.as_secs_f64().max(1e-9))
-        )
-    };
     let _ = writeln!(
         md,
         "| `citydb fixtures` | {} | {} | {} | {} ({} lines) |",
@@ -223,6 +233,22 @@ fn steps_table(md: &mut String, params: &Params, offline: &Offline, served: &Ser
             rss(s.peak_rss_kb, s.peak_anon_kb),
             s.stdout.lines().next().unwrap_or_default()
         );
+    }
+}
+
+/// The server's rows of [`steps_table`]: until ready, under the loads, the access log after.
+fn serve_rows(md: &mut String, offline: &Offline, served: &Served) {
+    let Served {
+        ready_after,
+        serve_anon,
+        serve_hwm,
+        access_verify,
+        access_events,
+        ..
+    } = served;
+    let (ready_after, serve_anon, serve_hwm, access_events) =
+        (*ready_after, *serve_anon, *serve_hwm, *access_events);
+    if offline.reused || offline.rebuild_step.is_some() {
         let _ = writeln!(
             md,
             "| `citydb serve` start until `/readyz` 200 | {} | | | projections up to date |",
@@ -233,7 +259,7 @@ fn steps_table(md: &mut String, params: &Params, offline: &Offline, served: &Ser
             md,
             "| projections: `citydb serve` without `projections.db` until `/readyz` 200 | {} | {} | | |",
             secs(ready_after),
-            rate(events, ready_after, "events"),
+            rate(offline.events, ready_after, "events"),
         );
     }
     let _ = writeln!(

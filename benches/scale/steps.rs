@@ -23,6 +23,20 @@ pub struct Step {
     pub stderr: String,
 }
 
+impl Step {
+    /// A step that did not run (an earlier run's data reused).
+    pub fn skipped() -> Step {
+        Step {
+            wall: Duration::ZERO,
+            peak_rss_kb: None,
+            peak_anon_kb: None,
+            code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+}
+
 pub fn time_v_available() -> bool {
     Path::new("/usr/bin/time").exists()
         && Command::new("/usr/bin/time")
