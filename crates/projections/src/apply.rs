@@ -15,7 +15,7 @@ use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
 use crate::query::parcel_status_column;
-use crate::schema::{SearchFlavour, checkpoint};
+use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, SearchFlavour, checkpoint};
 use crate::state;
 
 /// What one batch did.
@@ -461,14 +461,7 @@ fn store_citizen(
         _ => None,
     };
     if flavour == SearchFlavour::Fts5 && name_before.as_deref() != Some(full.as_str()) {
-        replace_fts(
-            tx,
-            "citizen_names",
-            seq,
-            name_before.is_some(),
-            folded,
-            exact,
-        )?;
+        CITIZEN_WORDS.replace(tx, seq, name_before.is_some(), folded, exact)?;
     }
     Ok(())
 }
@@ -549,14 +542,7 @@ fn store_business(
                 _ => (None, None),
             };
             if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
-                replace_fts(
-                    tx,
-                    "business_names",
-                    seq,
-                    text_before.is_some(),
-                    folded,
-                    exact,
-                )?;
+                BUSINESS_WORDS.replace(tx, seq, text_before.is_some(), folded, exact)?;
             }
             reps_before != Some(b.legal_representatives.as_slice())
         }
@@ -641,27 +627,6 @@ fn store_parcel(
             ])
             .map_err(storage)?;
     }
-    Ok(())
-}
-
-fn replace_fts(
-    tx: &Connection,
-    table: &str,
-    seq: i64,
-    existed: bool,
-    folded: &str,
-    exact: &str,
-) -> Result<(), ProjectionError> {
-    if existed {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))
-            .and_then(|mut s| s.execute([seq]))
-            .map_err(storage)?;
-    }
-    tx.prepare_cached(&format!(
-        "INSERT INTO {table}(rowid, folded, exact) VALUES (?1, ?2, ?3)"
-    ))
-    .and_then(|mut s| s.execute(params![seq, folded, exact]))
-    .map_err(storage)?;
     Ok(())
 }
 

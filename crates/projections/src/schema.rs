@@ -23,7 +23,9 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 /// 4: `parents`, each citizen's current father and mother, for a parent's children (issue 17).
 /// 5: `residence_starts` and `residence_proposals`, the feed of residence starts as known now
 ///    (issue 16, item 4).
-pub const SCHEMA_VERSION: i32 = 5;
+/// 6: the FTS5 word indexes split into a folded and an exact table per kind, prefix indexes up
+///    to 8 letters on the folded words (a name search's word tiers, issue 13).
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -222,19 +224,105 @@ CREATE INDEX residence_starts_citizen ON residence_starts(citizen_seq);
 ";
 
 /// Word indexes when FTS5 is available, for the words of a name anywhere (a name search's later
-/// tiers): folded and exact tokens of each name, rowid = `seq`. Contentless (the text lives in
-/// `citizens`/`businesses`) with deletes enabled; prefix indexes make the prefix query on the
-/// last token cheap. Prefixes of 1 too: without it a one-letter last word (`nguyen van h`)
-/// merges the doclists of every word starting with that letter, half the city, on each query
-/// that reaches these tiers.
+/// tiers): for each kind, one table of the folded words and one of the exact words of each name,
+/// rowid = `seq`. Contentless (the text lives in `citizens`/`businesses`) with deletes enabled,
+/// and no positions (`detail = none`: a search matches words, not phrases).
+///
+/// Two tables, not two columns of one: a column filter (`exact : "hien"`) walks every row the
+/// word has in *either* column and drops the others one by one, so the exact word `hien`, which
+/// few names hold, cost the walk of every folded `hien` (every Hiền, Hiến, Hiển, …). The folded
+/// table has prefix indexes up to 8 letters, the longest Vietnamese syllable folded
+/// (`nghieng` is 7): a prefix query on the last word (`h*` of `nguyen van h`, a whole given name
+/// `hien*`) reads one doclist instead of merging the doclists of every word with that prefix.
+/// The exact words are matched whole, so their table has none.
 const FTS_TABLES: &str = "
-CREATE VIRTUAL TABLE citizen_names USING fts5(
-    folded, exact, content = '', contentless_delete = 1, detail = column,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3');
-CREATE VIRTUAL TABLE business_names USING fts5(
-    folded, exact, content = '', contentless_delete = 1, detail = column,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3');
+CREATE VIRTUAL TABLE citizen_names_folded USING fts5(
+    folded, content = '', contentless_delete = 1, detail = none,
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3 4 5 6 7 8');
+CREATE VIRTUAL TABLE citizen_names_exact USING fts5(
+    exact, content = '', contentless_delete = 1, detail = none,
+    tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE business_names_folded USING fts5(
+    folded, content = '', contentless_delete = 1, detail = none,
+    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3 4 5 6 7 8');
+CREATE VIRTUAL TABLE business_names_exact USING fts5(
+    exact, content = '', contentless_delete = 1, detail = none,
+    tokenize = 'unicode61 remove_diacritics 0');
 ";
+
+/// The word indexes ([`FTS_TABLES`]) of one kind of named record.
+pub(crate) struct NameWords {
+    /// `citizens` or `businesses`, with `seq` and the `name_exact` and `name_folded` columns
+    /// the words are indexed from.
+    pub(crate) kind: &'static str,
+    /// The folded words' table (rowid = `seq`), column `folded`.
+    pub(crate) folded: &'static str,
+    /// The exact words' table (rowid = `seq`), column `exact`.
+    pub(crate) exact: &'static str,
+}
+
+pub(crate) const CITIZEN_WORDS: NameWords = NameWords {
+    kind: "citizens",
+    folded: "citizen_names_folded",
+    exact: "citizen_names_exact",
+};
+pub(crate) const BUSINESS_WORDS: NameWords = NameWords {
+    kind: "businesses",
+    folded: "business_names_folded",
+    exact: "business_names_exact",
+};
+
+impl NameWords {
+    /// Indexes the words of record `seq`'s name keys, replacing those it had if `existed`.
+    pub(crate) fn replace(
+        &self,
+        tx: &Connection,
+        seq: i64,
+        existed: bool,
+        folded: &str,
+        exact: &str,
+    ) -> Result<(), ProjectionError> {
+        for (table, column, text) in [
+            (self.folded, "folded", folded),
+            (self.exact, "exact", exact),
+        ] {
+            if existed {
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE rowid = ?1"))
+                    .and_then(|mut s| s.execute([seq]))
+                    .map_err(storage)?;
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO {table}(rowid, {column}) VALUES (?1, ?2)"
+            ))
+            .and_then(|mut s| s.execute(rusqlite::params![seq, text]))
+            .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Empties both tables (the bulk path refills them at the end).
+    fn clear(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        for table in [self.folded, self.exact] {
+            conn.execute_batch(&format!(
+                "INSERT INTO {table}({table}) VALUES ('delete-all');"
+            ))
+            .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Fills both tables from the kind's name columns, in `seq` order.
+    fn fill(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        let kind = self.kind;
+        for (table, column) in [(self.folded, "folded"), (self.exact, "exact")] {
+            conn.execute_batch(&format!(
+                "INSERT INTO {table}(rowid, {column}) SELECT seq, name_{column} FROM {kind} ORDER BY seq;"
+            ))
+            .map_err(storage)?;
+        }
+        Ok(())
+    }
+}
 
 /// Which name search the file was built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -558,11 +646,8 @@ pub(crate) fn drop_indexes(
             .map_err(storage)?;
     }
     if flavour == SearchFlavour::Fts5 {
-        conn.execute_batch(
-            "INSERT INTO citizen_names(citizen_names) VALUES ('delete-all');
-             INSERT INTO business_names(business_names) VALUES ('delete-all');",
-        )
-        .map_err(storage)?;
+        CITIZEN_WORDS.clear(conn)?;
+        BUSINESS_WORDS.clear(conn)?;
     }
     Ok(())
 }
@@ -576,13 +661,8 @@ pub(crate) fn build_indexes(
 ) -> Result<(), ProjectionError> {
     conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     if flavour == SearchFlavour::Fts5 {
-        conn.execute_batch(
-            "INSERT INTO citizen_names(rowid, folded, exact)
-                 SELECT seq, name_folded, name_exact FROM citizens ORDER BY seq;
-             INSERT INTO business_names(rowid, folded, exact)
-                 SELECT seq, name_folded, name_exact FROM businesses ORDER BY seq;",
-        )
-        .map_err(storage)?;
+        CITIZEN_WORDS.fill(conn)?;
+        BUSINESS_WORDS.fill(conn)?;
     }
     Ok(())
 }

@@ -19,7 +19,8 @@
 //! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and `(name_folded, seq)`
 //! ("family middle given-prefix", as Vietnamese write names): a page seeks to its start and
 //! reads only its own rows, O(log n + page), however many people share the family name. Tiers 2
-//! and 3 are the FTS5 doclists, for the other word orders (a given name alone, words not at the
+//! and 3 are the FTS5 doclists of the exact and the folded words (two tables, see
+//! `schema::FTS_TABLES`), for the other word orders (a given name alone, words not at the
 //! start); they are read only once the ranges are exhausted. Filters (commune, status, birth
 //! years) are tested on the rows of a range, so a filter that few of a name's rows pass reads
 //! more of it, as any index-ordered scan does. A search without a name, and a parcel search,
@@ -53,7 +54,7 @@ use crate::query::{
     BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, Versioned,
     narrow, parcel_status_column, record_by_seq, text,
 };
-use crate::schema::SearchFlavour;
+use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, NameWords, SearchFlavour};
 
 /// Cursor format version: 2 carries the key of keyed tiers (version 1, `(tier, seq)` of the
 /// FTS5-only search, is refused: its tiers meant something else).
@@ -299,9 +300,9 @@ fn tokens(key: &str) -> Vec<String> {
         .collect()
 }
 
-/// An FTS5 expression matching every token in `column`, the last one as a prefix if asked.
-/// Tokens are quoted, so nothing a user types is read as FTS5 syntax.
-fn fts_expression(column: &str, tokens: &[String], prefix_last: bool) -> String {
+/// An FTS5 expression matching every token, the last one as a prefix if asked. Tokens are
+/// quoted, so nothing a user types is read as FTS5 syntax.
+fn fts_expression(tokens: &[String], prefix_last: bool) -> String {
     let phrases: Vec<String> = tokens
         .iter()
         .enumerate()
@@ -314,7 +315,7 @@ fn fts_expression(column: &str, tokens: &[String], prefix_last: bool) -> String 
             format!("\"{}\"{star}", t.replace('"', "\"\""))
         })
         .collect();
-    format!("{column} : ({})", phrases.join(" "))
+    phrases.join(" ")
 }
 
 /// The least string greater than every string that starts with `prefix` (UTF-8 byte order is
@@ -333,28 +334,11 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// The tables one kind of named record is searched in.
-struct NameTables {
-    /// `citizens` or `businesses`, with `name_exact` and `name_folded` columns.
-    kind: &'static str,
-    /// Its FTS5 table (rowid = `seq`).
-    fts: &'static str,
-}
-
-const CITIZEN_NAMES: NameTables = NameTables {
-    kind: "citizens",
-    fts: "citizen_names",
-};
-const BUSINESS_NAMES: NameTables = NameTables {
-    kind: "businesses",
-    fts: "business_names",
-};
-
 /// The name tiers of a search (see the module docs). `None` when the name has no searchable
 /// token (then the name does not filter).
 fn name_tiers(
     flavour: SearchFlavour,
-    tables: &NameTables,
+    tables: &NameWords,
     name: &str,
 ) -> Result<Option<Vec<Tier>>, ProjectionError> {
     let (exact, folded) = (exact_key(name), folded_key(name));
@@ -415,19 +399,23 @@ fn name_tiers(
 
     let mut tiers = vec![by_exact, by_folded];
     if flavour == SearchFlavour::Fts5 {
-        let fts = tables.fts;
-        let from = format!("{fts} JOIN {kind} k ON k.seq = {fts}.rowid");
-        let rowid = format!("{fts}.rowid");
-        let exact_expr = fts_expression("exact", &exact_words, false);
-        let mut anywhere_exact = Tier::new(&from, &rowid);
-        anywhere_exact.condition(&format!("{fts} MATCH ?"), [text(exact_expr.clone())]);
-        let mut anywhere_folded = Tier::new(&from, &rowid);
+        let (folded_words_table, exact_words_table) = (tables.folded, tables.exact);
+        let exact_expr = fts_expression(&exact_words, false);
+        let mut anywhere_exact = Tier::new(
+            &format!("{exact_words_table} JOIN {kind} k ON k.seq = {exact_words_table}.rowid"),
+            &format!("{exact_words_table}.rowid"),
+        );
+        anywhere_exact.condition(
+            &format!("{exact_words_table} MATCH ?"),
+            [text(exact_expr.clone())],
+        );
+        let mut anywhere_folded = Tier::new(
+            &format!("{folded_words_table} JOIN {kind} k ON k.seq = {folded_words_table}.rowid"),
+            &format!("{folded_words_table}.rowid"),
+        );
         anywhere_folded.condition(
-            &format!("{fts} MATCH ?"),
-            [text(format!(
-                "{} NOT {exact_expr}",
-                fts_expression("folded", &folded_words, true)
-            ))],
+            &format!("{folded_words_table} MATCH ?"),
+            [text(fts_expression(&folded_words, true))],
         );
         for tier in [&mut anywhere_exact, &mut anywhere_folded] {
             let (sql, params) = in_exact();
@@ -435,6 +423,15 @@ fn name_tiers(
             let (sql, params) = in_folded();
             tier.condition(&format!("NOT {sql}"), params);
         }
+        // Not in tier 2, last (the dearest test): the row's exact words, looked up by its
+        // rowid, a seek in each query word's doclist.
+        anywhere_folded.condition(
+            &format!(
+                "NOT EXISTS (SELECT 1 FROM {exact_words_table}
+                             WHERE {exact_words_table} MATCH ? AND {exact_words_table}.rowid = k.seq)"
+            ),
+            [text(exact_expr)],
+        );
         tiers.extend([anywhere_exact, anywhere_folded]);
     }
     Ok(Some(tiers))
@@ -544,7 +541,7 @@ fn load_page<T: Kind>(
 /// over the whole table (a name with no searchable token searches nothing by name).
 fn search_tiers(
     flavour: SearchFlavour,
-    tables: &NameTables,
+    tables: &NameWords,
     name: Option<&str>,
 ) -> Result<Vec<Tier>, ProjectionError> {
     let named = match name {
@@ -562,7 +559,7 @@ fn citizen_tiers(
     flavour: SearchFlavour,
     filter: &CitizenFilter,
 ) -> Result<Vec<Tier>, ProjectionError> {
-    let mut tiers = search_tiers(flavour, &CITIZEN_NAMES, filter.name.as_deref())?;
+    let mut tiers = search_tiers(flavour, &CITIZEN_WORDS, filter.name.as_deref())?;
     for t in &mut tiers {
         if let Some(unit) = filter.admin_unit {
             t.filter("k.commune", "=", text(unit.to_string()));
@@ -598,7 +595,7 @@ pub(crate) fn search_businesses(
     first: usize,
     after: Option<&Cursor>,
 ) -> Result<Page<Versioned<Business>>, ProjectionError> {
-    let mut tiers = search_tiers(flavour, &BUSINESS_NAMES, filter.name.as_deref())?;
+    let mut tiers = search_tiers(flavour, &BUSINESS_WORDS, filter.name.as_deref())?;
     for t in &mut tiers {
         if let Some(unit) = filter.admin_unit {
             t.filter("k.commune", "=", text(unit.to_string()));

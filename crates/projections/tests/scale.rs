@@ -135,12 +135,19 @@ async fn throughput_and_latency_at_scale() {
             rusqlite::params![offset, k, base],
         )
         .expect("citizens");
-        conn.execute(
-            "INSERT INTO citizen_names(rowid, folded, exact)
-             SELECT seq, name_folded, name_exact FROM citizens WHERE seq >= ?1 AND seq < ?2",
-            rusqlite::params![offset, offset + base],
-        )
-        .expect("fts");
+        for (table, column) in [
+            ("citizen_names_folded", "folded"),
+            ("citizen_names_exact", "exact"),
+        ] {
+            conn.execute(
+                &format!(
+                    "INSERT INTO {table}(rowid, {column})
+                     SELECT seq, name_{column} FROM citizens WHERE seq >= ?1 AND seq < ?2"
+                ),
+                rusqlite::params![offset, offset + base],
+            )
+            .expect("fts");
+        }
     }
     conn.execute_batch("COMMIT; ANALYZE;").expect("commit");
     let count: i64 = conn
