@@ -235,22 +235,10 @@ CREATE INDEX residence_starts_citizen ON residence_starts(citizen_seq);
 /// (`nghieng` is 7): a prefix query on the last word (`h*` of `nguyen van h`, a whole given name
 /// `hien*`) reads one doclist instead of merging the doclists of every word with that prefix.
 /// The exact words are matched whole, so their table has none.
-const FTS_TABLES: &str = "
-CREATE VIRTUAL TABLE citizen_names_folded USING fts5(
-    folded, content = '', contentless_delete = 1, detail = none,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3 4 5 6 7 8');
-CREATE VIRTUAL TABLE citizen_names_exact USING fts5(
-    exact, content = '', contentless_delete = 1, detail = none,
-    tokenize = 'unicode61 remove_diacritics 0');
-CREATE VIRTUAL TABLE business_names_folded USING fts5(
-    folded, content = '', contentless_delete = 1, detail = none,
-    tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3 4 5 6 7 8');
-CREATE VIRTUAL TABLE business_names_exact USING fts5(
-    exact, content = '', contentless_delete = 1, detail = none,
-    tokenize = 'unicode61 remove_diacritics 0');
-";
+const FTS_TABLES: [NameWords; 2] = [CITIZEN_WORDS, BUSINESS_WORDS];
 
 /// The word indexes ([`FTS_TABLES`]) of one kind of named record.
+#[derive(Clone, Copy)]
 pub(crate) struct NameWords {
     /// `citizens` or `businesses`, with `seq` and the `name_exact` and `name_folded` columns
     /// the words are indexed from.
@@ -298,6 +286,20 @@ impl NameWords {
             .map_err(storage)?;
         }
         Ok(())
+    }
+
+    /// Creates both tables.
+    fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        const OPTIONS: &str = "content = '', contentless_delete = 1, detail = none,
+            tokenize = 'unicode61 remove_diacritics 0'";
+        conn.execute_batch(&format!(
+            "CREATE VIRTUAL TABLE {folded} USING fts5(folded, {OPTIONS},
+                 prefix = '1 2 3 4 5 6 7 8');
+             CREATE VIRTUAL TABLE {exact} USING fts5(exact, {OPTIONS});",
+            folded = self.folded,
+            exact = self.exact,
+        ))
+        .map_err(storage)
     }
 
     /// Empties both tables (the bulk path refills them at the end).
@@ -594,7 +596,9 @@ pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
     tx.execute_batch(TABLES).map_err(storage)?;
     tx.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     if flavour == SearchFlavour::Fts5 {
-        tx.execute_batch(FTS_TABLES).map_err(storage)?;
+        for words in FTS_TABLES {
+            words.create(&tx)?;
+        }
     }
     tx.execute(
         "INSERT INTO meta(key, value) VALUES ('checkpoint', '0'), ('search', ?1)",
@@ -646,8 +650,9 @@ pub(crate) fn drop_indexes(
             .map_err(storage)?;
     }
     if flavour == SearchFlavour::Fts5 {
-        CITIZEN_WORDS.clear(conn)?;
-        BUSINESS_WORDS.clear(conn)?;
+        for words in FTS_TABLES {
+            words.clear(conn)?;
+        }
     }
     Ok(())
 }
@@ -661,8 +666,9 @@ pub(crate) fn build_indexes(
 ) -> Result<(), ProjectionError> {
     conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     if flavour == SearchFlavour::Fts5 {
-        CITIZEN_WORDS.fill(conn)?;
-        BUSINESS_WORDS.fill(conn)?;
+        for words in FTS_TABLES {
+            words.fill(conn)?;
+        }
     }
     Ok(())
 }
