@@ -415,7 +415,7 @@ impl Fold<'_> {
     fn load(&mut self, id: RecordId) -> Result<Slot, ProjectionError> {
         let stored = if self.file_has_records {
             if self.reader.is_none() {
-                self.reader = Some(schema::open_reader(self.path)?);
+                self.reader = Some(schema::open_reader(self.path, schema::Mapping::None)?);
             }
             match &self.reader {
                 Some(reader) => load_stored(reader, id)?,

@@ -252,7 +252,8 @@ impl Projections {
         std::thread::Builder::new()
             .name("citydb-projections-check".into())
             .spawn(move || {
-                let found = schema::open_reader(&path).map(|conn| schema::quick_check(&conn));
+                let found = schema::open_reader(&path, schema::Mapping::None)
+                    .map(|conn| schema::quick_check(&conn));
                 let marked = match &found {
                     Ok(Some(reason)) => {
                         std::fs::write(schema::damage_mark(&path), reason).map_err(|e| {
@@ -763,7 +764,7 @@ impl Shared {
     ) -> Result<T, ProjectionError> {
         let path = self.path.clone();
         let flavour = self.flavour;
-        let open = move || schema::open_reader(&path);
+        let open = move || schema::open_reader(&path, schema::Mapping::Whole);
         let run = move |conn: &mut Connection| {
             // One read transaction per query: a page's index scan and its state reads see the
             // same snapshot even while the projector commits. Dropping it ends it, so the
