@@ -354,7 +354,7 @@ fn verify_range(
     let mut verifier = LogVerifier::bounded(from, expected_head, log_events, streams_in_memory);
     let mut stmt = conn
         .prepare(&format!(
-            "{SELECT_FOR_VERIFY} WHERE position >= ?1 AND position < ?2 ORDER BY position"
+            "{SELECT_EVENT} WHERE position >= ?1 AND position < ?2 ORDER BY position"
         ))
         .map_err(storage_error)?;
     let mut rows = stmt
@@ -391,14 +391,9 @@ fn verify_range(
     Ok(verifier)
 }
 
-/// The columns `with_view` reads, with the two large text columns read as blobs: SQLite hands
-/// a blob out in place, but copies text to NUL-terminate it — a memcpy of every payload on the
-/// verification path, for nothing, since the hash covers the bytes.
-const SELECT_FOR_VERIFY: &str = "SELECT position, stream_id, stream_version, event_id, event_type,
-    schema_version, recorded_at, data, metadata, data_hash,
-    prev_stream_hash, prev_log_hash, hash
-    FROM events";
-
+/// The columns `with_view` reads. Reading the large text columns as blobs (`CAST(… AS BLOB)`)
+/// would copy nothing less: SQLite's `OP_Column` already copies every string and blob into the
+/// row's own memory, NUL-terminated, so handing text out costs no further copy.
 const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type,
     schema_version, recorded_at, data, metadata, data_hash, prev_stream_hash, prev_log_hash, hash
     FROM events";
