@@ -428,3 +428,45 @@ async fn costs_that_grow_with_the_log_count_towards_complexity() {
     let body = s.gql(ATTACKER, narrow, json!({})).await;
     assert_eq!(code(&body), "OK", "{body}");
 }
+
+/// A document validated once is not validated again for values of the same classes
+/// (`crates/api/src/validated.rs`): each value below that would fail a fresh validation still
+/// fails after the same document passed with another value, with the same code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_validated_once_still_refuses_what_a_fresh_validation_refuses() {
+    let s = start().await;
+    citizen(&s, 11, "Đỗ", "Văn", "An", false, 1970).await;
+    let by_pin = "query P($pin: String!) { citizen(pin: $pin) { id } }";
+    let on_date =
+        "query D($pin: String!, $on: Date!) { citizen(pin: $pin, asOf: { validAt: $on }) { id } }";
+    let ok = |v: Value| (by_pin, v, "OK");
+    let wide = "query W($n: Int) { citizens(first: $n) { edges { node { name { full family middle given } birthDate sex pin permanentResidence { address commune { code name } } father { id name { full family middle given } birthDate } mother { id name { full family middle given } birthDate } } } } }";
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ok(json!({ "pin": "031070000011" })),
+        // The same document again: now from the kept validation.
+        ok(json!({ "pin": "031070000012" })),
+        (by_pin, json!({ "pin": 31070000011u64 }), "INVALID_INPUT"),
+        (by_pin, json!({ "pin": null }), "INVALID_INPUT"),
+        (by_pin, json!({}), "INVALID_INPUT"),
+        (
+            on_date,
+            json!({ "pin": "031070000011", "on": "2020-01-01" }),
+            "OK",
+        ),
+        // A custom scalar's value is part of what was validated, not only its kind.
+        (
+            on_date,
+            json!({ "pin": "031070000011", "on": "2020-13-45" }),
+            "INVALID_INPUT",
+        ),
+        (wide, json!({ "n": 2 }), "OK"),
+        // Complexity reads `first`: a kept validation of a small page passes no large one.
+        (wide, json!({ "n": 100 }), "LIMIT_EXCEEDED"),
+        (wide, json!({ "n": 2 }), "OK"),
+    ];
+    for (i, (query, variables, want)) in cases.into_iter().enumerate() {
+        let body = s.gql(ATTACKER, query, variables.clone()).await;
+        assert_eq!(code(&body), want, "case {i}, {variables}: {body}");
+    }
+    healthy(&s).await;
+}

@@ -6,8 +6,9 @@
 //! Invariants:
 //! - Only documents that parsed are kept, and only after the text passed the same nesting scan
 //!   as every request (`bounds::scan_text`): the cache never holds what the server would refuse
-//!   to parse, and a document's validation, bounds and complexity still run on every request
-//!   (the schema's extensions see the document as if freshly parsed).
+//!   to parse, and the schema's extensions see the document as if freshly parsed: its bounds
+//!   are checked on every request, and its validation is kept only by `crate::validated`'s
+//!   rules.
 //! - Bounded: at most [`MAX_DOCUMENTS`] documents of at most [`MAX_TEXT_BYTES`] bytes each; when
 //!   full it is emptied, so text sent once by a hostile client costs at most a re-parse of the
 //!   hot documents, never memory.

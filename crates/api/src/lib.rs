@@ -44,6 +44,7 @@ pub mod schema;
 pub mod server;
 pub mod startup;
 pub mod throttle;
+mod validated;
 pub mod witnesses;
 
 pub use access_log::{AccessEntry, AccessLog, PersonalDataRead};

@@ -1,6 +1,6 @@
 //! Query limits and the extension that gives every GraphQL error a code.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
@@ -17,6 +17,7 @@ use futures_util::stream::BoxStream;
 
 use crate::bounds::{self, BoundError};
 use crate::error::{ApiError, ErrorCode};
+use crate::validated::{self, ValidationCache};
 
 /// Limits on what one GraphQL operation may ask for. Installed in the schema by
 /// [`apply_limits`] and available to resolvers as `ctx.data::<QueryLimits>()`.
@@ -100,14 +101,17 @@ where
             // expanded fields exceed the complexity limit would be refused anyway: refusing it
             // here, before validation expands its spreads, changes no answer, only the cost.
             max_fields: limits.max_complexity,
+            validated: Arc::default(),
         })
 }
 
 /// Refuses documents and variables beyond [`crate::bounds`]'s limits before they are parsed,
-/// validated or executed, on every transport (the extension runs inside the schema).
+/// validated or executed, and validates a document once for the variables' classes
+/// ([`crate::validated`]), on every transport (the extension runs inside the schema).
 pub struct DocumentBounds {
     max_nesting: usize,
     max_fields: usize,
+    validated: Arc<ValidationCache>,
 }
 
 impl ExtensionFactory for DocumentBounds {
@@ -115,13 +119,21 @@ impl ExtensionFactory for DocumentBounds {
         Arc::new(DocumentBoundsExtension {
             max_nesting: self.max_nesting,
             max_fields: self.max_fields,
+            validated: self.validated.clone(),
+            operation_name: Mutex::new(None),
+            validation_key: Mutex::new(None),
         })
     }
 }
 
+/// One operation's: the extension is created for each.
 struct DocumentBoundsExtension {
     max_nesting: usize,
     max_fields: usize,
+    validated: Arc<ValidationCache>,
+    /// The request's, seen before parsing; the key is made once the document is parsed.
+    operation_name: Mutex<Option<String>>,
+    validation_key: Mutex<Option<String>>,
 }
 
 fn bound_error(e: BoundError) -> ServerError {
@@ -153,7 +165,44 @@ impl Extension for DocumentBoundsExtension {
         if let Ok(doc) = request.parsed_query() {
             bounds::expand(doc, self.max_nesting, self.max_fields).map_err(bound_error)?;
         }
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
         next.run(ctx, request).await
+    }
+
+    /// Every `prepare_request` hook has run by now: these are the variables validation sees.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let name = self.operation_name.lock().ok().and_then(|n| n.clone());
+        let key = validated::key(query, &doc, name.as_deref(), variables);
+        if let Ok(mut kept) = self.validation_key.lock() {
+            *kept = key;
+        }
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let key = self.validation_key.lock().ok().and_then(|mut k| k.take());
+        let Some(key) = key else {
+            return next.run(ctx).await;
+        };
+        if let Some(result) = self.validated.get(&key) {
+            return Ok(result);
+        }
+        let result = next.run(ctx).await?;
+        self.validated.keep(key, result);
+        Ok(result)
     }
 }
 

@@ -82,7 +82,8 @@ pub const STREAM_COST: usize = 10;
 
 /// The complexity of a paged field: its page size times what each item selects. An absent
 /// `first` costs a default page ([`QueryLimits::default`]); a bad one costs one page of one, and
-/// the resolver refuses it.
+/// the resolver refuses it. Complexity functions read only non-string arguments: validations
+/// are kept by the class of string variables, not their text (`crate::validated`).
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let page = match first {
         None => QueryLimits::default().max_page_size,
