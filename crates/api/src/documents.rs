@@ -19,6 +19,8 @@ use std::sync::Mutex;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, ServerError};
 
+use crate::limits::MAX_NESTING;
+
 /// Most documents kept.
 pub const MAX_DOCUMENTS: usize = 512;
 /// Longest document text kept (longer ones are parsed every time).
@@ -32,6 +34,8 @@ pub struct DocumentCache {
 impl DocumentCache {
     /// The request's document: a kept one if its text was seen before, else parsed (and kept
     /// when small enough). The request then holds it, so the schema does not parse it again.
+    /// Text that fails the nesting scan (`bounds::scan_text` at [`MAX_NESTING`]: the parser
+    /// recurses) is not parsed; a kept text passed it, so a hit scans nothing.
     pub fn parse<'r>(
         &self,
         request: &'r mut Request,
@@ -44,6 +48,8 @@ impl DocumentCache {
         match kept {
             Some(doc) => request.set_parsed_query(doc),
             None => {
+                crate::bounds::scan_text(&request.query, MAX_NESTING)
+                    .map_err(|e| ServerError::new(e.to_string(), None))?;
                 let doc = request.parsed_query()?.clone();
                 if request.query.len() <= MAX_TEXT_BYTES
                     && let Ok(mut documents) = self.documents.lock()
@@ -92,6 +98,18 @@ mod tests {
     fn what_does_not_parse_is_not_kept_and_the_cache_is_bounded() {
         let cache = DocumentCache::default();
         assert!(cache.parse(&mut Request::new("query {")).is_err());
+        assert!(cache.is_empty());
+        // Nested past the scan's bound: refused before the parser recurses into it.
+        let deep = format!(
+            "{{ a(x: {}1{}) }}",
+            "[".repeat(MAX_NESTING + 1),
+            "]".repeat(MAX_NESTING + 1)
+        );
+        assert!(
+            async_graphql::parser::parse_query(&deep).is_ok(),
+            "the parser alone takes it"
+        );
+        assert!(cache.parse(&mut Request::new(deep)).is_err());
         assert!(cache.is_empty());
         for i in 0..MAX_DOCUMENTS + 3 {
             cache

@@ -338,11 +338,8 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 /// `query`, `mutation` or `subscription` for the operation the request will run; `unknown`
 /// when the document does not parse or does not name one operation.
 fn operation_kind(documents: &DocumentCache, request: &mut async_graphql::Request) -> &'static str {
-    // Parsing recurses over nested values: text nested too deep is not parsed here (the
+    // Text nested too deep is not parsed here (`DocumentCache::parse` scans it first; the
     // schema's bounds refuse it with a typed error).
-    if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_err() {
-        return "unknown";
-    }
     let name = request.operation_name.clone();
     let Ok(doc) = documents.parse(request) else {
         return "unknown";
@@ -610,7 +607,7 @@ where
         .iter_mut()
         .map(|r| operation_kind(&app.documents, r))
         .collect();
-    // Each operation gets its access recorder inside the schema (`AccessLogFlush`).
+    // Each operation gets its access recorder inside the schema (`OperationHooks`).
     let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
     count_operations(metrics, &kinds, &response);
     with_principal(graphql_response(response, &ctx), &ctx)
@@ -646,8 +643,7 @@ where
     // holding any mutation or subscription is refused outright. A document that does not parse
     // goes on, and execution reports the parse error with its usual code.
     // (Text nested too deep is not parsed here: the schema refuses it before parsing.)
-    if crate::bounds::scan_text(&request.query, crate::limits::MAX_NESTING).is_ok()
-        && let Ok(doc) = app.documents.parse(&mut request)
+    if let Ok(doc) = app.documents.parse(&mut request)
         && doc
             .operations
             .iter()

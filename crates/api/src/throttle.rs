@@ -4,7 +4,7 @@
 //! Checked after authentication and before any GraphQL work, for every HTTP request to
 //! `/graphql` and every WebSocket connection (a connection counts as one request in flight for
 //! as long as it is open); every operation sent over a connection is counted against the rate
-//! ([`OperationRate`]). A refusal is `429 Too Many Requests` with `Retry-After` and
+//! ([`admit_operation`]). A refusal is `429 Too Many Requests` with `Retry-After` and
 //! `extensions.code` `RATE_LIMITED`. State is one small entry per principal id, so it is bounded
 //! by the configured principals, not by the callers.
 
@@ -13,10 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
-use async_graphql::{Request, ServerError, ServerResult};
+use async_graphql::extensions::ExtensionContext;
+use async_graphql::{ServerError, ServerResult};
 
 use crate::error::ApiError;
 
@@ -177,7 +175,7 @@ impl Throttle {
 }
 
 /// What an admitted WebSocket connection keeps in its data: its place in flight, and what each
-/// operation it sends needs to be counted against the rate ([`OperationRate`]).
+/// operation it sends needs to be counted against the rate ([`admit_operation`]).
 pub struct ConnectionAdmission {
     pub throttle: Arc<Throttle>,
     pub principal: String,
@@ -186,36 +184,21 @@ pub struct ConnectionAdmission {
 
 /// Counts every operation sent over a WebSocket connection against its principal's rate, so
 /// that one connection cannot send without bound. HTTP requests are counted before GraphQL
-/// (they carry no [`ConnectionAdmission`]).
-pub struct OperationRate;
-
-impl ExtensionFactory for OperationRate {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationRate)
+/// (they carry no [`ConnectionAdmission`]). Called by
+/// [`crate::schema::hooks::OperationHooks`] in `prepare_request`, on every transport.
+pub(crate) fn admit_operation(ctx: &ExtensionContext<'_>) -> ServerResult<()> {
+    if let Some(a) = ctx.data_opt::<ConnectionAdmission>()
+        && let Err(refusal) = a.throttle.admit_operation(&a.principal)
+    {
+        let err = ApiError::RateLimited {
+            message: refusal.message(&a.principal),
+            retry_after_secs: refusal.retry_after_secs(),
+        };
+        let mut e = ServerError::new(err.to_string(), None);
+        err.write_extensions(e.extensions.get_or_insert_with(Default::default));
+        return Err(e);
     }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for OperationRate {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(a) = ctx.data_opt::<ConnectionAdmission>()
-            && let Err(refusal) = a.throttle.admit_operation(&a.principal)
-        {
-            let err = ApiError::RateLimited {
-                message: refusal.message(&a.principal),
-                retry_after_secs: refusal.retry_after_secs(),
-            };
-            let mut e = ServerError::new(err.to_string(), None);
-            err.write_extensions(e.extensions.get_or_insert_with(Default::default));
-            return Err(e);
-        }
-        next.run(ctx, request).await
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //!
 //! Every resolver of a citizen's personal field calls [`personal`]: it refuses a field outside
 //! the principal's scopes (naming the field), and notes the read in the operation's
-//! [`AccessRecorder`]. When the operation's response is ready, the [`AccessLogFlush`] extension
+//! [`AccessRecorder`]. When the operation's response is ready, [`OperationReads`] (in the
+//! schema's [`super::hooks::OperationHooks`] extension)
 //! writes every noted read as ONE access-log entry (one per operation, listing each citizen
 //! read and its field groups), durable and group-committed with the concurrent operations'
 //! entries; if that fails the response is replaced by an error, so personal data is never
 //! returned without its trace (fail closed).
 //!
 //! Invariant: no personal read without its trace, on every transport, by construction. The
-//! extension itself gives every operation its recorder (`prepare_request`, which every
+//! extension gives every operation its recorder (`prepare_request`, which every
 //! transport runs: HTTP POST and GET, each operation of a batch, both WebSocket protocols), so
 //! no transport can forget one; [`personal`] refuses when there is none; the response of a
 //! query or mutation is flushed in `execute`, and every event of a subscription in `subscribe`,
@@ -18,10 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextSubscribe,
-};
-use async_graphql::{Context, Request, Response, ServerError, ServerResult};
+use async_graphql::extensions::{ExtensionContext, NextExecute, NextSubscribe};
+use async_graphql::{Context, Request, Response, ServerError};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use uuid::Uuid;
@@ -126,20 +125,9 @@ pub fn require(ctx: &Context<'_>, roles: &[Role]) -> Result<(), ApiError> {
     RequestContext::of(ctx)?.require_role(roles)
 }
 
-/// Writes the request's noted reads to the access log before the response leaves.
-pub struct AccessLogFlush;
-
-impl ExtensionFactory for AccessLogFlush {
-    /// Called once per operation (per request on every transport): the extension owns that
-    /// operation's recorder.
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AccessLogFlushExtension {
-            recorder: Arc::new(AccessRecorder::default()),
-        })
-    }
-}
-
-struct AccessLogFlushExtension {
+/// One operation's reads and their flush to the access log before the response leaves: the
+/// access part of [`super::hooks::OperationHooks`], created with each operation.
+pub(super) struct OperationReads {
     recorder: Arc<AccessRecorder>,
 }
 
@@ -196,20 +184,20 @@ impl Flush {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for AccessLogFlushExtension {
-    /// Every operation, on every transport, gets its own recorder here.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = request.data(self.recorder.clone());
-        next.run(ctx, request).await
+impl OperationReads {
+    pub(super) fn new() -> Self {
+        OperationReads {
+            recorder: Arc::new(AccessRecorder::default()),
+        }
     }
 
-    async fn execute(
+    /// Every operation, on every transport, gets its own recorder here (`prepare_request`).
+    pub(super) fn attach(&self, request: Request) -> Request {
+        request.data(self.recorder.clone())
+    }
+
+    /// Runs the operation (`execute`) and flushes what it read.
+    pub(super) async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
@@ -224,7 +212,7 @@ impl Extension for AccessLogFlushExtension {
 
     /// Subscriptions: each event is flushed before it is sent. (A query or mutation sent over
     /// WebSocket was already flushed in `execute`; its recorder is empty here.)
-    fn subscribe<'s>(
+    pub(super) fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
         stream: BoxStream<'s, Response>,

@@ -13,11 +13,9 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Context, Object, Request, ServerError, ServerResult, SimpleObject, Variables};
+use async_graphql::{Context, Object, ServerError, ServerResult, SimpleObject};
 use uuid::Uuid;
 
 use citydb_domain::{CitizenId, RecordId, RecordKind};
@@ -63,7 +61,7 @@ pub struct CitizenScope {
     pub relatives: BTreeSet<Uuid>,
 }
 
-/// Filled by [`CitizenGuard`] for citizen principals; empty for everyone else.
+/// Filled by [`CitizenScopeCell::guard`] for citizen principals; empty for everyone else.
 #[derive(Default)]
 pub struct CitizenScopeCell(OnceLock<CitizenScope>);
 
@@ -124,42 +122,17 @@ pub fn own_pin(ctx: &Context<'_>, pin: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Gives every operation a [`CitizenScopeCell`] and, for citizen principals, refuses root
-/// fields outside the allow-lists and loads the scope, before validation and execution.
-pub struct CitizenGuard;
-
-impl ExtensionFactory for CitizenGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CitizenGuardExtension {
-            cell: Arc::new(CitizenScopeCell::default()),
-        })
-    }
-}
-
-struct CitizenGuardExtension {
-    cell: Arc<CitizenScopeCell>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for CitizenGuardExtension {
-    async fn prepare_request(
+/// For citizen principals, refuses root fields outside the allow-lists and loads the scope into
+/// the operation's [`CitizenScopeCell`], before validation and execution: the citizen part of
+/// [`super::hooks::OperationHooks`], which gives every operation its cell.
+impl CitizenScopeCell {
+    /// Called with the parsed document (`parse_query`): the request and connection data are
+    /// attached by now (both transports).
+    pub(super) async fn guard(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        next.run(ctx, request.data(self.cell.clone())).await
-    }
-
-    /// The request and connection data are attached by now (both transports).
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
+        doc: ExecutableDocument,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
         let Some(rc) = ctx.data_opt::<RequestContext>() else {
             return Ok(doc);
         };
@@ -204,7 +177,7 @@ impl Extension for CitizenGuardExtension {
                 .extend(children.into_values().flatten().map(|c| c.uuid()));
         }
         // A second parse of the same operation (never happens today) keeps the first scope.
-        let _ = self.cell.0.set(scope);
+        let _ = self.0.set(scope);
         Ok(doc)
     }
 }

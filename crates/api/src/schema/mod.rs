@@ -10,6 +10,7 @@ mod audit;
 mod basis;
 mod changes;
 pub mod citizen;
+pub(crate) mod hooks;
 mod inputs;
 mod loaders;
 pub mod mutation;
@@ -104,10 +105,7 @@ pub fn build_schema(
         Schema::build(query_root(), mutation_root(), Subscription),
         limits,
     )
-    .extension(inputs::legacy::LegacyInputs)
-    .extension(access::AccessLogFlush)
-    .extension(citizen::CitizenGuard)
-    .extension(crate::throttle::OperationRate)
+    .extension(hooks::OperationHooks)
     .data(handles)
     .data(access_log)
     .data(published)

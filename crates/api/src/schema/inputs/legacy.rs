@@ -12,14 +12,10 @@
 //! still sends it. Inline literals in the old spelling are not rewritten (validation refuses
 //! them with `INVALID_INPUT`): every published example passed the input as a variable.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::{BaseType, Type};
 use async_graphql::registry::{MetaType, Registry};
-use async_graphql::{Name, Request, ServerResult, Value};
+use async_graphql::{Name, Request, Value};
 
 use super::camel_case;
 
@@ -42,61 +38,44 @@ impl LegacyInputShape {
     }
 }
 
-/// Rewrites old-shape variables before validation (see the module documentation).
-pub struct LegacyInputs;
-
-impl ExtensionFactory for LegacyInputs {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LegacyInputsExtension)
-    }
-}
-
-struct LegacyInputsExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for LegacyInputsExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        // Services send scalars only: no object variable, no work (not even a parse).
-        if request
-            .variables
-            .values()
-            .any(|v| matches!(v, Value::Object(_) | Value::List(_)))
-        {
-            // Declared input-object types of the variables. The parse is kept in the request
-            // (async-graphql's own parse reuses it); a document that does not parse is left
-            // for the parse stage to report.
-            let declared: Vec<(Name, Type)> = match request.parsed_query() {
-                Ok(doc) => doc
-                    .operations
-                    .iter()
-                    .flat_map(|(_, op)| op.node.variable_definitions.iter())
-                    .map(|d| (d.node.name.node.clone(), d.node.var_type.node.clone()))
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            let registry = &ctx.schema_env.registry;
-            let mut rewritten = Vec::new();
-            for (name, ty) in declared {
-                if let Some(value) = request.variables.get_mut(&name)
-                    && upgrade(registry, &ty.base, value)
-                {
-                    rewritten.push(name.to_string());
-                }
-            }
-            if !rewritten.is_empty() {
-                tracing::warn!(variables = ?rewritten, "mutation input in the old JSON shape");
-                request = request.data(LegacyInputShape {
-                    variables: rewritten,
-                });
+/// Rewrites old-shape variables before validation (see the module documentation); called by
+/// [`crate::schema::hooks::OperationHooks`] in `prepare_request`.
+pub(crate) fn upgrade_variables(ctx: &ExtensionContext<'_>, mut request: Request) -> Request {
+    // Services send scalars only: no object variable, no work (not even a parse).
+    if request
+        .variables
+        .values()
+        .any(|v| matches!(v, Value::Object(_) | Value::List(_)))
+    {
+        // Declared input-object types of the variables. The parse is kept in the request
+        // (async-graphql's own parse reuses it); a document that does not parse is left
+        // for the parse stage to report.
+        let declared: Vec<(Name, Type)> = match request.parsed_query() {
+            Ok(doc) => doc
+                .operations
+                .iter()
+                .flat_map(|(_, op)| op.node.variable_definitions.iter())
+                .map(|d| (d.node.name.node.clone(), d.node.var_type.node.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let registry = &ctx.schema_env.registry;
+        let mut rewritten = Vec::new();
+        for (name, ty) in declared {
+            if let Some(value) = request.variables.get_mut(&name)
+                && upgrade(registry, &ty.base, value)
+            {
+                rewritten.push(name.to_string());
             }
         }
-        next.run(ctx, request).await
+        if !rewritten.is_empty() {
+            tracing::warn!(variables = ?rewritten, "mutation input in the old JSON shape");
+            request = request.data(LegacyInputShape {
+                variables: rewritten,
+            });
+        }
     }
+    request
 }
 
 /// Rewrites `value`, of GraphQL type `ty`, from the old spelling; true if anything changed.

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Instructions the server executes per GraphQL request, counted by valgrind's callgrind.
+
+HTTP throughput on a shared VM moves by tens of percent within minutes; an instruction count
+does not (two runs of one binary agree within ~0.5 %). The server runs under callgrind with
+instrumentation off until it is ready and its background integrity check is done, takes a
+warm-up, then counts N requests sent one after another on one keep-alive connection. User-space
+instructions only: the kernel's share (sockets, fdatasync) is not counted, and valgrind's CPU
+hides SHA-NI and AVX-512. Used in docs/benchmarks.md ("Validation kept, and one extension for
+the schema's hooks").
+
+    tools/request_instructions.py --citydb target/release/citydb --data DIR \
+        --fixture DIR/fixture.ndjson --op a --requests 500
+
+DIR is a store imported from the fixture (`citydb fixtures`, `citydb import`). The tool makes
+its own service principal (`citydb token`) in a temporary config.
+"""
+
+import argparse
+import glob
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "graphql", "examples")
+NAMES = ["nguyen van h", "tran thi m", "le van t", "pham thi h", "hoang van n", "vu thi l"]
+
+
+def principal(citydb, work):
+    out = subprocess.run(
+        [citydb, "token", "--id", "instructions", "--role", "service"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    token = re.search(r"^# (cdb_\S+)", out, re.M).group(1)
+    entry = "\n".join(l for l in out.splitlines() if not l.startswith("#"))
+    config = os.path.join(work, "principals.toml")
+    with open(config, "w") as f:
+        f.write(entry.strip() + "\n")
+        f.write('field_groups = ["identity", "residence", "family", "business", "land"]\n')
+        f.write('purposes = ["one-stop-shop"]\n')
+    return token, config
+
+
+def pins(fixture, n=300):
+    found = []
+    with open(fixture) as f:
+        for line in f:
+            m = re.search(r'"pin":"(\d+)"', line)
+            if m:
+                found.append(m.group(1))
+                if len(found) >= n:
+                    break
+    return found
+
+
+def drive(port, token, op, count, keys):
+    by_pin = open(os.path.join(EXAMPLES, "01-service-citizen-by-pin.graphql")).read()
+    search = open(os.path.join(EXAMPLES, "13-service-search-name-prefix.graphql")).read()
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {
+        "Authorization": "Bearer " + token,
+        "X-Road-UserId": "officer-7",
+        "X-Road-Issue": "HS-2026-0042",
+        "X-Purpose": "one-stop-shop",
+        "Content-Type": "application/json",
+    }
+    for i in range(count):
+        if op == "a":
+            body = {"query": by_pin, "variables": {"pin": keys[i % len(keys)]}}
+        else:  # b1
+            body = {"query": search, "variables": {"search": NAMES[i % len(NAMES)], "first": 20}}
+        conn.request("POST", "/graphql", json.dumps(body), headers)
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or answer.get("errors") or not answer.get("data"):
+            sys.exit(f"request {i} failed: {answer}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--citydb", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--fixture", required=True)
+    p.add_argument("--op", choices=["a", "b1"], default="a",
+                   help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13)")
+    p.add_argument("--requests", type=int, default=500)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        token, config = principal(args.citydb, work)
+        port = free_port()
+        log = open(os.path.join(work, "serve.log"), "w+")
+        out = os.path.join(work, "callgrind.out.%p")
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+             args.citydb, "serve", "--data", args.data, "--listen", f"127.0.0.1:{port}",
+             "--config", config, "--log", "info,citydb_api::node=debug"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.time() + 900
+            while "b-trees are sound" not in open(log.name).read():
+                if time.time() > deadline or server.poll() is not None:
+                    sys.exit("the server did not finish its integrity check")
+                time.sleep(1)
+            keys = pins(args.fixture)
+            drive(port, token, args.op, 30, keys)
+            subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
+            drive(port, token, args.op, args.requests, keys)
+            subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], capture_output=True, check=True)
+            subprocess.run(["callgrind_control", "-d", str(server.pid)], capture_output=True, check=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=120)
+        total = 0
+        for path in glob.glob(os.path.join(work, "callgrind.out.*")):
+            for line in open(path):
+                if line.startswith("totals:"):
+                    total += int(line.split()[1])
+        print(f"{args.op}: {total} instructions for {args.requests} requests, "
+              f"{total // args.requests} a request")
+
+
+if __name__ == "__main__":
+    main()
