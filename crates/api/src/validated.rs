@@ -1,7 +1,8 @@
 //! Validation results kept by what they depend on (issue 13, item 2). Validating a PIN lookup
 //! (async-graphql's `check_rules`: 22 rules, then complexity and depth) took 23 % of the
-//! server's instructions for the whole request (docs/benchmarks.md, "Validation kept"), and
-//! services send the same few operations over and over with other values.
+//! server's instructions for the whole request (docs/benchmarks.md, "Validation kept, and one
+//! extension for the schema's hooks"), and services send the same few operations over and over
+//! with other values.
 //!
 //! What a validation's outcome depends on: the document, the operation chosen, the schema
 //! (fixed for the process) and the variables' values, which enter in two places only:

@@ -3,8 +3,9 @@
 //! Why one: async-graphql runs every resolved field through each registered extension's
 //! `resolve` hook, a boxed future per extension even when the hook only passes the field on.
 //! With the four hooks below as four extensions, a PIN lookup's ~21 fields cost 84 such futures;
-//! the chain was ~10 % of the request's instructions (docs/benchmarks.md, "One extension for the
-//! schema's hooks"). The limits' extensions ([`crate::limits`]) are the only others.
+//! the chain of six extensions was ~10 % of the request's instructions (docs/benchmarks.md,
+//! "Validation kept, and one extension for the schema's hooks"). The limits' two extensions
+//! ([`crate::limits`]) are the only others.
 //!
 //! Order (that of the four extensions this replaces), on every transport:
 //! 1. `prepare_request`: old-shape variables rewritten ([`legacy::upgrade_variables`]), the
