@@ -22,8 +22,8 @@
 //!   a kept result has passed them.
 //! - A complexity function must read only non-string arguments (else a string read would need
 //!   its value in the key). `page_cost` is the only one.
-//! - Bounded like [`crate::documents`]: at most [`MAX_RESULTS`] results for texts of at most
-//!   [`MAX_TEXT_BYTES`] bytes; emptied when full.
+//! - Bounded like [`crate::documents`]: at most [`MAX_RESULTS`] results, keys of at most
+//!   [`MAX_KEY_BYTES`] (texts of at most [`MAX_TEXT_BYTES`]); emptied when full.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -36,6 +36,11 @@ use crate::documents::MAX_TEXT_BYTES;
 
 /// Most validation results kept.
 pub const MAX_RESULTS: usize = 1024;
+
+/// Longest key kept: the longest text kept plus room for the variables' classes. A key that
+/// holds large values (a long list of numbers, an object of strings) is not kept, so the cache
+/// holds at most [`MAX_RESULTS`] × this many bytes of keys (~20 MiB) whatever clients send.
+pub const MAX_KEY_BYTES: usize = MAX_TEXT_BYTES + 4 * 1024;
 
 /// Successful validations by [`key`].
 #[derive(Default)]
@@ -102,6 +107,9 @@ pub fn key(
             }
         }
         key.push('\0');
+        if key.len() > MAX_KEY_BYTES {
+            return None;
+        }
     }
     Some(key)
 }
@@ -136,6 +144,17 @@ mod tests {
         );
         // The string "s" given for a custom scalar is quoted, not read as the class.
         assert!(k(serde_json::json!({"pin": "1", "at": "s"})).contains("at=\"s\""));
+    }
+
+    #[test]
+    fn large_values_are_not_kept() {
+        let text = "query L($ids: [Int!]) { a }";
+        let doc = parse_query(text).unwrap();
+        let few = vars(serde_json::json!({ "ids": [1, 2, 3] }));
+        assert!(key(text, &doc, None, &few).is_some());
+        let many: Vec<u32> = (0..10_000).collect();
+        let many = vars(serde_json::json!({ "ids": many }));
+        assert_eq!(key(text, &doc, None, &many), None);
     }
 
     #[test]
