@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,6 +98,8 @@ def main():
     p.add_argument("--op", choices=["a", "b1"], default="a",
                    help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13)")
     p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--keep", metavar="DIR",
+                   help="copy the callgrind files here, for callgrind_annotate --inclusive=yes")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as work:
         token, config = principal(args.citydb, work)
@@ -126,6 +129,9 @@ def main():
             server.wait(timeout=120)
         total = 0
         for path in glob.glob(os.path.join(work, "callgrind.out.*")):
+            if args.keep:
+                os.makedirs(args.keep, exist_ok=True)
+                shutil.copy(path, args.keep)
             for line in open(path):
                 if line.startswith("totals:"):
                     total += int(line.split()[1])

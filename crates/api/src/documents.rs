@@ -26,6 +26,11 @@ pub const MAX_DOCUMENTS: usize = 512;
 /// Longest document text kept (longer ones are parsed every time).
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 
+/// Put in a request's data by [`DocumentCache::parse`]: the request's text passed the nesting
+/// scan at [`MAX_NESTING`], at most the schema's own bound (`limits::apply_limits`), so the
+/// schema's `DocumentBounds` does not scan it again.
+pub(crate) struct TextScanned;
+
 #[derive(Default)]
 pub struct DocumentCache {
     documents: Mutex<HashMap<String, ExecutableDocument>>,
@@ -61,6 +66,7 @@ impl DocumentCache {
                 }
             }
         }
+        request.data.insert(TextScanned);
         request.parsed_query()
     }
 
@@ -92,6 +98,27 @@ mod tests {
             1,
             "the second request was served from the cache"
         );
+    }
+
+    #[test]
+    fn a_request_parsed_here_is_marked_scanned_and_a_refused_one_is_not() {
+        let cache = DocumentCache::default();
+        let scanned = |r: &Request| r.data.contains_key(&std::any::TypeId::of::<TextScanned>());
+        let text = "query P($pin: String!) { citizen(pin: $pin) { id } }";
+        for _ in 0..2 {
+            // Parsed, then kept.
+            let mut request = Request::new(text);
+            cache.parse(&mut request).unwrap();
+            assert!(scanned(&request));
+        }
+        let deep = format!(
+            "{{ a(x: {}1{}) }}",
+            "[".repeat(MAX_NESTING + 1),
+            "]".repeat(MAX_NESTING + 1)
+        );
+        let mut refused = Request::new(deep);
+        assert!(cache.parse(&mut refused).is_err());
+        assert!(!scanned(&refused));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::bounds::{self, BoundError};
+use crate::documents::TextScanned;
 use crate::error::{ApiError, ErrorCode};
 use crate::validated::{self, ValidationCache};
 
@@ -159,7 +160,14 @@ impl Extension for DocumentBoundsExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        bounds::scan_text(&request.query, self.max_nesting).map_err(bound_error)?;
+        // Text the HTTP handler's document cache scanned (at a bound no looser) is not scanned
+        // again.
+        if !request
+            .data
+            .contains_key(&std::any::TypeId::of::<TextScanned>())
+        {
+            bounds::scan_text(&request.query, self.max_nesting).map_err(bound_error)?;
+        }
         bounds::check_variables(&request.variables, self.max_nesting, MAX_VARIABLE_VALUES)
             .map_err(bound_error)?;
         if let Ok(doc) = request.parsed_query() {
