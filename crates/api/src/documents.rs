@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{Positioned, Request, ServerError};
 
 use crate::limits::MAX_NESTING;
 
@@ -25,6 +25,21 @@ use crate::limits::MAX_NESTING;
 pub const MAX_DOCUMENTS: usize = 512;
 /// Longest document text kept (longer ones are parsed every time).
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// The operation async-graphql runs for `operation_name` in `doc`, by its rule (`prepare_request`
+/// in its `schema.rs`): a name picks among named operations (never the anonymous one); without
+/// a name, the anonymous operation or the only named one. `None` where it refuses the request.
+pub fn chosen_operation<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), None) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    }
+}
 
 /// Put in a request's data by [`DocumentCache::parse`]: the request's text passed the nesting
 /// scan at [`MAX_NESTING`], at most the schema's own bound (`limits::apply_limits`), so the
@@ -98,6 +113,25 @@ mod tests {
             1,
             "the second request was served from the cache"
         );
+    }
+
+    #[test]
+    fn the_operation_chosen_is_the_one_async_graphql_runs() {
+        let parse = |text: &str| async_graphql::parser::parse_query(text).unwrap();
+        let chosen = |doc: &ExecutableDocument, name: Option<&str>| {
+            chosen_operation(doc, name).map(|op| op.node.ty)
+        };
+        use async_graphql::parser::types::OperationType::{Mutation, Query};
+        let anonymous = parse("{ me { id } }");
+        assert_eq!(chosen(&anonymous, None), Some(Query));
+        assert_eq!(chosen(&anonymous, Some("A")), None, "a name never picks it");
+        let one = parse("mutation M { x }");
+        assert_eq!(chosen(&one, None), Some(Mutation), "the only one");
+        assert_eq!(chosen(&one, Some("M")), Some(Mutation));
+        assert_eq!(chosen(&one, Some("N")), None);
+        let two = parse("query A { x } mutation B { y }");
+        assert_eq!(chosen(&two, None), None, "a name is required");
+        assert_eq!(chosen(&two, Some("B")), Some(Mutation));
     }
 
     #[test]

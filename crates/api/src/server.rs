@@ -344,20 +344,7 @@ fn operation_kind(documents: &DocumentCache, request: &mut async_graphql::Reques
     let Ok(doc) = documents.parse(request) else {
         return "unknown";
     };
-    let op = match (&doc.operations, name) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => ops
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, op)| op),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
-            let mut all = ops.values();
-            match (all.next(), all.next()) {
-                (Some(op), None) => Some(op),
-                _ => None,
-            }
-        }
-    };
+    let op = crate::documents::chosen_operation(doc, name.as_deref());
     match op.map(|op| op.node.ty) {
         Some(OperationType::Query) => "query",
         Some(OperationType::Mutation) => "mutation",

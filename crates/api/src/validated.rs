@@ -29,10 +29,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument};
+use async_graphql::parser::types::{BaseType, ExecutableDocument};
 use async_graphql::{ValidationResult, Value, Variables};
 
-use crate::documents::MAX_TEXT_BYTES;
+use crate::documents::{MAX_TEXT_BYTES, chosen_operation};
 
 /// Most validation results kept.
 pub const MAX_RESULTS: usize = 1024;
@@ -80,12 +80,7 @@ pub fn key(
     if query.len() > MAX_TEXT_BYTES {
         return None;
     }
-    let operation = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), None) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
+    let operation = chosen_operation(doc, operation_name)?;
     let mut key = String::with_capacity(query.len() + 64);
     let _ = write!(key, "{}:", query.len());
     key.push_str(query);
