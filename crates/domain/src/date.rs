@@ -10,7 +10,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Why a date string or date parts were rejected.
@@ -85,14 +84,15 @@ fn check_month(month: u32) -> Result<u8, DateError> {
 }
 
 /// A full, valid calendar date. Serialised as `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
     // Field order matters: the derived Ord compares year, then month, then day.
     year: u16,
     month: u8,
     day: u8,
 }
+
+crate::text_form::serde_as_text!(Date);
 
 impl Date {
     pub fn new(year: u32, month: u32, day: u32) -> Result<Self, DateError> {
@@ -155,13 +155,14 @@ impl From<Date> for String {
 
 /// A date known to year, month or day precision. Serialised as `"1999"`,
 /// `"1999-07"` or `"1999-07-21"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartialDate {
     Year(u16),
     YearMonth(u16, u8),
     Full(Date),
 }
+
+crate::text_form::serde_as_text!(PartialDate);
 
 impl PartialDate {
     pub fn year_only(year: u32) -> Result<Self, DateError> {
@@ -255,22 +256,26 @@ impl fmt::Display for PartialDate {
     }
 }
 
+/// Exactly `width` ASCII digits (at most 4: no overflow), as a number.
 fn parse_component(part: &str, width: usize, whole: &str) -> Result<u32, DateError> {
     if part.len() != width || !part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(DateError::Format(whole.to_owned()));
     }
-    part.parse()
-        .map_err(|_| DateError::Format(whole.to_owned()))
+    Ok(part
+        .bytes()
+        .fold(0, |n, digit| n * 10 + u32::from(digit - b'0')))
 }
 
 impl FromStr for PartialDate {
     type Err = DateError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = s.split('-').collect();
-        match parts.as_slice() {
-            [y] => Self::year_only(parse_component(y, 4, s)?),
-            [y, m] => Self::year_month(parse_component(y, 4, s)?, parse_component(m, 2, s)?),
-            [y, m, d] => Ok(Self::Full(Date::new(
+        let mut parts = s.split('-');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(y), None, None, None) => Self::year_only(parse_component(y, 4, s)?),
+            (Some(y), Some(m), None, None) => {
+                Self::year_month(parse_component(y, 4, s)?, parse_component(m, 2, s)?)
+            }
+            (Some(y), Some(m), Some(d), None) => Ok(Self::Full(Date::new(
                 parse_component(y, 4, s)?,
                 parse_component(m, 2, s)?,
                 parse_component(d, 2, s)?,
@@ -377,6 +382,27 @@ mod tests {
                 _ => match Date::new(y, m, d) { Ok(d) => PartialDate::Full(d), Err(_) => return Ok(()) },
             };
             prop_assert_eq!(pd.to_string().parse::<PartialDate>(), Ok(pd));
+        }
+
+        /// Any text: the same answer as splitting into a `Vec` and `str::parse`, as before.
+        #[test]
+        fn parsing_any_text_agrees_with_the_plain_reading(s in "[0-9+ -]{0,12}") {
+            let plain = |s: &str| -> Result<PartialDate, DateError> {
+                let bad = || DateError::Format(s.to_owned());
+                let num = |p: &str, w: usize| -> Result<u32, DateError> {
+                    if p.len() != w || !p.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad());
+                    }
+                    p.parse().map_err(|_| bad())
+                };
+                match s.split('-').collect::<Vec<_>>().as_slice() {
+                    [y] => PartialDate::year_only(num(y, 4)?),
+                    [y, m] => PartialDate::year_month(num(y, 4)?, num(m, 2)?),
+                    [y, m, d] => Ok(PartialDate::Full(Date::new(num(y, 4)?, num(m, 2)?, num(d, 2)?)?)),
+                    _ => Err(bad()),
+                }
+            };
+            prop_assert_eq!(s.parse::<PartialDate>(), plain(&s));
         }
     }
 }

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -26,13 +26,14 @@ pub const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6c5b45aa_553e_55f7_bfcb_a00a98
 ///
 /// Canonical strings: `pin:035199000123`, `enterprise:0100233488`,
 /// `enterprise:0100233488-001`, `parcel:11311/10507:12/345`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NaturalKey {
     Pin(PersonalIdNumber),
     Enterprise(EnterpriseCode),
     Parcel(ParcelKey),
 }
+
+crate::text_form::serde_as_text!(NaturalKey);
 
 impl NaturalKey {
     /// Deterministic id of this key's reservation stream (`key-<key_id>`).

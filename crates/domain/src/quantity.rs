@@ -27,12 +27,13 @@ pub enum ShareError {
 
 /// A fraction of a right, `0 < share ≤ 1`, kept reduced (so equality is
 /// structural). Serialised as `"1/2"`, or `"1"` for the whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Share {
     num: u128,
     den: u128,
 }
+
+crate::text_form::serde_as_text!(Share);
 
 /// A non-negative exact sum of shares (may exceed 1 while adding up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,11 +159,12 @@ pub enum AreaError {
 /// A land area held exactly, in hundredths of a square metre (= dm²).
 /// Serialised as a decimal string of square metres with two decimals,
 /// `"125.50"`; parsing accepts 0–2 decimals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Area {
     hundredths: u64,
 }
+
+crate::text_form::serde_as_text!(Area);
 
 impl Area {
     pub const ZERO: Area = Area { hundredths: 0 };

@@ -81,7 +81,9 @@ impl Cursor {
         let mut bytes = vec![b'c', CURSOR_VERSION, at.tier];
         bytes.extend_from_slice(&at.seq.to_be_bytes());
         bytes.extend_from_slice(at.key.as_bytes());
-        Cursor(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        // One string for the whole cursor: a `format!` per byte made a page's twenty cursors
+        // 12 % of a name search's instructions.
+        Cursor(hex::encode(bytes))
     }
 
     fn decode(&self) -> Result<Position, ProjectionError> {
@@ -89,15 +91,7 @@ impl Cursor {
         if text.len() < 22 || !text.len().is_multiple_of(2) {
             return Err(ProjectionError::InvalidCursor);
         }
-        let bytes = text
-            .chunks(2)
-            .map(|pair| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|p| u8::from_str_radix(p, 16).ok())
-                    .ok_or(ProjectionError::InvalidCursor)
-            })
-            .collect::<Result<Vec<u8>, _>>()?;
+        let bytes = hex::decode(text).map_err(|_| ProjectionError::InvalidCursor)?;
         if bytes[0] != b'c' || bytes[1] != CURSOR_VERSION || bytes[2] > LAST_TIER {
             return Err(ProjectionError::InvalidCursor);
         }

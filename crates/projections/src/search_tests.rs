@@ -349,6 +349,12 @@ fn cursors_round_trip_and_reject_foreign_text() {
         seq: 1_234_567,
     };
     let cursor = Cursor::new(&at);
+    // The text clients hold across upgrades: "c", version 2, the tier, the sequence (8 bytes,
+    // big-endian) and the key's UTF-8, in lowercase hex.
+    assert_eq!(
+        cursor.as_str(),
+        "630201000000000012d6876e677579e1bb856e2076c4836e20686fc3a0"
+    );
     assert_eq!(cursor.decode().ok(), Some(at));
     let parsed: Cursor = cursor.to_string().parse().expect("own cursor");
     assert_eq!(parsed, cursor);

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -14,12 +13,13 @@ pub enum CertificateSerialError {
     Format(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CertificateSerial {
     letters: [u8; 2],
     digits: [u8; 6],
 }
+
+crate::text_form::serde_as_text!(CertificateSerial);
 
 impl fmt::Display for CertificateSerial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,7 +13,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::admin::AdminUnitCode;
@@ -28,14 +27,15 @@ pub enum ParcelKeyError {
     ZeroParcelNumber,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParcelKey {
     unit: AdminUnitCode,
     predecessor_unit: AdminUnitCode,
     map_sheet: u32,
     parcel_number: u32,
 }
+
+crate::text_form::serde_as_text!(ParcelKey);
 
 impl ParcelKey {
     pub fn new(

@@ -160,9 +160,10 @@ pub enum PinMismatch {
 }
 
 /// A syntactically valid PIN with a known province (or a country code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PersonalIdNumber([u8; 12]);
+
+crate::text_form::serde_as_text!(PersonalIdNumber);
 
 impl PersonalIdNumber {
     fn number(&self, range: std::ops::Range<usize>) -> u16 {

@@ -54,13 +54,14 @@ uuid_id!(
 
 /// Any record. Its string form is the record's stream id:
 /// `citizen-<uuid>`, `business-<uuid>` or `parcel-<uuid>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordId {
     Citizen(CitizenId),
     Business(BusinessId),
     Parcel(ParcelId),
 }
+
+crate::text_form::serde_as_text!(RecordId);
 
 impl RecordId {
     pub fn uuid(&self) -> Uuid {

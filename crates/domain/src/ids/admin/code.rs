@@ -5,7 +5,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -15,9 +14,10 @@ pub enum AdminUnitCodeError {
 }
 
 /// A 5-digit commune-level unit code (opaque: no province prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AdminUnitCode(pub(super) [u8; 5]);
+
+crate::text_form::serde_as_text!(AdminUnitCode);
 
 impl fmt::Display for AdminUnitCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
