@@ -171,9 +171,7 @@ impl EnterpriseCode {
 
 impl fmt::Display for EnterpriseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in self.digits {
-            write!(f, "{d}")?;
-        }
+        super::digits::write_digits(f, &self.digits)?;
         if let Some(b) = self.branch {
             write!(f, "-{b:03}")?;
         }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod certificate;
+mod digits;
 pub mod enterprise;
 pub mod land_use;
 pub mod lists;

@@ -229,15 +229,8 @@ impl PersonalIdNumber {
 }
 
 impl fmt::Display for PersonalIdNumber {
-    /// One write of the twelve digits: a PIN is formatted several times a point read (response,
-    /// access log, stored state), and a `write!` per digit cost ~3,000 instructions each time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = [0u8; 12];
-        for (c, d) in text.iter_mut().zip(self.0) {
-            // Every constructor keeps each digit in 0..=9.
-            *c = b'0' + d;
-        }
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        super::digits::write_digits(f, &self.0)
     }
 }
 

@@ -21,10 +21,8 @@ crate::text_form::serde_as_text!(AdminUnitCode);
 
 impl fmt::Display for AdminUnitCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{}", char::from(b))?;
-        }
-        Ok(())
+        // Five ASCII digits (`from_str` checks them): one write, not one per character.
+        f.write_str(std::str::from_utf8(&self.0).map_err(|_| fmt::Error)?)
     }
 }
 
