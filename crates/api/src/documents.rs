@@ -46,6 +46,15 @@ pub fn chosen_operation<'d>(
 /// schema's `DocumentBounds` does not scan it again.
 pub(crate) struct TextScanned;
 
+impl TextScanned {
+    /// Whether `request` carries the mark.
+    pub(crate) fn on(request: &Request) -> bool {
+        request
+            .data
+            .contains_key(&std::any::TypeId::of::<TextScanned>())
+    }
+}
+
 #[derive(Default)]
 pub struct DocumentCache {
     documents: Mutex<HashMap<String, ExecutableDocument>>,
@@ -137,13 +146,12 @@ mod tests {
     #[test]
     fn a_request_parsed_here_is_marked_scanned_and_a_refused_one_is_not() {
         let cache = DocumentCache::default();
-        let scanned = |r: &Request| r.data.contains_key(&std::any::TypeId::of::<TextScanned>());
         let text = "query P($pin: String!) { citizen(pin: $pin) { id } }";
         for _ in 0..2 {
             // Parsed, then kept.
             let mut request = Request::new(text);
             cache.parse(&mut request).unwrap();
-            assert!(scanned(&request));
+            assert!(TextScanned::on(&request));
         }
         let deep = format!(
             "{{ a(x: {}1{}) }}",
@@ -152,7 +160,7 @@ mod tests {
         );
         let mut refused = Request::new(deep);
         assert!(cache.parse(&mut refused).is_err());
-        assert!(!scanned(&refused));
+        assert!(!TextScanned::on(&refused));
     }
 
     #[test]

@@ -162,10 +162,7 @@ impl Extension for DocumentBoundsExtension {
     ) -> ServerResult<Request> {
         // Text the HTTP handler's document cache scanned (at a bound no looser) is not scanned
         // again.
-        if !request
-            .data
-            .contains_key(&std::any::TypeId::of::<TextScanned>())
-        {
+        if !TextScanned::on(&request) {
             bounds::scan_text(&request.query, self.max_nesting).map_err(bound_error)?;
         }
         bounds::check_variables(&request.variables, self.max_nesting, MAX_VARIABLE_VALUES)
