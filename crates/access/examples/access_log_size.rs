@@ -272,7 +272,7 @@ async fn main() {
         );
     }
     const V2_TABLES: &str =
-        "'access_entries', 'access_strings', 'access_citizens', 'access_by_citizen'";
+        "'access_entries', 'access_strings', 'access_citizens', 'access_by_citizen_chunks'";
     for (per, fresh) in [(1usize, true), (1, false), (20, true), (20, false)] {
         let url = cluster.create_database().await.expect("database");
         let _v1 = PostgresLog::connect(&url, PostgresConfig::default())

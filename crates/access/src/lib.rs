@@ -14,7 +14,8 @@
 //! and its predecessor hash the v1 head's hash, so the whole access log is one chain.
 //! Three tables are derived from the chain (rebuildable, and checked by the verifier):
 //! `access_strings` and `access_citizens` (the dictionaries) and `access_by_citizen` (citizen,
-//! ordinal → seq), which serves a citizen's entries in O(log n + page).
+//! ordinal → seq), which serves a citizen's entries in O(log n + page) (on PostgreSQL the same
+//! rows in chunks of [`postgres::CHUNK_READS`] a citizen, `access_by_citizen_chunks`).
 //!
 //! Invariants:
 //! - An entry is acknowledged only after the transaction holding it (and its dictionary and

@@ -6,6 +6,13 @@
 //! the tip, the known strings and citizens and each citizen's last ordinal are read in a few
 //! batched queries, the group is planned in memory, and each table gets ONE multi-row INSERT.
 //! Appends are acknowledged only after COMMIT returns (PostgreSQL's `synchronous_commit`).
+//!
+//! The index by citizen is kept in chunks here (`access_by_citizen_chunks`: one row per citizen
+//! and [`CHUNK_READS`] consecutive ordinals, their `seq`s in an array), not one row per read as
+//! the embedded store's `WITHOUT ROWID` table does: a PostgreSQL row costs ~28 bytes before its
+//! data (tuple header, line pointer) plus its B-tree entry, so one row per read cost ~80 bytes
+//! a citizen read where a chunk costs ~12 (docs/benchmarks.md, "Compact access log"). The rows
+//! it stands for — (citizen, ordinal, seq) — are the same, and the verifier compares those.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +41,12 @@ const V1_APPEND_LOCK: i64 = 0x6364_7962_0000_0001;
 
 const MAX_GROUP: usize = 1024;
 
+/// Consecutive reads of one citizen held in one row of `access_by_citizen_chunks`: ordinal
+/// `o` is element `o % CHUNK_READS` (0-based) of row `chunk = o / CHUNK_READS`. Small enough
+/// that appending a read (an UPDATE: PostgreSQL writes the whole new row version) stays cheap,
+/// large enough that the row's overhead is spread thin. Fixed: stored rows depend on it.
+pub const CHUNK_READS: u32 = 16;
+
 /// The v2 tables, as `sqlite::SCHEMA`. The dictionaries are keyed by number, with a unique
 /// index on the value, so that the next number (the last + 1) is one key lookup inside the
 /// locked transaction, on a database that several nodes write.
@@ -51,13 +64,42 @@ CREATE TABLE IF NOT EXISTS access_citizens (
     number  INTEGER PRIMARY KEY,
     citizen UUID    NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS access_by_citizen (
-    citizen INTEGER NOT NULL,
-    ordinal INTEGER NOT NULL,
-    seq     BIGINT  NOT NULL,
-    PRIMARY KEY (citizen, ordinal)
-);
+-- Each citizen's reads in order, CHUNK_READS ordinals a row: seqs[i] (1-based) is the entry
+-- of ordinal chunk × CHUNK_READS + i − 1. Room is left on each page so that appending to a
+-- chunk is a heap-only update (no new index entry).
+CREATE TABLE IF NOT EXISTS access_by_citizen_chunks (
+    citizen INTEGER  NOT NULL,
+    chunk   INTEGER  NOT NULL,
+    seqs    BIGINT[] NOT NULL,
+    PRIMARY KEY (citizen, chunk)
+) WITH (fillfactor = 80);
+-- A log written before the chunks kept one row per read: the same rows, moved into chunks.
+DO $$
+BEGIN
+    IF to_regclass('access_by_citizen') IS NOT NULL THEN
+        INSERT INTO access_by_citizen_chunks (citizen, chunk, seqs)
+        SELECT citizen, ordinal / 16, array_agg(seq ORDER BY ordinal)
+        FROM access_by_citizen GROUP BY citizen, ordinal / 16;
+        DROP TABLE access_by_citizen;
+    END IF;
+END
+$$;
 "#;
+
+/// Each given citizen's last ordinal (NULL: none yet): the last element of its last chunk.
+const LAST_ORDINALS: &str = "SELECT c, (SELECT chunk * 16 + cardinality(seqs) - 1
+                        FROM access_by_citizen_chunks WHERE citizen = c
+                        ORDER BY chunk DESC LIMIT 1)
+             FROM unnest($1::int4[]) AS t(c)";
+
+/// A group's index rows (citizen, ordinal, seq) appended to the chunks: each citizen's new
+/// reads continue its last chunk (the plan numbered them from the last ordinal read under the
+/// lock) and may open the next ones.
+const APPEND_READS: &str = "INSERT INTO access_by_citizen_chunks AS k (citizen, chunk, seqs)
+         SELECT c, o / 16, array_agg(s ORDER BY o)
+         FROM unnest($1::int4[], $2::int4[], $3::int8[]) AS t(c, o, s)
+         GROUP BY c, o / 16
+         ON CONFLICT (citizen, chunk) DO UPDATE SET seqs = k.seqs || EXCLUDED.seqs";
 
 use crate::Request;
 
@@ -258,16 +300,7 @@ async fn commit_group(pool: &Pool, drafts: &[&Draft]) -> Result<Vec<Committed>, 
             .insert(row.get(0), row.get::<_, i32>(1) as u32);
     }
     let known: Vec<i32> = dict.citizens.values().map(|n| *n as i32).collect();
-    for row in tx
-        .query(
-            "SELECT c, (SELECT ordinal FROM access_by_citizen WHERE citizen = c
-                        ORDER BY ordinal DESC LIMIT 1)
-             FROM unnest($1::int4[]) AS t(c)",
-            &[&known],
-        )
-        .await
-        .map_err(storage)?
-    {
+    for row in tx.query(LAST_ORDINALS, &[&known]).await.map_err(storage)? {
         if let Some(o) = row.get::<_, Option<i32>>(1) {
             dict.ordinals.insert(row.get::<_, i32>(0) as u32, o as u32);
         }
@@ -305,13 +338,7 @@ async fn commit_group(pool: &Pool, drafts: &[&Draft]) -> Result<Vec<Committed>, 
     let citizens: Vec<i32> = p.index.iter().map(|r| r.citizen as i32).collect();
     let ordinals: Vec<i32> = p.index.iter().map(|r| r.ordinal as i32).collect();
     let seqs: Vec<i64> = p.index.iter().map(|r| r.seq as i64).collect();
-    insert(
-        &tx,
-        "INSERT INTO access_by_citizen (citizen, ordinal, seq)
-         SELECT * FROM unnest($1::int4[], $2::int4[], $3::int8[])",
-        &[&citizens, &ordinals, &seqs],
-    )
-    .await?;
+    insert(&tx, APPEND_READS, &[&citizens, &ordinals, &seqs]).await?;
     tx.commit().await.map_err(storage)?;
     Ok(p.committed)
 }
@@ -324,6 +351,31 @@ async fn insert(
     let stmt = tx.prepare_cached(sql).await.map_err(storage)?;
     tx.execute(&stmt, params).await.map_err(storage)?;
     Ok(())
+}
+
+/// A row of `access_by_citizen_chunks` read as (`chunk`, `seqs`) from its columns 0 and 1.
+fn chunk_of(row: &tokio_postgres::Row) -> Result<(i32, Vec<Option<i64>>), AccessError> {
+    chunk_of_at(row, 0)
+}
+
+/// [`chunk_of`] from columns `at` and `at + 1`. The array is read element by element as
+/// optional: a tampered row holding a NULL (or not a one-dimensional array) is an error or a
+/// mismatch, never a panic.
+fn chunk_of_at(
+    row: &tokio_postgres::Row,
+    at: usize,
+) -> Result<(i32, Vec<Option<i64>>), AccessError> {
+    let chunk = row.try_get::<_, i32>(at).map_err(storage)?;
+    let seqs = row
+        .try_get::<_, Vec<Option<i64>>>(at + 1)
+        .map_err(|e| AccessError::Corrupt(format!("a chunk of the index by citizen: {e}")))?;
+    Ok((chunk, seqs))
+}
+
+/// The ordinal of element `i` (0-based) of chunk `chunk`, in u64 so that no chunk number a
+/// row can hold overflows.
+fn chunk_ordinal(chunk: i32, i: usize) -> u64 {
+    (chunk.max(0) as u64) * u64::from(CHUNK_READS) + i as u64
 }
 
 /// The dictionary rows the group needs, read before planning.
@@ -374,24 +426,71 @@ impl EntryStore for PostgresEntries {
             return Ok(Vec::new());
         };
         let number: i32 = row.get(0);
-        let below = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
-        let rows = client
+        // Ordinals below `before`, newest first: the chunks that hold them, newest first (at
+        // most one more than the page needs, the newest possibly holding none below `before`).
+        let below = before.map_or(u64::from(u32::MAX), |b| b.min(u64::from(u32::MAX)));
+        let Some(newest) = below.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let chunks = client
             .query(
-                "SELECT e.seq, e.body, e.hash, i.ordinal
-                 FROM access_by_citizen i JOIN access_entries e ON e.seq = i.seq
-                 WHERE i.citizen = $1 AND i.ordinal < $2::int8
-                 ORDER BY i.ordinal DESC LIMIT $3",
-                &[&number, &below, &(first as i64)],
+                "SELECT chunk, seqs FROM access_by_citizen_chunks
+                 WHERE citizen = $1 AND chunk <= $2
+                 ORDER BY chunk DESC LIMIT $3",
+                &[
+                    &number,
+                    &((newest / u64::from(CHUNK_READS)) as i32),
+                    &((first as u64 / u64::from(CHUNK_READS) + 2) as i64),
+                ],
             )
             .await
             .map_err(storage)?;
+        let mut page: Vec<(u32, i64)> = Vec::with_capacity(first);
+        'chunks: for row in &chunks {
+            let (chunk, seqs) = chunk_of(row)?;
+            for (i, seq) in seqs.iter().enumerate().rev() {
+                let ordinal = chunk_ordinal(chunk, i);
+                if ordinal >= below {
+                    continue;
+                }
+                if page.len() == first {
+                    break 'chunks;
+                }
+                let seq = seq
+                    .ok_or_else(|| AccessError::Corrupt("a NULL in the index by citizen".into()))?;
+                page.push((ordinal as u32, seq));
+            }
+        }
+        let wanted: Vec<i64> = page.iter().map(|(_, seq)| *seq).collect();
+        let mut bodies: HashMap<i64, StoredEntry> = client
+            .query(
+                "SELECT seq, body, hash FROM access_entries WHERE seq = ANY($1)",
+                &[&wanted],
+            )
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(|row| entry_of(row).map(|e| (e.seq as i64, e)))
+            .collect::<Result<_, _>>()?;
+        let rows = page
+            .iter()
+            .map(|(ordinal, seq)| {
+                bodies
+                    .remove(seq)
+                    .map(|entry| (entry, *ordinal))
+                    .ok_or_else(|| {
+                        AccessError::Corrupt(format!(
+                            "the index names entry {seq}, which is not there"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut decoded = Vec::with_capacity(rows.len());
         let mut wanted: Vec<i32> = Vec::new();
-        for row in &rows {
-            let entry = entry_of(row)?;
+        for (entry, ordinal) in rows {
             let body = Body::decode(&entry.body).map_err(|e| AccessError::Corrupt(e.0))?;
             wanted.extend(body.string_refs().map(|n| n as i32));
-            decoded.push((entry, body, row.get::<_, i32>(3) as u32));
+            decoded.push((entry, body, ordinal));
         }
         wanted.sort_unstable();
         wanted.dedup();
@@ -481,20 +580,70 @@ impl EntryStore for PostgresEntries {
             let row = row.map_err(storage)?;
             d.add_citizen(row.get::<_, i32>(0) as u32, row.get(1));
         }
+        // The chunks as the rows they stand for: (citizen, ordinal, seq).
         let rows = tx
-            .query_raw("SELECT citizen, ordinal, seq FROM access_by_citizen", none)
+            .query_raw(
+                "SELECT citizen, chunk, seqs FROM access_by_citizen_chunks",
+                none,
+            )
             .await
             .map_err(storage)?;
         pin_mut!(rows);
         while let Some(row) = rows.next().await {
             let row = row.map_err(storage)?;
-            d.add_index(IndexRow {
-                citizen: row.get::<_, i32>(0) as u32,
-                ordinal: row.get::<_, i32>(1) as u32,
-                seq: row.get::<_, i64>(2) as u64,
-            });
+            let citizen = row.get::<_, i32>(0) as u32;
+            let (chunk, seqs) = chunk_of_at(&row, 1)?;
+            for (i, seq) in seqs.into_iter().enumerate() {
+                // A row that no entry can derive (an ordinal past u32, a NULL) still counts,
+                // as one that cannot match: the verifier reports the table, not a failure.
+                d.add_index(IndexRow {
+                    citizen,
+                    ordinal: u32::try_from(chunk_ordinal(chunk, i)).unwrap_or(u32::MAX),
+                    seq: seq.map_or(u64::MAX, |s| s as u64),
+                });
+            }
         }
         tx.commit().await.map_err(storage)?;
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements spell the chunk size out (SQL has no constants): every `/ n` and `* n`
+    /// in them must be [`CHUNK_READS`].
+    #[test]
+    fn the_statements_use_the_chunk_size() {
+        for sql in [SCHEMA, LAST_ORDINALS, APPEND_READS] {
+            let words: Vec<&str> = sql.split_whitespace().collect();
+            let sizes: Vec<&str> = words
+                .windows(2)
+                .filter(|w| w[0] == "/" || w[0] == "*")
+                .map(|w| w[1].trim_end_matches([',', ';', ')']))
+                .collect();
+            assert!(sql == SCHEMA || !sizes.is_empty(), "no chunk size in {sql}");
+            for n in sizes {
+                assert_eq!(n, CHUNK_READS.to_string(), "in {sql}");
+            }
+        }
+        assert!(SCHEMA.contains("ordinal / 16"));
+    }
+
+    #[test]
+    fn ordinals_of_a_chunk_follow_on() {
+        assert_eq!(chunk_ordinal(0, 0), 0);
+        assert_eq!(chunk_ordinal(0, 15), 15);
+        assert_eq!(chunk_ordinal(1, 0), u64::from(CHUNK_READS));
+        assert_eq!(
+            chunk_ordinal(-1, 3),
+            3,
+            "a negative chunk (tampered) reads as 0"
+        );
+        assert!(
+            chunk_ordinal(i32::MAX, 15) > u64::from(u32::MAX),
+            "no overflow"
+        );
     }
 }

@@ -394,3 +394,191 @@ async fn postgres_entries_behave_and_continue_the_v1_chain() {
         "{report:?}"
     );
 }
+
+/// PostgreSQL keeps the index by citizen in chunks of `CHUNK_READS` reads: a citizen read
+/// more often than that spans chunks, one group's reads may close a chunk and open the next,
+/// pages cut anywhere read the same as the rows they stand for, a log written with one row
+/// per read moves into chunks when it is opened, and a tampered chunk is a mismatch, not a
+/// panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_index_by_citizen_spans_chunks() {
+    let Some(cluster) = TestCluster::shared_or_skip("postgres_index_by_citizen_spans_chunks")
+    else {
+        return;
+    };
+    let url = cluster.create_database().await.expect("database");
+    let _v1 = PostgresLog::connect(&url, PostgresConfig::default())
+        .await
+        .expect("v1 log");
+    let v2 = Arc::new(
+        PostgresEntries::connect(&url, std::time::Duration::from_secs(10))
+            .await
+            .expect("v2 tables"),
+    );
+    let chunk = citydb_access::postgres::CHUNK_READS as u64;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    // 14 reads one by one, then groups of concurrent reads (the 15th to the 19th cross the
+    // first chunk's end in one group when they commit together), then more one by one.
+    let mut seqs_of_a: Vec<u64> = Vec::new();
+    for _ in 0..14 {
+        let c = v2
+            .append(draft("tax-office", None, &[(a, "identity")]))
+            .await
+            .expect("appended");
+        seqs_of_a.push(c.seq);
+    }
+    for _ in 0..3 {
+        let appends = (0..7).map(|i| {
+            let v2 = v2.clone();
+            async move {
+                let reads: &[(Uuid, &str)] = if i % 2 == 0 {
+                    &[(a, "identity"), (b, "land")]
+                } else {
+                    &[(a, "identity")]
+                };
+                v2.append(draft("land-registry", None, reads)).await
+            }
+        });
+        for c in futures_util::future::join_all(appends).await {
+            seqs_of_a.push(c.expect("appended").seq);
+        }
+    }
+    for _ in 0..5 {
+        let c = v2
+            .append(draft("tax-office", None, &[(a, "identity")]))
+            .await
+            .expect("appended");
+        seqs_of_a.push(c.seq);
+    }
+    seqs_of_a.sort_unstable();
+    let reads = seqs_of_a.len() as u64;
+    assert_eq!(reads, 40);
+    assert!(reads > 2 * chunk, "spans three chunks");
+
+    // Every page, cut anywhere, is the newest `first` reads below `before`.
+    let check_pages = |store: Arc<PostgresEntries>, seqs: Vec<u64>| async move {
+        let n = seqs.len() as u64;
+        for before in [
+            None,
+            Some(n),
+            Some(33),
+            Some(32),
+            Some(17),
+            Some(16),
+            Some(15),
+            Some(1),
+            Some(0),
+        ] {
+            for first in [1usize, 5, 16, 17, 50] {
+                let got = store.for_citizen(a, before, first).await.expect("page");
+                let below = before.unwrap_or(n);
+                let want: Vec<(u64, u64)> = (0..below)
+                    .rev()
+                    .take(first)
+                    .map(|o| (o, seqs[o as usize]))
+                    .collect();
+                let got: Vec<(u64, u64)> =
+                    got.iter().map(|r| (u64::from(r.ordinal), r.seq)).collect();
+                assert_eq!(got, want, "before {before:?}, first {first}");
+            }
+        }
+    };
+    check_pages(v2.clone(), seqs_of_a.clone()).await;
+    assert_eq!(v2.for_citizen(b, None, 50).await.expect("page").len(), 12);
+    let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+    assert_eq!(report.breach, None, "{report:?}");
+    assert_eq!(report.reads, 52);
+
+    let db = citydb_postgres::testkit::connect(&url)
+        .await
+        .expect("connect");
+    let chunks_of_a: i64 = db
+        .query_one(
+            "SELECT count(*) FROM access_by_citizen_chunks c JOIN access_citizens n
+             ON n.number = c.citizen WHERE n.citizen = $1",
+            &[&a],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(chunks_of_a, 3);
+
+    // A log written with one row per read (before the chunks) moves into them when opened.
+    db.batch_execute(
+        "CREATE TABLE access_by_citizen AS
+             SELECT citizen, (chunk * 16 + i - 1)::int4 AS ordinal, s AS seq
+             FROM access_by_citizen_chunks, unnest(seqs) WITH ORDINALITY AS u(s, i);
+         ALTER TABLE access_by_citizen ADD PRIMARY KEY (citizen, ordinal);
+         DROP TABLE access_by_citizen_chunks;",
+    )
+    .await
+    .expect("the old layout");
+    drop(v2);
+    let v2 = Arc::new(
+        PostgresEntries::connect(&url, std::time::Duration::from_secs(10))
+            .await
+            .expect("reopened"),
+    );
+    let old_table: Option<String> = db
+        .query_one("SELECT to_regclass('access_by_citizen')::text", &[])
+        .await
+        .expect("regclass")
+        .get(0);
+    assert_eq!(old_table, None, "the one-row-per-read table is gone");
+    check_pages(v2.clone(), seqs_of_a.clone()).await;
+    let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+    assert_eq!(report.breach, None, "{report:?}");
+    // Appends continue the moved chunks.
+    let next = v2
+        .append(draft("tax-office", None, &[(a, "identity")]))
+        .await
+        .expect("appended");
+    let newest = v2.for_citizen(a, None, 1).await.expect("page");
+    assert_eq!((newest[0].seq, newest[0].ordinal), (next.seq, 40));
+
+    // Tampering: a read dropped from a chunk, a NULL in one.
+    // (A NULL at ordinal 17 is inside the page asked for below; a page over it is refused.)
+    for (sql, page_refused) in [
+        (
+            "UPDATE access_by_citizen_chunks SET seqs = seqs[1:15] WHERE chunk = 0 AND cardinality(seqs) = 16",
+            false,
+        ),
+        (
+            "UPDATE access_by_citizen_chunks SET seqs[2] = NULL WHERE chunk = 1",
+            true,
+        ),
+    ] {
+        let saved: Vec<(i32, i32, Vec<Option<i64>>)> = db
+            .query(
+                "SELECT citizen, chunk, seqs FROM access_by_citizen_chunks",
+                &[],
+            )
+            .await
+            .expect("saved")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        db.execute(sql, &[]).await.expect("tampered");
+        let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+        assert!(
+            matches!(
+                report.breach,
+                Some((_, V2Breach::DerivedMismatch("access_by_citizen")))
+            ),
+            "{sql}: {report:?}"
+        );
+        // A page over the tampered chunk reads what is there, or is refused; never a panic.
+        let page = v2.for_citizen(a, Some(20), 20).await;
+        assert_eq!(page.is_err(), page_refused, "{sql}: {page:?}");
+        for (citizen, chunk, seqs) in saved {
+            db.execute(
+                "UPDATE access_by_citizen_chunks SET seqs = $3 WHERE citizen = $1 AND chunk = $2",
+                &[&citizen, &chunk, &seqs],
+            )
+            .await
+            .expect("restored");
+        }
+        let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+        assert_eq!(report.breach, None, "restored after {sql}: {report:?}");
+    }
+}
