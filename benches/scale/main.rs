@@ -17,7 +17,11 @@
 //!   (`CITYDB_SCALE_KEEP=1`) instead of making them again, skipping the offline steps — at the
 //!   whole city they take over half an hour; implies `CITYDB_SCALE_KEEP=1`;
 //! - `CITYDB_SCALE_OPS`: only the operations whose label starts with one of these
-//!   (comma-separated, e.g. `(a),(a-v)`), to measure or profile one read.
+//!   (comma-separated, e.g. `(a),(a-v)`), to measure or profile one read;
+//! - `CITYDB_SCALE_STORE=postgres`: the logs (events and access log) in a throwaway
+//!   PostgreSQL cluster the bench starts (as the tests do), every step and the server given
+//!   `--store`; the data directory then holds only the projections. Not with
+//!   `CITYDB_SCALE_REUSE` (the cluster does not outlive the run).
 //!
 //! Everything runs on 127.0.0.1; every load is bounded in time and in count.
 
@@ -58,6 +62,8 @@ struct Params {
     keep: bool,
     reuse: bool,
     only: Vec<String>,
+    /// The logs in a throwaway PostgreSQL cluster (`CITYDB_SCALE_STORE=postgres`).
+    postgres: bool,
 }
 
 impl Params {
@@ -75,6 +81,11 @@ impl Params {
             only: std::env::var("CITYDB_SCALE_OPS")
                 .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
                 .unwrap_or_default(),
+            postgres: match std::env::var("CITYDB_SCALE_STORE").as_deref() {
+                Ok("postgres") => true,
+                Ok("embedded") | Err(_) => false,
+                Ok(other) => panic!("CITYDB_SCALE_STORE={other:?}: embedded or postgres"),
+            },
         }
     }
 }
@@ -88,6 +99,8 @@ struct Dirs {
     fixture: PathBuf,
     data_s: String,
     fixture_s: String,
+    /// `--store URL` when the logs are in PostgreSQL; empty for the embedded store.
+    store: Vec<String>,
 }
 
 impl Dirs {
@@ -122,8 +135,32 @@ impl Dirs {
             fixture,
             data_s,
             fixture_s,
+            store: Vec::new(),
         }
     }
+
+    /// `args`, then where the node's files and logs are: `--data DIR` and, on PostgreSQL,
+    /// `--store URL` — what every step and the server are given.
+    fn with_data<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(["--data", self.data_s.as_str()]);
+        all.extend(self.store.iter().map(String::as_str));
+        all
+    }
+}
+
+/// A throwaway PostgreSQL cluster and a database in it for the run's logs.
+fn postgres_store() -> (citydb_postgres::testkit::TestCluster, String) {
+    let cluster = citydb_postgres::testkit::TestCluster::start()
+        .expect("CITYDB_SCALE_STORE=postgres: cannot start a throwaway PostgreSQL cluster");
+    let url = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cluster.create_database())
+        .expect("create the run's database");
+    eprintln!("[scale] logs in PostgreSQL: {url}");
+    (cluster, url)
 }
 
 fn main() {
@@ -136,7 +173,17 @@ fn main() {
         return;
     }
     let params = Params::from_env();
-    let dirs = Dirs::prepare(params.citizens, params.reuse);
+    assert!(
+        !(params.postgres && params.reuse),
+        "CITYDB_SCALE_REUSE needs the embedded store: the PostgreSQL cluster does not outlive a run"
+    );
+    let mut dirs = Dirs::prepare(params.citizens, params.reuse);
+    // Stopped when dropped, at the end of the run.
+    let _cluster = params.postgres.then(|| {
+        let (cluster, url) = postgres_store();
+        dirs.store = vec!["--store".to_owned(), url];
+        cluster
+    });
     let use_time = steps::time_v_available();
     let load_before = report::loadavg();
     let mut findings: Vec<String> = Vec::new();

@@ -34,7 +34,6 @@ pub struct Offline {
 
 pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<String>) -> Offline {
     let logs = &dirs.logs;
-    let data_s = dirs.data_s.as_str();
     let fixture_s = dirs.fixture_s.as_str();
     let help = Command::new(BIN).arg("--help").output().unwrap();
     let has_rebuild = String::from_utf8_lossy(&help.stdout).contains("rebuild-projections");
@@ -62,7 +61,7 @@ pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<Stri
     let import = run_step(
         logs,
         "import",
-        &["import", fixture_s, "--data", data_s],
+        &dirs.with_data(&["import", fixture_s]),
         use_time,
     );
     if import.code == Some(3) {
@@ -81,10 +80,11 @@ pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<Stri
     let import_summary = import.stdout.lines().next().unwrap_or_default().to_owned();
     let sizes_import = dir_sizes(&dirs.data);
 
-    let verify = run_step(logs, "verify", &["verify", "--data", data_s], use_time);
+    let verify = run_step(logs, "verify", &dirs.with_data(&["verify"]), use_time);
     must(&verify, "citydb verify");
     let events = verified_events(&verify.stdout).expect("verify printed no event count");
-    let (export_wall, export_bytes, export_verify) = export_and_verify(logs, data_s);
+    let (export_wall, export_bytes, export_verify) =
+        export_and_verify(logs, &dirs.with_data(&["export"]));
     must(&export_verify, "citydb export | citydb verify --file -");
     assert_eq!(
         verified_events(&export_verify.stdout),
@@ -101,7 +101,7 @@ pub fn run(params: &Params, dirs: &Dirs, use_time: bool, findings: &mut Vec<Stri
         let s = run_step(
             logs,
             "rebuild-projections",
-            &["rebuild-projections", "--data", data_s],
+            &dirs.with_data(&["rebuild-projections"]),
             use_time,
         );
         must(&s, "citydb rebuild-projections");

@@ -130,6 +130,12 @@ fn steps_table(md: &mut String, params: &Params, offline: &Offline, served: &Ser
             thousands(*events as f64)
         },
     );
+    if params.postgres {
+        let _ = writeln!(
+            md,
+            "Store: the logs (events, access log) in PostgreSQL — a throwaway local cluster the bench started, its default durability (`fsync`, `synchronous_commit` on) — and every step and the server given `--store`; the data directory holds the projections only.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "| step | wall time | rate | peak RSS (anonymous) | output |"

@@ -17,12 +17,12 @@ pub struct Server {
     pub ready_after: Duration,
 }
 
-pub fn start_server(data: &Path, config: &Path, logs: &Path) -> Server {
+/// `citydb serve` on `data_args` (`--data DIR`, and `--store URL` on PostgreSQL).
+pub fn start_server(data_args: &[&str], config: &Path, logs: &Path) -> Server {
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .arg("serve")
-        .arg("--data")
-        .arg(data)
+        .args(data_args)
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .stdin(Stdio::null())

@@ -46,7 +46,7 @@ pub fn run(
         }
     }
     eprintln!("[scale] starting citydb serve");
-    let server = start_server(data, config_path, &dirs.logs);
+    let server = start_server(&dirs.with_data(&[]), config_path, &dirs.logs);
     eprintln!(
         "[scale]   ready on {} after {:.2} s",
         server.addr,
@@ -94,7 +94,7 @@ pub fn run(
     let access_verify = run_step(
         &dirs.logs,
         "verify-access-log",
-        &["verify", "--data", &dirs.data_s, "--access-log"],
+        &dirs.with_data(&["verify", "--access-log"]),
         use_time,
     );
     if access_verify.code != Some(0) {

@@ -197,11 +197,14 @@ pub fn run_step(logs: &Path, name: &str, args: &[&str], use_time: bool) -> Step 
 /// auditor takes it away and checked offline, in one pass with no copy on disk (the export of
 /// the whole city is larger than the log). Returns the wall time, the bytes that went through
 /// the pipe, and the verifier's run.
-pub fn export_and_verify(logs: &Path, data: &str) -> (Duration, u64, Step) {
-    eprintln!("[scale] citydb export --data {data} | citydb verify --file -");
+pub fn export_and_verify(logs: &Path, export_args: &[&str]) -> (Duration, u64, Step) {
+    eprintln!(
+        "[scale] citydb {} | citydb verify --file -",
+        export_args.join(" ")
+    );
     let started = Instant::now();
     let mut export = Command::new(BIN)
-        .args(["export", "--data", data])
+        .args(export_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(logs.join("export.err")).unwrap())
