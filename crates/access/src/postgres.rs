@@ -353,18 +353,10 @@ async fn insert(
     Ok(())
 }
 
-/// A row of `access_by_citizen_chunks` read as (`chunk`, `seqs`) from its columns 0 and 1.
-fn chunk_of(row: &tokio_postgres::Row) -> Result<(i32, Vec<Option<i64>>), AccessError> {
-    chunk_of_at(row, 0)
-}
-
-/// [`chunk_of`] from columns `at` and `at + 1`. The array is read element by element as
-/// optional: a tampered row holding a NULL (or not a one-dimensional array) is an error or a
-/// mismatch, never a panic.
-fn chunk_of_at(
-    row: &tokio_postgres::Row,
-    at: usize,
-) -> Result<(i32, Vec<Option<i64>>), AccessError> {
+/// A row of `access_by_citizen_chunks` read as (`chunk`, `seqs`) from its columns `at` and
+/// `at + 1`. The array is read element by element as optional: a tampered row holding a NULL
+/// (or not a one-dimensional array) is an error or a mismatch, never a panic.
+fn chunk_at(row: &tokio_postgres::Row, at: usize) -> Result<(i32, Vec<Option<i64>>), AccessError> {
     let chunk = row.try_get::<_, i32>(at).map_err(storage)?;
     let seqs = row
         .try_get::<_, Vec<Option<i64>>>(at + 1)
@@ -447,7 +439,7 @@ impl EntryStore for PostgresEntries {
             .map_err(storage)?;
         let mut page: Vec<(u32, i64)> = Vec::with_capacity(first);
         'chunks: for row in &chunks {
-            let (chunk, seqs) = chunk_of(row)?;
+            let (chunk, seqs) = chunk_at(row, 0)?;
             for (i, seq) in seqs.iter().enumerate().rev() {
                 let ordinal = chunk_ordinal(chunk, i);
                 if ordinal >= below {
@@ -592,7 +584,7 @@ impl EntryStore for PostgresEntries {
         while let Some(row) = rows.next().await {
             let row = row.map_err(storage)?;
             let citizen = row.get::<_, i32>(0) as u32;
-            let (chunk, seqs) = chunk_of_at(&row, 1)?;
+            let (chunk, seqs) = chunk_at(&row, 1)?;
             for (i, seq) in seqs.into_iter().enumerate() {
                 // A row that no entry can derive (an ordinal past u32, a NULL) still counts,
                 // as one that cannot match: the verifier reports the table, not a failure.
