@@ -11,6 +11,7 @@
 
 mod bulk;
 mod redact;
+mod scan;
 mod schema;
 mod tiles;
 mod writer;
@@ -37,6 +38,8 @@ use citydb_log::{
     AppendOutcome, Direction, EventLog, FaultKind, Hash, LogError, LogHead, RecordedEvent,
     Redacted, StreamAppend, StreamId, VerifyReport,
 };
+
+use scan::{Columns, Scan};
 
 pub use bulk::SqliteBulk;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -352,21 +355,18 @@ fn verify_range(
     checked: &AtomicU64,
 ) -> Result<LogVerifier, LogError> {
     let mut verifier = LogVerifier::bounded(from, expected_head, log_events, streams_in_memory);
-    let mut stmt = conn
-        .prepare(&format!(
-            "{SELECT_EVENT} WHERE position >= ?1 AND position < ?2 ORDER BY position"
-        ))
-        .map_err(storage_error)?;
-    let mut rows = stmt
-        .query((clamp(from), to.map_or(i64::MAX, clamp)))
-        .map_err(storage_error)?;
+    let mut rows = Scan::new(
+        conn,
+        &format!("{SELECT_EVENT} WHERE position >= ?1 AND position < ?2 ORDER BY position"),
+        &[clamp(from), to.map_or(i64::MAX, clamp)],
+    )?;
     // Rows are copied into batches so that their hashes are computed together
     // (`LogVerifier::check_batch`); the copy costs far less than the hashing it speeds up.
     let mut batch = EventBatch::default();
-    while let Some(row) = rows.next().map_err(storage_error)? {
+    while let Some(row) = rows.next()? {
         // A row that cannot even be decoded is reported as `Corrupted` at its position, unless
         // an event before it already broke the chain (`LogVerifier::unreadable_at`).
-        if let Err(e) = with_view(row, |view| batch.push(&view)) {
+        if let Err(e) = with_view(&row, |view| batch.push(&view)) {
             if verifier.check_batch(&batch).is_ok() {
                 match e {
                     LogError::Corrupted { position, reason } => {
@@ -399,49 +399,55 @@ const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id
     FROM events";
 
 /// Runs `f` on a row's columns, borrowed, as the verifier wants them.
-fn with_view<T>(row: &Row<'_>, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogError> {
-    let position = row.get::<_, i64>(0).map_err(storage_error)? as u64;
+fn with_view<T>(row: &impl Columns, f: impl FnOnce(EventView<'_>) -> T) -> Result<T, LogError> {
+    let position = row
+        .integer(0)?
+        .ok_or_else(|| corrupted(0, "a position is not an integer"))? as u64;
     let bad = |what: &str| corrupted(position, what);
-    let text = |i: usize| -> Result<&str, LogError> {
-        row.get_ref(i)
-            .map_err(storage_error)?
-            .as_str()
-            .map_err(|_| bad("a text column is not text"))
+    let integer = |i: usize| {
+        row.integer(i)?
+            .ok_or_else(|| bad("an integer column is not an integer"))
+    };
+    let text = |i: usize| -> Result<&[u8], LogError> {
+        row.text(i)?.ok_or_else(|| bad("a text column is not text"))
+    };
+    let str = |i: usize| -> Result<&str, LogError> {
+        std::str::from_utf8(text(i)?).map_err(|_| bad("a text column is not text"))
     };
     let hash = |i: usize| -> Result<Hash, LogError> {
         let bytes = row
-            .get_ref(i)
-            .map_err(storage_error)?
-            .as_blob()
-            .map_err(|_| bad("a hash column is not a blob"))?;
+            .blob(i)?
+            .ok_or_else(|| bad("a hash column is not a blob"))?;
         Hash::from_slice(bytes).ok_or_else(|| bad("a hash is not 32 bytes"))
     };
     let event_id = row
-        .get_ref(3)
-        .map_err(storage_error)?
-        .as_blob()
-        .ok()
+        .blob(3)?
         .and_then(|b| Uuid::from_slice(b).ok())
         .ok_or_else(|| bad("the event id is not 16 bytes"))?;
-    let data = match row.get_ref(7).map_err(storage_error)? {
-        rusqlite::types::ValueRef::Null => None,
-        v => Some(v.as_bytes().map_err(|_| bad("data is not text"))?),
+    // Text, or a blob (as a column without a declared type could hold it): hashed as bytes.
+    let bytes = |i: usize, what: &str| -> Result<&[u8], LogError> {
+        match row.text(i)? {
+            Some(text) => Ok(text),
+            None => row.blob(i)?.ok_or_else(|| bad(what)),
+        }
+    };
+    let data = if row.is_null(7)? {
+        None
+    } else {
+        Some(bytes(7, "data is not text")?)
     };
     let view = EventView {
         envelope: Envelope {
             position,
-            stream_id: text(1)?,
-            stream_version: row.get::<_, i64>(2).map_err(storage_error)? as u64,
+            stream_id: str(1)?,
+            stream_version: integer(2)? as u64,
             event_id,
-            event_type: text(4)?,
-            schema_version: row.get(5).map_err(storage_error)?,
-            recorded_at: row.get(6).map_err(storage_error)?,
+            event_type: str(4)?,
+            schema_version: u32::try_from(integer(5)?)
+                .map_err(|_| bad("a schema version out of range"))?,
+            recorded_at: integer(6)?,
             // Hashed as bytes: no need to check that the stored text is UTF-8 on this hot path.
-            metadata: row
-                .get_ref(8)
-                .map_err(storage_error)?
-                .as_bytes()
-                .map_err(|_| bad("metadata is not text"))?,
+            metadata: bytes(8, "metadata is not text")?,
         },
         data,
         data_hash: hash(9)?,
