@@ -98,6 +98,9 @@ def main():
     p.add_argument("--op", choices=["a", "b1"], default="a",
                    help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13)")
     p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--keys", type=int, default=300,
+                   help="a: how many distinct PINs the requests cycle through (the first 30 are "
+                        "read before counting starts, so --keys 30 counts only repeated reads)")
     p.add_argument("--keep", metavar="DIR",
                    help="copy the callgrind files here, for callgrind_annotate --inclusive=yes")
     args = p.parse_args()
@@ -118,7 +121,7 @@ def main():
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("the server did not finish its integrity check")
                 time.sleep(1)
-            keys = pins(args.fixture)
+            keys = pins(args.fixture, args.keys)
             drive(port, token, args.op, 30, keys)
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
             drive(port, token, args.op, args.requests, keys)

@@ -864,6 +864,7 @@ impl Shared {
         for id in redaction::touched(&events) {
             refolds.extend(redaction::refold(self.log.as_ref(), id).await?);
         }
+        let refolded = !refolds.is_empty();
         match self
             .with_writer(writer, move |c| {
                 apply::apply_batch(c, &events, &refolds, flavour)
@@ -871,6 +872,11 @@ impl Shared {
             .await
         {
             Ok(outcome) => {
+                if refolded {
+                    // Not for correctness (a refolded state is another text): so that blanked
+                    // personal data is not kept decoded in memory.
+                    state::forget_read_states();
+                }
                 self.position.send_replace(outcome.next);
                 Ok(consumed)
             }
@@ -1019,6 +1025,9 @@ impl Shared {
             tx.commit().map_err(error::storage)
         })
         .await?;
+        if count > 0 {
+            state::forget_read_states();
+        }
         Ok(count)
     }
 

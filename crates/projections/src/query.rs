@@ -127,7 +127,7 @@ fn stored_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, String)> {
 }
 
 fn versioned(version: i64, last: i64, json: &str) -> Result<Versioned<Record>, ProjectionError> {
-    let state = state::from_json(json)
+    let state = state::from_json_for_read(json)
         .map_err(|e| ProjectionError::Corrupt(format!("a stored state cannot be read: {e}")))?;
     Ok(Versioned {
         state,
