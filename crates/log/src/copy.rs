@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::chain::{Corruption, EventView, Hash, LogHead, LogVerifier};
 use crate::error::{CopyRefusal, LogError};
-use crate::event::{RecordedEvent, validate_fields};
+use crate::event::{Json, RecordedEvent, validate_fields};
 use crate::log::EventLog;
 
 /// What a batch given to [`EventLog::copy_in`] must continue: the state of the log it is copied
@@ -74,6 +74,7 @@ pub fn validate_copy(
             event.stored_data(),
             &event.metadata,
             max_event_size,
+            Json::Parse,
         )?;
     }
     Ok(LogHead {

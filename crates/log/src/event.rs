@@ -110,8 +110,20 @@ impl NewEvent {
             Some(&self.data),
             &self.metadata,
             max_event_size,
+            Json::Parse,
         )
     }
+}
+
+/// How [`validate_fields`] checks that the data and metadata are JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Json {
+    /// Bytes from anywhere: parsed (UTF-8, JSON, the metadata an object).
+    Parse,
+    /// Bytes `serde_json` wrote in this process from typed values: always UTF-8 JSON, so only
+    /// the metadata's being an object is checked, by its first and last byte. Debug builds
+    /// (every test) parse them as well and panic if that ever fails.
+    Serialised,
 }
 
 /// The checks of [`NewEvent::validate`], on borrowed fields; `data` is `None` for a redacted
@@ -122,6 +134,7 @@ pub(crate) fn validate_fields(
     data: Option<&[u8]>,
     metadata: &[u8],
     max_event_size: usize,
+    json: Json,
 ) -> Result<(), LogError> {
     let invalid = |reason: String| LogError::InvalidEvent { reason };
     if event_type.is_empty() || event_type.len() > MAX_EVENT_TYPE_LEN {
@@ -148,6 +161,25 @@ pub(crate) fn validate_fields(
             limit: max_event_size,
         });
     }
+    if json == Json::Serialised {
+        debug_assert_eq!(
+            json_errors(event_id, data, metadata),
+            Ok(()),
+            "serde_json wrote bytes that do not read back"
+        );
+        if metadata.first() != Some(&b'{') || metadata.last() != Some(&b'}') {
+            return Err(LogError::InvalidJson {
+                event_id,
+                field: "metadata",
+            });
+        }
+        return Ok(());
+    }
+    json_errors(event_id, data, metadata)
+}
+
+/// The JSON checks of [`Json::Parse`].
+fn json_errors(event_id: Uuid, data: Option<&[u8]>, metadata: &[u8]) -> Result<(), LogError> {
     // JSON text is UTF-8 (RFC 8259 §8.1); serde skips unvalidated bytes inside strings it
     // ignores, so check the encoding explicitly: backends store the text as text.
     if let Some(data) = data
@@ -301,5 +333,84 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    fn check_serialised(event: &NewEvent, max_event_size: usize) -> Result<(), LogError> {
+        validate_fields(
+            event.event_id,
+            &event.event_type,
+            Some(&event.data),
+            &event.metadata,
+            max_event_size,
+            Json::Serialised,
+        )
+    }
+
+    #[test]
+    fn serialised_events_get_every_check_but_the_json_parse() {
+        let metadata = Metadata {
+            actor: Some("import".into()),
+            ..Metadata::default()
+        };
+        let good = NewEvent::new(
+            "CitizenRegistered",
+            1,
+            &serde_json::json!({"a": [1]}),
+            &metadata,
+        )
+        .map_err(|e| e.to_string());
+        let Ok(good) = good else {
+            panic!("{good:?}");
+        };
+        assert_eq!(check_serialised(&good, 1 << 20), Ok(()));
+        // The cheap checks still refuse what `validate` refuses.
+        assert!(matches!(
+            check_serialised(&good, good.size() - 1),
+            Err(LogError::EventTooLarge { .. })
+        ));
+        let mut nil = good.clone();
+        nil.event_id = Uuid::nil();
+        assert!(matches!(
+            check_serialised(&nil, 1 << 20),
+            Err(LogError::InvalidEvent { .. })
+        ));
+        let mut typed = good.clone();
+        typed.event_type = "Citizen Registered".into();
+        assert!(matches!(
+            check_serialised(&typed, 1 << 20),
+            Err(LogError::InvalidEvent { .. })
+        ));
+        // Metadata that serialised as anything but an object is refused in every build.
+        for not_an_object in [&b"[1]"[..], b"\"x\"", b"null", b""] {
+            let mut event = good.clone();
+            event.metadata = not_an_object.to_vec();
+            let result = std::panic::catch_unwind(|| check_serialised(&event, 1 << 20));
+            // Debug builds panic at the parse first; release builds return the error.
+            if let Ok(result) = result {
+                assert!(
+                    matches!(
+                        result,
+                        Err(LogError::InvalidJson {
+                            field: "metadata",
+                            ..
+                        })
+                    ),
+                    "{result:?}"
+                );
+            }
+        }
+    }
+
+    /// Debug builds (every test run) hold the claim that serde_json's output reads back: bytes
+    /// that do not are a bug in the caller, not an event to store.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "serde_json wrote bytes that do not read back")]
+    fn serialised_bytes_that_are_not_json_fail_loudly_in_tests() {
+        let event = NewEvent {
+            data: b"{\"a\":}".to_vec(),
+            ..with_metadata(b"{}")
+        };
+        let _ = check_serialised(&event, 1 << 20);
     }
 }

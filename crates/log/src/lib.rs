@@ -36,7 +36,10 @@ mod subscription;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use append::{AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten, validate_append};
+pub use append::{
+    AppendOutcome, ExpectedVersion, StreamAppend, StreamWritten, validate_append,
+    validate_serialised_append,
+};
 pub use chain::{Breach, Corruption, Hash, LogHead, VerifyReport};
 pub use copy::{CopyBase, CopyReport, copy_log, validate_copy};
 pub use error::{CopyRefusal, FaultKind, LogError, StorageFault};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavior, params};
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
@@ -58,6 +58,7 @@ pub(crate) fn apply_batch(
     let mut next = checkpoint(&tx)?;
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut failed = 0;
+    let mut change_rows = change_rows(&tx)?;
     for event in events {
         if event.position < next {
             continue;
@@ -74,7 +75,7 @@ pub(crate) fn apply_batch(
         if category == "command" {
             continue;
         }
-        record_change(&tx, event)?;
+        record_change(&mut change_rows, event)?;
         if !crate::requests::project(&tx, event)? {
             failed += 1;
         }
@@ -142,6 +143,7 @@ pub(crate) fn apply_batch(
             flavour,
         )?;
     }
+    drop(change_rows);
     for refold in refolds {
         crate::redaction::store_refold(&tx, refold, flavour)?;
     }
@@ -152,22 +154,26 @@ pub(crate) fn apply_batch(
     Ok(BatchOutcome { next, failed })
 }
 
-/// One change-feed row: every projected event but command markers.
-pub(crate) fn record_change(
-    conn: &Connection,
-    event: &RecordedEvent,
-) -> Result<(), ProjectionError> {
+/// The statement [`record_change`] runs, prepared once per batch: looking it up in the
+/// statement cache for each of a load's millions of rows cost more than binding them.
+pub(crate) fn change_rows(conn: &Connection) -> Result<CachedStatement<'_>, ProjectionError> {
     conn.prepare_cached(
         "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
     )
-    .and_then(|mut s| {
-        s.execute(params![
-            to_i64(event.position),
-            event.stream_id.category(),
-            event.event_type,
-            event.stream_id.as_str()
-        ])
-    })
+    .map_err(storage)
+}
+
+/// One change-feed row (every projected event but command markers), by [`change_rows`].
+pub(crate) fn record_change(
+    rows: &mut CachedStatement<'_>,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    rows.execute(params![
+        to_i64(event.position),
+        event.stream_id.category(),
+        event.event_type,
+        event.stream_id.as_str()
+    ])
     .map_err(storage)?;
     Ok(())
 }

@@ -36,7 +36,8 @@ use citydb_domain::{Record, RecordId, RecordKind};
 use citydb_log::RecordedEvent;
 
 use crate::apply::{
-    Encoded, Prior, StoredRecord, encode, fold, load_stored, record_change, record_error, store,
+    Encoded, Prior, StoredRecord, change_rows, encode, fold, load_stored, record_change,
+    record_error, store,
 };
 use crate::error::{ProjectionError, storage};
 use crate::residence_starts::{self, StartChange};
@@ -197,9 +198,12 @@ pub(crate) fn run(
     };
     let (jobs, received) = mpsc::sync_channel::<Job>(16);
     let (acks, acked) = mpsc::channel::<u64>();
+    // Written events go back to the folding side to be freed there: the writer is the thread
+    // the load waits for, and freeing them was 3.6 % of its time.
+    let (spent, to_free) = mpsc::channel::<Vec<RecordedEvent>>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
-            let result = write(&conn, flavour, target, &received, &acks, observer);
+            let result = write(&conn, flavour, target, &received, &acks, &spent, observer);
             if result.is_err() {
                 abandon(&conn);
             }
@@ -217,6 +221,7 @@ pub(crate) fn run(
             failed: 0,
             jobs,
             acked,
+            to_free,
         };
         let folded = fold.run(next_chunk, target);
         // Dropping the sender without `Finish` makes the writer roll back.
@@ -290,6 +295,8 @@ struct Fold<'p> {
     failed: usize,
     jobs: SyncSender<Job>,
     acked: Receiver<u64>,
+    /// Events the writer is done with, to free on this thread.
+    to_free: Receiver<Vec<RecordedEvent>>,
 }
 
 impl Fold<'_> {
@@ -315,6 +322,9 @@ impl Fold<'_> {
                 failures,
                 starts,
             })?;
+            while let Ok(written) = self.to_free.try_recv() {
+                drop(written);
+            }
             if self.since_commit >= self.config.commit_every {
                 self.commit()?;
             }
@@ -563,6 +573,7 @@ fn write(
     target: u64,
     jobs: &Receiver<Job>,
     acks: &mpsc::Sender<u64>,
+    spent: &mpsc::Sender<Vec<RecordedEvent>>,
     observer: Observer<'_>,
 ) -> Result<u64, ProjectionError> {
     let mut in_transaction = false;
@@ -580,11 +591,12 @@ fn write(
             } => {
                 let mut failures = failures.into_iter().peekable();
                 let mut starts = starts.into_iter().peekable();
+                let mut change_rows = change_rows(conn)?;
                 for (i, event) in events.iter().enumerate() {
                     if event.position < committed || event.stream_id.category() == "command" {
                         continue;
                     }
-                    record_change(conn, event)?;
+                    record_change(&mut change_rows, event)?;
                     crate::requests::project(conn, event)?;
                     if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
                         record_error(conn, event, &reason)?;
@@ -593,6 +605,8 @@ fn write(
                         residence_starts::write(conn, seq, &changes)?;
                     }
                 }
+                // Freed by the folding side (or here, if it has gone).
+                let _ = spent.send(events);
             }
             Job::Records(records) => {
                 for dirty in &records {

@@ -26,7 +26,7 @@ use citydb_domain::{CommandRequest, Decision, Target, evolve, evolve_key};
 use citydb_log::backend::plan::{LogState, Recorded, Tip, now_micros, plan_append};
 use citydb_log::bulk::{BulkSink, StreamFilter};
 use citydb_log::chain::EventView;
-use citydb_log::{Hash, LogError, NewEvent, RecordedEvent, StreamId, validate_append};
+use citydb_log::{Hash, LogError, NewEvent, RecordedEvent, StreamId, validate_serialised_append};
 use uuid::Uuid;
 
 use crate::error::RegistryError;
@@ -293,7 +293,8 @@ impl BulkRegistry {
 
         let metadata = metadata_of(request);
         let plan = plan(request, &metadata, marker, loaded, &decision)?;
-        validate_append(&plan.appends, self.max_event_size)?;
+        // `plan` wrote every payload and metadata with serde_json from typed values.
+        validate_serialised_append(&plan.appends, self.max_event_size)?;
         let mut state = RequestStreams {
             streams: loaded
                 .streams
