@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LogError;
-use crate::event::{Json, NewEvent, validate_fields};
+use crate::event::{Json, NewEvent};
 use crate::stream::StreamId;
 
 /// The optimistic-concurrency condition an append sets on one stream.
@@ -170,14 +170,7 @@ fn check_append(
             });
         }
         for event in &append.events {
-            validate_fields(
-                event.event_id,
-                &event.event_type,
-                Some(&event.data),
-                &event.metadata,
-                max_event_size,
-                json,
-            )?;
+            event.check(max_event_size, json)?;
             if !ids.insert(event.event_id) {
                 return Err(LogError::InvalidAppend {
                     reason: format!("event id {} appears twice", event.event_id),

@@ -104,13 +104,18 @@ impl NewEvent {
     /// Checks everything about the event that does not depend on the log's state. Backends call
     /// this before writing anything.
     pub fn validate(&self, max_event_size: usize) -> Result<(), LogError> {
+        self.check(max_event_size, Json::Parse)
+    }
+
+    /// [`NewEvent::validate`], its JSON checked as `json` says.
+    pub(crate) fn check(&self, max_event_size: usize, json: Json) -> Result<(), LogError> {
         validate_fields(
             self.event_id,
             &self.event_type,
             Some(&self.data),
             &self.metadata,
             max_event_size,
-            Json::Parse,
+            json,
         )
     }
 }
@@ -336,14 +341,7 @@ mod tests {
     }
 
     fn check_serialised(event: &NewEvent, max_event_size: usize) -> Result<(), LogError> {
-        validate_fields(
-            event.event_id,
-            &event.event_type,
-            Some(&event.data),
-            &event.metadata,
-            max_event_size,
-            Json::Serialised,
-        )
+        event.check(max_event_size, Json::Serialised)
     }
 
     #[test]
