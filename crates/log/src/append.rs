@@ -116,8 +116,8 @@ pub fn validate_serialised_append(
 
 /// The values an append named so far. A command's append names a few streams and events:
 /// looked up in a list, without the hashing and allocation of a `HashSet` (five sixths of the
-/// instructions of these checks in a bulk import, docs/benchmarks.md); past [`Seen::LIST`] values, in a set, so a
-/// large append stays linear.
+/// instructions of these checks in a bulk import, docs/benchmarks.md); past [`Seen::LIST`]
+/// values, in a set, so a large append stays linear.
 enum Seen<T> {
     List(Vec<T>),
     Set(std::collections::HashSet<T>),
