@@ -106,28 +106,55 @@ fn record_by_id(
     conn.prepare_cached("SELECT version, last_position, state FROM records WHERE record_id = ?1")
         .and_then(|mut s| s.query_row([id.to_string()], stored_state).optional())
         .map_err(storage)?
-        .map(|(version, last, json)| versioned(version, last, &json))
+        .map(versioned)
         .transpose()
 }
 
-pub(crate) fn record_by_seq(
-    conn: &Connection,
-    seq: i64,
-) -> Result<Option<Versioned<Record>>, ProjectionError> {
-    conn.prepare_cached("SELECT version, last_position, state FROM records WHERE seq = ?1")
-        .and_then(|mut s| s.query_row([seq], stored_state).optional())
-        .map_err(storage)?
-        .map(|(version, last, json)| versioned(version, last, &json))
-        .transpose()
+/// Reads records by `seq` through one prepared statement: a page of twenty search results
+/// looked the statement up in the connection's cache, and put it back, twenty times
+/// (docs/benchmarks.md, "A search page's states read in one statement").
+pub(crate) struct RecordsBySeq<'c>(rusqlite::CachedStatement<'c>);
+
+impl<'c> RecordsBySeq<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        conn.prepare_cached("SELECT version, last_position, state FROM records WHERE seq = ?1")
+            .map(Self)
+            .map_err(storage)
+    }
+
+    pub(crate) fn read(&mut self, seq: i64) -> Result<Option<Versioned<Record>>, ProjectionError> {
+        self.0
+            .query_row([seq], stored_state)
+            .optional()
+            .map_err(storage)?
+            .map(versioned)
+            .transpose()
+    }
 }
 
-/// A row of `version, last_position, state`, as the single-record reads select them.
-fn stored_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+/// A row's `version, last_position` and its state (columns 0–2), as the single-record reads
+/// select them.
+fn stored_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredState> {
+    Ok((r.get(0)?, r.get(1)?, state_in(r, 2)?))
 }
 
-fn versioned(version: i64, last: i64, json: &str) -> Result<Versioned<Record>, ProjectionError> {
-    let state = state::from_json_for_read(json)
+type StoredState = (i64, i64, Result<Record, serde_json::Error>);
+
+/// The state in column `at`, decoded from the row's own bytes: reading it as a `String` first
+/// checked ~1 KB as UTF-8 and copied it, on every read, hit or miss of the decoded-states cache.
+/// The decode checks every string it reads, so nothing unchecked reaches a `Record`.
+fn state_in(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<Result<Record, serde_json::Error>> {
+    let bytes = r.get_ref(at)?.as_bytes().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, e.into())
+    })?;
+    Ok(state::from_json_for_read(bytes))
+}
+
+fn versioned((version, last, state): StoredState) -> Result<Versioned<Record>, ProjectionError> {
+    let state = state
         .map_err(|e| ProjectionError::Corrupt(format!("a stored state cannot be read: {e}")))?;
     Ok(Versioned {
         state,
@@ -204,7 +231,7 @@ pub(crate) fn by_key<T: Kind>(
     conn.prepare_cached(sql)
         .and_then(|mut s| s.query_row([key], stored_state).optional())
         .map_err(storage)?
-        .map(|(version, last, json)| versioned(version, last, &json).and_then(narrow))
+        .map(|stored| versioned(stored).and_then(narrow))
         .transpose()
 }
 
@@ -261,11 +288,11 @@ where
         let mut rows = stmt.query(params_from_iter(chunk)).map_err(storage)?;
         while let Some(row) = rows.next().map_err(storage)? {
             let text: String = row.get(0).map_err(storage)?;
-            let v = versioned(
+            let v = versioned((
                 row.get(1).map_err(storage)?,
                 row.get(2).map_err(storage)?,
-                &row.get::<_, String>(3).map_err(storage)?,
-            )?;
+                state_in(row, 3).map_err(storage)?,
+            ))?;
             if let Some(key) = by_text.remove(&text) {
                 out.insert(key, narrow(v)?);
             }

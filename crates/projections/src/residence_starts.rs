@@ -37,7 +37,7 @@ use citydb_domain::{AdminUnitCode, CorrectionId, Date, Event, FieldChange};
 use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
-use crate::query::{MAX_PAGE_SIZE, Versioned, narrow, record_by_seq};
+use crate::query::{MAX_PAGE_SIZE, RecordsBySeq, Versioned, narrow};
 use crate::search::{Cursor, Edge, Page};
 
 /// Where and when a residence period began.
@@ -394,6 +394,7 @@ pub(crate) fn page(
     let (rows, _) = positions(conn, filter, first, after)?;
     let has_next_page = rows.len() > first;
     let mut edges = Vec::with_capacity(first);
+    let mut citizens = RecordsBySeq::new(conn)?;
     for (since, seq, kind) in rows.into_iter().take(first) {
         let kind = match kind.as_str() {
             "permanent" => ResidenceKind::Permanent,
@@ -407,7 +408,8 @@ pub(crate) fn page(
         let since: Date = since
             .parse()
             .map_err(|e| ProjectionError::Corrupt(format!("residence start {since:?}: {e}")))?;
-        let citizen = record_by_seq(conn, seq)?
+        let citizen = citizens
+            .read(seq)?
             .ok_or_else(|| {
                 ProjectionError::Corrupt(format!("a residence start names no record ({seq})"))
             })

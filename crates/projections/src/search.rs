@@ -51,8 +51,8 @@ use citydb_domain::{exact_key, folded_key};
 use crate::apply::to_i64;
 use crate::error::{ProjectionError, storage};
 use crate::query::{
-    BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter, Versioned,
-    narrow, parcel_status_column, record_by_seq, text,
+    BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
+    RecordsBySeq, Versioned, narrow, parcel_status_column, text,
 };
 use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, NameWords, SearchFlavour};
 
@@ -523,9 +523,10 @@ fn load_page<T: Kind>(
         "search page read"
     );
     let mut edges = Vec::with_capacity(positions.rows.len());
+    let mut records = RecordsBySeq::new(conn)?;
     for at in positions.rows {
         // Read in the same transaction as the search, so the row is there.
-        let record = record_by_seq(conn, at.seq)?.ok_or_else(|| {
+        let record = records.read(at.seq)?.ok_or_else(|| {
             ProjectionError::Corrupt(format!("index row {} has no record", at.seq))
         })?;
         edges.push(Edge {

@@ -30,9 +30,9 @@ pub(crate) fn to_json(record: &Record) -> Result<String, serde_json::Error> {
 /// [`KEPT_STATES`] states and [`KEPT_BYTES`] of text, none longer than [`KEPT_TEXT_BYTES`];
 /// emptied when full (as the parsed-documents cache is), so a scan of the whole city costs a
 /// re-decode of the hot states, never memory. The projector does not use it: rebuilding would only churn it.
-pub(crate) fn from_json_for_read(json: &str) -> Result<Record, serde_json::Error> {
+pub(crate) fn from_json_for_read(json: &[u8]) -> Result<Record, serde_json::Error> {
     if json.len() > KEPT_TEXT_BYTES {
-        return from_json(json);
+        return serde_json::from_slice(json);
     }
     let kept = KEPT
         .lock()
@@ -41,7 +41,7 @@ pub(crate) fn from_json_for_read(json: &str) -> Result<Record, serde_json::Error
     if let Some(record) = kept {
         return Ok(Record::clone(&record));
     }
-    let record = from_json(json)?;
+    let record: Record = serde_json::from_slice(json)?;
     if let Ok(mut kept) = KEPT.lock() {
         if kept.states.len() >= KEPT_STATES || kept.text_bytes + json.len() > KEPT_BYTES {
             *kept = Kept::default();
@@ -78,9 +78,14 @@ const KEPT_BYTES: usize = 16 << 20;
 /// time.
 const KEPT_TEXT_BYTES: usize = 8 << 10;
 
+/// Keyed by the stored bytes, hashed with foldhash: a citizen's text is ~1 KB, and SipHash
+/// took ~1,950 instructions a read to hash it, foldhash a fraction of that (docs/benchmarks.md,
+/// "A search page's states read in one statement"). The bytes are not checked as UTF-8 first:
+/// a hit is the same bytes a successful decode (which checks every string) once accepted.
+/// foldhash's per-process seed keeps keys from being chosen to collide.
 #[derive(Default)]
 struct Kept {
-    states: HashMap<Box<str>, Arc<Record>>,
+    states: HashMap<Box<[u8]>, Arc<Record>, foldhash::fast::RandomState>,
     /// The kept texts' total length.
     text_bytes: usize,
 }
@@ -102,7 +107,8 @@ fn kept_bytes() -> usize {
 /// Whether `json`'s decoding is kept (for tests).
 #[cfg(test)]
 fn is_kept(json: &str) -> bool {
-    KEPT.lock().is_ok_and(|k| k.states.contains_key(json))
+    KEPT.lock()
+        .is_ok_and(|k| k.states.contains_key(json.as_bytes()))
 }
 
 #[cfg(test)]
@@ -117,24 +123,39 @@ mod tests {
     #[test]
     fn a_kept_state_is_what_decoding_returns() {
         let decoded = from_json(CITIZEN).unwrap();
-        assert_eq!(from_json_for_read(CITIZEN).unwrap(), decoded);
+        assert_eq!(from_json_for_read(CITIZEN.as_bytes()).unwrap(), decoded);
         assert!(is_kept(CITIZEN), "the state is kept");
-        assert_eq!(from_json_for_read(CITIZEN).unwrap(), decoded, "a hit");
+        assert_eq!(
+            from_json_for_read(CITIZEN.as_bytes()).unwrap(),
+            decoded,
+            "a hit"
+        );
         // The same record after a change (a redaction's blanked address): another text,
         // another answer — never the kept one.
         let changed = CITIZEN.replace("Thôn Bàng La", "");
-        let after = from_json_for_read(&changed).unwrap();
+        let after = from_json_for_read(changed.as_bytes()).unwrap();
         assert_eq!(after, from_json(&changed).unwrap());
         assert_ne!(after, decoded);
         // Damaged text is an error each time, and not kept.
         let damaged = &CITIZEN[..CITIZEN.len() - 1];
-        assert!(from_json_for_read(damaged).is_err());
-        assert!(from_json_for_read(damaged).is_err());
+        assert!(from_json_for_read(damaged.as_bytes()).is_err());
+        assert!(from_json_for_read(damaged.as_bytes()).is_err());
         assert!(!is_kept(damaged), "an error is not kept");
+        // Bytes that are not UTF-8 (read as bytes, they are not checked before decoding):
+        // refused by the decode, and not kept.
+        let mut not_utf8 = CITIZEN.as_bytes().to_vec();
+        let at = CITIZEN.find("Bàng").unwrap() + 1;
+        not_utf8[at] = 0xff;
+        assert!(from_json_for_read(&not_utf8).is_err());
+        assert!(
+            KEPT.lock()
+                .is_ok_and(|k| !k.states.contains_key(not_utf8.as_slice())),
+            "an error is not kept"
+        );
         // Bounded: filling it past its size empties it instead of growing.
         for i in 0..KEPT_STATES + 10 {
             let text = CITIZEN.replace("Thôn Bàng La", &format!("Thôn {i}"));
-            assert!(from_json_for_read(&text).is_ok());
+            assert!(from_json_for_read(text.as_bytes()).is_ok());
             assert!(kept() <= KEPT_STATES);
         }
         // And past its bytes: long texts empty it before their total passes the bound.
@@ -142,20 +163,20 @@ mod tests {
         for i in 0..KEPT_BYTES / KEPT_TEXT_BYTES + 10 {
             let text = CITIZEN.replace("Thôn Bàng La", &format!("{padding}{i}"));
             assert_eq!(
-                from_json_for_read(&text).unwrap(),
+                from_json_for_read(text.as_bytes()).unwrap(),
                 from_json(&text).unwrap()
             );
             assert!(kept_bytes() <= KEPT_BYTES);
         }
         // Forgetting drops what was kept (after a redaction), and reads still answer.
-        assert!(from_json_for_read(CITIZEN).is_ok());
+        assert!(from_json_for_read(CITIZEN.as_bytes()).is_ok());
         forget_read_states();
         assert!(!is_kept(CITIZEN));
-        assert_eq!(from_json_for_read(CITIZEN).unwrap(), decoded);
+        assert_eq!(from_json_for_read(CITIZEN.as_bytes()).unwrap(), decoded);
         // Text beyond the kept size still decodes.
         let long = CITIZEN.replace("Thôn Bàng La", &"x".repeat(KEPT_TEXT_BYTES));
         assert_eq!(
-            from_json_for_read(&long).unwrap(),
+            from_json_for_read(long.as_bytes()).unwrap(),
             from_json(&long).unwrap()
         );
     }

@@ -282,3 +282,66 @@ async fn a_file_from_another_schema_is_rebuilt_and_a_foreign_file_refused() {
     ));
     assert_eq!(std::fs::read(&log_path).expect("read log"), before);
 }
+
+/// A stored state that is not a record any more — here a byte that is not UTF-8 inside a
+/// string, which the read path, reading states as bytes, leaves to the decode to refuse — is a
+/// typed `Corrupt` error on every read path (by id, by key, in a search page, several at once),
+/// never a panic and never the record's last good decoding; other records still read.
+#[tokio::test]
+async fn a_damaged_stored_state_is_a_corrupt_error_on_every_read_path() {
+    let w = World::on_sqlite();
+    small_city(&w).await;
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    // Read it once, so the good text's decoding is kept.
+    let good = p.citizen(cid(1)).await.expect("read").expect("citizen 1");
+    let pin = good.state.pin.clone();
+    drop(p);
+
+    {
+        let conn = rusqlite::Connection::open(w.path("projections.db")).expect("open");
+        let id = RecordId::from(cid(1)).to_string();
+        let state: String = conn
+            .query_row(
+                "SELECT state FROM records WHERE record_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .expect("state");
+        let mut bytes = state.into_bytes();
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"Tray")
+            .expect("the address");
+        bytes[at + 1] = 0xff;
+        let changed = conn
+            .execute(
+                "UPDATE records SET state = CAST(?1 AS TEXT) WHERE record_id = ?2",
+                rusqlite::params![bytes, id],
+            )
+            .expect("tamper");
+        assert_eq!(changed, 1);
+    }
+
+    let p = w.manual("projections.db").await;
+    let corrupt = |r: Result<_, ProjectionError>, path: &str| match r {
+        Err(ProjectionError::Corrupt(m)) => assert!(m.contains("state"), "{path}: {m}"),
+        other => panic!("{path}: {other:?}"),
+    };
+    corrupt(p.citizen(cid(1)).await.map(|_| ()), "by id");
+    corrupt(p.citizen_by_pin(&pin).await.map(|_| ()), "by PIN");
+    let by_name = CitizenFilter {
+        name: Some("Nguyễn Văn Hoà".into()),
+        ..CitizenFilter::default()
+    };
+    corrupt(
+        p.search_citizens(&by_name, 10, None).await.map(|_| ()),
+        "a search page",
+    );
+    corrupt(
+        p.citizens_by_ids(&[cid(1), cid(2)]).await.map(|_| ()),
+        "several at once",
+    );
+    let other = p.citizen(cid(2)).await.expect("citizen 2 reads");
+    assert!(other.is_some());
+}
