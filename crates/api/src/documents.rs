@@ -43,7 +43,7 @@ pub fn chosen_operation<'d>(
 
 /// Put in a request's data by [`DocumentCache::parse`]: the request's text passed the nesting
 /// scan at [`MAX_NESTING`], at most the schema's own bound (`limits::apply_limits`), so the
-/// schema's `DocumentBounds` does not scan it again.
+/// schema's `Limits` extension does not scan it again.
 pub(crate) struct TextScanned;
 
 impl TextScanned {

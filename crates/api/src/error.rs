@@ -5,7 +5,7 @@
 //!
 //! Resolvers return `ApiError` with `?`. async-graphql converts any `Display` error into an
 //! `async_graphql::Error` through a blanket `From`, which would drop the code; it keeps the
-//! original error as the `source`, though, and [`crate::ErrorCodes`] (installed by
+//! original error as the `source`, though, and [`crate::Limits`] (installed by
 //! [`crate::apply_limits`]) restores the code and extensions from it. [`ApiError::extend`]
 //! (from [`ErrorExtensions`]) does the same conversion explicitly.
 

@@ -56,7 +56,7 @@ pub use citizen_token::{CitizenClaims, CitizenTokenKey, CitizenTokens};
 pub use deadlines::{Clock, DeadlineKeeper};
 pub use error::{ApiError, ErrorCode};
 pub use graphiql::ASSETS as GRAPHIQL_ASSETS;
-pub use limits::{ErrorCodes, QueryLimits, apply_limits};
+pub use limits::{Limits, QueryLimits, apply_limits};
 pub use metrics::{LogKind, MeteredLog, Metrics};
 pub use node::{Node, NodeError, NodeOptions};
 pub use server::{

@@ -1,4 +1,5 @@
-//! Query limits and the extension that gives every GraphQL error a code.
+//! Query limits, and the one extension that bounds documents and gives every GraphQL error a
+//! code.
 
 use std::sync::{Arc, Mutex};
 
@@ -79,7 +80,8 @@ pub const MAX_VARIABLE_VALUES: usize = 10_000;
 pub const MAX_DIRECTIVES: usize = 8;
 
 /// Installs the limits on a schema: depth and complexity checks, a parser recursion bound, the
-/// [`QueryLimits`] as schema data, and the [`ErrorCodes`] extension.
+/// [`QueryLimits`] as schema data, and the [`Limits`] extension (document bounds and error
+/// codes).
 pub fn apply_limits<Q, M, S>(
     builder: SchemaBuilder<Q, M, S>,
     limits: &QueryLimits,
@@ -95,8 +97,7 @@ where
         .limit_recursive_depth(MAX_NESTING.max(limits.max_depth * 2))
         .limit_directives(MAX_DIRECTIVES)
         .data(*limits)
-        .extension(ErrorCodes)
-        .extension(DocumentBounds {
+        .extension(Limits {
             max_nesting: MAX_NESTING.max(limits.max_depth * 2),
             // Every selected field counts at least one towards complexity, so a document whose
             // expanded fields exceed the complexity limit would be refused anyway: refusing it
@@ -106,18 +107,31 @@ where
         })
 }
 
-/// Refuses documents and variables beyond [`crate::bounds`]'s limits before they are parsed,
-/// validated or executed, and validates a document once for the variables' classes
-/// ([`crate::validated`]), on every transport (the extension runs inside the schema).
-pub struct DocumentBounds {
+/// The limits' extension, one for two jobs (async-graphql runs every resolved field through a
+/// boxed future per extension, ~3 % of a search page's instructions each: docs/benchmarks.md,
+/// "The limits' two extensions as one"):
+///
+/// - **document bounds**: refuses documents and variables beyond [`crate::bounds`]'s limits
+///   before they are parsed, validated or executed, and validates a document once for the
+///   variables' classes ([`crate::validated`]), on every transport (it runs inside the schema);
+/// - **error codes**: gives every error that leaves the schema an `extensions.code`:
+///   - parse errors: `INVALID_INPUT` (`LIMIT_EXCEEDED` for the parser's recursion limit);
+///   - validation errors: `INVALID_INPUT`, and `LIMIT_EXCEEDED` for too deep or too complex;
+///   - resolver errors whose source is an [`ApiError`] (returned with `?`): its code and
+///     extensions; a raw [`LogError`] is first mapped to an `ApiError` (which replaces internal
+///     detail with a generic message).
+///
+/// In each hook the codes wrap the bounds, as when they were two extensions with the codes
+/// installed first: a kept validation is returned as it is, a fresh one's errors get codes.
+pub struct Limits {
     max_nesting: usize,
     max_fields: usize,
     validated: Arc<ValidationCache>,
 }
 
-impl ExtensionFactory for DocumentBounds {
+impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentBoundsExtension {
+        Arc::new(LimitsExtension {
             max_nesting: self.max_nesting,
             max_fields: self.max_fields,
             validated: self.validated.clone(),
@@ -128,7 +142,7 @@ impl ExtensionFactory for DocumentBounds {
 }
 
 /// One operation's: the extension is created for each.
-struct DocumentBoundsExtension {
+struct LimitsExtension {
     max_nesting: usize,
     max_fields: usize,
     validated: Arc<ValidationCache>,
@@ -149,7 +163,7 @@ fn bound_error(e: BoundError) -> ServerError {
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for DocumentBoundsExtension {
+impl Extension for LimitsExtension {
     /// Runs before async-graphql parses the document: its parser recurses over values without a
     /// bound, and its recursion-depth check, right after parsing, already expands every spread.
     /// The document parsed here is kept in the request, so it is not parsed twice; a document
@@ -184,7 +198,10 @@ impl Extension for DocumentBoundsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
+        let doc = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(parse_error_code)?;
         let name = self.operation_name.lock().ok().and_then(|n| n.clone());
         let key = validated::key(query, &doc, name.as_deref(), variables);
         if let Ok(mut kept) = self.validation_key.lock() {
@@ -200,32 +217,40 @@ impl Extension for DocumentBoundsExtension {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let key = self.validation_key.lock().ok().and_then(|mut k| k.take());
         let Some(key) = key else {
-            return next.run(ctx).await;
+            return next.run(ctx).await.map_err(validation_error_codes);
         };
         if let Some(result) = self.validated.get(&key) {
             return Ok(result);
         }
-        let result = next.run(ctx).await?;
+        let result = next.run(ctx).await.map_err(validation_error_codes)?;
         self.validated.keep(key, result);
         Ok(result)
     }
-}
 
-/// Gives every error that leaves the schema an `extensions.code`:
-/// - parse errors: `INVALID_INPUT` (`LIMIT_EXCEEDED` for the parser's recursion limit);
-/// - validation errors: `INVALID_INPUT`, and `LIMIT_EXCEEDED` for too deep or too complex;
-/// - resolver errors whose source is an [`ApiError`] (returned with `?`): its code and
-///   extensions; a raw [`LogError`] is first mapped to an `ApiError` (which replaces internal
-///   detail with a generic message).
-pub struct ErrorCodes;
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        fix_response(next.run(ctx, operation_name).await)
+    }
 
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+    /// The whole request: errors raised while choosing the operation (after validation, before
+    /// execution) pass through no other hook.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        fix_response(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(fix_response).boxed()
     }
 }
-
-struct ErrorCodesExtension;
 
 // async-graphql reports its limit violations with these messages and no code; they are matched
 // here, in the validation stage only, where no other error can carry them.
@@ -313,66 +338,29 @@ fn fix_response(mut response: Response) -> Response {
     response
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut err| {
-            shorten_parse_message(&mut err);
-            let code = if is_recursion_error(&err.message) {
-                ErrorCode::LimitExceeded
-            } else {
-                ErrorCode::InvalidInput
-            };
-            set_code(&mut err, code);
-            err
-        })
-    }
+/// A parse error's code: `LIMIT_EXCEEDED` for the parser's recursion limit, else
+/// `INVALID_INPUT`; the parser's message shortened.
+fn parse_error_code(mut err: ServerError) -> ServerError {
+    shorten_parse_message(&mut err);
+    let code = if is_recursion_error(&err.message) {
+        ErrorCode::LimitExceeded
+    } else {
+        ErrorCode::InvalidInput
+    };
+    set_code(&mut err, code);
+    err
+}
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for err in &mut errors {
-                let code = if err.message == TOO_COMPLEX || err.message == TOO_DEEP {
-                    ErrorCode::LimitExceeded
-                } else {
-                    ErrorCode::InvalidInput
-                };
-                set_code(err, code);
-            }
-            errors
-        })
+/// Validation errors' codes: `LIMIT_EXCEEDED` for too deep or too complex, else
+/// `INVALID_INPUT`.
+fn validation_error_codes(mut errors: Vec<ServerError>) -> Vec<ServerError> {
+    for err in &mut errors {
+        let code = if err.message == TOO_COMPLEX || err.message == TOO_DEEP {
+            ErrorCode::LimitExceeded
+        } else {
+            ErrorCode::InvalidInput
+        };
+        set_code(err, code);
     }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        fix_response(next.run(ctx, operation_name).await)
-    }
-
-    /// The whole request: errors raised while choosing the operation (after validation, before
-    /// execution) pass through no other hook.
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        fix_response(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(fix_response).boxed()
-    }
+    errors
 }
