@@ -295,7 +295,7 @@ async fn a_damaged_stored_state_is_a_corrupt_error_on_every_read_path() {
     p.catch_up().await.expect("catch up");
     // Read it once, so the good text's decoding is kept.
     let good = p.citizen(cid(1)).await.expect("read").expect("citizen 1");
-    let pin = good.state.pin.clone();
+    let pin = good.state.pin;
     drop(p);
 
     {
