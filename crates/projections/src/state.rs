@@ -82,7 +82,9 @@ const KEPT_TEXT_BYTES: usize = 8 << 10;
 /// took ~1,950 instructions a read to hash it, foldhash a fraction of that (docs/benchmarks.md,
 /// "A search page's states read in one statement"). The bytes are not checked as UTF-8 first:
 /// a hit is the same bytes a successful decode (which checks every string) once accepted.
-/// foldhash's per-process seed keeps keys from being chosen to collide.
+/// foldhash's random per-process seed makes colliding texts hard to choose in advance (it
+/// claims only minimal resistance to such attacks, unlike SipHash); the cache's bounds cap what
+/// a collision could cost either way: at most [`KEPT_STATES`] entries.
 #[derive(Default)]
 struct Kept {
     states: HashMap<Box<[u8]>, Arc<Record>, foldhash::fast::RandomState>,
