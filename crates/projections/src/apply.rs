@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
@@ -58,7 +58,7 @@ pub(crate) fn apply_batch(
     let mut next = checkpoint(&tx)?;
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut failed = 0;
-    let mut change_rows = change_rows(&tx)?;
+    let mut change_rows = crate::changes::ChangeRows::new(&tx)?;
     for event in events {
         if event.position < next {
             continue;
@@ -75,7 +75,7 @@ pub(crate) fn apply_batch(
         if category == "command" {
             continue;
         }
-        record_change(&mut change_rows, event)?;
+        change_rows.record(event)?;
         if !crate::requests::project(&tx, event)? {
             failed += 1;
         }
@@ -152,30 +152,6 @@ pub(crate) fn apply_batch(
         .map_err(storage)?;
     tx.commit().map_err(storage)?;
     Ok(BatchOutcome { next, failed })
-}
-
-/// The statement [`record_change`] runs, prepared once per batch: looking it up in the
-/// statement cache for each of a load's millions of rows cost more than binding them.
-pub(crate) fn change_rows(conn: &Connection) -> Result<CachedStatement<'_>, ProjectionError> {
-    conn.prepare_cached(
-        "INSERT INTO changes(position, category, event_type, stream_id) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .map_err(storage)
-}
-
-/// One change-feed row (every projected event but command markers), by [`change_rows`].
-pub(crate) fn record_change(
-    rows: &mut CachedStatement<'_>,
-    event: &RecordedEvent,
-) -> Result<(), ProjectionError> {
-    rows.execute(params![
-        to_i64(event.position),
-        event.stream_id.category(),
-        event.event_type,
-        event.stream_id.as_str()
-    ])
-    .map_err(storage)?;
-    Ok(())
 }
 
 /// Upcasts and evolves one event onto the state of record `id`, returning the new state and

@@ -35,10 +35,7 @@ use rusqlite::Connection;
 use citydb_domain::{Record, RecordId, RecordKind};
 use citydb_log::RecordedEvent;
 
-use crate::apply::{
-    Encoded, Prior, StoredRecord, change_rows, encode, fold, load_stored, record_change,
-    record_error, store,
-};
+use crate::apply::{Encoded, Prior, StoredRecord, encode, fold, load_stored, record_error, store};
 use crate::error::{ProjectionError, storage};
 use crate::residence_starts::{self, StartChange};
 use crate::schema::{self, SearchFlavour};
@@ -591,12 +588,12 @@ fn write(
             } => {
                 let mut failures = failures.into_iter().peekable();
                 let mut starts = starts.into_iter().peekable();
-                let mut change_rows = change_rows(conn)?;
+                let mut change_rows = crate::changes::ChangeRows::new(conn)?;
                 for (i, event) in events.iter().enumerate() {
                     if event.position < committed || event.stream_id.category() == "command" {
                         continue;
                     }
-                    record_change(&mut change_rows, event)?;
+                    change_rows.record(event)?;
                     crate::requests::project(conn, event)?;
                     if let Some((_, reason)) = failures.next_if(|(at, _)| *at == i) {
                         record_error(conn, event, &reason)?;

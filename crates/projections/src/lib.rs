@@ -46,6 +46,7 @@
 
 mod apply;
 mod bulk;
+mod changes;
 mod error;
 mod query;
 mod read_snapshot;
@@ -671,7 +672,7 @@ impl Projections {
         first: usize,
     ) -> Result<Vec<u64>, ProjectionError> {
         let (categories, event_types) = (categories.to_vec(), event_types.to_vec());
-        self.read(move |c, _| query::changes(c, after, &categories, &event_types, first))
+        self.read(move |c, _| changes::changes(c, after, &categories, &event_types, first))
             .await
     }
 

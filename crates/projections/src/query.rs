@@ -256,7 +256,7 @@ pub(crate) fn parcel_key(key: &ParcelKey) -> String {
 
 // --- batch loaders --------------------------------------------------------------------------------
 
-fn placeholders(n: usize) -> String {
+pub(crate) fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 2);
     for i in 0..n {
         if i > 0 {
@@ -495,36 +495,7 @@ pub(crate) fn text(s: impl Into<String>) -> SqlValue {
     SqlValue::Text(s.into())
 }
 
-// --- change feed, failures, digest -----------------------------------------------------------------
-
-pub(crate) fn changes(
-    conn: &Connection,
-    after: Option<u64>,
-    categories: &[String],
-    event_types: &[String],
-    first: usize,
-) -> Result<Vec<u64>, ProjectionError> {
-    let mut sql = String::from("SELECT position FROM changes WHERE position > ?");
-    let mut params: Vec<SqlValue> = vec![SqlValue::Integer(after.map_or(-1, to_i64))];
-    for (column, values) in [("category", categories), ("event_type", event_types)] {
-        if !values.is_empty() {
-            sql.push_str(&format!(
-                " AND {column} IN ({})",
-                placeholders(values.len())
-            ));
-            params.extend(values.iter().map(|v| text(v.as_str())));
-        }
-    }
-    sql.push_str(" ORDER BY position LIMIT ?");
-    params.push(SqlValue::Integer(to_i64(
-        first.min(MAX_PAGE_SIZE * 10) as u64
-    )));
-    let mut stmt = conn.prepare(&sql).map_err(storage)?;
-    let rows = stmt
-        .query_map(params_from_iter(params), |r| r.get::<_, i64>(0))
-        .map_err(storage)?;
-    rows.map(|r| r.map(from_i64).map_err(storage)).collect()
-}
+// --- failures, digest -----------------------------------------------------------------
 
 pub(crate) fn failures(
     conn: &Connection,

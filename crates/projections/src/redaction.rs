@@ -158,7 +158,8 @@ pub(crate) fn store_refold(
 pub(crate) fn approved(conn: &Connection) -> Result<Vec<RecordId>, ProjectionError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT DISTINCT stream_id FROM changes WHERE event_type = 'RedactionApproved'",
+            "SELECT DISTINCT stream_id FROM changes WHERE kind IN
+                 (SELECT code FROM change_kinds WHERE event_type = 'RedactionApproved')",
         )
         .map_err(storage)?;
     let rows = stmt

@@ -25,7 +25,9 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 ///    (issue 16, item 4).
 /// 6: the FTS5 word indexes split into a folded and an exact table per kind, prefix indexes up
 ///    to 8 letters on the folded words (a name search's word tiers, issue 13).
-pub const SCHEMA_VERSION: i32 = 6;
+/// 7: the change feed's `(category, event type)` as a code of `change_kinds`, one index
+///    `(kind, position)` instead of two text indexes (issue 12).
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -40,6 +42,7 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("holdings", "parcel_id, holder_id"),
     ("representatives", "business_id, citizen_id"),
     ("parents", "child_id, parent_id"),
+    ("change_kinds", "code"),
     ("changes", "position"),
     ("projection_errors", "position"),
     ("correction_requests", "seq"),
@@ -131,11 +134,19 @@ CREATE TABLE parents (
     PRIMARY KEY (child_id, parent_id)
 ) WITHOUT ROWID;
 
+-- The (stream category, event type) pairs of the change feed, each a code handed out on its
+-- first appearance in the log (crate::changes).
+CREATE TABLE change_kinds (
+    code       INTEGER PRIMARY KEY,
+    category   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    UNIQUE (category, event_type)
+);
+
 -- Every projected event but command markers, for the change feed's filters.
 CREATE TABLE changes (
     position   INTEGER PRIMARY KEY,
-    category   TEXT NOT NULL,
-    event_type TEXT NOT NULL,
+    kind       INTEGER NOT NULL,          -- change_kinds.code
     stream_id  TEXT NOT NULL
 );
 
@@ -216,8 +227,7 @@ CREATE INDEX parcel_land_use_code ON parcel_land_use(land_use, seq);
 CREATE INDEX holdings_holder ON holdings(holder_id, parcel_id);
 CREATE INDEX representatives_citizen ON representatives(citizen_id, business_id);
 CREATE INDEX parents_parent ON parents(parent_id, child_birth, child_id);
-CREATE INDEX changes_category ON changes(category, position);
-CREATE INDEX changes_event_type ON changes(event_type, position);
+CREATE INDEX changes_kind ON changes(kind, position);
 CREATE INDEX correction_requests_status ON correction_requests(status, seq);
 CREATE INDEX correction_requests_citizen ON correction_requests(citizen_id, seq);
 CREATE INDEX residence_starts_citizen ON residence_starts(citizen_seq);
