@@ -1,6 +1,7 @@
 //! Query limits, and the one extension that bounds documents and gives every GraphQL error a
 //! code.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -81,7 +82,7 @@ pub const MAX_DIRECTIVES: usize = 8;
 
 /// Installs the limits on a schema: depth and complexity checks, a parser recursion bound, the
 /// [`QueryLimits`] as schema data, and the [`Limits`] extension (document bounds and error
-/// codes).
+/// codes) with no hooks of the schema's own.
 pub fn apply_limits<Q, M, S>(
     builder: SchemaBuilder<Q, M, S>,
     limits: &QueryLimits,
@@ -91,20 +92,96 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    apply_limits_with::<Q, M, S, ()>(builder, limits)
+}
+
+/// [`apply_limits`], with the schema's own per-operation hooks `H` run inside the limits'
+/// extension (see [`OperationHooks`]).
+pub(crate) fn apply_limits_with<Q, M, S, H>(
+    builder: SchemaBuilder<Q, M, S>,
+    limits: &QueryLimits,
+) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+    H: OperationHooks,
+{
     builder
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_NESTING.max(limits.max_depth * 2))
         .limit_directives(MAX_DIRECTIVES)
         .data(*limits)
-        .extension(Limits {
+        .extension(Limits::<H> {
             max_nesting: MAX_NESTING.max(limits.max_depth * 2),
             // Every selected field counts at least one towards complexity, so a document whose
             // expanded fields exceed the complexity limit would be refused anyway: refusing it
             // here, before validation expands its spreads, changes no answer, only the cost.
             max_fields: limits.max_complexity,
             validated: Arc::default(),
+            hooks: PhantomData,
         })
+}
+
+/// The schema's own hooks on every operation, run inside the [`Limits`] extension rather than
+/// as an extension of their own: async-graphql runs every resolved field through each
+/// extension's `resolve` hook, a boxed future per field and extension (docs/benchmarks.md,
+/// "The schema's hooks inside the limits' extension"). One value per operation
+/// ([`OperationHooks::for_operation`]), on every transport.
+///
+/// Order in each stage: the bounds first (`prepare_request`: the text, the variables as sent
+/// and the expanded document checked), then [`OperationHooks::prepare_request`], then the
+/// parse; [`OperationHooks::parsed`] sees the parsed document before its validation is looked
+/// up; the response of [`OperationHooks::execute`] and [`OperationHooks::subscribe`] gets its
+/// error codes after them. Errors from any hook get codes like the stage they run in.
+#[async_graphql::async_trait::async_trait]
+pub(crate) trait OperationHooks: Send + Sync + Sized + 'static {
+    /// The hooks of one operation, made with its extension.
+    fn for_operation() -> Self;
+
+    /// The request after its bounds are checked, before it is parsed.
+    fn prepare_request(
+        &self,
+        _ctx: &ExtensionContext<'_>,
+        request: Request,
+    ) -> ServerResult<Request> {
+        Ok(request)
+    }
+
+    /// The parsed document, before validation.
+    async fn parsed(
+        &self,
+        _ctx: &ExtensionContext<'_>,
+        doc: ExecutableDocument,
+    ) -> ServerResult<ExecutableDocument> {
+        Ok(doc)
+    }
+
+    /// Runs the operation (`next`), at least once it has been validated.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        next.run(ctx, operation_name).await
+    }
+
+    /// A subscription's responses.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+    }
+}
+
+/// No hooks: the limits alone ([`apply_limits`]).
+impl OperationHooks for () {
+    fn for_operation() -> Self {}
 }
 
 /// The limits' extension, one for two jobs (async-graphql runs every resolved field through a
@@ -123,13 +200,16 @@ where
 ///
 /// In each hook the codes wrap the bounds, as when they were two extensions with the codes
 /// installed first: a kept validation is returned as it is, a fresh one's errors get codes.
-pub struct Limits {
+/// The schema's own hooks `H` run inside, between the bounds and the codes
+/// ([`OperationHooks`]).
+pub struct Limits<H = ()> {
     max_nesting: usize,
     max_fields: usize,
     validated: Arc<ValidationCache>,
+    hooks: PhantomData<fn() -> H>,
 }
 
-impl ExtensionFactory for Limits {
+impl<H: OperationHooks> ExtensionFactory for Limits<H> {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(LimitsExtension {
             max_nesting: self.max_nesting,
@@ -137,18 +217,20 @@ impl ExtensionFactory for Limits {
             validated: self.validated.clone(),
             operation_name: Mutex::new(None),
             validation_key: Mutex::new(None),
+            hooks: H::for_operation(),
         })
     }
 }
 
 /// One operation's: the extension is created for each.
-struct LimitsExtension {
+struct LimitsExtension<H> {
     max_nesting: usize,
     max_fields: usize,
     validated: Arc<ValidationCache>,
     /// The request's, seen before parsing; the key is made once the document is parsed.
     operation_name: Mutex<Option<String>>,
     validation_key: Mutex<Option<String>>,
+    hooks: H,
 }
 
 fn bound_error(e: BoundError) -> ServerError {
@@ -163,7 +245,7 @@ fn bound_error(e: BoundError) -> ServerError {
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for LimitsExtension {
+impl<H: OperationHooks> Extension for LimitsExtension<H> {
     /// Runs before async-graphql parses the document: its parser recurses over values without a
     /// bound, and its recursion-depth check, right after parsing, already expands every spread.
     /// The document parsed here is kept in the request, so it is not parsed twice; a document
@@ -187,6 +269,7 @@ impl Extension for LimitsExtension {
         if let Ok(mut name) = self.operation_name.lock() {
             name.clone_from(&request.operation_name);
         }
+        let request = self.hooks.prepare_request(ctx, request)?;
         next.run(ctx, request).await
     }
 
@@ -200,6 +283,11 @@ impl Extension for LimitsExtension {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next
             .run(ctx, query, variables)
+            .await
+            .map_err(parse_error_code)?;
+        let doc = self
+            .hooks
+            .parsed(ctx, doc)
             .await
             .map_err(parse_error_code)?;
         let name = self.operation_name.lock().ok().and_then(|n| n.clone());
@@ -233,7 +321,7 @@ impl Extension for LimitsExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        fix_response(next.run(ctx, operation_name).await)
+        fix_response(self.hooks.execute(ctx, operation_name, next).await)
     }
 
     /// The whole request: errors raised while choosing the operation (after validation, before
@@ -248,7 +336,10 @@ impl Extension for LimitsExtension {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(fix_response).boxed()
+        self.hooks
+            .subscribe(ctx, stream, next)
+            .map(fix_response)
+            .boxed()
     }
 }
 

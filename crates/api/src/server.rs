@@ -594,7 +594,7 @@ where
         .iter_mut()
         .map(|r| operation_kind(&app.documents, r))
         .collect();
-    // Each operation gets its access recorder inside the schema (`OperationHooks`).
+    // Each operation gets its access recorder inside the schema (`SchemaHooks`, run by the limits' extension).
     let response = app.schema.execute_batch(batch.data(ctx.clone())).await;
     count_operations(metrics, &kinds, &response);
     with_principal(graphql_response(response, &ctx), &ctx)

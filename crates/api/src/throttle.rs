@@ -185,7 +185,7 @@ pub struct ConnectionAdmission {
 /// Counts every operation sent over a WebSocket connection against its principal's rate, so
 /// that one connection cannot send without bound. HTTP requests are counted before GraphQL
 /// (they carry no [`ConnectionAdmission`]). Called by
-/// [`crate::schema::hooks::OperationHooks`] in `prepare_request`, on every transport.
+/// [`crate::schema::hooks::SchemaHooks`] in `prepare_request`, on every transport.
 pub(crate) fn admit_operation(ctx: &ExtensionContext<'_>) -> ServerResult<()> {
     if let Some(a) = ctx.data_opt::<ConnectionAdmission>()
         && let Err(refusal) = a.throttle.admit_operation(&a.principal)

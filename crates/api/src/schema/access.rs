@@ -3,7 +3,7 @@
 //! Every resolver of a citizen's personal field calls [`personal`]: it refuses a field outside
 //! the principal's scopes (naming the field), and notes the read in the operation's
 //! [`AccessRecorder`]. When the operation's response is ready, [`OperationReads`] (in the
-//! schema's [`super::hooks::OperationHooks`] extension)
+//! schema's [`super::hooks::SchemaHooks`], in the limits' extension)
 //! writes every noted read as ONE access-log entry (one per operation, listing each citizen
 //! read and its field groups), durable and group-committed with the concurrent operations'
 //! entries; if that fails the response is replaced by an error, so personal data is never
@@ -126,7 +126,7 @@ pub fn require(ctx: &Context<'_>, roles: &[Role]) -> Result<(), ApiError> {
 }
 
 /// One operation's reads and their flush to the access log before the response leaves: the
-/// access part of [`super::hooks::OperationHooks`], created with each operation.
+/// access part of [`super::hooks::SchemaHooks`], created with each operation.
 pub(super) struct OperationReads {
     recorder: Arc<AccessRecorder>,
 }

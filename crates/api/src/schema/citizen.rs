@@ -124,7 +124,7 @@ pub fn own_pin(ctx: &Context<'_>, pin: &str) -> Result<(), ApiError> {
 
 /// For citizen principals, refuses root fields outside the allow-lists and loads the scope into
 /// the operation's [`CitizenScopeCell`], before validation and execution: the citizen part of
-/// [`super::hooks::OperationHooks`], which gives every operation its cell.
+/// [`super::hooks::SchemaHooks`], which gives every operation its cell.
 impl CitizenScopeCell {
     /// Called with the parsed document (`parse_query`): the request and connection data are
     /// attached by now (both transports).

@@ -1,77 +1,69 @@
-//! The schema's own hooks on every operation, as ONE async-graphql extension.
+//! The schema's own hooks on every operation, run inside the limits' one extension
+//! ([`crate::limits::OperationHooks`]).
 //!
-//! Why one: async-graphql runs every resolved field through each registered extension's
-//! `resolve` hook, a boxed future per extension even when the hook only passes the field on.
-//! With the four hooks below as four extensions, a PIN lookup's ~21 fields cost 84 such futures;
-//! the chain of six extensions was ~10 % of the request's instructions (docs/benchmarks.md,
-//! "Validation kept, and one extension for the schema's hooks"). The limits' two extensions
-//! ([`crate::limits`]) are the only others.
+//! Why not an extension: async-graphql runs every resolved field through each registered
+//! extension's `resolve` hook, a boxed future per extension even when the hook only passes the
+//! field on. With these hooks as four extensions, a PIN lookup's ~21 fields cost 84 such
+//! futures; the chain of six extensions was ~10 % of the request's instructions, and the last
+//! extension of the schema's own ~2 % of a search page's (docs/benchmarks.md, "Validation kept,
+//! and one extension for the schema's hooks" and "The schema's hooks inside the limits'
+//! extension"). The schema has one extension: [`crate::limits::Limits`].
 //!
-//! Order (that of the four extensions this replaces), on every transport:
+//! Order (that of the four extensions this replaces), on every transport, after the limits'
+//! bounds and before their error codes:
 //! 1. `prepare_request`: old-shape variables rewritten ([`legacy::upgrade_variables`]), the
 //!    operation's access recorder and citizen scope attached, then the WebSocket operation rate
 //!    ([`throttle::admit_operation`]);
-//! 2. `parse_query`: a citizen principal's root fields checked and scope loaded
+//! 2. `parsed`: a citizen principal's root fields checked and scope loaded
 //!    ([`CitizenScopeCell::guard`]);
 //! 3. `execute` and `subscribe`: the reads flushed to the access log before the response leaves
 //!    ([`OperationReads`]).
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextSubscribe,
-};
+use async_graphql::extensions::{ExtensionContext, NextExecute, NextSubscribe};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::{Request, Response, ServerResult};
 use futures_util::stream::BoxStream;
 
 use super::access::OperationReads;
 use super::citizen::CitizenScopeCell;
 use super::inputs::legacy;
+use crate::limits::OperationHooks;
 use crate::throttle;
 
-/// Installed by [`super::build_schema`].
-pub struct OperationHooks;
-
-impl ExtensionFactory for OperationHooks {
-    /// Called once per operation (per request on every transport): the extension owns that
-    /// operation's recorder and citizen scope.
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationHooksExtension {
-            reads: OperationReads::new(),
-            citizen: Arc::new(CitizenScopeCell::default()),
-        })
-    }
-}
-
-struct OperationHooksExtension {
+/// Given to [`crate::limits::apply_limits_with`] by [`super::build_schema`]: one per operation
+/// (per request on every transport), owning that operation's recorder and citizen scope.
+pub(super) struct SchemaHooks {
     reads: OperationReads,
     citizen: Arc<CitizenScopeCell>,
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for OperationHooksExtension {
-    async fn prepare_request(
+impl OperationHooks for SchemaHooks {
+    fn for_operation() -> Self {
+        SchemaHooks {
+            reads: OperationReads::new(),
+            citizen: Arc::new(CitizenScopeCell::default()),
+        }
+    }
+
+    fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         request: Request,
-        next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let request = legacy::upgrade_variables(ctx, request);
         let request = self.reads.attach(request).data(self.citizen.clone());
         throttle::admit_operation(ctx)?;
-        next.run(ctx, request).await
+        Ok(request)
     }
 
-    async fn parse_query(
+    async fn parsed(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
+        doc: ExecutableDocument,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
         self.citizen.guard(ctx, doc).await
     }
 

@@ -37,7 +37,7 @@ use citydb_registry::{Registry, RegistryError};
 
 use crate::access_log::AccessLog;
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::{QueryLimits, apply_limits};
+use crate::limits::{QueryLimits, apply_limits_with};
 
 pub use changes::Subscription;
 pub use mutation::Mutation;
@@ -101,11 +101,10 @@ pub fn build_schema(
     limits: &QueryLimits,
 ) -> CitySchema {
     let loaders = loaders::Loaders::new(&handles.projections);
-    apply_limits(
+    apply_limits_with::<_, _, _, hooks::SchemaHooks>(
         Schema::build(query_root(), mutation_root(), Subscription),
         limits,
     )
-    .extension(hooks::OperationHooks)
     .data(handles)
     .data(access_log)
     .data(published)

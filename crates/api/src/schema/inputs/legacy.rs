@@ -39,7 +39,7 @@ impl LegacyInputShape {
 }
 
 /// Rewrites old-shape variables before validation (see the module documentation); called by
-/// [`crate::schema::hooks::OperationHooks`] in `prepare_request`.
+/// [`crate::schema::hooks::SchemaHooks`] in `prepare_request`.
 pub(crate) fn upgrade_variables(ctx: &ExtensionContext<'_>, mut request: Request) -> Request {
     // Services send scalars only: no object variable, no work (not even a parse).
     if request
