@@ -60,6 +60,7 @@ pub mod snapshot;
 pub mod stewardship;
 pub mod target;
 pub mod text;
+mod text_fits;
 mod text_form;
 pub mod valid_time;
 pub mod warning;

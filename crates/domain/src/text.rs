@@ -98,7 +98,25 @@ pub(crate) fn non_empty(text: &str, what: &'static str) -> Result<String, Domain
 }
 
 /// Checks every string in `command` (see the module documentation).
+///
+/// Most commands fit: [`crate::text_fits::all_fit`] says so from the command's own `Serialize`
+/// calls, without building its JSON form; only when it is not sure does the walk below run,
+/// and the walk writes every refusal. Debug builds (every test) walk anyway and panic if the
+/// fast path ever accepted what the walk refuses.
 pub fn check_command(command: &impl Serialize) -> Result<(), DomainError> {
+    if crate::text_fits::all_fit(command, max_chars) {
+        debug_assert!(
+            walk_command(command).is_ok(),
+            "text_fits accepted a command the walk refuses: {:?}",
+            walk_command(command)
+        );
+        return Ok(());
+    }
+    walk_command(command)
+}
+
+/// Checks every string in `command` by a walk over its JSON form.
+pub(crate) fn walk_command(command: &impl Serialize) -> Result<(), DomainError> {
     // Commands have only string keys, so serialising cannot fail; if it did,
     // refusing is the safe answer.
     let json = serde_json::to_value(command).map_err(|e| DomainError::InvalidFieldValue {
@@ -143,5 +161,160 @@ fn walk(value: &Value, key: &str, path: &mut String) -> Result<(), DomainError> 
             Ok(())
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+    use crate::Sex;
+    use crate::command::{Command, CorrectRecord};
+    use crate::testing::{basis, cid, fc, register_citizen};
+    use crate::text_fits::all_fit as fast;
+    use crate::{DomainError, RecordId};
+
+    fn all_fit(command: &impl Serialize) -> bool {
+        fast(command, max_chars)
+    }
+
+    fn correct(changes: Vec<crate::FieldChange>) -> Command {
+        Command::CorrectRecord(CorrectRecord {
+            record: RecordId::Citizen(cid(1)),
+            changes,
+            reason: "giấy khai sinh".into(),
+            legal_basis: basis(),
+        })
+    }
+
+    /// Commands as stewards and imports send them take the fast path: no JSON form is built.
+    #[test]
+    fn ordinary_commands_fit_without_the_walk() {
+        let register = Command::RegisterCitizen(register_citizen(7, Sex::Female, 1990));
+        assert!(all_fit(&register));
+        assert!(all_fit(&correct(vec![
+            fc("name.given", json!("Hưng"), json!("Hùng")),
+            fc(
+                "permanent_residence",
+                json!(null),
+                json!({"address": "số 5", "unit": "10525"})
+            ),
+        ])));
+    }
+
+    /// A correction's `old` and `new` take the maximum of the field they correct, as in the
+    /// walk: 100 characters for a given name, 500 for an address.
+    #[test]
+    fn a_correction_takes_the_maximum_of_its_field() {
+        let long = |n: usize| json!("x".repeat(n));
+        for (field, fits_at, refused_at) in [("name.given", 100, 101), ("address", 500, 501)] {
+            let ok = correct(vec![fc(field, json!("a"), long(fits_at))]);
+            assert!(all_fit(&ok), "{field} at {fits_at}");
+            assert_eq!(check_command(&ok), Ok(()));
+            let too_long = correct(vec![fc(field, long(refused_at), json!("a"))]);
+            assert!(!all_fit(&too_long), "{field} at {refused_at}");
+            assert!(matches!(
+                check_command(&too_long),
+                Err(DomainError::TextTooLong { max, .. }) if max == fits_at
+            ));
+        }
+    }
+
+    /// `old` before `field` (a struct that declares them so): the fast path cannot know the
+    /// key yet and leaves the answer to the walk, which keys both by `field` wherever it is.
+    #[test]
+    fn old_before_field_is_left_to_the_walk() {
+        #[derive(Serialize)]
+        struct Reversed {
+            old: String,
+            field: String,
+        }
+        let fits = Reversed {
+            old: "x".repeat(100),
+            field: "name.given".into(),
+        };
+        assert!(!all_fit(&fits));
+        assert_eq!(check_command(&fits), Ok(()));
+        let refused = Reversed {
+            old: "x".repeat(101),
+            field: "name.given".into(),
+        };
+        assert!(check_command(&refused).is_err());
+    }
+
+    /// Keys that matter to the walk, and some that do not.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("given".to_owned()),
+            Just("address".to_owned()),
+            Just("reason".to_owned()),
+            Just("field".to_owned()),
+            Just("old".to_owned()),
+            Just("new".to_owned()),
+            Just("other".to_owned()),
+        ]
+    }
+
+    /// Texts around the maxima (100, 500, 1,000, 2,000), some of several bytes a character.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("name.given".to_owned()),
+            Just("address".to_owned()),
+            (
+                prop_oneof![
+                    95..106usize,
+                    495..506usize,
+                    995..1006usize,
+                    1995..2006usize,
+                    0..4usize
+                ],
+                prop_oneof![Just('a'), Just('ệ')]
+            )
+                .prop_map(|(n, c)| std::iter::repeat_n(c, n).collect()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            text().prop_map(Value::String),
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((key(), inner), 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn mentions_a_correction(v: &Value) -> bool {
+        match v {
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| k == "field" || k == "old" || k == "new" || mentions_a_correction(v)),
+            Value::Array(items) => items.iter().any(mentions_a_correction),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        /// The invariant: the fast path never accepts what the walk refuses, so
+        /// `check_command` answers as the walk alone; and without corrections' keys it is
+        /// exact (it does not leave everything to the walk).
+        #[test]
+        fn the_fast_path_answers_as_the_walk(v in value()) {
+            let walked = walk_command(&v);
+            if all_fit(&v) {
+                prop_assert_eq!(&walked, &Ok(()));
+            } else if !mentions_a_correction(&v) {
+                prop_assert!(walked.is_err());
+            }
+            prop_assert_eq!(check_command(&v), walked);
+        }
     }
 }
