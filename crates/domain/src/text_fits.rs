@@ -81,6 +81,15 @@ impl<'k> Strings<'k> {
     }
 }
 
+/// Numbers and booleans: no string in them.
+macro_rules! no_strings {
+    ($($method:ident : $t:ty),*) => {$(
+        fn $method(self, _: $t) -> Done {
+            Ok(())
+        }
+    )*};
+}
+
 impl<'k> ser::Serializer for Strings<'k> {
     type Ok = ();
     type Error = Unsure;
@@ -92,45 +101,21 @@ impl<'k> ser::Serializer for Strings<'k> {
     type SerializeStruct = Object;
     type SerializeStructVariant = Object;
 
-    fn serialize_bool(self, _: bool) -> Done {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Done {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Done {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Done {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Done {
-        Ok(())
-    }
-    fn serialize_i128(self, _: i128) -> Done {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Done {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Done {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Done {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Done {
-        Ok(())
-    }
-    fn serialize_u128(self, _: u128) -> Done {
-        Ok(())
-    }
-    fn serialize_f32(self, _: f32) -> Done {
-        Ok(())
-    }
-    fn serialize_f64(self, _: f64) -> Done {
-        Ok(())
-    }
+    no_strings!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128,
+        serialize_f32: f32,
+        serialize_f64: f64
+    );
     fn serialize_char(self, c: char) -> Done {
         self.text(c.encode_utf8(&mut [0; 4]))
     }
@@ -231,49 +216,28 @@ impl Items<'_> {
     }
 }
 
-impl ser::SerializeSeq for Items<'_> {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
+/// serde's four array-like compounds, all of them an array's items in the JSON form.
+macro_rules! items {
+    ($($compound:ident :: $method:ident),*) => {$(
+        impl ser::$compound for Items<'_> {
+            type Ok = ();
+            type Error = Unsure;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
+                self.item(value)
+            }
+            fn end(self) -> Done {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Items<'_> {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Items<'_> {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Items<'_> {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
-        self.item(value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
-}
+items!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// An object's entries (a struct's fields or a map's), each keyed by its own name, except a
 /// correction's `old` and `new`, keyed by the field it corrects (`name.given` → `given`).
@@ -327,27 +291,27 @@ impl Object {
     }
 }
 
-impl ser::SerializeStruct for Object {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
-        self.entry(key, value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
+/// A struct's fields, and a struct variant's (the object under the variant's name).
+macro_rules! fields {
+    ($($compound:ident),*) => {$(
+        impl ser::$compound for Object {
+            type Ok = ();
+            type Error = Unsure;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Done {
+                self.entry(key, value)
+            }
+            fn end(self) -> Done {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object {
-    type Ok = ();
-    type Error = Unsure;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Done {
-        self.entry(key, value)
-    }
-    fn end(self) -> Done {
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Object {
     type Ok = ();
@@ -370,6 +334,15 @@ impl ser::SerializeMap for Object {
 struct MapKey;
 
 type Key = Result<String, Unsure>;
+
+/// An integer key, written as its digits as the JSON form does.
+macro_rules! integer_keys {
+    ($($method:ident : $t:ty),*) => {$(
+        fn $method(self, v: $t) -> Key {
+            Ok(v.to_string())
+        }
+    )*};
+}
 
 impl ser::Serializer for MapKey {
     type Ok = String;
@@ -394,30 +367,16 @@ impl ser::Serializer for MapKey {
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Key {
         value.serialize(self)
     }
-    fn serialize_i8(self, v: i8) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Key {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Key {
-        Ok(v.to_string())
-    }
+    integer_keys!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
     fn serialize_bool(self, _: bool) -> Key {
         Err(Unsure)
     }
