@@ -158,7 +158,7 @@ pub(crate) trait OperationHooks: Send + Sync + Sized + 'static {
         Ok(doc)
     }
 
-    /// Runs the operation (`next`), at least once it has been validated.
+    /// Runs the operation (`next`), once it has been validated.
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
