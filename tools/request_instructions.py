@@ -21,6 +21,7 @@ import glob
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "graphql", "examples")
@@ -61,6 +63,30 @@ def pins(fixture, n=300):
     return found
 
 
+def fold(text):
+    """citydb_domain::folded_key for Vietnamese names: diacritics dropped, `đ` to d, lowercase."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return " ".join(text.lower().split())
+
+
+def drawn_names(fixture, n=300, seed=2025):
+    """"family middle g" of n citizens of the fixture drawn at random, as the scale bench's (b1)
+    draws its queries: about one in five at 1/10 of the city has a prefix range too small to
+    fill a page, so the page goes on to the names holding the words anywhere."""
+    queries = []
+    with open(fixture) as f:
+        for line in f:
+            if '"RegisterCitizen"' not in line:
+                continue
+            name = json.loads(line)["command"]["name"]
+            family_middle = fold(" ".join(w for w in (name["family"], name.get("middle")) if w))
+            given = fold(name["given"])
+            if family_middle and given:
+                queries.append(f"{family_middle} {given[0]}")
+    return random.Random(seed).sample(queries, min(n, len(queries)))
+
+
 def drive(port, token, op, count, keys):
     by_pin = open(os.path.join(EXAMPLES, "01-service-citizen-by-pin.graphql")).read()
     search = open(os.path.join(EXAMPLES, "13-service-search-name-prefix.graphql")).read()
@@ -75,8 +101,10 @@ def drive(port, token, op, count, keys):
     for i in range(count):
         if op == "a":
             body = {"query": by_pin, "variables": {"pin": keys[i % len(keys)]}}
-        else:  # b1
+        elif op == "b1":
             body = {"query": search, "variables": {"search": NAMES[i % len(NAMES)], "first": 20}}
+        else:  # b1-drawn
+            body = {"query": search, "variables": {"search": keys[i % len(keys)], "first": 20}}
         conn.request("POST", "/graphql", json.dumps(body), headers)
         response = conn.getresponse()
         answer = json.loads(response.read())
@@ -95,8 +123,10 @@ def main():
     p.add_argument("--citydb", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--fixture", required=True)
-    p.add_argument("--op", choices=["a", "b1"], default="a",
-                   help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13)")
+    p.add_argument("--op", choices=["a", "b1", "b1-drawn"], default="a",
+                   help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13), "
+                        "six common names; b1-drawn: the same with the queries drawn from the fixture "
+                        "as the scale bench's (b1) draws them")
     p.add_argument("--requests", type=int, default=500)
     p.add_argument("--keys", type=int, default=300,
                    help="a: how many distinct PINs the requests cycle through (the first 30 are "
@@ -121,7 +151,7 @@ def main():
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("the server did not finish its integrity check")
                 time.sleep(1)
-            keys = pins(args.fixture, args.keys)
+            keys = drawn_names(args.fixture, args.keys) if args.op == "b1-drawn" else pins(args.fixture, args.keys)
             drive(port, token, args.op, 30, keys)
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
             drive(port, token, args.op, args.requests, keys)

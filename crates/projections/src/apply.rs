@@ -443,7 +443,8 @@ fn store_citizen(
         _ => None,
     };
     if flavour == SearchFlavour::Fts5 && name_before.as_deref() != Some(full.as_str()) {
-        CITIZEN_WORDS.replace(tx, seq, name_before.is_some(), folded, exact)?;
+        let folded_before = name_before.as_deref().map(folded_key);
+        CITIZEN_WORDS.replace(tx, seq, folded_before.as_deref(), folded, exact)?;
     }
     Ok(())
 }
@@ -524,7 +525,8 @@ fn store_business(
                 _ => (None, None),
             };
             if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
-                BUSINESS_WORDS.replace(tx, seq, text_before.is_some(), folded, exact)?;
+                let folded_before = text_before.as_deref().map(folded_key);
+                BUSINESS_WORDS.replace(tx, seq, folded_before.as_deref(), folded, exact)?;
             }
             reps_before != Some(b.legal_representatives.as_slice())
         }

@@ -48,6 +48,7 @@ mod apply;
 mod bulk;
 mod changes;
 mod error;
+mod name_triples;
 mod query;
 mod read_snapshot;
 mod redaction;

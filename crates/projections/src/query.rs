@@ -17,6 +17,7 @@ use citydb_domain::{
 
 use crate::apply::{from_i64, to_i64};
 use crate::error::{ProjectionError, storage};
+use crate::name_triples;
 use crate::schema::DIGEST_TABLES;
 use crate::state;
 
@@ -533,7 +534,17 @@ pub(crate) fn failures(
 pub(crate) fn digest(conn: &Connection) -> Result<String, ProjectionError> {
     use rusqlite::types::ValueRef;
     let mut hasher = blake3::Hasher::new();
-    for (table, order) in DIGEST_TABLES {
+    // The triples exist with FTS5 only; they are hashed (not left out like the FTS5 tables)
+    // because the row-by-row path keeps them and the bulk path fills them another way.
+    let triples: bool = conn
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [name_triples::TABLE],
+            |r| r.get(0),
+        )
+        .map_err(storage)?;
+    let optional = triples.then_some((name_triples::TABLE, "pair, word, seq"));
+    for (table, order) in DIGEST_TABLES.iter().copied().chain(optional) {
         hasher.update(b"T");
         hasher.update(&(table.len() as u64).to_le_bytes());
         hasher.update(table.as_bytes());

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{ProjectionError, storage};
+use crate::name_triples;
 
 /// `PRAGMA application_id` of a projections file: "cdrp" (citydb read projections).
 pub const APPLICATION_ID: i32 = 0x6364_7270;
@@ -27,11 +28,14 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 ///    to 8 letters on the folded words (a name search's word tiers, issue 13).
 /// 7: the change feed's `(category, event type)` as a code of `change_kinds`, one index
 ///    `(kind, position)` instead of two text indexes (issue 12).
-pub const SCHEMA_VERSION: i32 = 7;
+/// 8: `citizen_name_triples`, word triples of citizens' folded names, for the folded words
+///    anywhere without intersecting FTS5 doclists (issue 13; `name_triples`).
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
-/// `citizens`/`businesses` name columns do not.
+/// `citizens`/`businesses` name columns do not. `digest()` adds the citizens' word triples
+/// when the file has them (FTS5 only).
 pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("meta", "key"),
     ("records", "seq"),
@@ -257,29 +261,39 @@ pub(crate) struct NameWords {
     pub(crate) folded: &'static str,
     /// The exact words' table (rowid = `seq`), column `exact`.
     pub(crate) exact: &'static str,
+    /// Whether the kind's folded names also have word triples ([`crate::name_triples`]):
+    /// citizens' names (a few words each), not businesses' (a dozen words make 660 rows).
+    pub(crate) triples: bool,
 }
 
 pub(crate) const CITIZEN_WORDS: NameWords = NameWords {
     kind: "citizens",
     folded: "citizen_names_folded",
     exact: "citizen_names_exact",
+    triples: true,
 };
 pub(crate) const BUSINESS_WORDS: NameWords = NameWords {
     kind: "businesses",
     folded: "business_names_folded",
     exact: "business_names_exact",
+    triples: false,
 };
 
 impl NameWords {
-    /// Indexes the words of record `seq`'s name keys, replacing those it had if `existed`.
+    /// Indexes the words of record `seq`'s name keys, replacing those it had if it was indexed
+    /// (`before`: its folded key as last indexed).
     pub(crate) fn replace(
         &self,
         tx: &Connection,
         seq: i64,
-        existed: bool,
+        before: Option<&str>,
         folded: &str,
         exact: &str,
     ) -> Result<(), ProjectionError> {
+        if self.triples {
+            name_triples::replace(tx, seq, before, folded)?;
+        }
+        let existed = before.is_some();
         for (table, column, text) in [
             (self.folded, "folded", folded),
             (self.exact, "exact", exact),
@@ -298,8 +312,11 @@ impl NameWords {
         Ok(())
     }
 
-    /// Creates both tables.
+    /// Creates both tables (and the triples' table).
     fn create(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        if self.triples {
+            name_triples::create(conn)?;
+        }
         const OPTIONS: &str = "content = '', contentless_delete = 1, detail = none,
             tokenize = 'unicode61 remove_diacritics 0'";
         conn.execute_batch(&format!(
@@ -314,6 +331,9 @@ impl NameWords {
 
     /// Empties both tables (the bulk path refills them at the end).
     fn clear(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        if self.triples {
+            name_triples::clear(conn)?;
+        }
         for table in [self.folded, self.exact] {
             conn.execute_batch(&format!(
                 "INSERT INTO {table}({table}) VALUES ('delete-all');"
@@ -323,8 +343,11 @@ impl NameWords {
         Ok(())
     }
 
-    /// Fills both tables from the kind's name columns, in `seq` order.
+    /// Fills both tables (and the triples' table) from the kind's name columns, in `seq` order.
     fn fill(&self, conn: &Connection) -> Result<(), ProjectionError> {
+        if self.triples {
+            name_triples::fill(conn)?;
+        }
         let kind = self.kind;
         for (table, column) in [(self.folded, "folded"), (self.exact, "exact")] {
             conn.execute_batch(&format!(

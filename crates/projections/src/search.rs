@@ -14,7 +14,8 @@
 //!    `(name_folded, seq)`;
 //! 2. (FTS5 only) every exact query word is a word of the name, anywhere — by `seq`;
 //! 3. (FTS5 only) every folded query word is a word of the name, anywhere, the last one as a
-//!    prefix — by `seq`.
+//!    prefix — by `seq`. Read from the citizens' word triples (`name_triples`) when the query
+//!    has two whole words the prefix does not start, from the FTS5 doclists otherwise.
 //!
 //! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and `(name_folded, seq)`
 //! ("family middle given-prefix", as Vietnamese write names): a page seeks to its start and
@@ -50,6 +51,7 @@ use citydb_domain::{exact_key, folded_key};
 
 use crate::apply::to_i64;
 use crate::error::{ProjectionError, storage};
+use crate::name_triples;
 use crate::query::{
     BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
     RecordsBySeq, Versioned, narrow, parcel_status_column, text,
@@ -177,6 +179,9 @@ struct Tier {
     /// `None`: to the last key). `None`: the tier is ordered by `seq` alone.
     key: Option<KeyRange>,
     seq: String,
+    /// Whether a row can come twice from `from` (a name with two words in the triples' range):
+    /// the statement then reads `DISTINCT` rows.
+    distinct: bool,
     conditions: Vec<String>,
     params: Vec<SqlValue>,
 }
@@ -193,6 +198,7 @@ impl Tier {
             from: from.to_owned(),
             key: None,
             seq: seq.to_owned(),
+            distinct: false,
             conditions: Vec::new(),
             params: Vec::new(),
         }
@@ -274,7 +280,8 @@ impl Tier {
         };
         params.push(SqlValue::Integer(to_i64(want as u64)));
         let sql = format!(
-            "SELECT {seq}, {key_column} FROM {from} WHERE {conditions} ORDER BY {order} LIMIT ?",
+            "SELECT {distinct}{seq}, {key_column} FROM {from} WHERE {conditions} ORDER BY {order} LIMIT ?",
+            distinct = if self.distinct { "DISTINCT " } else { "" },
             seq = self.seq,
             from = self.from,
             conditions = conditions.join(" AND "),
@@ -294,8 +301,9 @@ enum Start<'a> {
     PastKey(&'a str),
 }
 
-/// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see.
-fn tokens(key: &str) -> Vec<String> {
+/// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see (exactly so for
+/// ASCII text, which `name_triples` relies on).
+pub(crate) fn tokens(key: &str) -> Vec<String> {
     key.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
@@ -411,14 +419,58 @@ fn name_tiers(
             &format!("{exact_words_table} MATCH ?"),
             [text(exact_expr.clone())],
         );
-        let mut anywhere_folded = Tier::new(
-            &format!("{folded_words_table} JOIN {kind} k ON k.seq = {folded_words_table}.rowid"),
-            &format!("{folded_words_table}.rowid"),
-        );
-        anywhere_folded.condition(
-            &format!("{folded_words_table} MATCH ?"),
-            [text(fts_expression(&folded_words, true))],
-        );
+        let folded_expr = fts_expression(&folded_words, true);
+        let triples = if tables.triples {
+            name_triples::range(&folded_words, prefix_end)
+        } else {
+            None
+        };
+        let mut anywhere_folded = match triples {
+            // The names holding the words, read from the triples' range (see `name_triples`):
+            // its rows, not the FTS5 doclists of every word. `CROSS JOIN`: the range drives.
+            Some(range) => {
+                let triples = name_triples::TABLE;
+                let mut tier = Tier::new(
+                    &format!("{triples} t CROSS JOIN {kind} k ON k.seq = t.seq"),
+                    "t.seq",
+                );
+                tier.distinct = true;
+                let word_end = if range.end.is_some() {
+                    " AND t.word < ?"
+                } else {
+                    ""
+                };
+                tier.condition(
+                    &format!("(t.pair = '' OR (t.pair = ? AND t.word >= ?{word_end}))"),
+                    [text(range.pair), text(range.start)]
+                        .into_iter()
+                        .chain(range.end.map(text)),
+                );
+                let matches = format!(
+                    "EXISTS (SELECT 1 FROM {folded_words_table}
+                             WHERE {folded_words_table} MATCH ? AND {folded_words_table}.rowid = k.seq)"
+                );
+                if range.check_all {
+                    tier.condition(&matches, [text(folded_expr)]);
+                } else {
+                    tier.condition(&format!("(t.pair <> '' OR {matches})"), [text(folded_expr)]);
+                }
+                tier
+            }
+            None => {
+                let mut tier = Tier::new(
+                    &format!(
+                        "{folded_words_table} JOIN {kind} k ON k.seq = {folded_words_table}.rowid"
+                    ),
+                    &format!("{folded_words_table}.rowid"),
+                );
+                tier.condition(
+                    &format!("{folded_words_table} MATCH ?"),
+                    [text(folded_expr)],
+                );
+                tier
+            }
+        };
         for tier in [&mut anywhere_exact, &mut anywhere_folded] {
             let (sql, params) = in_exact();
             tier.condition(&format!("NOT {sql}"), params);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::schema::reset;
+use rusqlite::OptionalExtension;
 
 const FAMILIES: [&str; 8] = [
     "Nguyễn", "Nguyễn", "Nguyễn", "Trần", "Lê", "Phạm", "Đặng", "Hoàng",
@@ -41,12 +42,13 @@ fn city(flavour: SearchFlavour, n: usize) -> Connection {
 /// Writes citizen `seq`'s name rows as the projector does (`apply::store_citizen`): the keys
 /// in `citizens`, the FTS5 row replaced.
 fn add(conn: &Connection, flavour: SearchFlavour, seq: i64, name: &str) {
-    let existed: bool = conn
+    let before: Option<String> = conn
         .query_row(
-            "SELECT EXISTS(SELECT 1 FROM citizens WHERE seq = ?1)",
+            "SELECT name_folded FROM citizens WHERE seq = ?1",
             [seq],
             |r| r.get(0),
         )
+        .optional()
         .expect("citizen lookup");
     conn.execute(
         "INSERT OR REPLACE INTO citizens(seq, pin, name_exact, name_folded, commune, birth_year, status)
@@ -56,7 +58,13 @@ fn add(conn: &Connection, flavour: SearchFlavour, seq: i64, name: &str) {
     .expect("citizen row");
     if flavour == SearchFlavour::Fts5 {
         CITIZEN_WORDS
-            .replace(conn, seq, existed, &folded_key(name), &exact_key(name))
+            .replace(
+                conn,
+                seq,
+                before.as_deref(),
+                &folded_key(name),
+                &exact_key(name),
+            )
             .expect("fts rows");
     }
 }
@@ -270,6 +278,112 @@ fn name_prefix_tiers_are_index_ranges_in_index_order() {
                 );
                 assert!(!plan.contains("TEMP B-TREE"), "{flavour:?}: {plan}");
             }
+        }
+    }
+}
+
+/// Names whose words come in other orders, with four words, repeated words, two words
+/// sharing the prefix, non-ASCII folded words and more words than the triples index
+/// (`name_triples::MAX_WORDS`): tier 3 read from the triples returns what the FTS5 tier and
+/// the specification return, and some of them are renamed on the way.
+#[test]
+fn the_word_triples_find_what_the_words_anywhere_find() {
+    let flavour = SearchFlavour::Fts5;
+    let conn = city(flavour, 300);
+    let extra = [
+        "Văn Dương Phúc",
+        "Dương Phúc Văn",
+        "Dương Văn Phúc Phong",
+        "Văn Phong Dương",
+        "Dương Dương Văn Phát",
+        "Nguyễn Thị Văn Hà",
+        "Thị Nguyễn Hà",
+        "Hà Văn An Anh",
+        "An Văn Hà",
+        "Ngô 吴 Văn Phúc",
+        "Ngô Văn Phúc Ⅻ",
+        "Lò Văn A B C D E F G Phúc",
+        "Văn Nguyễn Hùng",
+        "Văn-Nguyễn Hải",
+    ];
+    let tx = conn.unchecked_transaction().expect("tx");
+    for (i, name) in extra.iter().enumerate() {
+        add(&tx, flavour, 100_000 + i as i64, name);
+    }
+    // Renamed after being indexed: the old triples go, the new ones come.
+    add(&tx, flavour, 100_000, "Phúc Văn Dương");
+    add(&tx, flavour, 100_003, "Trần Thị Lan");
+    tx.commit().expect("commit");
+    let mut served = 0;
+    for name in [
+        "van duong p",
+        "duong van p",
+        "phuc van d",
+        "van phuc",
+        "duong van ph",
+        "nguyen thi h",
+        "thi nguyen h",
+        "nguyen thi van h",
+        "van an a",
+        "van ha a",
+        "ngo van p",
+        "van phuc g",
+        "lo van p",
+        "b c d",
+        "van nguyen h",
+        "hai van n",
+        "van hoang n",
+        "duong duong p",
+        "xyz van p",
+        "văn dương p",
+    ] {
+        let folded = tokens(&folded_key(name));
+        if name_triples::range(&folded, prefix_end).is_some() {
+            served += 1;
+        }
+        let want = specified(&conn, flavour, name);
+        for size in [1, 3, 20] {
+            assert_eq!(walk(&conn, flavour, name, size), want, "{name:?} by {size}");
+        }
+    }
+    assert!(served >= 12, "the triples served {served} queries");
+}
+
+/// Tier 3 from the triples reads the `(pair, word)` range of their index and the names by
+/// their key, whatever the filters; the unindexed rows by the same index.
+#[test]
+fn the_triples_tier_reads_its_range_of_the_index() {
+    let flavour = SearchFlavour::Fts5;
+    let conn = city(flavour, 100);
+    for status in [None, Some(citydb_domain::citizen::CitizenStatus::Alive)] {
+        let filter = CitizenFilter {
+            name: Some("van nguyen h".to_owned()),
+            status,
+            ..CitizenFilter::default()
+        };
+        let tiers = citizen_tiers(flavour, &filter).expect("tiers");
+        for start in [Start::First, Start::Within("", 50)] {
+            let (sql, params) = tiers[3].statement(&start, 21);
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("explain");
+            let plan: Vec<String> = stmt
+                .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan");
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains("SEARCH t USING PRIMARY KEY (pair=? AND word>? AND word<?)")
+                    && plan.contains("SEARCH t USING PRIMARY KEY (pair=?)")
+                    && plan.contains("SEARCH k USING INTEGER PRIMARY KEY (rowid=?)")
+                    // The FTS5 checks seek the row (`=`: by rowid), they walk no doclist.
+                    && plan
+                        .split("; ")
+                        .filter(|step| step.starts_with("SCAN"))
+                        .all(|step| step.contains("VIRTUAL TABLE INDEX 0:=")),
+                "{plan}"
+            );
         }
     }
 }
