@@ -304,10 +304,13 @@ enum Start<'a> {
 /// Splits a key into the tokens the FTS5 `unicode61` tokenizer would see (exactly so for
 /// ASCII text, which `name_triples` relies on).
 pub(crate) fn tokens(key: &str) -> Vec<String> {
+    words(key).map(str::to_owned).collect()
+}
+
+/// The tokens of [`tokens`], borrowed.
+pub(crate) fn words(key: &str) -> impl Iterator<Item = &str> {
     key.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// An FTS5 expression matching every token, the last one as a prefix if asked. Tokens are
