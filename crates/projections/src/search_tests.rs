@@ -228,6 +228,21 @@ fn a_name_prefix_page_reads_only_its_own_rows() {
     }
 }
 
+/// SQLite's plan for the statement reading 21 rows of `tier` from `start`, its steps joined
+/// by "; ".
+fn plan_of(conn: &Connection, tier: &Tier, start: &Start<'_>) -> String {
+    let (sql, params) = tier.statement(start, 21);
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let plan: Vec<String> = stmt
+        .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("plan");
+    plan.join("; ")
+}
+
 #[test]
 fn name_prefix_tiers_are_index_ranges_in_index_order() {
     for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
@@ -255,16 +270,7 @@ fn name_prefix_tiers_are_index_ranges_in_index_order() {
             );
             starts.push(Start::First);
             for start in &starts {
-                let (sql, params) = tiers[usize::from(tier)].statement(start, 21);
-                let mut stmt = conn
-                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                    .expect("explain");
-                let plan: Vec<String> = stmt
-                    .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
-                    .expect("plan")
-                    .collect::<Result<_, _>>()
-                    .expect("plan");
-                let plan = plan.join("; ");
+                let plan = plan_of(&conn, &tiers[usize::from(tier)], start);
                 let column = &index["citizens_".len()..];
                 let range = match start {
                     Start::Within(..) => format!("({column}=? AND seq>?)"),
@@ -363,16 +369,7 @@ fn the_triples_tier_reads_its_range_of_the_index() {
         };
         let tiers = citizen_tiers(flavour, &filter).expect("tiers");
         for start in [Start::First, Start::Within("", 50)] {
-            let (sql, params) = tiers[3].statement(&start, 21);
-            let mut stmt = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("explain");
-            let plan: Vec<String> = stmt
-                .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("plan");
-            let plan = plan.join("; ");
+            let plan = plan_of(&conn, &tiers[3], &start);
             assert!(
                 plan.contains("SEARCH t USING PRIMARY KEY (pair=? AND word>? AND word<?)")
                     && plan.contains("SEARCH t USING PRIMARY KEY (pair=?)")
