@@ -33,6 +33,10 @@
 //!
 //! A query the triples cannot serve (fewer than two distinct whole words, or a whole word that
 //! starts with the prefix) keeps the FTS5 tier.
+//!
+//! A rename deletes the rows [`rows`] gives for the old folded key, so whatever changes what
+//! `rows` returns (the ASCII rule, [`MAX_WORDS`], the tokenizer) needs a new projections schema
+//! version: every file is then rebuilt with the new rule, and no row of the old one is left.
 
 use std::collections::{BTreeSet, HashMap};
 
