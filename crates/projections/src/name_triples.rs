@@ -127,10 +127,11 @@ pub(crate) fn replace(
     insert(tx, seq, folded)
 }
 
+/// One row, for the per-batch path and the bulk fill alike.
+const INSERT: &str = "INSERT INTO citizen_name_triples(pair, word, seq) VALUES (?1, ?2, ?3)";
+
 fn insert(conn: &Connection, seq: i64, folded: &str) -> Result<(), ProjectionError> {
-    let mut insert = conn
-        .prepare_cached("INSERT INTO citizen_name_triples(pair, word, seq) VALUES (?1, ?2, ?3)")
-        .map_err(storage)?;
+    let mut insert = conn.prepare_cached(INSERT).map_err(storage)?;
     for (pair, word) in rows(folded) {
         insert
             .execute(rusqlite::params![pair, word, seq])
@@ -191,9 +192,7 @@ pub(crate) fn fill(conn: &Connection) -> Result<(), ProjectionError> {
         }
     }
     triples.sort_unstable();
-    let mut insert = conn
-        .prepare("INSERT INTO citizen_name_triples(pair, word, seq) VALUES (?1, ?2, ?3)")
-        .map_err(storage)?;
+    let mut insert = conn.prepare(INSERT).map_err(storage)?;
     for seq in unindexed {
         insert
             .execute(rusqlite::params!["", "", seq])
