@@ -156,7 +156,15 @@ async fn bulk(
     len: Option<u64>,
     states_in_memory: usize,
 ) -> anyhow::Result<ImportSummary> {
+    let mut sink = sink;
     let started_empty = sink.tip() == Tip::EMPTY;
+    // Into an empty store, the projections are built from the rows the store writes, beside
+    // the load; otherwise (a resumed or added-to store) caught up from the log after it.
+    let beside = if started_empty {
+        BuiltBeside::start(data, sink.as_mut()).await?
+    } else {
+        None
+    };
     let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE)
         .with_states_in_memory(states_in_memory);
     let progress = Progress::lines("import", len);
@@ -177,15 +185,150 @@ async fn bulk(
     // The states, keys and command ids are gone: their memory goes back before the store
     // builds its indexes, and again before the projections are built.
     crate::memory::give_back_freed();
-    // Minutes at the whole city (the unique indexes are sorted once, after the rows): said,
-    // so the run does not look stalled between the lines and the projections.
+    let Some(beside) = beside else {
+        finish_log(sink).await?;
+        crate::memory::give_back_freed();
+        build_projections(data, store, started_empty).await?;
+        return Ok(summary);
+    };
+    // Told where the log ends once every row is committed: the projections build their
+    // indexes while the log builds its own.
+    let mut sink = sink;
+    let committed = sink.commit().await;
+    let end = committed.is_ok().then(|| sink.tip().next_position);
+    let (built, finished) = tokio::join!(beside.finish(end), async {
+        committed.context("cannot finish the bulk import")?;
+        finish_log(sink).await
+    });
+    finished?;
+    crate::memory::give_back_freed();
+    match built {
+        Ok(_) => open_built_projections(data, store).await?,
+        Err(e) => {
+            eprintln!(
+                "import: the projections built beside the load failed ({e}); building them from the log"
+            );
+            build_projections(data, store, true).await?;
+        }
+    }
+    Ok(summary)
+}
+
+/// Commits the last rows and builds the log's indexes (minutes at the whole city: said, so
+/// the run does not look stalled between the lines and the projections).
+async fn finish_log(sink: Box<dyn BulkSink>) -> anyhow::Result<()> {
     let indexing = Progress::stage("import", "building the log's indexes");
     let finished = sink.finish().await;
     indexing.finish();
-    finished.context("cannot finish the bulk import")?;
-    crate::memory::give_back_freed();
-    build_projections(data, store, started_empty).await?;
-    Ok(summary)
+    finished.context("cannot finish the bulk import")
+}
+
+/// The projections built beside a bulk load into an empty store, from the rows the store hands
+/// over as it writes them ([`Projections::build_beside_load`]): the log is not read again
+/// after the load, and the projections' folding and writing run while the lines are decided
+/// and while the log builds its indexes, on the core those leave idle.
+struct BuiltBeside {
+    end: std::sync::mpsc::SyncSender<u64>,
+    done: tokio::sync::oneshot::Receiver<Result<u64, citydb_projections::ProjectionError>>,
+    position: Arc<std::sync::atomic::AtomicU64>,
+    indexing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BuiltBeside {
+    /// Batches of rows (about 4,096 each) queued for the projections before the store's
+    /// loader waits for them: enough to ride out a projections commit, which writes every
+    /// record changed since the last one.
+    const QUEUE: usize = 32;
+
+    /// Starts the build on a thread of its own, if the store hands its rows over.
+    async fn start(data: &Path, sink: &mut dyn BulkSink) -> anyhow::Result<Option<BuiltBeside>> {
+        let (hand_over, rows) = std::sync::mpsc::sync_channel(Self::QUEUE);
+        if !sink.hand_over_rows(hand_over).await? {
+            return Ok(None);
+        }
+        let (end, ended) = std::sync::mpsc::sync_channel(1);
+        let (finished, done) = tokio::sync::oneshot::channel();
+        let position = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let indexing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let path = data.join("projections.db");
+        let config = ProjectionConfig {
+            follow: false,
+            ..ProjectionConfig::default()
+        };
+        let (at, building) = (position.clone(), indexing.clone());
+        std::thread::Builder::new()
+            .name("citydb-projections-fold".into())
+            .spawn(move || {
+                let publish = |next: u64| at.store(next, std::sync::atomic::Ordering::Relaxed);
+                let indexing =
+                    |now: bool| building.store(now, std::sync::atomic::Ordering::Relaxed);
+                let observer = citydb_projections::BulkObserver {
+                    publish: &publish,
+                    indexing: &indexing,
+                };
+                let built = Projections::build_beside_load(&path, &config, rows, ended, observer);
+                let _ = finished.send(built);
+            })
+            .context("cannot start the projections' thread")?;
+        Ok(Some(BuiltBeside {
+            end,
+            done,
+            position,
+            indexing,
+        }))
+    }
+
+    /// Tells the build where the log ends (`None`: the load failed) and waits for it, showing
+    /// its progress.
+    async fn finish(self, end: Option<u64>) -> Result<u64, citydb_projections::ProjectionError> {
+        let progress = Progress::events("projections");
+        if let Some(end) = end {
+            progress.set_length(end);
+            let _ = self.end.send(end);
+        }
+        drop(self.end);
+        let mut done = self.done;
+        let built = loop {
+            tokio::select! {
+                built = &mut done => break built,
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    progress.set_position(self.position.load(std::sync::atomic::Ordering::Relaxed));
+                    if self.indexing.load(std::sync::atomic::Ordering::Relaxed) {
+                        progress.set_stage("building the indexes");
+                    }
+                }
+            }
+        };
+        progress.set_position(self.position.load(std::sync::atomic::Ordering::Relaxed));
+        progress.finish();
+        built.unwrap_or_else(|_| {
+            Err(citydb_projections::ProjectionError::Storage(
+                "the projections' thread stopped".into(),
+            ))
+        })
+    }
+}
+
+/// Opens projections built beside the load to serve them: nothing left to catch up, and the
+/// records with approved redactions re-folded from their streams, as a server does at its
+/// start. The file was just written, so its integrity is not read back here.
+async fn open_built_projections(data: &Path, store: &Store) -> anyhow::Result<()> {
+    let log = open_existing_log(data, store, "log.db").await?;
+    let config = ProjectionConfig {
+        follow: false,
+        integrity_check: citydb_projections::IntegrityCheck::AfterOpen,
+        ..ProjectionConfig::default()
+    };
+    let projections = Projections::open(data.join("projections.db"), log, config).await?;
+    projections
+        .catch_up()
+        .await
+        .context("cannot build the projections")?;
+    projections
+        .refold_redacted()
+        .await
+        .context("cannot build the projections")?;
+    Ok(())
 }
 
 /// Brings `projections.db` up to the log: rebuilt from scratch after a load into an empty

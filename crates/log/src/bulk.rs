@@ -60,6 +60,20 @@ pub trait BulkSink: Send {
     /// Makes every row written so far durable.
     async fn commit(&mut self) -> Result<(), LogError>;
 
+    /// Hands every later batch of rows, once stored (not yet committed), to `to`, in log
+    /// order, so that a consumer such as the projections can build from them while the load
+    /// runs instead of reading the log again after it. A full channel makes the store wait; a
+    /// closed one stops the handing over, not the load. The channel closes when the sink
+    /// finishes or fails, so the consumer must learn from the caller whether the load
+    /// completed. `false` when the store does not hand rows over (the default).
+    async fn hand_over_rows(
+        &mut self,
+        to: std::sync::mpsc::SyncSender<Vec<RecordedEvent>>,
+    ) -> Result<bool, LogError> {
+        drop(to);
+        Ok(false)
+    }
+
     /// Commits, restores whatever the load set aside (indexes, locks) and closes the sink.
     async fn finish(self: Box<Self>) -> Result<(), LogError>;
 }

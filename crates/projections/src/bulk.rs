@@ -152,22 +152,25 @@ fn checkpoint_wal(conn: &Connection) -> Result<(), ProjectionError> {
     Ok(())
 }
 
-/// Where the load's events come from: chunks in log order, ending at `target`.
+/// Where the load's events come from: chunks in log order, ending at `target` (or, without
+/// one, where the source says the log ends: it returns `None` only then, an error otherwise).
 pub(crate) type Chunks<'a> =
     dyn FnMut() -> Option<Result<Vec<RecordedEvent>, ProjectionError>> + 'a;
 
 /// What the writer thread tells about a load as it goes.
 #[derive(Clone, Copy)]
-pub(crate) struct Observer<'a> {
+pub struct Observer<'a> {
     /// Called with each committed checkpoint — except one past `target`, which waits for the
-    /// indexes.
+    /// indexes. (Without a target, only the last commit is known to be the end: a load fed
+    /// while its log is written has no readers.)
     pub publish: &'a (dyn Fn(u64) + Sync),
     /// Called with `true` when every event is folded and written and the indexes are being
     /// built (the caller resets it when the load returns).
     pub indexing: &'a (dyn Fn(bool) + Sync),
 }
 
-/// Runs one bulk load from the file's checkpoint through log position `target`, after
+/// Runs one bulk load from the file's checkpoint through log position `target` (`None`: to
+/// where the chunks end, see [`Chunks`]), after
 /// [`start`], on two threads: this one reads the chunks and folds the events into the states
 /// in memory; a writer thread owns `conn` and does every SQLite write (change rows, failures,
 /// record rows, commits, the indexes at the end) and reports to `observer`. Returns the
@@ -178,7 +181,7 @@ pub(crate) fn run(
     path: &Path,
     flavour: SearchFlavour,
     config: BulkConfig,
-    target: u64,
+    target: Option<u64>,
     next_chunk: &mut Chunks<'_>,
     observer: Observer<'_>,
 ) -> (Connection, Result<u64, ProjectionError>) {
@@ -254,8 +257,8 @@ enum Job {
     },
     /// Record rows (with their child rows) to write.
     Records(Vec<Dirty>),
-    /// Commit with this checkpoint, then acknowledge it.
-    Commit(u64),
+    /// Commit with this checkpoint, then acknowledge it; `last` before `Finish`.
+    Commit { next: u64, last: bool },
     /// Build the indexes, sync and remove the mark: the load is complete.
     Finish,
 }
@@ -299,7 +302,11 @@ struct Fold<'p> {
 impl Fold<'_> {
     /// Folds every chunk, then hands the writer the last records and `Finish`; returns the
     /// final checkpoint.
-    fn run(&mut self, next_chunk: &mut Chunks<'_>, target: u64) -> Result<u64, ProjectionError> {
+    fn run(
+        &mut self,
+        next_chunk: &mut Chunks<'_>,
+        target: Option<u64>,
+    ) -> Result<u64, ProjectionError> {
         while let Some(chunk) = next_chunk() {
             let chunk = chunk?;
             let mut failures = Vec::new();
@@ -326,7 +333,9 @@ impl Fold<'_> {
                 self.commit()?;
             }
         }
-        if self.next <= target {
+        if let Some(target) = target
+            && self.next <= target
+        {
             // The chunks ended early: the log ended before the head it announced (its error,
             // if any, came as a chunk), or this load was dropped.
             return Err(ProjectionError::Storage(format!(
@@ -344,7 +353,10 @@ impl Fold<'_> {
             records.push(slot.take_dirty()?)?;
         }
         records.flush()?;
-        self.send(Job::Commit(self.next))?;
+        self.send(Job::Commit {
+            next: self.next,
+            last: true,
+        })?;
         self.send(Job::Finish)?;
         if self.failed > 0 {
             tracing::warn!(
@@ -474,7 +486,10 @@ impl Fold<'_> {
             slot.stored |= slot.state.is_some();
         }
         records.flush()?;
-        self.send(Job::Commit(self.next))?;
+        self.send(Job::Commit {
+            next: self.next,
+            last: false,
+        })?;
         self.since_commit = 0;
         if self.slots.len() > self.config.records_in_memory {
             loop {
@@ -567,7 +582,7 @@ impl Slot {
 fn write(
     conn: &Connection,
     flavour: SearchFlavour,
-    target: u64,
+    target: Option<u64>,
     jobs: &Receiver<Job>,
     acks: &mpsc::Sender<u64>,
     spent: &mpsc::Sender<Vec<RecordedEvent>>,
@@ -625,7 +640,7 @@ fn write(
                     )?;
                 }
             }
-            Job::Commit(next) => {
+            Job::Commit { next, last } => {
                 conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
                     .and_then(|mut s| s.execute([next.to_string()]))
                     .map_err(storage)?;
@@ -633,7 +648,7 @@ fn write(
                 in_transaction = false;
                 committed = next;
                 // Not the head's position: the models are complete only after `Finish`.
-                if next <= target {
+                if !last && target.is_none_or(|target| next <= target) {
                     (observer.publish)(next);
                 }
                 let _ = acks.send(next);

@@ -48,6 +48,7 @@ mod apply;
 mod bulk;
 mod changes;
 mod error;
+mod fed;
 mod name_triples;
 mod query;
 mod read_snapshot;
@@ -79,7 +80,7 @@ use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
 // The statuses the filters take are the domain's.
-pub use bulk::BulkConfig;
+pub use bulk::{BulkConfig, Observer as BulkObserver};
 pub use citydb_domain::business::BusinessStatusKind;
 pub use citydb_domain::citizen::CitizenStatus;
 pub use citydb_domain::parcel::ParcelStatusKind;
@@ -272,6 +273,25 @@ impl Projections {
             .map_err(|e| ProjectionError::Storage(format!("cannot start the check: {e}")))?;
         rx.await
             .map_err(|_| ProjectionError::Storage("the integrity check stopped".into()))?
+    }
+
+    /// Builds a new projections file at `path` from the rows a bulk load of the log hands over
+    /// as it stores them (`BulkSink::hand_over_rows`), from log position 0 in log order,
+    /// instead of reading the log again once it is loaded (module `fed`). `end` then receives
+    /// where the committed log ends; if it closes instead (the load failed), or names another
+    /// position than the rows reached, the build fails and the file is rebuilt from the log
+    /// at its next open. Blocking (run it on a thread of its own); `observer` hears the
+    /// position of each commit and when the indexes are being built. Open the file with
+    /// [`Projections::open`] afterwards and call [`Projections::refold_redacted`], as a
+    /// server does at its start. Returns the events built.
+    pub fn build_beside_load(
+        path: impl AsRef<Path>,
+        config: &ProjectionConfig,
+        rows: std::sync::mpsc::Receiver<Vec<citydb_log::RecordedEvent>>,
+        end: std::sync::mpsc::Receiver<u64>,
+        observer: BulkObserver<'_>,
+    ) -> Result<u64, ProjectionError> {
+        fed::build(path.as_ref(), config, rows, end, observer)
     }
 
     /// Deletes the projections file at `path`, its WAL and its shared memory, without opening
@@ -978,7 +998,7 @@ impl Shared {
                 &path,
                 flavour,
                 config,
-                target,
+                Some(target),
                 &mut next_chunk,
                 bulk::Observer {
                     publish: &publish,

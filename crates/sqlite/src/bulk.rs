@@ -11,7 +11,10 @@
 //!   call (whole commands), or at [`BulkSink::commit`]. Every commit is fsync'd as the store's
 //!   durability says (`synchronous = FULL` by default: one fsync per 100,000 rows costs
 //!   nothing next to writing them), so what a commit returned survives a power cut (tested
-//!   with the power-cut VFS); [`BulkSink::finish`] checkpoints the WAL into the file.
+//!   with the power-cut VFS).
+//! - **A rollback journal, not the WAL, while loading** (`journal_mode = TRUNCATE`, back to the
+//!   WAL at [`BulkSink::finish`]): appended pages are written once, into the file, instead of
+//!   into the WAL and again by a checkpoint (see `set_journal_mode`).
 //! - **No planning here.** The loader checks only that each row continues the one before it
 //!   (position and log link) and the store's tip, so a bug upstream cannot write a broken
 //!   chain silently; the unique indexes still refuse a duplicated event id or stream version.
@@ -30,7 +33,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use citydb_log::backend::plan::Tip;
@@ -59,7 +62,7 @@ const QUEUE: usize = 8;
 
 /// Rows per transaction: the loader commits on its own once a transaction holds this many (at
 /// the end of a call, never inside one), so the importer never waits for a commit. Large
-/// enough to spread a commit's cost, small enough to keep the WAL between checkpoints short.
+/// enough to spread a commit's two syncs, small enough that a kill loses little work.
 const TRANSACTION_ROWS: u64 = 100_000;
 
 enum Job {
@@ -74,6 +77,7 @@ enum Job {
         oneshot::Sender<Result<Option<RecordedEvent>, LogError>>,
     ),
     Commit(oneshot::Sender<Result<(), LogError>>),
+    HandOver(std::sync::mpsc::SyncSender<Vec<RecordedEvent>>),
     Finish(oneshot::Sender<Result<(), LogError>>),
 }
 
@@ -99,15 +103,13 @@ impl SqliteBulk {
             .map_err(|e| not_a_log_unless_fault(&display, e))?;
         configure(&conn, config, &display)?;
         schema::prepare(&mut conn, &display)?;
-        conn.execute_batch(&format!(
-            "PRAGMA cache_size = -{LOADER_CACHE_KIB};
-             PRAGMA wal_autocheckpoint = 16384;"
-        ))
-        .map_err(storage_error)?;
+        conn.execute_batch(&format!("PRAGMA cache_size = -{LOADER_CACHE_KIB};"))
+            .map_err(storage_error)?;
         // A read takes the exclusive lock now, not at the first write, so a running server is
         // refused at once rather than after the first command was decided.
         conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
             .map_err(storage_error)?;
+        set_journal_mode(&conn, "truncate")?;
         let tip = match schema::last_event(&conn)? {
             Some((position, hash, recorded_at)) => Tip::after(position, &hash, recorded_at)?,
             None => Tip::EMPTY,
@@ -189,6 +191,18 @@ impl BulkSink for SqliteBulk {
         self.ask(Job::Commit).await
     }
 
+    async fn hand_over_rows(
+        &mut self,
+        to: std::sync::mpsc::SyncSender<Vec<RecordedEvent>>,
+    ) -> Result<bool, LogError> {
+        let queue = self.queue.as_ref().ok_or(LogError::Closed)?;
+        queue
+            .send(Job::HandOver(to))
+            .await
+            .map_err(|_| LogError::Closed)?;
+        Ok(true)
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<(), LogError> {
         let result = self.ask(Job::Finish).await;
         self.queue.take();
@@ -216,6 +230,9 @@ struct Loader {
     indexes_dropped: bool,
     /// The file's path, for errors.
     path: String,
+    /// Where stored rows go next ([`BulkSink::hand_over_rows`]); dropped on a failure, so the
+    /// consumer never receives a row after one that failed.
+    hand_over: Option<std::sync::mpsc::SyncSender<Vec<RecordedEvent>>>,
 }
 
 impl Loader {
@@ -229,6 +246,7 @@ impl Loader {
             defer_indexes,
             indexes_dropped: false,
             path,
+            hand_over: None,
         }
     }
 
@@ -251,8 +269,17 @@ impl Loader {
                             self.in_transaction = false;
                         }
                         self.failed = Some(e);
+                        self.hand_over = None;
+                    }
+                    if self.failed.is_none()
+                        && let Some(to) = &self.hand_over
+                        && to.send(rows).is_err()
+                    {
+                        // The consumer stopped: it reports why; the load goes on.
+                        self.hand_over = None;
                     }
                 }
+                Job::HandOver(to) => self.hand_over = Some(to),
                 Job::HeldStreams(reply) => {
                     let _ = reply.send(self.checked().and_then(|()| self.held_streams()));
                 }
@@ -392,8 +419,8 @@ impl Loader {
         Ok(())
     }
 
-    /// Commits, copies the WAL into the file (fsync'd) and truncates it; the connection closes
-    /// with the loader, which releases the lock.
+    /// Commits, builds the deferred indexes and switches the file back to its WAL; the
+    /// connection closes with the loader, which releases the lock.
     fn finish(&mut self) -> Result<(), LogError> {
         self.commit()?;
         if self.indexes_dropped {
@@ -415,16 +442,33 @@ impl Loader {
                 })?;
             self.indexes_dropped = false;
         }
-        let busy: Option<i64> = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .optional()
-            .map_err(storage_error)?;
-        if busy.unwrap_or(0) != 0 {
-            return Err(LogError::Storage(
-                "the log's WAL could not be checkpointed after the load".into(),
-            ));
-        }
+        // Every commit is already in the file itself: back to the WAL every other connection
+        // uses, before the lock is released.
+        set_journal_mode(&self.conn, "wal")
+    }
+}
+
+/// Switches the journal of `conn`, which holds the file exclusively, and checks that SQLite
+/// did (it answers the mode in force, and keeps the old one when it cannot switch).
+///
+/// While loading, the log uses a rollback journal (`truncate`), not its WAL: rows only go to
+/// the end of the file, and SQLite journals only pages that existed when a transaction began,
+/// so each new page is written once, into the file. Through the WAL every page was written
+/// twice, into the WAL and again by the checkpoint, and read once between: the checkpoints'
+/// copies were most of the loader's kernel time (docs/benchmarks.md). The journal is as safe:
+/// a commit syncs the file, then truncates the journal and syncs it (`synchronous = FULL`); a
+/// journal left by a kill or a power cut is hot, and whoever opens the file next rolls the
+/// unfinished transaction back before reading, then switches to the WAL as every open does.
+/// Switching needs the file alone, which the loader has (`locking_mode = EXCLUSIVE`).
+fn set_journal_mode(conn: &Connection, mode: &str) -> Result<(), LogError> {
+    let now: String = conn
+        .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))
+        .map_err(storage_error)?;
+    if now.eq_ignore_ascii_case(mode) {
         Ok(())
+    } else {
+        Err(LogError::Storage(
+            format!("the log's journal cannot be switched to {mode} (it is {now})").into(),
+        ))
     }
 }

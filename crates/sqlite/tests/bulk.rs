@@ -116,6 +116,37 @@ async fn a_row_that_does_not_continue_the_chain_fails_the_load() {
     assert!(log.verify_log(None).await.unwrap().is_intact());
 }
 
+/// Stored rows are handed over in log order, once stored; none after a failure, and the
+/// channel closes then, so the consumer cannot take a refused row for a stored one.
+#[tokio::test]
+async fn stored_rows_are_handed_over_in_order_and_none_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let calls = planned(3, 3).await;
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    let (to, handed_over) = std::sync::mpsc::sync_channel(4);
+    assert!(
+        sink.hand_over_rows(to).await.unwrap(),
+        "SQLite hands rows over"
+    );
+    sink.write(calls[0].clone()).await.unwrap();
+    sink.write(calls[1].clone()).await.unwrap();
+    sink.commit().await.unwrap();
+    assert_eq!(handed_over.recv().unwrap(), calls[0]);
+    assert_eq!(handed_over.recv().unwrap(), calls[1]);
+    // The third call skips a position: refused, not handed over, and the handing over ends.
+    let mut gap = calls[2].clone();
+    for row in &mut gap {
+        row.position += 1;
+    }
+    sink.write(gap).await.unwrap();
+    assert!(sink.commit().await.is_err());
+    assert!(
+        handed_over.recv().is_err(),
+        "the channel closed without the refused rows"
+    );
+}
+
 #[tokio::test]
 async fn a_commit_survives_a_power_cut() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,6 +170,83 @@ async fn a_commit_survives_a_power_cut() {
     let head = log.head().await.unwrap().unwrap();
     assert_eq!(head.position, 99, "the committed calls, and only them");
     assert!(log.verify_log(None).await.unwrap().is_intact());
+}
+
+/// The load runs on a rollback journal and gives the file back in WAL mode: no page of a load
+/// goes through the WAL (each would be written twice), and the servers that open the file
+/// next read beside its writer as before.
+#[tokio::test]
+async fn a_load_writes_its_pages_once_and_leaves_the_file_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let wal = dir.path().join("log.db-wal");
+    let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let calls = planned(3, 200).await;
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    for call in &calls {
+        sink.write(call.clone()).await.unwrap();
+        sink.commit().await.unwrap();
+        assert_eq!(wal_len(), 0, "a committed load left pages in the WAL");
+    }
+    Box::new(sink).finish().await.unwrap();
+    // Bytes 18 and 19 of the header: 2 and 2 for WAL, 1 and 1 for a rollback journal.
+    let header = std::fs::read(&path).unwrap();
+    assert_eq!(&header[18..20], &[2, 2], "the file is not back in WAL mode");
+    let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+    assert_eq!(log.head().await.unwrap().unwrap().position, 599);
+    assert!(log.verify_log(None).await.unwrap().is_intact());
+}
+
+/// A power cut at any write of a load (pages torn at random or not) leaves what the last
+/// acknowledged commit held, or what the commit under way held, and a log that verifies: the
+/// rollback journal is rolled back by the next open, which then builds the deferred indexes.
+#[tokio::test]
+async fn a_power_cut_at_any_write_of_a_load_leaves_a_committed_prefix() {
+    let calls = planned(4, 60).await;
+    let mut cases = 0;
+    for n in 1u64.. {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let vfs = PowerCutVfs::register().unwrap();
+        let config = SqliteConfig {
+            vfs: Some(vfs.name().to_owned()),
+            ..SqliteConfig::default()
+        };
+        vfs.cut_power_at_write(n, (n % 2 == 0).then_some(n));
+        // The head of the last acknowledged commit, and of the one under way at the cut.
+        let mut acknowledged: Option<u64> = None;
+        let mut under_way: Option<u64> = None;
+        if let Ok(mut sink) = SqliteBulk::open(&path, &config) {
+            for call in &calls {
+                let head = call.last().unwrap().position;
+                under_way = Some(head);
+                if sink.write(call.clone()).await.is_err() || sink.commit().await.is_err() {
+                    break;
+                }
+                acknowledged = Some(head);
+            }
+            if !vfs.is_cut() {
+                let _ = Box::new(sink).finish().await;
+            }
+        }
+        if !vfs.is_cut() {
+            // Past the load's last write: every write of it was a case.
+            assert_eq!(acknowledged, Some(239));
+            break;
+        }
+        cases += 1;
+        let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+        let head = log.head().await.unwrap().map(|h| h.position);
+        assert!(
+            head == acknowledged || head == under_way,
+            "cut at write {n}: head {head:?}, acknowledged {acknowledged:?}, under way {under_way:?}"
+        );
+        assert!(
+            log.verify_log(None).await.unwrap().is_intact(),
+            "cut at write {n}"
+        );
+    }
+    assert!(cases > 20, "only {cases} writes in a load of 240 events");
 }
 
 #[tokio::test]

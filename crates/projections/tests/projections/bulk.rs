@@ -304,6 +304,84 @@ async fn the_bulk_path_builds_the_read_models_of_the_per_batch_path() {
     }
 }
 
+/// Builds `file` from `rows` handed over in chunks of 7, as a bulk load of the log hands its
+/// stored rows over, then tells the build that the log ends at `end` (`None`: the load failed).
+fn build_beside_load(
+    w: &World,
+    file: &str,
+    config: &ProjectionConfig,
+    rows: &[RecordedEvent],
+    end: Option<u64>,
+) -> Result<u64, ProjectionError> {
+    let (to_build, handed_over) = std::sync::mpsc::sync_channel(2);
+    let (tell_end, ended) = std::sync::mpsc::sync_channel(1);
+    let path = w.path(file);
+    std::thread::scope(|scope| {
+        let build = scope.spawn(|| {
+            let observer = BulkObserver {
+                publish: &|_| {},
+                indexing: &|_| {},
+            };
+            Projections::build_beside_load(&path, config, handed_over, ended, observer)
+        });
+        for chunk in rows.chunks(7) {
+            if to_build.send(chunk.to_vec()).is_err() {
+                break;
+            }
+        }
+        drop(to_build);
+        if let Some(end) = end {
+            tell_end.send(end).expect("the build waits for the end");
+        }
+        drop(tell_end);
+        build.join().expect("the build does not panic")
+    })
+}
+
+#[tokio::test]
+async fn rows_handed_over_by_a_load_build_the_read_models_of_the_per_batch_path() {
+    let w = World::new();
+    small_city(&w).await;
+    busier_city(&w).await;
+    super::residence_starts::residence_history(&w).await;
+    let end = w.head().await + 1;
+    let reference = w.projections("per-batch.db", per_batch()).await;
+    reference.catch_up().await.expect("catch up");
+    let digest = reference.digest().await.expect("digest");
+    let expected = answers(&reference).await;
+    let rows = w.log.read_all(0, end as usize).await.expect("the log");
+    assert_eq!(rows.len() as u64, end);
+    for (file, config) in [
+        ("fed-default.db", per_batch()),
+        ("fed-small.db", bulk_small()),
+    ] {
+        let built = build_beside_load(&w, file, &config, &rows, Some(end)).expect("built");
+        assert_eq!(built, end, "{file}");
+        let p = w.projections(file, per_batch()).await;
+        assert_eq!(
+            p.position(),
+            end,
+            "{file}: complete, nothing left to catch up"
+        );
+        // What the import does next, as a server does at its start.
+        p.refold_redacted().await.expect("refold");
+        assert_eq!(p.digest().await.expect("digest"), digest, "{file}");
+        assert_eq!(answers(&p).await, expected, "{file}");
+        assert_eq!(indexes(&w, file), indexes(&w, "per-batch.db"), "{file}");
+    }
+
+    // A load that failed, or whose log ends before the rows it handed over (a transaction
+    // not committed): the build fails, and the next open rebuilds the file from the log.
+    for (file, told) in [("fed-failed.db", None), ("fed-short.db", Some(end - 1))] {
+        let built = build_beside_load(&w, file, &per_batch(), &rows, told);
+        assert!(built.is_err(), "{file}: {built:?}");
+        let p = w.projections(file, per_batch()).await;
+        assert_eq!(p.position(), 0, "{file}: the half-built file was not kept");
+        p.catch_up().await.expect("catch up");
+        assert_eq!(p.digest().await.expect("digest"), digest, "{file}");
+    }
+}
+
 #[tokio::test]
 async fn a_catch_up_far_behind_takes_the_bulk_path_from_its_checkpoint() {
     let w = World::new();
