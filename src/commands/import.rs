@@ -151,12 +151,11 @@ fn in_use(e: &StoreError) -> bool {
 async fn bulk(
     data: &Path,
     store: &Store,
-    sink: Box<dyn BulkSink>,
+    mut sink: Box<dyn BulkSink>,
     reader: Reader,
     len: Option<u64>,
     states_in_memory: usize,
 ) -> anyhow::Result<ImportSummary> {
-    let mut sink = sink;
     let started_empty = sink.tip() == Tip::EMPTY;
     // Into an empty store, the projections are built from the rows the store writes, beside
     // the load; otherwise (a resumed or added-to store) caught up from the log after it.
@@ -178,7 +177,7 @@ async fn bulk(
             aside >> 20
         );
     }
-    let sink = registry
+    let mut sink = registry
         .close()
         .await
         .context("cannot finish the bulk import")?;
@@ -193,7 +192,6 @@ async fn bulk(
     };
     // Told where the log ends once every row is committed: the projections build their
     // indexes while the log builds its own.
-    let mut sink = sink;
     let committed = sink.commit().await;
     let end = committed.is_ok().then(|| sink.tip().next_position);
     let (built, finished) = tokio::join!(beside.finish(end), async {
