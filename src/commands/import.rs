@@ -4,7 +4,8 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -18,7 +19,9 @@ use crate::{ImportDurability, ImportMode};
 use citydb_log::backend::plan::Tip;
 use citydb_log::bulk::BulkSink;
 use citydb_log::{EventLog, FaultKind, LogError};
-use citydb_projections::{ProjectionConfig, Projections};
+use citydb_projections::{
+    BulkConfig, BulkObserver, IntegrityCheck, ProjectionConfig, ProjectionError, Projections,
+};
 use citydb_registry::BulkRegistry;
 use citydb_sqlite::{Durability, SqliteConfig, SqliteLog};
 use citydb_store::{Store, StoreConfig, StoreError};
@@ -226,10 +229,10 @@ async fn finish_log(sink: Box<dyn BulkSink>) -> anyhow::Result<()> {
 /// after the load, and the projections' folding and writing run while the lines are decided
 /// and while the log builds its indexes, on the core those leave idle.
 struct BuiltBeside {
-    end: std::sync::mpsc::SyncSender<u64>,
-    done: tokio::sync::oneshot::Receiver<Result<u64, citydb_projections::ProjectionError>>,
-    position: Arc<std::sync::atomic::AtomicU64>,
-    indexing: Arc<std::sync::atomic::AtomicBool>,
+    end: mpsc::SyncSender<u64>,
+    done: tokio::sync::oneshot::Receiver<Result<u64, ProjectionError>>,
+    position: Arc<AtomicU64>,
+    indexing: Arc<AtomicBool>,
 }
 
 impl BuiltBeside {
@@ -243,22 +246,22 @@ impl BuiltBeside {
 
     /// Starts the build on a thread of its own, if the store hands its rows over.
     async fn start(data: &Path, sink: &mut dyn BulkSink) -> anyhow::Result<Option<BuiltBeside>> {
-        let (hand_over, rows) = std::sync::mpsc::sync_channel(Self::QUEUE);
+        let (hand_over, rows) = mpsc::sync_channel(Self::QUEUE);
         if !sink.hand_over_rows(hand_over).await? {
             return Ok(None);
         }
-        let (end, ended) = std::sync::mpsc::sync_channel(1);
+        let (end, ended) = mpsc::sync_channel(1);
         let (finished, done) = tokio::sync::oneshot::channel();
-        let position = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let indexing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let position = Arc::new(AtomicU64::new(0));
+        let indexing = Arc::new(AtomicBool::new(false));
         let path = data.join("projections.db");
         // Half the states a rebuild keeps: these are held while the importer holds its own
         // (at the whole city, a million kept beside the importer's took the peak to 4.35 GB).
         let config = ProjectionConfig {
             follow: false,
-            bulk: citydb_projections::BulkConfig {
+            bulk: BulkConfig {
                 records_in_memory: Self::STATES_IN_MEMORY,
-                ..citydb_projections::BulkConfig::default()
+                ..BulkConfig::default()
             },
             ..ProjectionConfig::default()
         };
@@ -266,10 +269,9 @@ impl BuiltBeside {
         std::thread::Builder::new()
             .name("citydb-projections-fold".into())
             .spawn(move || {
-                let publish = |next: u64| at.store(next, std::sync::atomic::Ordering::Relaxed);
-                let indexing =
-                    |now: bool| building.store(now, std::sync::atomic::Ordering::Relaxed);
-                let observer = citydb_projections::BulkObserver {
+                let publish = |next: u64| at.store(next, Ordering::Relaxed);
+                let indexing = |now: bool| building.store(now, Ordering::Relaxed);
+                let observer = BulkObserver {
                     publish: &publish,
                     indexing: &indexing,
                 };
@@ -287,7 +289,7 @@ impl BuiltBeside {
 
     /// Tells the build where the log ends (`None`: the load failed) and waits for it, showing
     /// its progress.
-    async fn finish(self, end: Option<u64>) -> Result<u64, citydb_projections::ProjectionError> {
+    async fn finish(self, end: Option<u64>) -> Result<u64, ProjectionError> {
         let progress = Progress::events("projections");
         if let Some(end) = end {
             progress.set_length(end);
@@ -299,17 +301,17 @@ impl BuiltBeside {
             tokio::select! {
                 built = &mut done => break built,
                 () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                    progress.set_position(self.position.load(std::sync::atomic::Ordering::Relaxed));
-                    if self.indexing.load(std::sync::atomic::Ordering::Relaxed) {
+                    progress.set_position(self.position.load(Ordering::Relaxed));
+                    if self.indexing.load(Ordering::Relaxed) {
                         progress.set_stage("building the indexes");
                     }
                 }
             }
         };
-        progress.set_position(self.position.load(std::sync::atomic::Ordering::Relaxed));
+        progress.set_position(self.position.load(Ordering::Relaxed));
         progress.finish();
         built.unwrap_or_else(|_| {
-            Err(citydb_projections::ProjectionError::Storage(
+            Err(ProjectionError::Storage(
                 "the projections' thread stopped".into(),
             ))
         })
@@ -323,7 +325,7 @@ async fn open_built_projections(data: &Path, store: &Store) -> anyhow::Result<()
     let log = open_existing_log(data, store, "log.db").await?;
     let config = ProjectionConfig {
         follow: false,
-        integrity_check: citydb_projections::IntegrityCheck::AfterOpen,
+        integrity_check: IntegrityCheck::AfterOpen,
         ..ProjectionConfig::default()
     };
     let projections = Projections::open(data.join("projections.db"), log, config).await?;
