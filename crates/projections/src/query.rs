@@ -236,14 +236,23 @@ pub(crate) fn by_key<T: Kind>(
         .transpose()
 }
 
-// The key's row is chosen in a subquery, so that only its `seq` is sorted, not the state.
+// The key's row is chosen in a subquery, so that only its `seq` is read, not the state. A
+// preference ("a current record wins over a merged duplicate") is two subqueries, the preferred
+// one first: each reads the key's index in `seq` order (the index holds the rowid after the
+// key) and stops at its first row, and `coalesce` runs the second only when the first found
+// nothing. `ORDER BY status = 'merged', seq LIMIT 1` gave the same row through a temporary
+// b-tree per lookup — about 20,000 instructions, 6 % of a PIN lookup's (docs/benchmarks.md,
+// "Point reads without a temporary b-tree").
 pub(crate) const CITIZEN_BY_PIN: &str = "SELECT version, last_position, state FROM records
-     WHERE seq = (SELECT seq FROM citizens WHERE pin = ?1 ORDER BY status = 'merged', seq LIMIT 1)";
+     WHERE seq = coalesce(
+         (SELECT seq FROM citizens WHERE pin = ?1 AND status <> 'merged' ORDER BY seq LIMIT 1),
+         (SELECT seq FROM citizens WHERE pin = ?1 ORDER BY seq LIMIT 1))";
 pub(crate) const BUSINESS_BY_CODE: &str = "SELECT version, last_position, state FROM records
      WHERE seq = (SELECT seq FROM businesses WHERE code = ?1 ORDER BY seq LIMIT 1)";
 pub(crate) const PARCEL_BY_KEY: &str = "SELECT version, last_position, state FROM records
-     WHERE seq = (SELECT seq FROM parcels WHERE parcel_key = ?1
-                  ORDER BY status <> 'active', seq LIMIT 1)";
+     WHERE seq = coalesce(
+         (SELECT seq FROM parcels WHERE parcel_key = ?1 AND status = 'active' ORDER BY seq LIMIT 1),
+         (SELECT seq FROM parcels WHERE parcel_key = ?1 ORDER BY seq LIMIT 1))";
 
 pub(crate) fn pin_key(pin: &PersonalIdNumber) -> String {
     pin.to_string()
@@ -256,6 +265,18 @@ pub(crate) fn parcel_key(key: &ParcelKey) -> String {
 }
 
 // --- batch loaders --------------------------------------------------------------------------------
+
+/// Batches of at most this many keys are read one key per execution of the statement: SQLite
+/// answers `IN (?, ?, …)` of two values or more through a temporary b-tree of the values
+/// (`OpenEphemeral`: a page cache, a zeroed page, its teardown at reset — about 20,000
+/// instructions), where each further execution of the one-key statement (an equality) costs a
+/// few thousand. Point reads load one to a few records this way (holders, representatives).
+const ONE_BY_ONE: usize = 8;
+
+/// How many keys one execution reads, for a batch of `keys`.
+fn chunk_len(keys: usize) -> usize {
+    if keys <= ONE_BY_ONE { 1 } else { CHUNK }
+}
 
 pub(crate) fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 2);
@@ -280,7 +301,7 @@ where
         ids.iter().map(|k| ((*k).into().to_string(), *k)).collect();
     let keys: Vec<String> = by_text.keys().cloned().collect();
     let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(CHUNK) {
+    for chunk in keys.chunks(chunk_len(keys.len())) {
         let sql = format!(
             "SELECT record_id, version, last_position, state FROM records WHERE record_id IN ({})",
             placeholders(chunk.len())
@@ -302,16 +323,19 @@ where
     Ok(out)
 }
 
-/// Rows `(from, to)` of a link table for every `from` in `ids`, in the table's own order.
+/// Rows `(from, to, extra)` of a link table for every `from` in `ids`, ordered by `from`, then
+/// by the fourth column `sql_prefix` selects (an integer: the link's place in its list, or the
+/// record's `seq`). Sorted here, not by an `ORDER BY`: the rows of a few keys are few, and
+/// SQLite sorts them through a temporary b-tree (see [`ONE_BY_ONE`]). Text compares as SQLite's
+/// BINARY collation does, byte by byte.
 fn links(
     conn: &Connection,
     sql_prefix: &str,
-    sql_suffix: &str,
     ids: &[String],
 ) -> Result<Vec<(String, String, Option<String>)>, ProjectionError> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!("{sql_prefix} ({}) {sql_suffix}", placeholders(chunk.len()));
+    let mut out: Vec<(String, String, Option<String>, i64)> = Vec::new();
+    for chunk in ids.chunks(chunk_len(ids.len())) {
+        let sql = format!("{sql_prefix} ({})", placeholders(chunk.len()));
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
         let mut rows = stmt.query(params_from_iter(chunk)).map_err(storage)?;
         while let Some(row) = rows.next().map_err(storage)? {
@@ -319,10 +343,15 @@ fn links(
                 row.get(0).map_err(storage)?,
                 row.get(1).map_err(storage)?,
                 row.get(2).map_err(storage)?,
+                row.get(3).map_err(storage)?,
             ));
         }
     }
-    Ok(out)
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.3.cmp(&b.3)));
+    Ok(out
+        .into_iter()
+        .map(|(from, to, extra, _)| (from, to, extra))
+        .collect())
 }
 
 fn parse_id(text: &str) -> Result<RecordId, ProjectionError> {
@@ -345,8 +374,7 @@ pub(crate) fn holders_of(
         parcels.iter().map(|p| (*p, Vec::new())).collect();
     let rows = links(
         conn,
-        "SELECT parcel_id, holder_id, share FROM holdings WHERE parcel_id IN",
-        "ORDER BY parcel_id, ord",
+        "SELECT parcel_id, holder_id, share, ord FROM holdings WHERE parcel_id IN",
         &dedup_texts(parcels),
     )?;
     for (parcel, holder, share) in rows {
@@ -383,9 +411,8 @@ pub(crate) fn parcels_held_by(
         holders.iter().map(|h| (*h, Vec::new())).collect();
     let rows = links(
         conn,
-        "SELECT h.holder_id, h.parcel_id, NULL FROM holdings h
+        "SELECT h.holder_id, h.parcel_id, NULL, r.seq FROM holdings h
          JOIN records r ON r.record_id = h.parcel_id WHERE h.holder_id IN",
-        "ORDER BY h.holder_id, r.seq",
         &dedup_texts(holders),
     )?;
     for (holder, parcel, _) in rows {
@@ -407,9 +434,8 @@ pub(crate) fn businesses_represented_by(
         citizens.iter().map(|c| (*c, Vec::new())).collect();
     let rows = links(
         conn,
-        "SELECT x.citizen_id, x.business_id, NULL FROM representatives x
+        "SELECT x.citizen_id, x.business_id, NULL, r.seq FROM representatives x
          JOIN records r ON r.record_id = x.business_id WHERE x.citizen_id IN",
-        "ORDER BY x.citizen_id, r.seq",
         &dedup_texts(citizens),
     )?;
     for (citizen, business, _) in rows {
@@ -433,8 +459,7 @@ pub(crate) fn representatives_of(
         businesses.iter().map(|b| (*b, Vec::new())).collect();
     let rows = links(
         conn,
-        "SELECT business_id, citizen_id, NULL FROM representatives WHERE business_id IN",
-        "ORDER BY business_id, ord",
+        "SELECT business_id, citizen_id, NULL, ord FROM representatives WHERE business_id IN",
         &dedup_texts(businesses),
     )?;
     for (business, citizen, _) in rows {
@@ -629,5 +654,111 @@ mod tests {
             by_key::<Business>(&conn, CITIZEN_BY_PIN, "031067385902".into()),
             Err(ProjectionError::Corrupt(_))
         ));
+        // A key held by merged records alone finds the first of them.
+        conn.execute("UPDATE citizens SET status = 'merged' WHERE seq = 2", [])
+            .unwrap();
+        let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.state.id.to_string(), duplicate);
+        // Two current records under one key (no writer makes them): the first registered.
+        conn.execute("UPDATE citizens SET status = 'alive'", [])
+            .unwrap();
+        let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.state.id.to_string(), duplicate);
+    }
+
+    fn uuid(n: u128) -> uuid::Uuid {
+        uuid::Uuid::from_u128(0x22ed2420_9431_8003_8000_000000000000 + n)
+    }
+
+    #[test]
+    fn an_active_parcel_wins_over_a_retired_one_under_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _, _) = crate::schema::open_writer(&dir.path().join("p.db"), None).unwrap();
+        let state = |n: u128, status: &str| {
+            format!(
+                r#"{{"kind":"parcel","id":"{}","key":"10972/10972:1/1","national_parcel_id":null,"area":"723.40","land_use":["ONT"],"address":"Thôn Tràng Duệ","geometry":null,"holders":[],"certificate":null,"mortgages":[],"status":{status},"origin":{{"kind":"registration"}},"corrections":{{}}}}"#,
+                uuid(n)
+            )
+        };
+        let retired = r#"{"status":"retired","on":"2020-01-02","reason":"dồn điền"}"#;
+        for (seq, status) in [(1i64, retired), (2, r#"{"status":"active"}"#), (3, retired)] {
+            let column = if seq == 2 { "active" } else { "retired" };
+            conn.execute(
+                "INSERT INTO records (seq, record_id, kind, version, last_position, state)
+                 VALUES (?1, ?2, 'parcel', 1, ?1, ?3)",
+                rusqlite::params![
+                    seq,
+                    format!("parcel-{}", uuid(seq as u128)),
+                    state(seq as u128, status)
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO parcels (seq, parcel_key, commune, status)
+                 VALUES (?1, '10972/10972:1/1', '10972', ?2)",
+                rusqlite::params![seq, column],
+            )
+            .unwrap();
+        }
+        let found = |conn: &Connection| -> u64 {
+            let parcel: Versioned<Parcel> = by_key(conn, PARCEL_BY_KEY, "10972/10972:1/1".into())
+                .unwrap()
+                .unwrap();
+            parcel.last_position
+        };
+        assert_eq!(found(&conn), 2);
+        conn.execute("UPDATE parcels SET status = 'retired'", [])
+            .unwrap();
+        assert_eq!(found(&conn), 1, "all retired: the first registered");
+        assert!(
+            by_key::<Parcel>(&conn, PARCEL_BY_KEY, "10972/10972:1/2".into())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Link rows come back by key, then by their place in the list, whether the batch is read
+    /// key by key or through one `IN` list, and whatever order the table's primary key gives.
+    #[test]
+    fn links_come_back_in_list_order_for_small_and_large_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _, _) = crate::schema::open_writer(&dir.path().join("p.db"), None).unwrap();
+        let parcels: Vec<ParcelId> = (1..=12).map(|n| ParcelId(uuid(n))).collect();
+        for parcel in &parcels {
+            // Holder 3 first in the list, then 1, then 2: not the primary key's order.
+            for (ord, holder) in [(0, 3u128), (1, 1), (2, 2)] {
+                conn.execute(
+                    "INSERT INTO holdings (parcel_id, holder_id, share, ord)
+                     VALUES (?1, ?2, '1/3', ?3)",
+                    rusqlite::params![
+                        RecordId::Parcel(*parcel).to_string(),
+                        format!("citizen-{}", uuid(100 + holder)),
+                        ord
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let expected: Vec<Holder> = [3u128, 1, 2]
+            .iter()
+            .map(|h| Holder::Citizen(CitizenId(uuid(100 + h))))
+            .collect();
+        for batch in [
+            &parcels[..1],
+            &parcels[..2],
+            &parcels[..ONE_BY_ONE + 1],
+            &parcels,
+        ] {
+            let held = holders_of(&conn, batch).unwrap();
+            assert_eq!(held.len(), batch.len());
+            for parcel in batch {
+                let holders: Vec<Holder> = held[parcel].iter().map(|h| h.holder).collect();
+                assert_eq!(holders, expected, "batch of {}", batch.len());
+            }
+        }
     }
 }
