@@ -239,6 +239,22 @@ async fn hostile_bodies_and_headers_get_typed_errors() {
     // (A body over the limit is refused from its declared length before it is read:
     // tests/api.rs sends the headers alone. Sending it whole races the server's early answer
     // against the client's writes.)
+    // An empty batch, and a batch holding something that is not a request.
+    for (sent, reason) in [
+        (&b" []"[..], "the batch is empty"),
+        (
+            &b"[{\"query\":\"{ me { id } }\"}, 7]"[..],
+            "not a GraphQL request",
+        ),
+    ] {
+        let (status, body) = post_raw(&s, "application/json", sent.to_vec()).await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (400, "INVALID_INPUT"),
+            "{body}"
+        );
+        assert!(body.to_string().contains(reason), "{body}");
+    }
     // Too many operations in a batch.
     let batch: Vec<Value> = (0..11)
         .map(|_| json!({ "query": "{ me { id } }" }))
