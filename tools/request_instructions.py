@@ -63,6 +63,22 @@ def pins(fixture, n=300):
     return found
 
 
+def keys_of(fixture, command, field, n=300):
+    """The `field` of the first n `command` lines of the fixture (parcel keys, enterprise codes)."""
+    found = []
+    pattern = re.compile(r'"%s":"([^"]+)"' % field)
+    with open(fixture) as f:
+        for line in f:
+            if f'"{command}"' not in line:
+                continue
+            m = pattern.search(line)
+            if m:
+                found.append(m.group(1))
+                if len(found) >= n:
+                    break
+    return found
+
+
 def fold(text):
     """citydb_domain::folded_key for Vietnamese names: diacritics dropped, `đ` to d, lowercase."""
     text = text.replace("đ", "d").replace("Đ", "D")
@@ -90,6 +106,8 @@ def drawn_names(fixture, n=300, seed=2025):
 def drive(port, token, op, count, keys):
     by_pin = open(os.path.join(EXAMPLES, "01-service-citizen-by-pin.graphql")).read()
     search = open(os.path.join(EXAMPLES, "13-service-search-name-prefix.graphql")).read()
+    parcel = open(os.path.join(EXAMPLES, "03-service-parcel-with-holders.graphql")).read()
+    business = open(os.path.join(EXAMPLES, "04-service-business-with-representatives.graphql")).read()
     conn = http.client.HTTPConnection("127.0.0.1", port)
     headers = {
         "Authorization": "Bearer " + token,
@@ -101,6 +119,10 @@ def drive(port, token, op, count, keys):
     for i in range(count):
         if op == "a":
             body = {"query": by_pin, "variables": {"pin": keys[i % len(keys)]}}
+        elif op == "c":
+            body = {"query": parcel, "variables": {"key": keys[i % len(keys)]}}
+        elif op == "d":
+            body = {"query": business, "variables": {"code": keys[i % len(keys)]}}
         elif op == "b1":
             body = {"query": search, "variables": {"search": NAMES[i % len(NAMES)], "first": 20}}
         else:  # b1-drawn
@@ -123,13 +145,15 @@ def main():
     p.add_argument("--citydb", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--fixture", required=True)
-    p.add_argument("--op", choices=["a", "b1", "b1-drawn"], default="a",
-                   help="a: citizen by PIN (example 01); b1: name prefix search, first 20 (example 13), "
+    p.add_argument("--op", choices=["a", "b1", "b1-drawn", "c", "d"], default="a",
+                   help="a: citizen by PIN (example 01); c: parcel with holders (example 03, the "
+                        "fixture's first parcel keys); d: business with representatives (example 04, "
+                        "its first enterprise codes); b1: name prefix search, first 20 (example 13), "
                         "six common names; b1-drawn: the same with the queries drawn from the fixture "
                         "as the scale bench's (b1) draws them")
     p.add_argument("--requests", type=int, default=500)
     p.add_argument("--keys", type=int, default=300,
-                   help="a: how many distinct PINs the requests cycle through (the first 30 are "
+                   help="a, c, d: how many distinct keys the requests cycle through (the first 30 are "
                         "read before counting starts, so --keys 30 counts only repeated reads)")
     p.add_argument("--keep", metavar="DIR",
                    help="copy the callgrind files here, for callgrind_annotate --inclusive=yes")
@@ -151,7 +175,14 @@ def main():
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("the server did not finish its integrity check")
                 time.sleep(1)
-            keys = drawn_names(args.fixture, args.keys) if args.op == "b1-drawn" else pins(args.fixture, args.keys)
+            if args.op == "b1-drawn":
+                keys = drawn_names(args.fixture, args.keys)
+            elif args.op == "c":
+                keys = keys_of(args.fixture, "RegisterParcel", "key", args.keys)
+            elif args.op == "d":
+                keys = keys_of(args.fixture, "RegisterBusiness", "code", args.keys)
+            else:
+                keys = pins(args.fixture, args.keys)
             drive(port, token, args.op, 30, keys)
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
             drive(port, token, args.op, args.requests, keys)

@@ -143,6 +143,9 @@ pub fn plan(
             };
             let ordinal = match ordinals.get(&number) {
                 Some(o) => *o,
+                // A number this group defines has no reads in the file: no lookup (one saved
+                // per citizen read for the first time, most of a name search page's).
+                None if new_citizens.contains_key(citizen) => 0,
                 None => dict.last_ordinal(number)?.map_or(0, |o| o + 1),
             };
             ordinals.insert(number, ordinal + 1);
@@ -271,6 +274,43 @@ mod tests {
         assert_eq!(q.entries[0].body, p.entries[0].body);
         assert_ne!(q.entries[0].hash, p.entries[0].hash);
         assert_eq!(q.entries[1].seq, 4);
+    }
+
+    /// A log holding citizen 1 (number 0, read 5 times): counts the ordinal lookups.
+    struct OneKnown {
+        ordinal_lookups: Vec<u32>,
+    }
+
+    impl Dictionary for OneKnown {
+        fn string(&mut self, _: &str) -> Result<Option<u32>, AccessError> {
+            Ok(None)
+        }
+        fn citizen(&mut self, citizen: Uuid) -> Result<Option<u32>, AccessError> {
+            Ok((citizen.as_u128() & 0xff == 1).then_some(0))
+        }
+        fn last_ordinal(&mut self, citizen: u32) -> Result<Option<u32>, AccessError> {
+            self.ordinal_lookups.push(citizen);
+            Ok((citizen == 0).then_some(4))
+        }
+        fn defined(&mut self) -> Result<(u32, u32), AccessError> {
+            Ok((0, 1))
+        }
+    }
+
+    #[test]
+    fn only_citizens_numbered_before_the_group_have_their_last_ordinal_looked_up() {
+        let drafts = vector_drafts();
+        let refs: Vec<&Draft> = drafts.iter().collect();
+        let mut dict = OneKnown {
+            ordinal_lookups: Vec::new(),
+        };
+        let p = plan(Tip::GENESIS, &mut dict, &refs, 1_764_201_600_000_000).expect("planned");
+        // Citizen 1 is read twice (once a request): looked up once, then counted on; citizen 2
+        // is new, numbered 1, and starts at 0 without a lookup.
+        assert_eq!(dict.ordinal_lookups, [0]);
+        assert_eq!(p.citizens, [(1, refs[1].reads[1].0)]);
+        let rows: Vec<(u32, u32)> = p.index.iter().map(|r| (r.citizen, r.ordinal)).collect();
+        assert_eq!(rows, [(0, 5), (0, 6), (1, 0)]);
     }
 
     // docs/audit-format.md, "Test vector" (v2); recomputed there from the spec alone.

@@ -434,11 +434,31 @@ impl Dictionary for Stored<'_> {
         if let Some(number) = self.remembered.citizens.get(&citizen) {
             return Ok(Some(*number));
         }
-        let number = citizen_number(self.conn, citizen)?;
-        if let Some(number) = number {
-            self.remembered.citizens.insert(citizen, number);
+        // The number and the citizen's last ordinal in one statement: `plan` asks for the
+        // ordinal of every citizen it finds numbered, and it is remembered like one read alone.
+        let found: Option<(u32, Option<u32>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.number,
+                        (SELECT b.ordinal FROM access_by_citizen b WHERE b.citizen = c.number
+                         ORDER BY b.ordinal DESC LIMIT 1)
+                 FROM access_citizens c WHERE c.citizen = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([citizen.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(storage)?;
+        let Some((number, ordinal)) = found else {
+            return Ok(None);
+        };
+        self.remembered.citizens.insert(citizen, number);
+        if let Some(ordinal) = ordinal {
+            self.remembered.ordinals.insert(number, ordinal);
         }
-        Ok(number)
+        Ok(Some(number))
     }
     fn last_ordinal(&mut self, citizen: u32) -> Result<Option<u32>, AccessError> {
         if let Some(ordinal) = self.remembered.ordinals.get(&citizen) {
