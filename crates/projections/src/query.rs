@@ -654,20 +654,21 @@ mod tests {
             by_key::<Business>(&conn, CITIZEN_BY_PIN, "031067385902".into()),
             Err(ProjectionError::Corrupt(_))
         ));
+        let found_after = |update: &str| -> String {
+            conn.execute(update, []).unwrap();
+            let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
+                .unwrap()
+                .unwrap();
+            found.state.id.to_string()
+        };
         // A key held by merged records alone finds the first of them.
-        conn.execute("UPDATE citizens SET status = 'merged' WHERE seq = 2", [])
-            .unwrap();
-        let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.state.id.to_string(), duplicate);
+        let all_merged = "UPDATE citizens SET status = 'merged' WHERE seq = 2";
+        assert_eq!(found_after(all_merged), duplicate);
         // Two current records under one key (no writer makes them): the first registered.
-        conn.execute("UPDATE citizens SET status = 'alive'", [])
-            .unwrap();
-        let found: Versioned<Citizen> = by_key(&conn, CITIZEN_BY_PIN, "031067385902".into())
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.state.id.to_string(), duplicate);
+        assert_eq!(
+            found_after("UPDATE citizens SET status = 'alive'"),
+            duplicate
+        );
     }
 
     fn uuid(n: u128) -> uuid::Uuid {
