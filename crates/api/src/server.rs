@@ -603,7 +603,8 @@ where
 /// A POST body as async-graphql's `BatchRequest`: a JSON array is a batch, anything else one
 /// request. Its derived reading (an untagged enum) first copies the whole body into an
 /// intermediate tree, a string for every key and text value, and then tries each variant on the
-/// copy: 3 % of a PIN lookup's instructions (docs/benchmarks.md, "The POST body read once").
+/// copy: 3 % of a PIN lookup's instructions (docs/benchmarks.md, "Point reads without a
+/// temporary b-tree, the POST body read once").
 /// Deciding by the first byte reads the body once, into the same values; a body that is neither
 /// is refused with serde's own reason instead of "did not match any variant". One difference,
 /// deliberate: the derive read an array that is not a list of requests as one request's fields
