@@ -28,18 +28,28 @@
 //!   every stream it wrote; reads by stream still answer, by a scan). An interrupted load leaves
 //!   them missing, and the next open of the file builds them ([`schema::prepare`]) before anyone
 //!   reads or appends — so a resumed import runs on an indexed, non-empty log.
+//! - **The Merkle tree grows in the same transactions.** The tree's leaves are the hashes of
+//!   the rows inserted, so the loader adds them to it ([`citydb_tlog::grow::extend`], the tiles
+//!   written by the functions [`SqliteTiles`](crate::SqliteTiles) uses) before each commit,
+//!   when the stored tree is the committed log's at open. Catching the tree up after the load
+//!   instead read every row of the file back for its hash: 38 s for the whole city
+//!   (docs/benchmarks.md). A kill or a power cut leaves a tree of exactly the committed rows. A
+//!   tree behind the log, or not over it, is left alone and caught up after the load as before
+//!   (`Tlog::catch_up`, which reports a divergence).
 
 use std::path::Path;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use citydb_log::backend::plan::Tip;
 use citydb_log::bulk::{BulkSink, StreamFilter};
 use citydb_log::chain::{Breach, EventView};
 use citydb_log::{CopyRefusal, LogError, RecordedEvent, StreamId};
+use citydb_tlog::tile::{HASH_LEN, TILE_WIDTH};
+use citydb_tlog::{Level, TileKey, TileSet};
 
 use crate::writer::{INSERT_SQL, insert_row};
 use crate::{
@@ -105,20 +115,24 @@ impl SqliteBulk {
         schema::prepare(&mut conn, &display)?;
         conn.execute_batch(&format!("PRAGMA cache_size = -{LOADER_CACHE_KIB};"))
             .map_err(storage_error)?;
-        // A read takes the exclusive lock now, not at the first write, so a running server is
+        // A write takes the exclusive lock now, not at the first row, so a running server is
         // refused at once rather than after the first command was decided.
-        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+        conn.execute_batch("BEGIN EXCLUSIVE")
+            .map_err(storage_error)?;
+        crate::tiles::create_tables(&conn)
+            .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(storage_error)?;
         set_journal_mode(&conn, "truncate")?;
         let tip = match schema::last_event(&conn)? {
             Some((position, hash, recorded_at)) => Tip::after(position, &hash, recorded_at)?,
             None => Tip::EMPTY,
         };
+        let tree = Tree::in_step(&conn, &tip).map_err(storage_error)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let defer_indexes = tip.next_position == 0;
         let loader = std::thread::Builder::new()
             .name("citydb-bulk-loader".into())
-            .spawn(move || Loader::new(conn, tip, defer_indexes, display).run(jobs))
+            .spawn(move || Loader::new(conn, tip, tree, defer_indexes, display).run(jobs))
             .map_err(|e| {
                 LogError::Storage(format!("cannot start the loader thread: {e}").into())
             })?;
@@ -233,15 +247,77 @@ struct Loader {
     /// Where stored rows go next ([`BulkSink::hand_over_rows`]); dropped on a failure, so the
     /// consumer never receives a row after one that failed.
     hand_over: Option<std::sync::mpsc::SyncSender<Vec<RecordedEvent>>>,
+    /// The Merkle tree, when the loader keeps it (see the module documentation).
+    tree: Option<Tree>,
+}
+
+/// The log's Merkle tree as the loader grows it.
+struct Tree {
+    /// Leaves the stored tree holds: the committed rows.
+    size: u64,
+    /// Its right-edge tiles, all `extend` reads.
+    edge: TileSet,
+    /// The hashes of the rows the open transaction inserted: the leaves its commit adds.
+    pending: Vec<[u8; 32]>,
+}
+
+impl Tree {
+    /// The stored tree, if it holds exactly the log's rows and its last leaf is the log's last
+    /// hash; `None` leaves the tree to be caught up after the load.
+    fn in_step(conn: &Connection, tip: &Tip) -> rusqlite::Result<Option<Tree>> {
+        let size = crate::tiles::stored_size(conn)?;
+        if size != tip.next_position {
+            return Ok(None);
+        }
+        let edge = crate::tiles::read_edge(conn, size)?;
+        if let Some(last) = size.checked_sub(1) {
+            // The entry bundle holding the last leaf is on the edge unless it is full.
+            let key = TileKey {
+                level: Level::Entries,
+                index: last / TILE_WIDTH,
+            };
+            let at = (last % TILE_WIDTH) as usize * HASH_LEN;
+            let stored = match edge.get(&key) {
+                Some(bytes) => bytes.get(at..at + HASH_LEN).map(<[u8]>::to_vec),
+                None => conn
+                    .query_row(
+                        "SELECT substr(hashes, ?3, ?4) FROM tlog_tiles WHERE level = ?1 AND idx = ?2",
+                        (
+                            key.level.code(),
+                            key.index as i64,
+                            at as i64 + 1,
+                            HASH_LEN as i64,
+                        ),
+                        |r| r.get::<_, Vec<u8>>(0),
+                    )
+                    .optional()?,
+            };
+            if stored.as_deref() != Some(&tip.hash.0[..]) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Tree {
+            size,
+            edge,
+            pending: Vec::new(),
+        }))
+    }
 }
 
 impl Loader {
-    fn new(conn: Connection, tip: Tip, defer_indexes: bool, path: String) -> Loader {
+    fn new(
+        conn: Connection,
+        tip: Tip,
+        tree: Option<Tree>,
+        defer_indexes: bool,
+        path: String,
+    ) -> Loader {
         Loader {
             conn,
             in_transaction: false,
             uncommitted: 0,
             tip,
+            tree,
             failed: None,
             defer_indexes,
             indexes_dropped: false,
@@ -406,17 +482,60 @@ impl Loader {
                 recorded_at: row.recorded_at,
             };
             self.uncommitted += 1;
+            if let Some(tree) = &mut self.tree {
+                tree.pending.push(row.hash.0);
+            }
         }
         Ok(())
     }
 
     fn commit(&mut self) -> Result<(), LogError> {
         if self.in_transaction {
+            let grown = self.grow_tree()?;
             self.conn.execute_batch("COMMIT").map_err(storage_error)?;
             self.in_transaction = false;
             self.uncommitted = 0;
+            if let (Some(tree), Some((size, edge))) = (&mut self.tree, grown) {
+                tree.size = size;
+                tree.edge = edge;
+                tree.pending.clear();
+            }
         }
         Ok(())
+    }
+
+    /// Writes the tiles that the open transaction's rows add to the tree, in that transaction;
+    /// returns the tree's size and edge once it commits.
+    fn grow_tree(&mut self) -> Result<Option<(u64, TileSet)>, LogError> {
+        let Some(tree) = &mut self.tree else {
+            return Ok(None);
+        };
+        if tree.pending.is_empty() {
+            return Ok(None);
+        }
+        let tiles = match citydb_tlog::grow::extend(tree.size, &tree.edge, &tree.pending) {
+            Ok(tiles) => tiles,
+            Err(_) => {
+                // An edge tile missing from the stored tree: left to the catch-up after the
+                // load, which reports it.
+                self.tree = None;
+                return Ok(None);
+            }
+        };
+        let size = tree.size + tree.pending.len() as u64;
+        crate::tiles::write_growth(&self.conn, size, &tiles).map_err(storage_error)?;
+        let mut edge = TileSet::new();
+        for key in citydb_tlog::grow::edge_keys(size) {
+            let bytes = tiles
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, b)| b.as_slice())
+                .or_else(|| tree.edge.get(&key));
+            if let Some(bytes) = bytes {
+                edge.insert(key, bytes.to_vec());
+            }
+        }
+        Ok(Some((size, edge)))
     }
 
     /// Commits, builds the deferred indexes and switches the file back to its WAL; the

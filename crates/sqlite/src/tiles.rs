@@ -12,13 +12,15 @@
 //! Growing runs on a connection of its own, in one `BEGIN IMMEDIATE` transaction whose first
 //! step re-reads the size: two keepers cannot both grow from the same size. It takes the file's
 //! write lock for a few milliseconds per 64 Ki leaves, between two of the log writer's groups.
+//! A bulk load, which holds the file alone, grows the tree in its own transactions instead,
+//! through the same functions ([`read_edge`], [`write_growth`]): see `bulk.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use citydb_log::backend::BlockingPool;
-use citydb_tlog::{TileKey, TileStore, TlogError};
+use citydb_tlog::{TileKey, TileSet, TileStore, TlogError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{SqliteConfig, configure, open_connection, open_reader};
@@ -59,7 +61,7 @@ impl SqliteTiles {
         let path = path.as_ref().to_path_buf();
         let conn = open_connection(&path, config).map_err(storage)?;
         configure(&conn, config, &path.display().to_string()).map_err(storage)?;
-        conn.execute_batch(SCHEMA).map_err(storage)?;
+        create_tables(&conn).map_err(storage)?;
         Ok(SqliteTiles {
             path,
             vfs: config.vfs.clone(),
@@ -99,7 +101,60 @@ impl SqliteTiles {
     }
 }
 
-fn stored_size(conn: &Connection) -> rusqlite::Result<u64> {
+/// Creates the tree's tables if the file has none yet.
+pub(crate) fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+/// The stored bytes of each tile of `keys`, `None` where nothing is stored.
+fn read_tiles_in(conn: &Connection, keys: &[TileKey]) -> rusqlite::Result<Vec<Option<Vec<u8>>>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT hashes FROM tlog_tiles WHERE level = ?1 AND idx = ?2")?;
+    keys.iter()
+        .map(|k| {
+            stmt.query_row(params![k.level.code(), k.index as i64], |r| r.get(0))
+                .optional()
+        })
+        .collect()
+}
+
+/// The right-edge tiles of the stored tree of `size` leaves: what [`extend`] needs to grow it.
+///
+/// [`extend`]: citydb_tlog::grow::extend
+pub(crate) fn read_edge(conn: &Connection, size: u64) -> rusqlite::Result<TileSet> {
+    let keys = citydb_tlog::grow::edge_keys(size);
+    let mut edge = TileSet::new();
+    for (key, bytes) in keys.iter().zip(read_tiles_in(conn, &keys)?) {
+        if let Some(bytes) = bytes {
+            edge.insert(*key, bytes);
+        }
+    }
+    Ok(edge)
+}
+
+/// Stores `tiles` and the new size `to`, inside the caller's transaction (the caller has
+/// checked that the stored size is the one the tiles grow from).
+pub(crate) fn write_growth(
+    conn: &Connection,
+    to: u64,
+    tiles: &[(TileKey, Vec<u8>)],
+) -> rusqlite::Result<()> {
+    let mut put = conn.prepare_cached(
+        "INSERT INTO tlog_tiles (level, idx, hashes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
+    )?;
+    for (key, bytes) in tiles {
+        put.execute(params![key.level.code(), key.index as i64, bytes])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO tlog_size (one, size) VALUES (0, ?1)
+         ON CONFLICT (one) DO UPDATE SET size = excluded.size",
+    )?
+    .execute([to as i64])?;
+    Ok(())
+}
+
+pub(crate) fn stored_size(conn: &Connection) -> rusqlite::Result<u64> {
     let size: Option<i64> = conn
         .query_row("SELECT size FROM tlog_size WHERE one = 0", [], |r| r.get(0))
         .optional()?;
@@ -114,17 +169,7 @@ impl TileStore for SqliteTiles {
 
     async fn read_tiles(&self, keys: &[TileKey]) -> Result<Vec<Option<Vec<u8>>>, TlogError> {
         let keys = keys.to_vec();
-        self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT hashes FROM tlog_tiles WHERE level = ?1 AND idx = ?2")?;
-            keys.iter()
-                .map(|k| {
-                    stmt.query_row(params![k.level.code(), k.index as i64], |r| r.get(0))
-                        .optional()
-                })
-                .collect()
-        })
-        .await
+        self.read(move |conn| read_tiles_in(conn, &keys)).await
     }
 
     async fn grow(
@@ -140,24 +185,7 @@ impl TileStore for SqliteTiles {
             if stored_size(&tx).map_err(storage)? != from {
                 return Err(TlogError::Conflict { expected: from });
             }
-            {
-                let mut put = tx
-                    .prepare_cached(
-                        "INSERT INTO tlog_tiles (level, idx, hashes) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
-                    )
-                    .map_err(storage)?;
-                for (key, bytes) in &tiles {
-                    put.execute(params![key.level.code(), key.index as i64, bytes])
-                        .map_err(storage)?;
-                }
-            }
-            tx.execute(
-                "INSERT INTO tlog_size (one, size) VALUES (0, ?1)
-                 ON CONFLICT (one) DO UPDATE SET size = excluded.size",
-                [to as i64],
-            )
-            .map_err(storage)?;
+            write_growth(&tx, to, &tiles).map_err(storage)?;
             tx.commit().map_err(storage)
         })
         .await

@@ -11,7 +11,10 @@ use citydb_log::{
     StreamAppend, StreamId,
 };
 use citydb_sqlite::testkit::PowerCutVfs;
-use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog};
+use citydb_sqlite::{SqliteBulk, SqliteConfig, SqliteLog, SqliteTiles};
+use citydb_tlog::contract::TestLeaves;
+use citydb_tlog::memory::MemoryTiles;
+use citydb_tlog::{TileStore, Tlog};
 use uuid::Uuid;
 
 /// `calls` batches of chained rows, `per_call` events each, planned by a log of their own (the
@@ -245,6 +248,12 @@ async fn a_power_cut_at_any_write_of_a_load_leaves_a_committed_prefix() {
             log.verify_log(None).await.unwrap().is_intact(),
             "cut at write {n}"
         );
+        // The tree grew in the same transactions: it holds exactly the rows that survived.
+        assert_eq!(
+            tree_size(&path).await,
+            head.map_or(0, |h| h + 1),
+            "cut at write {n}"
+        );
     }
     assert!(cases > 20, "only {cases} writes in a load of 240 events");
 }
@@ -372,4 +381,83 @@ async fn a_duplicated_event_id_fails_the_deferred_index_build_loudly() {
         matches!(opened, Err(LogError::Corrupted { .. })),
         "{opened:?}"
     );
+}
+
+/// The size of the Merkle tree stored in the file (its connections closed again).
+async fn tree_size(path: &std::path::Path) -> u64 {
+    let tree = SqliteTiles::open(path, &SqliteConfig::default()).unwrap();
+    tree.size().await.unwrap()
+}
+
+/// The hashes of `calls`' rows: the leaves of the log's Merkle tree.
+fn leaves(calls: &[Vec<RecordedEvent>]) -> TestLeaves {
+    TestLeaves(calls.iter().flatten().map(|r| r.hash.0).collect())
+}
+
+/// Roots of the stored tree at sizes around every tile edge up to `size`, against the roots of
+/// a tree grown in memory from the same leaves (each root reads different tiles).
+async fn assert_same_tree(path: &std::path::Path, leaves: &TestLeaves) {
+    let size = leaves.0.len() as u64;
+    let stored = Tlog::new(
+        Arc::new(SqliteTiles::open(path, &SqliteConfig::default()).unwrap()),
+        "",
+    );
+    let reference = Tlog::new(Arc::new(MemoryTiles::new()), "");
+    reference.catch_up(leaves).await.unwrap();
+    for n in [1, 2, 255, 256, 257, 300, 511, 512, 513, 600, size - 1, size] {
+        assert_eq!(
+            stored.root(n).await.unwrap(),
+            reference.root(n).await.unwrap(),
+            "root of the first {n} leaves"
+        );
+    }
+}
+
+/// The loader grows the Merkle tree with the rows it stores, in their transactions: after the
+/// load the tree already holds every row (nothing to catch up from the file), with the tiles a
+/// tree grown leaf by leaf has, and a resumed load goes on growing it.
+#[tokio::test]
+async fn a_load_grows_the_merkle_tree_in_the_transactions_of_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let calls = planned(3, 300).await;
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    sink.write(calls[0].clone()).await.unwrap();
+    sink.commit().await.unwrap();
+    sink.write(calls[1].clone()).await.unwrap();
+    Box::new(sink).finish().await.unwrap();
+    assert_eq!(tree_size(&path).await, 600);
+    assert_same_tree(&path, &leaves(&calls[..2])).await;
+
+    // Into the now non-empty log, whose tree is in step: grown on, in commits small enough
+    // that most leave the upper levels' edge tiles as they were.
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    for rows in calls[2].chunks(20) {
+        sink.write(rows.to_vec()).await.unwrap();
+        sink.commit().await.unwrap();
+    }
+    Box::new(sink).finish().await.unwrap();
+    assert_eq!(tree_size(&path).await, 900);
+    assert_same_tree(&path, &leaves(&calls)).await;
+}
+
+/// A tree that is not the log's at open (behind it here: the log was written without one) is
+/// left alone by the load, for the catch-up after it, which then grows it as usual.
+#[tokio::test]
+async fn a_tree_behind_the_log_is_left_to_the_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let calls = planned(2, 300).await;
+    {
+        let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+        log.copy_in(calls[0].clone()).await.unwrap();
+    }
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    sink.write(calls[1].clone()).await.unwrap();
+    Box::new(sink).finish().await.unwrap();
+    let tree = Arc::new(SqliteTiles::open(&path, &SqliteConfig::default()).unwrap());
+    assert_eq!(tree.size().await.unwrap(), 0);
+    let all = leaves(&calls);
+    Tlog::new(tree.clone(), "").catch_up(&all).await.unwrap();
+    assert_same_tree(&path, &all).await;
 }
