@@ -30,7 +30,9 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 ///    `(kind, position)` instead of two text indexes (issue 12).
 /// 8: `citizen_name_triples`, word triples of citizens' folded names, for the folded words
 ///    anywhere without intersecting FTS5 doclists (issue 13; `name_triples`).
-pub const SCHEMA_VERSION: i32 = 8;
+/// 9: the folded name indexes carry the exact name, `(name_folded, seq, name_exact)`: a name
+///    search's folded tier reads only the index (issue 13).
+pub const SCHEMA_VERSION: i32 = 9;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -209,7 +211,9 @@ CREATE TABLE residence_proposals (
 /// ([`crate::bulk`]) can drop them, load the rows, and create them once at the end: one sort
 /// per index instead of a B-tree insertion per row. The `*_name_exact` and `*_name_folded`
 /// indexes are the ordered ranges a name search pages through (see [`crate::search`]), in
-/// both search flavours.
+/// both search flavours. The folded ones also hold `name_exact`, which the folded tier tests
+/// (a name the exact tier returned is not returned again): without it each row of the range
+/// was a seek into the table (two B-tree descents a row where the index alone needs none).
 const SECONDARY_INDEXES: &str = "
 CREATE INDEX citizens_pin ON citizens(pin);
 CREATE INDEX citizens_commune ON citizens(commune, seq);
@@ -217,13 +221,13 @@ CREATE INDEX citizens_status ON citizens(status, seq);
 CREATE INDEX citizens_birth_year ON citizens(birth_year, seq);
 CREATE INDEX citizens_merged_into ON citizens(merged_into) WHERE merged_into IS NOT NULL;
 CREATE INDEX citizens_name_exact ON citizens(name_exact, seq);
-CREATE INDEX citizens_name_folded ON citizens(name_folded, seq);
+CREATE INDEX citizens_name_folded ON citizens(name_folded, seq, name_exact);
 CREATE INDEX businesses_code ON businesses(code);
 CREATE INDEX businesses_commune ON businesses(commune, seq);
 CREATE INDEX businesses_status ON businesses(status, seq);
 CREATE INDEX businesses_parent ON businesses(parent) WHERE parent IS NOT NULL;
 CREATE INDEX businesses_name_exact ON businesses(name_exact, seq);
-CREATE INDEX businesses_name_folded ON businesses(name_folded, seq);
+CREATE INDEX businesses_name_folded ON businesses(name_folded, seq, name_exact);
 CREATE INDEX parcels_key ON parcels(parcel_key);
 CREATE INDEX parcels_commune ON parcels(commune, seq);
 CREATE INDEX parcels_status ON parcels(status, seq);

@@ -17,9 +17,11 @@
 //!    prefix — by `seq`. Read from the citizens' word triples (`name_triples`) when the query
 //!    has two whole words the prefix does not start, from the FTS5 doclists otherwise.
 //!
-//! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and `(name_folded, seq)`
-//! ("family middle given-prefix", as Vietnamese write names): a page seeks to its start and
-//! reads only its own rows, O(log n + page), however many people share the family name. Tiers 2
+//! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and
+//! `(name_folded, seq, name_exact)` ("family middle given-prefix", as Vietnamese write names): a
+//! page seeks to its start and reads only its own rows, O(log n + page), however many people
+//! share the family name, and without a filter only the index (the folded tier's test that a
+//! row is not the exact tier's reads `name_exact` from the index, not the table). Tiers 2
 //! and 3 are the FTS5 doclists of the exact and the folded words (two tables, see
 //! `schema::FTS_TABLES`), for the other word orders (a given name alone, words not at the
 //! start); they are read only once the ranges are exhausted. Filters (commune, status, birth

@@ -288,6 +288,57 @@ fn name_prefix_tiers_are_index_ranges_in_index_order() {
     }
 }
 
+/// Without filters a name tier is read from its index alone: the folded tier's test that a
+/// row is not the exact tier's (`NOT name_exact …`) is answered by the index's `name_exact`
+/// column, not a seek into the table per row. Businesses alike.
+#[test]
+fn unfiltered_name_tiers_read_only_their_index() {
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let conn = city(flavour, 100);
+        let citizens = CitizenFilter {
+            name: Some("Nguyễn Văn H".to_owned()),
+            ..CitizenFilter::default()
+        };
+        let citizen_tiers = citizen_tiers(flavour, &citizens).expect("tiers");
+        let business_tiers =
+            search_tiers(flavour, &BUSINESS_WORDS, Some("Công ty Nam")).expect("tiers");
+        for (tiers, kind, keys) in [
+            (
+                &citizen_tiers,
+                "citizens",
+                ["nguyễn văn h", "nguyen van ha"],
+            ),
+            (
+                &business_tiers,
+                "businesses",
+                ["công ty nam", "cong ty nam a"],
+            ),
+        ] {
+            for (tier, column) in [(0, "name_exact"), (1, "name_folded")] {
+                let resume = Position {
+                    tier,
+                    key: keys[usize::from(tier)].to_owned(),
+                    seq: 50,
+                };
+                let mut starts = tiers[usize::from(tier)].reads(Some(&resume));
+                assert_eq!(
+                    starts.len(),
+                    2,
+                    "{kind} tier {tier}: resumes within the range"
+                );
+                starts.push(Start::First);
+                for start in &starts {
+                    let plan = plan_of(&conn, &tiers[usize::from(tier)], start);
+                    assert!(
+                        plan.contains(&format!("USING COVERING INDEX {kind}_{column} ")),
+                        "{flavour:?} {kind} tier {tier}: {plan}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Names whose words come in other orders, with four words, repeated words, two words
 /// sharing the prefix, non-ASCII folded words and more words than the triples index
 /// (`name_triples::MAX_WORDS`): tier 3 read from the triples returns what the FTS5 tier and
