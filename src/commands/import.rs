@@ -244,14 +244,6 @@ impl BuiltBeside {
     /// Record states the projections keep in memory between their transactions.
     const STATES_IN_MEMORY: usize = 500_000;
 
-    /// Events per projections transaction: a quarter of a rebuild's. The last transaction runs
-    /// after the lines, beside the log's index build, and writes every record changed since the
-    /// one before, so it is the tail's first part; and the records a transaction changes stay
-    /// decoded until it commits. At the whole city the tail after the lines went from 157 s
-    /// (1,000,000) to 106 and 121 s, and at 1/10 the peak RSS from 1.69–1.74 to 1.31–1.37 GB
-    /// (docs/benchmarks.md, 2026-12-04).
-    const COMMIT_EVERY: u64 = 250_000;
-
     /// Starts the build on a thread of its own, if the store hands its rows over.
     async fn start(data: &Path, sink: &mut dyn BulkSink) -> anyhow::Result<Option<BuiltBeside>> {
         let (hand_over, rows) = mpsc::sync_channel(Self::QUEUE);
@@ -269,7 +261,6 @@ impl BuiltBeside {
             follow: false,
             bulk: BulkConfig {
                 records_in_memory: Self::STATES_IN_MEMORY,
-                commit_every: Self::COMMIT_EVERY,
                 ..BulkConfig::default()
             },
             ..ProjectionConfig::default()
