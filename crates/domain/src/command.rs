@@ -69,7 +69,8 @@ pub struct WithdrawCorrection {
     pub correction: CorrectionId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Deserialize` is `command_json`'s: the same format, read without buffering each object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type")]
 pub enum Command {
     // citizens

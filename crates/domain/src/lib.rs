@@ -36,6 +36,7 @@ pub mod business;
 pub mod calendar;
 pub mod citizen;
 pub mod command;
+mod command_json;
 mod correctable;
 mod correction;
 pub mod correction_request;
