@@ -9,7 +9,8 @@
 //!
 //! Writers put the tag first (serde serialises it before the fields; `citydb fixtures` and
 //! `citydb export` do), so the reader takes that as the fast path: the first key is `type`,
-//! then the rest of the same map is read straight into the variant's struct. Any other order
+//! then the rest of the same map is read straight into the variant's struct (`crate::tagged`,
+//! shared with `Record`'s reader). Any other order
 //! is still accepted, through a buffered path, with the same result and the same refusals
 //! (`tests::every_key_order_reads_the_same_command`). Two differences from the derive, both
 //! in messages of refused input: an error inside the object reports the line and column where
@@ -20,9 +21,7 @@
 //! exhaustive match, so a new command is a new name there, or no build.
 
 use serde::Deserialize;
-use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
 
 use crate::command::Command;
 
@@ -111,30 +110,13 @@ impl<'de> Visitor<'de> for CommandVisitor {
         f.write_str("internally tagged enum Command")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Command, A::Error> {
-        match map.next_key::<FirstKey>()? {
-            None => Err(de::Error::missing_field(TAG)),
-            Some(FirstKey::Tag) => {
-                let tag = map.next_value::<CommandType>()?;
-                variant(&tag.0, MapAccessDeserializer::new(map))
-            }
-            Some(FirstKey::Other(first)) => {
-                // The tag is elsewhere: buffer the object, as the derive would have.
-                let mut object = Map::new();
-                object.insert(first, map.next_value::<Value>()?);
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    if object.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-                    }
-                    object.insert(key, value);
-                }
-                let tag = object
-                    .remove(TAG)
-                    .ok_or_else(|| de::Error::missing_field(TAG))?;
-                let tag = CommandType::deserialize(tag).map_err(de::Error::custom)?;
-                variant(&tag.0, Value::Object(object)).map_err(de::Error::custom)
-            }
-        }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Command, A::Error> {
+        crate::tagged::visit(
+            map,
+            TAG,
+            |tag: CommandType<'de>, rest| variant(&tag.0, rest),
+            |tag: CommandType<'de>, rest| variant(&tag.0, rest),
+        )
     }
 }
 
@@ -163,35 +145,10 @@ impl<'de> Deserialize<'de> for CommandType<'de> {
     }
 }
 
-/// The object's first key: the tag, or any other (kept for the buffered path).
-enum FirstKey {
-    Tag,
-    Other(String),
-}
-
-impl<'de> Deserialize<'de> for FirstKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = FirstKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<FirstKey, E> {
-                Ok(if key == TAG {
-                    FirstKey::Tag
-                } else {
-                    FirstKey::Other(key.to_owned())
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     /// serde's own reading of the same format, for comparison.
     #[derive(Deserialize)]

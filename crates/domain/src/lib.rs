@@ -59,6 +59,7 @@ pub mod redaction;
 pub mod request;
 pub mod snapshot;
 pub mod stewardship;
+mod tagged;
 pub mod target;
 pub mod text;
 mod text_fits;

@@ -8,16 +8,15 @@
 //!
 //! Every state this code writes puts the tag first (serde serialises the tag before the
 //! fields), so the reader here takes that as the fast path: the first key is `kind`, then the
-//! rest of the same map is read straight into the variant's struct. Any other order is still
+//! rest of the same map is read straight into the variant's struct (`crate::tagged`, shared with
+//! `Command`'s reader). Any other order is still
 //! accepted, through a buffered path, with the same result: the format is the same, only the
 //! reading is faster (`tests::every_key_order_reads_the_same_record`). One difference: a second
 //! `kind` after a first one is ignored, where the derive refuses the object; no writer makes
 //! one.
 
 use serde::Deserialize;
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::ids::RecordKind;
 use crate::snapshot::Record;
@@ -41,30 +40,8 @@ impl<'de> Visitor<'de> for RecordVisitor {
         f.write_str("a record state: an object with its kind")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        match map.next_key::<FirstKey>()? {
-            None => Err(de::Error::missing_field(TAG)),
-            Some(FirstKey::Tag) => {
-                let kind: RecordKind = map.next_value()?;
-                variant(kind, MapAccessDeserializer::new(map))
-            }
-            Some(FirstKey::Other(first)) => {
-                // The tag is elsewhere: buffer the object, as the derive would have.
-                let mut object = Map::new();
-                object.insert(first, map.next_value::<Value>()?);
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    if object.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-                    }
-                    object.insert(key, value);
-                }
-                let kind = object
-                    .remove(TAG)
-                    .ok_or_else(|| de::Error::missing_field(TAG))?;
-                let kind = RecordKind::deserialize(kind).map_err(de::Error::custom)?;
-                variant(kind, Value::Object(object)).map_err(de::Error::custom)
-            }
-        }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record, A::Error> {
+        crate::tagged::visit(map, TAG, variant, variant)
     }
 }
 
@@ -77,35 +54,10 @@ fn variant<'de, D: Deserializer<'de>>(kind: RecordKind, rest: D) -> Result<Recor
     })
 }
 
-/// The object's first key: the tag, or any other (kept for the buffered path).
-enum FirstKey {
-    Tag,
-    Other(String),
-}
-
-impl<'de> Deserialize<'de> for FirstKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = FirstKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<FirstKey, E> {
-                Ok(if key == TAG {
-                    FirstKey::Tag
-                } else {
-                    FirstKey::Other(key.to_owned())
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     /// States as a 1/10 city's projections hold them (`citydb fixtures`, seed 2025): each kind,
     /// with the nested tagged values (life, status, origin, holders, corrections) they carry.
