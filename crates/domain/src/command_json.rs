@@ -7,8 +7,8 @@
 //! what parsing an import line cost (a callgrind profile of a bulk import at 1/100,
 //! docs/benchmarks.md, 2026-12-04).
 //!
-//! Writers put the tag first (serde serialises it before the fields; `citydb fixtures` and
-//! `citydb export` do), so the reader takes that as the fast path: the first key is `type`,
+//! Writers put the tag first (serde serialises it before the fields; `citydb fixtures` writes
+//! its lines so), so the reader takes that as the fast path: the first key is `type`,
 //! then the rest of the same map is read straight into the variant's struct (`crate::tagged`,
 //! shared with `Record`'s reader). Any other order
 //! is still accepted, through a buffered path, with the same result and the same refusals
