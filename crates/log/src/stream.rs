@@ -33,8 +33,14 @@ impl StreamId {
             stream: format!("{category}-{id}"),
             reason,
         })?;
+        // Pushed, not `format!`ed: a bulk import builds one per event, and the formatting
+        // machinery was ~4 % of its importer's thread (docs/benchmarks.md, 2026-12-04 later).
+        let mut text = String::with_capacity(category.len() + 1 + uuid::fmt::Hyphenated::LENGTH);
+        text.push_str(category);
+        text.push('-');
+        text.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
         Ok(StreamId {
-            text: format!("{category}-{}", id.hyphenated()),
+            text,
             category_len: category.len(),
             uuid: id,
         })
@@ -175,6 +181,15 @@ mod tests {
             prop_assert_eq!(back.category(), cat.as_str());
             prop_assert_eq!(back.id(), id.id());
             prop_assert_eq!(back, id);
+        }
+
+        /// `new` writes the canonical form: the category, a dash, the lowercase hyphenated UUID.
+        #[test]
+        fn new_writes_the_canonical_form(cat in "[a-z][a-z0-9_]{0,63}", bits in any::<u128>()) {
+            let uuid = Uuid::from_u128(bits);
+            let id = StreamId::new(&cat, uuid).unwrap();
+            prop_assert_eq!(id.as_str(), format!("{cat}-{}", uuid.hyphenated()));
+            prop_assert_eq!(id.category(), cat.as_str());
         }
 
         /// Parsing accepts exactly the texts `new` writes: any other text is refused, and

@@ -20,7 +20,10 @@
 //! - **What the store held before** is read from it when first needed (and kept): a stream the
 //!   run has not seen is looked up in the store unless the store was empty when the run began.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: these maps hold every stream and command id of a run (millions), and
+// hashing their keys was ~4 % of the importer's thread (docs/benchmarks.md, 2026-12-04 later).
+// Its seed is random per process, and the keys come from the operator's own file.
+use foldhash::HashMap;
 
 use citydb_domain::{CommandRequest, Decision, Target, evolve, evolve_key};
 use citydb_log::backend::plan::{LogState, Recorded, Tip, now_micros, plan_append};
@@ -108,12 +111,12 @@ impl BulkRegistry {
         let tip = sink.tip();
         BulkRegistry {
             sink,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             spill: Spill::default(),
             in_memory: 0,
             states_in_memory: DEFAULT_STATES_IN_MEMORY,
             clock: 0,
-            commands: HashMap::new(),
+            commands: HashMap::default(),
             started_empty: tip == Tip::EMPTY,
             held: None,
             tip,

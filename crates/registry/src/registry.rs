@@ -1,6 +1,6 @@
 //! The command handler: load → decide → one atomic, idempotent append; and the readers.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use citydb_domain::{
