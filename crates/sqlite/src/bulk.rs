@@ -51,7 +51,8 @@ use citydb_log::{CopyRefusal, LogError, RecordedEvent, StreamId};
 use citydb_tlog::tile::{HASH_LEN, TILE_WIDTH};
 use citydb_tlog::{Level, TileKey, TileSet};
 
-use crate::writer::{INSERT_SQL, insert_row};
+use crate::insert::RawInsert;
+use crate::writer::RowValues;
 use crate::{
     SELECT_EVENT, SqliteConfig, check_header, clamp, configure, not_a_log_unless_fault,
     open_connection, query_events, schema, storage_error,
@@ -438,10 +439,7 @@ impl Loader {
                 self.indexes_dropped = true;
             }
         }
-        let mut insert = self
-            .conn
-            .prepare_cached(INSERT_SQL)
-            .map_err(storage_error)?;
+        let mut insert = RawInsert::new(&self.conn)?;
         for row in rows {
             let breach = if row.position != self.tip.next_position {
                 Some(Breach::PositionGap {
@@ -461,21 +459,22 @@ impl Loader {
                     reason: CopyRefusal::Chain(breach),
                 });
             }
-            insert_row(&mut insert, &EventView::from(row), |e| {
-                match e.sqlite_error_code() {
+            let view = EventView::from(row);
+            insert
+                .insert(&RowValues::of(&view)?)
+                .map_err(|e| match e.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation)
                         if e.to_string().contains("event_id") =>
                     {
-                        Some(LogError::CopyRefused {
+                        LogError::CopyRefused {
                             position: row.position,
                             reason: CopyRefusal::DuplicateEventId {
                                 event_id: row.event_id,
                             },
-                        })
+                        }
                     }
-                    _ => None,
-                }
-            })?;
+                    _ => storage_error(e),
+                })?;
             self.tip = Tip {
                 next_position: row.position + 1,
                 hash: row.hash,

@@ -10,6 +10,7 @@
 //!   simulated power cut, and injects faults.
 
 mod bulk;
+mod insert;
 mod redact;
 mod scan;
 mod schema;

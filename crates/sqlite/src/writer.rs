@@ -334,36 +334,76 @@ fn apply(
     Ok((plan.written, plan.tip))
 }
 
-/// Inserts one planned row: the one INSERT of every writer of this store (the group-commit
-/// writer's and the bulk loader's). `refusal` names the error of a failed insert (a
-/// constraint), `None` for a storage error.
+/// A planned row's 13 values, checked, in `INSERT_SQL`'s parameter order: what both ways of
+/// inserting it bind ([`insert_row`] through rusqlite, [`crate::insert::RawInsert`] through the
+/// C API).
+pub(crate) struct RowValues<'a> {
+    pub position: i64,
+    pub stream_id: &'a str,
+    pub stream_version: i64,
+    pub event_id: &'a [u8],
+    pub event_type: &'a str,
+    pub schema_version: i64,
+    pub recorded_at: i64,
+    /// `None`: a redacted payload, stored as NULL.
+    pub data: Option<&'a str>,
+    pub metadata: &'a str,
+    pub data_hash: &'a [u8],
+    pub prev_stream_hash: &'a [u8],
+    pub prev_log_hash: &'a [u8],
+    pub hash: &'a [u8],
+}
+
+impl<'a> RowValues<'a> {
+    /// Checks the row: positions in SQLite's range; the metadata and any data UTF-8 JSON text.
+    pub(crate) fn of(row: &'a EventView<'a>) -> Result<Self, LogError> {
+        let env = &row.envelope;
+        let data = row
+            .data
+            .map(|d| json_text(d, env.event_id, "data"))
+            .transpose()?;
+        Ok(RowValues {
+            position: clamp_position(env.position)?,
+            stream_id: env.stream_id,
+            stream_version: clamp_position(env.stream_version)?,
+            event_id: env.event_id.as_bytes().as_slice(),
+            event_type: env.event_type,
+            schema_version: i64::from(env.schema_version),
+            recorded_at: env.recorded_at,
+            data,
+            metadata: json_text(env.metadata, env.event_id, "metadata")?,
+            data_hash: row.data_hash.as_bytes().as_slice(),
+            prev_stream_hash: row.prev_stream_hash.as_bytes().as_slice(),
+            prev_log_hash: row.prev_log_hash.as_bytes().as_slice(),
+            hash: row.hash.as_bytes().as_slice(),
+        })
+    }
+}
+
+/// Inserts one planned row: the INSERT of the group-commit writer (the bulk loader's binds the
+/// same [`RowValues`] through [`crate::insert::RawInsert`]). `refusal` names the error of a
+/// failed insert (a constraint), `None` for a storage error.
 pub(crate) fn insert_row(
     insert: &mut rusqlite::CachedStatement<'_>,
     row: &EventView<'_>,
     refusal: impl FnOnce(&rusqlite::Error) -> Option<LogError>,
 ) -> Result<(), LogError> {
-    let env = &row.envelope;
-    // Validated: the metadata and any data are UTF-8 JSON text; a redacted payload is NULL.
-    let data = row
-        .data
-        .map(|d| json_text(d, env.event_id, "data"))
-        .transpose()?;
-    let metadata = json_text(env.metadata, env.event_id, "metadata")?;
+    let v = RowValues::of(row)?;
     insert
         .execute(params![
-            clamp_position(env.position)?,
-            env.stream_id,
-            clamp_position(env.stream_version)?,
-            env.event_id.as_bytes().as_slice(),
-            env.event_type,
-            env.schema_version,
-            env.recorded_at,
-            data,
-            metadata,
-            row.data_hash.as_bytes().as_slice(),
-            row.prev_stream_hash.as_bytes().as_slice(),
-            row.prev_log_hash.as_bytes().as_slice(),
-            row.hash.as_bytes().as_slice(),
+            v.position,
+            v.stream_id,
+            v.stream_version,
+            v.event_id,
+            v.event_type,
+            v.schema_version,
+            v.recorded_at,
+            v.data,
+            v.metadata,
+            v.data_hash,
+            v.prev_stream_hash,
+            v.prev_log_hash,
+            v.hash,
         ])
         .map(drop)
         .map_err(|e| refusal(&e).unwrap_or_else(|| storage_error(e)))
