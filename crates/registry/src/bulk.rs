@@ -43,6 +43,10 @@ use crate::spill::{Slot, Spill};
 /// Rows gathered before they go to the sink in one call (whole commands only).
 const WRITE_ROWS: usize = 4096;
 
+/// The pending rows' buffer: [`WRITE_ROWS`] and the rows of one more command that reaches it
+/// (a command writes a handful; a larger one grows the buffer once).
+const PENDING_CAPACITY: usize = WRITE_ROWS + 64;
+
 /// A command's rows, planned, with the result it records.
 struct Planned {
     rows: Vec<RecordedEvent>,
@@ -426,7 +430,10 @@ impl BulkRegistry {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let result = self.sink.write(std::mem::take(&mut self.pending)).await;
+        // The next rows go into a buffer of the size they reach: grown from empty, it was
+        // copied 13 times a flush (rows of ~300 bytes).
+        let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(PENDING_CAPACITY));
+        let result = self.sink.write(rows).await;
         self.sink_result(result)
     }
 
