@@ -55,8 +55,7 @@ async function logout() {
   }
   setToken(null);
   me = null;
-  location.hash = "#/";
-  route();
+  show("#/");
 }
 
 async function login(value) {
@@ -66,8 +65,15 @@ async function login(value) {
     throw e;
   });
   me = who;
-  location.hash = `#/${(MENUS[me.role] ?? ["search"])[0]}`;
-  route();
+  show(`#/${(MENUS[me.role] ?? ["search"])[0]}`);
+}
+
+/** Shows `hash`'s page once. A changed hash routes through the `hashchange` it causes;
+ * calling `route` as well rendered the page twice, and the second render replaced a field the
+ * user had already typed into. */
+function show(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
 }
 
 async function route() {
