@@ -34,7 +34,7 @@ impl StreamId {
             reason,
         })?;
         // Pushed, not `format!`ed: a bulk import builds one per event, and the formatting
-        // machinery was ~4 % of its importer's thread (docs/benchmarks.md, 2026-12-04 later).
+        // machinery was ~5 % of its importer's thread (docs/benchmarks.md, 2026-12-04 later).
         let mut text = String::with_capacity(category.len() + 1 + uuid::fmt::Hyphenated::LENGTH);
         text.push_str(category);
         text.push('-');
