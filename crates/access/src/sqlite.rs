@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use citydb_log::{FaultKind, LogError};
-use citydb_sqlite::{Durability, SqliteConfig};
+use citydb_sqlite::{Checkpointer, Durability, SqliteConfig};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -91,19 +91,35 @@ impl SqliteEntries {
         let tx = writer.transaction().map_err(storage)?;
         tx.execute_batch(SCHEMA).map_err(storage)?;
         tx.commit().map_err(storage)?;
+        // Every logged request waits for this writer's commit: checkpoints run beside it, not
+        // inside its COMMIT (`citydb_sqlite::Checkpointer`).
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(storage)?;
+        let checkpoints = connect(path, config)?;
+        checkpoints
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(storage)?;
+        let thread_failed = |what: &str, e: std::io::Error| {
+            AccessError::Storage(LogError::storage(
+                FaultKind::Other,
+                format!("cannot start the access-log {what}: {e}"),
+            ))
+        };
+        let checkpointer = Checkpointer::start(
+            "citydb-access-checkpoint",
+            checkpoints,
+            config.wal_restart_pages,
+        )
+        .map_err(|e| thread_failed("checkpoint thread", e))?;
         let reader = connect(path, config)?;
         let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
         let commits = Arc::new(AtomicU64::new(0));
         let counted = commits.clone();
         std::thread::Builder::new()
             .name("citydb-access-writer".into())
-            .spawn(move || run(writer, requests, &counted))
-            .map_err(|e| {
-                AccessError::Storage(LogError::storage(
-                    FaultKind::Other,
-                    format!("cannot start the access-log writer: {e}"),
-                ))
-            })?;
+            .spawn(move || run(writer, requests, &counted, checkpointer))
+            .map_err(|e| thread_failed("writer", e))?;
         Ok(SqliteEntries {
             queue,
             reader: Arc::new(Mutex::new(reader)),
@@ -185,7 +201,12 @@ fn storage(e: rusqlite::Error) -> AccessError {
     ))
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64) {
+fn run(
+    conn: Connection,
+    mut queue: mpsc::Receiver<Request>,
+    commits: &AtomicU64,
+    checkpointer: Checkpointer,
+) {
     let mut group: Vec<Request> = Vec::with_capacity(64);
     let mut remembered = Remembered::default();
     while let Some(first) = queue.blocking_recv() {
@@ -196,10 +217,12 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64
                 Err(_) => break,
             }
         }
+        checkpointer.restart_if_due(&conn);
         let drafts: Vec<&Draft> = group.iter().map(|(d, _)| d).collect();
         match commit_group(&conn, &drafts, &mut remembered) {
             Ok(committed) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                checkpointer.nudge();
                 for ((_, answer), c) in group.drain(..).zip(committed) {
                     let _ = answer.send(Ok(c));
                 }
@@ -213,6 +236,9 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Request>, commits: &AtomicU64
             }
         }
     }
+    // The checkpoint thread's connection closed first, so that closing the log closes every
+    // connection it opened; then a compact file left behind, best effort.
+    checkpointer.close();
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 

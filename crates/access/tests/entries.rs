@@ -582,3 +582,69 @@ async fn postgres_index_by_citizen_spans_chunks() {
         assert_eq!(report.breach, None, "restored after {sql}: {report:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_beside_the_writer_and_rewound_at_the_configured_size() {
+    // The writer never checkpoints inside its COMMIT (every logged request waits for that
+    // commit); a thread beside it copies the WAL back, and the writer lets it start over once
+    // it passes `wal_restart_pages`. Without the rewind it grows with every page each commit
+    // touched (~40 MiB here).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let restart_pages = 256; // 1 MiB of 4 KiB pages
+    let config = SqliteConfig {
+        durability: citydb_sqlite::Durability::Normal,
+        wal_restart_pages: restart_pages,
+        ..SqliteConfig::default()
+    };
+    let _v1 = SqliteLog::open(&path, config.clone()).expect("v1 log");
+    let v2 = Arc::new(SqliteEntries::open(&path, &config).expect("v2 tables"));
+    let citizens: Vec<Uuid> = (0..2_000).map(|_| Uuid::now_v7()).collect();
+    // A reader that always has a read open somewhere, as citizens' own views would.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (v2, stop, citizens) = (v2.clone(), stop.clone(), citizens.clone());
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                v2.for_citizen(citizens[n * 7 % citizens.len()], None, 20)
+                    .await
+                    .expect("read");
+                n += 1;
+            }
+            n
+        })
+    };
+    let wal = dir.path().join("access-log.db-wal");
+    let mut largest_wal = 0u64;
+    // Twenty citizens a request, spread over the index: ~40 MiB of WAL frames in all.
+    for round in 0..1_500usize {
+        let reads: Vec<(Uuid, &str)> = (0..20)
+            .map(|k| {
+                (
+                    citizens[(round * 37 + k * 101) % citizens.len()],
+                    "identity",
+                )
+            })
+            .collect();
+        v2.append(draft("tax-office", Some("HS-1"), &reads))
+            .await
+            .expect("appended");
+        largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.await.expect("reader");
+    assert!(reads > 10, "the reader hardly ran ({reads} reads)");
+    // Rewound at the limit, the file holds the limit plus what the commits between two
+    // checkpoint passes (100 ms apart) wrote: 5–8 MiB here, where commits come every 0.2 ms.
+    let limit = restart_pages as u64 * 4096;
+    assert!(
+        largest_wal < 16 * limit,
+        "the WAL grew to {largest_wal} bytes (rewound at {limit})"
+    );
+    // The pages were copied back into the file, not only kept in the WAL.
+    let file = std::fs::metadata(&path).expect("file").len();
+    assert!(file > 64 * 4096, "the file holds {file} bytes");
+    let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
+    assert_eq!((report.entries, report.breach), (1_500, None));
+}

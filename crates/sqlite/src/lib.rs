@@ -10,6 +10,7 @@
 //!   simulated power cut, and injects faults.
 
 mod bulk;
+mod checkpoint;
 mod insert;
 mod redact;
 mod scan;
@@ -43,6 +44,7 @@ use citydb_log::{
 use scan::{Columns, Scan};
 
 pub use bulk::SqliteBulk;
+pub use checkpoint::Checkpointer;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use tiles::SqliteTiles;
 
@@ -79,7 +81,7 @@ pub struct SqliteConfig {
     /// memory does not grow with the number of streams (`LogVerifier::bounded`).
     pub verify_streams_in_memory: u64,
     /// WAL size (in pages) past which the writer rewinds the WAL between two commits; see
-    /// `writer::Checkpointer::restart_if_due`. Bounds the `-wal` file under constant load.
+    /// [`Checkpointer::restart_if_due`]. Bounds the `-wal` file under constant load.
     pub wal_restart_pages: i64,
     /// Test hook: the name of a registered SQLite VFS that every connection of this log opens
     /// its files through (the power-loss and fault tests use the one of the `testkit`
@@ -142,14 +144,18 @@ impl SqliteLog {
         configure(&conn, &config, &display)?;
         schema::prepare(&mut conn, &display)?;
         let head = schema::last_event(&conn)?.map(|(p, _, _)| p);
-        // The writer never checkpoints itself (see `writer::Checkpointer`); a bigger page cache
+        // The writer never checkpoints itself (see [`Checkpointer`]); a bigger page cache
         // keeps the indexes it probes on every append in memory.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -8192;")
             .map_err(storage_error)?;
         let checkpoint_conn = open_connection(&path, &config).map_err(storage_error)?;
         configure(&checkpoint_conn, &config, &display)?;
-        let checkpointer = writer::Checkpointer::start(checkpoint_conn, config.wal_restart_pages)
-            .map_err(|e| {
+        let checkpointer = Checkpointer::start(
+            "citydb-log-checkpoint",
+            checkpoint_conn,
+            config.wal_restart_pages,
+        )
+        .map_err(|e| {
             LogError::Storage(format!("cannot start the checkpoint thread: {e}").into())
         })?;
         let (head_tx, head_rx) = watch::channel(head);

@@ -41,7 +41,7 @@ pub(crate) fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<WriteRequest>,
     head_tx: watch::Sender<Option<u64>>,
-    checkpointer: Checkpointer,
+    checkpointer: crate::Checkpointer,
     max_event_size: usize,
 ) {
     let mut group = Vec::with_capacity(64);
@@ -79,100 +79,6 @@ pub(crate) fn run(
     // Then leave a compact file behind (empty WAL), so plain `sqlite3` sees everything without
     // a -wal file. Best effort: the WAL is just as durable.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-}
-
-/// Moves WAL checkpoints off the writer thread.
-///
-/// With SQLite's automatic checkpoints, every few megabytes one commit would also copy the WAL
-/// into the database file and fsync it, stalling every append in that group for tens of
-/// milliseconds. Instead the writer runs with `wal_autocheckpoint=0` and nudges this thread
-/// after each commit; it runs PASSIVE checkpoints (which never block the writer) on its own
-/// connection, at most every `MIN_INTERVAL`.
-pub(crate) struct Checkpointer {
-    nudge: std::sync::mpsc::SyncSender<()>,
-    restart_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-
-    /// How long the writer waits for readers of older snapshots before giving a rewind up.
-    const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-    /// `restart_pages`: WAL frames (pages) past which the writer restarts the WAL.
-    pub(crate) fn start(conn: Connection, restart_pages: i64) -> std::io::Result<Checkpointer> {
-        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
-        let restart_due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let due = restart_due.clone();
-        let thread = std::thread::Builder::new()
-            .name("citydb-log-checkpoint".into())
-            .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
-                let mut nudged_meanwhile = false;
-                while nudged_meanwhile || nudged.recv().is_ok() {
-                    let started = std::time::Instant::now();
-                    // Errors (a busy database) only postpone the checkpoint to the next nudge.
-                    let frames = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
-                        .unwrap_or(0);
-                    if frames >= restart_pages {
-                        due.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    // At most one checkpoint per interval; a nudge meanwhile is kept for after
-                    // it, and the closing of the log ends the wait at once.
-                    nudged_meanwhile = false;
-                    let deadline = started + Self::MIN_INTERVAL;
-                    loop {
-                        let left = deadline.saturating_duration_since(std::time::Instant::now());
-                        match nudged.recv_timeout(left) {
-                            Ok(()) => nudged_meanwhile = true,
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => return,
-                        }
-                    }
-                }
-            })?;
-        Ok(Checkpointer {
-            nudge,
-            restart_due,
-            thread,
-        })
-    }
-
-    /// Stops the thread and waits until its connection is closed.
-    fn close(self) {
-        drop(self.nudge);
-        let _ = self.thread.join();
-    }
-
-    /// Restarts the WAL from its beginning once it has grown past `RESTART_FRAMES`.
-    ///
-    /// A PASSIVE checkpoint copies pages back but never rewinds the WAL: SQLite rewinds it only
-    /// when a writer starts while every page is copied back and no reader still reads from it.
-    /// Under constant appends and reads that moment never comes, and the WAL grew by the size of
-    /// every page each commit touched (23 GB in five minutes of bulk import). Run on the writer
-    /// thread between groups, a RESTART checkpoint waits for the readers of older snapshots
-    /// (milliseconds), copies the few pages the background thread has not, and lets the next
-    /// commit write from the WAL's start. Appends wait for it; nothing else does.
-    fn restart_if_due(&self, conn: &Connection) {
-        if self
-            .restart_due
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            // Best effort, and brief: a reader in a long scan (a whole-log verification) must
-            // not stall appends for the connection's full busy timeout. It only postpones the
-            // rewind to the next time it is due.
-            let _ = conn.busy_timeout(Self::RESTART_WAIT);
-            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-            let _ = conn.busy_timeout(crate::BUSY_TIMEOUT);
-        }
-    }
-
-    fn nudge(&self) {
-        // Full means a checkpoint is already due; nothing is lost by dropping this nudge.
-        let _ = self.nudge.try_send(());
-    }
 }
 
 fn commit_group(

@@ -1,0 +1,145 @@
+//! WAL checkpoints off a writer thread: what every group-commit writer on a citydb SQLite file
+//! uses (the event log's, in [`crate::writer`], and the access log's v2 entries, in
+//! `citydb_access`).
+//!
+//! With SQLite's automatic checkpoints, every 1,000 pages one commit also copies the WAL into
+//! the database file and fsyncs it, inside the writer's `COMMIT`: every append of that group,
+//! and every one queued behind it, waits for it. A writer that serialises durable appends (one
+//! fsync per group) is the pipeline every request goes through, so that wait caps the whole
+//! server's throughput (docs/benchmarks.md, "The access log's checkpoints off its writer").
+//! Instead the writer runs with `wal_autocheckpoint = 0`, nudges a [`Checkpointer`] after each
+//! commit, and calls [`Checkpointer::restart_if_due`] between groups.
+//!
+//! Invariants:
+//! - The checkpointer's connection has the writer's `synchronous` setting, so a checkpoint
+//!   syncs the database file before SQLite counts its pages as copied back (a WAL rewound past
+//!   pages that were never synced would lose them at a power cut).
+//! - A checkpoint's failure (a busy file, an I/O error) is never the writer's: the commits it
+//!   was copying are already durable in the WAL; it only postpones the copy to the next nudge.
+//! - The `-wal` file stays bounded: past `restart_pages` the writer rewinds it itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+/// A thread that runs PASSIVE checkpoints (which never block the writer) on its own
+/// connection, at most every [`Checkpointer::MIN_INTERVAL`], when the writer nudges it.
+pub struct Checkpointer {
+    nudge: SyncSender<()>,
+    restart_due: Arc<AtomicBool>,
+    /// Held while either side checkpoints. Two checkpoints of one file exclude each other in
+    /// SQLite too, but there the loser sleeps in its busy handler: a writer's rewind behind a
+    /// running PASSIVE checkpoint stalled every append for its 100 ms wait and then failed
+    /// (p99 of a logged name search 43–55 → 123–131 ms). Here the writer only tries it.
+    running: Arc<Mutex<()>>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+    /// Starts the thread `name` on `conn`, a connection to the writer's file with the writer's
+    /// `synchronous` setting. `restart_pages`: WAL frames (pages) past which the writer
+    /// restarts the WAL.
+    pub fn start(
+        name: &str,
+        conn: Connection,
+        restart_pages: i64,
+    ) -> std::io::Result<Checkpointer> {
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let running = Arc::new(Mutex::new(()));
+        let (due, busy) = (restart_due.clone(), running.clone());
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let mut nudged_meanwhile = false;
+                while nudged_meanwhile || nudged.recv().is_ok() {
+                    let started = Instant::now();
+                    // While a rewind is due, the writer copies what is left between two
+                    // groups: a pass now would only stand in its way.
+                    if !due.load(Ordering::Relaxed) {
+                        let _running = busy.lock().unwrap_or_else(|p| p.into_inner());
+                        // Errors (a busy database) only postpone the checkpoint to the next
+                        // nudge.
+                        let frames = conn
+                            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                            .unwrap_or(0);
+                        if frames >= restart_pages {
+                            due.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    // At most one checkpoint per interval; a nudge meanwhile is kept for after
+                    // it, and the closing of the writer ends the wait at once.
+                    nudged_meanwhile = false;
+                    let deadline = started + Self::MIN_INTERVAL;
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match nudged.recv_timeout(left) {
+                            Ok(()) => nudged_meanwhile = true,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            nudge,
+            restart_due,
+            running,
+            thread,
+        })
+    }
+
+    /// Stops the thread and waits until its connection is closed (a reopen in the same process
+    /// must not share the old WAL index).
+    pub fn close(self) {
+        drop(self.nudge);
+        let _ = self.thread.join();
+    }
+
+    /// Lets the WAL start over from its beginning once it has grown past `restart_pages`. Call
+    /// it on the writer's thread, with the writer's connection, between two groups.
+    ///
+    /// A PASSIVE checkpoint copies pages back but never rewinds the WAL: SQLite rewinds it only
+    /// when a writer's transaction starts while every page is copied back (and no reader still
+    /// reads from it). Under constant appends that moment never comes, since each commit adds
+    /// pages while the background thread copies, and the WAL grew by the size of every page
+    /// each commit touched (23 GB in five minutes of bulk import). So once the rewind is due,
+    /// the thread stops copying and the writer copies the rest itself, between two groups,
+    /// with no commit in between: its next transaction then starts the WAL over. Nothing here
+    /// waits for a reader (the RESTART checkpoint used before waited up to 100 ms for readers
+    /// of older snapshots): a PASSIVE checkpoint does not, and SQLite's rewind only tries. A
+    /// reader of an older snapshot leaves pages uncopied, or the rewind undone; both are tried
+    /// again at the next group. What the writer does wait for is the copy itself: the pages
+    /// committed since the thread's last pass, written back at random places and synced —
+    /// 10–180 ms under a logged name-search load on this machine's virtual disk, once per
+    /// `restart_pages` of WAL. That stall sets the p99 of such a load (docs/benchmarks.md).
+    ///
+    /// Never behind the background thread's checkpoint: while that runs, this waits for the
+    /// next group (the thread starts none while a rewind is due).
+    pub fn restart_if_due(&self, conn: &Connection) {
+        if !self.restart_due.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(_running) = self.running.try_lock() else {
+            return;
+        };
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok(r.get::<_, i64>(0)? == 0 && r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
+        });
+        if copied.unwrap_or(false) {
+            self.restart_due.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// After a commit: a checkpoint is due within [`Checkpointer::MIN_INTERVAL`].
+    pub fn nudge(&self) {
+        // Full means a checkpoint is already due; nothing is lost by dropping this nudge.
+        let _ = self.nudge.try_send(());
+    }
+}
