@@ -33,8 +33,9 @@ pub struct Checkpointer {
     restart_due: Arc<AtomicBool>,
     /// Held while either side checkpoints. Two checkpoints of one file exclude each other in
     /// SQLite too, but there the loser sleeps in its busy handler: a writer's rewind behind a
-    /// running PASSIVE checkpoint stalled every append for its 100 ms wait and then failed
-    /// (p99 of a logged name search 43–55 → 123–131 ms). Here the writer only tries it.
+    /// running PASSIVE checkpoint stalls every append for the busy wait. Here the writer only
+    /// tries it. (Most of the rewind's stall was its own copy, not this collision: see
+    /// `restart_if_due`.)
     running: Arc<Mutex<()>>,
     thread: JoinHandle<()>,
 }
