@@ -679,10 +679,12 @@ fn write(
 fn finish(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
     let tx = conn.unchecked_transaction().map_err(storage)?;
     schema::build_indexes(&tx, flavour)?;
+    let started = std::time::Instant::now();
     tx.commit().map_err(storage)?;
     conn.execute_batch("PRAGMA synchronous = FULL;")
         .map_err(storage)?;
     checkpoint_wal(conn)?;
+    tracing::info!(elapsed = ?started.elapsed(), "projections: indexes committed and synced");
     conn.execute("DELETE FROM meta WHERE key = ?1", [schema::BULK_MARK])
         .map_err(storage)?;
     schema::configure(conn)

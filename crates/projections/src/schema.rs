@@ -350,14 +350,18 @@ impl NameWords {
     /// Fills both tables (and the triples' table) from the kind's name columns, in `seq` order.
     fn fill(&self, conn: &Connection) -> Result<(), ProjectionError> {
         if self.triples {
+            let started = std::time::Instant::now();
             name_triples::fill(conn)?;
+            tracing::info!(elapsed = ?started.elapsed(), kind = self.kind, "projections: name triples filled");
         }
         let kind = self.kind;
         for (table, column) in [(self.folded, "folded"), (self.exact, "exact")] {
+            let started = std::time::Instant::now();
             conn.execute_batch(&format!(
                 "INSERT INTO {table}(rowid, {column}) SELECT seq, name_{column} FROM {kind} ORDER BY seq;"
             ))
             .map_err(storage)?;
+            tracing::info!(elapsed = ?started.elapsed(), table, "projections: word index filled");
         }
         Ok(())
     }
@@ -697,11 +701,23 @@ pub(crate) fn drop_indexes(
 /// Creates the indexes [`drop_indexes`] dropped and fills the FTS5 name indexes from the name
 /// columns, which hold exactly what the row-by-row path indexes (`folded_key`/`exact_key` of
 /// the citizen's full name, of every name of a business).
+///
+/// Each step's time is logged (`citydb_projections` at `info`): at the whole city this is
+/// the bulk import's tail (docs/benchmarks.md).
 pub(crate) fn build_indexes(
     conn: &Connection,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
-    conn.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
+    let started = std::time::Instant::now();
+    for index in SECONDARY_INDEXES.split(';').map(str::trim) {
+        if index.is_empty() {
+            continue;
+        }
+        let one = std::time::Instant::now();
+        conn.execute_batch(index).map_err(storage)?;
+        tracing::debug!(elapsed = ?one.elapsed(), index, "projections: index built");
+    }
+    tracing::info!(elapsed = ?started.elapsed(), "projections: secondary indexes built");
     if flavour == SearchFlavour::Fts5 {
         for words in FTS_TABLES {
             words.fill(conn)?;
