@@ -588,10 +588,10 @@ async fn the_wal_is_checkpointed_beside_the_writer_and_rewound_at_the_configured
     // The writer never checkpoints inside its COMMIT (every logged request waits for that
     // commit); a thread beside it copies the WAL back, and the writer lets it start over once
     // it passes `wal_restart_pages`. Without the rewind it grows with every page each commit
-    // touched (~40 MiB here).
+    // touched (34 MiB here; 5.0–5.4 MiB with it).
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("access-log.db");
-    let restart_pages = 256; // 1 MiB of 4 KiB pages
+    let restart_pages = 1024; // 4 MiB of 4 KiB pages
     let config = SqliteConfig {
         durability: citydb_sqlite::Durability::Normal,
         wal_restart_pages: restart_pages,
@@ -630,16 +630,20 @@ async fn the_wal_is_checkpointed_beside_the_writer_and_rewound_at_the_configured
         v2.append(draft("tax-office", Some("HS-1"), &reads))
             .await
             .expect("appended");
+        // A steady stream rather than flat out: how far the WAL grows past the limit before a
+        // pass notices is what is committed between two passes (100 ms apart), which flat out
+        // depends on the machine's speed (18–20 MiB alone on a fast one, less beside other tests).
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads = reader.await.expect("reader");
     assert!(reads > 10, "the reader hardly ran ({reads} reads)");
     // Rewound at the limit, the file holds the limit plus what the commits between two
-    // checkpoint passes (100 ms apart) wrote: 5–8 MiB here, where commits come every 0.2 ms.
+    // checkpoint passes wrote (~2 MiB at this pace).
     let limit = restart_pages as u64 * 4096;
     assert!(
-        largest_wal < 16 * limit,
+        largest_wal < 3 * limit,
         "the WAL grew to {largest_wal} bytes (rewound at {limit})"
     );
     // The pages were copied back into the file, not only kept in the WAL.

@@ -88,12 +88,11 @@ impl Checkpointer {
                     // pass now would only stand in its way.
                     if due.load(Ordering::Relaxed) == 0 {
                         let _running = busy.lock().unwrap_or_else(|p| p.into_inner());
-                        let (frames, mut copied) = passive(&conn);
+                        let (mut frames, mut copied) = passive(&conn);
                         if frames >= restart_pages {
                             // The writer will wait for its own copy of what this leaves: pass again
                             // at once while a pass still finds much to copy, each one only what was
                             // committed during the one before.
-                            let mut frames = frames;
                             for _ in 0..Self::CLOSING_PASSES {
                                 let before = copied;
                                 let (now, copied_now) = passive(&conn);
