@@ -7,6 +7,7 @@ mod export;
 mod fuzz;
 mod import;
 mod lines;
+mod log_lines;
 mod memory;
 mod out;
 mod progress;
@@ -465,15 +466,17 @@ fn main() -> ExitCode {
     {
         report.summary = *format;
     }
-    let default_filter = if matches!(cli.command, Command::Serve { .. } | Command::Witness { .. }) {
-        "info"
-    } else {
-        "warn"
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Witness { .. });
+    let default_filter = if serving { "info" } else { "warn" };
+    // Serving logs a line per request: written by a thread of their own (crate::log_lines).
+    let log_flush = match init_logging(cli.log_format, cli.log.as_deref(), default_filter, serving)
+    {
+        Ok(flush) => flush,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
     };
-    if let Err(e) = init_logging(cli.log_format, cli.log.as_deref(), default_filter) {
-        eprintln!("error: {e:#}");
-        return ExitCode::from(1);
-    }
     let reported = cli
         .command
         .report()
@@ -496,7 +499,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // The command's last log lines before its final error, if any.
+    drop(log_flush);
+    match outcome {
         Ok(code) => code,
         // `citydb export | head`: what was asked for was not all delivered, which is a failure
         // of the command, but not a crash and not worth the io error's wording.
@@ -520,22 +526,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, filter: Option<&str>, default: &str) -> anyhow::Result<()> {
+/// Installs the logger on standard error. `off_thread`: lines are written by a thread of their
+/// own ([`log_lines`]); the returned [`log_lines::Flush`] waits for them when dropped.
+fn init_logging(
+    format: LogFormat,
+    filter: Option<&str>,
+    default: &str,
+    off_thread: bool,
+) -> anyhow::Result<Option<log_lines::Flush>> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = match filter {
         Some(f) => EnvFilter::try_new(f).with_context(|| format!("bad --log filter {f:?}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    let (writer, flush) = if off_thread {
+        let (lines, flush) =
+            log_lines::spawn(std::io::stderr(), log_lines::CAPACITY, log_lines::INTERVAL)
+                .context("cannot start the log's thread")?;
+        (BoxMakeWriter::new(lines), Some(flush))
+    } else {
+        (BoxMakeWriter::new(std::io::stderr), None)
     };
     // Colours only on a terminal: a log file or a journal would get raw escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))?;
+    Ok(flush)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

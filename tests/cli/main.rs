@@ -1015,8 +1015,10 @@ async fn serve_exposes_metrics() {
     }
     assert!(metrics.contains("citydb_log_head_position "), "{metrics}");
 
-    // One structured log line per request, naming the principal and never the token.
-    drop(server);
+    // One structured log line per request, naming the principal and never the token. The
+    // lines are written every few milliseconds: stop the server as an operator does.
+    let mut server = server;
+    common::binary::terminate(&mut server.0);
     let logged: Vec<String> = BufReader::new(stderr)
         .lines()
         .map_while(Result::ok)

@@ -157,8 +157,9 @@ impl Serving {
             .expect("a JSON answer")
     }
 
-    /// Stops the server (SIGKILL: nothing of the tests depends on a graceful stop) and
-    /// returns its standard error.
+    /// Stops the server (SIGKILL: its files stay as a crash leaves them) and returns its
+    /// standard error. Request log lines of the last few milliseconds may be missing
+    /// (src/log_lines.rs); every other line is there.
     pub fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -175,6 +176,23 @@ impl Drop for Serving {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Stops a serving process with SIGTERM and waits for it to exit, with SIGKILL after 30 s (a
+/// test must not hang on a server that does not stop).
+pub fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Runs the binary to completion with `args` and collects its output; `RUST_LOG` from the
