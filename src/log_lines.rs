@@ -33,7 +33,7 @@
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -128,18 +128,11 @@ fn write_lines<W: Write>(shared: &Shared, mut out: W) {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         state.idle = false;
-        let deadline = Instant::now() + shared.interval;
-        while !state.now {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = shared
-                .wake_writer
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        state = shared
+            .wake_writer
+            .wait_timeout_while(state, shared.interval, |state| !state.now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
         state.now = false;
         std::mem::swap(&mut state.pending, &mut batch);
         let appended = state.appended;
@@ -221,26 +214,24 @@ impl Drop for Flush {
 
 /// Has the writing thread write now, and waits (at most [`FLUSH_WAIT`]) until the first
 /// `appended` bytes ever appended are written.
+///
+/// One request is enough: if the writing thread is writing an earlier batch, it finds `now`
+/// set when it comes back and writes the rest at once.
 fn wait_written(shared: &Shared, mut state: MutexGuard<'_, State>, appended: u64) {
-    let deadline = Instant::now() + FLUSH_WAIT;
-    while state.written < appended {
-        state.now = true;
-        shared.wake_writer.notify_one();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        state = shared
-            .written
-            .wait_timeout(state, left)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+    if state.written >= appended {
+        return;
     }
+    state.now = true;
+    shared.wake_writer.notify_one();
+    let _ = shared
+        .written
+        .wait_timeout_while(state, FLUSH_WAIT, |state| state.written < appended);
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Instant;
 
     use super::*;
 
