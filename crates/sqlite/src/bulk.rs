@@ -28,6 +28,11 @@
 //!   every stream it wrote; reads by stream still answer, by a scan). An interrupted load leaves
 //!   them missing, and the next open of the file builds them ([`schema::prepare`]) before anyone
 //!   reads or appends — so a resumed import runs on an indexed, non-empty log.
+//! - **Committed pages go back to the kernel** ([`WrittenPages`]) during a load into an empty
+//!   log: rows go to the right edge of the table, which the loader's own page cache holds, so
+//!   nothing reads a committed page again before the index build;
+//!   kept, the log's pages pushed out of the page cache those of the projections built beside
+//!   the load.
 //! - **The Merkle tree grows in the same transactions.** The tree's leaves are the hashes of
 //!   the rows inserted, so the loader adds them to it ([`citydb_tlog::grow::extend`], the tiles
 //!   written by the functions [`SqliteTiles`](crate::SqliteTiles) uses) before each commit,
@@ -52,6 +57,7 @@ use citydb_tlog::tile::{HASH_LEN, TILE_WIDTH};
 use citydb_tlog::{Level, TileKey, TileSet};
 
 use crate::insert::RawInsert;
+use crate::page_cache::WrittenPages;
 use crate::writer::RowValues;
 use crate::{
     SELECT_EVENT, SqliteConfig, check_header, clamp, configure, not_a_log_unless_fault,
@@ -131,9 +137,12 @@ impl SqliteBulk {
         let tree = Tree::in_step(&conn, &tip).map_err(storage_error)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let defer_indexes = tip.next_position == 0;
+        // Rows only go to the end of the table while its indexes are deferred: nothing reads
+        // the committed pages again during the load (see `page_cache`).
+        let written = defer_indexes.then(|| WrittenPages::of(path));
         let loader = std::thread::Builder::new()
             .name("citydb-bulk-loader".into())
-            .spawn(move || Loader::new(conn, tip, tree, defer_indexes, display).run(jobs))
+            .spawn(move || Loader::new(conn, tip, tree, defer_indexes, written, display).run(jobs))
             .map_err(|e| {
                 LogError::Storage(format!("cannot start the loader thread: {e}").into())
             })?;
@@ -250,6 +259,9 @@ struct Loader {
     hand_over: Option<std::sync::mpsc::SyncSender<Vec<RecordedEvent>>>,
     /// The Merkle tree, when the loader keeps it (see the module documentation).
     tree: Option<Tree>,
+    /// The file, when its committed pages go back to the kernel after each commit: a load
+    /// into an empty log (see [`WrittenPages`]).
+    written: Option<WrittenPages>,
 }
 
 /// The log's Merkle tree as the loader grows it.
@@ -311,6 +323,7 @@ impl Loader {
         tip: Tip,
         tree: Option<Tree>,
         defer_indexes: bool,
+        written: Option<WrittenPages>,
         path: String,
     ) -> Loader {
         Loader {
@@ -324,6 +337,7 @@ impl Loader {
             indexes_dropped: false,
             path,
             hand_over: None,
+            written,
         }
     }
 
@@ -498,6 +512,9 @@ impl Loader {
                 tree.size = size;
                 tree.edge = edge;
                 tree.pending.clear();
+            }
+            if let Some(written) = &self.written {
+                written.hand_back();
             }
         }
         Ok(())

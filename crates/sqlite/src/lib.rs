@@ -12,6 +12,7 @@
 mod bulk;
 mod checkpoint;
 mod insert;
+mod page_cache;
 mod redact;
 mod scan;
 mod schema;

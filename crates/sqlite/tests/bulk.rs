@@ -200,6 +200,36 @@ async fn a_load_writes_its_pages_once_and_leaves_the_file_in_wal_mode() {
     assert!(log.verify_log(None).await.unwrap().is_intact());
 }
 
+/// A load into an empty log hands each commit's pages back to the kernel: at the whole city its
+/// 21 GB would otherwise push the projections built beside it out of the page cache
+/// (docs/benchmarks.md, "A bulk load's pages out of the page cache").
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_load_into_an_empty_log_leaves_its_committed_pages_out_of_the_page_cache() {
+    use citydb_sqlite::testkit::resident_pages;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let calls = planned(4, 1_500).await;
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    for call in &calls {
+        sink.write(call.clone()).await.unwrap();
+        sink.commit().await.unwrap();
+        let Some((cached, pages)) = resident_pages(&path) else {
+            eprintln!("skipped: the temporary directory keeps its pages (tmpfs)");
+            return;
+        };
+        assert!(pages > 100, "only {pages} pages written");
+        assert!(
+            cached < pages / 10,
+            "{cached} of {pages} pages still cached"
+        );
+    }
+    Box::new(sink).finish().await.unwrap();
+    let log = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+    assert_eq!(log.head().await.unwrap().unwrap().position, 5_999);
+    assert!(log.verify_log(None).await.unwrap().is_intact());
+}
+
 /// A power cut at any write of a load (pages torn at random or not) leaves what the last
 /// acknowledged commit held, or what the commit under way held, and a log that verifies: the
 /// rollback journal is rolled back by the next open, which then builds the deferred indexes.

@@ -456,4 +456,9 @@ impl Overlay {
 }
 
 mod vfs;
+
+#[cfg(target_os = "linux")]
+mod resident;
+#[cfg(target_os = "linux")]
+pub use resident::resident_pages;
 use vfs::{x_delete, x_open};
