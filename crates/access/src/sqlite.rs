@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use citydb_log::{FaultKind, LogError};
-use citydb_sqlite::{Checkpointer, Durability, SqliteConfig};
+use citydb_sqlite::{Checkpointer, Durability, SqliteConfig, WalAhead};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -112,13 +112,14 @@ impl SqliteEntries {
             config.wal_restart_pages,
         )
         .map_err(|e| thread_failed("checkpoint thread", e))?;
+        let ahead = WalAhead::new(&writer, config.wal_restart_pages);
         let reader = connect(path, config)?;
         let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
         let commits = Arc::new(AtomicU64::new(0));
         let counted = commits.clone();
         std::thread::Builder::new()
             .name("citydb-access-writer".into())
-            .spawn(move || run(writer, requests, &counted, checkpointer))
+            .spawn(move || run(writer, requests, &counted, checkpointer, ahead))
             .map_err(|e| thread_failed("writer", e))?;
         Ok(SqliteEntries {
             queue,
@@ -206,6 +207,7 @@ fn run(
     mut queue: mpsc::Receiver<Request>,
     commits: &AtomicU64,
     checkpointer: Checkpointer,
+    mut ahead: WalAhead,
 ) {
     let mut group: Vec<Request> = Vec::with_capacity(64);
     let mut remembered = Remembered::default();
@@ -218,6 +220,7 @@ fn run(
             }
         }
         checkpointer.restart_if_due(&conn);
+        let requests = group.len();
         let drafts: Vec<&Draft> = group.iter().map(|(d, _)| d).collect();
         match commit_group(&conn, &drafts, &mut remembered) {
             Ok(committed) => {
@@ -235,6 +238,7 @@ fn run(
                 }
             }
         }
+        ahead.after_group(&conn, requests, !queue.is_empty());
     }
     // The checkpoint thread's connection closed first, so that closing the log closes every
     // connection it opened; then a compact file left behind, best effort.

@@ -17,6 +17,7 @@ mod redact;
 mod scan;
 mod schema;
 mod tiles;
+mod wal_ahead;
 mod writer;
 
 #[cfg(feature = "testkit")]
@@ -48,6 +49,7 @@ pub use bulk::SqliteBulk;
 pub use checkpoint::Checkpointer;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use tiles::SqliteTiles;
+pub use wal_ahead::WalAhead;
 
 /// How hard a commit pushes to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,13 +161,16 @@ impl SqliteLog {
         .map_err(|e| {
             LogError::Storage(format!("cannot start the checkpoint thread: {e}").into())
         })?;
+        let ahead = WalAhead::new(&conn, config.wal_restart_pages);
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(4096);
         let max_event_size = config.max_event_size;
         let readers = BlockingPool::new(config.read_connections);
         let writer = std::thread::Builder::new()
             .name("citydb-log-writer".into())
-            .spawn(move || writer::run(conn, queue_rx, head_tx, checkpointer, max_event_size))
+            .spawn(move || {
+                writer::run(conn, queue_rx, head_tx, checkpointer, ahead, max_event_size)
+            })
             .map_err(|e| {
                 LogError::Storage(format!("cannot start the writer thread: {e}").into())
             })?;

@@ -42,6 +42,7 @@ pub(crate) fn run(
     mut queue: mpsc::Receiver<WriteRequest>,
     head_tx: watch::Sender<Option<u64>>,
     checkpointer: crate::Checkpointer,
+    mut ahead: crate::WalAhead,
     max_event_size: usize,
 ) {
     let mut group = Vec::with_capacity(64);
@@ -69,9 +70,11 @@ pub(crate) fn run(
             checkpointer.nudge();
             publish_head(&head_tx, last);
         }
+        let requests = group.len();
         for (request, result) in group.drain(..).zip(results) {
             request.answer(result);
         }
+        ahead.after_group(&conn, requests, !queue.is_empty());
     }
     // Closed: the checkpoint thread's connection first, so that closing the log closes every
     // connection it opened (a reopen in the same process must not share the old WAL index).
