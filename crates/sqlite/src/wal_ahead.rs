@@ -30,7 +30,8 @@
 //! - The file is never extended past the size the writer's rewinds keep it under
 //!   (`restart_pages` frames): in steady state the WAL reaches that size anyway.
 //! - Best effort: a failure changes speed, never data (the zeros are not part of any
-//!   transaction; the `BEGIN IMMEDIATE` around them is rolled back).
+//!   transaction; the `BEGIN IMMEDIATE` around them is rolled back), and it never waits for
+//!   another writer's lock.
 
 use std::ffi::{c_int, c_void};
 
@@ -112,7 +113,7 @@ impl WalAhead {
 
     /// Under the write lock: the file's real size, then zeros up to `HIGH_WATER` past `end`.
     fn extend(&mut self, conn: &Connection, frames_before_first_look: i64) -> i64 {
-        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        if !begin_now(conn) {
             return 0;
         }
         let added = match wal_file(conn) {
@@ -151,6 +152,27 @@ impl WalAhead {
         }
         file.sync()
     }
+}
+
+/// `BEGIN IMMEDIATE` without waiting: when another connection (another process: a careful
+/// import beside the server) holds the write lock, the zeros wait for a later group rather
+/// than the writer for the busy handler. The connection's busy timeout is put back.
+fn begin_now(conn: &Connection) -> bool {
+    let Ok(timeout) = conn.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)) else {
+        return false;
+    };
+    if conn.execute_batch("PRAGMA busy_timeout = 0").is_err() {
+        return false;
+    }
+    let begun = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let restored = conn
+        .execute_batch(&format!("PRAGMA busy_timeout = {timeout}"))
+        .is_ok();
+    if begun && !restored {
+        let _ = conn.execute_batch("ROLLBACK");
+        return false;
+    }
+    begun
 }
 
 /// Frames the connection wrote since the last call (SQLite's `CACHE_WRITE` count, reset).
@@ -304,6 +326,31 @@ mod tests {
         assert_eq!(wal_len(&dir), committed);
         assert!(ahead.after_group(&conn, 1, false) > 0, "a lone request");
         assert!(wal_len(&dir) >= committed + HIGH_WATER as u64);
+    }
+
+    #[test]
+    fn a_file_another_writer_holds_is_skipped_not_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir);
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .unwrap();
+        let other = open(&dir);
+        let mut ahead = WalAhead::new(&conn, 4096);
+        commit(&conn, 0);
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(ahead.after_group(&conn, 1, false), 0);
+        // Not the 60 s of the busy handler (a bound far from any machine's noise).
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let timeout: i64 = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(timeout, 60_000, "the busy timeout is put back");
+        other.execute_batch("ROLLBACK").unwrap();
+        assert!(
+            ahead.after_group(&conn, 1, false) > 0,
+            "tried again at the next group"
+        );
     }
 
     #[test]
