@@ -276,6 +276,26 @@ mod tests {
             .unwrap();
     }
 
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The files as a crash leaves them (copied while `dir`'s connections are open, no
+    /// checkpoint, the WAL index not copied), reopened: SQLite recovers from the WAL.
+    fn crash_image(dir: &tempfile::TempDir) -> (tempfile::TempDir, Connection) {
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["t.db", "t.db-wal"] {
+            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+        }
+        let conn = open(&copy);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        (copy, conn)
+    }
+
     #[test]
     fn the_wal_file_stays_ahead_of_the_frames_and_within_its_bound() {
         let dir = tempfile::tempdir().unwrap();
@@ -304,10 +324,7 @@ mod tests {
         let most = ahead.cap / (HIGH_WATER - LOW_WATER) + 1;
         assert!((1..=most).contains(&extensions), "{extensions} extensions");
         assert!(wal_len(&dir) > cap);
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 3000);
+        assert_eq!(rows(&conn), 3000);
     }
 
     #[test]
@@ -363,29 +380,12 @@ mod tests {
             ahead.keep(&conn);
         }
         assert!(wal_len(&dir) >= HIGH_WATER as u64);
-        // The files as a crash leaves them: copied while the connection is open, no
-        // checkpoint, the WAL index not copied.
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["t.db", "t.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
-        }
-        let reopened = open(&copy);
-        let rows: i64 = reopened
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 50);
-        let check: String = reopened
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        let (copy, reopened) = crash_image(&dir);
+        assert_eq!(rows(&reopened), 50);
         // And it goes on appending after its last frame, not after the zeros.
         commit(&reopened, 50);
         drop(reopened);
-        let again = open(&copy);
-        let rows: i64 = again
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 51);
+        assert_eq!(rows(&open(&copy)), 51);
     }
 
     #[test]
@@ -396,7 +396,7 @@ mod tests {
         let mut ahead = WalAhead::new(&conn, 4096);
         // The other connection's frames are not counted by `conn`: they can pass the zeros
         // and grow the file, and the next extension must start past them.
-        let mut rows = 0;
+        let mut expected = 0;
         for x in 0..400 {
             if x % 4 == 0 {
                 // ~40 frames: past what `conn` knows of, and soon past its zeros.
@@ -405,31 +405,20 @@ mod tests {
                     commit(&other, 100_000 + x * 100 + y);
                 }
                 other.execute_batch("COMMIT").unwrap();
-                rows += 40;
+                expected += 40;
             } else {
                 conn.execute_batch("BEGIN").unwrap();
                 for y in 0..10 {
                     commit(&conn, x * 100 + y);
                 }
                 conn.execute_batch("COMMIT").unwrap();
-                rows += 10;
+                expected += 10;
             }
             ahead.keep(&conn);
         }
         assert!(wal_len(&dir) > 2 * HIGH_WATER as u64);
         drop(other);
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["t.db", "t.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
-        }
-        let reopened = open(&copy);
-        let found: i64 = reopened
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(found, rows);
-        let check: String = reopened
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        let (_copy, reopened) = crash_image(&dir);
+        assert_eq!(rows(&reopened), expected);
     }
 }
