@@ -86,7 +86,7 @@ impl WalAhead {
     /// waits: a writer whose every commit is one request's wait gains the most, and nobody
     /// waits behind the zeros. Under load, where one fsync is shared by a group, the zeros
     /// would double the WAL's writes and hold up the requests queued behind them: with 32
-    /// clients the server lost 5–17 % when they were written after every group
+    /// clients the server lost 9–17 % when they were written after every group
     /// (docs/benchmarks.md, "The WAL's blocks written ahead"). Returns the bytes written.
     pub fn after_group(&mut self, conn: &Connection, requests: usize, queued: bool) -> i64 {
         if requests > 1 || queued {
