@@ -745,7 +745,7 @@ pub(crate) enum Mapping {
     /// Copied by pread(2) into the connection's own small page cache. For a connection that
     /// reads gigabytes once (the integrity check) or at random while a bulk load runs: a mapping
     /// would leave every page it touched counted in the process's resident size (the bulk
-    /// import's peak RSS is bounded), for no gain on a single pass.
+    /// import's peak RSS is bounded).
     None,
 }
 
@@ -765,14 +765,12 @@ pub(crate) fn open_reader(path: &Path, mapping: Mapping) -> Result<Connection, P
     // reader. SQLite caps the size at its compile-time maximum (SQLITE_MAX_MMAP_SIZE,
     // `.cargo/config.toml`); past it, and for the WAL, pages are read as before.
     if mapping == Mapping::Whole {
-        conn.execute_batch(READER_PRAGMAS).map_err(storage)?;
+        conn.pragma_update(None, "mmap_size", citydb_sqlite::MAP_WHOLE_FILE)
+            .and_then(|()| conn.pragma_update(None, "cache_size", -8192))
+            .map_err(storage)?;
     }
     Ok(conn)
 }
-
-/// A reader's mapping (64 GiB asked, capped by SQLite) and page cache (for the WAL's pages and
-/// what lies past the mapping).
-const READER_PRAGMAS: &str = "PRAGMA mmap_size = 68719476736; PRAGMA cache_size = -8192;";
 
 /// Plans statements without looking at their bound values. Otherwise SQLite re-prepares a
 /// cached statement on every run whose plan could depend on a parameter (any `LIMIT ?`): that

@@ -304,12 +304,22 @@ fn open_reader(path: &Path, vfs: Option<&str>) -> Result<Connection, LogError> {
     .map_err(storage_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(storage_error)?;
     stable_plans(&conn).map_err(storage_error)?;
-    // Reads (whole-log scans above all) map the file instead of copying every page through
-    // read(2); the WAL still goes through the page cache.
-    conn.execute_batch("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -16384;")
+    // Reads (whole-log scans above all) map the whole file instead of copying its pages
+    // through pread(2); the WAL still goes through the page cache. Mapped only in part (1 GiB
+    // until 2026-12-05), `citydb verify` of a whole city spent 30-37 s of system time copying
+    // the rest (docs/benchmarks.md).
+    conn.pragma_update(None, "mmap_size", MAP_WHOLE_FILE)
+        .and_then(|()| conn.pragma_update(None, "cache_size", -16384))
         .map_err(storage_error)?;
     Ok(conn)
 }
+
+/// What a reader of a city's SQLite files asks to map (`PRAGMA mmap_size`, bytes): 64 GiB,
+/// beyond any file a city has (the whole city's log is ~24 GB, its projections ~6 GB). SQLite
+/// caps it at its compile-time maximum, which `.cargo/config.toml` raises to this from 2 GiB.
+/// A mapping is address space: the pages are the kernel's page cache, read without a copy,
+/// and counted in the process's resident size only while mapped and cached.
+pub const MAP_WHOLE_FILE: i64 = 64 << 30;
 
 /// The one place SQLite's errors become [`LogError::Storage`]: classified by SQLite's result
 /// code, never by message.
@@ -763,6 +773,26 @@ mod tests {
         assert_eq!(
             fault_kind(&rusqlite::Error::QueryReturnedNoRows),
             FaultKind::Other
+        );
+    }
+
+    /// A log reader maps the whole log of a city (~24 GB): SQLite silently caps a mapping at
+    /// SQLITE_MAX_MMAP_SIZE (2 GiB unless `.cargo/config.toml` raises it), and past the mapping
+    /// every page is copied by pread(2).
+    #[test]
+    fn readers_map_a_whole_city_log() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("log.db");
+        Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE t(x)"))
+            .expect("a database file");
+        let reader = open_reader(&path, None).expect("a reader");
+        let mapped: i64 = reader
+            .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            .expect("the mapping's size");
+        assert!(
+            mapped >= 32 << 30,
+            "log readers map {mapped} bytes of the file; a whole city's log is ~24 GB"
         );
     }
 }
