@@ -270,6 +270,11 @@ fn serve_rows(md: &mut String, offline: &Offline, served: &Served) {
     }
     let _ = writeln!(
         md,
+        "| `citydb serve` start until its check of `projections.db` ended (the loads start after it) | {} | | | the node serves meanwhile |",
+        secs(served.checked_after),
+    );
+    let _ = writeln!(
+        md,
         "| `citydb serve` under the loads below | | | {} | |",
         rss(serve_hwm, serve_anon)
     );

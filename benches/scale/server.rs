@@ -15,6 +15,9 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub ready_after: Duration,
+    /// From the start until the integrity check of `projections.db` that a node runs once it
+    /// serves had read the whole file (the loads are measured after it).
+    pub checked_after: Duration,
 }
 
 /// `citydb serve` on `data_args` (`--data DIR`, and `--store URL` on PostgreSQL).
@@ -59,12 +62,44 @@ pub fn start_server(data_args: &[&str], config: &Path, logs: &Path) -> Server {
         assert!(Instant::now() < deadline, "not ready after an hour");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let ready_after = started.elapsed();
+    // A node serves before the check of its projections file ends; the check reads the whole
+    // file (6 GB at the whole city) and takes a share of the CPU and the disk meanwhile. The
+    // loads measure a node in steady state, so they start after it.
+    let err_log = logs.join("serve.err");
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let log = std::fs::read_to_string(&err_log).unwrap_or_default();
+        if log.contains(CHECKED) {
+            break;
+        }
+        assert!(
+            !log.contains("the projections file is damaged"),
+            "the node found its projections file damaged; see {}",
+            err_log.display()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "citydb serve exited; see {}",
+            err_log.display()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no end of the projections file's check after 30 minutes; see {}",
+            err_log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Server {
         child,
         addr,
-        ready_after: started.elapsed(),
+        ready_after,
+        checked_after: started.elapsed(),
     }
 }
+
+/// What `citydb serve` logs (INFO) once the check of its projections file found it sound.
+const CHECKED: &str = "the projections file's b-trees are sound";
 
 /// Whether GET `url` answers 200: a tiny HTTP/1.1 client over std (no runtime needed).
 fn probe_ok(url: &str) -> bool {

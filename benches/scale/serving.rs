@@ -17,6 +17,8 @@ use crate::{Dirs, Params};
 pub struct Served {
     /// From the start of `citydb serve` until `/readyz` answered 200.
     pub ready_after: Duration,
+    /// From the start until its check of `projections.db` ended (the loads begin after it).
+    pub checked_after: Duration,
     pub sizes_ready: BTreeMap<String, u64>,
     pub rows: Vec<Row>,
     /// The floor with one client, and with `clients`.
@@ -48,9 +50,10 @@ pub fn run(
     eprintln!("[scale] starting citydb serve");
     let server = start_server(&dirs.with_data(&[]), config_path, &dirs.logs);
     eprintln!(
-        "[scale]   ready on {} after {:.2} s",
+        "[scale]   ready on {} after {:.2} s; its projections file checked after {:.2} s",
         server.addr,
-        server.ready_after.as_secs_f64()
+        server.ready_after.as_secs_f64(),
+        server.checked_after.as_secs_f64()
     );
     let sizes_ready = dir_sizes(data);
     let serve_sampler = AnonSampler::start(server.child.id());
@@ -86,6 +89,7 @@ pub fn run(
     let floor = load::floor(&rt, &client, &ops[0], &service, floor_bytes, params);
     let load_after = loadavg();
     let ready_after = server.ready_after;
+    let checked_after = server.checked_after;
     let serve_anon = serve_sampler.peak();
     drop(serve_sampler);
     let serve_hwm = stop_server(server);
@@ -107,6 +111,7 @@ pub fn run(
     let access_events = verified_events(&access_verify.stdout);
     Served {
         ready_after,
+        checked_after,
         sizes_ready,
         rows,
         floor,
