@@ -304,15 +304,47 @@ fn open_reader(path: &Path, vfs: Option<&str>) -> Result<Connection, LogError> {
     .map_err(storage_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(storage_error)?;
     stable_plans(&conn).map_err(storage_error)?;
-    // Reads (whole-log scans above all) map the whole file instead of copying its pages
-    // through pread(2); the WAL still goes through the page cache. Mapped only in part (1 GiB
-    // until 2026-12-05), `citydb verify` of a whole city spent 30-37 s of system time copying
-    // the rest (docs/benchmarks.md).
-    conn.pragma_update(None, "mmap_size", MAP_WHOLE_FILE)
+    // Nothing mapped between scans: a reader's own reads (a stream, an event, the head) are
+    // random reads of a file larger than memory, and a fault on a mapping reads around the
+    // page it needs (128 KiB by default) where pread(2) reads the page. From a cold cache the
+    // whole city's as-of reads (a-v) read 6.4-7.0 GB from disk in 10 s through a mapping of
+    // the whole file, against 75 MB through pread, at 1,721-2,380 req/s against 3,728
+    // (docs/benchmarks.md, "A reader's random reads through pread"). Scans map it ([`scanning`]).
+    conn.pragma_update(None, "mmap_size", 0)
         .and_then(|()| conn.pragma_update(None, "cache_size", -16384))
         .map_err(storage_error)?;
     Ok(conn)
 }
+
+/// Runs `f`, a forward read of up to `rows` rows, on `conn`: a scan (at least [`SCAN_ROWS`])
+/// with the whole file mapped, unmapped after it (also when `f` fails); fewer rows through
+/// pread, as a reader's other reads. A scan reads every page in order, and through the mapping
+/// it reads them without the copy into SQLite's cache that pread(2) makes: `citydb verify` of a
+/// whole city spent 30-37 s of system time copying pages, 6-7 s mapped (docs/benchmarks.md,
+/// "The log's readers map the whole file"); a read of one event by its position (a binary
+/// search by time, the access log's tip) would only pay for the mapping. The mapping changes
+/// between transactions, which is when a pooled connection is lent.
+fn scanning<T>(
+    conn: &Connection,
+    rows: u64,
+    f: impl FnOnce(&Connection) -> Result<T, LogError>,
+) -> Result<T, LogError> {
+    if rows < SCAN_ROWS {
+        return f(conn);
+    }
+    conn.pragma_update(None, "mmap_size", MAP_WHOLE_FILE)
+        .map_err(storage_error)?;
+    let scanned = f(conn);
+    let unmapped = conn
+        .pragma_update(None, "mmap_size", 0)
+        .map_err(storage_error);
+    let scanned = scanned?;
+    unmapped.map(|()| scanned)
+}
+
+/// The fewest rows a forward read asks for to be read as a scan ([`scanning`]): the log's own
+/// batch for reading it whole.
+const SCAN_ROWS: u64 = citydb_log::READ_BATCH as u64;
 
 /// What a reader of a city's SQLite files asks to map (`PRAGMA mmap_size`, bytes): 64 GiB,
 /// beyond any file a city has (the whole city's log is ~24 GB, its projections ~6 GB). SQLite
@@ -575,11 +607,13 @@ impl EventLog for SqliteLog {
     async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
         let (from, max) = (clamp(from), clamp(max as u64));
         self.read(move |conn| {
-            query_events(
-                conn,
-                &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
-                (from, max),
-            )
+            scanning(conn, max as u64, |conn| {
+                query_events(
+                    conn,
+                    &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
+                    (from, max),
+                )
+            })
         })
         .await
     }
@@ -588,7 +622,7 @@ impl EventLog for SqliteLog {
         // The hash column alone: no JSON decoded, no row built (the tree's catch-up reads the
         // whole log through here).
         let (from, max) = (clamp(from), clamp(max as u64));
-        self.read(move |conn| {
+        self.read(move |conn| scanning(conn, max as u64, |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT position, hash FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2")
                 .map_err(storage_error)?;
@@ -603,7 +637,7 @@ impl EventLog for SqliteLog {
                 );
             }
             Ok(out)
-        })
+        }))
         .await
     }
 
@@ -672,13 +706,16 @@ impl EventLog for SqliteLog {
                         let (path, vfs) = (&path, vfs.as_deref());
                         scope.spawn(move || {
                             let conn = open_reader(path, vfs)?;
-                            verify_range(&conn, from, to, expected_head, events, checked)
+                            scanning(&conn, u64::MAX, |conn| {
+                                verify_range(conn, from, to, expected_head, events, checked)
+                            })
                         })
                     })
                     .collect();
                 let (from, to) = ranges[0];
-                let mut results =
-                    vec![verify_range(conn, from, to, expected_head, events, checked)];
+                let mut results = vec![scanning(conn, u64::MAX, |conn| {
+                    verify_range(conn, from, to, expected_head, events, checked)
+                })];
                 results.extend(handles.into_iter().map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(LogError::Storage("a verification thread panicked".into()))
@@ -776,23 +813,39 @@ mod tests {
         );
     }
 
-    /// A log reader maps the whole log of a city (~24 GB): SQLite silently caps a mapping at
+    /// A scan maps the whole log of a city (~24 GB): SQLite silently caps a mapping at
     /// SQLITE_MAX_MMAP_SIZE (2 GiB unless `.cargo/config.toml` raises it), and past the mapping
-    /// every page is copied by pread(2).
+    /// every page is copied by pread(2). Outside scans a reader maps nothing (random reads:
+    /// a fault reads around the page), also after a scan that failed.
     #[test]
-    fn readers_map_a_whole_city_log() {
+    fn scans_alone_map_a_whole_city_log() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("log.db");
         Connection::open(&path)
             .and_then(|c| c.execute_batch("CREATE TABLE t(x)"))
             .expect("a database file");
         let reader = open_reader(&path, None).expect("a reader");
-        let mapped: i64 = reader
-            .query_row("PRAGMA mmap_size", [], |r| r.get(0))
-            .expect("the mapping's size");
+        let mapped = |conn: &Connection| -> i64 {
+            conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
+                .expect("the mapping's size")
+        };
+        assert_eq!(mapped(&reader), 0, "a reader's own reads go through pread");
+        let few = scanning(&reader, SCAN_ROWS - 1, |conn| Ok(mapped(conn))).expect("a read");
+        assert_eq!(few, 0, "a read of a few rows goes through pread");
+        let during = scanning(&reader, SCAN_ROWS, |conn| Ok(mapped(conn))).expect("a scan");
         assert!(
-            mapped >= 32 << 30,
-            "log readers map {mapped} bytes of the file; a whole city's log is ~24 GB"
+            during >= 32 << 30,
+            "a scan maps {during} bytes of the file; a whole city's log is ~24 GB"
+        );
+        assert_eq!(mapped(&reader), 0, "the mapping ends with the scan");
+        let failed: Result<(), LogError> = scanning(&reader, u64::MAX, |_| {
+            Err(LogError::Storage("a failed scan".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            mapped(&reader),
+            0,
+            "the mapping ends with a failed scan too"
         );
     }
 }
