@@ -309,7 +309,8 @@ fn open_reader(path: &Path, vfs: Option<&str>) -> Result<Connection, LogError> {
     // page it needs (128 KiB by default) where pread(2) reads the page. From a cold cache the
     // whole city's as-of reads (a-v) read 6.4-7.0 GB from disk in 10 s through a mapping of
     // the whole file, against 75 MB through pread, at 1,721-2,380 req/s against 3,728
-    // (docs/benchmarks.md, "A reader's random reads through pread"). Scans map it ([`scanning`]).
+    // (docs/benchmarks.md, "The start-up check, and a reader's random reads through pread").
+    // Scans map it ([`scanning`]).
     conn.pragma_update(None, "mmap_size", 0)
         .and_then(|()| conn.pragma_update(None, "cache_size", -16384))
         .map_err(storage_error)?;
