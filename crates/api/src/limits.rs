@@ -125,9 +125,9 @@ where
 }
 
 /// The schema's own hooks on every operation, run inside the [`Limits`] extension rather than
-/// as an extension of their own: async-graphql runs every resolved field through each
-/// extension's `resolve` hook, a boxed future per field and extension (docs/benchmarks.md,
-/// "The schema's hooks inside the limits' extension"). One value per operation
+/// as an extension of their own: every extension is a set of boxed futures per operation, and
+/// one with a `resolve` hook a boxed future per field (docs/benchmarks.md, "The schema's hooks
+/// inside the limits' extension"). One value per operation
 /// ([`OperationHooks::for_operation`]), on every transport.
 ///
 /// Order in each stage: the bounds first (`prepare_request`: the text, the variables as sent
@@ -184,9 +184,9 @@ impl OperationHooks for () {
     fn for_operation() -> Self {}
 }
 
-/// The limits' extension, one for two jobs (async-graphql runs every resolved field through a
-/// boxed future per extension, ~3 % of a search page's instructions each: docs/benchmarks.md,
-/// "The limits' two extensions as one"):
+/// The limits' extension, one for two jobs (docs/benchmarks.md, "The limits' two extensions as
+/// one"); it has no per-field hook, so fields resolve without one
+/// ([`Extension::resolves_fields`], patched into async-graphql: vendor/README.md):
 ///
 /// - **document bounds**: refuses documents and variables beyond [`crate::bounds`]'s limits
 ///   before they are parsed, validated or executed, and validates a document once for the
@@ -246,6 +246,15 @@ fn bound_error(e: BoundError) -> ServerError {
 
 #[async_graphql::async_trait::async_trait]
 impl<H: OperationHooks> Extension for LimitsExtension<H> {
+    /// This extension has no `resolve` hook, so it says so: with no extension that resolves
+    /// fields, async-graphql (patched, vendor/README.md) resolves each field directly instead of
+    /// building a `ResolveInfo` and a boxed future per field and list item (−10 % of a PIN
+    /// lookup's instructions, −12 % of a search page's: docs/benchmarks.md, "Fields resolved
+    /// without an extension hook"). Give it a `resolve` hook and this must return `true`.
+    fn resolves_fields(&self) -> bool {
+        false
+    }
+
     /// Runs before async-graphql parses the document: its parser recurses over values without a
     /// bound, and its recursion-depth check, right after parsing, already expands every spread.
     /// The document parsed here is kept in the request, so it is not parsed twice; a document
@@ -454,4 +463,103 @@ fn validation_error_codes(mut errors: Vec<ServerError>) -> Vec<ServerError> {
         set_code(err, code);
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_graphql::extensions::{NextResolve, ResolveInfo};
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject, Value};
+
+    use super::*;
+
+    #[derive(SimpleObject)]
+    struct Item {
+        a: i32,
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn n(&self) -> i32 {
+            7
+        }
+        async fn items(&self) -> Vec<Item> {
+            (1..=3).map(|a| Item { a }).collect()
+        }
+    }
+
+    /// Counts the fields and list items its `resolve` hook sees; says it resolves fields as
+    /// told.
+    struct Counting {
+        resolves: bool,
+        seen: Arc<AtomicUsize>,
+    }
+
+    impl ExtensionFactory for Counting {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(Counting {
+                resolves: self.resolves,
+                seen: self.seen.clone(),
+            })
+        }
+    }
+
+    #[async_graphql::async_trait::async_trait]
+    impl Extension for Counting {
+        fn resolves_fields(&self) -> bool {
+            self.resolves
+        }
+
+        async fn resolve(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            info: ResolveInfo<'_>,
+            next: NextResolve<'_>,
+        ) -> ServerResult<Option<async_graphql::Value>> {
+            self.seen.fetch_add(1, Ordering::SeqCst);
+            next.run(ctx, info).await
+        }
+    }
+
+    /// Runs `{ n items { a } }` with the limits and a counting extension; returns the data and
+    /// how many resolutions the extension's hook saw.
+    async fn run(resolves: bool) -> (Value, usize) {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let schema = apply_limits(
+            Schema::build(Query, EmptyMutation, EmptySubscription),
+            &QueryLimits::default(),
+        )
+        .extension(Counting {
+            resolves,
+            seen: seen.clone(),
+        })
+        .finish();
+        let response = schema.execute("{ n items { a } }").await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        (response.data, seen.load(Ordering::SeqCst))
+    }
+
+    fn expected() -> Value {
+        async_graphql::value!({ "n": 7, "items": [{ "a": 1 }, { "a": 2 }, { "a": 3 }] })
+    }
+
+    #[tokio::test]
+    async fn an_extension_with_a_resolve_hook_sees_every_field_and_item() {
+        let (data, seen) = run(true).await;
+        assert_eq!(data, expected());
+        // `n`, `items`, its three items and their three `a`s.
+        assert_eq!(seen, 8);
+    }
+
+    #[tokio::test]
+    async fn without_one_fields_resolve_directly_with_the_same_answer() {
+        // The limits' extension has no hook, and this one says it has none: the patched
+        // async-graphql then never calls one (its hook would count), and answers the same.
+        let (data, seen) = run(false).await;
+        assert_eq!(data, expected());
+        assert_eq!(seen, 0);
+    }
 }

@@ -1,13 +1,14 @@
 //! The schema's own hooks on every operation, run inside the limits' one extension
 //! ([`crate::limits::OperationHooks`]).
 //!
-//! Why not an extension: async-graphql runs every resolved field through each registered
-//! extension's `resolve` hook, a boxed future per extension even when the hook only passes the
-//! field on. With these hooks as four extensions, a PIN lookup's ~21 fields cost 84 such
-//! futures; the chain of six extensions was ~10 % of the request's instructions, and the last
-//! extension of the schema's own ~2 % of a search page's (docs/benchmarks.md, "Validation kept,
-//! and one extension for the schema's hooks" and "The schema's hooks inside the limits'
-//! extension"). The schema has one extension: [`crate::limits::Limits`].
+//! Why not an extension: upstream async-graphql runs every resolved field through each
+//! registered extension's `resolve` hook, a boxed future per extension even when the hook only
+//! passes the field on. With these hooks as four extensions, a PIN lookup's ~21 fields cost 84
+//! such futures; the chain of six extensions was ~10 % of the request's instructions, and the
+//! last extension of the schema's own ~2 % of a search page's (docs/benchmarks.md, "Validation
+//! kept, and one extension for the schema's hooks" and "The schema's hooks inside the limits'
+//! extension"). The schema has one extension, [`crate::limits::Limits`], and since async-graphql
+//! is patched (vendor/README.md) an extension without a `resolve` hook costs nothing per field.
 //!
 //! Order (that of the four extensions this replaces), on every transport, after the limits'
 //! bounds and before their error codes:
