@@ -248,8 +248,8 @@ fn bound_error(e: BoundError) -> ServerError {
 impl<H: OperationHooks> Extension for LimitsExtension<H> {
     /// This extension has no `resolve` hook, so it says so: with no extension that resolves
     /// fields, async-graphql (patched, vendor/README.md) resolves each field directly instead of
-    /// building a `ResolveInfo` and a boxed future per field and list item (−10 % of a PIN
-    /// lookup's instructions, −12 % of a search page's: docs/benchmarks.md, "Fields resolved
+    /// building a `ResolveInfo` and a boxed future per field and list item (−8 % of a PIN
+    /// lookup's instructions, −13 % of a search page's: docs/benchmarks.md, "Fields resolved
     /// without an extension hook"). Give it a `resolve` hook and this must return `true`.
     fn resolves_fields(&self) -> bool {
         false
