@@ -215,20 +215,17 @@ pub(crate) fn run(
             }
             (conn, result)
         });
-        let mut fold = Fold {
+        let mut fold = Fold::new(
             path,
             config,
-            next: first,
-            slots: HashMap::default(),
-            reader: None,
+            first,
             file_has_records,
-            since_commit: 0,
-            commits: 0,
-            failed: 0,
-            jobs,
-            acked,
-            to_free,
-        };
+            Channels {
+                jobs,
+                acked,
+                to_free,
+            },
+        );
         let folded = fold.run(next_chunk, target);
         // Dropping the sender without `Finish` makes the writer roll back.
         drop(fold);
@@ -305,6 +302,44 @@ struct Fold<'p> {
     acked: Receiver<u64>,
     /// Events the writer is done with, to free on this thread.
     to_free: Receiver<Vec<RecordedEvent>>,
+}
+
+/// The folding side's ends of its channels with the writer.
+struct Channels {
+    jobs: SyncSender<Job>,
+    acked: Receiver<u64>,
+    to_free: Receiver<Vec<RecordedEvent>>,
+}
+
+impl<'p> Fold<'p> {
+    /// A fold from log position `first`, with no state in memory yet.
+    fn new(
+        path: &'p Path,
+        config: BulkConfig,
+        first: u64,
+        file_has_records: bool,
+        channels: Channels,
+    ) -> Self {
+        let Channels {
+            jobs,
+            acked,
+            to_free,
+        } = channels;
+        Fold {
+            path,
+            config,
+            next: first,
+            slots: HashMap::default(),
+            reader: None,
+            file_has_records,
+            since_commit: 0,
+            commits: 0,
+            failed: 0,
+            jobs,
+            acked,
+            to_free,
+        }
+    }
 }
 
 impl Fold<'_> {
@@ -715,26 +750,10 @@ pub(crate) fn abandon(conn: &Connection) {
 
 #[cfg(test)]
 mod tests {
-    use citydb_log::Hash;
-
     use super::*;
 
     fn event(position: u64, stream: &str, stream_version: u64) -> RecordedEvent {
-        RecordedEvent {
-            position,
-            stream_id: stream.parse().unwrap(),
-            stream_version,
-            event_id: uuid::Uuid::nil(),
-            event_type: "NotADomainEvent".to_owned(),
-            schema_version: 1,
-            recorded_at: 0,
-            data: b"{}".to_vec(),
-            metadata: b"{}".to_vec(),
-            data_hash: Hash::ZERO,
-            prev_stream_hash: Hash::ZERO,
-            prev_log_hash: Hash::ZERO,
-            hash: Hash::ZERO,
-        }
+        crate::test_events::recorded(position, stream, stream_version, "NotADomainEvent")
     }
 
     /// A fold whose file may hold records but cannot be opened: any lookup in it fails.
@@ -744,20 +763,12 @@ mod tests {
         acked: Receiver<u64>,
         to_free: Receiver<Vec<RecordedEvent>>,
     ) -> Fold<'p> {
-        Fold {
-            path,
-            config: BulkConfig::default(),
-            next: 7,
-            slots: HashMap::default(),
-            reader: None,
-            file_has_records: true,
-            since_commit: 0,
-            commits: 0,
-            failed: 0,
+        let channels = Channels {
             jobs,
             acked,
             to_free,
-        }
+        };
+        Fold::new(path, BulkConfig::default(), 7, true, channels)
     }
 
     #[test]

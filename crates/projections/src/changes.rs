@@ -208,26 +208,10 @@ fn page_sql(codes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use citydb_log::Hash;
-
     use super::*;
 
     fn event(position: u64, stream: &str, event_type: &str) -> RecordedEvent {
-        RecordedEvent {
-            position,
-            stream_id: stream.parse().unwrap(),
-            stream_version: 0,
-            event_id: uuid::Uuid::nil(),
-            event_type: event_type.to_owned(),
-            schema_version: 1,
-            recorded_at: 0,
-            data: b"{}".to_vec(),
-            metadata: b"{}".to_vec(),
-            data_hash: Hash::ZERO,
-            prev_stream_hash: Hash::ZERO,
-            prev_log_hash: Hash::ZERO,
-            hash: Hash::ZERO,
-        }
+        crate::test_events::recorded(position, stream, 0, event_type)
     }
 
     const CITIZEN: &str = "citizen-22ed2420-9431-8001-bb5f-56f9937c3062";

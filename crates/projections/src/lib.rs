@@ -58,6 +58,8 @@ mod residence_starts;
 mod schema;
 mod search;
 mod state;
+#[cfg(test)]
+mod test_events;
 mod work;
 
 use std::collections::HashMap;
