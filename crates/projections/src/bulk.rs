@@ -215,17 +215,7 @@ pub(crate) fn run(
             }
             (conn, result)
         });
-        let mut fold = Fold::new(
-            path,
-            config,
-            first,
-            file_has_records,
-            Channels {
-                jobs,
-                acked,
-                to_free,
-            },
-        );
+        let mut fold = Fold::new(path, config, first, file_has_records, jobs, acked, to_free);
         let folded = fold.run(next_chunk, target);
         // Dropping the sender without `Finish` makes the writer roll back.
         drop(fold);
@@ -304,13 +294,6 @@ struct Fold<'p> {
     to_free: Receiver<Vec<RecordedEvent>>,
 }
 
-/// The folding side's ends of its channels with the writer.
-struct Channels {
-    jobs: SyncSender<Job>,
-    acked: Receiver<u64>,
-    to_free: Receiver<Vec<RecordedEvent>>,
-}
-
 impl<'p> Fold<'p> {
     /// A fold from log position `first`, with no state in memory yet.
     fn new(
@@ -318,13 +301,10 @@ impl<'p> Fold<'p> {
         config: BulkConfig,
         first: u64,
         file_has_records: bool,
-        channels: Channels,
+        jobs: SyncSender<Job>,
+        acked: Receiver<u64>,
+        to_free: Receiver<Vec<RecordedEvent>>,
     ) -> Self {
-        let Channels {
-            jobs,
-            acked,
-            to_free,
-        } = channels;
         Fold {
             path,
             config,
@@ -340,9 +320,7 @@ impl<'p> Fold<'p> {
             to_free,
         }
     }
-}
 
-impl Fold<'_> {
     /// Folds every chunk, then hands the writer the last records and `Finish`; returns the
     /// final checkpoint.
     fn run(
@@ -763,12 +741,7 @@ mod tests {
         acked: Receiver<u64>,
         to_free: Receiver<Vec<RecordedEvent>>,
     ) -> Fold<'p> {
-        let channels = Channels {
-            jobs,
-            acked,
-            to_free,
-        };
-        Fold::new(path, BulkConfig::default(), 7, true, channels)
+        Fold::new(path, BulkConfig::default(), 7, true, jobs, acked, to_free)
     }
 
     #[test]
