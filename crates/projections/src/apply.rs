@@ -259,18 +259,52 @@ pub(crate) fn load_stored(
             .optional()
         })
         .map_err(storage)?;
-    row.map(|(seq, version, last_position, json)| {
-        let state = state::from_json(&json).map_err(|e| {
-            ProjectionError::Corrupt(format!("stored state of {id} cannot be read: {e}"))
-        })?;
-        Ok(Loaded {
-            seq,
-            version: from_i64(version),
-            last_position: from_i64(last_position),
-            state,
+    row.map(|(seq, version, last_position, json)| loaded(id, seq, version, last_position, &json))
+        .transpose()
+}
+
+/// The stored row at `seq` (a record's first event's position, the table's key) if it is
+/// record `id`'s; `None` if it is another record's. The row must exist: for a caller that wrote
+/// it. Needs no index of the record ids.
+pub(crate) fn load_stored_at(
+    tx: &Connection,
+    id: RecordId,
+    seq: i64,
+) -> Result<Option<Loaded>, ProjectionError> {
+    let (record_id, version, last_position, json): (String, i64, i64, String) = tx
+        .prepare_cached(
+            "SELECT record_id, version, last_position, state FROM records WHERE seq = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
         })
+        .map_err(storage)?
+        .ok_or_else(|| {
+            ProjectionError::Corrupt(format!("no row at seq {seq}, looking for {id}"))
+        })?;
+    if record_id != id.to_string() {
+        return Ok(None);
+    }
+    loaded(id, seq, version, last_position, &json).map(Some)
+}
+
+fn loaded(
+    id: RecordId,
+    seq: i64,
+    version: i64,
+    last_position: i64,
+    json: &str,
+) -> Result<Loaded, ProjectionError> {
+    let state = state::from_json(json).map_err(|e| {
+        ProjectionError::Corrupt(format!("stored state of {id} cannot be read: {e}"))
+    })?;
+    Ok(Loaded {
+        seq,
+        version: from_i64(version),
+        last_position: from_i64(last_position),
+        state,
     })
-    .transpose()
 }
 
 /// A record's row as [`store`] writes it.

@@ -4,13 +4,16 @@
 //!
 //! - **Indexes once, at the end.** Every secondary index is dropped and the FTS5 name indexes
 //!   emptied first; the rows go into the bare tables; [`schema::build_indexes`] then sorts each
-//!   index once and fills the name indexes from the name columns.
+//!   index once and fills the name indexes from the name columns. The record ids' index too,
+//!   when the file starts empty: the load then never looks a record up by its id (below).
 //! - **States in memory.** The records touched stay in memory between transactions (up to
 //!   [`BulkConfig::records_in_memory`]) and each is written once per transaction, instead of
 //!   being read back, decoded and re-encoded per batch. A state is decoded ([`State::Live`])
 //!   only while its stream is folded in the current transaction; once written it is kept as
 //!   the JSON of its row ([`State::Written`]), about half the memory, and decoded again if its
-//!   stream goes on.
+//!   stream goes on. A state dropped from memory leaves its record's `seq` behind, by which it
+//!   is read back (the table's own key); a record neither in memory nor dropped is in the file
+//!   only if the file had records before the load.
 //! - **Large transactions without fsync.** One transaction per [`BulkConfig::commit_every`]
 //!   events, each with its checkpoint (so positions still publish as it goes), under
 //!   `synchronous = OFF`.
@@ -35,7 +38,9 @@ use rusqlite::Connection;
 use citydb_domain::{Record, RecordId, RecordKind};
 use citydb_log::RecordedEvent;
 
-use crate::apply::{Encoded, Prior, StoredRecord, encode, fold, load_stored, record_error, store};
+use crate::apply::{
+    Encoded, Prior, StoredRecord, encode, fold, load_stored, load_stored_at, record_error, store,
+};
 use crate::error::{ProjectionError, storage};
 use crate::residence_starts::{self, StartChange};
 use crate::schema::{self, SearchFlavour};
@@ -280,9 +285,11 @@ struct Fold<'p> {
     slots: HashMap<String, Slot>,
     /// Reads states back from the file (committed rows only), opened on first use.
     reader: Option<Connection>,
-    /// Whether the file may hold records this load has not seen (a catch-up from a non-zero
-    /// checkpoint, or states dropped from memory): streams not in `slots` are then looked up.
-    file_has_records: bool,
+    /// Whether the file held records before this load (a catch-up, a resumed load): streams
+    /// neither in `slots` nor in `dropped` are then looked up by id.
+    file_had_records: bool,
+    /// The records whose states this load wrote and then dropped from memory.
+    dropped: Dropped,
     since_commit: u64,
     /// Transactions handed to the writer so far.
     commits: u64,
@@ -300,7 +307,7 @@ impl<'p> Fold<'p> {
         path: &'p Path,
         config: BulkConfig,
         first: u64,
-        file_has_records: bool,
+        file_had_records: bool,
         jobs: SyncSender<Job>,
         acked: Receiver<u64>,
         to_free: Receiver<Vec<RecordedEvent>>,
@@ -311,7 +318,8 @@ impl<'p> Fold<'p> {
             next: first,
             slots: HashMap::default(),
             reader: None,
-            file_has_records,
+            file_had_records,
+            dropped: Dropped::default(),
             since_commit: 0,
             commits: 0,
             failed: 0,
@@ -476,17 +484,16 @@ impl<'p> Fold<'p> {
 
     /// A slot for `id`, with its committed row's state if the file may hold one.
     fn load(&mut self, id: RecordId) -> Result<Slot, ProjectionError> {
-        let stored = if self.file_has_records {
-            if self.reader.is_none() {
-                self.reader = Some(schema::open_reader(self.path, schema::Mapping::None)?);
+        let mut stored = None;
+        if let Some(seq) = self.dropped.seq_of(id) {
+            stored = load_stored_at(self.reader()?, id, seq)?;
+            if stored.is_some() {
+                self.dropped.forget(id);
             }
-            match &self.reader {
-                Some(reader) => load_stored(reader, id)?,
-                None => None,
-            }
-        } else {
-            None
-        };
+        }
+        if stored.is_none() && self.file_had_records {
+            stored = load_stored(self.reader()?, id)?;
+        }
         Ok(match stored {
             None => self.new_slot(id),
             Some(loaded) => Slot {
@@ -500,6 +507,14 @@ impl<'p> Fold<'p> {
                 touched: self.commits,
             },
         })
+    }
+
+    /// The connection that reads states back, opened on first use.
+    fn reader(&mut self) -> Result<&Connection, ProjectionError> {
+        match &mut self.reader {
+            Some(reader) => Ok(reader),
+            empty => Ok(empty.insert(schema::open_reader(self.path, schema::Mapping::None)?)),
+        }
     }
 
     /// Hands the writer the records changed since the last commit (moved: each keeps its row's
@@ -535,14 +550,73 @@ impl<'p> Fold<'p> {
                 }
             }
             let current = self.commits;
-            self.slots.retain(|_, slot| slot.touched == current);
+            let dropped = &mut self.dropped;
+            let mut remember = |slot: &Slot| {
+                if let (true, Some(seq)) = (slot.stored, slot.seq) {
+                    dropped.remember(slot.id, seq);
+                }
+            };
+            self.slots.retain(|_, slot| {
+                let kept = slot.touched == current;
+                if !kept {
+                    remember(slot);
+                }
+                kept
+            });
             if self.slots.len() > self.config.records_in_memory / 2 {
-                self.slots.clear();
+                self.slots.drain().for_each(|(_, slot)| remember(&slot));
             }
-            self.file_has_records = true;
         }
         self.commits += 1;
         Ok(())
+    }
+}
+
+/// The `seq` of each record whose state a load wrote and then dropped from memory, by which it
+/// is read back (the table's own key) if its stream goes on: the load needs no index of the
+/// record ids. Kept by a 64-bit hash of the id, 17 bytes a record where a map by the id itself
+/// took 33 (at the whole city: ~3 M records, within the import's 4 GB); the row read back tells
+/// whether it is the record's. A second record whose id has the same hash (about one load in
+/// a million at that size) is kept by its id.
+#[derive(Default)]
+struct Dropped<S = foldhash::fast::FixedState> {
+    by_hash: HashMap<u64, i64>,
+    /// The records whose hash `by_hash` held for another when they were dropped.
+    shared: HashMap<RecordId, i64>,
+    hasher: S,
+}
+
+impl<S: std::hash::BuildHasher> Dropped<S> {
+    fn hash(&self, id: RecordId) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn remember(&mut self, id: RecordId, seq: i64) {
+        match self.by_hash.entry(self.hash(id)) {
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.shared.insert(id, seq);
+            }
+        }
+    }
+
+    /// Where `id`'s row is if it was dropped: exact from `shared`, else a candidate (the row
+    /// there may be another record's).
+    fn seq_of(&self, id: RecordId) -> Option<i64> {
+        self.shared
+            .get(&id)
+            .or_else(|| self.by_hash.get(&self.hash(id)))
+            .copied()
+    }
+
+    /// Once `id`'s row was read back from [`Dropped::seq_of`].
+    fn forget(&mut self, id: RecordId) {
+        if self.shared.remove(&id).is_none() {
+            let hash = self.hash(id);
+            self.by_hash.remove(&hash);
+        }
     }
 }
 
@@ -767,5 +841,122 @@ mod tests {
         // A stream that goes on from before the checkpoint is still looked up.
         let looked_up = fold.apply(&event(8, going_on, 3));
         assert!(looked_up.is_err(), "{:?}", looked_up.ok().map(|_| ()));
+    }
+
+    #[test]
+    fn into_a_file_empty_before_the_load_only_dropped_states_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-there.db");
+        let (jobs, _received) = mpsc::sync_channel(1);
+        let (_acks, acked) = mpsc::channel();
+        let (_spent, to_free) = mpsc::channel();
+        let mut fold = Fold::new(
+            &missing,
+            BulkConfig::default(),
+            7,
+            false,
+            jobs,
+            acked,
+            to_free,
+        );
+        let dropped = "citizen-22ed2420-9431-8001-bb5f-56f9937c3062";
+        let never_written = "citizen-22ed2420-9431-8001-88e8-98707043824f";
+        fold.dropped.remember(dropped.parse().unwrap(), 3);
+
+        // Goes on, but this load never wrote it and the file had no records: not in the file.
+        let folded = fold.apply(&event(7, never_written, 4));
+        assert!(
+            matches!(folded, Ok(Folded::Failed(_))),
+            "a record the load never wrote must not be looked up: {:?}",
+            folded.err()
+        );
+        assert!(fold.reader.is_none());
+        // Written and dropped: read back from the file (which cannot be opened here).
+        let read_back = fold.apply(&event(8, dropped, 5));
+        assert!(read_back.is_err(), "{:?}", read_back.ok().map(|_| ()));
+    }
+
+    /// Every id hashes to 0.
+    #[derive(Default)]
+    struct OneHash;
+    impl std::hash::BuildHasher for OneHash {
+        type Hasher = OneHash;
+        fn build_hasher(&self) -> OneHash {
+            OneHash
+        }
+    }
+    impl std::hash::Hasher for OneHash {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn dropped_records_sharing_a_hash_are_each_found() {
+        let [a, b, c]: [RecordId; 3] = [
+            "citizen-22ed2420-9431-8001-bb5f-56f9937c3062",
+            "citizen-22ed2420-9431-8001-88e8-98707043824f",
+            "parcel-22ed2420-9431-8001-88e8-98707043824f",
+        ]
+        .map(|id| id.parse().unwrap());
+        let mut dropped = Dropped::<OneHash>::default();
+        dropped.remember(a, 1);
+        dropped.remember(b, 2);
+        assert_eq!(dropped.seq_of(a), Some(1));
+        assert_eq!(dropped.seq_of(b), Some(2), "by its id");
+        // Only a candidate: the row at 1 is a's, which the caller reads and compares.
+        assert_eq!(dropped.seq_of(c), Some(1));
+        dropped.forget(b);
+        assert_eq!(dropped.seq_of(b), Some(1), "a candidate again");
+        dropped.forget(a);
+        assert_eq!(dropped.seq_of(a), None);
+        assert_eq!(dropped.seq_of(b), None);
+    }
+
+    fn record_id_indexed(conn: &Connection) -> bool {
+        conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_index_list('records') l
+               JOIN pragma_index_info(l.name) i WHERE i.name = 'record_id')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_record_ids_index_is_built_at_the_end_of_a_load_into_an_empty_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("projections.db");
+        let (conn, flavour, _) = schema::open_writer(&path, Some(SearchFlavour::Plain)).unwrap();
+        assert!(record_id_indexed(&conn), "a new file has it");
+
+        start(&conn, flavour).unwrap();
+        assert!(
+            !record_id_indexed(&conn),
+            "a load into an empty file writes its rows without it"
+        );
+
+        // An interrupted load left records without the index: the next load looks them up.
+        conn.execute(
+            "INSERT INTO records(seq, record_id, kind, version, last_position, state)
+             VALUES (3, 'citizen-22ed2420-9431-8001-bb5f-56f9937c3062', 'citizen', 0, 3, '{}')",
+            [],
+        )
+        .unwrap();
+        abandon(&conn);
+        start(&conn, flavour).unwrap();
+        assert!(record_id_indexed(&conn), "built before a load onto records");
+        start(&conn, flavour).unwrap();
+        assert!(record_id_indexed(&conn), "and kept by the next one");
+
+        finish(&conn, flavour).unwrap();
+        assert!(record_id_indexed(&conn));
+        let duplicate = conn.execute(
+            "INSERT INTO records(seq, record_id, kind, version, last_position, state)
+             VALUES (9, 'citizen-22ed2420-9431-8001-bb5f-56f9937c3062', 'citizen', 0, 9, '{}')",
+            [],
+        );
+        assert!(duplicate.is_err(), "the index keeps the ids unique");
     }
 }

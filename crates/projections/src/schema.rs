@@ -32,7 +32,9 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 ///    anywhere without intersecting FTS5 doclists (issue 13; `name_triples`).
 /// 9: the folded name indexes carry the exact name, `(name_folded, seq, name_exact)`: a name
 ///    search's folded tier reads only the index (issue 13).
-pub const SCHEMA_VERSION: i32 = 9;
+/// 10: `records.record_id`'s uniqueness is the index `records_record_id`, which a bulk load into
+///    an empty file builds at its end like the others (issue 12).
+pub const SCHEMA_VERSION: i32 = 10;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -70,7 +72,7 @@ CREATE TABLE meta (
 -- and enforcing them would only slow that down and get in the way of dropping tables.
 CREATE TABLE records (
     seq           INTEGER PRIMARY KEY,
-    record_id     TEXT NOT NULL UNIQUE,   -- the stream id, e.g. citizen-<uuid>
+    record_id     TEXT NOT NULL,          -- the stream id, e.g. citizen-<uuid>; unique (records_record_id)
     kind          TEXT NOT NULL,          -- citizen | business | parcel
     version       INTEGER NOT NULL,       -- last stream version consumed
     last_position INTEGER NOT NULL,       -- log position of that event
@@ -207,6 +209,15 @@ CREATE TABLE residence_proposals (
 ) WITHOUT ROWID;
 ";
 
+/// The record ids' uniqueness, and the lookup by id of every query and of the per-batch path:
+/// a secondary index like [`SECONDARY_INDEXES`], built first. A bulk load keeps it when the
+/// file has records (it looks them up by id, see [`drop_indexes`]), hence `IF NOT EXISTS`.
+/// Into an empty file the ids are random text keys, and maintaining their index row by row was
+/// about a tenth of a whole-city rebuild (docs/benchmarks.md).
+const RECORD_ID_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_record_id ON records(record_id)";
+const RECORD_ID_INDEX_NAME: &str = "records_record_id";
+
 /// The secondary indexes of the tables above. Apart from [`TABLES`] so that the bulk path
 /// ([`crate::bulk`]) can drop them, load the rows, and create them once at the end: one sort
 /// per index instead of a B-tree insertion per row. The `*_name_exact` and `*_name_folded`
@@ -214,6 +225,8 @@ CREATE TABLE residence_proposals (
 /// both search flavours. The folded ones also hold `name_exact`, which the folded tier tests
 /// (a name the exact tier returned is not returned again): without it each row of the range
 /// was a seek into the table (two B-tree descents a row where the index alone needs none).
+///
+/// The record ids' index ([`RECORD_ID_INDEX`]) comes first, apart.
 const SECONDARY_INDEXES: &str = "
 CREATE INDEX citizens_pin ON citizens(pin);
 CREATE INDEX citizens_commune ON citizens(commune, seq);
@@ -635,6 +648,7 @@ pub(crate) fn reset(conn: &Connection, flavour: SearchFlavour) -> Result<(), Pro
         }
     }
     tx.execute_batch(TABLES).map_err(storage)?;
+    tx.execute_batch(RECORD_ID_INDEX).map_err(storage)?;
     tx.execute_batch(SECONDARY_INDEXES).map_err(storage)?;
     if flavour == SearchFlavour::Fts5 {
         for words in FTS_TABLES {
@@ -671,12 +685,21 @@ pub(crate) fn has_bulk_mark(conn: &Connection) -> Result<bool, ProjectionError> 
 }
 
 /// Drops every secondary index and empties the FTS5 name indexes, ahead of a bulk load that
-/// rebuilds them with [`build_indexes`]. The tables' own keys (and `records.record_id`'s
-/// uniqueness) stay: the load looks rows up by them.
+/// rebuilds them with [`build_indexes`]. The tables' own keys stay. So does the record ids'
+/// index if the file has records — and it is built first if an interrupted load into an empty
+/// file left records without it: the load looks those records up by id when their streams go
+/// on. Into an empty file the load needs no lookup by id (it reads a record it wrote back by
+/// its `seq`, [`crate::bulk`]).
 pub(crate) fn drop_indexes(
     conn: &Connection,
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
+    let has_records: bool = conn
+        .query_row("SELECT EXISTS(SELECT 1 FROM records)", [], |r| r.get(0))
+        .map_err(storage)?;
+    if has_records {
+        conn.execute_batch(RECORD_ID_INDEX).map_err(storage)?;
+    }
     let names: Vec<String> = {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
@@ -687,6 +710,9 @@ pub(crate) fn drop_indexes(
             .map_err(storage)?
     };
     for name in names {
+        if has_records && name == RECORD_ID_INDEX_NAME {
+            continue;
+        }
         conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
             .map_err(storage)?;
     }
@@ -709,7 +735,8 @@ pub(crate) fn build_indexes(
     flavour: SearchFlavour,
 ) -> Result<(), ProjectionError> {
     let started = std::time::Instant::now();
-    for index in SECONDARY_INDEXES.split(';').map(str::trim) {
+    let all = std::iter::once(RECORD_ID_INDEX).chain(SECONDARY_INDEXES.split(';'));
+    for index in all.map(str::trim) {
         if index.is_empty() {
             continue;
         }
