@@ -804,76 +804,85 @@ pub(crate) fn abandon(conn: &Connection) {
 mod tests {
     use super::*;
 
+    /// Two citizens' stream ids.
+    const ONE: &str = "citizen-22ed2420-9431-8001-bb5f-56f9937c3062";
+    const OTHER: &str = "citizen-22ed2420-9431-8001-88e8-98707043824f";
+
     fn event(position: u64, stream: &str, stream_version: u64) -> RecordedEvent {
         crate::test_events::recorded(position, stream, stream_version, "NotADomainEvent")
     }
 
-    /// A fold whose file may hold records but cannot be opened: any lookup in it fails.
-    fn fold_over_missing_file<'p>(
-        path: &'p Path,
-        jobs: SyncSender<Job>,
-        acked: Receiver<u64>,
-        to_free: Receiver<Vec<RecordedEvent>>,
-    ) -> Fold<'p> {
-        Fold::new(path, BulkConfig::default(), 7, true, jobs, acked, to_free)
+    /// The other ends of a test fold's channels, kept open while it folds.
+    struct Ends {
+        _received: Receiver<Job>,
+        _acks: mpsc::Sender<u64>,
+        _spent: mpsc::Sender<Vec<RecordedEvent>>,
+    }
+
+    /// A fold from position 7 over a file that cannot be opened: any lookup in it fails.
+    fn fold_over_missing_file(path: &Path, file_had_records: bool) -> (Fold<'_>, Ends) {
+        let (jobs, _received) = mpsc::sync_channel(1);
+        let (_acks, acked) = mpsc::channel();
+        let (_spent, to_free) = mpsc::channel();
+        let config = BulkConfig::default();
+        let fold = Fold::new(path, config, 7, file_had_records, jobs, acked, to_free);
+        (
+            fold,
+            Ends {
+                _received,
+                _acks,
+                _spent,
+            },
+        )
+    }
+
+    /// Folds `event` (not a domain event: it fails to apply, which the fold records and goes
+    /// on from) and checks that nothing was read from the file.
+    fn folded_without_a_lookup(fold: &mut Fold<'_>, event: &RecordedEvent, why: &str) {
+        let folded = fold.apply(event);
+        assert!(
+            matches!(folded, Ok(Folded::Failed(_))),
+            "{why}: {:?}",
+            folded.err()
+        );
+        assert!(fold.reader.is_none(), "{why}");
+    }
+
+    /// Folds `event`, which must read the file (and so fail: it cannot be opened).
+    fn looked_up(fold: &mut Fold<'_>, event: &RecordedEvent) {
+        let looked_up = fold.apply(event);
+        assert!(looked_up.is_err(), "{:?}", looked_up.ok().map(|_| ()));
     }
 
     #[test]
     fn a_streams_first_event_is_folded_without_a_lookup_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not-there.db");
-        let (jobs, _received) = mpsc::sync_channel(1);
-        let (_acks, acked) = mpsc::channel();
-        let (_spent, to_free) = mpsc::channel();
-        let mut fold = fold_over_missing_file(&missing, jobs, acked, to_free);
-        let new = "citizen-22ed2420-9431-8001-bb5f-56f9937c3062";
-        let going_on = "citizen-22ed2420-9431-8001-88e8-98707043824f";
+        let (mut fold, _ends) = fold_over_missing_file(&missing, true);
+        let new = ONE;
+        let going_on = OTHER;
 
-        // Version 0 at the checkpoint: its record cannot be in the file. The event is not a
-        // domain event, so it fails to apply, which the fold records and goes on from.
-        let folded = fold.apply(&event(7, new, 0));
-        assert!(
-            matches!(folded, Ok(Folded::Failed(_))),
-            "a first event must not read the file: {:?}",
-            folded.err()
-        );
-        assert!(fold.reader.is_none());
+        // Version 0 at the checkpoint: its record cannot be in the file.
+        let why = "a first event must not read the file";
+        folded_without_a_lookup(&mut fold, &event(7, new, 0), why);
         // A stream that goes on from before the checkpoint is still looked up.
-        let looked_up = fold.apply(&event(8, going_on, 3));
-        assert!(looked_up.is_err(), "{:?}", looked_up.ok().map(|_| ()));
+        looked_up(&mut fold, &event(8, going_on, 3));
     }
 
     #[test]
     fn into_a_file_empty_before_the_load_only_dropped_states_are_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not-there.db");
-        let (jobs, _received) = mpsc::sync_channel(1);
-        let (_acks, acked) = mpsc::channel();
-        let (_spent, to_free) = mpsc::channel();
-        let mut fold = Fold::new(
-            &missing,
-            BulkConfig::default(),
-            7,
-            false,
-            jobs,
-            acked,
-            to_free,
-        );
-        let dropped = "citizen-22ed2420-9431-8001-bb5f-56f9937c3062";
-        let never_written = "citizen-22ed2420-9431-8001-88e8-98707043824f";
+        let (mut fold, _ends) = fold_over_missing_file(&missing, false);
+        let dropped = ONE;
+        let never_written = OTHER;
         fold.dropped.remember(dropped.parse().unwrap(), 3);
 
         // Goes on, but this load never wrote it and the file had no records: not in the file.
-        let folded = fold.apply(&event(7, never_written, 4));
-        assert!(
-            matches!(folded, Ok(Folded::Failed(_))),
-            "a record the load never wrote must not be looked up: {:?}",
-            folded.err()
-        );
-        assert!(fold.reader.is_none());
-        // Written and dropped: read back from the file (which cannot be opened here).
-        let read_back = fold.apply(&event(8, dropped, 5));
-        assert!(read_back.is_err(), "{:?}", read_back.ok().map(|_| ()));
+        let why = "a record the load never wrote must not be looked up";
+        folded_without_a_lookup(&mut fold, &event(7, never_written, 4), why);
+        // Written and dropped: read back.
+        looked_up(&mut fold, &event(8, dropped, 5));
     }
 
     /// Every id hashes to 0.
@@ -894,12 +903,8 @@ mod tests {
 
     #[test]
     fn dropped_records_sharing_a_hash_are_each_found() {
-        let [a, b, c]: [RecordId; 3] = [
-            "citizen-22ed2420-9431-8001-bb5f-56f9937c3062",
-            "citizen-22ed2420-9431-8001-88e8-98707043824f",
-            "parcel-22ed2420-9431-8001-88e8-98707043824f",
-        ]
-        .map(|id| id.parse().unwrap());
+        let [a, b, c]: [RecordId; 3] = [ONE, OTHER, "parcel-22ed2420-9431-8001-88e8-98707043824f"]
+            .map(|id| id.parse().unwrap());
         let mut dropped = Dropped::<OneHash>::default();
         dropped.remember(a, 1);
         dropped.remember(b, 2);
