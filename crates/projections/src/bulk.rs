@@ -576,8 +576,8 @@ impl<'p> Fold<'p> {
 /// is read back (the table's own key) if its stream goes on: the load needs no index of the
 /// record ids. Kept by a 64-bit hash of the id, 17 bytes a record where a map by the id itself
 /// took 33 (at the whole city: ~3 M records, within the import's 4 GB); the row read back tells
-/// whether it is the record's. A second record whose id has the same hash (about one load in
-/// a million at that size) is kept by its id.
+/// whether it is the record's. A second record whose id has the same hash (for ~3 M ids, about
+/// one load in four million) is kept by its id.
 #[derive(Default)]
 struct Dropped<S = foldhash::fast::FixedState> {
     by_hash: HashMap<u64, i64>,
