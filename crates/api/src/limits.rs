@@ -489,6 +489,13 @@ mod tests {
         async fn items(&self) -> Vec<Item> {
             (1..=3).map(|a| Item { a }).collect()
         }
+        /// Finishes after the fields selected after it.
+        async fn late(&self) -> i32 {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            1
+        }
     }
 
     /// Counts the fields and list items its `resolve` hook sees; says it resolves fields as
@@ -552,6 +559,23 @@ mod tests {
         assert_eq!(data, expected());
         // `n`, `items`, its three items and their three `a`s.
         assert_eq!(seen, 8);
+    }
+
+    #[tokio::test]
+    async fn response_keys_follow_the_selection_not_the_order_fields_finish_in() {
+        // The patched async-graphql joins an object's fields in place (vendor/README.md);
+        // upstream inserted each as it finished, so `late` came last.
+        let schema = apply_limits(
+            Schema::build(Query, EmptyMutation, EmptySubscription),
+            &QueryLimits::default(),
+        )
+        .finish();
+        let response = schema.execute("{ late n again: late items { a } }").await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert_eq!(
+            serde_json::to_string(&response.data).unwrap(),
+            r#"{"late":1,"n":7,"again":1,"items":[{"a":1},{"a":2},{"a":3}]}"#
+        );
     }
 
     #[tokio::test]

@@ -23,11 +23,13 @@
 //! - A complexity function must read only non-string arguments (else a string read would need
 //!   its value in the key). `page_cost` is the only one.
 //! - Bounded like [`crate::documents`]: at most [`MAX_RESULTS`] results, keys of at most
-//!   [`MAX_KEY_BYTES`] (texts of at most [`MAX_TEXT_BYTES`]); emptied when full.
+//!   [`MAX_KEY_BYTES`] (texts of at most [`MAX_TEXT_BYTES`]); emptied when full. Keys are
+//!   hashed with foldhash, as in [`crate::documents`], and for the same reason.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+
+use foldhash::HashMap;
 
 use async_graphql::parser::types::{BaseType, ExecutableDocument};
 use async_graphql::{ValidationResult, Value, Variables};

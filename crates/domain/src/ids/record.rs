@@ -146,8 +146,23 @@ impl From<ParcelId> for RecordId {
 }
 
 impl fmt::Display for RecordId {
+    /// `<kind>-<uuid>`, assembled on the stack and written once: through `write!` and uuid's
+    /// own `Display` an id cost ~700 instructions, and every record a response shows is one
+    /// (twenty on a search page; docs/benchmarks.md, "Fewer hashes, allocations and formats in
+    /// a response").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.kind(), self.uuid().hyphenated())
+        let kind = self.kind().as_str();
+        let len = kind.len() + 1 + uuid::fmt::Hyphenated::LENGTH;
+        let mut text = [0u8; 64];
+        if len > text.len() {
+            return write!(f, "{kind}-{}", self.uuid().hyphenated());
+        }
+        let (head, tail) = text[..len].split_at_mut(kind.len());
+        head.copy_from_slice(kind.as_bytes());
+        tail[0] = b'-';
+        self.uuid().hyphenated().encode_lower(&mut tail[1..]);
+        // Kinds and hex digits are ASCII: the check cannot fail.
+        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -206,6 +221,23 @@ mod tests {
                 .is_err()
         );
         assert!("parcel-xyz".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn every_kind_of_id_is_written_as_its_category_a_dash_and_the_lowercase_uuid() {
+        let u = Uuid::from_u128(0xABCD_EF01_2345_7678_9ABC_DEF0_1234_5678);
+        let ids = [
+            RecordId::Citizen(CitizenId(u)),
+            RecordId::Business(BusinessId(u)),
+            RecordId::Parcel(ParcelId(u)),
+        ];
+        for id in ids {
+            let text = "abcdef01-2345-7678-9abc-def012345678";
+            assert_eq!(id.to_string(), format!("{}-{text}", id.kind().as_str()));
+            // A width is not a padding of the id (as before: no `Formatter::pad`).
+            assert_eq!(format!("{id:>60}"), id.to_string());
+            assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
+        }
     }
 
     #[test]
