@@ -15,7 +15,9 @@
 //! Three tables are derived from the chain (rebuildable, and checked by the verifier):
 //! `access_strings` and `access_citizens` (the dictionaries) and `access_by_citizen` (citizen,
 //! ordinal → seq), which serves a citizen's entries in O(log n + page) (on PostgreSQL the same
-//! rows in chunks of [`postgres::CHUNK_READS`] a citizen, `access_by_citizen_chunks`).
+//! rows in chunks of [`postgres::CHUNK_READS`] a citizen, `access_by_citizen_chunks`). On SQLite
+//! the index's newest rows wait in memory and are merged into the table in sorted chunks
+//! (`tail.rs`; `access_index_state` says which rows the table holds).
 //!
 //! Invariants:
 //! - An entry is acknowledged only after the transaction holding it (and its dictionary and
@@ -28,6 +30,7 @@ pub mod memory;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
+mod tail;
 pub mod verify;
 
 use std::sync::Arc;
@@ -40,6 +43,7 @@ pub use memory::MemoryEntries;
 pub use plan::Tip;
 pub use postgres::PostgresEntries;
 pub use sqlite::SqliteEntries;
+pub use tail::MergePolicy;
 pub use verify::{DerivedDigest, V2Breach, V2Report, verify_entries};
 
 /// What a store's writer queue holds: a checked draft, and where its commit is answered.
@@ -48,16 +52,17 @@ pub(crate) type Request = (
     tokio::sync::oneshot::Sender<Result<Committed, AccessError>>,
 );
 
-/// Checks `draft`, hands it to a store's writer and waits until the group holding it committed
-/// durably (the writers answer only after COMMIT).
-pub(crate) async fn submit(
-    queue: &tokio::sync::mpsc::Sender<Request>,
+/// Checks `draft`, hands it to a store's writer (as the job `job` makes of it) and waits until
+/// the group holding it committed durably (the writers answer only after COMMIT).
+pub(crate) async fn submit<J>(
+    queue: &tokio::sync::mpsc::Sender<J>,
     draft: Draft,
+    job: impl FnOnce(Request) -> J,
 ) -> Result<Committed, AccessError> {
     draft.check()?;
     let (answer, answered) = tokio::sync::oneshot::channel();
     queue
-        .send((draft, answer))
+        .send(job((draft, answer)))
         .await
         .map_err(|_| AccessError::Closed)?;
     answered.await.map_err(|_| AccessError::Closed)?

@@ -397,7 +397,7 @@ impl Dictionary for Prefetched {
 #[async_trait::async_trait]
 impl EntryStore for PostgresEntries {
     async fn append(&self, draft: Draft) -> Result<Committed, AccessError> {
-        crate::submit(&self.queue, draft).await
+        crate::submit(&self.queue, draft, |r| r).await
     }
 
     async fn for_citizen(

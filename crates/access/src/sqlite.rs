@@ -11,6 +11,10 @@
 //! no lookups. What it remembers is true of the file only while the tip is where its own last
 //! commit left it: every group checks that, inside its transaction, and forgets everything
 //! otherwise (another writer, a rolled-back group).
+//!
+//! The index by citizen is not written by the groups: their rows join the tail
+//! ([`crate::tail`]), which the same thread merges into `access_by_citizen` in sorted chunks
+//! between groups (and while idle). A reader adds the tail's rows to the table's.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +29,7 @@ use uuid::Uuid;
 
 use crate::format::Body;
 use crate::plan::{Dictionary, Plan, Tip, plan};
+use crate::tail::{MergePolicy, Merged, Tail, tail_rows};
 use crate::verify::DerivedDigest;
 use crate::{
     AccessError, CitizenRead, Committed, Draft, EntryStore, IndexRow, StoredEntry, resolve,
@@ -54,6 +59,16 @@ CREATE TABLE IF NOT EXISTS access_by_citizen (
     seq     INTEGER NOT NULL,
     PRIMARY KEY (citizen, ordinal)
 ) STRICT, WITHOUT ROWID;
+-- Which rows of the chain access_by_citizen holds (crate::tail::Merged); the others are the
+-- tail, derived from the entries. A file from before the tail holds every row.
+CREATE TABLE IF NOT EXISTS access_index_state (
+    id            INTEGER PRIMARY KEY CHECK (id = 0),
+    below         INTEGER NOT NULL,
+    round_below   INTEGER NOT NULL,
+    round_citizen INTEGER NOT NULL
+) STRICT;
+INSERT OR IGNORE INTO access_index_state
+    SELECT 0, coalesce(max(seq) + 1, 0), coalesce(max(seq) + 1, 0), 0 FROM access_entries;
 "#;
 
 /// A page of one citizen's reads, newest first: a range of the index's primary key, then one
@@ -65,10 +80,18 @@ pub const CITIZEN_PAGE_SQL: &str = "SELECT e.seq, e.body, e.hash, i.ordinal
 
 use crate::Request;
 
+/// What the writer thread is asked to do.
+enum Job {
+    Append(Request),
+    /// Merge the whole tail into the table now, then answer.
+    Merge(tokio::sync::oneshot::Sender<Result<(), AccessError>>),
+}
+
 /// The v2 entries of an embedded access log.
 pub struct SqliteEntries {
-    queue: mpsc::Sender<Request>,
+    queue: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
+    tail: Arc<Mutex<Tail>>,
     commits: Arc<AtomicU64>,
 }
 
@@ -79,6 +102,15 @@ impl SqliteEntries {
     /// configured durability (`synchronous=FULL` by default: an acknowledged entry survives
     /// power loss).
     pub fn open(path: &Path, config: &SqliteConfig) -> Result<SqliteEntries, AccessError> {
+        Self::open_with(path, config, MergePolicy::default())
+    }
+
+    /// [`open`](Self::open), merging the citizen index's tail as `policy` says.
+    pub fn open_with(
+        path: &Path,
+        config: &SqliteConfig,
+        policy: MergePolicy,
+    ) -> Result<SqliteEntries, AccessError> {
         let synchronous = match config.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -88,9 +120,7 @@ impl SqliteEntries {
         writer
             .pragma_update(None, "synchronous", synchronous)
             .map_err(storage)?;
-        let tx = writer.transaction().map_err(storage)?;
-        tx.execute_batch(SCHEMA).map_err(storage)?;
-        tx.commit().map_err(storage)?;
+        let tail = Arc::new(Mutex::new(open_tables(&mut writer)?));
         // Every logged request waits for this writer's commit: checkpoints run beside it, not
         // inside its COMMIT (`citydb_sqlite::Checkpointer`).
         writer
@@ -116,16 +146,37 @@ impl SqliteEntries {
         let reader = connect(path, config)?;
         let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
         let commits = Arc::new(AtomicU64::new(0));
-        let counted = commits.clone();
+        let writer = Writer {
+            conn: writer,
+            commits: commits.clone(),
+            checkpointer,
+            ahead,
+            remembered: Remembered::default(),
+            tail: tail.clone(),
+            policy,
+            synchronous,
+        };
         std::thread::Builder::new()
             .name("citydb-access-writer".into())
-            .spawn(move || run(writer, requests, &counted, checkpointer, ahead))
+            .spawn(move || writer.run(requests))
             .map_err(|e| thread_failed("writer", e))?;
         Ok(SqliteEntries {
             queue,
             reader: Arc::new(Mutex::new(reader)),
+            tail,
             commits,
         })
+    }
+
+    /// Merges the whole tail of the citizen index into `access_by_citizen` now (the writer does
+    /// it by itself in chunks; this is for a file about to be copied or measured, and tests).
+    pub async fn merge_index(&self) -> Result<(), AccessError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Job::Merge(answer))
+            .await
+            .map_err(|_| AccessError::Closed)?;
+        answered.await.map_err(|_| AccessError::Closed)?
     }
 
     /// Rebuilds the derived tables (dictionaries and citizen index) of the file at `path` from
@@ -142,6 +193,7 @@ impl SqliteEntries {
         )
         .map_err(storage)?;
         let replayed = replay(&tx)?;
+        write_state(&tx, Merged::all_below(tip(&tx)?.next_seq))?;
         tx.commit().map_err(storage)?;
         Ok(replayed)
     }
@@ -202,80 +254,373 @@ fn storage(e: rusqlite::Error) -> AccessError {
     ))
 }
 
-fn run(
+/// The writer thread's state: its connection and what it knows of the file.
+struct Writer {
     conn: Connection,
-    mut queue: mpsc::Receiver<Request>,
-    commits: &AtomicU64,
+    commits: Arc<AtomicU64>,
     checkpointer: Checkpointer,
-    mut ahead: WalAhead,
-) {
-    let mut group: Vec<Request> = Vec::with_capacity(64);
-    let mut remembered = Remembered::default();
-    while let Some(first) = queue.blocking_recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        checkpointer.restart_if_due(&conn);
-        let requests = group.len();
-        let drafts: Vec<&Draft> = group.iter().map(|(d, _)| d).collect();
-        match commit_group(&conn, &drafts, &mut remembered) {
-            Ok(committed) => {
-                commits.fetch_add(1, Ordering::Relaxed);
-                checkpointer.nudge();
-                for ((_, answer), c) in group.drain(..).zip(committed) {
-                    let _ = answer.send(Ok(c));
-                }
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                remembered.forget();
-                for (_, answer) in group.drain(..) {
-                    let _ = answer.send(Err(e.clone()));
-                }
-            }
-        }
-        ahead.after_group(&conn, requests, !queue.is_empty());
-    }
-    // The checkpoint thread's connection closed first, so that closing the log closes every
-    // connection it opened; then a compact file left behind, best effort.
-    checkpointer.close();
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    ahead: WalAhead,
+    remembered: Remembered,
+    tail: Arc<Mutex<Tail>>,
+    policy: MergePolicy,
+    /// The configured `synchronous`, which the groups commit with.
+    synchronous: &'static str,
 }
 
-/// One transaction: the tip is read inside it, and what the writer remembers is used only if
-/// that tip is where its own last commit left the log (so a failed group or another process
-/// appending to the file cannot desynchronise the numbering).
-fn commit_group(
-    conn: &Connection,
-    drafts: &[&Draft],
-    remembered: &mut Remembered,
-) -> Result<Vec<Committed>, AccessError> {
-    conn.prepare_cached("BEGIN IMMEDIATE")
-        .and_then(|mut s| s.execute([]))
-        .map_err(storage)?;
-    let tip = tip(conn)?;
-    if remembered.next_seq != Some(tip.next_seq) {
-        remembered.forget();
+impl Writer {
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut group: Vec<Request> = Vec::with_capacity(64);
+        // Index rows appended during a round since its last chunk: the next chunk takes twice
+        // as many, so that merging outpaces any rate of appends in small steps.
+        let mut added = 0usize;
+        loop {
+            // While a round is unfinished, an idle writer merges instead of waiting.
+            let first = match queue.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // (The guard is dropped here: `merge_chunk` takes the lock itself.)
+                    let in_round = lock(&self.tail).in_round();
+                    if in_round && self.merge_chunk(&self.policy.clone(), 0) {
+                        continue;
+                    }
+                    match queue.blocking_recv() {
+                        Some(job) => job,
+                        None => break,
+                    }
+                }
+            };
+            match first {
+                Job::Append(request) => group.push(request),
+                Job::Merge(answer) => {
+                    let _ = answer.send(self.merge_all());
+                    continue;
+                }
+            }
+            // Merges asked for while a group forms wait for its commit (they are rare).
+            let mut merges = Vec::new();
+            while group.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(Job::Append(next)) => group.push(next),
+                    Ok(Job::Merge(answer)) => merges.push(answer),
+                    Err(_) => break,
+                }
+            }
+            self.checkpointer.restart_if_due(&self.conn);
+            let requests = group.len();
+            let drafts: Vec<&Draft> = group.iter().map(|(d, _)| d).collect();
+            match self.commit_group(&drafts) {
+                Ok((committed, rows)) => {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.checkpointer.nudge();
+                    added += rows;
+                    for ((_, answer), c) in group.drain(..).zip(committed) {
+                        let _ = answer.send(Ok(c));
+                    }
+                }
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.remembered.forget();
+                    for (_, answer) in group.drain(..) {
+                        let _ = answer.send(Err(e.clone()));
+                    }
+                }
+            }
+            for answer in merges {
+                let _ = answer.send(self.merge_all());
+            }
+            let (in_round, due) = {
+                let tail = lock(&self.tail);
+                (tail.in_round(), tail.rows.len() >= self.policy.round_rows)
+            };
+            if !in_round {
+                // A round starts with a chunk of the idle size, not of the rows gathered so far.
+                added = 0;
+                if due {
+                    self.merge_chunk(&self.policy.clone(), 0);
+                }
+            } else if added >= self.policy.group_rows.max(1)
+                && self.merge_chunk(&self.policy.clone(), 2 * added)
+            {
+                added = 0;
+            }
+            self.ahead
+                .after_group(&self.conn, requests, !queue.is_empty());
+        }
+        // A node stopped cleanly leaves the whole index in the table (best effort: the tail
+        // is derived again at the next open if this fails). Then the checkpoint thread's
+        // connection closed first, so that closing the log closes every connection it opened,
+        // and a compact file left behind, best effort.
+        let _ = self.merge_all();
+        self.checkpointer.close();
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
-    let p = plan(
-        tip,
-        &mut Stored {
-            conn,
-            remembered: &mut *remembered,
-        },
-        drafts,
-        crate::now_micros(),
-    )?;
-    insert(conn, &p)?;
-    conn.prepare_cached("COMMIT")
-        .and_then(|mut s| s.execute([]))
+
+    /// One transaction: the tip and the index's state are read inside it, and what the writer
+    /// remembers (and its tail) is used only if they are where its own last commit left them
+    /// (so that a failed group or another process appending to the file cannot desynchronise
+    /// the numbering). Returns each draft's place and how many index rows the group added.
+    fn commit_group(&mut self, drafts: &[&Draft]) -> Result<(Vec<Committed>, usize), AccessError> {
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(storage)?;
+        let tip = self.check_tail()?;
+        let conn = &self.conn;
+        let p = plan(
+            tip,
+            &mut Stored {
+                conn,
+                remembered: &mut self.remembered,
+                tail: &self.tail,
+            },
+            drafts,
+            crate::now_micros(),
+        )?;
+        insert(conn, &p)?;
+        conn.prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(storage)?;
+        self.remembered.learn(&p);
+        if let Some(last) = p.entries.last() {
+            lock(&self.tail).append(&p.index, last.seq + 1);
+        }
+        Ok((p.committed, p.index.len()))
+    }
+
+    /// Inside a write transaction: the tip, after making sure the tail and what the writer
+    /// remembers are true of the file (derived again, and forgotten, if not).
+    fn check_tail(&mut self) -> Result<Tip, AccessError> {
+        let tip = tip(&self.conn)?;
+        let merged = read_state(&self.conn)?;
+        let mut tail = lock(&self.tail);
+        if self.remembered.next_seq != Some(tip.next_seq) {
+            self.remembered.forget();
+        }
+        if tail.through != tip.next_seq || tail.merged != merged {
+            self.remembered.forget();
+            *tail = load_tail(&self.conn)?;
+        }
+        Ok(tip)
+    }
+
+    /// Writes the next merge chunk (`rows` rows, or the policy's idle size when 0), if one is
+    /// due; whether one was written. A failed chunk is rolled back and tried again later
+    /// (appends report a failing store by themselves).
+    fn merge_chunk(&mut self, policy: &MergePolicy, rows: usize) -> bool {
+        let (rows, after, before) = {
+            let mut tail = lock(&self.tail);
+            let before = tail.merged;
+            match tail.chunk(policy, rows) {
+                None => return false,
+                Some((rows, after)) => (rows.to_vec(), after, before),
+            }
+        };
+        // A chunk is derived data: its commit need not reach the disk by itself (it does with
+        // the next group's fsync, the WAL being written in order), and a chunk lost with the
+        // power is merged again (the state that covers it is lost with it).
+        if self.synchronous == "FULL" {
+            let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        }
+        let written = (|| -> Result<bool, AccessError> {
+            let conn = &self.conn;
+            conn.prepare_cached("BEGIN IMMEDIATE")
+                .and_then(|mut s| s.execute([]))
+                .map_err(storage)?;
+            // Another writer moved the file on: the chunk was planned on a stale tail.
+            if tip(conn)?.next_seq != lock(&self.tail).through || read_state(conn)? != before {
+                conn.execute_batch("ROLLBACK").map_err(storage)?;
+                lock(&self.tail).merged = before;
+                return Ok(false);
+            }
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO access_by_citizen (citizen, ordinal, seq) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(storage)?;
+            for r in &rows {
+                insert
+                    .execute(params![r.citizen, r.ordinal, r.seq as i64])
+                    .map_err(storage)?;
+            }
+            write_state(conn, after)?;
+            conn.prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+                .map_err(storage)?;
+            Ok(true)
+        })();
+        let _ = self
+            .conn
+            .pragma_update(None, "synchronous", self.synchronous);
+        match written {
+            Ok(true) => {
+                lock(&self.tail).merged(rows.len(), after);
+                self.checkpointer.nudge();
+                true
+            }
+            Ok(false) => false,
+            Err(_) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // The round may have been started in memory only: the next group's check
+                // derives the tail again from the file.
+                lock(&self.tail).merged = before;
+                false
+            }
+        }
+    }
+
+    /// Merges until the tail is empty.
+    fn merge_all(&mut self) -> Result<(), AccessError> {
+        let all = MergePolicy {
+            round_rows: 1,
+            ..self.policy
+        };
+        loop {
+            {
+                let tail = lock(&self.tail);
+                if tail.rows.is_empty() && !tail.in_round() {
+                    return Ok(());
+                }
+            }
+            if !self.merge_chunk(&all, 0) {
+                // Not written: find out why inside a transaction of its own (another writer
+                // moves the tail; a failing store fails here).
+                self.conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(storage)?;
+                let checked = self.check_tail();
+                self.conn.execute_batch("COMMIT").map_err(storage)?;
+                checked?;
+                let tail = lock(&self.tail);
+                if !tail.rows.is_empty() || tail.in_round() {
+                    drop(tail);
+                    if !self.merge_chunk(&all, 0) {
+                        return Err(AccessError::Storage(LogError::storage(
+                            FaultKind::Other,
+                            "the citizen index's tail could not be merged".to_owned(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Creates the v2 tables if they are missing, then derives the tail. A file that has them all
+/// is opened without a write: a node on a read-only access log must still start, to report
+/// itself not ready (`readyz`).
+fn open_tables(writer: &mut Connection) -> Result<Tail, AccessError> {
+    let tx = writer.transaction().map_err(storage)?;
+    let ready: bool = tx
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'access_index_state'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(storage)?
+        == 1;
+    if ready {
+        let tail = load_tail(&tx)?;
+        tx.commit().map_err(storage)?;
+        return Ok(tail);
+    }
+    drop(tx);
+    // Immediate: the state's row is written, and a deferred transaction that began reading
+    // could not become a writer after another connection's commit.
+    let tx = writer
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(storage)?;
-    remembered.learn(&p);
-    Ok(p.committed)
+    tx.execute_batch(SCHEMA).map_err(storage)?;
+    let tail = load_tail(&tx)?;
+    tx.commit().map_err(storage)?;
+    Ok(tail)
+}
+
+fn lock(tail: &Mutex<Tail>) -> std::sync::MutexGuard<'_, Tail> {
+    tail.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The index's state as stored.
+fn read_state(conn: &Connection) -> Result<Merged, AccessError> {
+    conn.prepare_cached(
+        "SELECT below, round_below, round_citizen FROM access_index_state WHERE id = 0",
+    )
+    .and_then(|mut s| {
+        s.query_row([], |r| {
+            Ok(Merged {
+                below: r.get::<_, i64>(0)?.max(0) as u64,
+                round_below: r.get::<_, i64>(1)?.max(0) as u64,
+                round_citizen: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })
+    })
+    .map_err(storage)
+}
+
+fn write_state(conn: &Connection, m: Merged) -> Result<(), AccessError> {
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "UPDATE access_index_state SET below = ?1, round_below = ?2, round_citizen = ?3
+         WHERE id = 0",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            as_i64(m.below),
+            as_i64(m.round_below),
+            as_i64(m.round_citizen)
+        ])
+    })
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// The tail as the file defines it (read inside a transaction): the rows of the entries from
+/// the state's `below` on that the table does not hold.
+fn load_tail(conn: &Connection) -> Result<Tail, AccessError> {
+    let merged = read_state(conn)?;
+    let through = tip(conn)?.next_seq;
+    Ok(Tail::new(file_tail_rows(conn, merged)?, merged, through))
+}
+
+fn file_tail_rows(conn: &Connection, merged: Merged) -> Result<Vec<IndexRow>, AccessError> {
+    let mut read = conn
+        .prepare_cached("SELECT seq, body FROM access_entries WHERE seq >= ?1 ORDER BY seq")
+        .map_err(storage)?;
+    let mut rows = read
+        .query([i64::try_from(merged.below).unwrap_or(i64::MAX)])
+        .map_err(storage)?;
+    let entries = std::iter::from_fn(|| {
+        let row = match rows.next() {
+            Ok(Some(row)) => row,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(storage(e))),
+        };
+        Some((|| {
+            let seq: i64 = row.get(0).map_err(storage)?;
+            // An entry that does not decode reads no one here: the store still opens, and the
+            // verifier reports the entry itself (its hash), which it checks before this table.
+            let citizens: Vec<u32> = match row.get_ref(1).map_err(storage)?.as_bytes() {
+                Ok(bytes) => Body::decode(bytes)
+                    .map(|body| body.reads.iter().map(|(c, _)| *c).collect())
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            Ok((seq as u64, citizens))
+        })())
+    });
+    tail_rows(entries, merged, |citizen| table_last_ordinal(conn, citizen))
+}
+
+/// The citizen's last ordinal in `access_by_citizen`.
+fn table_last_ordinal(conn: &Connection, citizen: u32) -> Result<Option<u32>, AccessError> {
+    conn.prepare_cached(
+        "SELECT ordinal FROM access_by_citizen WHERE citizen = ?1
+         ORDER BY ordinal DESC LIMIT 1",
+    )
+    .and_then(|mut s| s.query_row([citizen], |r| r.get(0)).optional())
+    .map_err(storage)
 }
 
 /// Most strings, citizens and ordinals the writer remembers before it starts over (~100 MB).
@@ -382,13 +727,7 @@ fn insert(conn: &Connection, p: &Plan) -> Result<(), AccessError> {
         s.execute(params![e.seq as i64, e.body, e.hash.as_slice()])
             .map_err(storage)?;
     }
-    let mut s = conn
-        .prepare_cached("INSERT INTO access_by_citizen (citizen, ordinal, seq) VALUES (?1, ?2, ?3)")
-        .map_err(storage)?;
-    for r in &p.index {
-        s.execute(params![r.citizen, r.ordinal, r.seq as i64])
-            .map_err(storage)?;
-    }
+    // The index rows join the tail after COMMIT (`Writer::commit_group`).
     Ok(())
 }
 
@@ -443,6 +782,8 @@ fn replay(conn: &Connection) -> Result<u64, AccessError> {
 struct Stored<'c> {
     conn: &'c Connection,
     remembered: &'c mut Remembered,
+    /// Checked before the table: a citizen's rows in the tail follow its rows in the table.
+    tail: &'c Mutex<Tail>,
 }
 
 impl Dictionary for Stored<'_> {
@@ -485,7 +826,7 @@ impl Dictionary for Stored<'_> {
             return Ok(None);
         };
         self.remembered.citizens.insert(citizen, number);
-        if let Some(ordinal) = ordinal {
+        if let Some(ordinal) = lock(self.tail).last_ordinal(number).or(ordinal) {
             self.remembered.ordinals.insert(number, ordinal);
         }
         Ok(Some(number))
@@ -494,14 +835,11 @@ impl Dictionary for Stored<'_> {
         if let Some(ordinal) = self.remembered.ordinals.get(&citizen) {
             return Ok(Some(*ordinal));
         }
-        let ordinal: Option<u32> = self
-            .conn
-            .prepare_cached(
-                "SELECT ordinal FROM access_by_citizen WHERE citizen = ?1
-                 ORDER BY ordinal DESC LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row([citizen], |r| r.get(0)).optional())
-            .map_err(storage)?;
+        let tail = lock(self.tail).last_ordinal(citizen);
+        let ordinal = match tail {
+            Some(ordinal) => Some(ordinal),
+            None => table_last_ordinal(self.conn, citizen)?,
+        };
         if let Some(ordinal) = ordinal {
             self.remembered.ordinals.insert(citizen, ordinal);
         }
@@ -552,10 +890,108 @@ fn stored_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEntry, A
     }))
 }
 
+/// A page of the citizen's reads (number `number`), newest first, inside a read transaction:
+/// its tail rows (`copied` from the writer's tail up to entry `through`, then any entry
+/// committed since, derived here), then the table's rows.
+fn citizen_page(
+    conn: &Connection,
+    number: u32,
+    copied: Vec<IndexRow>,
+    through: u64,
+    before: Option<u64>,
+    first: usize,
+) -> Result<Vec<CitizenRead>, AccessError> {
+    let merged = read_state(conn)?;
+    let mut newer: Vec<IndexRow> = copied
+        .into_iter()
+        .filter(|r| !merged.holds(r.citizen, r.seq))
+        .collect();
+    if tip(conn)?.next_seq > through {
+        let mut last = match newer.last() {
+            Some(r) => Some(r.ordinal),
+            None => table_last_ordinal(conn, number)?,
+        };
+        let mut read = conn
+            .prepare_cached("SELECT seq, body FROM access_entries WHERE seq >= ?1 ORDER BY seq")
+            .map_err(storage)?;
+        let mut rows = read
+            .query([i64::try_from(through).unwrap_or(i64::MAX)])
+            .map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let seq = row.get::<_, i64>(0).map_err(storage)? as u64;
+            let bytes = row.get_ref(1).map_err(storage)?;
+            let body = Body::decode(
+                bytes
+                    .as_bytes()
+                    .map_err(|e| AccessError::Corrupt(e.to_string()))?,
+            )
+            .map_err(|e| AccessError::Corrupt(format!("entry {seq}: {}", e.0)))?;
+            if body.reads.iter().any(|(c, _)| *c == number) && !merged.holds(number, seq) {
+                let ordinal = last.map_or(0, |o| o + 1);
+                newer.push(IndexRow {
+                    citizen: number,
+                    ordinal,
+                    seq,
+                });
+                last = Some(ordinal);
+            }
+        }
+    }
+    let before = before.unwrap_or(u64::MAX);
+    let mut found: Vec<(StoredEntry, u32)> = Vec::with_capacity(first.min(256));
+    let mut entry = conn
+        .prepare_cached("SELECT seq, body, hash FROM access_entries WHERE seq = ?1")
+        .map_err(storage)?;
+    for r in newer
+        .iter()
+        .rev()
+        .filter(|r| u64::from(r.ordinal) < before)
+        .take(first)
+    {
+        let stored = entry
+            .query_row([r.seq as i64], stored_entry)
+            .optional()
+            .map_err(storage)?
+            .ok_or_else(|| AccessError::Corrupt(format!("no entry {}", r.seq)))??;
+        found.push((stored, r.ordinal));
+    }
+    // The table's rows all come before the tail's (a citizen's rows in the table are a prefix).
+    if found.len() < first {
+        let below = i64::try_from(before).unwrap_or(i64::MAX);
+        let mut s = conn.prepare_cached(CITIZEN_PAGE_SQL).map_err(storage)?;
+        let rows = s
+            .query_map(params![number, below, (first - found.len()) as i64], |r| {
+                Ok((stored_entry(r)?, r.get::<_, u32>(3)?))
+            })
+            .map_err(storage)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage)?;
+        for (stored, ordinal) in rows {
+            found.push((stored?, ordinal));
+        }
+    }
+    let mut strings = conn
+        .prepare_cached("SELECT value FROM access_strings WHERE number = ?1")
+        .map_err(storage)?;
+    let mut string = |n: u32| -> Result<String, AccessError> {
+        strings
+            .query_row([n], |r| r.get(0))
+            .optional()
+            .map_err(storage)?
+            .ok_or_else(|| AccessError::Corrupt(format!("no string {n}")))
+    };
+    let mut out = Vec::with_capacity(found.len());
+    for (entry, ordinal) in found {
+        let body = Body::decode(&entry.body).map_err(|e| AccessError::Corrupt(e.0))?;
+        out.push(resolve(&body, &entry, number, ordinal, &mut string)?);
+    }
+    Ok(out)
+}
+
 #[async_trait::async_trait]
 impl EntryStore for SqliteEntries {
     async fn append(&self, draft: Draft) -> Result<Committed, AccessError> {
-        crate::submit(&self.queue, draft).await
+        crate::submit(&self.queue, draft, Job::Append).await
     }
 
     async fn for_citizen(
@@ -564,36 +1000,21 @@ impl EntryStore for SqliteEntries {
         before: Option<u64>,
         first: usize,
     ) -> Result<Vec<CitizenRead>, AccessError> {
-        let below = before.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64);
+        let tail = self.tail.clone();
         self.read(move |conn| {
             let Some(number) = citizen_number(conn, citizen)? else {
                 return Ok(Vec::new());
             };
-            let mut s = conn.prepare_cached(CITIZEN_PAGE_SQL).map_err(storage)?;
-            let rows = s
-                .query_map(params![number, below, first as i64], |r| {
-                    Ok((stored_entry(r)?, r.get::<_, u32>(3)?))
-                })
-                .map_err(storage)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(storage)?;
-            let mut strings = conn
-                .prepare_cached("SELECT value FROM access_strings WHERE number = ?1")
-                .map_err(storage)?;
-            let mut string = |n: u32| -> Result<String, AccessError> {
-                strings
-                    .query_row([n], |r| r.get(0))
-                    .optional()
-                    .map_err(storage)?
-                    .ok_or_else(|| AccessError::Corrupt(format!("no string {n}")))
+            // Copied before the snapshot below begins: every copied row's entry is committed,
+            // and a merge that moves rows into the table after the copy is in the snapshot.
+            let (copied, through) = {
+                let tail = lock(&tail);
+                (tail.of(number), tail.through)
             };
-            let mut out = Vec::with_capacity(rows.len());
-            for (entry, ordinal) in rows {
-                let entry = entry?;
-                let body = Body::decode(&entry.body).map_err(|e| AccessError::Corrupt(e.0))?;
-                out.push(resolve(&body, &entry, number, ordinal, &mut string)?);
-            }
-            Ok(out)
+            conn.execute_batch("BEGIN").map_err(storage)?;
+            let page = citizen_page(conn, number, copied, through, before, first);
+            let _ = conn.execute_batch("COMMIT");
+            page
         })
         .await
     }
@@ -680,6 +1101,12 @@ fn scan_derived(conn: &Connection) -> Result<DerivedDigest, AccessError> {
             ordinal: r.get(1).map_err(storage)?,
             seq: r.get::<_, i64>(2).map_err(storage)? as u64,
         });
+    }
+    // The tail's rows are the index too: derived from the entries the state says the table
+    // does not cover, as the writer derives them (a row missing from the table below `below`,
+    // or a state that lies, makes the sums differ).
+    for row in file_tail_rows(conn, read_state(conn)?)? {
+        d.add_index(row);
     }
     Ok(d)
 }

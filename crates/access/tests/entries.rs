@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use citydb_access::{
-    Draft, EntryStore, MemoryEntries, PostgresEntries, SqliteEntries, Tip, V2Breach, verify_entries,
+    CitizenRead, Draft, EntryStore, MemoryEntries, MergePolicy, PostgresEntries, SqliteEntries,
+    Tip, V2Breach, verify_entries,
 };
 use citydb_log::{EventLog, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamId};
 use citydb_postgres::testkit::TestCluster;
@@ -244,7 +245,7 @@ fn tamper(path: &Path, sql: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_entries_or_the_derived_tables_is_found() {
-    let cases: [(&str, Finding); 6] = [
+    let cases: [(&str, Finding); 7] = [
         (
             "UPDATE access_entries SET body = substr(body, 1, length(body) - 1) WHERE seq = 1",
             |b| matches!(b, Some((1, V2Breach::HashMismatch))),
@@ -276,6 +277,11 @@ async fn tampering_with_entries_or_the_derived_tables_is_found() {
         ("UPDATE access_by_citizen SET seq = 0 WHERE seq = 2", |b| {
             matches!(b, Some((_, V2Breach::DerivedMismatch("access_by_citizen"))))
         }),
+        // A state claiming that the table holds nothing: its rows counted twice.
+        (
+            "UPDATE access_index_state SET below = 0, round_below = 0",
+            |b| matches!(b, Some((_, V2Breach::DerivedMismatch("access_by_citizen")))),
+        ),
     ];
     for (sql, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -292,6 +298,10 @@ async fn tampering_with_entries_or_the_derived_tables_is_found() {
                     .await
                     .expect("appended");
             }
+            // Verified with the index rows in the tail, then with them in the table.
+            let intact = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
+            assert_eq!(intact.breach, None);
+            v2.merge_index().await.expect("merged");
             let intact = verify_entries(&v2, Tip::GENESIS).await.expect("verified");
             assert_eq!(intact.breach, None);
         }
@@ -598,7 +608,14 @@ async fn the_wal_is_checkpointed_beside_the_writer_and_rewound_at_the_configured
         ..SqliteConfig::default()
     };
     let _v1 = SqliteLog::open(&path, config.clone()).expect("v1 log");
-    let v2 = Arc::new(SqliteEntries::open(&path, &config).expect("v2 tables"));
+    // Index rows merged right after each group, so that the commits touch pages all over the
+    // index as they did when each group wrote its own rows.
+    let merged_at_once = MergePolicy {
+        round_rows: 1,
+        chunk_rows: 2048,
+        group_rows: 1,
+    };
+    let v2 = Arc::new(SqliteEntries::open_with(&path, &config, merged_at_once).expect("v2 tables"));
     let citizens: Vec<Uuid> = (0..2_000).map(|_| Uuid::now_v7()).collect();
     // A reader that always has a read open somewhere, as citizens' own views would.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -651,4 +668,124 @@ async fn the_wal_is_checkpointed_beside_the_writer_and_rewound_at_the_configured
     assert!(file > 64 * 4096, "the file holds {file} bytes");
     let report = verify_entries(&*v2, Tip::GENESIS).await.expect("verified");
     assert_eq!((report.entries, report.breach), (1_500, None));
+}
+
+/// A small deterministic generator (xorshift64*): the same seed, the same steps.
+struct Steps(u64);
+
+impl Steps {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// What a page shows that does not depend on the clock (times and hashes do).
+fn shown(reads: &[CitizenRead]) -> Vec<(u64, u32, String, Option<String>, String)> {
+    reads
+        .iter()
+        .map(|r| {
+            (
+                r.seq,
+                r.ordinal,
+                r.principal.clone(),
+                r.case.clone(),
+                r.field_groups.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_tail_and_its_merges_read_as_the_whole_index() {
+    // Two writers on one file, each merging its tail in tiny rounds and chunks, one of them
+    // reopened now and then (its tail derived again, in the middle of a round): every page of
+    // every citizen, read through either, is the in-memory store's page for the same appends,
+    // and the derived tables verify at every point.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let config = SqliteConfig::default();
+    let _v1 = SqliteLog::open(&path, config.clone()).expect("v1 log");
+    let small = |round_rows, chunk_rows| MergePolicy {
+        round_rows,
+        chunk_rows,
+        group_rows: 1,
+    };
+    let mut writers = [
+        SqliteEntries::open_with(&path, &config, small(5, 2)).expect("first writer"),
+        SqliteEntries::open_with(&path, &config, small(3, 1)).expect("second writer"),
+    ];
+    let model = MemoryEntries::new();
+    let citizens: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+    let groups = ["identity", "identity,land", "residence"];
+    let mut steps = Steps(0x5eed_1234_abcd_0001);
+    for step in 0..400u64 {
+        // One to four appends at once through one writer (a group, or several).
+        let w = steps.below(2) as usize;
+        let drafts: Vec<Draft> = (0..1 + steps.below(4))
+            .map(|_| {
+                let mut picked: Vec<(Uuid, &str)> = Vec::new();
+                for _ in 0..1 + steps.below(4) {
+                    let c = citizens[steps.below(citizens.len() as u64) as usize];
+                    if picked.iter().all(|(p, _)| *p != c) {
+                        picked.push((c, groups[steps.below(3) as usize]));
+                    }
+                }
+                let case = format!("HS-{step}");
+                draft(["tax-office", "land-registry"][w], Some(&case), &picked)
+            })
+            .collect();
+        let committed =
+            futures_util::future::join_all(drafts.iter().map(|d| writers[w].append(d.clone())))
+                .await;
+        // The model takes them in the order they were committed in.
+        let mut order: Vec<(u64, &Draft)> = committed
+            .iter()
+            .zip(&drafts)
+            .map(|(c, d)| (c.as_ref().expect("appended").seq, d))
+            .collect();
+        order.sort_by_key(|(seq, _)| *seq);
+        for (seq, d) in order {
+            assert_eq!(model.append(d.clone()).await.expect("model").seq, seq);
+        }
+        // A page of a citizen through either writer, at some cursor.
+        let c = citizens[steps.below(citizens.len() as u64) as usize];
+        let before = (steps.below(3) > 0).then(|| steps.below(40));
+        let first = 1 + steps.below(6) as usize;
+        let want = shown(&model.for_citizen(c, before, first).await.expect("model"));
+        for (i, writer) in writers.iter().enumerate() {
+            let got = shown(&writer.for_citizen(c, before, first).await.expect("read"));
+            assert_eq!(
+                got, want,
+                "step {step}, writer {i}, before {before:?}, first {first}"
+            );
+        }
+        if step % 25 == 0 {
+            let report = verify_entries(&writers[0], Tip::GENESIS)
+                .await
+                .expect("verified");
+            assert_eq!(report.breach, None, "step {step}: {report:?}");
+        }
+        if step % 60 == 59 {
+            writers[1] = SqliteEntries::open_with(&path, &config, small(3, 1)).expect("reopened");
+        }
+    }
+    // Everything merged: the table alone is the index.
+    writers[0].merge_index().await.expect("merged");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM access_by_citizen", [], |r| r.get(0))
+        .expect("count");
+    let report = verify_entries(&writers[1], Tip::GENESIS)
+        .await
+        .expect("verified");
+    assert_eq!(report.breach, None);
+    assert_eq!(rows as u64, report.reads);
+    for c in &citizens {
+        let want = shown(&model.for_citizen(*c, None, 1000).await.expect("model"));
+        let got = shown(&writers[1].for_citizen(*c, None, 1000).await.expect("read"));
+        assert_eq!(got, want);
+    }
 }
