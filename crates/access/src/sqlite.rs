@@ -418,6 +418,9 @@ impl Writer {
                 Some((rows, after)) => (rows.to_vec(), after, before),
             }
         };
+        // An idle writer's chunks follow each other without a group between them: the WAL is
+        // rewound here too, or a round would grow it by every page it touches.
+        self.checkpointer.restart_if_due(&self.conn);
         // A chunk is derived data: its commit need not reach the disk by itself (it does with
         // the next group's fsync, the WAL being written in order), and a chunk lost with the
         // power is merged again (the state that covers it is lost with it).
