@@ -588,11 +588,26 @@ fn load_tail(conn: &Connection) -> Result<Tail, AccessError> {
 }
 
 fn file_tail_rows(conn: &Connection, merged: Merged) -> Result<Vec<IndexRow>, AccessError> {
+    derived_rows(conn, merged.below, merged, None, |citizen| {
+        table_last_ordinal(conn, citizen)
+    })
+}
+
+/// The index rows of the entries from `from` on that `merged` does not hold (of citizen `only`
+/// alone, when given), as [`tail_rows`] derives them, asking `table_last` for a citizen's last
+/// ordinal before them.
+fn derived_rows(
+    conn: &Connection,
+    from: u64,
+    merged: Merged,
+    only: Option<u32>,
+    table_last: impl FnMut(u32) -> Result<Option<u32>, AccessError>,
+) -> Result<Vec<IndexRow>, AccessError> {
     let mut read = conn
         .prepare_cached("SELECT seq, body FROM access_entries WHERE seq >= ?1 ORDER BY seq")
         .map_err(storage)?;
     let mut rows = read
-        .query([i64::try_from(merged.below).unwrap_or(i64::MAX)])
+        .query([i64::try_from(from).unwrap_or(i64::MAX)])
         .map_err(storage)?;
     let entries = std::iter::from_fn(|| {
         let row = match rows.next() {
@@ -606,14 +621,20 @@ fn file_tail_rows(conn: &Connection, merged: Merged) -> Result<Vec<IndexRow>, Ac
             // verifier reports the entry itself (its hash), which it checks before this table.
             let citizens: Vec<u32> = match row.get_ref(1).map_err(storage)?.as_bytes() {
                 Ok(bytes) => Body::decode(bytes)
-                    .map(|body| body.reads.iter().map(|(c, _)| *c).collect())
+                    .map(|body| {
+                        body.reads
+                            .iter()
+                            .map(|(c, _)| *c)
+                            .filter(|c| only.is_none_or(|o| o == *c))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 Err(_) => Vec::new(),
             };
             Ok((seq as u64, citizens))
         })())
     });
-    tail_rows(entries, merged, |citizen| table_last_ordinal(conn, citizen))
+    tail_rows(entries, merged, table_last)
 }
 
 /// The citizen's last ordinal in `access_by_citizen`.
@@ -910,35 +931,12 @@ fn citizen_page(
         .filter(|r| !merged.holds(r.citizen, r.seq))
         .collect();
     if tip(conn)?.next_seq > through {
-        let mut last = match newer.last() {
+        let last = match newer.last() {
             Some(r) => Some(r.ordinal),
             None => table_last_ordinal(conn, number)?,
         };
-        let mut read = conn
-            .prepare_cached("SELECT seq, body FROM access_entries WHERE seq >= ?1 ORDER BY seq")
-            .map_err(storage)?;
-        let mut rows = read
-            .query([i64::try_from(through).unwrap_or(i64::MAX)])
-            .map_err(storage)?;
-        while let Some(row) = rows.next().map_err(storage)? {
-            let seq = row.get::<_, i64>(0).map_err(storage)? as u64;
-            let bytes = row.get_ref(1).map_err(storage)?;
-            let body = Body::decode(
-                bytes
-                    .as_bytes()
-                    .map_err(|e| AccessError::Corrupt(e.to_string()))?,
-            )
-            .map_err(|e| AccessError::Corrupt(format!("entry {seq}: {}", e.0)))?;
-            if body.reads.iter().any(|(c, _)| *c == number) && !merged.holds(number, seq) {
-                let ordinal = last.map_or(0, |o| o + 1);
-                newer.push(IndexRow {
-                    citizen: number,
-                    ordinal,
-                    seq,
-                });
-                last = Some(ordinal);
-            }
-        }
+        let later = derived_rows(conn, through, merged, Some(number), |_| Ok(last))?;
+        newer.extend(later);
     }
     let before = before.unwrap_or(u64::MAX);
     let mut found: Vec<(StoredEntry, u32)> = Vec::with_capacity(first.min(256));
