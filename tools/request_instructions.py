@@ -167,7 +167,10 @@ def main():
         kept_log = os.path.join(work, "access-log.db")
         if os.path.exists(access_log + "-wal") and os.path.getsize(access_log + "-wal") > 0:
             sys.exit(f"{access_log}-wal is not empty: stop the server that holds it first")
-        shutil.copyfile(access_log, kept_log)
+        # A store fresh from `citydb import` has no access log yet: the run's is removed after.
+        had_log = os.path.exists(access_log)
+        if had_log:
+            shutil.copyfile(access_log, kept_log)
         port = free_port()
         log = open(os.path.join(work, "serve.log"), "w+")
         out = os.path.join(work, "callgrind.out.%p")
@@ -202,7 +205,10 @@ def main():
             for suffix in ("-wal", "-shm"):
                 if os.path.exists(access_log + suffix):
                     os.remove(access_log + suffix)
-            shutil.copyfile(kept_log, access_log)
+            if had_log:
+                shutil.copyfile(kept_log, access_log)
+            elif os.path.exists(access_log):
+                os.remove(access_log)
         total = 0
         for path in glob.glob(os.path.join(work, "callgrind.out.*")):
             if args.keep:
