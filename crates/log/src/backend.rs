@@ -272,14 +272,30 @@ impl<C: Send + 'static> BlockingPool<C> {
     /// a read (docs/benchmarks.md, "… key lookups on the calling thread"); otherwise as
     /// `run`. Never for work that grows with the data (a scan, a page of search results): it
     /// holds an async worker thread while it runs.
-    pub async fn run_short<T, E>(
+    pub async fn run_short<T, E, F>(
         self: &std::sync::Arc<Self>,
         open: impl FnOnce() -> Result<C, E> + Send + 'static,
-        f: impl FnOnce(&mut C) -> Result<T, E> + Send + 'static,
+        f: F,
     ) -> Result<Result<T, E>, TaskFailed>
     where
         T: Send + 'static,
         E: Send + 'static,
+        F: FnOnce(&mut C) -> Result<T, E> + Send + 'static,
+    {
+        match self.try_here(f) {
+            Ok(done) => done,
+            Err(f) => self.run(open, f).await,
+        }
+    }
+
+    /// Runs `f` on the calling thread when a connection is idle and a permit free at once, as
+    /// [`BlockingPool::run_short`] does; hands `f` back untouched when not, for the caller to
+    /// [`run`](BlockingPool::run) it. For callers whose work is bounded by a budget of their own
+    /// rather than by its shape (a page of search results, `citydb_projections`).
+    #[allow(clippy::type_complexity)]
+    pub fn try_here<T, E, F>(&self, f: F) -> Result<Result<Result<T, E>, TaskFailed>, F>
+    where
+        F: FnOnce(&mut C) -> Result<T, E>,
     {
         let ready = self
             .permits
@@ -291,7 +307,7 @@ impl<C: Send + 'static> BlockingPool<C> {
                 Some((permit, conn))
             });
         let Some((_permit, mut conn)) = ready else {
-            return self.run(open, f).await;
+            return Err(f);
         };
         // As on a blocking thread, a panic is an error of this call, not of the caller's task;
         // the connection it held is dropped, not returned.
@@ -303,8 +319,10 @@ impl<C: Send + 'static> BlockingPool<C> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 TaskFailed(format!("panicked: {what}"))
-            })?;
-        if let Ok(mut idle) = self.idle.lock() {
+            });
+        if result.is_ok()
+            && let Ok(mut idle) = self.idle.lock()
+        {
             idle.push(conn);
         }
         Ok(result)

@@ -45,6 +45,7 @@
 //! in the `search` module.
 
 mod apply;
+mod budget;
 mod bulk;
 mod changes;
 mod error;
@@ -96,6 +97,7 @@ pub use residence_starts::{ResidenceStart, ResidenceStartFilter};
 pub use schema::{APPLICATION_ID, IntegrityCheck, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
+use budget::Budget;
 use read_snapshot::ReadSnapshot;
 
 /// Options for [`Projections::open`].
@@ -536,10 +538,11 @@ impl Projections {
         after: Option<Cursor>,
     ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
         let filter = filter.clone();
-        self.read(move |c, flavour| {
-            search::search_citizens(c, flavour, &filter, first, after.as_ref())
-        })
-        .await
+        self.shared()
+            .read_page(first, move |c, flavour, budget| {
+                search::search_citizens(c, flavour, &filter, first, after.as_ref(), budget)
+            })
+            .await
     }
 
     pub async fn business(
@@ -569,10 +572,11 @@ impl Projections {
         after: Option<Cursor>,
     ) -> Result<Page<Versioned<Business>>, ProjectionError> {
         let filter = filter.clone();
-        self.read(move |c, flavour| {
-            search::search_businesses(c, flavour, &filter, first, after.as_ref())
-        })
-        .await
+        self.shared()
+            .read_page(first, move |c, flavour, budget| {
+                search::search_businesses(c, flavour, &filter, first, after.as_ref(), budget)
+            })
+            .await
     }
 
     pub async fn parcel(&self, id: ParcelId) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
@@ -598,7 +602,10 @@ impl Projections {
         after: Option<Cursor>,
     ) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
         let filter = filter.clone();
-        self.read(move |c, _| search::search_parcels(c, &filter, first, after.as_ref()))
+        self.shared()
+            .read_page(first, move |c, _, budget| {
+                search::search_parcels(c, &filter, first, after.as_ref(), budget)
+            })
             .await
     }
 
@@ -780,6 +787,15 @@ enum Cost {
 /// many records still goes to the blocking pool, so it cannot hold an async worker thread.
 const SHORT_READ_RECORDS: usize = 8;
 
+/// Pages of at most this many records try the calling thread first, under a budget of
+/// [`PAGE_STEPS`] (see the `budget` module): decoding this many states whose text is not
+/// kept costs about as much as the budget's steps (~20,000 instructions each).
+pub(crate) const SHORT_PAGE_RECORDS: usize = 25;
+
+/// The VM steps a page may take on the calling thread: ~35× the 289 a 20-citizen name prefix
+/// page takes at every scale (an index range from its first key), well under a millisecond.
+const PAGE_STEPS: u32 = 10_000;
+
 impl Shared {
     async fn read<T: Send + 'static>(
         self: &Arc<Self>,
@@ -801,6 +817,45 @@ impl Shared {
             Cost::Unbounded => self.readers.run(open, run).await,
         }
         .map_err(|e| ProjectionError::Storage(format!("read task failed: {e}")))?
+    }
+
+    /// A page of search results (`first` records at most): on the calling thread under a
+    /// [`Budget`] when `first` is small and a reader idle, and again from nothing on a blocking
+    /// thread without one if it went over (see the `budget` module); else on a blocking thread.
+    async fn read_page<T: Send + 'static>(
+        self: &Arc<Self>,
+        first: usize,
+        f: impl Fn(&Connection, SearchFlavour, &Budget) -> Result<T, ProjectionError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<T, ProjectionError> {
+        let f = Arc::new(f);
+        if first <= SHORT_PAGE_RECORDS {
+            let flavour = self.flavour;
+            let here = {
+                let f = f.clone();
+                move |conn: &mut Connection| {
+                    let snapshot = ReadSnapshot::begin(conn)?;
+                    let budget = Budget::metered(snapshot.0, PAGE_STEPS);
+                    let result = f(snapshot.0, flavour, &budget);
+                    // Before the snapshot's end: its ROLLBACK must not be interrupted.
+                    let spent = budget.end(snapshot.0);
+                    Ok::<_, ProjectionError>((!spent).then_some(result))
+                }
+            };
+            match self.readers.try_here(here) {
+                Ok(Ok(Ok(Some(done)))) => return done,
+                // Over budget, or no reader idle: the blocking pool.
+                Ok(Ok(Ok(None))) | Err(_) => {}
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(Err(e)) => return Err(ProjectionError::Storage(format!("read failed: {e}"))),
+            }
+        }
+        self.read(Cost::Unbounded, move |c, flavour| {
+            f(c, flavour, &Budget::unbounded())
+        })
+        .await
     }
 
     /// Runs `f` with the writer connection on a blocking thread, reopening it if a previous

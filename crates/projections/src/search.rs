@@ -44,6 +44,7 @@ use std::str::FromStr;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 
+use crate::budget::Budget;
 use crate::work::Work;
 
 use citydb_domain::business::Business;
@@ -184,6 +185,9 @@ struct Tier {
     /// Whether a row can come twice from `from` (a name with two words in the triples' range):
     /// the statement then reads `DISTINCT` rows.
     distinct: bool,
+    /// Whether a full-text table drives the tier: its index merges the query words' doclists
+    /// inside one VM step, work a [`Budget`] cannot meter.
+    full_text: bool,
     conditions: Vec<String>,
     params: Vec<SqlValue>,
 }
@@ -201,6 +205,7 @@ impl Tier {
             key: None,
             seq: seq.to_owned(),
             distinct: false,
+            full_text: false,
             conditions: Vec::new(),
             params: Vec::new(),
         }
@@ -424,6 +429,7 @@ fn name_tiers(
             &format!("{exact_words_table} MATCH ?"),
             [text(exact_expr.clone())],
         );
+        anywhere_exact.full_text = true;
         let folded_expr = fts_expression(&folded_words, true);
         let triples = if tables.triples {
             name_triples::range(&folded_words, prefix_end)
@@ -473,6 +479,7 @@ fn name_tiers(
                     &format!("{folded_words_table} MATCH ?"),
                     [text(folded_expr)],
                 );
+                tier.full_text = true;
                 tier
             }
         };
@@ -531,12 +538,13 @@ fn read_rows(
 }
 
 /// Runs the tiers in order from the cursor, returning up to `first` positions and whether more
-/// follow.
+/// follow. A full-text tier asks `budget` first ([`Budget::unmetered`]).
 fn page_positions(
     conn: &Connection,
     tiers: &[Tier],
     first: usize,
     after: Option<&Cursor>,
+    budget: &Budget,
 ) -> Result<PagePositions, ProjectionError> {
     let first = first.min(MAX_PAGE_SIZE);
     let after = after.map(Cursor::decode).transpose()?;
@@ -553,6 +561,9 @@ fn page_positions(
             let want = first + 1 - out.len();
             if want == 0 {
                 break;
+            }
+            if tier.full_text {
+                budget.unmetered()?;
             }
             let (sql, params) = tier.statement(&start, want);
             read_rows(conn, &sql, params, tier_no, &mut out, &mut work)?;
@@ -643,9 +654,10 @@ pub(crate) fn search_citizens(
     filter: &CitizenFilter,
     first: usize,
     after: Option<&Cursor>,
+    budget: &Budget,
 ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
     let tiers = citizen_tiers(flavour, filter)?;
-    load_page(conn, page_positions(conn, &tiers, first, after)?)
+    load_page(conn, page_positions(conn, &tiers, first, after, budget)?)
 }
 
 pub(crate) fn search_businesses(
@@ -654,6 +666,7 @@ pub(crate) fn search_businesses(
     filter: &BusinessFilter,
     first: usize,
     after: Option<&Cursor>,
+    budget: &Budget,
 ) -> Result<Page<Versioned<Business>>, ProjectionError> {
     let mut tiers = search_tiers(flavour, &BUSINESS_WORDS, filter.name.as_deref())?;
     for t in &mut tiers {
@@ -664,7 +677,7 @@ pub(crate) fn search_businesses(
             t.filter("k.status", "=", text(status.as_str()));
         }
     }
-    load_page(conn, page_positions(conn, &tiers, first, after)?)
+    load_page(conn, page_positions(conn, &tiers, first, after, budget)?)
 }
 
 pub(crate) fn search_parcels(
@@ -672,6 +685,7 @@ pub(crate) fn search_parcels(
     filter: &ParcelFilter,
     first: usize,
     after: Option<&Cursor>,
+    budget: &Budget,
 ) -> Result<Page<Versioned<Parcel>>, ProjectionError> {
     // Drive the scan from the land-use index when there is one to use: it yields seqs in order.
     let mut tier = match filter.land_use {
@@ -695,7 +709,7 @@ pub(crate) fn search_parcels(
             [text(holder.to_string())],
         );
     }
-    load_page(conn, page_positions(conn, &[tier], first, after)?)
+    load_page(conn, page_positions(conn, &[tier], first, after, budget)?)
 }
 
 #[cfg(test)]

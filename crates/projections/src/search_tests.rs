@@ -81,7 +81,7 @@ fn page(
         ..CitizenFilter::default()
     };
     let tiers = citizen_tiers(flavour, &filter).expect("tiers");
-    page_positions(conn, &tiers, first, after).expect("page")
+    page_positions(conn, &tiers, first, after, &Budget::unbounded()).expect("page")
 }
 
 /// Every page of a search, `size` at a time, as `(tier, seq)`.
@@ -225,6 +225,80 @@ fn a_name_prefix_page_reads_only_its_own_rows() {
             most - least <= 40 && most < 40 * (size as i64 + 1),
             "{flavour:?}: steps per page (city, depth, steps) {costs:?}"
         );
+    }
+}
+
+/// `page` under a budget of `steps` VM steps: `None` when it gave up (over the budget, or a
+/// full-text tier refused), which must then be an error, never a page.
+fn budgeted_page(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    name: &str,
+    first: usize,
+    after: Option<&Cursor>,
+    steps: u32,
+) -> Option<Vec<(u8, i64)>> {
+    let filter = CitizenFilter {
+        name: Some(name.to_owned()),
+        ..CitizenFilter::default()
+    };
+    let tiers = citizen_tiers(flavour, &filter).expect("tiers");
+    let budget = Budget::metered(conn, steps);
+    let result = page_positions(conn, &tiers, first, after, &budget);
+    if budget.end(conn) {
+        assert!(result.is_err(), "{name:?}: over its budget, yet a page");
+        return None;
+    }
+    let p = result.expect("page within its budget");
+    Some(p.rows.iter().map(|r| (r.tier, r.seq)).collect())
+}
+
+/// Every page of a search read under a small budget is the page read without one, or gives up
+/// (then the server reads it again on a blocking thread): a budget changes where a page is
+/// read, never what it holds. The first page of a name prefix fits; a page that reaches a
+/// full-text tier, or that skips many rows of an earlier tier, does not.
+#[test]
+fn a_page_under_a_budget_is_the_same_page_or_gives_up() {
+    for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
+        let conn = city(flavour, 3_000);
+        for name in ["nguyen van h", "Nguyễn Văn", "hien", "Đặng Thị H"] {
+            let (mut fitted, mut gave_up) = (Vec::new(), Vec::new());
+            let mut after: Option<Cursor> = None;
+            for depth in 0.. {
+                let whole = page(&conn, flavour, name, 20, after.as_ref());
+                let rows: Vec<(u8, i64)> = whole.rows.iter().map(|r| (r.tier, r.seq)).collect();
+                match budgeted_page(&conn, flavour, name, 20, after.as_ref(), 1_000) {
+                    Some(under) => {
+                        assert_eq!(under, rows, "{name:?} page {depth}: {flavour:?}");
+                        fitted.push(depth);
+                    }
+                    None => gave_up.push(depth),
+                }
+                if !whole.has_next_page {
+                    break;
+                }
+                after = whole.rows.last().map(Cursor::new);
+            }
+            let first_fits = fitted.first() == Some(&0);
+            match (name, flavour) {
+                // An index range from its first key: every page fits but the last, which
+                // looks past the range's end into the next tiers.
+                ("nguyen van h" | "Đặng Thị H", _) => {
+                    assert!(first_fits, "{name:?} {flavour:?}")
+                }
+                // Words anywhere: a full-text tier from the first page.
+                ("hien", SearchFlavour::Fts5) => {
+                    assert_eq!(gave_up.first(), Some(&0), "{name:?} {flavour:?}")
+                }
+                // The exact tier's last page goes on into the folded tier, which skips every
+                // row the exact tier returned (562 here): over the budget.
+                ("Nguyễn Văn", _) => {
+                    assert!(first_fits, "{name:?} {flavour:?}");
+                    assert!(!gave_up.is_empty(), "{name:?} {flavour:?}: {fitted:?}");
+                }
+                _ => {}
+            }
+        }
     }
 }
 
