@@ -657,10 +657,12 @@ struct Remembered {
     next_seq: Option<u64>,
     /// The next string and citizen numbers.
     defined: Option<(u32, u32)>,
+    /// Strings come from request headers: std's DoS-resistant hasher. Citizens and numbers
+    /// are the register's and the log's own: foldhash.
     strings: HashMap<String, u32>,
-    citizens: HashMap<Uuid, u32>,
+    citizens: foldhash::HashMap<Uuid, u32>,
     /// Citizen number → its last ordinal in `access_by_citizen`.
-    ordinals: HashMap<u32, u32>,
+    ordinals: foldhash::HashMap<u32, u32>,
 }
 
 impl Remembered {

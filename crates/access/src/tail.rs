@@ -16,8 +16,6 @@
 //! - The tail in memory is true of the file while the log's next `seq` is `through` and the
 //!   stored state is `merged`: the writer checks both inside every transaction.
 
-use std::collections::HashMap;
-
 use crate::IndexRow;
 
 /// Which rows of the chain `access_by_citizen` holds.
@@ -83,7 +81,7 @@ pub(crate) struct Tail {
     pub merged: Merged,
     pub through: u64,
     /// Citizen → its last ordinal among `rows`.
-    last: HashMap<u32, u32>,
+    last: foldhash::HashMap<u32, u32>,
     /// The running round's rows the table does not hold yet, by (citizen, ordinal); the next
     /// chunk starts at `next`.
     round: Vec<IndexRow>,
@@ -211,7 +209,7 @@ pub(crate) fn tail_rows<E, I>(
 where
     I: IntoIterator<Item = u32>,
 {
-    let mut next: HashMap<u32, u32> = HashMap::new();
+    let mut next: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
     let mut rows = Vec::new();
     for entry in entries {
         let (seq, citizens) = entry?;

@@ -231,7 +231,7 @@ struct NameParts {
 impl TryFrom<NameParts> for PersonName {
     type Error = NameError;
     fn try_from(p: NameParts) -> Result<Self, Self::Error> {
-        PersonName::new(&p.family, &p.middle, &p.given)
+        PersonName::from_parts([p.family, p.middle, p.given])
     }
 }
 
@@ -256,11 +256,18 @@ fn is_normal(s: &str) -> bool {
 
 impl PersonName {
     pub fn new(family: &str, middle: &str, given: &str) -> Result<Self, NameError> {
-        let parts = [family, middle, given];
+        Self::from_parts([family, middle, given].map(str::to_owned))
+    }
+
+    /// [`PersonName::new`] over owned parts, each kept as it is when already normal (every
+    /// stored name is): a stored state is decoded on every read that misses the projections'
+    /// kept states, and copying its three parts again cost three allocations a decode.
+    fn from_parts(parts: [String; 3]) -> Result<Self, NameError> {
         if parts.iter().any(|p| p.chars().any(char::is_control)) {
             return Err(NameError::ControlCharacter);
         }
-        let [family, middle, given] = parts.map(normalise_text);
+        let [family, middle, given] =
+            parts.map(|s| if is_normal(&s) { s } else { normalise_text(&s) });
         if given.is_empty() {
             return Err(NameError::EmptyGivenName);
         }
@@ -407,6 +414,12 @@ mod tests {
             PersonName::new("A\n", "B", "C"),
             Err(NameError::ControlCharacter)
         );
+        // Decoding keeps a normal part as it is and normalises any other, as `new` does.
+        let decoded: PersonName = serde_json::from_value(
+            serde_json::json!({"family": format!(" {nfd} "), "middle": "Thị  Minh", "given": "Hòa"}),
+        )
+        .unwrap();
+        assert_eq!(decoded, n);
         let json = serde_json::json!({"family": "Trần", "given": "An"});
         let parsed: PersonName = serde_json::from_value(json).unwrap();
         assert_eq!(parsed.middle(), "");
