@@ -12,7 +12,9 @@
 //! Invariant: a budgeted read never holds an async worker thread for more than its budget of
 //! VM steps plus the decoding of at most [`crate::SHORT_PAGE_RECORDS`] states. Work SQLite does
 //! not count in steps (a full-text index merging its doclists inside one step) is refused under
-//! a budget ([`Budget::unmetered`]).
+//! a budget ([`Budget::unmetered`]). A budget meters steps, not waits: on a cold page cache a
+//! page's seeks wait for the disk on the worker thread, as the key lookups of
+//! `BlockingPool::run_short` do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
