@@ -17,6 +17,7 @@
 //! | `citydb_log_appended_events_total` | counter | |
 //! | `citydb_access_log_writes_total` | counter | `outcome` |
 //! | `citydb_access_log_entries_total` | counter | |
+//! | `citydb_search_pages_total` | counter | `place` |
 //! | `citydb_log_head_position` | gauge | |
 //! | `citydb_projection_position` | gauge | |
 //! | `citydb_projection_lag_events` | gauge | |
@@ -105,6 +106,9 @@ type Counter = AtomicU64;
 /// A gauge read when `/metrics` is scraped; `None` leaves it out.
 pub type GaugeFn = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
 
+/// The projections' search-page counts, read when `/metrics` is scraped.
+pub type SearchPagesFn = Arc<dyn Fn() -> citydb_projections::SearchPages + Send + Sync>;
+
 struct Gauge {
     name: &'static str,
     help: &'static str,
@@ -122,6 +126,7 @@ pub struct Metrics {
     access_writes: Family<&'static str, Counter>,
     access_entries: Counter,
     gauges: RwLock<Vec<Gauge>>,
+    search_pages: RwLock<Option<SearchPagesFn>>,
 }
 
 impl Default for Metrics {
@@ -159,6 +164,7 @@ impl Metrics {
             access_writes: Family::new(),
             access_entries: Counter::default(),
             gauges: RwLock::new(Vec::new()),
+            search_pages: RwLock::new(None),
         };
         // Series an alert may watch exist from the start, at 0.
         for outcome in ["ok", "failed"] {
@@ -223,6 +229,11 @@ impl Metrics {
         let mut gauges = self.gauges.write().unwrap_or_else(|p| p.into_inner());
         gauges.retain(|g| g.name != name);
         gauges.push(Gauge { name, help, read });
+    }
+
+    /// Registers where the projections' search pages run (`citydb_search_pages_total`).
+    pub fn register_search_pages(&self, read: SearchPagesFn) {
+        *self.search_pages.write().unwrap_or_else(|p| p.into_inner()) = Some(read);
     }
 
     /// Registers the log head, the projection position and the lag between them.
@@ -394,6 +405,25 @@ impl Metrics {
             "citydb_access_log_entries_total {}",
             self.access_entries.load(Ordering::Relaxed)
         )?;
+
+        let search_pages = self.search_pages.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(read) = search_pages.as_ref() {
+            let pages = read();
+            header(
+                out,
+                "citydb_search_pages_total",
+                "counter",
+                "Search pages by where they ran: whole on the calling thread under a budget, \
+                 given up there and read on a blocking thread, or on a blocking thread from the start.",
+            )?;
+            for (place, n) in [
+                ("calling_thread", pages.calling_thread),
+                ("over_budget", pages.over_budget),
+                ("blocking_thread", pages.blocking_thread),
+            ] {
+                writeln!(out, "citydb_search_pages_total{{place=\"{place}\"}} {n}")?;
+            }
+        }
 
         let gauges = self.gauges.read().unwrap_or_else(|p| p.into_inner());
         for g in gauges.iter() {
@@ -614,5 +644,19 @@ mod tests {
             text.contains("citydb_graphql_operations_total{type=\"mutation\",outcome=\"OTHER\"} 1")
         );
         assert!(text.contains("citydb_ready 1"));
+        assert!(!text.contains("citydb_search_pages_total"));
+        m.register_search_pages(Arc::new(|| citydb_projections::SearchPages {
+            calling_thread: 7,
+            over_budget: 2,
+            blocking_thread: 1,
+        }));
+        let text = m.render(true);
+        for line in [
+            "citydb_search_pages_total{place=\"calling_thread\"} 7",
+            "citydb_search_pages_total{place=\"over_budget\"} 2",
+            "citydb_search_pages_total{place=\"blocking_thread\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -185,6 +185,10 @@ impl Node {
             authenticator.accept_citizen_tokens(tokens);
         }
         metrics.register_projection_gauges(log.watch_head(), projections.watch_position());
+        {
+            let projections = projections.clone();
+            metrics.register_search_pages(Arc::new(move || projections.search_pages()));
+        }
         let deadlines = DeadlineKeeper::new(
             registry.clone(),
             projections.clone(),

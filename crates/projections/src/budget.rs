@@ -17,7 +17,7 @@
 //! `BlockingPool::run_short` do.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rusqlite::Connection;
 
@@ -86,6 +86,55 @@ impl Budget {
                     "a full-text read asked for under a budget".into(),
                 ))
             }
+        }
+    }
+}
+
+/// Where the search pages read since the projections opened ran: what an operator watches
+/// to see whether searches fit their budget (`citydb_search_pages_total` on `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchPages {
+    /// Read whole on the calling thread, under a budget.
+    pub calling_thread: u64,
+    /// Given up on the calling thread (over the budget, or a full-text tier), then read on a
+    /// blocking thread.
+    pub over_budget: u64,
+    /// Read on a blocking thread from the start: a page larger than a budgeted one, or no
+    /// reader idle.
+    pub blocking_thread: u64,
+}
+
+/// [`SearchPages`]' counters.
+#[derive(Default)]
+pub(crate) struct PageCounters {
+    calling_thread: AtomicU64,
+    over_budget: AtomicU64,
+    blocking_thread: AtomicU64,
+}
+
+/// Where one page ran.
+#[derive(Clone, Copy)]
+pub(crate) enum PagePlace {
+    CallingThread,
+    OverBudget,
+    BlockingThread,
+}
+
+impl PageCounters {
+    pub(crate) fn count(&self, place: PagePlace) {
+        let counter = match place {
+            PagePlace::CallingThread => &self.calling_thread,
+            PagePlace::OverBudget => &self.over_budget,
+            PagePlace::BlockingThread => &self.blocking_thread,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> SearchPages {
+        SearchPages {
+            calling_thread: self.calling_thread.load(Ordering::Relaxed),
+            over_budget: self.over_budget.load(Ordering::Relaxed),
+            blocking_thread: self.blocking_thread.load(Ordering::Relaxed),
         }
     }
 }

@@ -83,6 +83,7 @@ use citydb_log::backend::BlockingPool;
 use citydb_log::{EventLog, Subscription, subscribe};
 
 // The statuses the filters take are the domain's.
+pub use budget::SearchPages;
 pub use bulk::{BulkConfig, Observer as BulkObserver};
 pub use citydb_domain::business::BusinessStatusKind;
 pub use citydb_domain::citizen::CitizenStatus;
@@ -97,7 +98,7 @@ pub use residence_starts::{ResidenceStart, ResidenceStartFilter};
 pub use schema::{APPLICATION_ID, IntegrityCheck, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
-use budget::Budget;
+use budget::{Budget, PageCounters, PagePlace};
 use read_snapshot::ReadSnapshot;
 
 /// Options for [`Projections::open`].
@@ -165,6 +166,8 @@ struct Shared {
     /// Whether a bulk load has folded the log and is building the indexes (the serial end of
     /// a rebuild, minutes at the whole city, during which the position does not move).
     building_indexes: watch::Sender<bool>,
+    /// Where search pages ran (see the `budget` module).
+    pages: PageCounters,
 }
 
 struct Writer {
@@ -236,6 +239,7 @@ impl Projections {
                     position,
                     bulk_loaded: AtomicU64::new(0),
                     building_indexes: watch::channel(false).0,
+                    pages: PageCounters::default(),
                 }),
                 follower: Mutex::new(None),
             }),
@@ -766,6 +770,11 @@ impl Projections {
             .await
     }
 
+    /// Where the search pages read since open ran (see [`SearchPages`]).
+    pub fn search_pages(&self) -> SearchPages {
+        self.shared().pages.read()
+    }
+
     /// blake3 (hex) over every read-model table's rows in a deterministic order: equal digests
     /// mean equal read models, whatever the batching or restarts that produced them.
     pub async fn digest(&self) -> Result<String, ProjectionError> {
@@ -844,13 +853,20 @@ impl Shared {
                     Ok::<_, ProjectionError>((!spent).then_some(result))
                 }
             };
-            match self.readers.try_here(here) {
-                Ok(Ok(Ok(Some(done)))) => return done,
-                // Over budget, or no reader idle: the blocking pool.
-                Ok(Ok(Ok(None))) | Err(_) => {}
+            let place = match self.readers.try_here(here) {
+                Ok(Ok(Ok(Some(done)))) => {
+                    self.pages.count(PagePlace::CallingThread);
+                    return done;
+                }
+                Ok(Ok(Ok(None))) => PagePlace::OverBudget,
+                // No reader idle.
+                Err(_) => PagePlace::BlockingThread,
                 Ok(Ok(Err(e))) => return Err(e),
                 Ok(Err(e)) => return Err(ProjectionError::Storage(format!("read failed: {e}"))),
-            }
+            };
+            self.pages.count(place);
+        } else {
+            self.pages.count(PagePlace::BlockingThread);
         }
         self.read(Cost::Unbounded, move |c, flavour| {
             f(c, flavour, &Budget::unbounded())

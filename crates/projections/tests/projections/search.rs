@@ -594,3 +594,39 @@ fn approve(id: CitizenId) -> Command {
         correction: CorrectionId(uuid::Uuid::from_u128(RENAME)),
     })
 }
+
+/// Where each search page ran is counted: a small name-prefix page on the calling thread, a
+/// page that reaches a full-text tier given up there and read on a blocking thread, a page
+/// larger than a budgeted one on a blocking thread. Each answer is the same wherever it ran.
+#[tokio::test]
+async fn search_pages_are_counted_by_where_they_ran() {
+    let w = World::new();
+    for (n, name) in [
+        (1, ("Nguyễn", "Văn", "Hoà")),
+        (2, ("Nguyễn", "Văn", "Hùng")),
+        (3, ("Trần", "Thị", "Hoà")),
+    ] {
+        w.run(register_citizen(n, name, Sex::Male, 1990)).await;
+    }
+    let p = following(&w, SearchFlavour::Fts5).await;
+    assert_eq!(p.search_pages(), SearchPages::default());
+    let found = |page: Page<Versioned<citydb_domain::citizen::Citizen>>| citizen_ids(&page);
+    // Larger than a budgeted page: a blocking thread from the start (the reader it opens is
+    // the idle one the pages below find: readers are opened on first need).
+    let page = p.search_citizens(&by_name("nguyen van"), 100, None).await;
+    assert_eq!(found(page.expect("search")), [cid(1), cid(2)]);
+    // The first of two pages of a prefix range: the calling thread.
+    let page = p.search_citizens(&by_name("nguyen van"), 1, None).await;
+    assert_eq!(found(page.expect("search")), [cid(1)]);
+    // A given name alone: the prefix tiers hold nothing, the words-anywhere tier is full-text.
+    let page = p.search_citizens(&by_name("Hoà"), 10, None).await;
+    assert_eq!(found(page.expect("search")), [cid(1), cid(3)]);
+    assert_eq!(
+        p.search_pages(),
+        SearchPages {
+            calling_thread: 1,
+            over_budget: 1,
+            blocking_thread: 1,
+        }
+    );
+}
