@@ -70,8 +70,8 @@ pub fn plan(
     let (mut next_string, mut next_citizen) = dict.defined()?;
     let mut new_strings: HashMap<String, u32> = HashMap::new();
     // Citizens and their numbers are the register's and the log's own, never a caller's
-    // choice: foldhash (a tenth of SipHash's cost here). Strings come from request headers,
-    // so their map keeps std's DoS-resistant hasher.
+    // choice: foldhash. Strings come from request headers, so their map keeps std's
+    // DoS-resistant hasher.
     let mut new_citizens: foldhash::HashMap<Uuid, u32> = foldhash::HashMap::default();
     let mut ordinals: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
     let recorded_at = now.max(tip.recorded_at);

@@ -798,11 +798,12 @@ const SHORT_READ_RECORDS: usize = 8;
 
 /// Pages of at most this many records try the calling thread first, under a budget of
 /// [`PAGE_STEPS`] (see the `budget` module): decoding this many states whose text is not
-/// kept costs about as much as the budget's steps (~20,000 instructions each).
+/// kept (~19,000 instructions each, callgrind) costs about half a million instructions.
 pub(crate) const SHORT_PAGE_RECORDS: usize = 25;
 
 /// The VM steps a page may take on the calling thread: ~35× the 289 a 20-citizen name prefix
-/// page takes at every scale (an index range from its first key), well under a millisecond.
+/// page took at 1/10 of the city (an index range from its first key, the same steps at any
+/// size: `search::tests::a_name_prefix_page_reads_only_its_own_rows`).
 const PAGE_STEPS: u32 = 10_000;
 
 impl Shared {
