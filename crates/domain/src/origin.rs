@@ -1,15 +1,16 @@
 //! How a record entered its register (shared by the registers that load
 //! existing data: citizens and businesses).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// How a record entered the register.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[serde(deny_unknown_fields)]
-pub enum RegistrationOrigin {
-    /// A registration made in citydb (birth registration, new enterprise).
-    Registration,
-    /// Loaded from an existing register; `source` names it.
-    InitialLoad { source: String },
+crate::tagged::tag_first! {
+    tag = "kind", deny_unknown_fields;
+    /// How a record entered the register.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum RegistrationOrigin {
+        /// A registration made in citydb (birth registration, new enterprise).
+        Registration,
+        /// Loaded from an existing register; `source` names it.
+        InitialLoad { source: String },
+    }
 }

@@ -6,12 +6,14 @@ use serde_json::Value;
 
 use crate::stewardship::LegalBasis;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum RedactionStatus {
-    Pending,
-    Approved { by: String },
-    Rejected { by: String, reason: String },
+crate::tagged::tag_first! {
+    tag = "status";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum RedactionStatus {
+        Pending,
+        Approved { by: String },
+        Rejected { by: String, reason: String },
+    }
 }
 
 /// A redaction of one event of the record, by its log position.

@@ -52,13 +52,15 @@ pub struct FieldChange {
     pub new: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum CorrectionStatus {
-    Pending,
-    Approved { by: String },
-    Rejected { by: String, reason: String },
-    Withdrawn,
+crate::tagged::tag_first! {
+    tag = "status";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum CorrectionStatus {
+        Pending,
+        Approved { by: String },
+        Rejected { by: String, reason: String },
+        Withdrawn,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

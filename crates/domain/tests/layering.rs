@@ -63,11 +63,11 @@ fn code_of(text: &str) -> String {
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n");
-    if let Some(at) = code.find("#[cfg(test)]")
-        && code[at + "#[cfg(test)]".len()..]
-            .trim_start()
-            .starts_with("mod ")
-    {
+    // The first `#[cfg(test)]` that opens a module (others mark items, e.g. in a macro).
+    let test_module = code.match_indices("#[cfg(test)]").find(|(at, marker)| {
+        code[at + marker.len()..].trim_start().starts_with("mod ")
+    });
+    if let Some((at, _)) = test_module {
         code.truncate(at);
     }
     code

@@ -50,12 +50,14 @@ impl Address {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum BusinessStatus {
-    Active,
-    Suspended { from: Date, until: Date },
-    Dissolved { on: Date },
+crate::tagged::tag_first! {
+    tag = "status";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum BusinessStatus {
+        Active,
+        Suspended { from: Date, until: Date },
+        Dissolved { on: Date },
+    }
 }
 
 impl BusinessStatus {

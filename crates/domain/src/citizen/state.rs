@@ -39,11 +39,13 @@ pub struct Marriage {
     pub since: Date,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum LifeStatus {
-    Alive,
-    Deceased { date: PartialDate },
+crate::tagged::tag_first! {
+    tag = "status";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum LifeStatus {
+        Alive,
+        Deceased { date: PartialDate },
+    }
 }
 
 /// What a citizen record is now, in one word: the status registers list and

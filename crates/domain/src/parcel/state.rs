@@ -62,21 +62,25 @@ pub struct Mortgage {
     pub registered_on: Date,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ParcelOrigin {
-    Registration,
-    SplitFrom { source: ParcelId },
-    MergedFrom { sources: Vec<ParcelId> },
+crate::tagged::tag_first! {
+    tag = "kind";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum ParcelOrigin {
+        Registration,
+        SplitFrom { source: ParcelId },
+        MergedFrom { sources: Vec<ParcelId> },
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ParcelStatus {
-    Active,
-    Retired { on: Date, reason: String },
-    Split { on: Date, into: Vec<ParcelId> },
-    MergedInto { on: Date, target: ParcelId },
+crate::tagged::tag_first! {
+    tag = "status";
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub enum ParcelStatus {
+        Active,
+        Retired { on: Date, reason: String },
+        Split { on: Date, into: Vec<ParcelId> },
+        MergedInto { on: Date, target: ParcelId },
+    }
 }
 
 impl ParcelStatus {
