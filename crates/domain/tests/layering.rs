@@ -64,9 +64,9 @@ fn code_of(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n");
     // The first `#[cfg(test)]` that opens a module (others mark items, e.g. in a macro).
-    let test_module = code.match_indices("#[cfg(test)]").find(|(at, marker)| {
-        code[at + marker.len()..].trim_start().starts_with("mod ")
-    });
+    let test_module = code
+        .match_indices("#[cfg(test)]")
+        .find(|(at, marker)| code[at + marker.len()..].trim_start().starts_with("mod "));
     if let Some((at, _)) = test_module {
         code.truncate(at);
     }

@@ -338,6 +338,23 @@ fn fts_expression(tokens: &[String], prefix_last: bool) -> String {
     phrases.join(" ")
 }
 
+/// [`fts_expression`] of a name's folded words, the last one a prefix — without that prefix
+/// when another query word starts with it (`to duy t`, `trinh duc t`): a name that holds that
+/// word holds a word starting with the prefix, so `"to" "duy" "t"*` and `"to" "duy"` match the
+/// same names, and the second does not merge the doclists of every word starting with `t`
+/// (0.4–1.5 ms a page at 1/10 with one client, most of the slowest pages of a drawn (b1);
+/// docs/benchmarks.md, 2026-12-06). Only for ASCII words, which FTS5's `unicode61` tokenizer
+/// reads as [`tokens`] does (see `name_triples`); a prefix alone is kept.
+fn folded_expression(words: &[String]) -> String {
+    if let Some((prefix, whole)) = words.split_last()
+        && words.iter().all(|w| w.is_ascii())
+        && whole.iter().any(|w| w.starts_with(prefix.as_str()))
+    {
+        return fts_expression(whole, false);
+    }
+    fts_expression(words, true)
+}
+
 /// The least string greater than every string that starts with `prefix` (UTF-8 byte order is
 /// code point order, which is SQLite's BINARY collation): the last character that can be
 /// incremented, incremented, and what follows it dropped. `None` when there is none (every
@@ -430,7 +447,7 @@ fn name_tiers(
             [text(exact_expr.clone())],
         );
         anywhere_exact.full_text = true;
-        let folded_expr = fts_expression(&folded_words, true);
+        let folded_expr = folded_expression(&folded_words);
         let triples = if tables.triples {
             name_triples::range(&folded_words, prefix_end)
         } else {

@@ -436,6 +436,10 @@ fn the_word_triples_find_what_the_words_anywhere_find() {
         "Lò Văn A B C D E F G Phúc",
         "Văn Nguyễn Hùng",
         "Văn-Nguyễn Hải",
+        "Văn Dương",
+        "Dương Văn Dương",
+        "Hà Văn",
+        "Văn Hà Hà",
     ];
     let tx = conn.unchecked_transaction().expect("tx");
     for (i, name) in extra.iter().enumerate() {
@@ -467,6 +471,14 @@ fn the_word_triples_find_what_the_words_anywhere_find() {
         "duong duong p",
         "xyz van p",
         "văn dương p",
+        // The prefix starts a whole word: the words alone (two-word names included).
+        "van duong d",
+        "duong van v",
+        "nguyen thi t",
+        "van v",
+        "ngo van n",
+        "ha van h",
+        "phuc van p",
     ] {
         let folded = tokens(&folded_key(name));
         if name_triples::range(&folded, prefix_end).is_some() {
@@ -619,6 +631,23 @@ fn search_words_are_quoted_not_parsed() {
         fts_expression(&words, true),
         "\"nguyen\" \"van\" \"or\" \"hoa\"*"
     );
+}
+
+/// A prefix that a whole query word starts with adds nothing to the words: it is dropped, and
+/// only then (ASCII words; a prefix alone stays a prefix).
+#[test]
+fn a_prefix_a_query_word_starts_with_is_left_out() {
+    let expression = |name: &str| folded_expression(&tokens(&folded_key(name)));
+    assert_eq!(expression("Tô Duy T"), "\"to\" \"duy\"");
+    assert_eq!(expression("trinh duc t"), "\"trinh\" \"duc\"");
+    assert_eq!(expression("duong gia d"), "\"duong\" \"gia\"");
+    assert_eq!(expression("nguyen n"), "\"nguyen\"");
+    assert_eq!(expression("van van"), "\"van\"");
+    assert_eq!(expression("nguyen van h"), "\"nguyen\" \"van\" \"h\"*");
+    assert_eq!(expression("van t"), "\"van\" \"t\"*");
+    assert_eq!(expression("h"), "\"h\"*");
+    // `吴` is not ASCII: FTS5's tokenizer and `tokens` could disagree, the prefix stays.
+    assert_eq!(expression("ngo 吴 n"), "\"ngo\" \"吴\" \"n\"*");
 }
 
 #[test]
