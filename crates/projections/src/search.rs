@@ -40,6 +40,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Instant;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
@@ -528,7 +529,9 @@ struct PagePositions {
 }
 
 /// Runs `sql` and appends its `(seq, key)` rows to `out` as positions of `tier`, adding what
-/// it cost to `work`.
+/// it cost to `work`. Traced per statement (`search statement read`, with its time: FTS5 can
+/// spend milliseconds inside one VM step, which the steps do not show) when TRACE is on for
+/// this module; the clock is read only then.
 fn read_rows(
     conn: &Connection,
     sql: &str,
@@ -539,6 +542,7 @@ fn read_rows(
 ) -> Result<(), ProjectionError> {
     let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
     Work::reset(&mut stmt);
+    let traced = tracing::enabled!(tracing::Level::TRACE).then(|| (Instant::now(), out.len()));
     {
         let rows = stmt
             .query_map(params_from_iter(params), |r| {
@@ -549,6 +553,19 @@ fn read_rows(
             let (seq, key) = row.map_err(storage)?;
             out.push(Position { tier, key, seq });
         }
+    }
+    if let Some((started, before)) = traced {
+        let mut this = Work::default();
+        this.add(&stmt);
+        // The statement's text has placeholders only: the searched name is not logged.
+        tracing::trace!(
+            tier,
+            rows = out.len() - before,
+            vm_steps = this.vm_steps,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            sql,
+            "search statement read"
+        );
     }
     work.add(&stmt);
     Ok(())

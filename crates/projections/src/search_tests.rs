@@ -257,6 +257,82 @@ fn budgeted_page(
 /// (then the server reads it again on a blocking thread): a budget changes where a page is
 /// read, never what it holds. The first page of a name prefix fits; a page that reaches a
 /// full-text tier, or that skips many rows of an earlier tier, does not.
+/// The `search statement read` events of whatever `f` runs on this thread: `(tier, rows)`.
+fn statements_traced(f: impl FnOnce()) -> Vec<(u64, u64)> {
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    #[derive(Default)]
+    struct Fields {
+        message: String,
+        tier: u64,
+        rows: u64,
+    }
+    impl Visit for Fields {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            match field.name() {
+                "tier" => self.tier = value,
+                "rows" => self.rows = value,
+                _ => {}
+            }
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.message = format!("{value:?}");
+            }
+        }
+    }
+    struct Statements(Arc<Mutex<Vec<(u64, u64)>>>);
+    impl<S: tracing::Subscriber> Layer<S> for Statements {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            if fields.message == "search statement read" {
+                self.0
+                    .lock()
+                    .expect("events")
+                    .push((fields.tier, fields.rows));
+            }
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Statements(seen.clone()));
+    tracing::subscriber::with_default(subscriber, f);
+    seen.lock().expect("events").clone()
+}
+
+/// With TRACE on, every statement of a page is traced with its tier and rows: in tier order,
+/// and the rows they read are the page's (and the one that says a next page exists).
+#[test]
+fn each_statement_of_a_page_is_traced() {
+    let flavour = SearchFlavour::Fts5;
+    let conn = city(flavour, 600);
+    for (name, size) in [("nguyen van h", 20), ("hien", 500), ("van hai", 7)] {
+        let mut read = None;
+        let traced = statements_traced(|| read = Some(page(&conn, flavour, name, size, None)));
+        let read = read.expect("a page");
+        let rows: u64 = traced.iter().map(|(_, rows)| rows).sum();
+        assert_eq!(
+            rows,
+            (read.rows.len() + usize::from(read.has_next_page)) as u64,
+            "{name:?}: {traced:?}"
+        );
+        assert!(traced.windows(2).all(|w| w[0].0 <= w[1].0), "{traced:?}");
+        let tiers: Vec<u64> = read.rows.iter().map(|r| u64::from(r.tier)).collect();
+        assert!(
+            tiers
+                .iter()
+                .all(|t| traced.iter().any(|(tier, _)| tier == t))
+        );
+    }
+    // "hien" reads past the prefix tiers (full text): more than the two ranges.
+    let traced = statements_traced(|| {
+        page(&conn, flavour, "hien", 500, None);
+    });
+    assert!(traced.iter().any(|(tier, _)| *tier >= 2), "{traced:?}");
+}
+
 #[test]
 fn a_page_under_a_budget_is_the_same_page_or_gives_up() {
     for flavour in [SearchFlavour::Fts5, SearchFlavour::Plain] {
