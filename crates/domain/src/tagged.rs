@@ -84,7 +84,9 @@ impl Visitor<'_> for FirstKey {
 /// derived `Serialize` (list `Serialize`, not `Deserialize`, in its derives), and reads each
 /// variant's fields into a struct of the same fields, so the format, the defaults and the
 /// refusals are serde's own. Under `cfg(test)` it also implements [`Derived`] with serde's
-/// derive of the same enum, the reference `tests::reads_as_the_derive` holds it to.
+/// derive of the same enum, the reference `tests::reads_as_the_derive` holds it to. One
+/// difference, as for `Record`: a second tag after a first one is ignored (refused under
+/// `deny_unknown_fields`), where the derive refuses the object; no writer makes one.
 macro_rules! tag_first {
     // `$extra`: an attribute of the enum and of each variant's struct, `serde(deny_unknown_fields)`
     // or the same under a false `cfg_attr` (one meta, not an optional one, so that the variants'

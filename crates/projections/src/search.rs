@@ -15,7 +15,8 @@
 //! 2. (FTS5 only) every exact query word is a word of the name, anywhere — by `seq`;
 //! 3. (FTS5 only) every folded query word is a word of the name, anywhere, the last one as a
 //!    prefix — by `seq`. Read from the citizens' word triples (`name_triples`) when the query
-//!    has two whole words the prefix does not start, from the FTS5 doclists otherwise.
+//!    has two whole words the prefix does not start, from the FTS5 doclists otherwise (without
+//!    the prefix when a whole word starts with it: that word implies it, `folded_expression`).
 //!
 //! Tiers 0 and 1 are ranges of the B-tree indexes `(name_exact, seq)` and
 //! `(name_folded, seq, name_exact)` ("family middle given-prefix", as Vietnamese write names): a
