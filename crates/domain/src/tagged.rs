@@ -309,6 +309,13 @@ mod tests {
             ]
             .concat(),
         );
+        // The one difference the macro's docs state: a second tag is ignored, not refused.
+        let twice = r#"{"status":"alive","status":"deceased"}"#;
+        assert_eq!(
+            serde_json::from_str::<LifeStatus>(twice).ok(),
+            Some(LifeStatus::Alive)
+        );
+        assert!(LifeStatus::derived(twice).is_err());
         // Unknown fields refused (`deny_unknown_fields`), a second tag too, but by a unit
         // variant: the derive ignores them there.
         reads_as_the_derive::<RegistrationOrigin>(
