@@ -484,7 +484,8 @@ async fn a_v1_access_log_stays_listed_and_verified_beside_v2_entries() {
     }
     db.execute("DELETE FROM access_by_citizen WHERE ordinal = 99", [])
         .unwrap();
-    assert_eq!(verify_cli(data, &[]).0, Some(0));
+    let (code, text) = verify_cli(data, &[]);
+    assert_eq!(code, Some(0), "{text}");
     db.execute(
         "UPDATE access_entries SET body = substr(body, 1, length(body) - 1)",
         [],

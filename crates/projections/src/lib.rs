@@ -32,8 +32,8 @@
 //! # Queries
 //! Async, each run on tokio's blocking threads with a small pool of read-only connections (WAL:
 //! readers never block the projector). Single records, natural-key lookups, searches with opaque
-//! keyset cursors (see [`Cursor`]), DataLoader-style batch loaders, the change-feed index, and a
-//! [`digest`](Projections::digest) of every table for rebuild tests.
+//! keyset cursors (see [`Cursor`]), reads by many keys at once (the API's batched loaders), the
+//! change-feed index, and a [`digest`](Projections::digest) of every table for rebuild tests.
 //!
 //! Name search is diacritic-insensitive and ranks exact matches first: names are indexed by the
 //! domain's `folded_key` and `exact_key` (tone placement made canonical, so "Hòa" = "Hoà"; `đ`

@@ -17,8 +17,6 @@ use async_graphql::{Context, InputObject, SimpleObject};
 
 use std::hash::Hash;
 
-use async_graphql::dataloader::Loader;
-
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
 use citydb_domain::parcel::Parcel;
@@ -28,7 +26,7 @@ use citydb_projections::Versioned;
 use super::access::require;
 use super::changes::position_in_log;
 use super::inputs::Date as DateInput;
-use super::loaders::{ProjectionLoader, load_in_order};
+use super::loaders::{Load, ProjectionLoader, load_in_order};
 use super::query::{HISTORY_ROLES, handles};
 use super::registry_error;
 use super::time::parse_rfc3339;
@@ -183,7 +181,7 @@ pub(super) async fn records_at<T>(
 
 /// A record kind, by its id type: what [`states_at`] reads.
 pub(super) trait Kind: Copy + Send + Sync + Hash + Eq + Into<RecordId> + 'static {
-    type State;
+    type State: Clone;
     /// The state of this kind in `record`, `None` for another kind.
     fn state(record: Record) -> Option<Self::State>;
 }
@@ -226,7 +224,7 @@ pub(super) async fn states_at<K: Kind>(
     ids: impl IntoIterator<Item = K>,
 ) -> Result<Vec<Versioned<K::State>>, ApiError>
 where
-    ProjectionLoader: Loader<K, Value = Versioned<K::State>, Error = ApiError>,
+    ProjectionLoader: Load<K, Value = Versioned<K::State>>,
 {
     match basis {
         None => load_in_order(ctx, ids).await,

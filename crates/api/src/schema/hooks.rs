@@ -13,7 +13,7 @@
 //! Order (that of the four extensions this replaces), on every transport, after the limits'
 //! bounds and before their error codes:
 //! 1. `prepare_request`: old-shape variables rewritten ([`legacy::upgrade_variables`]), the
-//!    operation's access recorder and citizen scope attached, then the WebSocket operation rate
+//!    operation's access recorder, citizen scope and read batches ([`Batches`]) attached, then the WebSocket operation rate
 //!    ([`throttle::admit_operation`]);
 //! 2. `parsed`: a citizen principal's root fields checked and scope loaded
 //!    ([`CitizenScopeCell::guard`]);
@@ -30,14 +30,16 @@ use futures_util::stream::BoxStream;
 use super::access::OperationReads;
 use super::citizen::CitizenScopeCell;
 use super::inputs::legacy;
+use super::loaders::Batches;
 use crate::limits::OperationHooks;
 use crate::throttle;
 
 /// Given to [`crate::limits::apply_limits_with`] by [`super::build_schema`]: one per operation
-/// (per request on every transport), owning that operation's recorder and citizen scope.
+/// (per request on every transport), owning that operation's recorder, citizen scope and read batches.
 pub(super) struct SchemaHooks {
     reads: OperationReads,
     citizen: Arc<CitizenScopeCell>,
+    batches: Arc<Batches>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -46,6 +48,7 @@ impl OperationHooks for SchemaHooks {
         SchemaHooks {
             reads: OperationReads::new(),
             citizen: Arc::new(CitizenScopeCell::default()),
+            batches: Arc::default(),
         }
     }
 
@@ -55,7 +58,11 @@ impl OperationHooks for SchemaHooks {
         request: Request,
     ) -> ServerResult<Request> {
         let request = legacy::upgrade_variables(ctx, request);
-        let request = self.reads.attach(request).data(self.citizen.clone());
+        let request = self
+            .reads
+            .attach(request)
+            .data(self.citizen.clone())
+            .data(self.batches.clone());
         throttle::admit_operation(ctx)?;
         Ok(request)
     }

@@ -1,13 +1,31 @@
 //! Batch loading from the projections, so that resolving relations over a page costs a fixed
-//! number of queries. No cache: the loaders live for the whole schema and a write must be
-//! visible to the next read (read-your-writes); they only batch.
+//! number of reads. No cache: a write must be visible to the next read (read-your-writes);
+//! the loaders only batch.
+//!
+//! A batch lives in one operation's own task ([`Batches`], attached to each operation by
+//! the schema's hooks). The first load of a key type opens the batch and yields once: every
+//! sibling resolver that the same pass of the executor's joins polls adds its keys to it.
+//! Then the opener reads the batch on its own thread and hands every waiter the result.
+//! async-graphql's `DataLoader` (used until 2026-12-06) instead spawned a task for each batch
+//! that slept 1 ms on async-io's timer thread before reading. That added a millisecond to
+//! every read with a relation, two thread hops, and batches shared between concurrent
+//! operations (docs/benchmarks.md, "Relations batched in the operation's own task").
+//!
+//! Invariants:
+//! - A batch is read once, by the load that opened it, after yielding once.
+//! - A batch never outlives its opener: an opener dropped before it reads closes the batch
+//!   (its waiters get an error, never a wait without end), and the next load opens a new one.
+//! - Batches of different operations never mix, so a cancelled operation fails nobody else.
 
-use std::collections::HashMap;
-
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
+use tokio::sync::oneshot;
 
 use citydb_domain::business::Business;
 use citydb_domain::citizen::Citizen;
@@ -29,6 +47,17 @@ pub struct RepresentedBy(pub CitizenId);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChildrenOf(pub CitizenId);
 
+/// Reads values of one key type, many keys at once. A key without a value is left out of the
+/// map.
+pub trait Load<K>: Send + Sync {
+    type Value: Send + Sync + 'static;
+    fn load(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<HashMap<K, Self::Value>, ApiError>> + Send;
+}
+
+/// The projections, as the schema's one source of batched reads.
 pub struct ProjectionLoader(pub Projections);
 
 fn failed(e: ProjectionError) -> ApiError {
@@ -46,17 +75,15 @@ pub(super) fn projection_error(e: ProjectionError) -> ApiError {
     }
 }
 
-impl Loader<CitizenId> for ProjectionLoader {
+impl Load<CitizenId> for ProjectionLoader {
     type Value = Versioned<Citizen>;
-    type Error = ApiError;
     async fn load(&self, keys: &[CitizenId]) -> Result<HashMap<CitizenId, Self::Value>, ApiError> {
         self.0.citizens_by_ids(keys).await.map_err(failed)
     }
 }
 
-impl Loader<BusinessId> for ProjectionLoader {
+impl Load<BusinessId> for ProjectionLoader {
     type Value = Versioned<Business>;
-    type Error = ApiError;
     async fn load(
         &self,
         keys: &[BusinessId],
@@ -65,17 +92,15 @@ impl Loader<BusinessId> for ProjectionLoader {
     }
 }
 
-impl Loader<ParcelId> for ProjectionLoader {
+impl Load<ParcelId> for ProjectionLoader {
     type Value = Versioned<ParcelState>;
-    type Error = ApiError;
     async fn load(&self, keys: &[ParcelId]) -> Result<HashMap<ParcelId, Self::Value>, ApiError> {
         self.0.parcels_by_ids(keys).await.map_err(failed)
     }
 }
 
-impl Loader<HeldBy> for ProjectionLoader {
+impl Load<HeldBy> for ProjectionLoader {
     type Value = Vec<ParcelId>;
-    type Error = ApiError;
     async fn load(&self, keys: &[HeldBy]) -> Result<HashMap<HeldBy, Self::Value>, ApiError> {
         let ids: Vec<RecordId> = keys.iter().map(|k| k.0).collect();
         let found = self.0.parcels_held_by(&ids).await.map_err(failed)?;
@@ -83,9 +108,8 @@ impl Loader<HeldBy> for ProjectionLoader {
     }
 }
 
-impl Loader<RepresentedBy> for ProjectionLoader {
+impl Load<RepresentedBy> for ProjectionLoader {
     type Value = Vec<BusinessId>;
-    type Error = ApiError;
     async fn load(
         &self,
         keys: &[RepresentedBy],
@@ -103,9 +127,8 @@ impl Loader<RepresentedBy> for ProjectionLoader {
     }
 }
 
-impl Loader<ChildrenOf> for ProjectionLoader {
+impl Load<ChildrenOf> for ProjectionLoader {
     type Value = Vec<CitizenId>;
-    type Error = ApiError;
     async fn load(
         &self,
         keys: &[ChildrenOf],
@@ -116,34 +139,162 @@ impl Loader<ChildrenOf> for ProjectionLoader {
     }
 }
 
-/// The schema's loader: one batching loader over one projection handle, for every key type.
-pub struct Loaders(pub DataLoader<ProjectionLoader>);
+/// The schema's source of batched reads, shared by every operation.
+pub struct Loaders(pub ProjectionLoader);
 
 impl Loaders {
     pub fn new(projections: &Projections) -> Self {
-        Loaders(DataLoader::new(
-            ProjectionLoader(projections.clone()),
-            tokio::spawn,
-        ))
+        Loaders(ProjectionLoader(projections.clone()))
     }
 }
 
-/// Loads `ids` through the schema's loader (batched with every other load of the same tick),
-/// keeping their order and skipping ids that have no record.
+/// What a batch's waiters receive: every value the batch read.
+type Found<K, V> = Result<Arc<HashMap<K, V>>, ApiError>;
+
+/// An open batch of one key type: its keys and who waits for them.
+struct Open<K, V> {
+    keys: HashSet<K>,
+    waiters: Vec<oneshot::Sender<Found<K, V>>>,
+}
+
+/// One operation's open batches, one per key type (attached to the operation's data by the
+/// schema's hooks).
+#[derive(Default)]
+pub struct Batches {
+    open: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+}
+
+impl Batches {
+    /// Reads `keys` through `source`, batched with every load of the same key type that this
+    /// operation's resolvers start in the same pass.
+    pub async fn load_many<S, K>(
+        &self,
+        source: &S,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Found<K, S::Value>
+    where
+        S: Load<K>,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let mut keys = keys.into_iter().peekable();
+        if keys.peek().is_none() {
+            return Ok(Arc::default());
+        }
+        let (tx, rx) = oneshot::channel();
+        let opens = {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let slot = open
+                .entry(TypeId::of::<K>())
+                .or_insert_with(|| Box::new(None::<Open<K, S::Value>>));
+            let Some(batch) = slot.downcast_mut::<Option<Open<K, S::Value>>>() else {
+                return Err(ApiError::internal("a batch slot of another key type"));
+            };
+            let opens = batch.is_none();
+            let batch = batch.get_or_insert_with(|| Open {
+                keys: HashSet::new(),
+                waiters: Vec::new(),
+            });
+            batch.keys.extend(keys);
+            batch.waiters.push(tx);
+            opens
+        };
+        if opens {
+            let closer = Closer::<K, S::Value> {
+                batches: self,
+                _batch: PhantomData,
+            };
+            // The siblings polled after this one in the same pass add their keys meanwhile.
+            tokio::task::yield_now().await;
+            if let Some(batch) = closer.take() {
+                let keys: Vec<K> = batch.keys.into_iter().collect();
+                let found = source.load(&keys).await.map(Arc::new);
+                for waiter in batch.waiters {
+                    // A waiter that is gone no longer needs its values.
+                    let _ = waiter.send(found.clone());
+                }
+            }
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(ApiError::internal(
+                "a batched read was dropped before it was read",
+            ))
+        })
+    }
+
+    fn take<K: 'static, V: 'static>(&self) -> Option<Open<K, V>> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get_mut(&TypeId::of::<K>())?
+            .downcast_mut::<Option<Open<K, V>>>()?
+            .take()
+    }
+}
+
+/// Closes the batch its opener opened if the opener is dropped before reading it, so that
+/// the next load opens a new batch instead of joining one nobody reads.
+struct Closer<'b, K: 'static, V: 'static> {
+    batches: &'b Batches,
+    _batch: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: 'static, V: 'static> Closer<'_, K, V> {
+    fn take(self) -> Option<Open<K, V>> {
+        let batch = self.batches.take::<K, V>();
+        std::mem::forget(self);
+        batch
+    }
+}
+
+impl<K: 'static, V: 'static> Drop for Closer<'_, K, V> {
+    fn drop(&mut self) {
+        // Its waiters' senders drop with it: they get an error, not a wait without end.
+        drop(self.batches.take::<K, V>());
+    }
+}
+
+/// Loads `ids` through the operation's batches, keeping their order and skipping ids that
+/// have no record.
 pub async fn load_in_order<K>(
     ctx: &Context<'_>,
     ids: impl IntoIterator<Item = K>,
-) -> Result<Vec<<ProjectionLoader as Loader<K>>::Value>, ApiError>
+) -> Result<Vec<<ProjectionLoader as Load<K>>::Value>, ApiError>
 where
-    K: Send + Sync + Hash + Eq + Clone + 'static,
-    ProjectionLoader: Loader<K, Error = ApiError>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    ProjectionLoader: Load<K, Value: Clone>,
 {
     let ids: Vec<K> = ids.into_iter().collect();
+    let found = load_many(ctx, ids.iter().cloned()).await?;
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// Loads `keys` through the operation's batches.
+pub async fn load_many<K>(
+    ctx: &Context<'_>,
+    keys: impl IntoIterator<Item = K>,
+) -> Found<K, <ProjectionLoader as Load<K>>::Value>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    ProjectionLoader: Load<K>,
+{
     let loaders = ctx
         .data::<Loaders>()
         .map_err(|_| ApiError::internal("loaders missing from the schema data"))?;
-    let found = loaders.0.load_many(ids.iter().cloned()).await?;
-    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    let batches = ctx
+        .data::<Arc<Batches>>()
+        .map_err(|_| ApiError::internal("batches missing from the operation's data"))?;
+    batches.load_many(&loaders.0, keys).await
+}
+
+/// The value of one key, if it has one.
+pub async fn load_one<K>(
+    ctx: &Context<'_>,
+    key: K,
+) -> Result<Option<<ProjectionLoader as Load<K>>::Value>, ApiError>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    ProjectionLoader: Load<K, Value: Clone>,
+{
+    let found = load_many(ctx, [key.clone()]).await?;
+    Ok(found.get(&key).cloned())
 }
 
 #[cfg(test)]
@@ -151,6 +302,123 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use citydb_log::{FaultKind, StorageFault};
+    use futures_util::future::join_all;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A source that doubles its keys and remembers every batch it was asked for.
+    #[derive(Default)]
+    struct Doubling {
+        batches: Mutex<Vec<Vec<u32>>>,
+        reads: AtomicUsize,
+    }
+
+    impl Load<u32> for Doubling {
+        type Value = u32;
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, ApiError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let mut sorted = keys.to_vec();
+            sorted.sort_unstable();
+            self.batches
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(sorted);
+            // Key 0 has no value, as an id without a record.
+            Ok(keys
+                .iter()
+                .filter(|&&k| k != 0)
+                .map(|&k| (k, 2 * k))
+                .collect())
+        }
+    }
+
+    impl Load<&'static str> for Doubling {
+        type Value = usize;
+        async fn load(
+            &self,
+            keys: &[&'static str],
+        ) -> Result<HashMap<&'static str, usize>, ApiError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(keys.iter().map(|k| (*k, k.len())).collect())
+        }
+    }
+
+    /// Sibling loads polled in one pass are read as one batch, each waiter gets its values, a
+    /// key without a value is absent, and the next pass (a relation of the first results)
+    /// opens a new batch. Fails with a batch read per load (no yield before reading) or with
+    /// a batch read twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sibling_loads_are_read_as_one_batch_per_pass() {
+        let source = Doubling::default();
+        let batches = Batches::default();
+        let pages = join_all((0..40u32).map(|i| {
+            let (source, batches) = (&source, &batches);
+            async move {
+                let first = batches.load_many(source, [i, i + 100]).await?;
+                let firsts = (first.get(&i).copied(), first.get(&(i + 100)).copied());
+                // A relation of what the first pass read: a second batch, of the next pass.
+                let second = batches.load_many(source, [1000 + i]).await?;
+                Ok::<_, ApiError>((firsts, second.get(&(1000 + i)).copied()))
+            }
+        }))
+        .await;
+        for (i, page) in (0..40u32).zip(pages) {
+            let ((a, b), c) = page.expect("the fake source does not fail");
+            assert_eq!(a, (i != 0).then_some(2 * i), "key {i}");
+            assert_eq!(b, Some(2 * (i + 100)));
+            assert_eq!(c, Some(2 * (1000 + i)));
+        }
+        let seen = source
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first: Vec<u32> = (0..40).chain(100..140).collect();
+        let second: Vec<u32> = (1000..1040).collect();
+        assert_eq!(*seen, vec![first, second]);
+    }
+
+    /// Key types batch apart, in the same pass; no keys read nothing.
+    #[tokio::test]
+    async fn each_key_type_has_its_own_batch() {
+        let source = Doubling::default();
+        let batches = Batches::default();
+        let (n, s, none) = tokio::join!(
+            batches.load_many(&source, [3u32]),
+            batches.load_many(&source, ["four"]),
+            batches.load_many(&source, Vec::<u32>::new()),
+        );
+        assert_eq!(n.expect("read").get(&3), Some(&6));
+        assert_eq!(s.expect("read").get("four"), Some(&4));
+        assert!(none.expect("nothing to read").is_empty());
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+    }
+
+    /// An opener dropped before its batch is read closes the batch: its waiters get an error
+    /// instead of waiting for ever, and a later load opens and reads a batch of its own. Fails
+    /// (times out) without the closer.
+    #[tokio::test]
+    async fn a_dropped_opener_fails_its_waiters_and_leaves_no_batch_open() {
+        let source = Doubling::default();
+        let batches = Batches::default();
+        let mut opener = Box::pin(batches.load_many(&source, [1u32]));
+        let mut waiter = Box::pin(batches.load_many(&source, [2u32]));
+        // One poll each: the opener yields, the waiter joins its batch.
+        assert!(futures_util::poll!(opener.as_mut()).is_pending());
+        assert!(futures_util::poll!(waiter.as_mut()).is_pending());
+        drop(opener);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter of a dropped opener is not left waiting");
+        assert_eq!(waited.err().map(|e| e.code()), Some(ErrorCode::Internal));
+        let later = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            batches.load_many(&source, [5u32]),
+        )
+        .await
+        .expect("a later load opens its own batch")
+        .expect("read");
+        assert_eq!(later.get(&5), Some(&10));
+        assert_eq!(source.reads.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn projection_faults_get_the_store_codes() {

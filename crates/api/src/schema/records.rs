@@ -1,6 +1,6 @@
 //! GraphQL objects over the domain's records. Every personal field of a citizen goes through
 //! [`access::personal`] (scope check + access-log note); business and land fields through
-//! [`access::scoped`]. Relations are resolved through DataLoaders, so a page of parcels with
+//! [`access::scoped`]. Relations are resolved through the operation's batches (`loaders`), so a page of parcels with
 //! their holders costs a fixed number of queries, not one per row.
 
 use async_graphql::{Context, Enum, Json, Object, SimpleObject, Union};
@@ -15,7 +15,7 @@ use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
 use super::basis::{Basis, ReadBasis, states_at};
-use super::loaders::{ChildrenOf, HeldBy, Loaders, RepresentedBy};
+use super::loaders::{ChildrenOf, HeldBy, RepresentedBy, load_one};
 use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::unrestricted;
 use super::timeline::{Period, citizen_group, known_field, periods};
@@ -25,11 +25,6 @@ use crate::error::ApiError;
 /// A record's place in its stream and in the log.
 fn version_of<T>(v: &Versioned<T>) -> i64 {
     v.version as i64
-}
-
-fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, ApiError> {
-    ctx.data::<Loaders>()
-        .map_err(|_| ApiError::internal("loaders missing from the schema data"))
 }
 
 fn unit_name(code: &str) -> Option<String> {
@@ -335,11 +330,7 @@ impl Citizen {
     /// from the projections, so current even on a past state (`asOf`). Group `family`.
     async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Citizen>, ApiError> {
         let id = self.guard(ctx, FieldGroup::Family, "children")?.id;
-        let ids = loaders(ctx)?
-            .0
-            .load_one(ChildrenOf(id))
-            .await?
-            .unwrap_or_default();
+        let ids = load_one(ctx, ChildrenOf(id)).await?.unwrap_or_default();
         load_citizens(ctx, None, ids).await
     }
     /// The spouse (at the record's `basis`). Group `family`.
@@ -364,20 +355,16 @@ impl Citizen {
     /// `land`.
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Land, "parcels")?;
-        let l = loaders(ctx)?;
-        let ids =
-            l.0.load_one(HeldBy(RecordId::Citizen(self.0.state.id)))
-                .await?
-                .unwrap_or_default();
+        let ids = load_one(ctx, HeldBy(RecordId::Citizen(self.0.state.id)))
+            .await?
+            .unwrap_or_default();
         load_parcels(ctx, None, ids).await
     }
     /// Businesses this citizen legally represents now: current even on a past state
     /// (`asOf`). Group `business`.
     async fn represents(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Business, "represents")?;
-        let ids = loaders(ctx)?
-            .0
-            .load_one(RepresentedBy(self.0.state.id))
+        let ids = load_one(ctx, RepresentedBy(self.0.state.id))
             .await?
             .unwrap_or_default();
         load_businesses(ctx, None, ids).await
@@ -576,9 +563,7 @@ impl Business {
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
         self.guard(ctx, "parcels")?;
         scoped(ctx, FieldGroup::Land, "parcels")?;
-        let ids = loaders(ctx)?
-            .0
-            .load_one(HeldBy(RecordId::Business(self.0.state.id)))
+        let ids = load_one(ctx, HeldBy(RecordId::Business(self.0.state.id)))
             .await?
             .unwrap_or_default();
         load_parcels(ctx, None, ids).await
