@@ -738,7 +738,10 @@ async fn the_console_in_a_real_browser() {
         .await;
     b.fill("#cor-date", "02/11/2026").await;
     b.click("#propose").await;
-    b.wait_for("document.querySelector('#flash')").await;
+    // The record is shown again after the flash: wait for both, so that the screenshot is
+    // never of the loading state in between.
+    b.wait_for("document.querySelector('#flash') && document.querySelector('#cor-field')")
+        .await;
     b.screenshot("steward-proposal").await;
 
     // The steward handles the requests: nearest deadline first, reached with Tab and Enter.
