@@ -55,10 +55,11 @@ pub async fn run(from: &str, to: &str, access_log: bool, batch: usize) -> anyhow
                     .with_context(|| format!("cannot open {from}"))?
                     .access
             }
-            _ if Path::new(from).exists() => {
-                citydb_store::open_embedded_access_log(Path::new(from), &SqliteConfig::default())
-                    .with_context(|| format!("cannot open {from}"))?
-            }
+            _ if Path::new(from).exists() => citydb_store::open_embedded_access_log_to_read(
+                Path::new(from),
+                &SqliteConfig::default(),
+            )
+            .with_context(|| format!("cannot open {from}"))?,
             _ => anyhow::bail!("no log at {from}"),
         };
         super::refuse_v2_entries(&source, from).await?;

@@ -65,7 +65,7 @@ pub async fn open_access_log(
     if !path.exists() {
         anyhow::bail!("no log at {}", path.display());
     }
-    citydb_store::open_embedded_access_log(&path, &SqliteConfig::default())
+    citydb_store::open_embedded_access_log_to_read(&path, &SqliteConfig::default())
         .with_context(|| format!("cannot open {}", path.display()))
 }
 

@@ -111,6 +111,26 @@ impl SqliteEntries {
         config: &SqliteConfig,
         policy: MergePolicy,
     ) -> Result<SqliteEntries, AccessError> {
+        Self::open_as(path, config, policy, true)
+    }
+
+    /// [`open`](Self::open) for a tool that reads the file and does not serve (`verify`,
+    /// `export`, `prove`, the source of `migrate`): it never merges the citizen index's tail,
+    /// neither in chunks nor when it closes. Its tail is derived at open from the table as it
+    /// finds it; merging that would write into the table, as if the chain had derived them,
+    /// rows computed from whatever damage `verify` is there to report (an added index row
+    /// shifted the next ordinals, and a `verify` that reported it left rows so shifted behind
+    /// when its writer thread merged at exit).
+    pub fn open_to_read(path: &Path, config: &SqliteConfig) -> Result<SqliteEntries, AccessError> {
+        Self::open_as(path, config, MergePolicy::default(), false)
+    }
+
+    fn open_as(
+        path: &Path,
+        config: &SqliteConfig,
+        policy: MergePolicy,
+        merges: bool,
+    ) -> Result<SqliteEntries, AccessError> {
         let synchronous = match config.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -154,6 +174,7 @@ impl SqliteEntries {
             remembered: Remembered::default(),
             tail: tail.clone(),
             policy,
+            merges,
             synchronous,
         };
         std::thread::Builder::new()
@@ -263,6 +284,9 @@ struct Writer {
     remembered: Remembered,
     tail: Arc<Mutex<Tail>>,
     policy: MergePolicy,
+    /// Whether this writer merges the tail into the table on its own: a node's does, a
+    /// tool's ([`SqliteEntries::open_to_read`]) does not.
+    merges: bool,
     /// The configured `synchronous`, which the groups commit with.
     synchronous: &'static str,
 }
@@ -280,7 +304,7 @@ impl Writer {
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     // (The guard is dropped here: `merge_chunk` takes the lock itself.)
-                    let in_round = lock(&self.tail).in_round();
+                    let in_round = self.merges && lock(&self.tail).in_round();
                     if in_round && self.merge_chunk(&self.policy.clone(), 0) {
                         continue;
                     }
@@ -333,7 +357,9 @@ impl Writer {
                 let tail = lock(&self.tail);
                 (tail.in_round(), tail.rows.len() >= self.policy.round_rows)
             };
-            if !in_round {
+            if !self.merges {
+                // A tool's writer leaves the tail to the node (`SqliteEntries::open_to_read`).
+            } else if !in_round {
                 // A round starts with a chunk of the idle size, not of the rows gathered so far.
                 added = 0;
                 if due {
@@ -351,7 +377,9 @@ impl Writer {
         // is derived again at the next open if this fails). Then the checkpoint thread's
         // connection closed first, so that closing the log closes every connection it opened,
         // and a compact file left behind, best effort.
-        let _ = self.merge_all();
+        if self.merges {
+            let _ = self.merge_all();
+        }
         self.checkpointer.close();
         let _ = self
             .conn

@@ -789,3 +789,73 @@ async fn the_index_tail_and_its_merges_read_as_the_whole_index() {
         assert_eq!(got, want);
     }
 }
+
+/// Rows of the citizen index's table, and the state that says which entries it covers.
+fn index_table(path: &Path) -> (i64, (i64, i64, i64)) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let rows = conn
+        .query_row("SELECT count(*) FROM access_by_citizen", [], |r| r.get(0))
+        .expect("count");
+    let state = conn
+        .query_row(
+            "SELECT below, round_below, round_citizen FROM access_index_state WHERE id = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("state");
+    (rows, state)
+}
+
+/// Whether rows reach the citizen index's table within two seconds.
+async fn merged_soon(path: &Path) -> bool {
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if index_table(path).0 > 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// A tool's open (`open_to_read`: `verify`, `export`, `prove`, the source of `migrate`) never
+/// writes the citizen index, not even when it closes with a tail to merge: its tail is derived
+/// from the table as it finds it, damage included. A node's open merges its tail when it
+/// closes: the same wait sees that, so the test can tell. Fails when the tool's writer merges
+/// at exit, as it did before 2026-12-06 (a `verify` of a tampered file then left shifted rows
+/// behind, and `tests/access_log.rs` failed now and then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_that_reads_the_file_never_writes_the_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access-log.db");
+    let config = SqliteConfig::default();
+    let _v1 = SqliteLog::open(&path, config.clone()).expect("v1 log");
+    let node = SqliteEntries::open(&path, &config).expect("node");
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    for case in ["HS-1", "HS-2", "HS-3"] {
+        node.append(draft(
+            "tax-office",
+            Some(case),
+            &[(a, "identity"), (b, "land")],
+        ))
+        .await
+        .expect("appended");
+    }
+    let untouched = index_table(&path);
+    assert_eq!(untouched.0, 0, "three entries start no merge round");
+
+    let tool = SqliteEntries::open_to_read(&path, &config).expect("tool");
+    assert_eq!(
+        shown(&tool.for_citizen(a, None, 10).await.expect("tool reads")),
+        shown(&node.for_citizen(a, None, 10).await.expect("node reads")),
+    );
+    // Its writer thread exits on its own after the drop; a merge took it milliseconds.
+    drop(tool);
+    assert!(!merged_soon(&path).await, "the tool merged the index");
+    assert_eq!(index_table(&path), untouched);
+
+    drop(node);
+    assert!(
+        merged_soon(&path).await,
+        "a node merges its tail when it closes (the wait that would see a tool's merge)"
+    );
+}

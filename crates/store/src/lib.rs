@@ -159,6 +159,21 @@ pub fn open_embedded_access_log(
     })
 }
 
+/// [`open_embedded_access_log`] for a tool that reads the file and does not serve (`verify`,
+/// `export`, `prove`, the source of `migrate`): it never writes the citizen index's derived
+/// rows ([`SqliteEntries::open_to_read`]).
+pub fn open_embedded_access_log_to_read(
+    path: &Path,
+    config: &SqliteConfig,
+) -> Result<AccessLogStore, StoreError> {
+    let v1 = SqliteLog::open(path, config.clone())?;
+    let v2 = SqliteEntries::open_to_read(path, config).map_err(access_error)?;
+    Ok(AccessLogStore {
+        v1: Arc::new(v1),
+        v2: Arc::new(v2),
+    })
+}
+
 fn tree_error(e: citydb_tlog::TlogError) -> StoreError {
     StoreError::Store(format!("the Merkle tree's tables: {e}"))
 }
