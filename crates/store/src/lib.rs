@@ -151,12 +151,7 @@ pub fn open_embedded_access_log(
     path: &Path,
     config: &SqliteConfig,
 ) -> Result<AccessLogStore, StoreError> {
-    let v1 = SqliteLog::open(path, config.clone())?;
-    let v2 = SqliteEntries::open(path, config).map_err(access_error)?;
-    Ok(AccessLogStore {
-        v1: Arc::new(v1),
-        v2: Arc::new(v2),
-    })
+    access_log_file(path, config, SqliteEntries::open)
 }
 
 /// [`open_embedded_access_log`] for a tool that reads the file and does not serve (`verify`,
@@ -166,8 +161,17 @@ pub fn open_embedded_access_log_to_read(
     path: &Path,
     config: &SqliteConfig,
 ) -> Result<AccessLogStore, StoreError> {
+    access_log_file(path, config, SqliteEntries::open_to_read)
+}
+
+/// The file's v1 log first (its identity and `events` table), then its v2 tables by `v2`.
+fn access_log_file(
+    path: &Path,
+    config: &SqliteConfig,
+    v2: fn(&Path, &SqliteConfig) -> Result<SqliteEntries, AccessError>,
+) -> Result<AccessLogStore, StoreError> {
     let v1 = SqliteLog::open(path, config.clone())?;
-    let v2 = SqliteEntries::open_to_read(path, config).map_err(access_error)?;
+    let v2 = v2(path, config).map_err(access_error)?;
     Ok(AccessLogStore {
         v1: Arc::new(v1),
         v2: Arc::new(v2),
