@@ -13,8 +13,8 @@
 //! Order (that of the four extensions this replaces), on every transport, after the limits'
 //! bounds and before their error codes:
 //! 1. `prepare_request`: old-shape variables rewritten ([`legacy::upgrade_variables`]), the
-//!    operation's access recorder, citizen scope and read batches ([`Batches`]) attached, then the WebSocket operation rate
-//!    ([`throttle::admit_operation`]);
+//!    operation's access recorder, citizen scope and read batches ([`Batches`]) attached, then
+//!    the WebSocket operation rate ([`throttle::admit_operation`]);
 //! 2. `parsed`: a citizen principal's root fields checked and scope loaded
 //!    ([`CitizenScopeCell::guard`]);
 //! 3. `execute` and `subscribe`: the reads flushed to the access log before the response leaves
@@ -35,7 +35,8 @@ use crate::limits::OperationHooks;
 use crate::throttle;
 
 /// Given to [`crate::limits::apply_limits_with`] by [`super::build_schema`]: one per operation
-/// (per request on every transport), owning that operation's recorder, citizen scope and read batches.
+/// (per request on every transport), owning that operation's recorder, citizen scope and read
+/// batches.
 pub(super) struct SchemaHooks {
     reads: OperationReads,
     citizen: Arc<CitizenScopeCell>,
