@@ -243,6 +243,26 @@ impl<'a> Fields<'a> {
                         continue;
                     }
 
+                    if !ctx.query_env.extensions.resolves_fields()
+                        && field.node.directives.is_empty()
+                    {
+                        // citydb: the direct path in a future of its own. One future holding
+                        // both paths was as large as the extension path needs (the
+                        // `ResolveInfo` and the extensions' `resolve` chain), allocated and
+                        // copied for every field.
+                        let ctx = ctx.clone();
+                        let fut = async move {
+                            let ctx_field = ctx.with_field(field);
+                            let field_name = ctx_field.item.node.response_key().node.clone();
+                            Ok((
+                                field_name,
+                                root.resolve_field(&ctx_field).await?.unwrap_or_default(),
+                            ))
+                        };
+                        self.0.push(Box::pin(fut));
+                        continue;
+                    }
+
                     let resolve_fut = Box::pin({
                         let ctx = ctx.clone();
                         async move {
@@ -250,12 +270,7 @@ impl<'a> Fields<'a> {
                             let field_name = ctx_field.item.node.response_key().node.clone();
                             let extensions = &ctx.query_env.extensions;
 
-                            if !extensions.resolves_fields() && field.node.directives.is_empty() {
-                                Ok((
-                                    field_name,
-                                    root.resolve_field(&ctx_field).await?.unwrap_or_default(),
-                                ))
-                            } else {
+                            {
                                 let type_name = T::type_name();
                                 let resolve_info = ResolveInfo {
                                     path_node: ctx_field.path_node.as_ref().unwrap(),
