@@ -106,6 +106,29 @@ def drawn_names(fixture, n=300, seed=2025):
     return random.Random(seed).sample(queries, min(n, len(queries)))
 
 
+# The scale bench's (c′) and (d′): holders' and representatives' ids only.
+PARCEL_IDS = """query ParcelWithHolders($key: String!) {
+  parcel(key: $key) {
+    id key commune { name } area landUse status
+    holders {
+      shareNumerator shareDenominator
+      holder { __typename ... on Citizen { id } ... on Business { id code name } }
+    }
+    certificate { serial entryNumber issueDate issuer }
+    mortgages { contractNumber amount creditor { name } }
+  }
+}"""
+BUSINESS_IDS = """query BusinessWithRepresentatives($code: String!) {
+  business(code: $code) {
+    id code name englishName status
+    headOffice { commune { name } street }
+    charterCapital businessLines
+    legalRepresentatives { id }
+    branches { code name }
+  }
+}"""
+
+
 def drive(port, token, op, count, keys):
     by_pin = open(os.path.join(EXAMPLES, "01-service-citizen-by-pin.graphql")).read()
     search = open(os.path.join(EXAMPLES, "13-service-search-name-prefix.graphql")).read()
@@ -124,6 +147,10 @@ def drive(port, token, op, count, keys):
             body = {"query": by_pin, "variables": {"pin": keys[i % len(keys)]}}
         elif op == "c":
             body = {"query": parcel, "variables": {"key": keys[i % len(keys)]}}
+        elif op == "c-ids":
+            body = {"query": PARCEL_IDS, "variables": {"key": keys[i % len(keys)]}}
+        elif op == "d-ids":
+            body = {"query": BUSINESS_IDS, "variables": {"code": keys[i % len(keys)]}}
         elif op == "d":
             body = {"query": business, "variables": {"code": keys[i % len(keys)]}}
         elif op == "b1":
@@ -148,7 +175,7 @@ def main():
     p.add_argument("--citydb", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--fixture", required=True)
-    p.add_argument("--op", choices=["a", "b1", "b1-drawn", "c", "d"], default="a",
+    p.add_argument("--op", choices=["a", "b1", "b1-drawn", "c", "d", "c-ids", "d-ids"], default="a",
                    help="a: citizen by PIN (example 01); c: parcel with holders (example 03, the "
                         "fixture's first parcel keys); d: business with representatives (example 04, "
                         "its first enterprise codes); b1: name prefix search, first 20 (example 13), "
@@ -188,9 +215,9 @@ def main():
                 time.sleep(1)
             if args.op == "b1-drawn":
                 keys = drawn_names(args.fixture, args.keys)
-            elif args.op == "c":
+            elif args.op in ("c", "c-ids"):
                 keys = keys_of(args.fixture, "RegisterParcel", "key", args.keys)
-            elif args.op == "d":
+            elif args.op in ("d", "d-ids"):
                 keys = keys_of(args.fixture, "RegisterBusiness", "code", args.keys)
             else:
                 keys = pins(args.fixture, args.keys)
