@@ -106,32 +106,21 @@ def drawn_names(fixture, n=300, seed=2025):
     return random.Random(seed).sample(queries, min(n, len(queries)))
 
 
-# The scale bench's (c′) and (d′): holders' and representatives' ids only.
-PARCEL_IDS = """query ParcelWithHolders($key: String!) {
-  parcel(key: $key) {
-    id key commune { name } area landUse status
-    holders {
-      shareNumerator shareDenominator
-      holder { __typename ... on Citizen { id } ... on Business { id code name } }
-    }
-    certificate { serial entryNumber issueDate issuer }
-    mortgages { contractNumber amount creditor { name } }
-  }
-}"""
-BUSINESS_IDS = """query BusinessWithRepresentatives($code: String!) {
-  business(code: $code) {
-    id code name englishName status
-    headOffice { commune { name } street }
-    charterCapital businessLines
-    legalRepresentatives { id }
-    branches { code name }
-  }
-}"""
+def bench_query(name):
+    """A query the scale bench sends, read from its source so that the two cannot drift apart:
+    (c′) and (d′), a parcel's holders' and a business's representatives' ids only."""
+    source = open(os.path.join(ROOT, "benches", "scale", "ops.rs")).read()
+    found = re.search(r'const ' + name + r': &str = r#"(.*?)"#;', source, re.S)
+    if found is None:
+        sys.exit(f"benches/scale/ops.rs has no {name}")
+    return found.group(1)
 
 
 def drive(port, token, op, count, keys):
     by_pin = open(os.path.join(EXAMPLES, "01-service-citizen-by-pin.graphql")).read()
     search = open(os.path.join(EXAMPLES, "13-service-search-name-prefix.graphql")).read()
+    parcel_ids = bench_query("PARCEL_NO_PERSONAL")
+    business_ids = bench_query("BUSINESS_NO_PERSONAL")
     parcel = open(os.path.join(EXAMPLES, "03-service-parcel-with-holders.graphql")).read()
     business = open(os.path.join(EXAMPLES, "04-service-business-with-representatives.graphql")).read()
     conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -148,9 +137,9 @@ def drive(port, token, op, count, keys):
         elif op == "c":
             body = {"query": parcel, "variables": {"key": keys[i % len(keys)]}}
         elif op == "c-ids":
-            body = {"query": PARCEL_IDS, "variables": {"key": keys[i % len(keys)]}}
+            body = {"query": parcel_ids, "variables": {"key": keys[i % len(keys)]}}
         elif op == "d-ids":
-            body = {"query": BUSINESS_IDS, "variables": {"code": keys[i % len(keys)]}}
+            body = {"query": business_ids, "variables": {"code": keys[i % len(keys)]}}
         elif op == "d":
             body = {"query": business, "variables": {"code": keys[i % len(keys)]}}
         elif op == "b1":
