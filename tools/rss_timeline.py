@@ -4,8 +4,9 @@
 `/usr/bin/time -v` gives a run's peak resident size, not when it happened nor whether it was
 the steady size or a short spike above it. This runs a command, reads its VmRSS from
 /proc/<pid>/status every INTERVAL seconds (no fork per sample: a sampler that forks disturbs
-the run it measures), writes "seconds kilobytes" lines to OUT, and prints the peak, the size
-every tenth of the run, and every rise of at least JUMP MB within WINDOW seconds that falls
+the run it measures), writes "seconds kilobytes" lines to OUT (VmRSS, then RssAnon and RssFile:
+the heap and the files mapped, which VmRSS adds up), and prints the peaks, the size every tenth
+of the run, and every rise of at least JUMP MB within WINDOW seconds that falls
 back by half of it within another WINDOW. Used in docs/benchmarks.md ("Two tries at the whole
 city's tail and peak").
 
@@ -19,15 +20,21 @@ import time
 
 
 def rss_kb(pid):
-    """The process's VmRSS in KB, or None once it is gone."""
+    """The process's (VmRSS, RssAnon, RssFile) in KB, or None once it is gone. A file SQLite
+    maps counts in VmRSS while its pages are mapped and cached, though the kernel may drop them
+    at any time: RssAnon is what the process itself holds."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                key = line.split(":")[0]
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    found[key] = int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return None
+    if "VmRSS" not in found:
+        return None
+    return found["VmRSS"], found.get("RssAnon", 0), found.get("RssFile", 0)
 
 
 def transients(samples, jump_kb, window):
@@ -76,14 +83,16 @@ def main():
 
     start = time.monotonic()
     child = subprocess.Popen(command)
-    samples = []
+    samples, anon, mapped = [], [], []
     with open(args.out, "w") as out:
         while child.poll() is None:
-            kb = rss_kb(child.pid)
-            if kb is not None:
+            sizes = rss_kb(child.pid)
+            if sizes is not None:
                 t = time.monotonic() - start
-                samples.append((t, kb))
-                out.write(f"{t:.1f} {kb}\n")
+                samples.append((t, sizes[0]))
+                anon.append(sizes[1])
+                mapped.append(sizes[2])
+                out.write(f"{t:.1f} {sizes[0]} {sizes[1]} {sizes[2]}\n")
             time.sleep(args.interval)
     code = child.returncode
     if not samples:
@@ -92,7 +101,11 @@ def main():
 
     t_peak, peak = max(samples, key=lambda s: s[1])
     end = samples[-1][0]
-    print(f"{len(samples)} samples over {end:.0f} s; peak {peak / 1e6:.2f} GB at {t_peak:.0f} s", file=sys.stderr)
+    print(
+        f"{len(samples)} samples over {end:.0f} s; peak {peak / 1e6:.2f} GB at {t_peak:.0f} s "
+        f"(peak RssAnon {max(anon) / 1e6:.2f} GB, peak RssFile {max(mapped) / 1e6:.2f} GB)",
+        file=sys.stderr,
+    )
     tenths = " ".join(
         f"{t:.0f}s:{kb / 1e6:.2f}"
         for t, kb in (samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 10))] for i in range(11))
