@@ -8,7 +8,7 @@ the run it measures), writes "seconds kilobytes" lines to OUT (VmRSS, then RssAn
 the heap and the files mapped, which VmRSS adds up), and prints the peaks, the size every tenth
 of the run, and every rise of at least JUMP MB within WINDOW seconds that falls
 back by half of it within another WINDOW. Used in docs/benchmarks.md ("Two tries at the whole
-city's tail and peak").
+city's tail and peak", "The log's index build through a mapping").
 
     tools/rss_timeline.py --out rss.txt -- citydb import --data d --progress plain city.ndjson
 """
