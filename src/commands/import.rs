@@ -161,12 +161,14 @@ async fn bulk(
 ) -> anyhow::Result<ImportSummary> {
     let started_empty = sink.tip() == Tip::EMPTY;
     // Into an empty store, the projections are built from the rows the store writes, beside
-    // the load; otherwise (a resumed or added-to store) caught up from the log after it.
+    // the load; otherwise (a resumed or added-to store) caught up from the log after it, and
+    // their file is checked while the lines are decided: nothing writes it until then.
     let beside = if started_empty {
         BuiltBeside::start(data, sink.as_mut()).await?
     } else {
         None
     };
+    let check = (!started_empty).then(|| FileCheck::start(data));
     let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE)
         .with_states_in_memory(states_in_memory);
     let progress = Progress::lines("import", len);
@@ -190,7 +192,11 @@ async fn bulk(
     let Some(beside) = beside else {
         finish_log(sink).await?;
         crate::memory::give_back_freed();
-        build_projections(data, store, started_empty).await?;
+        let checked = match check {
+            Some(check) => check.finish().await,
+            None => false,
+        };
+        build_projections(data, store, started_empty, checked).await?;
         return Ok(summary);
     };
     // Told where the log ends once every row is committed: the projections build their
@@ -209,7 +215,7 @@ async fn bulk(
             eprintln!(
                 "import: the projections built beside the load failed ({e}); building them from the log"
             );
-            build_projections(data, store, true).await?;
+            build_projections(data, store, true, false).await?;
         }
     }
     Ok(summary)
@@ -340,9 +346,64 @@ async fn open_built_projections(data: &Path, store: &Store) -> anyhow::Result<()
     Ok(())
 }
 
+/// The projections file's integrity check ([`Projections::check_file`]) on a thread of its own,
+/// beside the lines of a bulk import into a store that held events (the whole city's 6 GB file
+/// takes 10-20 s warm, minutes from a cold cache).
+struct FileCheck {
+    done: tokio::sync::oneshot::Receiver<Result<Option<String>, ProjectionError>>,
+}
+
+impl FileCheck {
+    fn start(data: &Path) -> FileCheck {
+        let path = data.join("projections.db");
+        let (tx, done) = tokio::sync::oneshot::channel();
+        // A thread, not tokio's blocking pool: a runtime ending on an error would wait for it.
+        let started = std::thread::Builder::new()
+            .name("citydb-projections-check".into())
+            .spawn(move || {
+                let _ = tx.send(Projections::check_file(&path));
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "cannot check the projections beside the import; they are checked when opened");
+        }
+        FileCheck { done }
+    }
+
+    /// Waits for the check (saying so if the lines ended first). `true` when it ran to the
+    /// end: damage found is then marked beside the file for the open to act on; `false`
+    /// leaves the check to the open.
+    async fn finish(self) -> bool {
+        let mut done = self.done;
+        if let Ok(result) = done.try_recv() {
+            return result.is_ok();
+        }
+        let progress = Progress::stage("projections", "checking the file");
+        let result = done.await;
+        progress.finish();
+        matches!(result, Ok(Ok(_)))
+    }
+}
+
+/// Events a catch-up after a bulk import applies per transaction, and the writer's page cache
+/// meanwhile. The import holds the store alone and nobody reads the projections meanwhile, so
+/// a batch's latency does not matter, while each transaction writes every index page it
+/// touched once, and a page kept in the cache is touched again without a read. A
+/// district-sized file onto the whole city: with 512 events a transaction (a server's batch)
+/// and 32 MiB the catch-up took 112 s and wrote 51 GB; with 65,536 events and 32 MiB 81–86 s;
+/// with these 65–68 s and 14 GB, at a peak RSS of 1.85 GB (docs/benchmarks.md, "A bulk import
+/// into a store that holds a city").
+const CATCH_UP_BATCH: usize = 262_144;
+const CATCH_UP_CACHE_MIB: u32 = 1024;
+
 /// Brings `projections.db` up to the log: rebuilt from scratch after a load into an empty
-/// store (a file left from another log must not survive), caught up otherwise.
-async fn build_projections(data: &Path, store: &Store, from_scratch: bool) -> anyhow::Result<()> {
+/// store (a file left from another log must not survive), caught up otherwise. `checked`: the
+/// file was checked by a [`FileCheck`] since the load began, so the open does not read it again.
+async fn build_projections(
+    data: &Path,
+    store: &Store,
+    from_scratch: bool,
+    checked: bool,
+) -> anyhow::Result<()> {
     let log = open_existing_log(data, store, "log.db").await?;
     let path = data.join("projections.db");
     if from_scratch {
@@ -350,14 +411,25 @@ async fn build_projections(data: &Path, store: &Store, from_scratch: bool) -> an
     }
     let config = ProjectionConfig {
         follow: false,
+        batch_size: CATCH_UP_BATCH,
+        writer_cache_mib: Some(CATCH_UP_CACHE_MIB),
+        integrity_check: if checked && !from_scratch {
+            IntegrityCheck::AfterOpen
+        } else {
+            IntegrityCheck::AtOpen
+        },
         ..ProjectionConfig::default()
     };
     let projections = Projections::open(&path, log.clone(), config).await?;
+    // Counted from where the file was: a catch-up of 1.7 M events onto 21.8 M showed 93 % done
+    // at its start, and a rate and a time left off by as much.
+    let from = projections.position();
     let progress = Progress::events("projections");
     if let Some(head) = log.head().await? {
-        progress.set_length(head.position + 1);
+        progress.set_length((head.position + 1).saturating_sub(from));
     }
-    let result = super::rebuild::watched(&projections, &progress, projections.catch_up()).await;
+    let result =
+        super::rebuild::watched(&projections, &progress, from, projections.catch_up()).await;
     progress.finish();
     result.context("cannot build the projections")?;
     Ok(())

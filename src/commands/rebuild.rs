@@ -15,11 +15,12 @@ use citydb_projections::{ProjectionConfig, Projections};
 use citydb_store::Store;
 
 /// Runs `work` (a rebuild or a catch-up of `projections`), moving `progress` with the
-/// projections' position every 100 ms, and saying so once the indexes are being built (the
-/// position then stands still for minutes at the whole city).
+/// projections' position past `from` (where the work began) every 100 ms, and saying so once
+/// the indexes are being built (the position then stands still for minutes at the whole city).
 pub async fn watched<T>(
     projections: &Projections,
     progress: &Progress,
+    from: u64,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     let position = projections.watch_position();
@@ -29,14 +30,14 @@ pub async fn watched<T>(
         tokio::select! {
             result = &mut work => break result,
             () = tokio::time::sleep(Duration::from_millis(100)) => {
-                progress.set_position(*position.borrow());
+                progress.set_position(position.borrow().saturating_sub(from));
                 if *building_indexes.borrow() {
                     progress.set_stage("building the indexes");
                 }
             }
         }
     };
-    progress.set_position(*position.borrow());
+    progress.set_position(position.borrow().saturating_sub(from));
     result
 }
 
@@ -56,7 +57,7 @@ pub async fn run(data: &Path, store: &Store) -> anyhow::Result<ExitCode> {
     if let Some(head) = log.head().await? {
         progress.set_length(head.position + 1);
     }
-    let result = watched(&projections, &progress, projections.rebuild()).await;
+    let result = watched(&projections, &progress, 0, projections.rebuild()).await;
     progress.finish();
     result.context("the rebuild failed")?;
     // Approved redactions whose blanking a crash interrupted are completed here too (the

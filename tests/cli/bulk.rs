@@ -363,3 +363,78 @@ async fn a_bulk_import_into_postgres_copies_whole_commands() {
     // The bulk import built this node's projections of the PostgreSQL store.
     assert!(!projected(&pg).is_empty());
 }
+
+/// A bulk import into a store that already holds a city (a second district's file) checks
+/// the projections file while it decides its lines and catches the read models up after them:
+/// its progress counts the events this import added, not the log's, and a damaged file is
+/// found by that check and rebuilt from the log — the same read models as a rebuild either way.
+#[test]
+fn a_bulk_import_into_a_store_that_holds_a_city_catches_its_projections_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeded = |seed: u64| {
+        let file = dir.path().join(format!("seed-{seed}.ndjson"));
+        let out = citydb(&[
+            "fixtures",
+            "--citizens",
+            "300",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            s(&file),
+        ]);
+        expect_code(&out, 0);
+        file
+    };
+    let import = |file: &Path| {
+        let out = citydb(&[
+            "import",
+            "--data",
+            s(&data),
+            "--mode",
+            "bulk",
+            "--progress",
+            "plain",
+            s(file),
+        ]);
+        // Files of different seeds may refuse each other's keys (exit 3).
+        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", text(&out));
+        out
+    };
+    let logged = || rows(&data).len();
+    // As a rebuild builds them, on a copy of the store.
+    let rebuilt = |name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(data.join("log.db"), copy.join("log.db")).unwrap();
+        expect_code(&citydb(&["rebuild-projections", "--data", s(&copy)]), 0);
+        projected(&copy)
+    };
+    import(&seeded(11));
+
+    let before = logged();
+    let out = import(&seeded(12));
+    let added = logged() - before;
+    assert!(added > 0, "the second file added nothing");
+    let done = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.starts_with("projections: done, "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no final projections line\n{}", text(&out)));
+    let counted: String = done["projections: done, ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "");
+    assert_eq!(counted, added.to_string(), "{done}");
+    assert_eq!(projected(&data), rebuilt("rebuilt-1"));
+
+    super::damage_in_the_middle(&data.join("projections.db"));
+    import(&seeded(13));
+    assert!(
+        !data.join("projections.db.damaged").exists(),
+        "the mark outlived the file it was about"
+    );
+    assert_eq!(projected(&data), rebuilt("rebuilt-2"));
+    expect_code(&citydb(&["verify", "--data", s(&data)]), 0);
+}

@@ -117,6 +117,11 @@ pub struct ProjectionConfig {
     pub bulk: BulkConfig,
     /// When the whole file's b-trees are checked (see [`IntegrityCheck`]).
     pub integrity_check: IntegrityCheck,
+    /// The writer connection's page cache in MiB; `None` for a serving node's 32 MiB (its
+    /// readers share the machine). A tool that holds the file alone and catches up far (a bulk
+    /// import into a store that held events) asks for more, with a larger `batch_size`: an
+    /// index page that many events of a transaction touch is then read and written once.
+    pub writer_cache_mib: Option<u32>,
 }
 
 impl Default for ProjectionConfig {
@@ -128,6 +133,7 @@ impl Default for ProjectionConfig {
             search: None,
             bulk: BulkConfig::default(),
             integrity_check: IntegrityCheck::AtOpen,
+            writer_cache_mib: None,
         }
     }
 }
@@ -204,6 +210,7 @@ impl Projections {
         let path = path.as_ref().to_path_buf();
         let want = config.search;
         let check = config.integrity_check;
+        let writer_cache = config.writer_cache_mib;
         let open_path = path.clone();
         let (conn, flavour, checkpoint) = tokio::task::spawn_blocking(move || {
             if let Some(reason) = schema::damage(&open_path, check) {
@@ -216,6 +223,10 @@ impl Projections {
                 schema::remove_file_set(&open_path)?;
             }
             let (conn, flavour, _) = schema::open_writer(&open_path, want)?;
+            if let Some(mib) = writer_cache {
+                conn.pragma_update(None, "cache_size", -i64::from(mib) * 1024)
+                    .map_err(error::storage)?;
+            }
             let checkpoint = schema::checkpoint(&conn)?;
             Ok::<_, ProjectionError>((conn, flavour, checkpoint))
         })
@@ -266,14 +277,7 @@ impl Projections {
                 let found = schema::open_reader(&path, schema::Mapping::None)
                     .map(|conn| schema::quick_check(&conn));
                 let marked = match &found {
-                    Ok(Some(reason)) => {
-                        std::fs::write(schema::damage_mark(&path), reason).map_err(|e| {
-                            ProjectionError::Storage(format!(
-                                "cannot mark {} as damaged ({reason}): {e}",
-                                path.display()
-                            ))
-                        })
-                    }
+                    Ok(Some(reason)) => schema::mark_damaged(&path, reason),
                     _ => Ok(()),
                 };
                 let _ = tx.send(marked.and(found));
@@ -281,6 +285,23 @@ impl Projections {
             .map_err(|e| ProjectionError::Storage(format!("cannot start the check: {e}")))?;
         rx.await
             .map_err(|_| ProjectionError::Storage("the integrity check stopped".into()))?
+    }
+
+    /// The check [`IntegrityCheck::AtOpen`] makes, run before opening, by a tool that holds
+    /// the file alone and has other work to do meanwhile (a bulk import checks the file while
+    /// it decides its lines). Blocking: it reads the whole file. `Some(reason)` when the file
+    /// is damaged (or a bulk build of it was interrupted): the reason is left beside the file,
+    /// so that an open with [`IntegrityCheck::AfterOpen`] then removes it and rebuilds the read
+    /// models from the log, as an open with `AtOpen` would have. `None` for a sound file, an
+    /// absent one, or one that is not a projections file (which an open refuses untouched).
+    /// Nothing may write the file between this check and that open.
+    pub fn check_file(path: impl AsRef<Path>) -> Result<Option<String>, ProjectionError> {
+        let path = path.as_ref();
+        let found = schema::damage(path, IntegrityCheck::AtOpen);
+        if let Some(reason) = &found {
+            schema::mark_damaged(path, reason)?;
+        }
+        Ok(found)
     }
 
     /// Builds a new projections file at `path` from the rows a bulk load of the log hands over

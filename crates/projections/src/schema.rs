@@ -518,8 +518,19 @@ pub(crate) fn damage_mark(path: &Path) -> std::path::PathBuf {
     beside(path, ".damaged")
 }
 
+/// Leaves `reason` beside the file at `path`, so that its next open removes it and rebuilds the
+/// read models from the log ([`damage`] reads it back).
+pub(crate) fn mark_damaged(path: &Path, reason: &str) -> Result<(), ProjectionError> {
+    std::fs::write(damage_mark(path), reason).map_err(|e| {
+        ProjectionError::Storage(format!(
+            "cannot mark {} as damaged ({reason}): {e}",
+            path.display()
+        ))
+    })
+}
+
 /// When SQLite's `PRAGMA quick_check` reads the whole projections file: one pass over it, as
-/// long as reading it (15–38 s at the whole city, docs/benchmarks.md).
+/// long as reading it (about 9 s at the whole city, 13 s from a cold cache; docs/benchmarks.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IntegrityCheck {
     /// Before the file is used: a damaged file is rebuilt at once. For tools and tests.
@@ -596,13 +607,28 @@ pub(crate) fn damage(path: &Path, check: IntegrityCheck) -> Option<String> {
 }
 
 /// What `PRAGMA quick_check` finds wrong in the file `conn` reads (at most 10 complaints), or
-/// `None` when its b-trees are sound.
+/// `None` when its b-trees are sound. The file is asked from the disk in order meanwhile
+/// ([`citydb_sqlite::read_into_page_cache`]): the check reads it in its B-trees' order, one
+/// page at a time, which from a cold cache is minutes at the whole city.
 pub(crate) fn quick_check(conn: &Connection) -> Option<String> {
-    let complaints: Result<Vec<String>, rusqlite::Error> =
-        conn.prepare("PRAGMA quick_check(10)").and_then(|mut stmt| {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let complaints: Result<Vec<String>, rusqlite::Error> = std::thread::scope(|scope| {
+        if let Some(path) = conn.path().filter(|p| !p.is_empty()) {
+            let (path, stop) = (Path::new(path), &stop);
+            // Without the thread the check only runs slower from a cold cache.
+            let _ = std::thread::Builder::new()
+                .name("citydb-check-ahead".into())
+                .spawn_scoped(scope, move || {
+                    citydb_sqlite::read_into_page_cache(path, stop)
+                });
+        }
+        let complaints = conn.prepare("PRAGMA quick_check(10)").and_then(|mut stmt| {
             stmt.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()
         });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        complaints
+    });
     match complaints {
         Ok(rows) if rows.len() == 1 && rows[0] == "ok" => None,
         Ok(rows) => Some(rows.join("; ")),

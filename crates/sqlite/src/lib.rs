@@ -47,6 +47,7 @@ use scan::{Columns, Scan};
 
 pub use bulk::SqliteBulk;
 pub use checkpoint::Checkpointer;
+pub use page_cache::read_into_page_cache;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use tiles::SqliteTiles;
 pub use wal_ahead::WalAhead;

@@ -231,6 +231,58 @@ async fn a_check_after_open_marks_damage_and_the_next_open_rebuilds() {
     assert_eq!(p.check_integrity().await.expect("check"), None);
 }
 
+/// `Projections::check_file` is the open's check run ahead of it (a bulk import runs it beside
+/// its lines): sound and absent files pass, damage is marked, and an open that does not check
+/// then rebuilds as an open that checks would have.
+#[tokio::test]
+async fn a_check_before_open_marks_damage_for_an_open_that_does_not_check() {
+    let w = World::new();
+    small_city(&w).await;
+    let path = w.path("projections.db");
+    let mark = w.path("projections.db.damaged");
+    assert_eq!(
+        Projections::check_file(&path).expect("check"),
+        None,
+        "no file yet"
+    );
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    let digest = p.digest().await.expect("digest");
+    drop(p);
+    assert_eq!(
+        Projections::check_file(&path).expect("check"),
+        None,
+        "a sound file"
+    );
+    assert!(!mark.exists(), "a sound file was marked");
+
+    damage_pages(&path);
+    let reason = Projections::check_file(&path)
+        .expect("check")
+        .expect("damage found");
+    assert_eq!(std::fs::read_to_string(&mark).expect("the mark"), reason);
+    let after_open = ProjectionConfig {
+        follow: false,
+        integrity_check: IntegrityCheck::AfterOpen,
+        ..ProjectionConfig::default()
+    };
+    let p = w.projections("projections.db", after_open).await;
+    assert_eq!(p.position(), 0, "the damaged file was kept");
+    assert!(!mark.exists(), "the mark outlived the file it was about");
+    p.catch_up().await.expect("catch up");
+    assert_eq!(p.digest().await.expect("digest"), digest);
+
+    // A file that is not a projections file is not marked: the open refuses it untouched.
+    drop(p);
+    let foreign = w.path("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .expect("open")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .expect("foreign file");
+    assert_eq!(Projections::check_file(&foreign).expect("check"), None);
+    assert!(!w.path("foreign.db.damaged").exists());
+}
+
 #[tokio::test]
 async fn a_file_from_another_schema_is_rebuilt_and_a_foreign_file_refused() {
     let w = World::on_sqlite();
