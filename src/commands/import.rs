@@ -171,6 +171,12 @@ async fn bulk(
     let check = (!started_empty).then(|| FileCheck::start(data));
     let mut registry = BulkRegistry::new(sink, citydb_log::DEFAULT_MAX_EVENT_SIZE)
         .with_states_in_memory(states_in_memory);
+    if !started_empty {
+        let reading = Progress::stage("import", "reading the streams the store holds");
+        let read = registry.read_held_streams().await;
+        reading.finish();
+        read.context("cannot read the streams the store holds")?;
+    }
     let progress = Progress::lines("import", len);
     let result = import::bulk::import_lines(&mut registry, reader, &progress).await;
     progress.finish();

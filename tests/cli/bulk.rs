@@ -427,6 +427,13 @@ fn a_bulk_import_into_a_store_that_holds_a_city_catches_its_projections_up() {
         .unwrap()
         .replace(',', "");
     assert_eq!(counted, added.to_string(), "{done}");
+    // The wait before the first line is said, not shown as "0 lines".
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("import: reading the streams the store holds: done in "),
+        "{}",
+        text(&out)
+    );
     assert_eq!(projected(&data), rebuilt("rebuilt-1"));
 
     super::damage_in_the_middle(&data.join("projections.db"));
