@@ -62,10 +62,9 @@ const PIECE: u64 = 8 << 20;
 ///
 /// Why: `PRAGMA quick_check` reads every page of a file, but in the order of its B-trees,
 /// which after years of inserts is not the order of the file: from a cold cache it reads one
-/// page at a time at random, and the whole city's projections (6 GB) took 2-3 minutes to check
-/// where the disk reads them in order in 5 (docs/benchmarks.md, "A bulk import into a store
-/// that holds a city"). Run on a thread beside the check, it turns the check's reads into
-/// hits. Advice only: a failure changes speed, not what the check finds. Elsewhere than on
+/// page at a time at random: the whole city's projections (6 GB) took 110-124 s to check from
+/// a cold cache, and 13 s with this beside the check, which turns its reads into hits
+/// (docs/benchmarks.md, "A bulk import into a store that holds a city"). Advice only: a failure changes speed, not what the check finds. Elsewhere than on
 /// Linux it does nothing.
 pub fn read_into_page_cache(path: &Path, stop: &std::sync::atomic::AtomicBool) {
     #[cfg(target_os = "linux")]
