@@ -372,6 +372,14 @@ enum Command {
         /// Output file (`-` for standard output).
         #[arg(long, default_value = "-", value_name = "FILE")]
         out: PathBuf,
+        /// A file for a store that already holds the fixture of this many citizens (of
+        /// `--beside-seed`): only new records, under PINs, enterprise codes and parcel keys
+        /// that fixture does not hold. Needs a `--seed` other than that fixture's.
+        #[arg(long, value_name = "CITIZENS")]
+        beside: Option<u64>,
+        /// The seed of the `--beside` fixture.
+        #[arg(long, default_value_t = 2025, requires = "beside", value_name = "SEED")]
+        beside_seed: u64,
     },
 }
 
@@ -699,7 +707,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             citizens,
             seed,
             out,
-        } => commands::fixtures::run(citizens, seed, &out),
+            beside,
+            beside_seed,
+        } => commands::fixtures::run(citizens, seed, beside.map(|c| (c, beside_seed)), &out),
         Command::Migrate {
             from,
             to,
