@@ -445,3 +445,66 @@ fn a_bulk_import_into_a_store_that_holds_a_city_catches_its_projections_up() {
     assert_eq!(projected(&data), rebuilt("rebuilt-2"));
     expect_code(&citydb(&["verify", "--data", s(&data)]), 0);
 }
+
+/// `citydb fixtures --beside`: a file of only new records for a store that holds a fixture is
+/// imported whole into it (exit 0, nothing refused), in bulk, with read models equal to a
+/// rebuild's; the held fixture's own seed is refused before any file is written.
+#[test]
+fn a_file_beside_a_fixture_is_imported_whole_into_a_store_that_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let held = dir.path().join("held.ndjson");
+    let beside = dir.path().join("beside.ndjson");
+    expect_code(
+        &citydb(&[
+            "fixtures",
+            "--citizens",
+            "300",
+            "--seed",
+            "11",
+            "--out",
+            s(&held),
+        ]),
+        0,
+    );
+    let generate = |seed: &str, out: &Path| {
+        citydb(&[
+            "fixtures",
+            "--citizens",
+            "100",
+            "--seed",
+            seed,
+            "--beside",
+            "300",
+            "--beside-seed",
+            "11",
+            "--out",
+            s(out),
+        ])
+    };
+    let same_seed = dir.path().join("same.ndjson");
+    let refused = generate("11", &same_seed);
+    expect_code(&refused, 1);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs a seed of its own"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!same_seed.exists(), "a refused config left a file");
+    expect_code(&generate("21", &beside), 0);
+
+    let import = |file: &Path| citydb(&["import", "--data", s(&data), "--mode", "bulk", s(file)]);
+    expect_code(&import(&held), 0);
+    let before = rows(&data).len();
+    let out = import(&beside);
+    expect_code(&out, 0);
+    assert!(rejections(&out).is_empty(), "{}", text(&out));
+    assert!(rows(&data).len() > before, "the file beside added nothing");
+
+    let copy = dir.path().join("rebuilt");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(data.join("log.db"), copy.join("log.db")).unwrap();
+    expect_code(&citydb(&["rebuild-projections", "--data", s(&copy)]), 0);
+    assert_eq!(projected(&data), projected(&copy));
+    expect_code(&citydb(&["verify", "--data", s(&data)]), 0);
+}

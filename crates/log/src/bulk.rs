@@ -21,8 +21,12 @@
 //! - **Continuation.** Rows are the tip's next positions, each linking to the one before:
 //!   a row that does not continue the store's tip is refused (`CopyRefused`) and nothing of its
 //!   call is stored.
-//! - **Reads see writes.** [`BulkSink::read_stream`] and [`BulkSink::read_event`] see every row
-//!   written through the sink, committed or not.
+//! - **Reads see writes.** [`BulkSink::read_event`] sees every row written through the sink,
+//!   committed or not. [`BulkSink::read_stream`] sees every row the store held when the sink
+//!   opened, and the rows written through the sink once they are stored, which may be after
+//!   it answers: it is for streams the caller has not written in this load (the importer
+//!   holds every stream it wrote), and a sink may answer it ahead of the writes queued before
+//!   it (the embedded store's does, so that the importer does not wait for them).
 
 use std::sync::Arc;
 
@@ -47,7 +51,8 @@ pub trait BulkSink: Send {
         Ok(None)
     }
 
-    /// Every event of `stream`, oldest first; empty for a stream with no events.
+    /// Every event of `stream`, oldest first; empty for a stream with no events. For a stream
+    /// not written through this sink (see "Reads see writes" above).
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError>;
 
     /// The event at `position`, if the log has one.
@@ -81,7 +86,9 @@ pub trait BulkSink: Send {
 /// A Bloom filter of stream ids: which streams a store may hold. A bulk import into a store
 /// that holds records asks the store only about streams the filter may hold, so a file of new
 /// records loads nearly as fast as into an empty store. No false "no": every inserted id answers
-/// "maybe"; about 1 % of the others do too (10 bits and 7 probes per id).
+/// "maybe"; about 0.07 % of the others do too (16 bits and 7 probes per id). Every "maybe" is
+/// a read the importer waits for: at 10 bits an id, a district-sized file of new records onto
+/// the whole city (the filter sized by its 21.8 M events, 15.6 M streams) asked 2,288 times.
 pub struct StreamFilter {
     bits: Vec<u64>,
 }
@@ -91,7 +98,7 @@ impl StreamFilter {
 
     /// A filter sized for `expected` ids.
     pub fn with_capacity(expected: u64) -> StreamFilter {
-        let words = (expected.saturating_mul(10) / 64).max(1) + 1;
+        let words = (expected.saturating_mul(16) / 64).max(1) + 1;
         StreamFilter {
             bits: vec![0; usize::try_from(words).unwrap_or(usize::MAX / 64)],
         }
@@ -229,6 +236,7 @@ mod tests {
         let imagined = (0..10_000)
             .filter(|i| filter.may_hold(&format!("parcel-{i:08}")))
             .count();
-        assert!(imagined < 300, "{imagined} false positives of 10,000");
+        // 16 bits and 7 probes an id: ~7 expected (10 bits gave ~82).
+        assert!(imagined < 30, "{imagined} false positives of 10,000");
     }
 }

@@ -451,11 +451,15 @@ impl BulkRegistry {
         self.sink_result(result)
     }
 
+    /// A stream this run has not written: every stream it writes it holds (`streams`, never
+    /// emptied) or knows the position of (`commands`), and asks the store about no other. So
+    /// the rows not yet handed to the sink cannot belong to it, and they are not flushed first:
+    /// the sink may answer before the rows queued ahead of the question (the embedded store
+    /// does), instead of the importer waiting for all of them.
     async fn read_stream(
         &mut self,
         stream: &StreamId,
     ) -> Result<Vec<RecordedEvent>, RegistryError> {
-        self.flush().await?;
         let result = self.sink.read_stream(stream).await;
         self.sink_result(result)
     }

@@ -7,7 +7,8 @@
 //!   meanwhile gets "database is locked" (`STORE_UNAVAILABLE`) instead of interleaving.
 //! - **Large transactions, not group commits.** Rows arrive already planned (positions, versions,
 //!   links) and are inserted by one loader thread, while the importer decides the next commands
-//!   on its own thread. A transaction ends after [`TRANSACTION_ROWS`] rows, at the end of a
+//!   on its own thread. A transaction ends after [`TRANSACTION_ROWS`] rows
+//!   ([`INDEXED_TRANSACTION_ROWS`] into a log that held rows at open), at the end of a
 //!   call (whole commands), or at [`BulkSink::commit`]. Every commit is fsync'd as the store's
 //!   durability says (`synchronous = FULL` by default: one fsync per 100,000 rows costs
 //!   nothing next to writing them), so what a commit returned survives a power cut (tested
@@ -15,6 +16,10 @@
 //! - **A rollback journal, not the WAL, while loading** (`journal_mode = TRUNCATE`, back to the
 //!   WAL at [`BulkSink::finish`]): appended pages are written once, into the file, instead of
 //!   into the WAL and again by a checkpoint (see `set_journal_mode`).
+//! - **Reads of whole streams skip the queue.** The importer asks about a stream only when it
+//!   has not written it in this load, so no queued row belongs to it: the loader answers such
+//!   a read between two slices of the write at hand ([`SqliteBulk::reads`]), not after every
+//!   write queued before it. Reads of one event by position stay in the queue.
 //! - **No planning here.** The loader checks only that each row continues the one before it
 //!   (position and log link) and the store's tip, so a bug upstream cannot write a broken
 //!   chain silently; the unique indexes still refuse a duplicated event id or stream version.
@@ -82,13 +87,27 @@ const QUEUE: usize = 8;
 /// enough to spread a commit's two syncs, small enough that a kill loses little work.
 const TRANSACTION_ROWS: u64 = 100_000;
 
+/// Rows per transaction, and the page cache (KiB), when the log held rows at open and its
+/// unique indexes stay live. Every row then lands on a random leaf of both indexes, and the
+/// rollback journal keeps each leaf a transaction changes, so a transaction writes every leaf
+/// it touched twice (journal and file) and syncs twice: the more rows share a transaction, the
+/// more of them share a leaf. The cache holds a transaction's changed leaves (~1.6 GB for a
+/// million rows into the whole city's indexes) so that none is spilled before the commit. A
+/// district-sized file onto the whole city: the lines 37.1 → 27.5 s, commits 17.4 → 8.7 s, at
+/// a peak RSS of ~2.9 GB (docs/benchmarks.md). A kill loses at most ~10 s of work.
+const INDEXED_TRANSACTION_ROWS: u64 = 1_000_000;
+const INDEXED_CACHE_KIB: i64 = 2 * 1024 * 1024;
+
+/// Rows inserted between two looks at the reads' lane ([`SqliteBulk::reads`]): ~6 ms of a
+/// loader inserting into a whole city's indexes.
+const READS_EVERY: usize = 512;
+
 enum Job {
     Write(Vec<RecordedEvent>),
     HeldStreams(oneshot::Sender<Result<Option<StreamFilter>, LogError>>),
-    ReadStream(
-        String,
-        oneshot::Sender<Result<Vec<RecordedEvent>, LogError>>,
-    ),
+    /// Nothing to do but look at the reads' lane (a read was sent while the queue had room, so
+    /// the loader may be waiting for a job).
+    Wake,
     ReadEvent(
         u64,
         oneshot::Sender<Result<Option<RecordedEvent>, LogError>>,
@@ -98,10 +117,24 @@ enum Job {
     Finish(oneshot::Sender<Result<(), LogError>>),
 }
 
+/// A stream's events asked for by the importer, on a lane of its own (see [`SqliteBulk::reads`]).
+type StreamRead = (
+    String,
+    oneshot::Sender<Result<Vec<RecordedEvent>, LogError>>,
+);
+
 /// The embedded log opened for a bulk load (see the module documentation).
 pub struct SqliteBulk {
     tip: Tip,
     queue: Option<mpsc::Sender<Job>>,
+    /// Reads of whole streams, answered by the loader after the job at hand instead of behind
+    /// every write queued before them. The importer only asks the store for a stream it has
+    /// not written in this load (the streams it wrote, it holds), so no queued row belongs to
+    /// one: answering first reads the same events. In the queue, each such read drained the
+    /// pipeline: the importer waited for up to `QUEUE` writes, then the loader for the
+    /// importer's next rows (a district-sized file onto the whole city: 2,288 reads, the
+    /// loader idle 13.6 s of 47; docs/benchmarks.md).
+    reads: std::sync::mpsc::Sender<StreamRead>,
     loader: Option<JoinHandle<()>>,
 }
 
@@ -136,19 +169,27 @@ impl SqliteBulk {
         };
         let tree = Tree::in_step(&conn, &tip).map_err(storage_error)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
+        let (reads, asked) = std::sync::mpsc::channel();
         let defer_indexes = tip.next_position == 0;
+        if !defer_indexes {
+            conn.execute_batch(&format!("PRAGMA cache_size = -{INDEXED_CACHE_KIB};"))
+                .map_err(storage_error)?;
+        }
         // Rows only go to the end of the table while its indexes are deferred: nothing reads
         // the committed pages again during the load (see `page_cache`).
         let written = defer_indexes.then(|| WrittenPages::of(path));
         let loader = std::thread::Builder::new()
             .name("citydb-bulk-loader".into())
-            .spawn(move || Loader::new(conn, tip, tree, defer_indexes, written, display).run(jobs))
+            .spawn(move || {
+                Loader::new(conn, tip, tree, defer_indexes, written, display).run(jobs, asked)
+            })
             .map_err(|e| {
                 LogError::Storage(format!("cannot start the loader thread: {e}").into())
             })?;
         Ok(SqliteBulk {
             tip,
             queue: Some(queue),
+            reads,
             loader: Some(loader),
         })
     }
@@ -185,8 +226,18 @@ impl BulkSink for SqliteBulk {
     }
 
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
-        let stream = stream.as_str().to_owned();
-        self.ask(|tx| Job::ReadStream(stream, tx)).await
+        let queue = self.queue.as_ref().ok_or(LogError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        self.reads
+            .send((stream.as_str().to_owned(), tx))
+            .map_err(|_| LogError::Closed)?;
+        // A full queue means a busy loader, which looks at the reads after its job at hand;
+        // otherwise it may be waiting for a job, and this one wakes it.
+        match queue.try_send(Job::Wake) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(LogError::Closed),
+        }
+        rx.await.map_err(|_| LogError::Closed)?
     }
 
     async fn read_event(&mut self, position: u64) -> Result<Option<RecordedEvent>, LogError> {
@@ -250,6 +301,9 @@ struct Loader {
     /// The log was empty at open: drop the unique indexes with the first rows (see the module
     /// documentation).
     defer_indexes: bool,
+    /// When the loader commits on its own: [`TRANSACTION_ROWS`], or
+    /// [`INDEXED_TRANSACTION_ROWS`] into a log whose indexes stay live.
+    transaction_rows: u64,
     /// The open transaction or a committed one dropped them; [`Loader::finish`] builds them.
     indexes_dropped: bool,
     /// The file's path, for errors.
@@ -334,6 +388,11 @@ impl Loader {
             tree,
             failed: None,
             defer_indexes,
+            transaction_rows: if defer_indexes {
+                TRANSACTION_ROWS
+            } else {
+                INDEXED_TRANSACTION_ROWS
+            },
             indexes_dropped: false,
             path,
             hand_over: None,
@@ -341,13 +400,13 @@ impl Loader {
         }
     }
 
-    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>, reads: std::sync::mpsc::Receiver<StreamRead>) {
         while let Some(job) = jobs.blocking_recv() {
             match job {
                 Job::Write(rows) => {
                     if self.failed.is_none()
-                        && let Err(e) = self.insert(&rows).and_then(|()| {
-                            if self.uncommitted >= TRANSACTION_ROWS {
+                        && let Err(e) = self.insert_answering(&rows, &reads).and_then(|()| {
+                            if self.uncommitted >= self.transaction_rows {
                                 self.commit()
                             } else {
                                 Ok(())
@@ -374,15 +433,7 @@ impl Loader {
                 Job::HeldStreams(reply) => {
                     let _ = reply.send(self.checked().and_then(|()| self.held_streams()));
                 }
-                Job::ReadStream(stream, reply) => {
-                    let _ = reply.send(self.checked().and_then(|()| {
-                        query_events(
-                            &self.conn,
-                            &format!("{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"),
-                            [stream],
-                        )
-                    }));
-                }
+                Job::Wake => {}
                 Job::ReadEvent(position, reply) => {
                     let _ = reply.send(self.checked().and_then(|()| {
                         Ok(query_events(
@@ -404,9 +455,23 @@ impl Loader {
                     return;
                 }
             }
+            self.answer_reads(&reads);
         }
         if self.in_transaction {
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Answers the reads waiting in their lane (see [`SqliteBulk::reads`]).
+    fn answer_reads(&self, reads: &std::sync::mpsc::Receiver<StreamRead>) {
+        while let Ok((stream, reply)) = reads.try_recv() {
+            let _ = reply.send(self.checked().and_then(|()| {
+                query_events(
+                    &self.conn,
+                    &format!("{SELECT_EVENT} WHERE stream_id = ?1 ORDER BY stream_version"),
+                    [stream],
+                )
+            }));
         }
     }
 
@@ -433,6 +498,20 @@ impl Loader {
 
     fn checked(&self) -> Result<(), LogError> {
         self.failed.clone().map_or(Ok(()), Err)
+    }
+
+    /// [`Self::insert`], answering the reads' lane every [`READS_EVERY`] rows: a call holds
+    /// thousands of rows (~50 ms), and the importer waits for each answer.
+    fn insert_answering(
+        &mut self,
+        rows: &[RecordedEvent],
+        reads: &std::sync::mpsc::Receiver<StreamRead>,
+    ) -> Result<(), LogError> {
+        for chunk in rows.chunks(READS_EVERY) {
+            self.insert(chunk)?;
+            self.answer_reads(reads);
+        }
+        Ok(())
     }
 
     fn insert(&mut self, rows: &[RecordedEvent]) -> Result<(), LogError> {

@@ -491,3 +491,73 @@ async fn a_tree_behind_the_log_is_left_to_the_catch_up() {
     Tlog::new(tree.clone(), "").catch_up(&all).await.unwrap();
     assert_same_tree(&path, &all).await;
 }
+
+/// Into a log that held rows at open, a read of a stream it held is answered while the rows of
+/// the load are still being written (the loader answers between slices of the write at hand,
+/// not after the queue): with the same events as before the load, every time, and the load's
+/// rows all stored in the end.
+#[tokio::test]
+async fn a_held_stream_is_read_while_the_load_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let log = MemoryLog::new();
+    let held: Vec<StreamId> = (0..50)
+        .map(|_| StreamId::new("citizen", Uuid::now_v7()).unwrap())
+        .collect();
+    for (i, stream) in held.iter().enumerate() {
+        log.append(vec![StreamAppend::new(
+            stream.clone(),
+            ExpectedVersion::NoStream,
+            vec![event(i as u64), event(1000 + i as u64)],
+        )])
+        .await
+        .unwrap();
+    }
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    sink.write(log.read_all(0, 1000).await.unwrap())
+        .await
+        .unwrap();
+    Box::new(sink).finish().await.unwrap();
+
+    // The load: 20 calls of 1,500 rows each, of streams the store did not hold.
+    let mut calls = Vec::new();
+    for call in 0..20u64 {
+        let outcome = log
+            .append(
+                (0..500u64)
+                    .map(|i| {
+                        StreamAppend::new(
+                            StreamId::new("parcel", Uuid::now_v7()).unwrap(),
+                            ExpectedVersion::NoStream,
+                            (0..3).map(|j| event(call * 10_000 + i * 3 + j)).collect(),
+                        )
+                    })
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let first = outcome.first_position.unwrap();
+        calls.push(log.read_all(first, 1500).await.unwrap());
+    }
+    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
+    for (n, call) in calls.iter().enumerate() {
+        sink.write(call.clone()).await.unwrap();
+        let stream = &held[n % held.len()];
+        let read = sink.read_stream(stream).await.unwrap();
+        let expected = log.read_stream_to_end(stream, 0).await.unwrap();
+        assert_eq!(read.len(), 2, "{stream} after call {n}");
+        assert_eq!(read, expected, "{stream} after call {n}");
+    }
+    sink.commit().await.unwrap();
+    // With nothing queued, the loader is woken for the read.
+    assert_eq!(
+        sink.read_stream(&held[0]).await.unwrap(),
+        log.read_stream_to_end(&held[0], 0).await.unwrap()
+    );
+    Box::new(sink).finish().await.unwrap();
+
+    let stored = SqliteLog::open(&path, SqliteConfig::default()).unwrap();
+    let all = stored.read_all(0, 100_000).await.unwrap();
+    assert_eq!(all.len(), 100 + 20 * 1500);
+    assert_eq!(all, log.read_all(0, 100_000).await.unwrap());
+}
