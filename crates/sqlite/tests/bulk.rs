@@ -288,12 +288,11 @@ async fn a_power_cut_at_any_write_of_a_load_leaves_a_committed_prefix() {
     assert!(cases > 20, "only {cases} writes in a load of 240 events");
 }
 
-#[tokio::test]
-async fn a_reopened_store_lists_every_stream_it_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.db");
+/// `n` streams of two events each, planned by a log of their own (returned, to plan more rows
+/// after them) and bulk-loaded into a new log at `path`.
+async fn loaded_streams(path: &std::path::Path, n: usize) -> (MemoryLog, Vec<StreamId>) {
     let log = MemoryLog::new();
-    let streams: Vec<StreamId> = (0..200)
+    let streams: Vec<StreamId> = (0..n)
         .map(|_| StreamId::new("citizen", Uuid::now_v7()).unwrap())
         .collect();
     for (i, stream) in streams.iter().enumerate() {
@@ -305,11 +304,19 @@ async fn a_reopened_store_lists_every_stream_it_holds() {
         .await
         .unwrap();
     }
-    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
-    sink.write(log.read_all(0, 1000).await.unwrap())
+    let mut sink = SqliteBulk::open(path, &SqliteConfig::default()).unwrap();
+    sink.write(log.read_all(0, 2 * n).await.unwrap())
         .await
         .unwrap();
     Box::new(sink).finish().await.unwrap();
+    (log, streams)
+}
+
+#[tokio::test]
+async fn a_reopened_store_lists_every_stream_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    let (_, streams) = loaded_streams(&path, 200).await;
 
     let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
     let filter = sink
@@ -500,24 +507,7 @@ async fn a_tree_behind_the_log_is_left_to_the_catch_up() {
 async fn a_held_stream_is_read_while_the_load_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.db");
-    let log = MemoryLog::new();
-    let held: Vec<StreamId> = (0..50)
-        .map(|_| StreamId::new("citizen", Uuid::now_v7()).unwrap())
-        .collect();
-    for (i, stream) in held.iter().enumerate() {
-        log.append(vec![StreamAppend::new(
-            stream.clone(),
-            ExpectedVersion::NoStream,
-            vec![event(i as u64), event(1000 + i as u64)],
-        )])
-        .await
-        .unwrap();
-    }
-    let mut sink = SqliteBulk::open(&path, &SqliteConfig::default()).unwrap();
-    sink.write(log.read_all(0, 1000).await.unwrap())
-        .await
-        .unwrap();
-    Box::new(sink).finish().await.unwrap();
+    let (log, held) = loaded_streams(&path, 50).await;
 
     // The load: 20 calls of 1,500 rows each, of streams the store did not hold.
     let mut calls = Vec::new();
