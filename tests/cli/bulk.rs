@@ -362,6 +362,64 @@ async fn a_bulk_import_into_postgres_copies_whole_commands() {
     assert_eq!(a, b);
     // The bulk import built this node's projections of the PostgreSQL store.
     assert!(!projected(&pg).is_empty());
+    // ... and left the planner's statistics and the visibility map up to date.
+    let client = citydb_postgres::testkit::connect(&url).await.unwrap();
+    let vacuumed = client
+        .query_one(
+            "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables
+             WHERE schemaname = current_schema() AND relname = 'events'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        vacuumed.get::<_, bool>(0),
+        "no VACUUM (ANALYZE) after the load"
+    );
+
+    // A file of new records, bulk into the store that holds the first: the importer reads
+    // which streams PostgreSQL holds (`held_streams`) and every line is accepted.
+    let beside = dir.path().join("beside.ndjson");
+    expect_code(
+        &citydb(&[
+            "fixtures",
+            "--citizens",
+            "30",
+            "--seed",
+            "99",
+            "--beside",
+            "60",
+            "--out",
+            s(&beside),
+        ]),
+        0,
+    );
+    let out = citydb(&[
+        "import",
+        "--data",
+        s(&pg),
+        "--store",
+        &url,
+        "--mode",
+        "bulk",
+        s(&beside),
+    ]);
+    expect_code(&out, 0);
+    assert!(summary_mode(&out).contains("bulk import"), "{}", text(&out));
+    assert!(rejections(&out).is_empty(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(" 0 already imported, 0 rejected"),
+        "{}",
+        text(&out)
+    );
+    expect_code(&citydb(&["verify", "--data", s(&pg), "--store", &url]), 0);
+    let grown = exported_streams(&citydb(&["export", "--data", s(&pg), "--store", &url]));
+    assert!(
+        grown.len() > a.len() + 30,
+        "{} streams after, {} before",
+        grown.len(),
+        a.len()
+    );
 }
 
 /// A bulk import into a store that already holds a city (a second district's file) checks

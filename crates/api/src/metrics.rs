@@ -571,6 +571,26 @@ impl EventLog for MeteredLog {
         self.inner.copy_in(events)
     }
 
+    fn held_streams<'life0, 'async_trait>(
+        &'life0 self,
+    ) -> BoxFuture<'async_trait, Result<Option<citydb_log::bulk::StreamFilter>, LogError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.held_streams()
+    }
+
+    fn copied_in_bulk<'life0, 'async_trait>(
+        &'life0 self,
+    ) -> BoxFuture<'async_trait, Result<(), LogError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.copied_in_bulk()
+    }
+
     fn redact<'life0, 'async_trait>(
         &'life0 self,
         position: u64,

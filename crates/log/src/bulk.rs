@@ -179,11 +179,15 @@ impl CopySink {
 
 #[async_trait]
 impl BulkSink for CopySink {
-    // `held_streams`: the default (no filter). Listing the streams of a shared store would
-    // read its whole log.
-
     fn tip(&self) -> Tip {
         self.tip
+    }
+
+    /// The log's own list ([`EventLog::held_streams`]), read after the sink took the tip: a
+    /// stream another writer started since is missing from it, but that writer moved the tip,
+    /// so the copies continuing the old one are refused and nothing decided on it is stored.
+    async fn held_streams(&mut self) -> Result<Option<StreamFilter>, LogError> {
+        self.log.held_streams().await
     }
 
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
@@ -217,7 +221,8 @@ impl BulkSink for CopySink {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), LogError> {
-        self.flush().await
+        self.flush().await?;
+        self.log.copied_in_bulk().await
     }
 }
 

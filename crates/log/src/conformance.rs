@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::bulk::StreamFilter;
 use crate::chain::{ChainLink, Envelope, EventView};
 use crate::{
     Breach, CopyRefusal, Direction, EventLog, ExpectedVersion, Hash, LogError, LogHead, Metadata,
@@ -89,7 +90,8 @@ macro_rules! conformance_tests {
             reopen_after_restart, rejects_bad_input, rejects_bad_input_in_multi_append,
             detects_changed_data, detects_changed_metadata, detects_deleted_event,
             detects_reordered_pair, detects_inserted_event, detects_truncated_tail,
-            verify_stream_scopes_to_the_stream, position_at_time, chain_is_recomputable,
+            verify_stream_scopes_to_the_stream, held_streams_lists_every_stream, position_at_time,
+            chain_is_recomputable,
             copy_in_then_appends_continue, copy_in_refusals_leave_the_log_unchanged,
             copy_in_is_serialised_with_appends, copy_log_copies_identically, copy_log_resumes,
             copy_log_refuses_a_corrupted_source, copy_keeps_redactions,
@@ -918,6 +920,38 @@ pub async fn verify_stream_scopes_to_the_stream<B: Backend>(b: &B) {
         broken.corruption.map(|c| (c.position, c.breach)),
         Some((4, Breach::DataChanged))
     );
+}
+
+/// Every storage backend lists its streams for a bulk import (`EventLog::held_streams`): no
+/// stream it holds is missing — a stream started in a multi-stream append, or by a copy, too —
+/// and the ids it never held mostly answer "no" (a filter saying "maybe" to everything would
+/// make the import ask about every stream again).
+pub async fn held_streams_lists_every_stream<B: Backend>(b: &B) {
+    let never: Vec<StreamId> = (0..1000).map(|_| stream("citizen")).collect();
+    let listed = |held: Option<StreamFilter>, streams: &[StreamId]| {
+        let held = held.expect("a storage backend lists its streams");
+        for s in streams {
+            assert!(held.may_hold(s.as_str()), "{s} is held but not listed");
+        }
+        let imagined = never.iter().filter(|s| held.may_hold(s.as_str())).count();
+        assert!(
+            imagined < 20,
+            "{imagined} of 1,000 streams never held answer \"maybe\""
+        );
+    };
+    let log = b.open().await;
+    listed(log.held_streams().await.unwrap(), &[]);
+    let mut streams = copy::copy_source(&*log, 9).await;
+    listed(log.held_streams().await.unwrap(), &streams);
+    // A copy starts streams as an append does, and appends after it start more.
+    let target = b.open_second().await;
+    target.copy_in(read_everything(&*log).await).await.unwrap();
+    let opened = stream("business");
+    append_one(&*target, &opened, ExpectedVersion::NoStream, vec![event(7)])
+        .await
+        .unwrap();
+    streams.push(opened);
+    listed(target.held_streams().await.unwrap(), &streams);
 }
 
 pub async fn position_at_time<B: Backend>(b: &B) {

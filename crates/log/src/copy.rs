@@ -181,6 +181,9 @@ pub async fn copy_log(
     if let Some(c) = verifier.finish().corruption {
         return Err(corrupted("the source log", c));
     }
+    if copied > 0 {
+        to.copied_in_bulk().await?;
+    }
     let report = to.verify_log(Some(source_head)).await?;
     if let Some(c) = report.corruption {
         return Err(corrupted("the target log", c));

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::append::{AppendOutcome, StreamAppend, validate_append};
 use crate::backend::plan::{KnownState, Plan, Tip, decode, now_micros, plan_append, plan_copy};
 use crate::backend::{Written, publish_head};
+use crate::bulk::StreamFilter;
 use crate::chain::{Hash, LogHead};
 use crate::error::LogError;
 use crate::event::RecordedEvent;
@@ -234,6 +235,15 @@ impl EventLog for MemoryLog {
             .streams
             .get(stream.as_str())
             .map(|(version, _)| *version))
+    }
+
+    async fn held_streams(&self) -> Result<Option<StreamFilter>, LogError> {
+        let stored = self.stored();
+        let mut filter = StreamFilter::with_capacity(stored.by_stream.len() as u64);
+        for stream in stored.by_stream.keys() {
+            filter.insert(stream);
+        }
+        Ok(Some(filter))
     }
 
     async fn head(&self) -> Result<Option<LogHead>, LogError> {

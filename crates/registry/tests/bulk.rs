@@ -77,11 +77,7 @@ async fn streams(log: &MemoryLog) -> Streams {
 fn requests() -> Vec<CommandRequest> {
     let mut file = Vec::new();
     write_ndjson(&FixtureConfig::scaled(300, 7), &mut file).unwrap();
-    let mut requests: Vec<CommandRequest> = file
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let mut requests = parse(&file);
     let n = requests.len();
     assert!(n > 1000, "the fixture is too small to mean anything: {n}");
     let first = requests[0].clone();
@@ -109,6 +105,14 @@ fn requests() -> Vec<CommandRequest> {
     requests.push(unknown);
     requests.push(too_long);
     requests
+}
+
+/// An NDJSON import file's requests.
+fn parse(file: &[u8]) -> Vec<CommandRequest> {
+    file.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
 }
 
 /// Points every mention of `uuid` at a record that does not exist.
@@ -290,4 +294,103 @@ async fn nothing_is_decided_after_the_sink_failed() {
         "{next:?}"
     );
     assert!(registry.finish().await.is_err());
+}
+
+/// A log that counts the streams read from it and lists its streams only when `lists`.
+struct Counted {
+    log: MemoryLog,
+    lists: bool,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl EventLog for Counted {
+    async fn append(
+        &self,
+        appends: Vec<citydb_log::StreamAppend>,
+    ) -> Result<citydb_log::AppendOutcome, LogError> {
+        self.log.append(appends).await
+    }
+    async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<citydb_log::LogHead, LogError> {
+        self.log.copy_in(events).await
+    }
+    async fn held_streams(&self) -> Result<Option<citydb_log::bulk::StreamFilter>, LogError> {
+        if self.lists {
+            self.log.held_streams().await
+        } else {
+            Ok(None)
+        }
+    }
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        direction: citydb_log::Direction,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.log.read_stream(stream, from, direction, max).await
+    }
+    async fn read_all(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, LogError> {
+        self.log.read_all(from, max).await
+    }
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<u64>, LogError> {
+        self.log.stream_version(stream).await
+    }
+    async fn head(&self) -> Result<Option<citydb_log::LogHead>, LogError> {
+        self.log.head().await
+    }
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Option<u64>> {
+        self.log.watch_head()
+    }
+}
+
+/// A file of new records bulk-imported through [`CopySink`] into a log that holds a city asks
+/// the log about almost none of its streams when the log lists the ones it holds (PostgreSQL
+/// does): each question is a server round trip, and a flush of the rows gathered for one copy.
+#[tokio::test]
+async fn a_file_of_new_records_asks_a_listing_log_about_almost_none_of_its_streams() {
+    let held = FixtureConfig::scaled(300, 7);
+    let (mut city, mut beside) = (Vec::new(), Vec::new());
+    write_ndjson(&held, &mut city).unwrap();
+    let generator =
+        citydb_fixtures::try_generate_beside(&FixtureConfig::scaled(100, 8), &held).unwrap();
+    citydb_fixtures::write_lines(generator, &mut beside).unwrap();
+    let beside = parse(&beside);
+    let base = MemoryLog::new();
+    bulk(&base, &parse(&city)).await;
+    let mut reads = Vec::new();
+    for lists in [true, false] {
+        let log = MemoryLog::new();
+        log.copy_in(base.read_all(0, usize::MAX).await.unwrap())
+            .await
+            .unwrap();
+        let counted = Arc::new(Counted {
+            log,
+            lists,
+            reads: Default::default(),
+        });
+        let sink = CopySink::open(counted.clone()).await.unwrap();
+        let mut registry = BulkRegistry::new(Box::new(sink), citydb_log::DEFAULT_MAX_EVENT_SIZE);
+        for request in &beside {
+            let answer = answer(registry.execute(request.clone()).await);
+            assert!(
+                matches!(answer, Answer::Done { already: false, .. }),
+                "{answer:?}"
+            );
+        }
+        registry.finish().await.unwrap();
+        reads.push(counted.reads.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    let lines = beside.len();
+    assert!(lines > 300, "{lines} lines");
+    // Listed: only the filter's rare false "maybe"s. Not listed: every command id's marker and
+    // every record a line names.
+    assert!(
+        reads[0] <= lines / 100,
+        "{} reads for {lines} lines",
+        reads[0]
+    );
+    assert!(reads[1] >= lines, "{} reads for {lines} lines", reads[1]);
 }

@@ -475,25 +475,8 @@ impl Loader {
         }
     }
 
-    /// Every stream's first event, read from the stream index alone (it covers the query).
     fn held_streams(&self) -> Result<Option<StreamFilter>, LogError> {
-        let events = self.tip.next_position;
-        let mut filter = StreamFilter::with_capacity(events);
-        let sql = if self.indexes_dropped {
-            "SELECT stream_id FROM events WHERE stream_version = 0"
-        } else {
-            "SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_version = 0"
-        };
-        let mut stmt = self.conn.prepare(sql).map_err(storage_error)?;
-        let mut rows = stmt.query([]).map_err(storage_error)?;
-        while let Some(row) = rows.next().map_err(storage_error)? {
-            let stream = row.get_ref(0).map_err(storage_error)?;
-            filter.insert(stream.as_str().map_err(|_| LogError::Corrupted {
-                position: 0,
-                reason: "a stream id is not text".into(),
-            })?);
-        }
-        Ok(Some(filter))
+        crate::held_streams(&self.conn, self.tip.next_position, !self.indexes_dropped).map(Some)
     }
 
     fn checked(&self) -> Result<(), LogError> {

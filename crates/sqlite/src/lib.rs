@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use citydb_log::backend::plan::decode as decode_view;
 use citydb_log::backend::{BlockingPool, join_segments, send_append, send_copy, verify_ranges};
+use citydb_log::bulk::StreamFilter;
 use citydb_log::chain::{
     Envelope, EventBatch, EventView, LogVerifier, StreamVerifier, VERIFY_BATCH,
 };
@@ -533,6 +534,28 @@ fn query_events(
     Ok(out)
 }
 
+/// Every stream's first event, as a filter sized for `events` ids, read from the stream index
+/// alone when it exists (it covers the query; `indexed` false while a bulk load has set it
+/// aside).
+fn held_streams(conn: &Connection, events: u64, indexed: bool) -> Result<StreamFilter, LogError> {
+    let mut filter = StreamFilter::with_capacity(events);
+    let sql = if indexed {
+        "SELECT stream_id FROM events INDEXED BY events_by_stream WHERE stream_version = 0"
+    } else {
+        "SELECT stream_id FROM events WHERE stream_version = 0"
+    };
+    let mut stmt = conn.prepare(sql).map_err(storage_error)?;
+    let mut rows = stmt.query([]).map_err(storage_error)?;
+    while let Some(row) = rows.next().map_err(storage_error)? {
+        let stream = row.get_ref(0).map_err(storage_error)?;
+        filter.insert(stream.as_str().map_err(|_| LogError::Corrupted {
+            position: 0,
+            reason: "a stream id is not text".into(),
+        })?);
+    }
+    Ok(filter)
+}
+
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -650,6 +673,16 @@ impl EventLog for SqliteLog {
                 .and_then(|mut s| s.query_row([stream], |r| r.get::<_, Option<i64>>(0)))
                 .map(|v| v.map(|v| v as u64))
                 .map_err(storage_error)
+        })
+        .await
+    }
+
+    async fn held_streams(&self) -> Result<Option<StreamFilter>, LogError> {
+        self.read(|conn| {
+            // One read transaction: the filter is sized by the same log it lists.
+            let tx = conn.unchecked_transaction().map_err(storage_error)?;
+            let events = schema::last_event(&tx)?.map_or(0, |(last, _, _)| last + 1);
+            held_streams(&tx, events, true).map(Some)
         })
         .await
     }

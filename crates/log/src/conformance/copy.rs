@@ -4,7 +4,7 @@ use super::*;
 
 /// A history worth copying: three streams, then a multi-stream append opening a fourth. `n + 3`
 /// events.
-async fn copy_source<L: EventLog + ?Sized>(log: &L, n: u64) -> Vec<StreamId> {
+pub(super) async fn copy_source<L: EventLog + ?Sized>(log: &L, n: u64) -> Vec<StreamId> {
     let mut streams = fill(log, n).await;
     let parcel = stream("parcel");
     log.append(vec![
