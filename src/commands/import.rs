@@ -196,7 +196,7 @@ async fn bulk(
     // builds its indexes, and again before the projections are built.
     crate::memory::give_back_freed();
     let Some(beside) = beside else {
-        finish_log(sink).await?;
+        finish_log(sink, store).await?;
         crate::memory::give_back_freed();
         let checked = match check {
             Some(check) => check.finish().await,
@@ -211,7 +211,7 @@ async fn bulk(
     let end = committed.is_ok().then(|| sink.tip().next_position);
     let (built, finished) = tokio::join!(beside.finish(end), async {
         committed.context("cannot finish the bulk import")?;
-        finish_log(sink).await
+        finish_log(sink, store).await
     });
     finished?;
     crate::memory::give_back_freed();
@@ -227,10 +227,15 @@ async fn bulk(
     Ok(summary)
 }
 
-/// Commits the last rows and builds the log's indexes (minutes at the whole city: said, so
-/// the run does not look stalled between the lines and the projections).
-async fn finish_log(sink: Box<dyn BulkSink>) -> anyhow::Result<()> {
-    let indexing = Progress::stage("import", "building the log's indexes");
+/// Commits the last rows and finishes the log: the embedded store builds its indexes
+/// (minutes at the whole city), PostgreSQL vacuums and analyses its table (seconds): said, so
+/// the run does not look stalled between the lines and the projections.
+async fn finish_log(sink: Box<dyn BulkSink>, store: &Store) -> anyhow::Result<()> {
+    let stage = match store {
+        Store::Embedded => "building the log's indexes",
+        Store::Postgres(_) => "vacuuming and analysing the log's table",
+    };
+    let indexing = Progress::stage("import", stage);
     let finished = sink.finish().await;
     indexing.finish();
     finished.context("cannot finish the bulk import")
