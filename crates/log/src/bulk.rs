@@ -33,6 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::backend::plan::Tip;
+use crate::chain::LogHead;
 use crate::error::LogError;
 use crate::event::RecordedEvent;
 use crate::log::EventLog;
@@ -137,9 +138,16 @@ const COPY_BATCH_ROWS: usize = 16 * 1024;
 /// [`EventLog::copy_in`], whole calls at a time. The store checks every row again, so this is
 /// the correct, not the fastest, way to load a store; it is how PostgreSQL and the in-memory log
 /// load in bulk.
+///
+/// One copy is in flight while the importer decides the rows of the next: a copy is a server's
+/// round trip, its checks and a commit, and waiting for each left both the importer and
+/// PostgreSQL half idle (0.4 and 0.65 of a core at 1/10 of the city). Copies still go one
+/// after the other, in order, so "Whole calls" holds; a copy's failure is the answer of the
+/// next call that waits for it (`write`, `commit`, `read_event`, `finish`).
 pub struct CopySink {
     log: Arc<dyn EventLog>,
     pending: Vec<RecordedEvent>,
+    in_flight: Option<tokio::task::JoinHandle<Result<LogHead, LogError>>>,
     tip: Tip,
 }
 
@@ -164,16 +172,39 @@ impl CopySink {
         Ok(CopySink {
             log,
             pending: Vec::new(),
+            in_flight: None,
             tip,
         })
     }
 
-    async fn flush(&mut self) -> Result<(), LogError> {
+    /// Waits for the copy in flight, if any, and answers with its failure.
+    async fn landed(&mut self) -> Result<(), LogError> {
+        match self.in_flight.take() {
+            None => Ok(()),
+            Some(copy) => match copy.await {
+                Ok(copied) => copied.map(|_| ()),
+                Err(e) => Err(LogError::Storage(
+                    format!("the bulk copy task failed: {e}").into(),
+                )),
+            },
+        }
+    }
+
+    /// Starts copying the gathered rows once the copy before them has landed.
+    async fn send(&mut self) -> Result<(), LogError> {
+        self.landed().await?;
         if !self.pending.is_empty() {
             let rows = std::mem::take(&mut self.pending);
-            self.log.copy_in(rows).await?;
+            let log = self.log.clone();
+            self.in_flight = Some(tokio::spawn(async move { log.copy_in(rows).await }));
         }
         Ok(())
+    }
+
+    /// Every row written so far is stored.
+    async fn flush(&mut self) -> Result<(), LogError> {
+        self.send().await?;
+        self.landed().await
     }
 }
 
@@ -190,8 +221,9 @@ impl BulkSink for CopySink {
         self.log.held_streams().await
     }
 
+    /// Straight from the log, without waiting for the rows gathered or in flight: none of them
+    /// belongs to `stream` (see "Reads see writes").
     async fn read_stream(&mut self, stream: &StreamId) -> Result<Vec<RecordedEvent>, LogError> {
-        self.flush().await?;
         self.log.read_stream_to_end(stream, 0).await
     }
 
@@ -211,7 +243,7 @@ impl BulkSink for CopySink {
         self.pending.extend(rows);
         // Only between calls: a call's rows are never split over two copies.
         if self.pending.len() >= COPY_BATCH_ROWS {
-            self.flush().await?;
+            self.send().await?;
         }
         Ok(())
     }

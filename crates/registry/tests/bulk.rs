@@ -296,11 +296,24 @@ async fn nothing_is_decided_after_the_sink_failed() {
     assert!(registry.finish().await.is_err());
 }
 
-/// A log that counts the streams read from it and lists its streams only when `lists`.
+/// A log that counts the streams read from it, lists its streams only when `lists`, and
+/// refuses every copy when `refuses_copies` (a disk that is full).
 struct Counted {
     log: MemoryLog,
     lists: bool,
+    refuses_copies: bool,
     reads: std::sync::atomic::AtomicUsize,
+}
+
+impl Counted {
+    fn new(log: MemoryLog, lists: bool, refuses_copies: bool) -> Arc<Counted> {
+        Arc::new(Counted {
+            log,
+            lists,
+            refuses_copies,
+            reads: Default::default(),
+        })
+    }
 }
 
 #[async_trait]
@@ -312,6 +325,9 @@ impl EventLog for Counted {
         self.log.append(appends).await
     }
     async fn copy_in(&self, events: Vec<RecordedEvent>) -> Result<citydb_log::LogHead, LogError> {
+        if self.refuses_copies {
+            return Err(LogError::storage(citydb_log::FaultKind::Full, "disk full"));
+        }
         self.log.copy_in(events).await
     }
     async fn held_streams(&self) -> Result<Option<citydb_log::bulk::StreamFilter>, LogError> {
@@ -366,11 +382,7 @@ async fn a_file_of_new_records_asks_a_listing_log_about_almost_none_of_its_strea
         log.copy_in(base.read_all(0, usize::MAX).await.unwrap())
             .await
             .unwrap();
-        let counted = Arc::new(Counted {
-            log,
-            lists,
-            reads: Default::default(),
-        });
+        let counted = Counted::new(log, lists, false);
         let sink = CopySink::open(counted.clone()).await.unwrap();
         let mut registry = BulkRegistry::new(Box::new(sink), citydb_log::DEFAULT_MAX_EVENT_SIZE);
         for request in &beside {
@@ -393,4 +405,42 @@ async fn a_file_of_new_records_asks_a_listing_log_about_almost_none_of_its_strea
         reads[0]
     );
     assert!(reads[1] >= lines, "{} reads for {lines} lines", reads[1]);
+}
+
+/// `CopySink` copies one batch while the importer decides the next: a copy that fails in
+/// flight is the answer of the next call that waits for it, the importer decides nothing
+/// after it, and nothing of the failed batches is stored.
+#[tokio::test]
+async fn a_copy_that_fails_in_flight_stops_the_import() {
+    let mut file = Vec::new();
+    write_ndjson(&FixtureConfig::scaled(3000, 9), &mut file).unwrap();
+    let requests = parse(&file);
+    let counted = Counted::new(MemoryLog::new(), true, true);
+    let sink = CopySink::open(counted.clone()).await.unwrap();
+    let mut registry = BulkRegistry::new(Box::new(sink), citydb_log::DEFAULT_MAX_EVENT_SIZE);
+    let mut lines = requests.iter().cloned();
+    let failed_at = loop {
+        let Some(request) = lines.next() else {
+            panic!("{} lines decided and no copy failed", requests.len());
+        };
+        if let Err(e) = registry.execute(request).await {
+            assert!(
+                matches!(&e, RegistryError::Log(LogError::Storage(f)) if f.kind == citydb_log::FaultKind::Full),
+                "{e:?}"
+            );
+            break requests.len() - lines.len();
+        }
+    };
+    // Failed before the end of the file: the failure came back from a copy in flight.
+    assert!(failed_at < requests.len(), "failed at line {failed_at}");
+    let next = registry
+        .execute(requests[failed_at].clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(next, RegistryError::Log(LogError::Closed)),
+        "{next:?}"
+    );
+    assert!(registry.finish().await.is_err());
+    assert_eq!(counted.log.head().await.unwrap(), None);
 }
