@@ -15,7 +15,7 @@ use citydb_log::RecordedEvent;
 
 use crate::error::{ProjectionError, storage};
 use crate::query::parcel_status_column;
-use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, SearchFlavour, checkpoint};
+use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, SearchFlavour, WordWrites, checkpoint};
 use crate::state;
 
 /// What one batch did.
@@ -59,6 +59,7 @@ pub(crate) fn apply_batch(
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut failed = 0;
     let mut change_rows = crate::changes::ChangeRows::new(&tx)?;
+    let mut words = WordWrites::default();
     for event in events {
         if event.position < next {
             continue;
@@ -141,12 +142,15 @@ pub(crate) fn apply_batch(
             &encoded,
             Prior::State(slot.before.as_ref()),
             flavour,
+            &mut words,
         )?;
     }
     drop(change_rows);
     for refold in refolds {
-        crate::redaction::store_refold(&tx, refold, flavour)?;
+        crate::redaction::store_refold(&tx, refold, flavour, &mut words)?;
     }
+    // Last: see `WordWrites`.
+    words.write(&tx)?;
     tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")
         .and_then(|mut s| s.execute([next.to_string()]))
         .map_err(storage)?;
@@ -383,6 +387,7 @@ pub(crate) fn store(
     encoded: &Encoded,
     prior: Prior<'_>,
     flavour: SearchFlavour,
+    words: &mut WordWrites,
 ) -> Result<(), ProjectionError> {
     let StoredRecord {
         id,
@@ -411,12 +416,68 @@ pub(crate) fn store(
     })
     .map_err(storage)?;
     match (record, &encoded.name) {
-        (Record::Citizen(c), Some(name)) => store_citizen(tx, seq, c, name, prior, flavour),
-        (Record::Business(b), Some(name)) => store_business(tx, seq, b, name, prior, flavour),
+        (Record::Citizen(c), Some(name)) => store_citizen(tx, seq, c, name, prior, flavour, words),
+        (Record::Business(b), Some(name)) => {
+            store_business(tx, seq, b, name, prior, flavour, words)
+        }
         (Record::Parcel(p), _) => store_parcel(tx, seq, p, prior.stored()),
         (_, None) => Err(ProjectionError::Corrupt(format!(
             "{id} was encoded without its name keys"
         ))),
+    }
+}
+
+/// A record's row in its kind's table (`citizens`, `businesses`, `parcels`; `seq` first).
+///
+/// Written with an `INSERT` for a record not stored before and an `UPDATE` otherwise (an
+/// `INSERT` after all if the `UPDATE` found no row), not with `INSERT OR REPLACE`: on these
+/// tables, which have secondary indexes and `NOT NULL` columns, a `REPLACE` opens a statement
+/// journal — every page it touches copied aside first — and has each FTS5 table the
+/// transaction wrote flush its terms (see `WordWrites`). Measured with SQLite 3.50: 5× the
+/// time of the `INSERT` or `UPDATE` (docs/benchmarks.md, "Name words written last in a batch").
+struct KindRow {
+    insert: &'static str,
+    update: &'static str,
+}
+
+impl KindRow {
+    const CITIZENS: KindRow = KindRow {
+        insert: "INSERT INTO citizens(seq, pin, name_exact, name_folded, commune, birth_year, status, merged_into)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        update: "UPDATE citizens SET pin = ?2, name_exact = ?3, name_folded = ?4, commune = ?5,
+                     birth_year = ?6, status = ?7, merged_into = ?8
+                 WHERE seq = ?1",
+    };
+    const BUSINESSES: KindRow = KindRow {
+        insert: "INSERT INTO businesses(seq, code, name, name_exact, name_folded, commune, status, parent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        update: "UPDATE businesses SET code = ?2, name = ?3, name_exact = ?4, name_folded = ?5,
+                     commune = ?6, status = ?7, parent = ?8
+                 WHERE seq = ?1",
+    };
+    const PARCELS: KindRow = KindRow {
+        insert: "INSERT INTO parcels(seq, parcel_key, commune, status, merged_into)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+        update: "UPDATE parcels SET parcel_key = ?2, commune = ?3, status = ?4, merged_into = ?5
+                 WHERE seq = ?1",
+    };
+
+    /// `stored`: the record was stored before, so its row should exist.
+    fn write(
+        &self,
+        tx: &Connection,
+        stored: bool,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), ProjectionError> {
+        let run = |sql: &str| {
+            tx.prepare_cached(sql)
+                .and_then(|mut s| s.execute(params))
+                .map_err(storage)
+        };
+        if stored && run(self.update)? == 1 {
+            return Ok(());
+        }
+        run(self.insert).map(drop)
     }
 }
 
@@ -440,6 +501,7 @@ fn store_citizen(
     name: &NameKeys,
     prior: Prior<'_>,
     flavour: SearchFlavour,
+    words: &mut WordWrites,
 ) -> Result<(), ProjectionError> {
     let NameKeys {
         text: full,
@@ -451,12 +513,10 @@ fn store_citizen(
         .as_ref()
         .or(c.temporary_residence.as_ref())
         .map(|r| r.commune.to_string());
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO citizens(seq, pin, name_exact, name_folded, commune, birth_year, status, merged_into)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+    KindRow::CITIZENS.write(
+        tx,
+        prior.stored(),
+        params![
             seq,
             c.pin.to_string(),
             exact,
@@ -465,9 +525,8 @@ fn store_citizen(
             c.birth_date.year(),
             c.status().as_str(),
             c.merged_into.map(|m| RecordId::from(m).to_string()),
-        ])
-    })
-    .map_err(storage)?;
+        ],
+    )?;
     store_parents(tx, c, prior)?;
     let Prior::State(before) = prior else {
         return Ok(());
@@ -478,7 +537,7 @@ fn store_citizen(
     };
     if flavour == SearchFlavour::Fts5 && name_before.as_deref() != Some(full.as_str()) {
         let folded_before = name_before.as_deref().map(folded_key);
-        CITIZEN_WORDS.replace(tx, seq, folded_before.as_deref(), folded, exact)?;
+        words.replace(CITIZEN_WORDS, seq, folded_before.as_deref(), folded, exact);
     }
     Ok(())
 }
@@ -525,6 +584,7 @@ fn store_business(
     name: &NameKeys,
     prior: Prior<'_>,
     flavour: SearchFlavour,
+    words: &mut WordWrites,
 ) -> Result<(), ProjectionError> {
     let NameKeys {
         text,
@@ -532,12 +592,10 @@ fn store_business(
         folded,
     } = name;
     let id = RecordId::from(b.id).to_string();
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO businesses(seq, code, name, name_exact, name_folded, commune, status, parent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+    KindRow::BUSINESSES.write(
+        tx,
+        prior.stored(),
+        params![
             seq,
             b.code.to_string(),
             b.names.vietnamese,
@@ -546,9 +604,8 @@ fn store_business(
             b.head_office.commune.to_string(),
             b.status.kind().as_str(),
             b.parent.map(|p| RecordId::from(p).to_string()),
-        ])
-    })
-    .map_err(storage)?;
+        ],
+    )?;
     let reps_changed = match prior {
         Prior::State(before) => {
             let (text_before, reps_before) = match before {
@@ -560,7 +617,7 @@ fn store_business(
             };
             if flavour == SearchFlavour::Fts5 && text_before.as_deref() != Some(text.as_str()) {
                 let folded_before = text_before.as_deref().map(folded_key);
-                BUSINESS_WORDS.replace(tx, seq, folded_before.as_deref(), folded, exact)?;
+                words.replace(BUSINESS_WORDS, seq, folded_before.as_deref(), folded, exact);
             }
             reps_before != Some(b.legal_representatives.as_slice())
         }
@@ -598,20 +655,17 @@ fn store_parcel(
         ParcelStatus::MergedInto { target, .. } => Some(RecordId::from(*target).to_string()),
         _ => None,
     };
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO parcels(seq, parcel_key, commune, status, merged_into)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+    KindRow::PARCELS.write(
+        tx,
+        stored,
+        params![
             seq,
             p.key.to_string(),
             p.key.unit().to_string(),
             parcel_status_column(p.status.kind()),
             merged_into,
-        ])
-    })
-    .map_err(storage)?;
+        ],
+    )?;
     if stored {
         tx.prepare_cached("DELETE FROM parcel_land_use WHERE seq = ?1")
             .and_then(|mut s| s.execute([seq]))

@@ -43,7 +43,7 @@ use crate::apply::{
 };
 use crate::error::{ProjectionError, storage};
 use crate::residence_starts::{self, StartChange};
-use crate::schema::{self, SearchFlavour};
+use crate::schema::{self, SearchFlavour, WordWrites};
 use crate::state;
 
 /// Tuning of the bulk path (see [`crate::ProjectionConfig::bulk`]).
@@ -730,6 +730,8 @@ fn write(
                 let _ = spent.send(events);
             }
             Job::Records(records) => {
+                // `Prior::Rewrite` leaves the word tables to the index build at the end.
+                let mut words = WordWrites::default();
                 for dirty in &records {
                     let row = StoredRecord {
                         id: dirty.id,
@@ -746,8 +748,10 @@ fn write(
                             stored: dirty.stored,
                         },
                         flavour,
+                        &mut words,
                     )?;
                 }
+                debug_assert!(words.is_empty(), "the bulk path writes no name words");
             }
             Job::Commit { next, last } => {
                 conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint'")

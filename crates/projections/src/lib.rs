@@ -1136,9 +1136,11 @@ impl Shared {
         let flavour = self.flavour;
         self.with_writer(writer, move |c| {
             let tx = c.transaction().map_err(error::storage)?;
+            let mut words = schema::WordWrites::default();
             for refold in &refolds {
-                redaction::store_refold(&tx, refold, flavour)?;
+                redaction::store_refold(&tx, refold, flavour, &mut words)?;
             }
+            words.write(&tx)?;
             tx.commit().map_err(error::storage)
         })
         .await?;

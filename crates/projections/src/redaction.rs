@@ -26,7 +26,7 @@ use citydb_log::{EventLog, RecordedEvent};
 use crate::apply::{Prior, StoredRecord, encode, load_stored, store, to_i64};
 use crate::error::{ProjectionError, storage};
 use crate::residence_starts::{self, StartChange};
-use crate::schema::SearchFlavour;
+use crate::schema::{SearchFlavour, WordWrites};
 
 /// A record re-folded from its whole stream.
 pub(crate) struct Refold {
@@ -124,6 +124,7 @@ pub(crate) fn store_refold(
     tx: &Connection,
     refold: &Refold,
     flavour: SearchFlavour,
+    words: &mut WordWrites,
 ) -> Result<(), ProjectionError> {
     let before = load_stored(tx, refold.id)?;
     let seq = before
@@ -143,6 +144,7 @@ pub(crate) fn store_refold(
         &encoded,
         Prior::State(before.as_ref().map(|b| &b.state)),
         flavour,
+        words,
     )?;
     if let RecordId::Citizen(_) = refold.id {
         residence_starts::forget(tx, seq)?;

@@ -296,6 +296,66 @@ pub(crate) const BUSINESS_WORDS: NameWords = NameWords {
     triples: false,
 };
 
+/// The name-word rows a transaction of the per-batch path changes, written after all its
+/// other statements and in `seq` order ([`WordWrites::write`]).
+///
+/// FTS5 holds the terms of a transaction in memory and writes them as one segment at the
+/// commit, unless it must flush earlier: (1) before every statement that opens a statement
+/// journal (e.g. an `INSERT OR REPLACE` into a table with indexes and `NOT NULL` columns)
+/// SQLite calls `xSavepoint` on every virtual table the transaction has written, and FTS5
+/// flushes; (2) FTS5 flushes when a row's rowid is below the last one it was given. With the
+/// words written among the records' other rows, in the order of the batch's map of records,
+/// each record's words became a segment of their own, which FTS5's automerge merged again and
+/// again: a quarter of a catch-up's CPU at the whole city (docs/benchmarks.md, "Name words
+/// written last in a batch"). Nothing in a batch reads the word tables, so the order within
+/// the transaction is free.
+#[derive(Default)]
+pub(crate) struct WordWrites(Vec<WordWrite>);
+
+struct WordWrite {
+    words: NameWords,
+    seq: i64,
+    before: Option<String>,
+    folded: String,
+    exact: String,
+}
+
+impl WordWrites {
+    /// Asks for [`NameWords::replace`] of record `seq`'s words at [`write`](Self::write).
+    pub(crate) fn replace(
+        &mut self,
+        words: NameWords,
+        seq: i64,
+        before: Option<&str>,
+        folded: &str,
+        exact: &str,
+    ) {
+        self.0.push(WordWrite {
+            words,
+            seq,
+            before: before.map(str::to_owned),
+            folded: folded.to_owned(),
+            exact: exact.to_owned(),
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Writes every replacement asked for, by `seq` (the rowid), a record's own in the order
+    /// they were asked for (a record renamed twice ends with its last name's words).
+    pub(crate) fn write(mut self, tx: &Connection) -> Result<(), ProjectionError> {
+        // Stable: a record's replacements stay in order.
+        self.0.sort_by_key(|w| w.seq);
+        for w in self.0 {
+            w.words
+                .replace(tx, w.seq, w.before.as_deref(), &w.folded, &w.exact)?;
+        }
+        Ok(())
+    }
+}
+
 impl NameWords {
     /// Indexes the words of record `seq`'s name keys, replacing those it had if it was indexed
     /// (`before`: its folded key as last indexed).
