@@ -123,7 +123,12 @@ pub(crate) fn apply_batch(
         slot.last_position = event.position;
         slot.dirty = true;
     }
-    for slot in slots.values().filter(|s| s.dirty) {
+    // By `seq`, as the bulk path does: the batch's new records are then appended at the end of
+    // `records` and the kind tables (SQLite fills a page it appends to, and splits one it
+    // inserts into the middle of), and the rows the records change are met in file order.
+    let mut dirty: Vec<&Slot> = slots.values().filter(|s| s.dirty).collect();
+    dirty.sort_unstable_by_key(|slot| slot.seq);
+    for slot in dirty {
         // A stream whose first event failed has no state: nothing to show, only its errors.
         let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version) else {
             continue;
