@@ -86,7 +86,7 @@ macro_rules! conformance_tests {
             append_and_read_stream, read_stream_to_end, read_backward, expected_versions, multi_stream_all_or_nothing,
             version_check_without_events, idempotent_by_event_id, global_order_is_gapless,
             concurrent_writers_conflict_correctly, group_commit_isolates_failures,
-            subscription_catches_up_then_goes_live, subscription_from_the_middle,
+            subscription_catches_up_then_goes_live, subscription_from_the_middle, subscription_reads_ahead,
             reopen_after_restart, rejects_bad_input, rejects_bad_input_in_multi_append,
             detects_changed_data, detects_changed_metadata, detects_deleted_event,
             detects_reordered_pair, detects_inserted_event, detects_truncated_tail,
@@ -708,6 +708,36 @@ pub async fn subscription_from_the_middle<B: Backend>(b: &B) {
         .expect("no wake-up")
         .unwrap();
     assert_eq!(live.iter().map(|e| e.position).collect::<Vec<_>>(), [10]);
+}
+
+/// A batch read ahead is delivered once, in order, and only after the one before it.
+pub async fn subscription_reads_ahead<B: Backend>(b: &B) {
+    let log = b.open().await;
+    fill(&*log, 10).await;
+    let dyn_log: Arc<dyn EventLog> = log.clone();
+    let mut sub = subscribe(dyn_log, 0);
+    let positions =
+        |batch: Vec<RecordedEvent>| batch.iter().map(|e| e.position).collect::<Vec<_>>();
+    assert_eq!(positions(sub.next_batch(4).await.unwrap()), [0, 1, 2, 3]);
+    sub.read_ahead(4).await.unwrap();
+    // Already read ahead: a second call reads nothing more.
+    sub.read_ahead(4).await.unwrap();
+    assert_eq!(sub.position(), 4, "reading ahead delivers nothing");
+    assert_eq!(positions(sub.next_batch(100).await.unwrap()), [4, 5, 6, 7]);
+    assert_eq!(positions(sub.next_batch(100).await.unwrap()), [8, 9]);
+    sub.read_ahead(4).await.unwrap();
+    assert!(sub.next_batch(100).await.unwrap().is_empty());
+    append_one(
+        &*log,
+        &stream("citizen"),
+        ExpectedVersion::Any,
+        vec![event(10)],
+    )
+    .await
+    .unwrap();
+    sub.read_ahead(4).await.unwrap();
+    assert_eq!(positions(sub.next_batch(100).await.unwrap()), [10]);
+    assert_eq!(sub.position(), 11);
 }
 
 pub async fn reopen_after_restart<B: Backend>(b: &B) {

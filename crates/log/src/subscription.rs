@@ -63,11 +63,27 @@ impl Subscription {
             self.fill(max.max(1)).await?;
         }
         let n = self.buffer.len().min(max);
-        let out: Vec<_> = self.buffer.drain(..n).collect();
+        // The whole buffer (a batch read for this call, or read ahead) is handed over without
+        // a copy: a catch-up's batches are a quarter of a million events.
+        let out: Vec<_> = if n == self.buffer.len() {
+            Vec::from(std::mem::take(&mut self.buffer))
+        } else {
+            self.buffer.drain(..n).collect()
+        };
         if let Some(last) = out.last() {
             self.next = last.position + 1;
         }
         Ok(out)
+    }
+
+    /// Reads up to `max` of the next events into the buffer, if it is empty and the head says
+    /// there are any, for a later [`next_batch`](Self::next_batch): a consumer that works in
+    /// large batches reads the next one while it processes the last. Cancel-safe.
+    pub async fn read_ahead(&mut self, max: usize) -> Result<(), LogError> {
+        if self.buffer.is_empty() {
+            self.fill(max.max(1)).await?;
+        }
+        Ok(())
     }
 
     /// Reads the next events into the buffer if the head says there are any; true if it got some.
@@ -88,7 +104,12 @@ impl Subscription {
             });
         }
         let got = !batch.is_empty();
-        self.buffer.extend(batch);
+        if self.buffer.is_empty() {
+            // Without a copy.
+            self.buffer = VecDeque::from(batch);
+        } else {
+            self.buffer.extend(batch);
+        }
         Ok(got)
     }
 

@@ -60,96 +60,126 @@ pub(crate) fn apply_batch(
     let mut failed = 0;
     let mut change_rows = crate::changes::ChangeRows::new(&tx)?;
     let mut words = WordWrites::default();
-    for event in events {
-        if event.position < next {
-            continue;
-        }
-        if event.position != next {
-            return Err(ProjectionError::Corrupt(format!(
-                "expected log position {next}, got {}",
-                event.position
-            )));
-        }
-        next += 1;
-        let category = event.stream_id.category();
-        // Command markers record that a command ran; they change no read model.
-        if category == "command" {
-            continue;
-        }
-        change_rows.record(event)?;
-        if !crate::requests::project(&tx, event)? {
-            failed += 1;
-        }
-        if RecordKind::from_category(category).is_none() {
-            // Key claims and categories this build does not know feed no read model.
-            continue;
-        }
-        let stream = event.stream_id.as_str();
-        if refolds.iter().any(|r| r.stream == stream) {
-            continue;
-        }
-        if !slots.contains_key(stream) {
-            let Ok(id) = stream.parse::<RecordId>() else {
+    // A large batch's upcasts, and below its encodings, are computed on a second thread
+    // (`ahead`) while this one does the SQLite work that needs them.
+    std::thread::scope(|scope| -> Result<(), ProjectionError> {
+        let upcasts = crate::ahead::in_order(scope, events.iter(), |event| {
+            // Only a record's events are folded.
+            RecordKind::from_category(event.stream_id.category()).map(|_| upcast(event))
+        })?;
+        for (event, upcast) in events.iter().zip(upcasts) {
+            if event.position < next {
+                continue;
+            }
+            if event.position != next {
+                return Err(ProjectionError::Corrupt(format!(
+                    "expected log position {next}, got {}",
+                    event.position
+                )));
+            }
+            next += 1;
+            let category = event.stream_id.category();
+            // Command markers record that a command ran; they change no read model.
+            if category == "command" {
+                continue;
+            }
+            change_rows.record(event)?;
+            if !crate::requests::project(&tx, event)? {
                 failed += 1;
-                record_error(&tx, event, "the stream id is not a record id")?;
+            }
+            if RecordKind::from_category(category).is_none() {
+                // Key claims and categories this build does not know feed no read model.
+                continue;
+            }
+            let stream = event.stream_id.as_str();
+            if refolds.iter().any(|r| r.stream == stream) {
+                continue;
+            }
+            if !slots.contains_key(stream) {
+                let Ok(id) = stream.parse::<RecordId>() else {
+                    failed += 1;
+                    record_error(&tx, event, "the stream id is not a record id")?;
+                    continue;
+                };
+                // A stream's first event, at or past the checkpoint: its record was never
+                // projected, so the file cannot hold it (as in the bulk path's fold).
+                let slot = if event.stream_version == 0 {
+                    Slot::new(id, None)
+                } else {
+                    load(&tx, id)?
+                };
+                slots.insert(stream.to_owned(), slot);
+            }
+            let Some(slot) = slots.get_mut(stream) else {
                 continue;
             };
-            let slot = load(&tx, id)?;
-            slots.insert(stream.to_owned(), slot);
-        }
-        let Some(slot) = slots.get_mut(stream) else {
-            continue;
-        };
-        if slot.version.is_some_and(|v| event.stream_version <= v) {
-            // Already folded into the stored state; the checkpoint makes this unreachable, but
-            // folding twice would corrupt the state, so it is checked rather than assumed.
-            continue;
-        }
-        match fold(slot.id, &slot.state, event) {
-            Ok((record, domain_event)) => {
-                slot.state = Some(record);
-                let seq = *slot.seq.get_or_insert(to_i64(event.position));
-                if let RecordId::Citizen(_) = slot.id {
-                    let changes = crate::residence_starts::changes_of(&domain_event, event);
-                    crate::residence_starts::write(&tx, seq, &changes)?;
+            if slot.version.is_some_and(|v| event.stream_version <= v) {
+                // Already folded into the stored state; the checkpoint makes this unreachable, but
+                // folding twice would corrupt the state, so it is checked rather than assumed.
+                continue;
+            }
+            let Some(upcast) = upcast else {
+                // `RecordKind::from_category` was checked above.
+                continue;
+            };
+            match fold_upcast(slot.id, &slot.state, upcast) {
+                Ok((record, domain_event)) => {
+                    slot.state = Some(record);
+                    let seq = *slot.seq.get_or_insert(to_i64(event.position));
+                    if let RecordId::Citizen(_) = slot.id {
+                        let changes = crate::residence_starts::changes_of(&domain_event, event);
+                        crate::residence_starts::write(&tx, seq, &changes)?;
+                    }
+                }
+                Err(reason) => {
+                    failed += 1;
+                    record_error(&tx, event, &reason)?;
                 }
             }
-            Err(reason) => {
-                failed += 1;
-                record_error(&tx, event, &reason)?;
-            }
+            slot.version = Some(event.stream_version);
+            slot.last_position = event.position;
+            slot.dirty = true;
         }
-        slot.version = Some(event.stream_version);
-        slot.last_position = event.position;
-        slot.dirty = true;
-    }
+        Ok(())
+    })?;
     // By `seq`, as the bulk path does: the batch's new records are then appended at the end of
     // `records` and the kind tables (SQLite fills a page it appends to, and splits one it
     // inserts into the middle of), and the rows the records change are met in file order.
     let mut dirty: Vec<&Slot> = slots.values().filter(|s| s.dirty).collect();
     dirty.sort_unstable_by_key(|slot| slot.seq);
-    for slot in dirty {
-        // A stream whose first event failed has no state: nothing to show, only its errors.
-        let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version) else {
-            continue;
-        };
-        let row = StoredRecord {
-            id: slot.id,
-            seq,
-            version,
-            last_position: slot.last_position,
-            record,
-        };
-        let encoded = encode(row.id, row.record)?;
-        store(
-            &tx,
-            &row,
-            &encoded,
-            Prior::State(slot.before.as_ref()),
-            flavour,
-            &mut words,
-        )?;
-    }
+    // A stream whose first event failed has no state: nothing to show, only its errors.
+    let rows: Vec<(StoredRecord, Option<&Record>)> = dirty
+        .into_iter()
+        .filter_map(|slot| {
+            let (Some(record), Some(seq), Some(version)) = (&slot.state, slot.seq, slot.version)
+            else {
+                return None;
+            };
+            let row = StoredRecord {
+                id: slot.id,
+                seq,
+                version,
+                last_position: slot.last_position,
+                record,
+            };
+            Some((row, slot.before.as_ref()))
+        })
+        .collect();
+    std::thread::scope(|scope| -> Result<(), ProjectionError> {
+        let encodings =
+            crate::ahead::in_order(scope, rows.iter(), |(row, _)| encode(row.id, row.record))?;
+        for ((row, before), encoded) in rows.iter().zip(encodings) {
+            store(
+                &tx,
+                row,
+                &encoded?,
+                Prior::State(*before),
+                flavour,
+                &mut words,
+            )?;
+        }
+        Ok(())
+    })?;
     drop(change_rows);
     for refold in refolds {
         crate::redaction::store_refold(&tx, refold, flavour, &mut words)?;
@@ -171,15 +201,27 @@ pub(crate) fn fold(
     state: &Option<Record>,
     event: &RecordedEvent,
 ) -> Result<(Record, Event), String> {
+    fold_upcast(id, state, upcast(event))
+}
+
+/// The domain event `event` carries, or why it carries none (the reason recorded).
+fn upcast(event: &RecordedEvent) -> Result<Event, String> {
     if event.data.is_empty() {
         return Err("the payload has been redacted".to_owned());
     }
-    let domain_event = upcast_slice(&event.event_type, event.schema_version, &event.data).map_err(
-        |e| match e {
-            e @ UpcastError::NotJson(_) => e.to_string(),
-            e => format!("upcast: {e}"),
-        },
-    )?;
+    upcast_slice(&event.event_type, event.schema_version, &event.data).map_err(|e| match e {
+        e @ UpcastError::NotJson(_) => e.to_string(),
+        e => format!("upcast: {e}"),
+    })
+}
+
+/// [`fold`] of an event already upcast.
+fn fold_upcast(
+    id: RecordId,
+    state: &Option<Record>,
+    upcast: Result<Event, String>,
+) -> Result<(Record, Event), String> {
+    let domain_event = upcast?;
     let record = evolve(state.clone(), &domain_event).map_err(|e| format!("evolve: {e}"))?;
     if record.id() != id {
         return Err(format!(
@@ -222,26 +264,33 @@ pub(crate) fn record_error(
 }
 
 fn load(tx: &Connection, id: RecordId) -> Result<Slot, ProjectionError> {
-    Ok(match load_stored(tx, id)? {
-        None => Slot {
-            id,
-            seq: None,
-            version: None,
-            last_position: 0,
-            before: None,
-            state: None,
-            dirty: false,
-        },
-        Some(stored) => Slot {
-            id,
-            seq: Some(stored.seq),
-            version: Some(stored.version),
-            last_position: stored.last_position,
-            before: Some(stored.state.clone()),
-            state: Some(stored.state),
-            dirty: false,
-        },
-    })
+    Ok(Slot::new(id, load_stored(tx, id)?))
+}
+
+impl Slot {
+    /// The slot of record `id` as the file holds it (`None`: not at all).
+    fn new(id: RecordId, stored: Option<Loaded>) -> Slot {
+        match stored {
+            None => Slot {
+                id,
+                seq: None,
+                version: None,
+                last_position: 0,
+                before: None,
+                state: None,
+                dirty: false,
+            },
+            Some(stored) => Slot {
+                id,
+                seq: Some(stored.seq),
+                version: Some(stored.version),
+                last_position: stored.last_position,
+                before: Some(stored.state.clone()),
+                state: Some(stored.state),
+                dirty: false,
+            },
+        }
+    }
 }
 
 /// A record as the file holds it.

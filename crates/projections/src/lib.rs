@@ -44,6 +44,7 @@
 //! without it, only the full-name prefix is searched. The order and the cursors' invariant are
 //! in the `search` module.
 
+mod ahead;
 mod apply;
 mod budget;
 mod bulk;
@@ -982,12 +983,23 @@ impl Shared {
             refolds.extend(redaction::refold(self.log.as_ref(), id).await?);
         }
         let refolded = !refolds.is_empty();
-        match self
-            .with_writer(writer, move |c| {
-                apply::apply_batch(c, &events, &refolds, flavour)
-            })
-            .await
-        {
+        // A full batch says the log holds more: the next one is read while this one is applied
+        // (the log's reads run on its own threads), so a catch-up keeps both cores busy.
+        let mut sub = writer.sub.take();
+        let read_ahead = async {
+            match sub.as_mut() {
+                Some(sub) if consumed >= max.max(1) => sub.read_ahead(max).await,
+                _ => Ok(()),
+            }
+        };
+        let applied = self.with_writer(writer, move |c| {
+            apply::apply_batch(c, &events, &refolds, flavour)
+        });
+        let (applied, read_ahead) = tokio::join!(applied, read_ahead);
+        // A failed read ahead drops the subscription: the next batch subscribes again from
+        // the position, and meets the error there if it persists.
+        writer.sub = sub.filter(|_| read_ahead.is_ok());
+        match applied {
             Ok(outcome) => {
                 if refolded {
                     // Not for correctness (a refolded state is another text): so that blanked

@@ -45,6 +45,94 @@ async fn rebuilding_from_scratch_gives_an_identical_digest() {
     assert_ne!(p.digest().await.expect("digest"), digest);
 }
 
+/// A batch of at least 4,096 events (`ahead::AHEAD_FROM`) is upcast, and its records encoded,
+/// on a second thread beside its writes: the results must still meet their events and rows in
+/// order, failures included.
+#[tokio::test]
+async fn a_batch_large_enough_for_a_second_thread_gives_the_read_models_of_small_ones() {
+    const CITIZENS: u128 = 4_500;
+    let w = World::new();
+    let given = ["Hoà", "Hùng", "Lan", "Minh", "Tú"];
+    for n in 1..=CITIZENS {
+        let name = ("Trần", "Thị", given[(n % 5) as usize]);
+        w.run(register_citizen(
+            n,
+            name,
+            Sex::Female,
+            1980 + (n % 30) as u16,
+        ))
+        .await;
+        if n % 1_000 == 0 {
+            // Among the others: events that cannot be applied, on a new stream and on a
+            // stream with a state, and a move of a citizen registered in the same batch.
+            w.append_raw(
+                &format!("citizen-00000000-0000-0000-dead-{n:012x}"),
+                &[("CitizenTeleported", 1, json!({}))],
+            )
+            .await;
+            w.append_raw(
+                &RecordId::from(cid(n - 1)).to_string(),
+                &[("CitizenDeceased", 99, json!({"date": "2021"}))],
+            )
+            .await;
+            w.run(move_to(n - 2, "11311", "2024-01-01")).await;
+        }
+    }
+    let end = w.head().await + 1;
+    let reference = w.manual("small-batches.db").await;
+    reference.catch_up().await.expect("catch up");
+    let digest = reference.digest().await.expect("digest");
+    let failures = reference.failures(None, 100).await.expect("failures");
+    assert_eq!(
+        failures.len(),
+        8,
+        "the events that cannot be applied are recorded"
+    );
+
+    let one_batch = |file: &'static str| {
+        w.projections(
+            file,
+            ProjectionConfig {
+                follow: false,
+                batch_size: 1_000_000,
+                bulk: BulkConfig {
+                    threshold: u64::MAX,
+                    ..BulkConfig::default()
+                },
+                ..ProjectionConfig::default()
+            },
+        )
+    };
+    let large = one_batch("one-batch.db").await;
+    assert_eq!(
+        large.project_batch(1_000_000).await.expect("batch") as u64,
+        end
+    );
+    assert_eq!(large.digest().await.expect("digest"), digest);
+    assert_eq!(large.failures(None, 100).await.expect("failures"), failures);
+
+    // Half of it in small batches first: the large batch then also folds stored records.
+    let half = w
+        .projections(
+            "half.db",
+            ProjectionConfig {
+                follow: false,
+                batch_size: 512,
+                ..ProjectionConfig::default()
+            },
+        )
+        .await;
+    while half.position() < end / 2 {
+        half.project_batch(512).await.expect("batch");
+    }
+    drop(half);
+    let half = one_batch("half.db").await;
+    half.catch_up().await.expect("catch up");
+    assert_eq!(half.position(), end);
+    assert_eq!(half.digest().await.expect("digest"), digest);
+    assert_eq!(half.failures(None, 100).await.expect("failures"), failures);
+}
+
 #[tokio::test]
 async fn stopping_between_batches_neither_loses_nor_doubles_events() {
     let w = World::new();
