@@ -676,3 +676,124 @@ async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
+
+/// What a name search asks of its citizens, without `sex` (summary fields only, through a
+/// fragment) and with it (whole states).
+const SUMMARY_PAGE: &str = r#"query($s: String!) {
+  citizens(search: $s, first: 10) {
+    edges { cursor node { __typename id version restricted basis { knownAt validAt current } ...N } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+fragment N on Citizen { name { family middle given full } birthDate }"#;
+
+/// A search page whose selection asks its citizens only for `SUMMARY_FIELDS` reads them as
+/// summaries, skipping the rest of each stored state; it is the page whole states give —
+/// the same citizens, values, restriction refusals and cursors. A stored state damaged in a
+/// field the summary skips proves which path ran: the summary page still reads, the page
+/// that also asks for `sex` cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
+    let s = start().await;
+    let mut ids = Vec::new();
+    for (n, given, year) in [(1, "An", 1990), (2, "Anh", 1985), (3, "Bình", 1970)] {
+        ids.push(citizen(&s, n, "Nguyễn", "Văn", given, false, year).await.0);
+    }
+    let dated = Uuid::now_v7();
+    let input = register_citizen(
+        dated,
+        &pin(4, true, 2001),
+        "Nguyễn",
+        "Thị",
+        "Ân",
+        true,
+        "2001-12-31",
+    );
+    s.ok("steward-1", REGISTER_CITIZEN, json!({ "input": input }))
+        .await;
+    s.ok(
+        "steward-1",
+        "mutation($i: RestrictRecordInput!) { restrictRecord(input: $i) { position } }",
+        json!({ "i": { "record": format!("citizen-{}", ids[2]), "reason": "objection to processing",
+            "legalBasis": { "documentNumber": "15/2026/QĐ-TA", "documentDate": "2026-03-02" } } }),
+    )
+    .await;
+
+    let vars = json!({ "s": "nguyen" });
+    let whole_query = SUMMARY_PAGE.replace("birthDate }", "birthDate sex }");
+    let summaries = s.gql("social-insurance", SUMMARY_PAGE, vars.clone()).await;
+    let whole = s.gql("social-insurance", &whole_query, vars.clone()).await;
+    let edges = summaries["data"]["citizens"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 4, "{summaries}");
+    let mut whole_edges = whole["data"]["citizens"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for e in &mut whole_edges {
+        if let Some(node) = e["node"].as_object_mut() {
+            node.remove("sex");
+        }
+    }
+    assert_eq!(edges, &whole_edges, "{summaries}\n{whole}");
+    assert_eq!(
+        summaries["data"]["citizens"]["pageInfo"],
+        whole["data"]["citizens"]["pageInfo"]
+    );
+    // The restricted citizen: RESTRICTED for each field the summary page asks, on both paths.
+    let refusals = |body: &Value| -> Vec<(String, Value)> {
+        body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter(|e| {
+                        e["path"]
+                            .as_array()
+                            .is_some_and(|p| p.last() != Some(&json!("sex")))
+                    })
+                    .map(|e| {
+                        (
+                            e["extensions"]["code"].as_str().unwrap().to_owned(),
+                            e["path"].clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let refused = refusals(&summaries);
+    assert_eq!(
+        refused.len(),
+        2,
+        "name and birthDate of the restricted one: {summaries}"
+    );
+    assert!(
+        refused.iter().all(|(code, _)| code == "RESTRICTED"),
+        "{refused:?}"
+    );
+    assert_eq!(refused, refusals(&whole));
+    assert!(edges.iter().any(|e| e["node"]["birthDate"] == "2001-12-31"));
+
+    // Damage a field of one stored state that a summary does not read.
+    let target = format!("citizen-{}", ids[0]);
+    let projections = rusqlite::Connection::open(s.data_dir().join("projections.db")).unwrap();
+    projections.busy_timeout(Duration::from_secs(10)).unwrap();
+    let damaged = projections
+        .execute(
+            r#"UPDATE records SET state = replace(state, '"sex":"male"', '"sex":"bogus"')
+               WHERE record_id = ?1"#,
+            [&target],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(projections);
+    let again = s.gql("social-insurance", SUMMARY_PAGE, vars.clone()).await;
+    assert_eq!(again["data"], summaries["data"], "{again}");
+    let whole_again = s.gql("social-insurance", &whole_query, vars).await;
+    assert!(
+        whole_again["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] != "RESTRICTED")),
+        "a damaged state read whole must fail: {whole_again}"
+    );
+}

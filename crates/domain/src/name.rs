@@ -262,7 +262,7 @@ impl PersonName {
     /// [`PersonName::new`] over owned parts, each kept as it is when already normal (every
     /// stored name is): a stored state is decoded on every read that misses the projections'
     /// kept states, and copying its three parts again cost three allocations a decode.
-    fn from_parts(parts: [String; 3]) -> Result<Self, NameError> {
+    pub fn from_parts(parts: [String; 3]) -> Result<Self, NameError> {
         if parts.iter().any(|p| p.chars().any(char::is_control)) {
             return Err(NameError::ControlCharacter);
         }

@@ -451,11 +451,19 @@ pub(crate) fn store(
         record,
     } = *row;
     let json = &encoded.json;
+    // A citizen's summary columns (NULL for other kinds): see `records` in the schema.
+    let citizen = match record {
+        Record::Citizen(c) => Some(c),
+        _ => None,
+    };
     tx.prepare_cached(
-        "INSERT INTO records(seq, record_id, kind, version, last_position, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO records(seq, record_id, kind, version, last_position,
+                             family, middle, given, birth_date, restricted, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(seq) DO UPDATE SET
              version = excluded.version, last_position = excluded.last_position,
+             family = excluded.family, middle = excluded.middle, given = excluded.given,
+             birth_date = excluded.birth_date, restricted = excluded.restricted,
              state = excluded.state",
     )
     .and_then(|mut s| {
@@ -465,6 +473,11 @@ pub(crate) fn store(
             record.kind().as_str(),
             to_i64(version),
             to_i64(last_position),
+            citizen.map(|c| c.name.family()),
+            citizen.map(|c| c.name.middle()),
+            citizen.map(|c| c.name.given()),
+            citizen.map(|c| c.birth_date.to_string()),
+            citizen.map(|c| c.privacy.is_restricted()),
             json
         ])
     })

@@ -571,6 +571,24 @@ impl Projections {
             .await
     }
 
+    /// [`search_citizens`](Self::search_citizens)' page with each citizen as a
+    /// [`Summary`](citydb_domain::citizen::Summary): the same citizens in the same order, for a
+    /// page that shows only their id, name, birth date and restriction (a name search's usual
+    /// question), read without decoding the rest of each state.
+    pub async fn search_citizen_summaries(
+        &self,
+        filter: &CitizenFilter,
+        first: usize,
+        after: Option<Cursor>,
+    ) -> Result<Page<Versioned<citydb_domain::citizen::Summary>>, ProjectionError> {
+        let filter = filter.clone();
+        self.shared()
+            .read_page(first, move |c, flavour, budget| {
+                search::search_citizen_summaries(c, flavour, &filter, first, after.as_ref(), budget)
+            })
+            .await
+    }
+
     pub async fn business(
         &self,
         id: BusinessId,

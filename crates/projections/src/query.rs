@@ -8,11 +8,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use citydb_domain::business::{Business, BusinessStatusKind};
-use citydb_domain::citizen::{Citizen, CitizenStatus};
+use citydb_domain::citizen::{Citizen, CitizenStatus, Summary};
 use citydb_domain::parcel::{Holder, Holding, Parcel, ParcelStatusKind};
 use citydb_domain::{
     AdminUnitCode, BusinessId, CitizenId, EnterpriseCode, LandUseCode, ParcelId, ParcelKey,
-    PersonalIdNumber, Record, RecordId, Share,
+    PartialDate, PersonName, PersonalIdNumber, Record, RecordId, Share,
 };
 
 use crate::apply::{from_i64, to_i64};
@@ -131,6 +131,94 @@ impl<'c> RecordsBySeq<'c> {
             .map(versioned)
             .transpose()
     }
+}
+
+/// Citizens read as [`Summary`]s by `seq`, for a search page that shows nothing else: the
+/// `records` row's id, version and summary columns (schema 11), with no state decoded. One
+/// statement for the page, as [`RecordsBySeq`].
+pub(crate) struct SummariesBySeq<'c>(rusqlite::CachedStatement<'c>);
+
+impl<'c> SummariesBySeq<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        conn.prepare_cached(
+            "SELECT version, last_position, record_id, family, middle, given, birth_date,
+                    restricted
+             FROM records WHERE seq = ?1",
+        )
+        .map(Self)
+        .map_err(storage)
+    }
+
+    /// The citizen at `seq`, or `None` if no record is there. A record of another kind, or a
+    /// summary column that is NULL or does not parse, is corruption.
+    pub(crate) fn read(&mut self, seq: i64) -> Result<Option<Versioned<Summary>>, ProjectionError> {
+        // The id and the birth date are parsed from the row's own text, not copied first.
+        type Row = (
+            i64,
+            i64,
+            Option<CitizenId>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<Result<PartialDate, String>>,
+            Option<bool>,
+        );
+        let row: Option<Row> = self
+            .0
+            .query_row([seq], |r| {
+                let id = match text_in(r, 2)?.map(str::parse::<RecordId>) {
+                    Some(Ok(RecordId::Citizen(id))) => Some(id),
+                    _ => None,
+                };
+                let birth =
+                    text_in(r, 6)?.map(|t| t.parse::<PartialDate>().map_err(|e| e.to_string()));
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    id,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    birth,
+                    r.get(7)?,
+                ))
+            })
+            .optional()
+            .map_err(storage)?;
+        let Some((version, last, id, family, middle, given, birth, restricted)) = row else {
+            return Ok(None);
+        };
+        let corrupt =
+            |what: &str| ProjectionError::Corrupt(format!("the citizen at seq {seq}: {what}"));
+        let Some(id) = id else {
+            return Err(corrupt("a record of another kind"));
+        };
+        let (Some(family), Some(middle), Some(given), Some(birth), Some(restricted)) =
+            (family, middle, given, birth, restricted)
+        else {
+            return Err(corrupt("its summary columns are empty"));
+        };
+        let name = PersonName::from_parts([family, middle, given])
+            .map_err(|e| corrupt(&format!("stored name: {e}")))?;
+        let birth_date = birth.map_err(|e| corrupt(&format!("stored birth date: {e}")))?;
+        Ok(Some(Versioned {
+            state: Summary {
+                id,
+                name,
+                birth_date,
+                restricted,
+            },
+            version: from_i64(version),
+            last_position: from_i64(last),
+        }))
+    }
+}
+
+/// The text in column `at` of `r`, borrowed from the row (`None` for NULL).
+fn text_in<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<&'r str>> {
+    r.get_ref(at)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 /// A row's `version, last_position` and its state (columns 0–2), as the single-record reads

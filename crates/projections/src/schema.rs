@@ -34,7 +34,10 @@ pub const APPLICATION_ID: i32 = 0x6364_7270;
 ///    search's folded tier reads only the index (issue 13).
 /// 10: `records.record_id`'s uniqueness is the index `records_record_id`, which a bulk load into
 ///    an empty file builds at its end like the others (issue 12).
-pub const SCHEMA_VERSION: i32 = 10;
+/// 11: `records` holds what a search page shows of a citizen (`family`, `middle`, `given`,
+///    `birth_date`, `restricted`): a page that asks nothing else reads them beside the
+///    version instead of decoding each state (`search_citizen_summaries`, issue 13).
+pub const SCHEMA_VERSION: i32 = 11;
 
 /// The read-model tables, in the order `digest()` hashes them, each with the `ORDER BY` that
 /// makes its rows deterministic. The FTS5 tables are left out: they hold nothing that the
@@ -76,6 +79,14 @@ CREATE TABLE records (
     kind          TEXT NOT NULL,          -- citizen | business | parcel
     version       INTEGER NOT NULL,       -- last stream version consumed
     last_position INTEGER NOT NULL,       -- log position of that event
+    -- A citizen's summary (citydb_domain::citizen::Summary) as the state holds it: what a
+    -- search page shows, read here with the version instead of decoding `state`. The name's
+    -- parts, the birth date as text, 1 when restricted; NULL for other kinds.
+    family        TEXT,
+    middle        TEXT,
+    given         TEXT,
+    birth_date    TEXT,
+    restricted    INTEGER,
     state         TEXT NOT NULL           -- the domain Record as JSON
 );
 

@@ -50,7 +50,7 @@ use crate::budget::Budget;
 use crate::work::Work;
 
 use citydb_domain::business::Business;
-use citydb_domain::citizen::Citizen;
+use citydb_domain::citizen::{Citizen, Summary};
 use citydb_domain::parcel::Parcel;
 use citydb_domain::{exact_key, folded_key};
 
@@ -59,7 +59,7 @@ use crate::error::{ProjectionError, storage};
 use crate::name_triples;
 use crate::query::{
     BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
-    RecordsBySeq, Versioned, narrow, parcel_status_column, text,
+    RecordsBySeq, SummariesBySeq, Versioned, narrow, parcel_status_column, text,
 };
 use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, NameWords, SearchFlavour};
 
@@ -617,6 +617,16 @@ fn load_page<T: Kind>(
     conn: &Connection,
     positions: PagePositions,
 ) -> Result<Page<Versioned<T>>, ProjectionError> {
+    let mut records = RecordsBySeq::new(conn)?;
+    read_page(positions, |seq| records.read(seq)?.map(narrow).transpose())
+}
+
+/// Reads each row of a page with `read`, in the same transaction as the search (so the row
+/// is there), with its cursor.
+fn read_page<T>(
+    positions: PagePositions,
+    mut read: impl FnMut(i64) -> Result<Option<T>, ProjectionError>,
+) -> Result<Page<T>, ProjectionError> {
     let work = positions.work;
     tracing::trace!(
         rows = positions.rows.len(),
@@ -626,15 +636,13 @@ fn load_page<T: Kind>(
         "search page read"
     );
     let mut edges = Vec::with_capacity(positions.rows.len());
-    let mut records = RecordsBySeq::new(conn)?;
     for at in positions.rows {
-        // Read in the same transaction as the search, so the row is there.
-        let record = records.read(at.seq)?.ok_or_else(|| {
+        let node = read(at.seq)?.ok_or_else(|| {
             ProjectionError::Corrupt(format!("index row {} has no record", at.seq))
         })?;
         edges.push(Edge {
             cursor: Cursor::new(&at),
-            node: narrow(record)?,
+            node,
         });
     }
     Ok(Page {
@@ -693,6 +701,22 @@ pub(crate) fn search_citizens(
 ) -> Result<Page<Versioned<Citizen>>, ProjectionError> {
     let tiers = citizen_tiers(flavour, filter)?;
     load_page(conn, page_positions(conn, &tiers, first, after, budget)?)
+}
+
+/// [`search_citizens`]' page, each citizen read as a [`Summary`] (`RecordsBySeq::read_summary`):
+/// the same rows in the same order, for a caller that shows nothing a summary lacks.
+pub(crate) fn search_citizen_summaries(
+    conn: &Connection,
+    flavour: SearchFlavour,
+    filter: &CitizenFilter,
+    first: usize,
+    after: Option<&Cursor>,
+    budget: &Budget,
+) -> Result<Page<Versioned<Summary>>, ProjectionError> {
+    let tiers = citizen_tiers(flavour, filter)?;
+    let positions = page_positions(conn, &tiers, first, after, budget)?;
+    let mut summaries = SummariesBySeq::new(conn)?;
+    read_page(positions, |seq| summaries.read(seq))
 }
 
 pub(crate) fn search_businesses(

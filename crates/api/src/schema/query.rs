@@ -20,7 +20,8 @@ use super::citizen;
 use super::mutation::unknown_code;
 use super::proofs::{self, ConsistencyProof, InclusionProof, PublishedLogName, SignedCheckpoint};
 use super::records::{
-    Business, BusinessStatusKind, Citizen, CitizenStatus, Parcel, ParcelStatusKind,
+    Business, BusinessStatusKind, Citizen, CitizenBody, CitizenStatus, Parcel, ParcelStatusKind,
+    SUMMARY_FIELDS,
 };
 use super::verification::VerificationGates;
 use crate::access_log::AccessLog;
@@ -250,6 +251,20 @@ fn connection<T, N: async_graphql::OutputType>(
     conn
 }
 
+/// Whether every field this connection field's selection asks of its nodes (through `edges {
+/// node }` and `nodes`, aliases and fragments included) is in `fields`. A field under a
+/// `@skip`/`@include` counts as asked, whatever the condition: the answer may only err towards
+/// reading whole states.
+fn nodes_ask_only(ctx: &Context<'_>, fields: &[&str]) -> bool {
+    let look = ctx.look_ahead();
+    let nodes = look.field("edges").field("node").selection_fields();
+    let listed = look.field("nodes").selection_fields();
+    nodes
+        .iter()
+        .chain(&listed)
+        .all(|node| node.selection_set().all(|f| fields.contains(&f.name())))
+}
+
 fn wrong_kind() -> ApiError {
     ApiError::internal("a record of another kind was stored under this id")
 }
@@ -314,7 +329,7 @@ impl Query {
         };
         let found =
             at::<CitizenId>(ctx, current, asked, as_of, |r| RecordId::Citizen(r.id)).await?;
-        Ok(found.map(|(v, basis)| Citizen(v, basis)))
+        Ok(found.map(|(v, basis)| Citizen(v.into(), basis)))
     }
 
     /// Citizens by name, commune, status or birth years, as a Relay connection. A `search` is
@@ -366,12 +381,19 @@ impl Query {
             birth_year_from: year(born_from, "bornFrom")?,
             birth_year_to: year(born_to, "bornTo")?,
         };
-        let page = handles(ctx)?
-            .projections
+        let projections = &handles(ctx)?.projections;
+        if nodes_ask_only(ctx, SUMMARY_FIELDS) {
+            let page = projections
+                .search_citizen_summaries(&filter, first, cursor(after)?)
+                .await
+                .map_err(query_error)?;
+            return Ok(connection(page, |v| Citizen(CitizenBody::Summary(v), None)));
+        }
+        let page = projections
             .search_citizens(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, |v| Citizen(v, None)))
+        Ok(connection(page, |v| Citizen(v.into(), None)))
     }
 
     /// A business by record id or enterprise code; `asOf` as for `citizen`.

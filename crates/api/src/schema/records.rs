@@ -7,7 +7,9 @@ use async_graphql::{Context, Enum, Json, Object, SimpleObject, Union};
 use serde_json::Value;
 
 use citydb_domain::business::{Business as BusinessState, BusinessStatus};
-use citydb_domain::citizen::{Citizen as CitizenState, LifeStatus, Residence as ResidenceState};
+use citydb_domain::citizen::{
+    Citizen as CitizenState, LifeStatus, Residence as ResidenceState, Summary as CitizenSummary,
+};
 use citydb_domain::parcel::{Holder as HolderRef, Parcel as ParcelState, ParcelStatus};
 use citydb_domain::stewardship::{CorrectionStatus, Corrections};
 use citydb_domain::{AdminUnitTable, BusinessId, CitizenId, ParcelId, RecordId, RecordKind};
@@ -17,7 +19,7 @@ use super::access::{personal, scoped};
 use super::basis::{Basis, ReadBasis, states_at};
 use super::loaders::{ChildrenOf, HeldBy, RepresentedBy, load_one};
 use super::privacy::{Redaction, may_list, redactions};
-use super::restriction::unrestricted;
+use super::restriction::{unrestricted, unrestricted_if};
 use super::timeline::{Period, citizen_group, known_field, periods};
 use crate::auth::FieldGroup;
 use crate::error::ApiError;
@@ -143,11 +145,82 @@ pub fn corrections(c: &Corrections) -> Vec<Correction> {
 }
 
 /// A citizen as the register knows them now, or at the point `basis` names (`asOf`).
-pub struct Citizen(pub Versioned<CitizenState>, pub Basis);
+pub struct Citizen(pub CitizenBody, pub Basis);
+
+/// What a [`Citizen`] was read as.
+// A summary is smaller than a state, and a `Citizen` holding one as large as before this enum
+// existed; boxing the state would add an allocation to every whole read to save bytes on a page.
+#[allow(clippy::large_enum_variant)]
+pub enum CitizenBody {
+    State(Versioned<CitizenState>),
+    /// Only what [`SUMMARY_FIELDS`] resolve from: a search page whose selection of its citizens
+    /// asks nothing else reads them so (`query::citizens`), without decoding the rest of each
+    /// state. Invariant: a `Citizen` holding a summary is resolved only for those fields; any
+    /// other field is an internal error, never a guess.
+    Summary(Versioned<CitizenSummary>),
+}
+
+impl From<Versioned<CitizenState>> for CitizenBody {
+    fn from(v: Versioned<CitizenState>) -> Self {
+        CitizenBody::State(v)
+    }
+}
+
+/// The `Citizen` fields that resolve from a [`CitizenSummary`] alone (`name`'s subfields are all
+/// in the summary). A field added to `Citizen` is not here until its resolver reads only the
+/// summary's accessors below; the test `every_summary_field_resolves_from_a_summary` runs a
+/// search selecting all of them on both paths.
+pub const SUMMARY_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "version",
+    "restricted",
+    "basis",
+    "name",
+    "birthDate",
+];
 
 impl Citizen {
+    fn citizen_id(&self) -> CitizenId {
+        match &self.0 {
+            CitizenBody::State(v) => v.state.id,
+            CitizenBody::Summary(v) => v.state.id,
+        }
+    }
     fn uuid(&self) -> uuid::Uuid {
-        self.0.state.id.uuid()
+        self.citizen_id().uuid()
+    }
+    fn stream_version(&self) -> u64 {
+        match &self.0 {
+            CitizenBody::State(v) => v.version,
+            CitizenBody::Summary(v) => v.version,
+        }
+    }
+    fn is_restricted(&self) -> bool {
+        match &self.0 {
+            CitizenBody::State(v) => v.state.privacy.is_restricted(),
+            CitizenBody::Summary(v) => v.state.restricted,
+        }
+    }
+    /// The whole state; a citizen read as a summary has none (see [`CitizenBody::Summary`]).
+    fn state(&self) -> Result<&Versioned<CitizenState>, ApiError> {
+        match &self.0 {
+            CitizenBody::State(v) => Ok(v),
+            CitizenBody::Summary(v) => Err(ApiError::internal(format!(
+                "a field outside SUMMARY_FIELDS was resolved on citizen-{} read as a summary",
+                v.state.id.uuid()
+            ))),
+        }
+    }
+    /// Refuses a restricted record to a service, then checks and notes a personal read of
+    /// `field` (group `group`).
+    fn check(&self, ctx: &Context<'_>, group: FieldGroup, field: &str) -> Result<(), ApiError> {
+        unrestricted_if(
+            ctx,
+            RecordId::Citizen(self.citizen_id()),
+            self.is_restricted(),
+        )?;
+        personal(ctx, self.uuid(), group, field)
     }
     fn guard(
         &self,
@@ -155,10 +228,8 @@ impl Citizen {
         group: FieldGroup,
         field: &str,
     ) -> Result<&CitizenState, ApiError> {
-        let state = &self.0.state;
-        unrestricted(ctx, RecordId::Citizen(state.id), &state.privacy)?;
-        personal(ctx, self.uuid(), group, field)?;
-        Ok(&self.0.state)
+        self.check(ctx, group, field)?;
+        Ok(&self.state()?.state)
     }
 }
 
@@ -170,7 +241,10 @@ pub(super) async fn load_citizens(
     ids: impl IntoIterator<Item = CitizenId>,
 ) -> Result<Vec<Citizen>, ApiError> {
     let states = states_at(ctx, basis, ids).await?;
-    Ok(states.into_iter().map(|v| Citizen(v, basis)).collect())
+    Ok(states
+        .into_iter()
+        .map(|v| Citizen(v.into(), basis))
+        .collect())
 }
 
 /// Citizens reached through another record's relation (a parcel's holders, a business's
@@ -204,16 +278,16 @@ async fn load_citizen(
 impl Citizen {
     /// The record id, `citizen-<uuid>`. Not personal data by itself.
     async fn id(&self) -> String {
-        RecordId::Citizen(self.0.state.id).to_string()
+        RecordId::Citizen(self.citizen_id()).to_string()
     }
     /// The stream version: pass it as `expectedVersion` to a mutation.
     async fn version(&self) -> i64 {
-        version_of(&self.0)
+        self.stream_version() as i64
     }
     /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other
     /// field. Not personal data by itself.
     async fn restricted(&self) -> bool {
-        self.0.state.privacy.is_restricted()
+        self.is_restricted()
     }
     /// The point this state was read at: pass `knownAt` (and `validAt`) as `asOf` to read
     /// the same state again.
@@ -229,7 +303,7 @@ impl Citizen {
     async fn timeline(&self, ctx: &Context<'_>, field: String) -> Result<Vec<Period>, ApiError> {
         known_field(RecordKind::Citizen, &field)?;
         self.guard(ctx, citizen_group(&field), "timeline")?;
-        let id = RecordId::Citizen(self.0.state.id);
+        let id = RecordId::Citizen(self.citizen_id());
         periods(ctx, id, &self.1, &field, FieldGroup::Identity).await
     }
     /// Personal identification number (12 digits). Group `identity`.
@@ -241,7 +315,11 @@ impl Citizen {
     }
     /// Group `identity`.
     async fn name(&self, ctx: &Context<'_>) -> Result<PersonName, ApiError> {
-        let n = &self.guard(ctx, FieldGroup::Identity, "name")?.name;
+        self.check(ctx, FieldGroup::Identity, "name")?;
+        let n = match &self.0 {
+            CitizenBody::State(v) => &v.state.name,
+            CitizenBody::Summary(v) => &v.state.name,
+        };
         Ok(PersonName {
             family: n.family().to_owned(),
             middle: n.middle().to_owned(),
@@ -258,10 +336,11 @@ impl Citizen {
     }
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`: old civil records are often partial. Group `identity`.
     async fn birth_date(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
-        Ok(self
-            .guard(ctx, FieldGroup::Identity, "birthDate")?
-            .birth_date
-            .to_string())
+        self.check(ctx, FieldGroup::Identity, "birthDate")?;
+        Ok(match &self.0 {
+            CitizenBody::State(v) => v.state.birth_date.to_string(),
+            CitizenBody::Summary(v) => v.state.birth_date.to_string(),
+        })
     }
     /// Group `identity`.
     async fn birth_place(&self, ctx: &Context<'_>) -> Result<AdminUnit, ApiError> {
@@ -355,7 +434,7 @@ impl Citizen {
     /// `land`.
     async fn parcels(&self, ctx: &Context<'_>) -> Result<Vec<Parcel>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Land, "parcels")?;
-        let ids = load_one(ctx, HeldBy(RecordId::Citizen(self.0.state.id)))
+        let ids = load_one(ctx, HeldBy(RecordId::Citizen(self.citizen_id())))
             .await?
             .unwrap_or_default();
         load_parcels(ctx, None, ids).await
@@ -364,7 +443,7 @@ impl Citizen {
     /// (`asOf`). Group `business`.
     async fn represents(&self, ctx: &Context<'_>) -> Result<Vec<Business>, ApiError> {
         personal(ctx, self.uuid(), FieldGroup::Business, "represents")?;
-        let ids = load_one(ctx, RepresentedBy(self.0.state.id))
+        let ids = load_one(ctx, RepresentedBy(self.citizen_id()))
             .await?
             .unwrap_or_default();
         load_businesses(ctx, None, ids).await
@@ -379,14 +458,19 @@ impl Citizen {
     /// Follows merge redirects to the record that survives (itself if not merged). Group
     /// `identity`.
     async fn survivor(&self, ctx: &Context<'_>) -> Result<Citizen, ApiError> {
-        self.guard(ctx, FieldGroup::Identity, "survivor")?;
-        let mut current = Citizen(self.0.clone(), self.1);
+        let mut merged_into = self
+            .guard(ctx, FieldGroup::Identity, "survivor")?
+            .merged_into;
+        let mut current = Citizen(self.state()?.clone().into(), self.1);
         for _ in 0..16 {
-            let Some(next) = current.0.state.merged_into else {
+            let Some(next) = merged_into else {
                 return Ok(current);
             };
             match load_citizen(ctx, self.1, Some(next)).await? {
-                Some(c) => current = c,
+                Some(c) => {
+                    merged_into = c.state()?.state.merged_into;
+                    current = c;
+                }
                 None => return Ok(current),
             }
         }
@@ -405,7 +489,7 @@ impl Citizen {
     async fn redactions(&self, ctx: &Context<'_>) -> Result<Vec<Redaction>, ApiError> {
         may_list(ctx)?;
         let state = self.guard(ctx, FieldGroup::Identity, "redactions")?;
-        redactions(ctx, state.id.into(), self.0.version, &state.privacy).await
+        redactions(ctx, state.id.into(), self.stream_version(), &state.privacy).await
     }
 }
 

@@ -169,7 +169,7 @@ impl ResidenceStart {
 impl ResidenceStart {
     /// The citizen, as now projected (each field checked and logged as any citizen's).
     async fn citizen(&self) -> Citizen {
-        Citizen(self.citizen.clone(), None)
+        Citizen(self.citizen.clone().into(), None)
     }
 
     /// Permanent (thường trú) or temporary (tạm trú).

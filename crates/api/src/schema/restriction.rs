@@ -18,7 +18,17 @@ pub(super) fn unrestricted(
     id: RecordId,
     privacy: &Privacy,
 ) -> Result<(), ApiError> {
-    if privacy.is_restricted() && RequestContext::of(ctx)?.principal.role == Role::Service {
+    unrestricted_if(ctx, id, privacy.is_restricted())
+}
+
+/// [`unrestricted`] for a record known only by whether it is restricted (a citizen read as a
+/// summary).
+pub(super) fn unrestricted_if(
+    ctx: &Context<'_>,
+    id: RecordId,
+    restricted: bool,
+) -> Result<(), ApiError> {
+    if restricted && RequestContext::of(ctx)?.principal.role == Role::Service {
         return Err(ApiError::Refused {
             code: ErrorCode::Restricted,
             reason: "RECORD_RESTRICTED".to_owned(),

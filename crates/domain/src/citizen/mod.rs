@@ -17,6 +17,7 @@ pub(crate) mod decide;
 pub(crate) mod evolve;
 pub(crate) mod fields;
 pub(crate) mod state;
+pub(crate) mod summary;
 
 pub use crate::origin::RegistrationOrigin;
 pub use commands::{
@@ -26,3 +27,4 @@ pub use commands::{
 pub use state::{
     Citizen, CitizenStatus, IdentityCard, LifeStatus, Marriage, Residence, ResidenceKind,
 };
+pub use summary::Summary;

@@ -20,6 +20,7 @@ use serde_json::json;
 use citydb_domain::business::{ChangeLegalRepresentatives, DissolveBusiness, RenameBusiness};
 use citydb_domain::citizen::{MergeCitizens, RecordDeath, ResidenceKind};
 use citydb_domain::parcel::{Holder, RetireParcel, TransferKind, TransferRights};
+use citydb_domain::redaction::{LiftRestriction, RestrictRecord};
 use citydb_domain::*;
 use citydb_projections::*;
 

@@ -722,3 +722,100 @@ async fn a_batch_of_new_names_is_flushed_to_the_word_index_together() {
         );
     }
 }
+
+/// A search page read as summaries (`search_citizen_summaries`) holds the citizens of the page
+/// of whole states, in its order and with its cursors, each one's summary the one its state
+/// gives: after the per-batch projector and after a rebuild in bulk, through moves, a death, a
+/// merge, a pending correction, a restriction and a lifted one.
+#[tokio::test]
+async fn a_page_of_summaries_is_the_page_of_states_summarised() {
+    let w = World::new();
+    small_city(&w).await;
+    w.run(register_citizen(5, ("Lê", "Văn", "Minh"), Sex::Male, 1990))
+        .await;
+    for (n, lift) in [(1, false), (5, true)] {
+        w.run(Command::RestrictRecord(RestrictRecord {
+            record: cid(n).into(),
+            reason: "objection to processing".to_owned(),
+            legal_basis: basis(),
+        }))
+        .await;
+        if lift {
+            let lift = Command::LiftRestriction(LiftRestriction {
+                record: cid(n).into(),
+                reason: "objection withdrawn".to_owned(),
+                legal_basis: basis(),
+            });
+            w.try_run_as(&lift, &supervisor()).await.expect("lifted");
+        }
+    }
+    let p = w.manual("projections.db").await;
+    p.catch_up().await.expect("catch up");
+    for round in ["per batch", "rebuilt in bulk"] {
+        if round == "rebuilt in bulk" {
+            p.rebuild().await.expect("rebuild");
+        }
+        let mut restricted = 0;
+        for name in [None, Some("le minh"), Some("nguyen van h")] {
+            let filter = CitizenFilter {
+                name: name.map(str::to_owned),
+                ..CitizenFilter::default()
+            };
+            let states = p.search_citizens(&filter, 50, None).await.expect("page");
+            let summaries = p
+                .search_citizen_summaries(&filter, 50, None)
+                .await
+                .expect("summaries");
+            assert!(!states.edges.is_empty(), "{round} {name:?}");
+            assert_eq!(
+                summaries.edges.len(),
+                states.edges.len(),
+                "{round} {name:?}"
+            );
+            assert_eq!(summaries.has_next_page, states.has_next_page);
+            for (s, whole) in summaries.edges.iter().zip(&states.edges) {
+                assert_eq!(s.cursor.to_string(), whole.cursor.to_string());
+                assert_eq!(
+                    s.node.state,
+                    citizen::Summary::from(&whole.node.state),
+                    "{round}"
+                );
+                assert_eq!(s.node.version, whole.node.version);
+                assert_eq!(s.node.last_position, whole.node.last_position);
+                restricted += usize::from(s.node.state.restricted);
+            }
+        }
+        // Citizen 1 is restricted (listed by the unfiltered page and by `nguyen van h`);
+        // citizen 5's restriction was lifted.
+        assert_eq!(restricted, 2, "{round}");
+    }
+
+    // A damaged summary column is corruption, not a guess.
+    let id = RecordId::from(cid(1)).to_string();
+    let filter = CitizenFilter {
+        name: Some("nguyen van h".to_owned()),
+        ..CitizenFilter::default()
+    };
+    for damage in ["given = NULL", "birth_date = '19x0'", "restricted = NULL"] {
+        let conn = rusqlite::Connection::open(w.path("projections.db")).expect("open");
+        let was: (Option<String>, Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT given, birth_date, restricted FROM records WHERE record_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("row");
+        let sql = format!("UPDATE records SET {damage} WHERE record_id = ?1");
+        assert_eq!(conn.execute(&sql, [&id]).expect("damage"), 1);
+        match p.search_citizen_summaries(&filter, 10, None).await {
+            Err(ProjectionError::Corrupt(m)) => assert!(m.contains("seq"), "{damage}: {m}"),
+            other => panic!("{damage}: {other:?}"),
+        }
+        conn.execute(
+            "UPDATE records SET given = ?2, birth_date = ?3, restricted = ?4 WHERE record_id = ?1",
+            rusqlite::params![id, was.0, was.1, was.2],
+        )
+        .expect("repair");
+        assert!(p.search_citizen_summaries(&filter, 10, None).await.is_ok());
+    }
+}
