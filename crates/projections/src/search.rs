@@ -703,7 +703,7 @@ pub(crate) fn search_citizens(
     load_page(conn, page_positions(conn, &tiers, first, after, budget)?)
 }
 
-/// [`search_citizens`]' page, each citizen read as a [`Summary`] (`RecordsBySeq::read_summary`):
+/// [`search_citizens`]' page, each citizen read as a [`Summary`] (`SummariesBySeq`):
 /// the same rows in the same order, for a caller that shows nothing a summary lacks.
 pub(crate) fn search_citizen_summaries(
     conn: &Connection,
