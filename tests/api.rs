@@ -687,11 +687,33 @@ const SUMMARY_PAGE: &str = r#"query($s: String!) {
 }
 fragment N on Citizen { name { family middle given full } birthDate }"#;
 
+/// The (code, path) of every error but those on `sex`, in order.
+fn refusals_of(body: &Value) -> Vec<(String, Value)> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter(|e| {
+                    e["path"]
+                        .as_array()
+                        .is_some_and(|p| p.last() != Some(&json!("sex")))
+                })
+                .map(|e| {
+                    let code = e["extensions"]["code"].as_str().unwrap_or("none");
+                    (code.to_owned(), e["path"].clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A search page whose selection asks its citizens only for `SUMMARY_FIELDS` reads them as
 /// summaries, skipping the rest of each stored state; it is the page whole states give —
 /// the same citizens, values, restriction refusals and cursors. A stored state damaged in a
 /// field the summary skips proves which path ran: the summary page still reads, the page
-/// that also asks for `sex` cannot.
+/// that also asks for `sex` cannot. The same for a business's representatives and a parcel's
+/// holders (a union: the fragment on `Business` asks nothing of a citizen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
     let s = start().await;
@@ -719,6 +741,77 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
     )
     .await;
 
+    // A business they represent (one restricted) and a parcel one of them holds with it.
+    let business = Uuid::now_v7();
+    s.ok(
+        "steward-1",
+        "mutation($i: RegisterBusinessInput!) { registerBusiness(input: $i) { position } }",
+        json!({ "i": {
+            "business": business, "code": "0200566628",
+            "names": { "vietnamese": "Công ty TNHH Cảng Xanh" },
+            "headOffice": { "commune": "11311", "street": "Số 1 Điện Biên Phủ" },
+            "legalRepresentatives": [ids[0], ids[2]], "charterCapital": 5000000000u64,
+            "businessLines": ["5210"], "registrationDate": "2024-03-01",
+            "origin": { "kind": "REGISTRATION" } } }),
+    )
+    .await;
+    s.ok(
+        "steward-1",
+        "mutation($i: RegisterParcelInput!) { registerParcel(input: $i) { position } }",
+        json!({ "i": { "parcel": Uuid::now_v7(), "key": "11311/10507:12/345", "area": "125.50",
+            "landUse": ["ODT"], "address": "Thửa 345",
+            "holders": [{ "holder": { "kind": "CITIZEN", "id": ids[0] }, "share": "1/2" },
+                        { "holder": { "kind": "BUSINESS", "id": business }, "share": "1/2" }] } }),
+    )
+    .await;
+    let related = |citizen: &str| {
+        format!(
+            r#"{{ business(code: "0200566628") {{ legalRepresentatives {{ {citizen} }} }}
+                 parcel(key: "11311/10507:12/345") {{ holders {{ shareNumerator holder {{
+                   __typename ... on Citizen {{ {citizen} }} ... on Business {{ id code name }} }} }} }} }}"#
+        )
+    };
+    let related_summaries = related("id version restricted name { full given } birthDate");
+    let related_whole = related("id version restricted name { full given } birthDate sex");
+    let strip_sex = |mut body: Value| {
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.remove("sex");
+                    m.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        strip(&mut body["data"]);
+        body["data"].clone()
+    };
+    let relations = s
+        .gql("social-insurance", &related_summaries, json!({}))
+        .await;
+    let relations_whole = s.gql("social-insurance", &related_whole, json!({})).await;
+    let reps = relations["data"]["business"]["legalRepresentatives"]
+        .as_array()
+        .unwrap();
+    assert_eq!(reps.len(), 2, "{relations}");
+    assert_eq!(reps[0]["name"]["full"], "Nguyễn Văn An", "{relations}");
+    assert_eq!(
+        relations["data"]["parcel"]["holders"][0]["holder"]["name"]["given"], "An",
+        "{relations}"
+    );
+    assert_eq!(
+        relations["data"],
+        strip_sex(relations_whole.clone()),
+        "{relations_whole}"
+    );
+    assert_eq!(refusals_of(&relations), refusals_of(&relations_whole));
+    assert_eq!(
+        refusals_of(&relations).len(),
+        2,
+        "the restricted one's name and birth date"
+    );
+
     let vars = json!({ "s": "nguyen" });
     let whole_query = SUMMARY_PAGE.replace("birthDate }", "birthDate sex }");
     let summaries = s.gql("social-insurance", SUMMARY_PAGE, vars.clone()).await;
@@ -740,28 +833,7 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
         whole["data"]["citizens"]["pageInfo"]
     );
     // The restricted citizen: RESTRICTED for each field the summary page asks, on both paths.
-    let refusals = |body: &Value| -> Vec<(String, Value)> {
-        body["errors"]
-            .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .filter(|e| {
-                        e["path"]
-                            .as_array()
-                            .is_some_and(|p| p.last() != Some(&json!("sex")))
-                    })
-                    .map(|e| {
-                        (
-                            e["extensions"]["code"].as_str().unwrap().to_owned(),
-                            e["path"].clone(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let refused = refusals(&summaries);
+    let refused = refusals_of(&summaries);
     assert_eq!(
         refused.len(),
         2,
@@ -771,7 +843,7 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
         refused.iter().all(|(code, _)| code == "RESTRICTED"),
         "{refused:?}"
     );
-    assert_eq!(refused, refusals(&whole));
+    assert_eq!(refused, refusals_of(&whole));
     assert!(edges.iter().any(|e| e["node"]["birthDate"] == "2001-12-31"));
 
     // Damage a field of one stored state that a summary does not read.
@@ -789,6 +861,20 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
     drop(projections);
     let again = s.gql("social-insurance", SUMMARY_PAGE, vars.clone()).await;
     assert_eq!(again["data"], summaries["data"], "{again}");
+    let relations_again = s
+        .gql("social-insurance", &related_summaries, json!({}))
+        .await;
+    assert_eq!(
+        relations_again["data"], relations["data"],
+        "{relations_again}"
+    );
+    let relations_whole_again = s.gql("social-insurance", &related_whole, json!({})).await;
+    assert!(
+        relations_whole_again["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] != "RESTRICTED")),
+        "a damaged state read whole must fail: {relations_whole_again}"
+    );
     let whole_again = s.gql("social-insurance", &whole_query, vars).await;
     assert!(
         whole_again["errors"]

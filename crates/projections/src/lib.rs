@@ -663,6 +663,18 @@ impl Projections {
             .await
     }
 
+    /// [`citizens_by_ids`](Self::citizens_by_ids) as [`Summary`](citydb_domain::citizen::Summary)s:
+    /// for a relation whose citizens are shown by id, name and birth date only.
+    pub async fn citizen_summaries_by_ids(
+        &self,
+        ids: &[CitizenId],
+    ) -> Result<HashMap<CitizenId, Versioned<citydb_domain::citizen::Summary>>, ProjectionError>
+    {
+        let ids = ids.to_vec();
+        self.read_keys(ids.len(), move |c, _| query::summaries(c, &ids))
+            .await
+    }
+
     pub async fn businesses_by_ids(
         &self,
         ids: &[BusinessId],

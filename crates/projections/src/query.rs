@@ -133,25 +133,54 @@ impl<'c> RecordsBySeq<'c> {
     }
 }
 
-/// Citizens read as [`Summary`]s by `seq`, for a search page that shows nothing else: the
-/// `records` row's id, version and summary columns (schema 11), with no state decoded. One
-/// statement for the page, as [`RecordsBySeq`].
-pub(crate) struct SummariesBySeq<'c>(rusqlite::CachedStatement<'c>);
+/// Citizens read as [`Summary`]s — the `records` row's id, version and summary columns
+/// (schema 11), no state decoded — by `seq` (a search page) or by record id (a parcel's
+/// holders, a business's representatives). One statement for all the keys of a read, as
+/// [`RecordsBySeq`].
+pub(crate) struct Summaries<'c> {
+    statement: rusqlite::CachedStatement<'c>,
+    /// The key's column, for errors.
+    key: &'static str,
+}
 
-impl<'c> SummariesBySeq<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Result<Self, ProjectionError> {
-        conn.prepare_cached(
+/// The columns [`Summaries::read`] reads, in its order.
+macro_rules! summary_select {
+    ($key:literal) => {
+        concat!(
             "SELECT version, last_position, record_id, family, middle, given, birth_date,
                     restricted
-             FROM records WHERE seq = ?1",
+             FROM records WHERE ",
+            $key,
+            " = ?1"
         )
-        .map(Self)
-        .map_err(storage)
+    };
+}
+
+impl<'c> Summaries<'c> {
+    pub(crate) fn by_seq(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        conn.prepare_cached(summary_select!("seq"))
+            .map(|statement| Self {
+                statement,
+                key: "seq",
+            })
+            .map_err(storage)
     }
 
-    /// The citizen at `seq`, or `None` if no record is there. A record of another kind, or a
+    pub(crate) fn by_record_id(conn: &'c Connection) -> Result<Self, ProjectionError> {
+        conn.prepare_cached(summary_select!("record_id"))
+            .map(|statement| Self {
+                statement,
+                key: "record_id",
+            })
+            .map_err(storage)
+    }
+
+    /// The citizen at `key`, or `None` if no record is there. A record of another kind, or a
     /// summary column that is NULL or does not parse, is corruption.
-    pub(crate) fn read(&mut self, seq: i64) -> Result<Option<Versioned<Summary>>, ProjectionError> {
+    pub(crate) fn read(
+        &mut self,
+        key: impl rusqlite::ToSql + std::fmt::Display,
+    ) -> Result<Option<Versioned<Summary>>, ProjectionError> {
         // The id and the birth date are parsed from the row's own text, not copied first.
         type Row = (
             i64,
@@ -164,8 +193,8 @@ impl<'c> SummariesBySeq<'c> {
             Option<bool>,
         );
         let row: Option<Row> = self
-            .0
-            .query_row([seq], |r| {
+            .statement
+            .query_row([&key], |r| {
                 let id = match text_in(r, 2)?.map(str::parse::<RecordId>) {
                     Some(Ok(RecordId::Citizen(id))) => Some(id),
                     _ => None,
@@ -188,8 +217,9 @@ impl<'c> SummariesBySeq<'c> {
         let Some((version, last, id, family, middle, given, birth, restricted)) = row else {
             return Ok(None);
         };
+        let column = self.key;
         let corrupt =
-            |what: &str| ProjectionError::Corrupt(format!("the citizen at seq {seq}: {what}"));
+            |what: &str| ProjectionError::Corrupt(format!("the citizen at {column} {key}: {what}"));
         let Some(id) = id else {
             return Err(corrupt("a record of another kind"));
         };
@@ -406,6 +436,21 @@ where
             if let Some(key) = by_text.remove(&text) {
                 out.insert(key, narrow(v)?);
             }
+        }
+    }
+    Ok(out)
+}
+
+/// The summaries of the citizens `ids` that have a record (see [`Summaries`]).
+pub(crate) fn summaries(
+    conn: &Connection,
+    ids: &[CitizenId],
+) -> Result<HashMap<CitizenId, Versioned<Summary>>, ProjectionError> {
+    let mut by_id = Summaries::by_record_id(conn)?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for id in ids {
+        if let Some(summary) = by_id.read(RecordId::from(*id).to_string())? {
+            out.insert(*id, summary);
         }
     }
     Ok(out)

@@ -59,7 +59,7 @@ use crate::error::{ProjectionError, storage};
 use crate::name_triples;
 use crate::query::{
     BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
-    RecordsBySeq, SummariesBySeq, Versioned, narrow, parcel_status_column, text,
+    RecordsBySeq, Summaries, Versioned, narrow, parcel_status_column, text,
 };
 use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, NameWords, SearchFlavour};
 
@@ -703,7 +703,7 @@ pub(crate) fn search_citizens(
     load_page(conn, page_positions(conn, &tiers, first, after, budget)?)
 }
 
-/// [`search_citizens`]' page, each citizen read as a [`Summary`] (`SummariesBySeq`):
+/// [`search_citizens`]' page, each citizen read as a [`Summary`] (`Summaries`):
 /// the same rows in the same order, for a caller that shows nothing a summary lacks.
 pub(crate) fn search_citizen_summaries(
     conn: &Connection,
@@ -715,7 +715,7 @@ pub(crate) fn search_citizen_summaries(
 ) -> Result<Page<Versioned<Summary>>, ProjectionError> {
     let tiers = citizen_tiers(flavour, filter)?;
     let positions = page_positions(conn, &tiers, first, after, budget)?;
-    let mut summaries = SummariesBySeq::new(conn)?;
+    let mut summaries = Summaries::by_seq(conn)?;
     read_page(positions, |seq| summaries.read(seq))
 }
 

@@ -28,7 +28,7 @@ use async_graphql::Context;
 use tokio::sync::oneshot;
 
 use citydb_domain::business::Business;
-use citydb_domain::citizen::Citizen;
+use citydb_domain::citizen::{Citizen, Summary as CitizenSummary};
 use citydb_domain::parcel::Parcel as ParcelState;
 use citydb_domain::{BusinessId, CitizenId, ParcelId, RecordId};
 use citydb_projections::{ProjectionError, Projections, Versioned};
@@ -42,6 +42,11 @@ pub struct HeldBy(pub RecordId);
 /// Businesses a citizen represents.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RepresentedBy(pub CitizenId);
+
+/// A citizen's current summary (id, name, birth date, restricted), for a relation whose
+/// citizens are asked nothing else (`records::asks_only_summary`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SummaryOf(pub CitizenId);
 
 /// The children of a citizen: those whose current father or mother they are.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +84,22 @@ impl Load<CitizenId> for ProjectionLoader {
     type Value = Versioned<Citizen>;
     async fn load(&self, keys: &[CitizenId]) -> Result<HashMap<CitizenId, Self::Value>, ApiError> {
         self.0.citizens_by_ids(keys).await.map_err(failed)
+    }
+}
+
+impl Load<SummaryOf> for ProjectionLoader {
+    type Value = Versioned<CitizenSummary>;
+    async fn load(&self, keys: &[SummaryOf]) -> Result<HashMap<SummaryOf, Self::Value>, ApiError> {
+        let ids: Vec<CitizenId> = keys.iter().map(|k| k.0).collect();
+        let found = self
+            .0
+            .citizen_summaries_by_ids(&ids)
+            .await
+            .map_err(failed)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, v)| (SummaryOf(id), v))
+            .collect())
     }
 }
 

@@ -3,6 +3,9 @@
 //! [`access::scoped`]. Relations are resolved through the operation's batches (`loaders`), so a page of parcels with
 //! their holders costs a fixed number of queries, not one per row.
 
+use std::collections::BTreeSet;
+
+use async_graphql::parser::types::{Selection, SelectionSet};
 use async_graphql::{Context, Enum, Json, Object, SimpleObject, Union};
 use serde_json::Value;
 
@@ -17,7 +20,7 @@ use citydb_projections::Versioned;
 
 use super::access::{personal, scoped};
 use super::basis::{Basis, ReadBasis, states_at};
-use super::loaders::{ChildrenOf, HeldBy, RepresentedBy, load_one};
+use super::loaders::{ChildrenOf, HeldBy, RepresentedBy, SummaryOf, load_in_order, load_one};
 use super::privacy::{Redaction, may_list, redactions};
 use super::restriction::{unrestricted, unrestricted_if};
 use super::timeline::{Period, citizen_group, known_field, periods};
@@ -250,6 +253,8 @@ pub(super) async fn load_citizens(
 /// Citizens reached through another record's relation (a parcel's holders, a business's
 /// representatives): that a citizen holds this parcel or represents this business is that
 /// citizen's `group` data, so each link is a personal read, refused or noted like a field.
+///
+/// Current citizens asked for nothing beyond [`SUMMARY_FIELDS`] are read as summaries.
 async fn load_linked_citizens(
     ctx: &Context<'_>,
     basis: Basis,
@@ -260,7 +265,57 @@ async fn load_linked_citizens(
     for id in &ids {
         personal(ctx, id.uuid(), group, field)?;
     }
+    if basis.is_none() && asks_only_summary(ctx) {
+        let found = load_in_order(ctx, ids.into_iter().map(SummaryOf)).await?;
+        return Ok(found
+            .into_iter()
+            .map(|v| Citizen(CitizenBody::Summary(v), None))
+            .collect());
+    }
     load_citizens(ctx, basis, ids).await
+}
+
+/// Whether the field being resolved asks of the citizens it returns — itself a list of
+/// `Citizen`, or a union with `Citizen` among its members — only [`SUMMARY_FIELDS`], through
+/// inline fragments and spreads (each fragment once). A fragment on `Business` (the other
+/// member of `Holder`) does not apply to a citizen and is not counted; a fragment on any other
+/// type is, so the answer can only err towards reading whole states.
+fn asks_only_summary(ctx: &Context<'_>) -> bool {
+    let applies = |on: Option<&str>| on != Some("Business");
+    let fragments = &ctx.query_env.fragments;
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<&SelectionSet> = vec![&ctx.item.node.selection_set.node];
+    while let Some(set) = stack.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    if !SUMMARY_FIELDS.contains(&f.node.name.node.as_str()) {
+                        return false;
+                    }
+                }
+                Selection::InlineFragment(i) => {
+                    let on = i
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|t| t.node.on.node.as_str());
+                    if applies(on) {
+                        stack.push(&i.node.selection_set.node);
+                    }
+                }
+                Selection::FragmentSpread(s) => {
+                    let name = &s.node.fragment_name.node;
+                    if seen.insert(name.clone())
+                        && let Some(frag) = fragments.get(name)
+                        && applies(Some(frag.node.type_condition.node.on.node.as_str()))
+                    {
+                        stack.push(&frag.node.selection_set.node);
+                    }
+                }
+            }
+        }
+    }
+    true
 }
 
 async fn load_citizen(

@@ -726,7 +726,7 @@ async fn a_batch_of_new_names_is_flushed_to_the_word_index_together() {
 /// A search page read as summaries (`search_citizen_summaries`) holds the citizens of the page
 /// of whole states, in its order and with its cursors, each one's summary the one its state
 /// gives: after the per-batch projector and after a rebuild in bulk, through moves, a death, a
-/// merge, a pending correction, a restriction and a lifted one.
+/// merge, a pending correction, a restriction and a lifted one. Read by id, the same.
 #[tokio::test]
 async fn a_page_of_summaries_is_the_page_of_states_summarised() {
     let w = World::new();
@@ -788,6 +788,21 @@ async fn a_page_of_summaries_is_the_page_of_states_summarised() {
         // Citizen 1 is restricted (listed by the unfiltered page and by `nguyen van h`);
         // citizen 5's restriction was lifted.
         assert_eq!(restricted, 2, "{round}");
+
+        // By id (a relation's citizens): the same summaries; an id without a record is absent.
+        let ids: Vec<CitizenId> = (1..=6).map(cid).collect();
+        let states = p.citizens_by_ids(&ids).await.expect("states");
+        let summaries = p.citizen_summaries_by_ids(&ids).await.expect("summaries");
+        assert_eq!(states.len(), 5, "{round}");
+        assert_eq!(summaries.len(), states.len(), "{round}");
+        for (id, whole) in &states {
+            let s = &summaries[id];
+            assert_eq!(s.state, citizen::Summary::from(&whole.state), "{round}");
+            assert_eq!(
+                (s.version, s.last_position),
+                (whole.version, whole.last_position)
+            );
+        }
     }
 
     // A damaged summary column is corruption, not a guess.
