@@ -882,4 +882,33 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
             .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] != "RESTRICTED")),
         "a damaged state read whole must fail: {whole_again}"
     );
+
+    // Read as summaries, every citizen shown is still a logged personal read: the page's
+    // names (identity), the representative (business) and the holder (land).
+    let groups_read = |log: &Value| -> Vec<String> {
+        let mut groups: Vec<String> = log["accessLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["principal"] == "social-insurance")
+            .flat_map(|e| e["fieldGroups"].as_array().unwrap().clone())
+            .map(|g| g.as_str().unwrap().to_owned())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    };
+    let log_of = |id: Uuid| {
+        s.ok(
+            "auditor-1",
+            "query($c: String!) { accessLog(citizen: $c) { principal fieldGroups } }",
+            json!({ "c": format!("citizen-{id}") }),
+        )
+    };
+    assert_eq!(
+        groups_read(&log_of(ids[0]).await),
+        ["business", "identity", "land"]
+    );
+    assert_eq!(groups_read(&log_of(ids[1]).await), ["identity"]);
+    assert_eq!(groups_read(&log_of(dated).await), ["identity"]);
 }
