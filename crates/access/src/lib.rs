@@ -27,6 +27,7 @@
 
 pub mod format;
 pub mod memory;
+mod numbered;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;

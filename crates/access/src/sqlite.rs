@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::format::Body;
+use crate::numbered::NumberedCitizens;
 use crate::plan::{Dictionary, Plan, Tip, plan};
 use crate::tail::{MergePolicy, Merged, Tail, tail_rows};
 use crate::verify::DerivedDigest;
@@ -166,12 +167,14 @@ impl SqliteEntries {
         let reader = connect(path, config)?;
         let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
         let commits = Arc::new(AtomicU64::new(0));
+        let numbered = NumberedCitizens::load(&writer)?;
         let writer = Writer {
             conn: writer,
             commits: commits.clone(),
             checkpointer,
             ahead,
             remembered: Remembered::default(),
+            numbered,
             tail: tail.clone(),
             policy,
             merges,
@@ -268,7 +271,7 @@ fn connect(path: &Path, config: &SqliteConfig) -> Result<Connection, AccessError
     Ok(conn)
 }
 
-fn storage(e: rusqlite::Error) -> AccessError {
+pub(crate) fn storage(e: rusqlite::Error) -> AccessError {
     AccessError::Storage(LogError::storage(
         citydb_sqlite::fault_kind(&e),
         e.to_string(),
@@ -282,6 +285,8 @@ struct Writer {
     checkpointer: Checkpointer,
     ahead: WalAhead,
     remembered: Remembered,
+    /// Every citizen the file numbers, as a filter: a first read is numbered without a lookup.
+    numbered: NumberedCitizens,
     tail: Arc<Mutex<Tail>>,
     policy: MergePolicy,
     /// Whether this writer merges the tail into the table on its own: a node's does, a
@@ -402,6 +407,7 @@ impl Writer {
             &mut Stored {
                 conn,
                 remembered: &mut self.remembered,
+                numbered: &mut self.numbered,
                 tail: &self.tail,
             },
             drafts,
@@ -412,6 +418,7 @@ impl Writer {
             .and_then(|mut s| s.execute([]))
             .map_err(storage)?;
         self.remembered.learn(&p);
+        self.numbered.learn(&p.citizens);
         if let Some(last) = p.entries.last() {
             lock(&self.tail).append(&p.index, last.seq + 1);
         }
@@ -836,6 +843,7 @@ fn replay(conn: &Connection) -> Result<u64, AccessError> {
 struct Stored<'c> {
     conn: &'c Connection,
     remembered: &'c mut Remembered,
+    numbered: &'c mut NumberedCitizens,
     /// Checked before the table: a citizen's rows in the tail follow its rows in the table.
     tail: &'c Mutex<Tail>,
 }
@@ -858,6 +866,10 @@ impl Dictionary for Stored<'_> {
     fn citizen(&mut self, citizen: Uuid) -> Result<Option<u32>, AccessError> {
         if let Some(number) = self.remembered.citizens.get(&citizen) {
             return Ok(Some(*number));
+        }
+        let (_, defined) = self.defined()?;
+        if self.numbered.rules_out(self.conn, citizen, defined)? {
+            return Ok(None);
         }
         // The number and the citizen's last ordinal in one statement: `plan` asks for the
         // ordinal of every citizen it finds numbered, and it is remembered like one read alone.

@@ -195,27 +195,46 @@ async fn concurrent_appends_are_committed_together() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_forgets_what_it_remembered_when_another_wrote_between() {
-    // Each writer remembers dictionary numbers and ordinals between its groups; a second
-    // writer on the same file moves the tip, so the first must read again, not reuse ordinal
-    // 1 for the citizen (which the index's primary key would refuse) or number a new string
-    // twice.
+    // Each writer remembers dictionary numbers and ordinals between its groups, and keeps a
+    // filter of the citizens numbered; a second writer on the same file moves the tip, so the
+    // first must read again, not reuse ordinal 1 for the citizen (which the index's primary
+    // key would refuse), number a new string twice, or number again a citizen the second
+    // numbered (which `access_citizens`' unique index would refuse).
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("access-log.db");
     let (_v1, first) = sqlite_pair(&path);
     let second = SqliteEntries::open(&path, &SqliteConfig::default()).expect("second writer");
-    let citizen = Uuid::now_v7();
+    let (citizen, met_by_second) = (Uuid::now_v7(), Uuid::now_v7());
     first
         .append(draft("tax-office", Some("HS-1"), &[(citizen, "identity")]))
         .await
         .expect("first writer");
     second
-        .append(draft("land-registry", Some("HS-2"), &[(citizen, "land")]))
+        .append(draft(
+            "land-registry",
+            Some("HS-2"),
+            &[(citizen, "land"), (met_by_second, "land")],
+        ))
         .await
         .expect("second writer");
     first
-        .append(draft("tax-office", Some("HS-3"), &[(citizen, "identity")]))
+        .append(draft(
+            "tax-office",
+            Some("HS-3"),
+            &[(citizen, "identity"), (met_by_second, "identity")],
+        ))
         .await
         .expect("first writer again");
+    let met = first
+        .for_citizen(met_by_second, None, 10)
+        .await
+        .expect("read");
+    assert_eq!(
+        met.iter()
+            .map(|r| (r.ordinal, r.case.clone()))
+            .collect::<Vec<_>>(),
+        [(1, Some("HS-3".to_owned())), (0, Some("HS-2".to_owned()))]
+    );
     let reads = first.for_citizen(citizen, None, 10).await.expect("read");
     assert_eq!(
         reads

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::backend::plan::Tip;
+use crate::bloom::{BlockedBloom, Digest};
 use crate::chain::LogHead;
 use crate::error::LogError;
 use crate::event::RecordedEvent;
@@ -87,86 +88,34 @@ pub trait BulkSink: Send {
 /// A Bloom filter of stream ids: which streams a store may hold. A bulk import into a store
 /// that holds records asks the store only about streams the filter may hold, so a file of new
 /// records loads nearly as fast as into an empty store. No false "no": every inserted id answers
-/// "maybe"; about 0.1 % of the others do too (16 bits and 7 probes per id). Every "maybe" is
-/// a read the importer waits for: at 10 bits an id, a district-sized file of new records onto
-/// the whole city (the filter sized by its 21.8 M events, 15.6 M streams) asked 2,288 times.
-///
-/// Blocked: an id's 7 bits lie in one block of 512 bits (a cache line), chosen by the first
-/// half of its blake3 digest, the bits by the second. Filling the whole city's filter (43 MB)
-/// took a cache miss per probe; now one per id, and ids are inserted 64 at a time with their
-/// blocks loaded together first, so that the misses overlap (listing the whole city's 17.2 M
-/// streams 8.0 → 5.4 s, docs/benchmarks.md).
-pub struct StreamFilter {
-    blocks: Vec<[u64; 8]>,
-    /// Inserted ids whose bits are not set yet (at most [`Self::PENDING`]).
-    pending: Vec<(usize, u64)>,
-}
+/// "maybe"; about 0.1 % of the others do too ([`BlockedBloom`]: 16 bits and 7 probes an id, in
+/// one cache line). Every "maybe" is a read the importer waits for: at 10 bits an id, a
+/// district-sized file of new records onto the whole city (the filter sized by its 21.8 M
+/// events, 15.6 M streams) asked 2,288 times. Ids are hashed with blake3.
+pub struct StreamFilter(BlockedBloom);
 
 impl StreamFilter {
-    const PROBES: u32 = 7;
-    const PENDING: usize = 64;
-
     /// A filter sized for `expected` ids.
     pub fn with_capacity(expected: u64) -> StreamFilter {
-        let blocks = (expected.saturating_mul(16) / 512).max(1) + 1;
-        StreamFilter {
-            blocks: vec![[0; 8]; usize::try_from(blocks).unwrap_or(usize::MAX / 64)],
-            pending: Vec::with_capacity(Self::PENDING),
-        }
+        StreamFilter(BlockedBloom::with_capacity(expected))
     }
 
     pub fn insert(&mut self, stream: &str) {
-        self.pending.push(self.slot(stream));
-        if self.pending.len() == Self::PENDING {
-            // The blocks loaded in one loop first: independent loads, whose misses overlap;
-            // then setting the bits finds them in the cache.
-            let touched = self
-                .pending
-                .iter()
-                .fold(0, |acc, &(block, _)| acc ^ self.blocks[block][0]);
-            std::hint::black_box(touched);
-            for (block, bits) in std::mem::take(&mut self.pending) {
-                Self::set(&mut self.blocks[block], bits);
-            }
-            self.pending.reserve(Self::PENDING);
-        }
+        self.0.insert(Self::digest(stream));
     }
 
     /// False only for a stream that was never inserted.
     pub fn may_hold(&self, stream: &str) -> bool {
-        let (block, bits) = self.slot(stream);
-        self.pending.contains(&(block, bits)) || Self::all_set(&self.blocks[block], bits)
+        self.0.may_hold(Self::digest(stream))
     }
 
-    /// The block of `stream` and the bits that choose its probes in it.
-    fn slot(&self, stream: &str) -> (usize, u64) {
+    fn digest(stream: &str) -> Digest {
         let digest = blake3::hash(stream.as_bytes());
         let bytes = digest.as_bytes();
         let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
         a.copy_from_slice(&bytes[..8]);
         b.copy_from_slice(&bytes[8..16]);
-        // Multiply-shift: the block uniformly from the whole hash, without a division.
-        let block = (u128::from(u64::from_le_bytes(a)) * self.blocks.len() as u128) >> 64;
-        (block as usize, u64::from_le_bytes(b))
-    }
-
-    /// The probes: 9 bits of `bits` each, a bit of the block's 512.
-    fn probes(mut bits: u64) -> impl Iterator<Item = (usize, u64)> {
-        (0..Self::PROBES).map(move |_| {
-            let bit = (bits & 511) as usize;
-            bits >>= 9;
-            (bit / 64, 1 << (bit % 64))
-        })
-    }
-
-    fn set(block: &mut [u64; 8], bits: u64) {
-        for (word, mask) in Self::probes(bits) {
-            block[word] |= mask;
-        }
-    }
-
-    fn all_set(block: &[u64; 8], bits: u64) -> bool {
-        Self::probes(bits).all(|(word, mask)| block[word] & mask != 0)
+        [u64::from_le_bytes(a), u64::from_le_bytes(b)]
     }
 }
 
@@ -301,6 +250,7 @@ impl BulkSink for CopySink {
 #[cfg(test)]
 mod tests {
     use super::StreamFilter;
+    use crate::bloom::BlockedBloom;
 
     #[test]
     fn a_filter_never_forgets_and_rarely_imagines() {
@@ -321,18 +271,18 @@ mod tests {
     #[test]
     fn ids_whose_bits_wait_to_be_set_are_held_already() {
         let mut filter = StreamFilter::with_capacity(1_000);
-        for i in 0..(StreamFilter::PENDING as u32 + 3) {
+        for i in 0..(BlockedBloom::PENDING as u32 + 3) {
             let id = format!("citizen-{i:08}");
             filter.insert(&id);
             assert!(filter.may_hold(&id), "{id} just inserted");
         }
         assert_eq!(
-            filter.pending.len(),
+            filter.0.pending(),
             3,
             "one batch of bits set, three waiting"
         );
         assert!(
-            (0..(StreamFilter::PENDING as u32 + 3))
+            (0..(BlockedBloom::PENDING as u32 + 3))
                 .all(|i| filter.may_hold(&format!("citizen-{i:08}")))
         );
     }

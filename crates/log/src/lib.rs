@@ -15,11 +15,14 @@
 //! - [`Subscription`]: catch-up-then-live delivery over any backend.
 //! - [`copy_log`]: migrates (or restores) a whole log into another backend, hash for hash,
 //!   through [`EventLog::copy_in`].
+//! - [`bloom`]: a blocked Bloom filter ("may this key be in the set?"), for the stores'
+//!   listings and the access log's writer.
 //! - [`scratch`]: unnamed temporary files, for passes that set data aside on disk.
 //! - `conformance` (feature `conformance`): the behaviour suite every backend must pass.
 
 mod append;
 pub mod backend;
+pub mod bloom;
 pub mod bulk;
 pub mod chain;
 mod copy;
