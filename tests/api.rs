@@ -812,6 +812,28 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
         "the restricted one's name and birth date"
     );
 
+    // Asked for their ids only, the related citizens are not read at all (`CitizenBody::Id`):
+    // the same ids, the same refusals (none: an id is not refused).
+    let related_ids = related("id");
+    let relations_ids = s.gql("social-insurance", &related_ids, json!({})).await;
+    let ids_of = |body: &Value| {
+        let reps = body["data"]["business"]["legalRepresentatives"]
+            .as_array()
+            .unwrap();
+        let holders = body["data"]["parcel"]["holders"].as_array().unwrap();
+        reps.iter()
+            .map(|r| r["id"].clone())
+            .chain(holders.iter().map(|h| h["holder"]["id"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids_of(&relations_ids),
+        ids_of(&relations),
+        "{relations_ids}"
+    );
+    assert_eq!(ids_of(&relations_ids).len(), 4, "{relations_ids}");
+    assert!(relations_ids.get("errors").is_none(), "{relations_ids}");
+
     let vars = json!({ "s": "nguyen" });
     let whole_query = SUMMARY_PAGE.replace("birthDate }", "birthDate sex }");
     let summaries = s.gql("social-insurance", SUMMARY_PAGE, vars.clone()).await;
@@ -882,6 +904,29 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
             .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] != "RESTRICTED")),
         "a damaged state read whole must fail: {whole_again}"
     );
+
+    // Damage its summary too: summaries fail, the relations' ids do not read it.
+    let projections = rusqlite::Connection::open(s.data_dir().join("projections.db")).unwrap();
+    projections.busy_timeout(Duration::from_secs(10)).unwrap();
+    let damaged = projections
+        .execute(
+            "UPDATE records SET family = NULL WHERE record_id = ?1",
+            [&target],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(projections);
+    let relations_summaries_damaged = s
+        .gql("social-insurance", &related_summaries, json!({}))
+        .await;
+    assert!(
+        relations_summaries_damaged["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] != "RESTRICTED")),
+        "a damaged summary must fail: {relations_summaries_damaged}"
+    );
+    let relations_ids_again = s.gql("social-insurance", &related_ids, json!({})).await;
+    assert_eq!(relations_ids_again, relations_ids);
 
     // Read as summaries, every citizen shown is still a logged personal read: the page's
     // names (identity), the representative (business) and the holder (land).

@@ -44,7 +44,7 @@ pub struct HeldBy(pub RecordId);
 pub struct RepresentedBy(pub CitizenId);
 
 /// A citizen's current summary (id, name, birth date, restricted), for a relation whose
-/// citizens are asked nothing else (`records::asks_only_summary`).
+/// citizens are asked nothing else (`records::asks_only`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SummaryOf(pub CitizenId);
 

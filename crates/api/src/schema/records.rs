@@ -161,6 +161,11 @@ pub enum CitizenBody {
     /// state. Invariant: a `Citizen` holding a summary is resolved only for those fields; any
     /// other field is an internal error, never a guess.
     Summary(Versioned<CitizenSummary>),
+    /// Only the id: a parcel's holders or a business's representatives whose selection asks
+    /// nothing of each citizen but [`ID_FIELDS`] are not read at all — the ids are the linking
+    /// record's own, and every id a parcel or business links names a registered citizen (the
+    /// domain checks it, and records are never deleted). Same invariant as a summary.
+    Id(CitizenId),
 }
 
 impl From<Versioned<CitizenState>> for CitizenBody {
@@ -183,37 +188,53 @@ pub const SUMMARY_FIELDS: &[&str] = &[
     "birthDate",
 ];
 
+/// The `Citizen` fields that resolve from the id alone ([`CitizenBody::Id`]).
+pub const ID_FIELDS: &[&str] = &["__typename", "id"];
+
 impl Citizen {
     fn citizen_id(&self) -> CitizenId {
         match &self.0 {
             CitizenBody::State(v) => v.state.id,
             CitizenBody::Summary(v) => v.state.id,
+            CitizenBody::Id(id) => *id,
         }
     }
     fn uuid(&self) -> uuid::Uuid {
         self.citizen_id().uuid()
     }
-    fn stream_version(&self) -> u64 {
+    fn stream_version(&self) -> Result<u64, ApiError> {
         match &self.0 {
-            CitizenBody::State(v) => v.version,
-            CitizenBody::Summary(v) => v.version,
+            CitizenBody::State(v) => Ok(v.version),
+            CitizenBody::Summary(v) => Ok(v.version),
+            CitizenBody::Id(_) => Err(self.unread("version")),
         }
     }
-    fn is_restricted(&self) -> bool {
+    fn is_restricted(&self) -> Result<bool, ApiError> {
         match &self.0 {
-            CitizenBody::State(v) => v.state.privacy.is_restricted(),
-            CitizenBody::Summary(v) => v.state.restricted,
+            CitizenBody::State(v) => Ok(v.state.privacy.is_restricted()),
+            CitizenBody::Summary(v) => Ok(v.state.restricted),
+            CitizenBody::Id(_) => Err(self.unread("restricted")),
         }
     }
-    /// The whole state; a citizen read as a summary has none (see [`CitizenBody::Summary`]).
+    /// The whole state; a citizen read as a summary or by id has none (see [`CitizenBody`]).
     fn state(&self) -> Result<&Versioned<CitizenState>, ApiError> {
         match &self.0 {
             CitizenBody::State(v) => Ok(v),
-            CitizenBody::Summary(v) => Err(ApiError::internal(format!(
-                "a field outside SUMMARY_FIELDS was resolved on citizen-{} read as a summary",
-                v.state.id.uuid()
-            ))),
+            CitizenBody::Summary(_) | CitizenBody::Id(_) => Err(self.unread("a whole state")),
         }
+    }
+    /// A field resolved on a body that does not hold it: a bug of the path that chose the body
+    /// (`SUMMARY_FIELDS`, `ID_FIELDS`), reported, never guessed.
+    fn unread(&self, what: &str) -> ApiError {
+        let read_as = match &self.0 {
+            CitizenBody::State(_) => "whole",
+            CitizenBody::Summary(_) => "as a summary",
+            CitizenBody::Id(_) => "by id only",
+        };
+        ApiError::internal(format!(
+            "{what} was asked of citizen-{} read {read_as}",
+            self.uuid()
+        ))
     }
     /// Refuses a restricted record to a service, then checks and notes a personal read of
     /// `field` (group `group`).
@@ -221,7 +242,7 @@ impl Citizen {
         unrestricted_if(
             ctx,
             RecordId::Citizen(self.citizen_id()),
-            self.is_restricted(),
+            self.is_restricted()?,
         )?;
         personal(ctx, self.uuid(), group, field)
     }
@@ -254,7 +275,8 @@ pub(super) async fn load_citizens(
 /// representatives): that a citizen holds this parcel or represents this business is that
 /// citizen's `group` data, so each link is a personal read, refused or noted like a field.
 ///
-/// Current citizens asked for nothing beyond [`SUMMARY_FIELDS`] are read as summaries.
+/// Citizens asked for nothing beyond [`ID_FIELDS`] are not read; current ones asked for nothing
+/// beyond [`SUMMARY_FIELDS`] are read as summaries.
 async fn load_linked_citizens(
     ctx: &Context<'_>,
     basis: Basis,
@@ -265,7 +287,13 @@ async fn load_linked_citizens(
     for id in &ids {
         personal(ctx, id.uuid(), group, field)?;
     }
-    if basis.is_none() && asks_only_summary(ctx) {
+    if asks_only(ctx, ID_FIELDS) {
+        return Ok(ids
+            .into_iter()
+            .map(|id| Citizen(CitizenBody::Id(id), basis))
+            .collect());
+    }
+    if basis.is_none() && asks_only(ctx, SUMMARY_FIELDS) {
         let found = load_in_order(ctx, ids.into_iter().map(SummaryOf)).await?;
         return Ok(found
             .into_iter()
@@ -276,11 +304,11 @@ async fn load_linked_citizens(
 }
 
 /// Whether the field being resolved asks of the citizens it returns — itself a list of
-/// `Citizen`, or a union with `Citizen` among its members — only [`SUMMARY_FIELDS`], through
+/// `Citizen`, or a union with `Citizen` among its members — only `fields`, through
 /// inline fragments and spreads (each fragment once). A fragment on `Business` (the other
 /// member of `Holder`) does not apply to a citizen and is not counted; a fragment on any other
 /// type is, so the answer can only err towards reading whole states.
-fn asks_only_summary(ctx: &Context<'_>) -> bool {
+fn asks_only(ctx: &Context<'_>, fields: &[&str]) -> bool {
     let applies = |on: Option<&str>| on != Some("Business");
     let fragments = &ctx.query_env.fragments;
     let mut seen = BTreeSet::new();
@@ -289,7 +317,7 @@ fn asks_only_summary(ctx: &Context<'_>) -> bool {
         for item in &set.items {
             match &item.node {
                 Selection::Field(f) => {
-                    if !SUMMARY_FIELDS.contains(&f.node.name.node.as_str()) {
+                    if !fields.contains(&f.node.name.node.as_str()) {
                         return false;
                     }
                 }
@@ -336,12 +364,12 @@ impl Citizen {
         RecordId::Citizen(self.citizen_id()).to_string()
     }
     /// The stream version: pass it as `expectedVersion` to a mutation.
-    async fn version(&self) -> i64 {
-        self.stream_version() as i64
+    async fn version(&self) -> Result<i64, ApiError> {
+        Ok(self.stream_version()? as i64)
     }
     /// Restricted by a steward (`restrictRecord`): services get `RESTRICTED` on every other
     /// field. Not personal data by itself.
-    async fn restricted(&self) -> bool {
+    async fn restricted(&self) -> Result<bool, ApiError> {
         self.is_restricted()
     }
     /// The point this state was read at: pass `knownAt` (and `validAt`) as `asOf` to read
@@ -374,6 +402,7 @@ impl Citizen {
         let n = match &self.0 {
             CitizenBody::State(v) => &v.state.name,
             CitizenBody::Summary(v) => &v.state.name,
+            CitizenBody::Id(_) => return Err(self.unread("name")),
         };
         Ok(PersonName {
             family: n.family().to_owned(),
@@ -395,6 +424,7 @@ impl Citizen {
         Ok(match &self.0 {
             CitizenBody::State(v) => v.state.birth_date.to_string(),
             CitizenBody::Summary(v) => v.state.birth_date.to_string(),
+            CitizenBody::Id(_) => return Err(self.unread("birthDate")),
         })
     }
     /// Group `identity`.
@@ -544,7 +574,7 @@ impl Citizen {
     async fn redactions(&self, ctx: &Context<'_>) -> Result<Vec<Redaction>, ApiError> {
         may_list(ctx)?;
         let state = self.guard(ctx, FieldGroup::Identity, "redactions")?;
-        redactions(ctx, state.id.into(), self.stream_version(), &state.privacy).await
+        redactions(ctx, state.id.into(), self.stream_version()?, &state.privacy).await
     }
 }
 
