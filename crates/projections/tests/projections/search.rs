@@ -767,6 +767,7 @@ async fn a_page_of_summaries_is_the_page_of_states_summarised() {
                 .await
                 .expect("summaries");
             assert!(!states.edges.is_empty(), "{round} {name:?}");
+            let whole_page = states.edges.len();
             assert_eq!(
                 summaries.edges.len(),
                 states.edges.len(),
@@ -784,6 +785,30 @@ async fn a_page_of_summaries_is_the_page_of_states_summarised() {
                 assert_eq!(s.node.last_position, whole.node.last_position);
                 restricted += usize::from(s.node.state.restricted);
             }
+            // Page by page, one at a time, through every tier the search has.
+            let (mut after, mut pages) = (None, 0);
+            loop {
+                let states = p
+                    .search_citizens(&filter, 1, after.clone())
+                    .await
+                    .expect("page");
+                let summaries = p
+                    .search_citizen_summaries(&filter, 1, after.clone())
+                    .await
+                    .expect("summaries");
+                assert_eq!(summaries.edges.len(), states.edges.len());
+                for (s, whole) in summaries.edges.iter().zip(&states.edges) {
+                    assert_eq!(s.cursor.to_string(), whole.cursor.to_string());
+                    assert_eq!(s.node.state.id, whole.node.state.id, "{round} {name:?}");
+                }
+                assert_eq!(summaries.has_next_page, states.has_next_page);
+                pages += 1;
+                match states.edges.last() {
+                    Some(last) if states.has_next_page => after = Some(last.cursor.clone()),
+                    _ => break,
+                }
+            }
+            assert_eq!(pages, whole_page, "{round} {name:?}");
         }
         // Citizen 1 is restricted (listed by the unfiltered page and by `nguyen van h`);
         // citizen 5's restriction was lifted.
