@@ -5,7 +5,10 @@
 //! before; each cost a lookup in `access_citizens`' unique index that found nothing
 //! (~4,000 instructions, 6 % of a search page's, docs/benchmarks.md). The filter holds every
 //! citizen numbered `0..covered`; numbers are dense and never reused, so the rows another
-//! writer added since are those numbered `covered..`, read before the filter is trusted.
+//! writer added since are those numbered `covered..`, read before the filter is trusted. A
+//! row that does not read as a number and a citizen id (damage, which `citydb verify
+//! --access-log` reports) turns the filter off: the writer then looks every citizen up, as it
+//! did without one, and neither it nor a tool that opens the file to verify it fails for it.
 
 use std::hash::BuildHasher;
 
@@ -25,19 +28,32 @@ pub(crate) struct NumberedCitizens {
     /// Seeded per process: the ids are the register's, but the filter's cost should not be
     /// anyone's to choose.
     hasher: foldhash::fast::RandomState,
+    /// `false` once a row could not be read (see the module docs): nothing is ruled out.
+    trusted: bool,
 }
 
 impl NumberedCitizens {
-    /// Every citizen the file numbers now, read once when the writer opens (at the whole
+    /// Nothing read yet: the first question reads the whole table (a tool's writer, which
+    /// never appends, never asks).
+    pub(crate) fn unloaded() -> Self {
+        Self::with_capacity(FIRST_CAPACITY)
+    }
+
+    /// Every citizen the file numbers now, read once when a node's writer opens (at the whole
     /// city's two million, ~0.3 s) rather than in the first request's group.
     pub(crate) fn load(conn: &Connection) -> Result<Self, AccessError> {
-        let defined: u32 = conn
+        let defined: i64 = conn
             .query_row(
                 "SELECT coalesce(max(number) + 1, 0) FROM access_citizens",
                 [],
                 |r| r.get(0),
             )
             .map_err(crate::sqlite::storage)?;
+        let Ok(defined) = u32::try_from(defined) else {
+            let mut damaged = Self::unloaded();
+            damaged.trusted = false;
+            return Ok(damaged);
+        };
         let mut numbered = Self::with_capacity((u64::from(defined) * 4).max(FIRST_CAPACITY));
         numbered.catch_up(conn, defined)?;
         Ok(numbered)
@@ -48,6 +64,7 @@ impl NumberedCitizens {
             filter: BlockedBloom::with_capacity(capacity),
             covered: 0,
             hasher: foldhash::fast::RandomState::default(),
+            trusted: true,
         }
     }
 
@@ -59,10 +76,11 @@ impl NumberedCitizens {
         citizen: Uuid,
         defined: u32,
     ) -> Result<bool, AccessError> {
-        if self.covered != defined || u64::from(defined) > self.filter.capacity() {
+        if self.trusted && (self.covered != defined || u64::from(defined) > self.filter.capacity())
+        {
             self.catch_up(conn, defined)?;
         }
-        Ok(!self.filter.may_hold(self.digest(citizen)))
+        Ok(self.trusted && !self.filter.may_hold(self.digest(citizen)))
     }
 
     /// After a commit: the citizens it numbered, in order. A number past `covered` (the group
@@ -92,17 +110,10 @@ impl NumberedCitizens {
             .map_err(crate::sqlite::storage)?;
         let mut rows = rows.query([self.covered]).map_err(crate::sqlite::storage)?;
         while let Some(row) = rows.next().map_err(crate::sqlite::storage)? {
-            let number: u32 = row.get(0).map_err(crate::sqlite::storage)?;
-            let bytes: &[u8] = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_blob()?))
-                .map_err(crate::sqlite::storage)?;
-            let citizen = Uuid::from_slice(bytes).map_err(|_| {
-                AccessError::Corrupt(format!(
-                    "access_citizens number {number} holds {} bytes, not a citizen id",
-                    bytes.len()
-                ))
-            })?;
+            let Some((number, citizen)) = numbered_row(row) else {
+                self.trusted = false;
+                return Ok(());
+            };
             // Numbers are dense as writers assign them; a file whose numbers skip (damaged:
             // `citydb verify --access-log` reports it) still has every citizen it holds in
             // the filter, and opens, so that it can be verified and rebuilt.
@@ -118,6 +129,13 @@ impl NumberedCitizens {
             self.hasher.hash_one((citizen, 0x5bd1_e995u32)),
         ]
     }
+}
+
+/// A row's number and citizen id, if it holds them as writers write them.
+fn numbered_row(row: &rusqlite::Row<'_>) -> Option<(u32, Uuid)> {
+    let number = u32::try_from(row.get::<_, i64>(0).ok()?).ok()?;
+    let citizen = Uuid::from_slice(row.get_ref(1).ok()?.as_blob().ok()?).ok()?;
+    Some((number, citizen))
 }
 
 #[cfg(test)]
@@ -174,7 +192,7 @@ mod tests {
     #[test]
     fn a_table_with_fewer_rows_than_covered_is_read_again() {
         let conn = table();
-        let mut numbered = NumberedCitizens::with_capacity(FIRST_CAPACITY);
+        let mut numbered = NumberedCitizens::unloaded();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         numbered.learn(&[(0, a)]);
         // The file replaced: number 0 is now `b`'s.
@@ -194,5 +212,25 @@ mod tests {
         assert_eq!(numbered.covered, 101);
         assert!(!numbered.rules_out(&conn, a, 101).expect("asked"));
         assert!(!numbered.rules_out(&conn, b, 101).expect("asked"));
+    }
+
+    #[test]
+    fn a_row_that_does_not_read_turns_the_filter_off_without_failing() {
+        for damage in [
+            "UPDATE access_citizens SET citizen = x'00' WHERE number = 1",
+            "UPDATE access_citizens SET citizen = 'text' WHERE number = 1",
+            "UPDATE access_citizens SET number = 5000000000 WHERE number = 1",
+        ] {
+            let conn = table();
+            let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+            add(&conn, 0, a);
+            add(&conn, 1, b);
+            conn.execute(damage, []).expect(damage);
+            let mut numbered = NumberedCitizens::load(&conn).expect(damage);
+            // Nobody is ruled out, not even a stranger: every citizen is looked up.
+            for c in [a, b, Uuid::now_v7()] {
+                assert!(!numbered.rules_out(&conn, c, 2).expect(damage), "{damage}");
+            }
+        }
     }
 }

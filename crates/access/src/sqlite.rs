@@ -167,7 +167,12 @@ impl SqliteEntries {
         let reader = connect(path, config)?;
         let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
         let commits = Arc::new(AtomicU64::new(0));
-        let numbered = NumberedCitizens::load(&writer)?;
+        // A node's writer numbers citizens from its first group on; a tool's never appends.
+        let numbered = if merges {
+            NumberedCitizens::load(&writer)?
+        } else {
+            NumberedCitizens::unloaded()
+        };
         let writer = Writer {
             conn: writer,
             commits: commits.clone(),
@@ -1130,9 +1135,7 @@ fn scan_derived(conn: &Connection) -> Result<DerivedDigest, AccessError> {
     let mut rows = s.query([]).map_err(storage)?;
     while let Some(r) = rows.next().map_err(storage)? {
         let bytes: Vec<u8> = r.get(0).map_err(storage)?;
-        let citizen = Uuid::from_slice(&bytes)
-            .map_err(|_| AccessError::Corrupt("a citizen id of the wrong length".into()))?;
-        d.add_citizen(r.get(1).map_err(storage)?, citizen);
+        d.add_citizen_bytes(r.get(1).map_err(storage)?, &bytes);
     }
     let mut s = conn
         .prepare("SELECT citizen, ordinal, seq FROM access_by_citizen")
