@@ -7,7 +7,9 @@
 //! - `STORE_UNAVAILABLE`: a PostgreSQL server stopped under a running node;
 //! - `STORE_READ_ONLY`: a PostgreSQL database that refuses writes, as a hot standby does;
 //! - `COMMITTED_NOT_VISIBLE`: the node's projections held off by a lock on `projections.db`
-//!   while the append commits.
+//!   while the append commits;
+//! - `LOG_DAMAGED`, `PROJECTION_DAMAGED`: `log.db` and `projections.db` edited under a running
+//!   node.
 
 mod common;
 
@@ -201,4 +203,77 @@ async fn a_committed_write_whose_read_back_fails_says_it_is_durable() {
         command_id.to_string(),
         "{metadata}"
     );
+}
+
+/// A file of ours damaged under a running node answers a code of its own, never `INTERNAL`:
+/// an event whose hash is no longer 32 bytes `LOG_DAMAGED` (for the auditor reading its
+/// history), a stored state that no longer decodes `PROJECTION_DAMAGED` (for a service
+/// reading the record). Neither is retryable, and neither answer names the file or the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_files_answer_their_own_codes() {
+    let s = start().await;
+    let id = Uuid::now_v7();
+    let input = register_citizen(
+        id,
+        &pin(7, true, 1990),
+        "Trần",
+        "Thị",
+        "Mai",
+        true,
+        "1990-03-04",
+    );
+    s.ok(
+        "steward-1",
+        REGISTER_WITH_ID,
+        json!({ "input": input, "commandId": Uuid::now_v7().to_string() }),
+    )
+    .await;
+    let record = format!("citizen-{id}");
+    const HISTORY: &str = "query($r: String!) { history(record: $r) { eventType hash } }";
+    let intact = s.ok("auditor-1", HISTORY, json!({ "r": record })).await;
+    assert_eq!(intact["history"][0]["eventType"], "CitizenRegistered");
+
+    let log = rusqlite::Connection::open(s.data_dir().join("log.db")).unwrap();
+    log.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let damaged = log
+        .execute(
+            "UPDATE events SET hash = X'00' WHERE stream_id = ?1",
+            [&record],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(log);
+    let body = s.gql("auditor-1", HISTORY, json!({ "r": record })).await;
+    assert_eq!(code(&body), "LOG_DAMAGED", "{body}");
+    assert_eq!(extensions(&body)["retryable"], false, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert!(
+        !body.to_string().contains("32 bytes"),
+        "detail leaked: {body}"
+    );
+
+    let projections = rusqlite::Connection::open(s.data_dir().join("projections.db")).unwrap();
+    projections
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let damaged = projections
+        .execute(
+            "UPDATE records SET state = '{\"kind\":' WHERE record_id = ?1",
+            [&record],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(projections);
+    let body = s
+        .gql(
+            "social-insurance",
+            "query($id: String!) { citizen(id: $id) { name { full } sex } }",
+            json!({ "id": record }),
+        )
+        .await;
+    assert_eq!(code(&body), "PROJECTION_DAMAGED", "{body}");
+    assert_eq!(extensions(&body)["retryable"], false, "{body}");
+    assert!(body["data"]["citizen"].is_null(), "{body}");
+    assert!(!body.to_string().contains(&record), "detail leaked: {body}");
 }

@@ -43,13 +43,21 @@ pub enum ErrorCode {
     /// `restrictRecord`): a service may not read its data; stewards, supervisors and auditors
     /// still do. Not retryable until a supervisor lifts it.
     Restricted,
-    /// A bug (or damage) on our side; the detail is in the server log.
+    /// A row of the read models (`projections.db`) cannot be read as this build wrote it: the
+    /// file was damaged or edited outside citydb. The log, the source of truth, is not
+    /// implicated; an operator verifies and rebuilds the projections from it. Not retryable.
+    ProjectionDamaged,
+    /// An event of the log failed its own checks when read (a column of the wrong type or
+    /// length, data that is not JSON): the log was damaged or edited outside citydb. An
+    /// operator runs `citydb verify` and restores from a copy. Not retryable.
+    LogDamaged,
+    /// A bug on our side; the detail is in the server log.
     Internal,
 }
 
 impl ErrorCode {
     /// The closed set, every code once.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -64,6 +72,8 @@ impl ErrorCode {
         ErrorCode::CommittedNotVisible,
         ErrorCode::TreeInconsistent,
         ErrorCode::Restricted,
+        ErrorCode::ProjectionDamaged,
+        ErrorCode::LogDamaged,
         ErrorCode::Internal,
     ];
 
@@ -83,6 +93,8 @@ impl ErrorCode {
             ErrorCode::CommittedNotVisible => "COMMITTED_NOT_VISIBLE",
             ErrorCode::TreeInconsistent => "TREE_INCONSISTENT",
             ErrorCode::Restricted => "RESTRICTED",
+            ErrorCode::ProjectionDamaged => "PROJECTION_DAMAGED",
+            ErrorCode::LogDamaged => "LOG_DAMAGED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -162,6 +174,10 @@ pub enum ApiError {
     /// [`ErrorCode::TreeInconsistent`]).
     #[error("{message}")]
     TreeInconsistent { message: String },
+    /// A file of ours holds something this build did not write: `code` is
+    /// `PROJECTION_DAMAGED` or `LOG_DAMAGED`; the detail went to the server log.
+    #[error("{message}")]
+    Damaged { code: ErrorCode, message: String },
     /// A domain rule refused a command. `code` is one of the closed set above (CONFLICT for a
     /// duplicate key, NOT_FOUND for a missing record, FORBIDDEN for four-eyes violations,
     /// INVALID_INPUT otherwise); `reason` is the domain's own code (`DUPLICATE_KEY`,
@@ -234,6 +250,30 @@ impl ApiError {
         tracing::error!(detail = %detail, "internal error");
         ApiError::Internal {
             message: INTERNAL_MESSAGE.to_owned(),
+        }
+    }
+
+    /// A row of the read models that cannot be read (`detail`, logged, names it):
+    /// `PROJECTION_DAMAGED`. The client can do nothing but report it; the operator rebuilds
+    /// the projections from the log.
+    pub fn projection_damaged(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(code = "PROJECTION_DAMAGED", detail = %detail, "damaged read models");
+        ApiError::Damaged {
+            code: ErrorCode::ProjectionDamaged,
+            message: "a stored read model of this record is damaged; it has been logged and \
+                      the operator can rebuild it from the log"
+                .to_owned(),
+        }
+    }
+
+    /// An event of the log that fails its own checks when read (`detail`, logged):
+    /// `LOG_DAMAGED`.
+    pub fn log_damaged(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(code = "LOG_DAMAGED", detail = %detail, "damaged event log");
+        ApiError::Damaged {
+            code: ErrorCode::LogDamaged,
+            message: "an event of the log is damaged; it has been logged for the operator"
+                .to_owned(),
         }
     }
 
@@ -316,7 +356,7 @@ impl ApiError {
             ApiError::Store { .. } | ApiError::RateLimited { .. } => Some(true),
             // Durable already: a re-send without its commandId would write it twice.
             ApiError::CommittedNotVisible { .. } => Some(false),
-            ApiError::Internal { .. } => Some(false),
+            ApiError::Internal { .. } | ApiError::Damaged { .. } => Some(false),
             _ => None,
         }
     }
@@ -334,6 +374,7 @@ impl ApiError {
             ApiError::Store { code, .. } => *code,
             ApiError::CommittedNotVisible { .. } => ErrorCode::CommittedNotVisible,
             ApiError::TreeInconsistent { .. } => ErrorCode::TreeInconsistent,
+            ApiError::Damaged { code, .. } => *code,
             ApiError::Refused { code, .. } => *code,
         }
     }
@@ -355,7 +396,9 @@ impl ApiError {
             }
             ApiError::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::CommittedNotVisible { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::TreeInconsistent { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TreeInconsistent { .. } | ApiError::Damaged { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -409,6 +452,7 @@ impl ApiError {
             ApiError::Unauthenticated { .. }
             | ApiError::LimitExceeded { .. }
             | ApiError::TreeInconsistent { .. }
+            | ApiError::Damaged { .. }
             | ApiError::Internal { .. } => {}
         }
     }
@@ -475,6 +519,7 @@ impl From<LogError> for ApiError {
             // that of corruption and format errors (which describe our files, not the client's
             // input), is logged and never sent.
             LogError::Storage(fault) => ApiError::store(fault.kind, fault),
+            e @ LogError::Corrupted { .. } => ApiError::log_damaged(e),
             other => ApiError::internal(other),
         }
     }
@@ -507,6 +552,16 @@ mod tests {
 
         let e: ApiError = LogError::InvalidAppend { reason: "x".into() }.into();
         assert_eq!(e.code(), ErrorCode::InvalidInput);
+
+        let e: ApiError = LogError::Corrupted {
+            position: 12,
+            reason: "a hash of 31 bytes in /srv".into(),
+        }
+        .into();
+        assert_eq!(e.code(), ErrorCode::LogDamaged);
+        assert_eq!(e.extensions_json()["retryable"], false);
+        assert_eq!(e.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.to_string().contains("/srv"), "detail leaked: {e}");
         let e: ApiError = LogError::EventTooLarge {
             event_id: Uuid::from_u128(2),
             size: 10,

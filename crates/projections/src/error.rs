@@ -39,6 +39,11 @@ pub enum ProjectionError {
 /// An SQLite error of the projections file: a classified fault, or (`Other`: a bug or damage)
 /// plain storage.
 pub(crate) fn storage(e: rusqlite::Error) -> ProjectionError {
+    // SQLite's own finding that a page or an index is not what it wrote is damage of the
+    // file, as a row this crate cannot read is: one variant, one code for the client.
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) {
+        return ProjectionError::Corrupt(e.to_string());
+    }
     match citydb_sqlite::fault_kind(&e) {
         FaultKind::Other => ProjectionError::Storage(e.to_string()),
         kind => ProjectionError::Fault(StorageFault {
@@ -57,7 +62,7 @@ mod tests {
     }
 
     #[test]
-    fn outages_are_classified_and_damage_is_not() {
+    fn outages_are_classified_damage_is_told_apart_and_bugs_are_neither() {
         let full = storage(sqlite(rusqlite::ffi::SQLITE_FULL));
         assert!(matches!(
             full,
@@ -83,6 +88,10 @@ mod tests {
             })
         ));
         let corrupt = storage(sqlite(rusqlite::ffi::SQLITE_CORRUPT));
-        assert!(matches!(corrupt, ProjectionError::Storage(_)));
+        assert!(matches!(corrupt, ProjectionError::Corrupt(_)));
+        let index = storage(sqlite(rusqlite::ffi::SQLITE_CORRUPT_INDEX));
+        assert!(matches!(index, ProjectionError::Corrupt(_)));
+        let misuse = storage(sqlite(rusqlite::ffi::SQLITE_MISUSE));
+        assert!(matches!(misuse, ProjectionError::Storage(_)));
     }
 }

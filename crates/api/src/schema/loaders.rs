@@ -70,12 +70,14 @@ fn failed(e: ProjectionError) -> ApiError {
 }
 
 /// A failed read of the projections: an outage of their file or of the log gets the store's
-/// code (`STORE_FULL`, `STORE_READ_ONLY`, `STORE_UNAVAILABLE`); anything else is a bug or
-/// damage (`INTERNAL`, detail logged).
+/// code (`STORE_FULL`, `STORE_READ_ONLY`, `STORE_UNAVAILABLE`), a damaged row
+/// `PROJECTION_DAMAGED` (a damaged event, through the log, `LOG_DAMAGED`); anything else is a
+/// bug (`INTERNAL`). The detail is logged, never sent.
 pub(super) fn projection_error(e: ProjectionError) -> ApiError {
     match e {
         ProjectionError::Fault(fault) => ApiError::store(fault.kind, fault.detail),
         ProjectionError::Log(log) => ApiError::from(log),
+        e @ ProjectionError::Corrupt(_) => ApiError::projection_damaged(e),
         other => ApiError::internal(format!("projection read failed: {other}")),
     }
 }
@@ -322,7 +324,7 @@ where
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-    use citydb_log::{FaultKind, StorageFault};
+    use citydb_log::{FaultKind, LogError, StorageFault};
     use futures_util::future::join_all;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -456,7 +458,16 @@ mod tests {
             ErrorCode::StoreUnavailable
         );
         assert!(!fault(FaultKind::Full).to_string().contains("sda1"));
-        let damage = projection_error(ProjectionError::Storage("malformed".into()));
-        assert_eq!(damage.code(), ErrorCode::Internal);
+        let bug = projection_error(ProjectionError::Storage("misuse".into()));
+        assert_eq!(bug.code(), ErrorCode::Internal);
+        let damage = projection_error(ProjectionError::Corrupt("state of citizen-1".into()));
+        assert_eq!(damage.code(), ErrorCode::ProjectionDamaged);
+        assert_eq!(damage.extensions_json()["retryable"], false);
+        assert!(!damage.to_string().contains("citizen-1"), "detail leaked");
+        let event = projection_error(ProjectionError::Log(LogError::Corrupted {
+            position: 7,
+            reason: "data is not JSON".into(),
+        }));
+        assert_eq!(event.code(), ErrorCode::LogDamaged);
     }
 }
