@@ -233,17 +233,11 @@ async fn damaged_files_answer_their_own_codes() {
     let intact = s.ok("auditor-1", HISTORY, json!({ "r": record })).await;
     assert_eq!(intact["history"][0]["eventType"], "CitizenRegistered");
 
-    let log = rusqlite::Connection::open(s.data_dir().join("log.db")).unwrap();
-    log.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    let damaged = log
-        .execute(
-            "UPDATE events SET hash = X'00' WHERE stream_id = ?1",
-            [&record],
-        )
-        .unwrap();
-    assert_eq!(damaged, 1);
-    drop(log);
+    edit_row(
+        &s.data_dir().join("log.db"),
+        "UPDATE events SET hash = X'00' WHERE stream_id = ?1",
+        &record,
+    );
     let body = s.gql("auditor-1", HISTORY, json!({ "r": record })).await;
     assert_eq!(code(&body), "LOG_DAMAGED", "{body}");
     assert_eq!(extensions(&body)["retryable"], false, "{body}");
@@ -253,18 +247,11 @@ async fn damaged_files_answer_their_own_codes() {
         "detail leaked: {body}"
     );
 
-    let projections = rusqlite::Connection::open(s.data_dir().join("projections.db")).unwrap();
-    projections
-        .busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    let damaged = projections
-        .execute(
-            "UPDATE records SET state = '{\"kind\":' WHERE record_id = ?1",
-            [&record],
-        )
-        .unwrap();
-    assert_eq!(damaged, 1);
-    drop(projections);
+    edit_row(
+        &s.data_dir().join("projections.db"),
+        "UPDATE records SET state = '{\"kind\":' WHERE record_id = ?1",
+        &record,
+    );
     let body = s
         .gql(
             "social-insurance",
@@ -276,4 +263,13 @@ async fn damaged_files_answer_their_own_codes() {
     assert_eq!(extensions(&body)["retryable"], false, "{body}");
     assert!(body["data"]["citizen"].is_null(), "{body}");
     assert!(!body.to_string().contains(&record), "detail leaked: {body}");
+}
+
+/// Runs `sql` (one `?1`: `record`) on a file a node has open, as someone editing it outside
+/// citydb would; it must change exactly one row.
+fn edit_row(path: &std::path::Path, sql: &str, record: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(conn.execute(sql, [record]).unwrap(), 1, "{sql}");
 }
