@@ -269,7 +269,8 @@ fn context(principal: &str, case: &str) -> RequestContext {
             purposes: ["eligibility".to_owned()].into_iter().collect(),
             citizen: None,
             issues_citizen_tokens: false,
-        },
+        }
+        .into(),
         end_user: Some("officer-3".to_owned()),
         case: Some(case.to_owned()),
         purpose: Some("eligibility".to_owned()),

@@ -21,7 +21,8 @@ fn citizen_ctx(record: Uuid) -> RequestContext {
             purposes: Default::default(),
             citizen: Some(record),
             issues_citizen_tokens: false,
-        },
+        }
+        .into(),
         end_user: None,
         case: None,
         purpose: None,

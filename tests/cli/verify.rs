@@ -416,7 +416,8 @@ fn context(case: &str) -> citydb_api::RequestContext {
             purposes: ["eligibility".to_owned()].into_iter().collect(),
             citizen: None,
             issues_citizen_tokens: false,
-        },
+        }
+        .into(),
         end_user: Some("officer-7".to_owned()),
         case: Some(case.to_owned()),
         purpose: Some("eligibility".to_owned()),

@@ -435,7 +435,7 @@ pub struct Authenticator {
     /// compared or stored, and the map's timing reveals only facts about hashes, which do not
     /// help anyone find a token. Replaced whole by [`Authenticator::replace`] (a reload): a
     /// request sees either the old principals or the new ones, never a mix.
-    by_hash: RwLock<Arc<HashMap<String, Principal>>>,
+    by_hash: RwLock<Arc<HashMap<String, Arc<Principal>>>>,
     /// Citizen tokens (`cdbc_…`), when the installation accepts them.
     citizen_tokens: RwLock<Option<Arc<CitizenTokens>>>,
 }
@@ -464,11 +464,11 @@ impl Authenticator {
             .clone()
     }
 
-    fn index(config: AuthConfig) -> HashMap<String, Principal> {
+    fn index(config: AuthConfig) -> HashMap<String, Arc<Principal>> {
         config
             .principals
             .into_iter()
-            .map(|e| (e.token_hash, e.principal))
+            .map(|e| (e.token_hash, Arc::new(e.principal)))
             .collect()
     }
 
@@ -487,18 +487,20 @@ impl Authenticator {
         self.len() == 0
     }
 
-    fn current(&self) -> Arc<HashMap<String, Principal>> {
+    fn current(&self) -> Arc<HashMap<String, Arc<Principal>>> {
         self.by_hash
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// The principal a raw token belongs to.
-    pub fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The principal a raw token belongs to, shared: every request of a principal holds the
+    /// same one (a reload makes new ones; a request in flight keeps the one it was admitted
+    /// with), so authenticating and handing the context to the schema copy no sets.
+    pub fn authenticate_token(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         if token.starts_with(CITIZEN_TOKEN_PREFIX) {
             let tokens = self.citizen_tokens().ok_or(AuthError::UnknownToken)?;
-            return Ok(tokens.verify(token, unix_now())?.principal());
+            return Ok(Arc::new(tokens.verify(token, unix_now())?.principal()));
         }
         self.current()
             .get(&hash_token(token))
@@ -507,7 +509,7 @@ impl Authenticator {
     }
 
     /// The principal named by the `Authorization: Bearer <token>` header.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
         let value = headers.get(AUTHORIZATION).ok_or(AuthError::MissingToken)?;
         let token = bearer_token(value.to_str().map_err(|_| AuthError::Malformed)?)?;
         self.authenticate_token(token)
@@ -542,7 +544,7 @@ pub const MAX_CONTEXT_VALUE_LEN: usize = 256;
 /// goes into the access log with every read of personal data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RequestContext {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// The officer on whose behalf a service system asks (`X-Road-UserId` or `X-End-User`).
     pub end_user: Option<String>,
     /// The case or dossier the request belongs to (`X-Road-Issue` or `X-Case-Id`).
@@ -556,7 +558,10 @@ pub struct RequestContext {
 impl RequestContext {
     /// Reads the context headers. A malformed value (not UTF-8, control characters, too long)
     /// is `INVALID_INPUT`: silently dropping an end user would let a read go unattributed.
-    pub fn from_headers(principal: Principal, headers: &HeaderMap) -> Result<Self, ApiError> {
+    pub fn from_headers(
+        principal: impl Into<Arc<Principal>>,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
         let correlation_id = headers
             .get(CORRELATION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -564,7 +569,7 @@ impl RequestContext {
             .filter(|u| !u.is_nil())
             .unwrap_or_else(Uuid::now_v7);
         Ok(RequestContext {
-            principal,
+            principal: principal.into(),
             end_user: first_header(headers, &END_USER_HEADERS)?,
             case: first_header(headers, &CASE_HEADERS)?,
             purpose: first_header(headers, &[PURPOSE_HEADER])?,
