@@ -7,6 +7,7 @@ mod export;
 mod fuzz;
 mod import;
 mod lines;
+mod log_format;
 mod log_lines;
 mod memory;
 mod out;
@@ -562,7 +563,7 @@ fn init_logging(
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     let installed = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.event_format(log_format::Lines::new()).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))?;
