@@ -49,19 +49,17 @@ impl Lines {
         {
             let mut kept = self.second.lock().unwrap_or_else(|e| e.into_inner());
             if kept.0 != second {
-                kept.1.clear();
-                date_time(second, &mut kept.1);
-                kept.0 = second;
+                // `YYYY-MM-DDTHH:MM:SS`: the export's RFC 3339 text of the whole second, less its
+                // fraction.
+                let micros = i64::try_from(second).unwrap_or(i64::MAX / 1_000_000) * 1_000_000;
+                let mut text = crate::export::rfc3339_micros(micros);
+                text.truncate(text.find('.').unwrap_or(text.len()));
+                *kept = (second, text);
             }
             out.push_str(&kept.1);
         }
         out.push('.');
-        let micros = since.subsec_micros();
-        let digits = decimal(u64::from(micros));
-        for _ in digits.len()..6 {
-            out.push('0');
-        }
-        out.push_str(&digits);
+        push_decimal(out, u64::from(since.subsec_micros()), 6);
         out.push('Z');
     }
 }
@@ -155,7 +153,7 @@ impl Visit for Fields<'_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        self.line.push_str(&decimal(value));
+        push_decimal(self.line, value, 1);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -163,7 +161,7 @@ impl Visit for Fields<'_> {
         if value < 0 {
             self.line.push('-');
         }
-        self.line.push_str(&decimal(value.unsigned_abs()));
+        push_decimal(self.line, value.unsigned_abs(), 1);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -172,42 +170,16 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// `n` in decimal.
-fn decimal(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
+/// Appends `n` in decimal, with leading zeros to `width` digits.
+fn push_decimal(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
     let mut at = digits.len();
-    loop {
+    while n > 0 || at + width > digits.len() {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    digits[at..].iter().map(|&d| char::from(d)).collect()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` of `seconds` since the Unix epoch, in UTC (the proleptic Gregorian
-/// calendar: Howard Hinnant's `civil_from_days`).
-fn date_time(seconds: u64, out: &mut String) {
-    let days = seconds / 86_400;
-    let of_day = seconds % 86_400;
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    );
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
