@@ -212,22 +212,9 @@ async fn a_committed_write_whose_read_back_fails_says_it_is_durable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_files_answer_their_own_codes() {
     let s = start().await;
-    let id = Uuid::now_v7();
-    let input = register_citizen(
-        id,
-        &pin(7, true, 1990),
-        "Trần",
-        "Thị",
-        "Mai",
-        true,
-        "1990-03-04",
-    );
-    s.ok(
-        "steward-1",
-        REGISTER_WITH_ID,
-        json!({ "input": input, "commandId": Uuid::now_v7().to_string() }),
-    )
-    .await;
+    let variables = register(7, Uuid::now_v7());
+    let id = variables["input"]["citizen"].as_str().unwrap().to_owned();
+    s.ok("steward-1", REGISTER_WITH_ID, variables).await;
     let record = format!("citizen-{id}");
     const HISTORY: &str = "query($r: String!) { history(record: $r) { eventType hash } }";
     let intact = s.ok("auditor-1", HISTORY, json!({ "r": record })).await;
