@@ -252,6 +252,57 @@ async fn damaged_files_answer_their_own_codes() {
     assert!(!body.to_string().contains(&record), "detail leaked: {body}");
 }
 
+/// A page of `log.db` that SQLite itself finds damaged (here the stream index's root moved onto
+/// the events table's, as a stray write into the file would leave it) is `LOG_DAMAGED` too, for
+/// reads and for writes: not `INTERNAL`, not retryable, the engine's words kept out of the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_the_log_that_sqlite_finds_damaged_answers_log_damaged() {
+    let s = start().await;
+    let variables = register(8, Uuid::now_v7());
+    let record = format!(
+        "citizen-{}",
+        variables["input"]["citizen"].as_str().unwrap()
+    );
+    s.ok("steward-1", REGISTER_WITH_ID, variables).await;
+    const HISTORY: &str = "query($r: String!) { history(record: $r) { eventType } }";
+    s.ok("auditor-1", HISTORY, json!({ "r": record })).await;
+
+    let conn = rusqlite::Connection::open(s.data_dir().join("log.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let cookie: i64 = conn
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET rootpage =
+             (SELECT rootpage FROM sqlite_schema WHERE name = 'events')
+             WHERE name = 'events_by_stream';
+         PRAGMA schema_version = {};",
+        cookie + 1
+    ))
+    .unwrap();
+    drop(conn);
+
+    let body = s.gql("auditor-1", HISTORY, json!({ "r": record })).await;
+    assert_eq!(code(&body), "LOG_DAMAGED", "{body}");
+    assert_eq!(extensions(&body)["retryable"], false, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert!(
+        !body.to_string().contains("malformed"),
+        "detail leaked: {body}"
+    );
+
+    let body = s
+        .gql("steward-1", REGISTER_WITH_ID, register(9, Uuid::now_v7()))
+        .await;
+    assert_eq!(code(&body), "LOG_DAMAGED", "{body}");
+    assert!(
+        !body.to_string().contains("malformed"),
+        "detail leaked: {body}"
+    );
+}
+
 /// Runs `sql` (one `?1`: `record`) on a file a node has open, as someone editing it outside
 /// citydb would; it must change exactly one row.
 fn edit_row(path: &std::path::Path, sql: &str, record: &str) {

@@ -278,7 +278,9 @@ impl ApiError {
     }
 
     /// A storage fault of a class the client can act on, in words; the engine's detail is
-    /// logged, never sent. `FaultKind::Other` (and any kind added later) is a bug: `INTERNAL`.
+    /// logged, never sent. `FaultKind::Damaged` is `LOG_DAMAGED` (the projections' damage is
+    /// told apart before it gets here); `FaultKind::Other` (and any kind added later) is a bug:
+    /// `INTERNAL`.
     pub fn store(kind: FaultKind, detail: impl std::fmt::Display) -> Self {
         let (code, message) = match kind {
             FaultKind::Full => (
@@ -296,6 +298,9 @@ impl ApiError {
                  write that got this answer may have committed, so re-send it with the same \
                  commandId, never as a new command",
             ),
+            // A page of the log's file that SQLite (or PostgreSQL) finds damaged is the same
+            // news for the client as an event failing its own checks.
+            FaultKind::Damaged => return ApiError::log_damaged(detail),
             _ => return ApiError::internal(detail),
         };
         tracing::error!(code = code.as_str(), detail = %detail, "storage fault");
@@ -587,6 +592,15 @@ mod tests {
             let ext = e.with_command_id(id).extensions_json();
             assert_eq!(ext["commandId"], id.to_string(), "{code}");
         }
+        // The engine's own finding of damage in the log's file.
+        let e: ApiError = LogError::storage(
+            FaultKind::Damaged,
+            "database disk image is malformed in /srv",
+        )
+        .into();
+        assert_eq!(e.code(), ErrorCode::LogDamaged);
+        assert_eq!(e.extensions_json()["retryable"], false);
+        assert!(!e.to_string().contains("/srv"), "detail leaked: {e}");
         // Unclassified faults are bugs until shown otherwise.
         let e: ApiError = LogError::storage(FaultKind::Other, "misuse").into();
         assert_eq!(e.extensions_json()["code"], "INTERNAL");

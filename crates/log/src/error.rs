@@ -156,6 +156,12 @@ pub enum FaultKind {
     /// committed only if the connection was lost during its COMMIT; re-sending it with the
     /// same event ids (the same command id) is always safe.
     Unavailable,
+    /// The store's own files fail the engine's checks: a page or an index that is not what the
+    /// engine wrote (`SQLITE_CORRUPT*`, `SQLITE_NOTADB` after the file was opened as a log),
+    /// PostgreSQL's `XX001 data_corrupted` and `XX002 index_corrupted`. Neither an outage (a
+    /// retry meets the same damage) nor a bug of ours: the operator restores or repairs the
+    /// file, and an auditor hears of it. Nothing was written.
+    Damaged,
     /// A fault of no class above (an engine error that should not happen, a task that
     /// panicked): a bug until shown otherwise.
     Other,
@@ -167,6 +173,7 @@ impl std::fmt::Display for FaultKind {
             FaultKind::Full => "the store is full",
             FaultKind::ReadOnly => "the store is read-only",
             FaultKind::Unavailable => "the store is unavailable",
+            FaultKind::Damaged => "the store's files are damaged",
             FaultKind::Other => "the store failed",
         })
     }

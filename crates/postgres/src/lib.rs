@@ -304,6 +304,8 @@ pub fn sqlstate_fault_kind(code: &SqlState) -> FaultKind {
         FaultKind::Full
     } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
         FaultKind::ReadOnly
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        FaultKind::Damaged
     } else if matches!(class, "08" | "53" | "57") && *code != SqlState::QUERY_CANCELED {
         // 08 connection exception, 53 insufficient resources (out of memory, too many
         // connections), 57 operator intervention (shutdown, cannot connect now). A statement
@@ -751,6 +753,8 @@ mod tests {
             (SqlState::TOO_MANY_CONNECTIONS, FaultKind::Unavailable),
             (SqlState::CONNECTION_FAILURE, FaultKind::Unavailable),
             (SqlState::QUERY_CANCELED, FaultKind::Other),
+            (SqlState::DATA_CORRUPTED, FaultKind::Damaged),
+            (SqlState::INDEX_CORRUPTED, FaultKind::Damaged),
             (SqlState::UNIQUE_VIOLATION, FaultKind::Other),
             (SqlState::UNDEFINED_TABLE, FaultKind::Other),
         ] {

@@ -39,12 +39,10 @@ pub enum ProjectionError {
 /// An SQLite error of the projections file: a classified fault, or (`Other`: a bug or damage)
 /// plain storage.
 pub(crate) fn storage(e: rusqlite::Error) -> ProjectionError {
-    // SQLite's own finding that a page or an index is not what it wrote is damage of the
-    // file, as a row this crate cannot read is: one variant, one code for the client.
-    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) {
-        return ProjectionError::Corrupt(e.to_string());
-    }
     match citydb_sqlite::fault_kind(&e) {
+        // SQLite's own finding that a page or an index is not what it wrote is damage of the
+        // file, as a row this crate cannot read is: one variant, one code for the client.
+        FaultKind::Damaged => ProjectionError::Corrupt(e.to_string()),
         FaultKind::Other => ProjectionError::Storage(e.to_string()),
         kind => ProjectionError::Fault(StorageFault {
             kind,

@@ -288,8 +288,10 @@ fn open_connection(path: &Path, config: &SqliteConfig) -> rusqlite::Result<Conne
 /// The error of a file that could not be set up as a log: a storage fault when SQLite says so
 /// (a read-only or unreachable file is not "not a citydb log"), `NotACitydbLog` otherwise.
 fn not_a_log_unless_fault(path: &str, e: rusqlite::Error) -> LogError {
+    // A file SQLite cannot read as a database at all is not a log (yet): what it is told
+    // when it names the wrong file.
     match fault_kind(&e) {
-        FaultKind::Other => LogError::NotACitydbLog {
+        FaultKind::Other | FaultKind::Damaged => LogError::NotACitydbLog {
             path: path.to_owned(),
             reason: e.to_string(),
         },
@@ -363,7 +365,7 @@ pub(crate) fn storage_error(e: rusqlite::Error) -> LogError {
 }
 
 /// The class of an SQLite error (see [`FaultKind`]). Errors of no class (a constraint, a type
-/// mismatch, corruption, misuse) are `Other`: they are bugs or damage, not outages. Public so
+/// mismatch, misuse) are `Other`: they are bugs, not outages; damage is `Damaged`. Public so
 /// that every SQLite file of a node (the projections too) classifies its faults the same way.
 pub fn fault_kind(e: &rusqlite::Error) -> FaultKind {
     use rusqlite::ErrorCode as C;
@@ -381,6 +383,8 @@ pub fn fault_kind(e: &rusqlite::Error) -> FaultKind {
             | C::PermissionDenied
             | C::OutOfMemory,
         ) => FaultKind::Unavailable,
+        // SQLite's own finding that a page, an index or the header is not what it wrote.
+        Some(C::DatabaseCorrupt | C::NotADatabase) => FaultKind::Damaged,
         _ => FaultKind::Other,
     }
 }
@@ -832,7 +836,9 @@ mod tests {
             (ffi::SQLITE_IOERR_FSYNC, FaultKind::Unavailable),
             (ffi::SQLITE_CANTOPEN, FaultKind::Unavailable),
             (ffi::SQLITE_CONSTRAINT, FaultKind::Other),
-            (ffi::SQLITE_CORRUPT, FaultKind::Other),
+            (ffi::SQLITE_CORRUPT, FaultKind::Damaged),
+            (ffi::SQLITE_CORRUPT_INDEX, FaultKind::Damaged),
+            (ffi::SQLITE_NOTADB, FaultKind::Damaged),
             (ffi::SQLITE_MISUSE, FaultKind::Other),
         ] {
             assert_eq!(

@@ -25,6 +25,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::Context;
+use citydb_log::FaultKind;
 use tokio::sync::oneshot;
 
 use citydb_domain::business::Business;
@@ -75,6 +76,9 @@ fn failed(e: ProjectionError) -> ApiError {
 /// bug (`INTERNAL`). The detail is logged, never sent.
 pub(super) fn projection_error(e: ProjectionError) -> ApiError {
     match e {
+        ProjectionError::Fault(fault) if fault.kind == FaultKind::Damaged => {
+            ApiError::projection_damaged(fault.detail)
+        }
         ProjectionError::Fault(fault) => ApiError::store(fault.kind, fault.detail),
         ProjectionError::Log(log) => ApiError::from(log),
         e @ ProjectionError::Corrupt(_) => ApiError::projection_damaged(e),
@@ -469,5 +473,15 @@ mod tests {
             reason: "data is not JSON".into(),
         }));
         assert_eq!(event.code(), ErrorCode::LogDamaged);
+        // A fault the engine classified as damage is the projections' when it comes from them.
+        assert_eq!(
+            fault(FaultKind::Damaged).code(),
+            ErrorCode::ProjectionDamaged
+        );
+        let page = projection_error(ProjectionError::Log(LogError::storage(
+            FaultKind::Damaged,
+            "database disk image is malformed",
+        )));
+        assert_eq!(page.code(), ErrorCode::LogDamaged);
     }
 }
