@@ -959,3 +959,79 @@ async fn a_search_page_of_summaries_is_the_page_of_whole_states() {
     assert_eq!(groups_read(&log_of(ids[1]).await), ["identity"]);
     assert_eq!(groups_read(&log_of(dated).await), ["identity"]);
 }
+
+/// The server keeps parsed documents and runs a kept one without copying it (async-graphql's
+/// fifth vendored change). The same text sent again must still follow each request's own
+/// variables: `@skip`/`@include` applied to that request's copy alone (in the operation and in
+/// a fragment), never to the kept document; and `operationName` picks each operation of a
+/// document with several, the kept document unchanged by the one before.
+#[tokio::test]
+async fn a_kept_document_follows_each_requests_variables_and_operation_name() {
+    let s = start().await;
+    const CONDITIONAL: &str = "query Q($with: Boolean!, $without: Boolean!) {
+        me { id role @skip(if: $without) ...Groups @include(if: $with) }
+    }
+    fragment Groups on Me { fieldGroups purposes @include(if: $with) }";
+    // The keys of `me`, sorted (serde_json's map sorts them).
+    let fields = |body: &Value| -> Vec<String> {
+        let me = body["me"].as_object().unwrap_or_else(|| panic!("{body}"));
+        me.keys().cloned().collect()
+    };
+    for (with, without, expected) in [
+        (false, true, vec!["id"]),
+        (true, false, vec!["fieldGroups", "id", "purposes", "role"]),
+        (false, false, vec!["id", "role"]),
+        (true, true, vec!["fieldGroups", "id", "purposes"]),
+        (false, true, vec!["id"]),
+    ] {
+        let body = s
+            .ok(
+                "auditor-1",
+                CONDITIONAL,
+                json!({ "with": with, "without": without }),
+            )
+            .await;
+        assert_eq!(fields(&body), expected, "with {with}, without {without}");
+    }
+
+    // No condition at all: the kept document itself runs, request after request.
+    for _ in 0..3 {
+        let body = s.ok("auditor-1", "{ me { id role } }", json!({})).await;
+        assert_eq!(fields(&body), ["id", "role"]);
+    }
+
+    const TWO: &str = "query A { me { id } } query B { me { role } }";
+    for (name, expected) in [("B", "role"), ("A", "id"), ("B", "role")] {
+        let body: Value = s
+            .http
+            .post(s.url())
+            .bearer_auth(&s.tokens["auditor-1"])
+            .json(&json!({ "query": TWO, "operationName": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fields(&body["data"]), [expected], "{name}: {body}");
+    }
+    for name in [Some("C"), None] {
+        let body: Value = s
+            .http
+            .post(s.url())
+            .bearer_auth(&s.tokens["auditor-1"])
+            .json(&json!({ "query": TWO, "operationName": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body["data"].is_null(), "{name:?}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("Unknown operation") || message.contains("name required"),
+            "{name:?}: {body}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! Parsed GraphQL documents, kept by their exact text (issue 13, item 2). Service systems send
 //! a handful of operations over and over; parsing one (async-graphql's pest grammar) was 18 %
-//! of the server's CPU for a PIN lookup (docs/benchmarks.md, "Where a point read's time goes"),
-//! a clone of the parsed document a small fraction of that.
+//! of the server's CPU for a PIN lookup (docs/benchmarks.md, "Where a point read's time goes").
+//! A kept document is shared with each request that runs it (`Request::set_shared_query`), not
+//! copied: its copy, skip/include pass and drop were 4-5 % of a point read's instructions
+//! ("A kept document shared, not copied").
 //!
 //! Invariants:
 //! - Only documents that parsed are kept, and only after the text passed the same nesting scan
@@ -9,13 +11,16 @@
 //!   to parse, and the schema's extensions see the document as if freshly parsed: its bounds
 //!   are checked on every request, and its validation is kept only by `crate::validated`'s
 //!   rules.
+//! - A kept document is never changed: the schema's hooks read it (`OperationHooks::parsed`
+//!   takes `&ExecutableDocument`), and async-graphql applies a request's `@skip`/`@include` to
+//!   a copy of its own (`tests/api.rs`, `a_kept_document_follows_each_requests_variables_...`).
 //! - Bounded: at most [`MAX_DOCUMENTS`] documents of at most [`MAX_TEXT_BYTES`] bytes each; when
 //!   full it is emptied, so text sent once by a hostile client costs at most a re-parse of the
 //!   hot documents, never memory. That bound also bounds what colliding keys can cost: the
 //!   texts are hashed with foldhash (seeded per process), not SipHash, whose hashing of a
 //!   ~400-byte text was ~0.5 % of a PIN lookup's instructions.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use foldhash::HashMap;
 
@@ -60,7 +65,7 @@ impl TextScanned {
 
 #[derive(Default)]
 pub struct DocumentCache {
-    documents: Mutex<HashMap<String, ExecutableDocument>>,
+    documents: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
 }
 
 impl DocumentCache {
@@ -78,11 +83,12 @@ impl DocumentCache {
             .ok()
             .and_then(|d| d.get(&request.query).cloned());
         match kept {
-            Some(doc) => request.set_parsed_query(doc),
+            Some(doc) => request.set_shared_query(doc),
             None => {
                 crate::bounds::scan_text(&request.query, MAX_NESTING)
                     .map_err(|e| ServerError::new(e.to_string(), None))?;
-                let doc = request.parsed_query()?.clone();
+                let doc = Arc::new(async_graphql::parser::parse_query(&request.query)?);
+                request.set_shared_query(doc.clone());
                 if request.query.len() <= MAX_TEXT_BYTES
                     && let Ok(mut documents) = self.documents.lock()
                 {

@@ -149,13 +149,14 @@ pub(crate) trait OperationHooks: Send + Sync + Sized + 'static {
         Ok(request)
     }
 
-    /// The parsed document, before validation.
+    /// Checks the parsed document, before validation. The document may be shared with other
+    /// requests (the server's cache of parsed documents): a hook reads it, never changes it.
     async fn parsed(
         &self,
         _ctx: &ExtensionContext<'_>,
-        doc: ExecutableDocument,
-    ) -> ServerResult<ExecutableDocument> {
-        Ok(doc)
+        _doc: &ExecutableDocument,
+    ) -> ServerResult<()> {
+        Ok(())
     }
 
     /// Runs the operation (`next`), once it has been validated.
@@ -289,14 +290,13 @@ impl<H: OperationHooks> Extension for LimitsExtension<H> {
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<Arc<ExecutableDocument>> {
         let doc = next
             .run(ctx, query, variables)
             .await
             .map_err(parse_error_code)?;
-        let doc = self
-            .hooks
-            .parsed(ctx, doc)
+        self.hooks
+            .parsed(ctx, &doc)
             .await
             .map_err(parse_error_code)?;
         let name = self.operation_name.lock().ok().and_then(|n| n.clone());

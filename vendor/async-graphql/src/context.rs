@@ -21,7 +21,8 @@ use crate::{
     ServerError, ServerResult, UploadValue, Value,
     extensions::Extensions,
     parser::types::{
-        Directive, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
+        Directive, DocumentOperations, ExecutableDocument, Field, FragmentDefinition,
+        OperationDefinition, Selection, SelectionSet,
     },
     schema::{IntrospectionMode, SchemaEnv},
 };
@@ -245,13 +246,88 @@ pub struct ContextBase<'a, T> {
     pub execute_data: Option<&'a Data>,
 }
 
+/// The operation a request runs and the fragments it may spread (citydb's fifth change).
+/// Upstream moved both out of the request's own copy of the parsed document. A document the
+/// caller keeps (`Request::set_shared_query`, a cache of parsed documents) is shared instead
+/// when the request changes nothing in it (no `@skip` or `@include` to apply), so that it is
+/// neither copied nor dropped for each request.
+#[doc(hidden)]
+pub enum OperationDocument {
+    /// The operation and fragments as this request changed them.
+    Owned {
+        operation: Positioned<OperationDefinition>,
+        fragments: HashMap<Name, Positioned<FragmentDefinition>>,
+    },
+    /// A document shared with its other users, unchanged.
+    Shared(SharedOperation),
+}
+
+/// A document and the name of the operation it runs; the operation is known to be there.
+#[doc(hidden)]
+pub struct SharedOperation {
+    document: Arc<ExecutableDocument>,
+    name: Option<Name>,
+}
+
+impl SharedOperation {
+    /// The operation `name` (`None`: the document's anonymous operation) of `document`, or
+    /// the document back if it has no such operation.
+    pub fn new(
+        document: Arc<ExecutableDocument>,
+        name: Option<Name>,
+    ) -> Result<Self, Arc<ExecutableDocument>> {
+        let found = match (&document.operations, &name) {
+            (DocumentOperations::Single(_), None) => true,
+            (DocumentOperations::Multiple(operations), Some(name)) => {
+                operations.contains_key(name)
+            }
+            _ => false,
+        };
+        if found {
+            Ok(Self { document, name })
+        } else {
+            Err(document)
+        }
+    }
+
+    fn operation(&self) -> &Positioned<OperationDefinition> {
+        match (&self.document.operations, &self.name) {
+            (DocumentOperations::Single(operation), _) => operation,
+            (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
+                Some(operation) => operation,
+                None => unreachable!("`SharedOperation::new` found the operation"),
+            },
+            (DocumentOperations::Multiple(_), None) => {
+                unreachable!("`SharedOperation::new` admits no unnamed operation of several")
+            }
+        }
+    }
+}
+
+impl OperationDocument {
+    /// The operation the request runs.
+    pub fn operation(&self) -> &Positioned<OperationDefinition> {
+        match self {
+            OperationDocument::Owned { operation, .. } => operation,
+            OperationDocument::Shared(shared) => shared.operation(),
+        }
+    }
+
+    /// The fragments the operation may spread.
+    pub fn fragments(&self) -> &HashMap<Name, Positioned<FragmentDefinition>> {
+        match self {
+            OperationDocument::Owned { fragments, .. } => fragments,
+            OperationDocument::Shared(shared) => &shared.document.fragments,
+        }
+    }
+}
+
 #[doc(hidden)]
 pub struct QueryEnvInner {
     pub extensions: Extensions,
     pub variables: Variables,
     pub operation_name: Option<String>,
-    pub operation: Positioned<OperationDefinition>,
-    pub fragments: HashMap<Name, Positioned<FragmentDefinition>>,
+    pub document: OperationDocument,
     pub uploads: Vec<UploadValue>,
     pub session_data: Arc<Data>,
     pub query_data: Arc<Data>,
@@ -551,7 +627,8 @@ impl<'a, T> ContextBase<'a, T> {
 
     fn var_value(&self, name: &str, pos: Pos) -> ServerResult<Value> {
         self.query_env
-            .operation
+            .document
+            .operation()
             .node
             .variable_definitions
             .iter()
@@ -684,7 +761,7 @@ impl<'a> ContextBase<'a, &'a Positioned<Field>> {
     /// }
     /// ```
     pub fn look_ahead(&self) -> Lookahead<'_> {
-        Lookahead::new(&self.query_env.fragments, &self.item.node, self)
+        Lookahead::new(self.query_env.document.fragments(), &self.item.node, self)
     }
 
     /// Get the current field.
@@ -730,7 +807,7 @@ impl<'a> ContextBase<'a, &'a Positioned<Field>> {
     /// ```
     pub fn field(&self) -> SelectionField<'_> {
         SelectionField {
-            fragments: &self.query_env.fragments,
+            fragments: self.query_env.document.fragments(),
             field: &self.item.node,
             context: self,
         }

@@ -10,9 +10,9 @@ use futures_util::stream::{self, BoxStream, FuturesOrdered, StreamExt};
 
 use crate::{
     BatchRequest, BatchResponse, CacheControl, ContextBase, EmptyMutation, EmptySubscription,
-    Executor, InputType, ObjectType, OutputType, QueryEnv, Request, Response, ServerError,
+    Executor, InputType, Name, ObjectType, OutputType, QueryEnv, Request, Response, ServerError,
     ServerResult, SubscriptionType, Variables,
-    context::{Data, QueryEnvInner},
+    context::{Data, OperationDocument, QueryEnvInner, SharedOperation},
     custom_directive::CustomDirectiveFactory,
     extensions::{ExtensionFactory, Extensions},
     parser::{
@@ -480,13 +480,13 @@ where
         let ctx = ContextBase {
             path_node: None,
             is_for_introspection: false,
-            item: &env.operation.node.selection_set,
+            item: &env.document.operation().node.selection_set,
             schema_env: &self.0.env,
             query_env: &env,
             execute_data,
         };
 
-        let res = match &env.operation.node.ty {
+        let res = match &env.document.operation().node.ty {
             OperationType::Query => resolve_container(&ctx, &self.0.query).await,
             OperationType::Mutation => {
                 if self.0.env.registry.introspection_mode == IntrospectionMode::IntrospectionOnly
@@ -603,7 +603,7 @@ where
                     }
                 };
 
-                if env.operation.node.ty != OperationType::Subscription {
+                if env.document.operation().node.ty != OperationType::Subscription {
                     let f = |execute_data: Option<Data>| {
                         let env = env.clone();
                         let schema = schema.clone();
@@ -628,7 +628,7 @@ where
                 let ctx = env.create_context(
                     &schema.0.env,
                     None,
-                    &env.operation.node.selection_set,
+                    &env.document.operation().node.selection_set,
                     None,
                 );
 
@@ -798,6 +798,24 @@ fn check_recursive_depth(doc: &ExecutableDocument, max_depth: usize) -> ServerRe
     Ok(())
 }
 
+/// Whether a selection set has a `@skip` or `@include` directive, at any depth.
+fn has_conditions(selection_set: &SelectionSet) -> bool {
+    selection_set.items.iter().any(|selection| {
+        selection
+            .node
+            .directives()
+            .iter()
+            .any(|directive| matches!(&*directive.node.name.node, "skip" | "include"))
+            || match &selection.node {
+                Selection::Field(field) => has_conditions(&field.node.selection_set.node),
+                Selection::FragmentSpread(_) => false,
+                Selection::InlineFragment(fragment) => {
+                    has_conditions(&fragment.node.selection_set.node)
+                }
+            }
+    })
+}
+
 fn remove_skipped_selection(selection_set: &mut SelectionSet, variables: &Variables) {
     fn is_skipped(directives: &[Positioned<Directive>], variables: &Variables) -> bool {
         for directive in directives {
@@ -862,13 +880,13 @@ pub(crate) async fn prepare_request(
     let query_data = Arc::new(std::mem::take(&mut request.data));
     extensions.attach_query_data(query_data.clone());
 
-    let mut document = {
+    let document = {
         let query = &request.query;
         let parsed_doc = request.parsed_query.take();
         let fut_parse = async move {
             let doc = match parsed_doc {
                 Some(parsed_doc) => parsed_doc,
-                None => parse_query(query)?,
+                None => Arc::new(parse_query(query)?),
             };
             check_recursive_depth(&doc, recursive_depth)?;
             if let Some(max_directives) = max_directives {
@@ -899,47 +917,88 @@ pub(crate) async fn prepare_request(
         extensions.validation(&mut validation_fut).await?
     };
 
-    let operation = if let Some(operation_name) = &request.operation_name {
-        match document.operations {
-            DocumentOperations::Single(_) => None,
-            DocumentOperations::Multiple(mut operations) => operations
-                .remove(operation_name.as_str())
-                .map(|operation| (Some(operation_name.clone()), operation)),
+    // The operation's name in the document (`None`: its anonymous operation), by upstream's
+    // rule and with its errors.
+    let (operation_name, key) = match (&document.operations, &request.operation_name) {
+        (DocumentOperations::Multiple(operations), Some(operation_name))
+            if operations.contains_key(operation_name.as_str()) =>
+        {
+            (
+                Some(operation_name.clone()),
+                Some(Name::new(operation_name.as_str())),
+            )
         }
-        .ok_or_else(|| {
-            ServerError::new(
+        (_, Some(operation_name)) => {
+            return Err(vec![ServerError::new(
                 format!(r#"Unknown operation named "{}""#, operation_name),
                 None,
-            )
-        })
-    } else {
-        match document.operations {
-            DocumentOperations::Single(operation) => Ok((None, operation)),
-            DocumentOperations::Multiple(map) if map.len() == 1 => {
-                let (operation_name, operation) = map.into_iter().next().unwrap();
-                Ok((Some(operation_name.to_string()), operation))
-            }
-            DocumentOperations::Multiple(_) => Err(ServerError::new(
+            )]);
+        }
+        (DocumentOperations::Single(_), None) => (None, None),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            let name = operations.keys().next().cloned();
+            (name.as_ref().map(|name| name.to_string()), name)
+        }
+        (DocumentOperations::Multiple(_), None) => {
+            return Err(vec![ServerError::new(
                 "Operation name required in request.",
                 None,
-            )),
+            )]);
         }
     };
 
-    let (operation_name, mut operation) = operation.map_err(|err| vec![err])?;
-
-    // remove skipped fields
-    for fragment in document.fragments.values_mut() {
-        remove_skipped_selection(&mut fragment.node.selection_set.node, &request.variables);
-    }
-    remove_skipped_selection(&mut operation.node.selection_set.node, &request.variables);
+    // Skipped fields removed from the request's own copy; a document with no `@skip` or
+    // `@include` is run as it is, shared with whoever else holds it.
+    let conditional = {
+        let operation = match (&document.operations, &key) {
+            (DocumentOperations::Single(operation), _) => Some(operation),
+            (DocumentOperations::Multiple(operations), Some(key)) => operations.get(key),
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        operation.is_none_or(|operation| has_conditions(&operation.node.selection_set.node))
+            || document
+                .fragments
+                .values()
+                .any(|fragment| has_conditions(&fragment.node.selection_set.node))
+    };
+    let shared = if conditional {
+        Err(document)
+    } else {
+        SharedOperation::new(document, key.clone())
+    };
+    let document = match shared {
+        Ok(shared) => OperationDocument::Shared(shared),
+        Err(document) => {
+            let mut document = Arc::try_unwrap(document).unwrap_or_else(|shared| (*shared).clone());
+            let operation = match (document.operations, key) {
+                (DocumentOperations::Single(operation), _) => Some(operation),
+                (DocumentOperations::Multiple(mut operations), Some(key)) => {
+                    operations.remove(&key)
+                }
+                (DocumentOperations::Multiple(_), None) => None,
+            };
+            let Some(mut operation) = operation else {
+                return Err(vec![ServerError::new(
+                    "Operation name required in request.",
+                    None,
+                )]);
+            };
+            for fragment in document.fragments.values_mut() {
+                remove_skipped_selection(&mut fragment.node.selection_set.node, &request.variables);
+            }
+            remove_skipped_selection(&mut operation.node.selection_set.node, &request.variables);
+            OperationDocument::Owned {
+                operation,
+                fragments: document.fragments,
+            }
+        }
+    };
 
     let env = QueryEnvInner {
         extensions,
         variables: request.variables,
         operation_name,
-        operation,
-        fragments: document.fragments,
+        document,
         uploads: request.uploads,
         session_data,
         query_data,

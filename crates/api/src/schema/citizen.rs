@@ -131,19 +131,19 @@ impl CitizenScopeCell {
     pub(super) async fn guard(
         &self,
         ctx: &ExtensionContext<'_>,
-        doc: ExecutableDocument,
-    ) -> ServerResult<ExecutableDocument> {
+        doc: &ExecutableDocument,
+    ) -> ServerResult<()> {
         let Some(rc) = ctx.data_opt::<RequestContext>() else {
-            return Ok(doc);
+            return Ok(());
         };
         let Some(own) = rc
             .principal
             .citizen
             .filter(|_| rc.principal.role == Role::Citizen)
         else {
-            return Ok(doc);
+            return Ok(());
         };
-        check_root_fields(&doc).map_err(server_error)?;
+        check_root_fields(doc).map_err(server_error)?;
         let handles = ctx
             .data_opt::<NodeHandles>()
             .ok_or_else(|| server_error(ApiError::internal("node handles missing")))?;
@@ -178,7 +178,7 @@ impl CitizenScopeCell {
         }
         // A second parse of the same operation (never happens today) keeps the first scope.
         let _ = self.0.set(scope);
-        Ok(doc)
+        Ok(())
     }
 }
 

@@ -71,8 +71,8 @@ impl OperationHooks for SchemaHooks {
     async fn parsed(
         &self,
         ctx: &ExtensionContext<'_>,
-        doc: ExecutableDocument,
-    ) -> ServerResult<ExecutableDocument> {
+        doc: &ExecutableDocument,
+    ) -> ServerResult<()> {
         self.citizen.guard(ctx, doc).await
     }
 

@@ -310,7 +310,7 @@ async fn load_linked_citizens(
 /// type is, so the answer can only err towards reading whole states.
 fn asks_only(ctx: &Context<'_>, fields: &[&str]) -> bool {
     let applies = |on: Option<&str>| on != Some("Business");
-    let fragments = &ctx.query_env.fragments;
+    let fragments = ctx.query_env.document.fragments();
     let mut seen = BTreeSet::new();
     let mut stack: Vec<&SelectionSet> = vec![&ctx.item.node.selection_set.node];
     while let Some(set) = stack.pop() {

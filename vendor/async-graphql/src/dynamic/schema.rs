@@ -327,10 +327,10 @@ impl Schema {
         let ctx = env.create_context(
             &self.0.env,
             None,
-            &env.operation.node.selection_set,
+            &env.document.operation().node.selection_set,
             execute_data.as_ref(),
         );
-        let res = match &env.operation.node.ty {
+        let res = match &env.document.operation().node.ty {
             OperationType::Query => {
                 async move { self.query_root() }
                     .and_then(|query_root| {
@@ -447,7 +447,7 @@ impl Schema {
                     }
                 };
 
-                if env.operation.node.ty != OperationType::Subscription {
+                if env.document.operation().node.ty != OperationType::Subscription {
                     yielder
                         .yield_item(schema.execute_once(env, &request.root_value, None).await)
                         .await;
@@ -457,7 +457,7 @@ impl Schema {
                 let ctx = env.create_context(
                     &schema.0.env,
                     None,
-                    &env.operation.node.selection_set,
+                    &env.document.operation().node.selection_set,
                     None,
                 );
                 let mut streams = Vec::new();
@@ -884,7 +884,7 @@ mod tests {
                 query: &str,
                 variables: &Variables,
                 next: NextParseQuery<'_>,
-            ) -> ServerResult<ExecutableDocument> {
+            ) -> ServerResult<std::sync::Arc<ExecutableDocument>> {
                 self.calls.lock().await.push("parse_query_start");
                 let res = next.run(ctx, query, variables).await;
                 self.calls.lock().await.push("parse_query_end");

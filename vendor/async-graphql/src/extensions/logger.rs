@@ -26,7 +26,7 @@ impl Extension for LoggerExtension {
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<std::sync::Arc<ExecutableDocument>> {
         let document = next.run(ctx, query, variables).await?;
         let is_schema = document
             .operations

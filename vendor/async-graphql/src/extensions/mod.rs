@@ -157,7 +157,7 @@ pub struct ResolveInfo<'a> {
 
 type RequestFut<'a> = &'a mut (dyn Future<Output = Response> + Send + Unpin);
 
-type ParseFut<'a> = &'a mut (dyn Future<Output = ServerResult<ExecutableDocument>> + Send + Unpin);
+type ParseFut<'a> = &'a mut (dyn Future<Output = ServerResult<Arc<ExecutableDocument>>> + Send + Unpin);
 
 type ValidationFut<'a> =
     &'a mut (dyn Future<Output = Result<ValidationResult, Vec<ServerError>>> + Send + Unpin);
@@ -243,7 +243,7 @@ impl NextParseQuery<'_> {
         ctx: &ExtensionContext<'_>,
         query: &str,
         variables: &Variables,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<Arc<ExecutableDocument>> {
         if let Some((first, next)) = self.chain.split_first() {
             first
                 .parse_query(
@@ -413,7 +413,7 @@ pub trait Extension: Sync + Send + 'static {
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<Arc<ExecutableDocument>> {
         next.run(ctx, query, variables).await
     }
 
@@ -536,7 +536,7 @@ impl Extensions {
         query: &str,
         variables: &Variables,
         parse_query_fut: ParseFut<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<Arc<ExecutableDocument>> {
         let next = NextParseQuery {
             chain: &self.extensions,
             parse_query_fut,

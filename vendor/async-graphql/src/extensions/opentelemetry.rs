@@ -142,7 +142,7 @@ where
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<std::sync::Arc<ExecutableDocument>> {
         let attributes = vec![
             KeyValue::new(KEY_SOURCE, query.to_string()),
             KeyValue::new(KEY_VARIABLES, serde_json::to_string(variables).unwrap()),

@@ -137,7 +137,7 @@ impl Extension for TracingExtension {
         query: &str,
         variables: &Variables,
         next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<std::sync::Arc<ExecutableDocument>> {
         let span = span!(
             target: "async_graphql::graphql",
             Level::INFO,

@@ -366,7 +366,7 @@ impl<'a> Fields<'a> {
                         Selection::Field(_) => unreachable!(),
                         Selection::FragmentSpread(spread) => {
                             let fragment =
-                                ctx.query_env.fragments.get(&spread.node.fragment_name.node);
+                                ctx.query_env.document.fragments().get(&spread.node.fragment_name.node);
                             let fragment = match fragment {
                                 Some(fragment) => fragment,
                                 None => {
