@@ -496,7 +496,9 @@ impl Projections {
         &self,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        self.shared().read(Cost::Unbounded, f).await
+        self.shared()
+            .read(Cost::Unbounded, Snapshot::Transaction, f)
+            .await
     }
 
     /// [`Projections::read`] of at most `records` records by key: a few index seeks each.
@@ -510,21 +512,30 @@ impl Projections {
         } else {
             Cost::Unbounded
         };
-        self.shared().read(cost, f).await
+        self.shared().read(cost, Snapshot::Transaction, f).await
+    }
+
+    /// [`Projections::read`] of one record through one statement (`f` runs exactly one): a
+    /// few index seeks, in the statement's own snapshot.
+    async fn read_record<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        self.shared()
+            .read(Cost::Short, Snapshot::Statement, move |c, _| f(c))
+            .await
     }
 
     /// Any record by id.
     pub async fn record(&self, id: RecordId) -> Result<Option<Versioned<Record>>, ProjectionError> {
-        self.read_keys(1, move |c, _| query::one::<Record>(c, id))
-            .await
+        self.read_record(move |c| query::one::<Record>(c, id)).await
     }
 
     pub async fn citizen(
         &self,
         id: CitizenId,
     ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
-        self.read_keys(1, move |c, _| query::one(c, id.into()))
-            .await
+        self.read_record(move |c| query::one(c, id.into())).await
     }
 
     /// The citizen holding `pin`; a current record wins over a merged duplicate.
@@ -533,7 +544,7 @@ impl Projections {
         pin: &PersonalIdNumber,
     ) -> Result<Option<Versioned<Citizen>>, ProjectionError> {
         let key = query::pin_key(pin);
-        self.read_keys(1, move |c, _| query::by_key(c, query::CITIZEN_BY_PIN, key))
+        self.read_record(move |c| query::by_key(c, query::CITIZEN_BY_PIN, key))
             .await
     }
 
@@ -593,8 +604,7 @@ impl Projections {
         &self,
         id: BusinessId,
     ) -> Result<Option<Versioned<Business>>, ProjectionError> {
-        self.read_keys(1, move |c, _| query::one(c, id.into()))
-            .await
+        self.read_record(move |c| query::one(c, id.into())).await
     }
 
     pub async fn business_by_code(
@@ -602,10 +612,8 @@ impl Projections {
         code: &EnterpriseCode,
     ) -> Result<Option<Versioned<Business>>, ProjectionError> {
         let key = query::code_key(code);
-        self.read_keys(1, move |c, _| {
-            query::by_key(c, query::BUSINESS_BY_CODE, key)
-        })
-        .await
+        self.read_record(move |c| query::by_key(c, query::BUSINESS_BY_CODE, key))
+            .await
     }
 
     /// Businesses matching `filter`; ordered like [`search_citizens`](Self::search_citizens).
@@ -624,8 +632,7 @@ impl Projections {
     }
 
     pub async fn parcel(&self, id: ParcelId) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
-        self.read_keys(1, move |c, _| query::one(c, id.into()))
-            .await
+        self.read_record(move |c| query::one(c, id.into())).await
     }
 
     /// The parcel with this key; an active parcel wins over a retired one.
@@ -634,7 +641,7 @@ impl Projections {
         key: &ParcelKey,
     ) -> Result<Option<Versioned<Parcel>>, ProjectionError> {
         let key = query::parcel_key(key);
-        self.read_keys(1, move |c, _| query::by_key(c, query::PARCEL_BY_KEY, key))
+        self.read_record(move |c| query::by_key(c, query::PARCEL_BY_KEY, key))
             .await
     }
 
@@ -858,21 +865,34 @@ pub(crate) const SHORT_PAGE_RECORDS: usize = 25;
 /// size: `search::tests::a_name_prefix_page_reads_only_its_own_rows`).
 const PAGE_STEPS: u32 = 10_000;
 
+/// What a read of the projections runs in.
+#[derive(Clone, Copy)]
+enum Snapshot {
+    /// One read transaction for all its statements.
+    Transaction,
+    /// The read is one statement, which SQLite runs in a snapshot of its own.
+    Statement,
+}
+
 impl Shared {
     async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         cost: Cost,
+        snapshot: Snapshot,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
         let path = self.path.clone();
         let flavour = self.flavour;
         let open = move || schema::open_reader(&path, schema::Mapping::Whole);
-        let run = move |conn: &mut Connection| {
+        let run = move |conn: &mut Connection| match snapshot {
             // One read transaction per query: a page's index scan and its state reads see the
             // same snapshot even while the projector commits. Dropping it ends it, so the
             // connection goes back to the pool clean.
-            let snapshot = ReadSnapshot::begin(conn)?;
-            f(snapshot.0, flavour)
+            Snapshot::Transaction => {
+                let snapshot = ReadSnapshot::begin(conn)?;
+                f(snapshot.0, flavour)
+            }
+            Snapshot::Statement => f(read_snapshot::one_statement(conn)?, flavour),
         };
         match cost {
             Cost::Short => self.readers.run_short(open, run).await,
@@ -921,7 +941,7 @@ impl Shared {
         } else {
             self.pages.count(PagePlace::BlockingThread);
         }
-        self.read(Cost::Unbounded, move |c, flavour| {
+        self.read(Cost::Unbounded, Snapshot::Transaction, move |c, flavour| {
             f(c, flavour, &Budget::unbounded())
         })
         .await
