@@ -515,6 +515,21 @@ impl Projections {
         self.shared().read(cost, Snapshot::Transaction, f).await
     }
 
+    /// [`Projections::read_keys`] of records read by one execution of a statement per key (or
+    /// per chunk of keys): a read of one key is one statement, in the statement's own
+    /// snapshot; more keys share a transaction.
+    async fn read_each<T: Send + 'static>(
+        &self,
+        records: usize,
+        f: impl FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        if records == 1 {
+            self.read_record(f).await
+        } else {
+            self.read_keys(records, move |c, _| f(c)).await
+        }
+    }
+
     /// [`Projections::read`] of one record through one statement (`f` runs exactly one): a
     /// few index seeks, in the statement's own snapshot.
     async fn read_record<T: Send + 'static>(
@@ -666,7 +681,7 @@ impl Projections {
         ids: &[CitizenId],
     ) -> Result<HashMap<CitizenId, Versioned<Citizen>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+        self.read_each(ids.len(), move |c| query::many(c, &ids))
             .await
     }
 
@@ -678,7 +693,7 @@ impl Projections {
     ) -> Result<HashMap<CitizenId, Versioned<citydb_domain::citizen::Summary>>, ProjectionError>
     {
         let ids = ids.to_vec();
-        self.read_keys(ids.len(), move |c, _| query::summaries(c, &ids))
+        self.read_each(ids.len(), move |c| query::summaries(c, &ids))
             .await
     }
 
@@ -687,7 +702,7 @@ impl Projections {
         ids: &[BusinessId],
     ) -> Result<HashMap<BusinessId, Versioned<Business>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+        self.read_each(ids.len(), move |c| query::many(c, &ids))
             .await
     }
 
@@ -696,7 +711,7 @@ impl Projections {
         ids: &[ParcelId],
     ) -> Result<HashMap<ParcelId, Versioned<Parcel>>, ProjectionError> {
         let ids = ids.to_vec();
-        self.read_keys(ids.len(), move |c, _| query::many(c, &ids))
+        self.read_each(ids.len(), move |c| query::many(c, &ids))
             .await
     }
 
