@@ -422,7 +422,7 @@ impl Writer {
         let data_version = data_version(&self.conn)?;
         let tip = match self.known.take() {
             // Nothing but this writer has committed since its last group: the tip, the tail
-            // and what it remembers are where that group left them (−2 % of a PIN lookup's
+            // and what it remembers are where that group left them (−2.7 % of a PIN lookup's
             // instructions, docs/benchmarks.md).
             Some(known) if known.data_version == data_version => known.tip,
             _ => self.check_tail()?,
@@ -445,12 +445,16 @@ impl Writer {
             .map_err(storage)?;
         self.remembered.learn(&p);
         self.numbered.learn(&p.citizens);
-        let mut tip = tip;
         if let Some(last) = p.entries.last() {
             lock(&self.tail).append(&p.index, last.seq + 1);
-            tip = Tip::after(last)?;
         }
-        self.known = Some(Known { data_version, tip });
+        // The group has committed: an entry whose tip cannot be taken (never, for entries
+        // this writer has just encoded) only costs the next group a read of the file.
+        let tip = match p.entries.last() {
+            Some(last) => Tip::after(last).ok(),
+            None => Some(tip),
+        };
+        self.known = tip.map(|tip| Known { data_version, tip });
         Ok((p.committed, p.index.len()))
     }
 
@@ -613,7 +617,6 @@ fn lock(tail: &Mutex<Tail>) -> std::sync::MutexGuard<'_, Tail> {
     tail.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The index's state as stored.
 /// SQLite's count of commits by other connections to the file, as seen by `conn`.
 fn data_version(conn: &Connection) -> Result<i64, AccessError> {
     conn.prepare_cached("PRAGMA data_version")
@@ -621,6 +624,7 @@ fn data_version(conn: &Connection) -> Result<i64, AccessError> {
         .map_err(storage)
 }
 
+/// The index's state as stored.
 fn read_state(conn: &Connection) -> Result<Merged, AccessError> {
     conn.prepare_cached(
         "SELECT below, round_below, round_citizen FROM access_index_state WHERE id = 0",
