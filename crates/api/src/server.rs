@@ -619,10 +619,13 @@ fn batch_request(body: &[u8]) -> serde_json::Result<BatchRequest> {
     let first = body
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first == Some(&b'[') {
-        serde_json::from_slice(body).map(BatchRequest::Batch)
-    } else {
-        serde_json::from_slice(body).map(BatchRequest::Single)
+    // The body checked as UTF-8 once (SIMD) and read as a `str`, whose strings serde then
+    // trusts; bytes that are not UTF-8 go through `from_slice`, for its error and position.
+    match (first == Some(&b'['), simdutf8::basic::from_utf8(body)) {
+        (true, Ok(text)) => serde_json::from_str(text).map(BatchRequest::Batch),
+        (false, Ok(text)) => serde_json::from_str(text).map(BatchRequest::Single),
+        (true, Err(_)) => serde_json::from_slice(body).map(BatchRequest::Batch),
+        (false, Err(_)) => serde_json::from_slice(body).map(BatchRequest::Single),
     }
 }
 
@@ -826,6 +829,9 @@ mod tests {
             "\n\t [{\"query\":\"{ a }\"},{\"query\":\"{ b }\",\"variables\":{\"x\":2}}]",
             r#"[{"query":"{ a }"}]"#,
             r#"{}"#,
+            // Not ASCII, and escapes: read as a checked `str` now, not as bytes.
+            r#"{"query":"{ a }","variables":{"search":"Nguyễn Văn Đức","s":"\u0110\u00e0 N\u1eb5ng \"q\"\n"}}"#,
+            r#"[{"query":"{ a }","variables":{"x":"Hải Phòng"}}]"#,
         ];
         for body in bodies {
             let derived: BatchRequest = serde_json::from_str(body).unwrap();
@@ -846,6 +852,19 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<BatchRequest>(bad).is_err(), "{bad}");
             assert!(batch_request(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        // Bytes that are not UTF-8, in a string or outside one, in a request and in a batch:
+        // refused as the derived reading of bytes refuses them.
+        for bad in [
+            &b"{\"query\":\"{ a }\",\"variables\":{\"x\":\"\xff\"}}"[..],
+            b"{\"query\":\"{ a }\"}\xc3",
+            b"[{\"query\":\"{ \xe1\xba a }\"}]",
+        ] {
+            assert!(
+                serde_json::from_slice::<BatchRequest>(bad).is_err(),
+                "{bad:?}"
+            );
+            assert!(batch_request(bad).is_err(), "{bad:?}");
         }
         // Where the derive differed, and no longer does: it read an array that was not a list
         // of requests as one request's fields by position (serde's derived structs accept a

@@ -186,10 +186,11 @@ pub(crate) fn validate_fields(
 /// The JSON checks of [`Json::Parse`].
 fn json_errors(event_id: Uuid, data: Option<&[u8]>, metadata: &[u8]) -> Result<(), LogError> {
     // JSON text is UTF-8 (RFC 8259 §8.1); serde skips unvalidated bytes inside strings it
-    // ignores, so check the encoding explicitly: backends store the text as text.
+    // ignores, so check the encoding explicitly: backends store the text as text. Checked
+    // once for the whole text (SIMD), then read as a `str`, whose strings serde trusts.
     if let Some(data) = data
-        && (std::str::from_utf8(data).is_err()
-            || serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err())
+        && !simdutf8::basic::from_utf8(data)
+            .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
     {
         return Err(LogError::InvalidJson {
             event_id,
@@ -199,8 +200,8 @@ fn json_errors(event_id: Uuid, data: Option<&[u8]>, metadata: &[u8]) -> Result<(
     // Metadata must be a JSON object so that readers can always look fields up in it.
     // Checked without building it (a map of owned keys and values per event was 7.7 % of a
     // bulk import's CPU, docs/benchmarks.md).
-    if std::str::from_utf8(metadata).is_err()
-        || serde_json::from_slice::<AnyObject>(metadata).is_err()
+    if !simdutf8::basic::from_utf8(metadata)
+        .is_ok_and(|text| serde_json::from_str::<AnyObject>(text).is_ok())
     {
         return Err(LogError::InvalidJson {
             event_id,

@@ -474,7 +474,7 @@ fn with_view<T>(row: &impl Columns, f: impl FnOnce(EventView<'_>) -> T) -> Resul
         row.text(i)?.ok_or_else(|| bad("a text column is not text"))
     };
     let str = |i: usize| -> Result<&str, LogError> {
-        std::str::from_utf8(text(i)?).map_err(|_| bad("a text column is not text"))
+        simdutf8::basic::from_utf8(text(i)?).map_err(|_| bad("a text column is not text"))
     };
     let hash = |i: usize| -> Result<Hash, LogError> {
         let bytes = row

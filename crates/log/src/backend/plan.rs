@@ -409,7 +409,7 @@ pub fn json_text<'a>(
     event_id: Uuid,
     field: &'static str,
 ) -> Result<&'a str, LogError> {
-    std::str::from_utf8(bytes).map_err(|_| LogError::InvalidJson { event_id, field })
+    simdutf8::basic::from_utf8(bytes).map_err(|_| LogError::InvalidJson { event_id, field })
 }
 
 #[cfg(test)]

@@ -392,7 +392,7 @@ impl<'a> Link<'a> {
         let end = FIXED + u32::from_le_bytes(len) as usize;
         let id = bytes.get(FIXED..end).ok_or_else(bad)?;
         // Written from a `&str` by `push`.
-        let stream_id = std::str::from_utf8(id).map_err(|_| {
+        let stream_id = simdutf8::basic::from_utf8(id).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidData, "a set-aside id is not UTF-8")
         })?;
         Ok((
