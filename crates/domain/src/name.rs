@@ -145,13 +145,13 @@ fn canonical_syllable(word: &str) -> String {
 /// is left takes the same path as before ([`exact_key_composed`], which a proptest holds this
 /// to).
 pub fn exact_key(s: &str) -> String {
-    if is_nfc_quick(s.chars()) != IsNormalized::Yes {
+    if !is_nfc(s) {
         return exact_key_composed(s);
     }
     let lower = lowercase_for_exact(s.chars());
     // Lowercasing NFC text can leave text that is not (a letter whose lowercase is a base and
     // a mark): such text goes through the composition too.
-    if is_nfc_quick(lower.chars()) != IsNormalized::Yes {
+    if !is_nfc(&lower) {
         return exact_key_composed(s);
     }
     let mut key = String::with_capacity(lower.len());
@@ -251,8 +251,27 @@ fn is_normal(s: &str) -> bool {
         && !s.ends_with(' ')
         && !s.contains("  ")
         && !s.chars().any(|c| c.is_whitespace() && c != ' ');
-    spaced && is_nfc_quick(s.chars()) == IsNormalized::Yes
+    spaced && is_nfc(s)
 }
+
+/// Whether `s` is certainly NFC: the quick check's "yes" ("maybe" is a no here).
+///
+/// Vietnamese is written with ASCII, Latin-1, Latin Extended-A and B (U+0000–U+02FF) and the
+/// precomposed letters of Latin Extended Additional (U+1E00–U+1EFF, `ạ ầ ệ ữ …`): each of
+/// those is NFC alone with combining class 0, so a text of nothing else is NFC without the
+/// quick check's two table lookups a character (invariant, checked for every such character
+/// by `every_character_of_the_fast_ranges_is_nfc_alone_with_class_zero`). Anything else
+/// takes the quick check.
+fn is_nfc(s: &str) -> bool {
+    let [latin, additional] = COMPOSED_ALONE;
+    s.chars()
+        .all(|c| latin.contains(&c) || additional.contains(&c))
+        || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+/// [`is_nfc`]'s fast ranges.
+const COMPOSED_ALONE: [std::ops::RangeInclusive<char>; 2] =
+    ['\0'..='\u{02FF}', '\u{1E00}'..='\u{1EFF}'];
 
 impl PersonName {
     pub fn new(family: &str, middle: &str, given: &str) -> Result<Self, NameError> {
@@ -343,6 +362,43 @@ mod tests {
             .flat_map(char::to_lowercase)
             .collect();
         collapse_whitespace(&folded)
+    }
+
+    /// [`is_nfc`]'s fast ranges: every character in them is NFC alone, of combining class 0
+    /// (so that no order of them can need reordering or composing), and the fast answer is
+    /// the quick check's for texts of them, with and without characters outside.
+    #[test]
+    fn every_character_of_the_fast_ranges_is_nfc_alone_with_class_zero() {
+        use unicode_normalization::char::canonical_combining_class;
+        let mut checked = 0;
+        for c in COMPOSED_ALONE.into_iter().flatten() {
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(canonical_combining_class(c), 0, "U+{:04X}", u32::from(c));
+            checked += 1;
+        }
+        assert_eq!(checked, 0x300 + 0x100);
+        for text in [
+            "Nguyễn Thị Ngọc Ánh",
+            "Đặng Hữu Phước",
+            "Lan",
+            "",
+            "A\u{0301}",        // a base and a combining mark: not NFC
+            "\u{1E9B}\u{0323}", // in the range, then a mark: the quick check decides
+            "Lê\u{0300}",
+            "Trần Thủy\u{2160}",
+        ] {
+            assert_eq!(
+                is_nfc(text),
+                is_nfc_quick(text.chars()) == IsNormalized::Yes,
+                "{text:?}"
+            );
+        }
+        assert!(!is_nfc("A\u{0301}"));
     }
 
     /// What makes deciding each character alone the same as NFD: the canonical reordering only

@@ -201,13 +201,14 @@ impl<'c> Summaries<'c> {
                 };
                 let birth =
                     text_in(r, 6)?.map(|t| t.parse::<PartialDate>().map_err(|e| e.to_string()));
+                let owned = |at| text_in(r, at).map(|t| t.map(str::to_owned));
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
                     id,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
+                    owned(3)?,
+                    owned(4)?,
+                    owned(5)?,
                     birth,
                     r.get(7)?,
                 ))
@@ -245,10 +246,22 @@ impl<'c> Summaries<'c> {
 }
 
 /// The text in column `at` of `r`, borrowed from the row (`None` for NULL).
-fn text_in<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<&'r str>> {
-    r.get_ref(at)?.as_str_or_null().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, e.into())
-    })
+pub(crate) fn text_in<'r>(
+    r: &'r rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<Option<&'r str>> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, e)
+    };
+    // UTF-8 checked with SIMD (rusqlite's own check goes a byte at a time through text that is
+    // not ASCII: names).
+    match r.get_ref(at)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        rusqlite::types::ValueRef::Text(bytes) => simdutf8::basic::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| failed(e.into())),
+        _ => Err(failed(rusqlite::types::FromSqlError::InvalidType.into())),
+    }
 }
 
 /// A row's `version, last_position` and its state (columns 0–2), as the single-record reads

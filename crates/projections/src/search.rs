@@ -59,7 +59,7 @@ use crate::error::{ProjectionError, storage};
 use crate::name_triples;
 use crate::query::{
     BusinessFilter, CitizenFilter, Kind, MAX_NAME_TOKENS, MAX_PAGE_SIZE, ParcelFilter,
-    RecordsBySeq, Summaries, Versioned, narrow, parcel_status_column, text,
+    RecordsBySeq, Summaries, Versioned, narrow, parcel_status_column, text, text_in,
 };
 use crate::schema::{BUSINESS_WORDS, CITIZEN_WORDS, NameWords, SearchFlavour};
 
@@ -547,7 +547,14 @@ fn read_rows(
     {
         let rows = stmt
             .query_map(params_from_iter(params), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                let key = text_in(r, 1)?.ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Null,
+                        "a search key is NULL".into(),
+                    )
+                })?;
+                Ok((r.get::<_, i64>(0)?, key.to_owned()))
             })
             .map_err(storage)?;
         for row in rows {
