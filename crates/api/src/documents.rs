@@ -8,9 +8,10 @@
 //! Invariants:
 //! - Only documents that parsed are kept, and only after the text passed the same nesting scan
 //!   as every request (`bounds::scan_text`): the cache never holds what the server would refuse
-//!   to parse, and the schema's extensions see the document as if freshly parsed: its bounds
-//!   are checked on every request, and its validation is kept only by `crate::validated`'s
-//!   rules.
+//!   to parse, and the schema's extensions see the document as if freshly parsed: its expanded
+//!   size is checked by every schema that runs it, once per bound ([`Expanded`]: a kept
+//!   document never changes, so neither does that answer), and its validation is kept only by
+//!   `crate::validated`'s rules.
 //! - A kept document is never changed: the schema's hooks read it (`OperationHooks::parsed`
 //!   takes `&ExecutableDocument`), and async-graphql applies a request's `@skip`/`@include` to
 //!   a copy of its own (`tests/api.rs`, `a_kept_document_follows_each_requests_variables_...`).
@@ -20,7 +21,7 @@
 //!   texts are hashed with foldhash (seeded per process), not SipHash, whose hashing of a
 //!   ~400-byte text was ~0.5 % of a PIN lookup's instructions.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use foldhash::HashMap;
 
@@ -63,9 +64,49 @@ impl TextScanned {
     }
 }
 
+/// Put in a request's data by [`DocumentCache::parse`] with a kept document: the bounds at which
+/// the schema's `Limits` extension found that document's expansion (`bounds::expand`) within
+/// its limits, shared by every request that runs the document. Set once, by the first request
+/// that checks it; a schema with other bounds checks the document itself every time.
+#[derive(Clone)]
+pub(crate) struct Expanded(Arc<OnceLock<ExpansionBounds>>);
+
+/// The nesting and field bounds an expansion was checked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ExpansionBounds {
+    pub max_nesting: usize,
+    pub max_fields: usize,
+}
+
+impl Expanded {
+    /// The mark on `request`, if its document is a kept one.
+    pub(crate) fn of(request: &Request) -> Option<&Expanded> {
+        request
+            .data
+            .get(&std::any::TypeId::of::<Expanded>())
+            .and_then(|mark| mark.downcast_ref::<Expanded>())
+    }
+
+    /// Whether the document was found within `bounds` before.
+    pub(crate) fn within(&self, bounds: ExpansionBounds) -> bool {
+        self.0.get() == Some(&bounds)
+    }
+
+    /// Notes that the document is within `bounds` (the first bounds noted stay).
+    pub(crate) fn note(&self, bounds: ExpansionBounds) {
+        let _ = self.0.set(bounds);
+    }
+}
+
+/// A kept document and what is known of it.
+struct Kept {
+    doc: Arc<ExecutableDocument>,
+    expanded: Expanded,
+}
+
 #[derive(Default)]
 pub struct DocumentCache {
-    documents: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+    documents: Mutex<HashMap<String, Kept>>,
 }
 
 impl DocumentCache {
@@ -77,13 +118,15 @@ impl DocumentCache {
         &self,
         request: &'r mut Request,
     ) -> Result<&'r ExecutableDocument, ServerError> {
-        let kept = self
-            .documents
-            .lock()
-            .ok()
-            .and_then(|d| d.get(&request.query).cloned());
+        let kept = self.documents.lock().ok().and_then(|d| {
+            d.get(&request.query)
+                .map(|k| (k.doc.clone(), k.expanded.clone()))
+        });
         match kept {
-            Some(doc) => request.set_shared_query(doc),
+            Some((doc, expanded)) => {
+                request.set_shared_query(doc);
+                request.data.insert(expanded);
+            }
             None => {
                 crate::bounds::scan_text(&request.query, MAX_NESTING)
                     .map_err(|e| ServerError::new(e.to_string(), None))?;
@@ -95,7 +138,9 @@ impl DocumentCache {
                     if documents.len() >= MAX_DOCUMENTS {
                         documents.clear();
                     }
-                    documents.insert(request.query.clone(), doc);
+                    let expanded = Expanded(Arc::default());
+                    request.data.insert(expanded.clone());
+                    documents.insert(request.query.clone(), Kept { doc, expanded });
                 }
             }
         }

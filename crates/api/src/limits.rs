@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::bounds::{self, BoundError};
-use crate::documents::TextScanned;
+use crate::documents::{Expanded, ExpansionBounds, TextScanned};
 use crate::error::{ApiError, ErrorCode};
 use crate::validated::{self, ValidationCache};
 
@@ -234,6 +234,25 @@ struct LimitsExtension<H> {
     hooks: H,
 }
 
+/// Refuses `doc` if its expansion exceeds `within` (`bounds::expand`), unless it is a kept
+/// document (`kept`) already found within those very bounds: a kept document never changes,
+/// and walking it again was ~0.7 % of a point read's instructions (docs/benchmarks.md, "A kept
+/// document's expansion checked once"). Returns the expansion when it walked the document.
+fn check_expansion(
+    doc: &ExecutableDocument,
+    kept: Option<&Expanded>,
+    within: ExpansionBounds,
+) -> Result<Option<bounds::Expansion>, BoundError> {
+    if kept.is_some_and(|k| k.within(within)) {
+        return Ok(None);
+    }
+    let expansion = bounds::expand(doc, within.max_nesting, within.max_fields)?;
+    if let Some(kept) = kept {
+        kept.note(within);
+    }
+    Ok(Some(expansion))
+}
+
 fn bound_error(e: BoundError) -> ServerError {
     let code = if e.is_limit() {
         ErrorCode::LimitExceeded
@@ -273,8 +292,14 @@ impl<H: OperationHooks> Extension for LimitsExtension<H> {
         }
         bounds::check_variables(&request.variables, self.max_nesting, MAX_VARIABLE_VALUES)
             .map_err(bound_error)?;
+        // Taken first: `parsed_query` borrows the request mutably.
+        let kept = Expanded::of(&request).cloned();
         if let Ok(doc) = request.parsed_query() {
-            bounds::expand(doc, self.max_nesting, self.max_fields).map_err(bound_error)?;
+            let within = ExpansionBounds {
+                max_nesting: self.max_nesting,
+                max_fields: self.max_fields,
+            };
+            check_expansion(doc, kept.as_ref(), within).map_err(bound_error)?;
         }
         if let Ok(mut name) = self.operation_name.lock() {
             name.clone_from(&request.operation_name);
@@ -468,6 +493,42 @@ fn validation_error_codes(mut errors: Vec<ServerError>) -> Vec<ServerError> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A kept document's expansion is walked by the first request at given bounds, not by the
+    /// next; other bounds walk it again (and may refuse it), and a refusal is not remembered.
+    #[test]
+    fn a_kept_document_is_walked_once_per_bounds() {
+        use crate::documents::DocumentCache;
+        let cache = DocumentCache::default();
+        let text = "query { a { b } ...F } fragment F on Query { c d e }";
+        let check = |bounds: ExpansionBounds| {
+            let mut request = Request::new(text);
+            cache.parse(&mut request).unwrap();
+            let kept = Expanded::of(&request).cloned();
+            check_expansion(request.parsed_query().unwrap(), kept.as_ref(), bounds)
+        };
+        let loose = ExpansionBounds {
+            max_nesting: 10,
+            max_fields: 100,
+        };
+        let tight = ExpansionBounds {
+            max_nesting: 10,
+            max_fields: 3,
+        };
+        assert!(check(tight).is_err(), "5 fields, 3 allowed");
+        assert!(check(tight).is_err(), "a refusal is not remembered");
+        let walked = check(loose)
+            .unwrap()
+            .expect("walked the first time at these bounds");
+        assert_eq!(walked.max_fields, 5);
+        assert_eq!(check(loose).unwrap(), None, "not walked again");
+        assert!(check(tight).is_err(), "other bounds walk it again");
+        assert_eq!(check(loose).unwrap(), None);
+        // A document that is not kept has no mark and is walked every time.
+        let doc = async_graphql::parser::parse_query(text).unwrap();
+        assert!(check_expansion(&doc, None, loose).unwrap().is_some());
+        assert!(check_expansion(&doc, None, loose).unwrap().is_some());
+    }
 
     use async_graphql::extensions::{NextResolve, ResolveInfo};
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject, Value};
