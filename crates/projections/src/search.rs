@@ -41,6 +41,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use rusqlite::types::Value as SqlValue;
@@ -177,35 +178,78 @@ impl<T> Page<T> {
 }
 
 /// One tier of a search: a FROM clause, its order, and conditions.
+///
+/// Its SQL is made of `'static` text (the kinds' fragments are made once, [`NameSql`]) and
+/// written into one string per statement: a `format!` per condition and per statement was
+/// ~3 % of a name search's instructions (docs/benchmarks.md, "A search's SQL from fixed
+/// text"). Only the parameters are the request's.
 struct Tier {
-    from: String,
+    from: &'static str,
     /// The name key column the tier is ordered by before `seq` (an index `(column, seq)`
     /// exists), with the range of keys it reads: from `start` (inclusive) to `end` (exclusive;
     /// `None`: to the last key). `None`: the tier is ordered by `seq` alone.
     key: Option<KeyRange>,
-    seq: String,
+    seq: &'static str,
     /// Whether a row can come twice from `from` (a name with two words in the triples' range):
     /// the statement then reads `DISTINCT` rows.
     distinct: bool,
     /// Whether a full-text table drives the tier: its index merges the query words' doclists
     /// inside one VM step, work a [`Budget`] cannot meter.
     full_text: bool,
-    conditions: Vec<String>,
+    conditions: Vec<&'static str>,
     params: Vec<SqlValue>,
 }
 
 struct KeyRange {
-    column: String,
+    column: &'static str,
     start: String,
     end: Option<String>,
 }
 
+/// A filter on a column of the kind's table (`k`): its condition in a tier ordered by `seq`,
+/// and in a keyed tier (see [`Tier::filter`]).
+struct Filter {
+    plain: &'static str,
+    keyed: &'static str,
+}
+
+const COMMUNE: Filter = Filter {
+    plain: "k.commune = ?",
+    keyed: "+k.commune = ?",
+};
+const STATUS: Filter = Filter {
+    plain: "k.status = ?",
+    keyed: "+k.status = ?",
+};
+const BORN_FROM: Filter = Filter {
+    plain: "k.birth_year >= ?",
+    keyed: "+k.birth_year >= ?",
+};
+const BORN_TO: Filter = Filter {
+    plain: "k.birth_year <= ?",
+    keyed: "+k.birth_year <= ?",
+};
+
+/// One statement of a tier: its SQL, and its parameters (the tier's, then the start's and the
+/// limit).
+struct Statement<'t> {
+    sql: String,
+    tier: &'t [SqlValue],
+    start: Vec<SqlValue>,
+}
+
+impl Statement<'_> {
+    fn params(&self) -> impl Iterator<Item = &SqlValue> {
+        self.tier.iter().chain(&self.start)
+    }
+}
+
 impl Tier {
-    fn new(from: &str, seq: &str) -> Self {
+    fn new(from: &'static str, seq: &'static str) -> Self {
         Tier {
-            from: from.to_owned(),
+            from,
             key: None,
-            seq: seq.to_owned(),
+            seq,
             distinct: false,
             full_text: false,
             conditions: Vec::new(),
@@ -213,18 +257,22 @@ impl Tier {
         }
     }
 
-    fn condition(&mut self, sql: &str, params: impl IntoIterator<Item = SqlValue>) {
-        self.conditions.push(sql.to_owned());
+    fn condition(&mut self, sql: &'static str, params: impl IntoIterator<Item = SqlValue>) {
+        self.conditions.push(sql);
         self.params.extend(params);
     }
 
-    /// Adds a filter `column op ?`. In a keyed tier the column is written `+column`, which no
-    /// index can serve: the planner then reads the name index's range (in the order the tier
-    /// returns) rather than, say, the commune index and a sort of its rows. Not `INDEXED BY`:
-    /// a search during a bulk load, which drops the indexes, must still plan.
-    fn filter(&mut self, column: &str, op: &str, value: SqlValue) {
-        let plus = if self.key.is_some() { "+" } else { "" };
-        self.condition(&format!("{plus}{column} {op} ?"), [value]);
+    /// Adds a filter. In a keyed tier the column is written `+column`, which no index can
+    /// serve: the planner then reads the name index's range (in the order the tier returns)
+    /// rather than, say, the commune index and a sort of its rows. Not `INDEXED BY`: a search
+    /// during a bulk load, which drops the indexes, must still plan.
+    fn filter(&mut self, filter: &Filter, value: SqlValue) {
+        let sql = if self.key.is_some() {
+            filter.keyed
+        } else {
+            filter.plain
+        };
+        self.condition(sql, [value]);
     }
 
     /// Where this tier's reads start when resuming after `after` (`None`: from its start), in
@@ -249,53 +297,70 @@ impl Tier {
         }
     }
 
-    /// The statement reading this tier's next `want` rows from `start`, with its parameters.
-    /// Keyed tiers select `(seq, key)`, others `(seq, '')`.
-    fn statement(&self, start: &Start<'_>, want: usize) -> (String, Vec<SqlValue>) {
-        let mut conditions = self.conditions.clone();
-        let mut params = self.params.clone();
-        let (order, key_column) = match &self.key {
+    /// The statement reading this tier's next `want` rows from `start`. Keyed tiers select
+    /// `(seq, key)`, others `(seq, '')`.
+    fn statement(&self, start: &Start<'_>, want: usize) -> Statement<'_> {
+        let mut sql = String::with_capacity(512);
+        sql.push_str("SELECT ");
+        if self.distinct {
+            sql.push_str("DISTINCT ");
+        }
+        sql.push_str(self.seq);
+        sql.push_str(", ");
+        sql.push_str(self.key.as_ref().map_or("''", |range| range.column));
+        sql.push_str(" FROM ");
+        sql.push_str(self.from);
+        sql.push_str(" WHERE ");
+        for condition in &self.conditions {
+            sql.push_str(condition);
+            sql.push_str(" AND ");
+        }
+        let mut params = Vec::with_capacity(4);
+        match &self.key {
             Some(range) => {
-                let column = &range.column;
+                let column = range.column;
                 match start {
                     Start::Within(key, seq) => {
-                        conditions.push(format!("{column} = ? AND {} > ?", self.seq));
+                        push_all(&mut sql, &[column, " = ? AND ", self.seq, " > ?"]);
                         params.extend([text(*key), SqlValue::Integer(*seq)]);
                     }
                     Start::First | Start::PastKey(_) => {
                         let (op, key) = match start {
-                            Start::PastKey(key) => (">", *key),
-                            _ => (">=", range.start.as_str()),
+                            Start::PastKey(key) => (" > ?", *key),
+                            _ => (" >= ?", range.start.as_str()),
                         };
-                        conditions.push(format!("{column} {op} ?"));
+                        push_all(&mut sql, &[column, op]);
                         params.push(text(key));
                         if let Some(end) = &range.end {
-                            conditions.push(format!("{column} < ?"));
+                            push_all(&mut sql, &[" AND ", column, " < ?"]);
                             params.push(text(end.clone()));
                         }
                     }
                 }
-                (format!("{column}, {}", self.seq), column.clone())
+                push_all(&mut sql, &[" ORDER BY ", column, ", ", self.seq]);
             }
             None => {
                 let seq = match start {
                     Start::Within(_, seq) => *seq,
                     Start::First | Start::PastKey(_) => i64::MIN,
                 };
-                conditions.push(format!("{} > ?", self.seq));
+                push_all(&mut sql, &[self.seq, " > ? ORDER BY ", self.seq]);
                 params.push(SqlValue::Integer(seq));
-                (self.seq.clone(), "''".to_owned())
             }
-        };
+        }
+        sql.push_str(" LIMIT ?");
         params.push(SqlValue::Integer(to_i64(want as u64)));
-        let sql = format!(
-            "SELECT {distinct}{seq}, {key_column} FROM {from} WHERE {conditions} ORDER BY {order} LIMIT ?",
-            distinct = if self.distinct { "DISTINCT " } else { "" },
-            seq = self.seq,
-            from = self.from,
-            conditions = conditions.join(" AND "),
-        );
-        (sql, params)
+        Statement {
+            sql,
+            tier: &self.params,
+            start: params,
+        }
+    }
+}
+
+fn push_all(sql: &mut String, parts: &[&str]) {
+    for part in parts {
+        sql.push_str(part);
     }
 }
 
@@ -325,19 +390,24 @@ pub(crate) fn words(key: &str) -> impl Iterator<Item = &str> {
 /// An FTS5 expression matching every token, the last one as a prefix if asked. Tokens are
 /// quoted, so nothing a user types is read as FTS5 syntax.
 fn fts_expression(tokens: &[String], prefix_last: bool) -> String {
-    let phrases: Vec<String> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let star = if prefix_last && i + 1 == tokens.len() {
-                "*"
-            } else {
-                ""
-            };
-            format!("\"{}\"{star}", t.replace('"', "\"\""))
-        })
-        .collect();
-    phrases.join(" ")
+    let mut expression = String::with_capacity(tokens.iter().map(|t| t.len() + 4).sum());
+    for (i, token) in tokens.iter().enumerate() {
+        if i > 0 {
+            expression.push(' ');
+        }
+        expression.push('"');
+        for part in token.split('"').enumerate() {
+            if part.0 > 0 {
+                expression.push_str("\"\"");
+            }
+            expression.push_str(part.1);
+        }
+        expression.push('"');
+        if prefix_last && i + 1 == tokens.len() {
+            expression.push('*');
+        }
+    }
+    expression
 }
 
 /// [`fts_expression`] of a name's folded words, the last one a prefix — without that prefix
@@ -373,6 +443,88 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// A kind's name tiers' SQL that names its tables, made once per kind ([`name_sql`]).
+struct NameSql {
+    /// `<kind> k`.
+    kind: String,
+    /// Tier 2: the exact words' table joined to the kind's, its `rowid`, its match.
+    exact_words: String,
+    exact_words_seq: String,
+    exact_words_match: String,
+    /// Tier 3 from the FTS5 doclists: the folded words' table joined, its `rowid`, its match.
+    folded_words: String,
+    folded_words_seq: String,
+    folded_words_match: String,
+    /// Tier 3 from the triples: their range drives (`CROSS JOIN`), then the row must match
+    /// the folded words — every row (`check_all`), or only those the triples do not index.
+    triples: String,
+    triples_match_all: String,
+    triples_match_unindexed: String,
+    /// Not in tier 2, tested last in tier 3 (the dearest test): the row's exact words, looked
+    /// up by its rowid, a seek in each query word's doclist.
+    not_exact_words: String,
+}
+
+impl NameSql {
+    fn new(tables: &NameWords) -> Self {
+        let NameWords {
+            kind,
+            folded,
+            exact,
+            ..
+        } = *tables;
+        let folded_match = format!(
+            "EXISTS (SELECT 1 FROM {folded} WHERE {folded} MATCH ? AND {folded}.rowid = k.seq)"
+        );
+        NameSql {
+            kind: format!("{kind} k"),
+            exact_words: format!("{exact} JOIN {kind} k ON k.seq = {exact}.rowid"),
+            exact_words_seq: format!("{exact}.rowid"),
+            exact_words_match: format!("{exact} MATCH ?"),
+            folded_words: format!("{folded} JOIN {kind} k ON k.seq = {folded}.rowid"),
+            folded_words_seq: format!("{folded}.rowid"),
+            folded_words_match: format!("{folded} MATCH ?"),
+            triples: format!(
+                "{triples} t CROSS JOIN {kind} k ON k.seq = t.seq",
+                triples = name_triples::TABLE
+            ),
+            triples_match_unindexed: format!("(t.pair <> '' OR {folded_match})"),
+            triples_match_all: folded_match,
+            not_exact_words: format!(
+                "NOT EXISTS (SELECT 1 FROM {exact} WHERE {exact} MATCH ? AND {exact}.rowid = k.seq)"
+            ),
+        }
+    }
+}
+
+/// The SQL of `tables`' kind, made on first use.
+fn name_sql(tables: &NameWords) -> &'static NameSql {
+    static CITIZENS: LazyLock<NameSql> = LazyLock::new(|| NameSql::new(&CITIZEN_WORDS));
+    static BUSINESSES: LazyLock<NameSql> = LazyLock::new(|| NameSql::new(&BUSINESS_WORDS));
+    if tables.kind == BUSINESS_WORDS.kind {
+        &BUSINESSES
+    } else {
+        &CITIZENS
+    }
+}
+
+/// Tier 0's own test: the exact key is the query's, or starts with it and a space (inside
+/// the tier's key range); `+`: a condition, not another way into the index (an OR of two
+/// lookups, then a sort).
+const IN_EXACT_KEYED: &str = "(+k.name_exact = ? OR +k.name_exact >= ?)";
+/// Not in tier 0: the exact key is not the query's and does not start with it and a space.
+/// '!' follows ' ' in code point order, so [exact, exact + "!") holds those and, in between,
+/// only keys with a control character after the query, which the condition drops.
+const NOT_IN_EXACT: &str = "NOT (k.name_exact = ? OR (k.name_exact >= ? AND k.name_exact < ?))";
+/// Not in tier 1: the folded key does not start with the query's (a range with an end, or
+/// open when no string follows every string starting with the query).
+const NOT_IN_FOLDED: &str = "NOT (k.name_folded >= ? AND k.name_folded < ?)";
+const NOT_IN_FOLDED_OPEN: &str = "NOT k.name_folded >= ?";
+/// The triples' range: the names of fewer words than a triple (`pair` empty), and the pair's
+/// rows whose third word starts with the prefix (with an end, or open).
+const TRIPLES_RANGE: &str = "(t.pair = '' OR (t.pair = ? AND t.word >= ? AND t.word < ?))";
+const TRIPLES_RANGE_OPEN: &str = "(t.pair = '' OR (t.pair = ? AND t.word >= ?))";
+
 /// The name tiers of a search (see the module docs). `None` when the name has no searchable
 /// token (then the name does not filter).
 fn name_tiers(
@@ -390,64 +542,49 @@ fn name_tiers(
             "a name search takes at most {MAX_NAME_TOKENS} words"
         )));
     }
-    let kind = tables.kind;
-    // Tier 0: the exact key is the query's, or starts with it and a space. '!' follows ' ' in
-    // code point order, so [exact, exact + "!") holds those and, in between, only keys with a
-    // control character after the query, which the condition drops.
+    let sql = name_sql(tables);
     let words_end = format!("{exact}!");
     let words_start = format!("{exact} ");
-    let in_exact = || {
-        (
-            "(k.name_exact = ? OR (k.name_exact >= ? AND k.name_exact < ?))".to_owned(),
+    let not_in_exact = |tier: &mut Tier| {
+        tier.condition(
+            NOT_IN_EXACT,
             [
                 text(exact.clone()),
                 text(words_start.clone()),
                 text(words_end.clone()),
             ],
-        )
+        );
     };
     let folded_end = prefix_end(&folded);
-    let in_folded = || match &folded_end {
-        Some(end) => (
-            "(k.name_folded >= ? AND k.name_folded < ?)".to_owned(),
-            vec![text(folded.clone()), text(end.clone())],
-        ),
-        None => ("k.name_folded >= ?".to_owned(), vec![text(folded.clone())]),
+    let not_in_folded = |tier: &mut Tier| match &folded_end {
+        Some(end) => tier.condition(NOT_IN_FOLDED, [text(folded.clone()), text(end.clone())]),
+        None => tier.condition(NOT_IN_FOLDED_OPEN, [text(folded.clone())]),
     };
 
-    let mut by_exact = Tier::new(&format!("{kind} k"), "k.seq");
+    let mut by_exact = Tier::new(&sql.kind, "k.seq");
     by_exact.key = Some(KeyRange {
-        column: "k.name_exact".into(),
+        column: "k.name_exact",
         start: exact.clone(),
         end: Some(words_end.clone()),
     });
-    // `+`: a condition, not another way into the index (an OR of two lookups, then a sort).
     by_exact.condition(
-        "(+k.name_exact = ? OR +k.name_exact >= ?)",
+        IN_EXACT_KEYED,
         [text(exact.clone()), text(words_start.clone())],
     );
 
-    let mut by_folded = Tier::new(&format!("{kind} k"), "k.seq");
+    let mut by_folded = Tier::new(&sql.kind, "k.seq");
     by_folded.key = Some(KeyRange {
-        column: "k.name_folded".into(),
+        column: "k.name_folded",
         start: folded.clone(),
         end: folded_end.clone(),
     });
-    let (sql, params) = in_exact();
-    by_folded.condition(&format!("NOT {sql}"), params);
+    not_in_exact(&mut by_folded);
 
     let mut tiers = vec![by_exact, by_folded];
     if flavour == SearchFlavour::Fts5 {
-        let (folded_words_table, exact_words_table) = (tables.folded, tables.exact);
         let exact_expr = fts_expression(&exact_words, false);
-        let mut anywhere_exact = Tier::new(
-            &format!("{exact_words_table} JOIN {kind} k ON k.seq = {exact_words_table}.rowid"),
-            &format!("{exact_words_table}.rowid"),
-        );
-        anywhere_exact.condition(
-            &format!("{exact_words_table} MATCH ?"),
-            [text(exact_expr.clone())],
-        );
+        let mut anywhere_exact = Tier::new(&sql.exact_words, &sql.exact_words_seq);
+        anywhere_exact.condition(&sql.exact_words_match, [text(exact_expr.clone())]);
         anywhere_exact.full_text = true;
         let folded_expr = folded_expression(&folded_words);
         let triples = if tables.triples {
@@ -457,66 +594,39 @@ fn name_tiers(
         };
         let mut anywhere_folded = match triples {
             // The names holding the words, read from the triples' range (see `name_triples`):
-            // its rows, not the FTS5 doclists of every word. `CROSS JOIN`: the range drives.
+            // its rows, not the FTS5 doclists of every word.
             Some(range) => {
-                let triples = name_triples::TABLE;
-                let mut tier = Tier::new(
-                    &format!("{triples} t CROSS JOIN {kind} k ON k.seq = t.seq"),
-                    "t.seq",
-                );
+                let mut tier = Tier::new(&sql.triples, "t.seq");
                 tier.distinct = true;
-                let word_end = if range.end.is_some() {
-                    " AND t.word < ?"
-                } else {
-                    ""
-                };
-                tier.condition(
-                    &format!("(t.pair = '' OR (t.pair = ? AND t.word >= ?{word_end}))"),
-                    [text(range.pair), text(range.start)]
-                        .into_iter()
-                        .chain(range.end.map(text)),
-                );
-                let matches = format!(
-                    "EXISTS (SELECT 1 FROM {folded_words_table}
-                             WHERE {folded_words_table} MATCH ? AND {folded_words_table}.rowid = k.seq)"
-                );
-                if range.check_all {
-                    tier.condition(&matches, [text(folded_expr)]);
-                } else {
-                    tier.condition(&format!("(t.pair <> '' OR {matches})"), [text(folded_expr)]);
+                match range.end {
+                    Some(end) => tier.condition(
+                        TRIPLES_RANGE,
+                        [text(range.pair), text(range.start), text(end)],
+                    ),
+                    None => {
+                        tier.condition(TRIPLES_RANGE_OPEN, [text(range.pair), text(range.start)])
+                    }
                 }
+                let matches = if range.check_all {
+                    &sql.triples_match_all
+                } else {
+                    &sql.triples_match_unindexed
+                };
+                tier.condition(matches, [text(folded_expr)]);
                 tier
             }
             None => {
-                let mut tier = Tier::new(
-                    &format!(
-                        "{folded_words_table} JOIN {kind} k ON k.seq = {folded_words_table}.rowid"
-                    ),
-                    &format!("{folded_words_table}.rowid"),
-                );
-                tier.condition(
-                    &format!("{folded_words_table} MATCH ?"),
-                    [text(folded_expr)],
-                );
+                let mut tier = Tier::new(&sql.folded_words, &sql.folded_words_seq);
+                tier.condition(&sql.folded_words_match, [text(folded_expr)]);
                 tier.full_text = true;
                 tier
             }
         };
         for tier in [&mut anywhere_exact, &mut anywhere_folded] {
-            let (sql, params) = in_exact();
-            tier.condition(&format!("NOT {sql}"), params);
-            let (sql, params) = in_folded();
-            tier.condition(&format!("NOT {sql}"), params);
+            not_in_exact(tier);
+            not_in_folded(tier);
         }
-        // Not in tier 2, last (the dearest test): the row's exact words, looked up by its
-        // rowid, a seek in each query word's doclist.
-        anywhere_folded.condition(
-            &format!(
-                "NOT EXISTS (SELECT 1 FROM {exact_words_table}
-                             WHERE {exact_words_table} MATCH ? AND {exact_words_table}.rowid = k.seq)"
-            ),
-            [text(exact_expr)],
-        );
+        anywhere_folded.condition(&sql.not_exact_words, [text(exact_expr)]);
         tiers.extend([anywhere_exact, anywhere_folded]);
     }
     Ok(Some(tiers))
@@ -535,18 +645,18 @@ struct PagePositions {
 /// this module; the clock is read only then.
 fn read_rows(
     conn: &Connection,
-    sql: &str,
-    params: Vec<SqlValue>,
+    statement: &Statement<'_>,
     tier: u8,
     out: &mut Vec<Position>,
     work: &mut Work,
 ) -> Result<(), ProjectionError> {
+    let sql = statement.sql.as_str();
     let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
     Work::reset(&mut stmt);
     let traced = tracing::enabled!(tracing::Level::TRACE).then(|| (Instant::now(), out.len()));
     {
         let rows = stmt
-            .query_map(params_from_iter(params), |r| {
+            .query_map(params_from_iter(statement.params()), |r| {
                 let key = text_in(r, 1)?.ok_or_else(|| {
                     rusqlite::Error::FromSqlConversionFailure(
                         1,
@@ -607,8 +717,8 @@ fn page_positions(
             if tier.full_text {
                 budget.unmetered()?;
             }
-            let (sql, params) = tier.statement(&start, want);
-            read_rows(conn, &sql, params, tier_no, &mut out, &mut work)?;
+            let statement = tier.statement(&start, want);
+            read_rows(conn, &statement, tier_no, &mut out, &mut work)?;
         }
     }
     let has_next_page = out.len() > first;
@@ -671,7 +781,7 @@ fn search_tiers(
     };
     Ok(match named {
         Some(tiers) => tiers,
-        None => vec![Tier::new(&format!("{} k", tables.kind), "k.seq")],
+        None => vec![Tier::new(&name_sql(tables).kind, "k.seq")],
     })
 }
 
@@ -683,16 +793,16 @@ fn citizen_tiers(
     let mut tiers = search_tiers(flavour, &CITIZEN_WORDS, filter.name.as_deref())?;
     for t in &mut tiers {
         if let Some(unit) = filter.admin_unit {
-            t.filter("k.commune", "=", text(unit.to_string()));
+            t.filter(&COMMUNE, text(unit.to_string()));
         }
         if let Some(status) = filter.status {
-            t.filter("k.status", "=", text(status.as_str()));
+            t.filter(&STATUS, text(status.as_str()));
         }
         if let Some(from) = filter.birth_year_from {
-            t.filter("k.birth_year", ">=", SqlValue::Integer(from.into()));
+            t.filter(&BORN_FROM, SqlValue::Integer(from.into()));
         }
         if let Some(to) = filter.birth_year_to {
-            t.filter("k.birth_year", "<=", SqlValue::Integer(to.into()));
+            t.filter(&BORN_TO, SqlValue::Integer(to.into()));
         }
     }
     Ok(tiers)
@@ -737,10 +847,10 @@ pub(crate) fn search_businesses(
     let mut tiers = search_tiers(flavour, &BUSINESS_WORDS, filter.name.as_deref())?;
     for t in &mut tiers {
         if let Some(unit) = filter.admin_unit {
-            t.filter("k.commune", "=", text(unit.to_string()));
+            t.filter(&COMMUNE, text(unit.to_string()));
         }
         if let Some(status) = filter.status {
-            t.filter("k.status", "=", text(status.as_str()));
+            t.filter(&STATUS, text(status.as_str()));
         }
     }
     load_page(conn, page_positions(conn, &tiers, first, after, budget)?)

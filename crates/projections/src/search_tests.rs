@@ -381,12 +381,14 @@ fn a_page_under_a_budget_is_the_same_page_or_gives_up() {
 /// SQLite's plan for the statement reading 21 rows of `tier` from `start`, its steps joined
 /// by "; ".
 fn plan_of(conn: &Connection, tier: &Tier, start: &Start<'_>) -> String {
-    let (sql, params) = tier.statement(start, 21);
+    let statement = tier.statement(start, 21);
     let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))
         .expect("explain");
     let plan: Vec<String> = stmt
-        .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+        .query_map(params_from_iter(statement.params()), |r| {
+            r.get::<_, String>(3)
+        })
         .expect("plan")
         .collect::<Result<_, _>>()
         .expect("plan");
@@ -707,6 +709,41 @@ fn search_words_are_quoted_not_parsed() {
         fts_expression(&words, true),
         "\"nguyen\" \"van\" \"or\" \"hoa\"*"
     );
+    // A quote inside a token (`tokens` makes none) is doubled, as FTS5's strings ask.
+    let quoted = ["a\"b".to_owned(), "\"".to_owned()];
+    assert_eq!(fts_expression(&quoted, false), "\"a\"\"b\" \"\"\"\"");
+    assert_eq!(fts_expression(&quoted, true), "\"a\"\"b\" \"\"\"\"*");
+    assert_eq!(fts_expression(&[], true), "");
+}
+
+/// Each kind's tiers name that kind's tables, never another's.
+#[test]
+fn each_kind_s_name_sql_names_its_own_tables() {
+    for tables in [&CITIZEN_WORDS, &BUSINESS_WORDS] {
+        let sql = name_sql(tables);
+        assert_eq!(sql.kind, format!("{} k", tables.kind));
+        for fragment in [
+            &sql.exact_words,
+            &sql.exact_words_match,
+            &sql.not_exact_words,
+        ] {
+            assert!(fragment.contains(tables.exact), "{fragment}");
+            assert!(!fragment.contains(tables.folded), "{fragment}");
+        }
+        for fragment in [
+            &sql.folded_words,
+            &sql.folded_words_match,
+            &sql.triples_match_all,
+        ] {
+            assert!(fragment.contains(tables.folded), "{fragment}");
+        }
+        for fragment in [&sql.exact_words, &sql.folded_words, &sql.triples] {
+            assert!(
+                fragment.contains(&format!("JOIN {} k ", tables.kind)),
+                "{fragment}"
+            );
+        }
+    }
 }
 
 /// A prefix that a whole query word starts with adds nothing to the words: it is dropped, and
