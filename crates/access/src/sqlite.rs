@@ -435,6 +435,7 @@ impl Writer {
                 remembered: &mut self.remembered,
                 numbered: &mut self.numbered,
                 tail: &self.tail,
+                citizen_lookup: None,
             },
             drafts,
             crate::now_micros(),
@@ -890,6 +891,11 @@ struct Stored<'c> {
     numbered: &'c mut NumberedCitizens,
     /// Checked before the table: a citizen's rows in the tail follow its rows in the table.
     tail: &'c Mutex<Tail>,
+    /// The citizens' lookup, taken from the connection's cache once for the group: a search
+    /// page looks up twenty citizens, and each take and return hashed its text twice (~1.6 %
+    /// of a drawn (b1)'s instructions; docs/benchmarks.md, "The access log's citizen lookup
+    /// held for the group").
+    citizen_lookup: Option<rusqlite::CachedStatement<'c>>,
 }
 
 impl Dictionary for Stored<'_> {
@@ -917,20 +923,24 @@ impl Dictionary for Stored<'_> {
         }
         // The number and the citizen's last ordinal in one statement: `plan` asks for the
         // ordinal of every citizen it finds numbered, and it is remembered like one read alone.
-        let found: Option<(u32, Option<u32>)> = self
-            .conn
-            .prepare_cached(
-                "SELECT c.number,
-                        (SELECT b.ordinal FROM access_by_citizen b WHERE b.citizen = c.number
-                         ORDER BY b.ordinal DESC LIMIT 1)
-                 FROM access_citizens c WHERE c.citizen = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([citizen.as_bytes().as_slice()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
+        let lookup = match &mut self.citizen_lookup {
+            Some(lookup) => lookup,
+            None => self.citizen_lookup.insert(
+                self.conn
+                    .prepare_cached(
+                        "SELECT c.number,
+                                (SELECT b.ordinal FROM access_by_citizen b
+                                 WHERE b.citizen = c.number ORDER BY b.ordinal DESC LIMIT 1)
+                         FROM access_citizens c WHERE c.citizen = ?1",
+                    )
+                    .map_err(storage)?,
+            ),
+        };
+        let found: Option<(u32, Option<u32>)> = lookup
+            .query_row([citizen.as_bytes().as_slice()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
             })
+            .optional()
             .map_err(storage)?;
         let Some((number, ordinal)) = found else {
             return Ok(None);
