@@ -146,23 +146,16 @@ impl From<ParcelId> for RecordId {
 }
 
 impl fmt::Display for RecordId {
-    /// `<kind>-<uuid>`, assembled on the stack and written once: through `write!` and uuid's
-    /// own `Display` an id cost ~700 instructions, and every record a response shows is one
-    /// (twenty on a search page; docs/benchmarks.md, "Fewer hashes, allocations and formats in
-    /// a response").
+    /// `<kind>-<uuid>`, the uuid's text made on the stack: through `write!` and uuid's own
+    /// `Display` an id cost ~700 instructions, and every record a response shows is one (twenty
+    /// on a search page; docs/benchmarks.md, "Fewer hashes, allocations and formats in a
+    /// response"). Three `write_str`s, not one of a buffer checked as UTF-8 again (~250
+    /// instructions an id: "A drawn name search's last UTF-8 checks").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = self.kind().as_str();
-        let len = kind.len() + 1 + uuid::fmt::Hyphenated::LENGTH;
-        let mut text = [0u8; 64];
-        if len > text.len() {
-            return write!(f, "{kind}-{}", self.uuid().hyphenated());
-        }
-        let (head, tail) = text[..len].split_at_mut(kind.len());
-        head.copy_from_slice(kind.as_bytes());
-        tail[0] = b'-';
-        self.uuid().hyphenated().encode_lower(&mut tail[1..]);
-        // Kinds and hex digits are ASCII: the check cannot fail.
-        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
+        let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        f.write_str(self.kind().as_str())?;
+        f.write_str("-")?;
+        f.write_str(self.uuid().hyphenated().encode_lower(&mut uuid))
     }
 }
 
