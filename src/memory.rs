@@ -45,6 +45,32 @@ fn aligned(p: *mut c_void, align: usize) -> bool {
     (p as usize) & (align - 1) == 0
 }
 
+/// A block for `layout` from `alloc_plain` if such a block is aligned enough, else from
+/// `alloc_aligned`.
+///
+/// # Safety
+/// `alloc_plain` and `alloc_aligned` are a pair of mimalloc's allocation calls (`mi_malloc`
+/// and `mi_malloc_aligned`, or their zeroing forms); `layout`'s size is not zero.
+#[inline]
+unsafe fn plain_or_aligned(
+    layout: Layout,
+    alloc_plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    alloc_aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    // SAFETY: the calls take any size and a power-of-two alignment (a `Layout`'s); a block is
+    // freed by `mi_free` whichever call made it.
+    unsafe {
+        if plain(layout) {
+            let p = alloc_plain(layout.size());
+            if aligned(p, layout.align()) {
+                return p.cast();
+            }
+            mi_free(p);
+        }
+        alloc_aligned(layout.size(), layout.align()).cast()
+    }
+}
+
 // SAFETY: every block comes from mimalloc and goes back to it through `mi_free`, which takes
 // blocks from its plain and aligned calls alike; each returned block is aligned to the layout's
 // alignment (checked for the plain calls, guaranteed by the aligned ones) and at least as
@@ -52,32 +78,14 @@ fn aligned(p: *mut c_void, align: usize) -> bool {
 unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the calls take any size and a power-of-two alignment (a `Layout`'s).
-        unsafe {
-            if plain(layout) {
-                let p = mi_malloc(layout.size());
-                if aligned(p, layout.align()) {
-                    return p.cast();
-                }
-                mi_free(p);
-            }
-            mi_malloc_aligned(layout.size(), layout.align()).cast()
-        }
+        // SAFETY: as `plain_or_aligned` asks.
+        unsafe { plain_or_aligned(layout, mi_malloc, mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        unsafe {
-            if plain(layout) {
-                let p = mi_zalloc(layout.size());
-                if aligned(p, layout.align()) {
-                    return p.cast();
-                }
-                mi_free(p);
-            }
-            mi_zalloc_aligned(layout.size(), layout.align()).cast()
-        }
+        // SAFETY: as `plain_or_aligned` asks.
+        unsafe { plain_or_aligned(layout, mi_zalloc, mi_zalloc_aligned) }
     }
 
     #[inline]

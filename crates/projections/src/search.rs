@@ -213,22 +213,20 @@ struct Filter {
     keyed: &'static str,
 }
 
-const COMMUNE: Filter = Filter {
-    plain: "k.commune = ?",
-    keyed: "+k.commune = ?",
-};
-const STATUS: Filter = Filter {
-    plain: "k.status = ?",
-    keyed: "+k.status = ?",
-};
-const BORN_FROM: Filter = Filter {
-    plain: "k.birth_year >= ?",
-    keyed: "+k.birth_year >= ?",
-};
-const BORN_TO: Filter = Filter {
-    plain: "k.birth_year <= ?",
-    keyed: "+k.birth_year <= ?",
-};
+/// A [`Filter`] on `condition`, its keyed form the same with `+` before the column.
+macro_rules! filter {
+    ($condition:literal) => {
+        Filter {
+            plain: $condition,
+            keyed: concat!("+", $condition),
+        }
+    };
+}
+
+const COMMUNE: Filter = filter!("k.commune = ?");
+const STATUS: Filter = filter!("k.status = ?");
+const BORN_FROM: Filter = filter!("k.birth_year >= ?");
+const BORN_TO: Filter = filter!("k.birth_year <= ?");
 
 /// One statement of a tier: its SQL, and its parameters (the tier's, then the start's and the
 /// limit).
