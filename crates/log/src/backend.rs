@@ -230,6 +230,15 @@ impl<C: Send + 'static> BlockingPool<C> {
         })
     }
 
+    /// Runs `f` on each connection idle now (those in use are left to their callers): for
+    /// state a connection keeps between runs that must not outlive an event, such as a read
+    /// snapshot once its file has changed.
+    pub fn each_idle(&self, mut f: impl FnMut(&mut C)) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.iter_mut().for_each(&mut f);
+        }
+    }
+
     /// Runs `f` with an idle connection, or one made by `open` if none is idle. A connection
     /// goes back to the pool even when `f` fails: a failed read leaves no state behind
     /// (callers that could leave one, such as an open transaction, must not return it).
@@ -417,6 +426,44 @@ mod tests {
             pool.run_short(|| Ok::<u8, ()>(2), |c| Ok(*c)).await,
             Ok(Ok(2))
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_idle_visits_the_idle_connections_only() {
+        let pool = BlockingPool::<u8>::new(2);
+        // Two runs that hold a connection at once (each waits for the other): two opened,
+        // then both idle.
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let run = |both: Arc<std::sync::Barrier>| {
+            pool.run(
+                || Ok::<u8, ()>(1),
+                move |c| {
+                    both.wait();
+                    Ok(*c)
+                },
+            )
+        };
+        let (a, b) = tokio::join!(run(both.clone()), run(both));
+        assert!(matches!((a, b), (Ok(Ok(1)), Ok(Ok(1)))));
+        let mut seen = 0;
+        pool.each_idle(|c| {
+            seen += 1;
+            *c = 7;
+        });
+        assert_eq!(seen, 2);
+        // One taken by a run that holds it while `each_idle` runs: only the other is visited.
+        let held = pool.clone();
+        let visited = pool
+            .run(
+                || Ok::<u8, ()>(0),
+                move |c| {
+                    let mut n = 0;
+                    held.each_idle(|_| n += 1);
+                    Ok::<_, ()>((*c, n))
+                },
+            )
+            .await;
+        assert!(matches!(visited, Ok(Ok((7, 1)))));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,7 +100,7 @@ pub use schema::{APPLICATION_ID, IntegrityCheck, SCHEMA_VERSION, SearchFlavour};
 pub use search::{Cursor, Edge, Page};
 
 use budget::{Budget, PageCounters, PagePlace};
-use read_snapshot::ReadSnapshot;
+use read_snapshot::{ReadEpoch, Reader};
 
 /// Options for [`Projections::open`].
 #[derive(Clone, Debug)]
@@ -165,8 +165,12 @@ struct Shared {
     /// The writing side. Async mutex: held across the log read and the blocking apply, so
     /// batches are applied one at a time, in order.
     writer: tokio::sync::Mutex<Writer>,
-    readers: Arc<BlockingPool<Connection>>,
-    /// The committed checkpoint: the next log position to project.
+    readers: Arc<BlockingPool<Reader>>,
+    /// Moved after every commit of the projector, before the position: how a reader knows
+    /// whether the snapshot it holds is still the latest (`read_snapshot`).
+    epoch: ReadEpoch,
+    /// The committed checkpoint: the next log position to project. Published only through
+    /// [`Shared::publish`].
     position: watch::Sender<u64>,
     /// Events projected through the bulk path since open.
     bulk_loaded: AtomicU64,
@@ -239,6 +243,7 @@ impl Projections {
             handle: Arc::new(Handle {
                 shared: Arc::new(Shared {
                     readers: BlockingPool::new(config.read_connections),
+                    epoch: ReadEpoch::default(),
                     path,
                     log,
                     config,
@@ -496,9 +501,7 @@ impl Projections {
         &self,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        self.shared()
-            .read(Cost::Unbounded, Snapshot::Transaction, f)
-            .await
+        self.shared().read(Cost::Unbounded, f).await
     }
 
     /// [`Projections::read`] of at most `records` records by key: a few index seeks each.
@@ -512,12 +515,11 @@ impl Projections {
         } else {
             Cost::Unbounded
         };
-        self.shared().read(cost, Snapshot::Transaction, f).await
+        self.shared().read(cost, f).await
     }
 
     /// [`Projections::read_keys`] of records read by one execution of a statement per key (or
-    /// per chunk of keys): a read of one key is one statement, in the statement's own
-    /// snapshot; more keys share a transaction.
+    /// per chunk of keys): a read of one key is one statement, run short.
     async fn read_each<T: Send + 'static>(
         &self,
         records: usize,
@@ -531,14 +533,12 @@ impl Projections {
     }
 
     /// [`Projections::read`] of one record through one statement (`f` runs exactly one): a
-    /// few index seeks, in the statement's own snapshot.
+    /// few index seeks.
     async fn read_record<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        self.shared()
-            .read(Cost::Short, Snapshot::Statement, move |c, _| f(c))
-            .await
+        self.shared().read(Cost::Short, move |c, _| f(c)).await
     }
 
     /// Any record by id.
@@ -880,34 +880,37 @@ pub(crate) const SHORT_PAGE_RECORDS: usize = 25;
 /// size: `search::tests::a_name_prefix_page_reads_only_its_own_rows`).
 const PAGE_STEPS: u32 = 10_000;
 
-/// What a read of the projections runs in.
-#[derive(Clone, Copy)]
-enum Snapshot {
-    /// One read transaction for all its statements.
-    Transaction,
-    /// The read is one statement, which SQLite runs in a snapshot of its own.
-    Statement,
-}
-
 impl Shared {
+    /// Publishes the committed checkpoint `next` (what [`Projections::wait_for`] waits on),
+    /// after moving the readers' epoch: a read that follows sees what was committed.
+    fn publish(&self, next: u64) {
+        self.wrote();
+        self.position.send_replace(next);
+    }
+
+    /// After the projector wrote: readers begin new snapshots from now on, and those idle in
+    /// the pool end the ones they hold, which would keep the WAL from its checkpoints
+    /// (`read_snapshot`).
+    fn wrote(&self) {
+        self.epoch.moved();
+        self.readers.each_idle(Reader::release);
+    }
+
     async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         cost: Cost,
-        snapshot: Snapshot,
         f: impl FnOnce(&Connection, SearchFlavour) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
-        let path = self.path.clone();
         let flavour = self.flavour;
-        let open = move || schema::open_reader(&path, schema::Mapping::Whole);
-        let run = move |conn: &mut Connection| match snapshot {
-            // One read transaction per query: a page's index scan and its state reads see the
-            // same snapshot even while the projector commits. Dropping it ends it, so the
-            // connection goes back to the pool clean.
-            Snapshot::Transaction => {
-                let snapshot = ReadSnapshot::begin(conn)?;
-                f(snapshot.0, flavour)
-            }
-            Snapshot::Statement => f(read_snapshot::one_statement(conn)?, flavour),
+        let path = self.path.clone();
+        let open = move || schema::open_reader(&path, schema::Mapping::Whole).map(Reader::new);
+        // One snapshot per query: a page's index scan and its state reads see the same
+        // commits even while the projector commits (`read_snapshot`).
+        let shared = self.clone();
+        let run = move |reader: &mut Reader| {
+            let result = f(reader.snapshot(&shared.epoch)?, flavour);
+            reader.settle(&shared.epoch, result.is_ok());
+            result
         };
         match cost {
             Cost::Short => self.readers.run_short(open, run).await,
@@ -932,12 +935,13 @@ impl Shared {
             let flavour = self.flavour;
             let here = {
                 let f = f.clone();
-                move |conn: &mut Connection| {
-                    let snapshot = ReadSnapshot::begin(conn)?;
-                    let budget = Budget::metered(snapshot.0, PAGE_STEPS);
-                    let result = f(snapshot.0, flavour, &budget);
-                    // Before the snapshot's end: its ROLLBACK must not be interrupted.
-                    let spent = budget.end(snapshot.0);
+                move |reader: &mut Reader| {
+                    let conn = reader.snapshot(&self.epoch)?;
+                    let budget = Budget::metered(conn, PAGE_STEPS);
+                    let result = f(conn, flavour, &budget);
+                    // Before the snapshot may end: its ROLLBACK must not be interrupted.
+                    let spent = budget.end(conn);
+                    reader.settle(&self.epoch, result.is_ok() && !spent);
                     Ok::<_, ProjectionError>((!spent).then_some(result))
                 }
             };
@@ -956,7 +960,7 @@ impl Shared {
         } else {
             self.pages.count(PagePlace::BlockingThread);
         }
-        self.read(Cost::Unbounded, Snapshot::Transaction, move |c, flavour| {
+        self.read(Cost::Unbounded, move |c, flavour| {
             f(c, flavour, &Budget::unbounded())
         })
         .await
@@ -985,6 +989,8 @@ impl Shared {
         })
         .await
         .map_err(|e| ProjectionError::Storage(format!("write task failed: {e}")))?;
+        // Whatever `f` did, it may have committed (a refold moves no position).
+        self.wrote();
         writer.conn = conn;
         result
     }
@@ -1024,7 +1030,7 @@ impl Shared {
             // The last apply was abandoned mid-way: whether it committed is known only to the
             // file, so restart from the file's checkpoint.
             let checkpoint = self.with_writer(writer, |c| schema::checkpoint(c)).await?;
-            self.position.send_replace(checkpoint);
+            self.publish(checkpoint);
             writer.sub = None;
         }
         let from = *self.position.borrow();
@@ -1071,7 +1077,7 @@ impl Shared {
                     // personal data is not kept decoded in memory.
                     state::forget_read_states();
                 }
-                self.position.send_replace(outcome.next);
+                self.publish(outcome.next);
                 Ok(consumed)
             }
             Err(e) => {
@@ -1156,7 +1162,7 @@ impl Shared {
                 shared
                     .bulk_loaded
                     .fetch_add(next.saturating_sub(before), Ordering::Relaxed);
-                shared.position.send_replace(next);
+                shared.publish(next);
             };
             // Watchers are woken only by a change, so one that saw a change during a load
             // knows the indexes were built.
@@ -1235,7 +1241,7 @@ impl Shared {
         writer.sub = None;
         // The tables were dropped with the mark: nothing of an interrupted load is left.
         writer.bulk_unfinished = false;
-        self.position.send_replace(0);
+        self.publish(0);
         Ok(())
     }
 }
