@@ -903,7 +903,7 @@ impl Shared {
     ) -> Result<T, ProjectionError> {
         let flavour = self.flavour;
         let path = self.path.clone();
-        let open = move || schema::open_reader(&path, schema::Mapping::Whole).map(Reader::new);
+        let open = move || Reader::open(schema::open_reader(&path, schema::Mapping::Whole)?, &path);
         // One snapshot per query: a page's index scan and its state reads see the same
         // commits even while the projector commits (`read_snapshot`).
         let shared = self.clone();

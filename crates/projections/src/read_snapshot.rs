@@ -10,20 +10,19 @@
 //! (seconds apart, or never for hours of reads), so a reader can go on reading the snapshot it
 //! has until then (docs/benchmarks.md, "A reader's snapshot kept until the projector commits").
 //!
-//! Invariant: a read never sees less than what the projector had committed when the read
-//! began. The projector moves the [`ReadEpoch`] after each commit and before it publishes the
-//! position that `Projections::wait_for` waits on (read-your-writes); a reader keeps its
-//! snapshot only while the epoch it began at is still the current one, and its snapshot begins
-//! after it read the epoch, so it holds every commit that epoch counted. A snapshot kept
-//! while the epoch moves would stop the WAL's checkpoints at it, so readers back in the pool
-//! are ended whenever the epoch moves ([`Reader::release`]), and a read that finds the epoch
-//! moved under it ends its snapshot before going back ([`Reader::settle`]).
-//!
-//! Only this process writes the projections while it serves them: a tool that wrote the file
-//! beside a node would be seen by the node's readers only at the projector's next commit.
+//! Invariant: a read never sees less than what was committed to the file, by any connection,
+//! when the read began. A reader keeps its snapshot only while the file's WAL index header is
+//! the one it read before the snapshot began ([`citydb_sqlite::WalIndexWatch`]: every commit
+//! rewrites it; the read takes no lock and makes no system call) and the [`ReadEpoch`] has not
+//! moved. The projector moves the epoch after each of its writer jobs and before it publishes
+//! the position that `Projections::wait_for` waits on (read-your-writes), and readers idle in
+//! the pool end their snapshots when it moves ([`Reader::release`]), as does a read the epoch
+//! moved under ([`Reader::settle`]): a snapshot kept past a commit would hold the WAL's
+//! checkpoints back. A reader whose index cannot be mapped never keeps one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use citydb_sqlite::{WalIndexHeader, WalIndexWatch};
 use rusqlite::Connection;
 
 use crate::error::{ProjectionError, storage};
@@ -47,22 +46,38 @@ impl ReadEpoch {
 
 /// A read connection of the pool, with the snapshot it holds.
 pub(crate) struct Reader {
+    /// Declared first, dropped first: the mapping goes before the connection that keeps the
+    /// `-shm` file from being truncated under it.
+    watch: Option<WalIndexWatch>,
     conn: Connection,
-    /// The epoch its open read transaction began at; `None` when it holds none.
-    held: Option<u64>,
+    /// The epoch and WAL index header read before its open read transaction began; `None`
+    /// when it holds none (or its header could not be read).
+    held: Option<(u64, WalIndexHeader)>,
 }
 
 impl Reader {
-    pub(crate) fn new(conn: Connection) -> Self {
-        Reader { conn, held: None }
+    /// `conn` reads the WAL-mode file at `path`: read from once, so that SQLite has made the
+    /// WAL index, before the index is mapped.
+    pub(crate) fn open(conn: Connection, path: &std::path::Path) -> Result<Self, ProjectionError> {
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .map_err(storage)?;
+        Ok(Reader {
+            watch: WalIndexWatch::open(path),
+            conn,
+            held: None,
+        })
     }
 
-    /// The connection inside a read transaction that holds every commit counted by `epoch`
-    /// now: the one it holds if it began at the current epoch, else a new one. `BEGIN` starts
-    /// the snapshot at the first read, after the epoch was read.
+    /// The connection inside a read transaction that holds every commit made to the file
+    /// before now: the one it holds if nothing was committed since it began, else a new one.
+    /// `BEGIN` starts the snapshot at the first read, after the header and epoch were read.
     pub(crate) fn snapshot(&mut self, epoch: &ReadEpoch) -> Result<&Connection, ProjectionError> {
         let now = epoch.current();
-        if self.held == Some(now) && !self.conn.is_autocommit() {
+        let header = self.watch.as_ref().and_then(WalIndexWatch::header);
+        if let (Some(held), Some(header)) = (self.held, header)
+            && held == (now, header)
+            && !self.conn.is_autocommit()
+        {
             return Ok(&self.conn);
         }
         self.release_or_fail()?;
@@ -70,7 +85,7 @@ impl Reader {
             .prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(storage)?;
-        self.held = Some(now);
+        self.held = header.map(|header| (now, header));
         Ok(&self.conn)
     }
 
@@ -78,7 +93,7 @@ impl Reader {
     /// before the connection goes back to the pool (a failed statement may have left the
     /// transaction in any state; a moved epoch would keep the WAL from its checkpoints).
     pub(crate) fn settle(&mut self, epoch: &ReadEpoch, ok: bool) {
-        if !ok || self.held != Some(epoch.current()) {
+        if !ok || self.held.is_none_or(|(at, _)| at != epoch.current()) {
             self.release();
         }
     }
@@ -121,35 +136,54 @@ mod tests {
                 "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);",
             )
             .unwrap();
-        let reader = Reader::new(Connection::open(&path).unwrap());
+        let reader = Reader::open(Connection::open(&path).unwrap(), &path).unwrap();
+        assert!(reader.watch.is_some(), "the WAL index is mapped");
         (dir, writer, reader)
     }
 
     #[test]
-    fn a_reader_keeps_its_snapshot_until_the_epoch_moves() {
+    fn a_reader_keeps_its_snapshot_while_nothing_is_committed() {
+        let (_dir, _writer, mut reader) = file();
+        let epoch = ReadEpoch::default();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
+        reader.settle(&epoch, true);
+        let held = reader.held;
+        assert!(
+            held.is_some() && !reader.conn.is_autocommit(),
+            "kept between reads"
+        );
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
+        reader.settle(&epoch, true);
+        assert_eq!(reader.held, held, "the same transaction, not a new one");
+    }
+
+    #[test]
+    fn another_connection_s_commit_is_seen_at_the_next_read() {
         let (_dir, writer, mut reader) = file();
         let epoch = ReadEpoch::default();
         assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
         reader.settle(&epoch, true);
+        // Committed beside the projector (a tool, a test damaging the file): the epoch stands,
+        // the WAL index does not.
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        // Not yet counted: the same snapshot, kept from one read to the next.
-        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
-        reader.settle(&epoch, true);
-        assert!(!reader.conn.is_autocommit(), "kept between reads");
-        epoch.moved();
         assert_eq!(count(reader.snapshot(&epoch).unwrap()), 2, "a new snapshot");
+        reader.settle(&epoch, true);
+        writer.execute("INSERT INTO t VALUES (3)", []).unwrap();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 3);
     }
 
     #[test]
     fn a_read_the_epoch_moved_under_ends_its_snapshot() {
-        let (_dir, writer, mut reader) = file();
+        let (_dir, _writer, mut reader) = file();
         let epoch = ReadEpoch::default();
         assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
-        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
         epoch.moved();
         reader.settle(&epoch, true);
         assert!(reader.conn.is_autocommit(), "ended before it goes back");
         assert_eq!(reader.held, None);
+        // And the next read begins a snapshot at the new epoch.
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
+        assert_eq!(reader.held.map(|(at, _)| at), Some(epoch.current()));
     }
 
     #[test]
@@ -166,14 +200,13 @@ mod tests {
     }
 
     #[test]
-    fn a_released_reader_holds_nothing_and_begins_anew() {
-        let (_dir, writer, mut reader) = file();
+    fn a_released_reader_holds_nothing() {
+        let (_dir, _writer, mut reader) = file();
         let epoch = ReadEpoch::default();
         assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
         reader.release();
         assert!(reader.conn.is_autocommit());
-        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 2);
+        assert_eq!(reader.held, None);
     }
 
     #[test]
@@ -188,6 +221,25 @@ mod tests {
             count(reader.snapshot(&epoch).unwrap()),
             2,
             "a fresh snapshot"
+        );
+    }
+
+    #[test]
+    fn without_a_wal_index_no_snapshot_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let mut reader = Reader::open(Connection::open(&path).unwrap(), &path).unwrap();
+        assert!(reader.watch.is_none());
+        let epoch = ReadEpoch::default();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
+        reader.settle(&epoch, true);
+        assert!(
+            reader.conn.is_autocommit(),
+            "ended: nothing would tell it stale"
         );
     }
 }

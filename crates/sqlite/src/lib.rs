@@ -18,6 +18,7 @@ mod scan;
 mod schema;
 mod tiles;
 mod wal_ahead;
+mod wal_index;
 mod writer;
 
 #[cfg(feature = "testkit")]
@@ -52,6 +53,7 @@ pub use page_cache::read_into_page_cache;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use tiles::SqliteTiles;
 pub use wal_ahead::WalAhead;
+pub use wal_index::{WalIndexHeader, WalIndexWatch};
 
 /// How hard a commit pushes to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
