@@ -241,7 +241,9 @@ impl<C: Send + 'static> BlockingPool<C> {
 
     /// Runs `f` with an idle connection, or one made by `open` if none is idle. A connection
     /// goes back to the pool even when `f` fails: a failed read leaves no state behind
-    /// (callers that could leave one, such as an open transaction, must not return it).
+    /// (callers that could leave one by accident, such as a failed transaction, must end it;
+    /// state kept on purpose, such as a read snapshot kept between reads, is theirs to end,
+    /// with [`each_idle`](Self::each_idle) for the connections in the pool).
     /// `Err(TaskFailed)` if `f` or `open` panicked.
     pub async fn run<T, E>(
         self: &std::sync::Arc<Self>,
