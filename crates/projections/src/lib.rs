@@ -880,20 +880,32 @@ pub(crate) const SHORT_PAGE_RECORDS: usize = 25;
 /// size: `search::tests::a_name_prefix_page_reads_only_its_own_rows`).
 const PAGE_STEPS: u32 = 10_000;
 
+/// A writer job under way ([`Shared::writing`]); its end moves the readers' epoch.
+struct Writing<'a>(&'a Shared);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.epoch.end_write();
+        self.0.readers.each_idle(Reader::release);
+    }
+}
+
 impl Shared {
     /// Publishes the committed checkpoint `next` (what [`Projections::wait_for`] waits on),
     /// after moving the readers' epoch: a read that follows sees what was committed.
     fn publish(&self, next: u64) {
-        self.wrote();
+        self.epoch.moved();
+        self.readers.each_idle(Reader::release);
         self.position.send_replace(next);
     }
 
-    /// After the projector wrote: readers begin new snapshots from now on, and those idle in
-    /// the pool end the ones they hold, which would keep the WAL from its checkpoints
-    /// (`read_snapshot`).
-    fn wrote(&self) {
-        self.epoch.moved();
+    /// A writer job: until the guard drops, readers keep no snapshot, and those idle in the
+    /// pool end the ones they hold (they would keep the WAL from its checkpoints, and a bulk
+    /// load's truncation waits for every reader: `read_snapshot`).
+    fn writing(&self) -> Writing<'_> {
+        self.epoch.begin_write();
         self.readers.each_idle(Reader::release);
+        Writing(self)
     }
 
     async fn read<T: Send + 'static>(
@@ -973,6 +985,7 @@ impl Shared {
         writer: &mut Writer,
         f: impl FnOnce(&mut Connection) -> Result<T, ProjectionError> + Send + 'static,
     ) -> Result<T, ProjectionError> {
+        let _writing = self.writing();
         let existing = writer.conn.take();
         let path = self.path.clone();
         let flavour = self.flavour;
@@ -989,8 +1002,6 @@ impl Shared {
         })
         .await
         .map_err(|e| ProjectionError::Storage(format!("write task failed: {e}")))?;
-        // Whatever `f` did, it may have committed (a refold moves no position).
-        self.wrote();
         writer.conn = conn;
         result
     }
@@ -1135,6 +1146,7 @@ impl Shared {
         writer.bulk_unfinished = true;
         writer.sub = None;
         let started = std::time::Instant::now();
+        let writing = self.writing();
         let existing = writer.conn.take();
         let (path, flavour, config) = (self.path.clone(), self.flavour, self.config.bulk);
         let shared = self.clone();
@@ -1191,6 +1203,7 @@ impl Shared {
         })
         .await
         .map_err(|e| ProjectionError::Storage(format!("bulk load task failed: {e}")))?;
+        drop(writing);
         writer.conn = conn;
         if result.is_ok() {
             self.refold_redacted(writer).await?;

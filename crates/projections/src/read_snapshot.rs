@@ -20,27 +20,48 @@
 //! moved under ([`Reader::settle`]): a snapshot kept past a commit would hold the WAL's
 //! checkpoints back. A reader whose index cannot be mapped never keeps one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use citydb_sqlite::{WalIndexHeader, WalIndexWatch};
 use rusqlite::Connection;
 
 use crate::error::{ProjectionError, storage};
 
-/// The projector's commits, as readers count them (see the module docs).
+/// The projector's writes, as readers count them (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct ReadEpoch(AtomicU64);
+pub(crate) struct ReadEpoch {
+    moves: AtomicU64,
+    /// Writer jobs under way. While one runs, no reader keeps a snapshot: a job may need the
+    /// whole WAL to itself (a bulk load's `wal_checkpoint(TRUNCATE)` waits for every reader).
+    writing: AtomicU32,
+}
 
 impl ReadEpoch {
-    pub(crate) fn current(&self) -> u64 {
-        // Acquire: pairs with `moved`; a reader that sees the new epoch begins its snapshot
-        // after the commit it counts.
-        self.0.load(Ordering::Acquire)
+    /// The epoch a snapshot begun now may be kept at; `None` while a writer job runs.
+    pub(crate) fn current(&self) -> Option<u64> {
+        // Acquire: pairs with the writer's Release; a reader that sees an epoch begins its
+        // snapshot after the commits it counts.
+        if self.writing.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(self.moves.load(Ordering::Acquire))
+    }
+
+    /// A writer job begins: snapshots held from before it are not kept past their read.
+    pub(crate) fn begin_write(&self) {
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        self.moved();
+    }
+
+    /// A writer job ended (committed or not).
+    pub(crate) fn end_write(&self) {
+        self.moved();
+        self.writing.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// After a commit, before anything that announces it.
     pub(crate) fn moved(&self) {
-        self.0.fetch_add(1, Ordering::Release);
+        self.moves.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -74,8 +95,9 @@ impl Reader {
     pub(crate) fn snapshot(&mut self, epoch: &ReadEpoch) -> Result<&Connection, ProjectionError> {
         let now = epoch.current();
         let header = self.watch.as_ref().and_then(WalIndexWatch::header);
-        if let (Some(held), Some(header)) = (self.held, header)
-            && held == (now, header)
+        let keepable = now.zip(header);
+        if let (Some(held), Some(keepable)) = (self.held, keepable)
+            && held == keepable
             && !self.conn.is_autocommit()
         {
             return Ok(&self.conn);
@@ -85,7 +107,7 @@ impl Reader {
             .prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(storage)?;
-        self.held = header.map(|header| (now, header));
+        self.held = keepable;
         Ok(&self.conn)
     }
 
@@ -93,7 +115,7 @@ impl Reader {
     /// before the connection goes back to the pool (a failed statement may have left the
     /// transaction in any state; a moved epoch would keep the WAL from its checkpoints).
     pub(crate) fn settle(&mut self, epoch: &ReadEpoch, ok: bool) {
-        if !ok || self.held.is_none_or(|(at, _)| at != epoch.current()) {
+        if !ok || self.held.is_none() || self.held.map(|(at, _)| at) != epoch.current() {
             self.release();
         }
     }
@@ -183,7 +205,37 @@ mod tests {
         assert_eq!(reader.held, None);
         // And the next read begins a snapshot at the new epoch.
         assert_eq!(count(reader.snapshot(&epoch).unwrap()), 1);
-        assert_eq!(reader.held.map(|(at, _)| at), Some(epoch.current()));
+        assert_eq!(reader.held.map(|(at, _)| at), epoch.current());
+    }
+
+    #[test]
+    fn no_snapshot_is_kept_while_a_writer_job_runs_so_the_wal_can_be_truncated() {
+        let (_dir, writer, mut reader) = file();
+        let epoch = ReadEpoch::default();
+        // Frames in the WAL: a snapshot now takes a read mark a truncation waits for.
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 2);
+        reader.settle(&epoch, true);
+        // SQLite answers "busy" at once instead of after rusqlite's 5 s wait.
+        writer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let truncate = |c: &Connection| -> i64 {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(truncate(&writer), 1, "a kept snapshot holds the WAL");
+        // A job begins: the pool ends what its idle readers hold, and reads during the job
+        // keep nothing.
+        epoch.begin_write();
+        reader.release();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 2);
+        reader.settle(&epoch, true);
+        assert!(reader.conn.is_autocommit(), "nothing kept during a job");
+        assert_eq!(truncate(&writer), 0, "the job has the WAL to itself");
+        epoch.end_write();
+        writer.execute("INSERT INTO t VALUES (3)", []).unwrap();
+        assert_eq!(count(reader.snapshot(&epoch).unwrap()), 3);
+        reader.settle(&epoch, true);
+        assert!(!reader.conn.is_autocommit(), "kept again after the job");
     }
 
     #[test]

@@ -565,3 +565,57 @@ async fn an_interrupted_bulk_build_is_resumed_in_process_and_rebuilt_after_a_res
     p.catch_up().await.expect("catch up");
     assert_eq!(p.digest().await.expect("digest"), digest);
 }
+
+/// Readers keep their snapshot between reads (`read_snapshot`); a bulk load begins with a
+/// `wal_checkpoint(TRUNCATE)`, which waits for every reader with a snapshot in the WAL. A
+/// catch-up that turns to the bulk path right after reads must not find a kept snapshot in its
+/// way (it would wait the busy timeout and fail, again at every retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_catch_up_after_reads_is_not_held_up_by_kept_snapshots() {
+    let w = World::new();
+    small_city(&w).await;
+    let p = w
+        .projections(
+            "kept.db",
+            ProjectionConfig {
+                follow: false,
+                bulk: BulkConfig {
+                    threshold: 1,
+                    ..BulkConfig::default()
+                },
+                ..ProjectionConfig::default()
+            },
+        )
+        .await;
+    p.catch_up().await.expect("first load");
+    // A few events: a batch, whose commit leaves frames in the WAL ...
+    // (Two: the first may checkpoint the load's WAL whole, the second leaves its frames.)
+    w.run(move_to(1, "11311", "2021-01-01")).await;
+    p.catch_up().await.expect("a batch");
+    w.run(move_to(2, "11311", "2021-01-01")).await;
+    p.catch_up().await.expect("another batch");
+    // ... then reads, whose snapshots the readers keep.
+    let digest = p.digest().await.expect("digest");
+    assert_eq!(p.digest().await.expect("digest again"), digest);
+    // As many events again as projected: far behind, so the bulk path.
+    let projected = p.position();
+    for n in 0..projected as u128 {
+        w.run(register_citizen(
+            500 + n,
+            ("Đỗ", "Văn", "An"),
+            Sex::Male,
+            1990,
+        ))
+        .await;
+    }
+    let started = std::time::Instant::now();
+    let bulk_before = p.bulk_loaded();
+    p.catch_up().await.expect("the bulk catch-up");
+    assert_eq!(p.position(), w.head().await + 1);
+    assert!(p.bulk_loaded() > bulk_before, "the bulk path ran");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "no wait for a busy timeout: {:?}",
+        started.elapsed()
+    );
+}
