@@ -228,6 +228,15 @@ where
 {
     match basis {
         None => load_in_order(ctx, ids).await,
-        Some(past) => records_at(ctx, past, ids.into_iter().map(Into::into), K::state).await,
+        // Boxed, as `Batches::load_many`'s read: a past state's read is the rare path.
+        Some(past) => {
+            Box::pin(records_at(
+                ctx,
+                past,
+                ids.into_iter().map(Into::into),
+                K::state,
+            ))
+            .await
+        }
     }
 }

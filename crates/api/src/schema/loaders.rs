@@ -234,7 +234,12 @@ impl Batches {
             tokio::task::yield_now().await;
             if let Some(batch) = closer.take() {
                 let keys: Vec<K> = batch.keys.into_iter().collect();
-                let found = source.load(&keys).await.map(Arc::new);
+                // Boxed: the read's future (~800 bytes, the projections' blocking hop and the
+                // states it returns) would otherwise sit inside this one and in every future
+                // that awaits it — a relation field's, and so every field future of its
+                // object, each allocated and copied whole (docs/benchmarks.md, "Futures
+                // sized for the fields most requests ask for").
+                let found = Box::pin(source.load(&keys)).await.map(Arc::new);
                 for waiter in batch.waiters {
                     // A waiter that is gone no longer needs its values.
                     let _ = waiter.send(found.clone());
@@ -401,6 +406,34 @@ mod tests {
         let first: Vec<u32> = (0..40).chain(100..140).collect();
         let second: Vec<u32> = (1000..1040).collect();
         assert_eq!(*seen, vec![first, second]);
+    }
+
+    /// A source whose read holds 4 KiB across an await, as a projections read holds a state.
+    struct Bulky;
+
+    impl Load<u64> for Bulky {
+        type Value = u64;
+        async fn load(&self, keys: &[u64]) -> Result<HashMap<u64, u64>, ApiError> {
+            let held = [7u8; 4096];
+            tokio::task::yield_now().await;
+            Ok(keys
+                .iter()
+                .map(|&k| (k, k + u64::from(held[4095])))
+                .collect())
+        }
+    }
+
+    /// The source's read is boxed: a load's future does not grow with it, so neither do the
+    /// futures of the fields that load (every field future of their object is as large as its
+    /// largest field's). Fails if `source.load` is awaited inline (the future would pass 4 KiB).
+    #[tokio::test]
+    async fn a_loads_future_does_not_hold_the_sources_read() {
+        let batches = Batches::default();
+        let load = batches.load_many(&Bulky, [1u64, 2]);
+        let size = std::mem::size_of_val(&load);
+        assert!(size < 1024, "a load's future is {size} bytes");
+        let found = load.await.expect("the fake source does not fail");
+        assert_eq!((found.get(&1), found.get(&2)), (Some(&8), Some(&9)));
     }
 
     /// Key types batch apart, in the same pass; no keys read nothing.

@@ -223,6 +223,19 @@ async fn at<K: Kind>(
     let Some(as_of) = as_of else {
         return Ok(current.map(|c| (c, None)));
     };
+    // Boxed: the past read's futures would otherwise make this future, and every lookup
+    // that awaits it, as large as the rare `asOf` path needs.
+    Box::pin(at_past::<K>(ctx, current, asked, as_of, id_of)).await
+}
+
+/// [`at`] with an `asOf`.
+async fn at_past<K: Kind>(
+    ctx: &Context<'_>,
+    current: Option<Versioned<K::State>>,
+    asked: Option<RecordId>,
+    as_of: AsOf,
+    id_of: impl Fn(&K::State) -> RecordId,
+) -> Result<Option<(Versioned<K::State>, Basis)>, ApiError> {
     let Some(past) = resolve(ctx, &as_of).await? else {
         return Ok(None);
     };
@@ -421,7 +434,7 @@ impl Query {
         };
         let found =
             at::<BusinessId>(ctx, current, asked, as_of, |r| RecordId::Business(r.id)).await?;
-        Ok(found.map(|(v, basis)| Business(v, basis)))
+        Ok(found.map(|(v, basis)| Business(Box::new(v), basis)))
     }
 
     /// Businesses by name, head-office commune or status. A `search` matches the Vietnamese
@@ -453,7 +466,7 @@ impl Query {
             .search_businesses(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, |v| Business(v, None)))
+        Ok(connection(page, |v| Business(Box::new(v), None)))
     }
 
     /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`); `asOf` as
@@ -481,7 +494,7 @@ impl Query {
             p.parcel_by_key(&key).await.map_err(query_error)?
         };
         let found = at::<ParcelId>(ctx, current, asked, as_of, |r| RecordId::Parcel(r.id)).await?;
-        Ok(found.map(|(v, basis)| Parcel(v, basis)))
+        Ok(found.map(|(v, basis)| Parcel(Box::new(v), basis)))
     }
 
     /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).
@@ -526,7 +539,7 @@ impl Query {
             .search_parcels(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, |v| Parcel(v, None)))
+        Ok(connection(page, |v| Parcel(Box::new(v), None)))
     }
 
     /// Every event of one record, oldest first (or by valid time: `order`), with actor, reason,

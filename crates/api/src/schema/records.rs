@@ -151,11 +151,13 @@ pub fn corrections(c: &Corrections) -> Vec<Correction> {
 pub struct Citizen(pub CitizenBody, pub Basis);
 
 /// What a [`Citizen`] was read as.
-// A summary is smaller than a state, and a `Citizen` holding one as large as before this enum
-// existed; boxing the state would add an allocation to every whole read to save bytes on a page.
-#[allow(clippy::large_enum_variant)]
 pub enum CitizenBody {
-    State(Versioned<CitizenState>),
+    /// Boxed: a state is ~500 bytes, and a `Citizen` value sits in the futures of the fields
+    /// that return one (a parent, a spouse, the lookup at the root), which are as large as
+    /// their largest field's and allocated and copied whole for every field an object
+    /// resolves. One allocation a whole read costs less than those copies
+    /// (docs/benchmarks.md, "Futures sized for the fields most requests ask for").
+    State(Box<Versioned<CitizenState>>),
     /// Only what [`SUMMARY_FIELDS`] resolve from: a search page whose selection of its citizens
     /// asks nothing else reads them so (`query::citizens`), without decoding the rest of each
     /// state. Invariant: a `Citizen` holding a summary is resolved only for those fields; any
@@ -170,7 +172,7 @@ pub enum CitizenBody {
 
 impl From<Versioned<CitizenState>> for CitizenBody {
     fn from(v: Versioned<CitizenState>) -> Self {
-        CitizenBody::State(v)
+        CitizenBody::State(Box::new(v))
     }
 }
 
@@ -592,8 +594,9 @@ pub struct Address {
     pub street: String,
 }
 
-/// A business registered with an enterprise code (or a branch of one).
-pub struct Business(pub Versioned<BusinessState>, pub Basis);
+/// A business registered with an enterprise code (or a branch of one). Its state boxed, as
+/// [`CitizenBody::State`].
+pub struct Business(pub Box<Versioned<BusinessState>>, pub Basis);
 
 /// Businesses by id at `basis` (see [`load_citizens`]).
 pub(super) async fn load_businesses(
@@ -602,7 +605,10 @@ pub(super) async fn load_businesses(
     ids: impl IntoIterator<Item = BusinessId>,
 ) -> Result<Vec<Business>, ApiError> {
     let states = states_at(ctx, basis, ids).await?;
-    Ok(states.into_iter().map(|v| Business(v, basis)).collect())
+    Ok(states
+        .into_iter()
+        .map(|v| Business(Box::new(v), basis))
+        .collect())
 }
 
 impl Business {
@@ -833,8 +839,8 @@ impl Mortgage {
     }
 }
 
-/// A land parcel.
-pub struct Parcel(pub Versioned<ParcelState>, pub Basis);
+/// A land parcel. Its state boxed, as [`CitizenBody::State`].
+pub struct Parcel(pub Box<Versioned<ParcelState>>, pub Basis);
 
 /// Parcels by id at `basis` (see [`load_citizens`]).
 pub(super) async fn load_parcels(
@@ -843,7 +849,10 @@ pub(super) async fn load_parcels(
     ids: impl IntoIterator<Item = ParcelId>,
 ) -> Result<Vec<Parcel>, ApiError> {
     let states = states_at(ctx, basis, ids).await?;
-    Ok(states.into_iter().map(|v| Parcel(v, basis)).collect())
+    Ok(states
+        .into_iter()
+        .map(|v| Parcel(Box::new(v), basis))
+        .collect())
 }
 
 impl Parcel {
@@ -1002,5 +1011,24 @@ impl Parcel {
         may_list(ctx)?;
         let state = self.guard(ctx, "redactions")?;
         redactions(ctx, state.id.into(), self.0.version, &state.privacy).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record object sits in the futures of the fields that return one, which every field
+    /// future of their object is as large as: its state is boxed (see [`CitizenBody::State`]).
+    /// Fails if a state (~450–500 bytes) is held inline again.
+    #[test]
+    fn record_objects_hold_their_states_boxed() {
+        for (object, size) in [
+            ("Citizen", std::mem::size_of::<Citizen>()),
+            ("Business", std::mem::size_of::<Business>()),
+            ("Parcel", std::mem::size_of::<Parcel>()),
+        ] {
+            assert!(size <= 200, "{object} is {size} bytes");
+        }
     }
 }
