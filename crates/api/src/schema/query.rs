@@ -434,7 +434,7 @@ impl Query {
         };
         let found =
             at::<BusinessId>(ctx, current, asked, as_of, |r| RecordId::Business(r.id)).await?;
-        Ok(found.map(|(v, basis)| Business(Box::new(v), basis)))
+        Ok(found.map(|(v, basis)| Business::new(v, basis)))
     }
 
     /// Businesses by name, head-office commune or status. A `search` matches the Vietnamese
@@ -466,7 +466,7 @@ impl Query {
             .search_businesses(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, |v| Business(Box::new(v), None)))
+        Ok(connection(page, |v| Business::new(v, None)))
     }
 
     /// A parcel by record id or parcel key (`commune/predecessor:sheet/parcel`); `asOf` as
@@ -494,7 +494,7 @@ impl Query {
             p.parcel_by_key(&key).await.map_err(query_error)?
         };
         let found = at::<ParcelId>(ctx, current, asked, as_of, |r| RecordId::Parcel(r.id)).await?;
-        Ok(found.map(|(v, basis)| Parcel(Box::new(v), basis)))
+        Ok(found.map(|(v, basis)| Parcel::new(v, basis)))
     }
 
     /// Parcels by commune, land use, status or rights holder (`citizen-…` or `business-…`).
@@ -539,7 +539,7 @@ impl Query {
             .search_parcels(&filter, first, cursor(after)?)
             .await
             .map_err(query_error)?;
-        Ok(connection(page, |v| Parcel(Box::new(v), None)))
+        Ok(connection(page, |v| Parcel::new(v, None)))
     }
 
     /// Every event of one record, oldest first (or by valid time: `order`), with actor, reason,

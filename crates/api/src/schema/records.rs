@@ -607,11 +607,15 @@ pub(super) async fn load_businesses(
     let states = states_at(ctx, basis, ids).await?;
     Ok(states
         .into_iter()
-        .map(|v| Business(Box::new(v), basis))
+        .map(|v| Business::new(v, basis))
         .collect())
 }
 
 impl Business {
+    pub fn new(state: Versioned<BusinessState>, basis: Basis) -> Self {
+        Business(Box::new(state), basis)
+    }
+
     fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&BusinessState, ApiError> {
         let state = &self.0.state;
         unrestricted(ctx, RecordId::Business(state.id), &state.privacy)?;
@@ -849,13 +853,14 @@ pub(super) async fn load_parcels(
     ids: impl IntoIterator<Item = ParcelId>,
 ) -> Result<Vec<Parcel>, ApiError> {
     let states = states_at(ctx, basis, ids).await?;
-    Ok(states
-        .into_iter()
-        .map(|v| Parcel(Box::new(v), basis))
-        .collect())
+    Ok(states.into_iter().map(|v| Parcel::new(v, basis)).collect())
 }
 
 impl Parcel {
+    pub fn new(state: Versioned<ParcelState>, basis: Basis) -> Self {
+        Parcel(Box::new(state), basis)
+    }
+
     fn guard(&self, ctx: &Context<'_>, field: &str) -> Result<&ParcelState, ApiError> {
         let state = &self.0.state;
         unrestricted(ctx, RecordId::Parcel(state.id), &state.privacy)?;
