@@ -2,7 +2,11 @@
 """Instructions the server executes per GraphQL request, counted by valgrind's callgrind.
 
 HTTP throughput on a shared VM moves by tens of percent within minutes; an instruction count
-does not (two runs of one binary agree within ~0.5 %). The server runs under callgrind with
+moves far less. Runs of one binary agreed within ~0.5 % until 2026-12-07; since the access
+log's writer and its checkpoint thread do work that depends on timing (a group's merge chunk,
+a checkpoint's pages), four runs of one binary spread 3.7 % in their totals. Compare a change
+by the inclusive cost of the functions it touches (`--keep DIR`, then `callgrind_annotate
+--inclusive=yes`), not by the totals alone. The server runs under callgrind with
 instrumentation off until it is ready and its background integrity check is done, takes a
 warm-up, then counts N requests sent one after another on one keep-alive connection. User-space
 instructions only: the kernel's share (sockets, fdatasync) is not counted, and valgrind's CPU

@@ -15,7 +15,8 @@
 //!   `CITYDB_SCALE_KEEP=1` to keep the data directory and the fixture file afterwards;
 //! - `CITYDB_SCALE_REUSE=1`: serve the data directory and fixture an earlier run kept there
 //!   (`CITYDB_SCALE_KEEP=1`) instead of making them again, skipping the offline steps — at the
-//!   whole city they take over half an hour; implies `CITYDB_SCALE_KEEP=1`;
+//!   whole city they take over half an hour; implies `CITYDB_SCALE_KEEP=1`. The earlier run's
+//!   access log is removed first, so that every run serves from an empty one;
 //! - `CITYDB_SCALE_OPS`: only the operations whose label starts with one of these
 //!   (comma-separated, e.g. `(a),(a-v)`), to measure or profile one read;
 //! - `CITYDB_SCALE_STORE=postgres`: the logs (events and access log) in a throwaway
@@ -90,6 +91,20 @@ impl Params {
     }
 }
 
+/// Removes the access log an earlier run served into `data`, so that a reused directory is
+/// served as a fresh import is: each run's appends start from an empty log (the first read of
+/// a citizen numbers it, later ones do not) and its size and verification are the run's own.
+/// The bench owns the directory (a run that does not reuse it empties it whole).
+fn fresh_access_log(data: &Path) {
+    for name in ["access-log.db", "access-log.db-wal", "access-log.db-shm"] {
+        match std::fs::remove_file(data.join(name)) {
+            Ok(()) => eprintln!("[scale] removed the earlier run's {name}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot remove {}: {e}", data.join(name).display()),
+        }
+    }
+}
+
 /// Where a run keeps its files: `work` (emptied first) holds the data directory, the step
 /// logs, the fixture, the principals and the report.
 struct Dirs {
@@ -122,6 +137,7 @@ impl Dirs {
                 data.display(),
                 fixture.display()
             );
+            fresh_access_log(&data);
         } else {
             let _ = std::fs::remove_dir_all(&work);
         }
