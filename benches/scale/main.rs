@@ -97,10 +97,11 @@ impl Params {
 /// The bench owns the directory (a run that does not reuse it empties it whole).
 fn fresh_access_log(data: &Path) {
     for name in ["access-log.db", "access-log.db-wal", "access-log.db-shm"] {
-        match std::fs::remove_file(data.join(name)) {
+        let path = data.join(name);
+        match std::fs::remove_file(&path) {
             Ok(()) => eprintln!("[scale] removed the earlier run's {name}"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => panic!("cannot remove {}: {e}", data.join(name).display()),
+            Err(e) => panic!("cannot remove {}: {e}", path.display()),
         }
     }
 }
