@@ -780,8 +780,18 @@ fn write(
     ))
 }
 
+/// Page cache while the indexes are built (KiB). It is also what SQLite's sorter holds in
+/// memory before it writes a sorted run: with small runs its helper thread (`PRAGMA threads`)
+/// sorts and writes one while this thread reads the next rows, where one run the size of the
+/// load's cache was sorted on this thread alone, leaving the other core idle. At the whole city
+/// (sqlite3, four of the indexes, alternating) 16.9 s at 256 MiB, 10.6–13.2 s at 8–32 MiB
+/// (docs/benchmarks.md).
+const INDEX_BUILD_CACHE_KIB: i64 = 16 * 1024;
+
 /// Builds the indexes, syncs every page and removes the mark.
 fn finish(conn: &Connection, flavour: SearchFlavour) -> Result<(), ProjectionError> {
+    conn.execute_batch(&format!("PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB};"))
+        .map_err(storage)?;
     let tx = conn.unchecked_transaction().map_err(storage)?;
     schema::build_indexes(&tx, flavour)?;
     let started = std::time::Instant::now();

@@ -70,9 +70,15 @@ use crate::{
 };
 
 /// Page cache of the loader's connection (KiB): the stream index of a whole city is probed and
-/// grown at random, and every miss is a read from disk. Also what SQLite's sorter may hold in
-/// memory when the deferred indexes are built at the end.
+/// grown at random, and every miss is a read from disk.
 const LOADER_CACHE_KIB: i64 = 512 * 1024;
+
+/// Page cache while the deferred indexes are built at the end (KiB), which is also what SQLite's
+/// sorter holds in memory before it writes a sorted run: smaller runs keep its helper thread
+/// sorting beside the thread that reads the rows. At the whole city (sqlite3, `events_by_stream`,
+/// alternating) 70.1 and 64.8 s at 512 MiB, 65.6 and 56.8 s at 32 MiB; and the 480 MiB not held
+/// is heap the import's peak does not count (docs/benchmarks.md).
+const INDEX_BUILD_CACHE_KIB: i64 = 32 * 1024;
 
 /// Page cache while the unique indexes are deferred (KiB): rows only go to the end of the
 /// table's B-tree (positions ascend), so a few pages are all a load touches; the rest of the
@@ -625,7 +631,7 @@ impl Loader {
             // helper thread per index build.
             self.conn
                 .execute_batch(&format!(
-                    "PRAGMA threads = 2; PRAGMA cache_size = -{LOADER_CACHE_KIB};"
+                    "PRAGMA threads = 2; PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB};"
                 ))
                 .map_err(storage_error)?;
             self.conn
