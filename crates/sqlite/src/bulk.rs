@@ -76,8 +76,8 @@ const LOADER_CACHE_KIB: i64 = 512 * 1024;
 /// Page cache while the deferred indexes are built at the end (KiB), which is also what SQLite's
 /// sorter holds in memory before it writes a sorted run: smaller runs keep its helper thread
 /// sorting beside the thread that reads the rows. At the whole city (sqlite3, `events_by_stream`,
-/// alternating) 70.1 and 64.8 s at 512 MiB, 65.6 and 56.8 s at 32 MiB; and the 480 MiB not held
-/// is heap the import's peak does not count (docs/benchmarks.md).
+/// alternating) 70.1 and 64.8 s at 512 MiB, 65.6 and 56.8 s at 32 MiB; in a whole-city import
+/// the log's index build 104 → 81 s (docs/benchmarks.md).
 const INDEX_BUILD_CACHE_KIB: i64 = 32 * 1024;
 
 /// Page cache while the unique indexes are deferred (KiB): rows only go to the end of the
