@@ -784,8 +784,8 @@ fn write(
 /// memory before it writes a sorted run: with small runs its helper thread (`PRAGMA threads`)
 /// sorts and writes one while this thread reads the next rows, where one run the size of the
 /// load's cache was sorted on this thread alone, leaving the other core idle. At the whole city
-/// (sqlite3, four of the indexes, alternating) 16.9 s at 256 MiB, 10.6–13.2 s at 8–32 MiB
-/// (docs/benchmarks.md).
+/// (sqlite3, four of the indexes) 16.9 s at 256 MiB, 10.6–12.0 s at 8–32 MiB; at 1/10, where
+/// one run held a whole index, no gain (+0.3 s of ~2 s; docs/benchmarks.md).
 const INDEX_BUILD_CACHE_KIB: i64 = 16 * 1024;
 
 /// Builds the indexes, syncs every page and removes the mark.
